@@ -1,0 +1,30 @@
+# idaes-hybrid: one command to test, one to run the bioreactor case study.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup test test-unit demo bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest tests -m "unit or component or integration" --timeout=1500
+
+test-unit: $(STAMP)
+	$(PY) -m pytest tests -m unit
+
+demo: $(STAMP)
+	$(PY) -m flowsheets.bioreactor.run --out results/bioreactor
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) results .pytest_cache

@@ -1,0 +1,93 @@
+"""How a network is written into the NLP.
+
+Each formulation turns the normalized inputs of one evaluation point into
+Pyomo expressions for the normalized outputs. All points share the block's
+weight variables; only the per-point auxiliary variables differ.
+
+* ``NESTED``: one nested algebraic expression per output and point; no extra
+  variables.
+* ``LIFTED``: a variable for every hidden unit's pre-activation at every point,
+  with one equality constraint each; expressions stay one layer deep.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Callable, Sequence
+
+import pyomo.environ as pyo
+from pyomo.core.expr.numeric_expr import LinearExpression  # noqa: F401  (documented type)
+
+from idaes_hybrid.nn.network import Activation
+
+
+class Formulation(str, enum.Enum):
+    """Ways of writing a network into the NLP."""
+
+    NESTED = "nested"
+    LIFTED = "lifted"
+
+
+def _softplus(x):
+    return pyo.log(1.0 + pyo.exp(x))
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + pyo.exp(-x))
+
+
+def _swish(x):
+    return x / (1.0 + pyo.exp(-x))
+
+
+PYOMO_ACTIVATIONS: dict[Activation, Callable] = {
+    Activation.TANH: pyo.tanh,
+    Activation.SIGMOID: _sigmoid,
+    Activation.SOFTPLUS: _softplus,
+    Activation.SWISH: _swish,
+    Activation.LINEAR: lambda x: x,
+}
+
+
+def _affine(net, layer: int, h: Sequence) -> list:
+    """Pre-activations ``W_k h + b_k`` of one layer as Pyomo expressions."""
+    n_out, n_in = net.sizes[layer + 1], net.sizes[layer]
+    return [
+        net.bias[layer, i] + sum(net.weight[layer, i, j] * h[j] for j in range(n_in))
+        for i in range(n_out)
+    ]
+
+
+def nested_outputs(net, point_block, v_bar: Sequence) -> list:
+    """Normalized outputs as one nested expression per output (no new variables)."""
+    h = list(v_bar)
+    for k, act in enumerate(net.activations):
+        h = [PYOMO_ACTIVATIONS[act](a) for a in _affine(net, k, h)]
+    return h
+
+
+def lifted_outputs(net, point_block, v_bar: Sequence) -> list:
+    """Normalized outputs with a pre-activation variable per hidden unit.
+
+    Adds ``point_block.pre[k, i]`` (pre-activation of unit ``i`` in hidden layer
+    ``k``) and ``point_block.pre_eq[k, i]`` to ``point_block``.
+    """
+    hidden = [(k, i) for k in range(net.n_layers - 1) for i in range(net.sizes[k + 1])]
+    point_block.pre = pyo.Var(hidden, initialize=0.0, units=pyo.units.dimensionless,
+                              doc="Pre-activation of each hidden unit")
+    point_block.pre_eq = pyo.Constraint(hidden)
+    h = list(v_bar)
+    for k in range(net.n_layers - 1):
+        act = PYOMO_ACTIVATIONS[net.activations[k]]
+        for i, expr in enumerate(_affine(net, k, h)):
+            point_block.pre_eq[k, i] = point_block.pre[k, i] == expr
+        h = [act(point_block.pre[k, i]) for i in range(net.sizes[k + 1])]
+    out_act = PYOMO_ACTIVATIONS[net.activations[-1]]
+    return [out_act(a) for a in _affine(net, net.n_layers - 1, h)]
+
+
+#: Dispatch table: formulation -> builder of normalized output expressions.
+FORMULATIONS: dict[Formulation, Callable] = {
+    Formulation.NESTED: nested_outputs,
+    Formulation.LIFTED: lifted_outputs,
+}
