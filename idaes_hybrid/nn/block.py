@@ -209,14 +209,21 @@ class NeuralNetworkBlockData(ProcessBlockData):
         """The sub-blocks created by :meth:`add_points`."""
         return [self.find_component(n) for n in self._point_blocks]
 
-    def initialize_points(self) -> None:
-        """Compute every point's lifted variables and outputs from current inputs."""
+    def initialize_points(self, outputs: bool = True) -> None:
+        """Compute every point's lifted variables (and outputs) from current inputs.
+
+        Parameters
+        ----------
+        outputs
+            Also overwrite the output variables; ``False`` keeps their values (for
+            example the smoother's profile) and only sets the lifted variables.
+        """
         for blk in self.point_blocks():
             for b in blk.values():
                 if hasattr(b, "pre_eq"):
                     for k, i in b.pre_eq:
                         calculate_variable_from_constraint(b.pre[k, i], b.pre_eq[k, i])
-                for con in b.output_eq.values():
+                for con in b.output_eq.values() if outputs else ():
                     lhs = con.expr.args[0]
                     if not lhs.is_fixed():
                         calculate_variable_from_constraint(lhs, con)

@@ -16,6 +16,10 @@ created lazily (importing Keras costs seconds), call :func:`load_keras_model`
 (or pass :func:`keras_custom_objects` to ``keras.models.load_model``) to load a
 saved model that contains it.
 
+Keras 3 casts NumPy arrays passed to ``model.predict``/``fit`` to
+``keras.config.floatx()`` (float32 by default). For float64 results call
+``model(x)`` or ``model.predict_on_batch(x)``, or pass a float64 ``tf.data.Dataset``.
+
 OMLT's smooth formulations support only ``tanh``, ``sigmoid``, ``softplus`` and
 ``linear`` activations; :func:`to_keras_surrogate` raises
 :class:`NotImplementedError` for networks that use ``swish``.
@@ -101,58 +105,58 @@ def _feature_scaling_class() -> type:
 
 
 def keras_custom_objects() -> dict[str, type]:
-    """Custom objects needed to load a model written by :func:`spec_to_keras`.
-
-    Returns
-    -------
-    dict
-        ``{"idaes_hybrid>FeatureScaling": FeatureScaling}``, suitable for the
-        ``custom_objects`` argument of ``keras.models.load_model``.
-    """
+    """``custom_objects`` for ``keras.models.load_model`` of a :func:`spec_to_keras` model."""
     return {FEATURE_SCALING_NAME: _feature_scaling_class()}
 
 
 def load_keras_model(path: str) -> "keras.Model":
-    """Load a saved ``.keras`` model, registering the normalization layer first.
-
-    Parameters
-    ----------
-    path
-        Path of a ``.keras`` file written by ``model.save``.
-
-    Returns
-    -------
-    keras.Model
-    """
+    """Load a ``.keras`` file (from ``model.save``), registering the normalization layer first."""
     import keras
 
     return keras.models.load_model(path, custom_objects=keras_custom_objects())
 
 
-def _dense_model(spec: NetworkSpec, normalization: bool, kernel_regularizer: Any = None) -> "keras.Sequential":
-    """Build the float64 Sequential model; ``kernel_regularizer`` is used by pretraining."""
+def _dense_model(spec: NetworkSpec, normalization: bool) -> "keras.Sequential":
+    """Build the float64 Sequential model."""
     import keras
 
     layers: list[Any] = [keras.Input(shape=(spec.n_inputs,), dtype="float64", name="inputs")]
     if normalization:
         scaling = _feature_scaling_class()
-        layers.append(scaling(spec.input_mean, spec.input_std, inverse=False, dtype="float64", name="input_normalization"))
+        layers.append(
+            scaling(
+                spec.input_mean,
+                spec.input_std,
+                inverse=False,
+                dtype="float64",
+                name="input_normalization",
+            )
+        )
     for k, act in enumerate(spec.activations):
         layers.append(
             keras.layers.Dense(
                 spec.sizes[k + 1],
                 activation=KERAS_ACTIVATIONS[act],
                 dtype="float64",
-                kernel_regularizer=kernel_regularizer,
                 name=f"dense_{k}",
             )
         )
     if normalization:
-        layers.append(scaling(spec.output_mean, spec.output_std, inverse=True, dtype="float64", name="output_denormalization"))
+        layers.append(
+            scaling(
+                spec.output_mean,
+                spec.output_std,
+                inverse=True,
+                dtype="float64",
+                name="output_denormalization",
+            )
+        )
     model = keras.Sequential(layers, name="network")
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     for layer, w, b in zip(dense, spec.weights, spec.biases):
-        layer.set_weights([np.asarray(w, dtype=np.float64).T.copy(), np.asarray(b, dtype=np.float64).copy()])
+        layer.set_weights(
+            [np.asarray(w, dtype=np.float64).T.copy(), np.asarray(b, dtype=np.float64).copy()]
+        )
     return model
 
 
@@ -232,9 +236,15 @@ def spec_from_keras(
     """
     import keras
 
+    if not isinstance(model, keras.Sequential):
+        raise NetworkConfigError(
+            f"model {model.name!r} is a {type(model).__name__}; only keras.Sequential is supported"
+        )
     scaling = _feature_scaling_class()
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    norms: dict[str, np.ndarray | None] = dict.fromkeys(("in_mean", "in_std", "out_mean", "out_std"))
+    norms: dict[str, np.ndarray | None] = dict.fromkeys(
+        ("in_mean", "in_std", "out_mean", "out_std")
+    )
     if layers and isinstance(layers[0], scaling) and not layers[0].inverse:
         first = layers.pop(0)
         norms["in_mean"], norms["in_std"] = np.array(first.mean), np.array(first.std)
@@ -259,7 +269,9 @@ def spec_from_keras(
                 f"layer {layer.name!r} of type {type(layer).__name__} is not supported: only Dense "
                 "layers (and the normalization layers written by spec_to_keras) can be converted"
             )
-        act = parse_activation(_layer_activation_name(layer), field_name=f"layer {layer.name} activation")
+        act = parse_activation(
+            _layer_activation_name(layer), field_name=f"layer {layer.name} activation"
+        )
         params = layer.get_weights()
         if not params:
             raise NetworkConfigError(
@@ -267,8 +279,10 @@ def spec_from_keras(
             )
         kernel = np.asarray(params[0], dtype=np.float64)
         if kernel.ndim != 2:
-            raise NetworkConfigError(f"layer {layer.name!r} has a kernel of shape {kernel.shape}, expected 2-D")
-        bias = np.asarray(params[1], dtype=np.float64) if len(params) > 1 else np.zeros(kernel.shape[1])
+            raise NetworkConfigError(
+                f"layer {layer.name!r} has a kernel of shape {kernel.shape}, expected 2-D"
+            )
+        bias = np.asarray(params[1] if len(params) > 1 else np.zeros(kernel.shape[1]), float)
         if sizes and kernel.shape[0] != sizes[-1]:
             raise NetworkConfigError(
                 f"layer {layer.name!r} expects {kernel.shape[0]} inputs but the previous layer "
@@ -349,7 +363,10 @@ def to_keras_surrogate(
     missing = [label for label in input_labels if label not in input_bounds]
     if missing:
         raise ValueError(f"input_bounds has no entry for input(s) {missing}")
-    bounds = {label: (float(input_bounds[label][0]), float(input_bounds[label][1])) for label in input_labels}
+    bounds = {
+        label: (float(input_bounds[label][0]), float(input_bounds[label][1]))
+        for label in input_labels
+    }
 
     import pandas as pd
     from idaes.core.surrogate.keras_surrogate import KerasSurrogate

@@ -1,0 +1,106 @@
+"""Prediction with a trained hybrid model, and the metrics that judge it.
+
+A prediction is the same flowsheet the training uses, with the network's
+weights fixed: a square system solved from the experiment's initial state and
+inputs alone.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+import idaes.logger as idaeslog
+from idaes.core.util.model_statistics import degrees_of_freedom
+
+from idaes_hybrid.nn.block import NeuralNetworkBlock
+from idaes_hybrid.nn.formulations import Formulation
+from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.solver import get_nlp_solver
+from idaes_hybrid.training.experiment import Experiment
+from idaes_hybrid.training.problem import (
+    Discretization, build_experiment_flowsheet, state_at, trajectories)
+from idaes_hybrid.units.registry import HybridModelDefinition
+
+_log = idaeslog.getLogger(__name__)
+
+
+class PredictionError(RuntimeError):
+    """A prediction could not be computed; the message names the experiment."""
+
+
+def build_prediction_model(definition: HybridModelDefinition, experiment: Experiment,
+                           spec: NetworkSpec, disc: Discretization, physics: dict[str, float],
+                           network_inputs: Sequence[str],
+                           formulation: Formulation = Formulation.NESTED) -> pyo.ConcreteModel:
+    """One experiment's flowsheet with the network attached and its weights fixed."""
+    m = pyo.ConcreteModel(name=f"predict_{experiment.name}")
+    m.experiment = pyo.Block([experiment.name])
+    blk = m.experiment[experiment.name]
+    build_experiment_flowsheet(blk, definition, experiment, disc, physics, network_inputs)
+    m.net = NeuralNetworkBlock(spec=spec, formulation=formulation)
+    unit = blk.fs.unit
+    m.net.add_points("kinetics", list(blk.fs.time), inputs=unit.network_input_vars,
+                     outputs=unit.network_output_vars)
+    m.net.fix_weights()
+    m.net.initialize_points()
+    return m
+
+
+def simulate(definition: HybridModelDefinition, experiment: Experiment, spec: NetworkSpec,
+             disc: Discretization, physics: dict[str, float], network_inputs: Sequence[str],
+             solver_options: dict | None = None) -> dict[str, np.ndarray]:
+    """Predict one experiment from its initial state and inputs.
+
+    Returns
+    -------
+    dict
+        ``time`` (the collocation grid) and one array per state and learned term.
+    """
+    m = build_prediction_model(definition, experiment, spec, disc, physics, network_inputs)
+    dof = degrees_of_freedom(m)
+    if dof != 0:
+        raise PredictionError(f"experiment {experiment.name!r}: prediction model has {dof} "
+                              "degrees of freedom, expected 0 (an input or initial state left free?)")
+    m.objective = pyo.Objective(expr=0.0)
+    result = get_nlp_solver(solver_options).solve(m)
+    if not result.ok:
+        raise PredictionError(f"experiment {experiment.name!r}: simulation failed "
+                              f"({result.status.value}: {result.termination_message})")
+    blk = m.experiment[experiment.name]
+    traj = trajectories(blk, definition)
+    traj["_model"] = m
+    return traj
+
+
+def values_at_times(blk: pyo.Block, names: Sequence[str], times: Sequence[float]) -> pd.DataFrame:
+    """States of a solved experiment block interpolated at ``times``."""
+    unit = blk.fs.unit
+    data = {n: [pyo.value(state_at(unit, n, blk.fs.time, float(t))) for t in times] for n in names}
+    return pd.DataFrame(data, index=pd.Index(np.asarray(times, dtype=float), name="time"))
+
+
+def rmse(blk: pyo.Block, experiment: Experiment) -> dict[str, float]:
+    """Root-mean-square error of every measured variable at its measurement times."""
+    out = {}
+    meas = experiment.measurements
+    for name in experiment.measured_variables:
+        col = meas[name].dropna()
+        pred = values_at_times(blk, [name], col.index.to_numpy())[name].to_numpy()
+        out[name] = float(np.sqrt(np.mean((pred - col.to_numpy()) ** 2)))
+    return out
+
+
+def pooled_rmse(per_experiment: dict[str, dict[str, float]], experiments: Sequence[Experiment]) -> dict[str, float]:
+    """RMSE per variable pooled over experiments (weighted by their sample counts)."""
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for exp in experiments:
+        for name, value in per_experiment.get(exp.name, {}).items():
+            n = int(exp.measurements[name].notna().sum())
+            sums[name] = sums.get(name, 0.0) + n * value**2
+            counts[name] = counts.get(name, 0) + n
+    return {k: float(np.sqrt(sums[k] / counts[k])) for k in sorted(sums)}

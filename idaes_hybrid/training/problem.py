@@ -1,0 +1,191 @@
+"""The multi-experiment training NLP.
+
+One flowsheet per experiment (``m.experiment[name].fs.unit``), all discretized by
+Radau collocation, one shared :class:`~idaes_hybrid.nn.block.NeuralNetworkBlock`
+evaluated at every time point of every experiment, and a weighted least-squares
+fit at the true measurement times (the collocation polynomial of each element
+is interpolated, so data need not sit on the collocation grid).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.environ import units as pyunits
+
+from idaes.core import FlowsheetBlock
+
+from idaes_hybrid.nn.block import NeuralNetworkBlock
+from idaes_hybrid.nn.formulations import Formulation
+from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.training.experiment import DataError, Experiment
+from idaes_hybrid.units.contract import check_contract
+from idaes_hybrid.units.registry import HybridModelDefinition
+
+
+@dataclass(frozen=True)
+class Discretization:
+    """Radau collocation settings: finite elements and points per element."""
+
+    nfe: int = 20
+    ncp: int = 3
+
+    def __post_init__(self) -> None:
+        if int(self.nfe) < 1:
+            raise DataError(f"discretization.nfe={self.nfe} must be a positive integer")
+        if not 1 <= int(self.ncp) <= 10:
+            raise DataError(f"discretization.ncp={self.ncp} must be between 1 and 10")
+
+
+def build_experiment_flowsheet(
+    blk: pyo.Block,
+    definition: HybridModelDefinition,
+    experiment: Experiment,
+    disc: Discretization,
+    physics: dict[str, float],
+    network_inputs: Sequence[str],
+) -> None:
+    """Add ``blk.fs`` (dynamic flowsheet) with ``blk.fs.unit`` set up for ``experiment``.
+
+    The initial state and the inputs are fixed; the states are initialized at
+    their initial values over the whole horizon.
+    """
+    blk.fs = FlowsheetBlock(dynamic=True, time_set=[0.0, float(experiment.horizon)],
+                            time_units=definition.time_units)
+    blk.fs.unit = definition.unit_class(dynamic=True, **definition.unit_options(list(network_inputs)))
+    unit = blk.fs.unit
+    check_contract(unit)
+    pyo.TransformationFactory("dae.collocation").apply_to(
+        blk.fs, nfe=int(disc.nfe), ncp=int(disc.ncp), scheme="LAGRANGE-RADAU", wrt=blk.fs.time)
+    unit.set_physics(**physics)
+    t0 = blk.fs.time.first()
+    for name, value in experiment.inputs.items():
+        getattr(unit, name).fix(float(value))
+    for name in definition.state_names:
+        var = getattr(unit, name)
+        for t in blk.fs.time:
+            var[t].set_value(float(experiment.initial[name]))
+        var[t0].fix(float(experiment.initial[name]))
+
+
+def interpolation_weights(time_set, t_obs: float) -> list[tuple[float, float]]:
+    """Lagrange weights that give a state at ``t_obs`` from the collocation points.
+
+    Returns ``(grid time, weight)`` pairs over the finite element holding
+    ``t_obs`` (its left boundary and its collocation points), so that
+    ``x(t_obs) = sum(w * x[t])`` exactly for the collocation polynomial.
+    """
+    grid = list(time_set)
+    for t in grid:
+        if abs(t - t_obs) <= 1e-9 * max(1.0, abs(t_obs)):
+            return [(t, 1.0)]
+    fe = list(time_set.get_finite_elements())
+    k = int(np.searchsorted(fe, t_obs) - 1)
+    k = min(max(k, 0), len(fe) - 2)
+    nodes = [t for t in grid if fe[k] <= t <= fe[k + 1]]
+    weights = []
+    for i, ti in enumerate(nodes):
+        w = 1.0
+        for j, tj in enumerate(nodes):
+            if j != i:
+                w *= (t_obs - tj) / (ti - tj)
+        weights.append((ti, w))
+    return weights
+
+
+def state_at(unit, name: str, time_set, t_obs: float):
+    """Pyomo expression of state ``name`` at ``t_obs`` (interpolated on the grid)."""
+    var = getattr(unit, name)
+    return sum(w * var[t] for t, w in interpolation_weights(time_set, t_obs))
+
+
+def observation_scales(experiments: Sequence[Experiment]) -> dict[str, float]:
+    """Per-variable weights of the fit: the noise sd if every experiment gives one,
+    otherwise the standard deviation of the data of that variable."""
+    names = sorted({v for e in experiments for v in e.measured_variables})
+    scales = {}
+    for name in names:
+        sds = [e.noise_sd.get(name) for e in experiments if e.noise_sd and name in e.measured_variables]
+        if sds and all(s is not None and s > 0 for s in sds):
+            scales[name] = float(np.mean(sds))
+            continue
+        values = np.concatenate([e.measurements[name].dropna().to_numpy()
+                                 for e in experiments if name in e.measured_variables])
+        scales[name] = float(max(np.std(values), 1e-6 * max(1.0, np.abs(values).max())))
+    return scales
+
+
+def data_fit_expression(m: pyo.Block, experiments: Sequence[Experiment], scales: dict[str, float]):
+    """Mean of the squared, scaled residuals over all observations."""
+    terms = []
+    for exp in experiments:
+        blk = m.experiment[exp.name]
+        times, names, values = exp.observations()
+        for t_obs, name, y in zip(times, names, values):
+            x = state_at(blk.fs.unit, name, blk.fs.time, float(t_obs))
+            terms.append(((x / pyunits.get_units(getattr(blk.fs.unit, name)) - float(y)) / scales[name]) ** 2)
+    if not terms:
+        raise DataError("experiments: no measurements to fit")
+    return sum(terms) / len(terms)
+
+
+def network_points(m: pyo.Block, experiments: Sequence[Experiment]) -> list[tuple[str, float]]:
+    """Every (experiment, time) point at which the network is evaluated."""
+    return [(e.name, t) for e in experiments for t in m.experiment[e.name].fs.time]
+
+
+def build_training_model(
+    definition: HybridModelDefinition,
+    experiments: Sequence[Experiment],
+    spec: NetworkSpec,
+    disc: Discretization,
+    physics: dict[str, float],
+    network_inputs: Sequence[str],
+    formulation: Formulation = Formulation.NESTED,
+) -> pyo.ConcreteModel:
+    """Build the simultaneous training model (objective not yet set).
+
+    The model has ``experiment[name]`` blocks, the shared network ``net`` with
+    its points sub-block ``net.kinetics``, and the expression ``data_fit``.
+    """
+    m = pyo.ConcreteModel(name="hybrid_training")
+    names = [e.name for e in experiments]
+    if len(set(names)) != len(names):
+        raise DataError(f"experiments: names must be unique, got {names}")
+    m.experiment = pyo.Block(names)
+    for exp in experiments:
+        build_experiment_flowsheet(m.experiment[exp.name], definition, exp, disc, physics, network_inputs)
+    m.net = NeuralNetworkBlock(spec=spec, formulation=formulation)
+
+    def unit(p):
+        return m.experiment[p[0]].fs.unit
+
+    m.net.add_points("kinetics", network_points(m, experiments),
+                     inputs=lambda p: unit(p).network_input_vars(p[1]),
+                     outputs=lambda p: unit(p).network_output_vars(p[1]))
+    m.scales = observation_scales(experiments)
+    m.data_fit = pyo.Expression(expr=data_fit_expression(m, experiments, m.scales))
+    return m
+
+
+def network_io_arrays(m: pyo.Block) -> tuple[np.ndarray, np.ndarray]:
+    """Current values of the network inputs and outputs at every point (rows)."""
+    v, z = [], []
+    for (name, t) in m.net.kinetics:
+        u = m.experiment[name].fs.unit
+        v.append([pyo.value(x) for x in u.network_input_vars(t)])
+        z.append([pyo.value(x) for x in u.network_output_vars(t)])
+    return np.array(v), np.array(z)
+
+
+def trajectories(blk: pyo.Block, definition: HybridModelDefinition) -> "dict[str, np.ndarray]":
+    """Time grid and every state and learned variable of one experiment block."""
+    unit = blk.fs.unit
+    out = {"time": np.array(list(blk.fs.time))}
+    for name in (*definition.state_names, *definition.learned_names):
+        var = getattr(unit, name)
+        out[name] = np.array([pyo.value(var[t]) for t in blk.fs.time])
+    return out

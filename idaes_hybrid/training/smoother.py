@@ -1,0 +1,47 @@
+"""The auxiliary "smoother" problem that initializes training.
+
+The unknown term is a free time profile at every collocation point, fitted to
+the data with the balances as hard constraints and a smoothness penalty::
+
+    min  data_fit + c_s * sum_e (tf_e - t0_e) * mean_t((dz/dt)^2) / z_scale^2
+
+Its solution gives consistent state trajectories, a profile of the unknown term
+and the normalization statistics of the network's inputs and outputs.
+"""
+
+from __future__ import annotations
+
+import pyomo.environ as pyo
+
+from idaes_hybrid.training.experiment import Experiment
+
+
+def smoothness_penalty(m: pyo.Block, experiments: list[Experiment], learned_names, z_scale: float):
+    """Mean squared time derivative of the learned profiles (finite differences)."""
+    total = 0
+    for exp in experiments:
+        blk = m.experiment[exp.name]
+        times = list(blk.fs.time)
+        horizon = times[-1] - times[0]
+        for name in learned_names:
+            var = getattr(blk.fs.unit, name)
+            diffs = [((var[b] - var[a]) / (b - a)) ** 2 for a, b in zip(times[:-1], times[1:])]
+            total += horizon * sum(diffs) / len(diffs) / z_scale**2
+    return total / len(experiments)
+
+
+def add_smoother_objective(m: pyo.Block, experiments: list[Experiment], learned_names,
+                           penalty: float, z_scale: float) -> None:
+    """Add ``m.smoother_objective`` (deactivated) to the training model."""
+    m.smoothness = pyo.Expression(expr=smoothness_penalty(m, experiments, learned_names, z_scale))
+    m.smoother_objective = pyo.Objective(expr=m.data_fit + penalty * m.smoothness)
+    m.smoother_objective.deactivate()
+
+
+def set_smoother_mode(m: pyo.Block, on: bool) -> None:
+    """Switch the model between the smoother problem and the full training problem."""
+    if on:
+        m.net.kinetics.deactivate()
+        m.net.fix_weights()
+    else:
+        m.net.kinetics.activate()

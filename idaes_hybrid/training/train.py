@@ -1,0 +1,257 @@
+"""The simultaneous training workflow: smoother, pre-training, full solve.
+
+:func:`train` is the one entry point: it builds the multi-experiment model,
+solves the smoother problem, pre-trains the network on the smoother's profiles
+with Keras, solves the full simultaneous problem warm-started from both, and
+judges the result on training and validation experiments.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pyomo.environ as pyo
+
+import idaes.logger as idaeslog
+
+from idaes_hybrid.nn.formulations import Formulation
+from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.solver import SolveResult, get_nlp_solver
+from idaes_hybrid.training.experiment import Experiment, Role
+from idaes_hybrid.training.predict import pooled_rmse, rmse, simulate
+from idaes_hybrid.training.pretrain import normalization_from_data, pretrain_network
+from idaes_hybrid.training.problem import (
+    Discretization, build_training_model, network_io_arrays, trajectories)
+from idaes_hybrid.training.smoother import (
+    add_smoother_objective, set_smoother_mode)
+from idaes_hybrid.units.registry import HybridModelDefinition
+
+_log = idaeslog.getLogger(__name__)
+
+
+class HessianMode(str, enum.Enum):
+    """Hessian used by the interior-point solver."""
+
+    EXACT = "exact"
+    LIMITED_MEMORY = "limited-memory"
+
+
+class TrainingError(RuntimeError):
+    """A training stage failed; the message names the stage."""
+
+
+@dataclass
+class TrainingSettings:
+    """Options of the simultaneous training workflow.
+
+    Attributes
+    ----------
+    hessian
+        Exact or limited-memory (L-BFGS) Hessian in the full solve.
+    formulation
+        How the network is written into the NLP.
+    regularization
+        Weight ``alpha`` of ``alpha / 2 * ||theta||^2`` in the objective.
+    smoother_penalty
+        Smoothness weight ``c_s`` of the smoother problem.
+    smoother_scale
+        Typical magnitude of the learned term, dividing its derivative in the penalty.
+    pretrain_epochs, pretrain_batch_size, pretrain_learning_rate, pretrain_l2
+        Keras pre-training settings.
+    solver_options
+        Ipopt-style options passed to every solve (``tol``, ``max_iter``, ...).
+    seed
+        Seed of weight initialization and pre-training.
+    """
+
+    hessian: HessianMode = HessianMode.LIMITED_MEMORY
+    formulation: Formulation = Formulation.NESTED
+    regularization: float = 1e-4
+    smoother_penalty: float = 10.0
+    smoother_scale: float = 0.1
+    pretrain_epochs: int = 200
+    pretrain_batch_size: int = 32
+    pretrain_learning_rate: float = 1e-3
+    pretrain_l2: float = 1e-3
+    solver_options: dict = field(default_factory=lambda: {"tol": 1e-6, "max_iter": 1000})
+    seed: int = 0
+
+
+@dataclass
+class StageReport:
+    """What one stage did: status, solver iterations, wall time."""
+
+    status: str
+    wall_time_s: float
+    iterations: int | None = None
+    objective: float | None = None
+
+
+@dataclass
+class TrainingResult:
+    """Everything a training run produced.
+
+    Attributes
+    ----------
+    spec
+        The trained network (weights and normalization).
+    status
+        Status of the full simultaneous solve.
+    stages
+        Reports of ``build``, ``smoother``, ``pretrain`` and ``train``.
+    train_rmse, validation_rmse
+        RMSE per measured variable pooled over training / validation experiments
+        (validation experiments are simulated from initial state and inputs alone).
+    trajectories
+        Per experiment: time grid, states and learned terms (training: the fitted
+        trajectories; validation: the predictions).
+    """
+
+    spec: NetworkSpec
+    status: str
+    iterations: int | None
+    objective: float | None
+    wall_time_s: float
+    stages: dict[str, StageReport]
+    train_rmse: dict[str, float]
+    validation_rmse: dict[str, float]
+    per_experiment_rmse: dict[str, dict[str, float]]
+    trajectories: dict[str, dict[str, np.ndarray]]
+    smoother_profiles: dict[str, np.ndarray]
+
+    def metrics(self) -> dict:
+        """The JSON-ready summary written to ``metrics.json``."""
+        return {
+            "status": self.status,
+            "wall_time_s": self.wall_time_s,
+            "iterations": self.iterations,
+            "objective": self.objective,
+            "stages": {k: asdict(v) for k, v in self.stages.items()},
+            "train": {"rmse": self.train_rmse},
+            "validation": {"rmse": self.validation_rmse},
+            "experiments": self.per_experiment_rmse,
+        }
+
+
+def _solve(m: pyo.Block, stage: str, options: dict, tee: bool) -> SolveResult:
+    _log.info(f"{stage}: solving ({sum(1 for _ in m.component_data_objects(pyo.Var, active=True))} variables)")
+    result = get_nlp_solver(options).solve(m, tee=tee)
+    _log.info(f"{stage}: {result.status.value} after {result.iterations} iterations "
+              f"in {result.wall_time_s:.1f} s")
+    if not result.ok:
+        raise TrainingError(f"{stage} solve did not converge: {result.status.value} "
+                            f"({result.termination_message})")
+    return result
+
+
+def train(
+    definition: HybridModelDefinition,
+    experiments: Sequence[Experiment],
+    spec: NetworkSpec,
+    disc: Discretization = Discretization(),
+    physics: dict[str, float] | None = None,
+    network_inputs: Sequence[str] | None = None,
+    settings: TrainingSettings | None = None,
+    tee: bool = False,
+) -> TrainingResult:
+    """Train the network inside the hybrid model by the simultaneous approach.
+
+    Parameters
+    ----------
+    definition
+        The hybrid model (for example ``FED_BATCH_BIOREACTOR``).
+    experiments
+        Training and validation experiments (by their ``role``).
+    spec
+        Network sizes, activations and initial weights.
+    disc
+        Radau discretization.
+    physics
+        Known physics parameters (defaults from the definition).
+    network_inputs
+        States fed to the network (defaults from the definition).
+    settings
+        Training options.
+    tee
+        Stream solver output to the console.
+    """
+    settings = settings or TrainingSettings()
+    physics = {**definition.physics_defaults, **(physics or {})}
+    network_inputs = list(network_inputs or definition.default_network_inputs)
+    for i, exp in enumerate(experiments):
+        exp.validate(definition.state_names, definition.input_names, f"experiments[{i}] ({exp.name!r})")
+    train_exps = [e for e in experiments if e.role is Role.TRAIN]
+    val_exps = [e for e in experiments if e.role is Role.VALIDATION]
+    if not train_exps:
+        raise TrainingError("experiments: at least one experiment must have role 'train'")
+    options = {**settings.solver_options}
+    stages: dict[str, StageReport] = {}
+    start = time.perf_counter()
+
+    tick = time.perf_counter()
+    m = build_training_model(definition, train_exps, spec, disc, physics, network_inputs,
+                             settings.formulation)
+    add_smoother_objective(m, train_exps, definition.learned_names, settings.smoother_penalty,
+                           settings.smoother_scale)
+    m.training_objective = pyo.Objective(
+        expr=m.data_fit + 0.5 * settings.regularization * m.net.l2_norm_squared())
+    stages["build"] = StageReport("ok", time.perf_counter() - tick)
+    _log.info(f"build: {len(train_exps)} experiments, {len(m.net.kinetics)} network points, "
+              f"{spec.n_parameters} weights")
+
+    # Stage 1: smoother
+    set_smoother_mode(m, on=True)
+    m.training_objective.deactivate()
+    m.smoother_objective.activate()
+    res = _solve(m, "smoother", {**options, "hessian_approximation": "exact"}, tee)
+    stages["smoother"] = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)
+    v, z = network_io_arrays(m)
+    smoother_profiles = {"inputs": v, "outputs": z}
+
+    # Stage 2: normalization + pre-training
+    tick = time.perf_counter()
+    norm = normalization_from_data(v, z)
+    start_spec = NetworkSpec(sizes=spec.sizes, activations=spec.activations,
+                             weights=[w.copy() for w in spec.weights],
+                             biases=[b.copy() for b in spec.biases], **norm)
+    pre = pretrain_network(start_spec, v, z, epochs=settings.pretrain_epochs,
+                           batch_size=settings.pretrain_batch_size,
+                           learning_rate=settings.pretrain_learning_rate,
+                           l2=settings.pretrain_l2, seed=settings.seed)
+    stages["pretrain"] = StageReport("ok", time.perf_counter() - tick, pre.epochs, pre.loss)
+
+    # Stage 3: simultaneous solve, warm-started
+    m.net.load_spec(pre.spec)
+    set_smoother_mode(m, on=False)
+    m.net.initialize_points(outputs=False)
+    m.net.unfix_weights()
+    m.smoother_objective.deactivate()
+    m.training_objective.activate()
+    res = _solve(m, "train", {**options, "hessian_approximation": settings.hessian.value}, tee)
+    stages["train"] = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)
+    trained = m.net.to_spec()
+    m.net.fix_weights()
+
+    # Judge: training fit and validation by simulation
+    per_exp, trajs = {}, {}
+    for exp in train_exps:
+        blk = m.experiment[exp.name]
+        per_exp[exp.name] = rmse(blk, exp)
+        trajs[exp.name] = trajectories(blk, definition)
+    tick = time.perf_counter()
+    for exp in val_exps:
+        traj = simulate(definition, exp, trained, disc, physics, network_inputs, options)
+        model = traj.pop("_model")
+        per_exp[exp.name] = rmse(model.experiment[exp.name], exp)
+        trajs[exp.name] = traj
+    stages["validate"] = StageReport("ok", time.perf_counter() - tick)
+
+    return TrainingResult(
+        spec=trained, status=res.status.value, iterations=res.iterations, objective=res.objective,
+        wall_time_s=time.perf_counter() - start, stages=stages,
+        train_rmse=pooled_rmse(per_exp, train_exps), validation_rmse=pooled_rmse(per_exp, val_exps),
+        per_experiment_rmse=per_exp, trajectories=trajs, smoother_profiles=smoother_profiles)

@@ -1,0 +1,1 @@
+"""Hybrid IDAES unit models and the contract the training workflow relies on."""

@@ -1,0 +1,69 @@
+"""The contract between a hybrid unit model and the training code.
+
+Training, prediction and optimization know a unit only through this contract:
+which states it integrates, which inputs it takes, which variables feed the
+network and which term the network supplies. A unit model that implements it
+(see :class:`HybridUnit`) gets the whole workflow: smoother, pre-training,
+simultaneous training, prediction, saving and plotting.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Protocol, Sequence, runtime_checkable
+
+import pyomo.environ as pyo
+
+
+class KineticsMode(str, enum.Enum):
+    """Where the unknown term of a hybrid unit comes from."""
+
+    #: The term is a free variable at every time point, supplied from outside
+    #: the unit: by a network block (training, prediction, optimization) or by
+    #: a smoothness-penalized free profile (the smoother problem).
+    EXTERNAL = "external"
+    #: The unit's own first-principles reference expression (for example Monod
+    #: kinetics), used to generate data and to check learned models.
+    REFERENCE = "reference"
+
+
+class ContractError(ValueError):
+    """A unit does not satisfy the hybrid-unit contract; the message names it."""
+
+
+@runtime_checkable
+class HybridUnit(Protocol):
+    """What a hybrid unit model exposes to the training workflow.
+
+    Attributes
+    ----------
+    state_names
+        Names of the differential states, each a time-indexed ``Var`` attribute
+        of the unit (``unit.X``), in a fixed order.
+    input_names
+        Names of the time-indexed input variables (``unit.F``), fixed by the user.
+    learned_names
+        Names of the time-indexed variables the network supplies (``unit.mu``).
+    """
+
+    state_names: tuple[str, ...]
+    input_names: tuple[str, ...]
+    learned_names: tuple[str, ...]
+
+    def network_input_vars(self, t: float) -> Sequence[pyo.Var]:
+        """Variables fed to the network at time ``t``, in network-input order."""
+
+    def network_output_vars(self, t: float) -> Sequence[pyo.Var]:
+        """Variables the network supplies at time ``t``, in network-output order."""
+
+
+def check_contract(unit) -> None:
+    """Raise :class:`ContractError` naming what ``unit`` lacks."""
+    for attr in ("state_names", "input_names", "learned_names",
+                 "network_input_vars", "network_output_vars"):
+        if not hasattr(unit, attr):
+            raise ContractError(f"{unit.name} does not implement HybridUnit: missing '{attr}'")
+    for kind in ("state_names", "input_names", "learned_names"):
+        for name in getattr(unit, kind):
+            if not isinstance(unit.find_component(name), pyo.Var):
+                raise ContractError(f"{unit.name}.{kind} names {name!r}, which is not a Var of the unit")

@@ -1,0 +1,153 @@
+"""Fed-batch bioreactor with a slot for learned growth kinetics.
+
+States: biomass X, product P, substrate S (g/L) and liquid volume V (L); inputs:
+feed flow F (L/h) and feed substrate concentration Sf (g/L). Balances::
+
+    dX/dt = mu X - F X / V
+    dP/dt = Ypx mu X - F P / V
+    dS/dt = F (Sf - S) / V - mu X / Yxs
+    dV/dt = F
+
+The specific growth rate ``mu`` (1/h) is the kinetics slot: with
+``KineticsMode.EXTERNAL`` it is a free variable supplied by a network block (or
+the smoother); with ``KineticsMode.REFERENCE`` it is Monod kinetics
+``mu_max S / (Ks + S)``.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Sequence
+
+import pyomo.environ as pyo
+from pyomo.common.config import ConfigValue, In, ListOf
+from pyomo.dae import DerivativeVar
+from pyomo.environ import units as pyunits
+
+from idaes.core import UnitModelBlockData, declare_process_block_class
+
+from idaes_hybrid.units.contract import ContractError, KineticsMode
+
+#: Default values of the physics parameters.
+DEFAULT_PHYSICS = {"Yxs": 0.5, "Ypx": 0.2, "mu_max": 0.2, "Ks": 1.0}
+
+
+class BioState(str, enum.Enum):
+    """States of the fed-batch bioreactor."""
+
+    X = "X"
+    P = "P"
+    S = "S"
+    V = "V"
+
+
+STATE_UNITS = {
+    "X": pyunits.g / pyunits.L,
+    "P": pyunits.g / pyunits.L,
+    "S": pyunits.g / pyunits.L,
+    "V": pyunits.L,
+}
+
+
+def _network_inputs(value) -> list[str]:
+    names = [str(v) for v in ListOf(str)(value)]
+    valid = [s.value for s in BioState]
+    bad = [n for n in names if n not in valid]
+    if bad:
+        raise ContractError(f"network_inputs contains {bad}; valid states are {valid}")
+    if not names or len(set(names)) != len(names):
+        raise ContractError(f"network_inputs={names} must be a non-empty list without repeats")
+    return names
+
+
+@declare_process_block_class("FedBatchReactor", doc="Fed-batch bioreactor with learned kinetics")
+class FedBatchReactorData(UnitModelBlockData):
+    """Dynamic fed-batch bioreactor; see the module docstring for the equations."""
+
+    CONFIG = UnitModelBlockData.CONFIG()
+    CONFIG.declare("kinetics", ConfigValue(
+        default=KineticsMode.EXTERNAL, domain=In(KineticsMode),
+        doc="Source of the growth rate mu: KineticsMode.EXTERNAL (network or "
+            "smoother) or KineticsMode.REFERENCE (Monod)"))
+    CONFIG.declare("network_inputs", ConfigValue(
+        default=["X", "S", "P", "V"], domain=_network_inputs,
+        doc="States fed to the network, in order (a subset of X, P, S, V)"))
+
+    state_names = ("X", "P", "S", "V")
+    input_names = ("F", "Sf")
+    learned_names = ("mu",)
+
+    def build(self) -> None:
+        """Parameters, states, inputs, kinetics slot, then balances."""
+        super().build()
+        if not self.config.dynamic:
+            raise ContractError(f"{self.name}: a fed-batch reactor must be dynamic (dynamic=True)")
+        self._add_parameters()
+        self._add_states()
+        self._add_inputs()
+        self._add_kinetics()
+        self._add_balances()
+
+    def _add_parameters(self) -> None:
+        self.Yxs = pyo.Param(initialize=DEFAULT_PHYSICS["Yxs"], mutable=True,
+                             units=pyunits.dimensionless, doc="Biomass yield on substrate")
+        self.Ypx = pyo.Param(initialize=DEFAULT_PHYSICS["Ypx"], mutable=True,
+                             units=pyunits.dimensionless, doc="Product yield on biomass")
+        self.mu_max = pyo.Param(initialize=DEFAULT_PHYSICS["mu_max"], mutable=True,
+                                units=pyunits.h**-1, doc="Monod maximum growth rate (reference)")
+        self.Ks = pyo.Param(initialize=DEFAULT_PHYSICS["Ks"], mutable=True,
+                            units=pyunits.g / pyunits.L, doc="Monod saturation constant (reference)")
+
+    def _add_states(self) -> None:
+        t = self.flowsheet().time
+        bounds = {"X": (0, None), "P": (0, None), "S": (0, None), "V": (1e-3, None)}
+        for name in self.state_names:
+            var = pyo.Var(t, initialize=1.0, bounds=bounds[name], units=STATE_UNITS[name],
+                          doc=f"State {name}")
+            self.add_component(name, var)
+            self.add_component(f"d{name}dt", DerivativeVar(var, wrt=t, initialize=0.0,
+                                                             doc=f"Time derivative of {name}"))
+
+    def _add_inputs(self) -> None:
+        t = self.flowsheet().time
+        self.F = pyo.Var(t, initialize=0.05, bounds=(0, None), units=pyunits.L / pyunits.h,
+                         doc="Feed flow")
+        self.Sf = pyo.Var(t, initialize=10.0, bounds=(0, None), units=pyunits.g / pyunits.L,
+                          doc="Feed substrate concentration")
+        self.F.fix()
+        self.Sf.fix()
+
+    def _add_kinetics(self) -> None:
+        t = self.flowsheet().time
+        self.mu = pyo.Var(t, initialize=0.1, units=pyunits.h**-1, doc="Specific growth rate")
+        if self.config.kinetics is KineticsMode.REFERENCE:
+            self.monod_eq = pyo.Constraint(t, rule=lambda b, tt: b.mu[tt] * (b.Ks + b.S[tt])
+                                           == b.mu_max * b.S[tt], doc="Monod kinetics")
+
+    def _add_balances(self) -> None:
+        t = self.flowsheet().time
+        self.biomass_balance = pyo.Constraint(t, rule=lambda b, tt: b.dXdt[tt] * b.V[tt]
+                                              == b.mu[tt] * b.X[tt] * b.V[tt] - b.F[tt] * b.X[tt])
+        self.product_balance = pyo.Constraint(t, rule=lambda b, tt: b.dPdt[tt] * b.V[tt]
+                                              == b.Ypx * b.mu[tt] * b.X[tt] * b.V[tt] - b.F[tt] * b.P[tt])
+        self.substrate_balance = pyo.Constraint(t, rule=lambda b, tt: b.dSdt[tt] * b.V[tt]
+                                                == b.F[tt] * (b.Sf[tt] - b.S[tt])
+                                                - b.mu[tt] * b.X[tt] * b.V[tt] / b.Yxs)
+        self.volume_balance = pyo.Constraint(t, rule=lambda b, tt: b.dVdt[tt] == b.F[tt])
+
+    # ----------------------------------------------------------- the contract
+    def network_input_vars(self, t: float) -> Sequence[pyo.Var]:
+        """The states named in ``network_inputs`` at time ``t``."""
+        return [getattr(self, n)[t] for n in self.config.network_inputs]
+
+    def network_output_vars(self, t: float) -> Sequence[pyo.Var]:
+        """The growth rate at time ``t``."""
+        return [self.mu[t]]
+
+    def set_physics(self, **values: float) -> None:
+        """Set physics parameters (``Yxs``, ``Ypx``, ``mu_max``, ``Ks``) by name."""
+        for name, val in values.items():
+            if name not in DEFAULT_PHYSICS:
+                raise ContractError(
+                    f"physics.{name} is not a parameter of {self.name}; valid: {list(DEFAULT_PHYSICS)}")
+            getattr(self, name).set_value(float(val))

@@ -1,0 +1,76 @@
+"""Named hybrid model definitions, as the command line and configs refer to them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from pyomo.environ import units as pyunits
+
+from idaes_hybrid.units.contract import ContractError
+from idaes_hybrid.units.fed_batch import DEFAULT_PHYSICS, FedBatchReactor
+
+
+@dataclass(frozen=True)
+class HybridModelDefinition:
+    """Everything the workflow needs to build one experiment of a hybrid model.
+
+    Attributes
+    ----------
+    name
+        Name used in configs (``model = "fed_batch_bioreactor"``).
+    unit_class
+        IDAES unit model class implementing :class:`~idaes_hybrid.units.contract.HybridUnit`.
+    state_names, input_names, learned_names
+        As in the contract, repeated here so configs can be validated before a build.
+    default_network_inputs
+        Network inputs used when a config does not name them.
+    physics_defaults
+        Physics parameters and their default values.
+    time_units
+        Units of the time domain.
+    nonnegative_states
+        States that must stay >= 0 (bounds hold during training and prediction).
+    unit_options
+        Maps the network input names to extra keyword options of ``unit_class``.
+    """
+
+    name: str
+    unit_class: type
+    state_names: tuple[str, ...]
+    input_names: tuple[str, ...]
+    learned_names: tuple[str, ...]
+    default_network_inputs: tuple[str, ...]
+    physics_defaults: dict[str, float] = field(default_factory=dict)
+    time_units: object = field(default_factory=lambda: pyunits.h)
+    nonnegative_states: tuple[str, ...] = ()
+    unit_options: Callable[[list[str]], dict] = field(
+        default=lambda inputs: {"network_inputs": list(inputs)})
+
+
+FED_BATCH_BIOREACTOR = HybridModelDefinition(
+    name="fed_batch_bioreactor",
+    unit_class=FedBatchReactor,
+    state_names=("X", "P", "S", "V"),
+    input_names=("F", "Sf"),
+    learned_names=("mu",),
+    default_network_inputs=("X", "S", "P", "V"),
+    physics_defaults={k: DEFAULT_PHYSICS[k] for k in ("Yxs", "Ypx")},
+    time_units=pyunits.h,
+    nonnegative_states=("X", "P", "S"),
+)
+
+REGISTRY: dict[str, HybridModelDefinition] = {FED_BATCH_BIOREACTOR.name: FED_BATCH_BIOREACTOR}
+
+
+def register_model(definition: HybridModelDefinition) -> None:
+    """Make a user's hybrid model available to configs and the command line by name."""
+    REGISTRY[definition.name] = definition
+
+
+def get_model_definition(name: str) -> HybridModelDefinition:
+    """Look up a model by name; the error lists the known names."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ContractError(f"model={name!r} is not a known hybrid model; known: {sorted(REGISTRY)}") from None
