@@ -64,6 +64,7 @@ class NeuralNetworkBlockData(ProcessBlockData):
         self.activations = list(spec.activations)
         self.n_layers = spec.n_layers
         self._point_blocks: list[str] = []
+        self._point_io: dict[str, dict] = {}
 
         self._add_parameters()
         self._add_normalization()
@@ -147,6 +148,15 @@ class NeuralNetworkBlockData(ProcessBlockData):
         yield from self.weight.values()
         yield from self.bias.values()
 
+    def parameter_vars_flat(self) -> Iterable[pyo.Var]:
+        """Weights and biases in :meth:`NetworkSpec.flat_parameters` order."""
+        for k in range(self.n_layers):
+            for i in range(self.sizes[k + 1]):
+                for j in range(self.sizes[k]):
+                    yield self.weight[k, i, j]
+            for i in range(self.sizes[k + 1]):
+                yield self.bias[k, i]
+
     def l2_norm_squared(self):
         """Pyomo expression of the sum of squared weights and biases."""
         return sum(v**2 for v in self.parameter_vars())
@@ -186,10 +196,12 @@ class NeuralNetworkBlockData(ProcessBlockData):
             raise NetworkConfigError(f"{self.name}.add_points({name!r}): index is empty")
         build = FORMULATIONS[self.config.formulation]
         net = self
+        io_map = self._point_io.setdefault(name, {})
 
         def point_rule(b, *p):
             p = p[0] if len(p) == 1 else p
             v, z = list(inputs(p)), list(outputs(p))
+            io_map[p] = (v, z)
             if len(v) != net.sizes[0] or len(z) != net.sizes[-1]:
                 raise NetworkConfigError(
                     f"{net.name}.add_points({name!r}) point {p}: got {len(v)} inputs and "
@@ -204,6 +216,14 @@ class NeuralNetworkBlockData(ProcessBlockData):
         self.add_component(name, blk)
         self._point_blocks.append(name)
         return blk
+
+    def point_io(self) -> list[tuple[list, list]]:
+        """``(inputs, outputs)`` of every active point, over all point sub-blocks."""
+        out = []
+        for name in self._point_blocks:
+            blk = self.find_component(name)
+            out.extend(io for p, io in self._point_io[name].items() if blk[p].active)
+        return out
 
     def point_blocks(self) -> list[pyo.Block]:
         """The sub-blocks created by :meth:`add_points`."""

@@ -8,6 +8,8 @@ weight variables; only the per-point auxiliary variables differ.
   variables.
 * ``LIFTED``: a variable for every hidden unit's pre-activation at every point,
   with one equality constraint each; expressions stay one layer deep.
+* ``BATCHED``: as ``NESTED`` in the Pyomo model, but the solver evaluates every
+  point at once through callbacks (see :mod:`idaes_hybrid.batched_solve`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ class Formulation(str, enum.Enum):
 
     NESTED = "nested"
     LIFTED = "lifted"
+    #: The Pyomo model holds the nested form (for inspection and diagnostics), but
+    #: solves evaluate all points in one numpy batch with exact derivatives
+    #: (:mod:`idaes_hybrid.batched_solve`) instead of writing them into the ``.nl`` file.
+    BATCHED = "batched"
 
 
 def _softplus(x):
@@ -90,4 +96,5 @@ def lifted_outputs(net, point_block, v_bar: Sequence) -> list:
 FORMULATIONS: dict[Formulation, Callable] = {
     Formulation.NESTED: nested_outputs,
     Formulation.LIFTED: lifted_outputs,
+    Formulation.BATCHED: nested_outputs,
 }

@@ -19,7 +19,7 @@ from idaes.core.util.model_statistics import degrees_of_freedom
 from idaes_hybrid.nn.block import NeuralNetworkBlock
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
-from idaes_hybrid.solver import get_nlp_solver
+from idaes_hybrid.batched_solve import solve_hybrid
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.training.problem import (
     Discretization, build_experiment_flowsheet, state_at, trajectories)
@@ -35,7 +35,7 @@ class PredictionError(RuntimeError):
 def build_prediction_model(definition: HybridModelDefinition, experiment: Experiment,
                            spec: NetworkSpec, disc: Discretization, physics: dict[str, float],
                            network_inputs: Sequence[str],
-                           formulation: Formulation = Formulation.NESTED) -> pyo.ConcreteModel:
+                           formulation: Formulation = Formulation.BATCHED) -> pyo.ConcreteModel:
     """One experiment's flowsheet with the network attached and its weights fixed."""
     m = pyo.ConcreteModel(name=f"predict_{experiment.name}")
     m.experiment = pyo.Block([experiment.name])
@@ -66,7 +66,7 @@ def simulate(definition: HybridModelDefinition, experiment: Experiment, spec: Ne
         raise PredictionError(f"experiment {experiment.name!r}: prediction model has {dof} "
                               "degrees of freedom, expected 0 (an input or initial state left free?)")
     m.objective = pyo.Objective(expr=0.0)
-    result = get_nlp_solver(solver_options).solve(m)
+    result = solve_hybrid(m, m.net, solver_options)
     if not result.ok:
         raise PredictionError(f"experiment {experiment.name!r}: simulation failed "
                               f"({result.status.value}: {result.termination_message})")

@@ -20,7 +20,8 @@ import idaes.logger as idaeslog
 
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
-from idaes_hybrid.solver import SolveResult, get_nlp_solver
+from idaes_hybrid.batched_solve import solve_hybrid
+from idaes_hybrid.solver import SolveResult
 from idaes_hybrid.training.experiment import Experiment, Role
 from idaes_hybrid.training.predict import pooled_rmse, rmse, simulate
 from idaes_hybrid.training.pretrain import normalization_from_data, pretrain_network
@@ -64,6 +65,8 @@ class TrainingSettings:
         Keras pre-training settings.
     solver_options
         Ipopt-style options passed to every solve (``tol``, ``max_iter``, ...).
+    smoother_options
+        Options that override ``solver_options`` in the smoother solve.
     seed
         Seed of weight initialization and pre-training.
     """
@@ -78,6 +81,7 @@ class TrainingSettings:
     pretrain_learning_rate: float = 1e-3
     pretrain_l2: float = 1e-3
     solver_options: dict = field(default_factory=lambda: {"tol": 1e-6, "max_iter": 1000})
+    smoother_options: dict = field(default_factory=lambda: {"max_iter": 3000})
     seed: int = 0
 
 
@@ -139,7 +143,7 @@ class TrainingResult:
 
 def _solve(m: pyo.Block, stage: str, options: dict, tee: bool) -> SolveResult:
     _log.info(f"{stage}: solving ({sum(1 for _ in m.component_data_objects(pyo.Var, active=True))} variables)")
-    result = get_nlp_solver(options).solve(m, tee=tee)
+    result = solve_hybrid(m, m.net, options, tee)
     _log.info(f"{stage}: {result.status.value} after {result.iterations} iterations "
               f"in {result.wall_time_s:.1f} s")
     if not result.ok:
@@ -207,7 +211,8 @@ def train(
     set_smoother_mode(m, on=True)
     m.training_objective.deactivate()
     m.smoother_objective.activate()
-    res = _solve(m, "smoother", {**options, "hessian_approximation": "exact"}, tee)
+    res = _solve(m, "smoother", {**options, "hessian_approximation": "exact",
+                                  **settings.smoother_options}, tee)
     stages["smoother"] = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)
     v, z = network_io_arrays(m)
     smoother_profiles = {"inputs": v, "outputs": z}

@@ -1,0 +1,269 @@
+"""Solve a model whose network is evaluated in batches (the callback path).
+
+The NLP solver sees the same problem as with the network written into the
+``.nl`` file, but the network equations ``z = mean_z + std_z * NN((v - mean_v) /
+std_v; theta)`` at all points are evaluated together with numpy
+(:class:`~idaes_hybrid.nn.batched.BatchedNetwork`), with exact first and second
+derivatives, while everything else (balances, data fit, bounds) is written to
+``.nl`` and evaluated by POUNCE's reader. The result is loaded back into the
+Pyomo model, so callers cannot tell the paths apart except by speed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.repn.plugins.nl_writer import NLWriter
+
+import idaes.logger as idaeslog
+
+from idaes_hybrid.nn.batched import BatchedNetwork
+from idaes_hybrid.solver import SolveResult, SolveStatus
+
+_log = idaeslog.getLogger(__name__)
+
+#: Ipopt return codes (``info["status"]``) -> our status.
+_STATUS = {0: SolveStatus.OPTIMAL, 1: SolveStatus.ACCEPTABLE, -1: SolveStatus.MAX_ITERATIONS,
+           -4: SolveStatus.MAX_ITERATIONS, -5: SolveStatus.MAX_ITERATIONS,
+           2: SolveStatus.INFEASIBLE}
+
+
+class _NetworkPart:
+    """Index bookkeeping and evaluation of the network equations."""
+
+    def __init__(self, net, col_of, n_cols):
+        self.spec = net.to_spec()
+        self.bnet = BatchedNetwork(self.spec)
+        self.theta_vars = list(net.parameter_vars_flat())
+        io = net.point_io()
+        self.n_points, self.n_in, self.n_out = len(io), self.spec.n_inputs, self.spec.n_outputs
+        self.theta_fixed = all(v.fixed for v in self.theta_vars)
+        self.theta_cols = None if self.theta_fixed else np.array([col_of[id(v)] for v in self.theta_vars])
+        # input/output columns; -1 marks a fixed variable (a constant)
+        self.in_cols = np.array([[col_of.get(id(v), -1) if not v.fixed else -1 for v in vin] for vin, _ in io])
+        self.out_cols = np.array([[col_of.get(id(v), -1) if not v.fixed else -1 for v in vout] for _, vout in io])
+        self.in_const = np.array([[pyo.value(v) for v in vin] for vin, _ in io])
+        self.out_const = np.array([[pyo.value(v) for v in vout] for _, vout in io])
+        self.theta_const = self.spec.flat_parameters()
+        self.mv, self.sv = self.spec.input_mean, self.spec.input_std
+        self.mz, self.sz = self.spec.output_mean, self.spec.output_std
+        self.n_cols = n_cols
+        self._jac_structure()
+        self._hess_structure()
+        self.eval_time = 0.0
+
+    def _gather(self, x):
+        v = np.where(self.in_cols >= 0, x[np.maximum(self.in_cols, 0)], self.in_const)
+        z = np.where(self.out_cols >= 0, x[np.maximum(self.out_cols, 0)], self.out_const)
+        theta = self.theta_const if self.theta_fixed else x[self.theta_cols]
+        return v, z, theta
+
+    def residuals(self, x):
+        v, z, theta = self._gather(x)
+        y = self.bnet.forward(theta, (v - self.mv) / self.sv)
+        return (z - (self.mz + self.sz * y)).ravel()
+
+    def _jac_structure(self):
+        rows, cols = [], []
+        P, I, O = self.n_points, self.n_in, self.n_out
+        row = np.arange(P * O).reshape(P, O)
+        self._jz_mask = self.out_cols >= 0
+        rows.append(row[self._jz_mask]); cols.append(self.out_cols[self._jz_mask])
+        in_rows = np.broadcast_to(row[:, :, None], (P, O, I))
+        in_cols = np.broadcast_to(self.in_cols[:, None, :], (P, O, I))
+        self._jv_mask = in_cols >= 0
+        rows.append(in_rows[self._jv_mask]); cols.append(in_cols[self._jv_mask])
+        if not self.theta_fixed:
+            T = len(self.theta_cols)
+            rows.append(np.repeat(row.ravel(), T)); cols.append(np.tile(self.theta_cols, P * O))
+        self.jac_rows, self.jac_cols = np.concatenate(rows), np.concatenate(cols)
+
+    def jacobian(self, x):
+        v, z, theta = self._gather(x)
+        d_theta, d_u = self.bnet.jacobian(theta, (v - self.mv) / self.sv)
+        parts = [np.ones(int(self._jz_mask.sum()))]
+        d_v = -(self.sz[None, :, None] * d_u / self.sv[None, None, :])
+        parts.append(d_v[self._jv_mask])
+        if not self.theta_fixed:
+            parts.append((-(self.sz[None, :, None] * d_theta)).ravel())
+        return np.concatenate(parts)
+
+    def _hess_structure(self):
+        rows, cols = [], []
+        P, I = self.n_points, self.n_in
+        if not self.theta_fixed:
+            tr, tc = np.tril_indices(len(self.theta_cols))
+            a, b = self.theta_cols[tr], self.theta_cols[tc]
+            rows.append(np.maximum(a, b)); cols.append(np.minimum(a, b))
+            self._tt = (tr, tc)
+            vc = np.broadcast_to(self.in_cols[:, :, None], (P, I, len(self.theta_cols)))
+            tcn = np.broadcast_to(self.theta_cols[None, None, :], (P, I, len(self.theta_cols)))
+            self._vt_mask = vc >= 0
+            rows.append(np.maximum(vc, tcn)[self._vt_mask]); cols.append(np.minimum(vc, tcn)[self._vt_mask])
+        ir, ic = np.tril_indices(I)
+        a, b = self.in_cols[:, ir], self.in_cols[:, ic]
+        self._vv = (ir, ic)
+        self._vv_mask = (a >= 0) & (b >= 0)
+        rows.append(np.maximum(a, b)[self._vv_mask]); cols.append(np.minimum(a, b)[self._vv_mask])
+        self.hess_rows, self.hess_cols = np.concatenate(rows), np.concatenate(cols)
+
+    def hessian(self, x, lam):
+        v, z, theta = self._gather(x)
+        c = -(lam.reshape(self.n_points, self.n_out) * self.sz[None, :])
+        h_tt, h_ut, h_uu = self.bnet.weighted_hessian(theta, (v - self.mv) / self.sv, c)
+        parts = []
+        if not self.theta_fixed:
+            parts.append(h_tt[self._tt])
+            parts.append((h_ut / self.sv[None, :, None])[self._vt_mask])
+        h_vv = h_uu / np.outer(self.sv, self.sv)[None]
+        ir, ic = self._vv
+        parts.append(h_vv[:, ir, ic][self._vv_mask])
+        return np.concatenate(parts)
+
+
+class _Composite:
+    """cyipopt-style problem: the ``.nl`` part plus the batched network part."""
+
+    def __init__(self, nl, netp: _NetworkPart, n_extra: int, logger_every: int = 10):
+        self.nl, self.net = nl, netp
+        self.n_nl, self.m_nl = nl.n, nl.m
+        self.n = self.n_nl + n_extra
+        jr, jc = nl.jacobian_structure()
+        hr, hc = nl.hessian_structure()
+        self._jr = np.concatenate([np.asarray(jr), self.m_nl + netp.jac_rows]).astype(np.int64)
+        self._jc = np.concatenate([np.asarray(jc), netp.jac_cols]).astype(np.int64)
+        self._hr = np.concatenate([np.asarray(hr), netp.hess_rows]).astype(np.int64)
+        self._hc = np.concatenate([np.asarray(hc), netp.hess_cols]).astype(np.int64)
+        self.iterations = 0
+        self.every = logger_every
+
+    def _x(self, x):
+        return np.asarray(x[: self.n_nl], dtype=float)
+
+    def objective(self, x):
+        return self.nl.objective(self._x(x))
+
+    def gradient(self, x):
+        g = np.zeros(self.n)
+        g[: self.n_nl] = self.nl.gradient(self._x(x))
+        return g
+
+    def constraints(self, x):
+        return np.concatenate([np.asarray(self.nl.constraints(self._x(x))), self.net.residuals(np.asarray(x))])
+
+    def jacobianstructure(self):
+        return self._jr, self._jc
+
+    def jacobian(self, x):
+        return np.concatenate([np.asarray(self.nl.jacobian(self._x(x))), self.net.jacobian(np.asarray(x))])
+
+    def hessianstructure(self):
+        return self._hr, self._hc
+
+    def hessian(self, x, lagrange, obj_factor):
+        lam = np.asarray(lagrange)
+        tick = time.perf_counter()
+        h_net = self.net.hessian(np.asarray(x), lam[self.m_nl:])
+        self.net.eval_time += time.perf_counter() - tick
+        h_nl = np.asarray(self.nl.hessian(self._x(x), lam[: self.m_nl], obj_factor))
+        return np.concatenate([h_nl, h_net])
+
+    def intermediate(self, alg_mod, iter_count, obj_value, inf_pr, inf_du, mu, d_norm,
+                     regularization_size, alpha_du, alpha_pr, ls_trials):
+        self.iterations = int(iter_count)
+        if iter_count % self.every == 0:
+            _log.info(f"  iter {iter_count:4d}  objective {obj_value:.6e}  inf_pr {inf_pr:.2e}  "
+                      f"inf_du {inf_du:.2e}")
+        return True
+
+
+def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool = False) -> SolveResult:
+    """Solve ``model`` with ``net``'s points evaluated in batches; load the solution.
+
+    Parameters
+    ----------
+    model
+        The model (one active objective); ``net``'s point constraints are replaced by
+        the batched evaluation for the duration of the solve.
+    net
+        The :class:`~idaes_hybrid.nn.block.NeuralNetworkBlock` evaluated at its points.
+    options
+        Ipopt-style options.
+    tee
+        Print the solver's iteration log.
+    """
+    import pounce
+
+    options = dict(options or {})
+    start = time.perf_counter()
+    active = [b for b in net.point_blocks()]
+    states = [{k: v.active for k, v in b.items()} for b in active]
+    for b in active:
+        b.deactivate()
+    try:
+        with tempfile.TemporaryDirectory(prefix="idaes_hybrid_") as tmp:
+            path = Path(tmp) / "model.nl"
+            with open(path, "w") as f:
+                info = NLWriter().write(model, f, linear_presolve=False, scale_model=False,
+                                        skip_trivial_constraints=False)
+            nl = pounce.read_nl(str(path))
+    finally:
+        for b, st in zip(active, states):
+            for k, on in st.items():
+                if on:
+                    b[k].activate()
+    col_of = {id(v): i for i, v in enumerate(info.variables)}
+    extras = []
+    for v in list(net.parameter_vars_flat()) + [x for io in net.point_io() for side in io for x in side]:
+        if not v.fixed and id(v) not in col_of:
+            col_of[id(v)] = len(info.variables) + len(extras)
+            extras.append(v)
+    netp = _NetworkPart(net, col_of, len(info.variables) + len(extras))
+    prob_obj = _Composite(nl, netp, len(extras), logger_every=1 if tee else 10)
+    lb = np.concatenate([np.asarray(nl.x_l), [v.lb if v.lb is not None else -1e19 for v in extras]])
+    ub = np.concatenate([np.asarray(nl.x_u), [v.ub if v.ub is not None else 1e19 for v in extras]])
+    m_net = netp.n_points * netp.n_out
+    cl = np.concatenate([np.asarray(nl.g_l), np.zeros(m_net)])
+    cu = np.concatenate([np.asarray(nl.g_u), np.zeros(m_net)])
+    x0 = np.concatenate([[pyo.value(v) if v.value is not None else 0.0 for v in info.variables],
+                         [pyo.value(v) if v.value is not None else 0.0 for v in extras]])
+    problem = pounce.Problem(n=len(x0), m=len(cl), problem_obj=prob_obj, lb=lb, ub=ub, cl=cl, cu=cu)
+    opts = {"print_level": 5 if tee else 0, **options}
+    for key, val in opts.items():
+        problem.add_option(key, val)
+    build_time = time.perf_counter() - start
+    x, sol = problem.solve(x0)
+    wall = time.perf_counter() - start
+    status = _STATUS.get(int(sol["status"]), SolveStatus.FAILED)
+    load = status in (SolveStatus.OPTIMAL, SolveStatus.ACCEPTABLE, SolveStatus.MAX_ITERATIONS)
+    if load:
+        for v, val in zip([*info.variables, *extras], x):
+            v.set_value(float(val), skip_validation=True)
+    objs = list(model.component_data_objects(pyo.Objective, active=True))
+    msg = sol.get("status_msg", b"")
+    msg = msg.decode() if isinstance(msg, bytes) else str(msg)
+    _log.info(f"batched solve: {status.name} after {prob_obj.iterations} iterations in {wall:.1f} s "
+              f"(setup {build_time:.1f} s, network Hessians {netp.eval_time:.1f} s)")
+    return SolveResult(status, msg, prob_obj.iterations, wall,
+                       float(pyo.value(objs[0])) if load and objs else None, "pounce-batched", "",
+                       solver_time_s=wall - build_time, solution_loaded=load)
+
+
+def solve_hybrid(model: pyo.Block, net, options: dict | None = None, tee: bool = False) -> SolveResult:
+    """Solve ``model`` the way ``net``'s formulation asks.
+
+    ``Formulation.BATCHED`` with active network points goes through
+    :func:`solve_batched`; everything else through the ``.nl`` solver of
+    :func:`idaes_hybrid.solver.get_nlp_solver`.
+    """
+    from idaes_hybrid.nn.formulations import Formulation
+    from idaes_hybrid.solver import get_nlp_solver
+
+    if net is not None and net.config.formulation is Formulation.BATCHED and net.point_io():
+        return solve_batched(model, net, options, tee)
+    return get_nlp_solver(options).solve(model, tee=tee)

@@ -1,0 +1,378 @@
+"""Run configurations: one TOML file describing a training run.
+
+:func:`load_run_config` reads and checks a file shaped like
+``flowsheets/bioreactor/config.toml``::
+
+    model = "fed_batch_bioreactor"
+    [physics]          # known physics parameters (defaults from the model)
+    [network]          # inputs, hidden, activation, seed, formulation
+    [discretization]   # nfe, ncp
+    [training]         # hessian, regularization, smoother_penalty, ...
+    [solver]           # Ipopt options (tol, max_iter, ...)
+    [[experiments]]    # name, data, initial, inputs, horizon, role, noise_sd
+
+Every problem raises a :class:`ConfigError` (or a
+:class:`~idaes_hybrid.training.experiment.DataError` for experiment data), both
+:class:`ValueError`, whose message starts with the bad field, e.g.
+``network.inputs: 'Q' is not a state of model 'fed_batch_bioreactor'; ...``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import idaes.logger as idaeslog
+
+from idaes_hybrid.nn.formulations import Formulation
+from idaes_hybrid.nn.network import Activation, NetworkConfigError, NetworkSpec, parse_activation
+from idaes_hybrid.training.experiment import Experiment, Role, experiment_field
+from idaes_hybrid.training.problem import Discretization
+from idaes_hybrid.training.train import HessianMode, TrainingSettings
+from idaes_hybrid.units.registry import REGISTRY, HybridModelDefinition, get_model_definition
+
+_log = idaeslog.getLogger(__name__)
+
+#: Top-level keys of a run configuration.
+TOP_LEVEL_KEYS = ("model", "physics", "network", "discretization", "training", "solver",
+                  "experiments")
+#: Keys of the ``[network]`` table.
+NETWORK_KEYS = ("inputs", "hidden", "activation", "seed", "formulation")
+#: Keys of the ``[discretization]`` table.
+DISCRETIZATION_KEYS = ("nfe", "ncp")
+#: Defaults of the ``[network]`` table (``inputs`` defaults to the model's own choice).
+NETWORK_DEFAULTS = {"hidden": [20, 20], "activation": Activation.TANH.value, "seed": 0}
+#: TrainingSettings fields that are set from another table, and where.
+_SET_ELSEWHERE = {"formulation": "network.formulation", "solver_options": "the [solver] table",
+                  "seed": "network.seed"}
+#: Solver options that other settings control, and which setting does.
+_SOLVER_RESERVED = {"hessian_approximation": "training.hessian"}
+#: Range checks of numeric training settings: (lower bound, bound included?).
+_TRAINING_BOUNDS = {
+    "regularization": (0.0, True), "smoother_penalty": (0.0, True), "smoother_scale": (0.0, False),
+    "pretrain_epochs": (1, True), "pretrain_batch_size": (1, True),
+    "pretrain_learning_rate": (0.0, False), "pretrain_l2": (0.0, True),
+}
+
+
+class ConfigError(ValueError):
+    """An invalid run configuration; the message starts with the bad field's name."""
+
+
+def _valid(names: Iterable[Any]) -> str:
+    return ", ".join(repr(n) for n in names) or "(none)"
+
+
+def _table(value: Any, field_name: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{field_name}: expected a table, got {value!r}")
+    return value
+
+
+def _reject_unknown(table: Mapping[str, Any], known: Iterable[str], prefix: str,
+                    hints: Mapping[str, str] | None = None) -> None:
+    known = list(known)
+    for key in table:
+        if key not in known:
+            hint = f" (set it in {hints[key]})" if hints and key in hints else ""
+            where = f"{prefix}.{key}" if prefix else key
+            raise ConfigError(f"{where}: unknown key{hint}; valid keys: {_valid(known)}")
+
+
+def _number(value: Any, field_name: str, lower: float | None = None,
+            inclusive: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{field_name}: expected a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ConfigError(f"{field_name}: expected a finite number, got {value!r}")
+    if lower is not None and (value < lower or (not inclusive and value == lower)):
+        raise ConfigError(f"{field_name}: must be {'>=' if inclusive else '>'} {lower:g}, "
+                          f"got {value!r}")
+    return value
+
+
+def _integer(value: Any, field_name: str, lower: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{field_name}: expected an integer, got {value!r}")
+    if lower is not None and value < lower:
+        raise ConfigError(f"{field_name}: must be >= {lower}, got {value!r}")
+    return int(value)
+
+
+def _enum(cls: type[enum.Enum], value: Any, field_name: str) -> Any:
+    try:
+        return cls(value.lower() if isinstance(value, str) else value)
+    except (ValueError, TypeError):
+        raise ConfigError(f"{field_name}: {value!r} is not valid; valid values: "
+                          f"{_valid(m.value for m in cls)}") from None
+
+
+@dataclass
+class RunConfig:
+    """A checked training run configuration.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        Absolute path of the TOML file (``None`` if built from a dict without a file).
+    definition : HybridModelDefinition
+        The hybrid model (``model`` key).
+    physics : dict[str, float]
+        Every physics parameter: the model's defaults updated by ``[physics]``.
+    network_inputs : list[str]
+        States fed to the network, in order.
+    hidden : list[int]
+        Hidden layer widths.
+    activation : Activation
+        Activation of the hidden layers.
+    seed : int
+        Seed of the weight initialization and of pre-training.
+    discretization : Discretization
+        Radau collocation settings.
+    training : TrainingSettings
+        Training options; ``training.solver_options`` holds the ``[solver]``
+        options over the defaults and ``training.formulation`` the network's.
+    solver : dict
+        The ``[solver]`` table as written.
+    experiments : list[Experiment]
+        Training and validation experiments, each validated against the model.
+    """
+
+    path: Path | None
+    definition: HybridModelDefinition
+    physics: dict[str, float]
+    network_inputs: list[str]
+    hidden: list[int]
+    activation: Activation
+    seed: int
+    discretization: Discretization
+    training: TrainingSettings
+    solver: dict[str, Any] = field(default_factory=dict)
+    experiments: list[Experiment] = field(default_factory=list)
+
+    @property
+    def model_name(self) -> str:
+        """Registered name of the hybrid model."""
+        return self.definition.name
+
+    @property
+    def formulation(self) -> Formulation:
+        """How the network is written into the NLP."""
+        return self.training.formulation
+
+    @property
+    def training_experiments(self) -> list[Experiment]:
+        """Experiments with role ``train``, in file order."""
+        return [e for e in self.experiments if e.role is Role.TRAIN]
+
+    @property
+    def validation_experiments(self) -> list[Experiment]:
+        """Experiments with role ``validation``, in file order."""
+        return [e for e in self.experiments if e.role is Role.VALIDATION]
+
+    def network_spec(self) -> NetworkSpec:
+        """A freshly initialized network: ``[len(inputs), *hidden, len(learned)]``, seeded."""
+        return NetworkSpec.dense(len(self.network_inputs), self.hidden,
+                                 len(self.definition.learned_names),
+                                 activation=self.activation, seed=self.seed)
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """Read and check a run configuration TOML file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The TOML file; relative ``data`` paths of experiments are resolved
+        against its directory.
+
+    Returns
+    -------
+    RunConfig
+
+    Raises
+    ------
+    ConfigError
+        Unreadable file, TOML syntax error, or an invalid key or value (the
+        message starts with the field, e.g. ``training.hessian``).
+    DataError
+        Invalid experiment data (missing file or column, bad times, ...).
+    """
+    path = Path(path).expanduser().resolve()
+    if not path.is_file():
+        raise ConfigError(f"config: file '{path}' not found")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config: file '{path}' is not valid TOML: {err}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config: cannot read file '{path}': {err}") from None
+    config = run_config_from_dict(data, path.parent)
+    config.path = path
+    return config
+
+
+def run_config_from_dict(data: Mapping[str, Any], base_dir: str | Path) -> RunConfig:
+    """Check a parsed configuration (see :func:`load_run_config`).
+
+    Parameters
+    ----------
+    data : Mapping[str, Any]
+        The configuration as parsed from TOML.
+    base_dir : str or pathlib.Path
+        Directory that relative experiment ``data`` paths are resolved against.
+    """
+    _reject_unknown(data, TOP_LEVEL_KEYS, "")
+    definition = _parse_model(data.get("model"))
+    physics = _parse_physics(data.get("physics", {}), definition)
+    net = _parse_network(data.get("network", {}), definition)
+    disc = _parse_discretization(data.get("discretization", {}))
+    solver = _parse_solver(data.get("solver", {}))
+    training = _parse_training(data.get("training", {}))
+    training.formulation = net["formulation"]
+    training.seed = net["seed"]
+    training.solver_options = {**training.solver_options, **solver}
+    experiments = _parse_experiments(data.get("experiments"), base_dir, definition)
+    _log.debug("run config: model %s, %d experiments", definition.name, len(experiments))
+    return RunConfig(path=None, definition=definition, physics=physics,
+                     network_inputs=net["inputs"], hidden=net["hidden"],
+                     activation=net["activation"], seed=net["seed"], discretization=disc,
+                     training=training, solver=solver, experiments=experiments)
+
+
+def _parse_model(value: Any) -> HybridModelDefinition:
+    if value is None:
+        raise ConfigError(f"model: required key missing; known models: {_valid(sorted(REGISTRY))}")
+    if not isinstance(value, str) or value not in REGISTRY:
+        raise ConfigError(f"model: {value!r} is not a known hybrid model; known models: "
+                          f"{_valid(sorted(REGISTRY))}")
+    return get_model_definition(value)
+
+
+def _parse_physics(table: Any, definition: HybridModelDefinition) -> dict[str, float]:
+    table = _table(table, "physics")
+    _reject_unknown(table, definition.physics_defaults, "physics")
+    values = {k: _number(v, f"physics.{k}") for k, v in table.items()}
+    return {**definition.physics_defaults, **values}
+
+
+def _parse_network(table: Any, definition: HybridModelDefinition) -> dict[str, Any]:
+    table = _table(table, "network")
+    _reject_unknown(table, NETWORK_KEYS, "network")
+    states = list(definition.state_names)
+    inputs = table.get("inputs", list(definition.default_network_inputs))
+    if not isinstance(inputs, list) or not inputs:
+        raise ConfigError(f"network.inputs: expected a non-empty list of state names, got "
+                          f"{inputs!r}; valid names: {_valid(states)}")
+    for name in inputs:
+        if name not in states:
+            raise ConfigError(f"network.inputs: {name!r} is not a state of model "
+                              f"{definition.name!r}; valid names: {_valid(states)}")
+    repeated = sorted({n for n in inputs if inputs.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"network.inputs: repeated name(s) {_valid(repeated)}")
+    hidden = table.get("hidden", NETWORK_DEFAULTS["hidden"])
+    if not isinstance(hidden, list) or not hidden:
+        raise ConfigError(f"network.hidden: expected a non-empty list of layer widths, "
+                          f"got {hidden!r}")
+    hidden = [_integer(h, f"network.hidden[{i}]", lower=1) for i, h in enumerate(hidden)]
+    try:
+        activation = parse_activation(table.get("activation", NETWORK_DEFAULTS["activation"]),
+                                      "network.activation")
+    except NetworkConfigError as err:
+        raise ConfigError(str(err)) from None
+    seed = _integer(table.get("seed", NETWORK_DEFAULTS["seed"]), "network.seed", lower=0)
+    formulation = _enum(Formulation, table.get("formulation", Formulation.NESTED.value),
+                        "network.formulation")
+    return {"inputs": [str(n) for n in inputs], "hidden": hidden, "activation": activation,
+            "seed": seed, "formulation": formulation}
+
+
+def _parse_discretization(table: Any) -> Discretization:
+    table = _table(table, "discretization")
+    _reject_unknown(table, DISCRETIZATION_KEYS, "discretization")
+    default = Discretization()
+    nfe = _integer(table.get("nfe", default.nfe), "discretization.nfe", lower=1)
+    ncp = _integer(table.get("ncp", default.ncp), "discretization.ncp", lower=1)
+    if ncp > 10:
+        raise ConfigError(f"discretization.ncp: must be between 1 and 10, got {ncp}")
+    return Discretization(nfe=nfe, ncp=ncp)
+
+
+def _parse_solver(table: Any, prefix: str = "solver") -> dict[str, Any]:
+    table = _table(table, prefix)
+    options = {}
+    for key, value in table.items():
+        if key in _SOLVER_RESERVED:
+            raise ConfigError(f"{prefix}.{key}: set by {_SOLVER_RESERVED[key]}; remove it here")
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ConfigError(f"{prefix}.{key}: expected a string or a number (an Ipopt option "
+                              f"value), got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{prefix}.{key}: expected a finite number, got {value!r}")
+        options[str(key)] = value
+    return options
+
+
+def _training_defaults() -> dict[str, Any]:
+    """Default value of every TrainingSettings field set from ``[training]``."""
+    out = {}
+    for f in dataclasses.fields(TrainingSettings):
+        if f.name in _SET_ELSEWHERE:
+            continue
+        out[f.name] = f.default_factory() if f.default is dataclasses.MISSING else f.default
+    return out
+
+
+def _parse_training(table: Any) -> TrainingSettings:
+    table = _table(table, "training")
+    defaults = _training_defaults()
+    _reject_unknown(table, defaults, "training", _SET_ELSEWHERE)
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        name, default = f"training.{key}", defaults[key]
+        lower, inclusive = _TRAINING_BOUNDS.get(key, (None, True))
+        if isinstance(default, enum.Enum):
+            values[key] = _enum(type(default), value, name)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{name}: expected true or false, got {value!r}")
+            values[key] = value
+        elif isinstance(default, int):
+            values[key] = _integer(value, name, lower=None if lower is None else int(lower))
+        elif isinstance(default, float):
+            values[key] = _number(value, name, lower, inclusive)
+        elif isinstance(default, dict):
+            values[key] = {**default, **_parse_solver(value, name)}
+        else:
+            values[key] = value
+    return TrainingSettings(**values)
+
+
+def _parse_experiments(value: Any, base_dir: str | Path,
+                       definition: HybridModelDefinition) -> list[Experiment]:
+    if value is None:
+        raise ConfigError("experiments: required; add at least one [[experiments]] table")
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"experiments: expected a non-empty list of [[experiments]] tables, "
+                          f"got {value!r}")
+    experiments: list[Experiment] = []
+    seen: dict[str, int] = {}
+    for i, table in enumerate(value):
+        exp = Experiment.from_dict(table, base_dir, i)
+        field_name = experiment_field(i, exp.name)
+        if exp.name in seen:
+            raise ConfigError(f"{field_name}.name: {exp.name!r} is already used by "
+                              f"experiments[{seen[exp.name]}]; names must be unique")
+        seen[exp.name] = i
+        exp.validate(definition.state_names, definition.input_names, field_name)
+        experiments.append(exp)
+    if not any(e.role is Role.TRAIN for e in experiments):
+        raise ConfigError("experiments: no experiment has role 'train'; at least one must")
+    return experiments

@@ -1,0 +1,201 @@
+"""Batched evaluation of a dense network and its exact derivatives.
+
+The network written into an NLP is evaluated at many points that share one
+weight vector ``theta``. Here all points are evaluated at once with numpy, with
+the derivatives an interior-point solver needs:
+
+* :meth:`BatchedNetwork.forward`: outputs ``y[p, o]`` of the normalized network;
+* :meth:`BatchedNetwork.jacobian`: ``dy[p, o]/dtheta`` and ``dy[p, o]/du[p]``;
+* :meth:`BatchedNetwork.weighted_hessian`: the exact Hessian of
+  ``sum_{p,o} c[p, o] y[p, o]`` with respect to ``theta`` and every ``u[p]``,
+  by forward-over-reverse differentiation along all ``theta`` directions and the
+  ``n_inputs`` input directions at once (points do not share inputs, so one
+  input direction serves every point).
+
+``u`` are normalized inputs; ``theta`` is ordered as
+:meth:`~idaes_hybrid.nn.network.NetworkSpec.flat_parameters` (per layer: ``W``
+row-major, then ``b``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from idaes_hybrid.nn.network import Activation, NetworkSpec
+
+
+def _sig(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _derivs(act: Activation, a: np.ndarray):
+    """Value, first and second derivative of an activation at ``a``."""
+    if act is Activation.TANH:
+        h = np.tanh(a)
+        d1 = 1.0 - h * h
+        return h, d1, -2.0 * h * d1
+    if act is Activation.SIGMOID:
+        s = _sig(a)
+        d1 = s * (1.0 - s)
+        return s, d1, d1 * (1.0 - 2.0 * s)
+    if act is Activation.SOFTPLUS:
+        s = _sig(a)
+        return np.logaddexp(0.0, a), s, s * (1.0 - s)
+    if act is Activation.SWISH:
+        s = _sig(a)
+        ds = s * (1.0 - s)
+        return a * s, s + a * ds, 2.0 * ds + a * ds * (1.0 - 2.0 * s)
+    return a, np.ones_like(a), np.zeros_like(a)
+
+
+class BatchedNetwork:
+    """A network's structure, evaluated for many points and one ``theta``."""
+
+    def __init__(self, spec: NetworkSpec):
+        self.sizes = list(spec.sizes)
+        self.activations = list(spec.activations)
+        self.n_theta = spec.n_parameters
+        self._slices = []
+        pos = 0
+        for k in range(len(self.sizes) - 1):
+            n_out, n_in = self.sizes[k + 1], self.sizes[k]
+            self._slices.append((pos, pos + n_out * n_in, pos + n_out * n_in + n_out))
+            pos += n_out * n_in + n_out
+
+    def unpack(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Split ``theta`` into per-layer ``(W, b)`` views."""
+        out = []
+        for k, (s, m, e) in enumerate(self._slices):
+            out.append((theta[s:m].reshape(self.sizes[k + 1], self.sizes[k]), theta[m:e]))
+        return out
+
+    def _forward(self, theta, u):
+        layers = self.unpack(theta)
+        hs, d1s, d2s = [u], [], []
+        h = u
+        for (w, b), act in zip(layers, self.activations):
+            h, d1, d2 = _derivs(act, h @ w.T + b)
+            hs.append(h)
+            d1s.append(d1)
+            d2s.append(d2)
+        return layers, hs, d1s, d2s
+
+    def forward(self, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Normalized outputs, shape ``(n_points, n_outputs)``."""
+        return self._forward(theta, u)[1][-1]
+
+    def jacobian(self, theta: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-point derivatives of every output.
+
+        Returns
+        -------
+        d_theta : ndarray, shape ``(n_points, n_outputs, n_theta)``
+        d_u : ndarray, shape ``(n_points, n_outputs, n_inputs)``
+        """
+        layers, hs, d1s, _ = self._forward(theta, u)
+        n_p, n_o = u.shape[0], self.sizes[-1]
+        d_theta = np.zeros((n_p, n_o, self.n_theta))
+        # adjoint of the last layer's activation output, one seed per output
+        g = np.broadcast_to(np.eye(n_o), (n_p, n_o, n_o)).copy()  # (P, O, n_L)
+        for k in range(len(layers) - 1, -1, -1):
+            w, _ = layers[k]
+            abar = g * d1s[k][:, None, :]  # (P, O, n_k+1)
+            s, m, e = self._slices[k]
+            d_theta[:, :, s:m] = (abar[:, :, :, None] * hs[k][:, None, None, :]).reshape(n_p, n_o, -1)
+            d_theta[:, :, m:e] = abar
+            g = abar @ w  # (P, O, n_k)
+        return d_theta, g
+
+    def weighted_hessian(self, theta: np.ndarray, u: np.ndarray, c: np.ndarray):
+        """Exact Hessian of ``sum(c * y)`` in ``theta`` and the inputs.
+
+        Parameters
+        ----------
+        theta
+            Flat parameters.
+        u
+            Normalized inputs, shape ``(P, n_in)``.
+        c
+            Weights of the outputs, shape ``(P, n_out)``.
+
+        Returns
+        -------
+        h_tt : ndarray ``(n_theta, n_theta)``
+            Hessian block in ``theta`` (symmetric).
+        h_ut : ndarray ``(P, n_in, n_theta)``
+            Mixed block: derivative of the ``theta``-gradient along each point's inputs.
+        h_uu : ndarray ``(P, n_in, n_in)``
+            Each point's own input block.
+        """
+        layers, hs, d1s, d2s = self._forward(theta, u)
+        n_p, n_in = u.shape
+        n_dir = self.n_theta + n_in
+        L = len(layers)
+        # reverse sweep (adjoints of the pre-activations), plain
+        gbar = [None] * (L + 1)
+        abar = [None] * L
+        gbar[L] = c
+        for k in range(L - 1, -1, -1):
+            abar[k] = gbar[k + 1] * d1s[k]
+            gbar[k] = abar[k] @ layers[k][0]
+        # tangents of the forward sweep along every direction: (D, P, n_k)
+        hdot = np.zeros((n_dir, n_p, n_in))
+        hdot[self.n_theta:] = np.eye(n_in)[:, None, :]
+        hdots, adots = [hdot], []
+        for k, (w, _) in enumerate(layers):
+            s, m, e = self._slices[k]
+            n_out, n_k = w.shape
+            adot = hdot @ w.T  # (D, P, n_out)
+            # directions that perturb W[k][i, j]: adot[d, p, i] += h_{k}[p, j]
+            idx = np.arange(s, m)
+            i_idx, j_idx = np.divmod(idx - s, n_k)
+            adot[idx, :, i_idx] += hs[k][:, j_idx].T
+            bidx = np.arange(m, e)
+            adot[bidx, :, bidx - m] += 1.0
+            adots.append(adot)
+            hdot = adot * d1s[k][None]
+            hdots.append(hdot)
+        # tangent of the reverse sweep
+        out_theta = np.zeros((n_dir, self.n_theta))
+        gdot = np.zeros((n_dir, n_p, self.sizes[-1]))
+        for k in range(L - 1, -1, -1):
+            w, _ = layers[k]
+            s, m, e = self._slices[k]
+            abar_dot = gdot * d1s[k][None] + gbar[k + 1][None] * d2s[k][None] * adots[k]
+            # d/dd of Wbar = sum_p abar h^T
+            wbar_dot = np.matmul(abar_dot.transpose(0, 2, 1), hs[k])
+            wbar_dot += np.matmul(abar[k].T, hdots[k])
+            out_theta[:, s:m] = wbar_dot.reshape(n_dir, -1)
+            out_theta[:, m:e] = abar_dot.sum(axis=1)
+            gdot = abar_dot @ w
+            # directions perturbing W[k] add W_dot^T abar to gdot
+            idx = np.arange(s, m)
+            i_idx, j_idx = np.divmod(idx - s, w.shape[1])
+            gdot[idx, :, j_idx] += abar[k][:, i_idx].T
+        h_tt = out_theta[: self.n_theta]
+        h_ut = self._per_point_mixed(layers, hs, d1s, d2s, abar, gbar)
+        h_uu = np.transpose(gdot[self.n_theta:], (1, 0, 2))  # (P, n_in, n_in)
+        return 0.5 * (h_tt + h_tt.T), h_ut, h_uu
+
+    def _per_point_mixed(self, layers, hs, d1s, d2s, abar, gbar):
+        """``d/du[p] (d sum(c y)/d theta)`` for every point separately."""
+        n_p, n_in = hs[0].shape
+        L = len(layers)
+        hdot = np.broadcast_to(np.eye(n_in)[:, None, :], (n_in, n_p, n_in))
+        hdots, adots = [hdot], []
+        for k, (w, _) in enumerate(layers):
+            adot = hdot @ w.T
+            adots.append(adot)
+            hdot = adot * d1s[k][None]
+            hdots.append(hdot)
+        out = np.zeros((n_p, n_in, self.n_theta))
+        gdot = np.zeros((n_in, n_p, self.sizes[-1]))
+        for k in range(L - 1, -1, -1):
+            w, _ = layers[k]
+            s, m, e = self._slices[k]
+            abar_dot = gdot * d1s[k][None] + gbar[k + 1][None] * d2s[k][None] * adots[k]
+            wbar_dot = abar_dot[:, :, :, None] * hs[k][None, :, None, :] + abar[k][None, :, :, None] * hdots[k][:, :, None, :]
+            out[:, :, s:m] = np.transpose(wbar_dot, (1, 0, 2, 3)).reshape(n_p, n_in, -1)
+            out[:, :, m:e] = np.transpose(abar_dot, (1, 0, 2))
+            gdot = abar_dot @ w
+        return out
