@@ -33,7 +33,7 @@ from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import Activation, NetworkConfigError, NetworkSpec, parse_activation
 from idaes_hybrid.training.experiment import Experiment, Role, experiment_field
 from idaes_hybrid.training.problem import Discretization
-from idaes_hybrid.training.train import HessianMode, TrainingSettings
+from idaes_hybrid.training.train import TrainingSettings
 from idaes_hybrid.units.registry import REGISTRY, HybridModelDefinition, get_model_definition
 
 _log = idaeslog.getLogger(__name__)

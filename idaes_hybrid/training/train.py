@@ -71,9 +71,9 @@ class TrainingSettings:
         Seed of weight initialization and pre-training.
     """
 
-    hessian: HessianMode = HessianMode.LIMITED_MEMORY
-    formulation: Formulation = Formulation.NESTED
-    regularization: float = 1e-4
+    hessian: HessianMode = HessianMode.EXACT
+    formulation: Formulation = Formulation.BATCHED
+    regularization: float = 1e-2
     smoother_penalty: float = 10.0
     smoother_scale: float = 0.1
     pretrain_epochs: int = 200
