@@ -170,8 +170,8 @@ def _train(args: argparse.Namespace) -> int:
              f"{len(config.training_experiments)} training and "
              f"{len(config.validation_experiments)} validation experiments")
 
-    from idaes_hybrid.io import save_model, write_json_atomic
-    from idaes_hybrid.training.train import train
+    from idaes_hybrid.io import ModelFileError, save_model, write_json_atomic
+    from idaes_hybrid.training.train import TrainingError, train
 
     result = train(config.definition, config.experiments, config.network_spec(),
                    config.discretization, config.physics, config.network_inputs,
@@ -185,7 +185,10 @@ def _train(args: argparse.Namespace) -> int:
     try:
         staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; it may become --out
         write_json_atomic(staging / "metrics.json", document)
-        save_model(staging / "model", result, config, metrics)
+        try:
+            save_model(staging / "model", result, config, metrics)
+        except ModelFileError as err:  # not bad input: the trained network is unusable
+            raise TrainingError(f"the trained model cannot be saved: {err}") from err
         _write_plots(result, config, staging, log)
         written = _move_into(staging, out)
     finally:

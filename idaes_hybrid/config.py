@@ -309,7 +309,7 @@ def _parse_solver(table: Any, prefix: str = "solver") -> dict[str, Any]:
     table = _table(table, prefix)
     options = {}
     for key, value in table.items():
-        if key in _SOLVER_RESERVED:
+        if prefix == "solver" and key in _SOLVER_RESERVED:
             raise ConfigError(f"{prefix}.{key}: set by {_SOLVER_RESERVED[key]}; remove it here")
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise ConfigError(f"{prefix}.{key}: expected a string or a number (an Ipopt option "

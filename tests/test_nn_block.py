@@ -128,3 +128,18 @@ def test_load_spec_of_other_shape_is_refused():
     m.net = NeuralNetworkBlock(spec=_spec())
     with pytest.raises(NetworkConfigError, match="sizes"):
         m.net.load_spec(NetworkSpec.dense(3, [4], 2))
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("formulation", list(Formulation))
+def test_block_matches_keras_prediction(formulation):
+    """The Pyomo block and the exported Keras model give the same outputs."""
+    from idaes_hybrid.nn.keras_io import spec_to_keras
+
+    spec = _spec("softplus", seed=11)
+    v = np.random.default_rng(5).normal(0, 2, (N_POINTS, 3))
+    keras_out = np.asarray(spec_to_keras(spec)(v))
+    m = _model_with_points(spec, formulation, v)
+    m.net.initialize_points()
+    z = np.array([[pyo.value(m.z[p, o]) for o in range(2)] for p in range(N_POINTS)])
+    np.testing.assert_allclose(z, keras_out, rtol=0, atol=EVAL_TOL)

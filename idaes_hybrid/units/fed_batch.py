@@ -100,13 +100,15 @@ class FedBatchReactorData(UnitModelBlockData):
 
     def _add_states(self) -> None:
         t = self.flowsheet().time
+        t_units = self.flowsheet().time_units
         bounds = {"X": (0, None), "P": (0, None), "S": (0, None), "V": (1e-3, None)}
         for name in self.state_names:
             var = pyo.Var(t, initialize=1.0, bounds=bounds[name], units=STATE_UNITS[name],
                           doc=f"State {name}")
             self.add_component(name, var)
-            self.add_component(f"d{name}dt", DerivativeVar(var, wrt=t, initialize=0.0,
-                                                             doc=f"Time derivative of {name}"))
+            self.add_component(f"d{name}dt", DerivativeVar(
+                var, wrt=t, initialize=0.0, units=STATE_UNITS[name] / t_units,
+                doc=f"Time derivative of {name}"))
 
     def _add_inputs(self) -> None:
         t = self.flowsheet().time
