@@ -42,7 +42,7 @@ def test_structure_dof_and_units():
     # with mu free at every time point the unit lacks exactly those equations
     assert degrees_of_freedom(m) == n_t
     assert_units_consistent(_flowsheet(KineticsMode.EXTERNAL, discretize=False))
-    assert [v.name for v in u.network_input_vars(0)] == [f"fs.unit.{n}[0]" for n in "XSPV"]
+    assert [v.name for v in u.network_input_vars(0)] == [f"fs.unit.{n}[0.0]" for n in "XSPV"]
     assert u.network_output_vars(40.0)[0] is u.mu[40.0]
     ref = _flowsheet(KineticsMode.REFERENCE, nfe=5)
     assert degrees_of_freedom(ref) == 0
