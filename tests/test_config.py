@@ -15,7 +15,7 @@ from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import Activation
 from idaes_hybrid.training.experiment import DataError, Role
 from idaes_hybrid.training.problem import Discretization
-from idaes_hybrid.training.train import HessianMode
+from idaes_hybrid.training.train import HessianMode, TrainingSettings
 
 pytestmark = pytest.mark.unit
 
@@ -84,34 +84,47 @@ def check_error(tmp_path: Path, data: dict, field: str, *also: str,
 
 
 def test_shipped_config_parses():
+    """The shipped config loads; expectations come from the file (its values are tuned)."""
+    with open(SHIPPED, "rb") as fh:
+        raw = tomllib.load(fh)
     config = load_run_config(SHIPPED)
     assert isinstance(config, RunConfig)
     assert config.path == SHIPPED.resolve()
-    assert config.model_name == "fed_batch_bioreactor"
-    assert config.physics == {"Yxs": 0.5, "Ypx": 0.2}
-    assert config.network_inputs == ["X", "S", "P", "V"]
-    assert config.hidden == [20, 20]
-    assert config.activation is Activation.SOFTPLUS
-    assert config.seed == 0
-    assert config.discretization == Discretization(nfe=20, ncp=3)
-    assert config.training.hessian is HessianMode.LIMITED_MEMORY
-    assert config.training.regularization == 1e-4
-    assert config.training.smoother_penalty == 10.0
-    assert config.training.formulation is Formulation.NESTED
-    assert config.training.solver_options["tol"] == 1e-6
-    assert config.training.solver_options["max_iter"] == 1000
-    assert [e.name for e in config.experiments] == ["b1", "b2", "b3", "val"]
-    assert [e.name for e in config.training_experiments] == ["b1", "b2", "b3"]
-    assert [e.name for e in config.validation_experiments] == ["val"]
-    assert config.experiments[0].measurements.attrs["source"] == str(BIOREACTOR / "data" / "b1.csv")
-    assert config.experiments[0].noise_sd == {"X": 0.05, "P": 0.05, "S": 0.5, "V": 0.1}
+    assert config.model_name == raw["model"] == "fed_batch_bioreactor"
+    assert config.physics == {**config.definition.physics_defaults, **raw.get("physics", {})}
+    net = raw["network"]
+    assert config.network_inputs == net["inputs"]
+    assert config.hidden == net["hidden"]
+    assert config.activation is Activation(net["activation"])
+    assert config.seed == net.get("seed", 0) == config.training.seed
+    assert config.discretization == Discretization(**raw["discretization"])
+    training = raw.get("training", {})
+    assert config.training.hessian is HessianMode(training.get("hessian", "limited-memory"))
+    for key in ("regularization", "smoother_penalty", "smoother_scale", "pretrain_epochs"):
+        if key in training:
+            assert getattr(config.training, key) == training[key]
+    assert config.training.formulation is Formulation(net.get("formulation", "nested"))
+    for key, value in raw.get("solver", {}).items():
+        assert config.training.solver_options[key] == value
+    names = [e["name"] for e in raw["experiments"]]
+    assert [e.name for e in config.experiments] == names
+    roles = [Role(e.get("role", "train")) for e in raw["experiments"]]
+    assert [e.role for e in config.experiments] == roles
+    assert [e.name for e in config.training_experiments] == [
+        n for n, r in zip(names, roles) if r is Role.TRAIN]
+    assert [e.name for e in config.validation_experiments] == [
+        n for n, r in zip(names, roles) if r is Role.VALIDATION]
+    first = config.experiments[0]
+    assert first.measurements.attrs["source"] == str((BIOREACTOR / raw["experiments"][0]["data"])
+                                                     .resolve())
+    assert first.initial == raw["experiments"][0]["initial"]
 
 
 def test_network_spec_sizes_and_seed():
     config = load_run_config(SHIPPED)
     spec = config.network_spec()
-    assert spec.sizes == [4, 20, 20, 1]
-    assert spec.activations == [Activation.SOFTPLUS, Activation.SOFTPLUS, Activation.LINEAR]
+    assert spec.sizes == [len(config.network_inputs), *config.hidden, 1]
+    assert spec.activations == [config.activation] * len(config.hidden) + [Activation.LINEAR]
     again = config.network_spec()
     assert all(np.array_equal(a, b) for a, b in zip(spec.weights, again.weights))
     config.seed = 1
@@ -139,7 +152,7 @@ def test_defaults_and_settings_from_other_tables(tmp_path, shipped_dict):
     assert config.discretization == Discretization()
     assert config.training.formulation is Formulation.LIFTED
     assert config.training.seed == 7 and config.seed == 7
-    assert config.training.solver_options == {"tol": 1e-8, "max_iter": 1000,
+    assert config.training.solver_options == {**TrainingSettings().solver_options, "tol": 1e-8,
                                               "linear_solver": "ma57", "print_level": 3}
     assert config.solver == {"tol": 1e-8, "linear_solver": "ma57", "print_level": 3}
 
@@ -351,4 +364,5 @@ def test_errors_are_value_errors():
 
 def test_roles_are_kept(shipped_dict):
     config = run_config_from_dict(shipped_dict, BIOREACTOR)
-    assert [e.role for e in config.experiments] == [Role.TRAIN] * 3 + [Role.VALIDATION]
+    assert [e.role for e in config.experiments] == [
+        Role(e.get("role", "train")) for e in shipped_dict["experiments"]]

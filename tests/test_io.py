@@ -61,10 +61,11 @@ def test_round_trip_is_exact(tmp_path, config):
     assert saved.directory == (tmp_path / "model").resolve()
     assert saved.model_name == "fed_batch_bioreactor"
     assert saved.definition is FED_BATCH_BIOREACTOR
-    assert saved.network_inputs == ["X", "S", "P", "V"]
+    assert saved.network_inputs == config.network_inputs
     assert saved.learned_names == ["mu"]
     assert saved.physics == config.physics
-    assert saved.discretization == config.discretization == Discretization(20, 3)
+    assert saved.discretization == config.discretization
+    assert isinstance(saved.discretization, Discretization)
     assert saved.formulation is Formulation.NESTED
     assert saved.metrics == METRICS
     assert saved.format_version == FORMAT_VERSION
@@ -88,15 +89,19 @@ def test_file_content(tmp_path, config):
     assert set(doc["versions"]) == {"idaes-hybrid", "idaes-pse", "pyomo", "numpy", "tensorflow"}
     assert doc["versions"]["pyomo"] and doc["versions"]["numpy"] == np.__version__
     assert doc["model"] == "fed_batch_bioreactor"
-    assert doc["discretization"] == {"nfe": 20, "ncp": 3}
+    assert doc["discretization"] == {"nfe": config.discretization.nfe,
+                                     "ncp": config.discretization.ncp}
     assert doc["network"] == spec.to_dict()
-    assert doc["normalization"]["inputs"]["S"] == {"mean": spec.input_mean[1],
-                                                   "std": spec.input_std[1]}
+    k = config.network_inputs.index("S")
+    assert doc["normalization"]["inputs"]["S"] == {"mean": spec.input_mean[k],
+                                                   "std": spec.input_std[k]}
     assert doc["normalization"]["outputs"]["mu"]["std"] == 0.07111902070928094
     fp = doc["training_data"]
-    assert [e["name"] for e in fp["experiments"]] == ["b1", "b2", "b3"]  # training only
+    assert [e["name"] for e in fp["experiments"]] == [  # training only
+        e.name for e in config.training_experiments]
+    assert "val" not in [e["name"] for e in fp["experiments"]]
     assert all(len(e["sha256"]) == 64 for e in fp["experiments"]) and len(fp["sha256"]) == 64
-    assert fp["experiments"][0]["n_observations"] == 31 * 4
+    assert fp["experiments"][0]["n_observations"] == 31 * 4  # b1.csv: 31 times x 4 states
 
 
 def test_fingerprint_changes_with_data(config):
@@ -166,7 +171,7 @@ def test_interrupted_write_leaves_no_partial_file(tmp_path, config, monkeypatch)
     monkeypatch.undo()
     assert (tmp_path / MODEL_FILE).read_bytes() == before
     assert _files(tmp_path) == [MODEL_FILE]
-    assert load_model(tmp_path).spec.weights[0].shape == (20, 4)
+    assert load_model(tmp_path).spec.sizes == config.network_spec().sizes
 
 
 def test_new_file_gets_usual_permissions(tmp_path, config):

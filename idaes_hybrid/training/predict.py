@@ -47,6 +47,10 @@ def build_prediction_model(definition: HybridModelDefinition, experiment: Experi
                      outputs=unit.network_output_vars)
     m.net.fix_weights()
     m.net.initialize_points()
+    # A simulation reports what the model predicts, even an unphysical value: the
+    # bounds that hold the states >= 0 in training are lifted (and checked after).
+    for name in definition.nonnegative_states:
+        getattr(unit, name).setlb(None)
     return m
 
 
@@ -72,6 +76,10 @@ def simulate(definition: HybridModelDefinition, experiment: Experiment, spec: Ne
                               f"({result.status.value}: {result.termination_message})")
     blk = m.experiment[experiment.name]
     traj = trajectories(blk, definition)
+    for name in definition.nonnegative_states:
+        if traj[name].min() < -1e-6:
+            _log.warning(f"experiment {experiment.name!r}: predicted {name} falls to "
+                         f"{traj[name].min():.4g} (below zero)")
     traj["_model"] = m
     return traj
 

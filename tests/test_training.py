@@ -1,0 +1,106 @@
+"""Training workflow on small cases: smoother, pre-training, simultaneous solve."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from idaes_hybrid.nn.formulations import Formulation
+from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.training.experiment import Experiment, Role, read_measurements
+from idaes_hybrid.training.predict import simulate
+from idaes_hybrid.training.problem import Discretization, interpolation_weights
+from idaes_hybrid.training.train import HessianMode, TrainingError, TrainingSettings, train
+from idaes_hybrid.units.registry import FED_BATCH_BIOREACTOR
+
+DATA = Path(__file__).resolve().parents[1] / "flowsheets" / "bioreactor" / "data"
+SMALL = Discretization(nfe=8, ncp=2)
+
+
+def _exp(name, csv, initial, role=Role.TRAIN, columns=None, noise=True):
+    meas = read_measurements(DATA / csv, name)
+    if columns:
+        meas = meas[columns]
+    return Experiment(name=name, initial=initial, inputs={"F": 0.05, "Sf": initial["S"]},
+                      horizon=40.0, measurements=meas, role=role,
+                      noise_sd={"X": 0.05, "P": 0.05, "S": 0.5, "V": 0.1} if noise else None)
+
+
+def _experiments(columns=None):
+    return [_exp("b1", "b1.csv", {"X": 0.05, "P": 0.0, "S": 10.0, "V": 1.0}, columns=columns),
+            _exp("b2", "b2.csv", {"X": 0.025, "P": 0.0, "S": 5.0, "V": 0.8}, columns=columns),
+            _exp("val", "val.csv", {"X": 0.1, "P": 0.0, "S": 8.0, "V": 0.9}, Role.VALIDATION, noise=False)]
+
+
+def _settings(**kw):
+    base = dict(pretrain_epochs=300, solver_options={"tol": 1e-6, "max_iter": 300})
+    base.update(kw)
+    return TrainingSettings(**base)
+
+
+@pytest.mark.unit
+def test_interpolation_weights_reproduce_polynomials():
+    import pyomo.environ as pyo
+    from pyomo.dae import ContinuousSet, DerivativeVar
+
+    m = pyo.ConcreteModel()
+    m.t = ContinuousSet(bounds=(0, 10))
+    m.x = pyo.Var(m.t)
+    m.dx = DerivativeVar(m.x)
+    pyo.TransformationFactory("dae.collocation").apply_to(m, nfe=4, ncp=3, scheme="LAGRANGE-RADAU")
+    poly = lambda t: 1 + 2 * t - 0.3 * t**2 + 0.01 * t**3  # degree ncp: exact
+    for t_obs in (0.0, 1.3, 2.5, 7.77, 10.0):
+        value = sum(w * poly(t) for t, w in interpolation_weights(m.t, t_obs))
+        assert value == pytest.approx(poly(t_obs), abs=1e-10)
+
+
+@pytest.mark.component
+def test_small_training_fits_and_predicts():
+    spec = NetworkSpec.dense(2, [6], 1, "softplus", seed=0)
+    result = train(FED_BATCH_BIOREACTOR, _experiments(), spec, SMALL,
+                   network_inputs=["X", "S"], settings=_settings())
+    assert result.status == "optimal"
+    assert set(result.stages) == {"build", "smoother", "pretrain", "train", "validate"}
+    # the smoother and the final fit are at the data's noise level
+    assert result.train_rmse["S"] < 0.8
+    assert result.train_rmse["X"] < 0.1
+    # the validation batch (never seen) is predicted from its initial state alone
+    assert result.validation_rmse["S"] < 0.6
+    assert result.validation_rmse["X"] < 0.15
+    assert min(result.trajectories["val"]["S"]) >= -1e-6
+    # learned mu is Monod-like: near mu_max at high S, small at S ~ 0
+    mu_hi = result.spec.predict([[1.0, 8.0]])[0, 0]
+    mu_lo = result.spec.predict([[1.0, 0.05]])[0, 0]
+    assert 0.12 < mu_hi < 0.26
+    assert mu_lo < 0.08
+
+
+@pytest.mark.component
+def test_partially_observed_training_reconstructs_unmeasured_states():
+    """Only X and S measured; P is reconstructed by the model equations."""
+    spec = NetworkSpec.dense(2, [6], 1, "softplus", seed=0)
+    result = train(FED_BATCH_BIOREACTOR, _experiments(columns=["X", "S"]), spec, SMALL,
+                   network_inputs=["X", "S"], settings=_settings())
+    assert set(result.train_rmse) == {"X", "S"}
+    assert result.validation_rmse["P"] < 0.1
+
+
+@pytest.mark.component
+@pytest.mark.parametrize("formulation,hessian", [(Formulation.NESTED, HessianMode.EXACT),
+                                                 (Formulation.BATCHED, HessianMode.LIMITED_MEMORY)])
+def test_other_formulations_and_hessians_agree(formulation, hessian):
+    spec = NetworkSpec.dense(2, [4], 1, "tanh", seed=0)
+    exps = _experiments()[:1] + _experiments()[2:]
+    base = train(FED_BATCH_BIOREACTOR, exps, spec, Discretization(4, 2), network_inputs=["X", "S"],
+                 settings=_settings())
+    other = train(FED_BATCH_BIOREACTOR, exps, spec, Discretization(4, 2), network_inputs=["X", "S"],
+                  settings=_settings(formulation=formulation, hessian=hessian,
+                                     solver_options={"tol": 1e-6, "max_iter": 3000}))
+    assert other.objective == pytest.approx(base.objective, rel=2e-2)
+
+
+@pytest.mark.unit
+def test_training_needs_a_training_experiment():
+    spec = NetworkSpec.dense(2, [4], 1, "tanh", seed=0)
+    with pytest.raises(TrainingError, match="train"):
+        train(FED_BATCH_BIOREACTOR, _experiments()[2:], spec, SMALL, network_inputs=["X", "S"])
