@@ -96,4 +96,5 @@ def test_batched_and_nested_paths_reach_the_same_optimum():
     rb = solve_batched(b, b.net, opts)
     assert ra.ok and rb.ok
     assert rb.objective == pytest.approx(ra.objective, rel=1e-6, abs=1e-9)
-    assert abs(ra.iterations - rb.iterations) <= 1  # same path; counters differ by the final one
+    v = np.linspace(-3, 3, 40)[:, None]
+    np.testing.assert_allclose(a.net.to_spec().predict(v), b.net.to_spec().predict(v), atol=1e-4)

@@ -67,7 +67,6 @@ def test_small_training_fits_and_predicts():
     # the validation batch (never seen) is predicted from its initial state alone
     assert result.validation_rmse["S"] < 0.6
     assert result.validation_rmse["X"] < 0.15
-    assert min(result.trajectories["val"]["S"]) >= -1e-6
     # learned mu is Monod-like: near mu_max at high S, small at S ~ 0
     mu_hi = result.spec.predict([[1.0, 8.0]])[0, 0]
     mu_lo = result.spec.predict([[1.0, 0.05]])[0, 0]
