@@ -21,7 +21,8 @@ test-unit: $(STAMP)
 	$(PY) -m pytest tests -m unit
 
 demo: $(STAMP)
-	$(PY) -m flowsheets.bioreactor.run --out results/bioreactor
+	$(VENV)/bin/idaes-hybrid train flowsheets/bioreactor/config.toml --out results/bioreactor
+	@echo "report: results/bioreactor/report.md"
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run

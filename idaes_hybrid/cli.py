@@ -170,7 +170,7 @@ def _train(args: argparse.Namespace) -> int:
              f"{len(config.training_experiments)} training and "
              f"{len(config.validation_experiments)} validation experiments")
 
-    from idaes_hybrid.io import ModelFileError, save_model, write_json_atomic
+    from idaes_hybrid.io import ModelFileError, save_model, write_json_atomic, write_text_atomic
     from idaes_hybrid.training.train import TrainingError, train
 
     result = train(config.definition, config.experiments, config.network_spec(),
@@ -190,6 +190,11 @@ def _train(args: argparse.Namespace) -> int:
         except ModelFileError as err:  # not bad input: the trained network is unusable
             raise TrainingError(f"the trained model cannot be saved: {err}") from err
         _write_plots(result, config, staging, log)
+        from idaes_hybrid.report import training_report
+
+        plots = sorted(p.name for p in staging.glob("*.png"))
+        write_text_atomic(staging / "report.md", training_report(
+            document, plots, f"Hybrid {config.model_name} training report"))
         written = _move_into(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -206,6 +211,8 @@ def _write_plots(result, config, directory: Path, log: logging.Logger) -> None:
         "fit.png": lambda p: plot_fit(result, config.experiments, config.definition, p, units=units),
         "learned_rate.png": lambda p: plot_learned_rate(
             result.spec, result, config.definition, config.network_inputs, p,
+            reference=(config.definition.reference(config.reference)
+                       if config.reference is not None else None),
             experiments=config.experiments, units=units),
     }
     for name, job in jobs.items():

@@ -40,7 +40,7 @@ _log = idaeslog.getLogger(__name__)
 
 #: Top-level keys of a run configuration.
 TOP_LEVEL_KEYS = ("model", "physics", "network", "discretization", "training", "solver",
-                  "experiments")
+                  "reference", "experiments")
 #: Keys of the ``[network]`` table.
 NETWORK_KEYS = ("inputs", "hidden", "activation", "seed", "formulation")
 #: Keys of the ``[discretization]`` table.
@@ -142,6 +142,9 @@ class RunConfig:
         The ``[solver]`` table as written.
     experiments : list[Experiment]
         Training and validation experiments, each validated against the model.
+    reference : dict or None
+        Parameters of the model's known reference term (``[reference]``), drawn in
+        the learned-rate plot; ``None`` when the truth is unknown (real data).
     """
 
     path: Path | None
@@ -155,6 +158,7 @@ class RunConfig:
     training: TrainingSettings
     solver: dict[str, Any] = field(default_factory=dict)
     experiments: list[Experiment] = field(default_factory=list)
+    reference: dict[str, float] | None = None
 
     @property
     def model_name(self) -> str:
@@ -239,11 +243,25 @@ def run_config_from_dict(data: Mapping[str, Any], base_dir: str | Path) -> RunCo
     training.seed = net["seed"]
     training.solver_options = {**training.solver_options, **solver}
     experiments = _parse_experiments(data.get("experiments"), base_dir, definition)
+    reference = _parse_reference(data.get("reference"), definition)
     _log.debug("run config: model %s, %d experiments", definition.name, len(experiments))
     return RunConfig(path=None, definition=definition, physics=physics,
                      network_inputs=net["inputs"], hidden=net["hidden"],
                      activation=net["activation"], seed=net["seed"], discretization=disc,
-                     training=training, solver=solver, experiments=experiments)
+                     training=training, solver=solver, experiments=experiments,
+                     reference=reference)
+
+
+def _parse_reference(table: Any, definition: HybridModelDefinition) -> dict[str, float] | None:
+    """The optional ``[reference]`` table: parameters of the known true term (synthetic cases)."""
+    if table is None:
+        return None
+    table = _table(table, "reference")
+    if definition.reference is None:
+        raise ConfigError(f"reference: model {definition.name!r} has no reference term")
+    _reject_unknown(table, definition.reference_parameters, "reference")
+    values = {k: _number(v, f"reference.{k}") for k, v in table.items()}
+    return {**definition.reference_parameters, **values}
 
 
 def _parse_model(value: Any) -> HybridModelDefinition:
@@ -288,7 +306,7 @@ def _parse_network(table: Any, definition: HybridModelDefinition) -> dict[str, A
     except NetworkConfigError as err:
         raise ConfigError(str(err)) from None
     seed = _integer(table.get("seed", NETWORK_DEFAULTS["seed"]), "network.seed", lower=0)
-    formulation = _enum(Formulation, table.get("formulation", Formulation.NESTED.value),
+    formulation = _enum(Formulation, table.get("formulation", TrainingSettings.formulation.value),
                         "network.formulation")
     return {"inputs": [str(n) for n in inputs], "hidden": hidden, "activation": activation,
             "seed": seed, "formulation": formulation}

@@ -33,6 +33,12 @@ class HybridModelDefinition:
         States that must stay >= 0 (bounds hold during training and prediction).
     unit_options
         Maps the network input names to extra keyword options of ``unit_class``.
+    reference
+        Optional known truth of the first learned term, for synthetic studies: a
+        factory taking ``reference_parameters`` and returning a function of one
+        network input (its argument name names the input).
+    reference_parameters
+        Default parameters of ``reference``.
     """
 
     name: str
@@ -46,6 +52,18 @@ class HybridModelDefinition:
     nonnegative_states: tuple[str, ...] = ()
     unit_options: Callable[[list[str]], dict] = field(
         default=lambda inputs: {"network_inputs": list(inputs)})
+    reference: Callable[[dict], Callable] | None = None
+    reference_parameters: dict[str, float] = field(default_factory=dict)
+
+
+def monod(params: dict) -> Callable:
+    """Monod growth rate ``mu_max S / (Ks + S)`` as a function of ``S``."""
+    mu_max, ks = float(params["mu_max"]), float(params["Ks"])
+
+    def mu(S):
+        return mu_max * S / (ks + S)
+
+    return mu
 
 
 FED_BATCH_BIOREACTOR = HybridModelDefinition(
@@ -58,6 +76,8 @@ FED_BATCH_BIOREACTOR = HybridModelDefinition(
     physics_defaults={k: DEFAULT_PHYSICS[k] for k in ("Yxs", "Ypx")},
     time_units=pyunits.h,
     nonnegative_states=("X", "P", "S"),
+    reference=monod,
+    reference_parameters={"mu_max": DEFAULT_PHYSICS["mu_max"], "Ks": DEFAULT_PHYSICS["Ks"]},
 )
 
 REGISTRY: dict[str, HybridModelDefinition] = {FED_BATCH_BIOREACTOR.name: FED_BATCH_BIOREACTOR}

@@ -1,0 +1,52 @@
+"""Run the benchmarks: ``python -m benchmarks.run`` (what ``make bench`` calls).
+
+Each benchmark writes its results under ``benchmarks/results/``. Arguments after
+``--`` are passed to every selected benchmark's own ``main``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Callable, Sequence
+
+
+def _formulations(argv: Sequence[str]) -> int:
+    from benchmarks import formulations
+
+    return formulations.main(argv)
+
+
+#: Benchmark name -> its entry point (taking the command-line arguments it should see).
+BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
+    "formulations": _formulations,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the selected benchmarks (default: all) one after the other."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1:]
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
+    parser.add_argument("benchmarks", nargs="*", metavar="BENCHMARK",
+                        help="benchmarks to run (default: all: " + ", ".join(BENCHMARKS) + ")")
+    args = parser.parse_args(argv)
+    if unknown := [b for b in args.benchmarks if b not in BENCHMARKS]:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    selected = args.benchmarks or list(BENCHMARKS)
+    status = 0
+    for name in selected:
+        tick = time.perf_counter()
+        print(f"== benchmark {name}", flush=True)
+        rc = BENCHMARKS[name](extra)
+        print(f"== benchmark {name}: exit code {rc} after {time.perf_counter() - tick:.0f} s", flush=True)
+        status = status or rc
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

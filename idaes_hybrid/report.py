@@ -1,0 +1,42 @@
+"""A short Markdown report of a training run, next to its metrics and plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def training_report(metrics: dict, plots: Sequence[str], title: str) -> str:
+    """Markdown text summarizing ``metrics`` (as written to ``metrics.json``).
+
+    Parameters
+    ----------
+    metrics
+        ``TrainingResult.metrics()`` (plus any extra keys).
+    plots
+        File names of the PNG plots in the same directory.
+    title
+        Heading of the report.
+    """
+    lines = [f"# {title}", "",
+             f"Status **{metrics['status']}** after {metrics['iterations']} interior-point "
+             f"iterations; whole pipeline {metrics['wall_time_s']:.1f} s.", "",
+             "| stage | status | wall time (s) | iterations |", "|---|---|---|---|"]
+    for name, st in metrics.get("stages", {}).items():
+        lines.append(f"| {name} | {st['status']} | {st['wall_time_s']:.2f} | {st.get('iterations') or '-'} |")
+    names = sorted({*metrics["train"]["rmse"], *metrics["validation"]["rmse"]})
+    lines += ["", "RMSE per measured variable (validation experiments are predicted from their "
+              "initial state and inputs alone):", "",
+              "| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for part in ("train", "validation"):
+        rmse = metrics[part]["rmse"]
+        if rmse:
+            lines.append(f"| {part} | " + " | ".join(_fmt(rmse.get(n)) for n in names) + " |")
+    lines.append("")
+    for plot in plots:
+        lines += [f"![{Path(plot).stem}]({plot})", ""]
+    return "\n".join(lines)
