@@ -200,6 +200,22 @@ def _read_pounce_report(path: Path) -> dict[str, Any] | None:
     }
 
 
+_TIMING_RE = re.compile(r"^\s*([A-Za-z][\w ]*?)\.*:\s*([\d.]+) \(sys:\s*([\d.]+) wall:\s*([\d.]+)\)")
+
+
+def _read_ipopt_timing(path: Path) -> dict[str, Any] | None:
+    """Wall seconds per entry of Ipopt's ``print_timing_statistics`` table."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if m := _TIMING_RE.match(line):
+            out.setdefault(m.group(1).strip(), float(m.group(4)))
+    return out or None
+
+
 class _Recorder:
     """Wraps the package's solve calls of one ``train()`` run and keeps what they did."""
 
@@ -207,6 +223,17 @@ class _Recorder:
         self.capture, self.report_dir = capture, report_dir
         self.stage = "?"
         self.solves: list[dict[str, Any]] = []
+        self.ipopt_output = report_dir / "ipopt.txt"
+
+    def wrap_backend(self, real):
+        """Ipopt (cyipopt) also writes its timing statistics to ``self.ipopt_output``."""
+        def _interior_point_backend():
+            cls, name, defaults = real()
+            if name == "ipopt-mumps":
+                defaults = {**defaults, "output_file": str(self.ipopt_output), "file_print_level": 3,
+                            "print_timing_statistics": "yes"}
+            return cls, name, defaults
+        return _interior_point_backend
 
     def wrap_stage(self, real):
         def _solve(m, stage, options, tee):
@@ -220,6 +247,7 @@ class _Recorder:
             report = self.report_dir / f"{len(self.solves):02d}-{label}.json"
             first = len(self.capture.records)
             os.environ[_REPORT_ENV] = str(report)
+            self.ipopt_output = self.report_dir / f"{len(self.solves):02d}-{label}.ipopt.txt"
             tick = time.perf_counter()
             try:
                 res = real(model, net, options, tee)
@@ -236,6 +264,9 @@ class _Recorder:
             if report.exists():
                 entry["pounce_report"] = _read_pounce_report(report)
                 report.unlink()
+            if self.ipopt_output.exists():
+                entry["ipopt_timing"] = _read_ipopt_timing(self.ipopt_output)
+                self.ipopt_output.unlink()
             self.solves.append(entry)
             return res
         return solve_hybrid
@@ -273,6 +304,10 @@ def _instrumented(case: Case, echo: bool) -> Iterator[_Recorder]:
         if case.backend == "pounce":
             stack.enter_context(mock.patch.object(
                 batched_solve, "_interior_point_backend", lambda: (pounce.Problem, "pounce", {})))
+        else:
+            stack.enter_context(mock.patch.object(
+                batched_solve, "_interior_point_backend",
+                rec.wrap_backend(batched_solve._interior_point_backend)))
         yield rec
 
 
