@@ -386,6 +386,14 @@ def configure_idaes_default_solver(options: dict[str, Any] | None = None,
     return PLUGIN_NAME
 
 
+def ensure_idaes_default_solver() -> None:
+    """Configure IDAES's ``get_solver()`` once (see :func:`configure_idaes_default_solver`);
+    the workflow calls this before it builds flowsheets, so IDAES initializers used on
+    hybrid models run on the same solver. A user's own configuration is kept."""
+    if idaes.cfg.default_solver != PLUGIN_NAME and "default_solver" not in _saved_idaes_state:
+        configure_idaes_default_solver()
+
+
 def reset_idaes_default_solver() -> None:
     """Undo :func:`configure_idaes_default_solver`: default solver, redirects, backend."""
     if "default_solver" in _saved_idaes_state:

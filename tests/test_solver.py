@@ -311,3 +311,25 @@ def test_idaes_reset_restores_defaults():
     assert idaes.cfg[PLUGIN_NAME]["options"]["max_iter"] == 200
     reset_idaes_default_solver()
     assert (idaes.cfg.default_solver, SolverFactory.get_class("ipopt_v2")) == before
+
+
+@pytest.mark.component
+def test_training_workflow_points_idaes_get_solver_at_the_same_solver():
+    """After the workflow ran, IDAES tools (initializers) solve with our solver."""
+    from idaes.core.solvers import get_solver
+
+    from idaes_hybrid.solver import PLUGIN_NAME, ensure_idaes_default_solver, reset_idaes_default_solver
+
+    try:
+        ensure_idaes_default_solver()
+        import idaes
+        assert idaes.cfg.default_solver == PLUGIN_NAME
+        m = pyo.ConcreteModel()
+        m.x = pyo.Var(initialize=0.0)
+        m.c = pyo.Constraint(expr=m.x**3 + m.x == 10.0)
+        m.o = pyo.Objective(expr=0.0)
+        res = get_solver().solve(m)
+        assert pyo.check_optimal_termination(res)
+        assert pyo.value(m.x) == pytest.approx(2.0, abs=1e-6)
+    finally:
+        reset_idaes_default_solver()

@@ -20,6 +20,7 @@ from idaes_hybrid.nn.block import NeuralNetworkBlock
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.batched_solve import solve_hybrid
+from idaes_hybrid.solver import ensure_idaes_default_solver
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.training.problem import (
     Discretization, build_experiment_flowsheet, state_at, trajectories)
@@ -35,8 +36,15 @@ class PredictionError(RuntimeError):
 def build_prediction_model(definition: HybridModelDefinition, experiment: Experiment,
                            spec: NetworkSpec, disc: Discretization, physics: dict[str, float],
                            network_inputs: Sequence[str],
-                           formulation: Formulation = Formulation.BATCHED) -> pyo.ConcreteModel:
-    """One experiment's flowsheet with the network attached and its weights fixed."""
+                           formulation: Formulation = Formulation.BATCHED,
+                           lift_bounds: bool = True) -> pyo.ConcreteModel:
+    """One experiment's flowsheet with the network attached and its weights fixed.
+
+    With ``lift_bounds`` (a simulation) the lower bounds of the model's
+    ``nonnegative_states`` are removed so the model reports what it predicts;
+    an optimization keeps them (``lift_bounds=False``).
+    """
+    ensure_idaes_default_solver()
     m = pyo.ConcreteModel(name=f"predict_{experiment.name}")
     m.experiment = pyo.Block([experiment.name])
     blk = m.experiment[experiment.name]
@@ -49,8 +57,9 @@ def build_prediction_model(definition: HybridModelDefinition, experiment: Experi
     m.net.initialize_points()
     # A simulation reports what the model predicts, even an unphysical value: the
     # bounds that hold the states >= 0 in training are lifted (and checked after).
-    for name in definition.nonnegative_states:
-        getattr(unit, name).setlb(None)
+    if lift_bounds:
+        for name in definition.nonnegative_states:
+            getattr(unit, name).setlb(None)
     return m
 
 

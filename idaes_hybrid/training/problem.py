@@ -22,7 +22,7 @@ from idaes_hybrid.nn.block import NeuralNetworkBlock
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.experiment import DataError, Experiment
-from idaes_hybrid.units.contract import check_contract
+from idaes_hybrid.units.contract import KineticsMode, check_contract
 from idaes_hybrid.units.registry import HybridModelDefinition
 
 
@@ -47,15 +47,21 @@ def build_experiment_flowsheet(
     disc: Discretization,
     physics: dict[str, float],
     network_inputs: Sequence[str],
+    kinetics: KineticsMode | None = None,
 ) -> None:
     """Add ``blk.fs`` (dynamic flowsheet) with ``blk.fs.unit`` set up for ``experiment``.
 
     The initial state and the inputs are fixed; the states are initialized at
-    their initial values over the whole horizon.
+    their initial values over the whole horizon. ``kinetics``, if given, is passed
+    to the unit as its ``kinetics`` option (``KineticsMode.REFERENCE`` builds the
+    unit's own first-principles term instead of the slot for a network).
     """
     blk.fs = FlowsheetBlock(dynamic=True, time_set=[0.0, float(experiment.horizon)],
                             time_units=definition.time_units)
-    blk.fs.unit = definition.unit_class(dynamic=True, **definition.unit_options(list(network_inputs)))
+    options = definition.unit_options(list(network_inputs))
+    if kinetics is not None:
+        options = {**options, "kinetics": kinetics}
+    blk.fs.unit = definition.unit_class(dynamic=True, **options)
     unit = blk.fs.unit
     check_contract(unit)
     pyo.TransformationFactory("dae.collocation").apply_to(

@@ -21,7 +21,7 @@ import idaes.logger as idaeslog
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.batched_solve import solve_hybrid
-from idaes_hybrid.solver import SolveResult
+from idaes_hybrid.solver import SolveResult, ensure_idaes_default_solver
 from idaes_hybrid.training.experiment import Experiment, Role
 from idaes_hybrid.training.predict import pooled_rmse, rmse, simulate
 from idaes_hybrid.training.pretrain import normalization_from_data, pretrain_network
@@ -184,6 +184,7 @@ def train(
         Stream solver output to the console.
     """
     settings = settings or TrainingSettings()
+    ensure_idaes_default_solver()
     physics = {**definition.physics_defaults, **(physics or {})}
     network_inputs = list(network_inputs or definition.default_network_inputs)
     for i, exp in enumerate(experiments):
