@@ -56,11 +56,14 @@ class HybridUnit(Protocol):
     def network_output_vars(self, t: float) -> Sequence[pyo.Var]:
         """Variables the network supplies at time ``t``, in network-output order."""
 
+    def set_physics(self, **values: float) -> None:
+        """Set known physics parameters by name (unknown names raise ContractError)."""
+
 
 def check_contract(unit) -> None:
     """Raise :class:`ContractError` naming what ``unit`` lacks."""
     for attr in ("state_names", "input_names", "learned_names",
-                 "network_input_vars", "network_output_vars"):
+                 "network_input_vars", "network_output_vars", "set_physics"):
         if not hasattr(unit, attr):
             raise ContractError(f"{unit.name} does not implement HybridUnit: missing '{attr}'")
     for kind in ("state_names", "input_names", "learned_names"):
