@@ -278,7 +278,7 @@ def test_train_end_to_end(trained):
     assert trained["code"] == 0, trained["stderr"]
     out = trained["out"]
     assert sorted(p.name for p in out.iterdir()) == [
-        "fit.png", "learned_rate.png", "metrics.json", "model", "sentinel.txt"]
+        "fit.png", "learned_rate.png", "metrics.json", "model", "report.md", "sentinel.txt"]
     assert (out / "sentinel.txt").read_text() == "keep me"
     assert not list(trained["tmp"].glob(".out.partial-*"))
     metrics = json.loads((out / "metrics.json").read_text())

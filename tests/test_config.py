@@ -103,7 +103,7 @@ def test_shipped_config_parses():
     for key in ("regularization", "smoother_penalty", "smoother_scale", "pretrain_epochs"):
         if key in training:
             assert getattr(config.training, key) == training[key]
-    assert config.training.formulation is Formulation(net.get("formulation", "nested"))
+    assert config.training.formulation is Formulation(net.get("formulation", TrainingSettings.formulation.value))
     for key, value in raw.get("solver", {}).items():
         assert config.training.solver_options[key] == value
     names = [e["name"] for e in raw["experiments"]]

@@ -66,7 +66,7 @@ def test_round_trip_is_exact(tmp_path, config):
     assert saved.physics == config.physics
     assert saved.discretization == config.discretization
     assert isinstance(saved.discretization, Discretization)
-    assert saved.formulation is Formulation.NESTED
+    assert saved.formulation is config.formulation
     assert saved.metrics == METRICS
     assert saved.format_version == FORMAT_VERSION
     assert saved.spec.sizes == spec.sizes
