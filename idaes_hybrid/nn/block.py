@@ -194,7 +194,7 @@ class NeuralNetworkBlockData(ProcessBlockData):
         index = list(index)
         if not index:
             raise NetworkConfigError(f"{self.name}.add_points({name!r}): index is empty")
-        build = FORMULATIONS[self.config.formulation]
+        build = FORMULATIONS[self.config.formulation].build
         net = self
         io_map = self._point_io.setdefault(name, {})
 
@@ -238,11 +238,10 @@ class NeuralNetworkBlockData(ProcessBlockData):
             Also overwrite the output variables; ``False`` keeps their values (for
             example the smoother's profile) and only sets the lifted variables.
         """
+        init_auxiliary = FORMULATIONS[self.config.formulation].initialize
         for blk in self.point_blocks():
             for b in blk.values():
-                if hasattr(b, "pre_eq"):
-                    for k, i in b.pre_eq:
-                        calculate_variable_from_constraint(b.pre[k, i], b.pre_eq[k, i])
+                init_auxiliary(b)
                 for con in b.output_eq.values() if outputs else ():
                     lhs = con.expr.args[0]
                     if not lhs.is_fixed():

@@ -15,9 +15,10 @@ weight variables; only the per-point auxiliary variables differ.
 from __future__ import annotations
 
 import enum
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import pyomo.environ as pyo
+from pyomo.util.calc_var_value import calculate_variable_from_constraint
 from pyomo.core.expr.numeric_expr import LinearExpression  # noqa: F401  (documented type)
 
 from idaes_hybrid.nn.network import Activation
@@ -92,9 +93,26 @@ def lifted_outputs(net, point_block, v_bar: Sequence) -> list:
     return [out_act(a) for a in _affine(net, net.n_layers - 1, h)]
 
 
-#: Dispatch table: formulation -> builder of normalized output expressions.
-FORMULATIONS: dict[Formulation, Callable] = {
-    Formulation.NESTED: nested_outputs,
-    Formulation.LIFTED: lifted_outputs,
-    Formulation.BATCHED: nested_outputs,
+def initialize_lifted(point_block) -> None:
+    """Compute a point's pre-activation variables from its current inputs."""
+    for k, i in point_block.pre_eq:
+        calculate_variable_from_constraint(point_block.pre[k, i], point_block.pre_eq[k, i])
+
+
+class FormulationRules(NamedTuple):
+    """How a formulation builds a point and initializes its auxiliary variables."""
+
+    build: Callable
+    initialize: Callable
+
+
+def _nothing(point_block) -> None:
+    return None
+
+
+#: Dispatch table: formulation -> its build and initialization rules.
+FORMULATIONS: dict[Formulation, FormulationRules] = {
+    Formulation.NESTED: FormulationRules(nested_outputs, _nothing),
+    Formulation.LIFTED: FormulationRules(lifted_outputs, initialize_lifted),
+    Formulation.BATCHED: FormulationRules(nested_outputs, _nothing),
 }
