@@ -103,3 +103,28 @@ def test_training_needs_a_training_experiment():
     spec = NetworkSpec.dense(2, [4], 1, "tanh", seed=0)
     with pytest.raises(TrainingError, match="train"):
         train(FED_BATCH_BIOREACTOR, _experiments()[2:], spec, SMALL, network_inputs=["X", "S"])
+
+
+@pytest.mark.component
+def test_smoother_profile_follows_monod():
+    """The smoother's free mu profile, fitted to noisy data, already resembles Monod."""
+    import pyomo.environ as pyo
+
+    from idaes_hybrid.solver import get_nlp_solver
+    from idaes_hybrid.training.problem import build_training_model, network_io_arrays
+    from idaes_hybrid.training.smoother import add_smoother_objective, set_smoother_mode
+
+    exps = _experiments()[:2]
+    spec = NetworkSpec.dense(2, [4], 1, "tanh", seed=0)
+    m = build_training_model(FED_BATCH_BIOREACTOR, exps, spec, Discretization(20, 3), {"Yxs": 0.5, "Ypx": 0.2},
+                             ["X", "S"])
+    add_smoother_objective(m, exps, ("mu",), penalty=10.0, z_scale=0.1)
+    set_smoother_mode(m, on=True)
+    result = get_nlp_solver({"tol": 1e-6}).solve(m)
+    assert result.ok
+    v, z = network_io_arrays(m)
+    monod = 0.2 * v[:, 1] / (1.0 + v[:, 1])
+    # where biomass is large enough for mu to be identifiable from the data
+    informative = v[:, 0] > 0.5
+    assert informative.sum() > 20
+    assert np.sqrt(np.mean((z[informative, 0] - monod[informative]) ** 2)) < 0.03

@@ -39,9 +39,21 @@ def add_smoother_objective(m: pyo.Block, experiments: list[Experiment], learned_
 
 
 def set_smoother_mode(m: pyo.Block, on: bool) -> None:
-    """Switch the model between the smoother problem and the full training problem."""
+    """Switch the model between the smoother problem and the full training problem.
+
+    With ``on``: network equations off, weights fixed, ``smoother_objective`` active.
+    Otherwise: network equations on and ``training_objective`` (if declared) active;
+    the caller frees the weights.
+    """
+    training_objective = m.component("training_objective")
     if on:
         m.net.kinetics.deactivate()
         m.net.fix_weights()
+        m.smoother_objective.activate()
+        if training_objective is not None:
+            training_objective.deactivate()
     else:
         m.net.kinetics.activate()
+        m.smoother_objective.deactivate()
+        if training_objective is not None:
+            training_objective.activate()

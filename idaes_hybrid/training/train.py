@@ -69,6 +69,9 @@ class TrainingSettings:
         Options that override ``solver_options`` in the smoother solve.
     seed
         Seed of weight initialization and pre-training.
+    unit_config
+        Extra CONFIG options of the hybrid unit in training and prediction (the
+        ``[unit]`` table of a run configuration, e.g. ``lyapunov_constraint``).
     """
 
     hessian: HessianMode = HessianMode.EXACT
@@ -83,6 +86,7 @@ class TrainingSettings:
     solver_options: dict = field(default_factory=lambda: {"tol": 1e-6, "max_iter": 1000})
     smoother_options: dict = field(default_factory=lambda: {"max_iter": 3000})
     seed: int = 0
+    unit_config: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -199,7 +203,7 @@ def train(
 
     tick = time.perf_counter()
     m = build_training_model(definition, train_exps, spec, disc, physics, network_inputs,
-                             settings.formulation)
+                             settings.formulation, unit_config=settings.unit_config)
     add_smoother_objective(m, train_exps, definition.learned_names, settings.smoother_penalty,
                            settings.smoother_scale)
     m.training_objective = pyo.Objective(
@@ -210,8 +214,6 @@ def train(
 
     # Stage 1: smoother
     set_smoother_mode(m, on=True)
-    m.training_objective.deactivate()
-    m.smoother_objective.activate()
     res = _solve(m, "smoother", {**options, "hessian_approximation": "exact",
                                   **settings.smoother_options}, tee)
     stages["smoother"] = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)
@@ -235,8 +237,6 @@ def train(
     set_smoother_mode(m, on=False)
     m.net.initialize_points(outputs=False)
     m.net.unfix_weights()
-    m.smoother_objective.deactivate()
-    m.training_objective.activate()
     res = _solve(m, "train", {**options, "hessian_approximation": settings.hessian.value}, tee)
     stages["train"] = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)
     trained = m.net.to_spec()
@@ -250,7 +250,8 @@ def train(
         trajs[exp.name] = trajectories(blk, definition)
     tick = time.perf_counter()
     for exp in val_exps:
-        traj = simulate(definition, exp, trained, disc, physics, network_inputs, options)
+        traj = simulate(definition, exp, trained, disc, physics, network_inputs, options,
+                        unit_config=settings.unit_config)
         model = traj.pop("_model")
         per_exp[exp.name] = rmse(model.experiment[exp.name], exp)
         trajs[exp.name] = traj
