@@ -37,7 +37,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import datetime as _dt
+import hashlib
 import json
 import logging
 import os
@@ -281,6 +283,13 @@ class _Recorder:
                 if entry["pounce_report"] is not None:
                     entry["pounce_report"]["iterations_with_regularization"] = \
                         _regularized_iterations(res.log or "")
+                    if mp := re.search(r"^Parsed .* in ([\d.]+)s", res.log or "", re.M):
+                        entry["pounce_report"]["parse_s"] = float(mp.group(1))
+            if res.log:  # the .nl solver's log, minus the iteration table
+                text = [ln for ln in res.log.splitlines() if ln.strip() and not (
+                    len(ln.split()) == 10 and re.fullmatch(r"\d+r?", ln.split()[0]))
+                    and not ln.startswith("iter ")]
+                entry["log_excerpt"] = text[:40] + (["..."] + text[-25:] if len(text) > 65 else text[40:])
             if self.ipopt_output.exists():
                 entry["ipopt_timing"] = _read_ipopt_timing(self.ipopt_output)
                 self.ipopt_output.unlink()
@@ -342,13 +351,13 @@ def _backend_label(backend: str | None, report: dict | None, versions: dict) -> 
     return str(backend)
 
 
-def run_case(case: Case, config_path: Path = CONFIG, echo: bool = False) -> dict[str, Any]:
-    """Run ``train()`` once for ``case``; never raises for a failed training."""
-    from idaes_hybrid.config import load_run_config
+def run_case(case: Case, config: Any, echo: bool = False) -> dict[str, Any]:
+    """Run ``train()`` once for ``case`` on a copy of ``config`` (a
+    :class:`~idaes_hybrid.config.RunConfig`); never raises for a failed training."""
     from idaes_hybrid.nn.formulations import Formulation
     from idaes_hybrid.training.train import HessianMode, TrainingError, train
 
-    config = load_run_config(config_path)
+    config = replace(config, experiments=copy.deepcopy(config.experiments))  # untouched data
     settings = replace(config.training, formulation=Formulation(case.formulation),
                        hessian=HessianMode(case.hessian),
                        solver_options={**config.training.solver_options,
@@ -411,6 +420,8 @@ def run_case(case: Case, config_path: Path = CONFIG, echo: bool = False) -> dict
             tr["objective_last_iterate"] = rep.get("final_objective")
             tr["constraint_violation_last_iterate"] = rep.get("final_constr_viol")
         tr["s_per_iteration"] = train_solve["wall_s"] / its if its else None
+        tr["solver_s_per_iteration"] = train_solve["solver_s"] / its \
+            if its and train_solve.get("solver_s") is not None else None
         if tr.get("network_hessian_s") is not None and tr.get("wall_s") is not None:
             tr["rest_s"] = tr["wall_s"] - tr["network_hessian_s"]
         tr["pounce_report"] = rep
@@ -435,6 +446,13 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(_f(c) if not isinstance(c, str) else c for c in r) + " |" for r in rows]
     return lines
+
+
+def _cpu(c: dict[str, Any]) -> str:
+    cpu = c.get("cpu_s") or {}
+    if cpu.get("process") is None:
+        return "-"
+    return f"{cpu['process']:.0f} + {cpu.get('solver_subprocesses') or 0:.0f}"
 
 
 def render_markdown(doc: dict[str, Any]) -> str:
@@ -475,13 +493,22 @@ def render_markdown(doc: dict[str, Any]) -> str:
         rows.append([c["case"], c["formulation"].upper(), c["hessian"],
                      _backend_label(tr.get("backend"), tr.get("pounce_report"), ver),
                      f"{c['budget_s']:.0f}", c["status"], tr.get("iterations"), tr.get("wall_s"),
-                     tr.get("s_per_iteration"), obj if isinstance(obj, str) else _f(obj, 5),
-                     c["total_wall_s"], *[val.get(s) for s in states]])
+                     tr.get("s_per_iteration"), tr.get("solver_s_per_iteration"),
+                     obj if isinstance(obj, str) else _f(obj, 5),
+                     c["total_wall_s"], _cpu(c), *[val.get(s) for s in states]])
     lines += _table(["case", "formulation", "Hessian", "interior point (train stage)", "budget s",
-                     "status", "train iterations", "train s", "s / iteration", "objective",
-                     "total s", *[f"val RMSE {s}" for s in states]], rows)
+                     "status", "train iterations", "train s", "s / iteration",
+                     "solver s / iteration", "objective",
+                     "total s", "CPU s (process + solver)", *[f"val RMSE {s}" for s in states]], rows)
     lines += ["", "Objective in parentheses: the solver's last iterate when the budget ran out "
-              "(no point was loaded). The s / iteration column includes writing the `.nl` file.", "",
+              "(no point was loaded into the model). s / iteration: train stage wall time (which "
+              "includes writing the `.nl` file and the solver reading it) per iteration; solver s / "
+              "iteration: the solver's own time per iteration (POUNCE: \"Total seconds in POUNCE\"; "
+              "callbacks: the stage minus its setup). CPU s: user + system time of this process "
+              "and of its solver subprocesses over the whole case (less sensitive than wall time to "
+              "other work on the machine). 1-minute load average before / after each "
+              "case: " + "; ".join(f"{c['case']} {c.get('loadavg_1min_before_after')}" for c in cases)
+              + ".", "",
               "## Time per stage (s)", ""]
     names = ["build", "smoother", "pretrain", "train", "validate"]
     lines += _table(["case", *names, "total"],
@@ -517,21 +544,28 @@ def render_markdown(doc: dict[str, Any]) -> str:
         lines += ["## `.nl` train stage: POUNCE's own report", "",
                   "From `pounce --json-output`. KKT nnz / factor nnz: last factorization "
                   "(lower triangle); \"other\" = solver wall time minus factorization time "
-                  "(function and derivative evaluation, back-solves, line search).", ""]
+                  "(function and derivative evaluation, back-solves, line search); \".nl write + overhead\" = "
+                  "stage wall time minus POUNCE's parse and solve times (Pyomo writing the `.nl` "
+                  "file, process start, reading the solution back).", ""]
         rows = []
         for c in nl:
             r = c["train"]["pounce_report"]
             other = (r["solver_wall_s"] - r["factor_s"]) if r.get("solver_wall_s") is not None \
                 and r.get("factor_s") is not None else None
+            outside = None
+            if None not in (c["train"].get("wall_s"), r.get("solver_wall_s")):
+                outside = c["train"]["wall_s"] - r["solver_wall_s"] - (r.get("parse_s") or 0.0)
             rows.append([c["case"], r.get("n_variables"), r.get("n_constraints"), r.get("nnz_jacobian"),
                          r.get("nnz_hessian"), r.get("kkt_nnz"), r.get("factor_nnz"),
                          r.get("max_fill_ratio"), r.get("iterations"), r.get("factorizations"),
                          r.get("iterations_with_regularization"),
-                         c["train"].get("wall_s"), r.get("solver_wall_s"), r.get("factor_s"), other])
+                         c["train"].get("wall_s"), r.get("parse_s"), r.get("solver_wall_s"),
+                         r.get("factor_s"), other, outside])
         lines += _table(["case", "variables", "constraints", "Jacobian nnz", "Hessian nnz", "KKT nnz",
                          "factor nnz", "max fill ratio", "iterations", "factorizations",
                          "inertia corrections",
-                         "stage wall s", "solver wall s", "factorization s", "other s"], rows)
+                         "stage wall s", "POUNCE parse s", "solver wall s", "factorization s",
+                         "other s", ".nl write + overhead s"], rows)
         lines += [""]
     errors = [c for c in cases if c.get("error")]
     if errors:
@@ -592,7 +626,11 @@ def run(cases: Sequence[Case] = CASES, out_dir: Path = RESULTS, config_path: Pat
     import keras  # noqa: F401
 
     import idaes_hybrid.training.train  # noqa: F401
+    from idaes_hybrid.config import load_run_config
+
     doc["imports_s"] = time.perf_counter() - tick
+    config = load_run_config(config_path)  # read once: every case trains on the same data
+    doc["config_sha256"] = hashlib.sha256(config_path.read_bytes()).hexdigest()
     print(f"formulations benchmark: {len(cases)} cases on {doc['config']} "
           f"({doc['machine']['cpu_model']}, {doc['machine']['usable_cores']} cores)", flush=True)
     for i, case in enumerate(cases, 1):
@@ -600,7 +638,15 @@ def run(cases: Sequence[Case] = CASES, out_dir: Path = RESULTS, config_path: Pat
         print(f"[{i}/{len(cases)}] {case.name}: {case.formulation.upper()} + {case.hessian} Hessian, "
               f"budget {case.budget_s:.0f} s per solve{' (' + case.note + ')' if case.note else ''} "
               f"... started {started}", flush=True)
-        c = run_case(case, config_path, echo)
+        load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+        cpu0 = os.times()
+        c = run_case(case, config, echo)
+        cpu1 = os.times()
+        c["cpu_s"] = {"process": (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system),
+                      "solver_subprocesses": (cpu1.children_user + cpu1.children_system)
+                      - (cpu0.children_user + cpu0.children_system)}
+        c["loadavg_1min_before_after"] = [load_before and round(load_before[0], 2),
+                                          hasattr(os, "getloadavg") and round(os.getloadavg()[0], 2)]
         doc["cases"].append(c)
         doc["problem"].setdefault("n_weights", c.get("n_weights"))
         if c.get("n_points"):

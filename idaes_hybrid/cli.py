@@ -6,6 +6,10 @@
 ``idaes-hybrid predict MODEL_DIR CONFIG.toml --out FILE.csv [--quiet]``
     Simulate every experiment of the config with a saved model; write one CSV
     with columns ``experiment,time,<states>,<learned>``.
+``idaes-hybrid optimize MODEL_DIR CONFIG.toml --out DIR [--tee] [--quiet]``
+    Optimize the feed profile of the config's ``[optimization]`` table with a saved
+    model; write ``DIR/optimization.json`` and ``DIR/feed_profiles.png``
+    (see :mod:`idaes_hybrid.cli_optimize`).
 
 Exit codes: 0 success, 1 failed run (solver, training), 2 bad input (the one
 line ``error: <field>: <problem>`` on stderr). Nothing in an existing output
@@ -38,19 +42,22 @@ def _bad_input_errors() -> tuple[type[BaseException], ...]:
     from idaes_hybrid.config import ConfigError
     from idaes_hybrid.io import ModelFileError
     from idaes_hybrid.nn.network import NetworkConfigError
+    from idaes_hybrid.optimize import OptimizationRequestError
     from idaes_hybrid.training.experiment import DataError
     from idaes_hybrid.units.contract import ContractError
 
-    return (UsageError, ConfigError, DataError, ContractError, NetworkConfigError, ModelFileError)
+    return (UsageError, ConfigError, DataError, ContractError, NetworkConfigError, ModelFileError,
+            OptimizationRequestError)
 
 
 def _run_failure_errors() -> tuple[type[BaseException], ...]:
     from idaes_hybrid.solver import SolverCrashError, SolverFailedError, SolverNotFoundError
     from idaes_hybrid.training.predict import PredictionError
     from idaes_hybrid.training.train import TrainingError
+    from idaes_hybrid.optimize import OptimizationError
 
     return (TrainingError, PredictionError, SolverNotFoundError, SolverCrashError,
-            SolverFailedError)
+            SolverFailedError, OptimizationError)
 
 
 @contextlib.contextmanager
@@ -89,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("config", metavar="CONFIG.toml", help="run configuration with experiments")
     pr.add_argument("--out", required=True, metavar="FILE.csv", help="predictions CSV to write")
     pr.add_argument("--quiet", action="store_true", help="show warnings and errors only")
+    from idaes_hybrid.cli_optimize import add_parser as add_optimize_parser
+
+    add_optimize_parser(sub)
     return parser
 
 
@@ -112,6 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             if args.command == "train":
                 return _train(args)
+            if args.command == "optimize":
+                from idaes_hybrid.cli_optimize import run as _optimize
+
+                return _optimize(args)
             return _predict(args)
         except bad_input as err:
             print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
@@ -271,7 +285,8 @@ def _predict(args: argparse.Namespace) -> int:
     for exp in config.experiments:
         log.info(f"predict: simulating experiment {exp.name!r}")
         traj = simulate(definition, exp, saved.spec, config.discretization, saved.physics,
-                        saved.network_inputs, config.training.solver_options)
+                        saved.network_inputs, config.training.solver_options,
+                        unit_config=config.training.unit_config)
         model = traj.pop("_model")
         scores[exp.name] = rmse(model.experiment[exp.name], exp)
         frame = pd.DataFrame({k: traj[k] for k in columns[1:]})

@@ -5,6 +5,7 @@
 
     model = "fed_batch_bioreactor"
     [physics]          # known physics parameters (defaults from the model)
+    [unit]             # extra CONFIG options of the model's unit (e.g. lyapunov_constraint)
     [network]          # inputs, hidden, activation, seed, formulation
     [discretization]   # nfe, ncp
     [training]         # hessian, regularization, smoother_penalty, ...
@@ -25,7 +26,7 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import idaes.logger as idaeslog
 
@@ -36,11 +37,14 @@ from idaes_hybrid.training.problem import Discretization
 from idaes_hybrid.training.train import TrainingSettings
 from idaes_hybrid.units.registry import REGISTRY, HybridModelDefinition, get_model_definition
 
+if TYPE_CHECKING:  # pragma: no cover
+    from idaes_hybrid.optimization_config import OptimizationSettings
+
 _log = idaeslog.getLogger(__name__)
 
 #: Top-level keys of a run configuration.
-TOP_LEVEL_KEYS = ("model", "physics", "network", "discretization", "training", "solver",
-                  "reference", "experiments")
+TOP_LEVEL_KEYS = ("model", "physics", "unit", "network", "discretization", "training", "solver",
+                  "reference", "experiments", "optimization")
 #: Keys of the ``[network]`` table.
 NETWORK_KEYS = ("inputs", "hidden", "activation", "seed", "formulation")
 #: Keys of the ``[discretization]`` table.
@@ -49,7 +53,11 @@ DISCRETIZATION_KEYS = ("nfe", "ncp")
 NETWORK_DEFAULTS = {"hidden": [20, 20], "activation": Activation.TANH.value, "seed": 0}
 #: TrainingSettings fields that are set from another table, and where.
 _SET_ELSEWHERE = {"formulation": "network.formulation", "solver_options": "the [solver] table",
-                  "seed": "network.seed"}
+                  "seed": "network.seed", "unit_config": "the [unit] table"}
+#: Unit CONFIG options the workflow sets itself, and where a config controls them.
+_UNIT_RESERVED = {"dynamic": "the workflow (always dynamic)", "has_holdup": "the workflow",
+                  "kinetics": "the workflow (network in training, reference in data checks)",
+                  "network_inputs": "network.inputs"}
 #: Solver options that other settings control, and which setting does.
 _SOLVER_RESERVED = {"hessian_approximation": "training.hessian"}
 #: Range checks of numeric training settings: (lower bound, bound included?).
@@ -145,6 +153,8 @@ class RunConfig:
     reference : dict or None
         Parameters of the model's known reference term (``[reference]``), drawn in
         the learned-rate plot; ``None`` when the truth is unknown (real data).
+    optimization : OptimizationSettings or None
+        The ``[optimization]`` table (:mod:`idaes_hybrid.optimization_config`).
     """
 
     path: Path | None
@@ -159,6 +169,7 @@ class RunConfig:
     solver: dict[str, Any] = field(default_factory=dict)
     experiments: list[Experiment] = field(default_factory=list)
     reference: dict[str, float] | None = None
+    optimization: OptimizationSettings | None = None
 
     @property
     def model_name(self) -> str:
@@ -242,14 +253,18 @@ def run_config_from_dict(data: Mapping[str, Any], base_dir: str | Path) -> RunCo
     training.formulation = net["formulation"]
     training.seed = net["seed"]
     training.solver_options = {**training.solver_options, **solver}
+    training.unit_config = _parse_unit(data.get("unit", {}), definition)
     experiments = _parse_experiments(data.get("experiments"), base_dir, definition)
     reference = _parse_reference(data.get("reference"), definition)
+    from idaes_hybrid.optimization_config import parse_optimization
+
+    optimization = parse_optimization(data.get("optimization"), experiments, definition, reference)
     _log.debug("run config: model %s, %d experiments", definition.name, len(experiments))
     return RunConfig(path=None, definition=definition, physics=physics,
                      network_inputs=net["inputs"], hidden=net["hidden"],
                      activation=net["activation"], seed=net["seed"], discretization=disc,
                      training=training, solver=solver, experiments=experiments,
-                     reference=reference)
+                     reference=reference, optimization=optimization)
 
 
 def _parse_reference(table: Any, definition: HybridModelDefinition) -> dict[str, float] | None:
@@ -271,6 +286,35 @@ def _parse_model(value: Any) -> HybridModelDefinition:
         raise ConfigError(f"model: {value!r} is not a known hybrid model; known models: "
                           f"{_valid(sorted(REGISTRY))}")
     return get_model_definition(value)
+
+
+def _parse_unit(table: Any, definition: HybridModelDefinition) -> dict[str, Any]:
+    """The ``[unit]`` table: CONFIG options of the model's unit, checked by their domains."""
+    table = _table(table, "unit")
+    data_class = getattr(definition.unit_class, "_ComponentDataClass", definition.unit_class)
+    declared = getattr(data_class, "CONFIG", None)
+    if declared is None:
+        if table:
+            raise ConfigError(f"unit: model {definition.name!r} has no CONFIG options")
+        return {}
+    known = [k for k in declared.keys() if k not in _UNIT_RESERVED]
+    options: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in _UNIT_RESERVED:
+            raise ConfigError(f"unit.{key}: set by {_UNIT_RESERVED[key]}; remove it here")
+        if key not in known:
+            raise ConfigError(f"unit.{key}: not an option of model {definition.name!r}; "
+                              f"valid keys: {_valid(known)}")
+        if isinstance(declared.get(key).value(), bool) and not isinstance(value, bool):
+            raise ConfigError(f"unit.{key}: expected true or false, got {value!r}")
+        trial = declared()
+        try:
+            trial[key] = value
+        except (ValueError, TypeError) as err:
+            detail = str(err).strip().splitlines()[-1].strip()
+            raise ConfigError(f"unit.{key}: invalid value {value!r} ({detail})") from None
+        options[key] = trial[key]
+    return options
 
 
 def _parse_physics(table: Any, definition: HybridModelDefinition) -> dict[str, float]:

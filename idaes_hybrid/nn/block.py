@@ -20,7 +20,6 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.common.config import ConfigValue, In
 from pyomo.core.base.units_container import units as pyunits
-from pyomo.util.calc_var_value import calculate_variable_from_constraint
 
 import idaes.logger as idaeslog
 from idaes.core import declare_process_block_class
@@ -229,6 +228,15 @@ class NeuralNetworkBlockData(ProcessBlockData):
         """The sub-blocks created by :meth:`add_points`."""
         return [self.find_component(n) for n in self._point_blocks]
 
+    def point_items(self, active: bool = True) -> list[tuple[pyo.Block, list, list]]:
+        """``(point block data, inputs, outputs)`` of every point (only active ones if ``active``)."""
+        out = []
+        for name in self._point_blocks:
+            blk = self.find_component(name)
+            out.extend((blk[p], *io) for p, io in self._point_io[name].items()
+                       if blk[p].active or not active)
+        return out
+
     def initialize_points(self, outputs: bool = True) -> None:
         """Compute every point's lifted variables (and outputs) from current inputs.
 
@@ -242,7 +250,10 @@ class NeuralNetworkBlockData(ProcessBlockData):
         for blk in self.point_blocks():
             for b in blk.values():
                 init_auxiliary(b)
-                for con in b.output_eq.values() if outputs else ():
-                    lhs = con.expr.args[0]
-                    if not lhs.is_fixed():
-                        calculate_variable_from_constraint(lhs, con)
+        items = self.point_items(active=False) if outputs else []
+        if items:  # in numpy: evaluating the nested Pyomo expressions takes seconds
+            z = self.to_spec().predict([[pyo.value(x) for x in v] for _, v, _ in items])
+            for (_, _, zvars), row in zip(items, z):
+                for var, val in zip(zvars, row):
+                    if not var.fixed:
+                        var.set_value(float(val), skip_validation=True)

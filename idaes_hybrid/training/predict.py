@@ -7,23 +7,25 @@ inputs alone.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
 import idaes.logger as idaeslog
-from idaes.core.util.model_statistics import degrees_of_freedom
+from idaes.core.util.exceptions import InitializationError
 
 from idaes_hybrid.nn.block import NeuralNetworkBlock
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.batched_solve import solve_hybrid
+from idaes_hybrid.dof import DegreesOfFreedomError, check_degrees_of_freedom
 from idaes_hybrid.solver import ensure_idaes_default_solver
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.training.problem import (
     Discretization, build_experiment_flowsheet, state_at, trajectories)
+from idaes_hybrid.units.initialization import initialize_hybrid_units
 from idaes_hybrid.units.registry import HybridModelDefinition
 
 _log = idaeslog.getLogger(__name__)
@@ -37,18 +39,21 @@ def build_prediction_model(definition: HybridModelDefinition, experiment: Experi
                            spec: NetworkSpec, disc: Discretization, physics: dict[str, float],
                            network_inputs: Sequence[str],
                            formulation: Formulation = Formulation.BATCHED,
-                           lift_bounds: bool = True) -> pyo.ConcreteModel:
+                           lift_bounds: bool = True,
+                           unit_config: Mapping[str, Any] | None = None) -> pyo.ConcreteModel:
     """One experiment's flowsheet with the network attached and its weights fixed.
 
     With ``lift_bounds`` (a simulation) the lower bounds of the model's
     ``nonnegative_states`` are removed so the model reports what it predicts;
-    an optimization keeps them (``lift_bounds=False``).
+    an optimization keeps them (``lift_bounds=False``). ``unit_config`` holds
+    extra CONFIG options of the unit.
     """
     ensure_idaes_default_solver()
     m = pyo.ConcreteModel(name=f"predict_{experiment.name}")
     m.experiment = pyo.Block([experiment.name])
     blk = m.experiment[experiment.name]
-    build_experiment_flowsheet(blk, definition, experiment, disc, physics, network_inputs)
+    build_experiment_flowsheet(blk, definition, experiment, disc, physics, network_inputs,
+                               unit_config=unit_config)
     m.net = NeuralNetworkBlock(spec=spec, formulation=formulation)
     unit = blk.fs.unit
     m.net.add_points("kinetics", list(blk.fs.time), inputs=unit.network_input_vars,
@@ -65,19 +70,41 @@ def build_prediction_model(definition: HybridModelDefinition, experiment: Experi
 
 def simulate(definition: HybridModelDefinition, experiment: Experiment, spec: NetworkSpec,
              disc: Discretization, physics: dict[str, float], network_inputs: Sequence[str],
-             solver_options: dict | None = None) -> dict[str, np.ndarray]:
+             solver_options: dict | None = None,
+             unit_config: Mapping[str, Any] | None = None,
+             initialize: bool = True) -> dict[str, np.ndarray]:
     """Predict one experiment from its initial state and inputs.
+
+    With ``initialize`` the unit's ``default_initializer`` first marches through
+    the finite elements (:mod:`idaes_hybrid.units.initialization`), so the square
+    solve starts from a consistent trajectory instead of the constant initial
+    state; if the march fails the solve starts from the constant guess.
+
+    A simulation reports what the model does: path constraints of the unit
+    (active inequalities, e.g. a Lyapunov decrease imposed in training) are
+    deactivated, so a prediction never fails because the network breaks one.
 
     Returns
     -------
     dict
         ``time`` (the collocation grid) and one array per state and learned term.
     """
-    m = build_prediction_model(definition, experiment, spec, disc, physics, network_inputs)
-    dof = degrees_of_freedom(m)
-    if dof != 0:
-        raise PredictionError(f"experiment {experiment.name!r}: prediction model has {dof} "
-                              "degrees of freedom, expected 0 (an input or initial state left free?)")
+    m = build_prediction_model(definition, experiment, spec, disc, physics, network_inputs,
+                               unit_config=unit_config)
+    unit = m.experiment[experiment.name].fs.unit
+    for con in unit.component_data_objects(pyo.Constraint, active=True, descend_into=True):
+        if not con.equality:
+            con.deactivate()
+    try:
+        check_degrees_of_freedom(m, 0, f"experiment {experiment.name!r}: prediction", m.net)
+    except DegreesOfFreedomError as err:
+        raise PredictionError(str(err)) from None
+    if initialize:
+        try:
+            initialize_hybrid_units(m, m.net)
+        except InitializationError as err:
+            _log.warning(f"experiment {experiment.name!r}: initialization failed, solving from "
+                         f"the constant initial guess ({err})")
     m.objective = pyo.Objective(expr=0.0)
     result = solve_hybrid(m, m.net, solver_options)
     if not result.ok:

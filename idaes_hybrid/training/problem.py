@@ -10,7 +10,7 @@ is interpolated, so data need not sit on the collocation grid).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pyomo.environ as pyo
@@ -48,17 +48,21 @@ def build_experiment_flowsheet(
     physics: dict[str, float],
     network_inputs: Sequence[str],
     kinetics: KineticsMode | None = None,
+    unit_config: Mapping[str, Any] | None = None,
 ) -> None:
     """Add ``blk.fs`` (dynamic flowsheet) with ``blk.fs.unit`` set up for ``experiment``.
 
-    The initial state and the inputs are fixed; the states are initialized at
-    their initial values over the whole horizon. ``kinetics``, if given, is passed
+    The initial state (the definition's ``fixed_initial_states``; all states by
+    default) and the inputs are fixed; the states are initialized at their
+    initial values over the whole horizon. ``kinetics``, if given, is passed
     to the unit as its ``kinetics`` option (``KineticsMode.REFERENCE`` builds the
     unit's own first-principles term instead of the slot for a network).
+    ``unit_config`` holds further CONFIG options of the unit (the ``[unit]``
+    table of a run configuration, e.g. ``lyapunov_constraint``).
     """
     blk.fs = FlowsheetBlock(dynamic=True, time_set=[0.0, float(experiment.horizon)],
                             time_units=definition.time_units)
-    options = definition.unit_options(list(network_inputs))
+    options = {**definition.unit_options(list(network_inputs)), **dict(unit_config or {})}
     if kinetics is not None:
         options = {**options, "kinetics": kinetics}
     blk.fs.unit = definition.unit_class(dynamic=True, **options)
@@ -70,11 +74,14 @@ def build_experiment_flowsheet(
     t0 = blk.fs.time.first()
     for name, value in experiment.inputs.items():
         getattr(unit, name).fix(float(value))
+    fixed = definition.state_names if definition.fixed_initial_states is None \
+        else definition.fixed_initial_states
     for name in definition.state_names:
         var = getattr(unit, name)
         for t in blk.fs.time:
             var[t].set_value(float(experiment.initial[name]))
-        var[t0].fix(float(experiment.initial[name]))
+        if name in fixed:
+            var[t0].fix(float(experiment.initial[name]))
 
 
 def interpolation_weights(time_set, t_obs: float) -> list[tuple[float, float]]:
@@ -151,8 +158,11 @@ def build_training_model(
     physics: dict[str, float],
     network_inputs: Sequence[str],
     formulation: Formulation = Formulation.NESTED,
+    unit_config: Mapping[str, Any] | None = None,
 ) -> pyo.ConcreteModel:
     """Build the simultaneous training model (objective not yet set).
+
+    ``unit_config`` holds extra CONFIG options of every experiment's unit.
 
     The model has ``experiment[name]`` blocks, the shared network ``net`` with
     its points sub-block ``net.kinetics``, and the expression ``data_fit``.
@@ -163,7 +173,8 @@ def build_training_model(
         raise DataError(f"experiments: names must be unique, got {names}")
     m.experiment = pyo.Block(names)
     for exp in experiments:
-        build_experiment_flowsheet(m.experiment[exp.name], definition, exp, disc, physics, network_inputs)
+        build_experiment_flowsheet(m.experiment[exp.name], definition, exp, disc, physics, network_inputs,
+                                   unit_config=unit_config)
     m.net = NeuralNetworkBlock(spec=spec, formulation=formulation)
 
     def unit(p):

@@ -21,6 +21,7 @@ import idaes.logger as idaeslog
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.batched_solve import solve_hybrid
+from idaes_hybrid.dof import DegreesOfFreedomError, check_degrees_of_freedom, training_degrees_of_freedom
 from idaes_hybrid.solver import SolveResult, ensure_idaes_default_solver
 from idaes_hybrid.training.experiment import Experiment, Role
 from idaes_hybrid.training.predict import pooled_rmse, rmse, simulate
@@ -146,6 +147,10 @@ class TrainingResult:
 
 
 def _solve(m: pyo.Block, stage: str, options: dict, tee: bool) -> SolveResult:
+    try:  # e.g. an input left free: say so before the solver wanders
+        check_degrees_of_freedom(m, training_degrees_of_freedom(m.net), f"{stage} solve", m.net)
+    except DegreesOfFreedomError as err:
+        raise TrainingError(str(err)) from None
     _log.info(f"{stage}: solving ({sum(1 for _ in m.component_data_objects(pyo.Var, active=True))} variables)")
     result = solve_hybrid(m, m.net, options, tee)
     _log.info(f"{stage}: {result.status.value} after {result.iterations} iterations "

@@ -27,6 +27,7 @@ from pyomo.environ import units as pyunits
 from idaes.core import UnitModelBlockData, declare_process_block_class
 
 from idaes_hybrid.units.contract import ContractError, KineticsMode
+from idaes_hybrid.units.initialization import FedBatchReactorInitializer
 
 #: Default values of the physics parameters.
 DEFAULT_PHYSICS = {"Yxs": 0.5, "Ypx": 0.2, "mu_max": 0.2, "Ks": 1.0}
@@ -64,6 +65,8 @@ def _network_inputs(value) -> list[str]:
 class FedBatchReactorData(UnitModelBlockData):
     """Dynamic fed-batch bioreactor; see the module docstring for the equations."""
 
+    #: Element-by-element Newton march (``FedBatchReactorInitializer(network=net)``).
+    default_initializer = FedBatchReactorInitializer
     CONFIG = UnitModelBlockData.CONFIG()
     CONFIG.declare("kinetics", ConfigValue(
         default=KineticsMode.EXTERNAL, domain=In(KineticsMode),

@@ -9,6 +9,7 @@ from pyomo.environ import units as pyunits
 
 from idaes_hybrid.units.contract import ContractError
 from idaes_hybrid.units.fed_batch import DEFAULT_PHYSICS, FedBatchReactor
+from idaes_hybrid.units.predator_prey import DEFAULT_PHYSICS as PREDATOR_PREY_PHYSICS, PredatorPrey
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,12 @@ class HybridModelDefinition:
         network input (its argument name names the input).
     reference_parameters
         Default parameters of ``reference``.
+    fixed_initial_states
+        States whose initial value is fixed in every experiment; ``None`` (the
+        default) fixes all of them. A DAE whose algebraic equations tie states
+        together at ``t0`` (the tank manifold's ``x0 = x1``) fixes only the
+        independent ones; the unit's equations at ``t0`` give the others, and
+        their ``initial`` values are only starting guesses.
     """
 
     name: str
@@ -54,6 +61,7 @@ class HybridModelDefinition:
         default=lambda inputs: {"network_inputs": list(inputs)})
     reference: Callable[[dict], Callable] | None = None
     reference_parameters: dict[str, float] = field(default_factory=dict)
+    fixed_initial_states: tuple[str, ...] | None = None
 
 
 def monod(params: dict) -> Callable:
@@ -80,7 +88,25 @@ FED_BATCH_BIOREACTOR = HybridModelDefinition(
     reference_parameters={"mu_max": DEFAULT_PHYSICS["mu_max"], "Ks": DEFAULT_PHYSICS["Ks"]},
 )
 
-REGISTRY: dict[str, HybridModelDefinition] = {FED_BATCH_BIOREACTOR.name: FED_BATCH_BIOREACTOR}
+#: Leslie-Gower predator-prey: learned predator growth rate z(x0, x1); r2 and a2
+#: are known only through the equilibrium of the optional Lyapunov constraint.
+#: No ``nonnegative_states``: the positive quadrant is invariant under the model
+#: (x0 = 0 and x1 = 0 are solutions), so the unit's bounds x >= 0 never bind at a
+#: solution and stay in predictions to keep the solver's iterates where the
+#: network was trained (lifted, a 120-long prediction wandered to x0 < 0).
+PREDATOR_PREY = HybridModelDefinition(
+    name="predator_prey",
+    unit_class=PredatorPrey,
+    state_names=("x0", "x1"),
+    input_names=(),
+    learned_names=("z",),
+    default_network_inputs=("x0", "x1"),
+    physics_defaults=dict(PREDATOR_PREY_PHYSICS),
+    time_units=pyunits.dimensionless,
+)
+
+REGISTRY: dict[str, HybridModelDefinition] = {
+    d.name: d for d in (FED_BATCH_BIOREACTOR, PREDATOR_PREY)}
 
 
 def register_model(definition: HybridModelDefinition) -> None:
