@@ -148,6 +148,45 @@ def git_revision() -> str | None:
         return None
 
 
+def _cpu_busy_s() -> float | None:
+    """Busy CPU seconds of the whole machine (all cores) since boot, from /proc/stat."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[1:9])
+        return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _own_cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def other_load(seconds: float = 5.0) -> float | None:
+    """Cores kept busy by other processes over the next ``seconds`` (this process idles)."""
+    busy0 = _cpu_busy_s()
+    time.sleep(seconds)
+    busy1 = _cpu_busy_s()
+    return None if busy0 is None or busy1 is None else max(0.0, (busy1 - busy0) / seconds)
+
+
+def wait_until_idle(max_wait_s: float, threshold: float = 0.3) -> float | None:
+    """Wait (up to ``max_wait_s``) until other processes use less than ``threshold`` cores;
+    returns the last measurement."""
+    deadline = time.monotonic() + max_wait_s
+    load = other_load()
+    announced = False
+    while load is not None and load >= threshold and time.monotonic() < deadline:
+        if not announced:
+            print(f"      waiting for the machine to be idle (other processes use {load:.2f} cores; "
+                  f"up to {max_wait_s:.0f} s)", flush=True)
+            announced = True
+        time.sleep(10)
+        load = other_load()
+    return load
+
+
 # ----------------------------------------------------------------------------- instrumentation
 class _Capture(logging.Handler):
     """Keeps (perf_counter time, message) of every record."""
@@ -506,9 +545,10 @@ def render_markdown(doc: dict[str, Any]) -> str:
               "iteration: the solver's own time per iteration (POUNCE: \"Total seconds in POUNCE\"; "
               "callbacks: the stage minus its setup). CPU s: user + system time of this process "
               "and of its solver subprocesses over the whole case (less sensitive than wall time to "
-              "other work on the machine). 1-minute load average before / after each "
-              "case: " + "; ".join(f"{c['case']} {c.get('loadavg_1min_before_after')}" for c in cases)
-              + ".", "",
+              "other work on the machine). Other processes' CPU use during each case, in cores "
+              "out of " + str(mach["usable_cores"]) + " (from /proc/stat, minus this benchmark's "
+              "own): " + "; ".join(f"{c['case']} {_f(c.get('other_processes_cores'), 2)}"
+                                  for c in cases) + ".", "",
               "## Time per stage (s)", ""]
     names = ["build", "smoother", "pretrain", "train", "validate"]
     lines += _table(["case", *names, "total"],
@@ -612,7 +652,7 @@ def _summary_line(c: dict[str, Any]) -> str:
 
 
 def run(cases: Sequence[Case] = CASES, out_dir: Path = RESULTS, config_path: Path = CONFIG,
-        echo: bool = False) -> dict[str, Any]:
+        echo: bool = False, wait_idle_s: float = 0.0) -> dict[str, Any]:
     """Run ``cases`` and write the results; returns the results document."""
     versions = package_versions()
     doc: dict[str, Any] = {
@@ -638,10 +678,16 @@ def run(cases: Sequence[Case] = CASES, out_dir: Path = RESULTS, config_path: Pat
         print(f"[{i}/{len(cases)}] {case.name}: {case.formulation.upper()} + {case.hessian} Hessian, "
               f"budget {case.budget_s:.0f} s per solve{' (' + case.note + ')' if case.note else ''} "
               f"... started {started}", flush=True)
+        idle_before = wait_until_idle(wait_idle_s) if wait_idle_s else None
         load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+        busy0, own0, wall0 = _cpu_busy_s(), _own_cpu_s(), time.perf_counter()
         cpu0 = os.times()
         c = run_case(case, config, echo)
         cpu1 = os.times()
+        busy1, own1, wall1 = _cpu_busy_s(), _own_cpu_s(), time.perf_counter()
+        if busy0 is not None and busy1 is not None:  # average cores used by everything else
+            c["other_processes_cores"] = max(0.0, ((busy1 - busy0) - (own1 - own0)) / (wall1 - wall0))
+        c["other_processes_cores_before"] = idle_before
         c["cpu_s"] = {"process": (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system),
                       "solver_subprocesses": (cpu1.children_user + cpu1.children_system)
                       - (cpu0.children_user + cpu0.children_system)}
@@ -667,9 +713,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory (default: %(default)s)")
     parser.add_argument("--config", type=Path, default=CONFIG, help="run configuration (default: bioreactor)")
     parser.add_argument("--verbose", action="store_true", help="echo the package's log lines")
+    parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                        help="before each case, wait up to SECONDS for other processes to use "
+                             "less than 0.3 cores (default: 0, do not wait)")
     args = parser.parse_args(argv)
     cases = [c for c in CASES if args.cases is None or c.name in args.cases]
-    run(cases, args.out.resolve(), args.config.resolve(), args.verbose)
+    run(cases, args.out.resolve(), args.config.resolve(), args.verbose, args.wait_idle)
     return 0
 
 

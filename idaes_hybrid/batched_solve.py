@@ -195,7 +195,8 @@ def _interior_point_backend():
         return pounce.Problem, "pounce", {}
 
 
-def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool = False) -> SolveResult:
+def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool = False,
+                  user_scaling: bool = False) -> SolveResult:
     """Solve ``model`` with ``net``'s points evaluated in batches; load the solution.
 
     Parameters
@@ -209,6 +210,9 @@ def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool 
         Ipopt-style options.
     tee
         Print the solver's iteration log.
+    user_scaling
+        Give Ipopt the model's IDAES scaling factors (``scaling_factor`` suffixes, 1 where
+        unset) with ``nlp_scaling_method = user-scaling``.
     """
     import pounce
 
@@ -248,6 +252,13 @@ def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool 
                          [pyo.value(v) if v.value is not None else 0.0 for v in extras]])
     problem = problem_class(n=len(x0), m=len(cl), problem_obj=prob_obj, lb=lb, ub=ub, cl=cl, cu=cu)
     opts = {"print_level": 5 if tee else 0, **backend_defaults, **options}
+    if user_scaling:
+        from idaes_hybrid.scaling import scaling_vectors
+
+        rows = [b.output_eq[o] for b, _, _ in net.point_items() for o in range(netp.n_out)]
+        x_scale, g_scale = scaling_vectors([*info.variables, *extras], [*info.constraints, *rows])
+        problem.set_problem_scaling(1.0, x_scale, g_scale)
+        opts["nlp_scaling_method"] = "user-scaling"
     for key, val in opts.items():
         problem.add_option(key, val)
     build_time = time.perf_counter() - start
@@ -268,16 +279,19 @@ def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool 
                        solver_time_s=wall - build_time, solution_loaded=load)
 
 
-def solve_hybrid(model: pyo.Block, net, options: dict | None = None, tee: bool = False) -> SolveResult:
+def solve_hybrid(model: pyo.Block, net, options: dict | None = None, tee: bool = False,
+                 user_scaling: bool = False) -> SolveResult:
     """Solve ``model`` the way ``net``'s formulation asks.
 
     ``Formulation.BATCHED`` with active network points goes through
     :func:`solve_batched`; everything else through the ``.nl`` solver of
-    :func:`idaes_hybrid.solver.get_nlp_solver`.
+    :func:`idaes_hybrid.solver.get_nlp_solver`. ``user_scaling`` gives the batched
+    solve the model's IDAES scaling factors; the ``.nl`` path always writes a model
+    with ``scaling_factor`` suffixes in scaled space (Pyomo's NL writer).
     """
     from idaes_hybrid.nn.formulations import Formulation
     from idaes_hybrid.solver import get_nlp_solver
 
     if net is not None and net.config.formulation is Formulation.BATCHED and net.point_io():
-        return solve_batched(model, net, options, tee)
+        return solve_batched(model, net, options, tee, user_scaling=user_scaling)
     return get_nlp_solver(options).solve(model, tee=tee)

@@ -10,6 +10,14 @@
     Optimize the feed profile of the config's ``[optimization]`` table with a saved
     model; write ``DIR/optimization.json`` and ``DIR/feed_profiles.png``
     (see :mod:`idaes_hybrid.cli_optimize`).
+``idaes-hybrid update MODEL_DIR CONFIG.toml --out DIR``
+    Re-train a saved model with new batches; ``idaes-hybrid estimate MODEL_DIR
+    CONFIG.toml --experiment NAME --now T --window W --out DIR``: estimate the
+    state of a running batch and forecast it (see :mod:`idaes_hybrid.cli_twin`).
+``idaes-hybrid diagnose CONFIG.toml [--formulation F] [--scaled] [--quiet]``
+    Build the config's training problem (smoother solved, untrained network fixed)
+    and print IDAES's structural report and the numerical checks; exit code 1 if
+    the structure has warnings (see :mod:`idaes_hybrid.diagnose`).
 
 Exit codes: 0 success, 1 failed run (solver, training), 2 bad input (the one
 line ``error: <field>: <problem>`` on stderr). Nothing in an existing output
@@ -44,10 +52,11 @@ def _bad_input_errors() -> tuple[type[BaseException], ...]:
     from idaes_hybrid.nn.network import NetworkConfigError
     from idaes_hybrid.optimize import OptimizationRequestError
     from idaes_hybrid.training.experiment import DataError
+    from idaes_hybrid.twin.common import TwinRequestError
     from idaes_hybrid.units.contract import ContractError
 
     return (UsageError, ConfigError, DataError, ContractError, NetworkConfigError, ModelFileError,
-            OptimizationRequestError)
+            OptimizationRequestError, TwinRequestError)
 
 
 def _run_failure_errors() -> tuple[type[BaseException], ...]:
@@ -55,9 +64,10 @@ def _run_failure_errors() -> tuple[type[BaseException], ...]:
     from idaes_hybrid.training.predict import PredictionError
     from idaes_hybrid.training.train import TrainingError
     from idaes_hybrid.optimize import OptimizationError
+    from idaes_hybrid.twin.estimate import EstimationError
 
     return (TrainingError, PredictionError, SolverNotFoundError, SolverCrashError,
-            SolverFailedError, OptimizationError)
+            SolverFailedError, OptimizationError, EstimationError)
 
 
 @contextlib.contextmanager
@@ -99,6 +109,12 @@ def _parser() -> argparse.ArgumentParser:
     from idaes_hybrid.cli_optimize import add_parser as add_optimize_parser
 
     add_optimize_parser(sub)
+    from idaes_hybrid.cli_twin import add_parsers as add_twin_parsers
+
+    add_twin_parsers(sub)
+    from idaes_hybrid.diagnose import add_parser as add_diagnose_parser
+
+    add_diagnose_parser(sub)
     return parser
 
 
@@ -122,10 +138,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             if args.command == "train":
                 return _train(args)
+            if args.command == "diagnose":
+                from idaes_hybrid.diagnose import run as _diagnose
+
+                return _diagnose(args)
             if args.command == "optimize":
                 from idaes_hybrid.cli_optimize import run as _optimize
 
                 return _optimize(args)
+            if args.command in ("update", "estimate"):
+                from idaes_hybrid import cli_twin
+
+                return cli_twin.run_update(args) if args.command == "update" \
+                    else cli_twin.run_estimate(args)
             return _predict(args)
         except bad_input as err:
             print(f"error: {' '.join(str(err).split())}", file=sys.stderr)

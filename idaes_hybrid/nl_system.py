@@ -55,8 +55,10 @@ class EquationSystem:
     ----------
     variables : list
         Pyomo variables, one per column.
+    row_constraints : list
+        Pyomo constraint of every row (a network row: its point's ``output_eq[o]``).
     row_names : list of str
-        Name of every row: the constraint name, or ``<point block>.output_eq[o]``.
+        Name of every row's constraint.
     equality : numpy.ndarray of bool
         Which rows are equalities (inequality rows report their violation).
     """
@@ -82,6 +84,7 @@ class EquationSystem:
         self._jr, self._jc = np.asarray(jr, np.int64), np.asarray(jc, np.int64)
         self.m_nl = len(self.constraints)
         self.row_names = [c.name for c in self.constraints]
+        self.row_constraints = list(self.constraints)
         self._netp, self._net_rows = None, np.zeros(0, dtype=np.int64)
         if net is not None and net.point_io():
             if not net.weights_fixed:
@@ -105,8 +108,9 @@ class EquationSystem:
         self._net_jmask = mask
         self._net_jr = self.m_nl + new_row[netp.jac_rows[mask]]
         self._net_jc = netp.jac_cols[mask]
-        names = [b.name for b, _, _ in net.point_items()]
-        self.row_names += [f"{names[r // n_out]}.output_eq[{r % n_out}]" for r in keep]
+        blocks = [b for b, _, _ in net.point_items()]
+        self.row_constraints += [blocks[r // n_out].output_eq[r % n_out] for r in keep]
+        self.row_names += [c.name for c in self.row_constraints[self.m_nl:]]
 
     # ------------------------------------------------------------------ values
     def get_x(self) -> np.ndarray:

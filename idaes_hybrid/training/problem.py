@@ -23,6 +23,7 @@ from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.experiment import DataError, Experiment
 from idaes_hybrid.units.contract import KineticsMode, check_contract
+from idaes_hybrid.units.discretization import make_time_discretization_consistent
 from idaes_hybrid.units.registry import HybridModelDefinition
 
 
@@ -70,6 +71,7 @@ def build_experiment_flowsheet(
     check_contract(unit)
     pyo.TransformationFactory("dae.collocation").apply_to(
         blk.fs, nfe=int(disc.nfe), ncp=int(disc.ncp), scheme="LAGRANGE-RADAU", wrt=blk.fs.time)
+    make_time_discretization_consistent(blk.fs, blk.fs.time, blk.fs.time_units)
     unit.set_physics(**physics)
     t0 = blk.fs.time.first()
     for name, value in experiment.inputs.items():

@@ -25,7 +25,8 @@ def smoothness_penalty(m: pyo.Block, experiments: list[Experiment], learned_name
         horizon = times[-1] - times[0]
         for name in learned_names:
             var = getattr(blk.fs.unit, name)
-            diffs = [((var[b] - var[a]) / (b - a)) ** 2 for a, b in zip(times[:-1], times[1:])]
+            u = pyo.units.get_units(var[times[0]])  # dimensionless, like the data fit
+            diffs = [((var[b] - var[a]) / u / (b - a)) ** 2 for a, b in zip(times[:-1], times[1:])]
             total += horizon * sum(diffs) / len(diffs) / z_scale**2
     return total / len(experiments)
 

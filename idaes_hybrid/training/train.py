@@ -30,6 +30,8 @@ from idaes_hybrid.training.problem import (
     Discretization, build_training_model, network_io_arrays, trajectories)
 from idaes_hybrid.training.smoother import (
     add_smoother_objective, set_smoother_mode)
+from idaes_hybrid.training.warm_start import (
+    WarmStart, as_warm_start, check_warm_start, prepare_warm_start, regularization_term)
 from idaes_hybrid.units.registry import HybridModelDefinition
 
 _log = idaeslog.getLogger(__name__)
@@ -73,6 +75,10 @@ class TrainingSettings:
     unit_config
         Extra CONFIG options of the hybrid unit in training and prediction (the
         ``[unit]`` table of a run configuration, e.g. ``lyapunov_constraint``).
+    user_scaling
+        Scale the training solve with IDAES scaling factors from the smoother's
+        solution (:mod:`idaes_hybrid.scaling`) and give them to Ipopt; off by
+        default (it does not speed up the bioreactor, see benchmarks/results/scaling.md).
     """
 
     hessian: HessianMode = HessianMode.EXACT
@@ -88,6 +94,7 @@ class TrainingSettings:
     smoother_options: dict = field(default_factory=lambda: {"max_iter": 3000})
     seed: int = 0
     unit_config: dict = field(default_factory=dict)
+    user_scaling: bool = False
 
 
 @dataclass
@@ -146,13 +153,13 @@ class TrainingResult:
         }
 
 
-def _solve(m: pyo.Block, stage: str, options: dict, tee: bool) -> SolveResult:
+def _solve(m: pyo.Block, stage: str, options: dict, tee: bool, user_scaling: bool = False) -> SolveResult:
     try:  # e.g. an input left free: say so before the solver wanders
         check_degrees_of_freedom(m, training_degrees_of_freedom(m.net), f"{stage} solve", m.net)
     except DegreesOfFreedomError as err:
         raise TrainingError(str(err)) from None
     _log.info(f"{stage}: solving ({sum(1 for _ in m.component_data_objects(pyo.Var, active=True))} variables)")
-    result = solve_hybrid(m, m.net, options, tee)
+    result = solve_hybrid(m, m.net, options, tee, user_scaling=user_scaling)
     _log.info(f"{stage}: {result.status.value} after {result.iterations} iterations "
               f"in {result.wall_time_s:.1f} s")
     if not result.ok:
@@ -170,6 +177,7 @@ def train(
     network_inputs: Sequence[str] | None = None,
     settings: TrainingSettings | None = None,
     tee: bool = False,
+    warm_start: WarmStart | NetworkSpec | None = None,
 ) -> TrainingResult:
     """Train the network inside the hybrid model by the simultaneous approach.
 
@@ -191,8 +199,18 @@ def train(
         Training options.
     tee
         Stream solver output to the console.
+    warm_start
+        Start from a trained network (a model update, see
+        :mod:`idaes_hybrid.training.warm_start`): the smoother and pre-training
+        are skipped, the saved weights and normalization are loaded, the states
+        start from simulations with them and (``WarmStart.anchor``) the
+        regularization pulls towards the saved weights. ``spec`` then only gives
+        the expected network shape.
     """
     settings = settings or TrainingSettings()
+    warm = None if warm_start is None else as_warm_start(warm_start)
+    if warm is not None:
+        check_warm_start(warm, spec)
     ensure_idaes_default_solver()
     physics = {**definition.physics_defaults, **(physics or {})}
     network_inputs = list(network_inputs or definition.default_network_inputs)
@@ -212,37 +230,52 @@ def train(
     add_smoother_objective(m, train_exps, definition.learned_names, settings.smoother_penalty,
                            settings.smoother_scale)
     m.training_objective = pyo.Objective(
-        expr=m.data_fit + 0.5 * settings.regularization * m.net.l2_norm_squared())
+        expr=m.data_fit + 0.5 * settings.regularization * regularization_term(m.net, warm))
     stages["build"] = StageReport("ok", time.perf_counter() - tick)
     _log.info(f"build: {len(train_exps)} experiments, {len(m.net.kinetics)} network points, "
               f"{spec.n_parameters} weights")
 
-    # Stage 1: smoother
-    set_smoother_mode(m, on=True)
-    res = _solve(m, "smoother", {**options, "hessian_approximation": "exact",
-                                  **settings.smoother_options}, tee)
-    stages["smoother"] = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)
-    v, z = network_io_arrays(m)
-    smoother_profiles = {"inputs": v, "outputs": z}
+    if warm is not None:  # a model update: the saved network replaces stages 1 and 2
+        wall, _ = prepare_warm_start(m, warm, definition, train_exps, disc, physics,
+                                     network_inputs, options, settings.unit_config)
+        stages["smoother"] = StageReport("skipped", 0.0)
+        stages["pretrain"] = StageReport("skipped", 0.0)
+        stages["warm_start"] = StageReport("ok", wall)
+        smoother_profiles: dict[str, np.ndarray] = {}
+        set_smoother_mode(m, on=False)
+    else:
+        # Stage 1: smoother
+        set_smoother_mode(m, on=True)
+        res = _solve(m, "smoother", {**options, "hessian_approximation": "exact",
+                                      **settings.smoother_options}, tee)
+        stages["smoother"] = StageReport(res.status.value, res.wall_time_s, res.iterations,
+                                         res.objective)
+        v, z = network_io_arrays(m)
+        smoother_profiles = {"inputs": v, "outputs": z}
 
-    # Stage 2: normalization + pre-training
-    tick = time.perf_counter()
-    norm = normalization_from_data(v, z)
-    start_spec = NetworkSpec(sizes=spec.sizes, activations=spec.activations,
-                             weights=[w.copy() for w in spec.weights],
-                             biases=[b.copy() for b in spec.biases], **norm)
-    pre = pretrain_network(start_spec, v, z, epochs=settings.pretrain_epochs,
-                           batch_size=settings.pretrain_batch_size,
-                           learning_rate=settings.pretrain_learning_rate,
-                           l2=settings.pretrain_l2, seed=settings.seed)
-    stages["pretrain"] = StageReport("ok", time.perf_counter() - tick, pre.epochs, pre.loss)
+        # Stage 2: normalization + pre-training
+        tick = time.perf_counter()
+        norm = normalization_from_data(v, z)
+        start_spec = NetworkSpec(sizes=spec.sizes, activations=spec.activations,
+                                 weights=[w.copy() for w in spec.weights],
+                                 biases=[b.copy() for b in spec.biases], **norm)
+        pre = pretrain_network(start_spec, v, z, epochs=settings.pretrain_epochs,
+                               batch_size=settings.pretrain_batch_size,
+                               learning_rate=settings.pretrain_learning_rate,
+                               l2=settings.pretrain_l2, seed=settings.seed)
+        stages["pretrain"] = StageReport("ok", time.perf_counter() - tick, pre.epochs, pre.loss)
 
-    # Stage 3: simultaneous solve, warm-started
-    m.net.load_spec(pre.spec)
-    set_smoother_mode(m, on=False)
-    m.net.initialize_points(outputs=False)
+        # Stage 3: simultaneous solve, warm-started
+        m.net.load_spec(pre.spec)
+        set_smoother_mode(m, on=False)
+        m.net.initialize_points(outputs=False)
     m.net.unfix_weights()
-    res = _solve(m, "train", {**options, "hessian_approximation": settings.hessian.value}, tee)
+    if settings.user_scaling:  # nominal values from the smoother's solution
+        from idaes_hybrid.scaling import scale_hybrid_model
+
+        scale_hybrid_model(m, m.net)
+    res = _solve(m, "train", {**options, "hessian_approximation": settings.hessian.value}, tee,
+                 user_scaling=settings.user_scaling)
     stages["train"] = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)
     trained = m.net.to_spec()
     m.net.fix_weights()

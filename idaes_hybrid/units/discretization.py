@@ -34,8 +34,9 @@ def make_time_discretization_consistent(block: pyo.Block, time_set, time_units) 
         Number of equations rewritten (linear ones with one derivative term).
     """
     count = 0
-    for dv in block.component_objects(DerivativeVar, descend_into=True):
-        if dv.get_continuousset_list() != [time_set]:
+    # after discretization pyomo.dae reclassifies derivatives as ctype Var
+    for dv in block.component_objects((DerivativeVar, pyo.Var), descend_into=True):
+        if not isinstance(dv, DerivativeVar) or dv.get_continuousset_list() != [time_set]:
             continue
         disc = dv.parent_block().component(dv.local_name + "_disc_eq")
         if disc is None:

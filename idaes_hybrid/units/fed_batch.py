@@ -27,6 +27,7 @@ from pyomo.environ import units as pyunits
 from idaes.core import UnitModelBlockData, declare_process_block_class
 
 from idaes_hybrid.units.contract import ContractError, KineticsMode
+from idaes_hybrid.scaling import FedBatchReactorScaler
 from idaes_hybrid.units.initialization import FedBatchReactorInitializer
 
 #: Default values of the physics parameters.
@@ -67,6 +68,8 @@ class FedBatchReactorData(UnitModelBlockData):
 
     #: Element-by-element Newton march (``FedBatchReactorInitializer(network=net)``).
     default_initializer = FedBatchReactorInitializer
+    #: Nominal-value scaling of states, derivatives and balances.
+    default_scaler = FedBatchReactorScaler
     CONFIG = UnitModelBlockData.CONFIG()
     CONFIG.declare("kinetics", ConfigValue(
         default=KineticsMode.EXTERNAL, domain=In(KineticsMode),

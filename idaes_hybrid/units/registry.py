@@ -10,6 +10,7 @@ from pyomo.environ import units as pyunits
 from idaes_hybrid.units.contract import ContractError
 from idaes_hybrid.units.fed_batch import DEFAULT_PHYSICS, FedBatchReactor
 from idaes_hybrid.units.predator_prey import DEFAULT_PHYSICS as PREDATOR_PREY_PHYSICS, PredatorPrey
+from idaes_hybrid.units.tank_manifold import DEFAULT_PHYSICS as TANK_PHYSICS, TankManifold
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,24 @@ PREDATOR_PREY = HybridModelDefinition(
     time_units=pyunits.dimensionless,
 )
 
+#: Tank manifold (index-2 DAE): learned pump flow u0 and tank-0 outflow u3 from the
+#: four levels. Only x0, x2, x3 are fixed at t0; x1(t0) follows from x0 = x1. The
+#: levels keep their bounds >= 0 in predictions (no ``nonnegative_states``): the
+#: orifice law u4^2 = a2^2 x2 has no solution below zero.
+TANK_MANIFOLD = HybridModelDefinition(
+    name="tank_manifold",
+    unit_class=TankManifold,
+    state_names=("x0", "x1", "x2", "x3"),
+    input_names=(),
+    learned_names=("u0", "u3"),
+    default_network_inputs=("x0", "x1", "x2", "x3"),
+    physics_defaults={k: TANK_PHYSICS[k] for k in ("phi0", "phi1", "phi2", "phi3", "a2")},
+    time_units=pyunits.s,
+    fixed_initial_states=("x0", "x2", "x3"),
+)
+
 REGISTRY: dict[str, HybridModelDefinition] = {
-    d.name: d for d in (FED_BATCH_BIOREACTOR, PREDATOR_PREY)}
+    d.name: d for d in (FED_BATCH_BIOREACTOR, PREDATOR_PREY, TANK_MANIFOLD)}
 
 
 def register_model(definition: HybridModelDefinition) -> None:

@@ -1,0 +1,345 @@
+"""Structural and numerical diagnostics of a configured training problem.
+
+:func:`build_diagnostic_model` builds the simultaneous training problem a run
+configuration describes, without training: the smoother is solved (consistent
+trajectories and a learned-term profile), the network's normalization is taken
+from the smoother's profiles, the weights are fixed (the model is square, as in
+the final state of :func:`~idaes_hybrid.training.train.train`), and every
+experiment is marched by its unit's initializer with the untrained network.
+
+:func:`structural_report` is IDAES's ``DiagnosticsToolbox.report_structural_issues``.
+IDAES's numerical report needs PyNumero's compiled ASL library, which pip does not
+install; :func:`numerical_report` computes the same kind of checks (residuals,
+bounds, extreme Jacobian entries, rows and columns, condition number) from the
+compiled system of :mod:`idaes_hybrid.nl_system`, in the scaled space when
+scaling factors are set. ``idaes-hybrid diagnose CONFIG.toml`` prints both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import sys
+from dataclasses import dataclass, field
+from typing import Iterator, TextIO
+
+import numpy as np
+import pyomo.environ as pyo
+import scipy.sparse as sp
+from pyomo.core.base.units_container import units as pyunits
+from pyomo.common.modeling import unique_component_name
+
+import idaes.logger as idaeslog
+from idaes.core.scaling.util import get_scaling_factor
+from idaes.core.util.diagnostics_tools.diagnostics_toolbox import DiagnosticsToolbox
+from idaes.core.util.exceptions import InitializationError
+from pyomo.core.base.units_container import UnitsError
+from pyomo.util.check_units import assert_units_consistent
+
+from idaes_hybrid.nl_system import EquationSystem, physics_constraints
+
+_log = idaeslog.getLogger(__name__)
+
+#: Thresholds of the numerical checks (IDAES's DiagnosticsToolbox defaults).
+LARGE_JAC, SMALL_JAC = 1e8, 1e-8
+LARGE_JAC_CAUTION, SMALL_JAC_CAUTION = 1e4, 1e-4
+RESIDUAL_TOL, BOUND_TOL = 1e-5, 1e-4
+
+
+@dataclass
+class NumericalFindings:
+    """What :func:`numerical_checks` found (lists of messages and key numbers)."""
+
+    warnings: list[str] = field(default_factory=list)
+    cautions: list[str] = field(default_factory=list)
+    max_residual: float = 0.0
+    condition_number: float | None = None
+    n_variables: int = 0
+    n_constraints: int = 0
+
+
+def build_diagnostic_model(config, formulation=None, march: bool = True) -> pyo.ConcreteModel:
+    """The training problem of ``config`` with the smoother solved and weights fixed.
+
+    Parameters
+    ----------
+    config
+        A :class:`~idaes_hybrid.config.RunConfig`.
+    formulation
+        Network formulation (default: the config's).
+    march
+        Bring every experiment to a consistent trajectory with the untrained network.
+    """
+    from idaes_hybrid.batched_solve import solve_hybrid
+    from idaes_hybrid.nn.network import NetworkSpec
+    from idaes_hybrid.solver import ensure_idaes_default_solver
+    from idaes_hybrid.training.pretrain import normalization_from_data
+    from idaes_hybrid.training.problem import build_training_model, network_io_arrays
+    from idaes_hybrid.training.smoother import add_smoother_objective, set_smoother_mode
+    from idaes_hybrid.units.initialization import initialize_hybrid_units
+
+    ensure_idaes_default_solver()
+    settings, exps = config.training, config.training_experiments
+    spec = config.network_spec()
+    m = build_training_model(config.definition, exps, spec, config.discretization, config.physics,
+                             config.network_inputs, formulation or config.formulation,
+                             unit_config=getattr(settings, "unit_config", None))
+    add_smoother_objective(m, exps, config.definition.learned_names, settings.smoother_penalty,
+                           settings.smoother_scale)
+    set_smoother_mode(m, on=True)
+    res = solve_hybrid(m, m.net, {**settings.solver_options, **settings.smoother_options})
+    _log.info(f"diagnose: smoother {res.status.value} after {res.iterations} iterations")
+    v, z = network_io_arrays(m)
+    spec = NetworkSpec(sizes=spec.sizes, activations=spec.activations,
+                       weights=[w.copy() for w in spec.weights],
+                       biases=[b.copy() for b in spec.biases], **normalization_from_data(v, z))
+    fit_output_layer(spec, v, z)
+    m.net.load_spec(spec)
+    m.smoother_objective.deactivate()
+    m.net.kinetics.activate()
+    m.net.fix_weights()
+    if march:
+        try:
+            initialize_hybrid_units(m, m.net)
+        except InitializationError as err:
+            _log.warning(f"diagnose: march with the untrained network failed ({err}); "
+                         "keeping the smoother's trajectories")
+    m.net.initialize_points(outputs=False)
+    return m
+
+
+def fit_output_layer(spec, v: np.ndarray, z: np.ndarray, ridge: float = 1e-6) -> bool:
+    """Least-squares fit of a linear output layer to ``z`` (random hidden features).
+
+    A cheap stand-in for pre-training: the diagnostic model's network then roughly
+    follows the smoother's profile. Returns False (spec unchanged) for a
+    non-linear output activation.
+    """
+    from idaes_hybrid.nn.network import NUMPY_ACTIVATIONS, Activation
+
+    if spec.activations[-1] is not Activation.LINEAR:
+        return False
+    h = (np.asarray(v, float) - spec.input_mean) / spec.input_std
+    for w, b, act in zip(spec.weights[:-1], spec.biases[:-1], spec.activations[:-1]):
+        h = NUMPY_ACTIVATIONS[act](h @ w.T + b)
+    feats = np.hstack([h, np.ones((h.shape[0], 1))])
+    target = (np.asarray(z, float) - spec.output_mean) / spec.output_std
+    coef = np.linalg.solve(feats.T @ feats + ridge * np.eye(feats.shape[1]), feats.T @ target)
+    spec.weights[-1], spec.biases[-1] = coef[:-1].T.copy(), coef[-1].copy()
+    return True
+
+
+@contextlib.contextmanager
+def network_proxies(model: pyo.Block, net, keep: int = 1) -> Iterator[int]:
+    """Stand in for most network points with incidence-equivalent linear equations.
+
+    Every point of a point block is built by the same rule, so checking units and
+    potential evaluation errors of ``keep`` points per block checks them all; but
+    walking tens of thousands of nested nodes per point makes IDAES's structural
+    checks take many minutes. Inside the context, all other points are deactivated
+    and each output gets ``z == sum(v_i / units(v_i)) * units(z)``, which involves
+    the same variables (the weights are fixed), so degrees of freedom and the
+    Dulmage-Mendelsohn partition are unchanged. Yields the number of proxied points.
+    """
+    name = unique_component_name(model, "_diagnostic_network_proxy")
+    proxy = pyo.ConstraintList()
+    model.add_component(name, proxy)
+    replaced, seen = [], {}
+    for blk, v, z in net.point_items() if net is not None else ():
+        parent = blk.parent_component()
+        seen[id(parent)] = seen.get(id(parent), 0) + 1
+        if seen[id(parent)] <= keep:
+            continue
+        blk.deactivate()
+        replaced.append(blk)
+        for zvar in z:
+            proxy.add(zvar == sum(x / pyunits.get_units(x) for x in v) * pyunits.get_units(zvar))
+    try:
+        yield len(replaced)
+    finally:
+        model.del_component(proxy)
+        for blk in replaced:
+            blk.activate()
+
+
+def inconsistent_units_active(block: pyo.Block) -> list:
+    """Active constraints and objectives, and named expressions, of active blocks with
+    inconsistent units (IDAES's check also walks deactivated components)."""
+    bad = []
+    for comp in block.component_data_objects([pyo.Constraint, pyo.Objective, pyo.Expression],
+                                             active=True, descend_into=True):
+        try:
+            assert_units_consistent(comp)
+        except UnitsError:
+            bad.append(comp)
+    return bad
+
+
+class HybridDiagnosticsToolbox(DiagnosticsToolbox):
+    """IDAES's DiagnosticsToolbox with the unit check limited to active components.
+
+    Deactivated components (the network points standing in for proxies, the
+    objective of another training stage) are not part of the problem being
+    solved; IDAES's own check walks them too.
+    """
+
+    def _collect_structural_warnings(self, ignore_evaluation_errors=False, ignore_unit_consistency=False):
+        warnings, next_steps = super()._collect_structural_warnings(
+            ignore_evaluation_errors=ignore_evaluation_errors, ignore_unit_consistency=True)
+        bad = [] if ignore_unit_consistency else inconsistent_units_active(self._model)
+        if bad:
+            noun = "Component" if len(bad) == 1 else "Components"
+            at = 1 if warnings and "Degree" in warnings[0] else 0
+            warnings.insert(at, f"WARNING: {len(bad)} {noun} with inconsistent units")
+            next_steps.insert(0, "display_components_with_inconsistent_units()")
+        return warnings, next_steps
+
+
+def structural_report(model: pyo.Block, net=None, stream: TextIO | None = None,
+                      full: bool = False) -> list[str]:
+    """Print IDAES's structural report; return its warnings.
+
+    Parameters
+    ----------
+    model
+        The model (square, for a warning-free report).
+    net
+        Its network block; unless ``full``, all but one point per point block are
+        analysed through :func:`network_proxies` (same structure, minutes faster).
+    stream
+        Where the report goes (stdout by default).
+    full
+        Walk every network point's nested expression (IDAES's own toolbox).
+    """
+    stream = stream or sys.stdout
+    buf = io.StringIO()
+    with network_proxies(model, None if full else net) as n_proxy:
+        dt = DiagnosticsToolbox(model) if full else HybridDiagnosticsToolbox(model)
+        dt.report_structural_issues(stream=buf)
+    text = buf.getvalue()
+    stream.write(text)
+    if n_proxy:
+        stream.write(f"    ({n_proxy} network points were checked through incidence-equivalent "
+                     "proxies; one point per point block in full)\n")
+    return [line.strip() for line in text.splitlines() if line.strip().startswith("WARNING:")]
+
+
+def _scaled_jacobian(system: EquationSystem, x: np.ndarray) -> sp.csr_matrix:
+    sv = np.array([get_scaling_factor(v, default=1.0) for v in system.variables])
+    sc = np.array([get_scaling_factor(c, default=1.0) for c in system.row_constraints])
+    return sp.diags(sc) @ system.jacobian(x) @ sp.diags(1.0 / sv)
+
+
+def numerical_checks(model: pyo.Block, net=None) -> NumericalFindings:
+    """Residuals, bounds and (scaled) Jacobian of ``model``'s equations at the current point."""
+    system = EquationSystem(physics_constraints(model, net), net)
+    x = system.get_x()
+    out = NumericalFindings(n_variables=system.n, n_constraints=system.m)
+    res = np.abs(system.residuals(x))
+    names = np.asarray(system.row_names)
+    out.max_residual = float(res.max()) if len(res) else 0.0
+    big = np.flatnonzero(res > RESIDUAL_TOL)
+    if len(big):
+        out.warnings.append(f"WARNING: {len(big)} Constraints with large residuals (>{RESIDUAL_TOL:g}); "
+                            f"largest {out.max_residual:.3g} in {names[int(np.argmax(res))]}")
+    at_bounds = [v.name for v in system.variables if v.value is not None and (
+        (v.lb is not None and v.value < v.lb - BOUND_TOL) or (v.ub is not None and v.value > v.ub + BOUND_TOL))]
+    if at_bounds:
+        out.warnings.append(f"WARNING: {len(at_bounds)} Variables outside their bounds "
+                            f"(e.g. {at_bounds[0]})")
+    jac = _scaled_jacobian(system, x).tocoo()
+    vals = np.abs(jac.data)
+    n_large, n_large_c = int(np.sum(vals > LARGE_JAC)), int(np.sum((vals > LARGE_JAC_CAUTION) & (vals <= LARGE_JAC)))
+    if n_large:
+        out.warnings.append(f"WARNING: {n_large} extreme Jacobian entries (>{LARGE_JAC:g})")
+    if n_large_c:
+        out.cautions.append(f"Caution: {n_large_c} extreme Jacobian entries (>{LARGE_JAC_CAUTION:g})")
+    nz = vals[vals > 0]
+    n_small = int(np.sum(nz < SMALL_JAC))
+    if n_small:
+        out.warnings.append(f"WARNING: {n_small} extreme Jacobian entries (<{SMALL_JAC:g})")
+    n_small_c = int(np.sum((nz < SMALL_JAC_CAUTION) & (nz >= SMALL_JAC)))
+    if n_small_c:
+        out.cautions.append(f"Caution: {n_small_c} extreme Jacobian entries (<{SMALL_JAC_CAUTION:g})")
+    csr = jac.tocsr()
+    row_norm = np.sqrt(np.asarray(csr.multiply(csr).sum(axis=1)).ravel())
+    col_norm = np.sqrt(np.asarray(csr.multiply(csr).sum(axis=0)).ravel())
+    for norms, what, labels in ((row_norm, "Constraints", names),
+                                (col_norm, "Variables", [v.name for v in system.variables])):
+        bad = np.flatnonzero((norms > LARGE_JAC) | (norms < SMALL_JAC))
+        if len(bad):
+            out.warnings.append(f"WARNING: {len(bad)} {what} with extreme Jacobian values "
+                                f"(e.g. {labels[int(bad[0])]}: {norms[int(bad[0])]:.3g})")
+    if system.m == system.n:
+        out.condition_number = condition_estimate(csr)
+        if out.condition_number > 1e10:
+            out.warnings.append(f"WARNING: Jacobian condition number {out.condition_number:.3e} (>1e10)")
+    return out
+
+
+def condition_estimate(jac: sp.spmatrix) -> float:
+    """1-norm condition number estimate of a square sparse matrix (``inf`` if singular)."""
+    from scipy.sparse.linalg import LinearOperator, onenormest, splu
+
+    a = sp.csc_matrix(jac)
+    try:
+        lu = splu(a)
+    except RuntimeError:  # exactly singular
+        return float("inf")
+    inv = LinearOperator(a.shape, matvec=lu.solve, rmatvec=lambda y: lu.solve(y, trans="T"),
+                         dtype=float)
+    return float(sp.linalg.norm(a, 1) * onenormest(inv))
+
+
+def numerical_report(model: pyo.Block, net=None, stream: TextIO | None = None) -> NumericalFindings:
+    """Print :func:`numerical_checks` in the layout of IDAES's reports; return the findings."""
+    stream = stream or sys.stdout
+    f = numerical_checks(model, net)
+    line = "=" * 84
+    stream.write(f"{line}\nNumerical checks ({f.n_variables} variables, {f.n_constraints} equations, "
+                 f"network points evaluated in numpy)\n\n")
+    cond = "-" if f.condition_number is None else f"{f.condition_number:.4e}"
+    stream.write(f"    Largest residual: {f.max_residual:.3e}\n    Jacobian condition number: {cond}\n")
+    for title, items in ((f"{len(f.warnings)} WARNINGS", f.warnings), (f"{len(f.cautions)} Cautions", f.cautions)):
+        stream.write(f"\n{'-' * 84}\n{title}\n\n")
+        for item in items or ["No numerical warnings found!" if "WARN" in title else "No cautions found!"]:
+            stream.write(f"    {item}\n")
+    stream.write(f"{line}\n")
+    return f
+
+
+# ----------------------------------------------------------------------------- command line
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Add the ``diagnose`` sub-command to the command line's sub-parsers."""
+    dg = sub.add_parser("diagnose", help="structural and numerical diagnostics of a config's "
+                                         "training problem",
+                        description="Build the training problem of a config (smoother solved, "
+                                    "untrained network fixed) and print IDAES's structural report "
+                                    "and the numerical checks.")
+    dg.add_argument("config", metavar="CONFIG.toml", help="run configuration")
+    dg.add_argument("--formulation", choices=["nested", "lifted", "batched"], default=None,
+                    help="network formulation (default: the config's)")
+    dg.add_argument("--scaled", action="store_true",
+                    help="set the IDAES scaling factors first (numerical checks in scaled space)")
+    dg.add_argument("--quiet", action="store_true", help="show warnings and errors only")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``idaes-hybrid diagnose``; return the exit code (1 if the structure has warnings)."""
+    from idaes_hybrid.config import load_run_config
+    from idaes_hybrid.nn.formulations import Formulation
+
+    config = load_run_config(args.config)
+    formulation = Formulation(args.formulation) if args.formulation else None
+    m = build_diagnostic_model(config, formulation)
+    if args.scaled:
+        from idaes_hybrid.scaling import scale_hybrid_model
+
+        scale_hybrid_model(m, m.net)
+    buf = io.StringIO()
+    warnings = structural_report(m, m.net, buf)
+    findings = numerical_report(m, m.net, buf)
+    sys.stdout.write(buf.getvalue())
+    print(f"diagnose: {len(warnings)} structural and {len(findings.warnings)} numerical warnings")
+    return 1 if warnings else 0

@@ -1,0 +1,423 @@
+"""State estimation and forecast of a batch in progress with a saved hybrid model.
+
+:func:`estimate_and_forecast` takes the measurements of a running batch up to
+the current time ``t_now`` (any subset of the states, at any times) and
+
+1. **estimates** the state by a moving-horizon estimate over the window
+   ``[t_s, t_now]``, ``t_s = max(0, t_now - window)``: the prediction model of
+   the saved network (:func:`~idaes_hybrid.training.predict.build_prediction_model`,
+   weights fixed, state bounds ``>= 0`` kept) on the window, whose initial state
+   ``x(t_s)`` is free and chosen to minimize::
+
+       J = [ sum_obs ((y_model(t) - y(t)) / sd_y)^2
+             + sum_states ((x_i(t_s) - m_i) / s_i)^2 ] / n_obs
+
+   with the model equations as constraints. The second sum is the arrival cost
+   (a Gaussian prior on the window's initial state, :class:`ArrivalCost`): by
+   default its mean ``m`` is the model's open-loop prediction from the batch's
+   recorded initial state (``PriorMode.OPEN_LOOP``) and its standard deviations
+   ``s_i = prior_rel_sd * max(|m_i|, prior_floor)``. States that no measurement
+   sees (e.g. ``P`` and ``V`` when only ``X`` and ``S`` are measured) are
+   pinned by this prior and carried through the window by the model.
+2. **forecasts** the rest of the batch: a simulation with the saved network
+   from the estimated state at ``t_now`` to ``horizon_end``.
+
+Measurements after ``t_now`` are ignored (a record of a finished batch can be
+replayed); a ``t_now`` after the last measurement is refused.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+import idaes.logger as idaeslog
+from idaes.core.util.exceptions import InitializationError
+
+from idaes_hybrid.batched_solve import solve_hybrid
+from idaes_hybrid.dof import DegreesOfFreedomError, check_degrees_of_freedom
+from idaes_hybrid.io import SavedModel
+from idaes_hybrid.solver import SolverCrashError, SolverNotFoundError
+from idaes_hybrid.training.experiment import Experiment
+from idaes_hybrid.training.predict import build_prediction_model, simulate, values_at_times
+from idaes_hybrid.training.problem import (
+    Discretization, data_fit_expression, observation_scales, trajectories)
+from idaes_hybrid.twin.common import TwinRequestError, check_experiments, finite_number
+from idaes_hybrid.units.initialization import initialize_hybrid_units
+
+_log = idaeslog.getLogger(__name__)
+
+_TOL = 1e-9
+#: Relative standard deviation of the arrival cost of a state not named in a per-state table.
+_DEFAULT_REL_SD = 0.2
+
+
+class EstimationError(RuntimeError):
+    """The moving-horizon estimate did not converge (solver status in the message)."""
+
+
+class PriorMode(str, enum.Enum):
+    """Where the arrival cost's mean comes from."""
+
+    #: No arrival cost: the window's initial state is fitted to the window's data alone.
+    NONE = "none"
+    #: The saved model simulated from the batch's recorded initial state to the window start.
+    OPEN_LOOP = "open-loop"
+
+
+@dataclass(frozen=True)
+class ArrivalCost:
+    """Gaussian prior ``N(mean, sd^2)`` on the window's initial state (per state)."""
+
+    mean: dict[str, float]
+    sd: dict[str, float]
+
+    @classmethod
+    def relative(cls, mean: Mapping[str, float], rel_sd: float | Mapping[str, float],
+                 floor: float) -> ArrivalCost:
+        """Standard deviations ``rel_sd * max(|mean|, floor)`` (``rel_sd`` one number or per state)."""
+        rel = {k: float(rel_sd[k] if isinstance(rel_sd, Mapping) and k in rel_sd else
+                        _DEFAULT_REL_SD if isinstance(rel_sd, Mapping) else rel_sd) for k in mean}
+        return cls({k: float(v) for k, v in mean.items()},
+                   {k: rel[k] * max(abs(float(v)), float(floor)) for k, v in mean.items()})
+
+    def check(self, states: list[str]) -> None:
+        """:class:`TwinRequestError` naming the first state without a finite mean or a positive sd."""
+        for name in states:
+            m, s = self.mean.get(name), self.sd.get(name)
+            if m is None or not math.isfinite(m):
+                raise TwinRequestError(f"arrival_cost.mean.{name}", f"expected a finite number, got {m!r}")
+            if s is None or not (math.isfinite(s) and s > 0):
+                raise TwinRequestError(f"arrival_cost.sd.{name}", f"expected a number > 0, got {s!r}")
+
+
+@dataclass
+class EstimationSettings:
+    """Options of :func:`estimate_and_forecast`.
+
+    Attributes
+    ----------
+    prior : PriorMode
+        Source of the arrival cost's mean (ignored when an explicit ``ArrivalCost`` is given).
+    prior_rel_sd : float or dict[str, float]
+        Relative standard deviation of the arrival cost, one for all states or per
+        state (states not named: 0.2); e.g. ``{"X": 0.5, "V": 0.02}`` for an
+        uncertain inoculum and a volume known from the feed record.
+    prior_floor : float
+        Arrival-cost standard deviations are ``prior_rel_sd * max(|mean|, prior_floor)``.
+    noise_sd : dict or None
+        Measurement noise sd per variable; default the experiment's ``noise_sd``,
+        else the spread of its data up to ``t_now``.
+    element_length : float or None
+        Length of a finite element of the window and forecast grids; default the
+        saved model's (experiment horizon / nfe).
+    solver_options : dict
+        Ipopt-style options.
+    unit_config : dict
+        Extra CONFIG options of the unit (the ``[unit]`` table).
+    """
+
+    prior: PriorMode = PriorMode.OPEN_LOOP
+    prior_rel_sd: float | dict[str, float] = _DEFAULT_REL_SD
+    prior_floor: float = 1e-2
+    noise_sd: dict[str, float] | None = None
+    element_length: float | None = None
+    solver_options: dict = field(default_factory=lambda: {"tol": 1e-8, "max_iter": 500})
+    unit_config: dict = field(default_factory=dict)
+
+
+@dataclass
+class TwinEstimate:
+    """Estimated state of a running batch and the forecast of the rest of it.
+
+    Attributes
+    ----------
+    experiment : str
+        Name of the batch.
+    t_now, window_start : float
+        Current time and start of the estimation window.
+    state : dict[str, float]
+        Estimated state at ``t_now``.
+    window_initial : dict[str, float]
+        Estimated state at ``window_start``.
+    estimate, forecast : dict[str, numpy.ndarray]
+        ``time`` (absolute) and every state and learned term on the window's
+        grid / on ``[t_now, horizon_end]``.
+    arrival_cost : ArrivalCost or None
+        The prior on the window's initial state.
+    noise_sd : dict[str, float]
+        Measurement sd used per variable.
+    fit_rmse : dict[str, float]
+        RMSE of the estimate against the window's measurements, per variable.
+    n_observations : int
+        Measurements in the window.
+    status, iterations, objective, wall_time_s
+        The estimation solve and the whole call.
+    """
+
+    experiment: str
+    t_now: float
+    window_start: float
+    horizon_end: float
+    state: dict[str, float]
+    window_initial: dict[str, float]
+    estimate: dict[str, np.ndarray] = field(repr=False)
+    forecast: dict[str, np.ndarray] = field(repr=False)
+    arrival_cost: ArrivalCost | None
+    noise_sd: dict[str, float]
+    fit_rmse: dict[str, float]
+    n_observations: int
+    status: str
+    iterations: int | None
+    objective: float | None
+    wall_time_s: float
+    _forecast_block: Any = field(default=None, repr=False)
+
+    @property
+    def final_state(self) -> dict[str, float]:
+        """Forecast state at ``horizon_end``."""
+        return {k: float(v[-1]) for k, v in self.forecast.items() if k != "time"}
+
+    def forecast_at(self, times) -> pd.DataFrame:
+        """Forecast states at ``times`` in ``[t_now, horizon_end]`` (collocation polynomials)."""
+        times = np.asarray(times, dtype=float)
+        if times.size and (times.min() < self.t_now - _TOL or times.max() > self.horizon_end + _TOL):
+            raise TwinRequestError("times", f"must lie in [{self.t_now:g}, {self.horizon_end:g}]")
+        blk = self._forecast_block
+        names = [k for k in self.forecast if k != "time"]
+        frame = values_at_times(blk, [n for n in names if n in self.state], times - self.t_now)
+        frame.index = pd.Index(times, name="time")
+        return frame
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (written to ``estimate.json``)."""
+        return {
+            "experiment": self.experiment, "t_now": self.t_now,
+            "window": {"start": self.window_start, "end": self.t_now,
+                       "length": self.t_now - self.window_start},
+            "horizon_end": self.horizon_end,
+            "state": self.state, "window_initial": self.window_initial,
+            "final_state": self.final_state,
+            "arrival_cost": None if self.arrival_cost is None else
+            {"mean": self.arrival_cost.mean, "sd": self.arrival_cost.sd},
+            "noise_sd": self.noise_sd, "fit_rmse": self.fit_rmse,
+            "n_observations": self.n_observations,
+            "solve": {"status": self.status, "iterations": self.iterations,
+                      "objective": self.objective, "wall_time_s": self.wall_time_s},
+            "estimate": {k: np.asarray(v).tolist() for k, v in self.estimate.items()},
+            "forecast": {k: np.asarray(v).tolist() for k, v in self.forecast.items()},
+        }
+
+
+def check_request(experiment: Experiment, t_now: Any, window: Any,
+                  horizon_end: Any) -> tuple[float, float, float]:
+    """Check the times of a request; return ``(t_now, window_start, horizon_end)``.
+
+    Raises
+    ------
+    TwinRequestError
+        Naming ``t_now``, ``window`` or ``horizon_end``.
+    """
+    t_now = finite_number(t_now, "t_now")
+    window = finite_number(window, "window")
+    if t_now <= 0:
+        raise TwinRequestError("t_now", f"must be > 0 (some of the batch must have run), got {t_now!r}")
+    times = experiment.measurements.dropna(how="all").index.to_numpy(dtype=float)
+    last = float(times.max()) if times.size else -math.inf
+    if t_now > last + _TOL * max(1.0, last):
+        raise TwinRequestError("t_now", f"{t_now!r} is beyond the data of experiment "
+                                        f"{experiment.name!r} (last measurement at {last!r})")
+    if t_now > experiment.horizon * (1 + _TOL):
+        raise TwinRequestError("t_now", f"{t_now!r} is after the end of experiment "
+                                        f"{experiment.name!r} (horizon {experiment.horizon!r})")
+    if window <= 0:
+        raise TwinRequestError("window", f"must be > 0, got {window!r}")
+    end = experiment.horizon if horizon_end is None else finite_number(horizon_end, "horizon_end")
+    if end <= t_now:
+        raise TwinRequestError("horizon_end", f"must be after t_now ({t_now!r}), got {end!r}")
+    start = max(0.0, t_now - window)
+    if start == 0.0 and window > t_now:
+        _log.info(f"window {window:g} is longer than the batch so far; estimating over [0, {t_now:g}]")
+    return t_now, start, float(end)
+
+
+def _window_measurements(experiment: Experiment, start: float, t_now: float) -> pd.DataFrame:
+    meas = experiment.measurements
+    times = meas.index.to_numpy(dtype=float)
+    keep = (times >= start - _TOL * max(1.0, start)) & (times <= t_now + _TOL * max(1.0, t_now))
+    window = meas.loc[keep].dropna(how="all")
+    window.index = pd.Index(np.clip(window.index.to_numpy(dtype=float) - start, 0.0, t_now - start),
+                            name="time")
+    return window
+
+
+def _grid(length: float, element: float, ncp: int) -> Discretization:
+    return Discretization(nfe=max(1, int(math.ceil(length / element - 1e-9))), ncp=ncp)
+
+
+def _experiment(name: str, initial: Mapping[str, float], inputs: Mapping[str, float],
+                horizon: float, measurements: pd.DataFrame | None = None,
+                noise_sd: dict[str, float] | None = None) -> Experiment:
+    return Experiment(name=name, initial={k: float(v) for k, v in initial.items()},
+                      inputs=dict(inputs), horizon=float(horizon),
+                      measurements=measurements if measurements is not None else
+                      pd.DataFrame(index=pd.Index([], name="time", dtype=float)),
+                      noise_sd=noise_sd)
+
+
+def _open_loop_state(saved: SavedModel, experiment: Experiment, t: float, element: float,
+                     settings: EstimationSettings) -> dict[str, float]:
+    """The saved model's prediction at ``t`` from the experiment's recorded initial state."""
+    if t <= 0.0:
+        return {k: float(v) for k, v in experiment.initial.items()}
+    exp = _experiment(f"{experiment.name}_open_loop", experiment.initial, experiment.inputs, t)
+    traj = simulate(saved.definition, exp, saved.spec,
+                    _grid(t, element, saved.discretization.ncp), saved.physics,
+                    saved.network_inputs, settings.solver_options, unit_config=settings.unit_config)
+    return {name: float(traj[name][-1]) for name in saved.definition.state_names}
+
+
+def _noise(experiment: Experiment, past: pd.DataFrame, settings: EstimationSettings) -> dict[str, float]:
+    names = [str(c) for c in past.columns if past[c].notna().any()]
+    given = {**(experiment.noise_sd or {}), **(settings.noise_sd or {})}
+    missing = [n for n in names if n not in given]
+    fallback = observation_scales([_experiment("past", experiment.initial, experiment.inputs,
+                                               experiment.horizon, past)]) if missing else {}
+    for name in missing:
+        _log.warning(f"noise_sd.{name}: not given; weighting {name} by the spread of its data "
+                     f"({fallback[name]:.4g})")
+    return {n: float(given[n]) if n in given else fallback[n] for n in names}
+
+
+def estimate_and_forecast(saved: SavedModel, experiment: Experiment, t_now: float, window: float,
+                          horizon_end: float | None = None, *,
+                          arrival_cost: ArrivalCost | None = None,
+                          settings: EstimationSettings | None = None,
+                          tee: bool = False) -> TwinEstimate:
+    """Estimate the current state of a running batch and forecast the rest of it.
+
+    Parameters
+    ----------
+    saved : SavedModel
+        The trained model (:func:`idaes_hybrid.io.load_model`); weights stay fixed.
+    experiment : Experiment
+        The batch in progress: recorded initial state (the prior's start), inputs,
+        horizon and measurements (partial states allowed; times after ``t_now`` ignored).
+    t_now : float
+        Current time; the last measurement must be at or after it.
+    window : float
+        Length of the estimation window (the last ``window`` hours; the whole
+        batch so far if longer).
+    horizon_end : float, optional
+        End of the forecast; default the experiment's horizon.
+    arrival_cost : ArrivalCost, optional
+        Explicit prior on the window's initial state (overrides ``settings.prior``).
+    settings : EstimationSettings, optional
+        Prior, noise, grid and solver options.
+    tee : bool
+        Stream the solver log.
+
+    Returns
+    -------
+    TwinEstimate
+
+    Raises
+    ------
+    TwinRequestError
+        A bad ``t_now``, ``window``, ``horizon_end`` or arrival cost, or no data in the window.
+    EstimationError
+        The estimation solve failed.
+    PredictionError
+        The forecast (or the open-loop prior) simulation failed.
+    """
+    start_clock = time.perf_counter()
+    settings = settings or EstimationSettings()
+    definition = saved.definition
+    check_experiments(saved, [experiment], "experiment")
+    t_now, t_s, t_end = check_request(experiment, t_now, window, horizon_end)
+    states = list(definition.state_names)
+    free = states if definition.fixed_initial_states is None \
+        else list(definition.fixed_initial_states)
+    element = settings.element_length or experiment.horizon / saved.discretization.nfe
+    element = finite_number(element, "element_length")
+    past = _window_measurements(experiment, 0.0, t_now)
+    data = _window_measurements(experiment, t_s, t_now)
+    if data.empty:
+        raise TwinRequestError("window", f"no measurements of experiment {experiment.name!r} in "
+                                         f"[{t_s:g}, {t_now:g}]; lengthen the window")
+    noise = _noise(experiment, past, settings)
+
+    guess = _open_loop_state(saved, experiment, t_s, element, settings)
+    guess = {k: max(v, 0.0) if k in definition.nonnegative_states else v for k, v in guess.items()}
+    if arrival_cost is None and settings.prior is not PriorMode.NONE:
+        arrival_cost = ArrivalCost.relative(guess, settings.prior_rel_sd, settings.prior_floor)
+    if arrival_cost is not None:
+        arrival_cost.check(free)
+        guess = {**guess, **{k: max(v, 0.0) for k, v in arrival_cost.mean.items() if k in guess}}
+
+    # The window: prediction model (bounds kept), initial state freed.
+    win = _experiment(f"{experiment.name}_window", guess, experiment.inputs, t_now - t_s, data,
+                      {k: v for k, v in noise.items() if k in data.columns})
+    m = build_prediction_model(definition, win, saved.spec,
+                               _grid(t_now - t_s, element, saved.discretization.ncp),
+                               saved.physics, saved.network_inputs, lift_bounds=False,
+                               unit_config=settings.unit_config)
+    blk = m.experiment[win.name]
+    unit, t0 = blk.fs.unit, blk.fs.time.first()
+    try:
+        initialize_hybrid_units(m, m.net)
+    except InitializationError as err:
+        _log.warning(f"estimate: initialization of the window failed ({err}); solving from the "
+                     "constant initial guess")
+    for name in free:
+        getattr(unit, name)[t0].unfix()
+    n_obs = len(win.observations()[0])
+    fit = data_fit_expression(m, [win], noise) * n_obs  # sum of squared scaled residuals
+    prior = 0.0 if arrival_cost is None else sum(
+        ((getattr(unit, n)[t0] - arrival_cost.mean[n] * pyo.units.get_units(getattr(unit, n)))
+         / (arrival_cost.sd[n] * pyo.units.get_units(getattr(unit, n)))) ** 2 for n in free)
+    m.objective = pyo.Objective(expr=(fit + prior) / n_obs)
+    try:
+        check_degrees_of_freedom(m, len(free), f"experiment {experiment.name!r}: estimate", m.net)
+    except DegreesOfFreedomError as err:
+        raise EstimationError(str(err)) from None
+    try:
+        result = solve_hybrid(m, m.net, settings.solver_options, tee=tee)
+    except (SolverCrashError, SolverNotFoundError) as err:
+        raise EstimationError(f"estimate: the solver did not run ({err})") from err
+    if not result.ok:
+        raise EstimationError(f"experiment {experiment.name!r}: estimate over [{t_s:g}, {t_now:g}] "
+                              f"failed: {result.status.value} after {result.iterations} iterations "
+                              f"({result.termination_message})")
+    est = trajectories(blk, definition)
+    est["time"] = est["time"] + t_s
+    state = {n: float(est[n][-1]) for n in states}
+    initial = {n: float(est[n][0]) for n in states}
+    fitted = values_at_times(blk, list(data.columns), data.index.to_numpy())
+    fit_rmse = {n: float(np.sqrt(np.nanmean((fitted[n].to_numpy() - data[n].to_numpy()) ** 2)))
+                for n in data.columns if data[n].notna().any()}
+    _log.info(f"estimate: {experiment.name!r} at t = {t_now:g} from {n_obs} measurements in "
+              f"[{t_s:g}, {t_now:g}]: " + ", ".join(f"{k} = {v:.4g}" for k, v in state.items()))
+
+    # The forecast: a simulation from the estimated state.
+    fc_exp = _experiment(f"{experiment.name}_forecast", state, experiment.inputs, t_end - t_now)
+    forecast = simulate(definition, fc_exp, saved.spec,
+                        _grid(t_end - t_now, element, saved.discretization.ncp), saved.physics,
+                        saved.network_inputs, settings.solver_options,
+                        unit_config=settings.unit_config)
+    fc_model = forecast.pop("_model")
+    forecast["time"] = forecast["time"] + t_now
+    return TwinEstimate(
+        experiment=experiment.name, t_now=t_now, window_start=t_s, horizon_end=t_end, state=state,
+        window_initial=initial, estimate=est, forecast=forecast, arrival_cost=arrival_cost,
+        noise_sd=noise, fit_rmse=fit_rmse, n_observations=n_obs, status=result.status.value,
+        iterations=result.iterations, objective=result.objective,
+        wall_time_s=time.perf_counter() - start_clock,
+        _forecast_block=fc_model.experiment[fc_exp.name])

@@ -1,0 +1,205 @@
+"""Model update: re-train a saved hybrid model with new batches.
+
+:func:`update_model` re-solves the simultaneous training problem on the new
+batches (and, optionally, the original ones) starting from the saved network
+(:mod:`idaes_hybrid.training.warm_start`: no smoother, no pre-training; states
+initialized by simulation with the saved network; regularization towards the
+saved weights). It judges the saved and the updated network the same way,
+by simulating every validation experiment and every new batch from its
+initial state and inputs alone, so the reported ``before`` and ``after`` RMSE
+are directly comparable.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import idaes.logger as idaeslog
+
+from idaes_hybrid.io import SavedModel, experiment_fingerprint
+from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.training.experiment import Experiment, Role
+from idaes_hybrid.training.predict import pooled_rmse
+from idaes_hybrid.training.train import TrainingResult, TrainingSettings, train
+from idaes_hybrid.training.warm_start import WarmStart
+from idaes_hybrid.twin.common import TwinRequestError, check_experiments, simulated_rmse
+
+_log = idaeslog.getLogger(__name__)
+
+
+@dataclass
+class UpdateResult:
+    """A model update and how it moved the prediction errors.
+
+    Attributes
+    ----------
+    training : TrainingResult
+        The warm-started training run (``training.spec`` is the updated network).
+    new_experiments, original_experiments, validation_experiments : list[str]
+        Names of the batches in each part of the update.
+    before, after : dict[str, dict[str, float]]
+        RMSE per measured variable of every validation experiment and new batch,
+        simulated from its initial state with the saved (``before``) and the
+        updated (``after``) network.
+    validation_before, validation_after : dict[str, float]
+        RMSE per variable pooled over the validation experiments.
+    new_before, new_after : dict[str, float]
+        RMSE per variable pooled over the new batches (simulated, not fitted).
+    wall_time_s : float
+        Wall time of the whole update.
+    """
+
+    training: TrainingResult
+    new_experiments: list[str]
+    original_experiments: list[str]
+    validation_experiments: list[str]
+    before: dict[str, dict[str, float]]
+    after: dict[str, dict[str, float]]
+    validation_before: dict[str, float]
+    validation_after: dict[str, float]
+    new_before: dict[str, float]
+    new_after: dict[str, float]
+    wall_time_s: float
+
+    @property
+    def spec(self) -> NetworkSpec:
+        """The updated network."""
+        return self.training.spec
+
+    @property
+    def validation_change(self) -> dict[str, float]:
+        """``after - before`` of the pooled validation RMSE, per variable."""
+        return {k: self.validation_after[k] - self.validation_before[k]
+                for k in self.validation_before if k in self.validation_after}
+
+    def metrics(self) -> dict:
+        """The JSON-ready summary written to ``metrics.json`` by ``idaes-hybrid update``."""
+        return {
+            **self.training.metrics(),
+            "wall_time_s": self.wall_time_s,
+            "update": {
+                "new_experiments": self.new_experiments,
+                "original_experiments": self.original_experiments,
+                "validation_experiments": self.validation_experiments,
+                "validation_rmse": {"before": self.validation_before,
+                                    "after": self.validation_after,
+                                    "change": self.validation_change},
+                "new_batches_rmse": {"before": self.new_before, "after": self.new_after},
+                "experiments": {name: {"before": self.before[name], "after": self.after.get(name)}
+                                for name in self.before},
+            },
+        }
+
+
+def original_training_names(saved: SavedModel, experiments: Sequence[Experiment]) -> list[str]:
+    """Names of ``experiments`` whose data match a batch the saved model was trained on.
+
+    A match is the same name and the same fingerprint
+    (:func:`~idaes_hybrid.io.experiment_fingerprint`) as recorded in ``model.json``.
+    """
+    recorded = {(item.get("name"), item.get("sha256"))
+                for item in saved.training_data.get("experiments", []) if isinstance(item, dict)}
+    return [e.name for e in experiments if (e.name, experiment_fingerprint(e)) in recorded]
+
+
+def _check_roles(new: Sequence[Experiment], original: Sequence[Experiment],
+                 validation: Sequence[Experiment]) -> None:
+    if not new:
+        raise TwinRequestError("new_experiments", "at least one new batch is needed for an update")
+    names = [e.name for e in (*new, *original, *validation)]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise TwinRequestError("experiments", f"names must be unique across new, original and "
+                                              f"validation batches; repeated: {repeated}")
+    for field_name, group in (("new_experiments", new), ("original_experiments", original)):
+        for i, exp in enumerate(group):
+            if exp.role is not Role.TRAIN:
+                raise TwinRequestError(f"{field_name}[{i}] ({exp.name!r}).role",
+                                       f"must be 'train', got {exp.role.value!r}")
+    for i, exp in enumerate(validation):
+        if exp.role is not Role.VALIDATION:
+            raise TwinRequestError(f"validation_experiments[{i}] ({exp.name!r}).role",
+                                   f"must be 'validation', got {exp.role.value!r}")
+
+
+def _judge(saved: SavedModel, spec: NetworkSpec, experiments: Sequence[Experiment],
+           settings: TrainingSettings, label: str) -> dict[str, dict[str, float]]:
+    out = {}
+    for exp in experiments:
+        _log.info(f"update: simulating {exp.name!r} with the {label} network")
+        out[exp.name] = simulated_rmse(saved, spec, exp, settings.solver_options,
+                                       settings.unit_config)
+    return out
+
+
+def update_model(saved: SavedModel, new_experiments: Sequence[Experiment],
+                 validation_experiments: Sequence[Experiment] = (),
+                 original_experiments: Sequence[Experiment] = (),
+                 settings: TrainingSettings | None = None, anchor: bool = True,
+                 tee: bool = False) -> UpdateResult:
+    """Re-train ``saved`` with new batches, warm-started from its network.
+
+    Parameters
+    ----------
+    saved : SavedModel
+        The model to update (:func:`idaes_hybrid.io.load_model`); its physics,
+        network inputs and discretization are kept.
+    new_experiments : Sequence[Experiment]
+        The new batches (role ``train``), at least one.
+    validation_experiments : Sequence[Experiment], optional
+        Batches (role ``validation``) on which the saved and the updated network
+        are compared by simulation.
+    original_experiments : Sequence[Experiment], optional
+        Batches the model was trained on, re-used in the update (role ``train``).
+    settings : TrainingSettings, optional
+        Solver options, Hessian, regularization ``alpha`` (of
+        ``alpha/2 ||theta - theta_saved||^2`` with ``anchor``) and unit options.
+    anchor : bool
+        Regularize towards the saved weights (otherwise towards zero, as in training).
+    tee : bool
+        Stream the solver log.
+
+    Returns
+    -------
+    UpdateResult
+
+    Raises
+    ------
+    TwinRequestError
+        No new batch, repeated names or a wrong role (the message names the field).
+    DataError
+        An experiment does not fit the model's states and inputs.
+    TrainingError
+        The warm-started solve did not converge.
+    """
+    settings = settings or TrainingSettings()
+    new, original = list(new_experiments), list(original_experiments)
+    validation = list(validation_experiments)
+    _check_roles(new, original, validation)
+    check_experiments(saved, new, "new_experiments")
+    check_experiments(saved, original, "original_experiments")
+    check_experiments(saved, validation, "validation_experiments")
+    if not validation:
+        _log.warning("update: no validation experiments; the update cannot be judged")
+    start = time.perf_counter()
+    before = _judge(saved, saved.spec, [*validation, *new], settings, "saved")
+    result = train(saved.definition, [*original, *new, *validation], saved.spec,
+                   saved.discretization, saved.physics, saved.network_inputs, settings, tee=tee,
+                   warm_start=WarmStart(spec=saved.spec, anchor=anchor))
+    after = _judge(saved, result.spec, new, settings, "updated")
+    for exp in validation:  # train() already simulated them with the updated network
+        after[exp.name] = result.per_experiment_rmse[exp.name]
+    out = UpdateResult(
+        training=result, new_experiments=[e.name for e in new],
+        original_experiments=[e.name for e in original],
+        validation_experiments=[e.name for e in validation], before=before, after=after,
+        validation_before=pooled_rmse(before, validation),
+        validation_after=pooled_rmse(after, validation),
+        new_before=pooled_rmse(before, new), new_after=pooled_rmse(after, new),
+        wall_time_s=time.perf_counter() - start)
+    for name in sorted(out.validation_before):
+        _log.info(f"update: validation RMSE of {name}: {out.validation_before[name]:.4g} -> "
+                  f"{out.validation_after.get(name, float('nan')):.4g}")
+    return out
