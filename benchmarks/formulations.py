@@ -512,7 +512,9 @@ def render_markdown(doc: dict[str, Any]) -> str:
         "",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in ver.items() if v) + ".",
         "",
-        "Every solve of a case runs with `max_cpu_time` = the budget; a case that hits it stops "
+        "Every solve of a case runs with `max_cpu_time` = the budget (CPU time of the solver: "
+        "of the POUNCE process for `.nl` solves, of this Python process for callback solves); "
+        "a case that hits it stops "
         "in the `train` stage with status `max_iterations` (the package raises TrainingError, so "
         "there is no trained network to validate). Times are wall-clock seconds. All cases run "
         f"in one process; importing TensorFlow, Keras and the package "
@@ -646,6 +648,8 @@ def _summary_line(c: dict[str, Any]) -> str:
     if tr.get("network_hessian_s") is not None:
         parts.append(f"network Hessians {tr['network_hessian_s']:.1f} s")
     parts.append(f"total {c['total_wall_s']:.1f} s")
+    if c.get("other_processes_cores") is not None:
+        parts.append(f"other processes used {c['other_processes_cores']:.2f} cores meanwhile")
     if c.get("validation_rmse"):
         parts.append("val RMSE " + " ".join(f"{k}={v:.3g}" for k, v in c["validation_rmse"].items()))
     return ", ".join(parts)

@@ -18,9 +18,16 @@ def _formulations(argv: Sequence[str]) -> int:
     return formulations.main(argv)
 
 
+def _scaling(argv: Sequence[str]) -> int:
+    from benchmarks import scaling
+
+    return scaling.main(argv)
+
+
 #: Benchmark name -> its entry point (taking the command-line arguments it should see).
 BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "formulations": _formulations,
+    "scaling": _scaling,
 }
 
 

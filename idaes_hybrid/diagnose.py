@@ -109,7 +109,7 @@ def build_diagnostic_model(config, formulation=None, march: bool = True) -> pyo.
     return m
 
 
-def fit_output_layer(spec, v: np.ndarray, z: np.ndarray, ridge: float = 1e-6) -> bool:
+def fit_output_layer(spec, v: np.ndarray, z: np.ndarray, ridge: float = 1e-3) -> bool:
     """Least-squares fit of a linear output layer to ``z`` (random hidden features).
 
     A cheap stand-in for pre-training: the diagnostic model's network then roughly

@@ -59,8 +59,8 @@ def variable_units(definition: HybridModelDefinition,
         m.fs.unit = definition.unit_class(dynamic=True, **definition.unit_options(inputs))
         for name in (*definition.state_names, *definition.input_names, *definition.learned_names):
             var = getattr(m.fs.unit, name, None)
-            if var is not None:
-                out[name] = _unit_text(pyunits.get_units(var))
+            if var is not None:  # an element's units: a Reference component has none itself
+                out[name] = _unit_text(pyunits.get_units(var[m.fs.time.first()]))
     except Exception as err:  # units are decoration: never fail a plot for them
         _log.debug(f"units of model {definition.name!r} not available: {err}")
     return out

@@ -45,9 +45,9 @@ def test_the_howto_code_trains_a_registered_model(tmp_path, monkeypatch):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["status"] == "optimal"
     assert json.loads((out / "model" / "model.json").read_text())["model"] == "leslie_gower"
-    # a small network on 12 elements still fits at about the noise level (sd 0.05) and
-    # predicts the unseen trajectory from (0.3, 1.5)
-    assert max(metrics["train"]["rmse"].values()) < 0.08
-    assert max(metrics["validation"]["rmse"].values()) < 0.15
+    # a 2-8-8-1 network on 20 elements fits at the noise level (sd 0.05; measured 0.044
+    # and 0.047) and predicts the unseen trajectory from (0.3, 1.5) (measured 0.002, 0.028)
+    assert max(metrics["train"]["rmse"].values()) < 0.06
+    assert max(metrics["validation"]["rmse"].values()) < 0.05
     for name in ("fit.png", "learned_rate.png", "report.md"):
         assert (out / name).is_file()

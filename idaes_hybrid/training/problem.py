@@ -141,7 +141,8 @@ def data_fit_expression(m: pyo.Block, experiments: Sequence[Experiment], scales:
         times, names, values = exp.observations()
         for t_obs, name, y in zip(times, names, values):
             x = state_at(blk.fs.unit, name, blk.fs.time, float(t_obs))
-            terms.append(((x / pyunits.get_units(getattr(blk.fs.unit, name)) - float(y)) / scales[name]) ** 2)
+            var = getattr(blk.fs.unit, name)  # units of an element: a Reference has none itself
+            terms.append(((x / pyunits.get_units(var[blk.fs.time.first()]) - float(y)) / scales[name]) ** 2)
     if not terms:
         raise DataError("experiments: no measurements to fit")
     return sum(terms) / len(terms)

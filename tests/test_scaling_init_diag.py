@@ -1,0 +1,293 @@
+"""Issue 8: IDAES initialization, diagnostics and scaling of hybrid models."""
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+import pytest
+from pyomo.util.check_units import identify_inconsistent_units
+
+from idaes.core import FlowsheetBlock
+from idaes.core.scaling.util import get_scaling_factor
+from idaes.core.util.diagnostics_tools.diagnostics_toolbox import DiagnosticsToolbox
+from idaes.core.util.exceptions import InitializationError
+from idaes.core.util.model_statistics import degrees_of_freedom
+
+from flowsheets.bioreactor.generate_data import simulate_monod
+from idaes_hybrid.batched_solve import solve_hybrid
+from idaes_hybrid.cli import main
+from idaes_hybrid.diagnose import (
+    HybridDiagnosticsToolbox, fit_output_layer, network_proxies, numerical_checks, structural_report)
+from idaes_hybrid.dof import (
+    DegreesOfFreedomError, check_degrees_of_freedom, count_degrees_of_freedom,
+    training_degrees_of_freedom)
+from idaes_hybrid.nn.formulations import Formulation
+from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.scaling import NeuralNetworkScaler, scale_hybrid_model
+from idaes_hybrid.training.experiment import Experiment, Role
+from idaes_hybrid.training.predict import build_prediction_model
+from idaes_hybrid.training.problem import Discretization, build_training_model
+from idaes_hybrid.training.smoother import add_smoother_objective, set_smoother_mode
+from idaes_hybrid.units.contract import KineticsMode
+from idaes_hybrid.units.discretization import make_time_discretization_consistent
+from idaes_hybrid.units.fed_batch import FedBatchReactor, FedBatchReactorData
+from idaes_hybrid.units.initialization import (
+    FedBatchReactorInitializer, HybridUnitInitializer, initialize_hybrid_units)
+from idaes_hybrid.units.registry import FED_BATCH_BIOREACTOR
+
+CONFIG = Path(__file__).resolve().parents[1] / "flowsheets" / "bioreactor" / "config.toml"
+INITIAL = {"X": 0.05, "P": 0.0, "S": 10.0, "V": 1.0}
+SMALL = Discretization(nfe=6, ncp=3)
+
+
+def _experiment(name="b1", initial=None, horizon=40.0, F=0.05, Sf=10.0, role=Role.TRAIN):
+    meas = pd.DataFrame({"X": [0.1, 0.5], "S": [9.0, 5.0]}, index=pd.Index([10.0, 20.0], name="time"))
+    return Experiment(name=name, initial=dict(initial or INITIAL), inputs={"F": F, "Sf": Sf},
+                      horizon=horizon, measurements=meas, role=role)
+
+
+def _monod_network(n_hidden=16) -> NetworkSpec:
+    """A softplus network of (X, S) that imitates Monod kinetics (no training): hidden
+    units are ramps in S at spread knots; the output layer is fitted by least squares."""
+    spec = NetworkSpec.dense(2, [n_hidden], 1, "softplus")
+    xs, ss = np.meshgrid(np.linspace(0.0, 8.0, 9), np.linspace(0.0, 12.0, 49))
+    v = np.column_stack([xs.ravel(), ss.ravel()])
+    z = (0.2 * v[:, 1] / (1.0 + v[:, 1]))[:, None]
+    spec.input_mean, spec.input_std = v.mean(axis=0), v.std(axis=0)
+    spec.output_mean, spec.output_std = z.mean(axis=0), z.std(axis=0)
+    knots = (np.geomspace(0.05, 12.0, n_hidden) - spec.input_mean[1]) / spec.input_std[1]
+    spec.weights[0] = np.column_stack([np.zeros(n_hidden), np.full(n_hidden, 6.0)])
+    spec.biases[0] = -6.0 * knots
+    assert fit_output_layer(spec, v, z, ridge=1e-4)
+    assert np.abs(spec.predict(v) - z).max() < 0.005 and np.abs(spec.weights[-1]).max() < 100
+    return spec
+
+
+def _prediction_model(exp, spec=None, disc=SMALL, formulation=Formulation.BATCHED):
+    return build_prediction_model(FED_BATCH_BIOREACTOR, exp, spec or _monod_network(), disc,
+                                  {"Yxs": 0.5, "Ypx": 0.2}, ["X", "S"], formulation)
+
+
+def _reference_flowsheet(nfe=5):
+    m = pyo.ConcreteModel()
+    m.fs = FlowsheetBlock(dynamic=True, time_set=[0, 40.0], time_units=pyo.units.h)
+    m.fs.unit = FedBatchReactor(kinetics=KineticsMode.REFERENCE)
+    pyo.TransformationFactory("dae.collocation").apply_to(m.fs, nfe=nfe, ncp=3, scheme="LAGRANGE-RADAU")
+    u = m.fs.unit
+    u.F.fix(0.05)
+    u.Sf.fix(10.0)
+    for name, val in INITIAL.items():
+        getattr(u, name)[0].fix(val)
+    return m
+
+
+# ----------------------------------------------------------------------------- structure
+@pytest.mark.unit
+def test_time_discretization_equations_get_units():
+    m = _reference_flowsheet(nfe=5)
+    assert len(identify_inconsistent_units(m)) == 4 * 5 * 3  # pyomo.dae: one per collocation eq
+    assert make_time_discretization_consistent(m.fs, m.fs.time, m.fs.time_units) == 60
+    assert len(identify_inconsistent_units(m)) == 0
+
+
+@pytest.mark.unit
+def test_defaults_and_fast_dof_count():
+    assert FedBatchReactorData.default_initializer is FedBatchReactorInitializer
+    assert issubclass(FedBatchReactorInitializer, HybridUnitInitializer)
+    m = _prediction_model(_experiment(), NetworkSpec.dense(2, [3], 1, "softplus"))
+    assert count_degrees_of_freedom(m, m.net) == degrees_of_freedom(m) == 0
+    unit = m.experiment["b1"].fs.unit
+    unit.F[20.0].unfix()
+    unit.X[0.0].unfix()
+    assert count_degrees_of_freedom(m, m.net) == degrees_of_freedom(m) == 2
+    with pytest.raises(DegreesOfFreedomError, match=r"2 degrees of freedom, expected 0; likely cause: "
+                       r"input experiment\[b1\]\.fs\.unit\.F is free at 1 time points.*"
+                       r"initial state experiment\[b1\]\.fs\.unit\.X\[0\.0\] is not fixed"):
+        check_degrees_of_freedom(m, 0, "prediction", m.net)
+    unit.F[20.0].fix()
+    unit.X[0.0].fix()
+    unit.S[40.0].fix()
+    with pytest.raises(DegreesOfFreedomError, match=r"-1 degrees of freedom.*state experiment\[b1\]"
+                       r"\.fs\.unit\.S is fixed at 1 time points after t0"):
+        check_degrees_of_freedom(m, 0, "prediction", m.net)
+
+
+@pytest.mark.unit
+def test_training_degrees_of_freedom_per_stage():
+    spec = NetworkSpec.dense(2, [3], 1, "softplus")
+    exps = [_experiment("b1"), _experiment("b2", {**INITIAL, "S": 5.0}, Sf=5.0)]
+    m = build_training_model(FED_BATCH_BIOREACTOR, exps, spec, SMALL, {}, ["X", "S"])
+    add_smoother_objective(m, exps, ["mu"], 10.0, 0.1)
+    n_points = 2 * len(m.experiment["b1"].fs.time)
+    set_smoother_mode(m, on=True)
+    assert training_degrees_of_freedom(m.net) == n_points == count_degrees_of_freedom(m, m.net)
+    set_smoother_mode(m, on=False)
+    m.net.unfix_weights()
+    assert training_degrees_of_freedom(m.net) == spec.n_parameters == count_degrees_of_freedom(m, m.net)
+    m.experiment["b2"].fs.unit.Sf.unfix()
+    with pytest.raises(DegreesOfFreedomError, match=r"train solve: .*input experiment\[b2\]\.fs\.unit"
+                       r"\.Sf is free at 19 time points"):
+        check_degrees_of_freedom(m, training_degrees_of_freedom(m.net), "train solve", m.net)
+
+
+@pytest.mark.unit
+def test_training_and_prediction_models_have_no_structural_warnings():
+    """IDAES's own toolbox, every nested network expression walked (small network)."""
+    spec = NetworkSpec.dense(2, [3], 1, "softplus")
+    exps = [_experiment("b1"), _experiment("b2", {**INITIAL, "S": 5.0}, Sf=5.0)]
+    disc = Discretization(nfe=4, ncp=2)
+    m = build_training_model(FED_BATCH_BIOREACTOR, exps, spec, disc, {}, ["X", "S"])
+    add_smoother_objective(m, exps, ["mu"], 10.0, 0.1)
+    m.training_objective = pyo.Objective(expr=m.data_fit + 0.005 * m.net.l2_norm_squared())
+    m.net.fix_weights()  # the final state of train()
+    DiagnosticsToolbox(m).assert_no_structural_warnings()
+    p = _prediction_model(_experiment("val", role=Role.VALIDATION), spec, disc)
+    DiagnosticsToolbox(p).assert_no_structural_warnings()
+    # the fast report (proxies for all points but one) agrees, and sees a free input
+    buf = io.StringIO()
+    assert structural_report(m, m.net, buf) == []
+    assert "17 network points were checked through incidence-equivalent proxies" in buf.getvalue()
+    assert "Activated Equality Constraints: 154" in buf.getvalue()
+    m.experiment["b1"].fs.unit.F[40.0].unfix()
+    assert structural_report(m, m.net, io.StringIO()) == [
+        "WARNING: 1 Degree of Freedom", "WARNING: Structural singularity found"]
+    with network_proxies(m, m.net):
+        with pytest.raises(AssertionError, match="Structural issues found"):
+            HybridDiagnosticsToolbox(m).assert_no_structural_warnings()
+    assert all(b.active for b, _, _ in m.net.point_items(active=False))  # restored
+
+
+# ----------------------------------------------------------------------------- initializer
+@pytest.mark.component
+def test_march_matches_reference_integration():
+    m = _reference_flowsheet(nfe=40)
+    init = FedBatchReactorInitializer()
+    assert init.initialize(m.fs.unit).name == "Ok"
+    stats = init.stats[m.fs.unit]
+    assert stats["max_residual"] < 1e-9
+    assert stats["blocks"] >= 40  # the t0 equations, then (at least) one block per element
+    ref = simulate_monod(INITIAL, 0.05, 10.0, np.linspace(0.0, 40.0, 5))
+    for name in "XPSV":
+        assert pyo.value(getattr(m.fs.unit, name)[40.0]) == pytest.approx(ref[name].iloc[-1], abs=2e-3)
+
+
+@pytest.mark.component
+def test_initializer_reports_what_is_missing():
+    m = _prediction_model(_experiment())
+    unit = m.experiment["b1"].fs.unit
+    with pytest.raises(InitializationError, match=r"fs.unit: 19 degrees of freedom.*learned term "
+                       r"experiment\[b1\]\.fs\.unit\.mu has no equation at 19 time points"):
+        FedBatchReactorInitializer().initialize(unit)  # no network given
+    m.net.unfix_weights()
+    with pytest.raises(InitializationError, match=r"the weights of net must be fixed"):
+        FedBatchReactorInitializer(network=m.net).initialize(unit)
+    m.net.fix_weights()
+    unit.Sf.unfix()
+    with pytest.raises(InitializationError, match=r"input experiment\[b1\]\.fs\.unit\.Sf is free"):
+        FedBatchReactorInitializer(network=m.net).initialize(unit)
+    assert unit.Sf[0.0].fixed is False  # the model state is left as it was
+
+
+@pytest.mark.component
+def test_march_makes_prediction_converge_where_constant_guess_fails():
+    """A 120 h batch (3x the training horizon): the square solve from the constant
+    initial state fails; after the march it needs no iteration."""
+    exp = _experiment("long", horizon=120.0)
+    disc = Discretization(nfe=20, ncp=3)
+    cold = _prediction_model(exp, disc=disc)
+    cold.objective = pyo.Objective(expr=0.0)
+    res_cold = solve_hybrid(cold, cold.net, {"tol": 1e-6, "max_iter": 40})
+    assert not res_cold.ok
+    warm = _prediction_model(exp, disc=disc)
+    stats = initialize_hybrid_units(warm, warm.net)
+    assert stats["experiment[long].fs.unit"]["max_residual"] < 1e-8
+    warm.objective = pyo.Objective(expr=0.0)
+    res = solve_hybrid(warm, warm.net, {"tol": 1e-6, "max_iter": 40})
+    assert res.ok and res.iterations == 0
+    ref = simulate_monod(INITIAL, 0.05, 10.0, np.linspace(0.0, 120.0, 5))  # the network imitates Monod
+    assert pyo.value(warm.experiment["long"].fs.unit.X[120.0]) == pytest.approx(ref["X"].iloc[-1], rel=0.05)
+
+
+@pytest.mark.component
+@pytest.mark.parametrize("formulation", [Formulation.NESTED, Formulation.LIFTED])
+def test_march_handles_every_formulation(formulation):
+    cold = _prediction_model(_experiment(), formulation=formulation)
+    cold.objective = pyo.Objective(expr=0.0)
+    res_cold = solve_hybrid(cold, cold.net, {"tol": 1e-8})
+    m = _prediction_model(_experiment(), formulation=formulation)
+    initialize_hybrid_units(m, m.net)
+    m.objective = pyo.Objective(expr=0.0)
+    res = solve_hybrid(m, m.net, {"tol": 1e-8})  # the .nl path (POUNCE counts one iteration)
+    assert res.ok and res.iterations <= 1 < res_cold.iterations
+    for t in m.experiment["b1"].fs.time:
+        assert pyo.value(m.experiment["b1"].fs.unit.X[t]) == pytest.approx(
+            pyo.value(cold.experiment["b1"].fs.unit.X[t]), rel=1e-6, abs=1e-9)
+
+
+# ----------------------------------------------------------------------------- numerics
+@pytest.mark.component
+def test_numerical_checks_after_march():
+    m = _prediction_model(_experiment())
+    before = numerical_checks(m, m.net)
+    assert before.max_residual > 1e-3  # constant initial guess
+    assert any("large residuals" in w for w in before.warnings)
+    initialize_hybrid_units(m, m.net)
+    after = numerical_checks(m, m.net)
+    assert after.max_residual < 1e-8 and after.warnings == []
+    assert after.n_variables == after.n_constraints == 4 * 18 + 4 * 19 + 19
+    assert 10 < after.condition_number < 1e8
+
+
+# ----------------------------------------------------------------------------- scaling
+@pytest.mark.component
+def test_scaling_factors_and_user_scaled_solve():
+    m = _prediction_model(_experiment(), formulation=Formulation.BATCHED)
+    initialize_hybrid_units(m, m.net)
+    unit = m.experiment["b1"].fs.unit
+    x_max = max(pyo.value(v) for v in unit.X.values())
+    assert scale_hybrid_model(m, m.net) == 1
+    assert get_scaling_factor(unit.X[40.0]) == pytest.approx(1.0 / x_max)
+    assert get_scaling_factor(unit.V[0.0]) == pytest.approx(1.0 / pyo.value(unit.V[40.0]))
+    assert get_scaling_factor(unit.dVdt[0.0]) == pytest.approx(40.0 / pyo.value(unit.V[40.0]))
+    assert get_scaling_factor(unit.dXdt_disc_eq[40.0]) == get_scaling_factor(unit.dXdt[40.0])
+    mu_max = max(abs(pyo.value(v)) for v in unit.mu.values())
+    point = m.net.kinetics[40.0]
+    assert get_scaling_factor(point.output_eq[0]) == pytest.approx(1.0 / mu_max)
+    # the balance V dX/dt = mu X V - F X is scaled by its largest nominal term
+    assert get_scaling_factor(unit.biomass_balance[40.0]) < 1.0
+    expected = {v.name: pyo.value(v) for v in unit.X.values()}
+    for v in unit.X.values():
+        if not v.fixed:
+            v.set_value(1.0)
+    m.objective = pyo.Objective(expr=0.0)
+    res = solve_hybrid(m, m.net, {"tol": 1e-10}, user_scaling=True)
+    assert res.ok
+    for v in unit.X.values():
+        assert pyo.value(v) == pytest.approx(expected[v.name], rel=1e-6, abs=1e-8)
+
+
+@pytest.mark.unit
+def test_network_scaler_uses_normalization_and_lifted_variables():
+    m = _prediction_model(_experiment(), formulation=Formulation.LIFTED)
+    NeuralNetworkScaler().scale_model(m.net)
+    spec, unit = m.net.to_spec(), m.experiment["b1"].fs.unit
+    assert get_scaling_factor(unit.S[20.0]) == pytest.approx(1.0 / (spec.input_mean[1] + spec.input_std[1]))
+    assert get_scaling_factor(unit.mu[20.0]) == pytest.approx(1.0 / (spec.output_mean[0] + spec.output_std[0]))
+    point = m.net.kinetics[20.0]
+    assert get_scaling_factor(point.pre[0, 0]) == 1.0 and get_scaling_factor(point.pre_eq[0, 0]) == 1.0
+
+
+# ----------------------------------------------------------------------------- command line
+@pytest.mark.component
+def test_diagnose_command(tmp_path, capsys):
+    text = CONFIG.read_text().replace('data = "data/', f'data = "{CONFIG.parent}/data/')
+    text = text.replace("hidden = [20, 20]", "hidden = [4]").replace("nfe = 20", "nfe = 6")
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(text)
+    assert main(["diagnose", str(cfg), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "0 WARNINGS" in out and "Activated Equality Constraints: 501" in out
+    assert "Numerical checks (501 variables, 501 equations" in out
+    assert "diagnose: 0 structural" in out
