@@ -291,13 +291,13 @@ class _Recorder:
         return _interior_point_backend
 
     def wrap_stage(self, real):
-        def _solve(m, stage, options, tee):
+        def _solve(m, stage, *args, **kwargs):
             self.stage = stage
-            return real(m, stage, options, tee)
+            return real(m, stage, *args, **kwargs)
         return _solve
 
     def wrap_solve(self, real, stage: str | None = None):
-        def solve_hybrid(model, net, options=None, tee=False):
+        def solve_hybrid(*args, **kwargs):  # same signature as the package's
             label = stage or self.stage
             report = self.report_dir / f"{len(self.solves):02d}-{label}.json"
             first = len(self.capture.records)
@@ -305,7 +305,7 @@ class _Recorder:
             self.ipopt_output = self.report_dir / f"{len(self.solves):02d}-{label}.ipopt.txt"
             tick = time.perf_counter()
             try:
-                res = real(model, net, options, tee)
+                res = real(*args, **kwargs)
             finally:
                 os.environ.pop(_REPORT_ENV, None)
             entry: dict[str, Any] = {
