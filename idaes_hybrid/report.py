@@ -36,6 +36,16 @@ def training_report(metrics: dict, plots: Sequence[str], title: str) -> str:
         rmse = metrics[part]["rmse"]
         if rmse:
             lines.append(f"| {part} | " + " | ".join(_fmt(rmse.get(n)) for n in names) + " |")
+    diag = metrics.get("diagnostics") or {}
+    if diag:
+        lines += ["", "Numerical diagnostics of the trained model (IDAES-style checks of "
+                  "residuals, bounds and Jacobian; `idaes-hybrid diagnose` gives the full report):", ""]
+        findings = [*diag.get("warnings", []), *diag.get("cautions", [])]
+        if "error" in diag:
+            findings.append(f"not run: {diag['error']}")
+        lines += [f"- {f}" for f in findings] or ["- no warnings"]
+        if "max_residual" in diag:
+            lines.append(f"- largest equation residual: {diag['max_residual']:.3g}")
     lines.append("")
     for plot in plots:
         lines += [f"![{Path(plot).stem}]({plot})", ""]

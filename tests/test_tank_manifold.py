@@ -139,3 +139,27 @@ def test_shipped_config():
     assert [e.name for e in config.training_experiments] == ["t1", "t2", "t3"]
     for exp in config.experiments:
         assert exp.initial["x0"] == exp.initial["x1"]
+
+
+@pytest.mark.component
+def test_training_and_prediction_models_have_no_structural_warnings():
+    """IDAES's DiagnosticsToolbox on the index-2 training problem (small network)."""
+    from idaes.core.util.diagnostics_tools.diagnostics_toolbox import DiagnosticsToolbox
+
+    from idaes_hybrid.nn.network import NetworkSpec
+    from idaes_hybrid.training.predict import build_prediction_model
+    from idaes_hybrid.training.problem import build_training_model
+    from idaes_hybrid.training.smoother import add_smoother_objective
+
+    spec = NetworkSpec.dense(4, [3], 2, "tanh", seed=0)
+    exps = [_experiment(), _experiment([3.1, 3.1, 1.5, 0.5])]
+    exps[1].name = "e2"
+    disc = Discretization(nfe=4, ncp=2)
+    m = build_training_model(DEF, exps, spec, disc, DEF.physics_defaults, DEF.default_network_inputs)
+    add_smoother_objective(m, exps, DEF.learned_names, 10.0, 0.1)
+    m.training_objective = pyo.Objective(expr=m.data_fit + 0.005 * m.net.l2_norm_squared())
+    m.net.fix_weights()  # the final state of train()
+    DiagnosticsToolbox(m).assert_no_structural_warnings()
+    p = build_prediction_model(DEF, _experiment(), spec, disc, DEF.physics_defaults,
+                               DEF.default_network_inputs)
+    DiagnosticsToolbox(p).assert_no_structural_warnings()

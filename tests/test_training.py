@@ -60,7 +60,9 @@ def test_small_training_fits_and_predicts():
     result = train(FED_BATCH_BIOREACTOR, _experiments(), spec, SMALL,
                    network_inputs=["X", "S"], settings=_settings())
     assert result.status == "optimal"
-    assert set(result.stages) == {"build", "smoother", "pretrain", "train", "validate"}
+    assert set(result.stages) == {"build", "smoother", "pretrain", "train", "diagnostics", "validate"}
+    assert result.diagnostics["warnings"] == []  # the trained model is numerically clean
+    assert result.diagnostics["max_residual"] < 1e-6
     # the smoother and the final fit are at the data's noise level
     assert result.train_rmse["S"] < 0.8
     assert result.train_rmse["X"] < 0.1

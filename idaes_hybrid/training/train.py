@@ -138,6 +138,7 @@ class TrainingResult:
     per_experiment_rmse: dict[str, dict[str, float]]
     trajectories: dict[str, dict[str, np.ndarray]]
     smoother_profiles: dict[str, np.ndarray]
+    diagnostics: dict = field(default_factory=dict)
 
     def metrics(self) -> dict:
         """The JSON-ready summary written to ``metrics.json``."""
@@ -150,6 +151,7 @@ class TrainingResult:
             "train": {"rmse": self.train_rmse},
             "validation": {"rmse": self.validation_rmse},
             "experiments": self.per_experiment_rmse,
+            "diagnostics": self.diagnostics,
         }
 
 
@@ -166,6 +168,21 @@ def _solve(m: pyo.Block, stage: str, options: dict, tee: bool, user_scaling: boo
         raise TrainingError(f"{stage} solve did not converge: {result.status.value} "
                             f"({result.termination_message})")
     return result
+
+
+def _numerical_diagnostics(m: pyo.Block) -> dict:
+    """IDAES-style numerical checks of the trained model (residuals, bounds, Jacobian)."""
+    from idaes_hybrid.diagnose import numerical_checks
+
+    try:
+        found = numerical_checks(m, m.net)
+    except Exception as err:  # noqa: BLE001 - a report must never fail a finished training
+        _log.warning(f"numerical diagnostics skipped: {type(err).__name__}: {err}")
+        return {"error": f"{type(err).__name__}: {err}"}
+    for line in found.warnings:
+        _log.warning(f"diagnostics: {line}")
+    return {"warnings": list(found.warnings), "cautions": list(found.cautions),
+            "max_residual": found.max_residual}
 
 
 def train(
@@ -279,6 +296,10 @@ def train(
     stages["train"] = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)
     trained = m.net.to_spec()
     m.net.fix_weights()
+    tick = time.perf_counter()
+    diagnostics = _numerical_diagnostics(m)
+    stages["diagnostics"] = StageReport("ok" if "error" not in diagnostics else "skipped",
+                                        time.perf_counter() - tick)
 
     # Judge: training fit and validation by simulation
     per_exp, trajs = {}, {}
@@ -299,4 +320,5 @@ def train(
         spec=trained, status=res.status.value, iterations=res.iterations, objective=res.objective,
         wall_time_s=time.perf_counter() - start, stages=stages,
         train_rmse=pooled_rmse(per_exp, train_exps), validation_rmse=pooled_rmse(per_exp, val_exps),
-        per_experiment_rmse=per_exp, trajectories=trajs, smoother_profiles=smoother_profiles)
+        per_experiment_rmse=per_exp, trajectories=trajs, smoother_profiles=smoother_profiles,
+        diagnostics=diagnostics)
