@@ -311,7 +311,8 @@ def _predict(args: argparse.Namespace) -> int:
         log.info(f"predict: simulating experiment {exp.name!r}")
         traj = simulate(definition, exp, saved.spec, config.discretization, saved.physics,
                         saved.network_inputs, config.training.solver_options,
-                        unit_config=config.training.unit_config)
+                        unit_config=config.training.unit_config,
+                        user_scaling=config.training.user_scaling)
         model = traj.pop("_model")
         scores[exp.name] = rmse(model.experiment[exp.name], exp)
         frame = pd.DataFrame({k: traj[k] for k in columns[1:]})

@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     unit_config = getattr(config.training, "unit_config", None)
     common = dict(initial=opt.initial, Sf=opt.Sf, horizon=opt.horizon, disc=disc,
                   n_intervals=opt.intervals, F_bounds=(opt.F_min, opt.F_max), V_max=opt.V_max,
-                  solver_options=options, unit_config=unit_config)
+                  solver_options=options, unit_config=unit_config,
+                  user_scaling=config.training.user_scaling)
     hybrid = optimize_feed(definition, saved.spec, saved.physics, saved.network_inputs,
                            kinetics=KineticsMode.EXTERNAL, tee=args.tee, **common)
     document: dict[str, Any] = {

@@ -250,10 +250,19 @@ def _build(definition: HybridModelDefinition, spec: NetworkSpec | None, physics:
     return m, m.experiment[experiment.name], m.net
 
 
-def _solve(m: pyo.ConcreteModel, net, options: dict | None, tee: bool, what: str) -> SolveResult:
-    """Solve; a solver that cannot run becomes an :class:`OptimizationError`."""
+def _solve(m: pyo.ConcreteModel, net, options: dict | None, tee: bool, what: str,
+           user_scaling: bool = False) -> SolveResult:
+    """Solve; a solver that cannot run becomes an :class:`OptimizationError`.
+
+    With ``user_scaling`` the model is scaled by the IDAES scalers of its units and
+    network (:func:`idaes_hybrid.scaling.scale_hybrid_model`) and the factors go to the solver.
+    """
+    if user_scaling:
+        from idaes_hybrid.scaling import scale_hybrid_model
+
+        scale_hybrid_model(m, net)
     try:
-        return solve_hybrid(m, net, options, tee=tee)
+        return solve_hybrid(m, net, options, tee=tee, user_scaling=user_scaling)
     except (SolverCrashError, SolverNotFoundError) as err:
         raise OptimizationError(f"{what}: the solver did not run ({err})") from err
 
@@ -302,7 +311,8 @@ def optimize_feed(definition: HybridModelDefinition, spec: NetworkSpec | None,
                   kinetics: KineticsMode = KineticsMode.EXTERNAL,
                   solver_options: dict | None = None, tee: bool = False,
                   formulation: Formulation = Formulation.BATCHED,
-                  unit_config: Mapping[str, Any] | None = None) -> FeedOptimizationResult:
+                  unit_config: Mapping[str, Any] | None = None,
+                  user_scaling: bool = False) -> FeedOptimizationResult:
     """Find the piecewise-constant feed that maximizes the final product mass.
 
     Parameters
@@ -383,7 +393,7 @@ def optimize_feed(definition: HybridModelDefinition, spec: NetworkSpec | None,
 
     _initialize(m, net, definition, unit, F0, solver_options)
 
-    result = _solve(m, net, solver_options, tee, "feed optimization")
+    result = _solve(m, net, solver_options, tee, "feed optimization", user_scaling)
     if not result.ok:
         raise OptimizationError(f"feed optimization ({kinetics.value} kinetics) failed: "
                                 f"{result.status.value} after {result.iterations} iterations "

@@ -291,3 +291,26 @@ def test_diagnose_command(tmp_path, capsys):
     assert "0 WARNINGS" in out and "Activated Equality Constraints: 501" in out
     assert "Numerical checks (501 variables, 501 equations" in out
     assert "diagnose: 0 structural" in out
+
+
+@pytest.mark.component
+def test_scaled_prediction_and_optimization_agree_with_unscaled():
+    """user_scaling passes IDAES scaling factors to the solver; the answer is unchanged."""
+    from idaes_hybrid.optimize import optimize_feed
+    from idaes_hybrid.training.predict import simulate
+
+    spec = NetworkSpec.dense(2, [4], 1, "softplus", seed=0)
+    spec.output_mean, spec.output_std = np.array([0.1]), np.array([0.02])
+    disc = Discretization(nfe=8, ncp=2)
+    exp = _experiment("val", role=Role.VALIDATION)
+    args = (FED_BATCH_BIOREACTOR, exp, spec, disc, {"Yxs": 0.5, "Ypx": 0.2}, ["X", "S"])
+    plain = simulate(*args)
+    scaled = simulate(*args, user_scaling=True)
+    for name in ("X", "P", "S", "V"):
+        np.testing.assert_allclose(scaled[name], plain[name], atol=1e-6)
+    kw = dict(initial=INITIAL, Sf=10.0, horizon=40.0, disc=disc, n_intervals=4,
+              F_bounds=(0.0, 0.2), V_max=2.5, kinetics=KineticsMode.REFERENCE)
+    physics = {"Yxs": 0.5, "Ypx": 0.2, "mu_max": 0.2, "Ks": 1.0}
+    a = optimize_feed(FED_BATCH_BIOREACTOR, None, physics, ["X", "S"], **kw)
+    b = optimize_feed(FED_BATCH_BIOREACTOR, None, physics, ["X", "S"], user_scaling=True, **kw)
+    assert b.product_mass == pytest.approx(a.product_mass, rel=1e-5)

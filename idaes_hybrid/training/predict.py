@@ -72,7 +72,7 @@ def simulate(definition: HybridModelDefinition, experiment: Experiment, spec: Ne
              disc: Discretization, physics: dict[str, float], network_inputs: Sequence[str],
              solver_options: dict | None = None,
              unit_config: Mapping[str, Any] | None = None,
-             initialize: bool = True) -> dict[str, np.ndarray]:
+             initialize: bool = True, user_scaling: bool = False) -> dict[str, np.ndarray]:
     """Predict one experiment from its initial state and inputs.
 
     With ``initialize`` the unit's ``default_initializer`` first marches through
@@ -83,6 +83,10 @@ def simulate(definition: HybridModelDefinition, experiment: Experiment, spec: Ne
     A simulation reports what the model does: path constraints of the unit
     (active inequalities, e.g. a Lyapunov decrease imposed in training) are
     deactivated, so a prediction never fails because the network breaks one.
+
+    With ``user_scaling`` the model is scaled by the IDAES scalers of its unit and
+    network (:func:`idaes_hybrid.scaling.scale_hybrid_model`) and the factors go to
+    the solver.
 
     Returns
     -------
@@ -106,7 +110,11 @@ def simulate(definition: HybridModelDefinition, experiment: Experiment, spec: Ne
             _log.warning(f"experiment {experiment.name!r}: initialization failed, solving from "
                          f"the constant initial guess ({err})")
     m.objective = pyo.Objective(expr=0.0)
-    result = solve_hybrid(m, m.net, solver_options)
+    if user_scaling:
+        from idaes_hybrid.scaling import scale_hybrid_model
+
+        scale_hybrid_model(m, m.net)
+    result = solve_hybrid(m, m.net, solver_options, user_scaling=user_scaling)
     if not result.ok:
         raise PredictionError(f"experiment {experiment.name!r}: simulation failed "
                               f"({result.status.value}: {result.termination_message})")

@@ -310,7 +310,7 @@ def train(
     tick = time.perf_counter()
     for exp in val_exps:
         traj = simulate(definition, exp, trained, disc, physics, network_inputs, options,
-                        unit_config=settings.unit_config)
+                        unit_config=settings.unit_config, user_scaling=settings.user_scaling)
         model = traj.pop("_model")
         per_exp[exp.name] = rmse(model.experiment[exp.name], exp)
         trajs[exp.name] = traj
