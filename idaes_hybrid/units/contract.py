@@ -10,9 +10,10 @@ simultaneous training, prediction, saving and plotting.
 from __future__ import annotations
 
 import enum
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 import pyomo.environ as pyo
+from pyomo.common.config import ListOf
 
 
 class KineticsMode(str, enum.Enum):
@@ -70,3 +71,32 @@ def check_contract(unit) -> None:
         for name in getattr(unit, kind):
             if not isinstance(unit.find_component(name), pyo.Var):
                 raise ContractError(f"{unit.name}.{kind} names {name!r}, which is not a Var of the unit")
+
+
+def network_inputs_domain(states: Sequence[str]) -> Callable[[object], list[str]]:
+    """A CONFIG domain accepting a non-empty, repeat-free list of the unit's ``states``."""
+    valid = list(states)
+
+    def domain(value) -> list[str]:
+        names = [str(v) for v in ListOf(str)(value)]
+        bad = [n for n in names if n not in valid]
+        if bad:
+            raise ContractError(f"network_inputs contains {bad}; valid states are {valid}")
+        if not names or len(set(names)) != len(names):
+            raise ContractError(f"network_inputs={names} must be a non-empty list without repeats")
+        return names
+
+    return domain
+
+
+def set_named_parameters(unit, defaults: Mapping[str, float], values: Mapping[str, float],
+                         lookup: Callable[[str], pyo.Param] | None = None) -> None:
+    """Set a unit's physics parameters by name (the body of ``set_physics``).
+
+    Raises :class:`ContractError` naming ``physics.<name>`` for an unknown name.
+    """
+    for name, val in values.items():
+        if name not in defaults:
+            raise ContractError(
+                f"physics.{name} is not a parameter of {unit.name}; valid: {list(defaults)}")
+        (lookup(name) if lookup else getattr(unit, name)).set_value(float(val))

@@ -20,13 +20,14 @@ import enum
 from typing import Sequence
 
 import pyomo.environ as pyo
-from pyomo.common.config import ConfigValue, In, ListOf
+from pyomo.common.config import ConfigValue, In
 from pyomo.dae import DerivativeVar
 from pyomo.environ import units as pyunits
 
 from idaes.core import UnitModelBlockData, declare_process_block_class
 
-from idaes_hybrid.units.contract import ContractError, KineticsMode
+from idaes_hybrid.units.contract import (
+    ContractError, KineticsMode, network_inputs_domain, set_named_parameters)
 from idaes_hybrid.scaling import FedBatchReactorScaler
 from idaes_hybrid.units.initialization import FedBatchReactorInitializer
 
@@ -51,17 +52,6 @@ STATE_UNITS = {
 }
 
 
-def _network_inputs(value) -> list[str]:
-    names = [str(v) for v in ListOf(str)(value)]
-    valid = [s.value for s in BioState]
-    bad = [n for n in names if n not in valid]
-    if bad:
-        raise ContractError(f"network_inputs contains {bad}; valid states are {valid}")
-    if not names or len(set(names)) != len(names):
-        raise ContractError(f"network_inputs={names} must be a non-empty list without repeats")
-    return names
-
-
 @declare_process_block_class("FedBatchReactor", doc="Fed-batch bioreactor with learned kinetics")
 class FedBatchReactorData(UnitModelBlockData):
     """Dynamic fed-batch bioreactor; see the module docstring for the equations."""
@@ -76,7 +66,7 @@ class FedBatchReactorData(UnitModelBlockData):
         doc="Source of the growth rate mu: KineticsMode.EXTERNAL (network or "
             "smoother) or KineticsMode.REFERENCE (Monod)"))
     CONFIG.declare("network_inputs", ConfigValue(
-        default=["X", "S", "P", "V"], domain=_network_inputs,
+        default=["X", "S", "P", "V"], domain=network_inputs_domain([s.value for s in BioState]),
         doc="States fed to the network, in order (a subset of X, P, S, V)"))
 
     state_names = ("X", "P", "S", "V")
@@ -154,8 +144,4 @@ class FedBatchReactorData(UnitModelBlockData):
 
     def set_physics(self, **values: float) -> None:
         """Set physics parameters (``Yxs``, ``Ypx``, ``mu_max``, ``Ks``) by name."""
-        for name, val in values.items():
-            if name not in DEFAULT_PHYSICS:
-                raise ContractError(
-                    f"physics.{name} is not a parameter of {self.name}; valid: {list(DEFAULT_PHYSICS)}")
-            getattr(self, name).set_value(float(val))
+        set_named_parameters(self, DEFAULT_PHYSICS, values)

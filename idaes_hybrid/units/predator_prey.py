@@ -31,13 +31,14 @@ from __future__ import annotations
 from typing import Sequence
 
 import pyomo.environ as pyo
-from pyomo.common.config import Bool, ConfigValue, In, ListOf
+from pyomo.common.config import Bool, ConfigValue, In
 from pyomo.dae import DerivativeVar
 from pyomo.environ import units as pyunits
 
 from idaes.core import UnitModelBlockData, declare_process_block_class
 
-from idaes_hybrid.units.contract import ContractError, KineticsMode
+from idaes_hybrid.units.contract import (
+    ContractError, KineticsMode, network_inputs_domain, set_named_parameters)
 
 #: Default values of the parameters: r1, a1, b1 enter the prey balance; r2, a2
 #: the reference growth law and the equilibrium of the Lyapunov function.
@@ -51,16 +52,6 @@ def equilibrium(r1: float, a1: float, b1: float, r2: float, a2: float) -> tuple[
     return x0, r2 * x0 / a2
 
 
-def _network_inputs(value) -> list[str]:
-    names = [str(v) for v in ListOf(str)(value)]
-    bad = [n for n in names if n not in STATES]
-    if bad:
-        raise ContractError(f"network_inputs contains {bad}; valid states are {list(STATES)}")
-    if not names or len(set(names)) != len(names):
-        raise ContractError(f"network_inputs={names} must be a non-empty list without repeats")
-    return names
-
-
 @declare_process_block_class("PredatorPrey", doc="Leslie-Gower predator-prey with learned growth")
 class PredatorPreyData(UnitModelBlockData):
     """Dynamic Leslie-Gower model; see the module docstring for the equations."""
@@ -71,7 +62,7 @@ class PredatorPreyData(UnitModelBlockData):
         doc="Source of the predator growth rate z: KineticsMode.EXTERNAL (network or "
             "smoother) or KineticsMode.REFERENCE (Leslie-Gower r2 - a2 x1/x0)"))
     CONFIG.declare("network_inputs", ConfigValue(
-        default=list(STATES), domain=_network_inputs,
+        default=list(STATES), domain=network_inputs_domain(STATES),
         doc="States fed to the network, in order (a subset of x0, x1)"))
     CONFIG.declare("lyapunov_constraint", ConfigValue(
         default=False, domain=Bool,
@@ -163,8 +154,4 @@ class PredatorPreyData(UnitModelBlockData):
 
     def set_physics(self, **values: float) -> None:
         """Set parameters (``r1``, ``a1``, ``b1``, ``r2``, ``a2``) by name."""
-        for name, val in values.items():
-            if name not in DEFAULT_PHYSICS:
-                raise ContractError(
-                    f"physics.{name} is not a parameter of {self.name}; valid: {list(DEFAULT_PHYSICS)}")
-            getattr(self, name).set_value(float(val))
+        set_named_parameters(self, DEFAULT_PHYSICS, values)

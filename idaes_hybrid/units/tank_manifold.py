@@ -37,13 +37,14 @@ from __future__ import annotations
 from typing import Sequence
 
 import pyomo.environ as pyo
-from pyomo.common.config import ConfigValue, In, ListOf
+from pyomo.common.config import ConfigValue, In
 from pyomo.environ import units as pyunits
 from pyomo.network import Arc
 
 from idaes.core import UnitModelBlockData, declare_process_block_class
 
-from idaes_hybrid.units.contract import ContractError, KineticsMode
+from idaes_hybrid.units.contract import (
+    ContractError, KineticsMode, network_inputs_domain, set_named_parameters)
 from idaes_hybrid.units.tank import FLOW_UNITS, LEVEL_UNITS, Manifold, Tank, TankOutlet
 
 #: Default values of the parameters: tank areas phi0..phi3 (m^2) and the
@@ -53,16 +54,6 @@ DEFAULT_PHYSICS = {"phi0": 0.1, "phi1": 0.5, "phi2": 2.0, "phi3": 10.0, "a2": 0.
                    "a1": 0.1, "k": 0.2}
 STATES = ("x0", "x1", "x2", "x3")
 FLOWS = ("u0", "u1", "u2", "u3", "u4")
-
-
-def _network_inputs(value) -> list[str]:
-    names = [str(v) for v in ListOf(str)(value)]
-    bad = [n for n in names if n not in STATES]
-    if bad:
-        raise ContractError(f"network_inputs contains {bad}; valid states are {list(STATES)}")
-    if not names or len(set(names)) != len(names):
-        raise ContractError(f"network_inputs={names} must be a non-empty list without repeats")
-    return names
 
 
 @declare_process_block_class("TankManifold", doc="Four tanks and a manifold with learned flows")
@@ -75,7 +66,7 @@ class TankManifoldData(UnitModelBlockData):
         doc="Source of the flows u0 (pump) and u3 (tank 0 outflow): KineticsMode.EXTERNAL "
             "(network or smoother) or KineticsMode.REFERENCE (k x0 x3 and a1 sqrt(x0))"))
     CONFIG.declare("network_inputs", ConfigValue(
-        default=list(STATES), domain=_network_inputs,
+        default=list(STATES), domain=network_inputs_domain(STATES),
         doc="Levels fed to the network, in order (a subset of x0..x3)"))
 
     state_names = STATES
@@ -158,11 +149,7 @@ class TankManifoldData(UnitModelBlockData):
 
     def set_physics(self, **values: float) -> None:
         """Set parameters by name: ``phi0..phi3``, ``a2``, ``a1``, ``k``."""
-        for name, val in values.items():
-            if name not in DEFAULT_PHYSICS:
-                raise ContractError(
-                    f"physics.{name} is not a parameter of {self.name}; valid: {list(DEFAULT_PHYSICS)}")
-            self._parameter(name).set_value(float(val))
+        set_named_parameters(self, DEFAULT_PHYSICS, values, self._parameter)
 
     def _parameter(self, name: str) -> pyo.Param:
         if name.startswith("phi"):
