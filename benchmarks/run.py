@@ -24,10 +24,17 @@ def _scaling(argv: Sequence[str]) -> int:
     return scaling.main(argv)
 
 
+def _peers(argv: Sequence[str]) -> int:
+    from benchmarks import peers
+
+    return peers.main(argv)
+
+
 #: Benchmark name -> its entry point (taking the command-line arguments it should see).
 BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "formulations": _formulations,
     "scaling": _scaling,
+    "peers": _peers,
 }
 
 
