@@ -31,9 +31,11 @@ import pyomo.environ as pyo
 from pyomo.environ import units as pyunits
 
 import idaes.logger as idaeslog
+from idaes.core.util.exceptions import InitializationError
 from idaes.core.util.model_statistics import degrees_of_freedom
 
 from idaes_hybrid.batched_solve import solve_hybrid
+from idaes_hybrid.units.initialization import initialize_hybrid_units
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.solver import SolveResult, SolveStatus, SolverCrashError, SolverNotFoundError
@@ -291,6 +293,18 @@ def _initialize(m: pyo.ConcreteModel, net, definition: HybridModelDefinition, un
     m.volume_limit.deactivate()
     m.init_objective = pyo.Objective(expr=0.0)
     try:
+        # the unit's Initializer marches the elements first (as prediction does), with
+        # the feed fixed at F0 so the unit alone is square
+        unit.F.fix(F0)
+        m.feed_profile.deactivate()
+        try:
+            initialize_hybrid_units(m, net)
+        except InitializationError as err:
+            _log.warning(f"initializer failed ({err}); solving the constant feed from the "
+                         "current point")
+        finally:
+            unit.F.unfix()
+            m.feed_profile.activate()
         init = _solve(m, net, solver_options, False, "initialization")
         if not init.ok:
             _log.warning(f"initialization with constant F = {F0:.4g} ended {init.status.value}; "
