@@ -198,6 +198,44 @@ def _move_into(staging: Path, out: Path) -> list[Path]:
     return moved
 
 
+def write_staged(out: Path, write) -> list[Path]:
+    """Run ``write(dir)`` on a private temporary sibling of ``out``, then move its
+    entries into ``out``; nothing in ``out`` changes unless ``write`` succeeds."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
+    try:
+        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; it may become --out
+        write(staging)
+        return _move_into(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def load_saved_with_config(model_dir: str, config_path: str):
+    """A saved model and a run config that must name the same model.
+
+    Returns ``(saved, config, log)``; differing network inputs or physics are
+    logged, and the saved model's values win.
+    """
+    from idaes_hybrid.config import ConfigError, load_run_config
+    from idaes_hybrid.io import load_model
+
+    saved = load_model(model_dir)
+    config = load_run_config(config_path)
+    if config.model_name != saved.model_name:
+        raise ConfigError(f"model: the config names {config.model_name!r} but the saved model "
+                          f"in '{saved.directory}' is {saved.model_name!r}")
+    log = logging.getLogger(LOGGER_NAME + ".cli")
+    if list(config.network_inputs) != saved.network_inputs:
+        log.warning(f"network.inputs {config.network_inputs} of the config differ from the "
+                    f"saved model's {saved.network_inputs}; using the saved model's")
+    changed = sorted(k for k in saved.physics if config.physics.get(k) != saved.physics[k])
+    if changed:
+        log.warning(f"physics {changed} of the config differ from the saved model's; "
+                    "using the saved model's")
+    return saved, config, log
+
+
 def _train(args: argparse.Namespace) -> int:
     from idaes_hybrid.config import load_run_config
 
@@ -219,10 +257,7 @@ def _train(args: argparse.Namespace) -> int:
     document = {**metrics, "model": config.model_name, "config": str(config.path),
                 "network_inputs": config.network_inputs}
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
-    try:
-        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; it may become --out
+    def write(staging: Path) -> None:
         write_json_atomic(staging / "metrics.json", document)
         try:
             save_model(staging / "model", result, config, metrics)
@@ -234,9 +269,8 @@ def _train(args: argparse.Namespace) -> int:
         plots = sorted(p.name for p in staging.glob("*.png"))
         write_text_atomic(staging / "report.md", training_report(
             document, plots, f"Hybrid {config.model_name} training report"))
-        written = _move_into(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    written = write_staged(out, write)
     _print_summary(metrics, out, written)
     return 0
 
@@ -280,25 +314,12 @@ def _print_summary(metrics: dict, out: Path, written: Sequence[Path]) -> None:
 
 # ----------------------------------------------------------------------------- predict
 def _predict(args: argparse.Namespace) -> int:
-    from idaes_hybrid.config import ConfigError, load_run_config
-    from idaes_hybrid.io import load_model, write_text_atomic
+    from idaes_hybrid.io import write_text_atomic
 
     out = Path(args.out).expanduser().resolve()
     if out.is_dir():
         raise UsageError(f"--out: '{out}' is a directory; give a CSV file name")
-    saved = load_model(args.model_dir)
-    config = load_run_config(args.config)
-    if config.model_name != saved.model_name:
-        raise ConfigError(f"model: the config names {config.model_name!r} but the saved model "
-                          f"in '{saved.directory}' is {saved.model_name!r}")
-    log = logging.getLogger(LOGGER_NAME + ".cli")
-    if list(config.network_inputs) != saved.network_inputs:
-        log.warning(f"network.inputs {config.network_inputs} of the config differ from the "
-                    f"saved model's {saved.network_inputs}; using the saved model's")
-    changed = sorted(k for k in saved.physics if config.physics.get(k) != saved.physics[k])
-    if changed:
-        log.warning(f"physics {changed} of the config differ from the saved model's; "
-                    "using the saved model's")
+    saved, config, log = load_saved_with_config(args.model_dir, args.config)
 
     import pandas as pd
 

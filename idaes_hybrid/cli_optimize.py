@@ -10,13 +10,10 @@ Writes ``DIR/optimization.json`` and ``DIR/feed_profiles.png``.
 from __future__ import annotations
 
 import argparse
-import logging
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from idaes_hybrid.cli import LOGGER_NAME, _check_out_dir, _move_into, _umask
+from idaes_hybrid.cli import _check_out_dir, load_saved_with_config, write_staged
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,20 +35,15 @@ def gap_percent(true_optimum: float, achieved: float) -> float:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``idaes-hybrid optimize``; return the exit code (errors are raised)."""
-    from idaes_hybrid.config import ConfigError, load_run_config
-    from idaes_hybrid.io import load_model, write_json_atomic
+    from idaes_hybrid.config import ConfigError
+    from idaes_hybrid.io import write_json_atomic
 
     out = Path(args.out).expanduser().resolve()
     _check_out_dir(out)
-    saved = load_model(args.model_dir)
-    config = load_run_config(args.config)
-    if config.model_name != saved.model_name:
-        raise ConfigError(f"model: the config names {config.model_name!r} but the saved model "
-                          f"in '{saved.directory}' is {saved.model_name!r}")
+    saved, config, log = load_saved_with_config(args.model_dir, args.config)
     opt = config.optimization
     if opt is None:
         raise ConfigError(f"optimization: the config '{config.path}' has no [optimization] table")
-    log = logging.getLogger(LOGGER_NAME + ".cli")
     log.info(f"optimize: {opt.intervals} feed intervals, F in [{opt.F_min:g}, {opt.F_max:g}], "
              f"V <= {opt.V_max:g}, horizon {opt.horizon:g}")
 
@@ -101,10 +93,7 @@ def run(args: argparse.Namespace) -> int:
             "true_optimum": reference.to_dict(),
         })
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
-    try:
-        staging.chmod(0o777 & ~_umask())
+    def write(staging: Path) -> None:
         write_json_atomic(staging / "optimization.json", document)
         try:
             from idaes_hybrid.optimization_plots import plot_feed_profiles
@@ -114,9 +103,8 @@ def run(args: argparse.Namespace) -> int:
                                units=variable_units(definition, saved.network_inputs))
         except Exception as err:  # noqa: BLE001 - a plot never fails the run
             log.warning(f"plot feed_profiles.png not written: {type(err).__name__}: {err}")
-        written = _move_into(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    written = write_staged(out, write)
     _print_summary(document, out, written)
     return 0
 

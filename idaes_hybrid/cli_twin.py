@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from idaes_hybrid.cli import (LOGGER_NAME, UsageError, _check_out_dir, _fmt, _move_into, _umask,
-                              _write_plots)
+from idaes_hybrid.cli import (UsageError, _check_out_dir, _fmt, _write_plots,
+                              load_saved_with_config, write_staged)
 
 #: Command-line option of each request field, for error messages.
 _OPTION_OF = {"t_now": "--now", "window": "--window", "horizon_end": "--horizon-end",
@@ -64,44 +61,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     es.add_argument("--quiet", action="store_true", help="show warnings and errors only")
 
 
-def _load(args: argparse.Namespace):
-    from idaes_hybrid.config import ConfigError, load_run_config
-    from idaes_hybrid.io import load_model
-
-    saved = load_model(args.model_dir)
-    config = load_run_config(args.config)
-    if config.model_name != saved.model_name:
-        raise ConfigError(f"model: the config names {config.model_name!r} but the saved model "
-                          f"in '{saved.directory}' is {saved.model_name!r}")
-    log = logging.getLogger(LOGGER_NAME + ".cli")
-    if list(config.network_inputs) != saved.network_inputs:
-        log.warning(f"network.inputs {config.network_inputs} of the config differ from the "
-                    f"saved model's {saved.network_inputs}; using the saved model's")
-    changed = sorted(k for k in saved.physics if config.physics.get(k) != saved.physics[k])
-    if changed:
-        log.warning(f"physics {changed} of the config differ from the saved model's; "
-                    "using the saved model's")
-    return saved, config, log
-
-
-def _stage(out: Path, write) -> list[Path]:
-    """Write into a temporary sibling of ``out`` with ``write(dir)``, then move it in."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
-    try:
-        staging.chmod(0o777 & ~_umask())
-        write(staging)
-        return _move_into(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 # ----------------------------------------------------------------------------- update
 def run_update(args: argparse.Namespace) -> int:
     """Run ``idaes-hybrid update``; return the exit code (errors are raised)."""
     out = Path(args.out).expanduser().resolve()
     _check_out_dir(out)
-    saved, config, log = _load(args)
+    saved, config, log = load_saved_with_config(args.model_dir, args.config)
     from idaes_hybrid.io import ModelFileError, save_model, write_json_atomic
     from idaes_hybrid.training.train import TrainingError
     from idaes_hybrid.twin.common import TwinRequestError
@@ -138,7 +103,7 @@ def run_update(args: argparse.Namespace) -> int:
             raise TrainingError(f"the updated model cannot be saved: {err}") from err
         _write_plots(result.training, used, staging, log)
 
-    written = _stage(out, write)
+    written = write_staged(out, write)
     up = metrics["update"]["validation_rmse"]
     print(f"status: {metrics['status']} ({metrics['iterations']} iterations, "
           f"{metrics['wall_time_s']:.1f} s); new batches {result.new_experiments}")
@@ -179,7 +144,7 @@ def run_estimate(args: argparse.Namespace) -> int:
     out = Path(args.out).expanduser().resolve()
     _check_out_dir(out)
     rel_sd = parse_rel_sd(args.prior_rel_sd)
-    saved, config, log = _load(args)
+    saved, config, log = load_saved_with_config(args.model_dir, args.config)
     from idaes_hybrid.io import write_json_atomic
     from idaes_hybrid.twin.common import TwinRequestError, find_experiment
     from idaes_hybrid.twin.estimate import EstimationSettings, PriorMode, estimate_and_forecast
@@ -216,7 +181,7 @@ def run_estimate(args: argparse.Namespace) -> int:
         except Exception as err:  # noqa: BLE001 - a plot never fails the run
             log.warning(f"plot estimate.png not written: {type(err).__name__}: {err}")
 
-    written = _stage(out, write)
+    written = write_staged(out, write)
     print(f"estimate of {est.experiment!r} at t = {est.t_now:g} from {est.n_observations} "
           f"measurements in [{est.window_start:g}, {est.t_now:g}] ({est.status}, "
           f"{est.iterations} iterations)")
