@@ -24,6 +24,8 @@ demo: $(STAMP)
 	$(VENV)/bin/idaes-hybrid train flowsheets/bioreactor/config.toml --out results/bioreactor
 	@echo "report: results/bioreactor/report.md"
 
+# all benchmarks one after the other (benchmarks/run.py); the sequential baseline of
+# `peers` gets its default 600 s budget (benchmarks/peers.py DEFAULT_BUDGET_S)
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
 

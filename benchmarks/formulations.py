@@ -368,11 +368,11 @@ def _instrumented(case: Case, echo: bool) -> Iterator[_Recorder]:
                                               rec.wrap_solve(predict_mod.solve_hybrid, "validate")))
         if case.backend == "pounce":
             stack.enter_context(mock.patch.object(
-                batched_solve, "_interior_point_backend", lambda: (pounce.Problem, "pounce", {})))
+                batched_solve, "interior_point_backend", lambda: (pounce.Problem, "pounce", {})))
         else:
             stack.enter_context(mock.patch.object(
-                batched_solve, "_interior_point_backend",
-                rec.wrap_backend(batched_solve._interior_point_backend)))
+                batched_solve, "interior_point_backend",
+                rec.wrap_backend(batched_solve.interior_point_backend)))
         yield rec
 
 

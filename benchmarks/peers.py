@@ -16,7 +16,8 @@ batch ``val`` of ``flowsheets/bioreactor/data``, a 4-20-20-1 softplus network on
 X, S, P, V and (for the two simultaneous ones) 20 finite elements x 3 Radau
 points. Writes ``benchmarks/results/peers.md`` and ``peers.json``.
 
-``python -m benchmarks.peers [--budget SECONDS] [--skip ours,sindae,sequential]``
+``python -m benchmarks.peers [--budget SECONDS] [--skip ours,sindae,sequential] [--reuse]``
+(``--reuse``: keep the skipped pipelines' results from the existing ``peers.json``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 CONFIG = ROOT / "flowsheets" / "bioreactor" / "config.toml"
 STATES = ("X", "P", "S", "V")
+#: Time budget of the sequential baseline (s) when ``--budget`` is not given (``make bench``).
+DEFAULT_BUDGET_S = 600.0
 
 
 def run_child(cmd: list[str], out_path: Path, timeout: float | None = None) -> dict:
@@ -74,10 +77,11 @@ def machine() -> dict:
             "os": platform.platform(), "python": platform.python_version()}
 
 
-def run_ours(work: Path) -> dict:
+def run_ours(work: Path, config: Path = CONFIG, name: str = "ours") -> dict:
+    """``idaes-hybrid train config`` in its own process; its metrics and process figures."""
     exe = Path(sys.executable).parent / "idaes-hybrid"
-    out = work / "ours"
-    child = run_child([str(exe), "train", str(CONFIG), "--out", str(out), "--quiet"], work / "ours.log")
+    out = work / name
+    child = run_child([str(exe), "train", str(config), "--out", str(out), "--quiet"], work / f"{name}.log")
     res = {"process": child}
     try:
         m = json.loads((out / "metrics.json").read_text())
@@ -139,6 +143,12 @@ def render(res: dict) -> str:
          f"Sequential: TensorFlow RK4 (step {_f(seq.get('rk4_step_h'))} h) + Adam lr 1e-3, "
          f"time budget {_f(seq.get('budget_s'), '{:.0f}')} s, patience {seq.get('patience_evals')} evaluations "
          f"(one per {seq.get('eval_every')} steps).", "",
+         f"Sequential baseline budget: `make bench` (and `python -m benchmarks.peers` without `--budget`) "
+         f"gives it {DEFAULT_BUDGET_S:.0f} s; this run gave it {_f(seq.get('budget_s'), '{:.0f}')} s.", ""]
+    if res.get("reused"):
+        L += ["Reused from the previous `peers.json` (not rerun): " + "; ".join(
+            f"{k} (run on {v})" for k, v in res["reused"].items()) + ".", ""]
+    L += [
          "## Summary", "",
          "| pipeline | wall time (s) | iterations | val RMSE X | val RMSE P | val RMSE S | val RMSE V | peak RSS (MB) |",
          "|---|---|---|---|---|---|---|---|"]
@@ -231,10 +241,13 @@ def render(res: dict) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.peers", description=__doc__.split("\n")[0])
-    p.add_argument("--budget", type=float, default=600.0, help="time budget of the sequential baseline (s)")
+    p.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S,
+                   help=f"time budget of the sequential baseline (s; default {DEFAULT_BUDGET_S:.0f})")
     p.add_argument("--skip", default="", help="comma-separated pipelines to skip")
     p.add_argument("--work", type=Path, help="scratch folder (default: a temporary one)")
     p.add_argument("--render-only", action="store_true", help="rewrite peers.md from peers.json")
+    p.add_argument("--reuse", action="store_true",
+                   help="keep the results of the skipped pipelines from the existing peers.json")
     a = p.parse_args(argv)
     if a.render_only:
         (RESULTS / "peers.md").write_text(render(json.loads((RESULTS / "peers.json").read_text())))
@@ -243,6 +256,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = a.work or Path(tempfile.mkdtemp(prefix="peers-"))
     work.mkdir(parents=True, exist_ok=True)
     res: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine()}
+    if a.reuse and skip and (RESULTS / "peers.json").exists():
+        old = json.loads((RESULTS / "peers.json").read_text())
+        for name in sorted(skip & {"ours", "sindae", "sequential"}):
+            if name in old:
+                res[name] = old[name]
+                res.setdefault("reused", {})[name] = (old.get("reused") or {}).get(name, old.get("date"))
     if "ours" not in skip:
         print("peers: ours", flush=True)
         res["ours"] = run_ours(work)

@@ -8,7 +8,8 @@ discretization, then a scipy ``solve_ivp`` prediction of the validation batch)
 and prints the driver's JSON, plus the setup and peak memory of the run.
 An install or run failure is reported as ``{"error": ...}`` with the exact message.
 
-``python -m benchmarks.peers_sindae [--json out.json]``
+``python -m benchmarks.peers_sindae [--json out.json] [--case tank_manifold --hessian limited-memory
+--max-cpu-time S]`` (the tank-manifold driver is ``benchmarks/_sindae_tank_driver.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -28,6 +30,9 @@ VENV = HERE / ".venv-sindae"
 PY = VENV / "bin" / "python"
 DRIVER = HERE / "_sindae_driver.py"
 DATA = HERE.parent / "flowsheets" / "bioreactor" / "data"
+#: Case -> (driver, data folder): the bioreactor, and the tank manifold (SiNDAE's FourTankProblem).
+CASES = {"bioreactor": (DRIVER, DATA),
+         "tank_manifold": (HERE / "_sindae_tank_driver.py", HERE.parent / "flowsheets" / "tank_manifold" / "data")}
 VERSION = "1.0.2"
 
 
@@ -45,18 +50,28 @@ def ensure_venv() -> dict:
     return {"venv": str(VENV), "created": True, "setup_s": time.perf_counter() - tick}
 
 
-def run(timeout: float = 3600.0, reg: float = 1e-2) -> dict:
+def run(timeout: float = 3600.0, reg: float = 1e-2, case: str = "bioreactor", hessian: str = "exact",
+        max_cpu_time: float | None = None) -> dict:
+    driver, data = CASES[case]
+    args = [str(data), str(reg)]
+    if case != "bioreactor":
+        args += [hessian] + ([str(max_cpu_time)] if max_cpu_time else [])
     setup = ensure_venv()
     if "error" in setup:
         return setup
     env = dict(os.environ, PATH=f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")  # POUNCE's executable
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     tick = time.perf_counter()
+    # own session: a timeout ends the driver *and* the POUNCE process it started
+    proc = subprocess.Popen([str(PY), str(driver), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, start_new_session=True)
     try:
-        r = subprocess.run([str(PY), str(DRIVER), str(DATA), str(reg)], capture_output=True, text=True,
-                           env=env, timeout=timeout)
+        stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         return {"error": f"SiNDAE driver timed out after {timeout:.0f} s", "setup": setup}
+    r = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     wall = time.perf_counter() - tick
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
@@ -74,8 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.peers_sindae", description=__doc__.split("\n")[0])
     p.add_argument("--json", type=Path)
     p.add_argument("--timeout", type=float, default=3600.0)
+    p.add_argument("--case", choices=sorted(CASES), default="bioreactor")
+    p.add_argument("--hessian", choices=("exact", "limited-memory"), default="exact",
+                   help="Hessian of the simultaneous solve (tank manifold only)")
+    p.add_argument("--max-cpu-time", type=float, help="POUNCE max_cpu_time of the solves (tank manifold only)")
     a = p.parse_args(argv)
-    out = run(timeout=a.timeout)
+    out = run(timeout=a.timeout, case=a.case, hessian=a.hessian, max_cpu_time=a.max_cpu_time)
     text = json.dumps(out, indent=1, default=str)
     if a.json:
         a.json.write_text(text)

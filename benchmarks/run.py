@@ -30,11 +30,25 @@ def _peers(argv: Sequence[str]) -> int:
     return peers.main(argv)
 
 
+def _peers_tank(argv: Sequence[str]) -> int:
+    from benchmarks import peers_tank
+
+    return peers_tank.main(argv)
+
+
+def _growth(argv: Sequence[str]) -> int:
+    from benchmarks import growth
+
+    return growth.main(argv)
+
+
 #: Benchmark name -> its entry point (taking the command-line arguments it should see).
 BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "formulations": _formulations,
     "scaling": _scaling,
     "peers": _peers,
+    "peers_tank": _peers_tank,
+    "growth": _growth,
 }
 
 

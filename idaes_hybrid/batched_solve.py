@@ -14,7 +14,9 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
@@ -28,12 +30,12 @@ from idaes_hybrid.solver import SolveResult, SolveStatus
 _log = idaeslog.getLogger(__name__)
 
 #: Ipopt return codes (``info["status"]``) -> our status.
-_STATUS = {0: SolveStatus.OPTIMAL, 1: SolveStatus.ACCEPTABLE, -1: SolveStatus.MAX_ITERATIONS,
+STATUS = {0: SolveStatus.OPTIMAL, 1: SolveStatus.ACCEPTABLE, -1: SolveStatus.MAX_ITERATIONS,
            -4: SolveStatus.MAX_ITERATIONS, -5: SolveStatus.MAX_ITERATIONS,
            2: SolveStatus.INFEASIBLE}
 
 
-class _NetworkPart:
+class NetworkPart:
     """Index bookkeeping and evaluation of the network equations."""
 
     def __init__(self, net, col_of, n_cols):
@@ -115,9 +117,11 @@ class _NetworkPart:
     def hessian(self, x, lam):
         v, z, theta = self._gather(x)
         c = -(lam.reshape(self.n_points, self.n_out) * self.sz[None, :])
-        h_tt, h_ut, h_uu = self.bnet.weighted_hessian(theta, (v - self.mv) / self.sv, c)
         parts = []
-        if not self.theta_fixed:
+        if self.theta_fixed:
+            h_uu = self.bnet.input_hessian(theta, (v - self.mv) / self.sv, c)
+        else:
+            h_tt, h_ut, h_uu = self.bnet.weighted_hessian(theta, (v - self.mv) / self.sv, c)
             parts.append(h_tt[self._tt])
             parts.append((h_ut / self.sv[None, :, None])[self._vt_mask])
         h_vv = h_uu / np.outer(self.sv, self.sv)[None]
@@ -126,10 +130,10 @@ class _NetworkPart:
         return np.concatenate(parts)
 
 
-class _Composite:
+class CompositeNLP:
     """cyipopt-style problem: the ``.nl`` part plus the batched network part."""
 
-    def __init__(self, nl, netp: _NetworkPart, n_extra: int, logger_every: int = 10):
+    def __init__(self, nl, netp: NetworkPart, n_extra: int, logger_every: int = 10):
         self.nl, self.net = nl, netp
         self.n_nl, self.m_nl = nl.n, nl.m
         self.n = self.n_nl + n_extra
@@ -176,13 +180,13 @@ class _Composite:
     def intermediate(self, alg_mod, iter_count, obj_value, inf_pr, inf_du, mu, d_norm,
                      regularization_size, alpha_du, alpha_pr, ls_trials):
         self.iterations = int(iter_count)
-        if iter_count % self.every == 0:
+        if self.every > 0 and iter_count % self.every == 0:
             _log.info(f"  iter {iter_count:4d}  objective {obj_value:.6e}  inf_pr {inf_pr:.2e}  "
                       f"inf_du {inf_du:.2e}")
         return True
 
 
-def _interior_point_backend():
+def interior_point_backend():
     """The callback-driven interior-point solver: real Ipopt + MUMPS from
     ``cyipopt`` when installed (much faster factorizations), else POUNCE."""
     try:
@@ -195,29 +199,41 @@ def _interior_point_backend():
         return pounce.Problem, "pounce", {}
 
 
-def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool = False,
-                  user_scaling: bool = False) -> SolveResult:
-    """Solve ``model`` with ``net``'s points evaluated in batches; load the solution.
+@dataclass
+class BatchedNLP:
+    """A model written for the callback path: the ``.nl`` part, the network part,
+    the problem object an interior-point solver calls and its bounds and start.
 
-    Parameters
-    ----------
-    model
-        The model (one active objective); ``net``'s point constraints are replaced by
-        the batched evaluation for the duration of the solve.
-    net
-        The :class:`~idaes_hybrid.nn.block.NeuralNetworkBlock` evaluated at its points.
-    options
-        Ipopt-style options.
-    tee
-        Print the solver's iteration log.
-    user_scaling
-        Give Ipopt the model's IDAES scaling factors (``scaling_factor`` suffixes, 1 where
-        unset) with ``nlp_scaling_method = user-scaling``.
+    ``variables`` are the Pyomo variables in column order (the ``.nl`` columns,
+    then network inputs/outputs that only the network equations use).
+    """
+
+    nl: Any
+    net: NetworkPart
+    problem: CompositeNLP
+    variables: list
+    constraints: list
+    lb: np.ndarray
+    ub: np.ndarray
+    cl: np.ndarray
+    cu: np.ndarray
+    x0: np.ndarray
+    build_time_s: float
+
+    def load(self, x: np.ndarray) -> None:
+        """Set the Pyomo variables to the values of column vector ``x``."""
+        for v, val in zip(self.variables, x):
+            v.set_value(float(val), skip_validation=True)
+
+
+def build_batched_nlp(model: pyo.Block, net, logger_every: int = 10) -> BatchedNLP:
+    """Write ``model`` minus ``net``'s point equations to ``.nl`` and pair it with
+    the batched evaluation of those equations.
+
+    The point blocks are deactivated only while the ``.nl`` file is written.
     """
     import pounce
 
-    problem_class, backend, backend_defaults = _interior_point_backend()
-    options = dict(options or {})
     start = time.perf_counter()
     active = [b for b in net.point_blocks()]
     states = [{k: v.active for k, v in b.items()} for b in active]
@@ -241,8 +257,8 @@ def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool 
         if not v.fixed and id(v) not in col_of:
             col_of[id(v)] = len(info.variables) + len(extras)
             extras.append(v)
-    netp = _NetworkPart(net, col_of, len(info.variables) + len(extras))
-    prob_obj = _Composite(nl, netp, len(extras), logger_every=1 if tee else 10)
+    netp = NetworkPart(net, col_of, len(info.variables) + len(extras))
+    prob_obj = CompositeNLP(nl, netp, len(extras), logger_every=logger_every)
     lb = np.concatenate([np.asarray(nl.x_l), [v.lb if v.lb is not None else -1e19 for v in extras]])
     ub = np.concatenate([np.asarray(nl.x_u), [v.ub if v.ub is not None else 1e19 for v in extras]])
     m_net = netp.n_points * netp.n_out
@@ -250,25 +266,53 @@ def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool 
     cu = np.concatenate([np.asarray(nl.g_u), np.zeros(m_net)])
     x0 = np.concatenate([[pyo.value(v) if v.value is not None else 0.0 for v in info.variables],
                          [pyo.value(v) if v.value is not None else 0.0 for v in extras]])
-    problem = problem_class(n=len(x0), m=len(cl), problem_obj=prob_obj, lb=lb, ub=ub, cl=cl, cu=cu)
+    return BatchedNLP(nl, netp, prob_obj, [*info.variables, *extras], list(info.constraints),
+                      lb, ub, cl, cu, x0, time.perf_counter() - start)
+
+
+def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool = False,
+                  user_scaling: bool = False) -> SolveResult:
+    """Solve ``model`` with ``net``'s points evaluated in batches; load the solution.
+
+    Parameters
+    ----------
+    model
+        The model (one active objective); ``net``'s point constraints are replaced by
+        the batched evaluation for the duration of the solve.
+    net
+        The :class:`~idaes_hybrid.nn.block.NeuralNetworkBlock` evaluated at its points.
+    options
+        Ipopt-style options.
+    tee
+        Print the solver's iteration log.
+    user_scaling
+        Give Ipopt the model's IDAES scaling factors (``scaling_factor`` suffixes, 1 where
+        unset) with ``nlp_scaling_method = user-scaling``.
+    """
+    problem_class, backend, backend_defaults = interior_point_backend()
+    options = dict(options or {})
+    start = time.perf_counter()
+    bn = build_batched_nlp(model, net, logger_every=1 if tee else 10)
+    netp, prob_obj = bn.net, bn.problem
+    problem = problem_class(n=len(bn.x0), m=len(bn.cl), problem_obj=prob_obj, lb=bn.lb, ub=bn.ub,
+                            cl=bn.cl, cu=bn.cu)
     opts = {"print_level": 5 if tee else 0, **backend_defaults, **options}
     if user_scaling:
         from idaes_hybrid.scaling import scaling_vectors
 
         rows = [b.output_eq[o] for b, _, _ in net.point_items() for o in range(netp.n_out)]
-        x_scale, g_scale = scaling_vectors([*info.variables, *extras], [*info.constraints, *rows])
+        x_scale, g_scale = scaling_vectors(bn.variables, [*bn.constraints, *rows])
         problem.set_problem_scaling(1.0, x_scale, g_scale)
         opts["nlp_scaling_method"] = "user-scaling"
     for key, val in opts.items():
         problem.add_option(key, val)
     build_time = time.perf_counter() - start
-    x, sol = problem.solve(x0)
+    x, sol = problem.solve(bn.x0)
     wall = time.perf_counter() - start
-    status = _STATUS.get(int(sol["status"]), SolveStatus.FAILED)
+    status = STATUS.get(int(sol["status"]), SolveStatus.FAILED)
     load = status in (SolveStatus.OPTIMAL, SolveStatus.ACCEPTABLE, SolveStatus.MAX_ITERATIONS)
     if load:
-        for v, val in zip([*info.variables, *extras], x):
-            v.set_value(float(val), skip_validation=True)
+        bn.load(x)
     objs = list(model.component_data_objects(pyo.Objective, active=True))
     msg = sol.get("status_msg", b"")
     msg = msg.decode() if isinstance(msg, bytes) else str(msg)

@@ -21,7 +21,7 @@ from pyomo.core.base.constraint import ConstraintData
 from pyomo.repn.plugins.nl_writer import NLWriter
 from pyomo.util.subsystems import create_subsystem_block
 
-from idaes_hybrid.batched_solve import _NetworkPart
+from idaes_hybrid.batched_solve import NetworkPart
 
 
 def network_constraint_ids(net) -> set[int]:
@@ -95,7 +95,7 @@ class EquationSystem:
                                         np.ones(len(self._net_rows), bool)])
 
     def _add_network(self, net) -> None:
-        netp = _NetworkPart(net, self._col_of, self.n)
+        netp = NetworkPart(net, self._col_of, self.n)
         n_out = netp.n_out
         keep = [p * n_out + o for p in range(netp.n_points) for o in range(n_out)
                 if netp.out_cols[p, o] >= 0]

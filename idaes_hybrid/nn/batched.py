@@ -177,6 +177,29 @@ class BatchedNetwork:
         h_uu = np.transpose(gdot[self.n_theta:], (1, 0, 2))  # (P, n_in, n_in)
         return 0.5 * (h_tt + h_tt.T), h_ut, h_uu
 
+    def input_hessian(self, theta: np.ndarray, u: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """Each point's Hessian of ``sum(c * y)`` in its own inputs only, shape
+        ``(P, n_in, n_in)``: the ``h_uu`` block of :meth:`weighted_hessian` at a
+        fraction of its cost, for fixed weights (simulation, inner problems)."""
+        layers, hs, d1s, d2s = self._forward(theta, u)
+        n_p, n_in = u.shape
+        L = len(layers)
+        gbar = [None] * (L + 1)
+        gbar[L] = c
+        for k in range(L - 1, -1, -1):
+            gbar[k] = (gbar[k + 1] * d1s[k]) @ layers[k][0]
+        hdot = np.broadcast_to(np.eye(n_in)[:, None, :], (n_in, n_p, n_in))
+        adots = []
+        for k, (w, _) in enumerate(layers):
+            adot = hdot @ w.T
+            adots.append(adot)
+            hdot = adot * d1s[k][None]
+        gdot = np.zeros((n_in, n_p, self.sizes[-1]))
+        for k in range(L - 1, -1, -1):
+            abar_dot = gdot * d1s[k][None] + gbar[k + 1][None] * d2s[k][None] * adots[k]
+            gdot = abar_dot @ layers[k][0]
+        return np.transpose(gdot, (1, 0, 2))
+
     def _per_point_mixed(self, layers, hs, d1s, d2s, abar, gbar):
         """``d/du[p] (d sum(c y)/d theta)`` for every point separately."""
         n_p, n_in = hs[0].shape

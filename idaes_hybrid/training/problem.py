@@ -162,10 +162,14 @@ def build_training_model(
     network_inputs: Sequence[str],
     formulation: Formulation = Formulation.NESTED,
     unit_config: Mapping[str, Any] | None = None,
+    scales: Mapping[str, float] | None = None,
 ) -> pyo.ConcreteModel:
     """Build the simultaneous training model (objective not yet set).
 
     ``unit_config`` holds extra CONFIG options of every experiment's unit.
+    ``scales`` overrides the per-variable fit weights (default:
+    :func:`observation_scales` of ``experiments``), so that a model of a subset
+    of experiments weighs residuals as the model of all of them does.
 
     The model has ``experiment[name]`` blocks, the shared network ``net`` with
     its points sub-block ``net.kinetics``, and the expression ``data_fit``.
@@ -186,7 +190,7 @@ def build_training_model(
     m.net.add_points("kinetics", network_points(m, experiments),
                      inputs=lambda p: unit(p).network_input_vars(p[1]),
                      outputs=lambda p: unit(p).network_output_vars(p[1]))
-    m.scales = observation_scales(experiments)
+    m.scales = dict(scales) if scales is not None else observation_scales(experiments)
     m.data_fit = pyo.Expression(expr=data_fit_expression(m, experiments, m.scales))
     return m
 

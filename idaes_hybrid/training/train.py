@@ -18,6 +18,8 @@ import pyomo.environ as pyo
 
 import idaes.logger as idaeslog
 
+from idaes_hybrid.decomposition import checkpoint as ckpt
+from idaes_hybrid.decomposition.settings import DecompositionSettings, TrainingMethod
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.batched_solve import solve_hybrid
@@ -75,6 +77,11 @@ class TrainingSettings:
     unit_config
         Extra CONFIG options of the hybrid unit in training and prediction (the
         ``[unit]`` table of a run configuration, e.g. ``lyapunov_constraint``).
+    method
+        ``SIMULTANEOUS`` (one NLP, the default) or ``DECOMPOSITION`` (outer loop over
+        the weights, one inner NLP per experiment, on Dask workers; for many batches).
+    decomposition
+        Options of the decomposition method.
     user_scaling
         Scale the training solve with IDAES scaling factors from the smoother's
         solution (:mod:`idaes_hybrid.scaling`) and give them to Ipopt; off by
@@ -95,6 +102,8 @@ class TrainingSettings:
     seed: int = 0
     unit_config: dict = field(default_factory=dict)
     user_scaling: bool = False
+    method: TrainingMethod = TrainingMethod.SIMULTANEOUS
+    decomposition: DecompositionSettings = field(default_factory=DecompositionSettings)
 
 
 @dataclass
@@ -139,6 +148,7 @@ class TrainingResult:
     trajectories: dict[str, dict[str, np.ndarray]]
     smoother_profiles: dict[str, np.ndarray]
     diagnostics: dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
 
     def metrics(self) -> dict:
         """The JSON-ready summary written to ``metrics.json``."""
@@ -152,6 +162,7 @@ class TrainingResult:
             "validation": {"rmse": self.validation_rmse},
             "experiments": self.per_experiment_rmse,
             "diagnostics": self.diagnostics,
+            **({"decomposition": {"history": self.history}} if self.history else {}),
         }
 
 
@@ -252,7 +263,14 @@ def train(
     _log.info(f"build: {len(train_exps)} experiments, {len(m.net.kinetics)} network points, "
               f"{spec.n_parameters} weights")
 
-    if warm is not None:  # a model update: the saved network replaces stages 1 and 2
+    decomposed = settings.method is TrainingMethod.DECOMPOSITION
+    resuming = decomposed and _has_checkpoint(settings.decomposition, spec, train_exps)
+    if resuming:  # the checkpoint holds weights and normalization: stages 1 and 2 are done
+        stages["smoother"] = StageReport("skipped (resumed)", 0.0)
+        stages["pretrain"] = StageReport("skipped (resumed)", 0.0)
+        smoother_profiles = {}
+        set_smoother_mode(m, on=False)
+    elif warm is not None:  # a model update: the saved network replaces stages 1 and 2
         wall, _ = prepare_warm_start(m, warm, definition, train_exps, disc, physics,
                                      network_inputs, options, settings.unit_config)
         stages["smoother"] = StageReport("skipped", 0.0)
@@ -286,29 +304,36 @@ def train(
         m.net.load_spec(pre.spec)
         set_smoother_mode(m, on=False)
         m.net.initialize_points(outputs=False)
-    m.net.unfix_weights()
-    if settings.user_scaling:  # nominal values from the smoother's solution
-        from idaes_hybrid.scaling import scale_hybrid_model
+    history: list[dict] = []
+    if decomposed:
+        stages["train"], history = _train_decomposed(
+            m, definition, train_exps, val_exps, disc, physics, network_inputs, settings, warm,
+            starts=None if resuming else _starting_values(m, train_exps))
+        trained = m.net.to_spec()
+    else:
+        m.net.unfix_weights()
+        if settings.user_scaling:  # nominal values from the smoother's solution
+            from idaes_hybrid.scaling import scale_hybrid_model
 
-        scale_hybrid_model(m, m.net)
-    res = _solve(m, "train", {**options, "hessian_approximation": settings.hessian.value}, tee,
-                 user_scaling=settings.user_scaling)
-    stages["train"] = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)
-    trained = m.net.to_spec()
-    m.net.fix_weights()
+            scale_hybrid_model(m, m.net)
+        res = _solve(m, "train", {**options, "hessian_approximation": settings.hessian.value}, tee,
+                     user_scaling=settings.user_scaling)
+        stages["train"] = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)
+        trained = m.net.to_spec()
+        m.net.fix_weights()
     tick = time.perf_counter()
     diagnostics = _numerical_diagnostics(m)
     stages["diagnostics"] = StageReport("ok" if "error" not in diagnostics else "skipped",
                                         time.perf_counter() - tick)
 
-    # Judge: training fit and validation by simulation
+    # Judge: training fit (the decomposition's: simulated) and validation by simulation
     per_exp, trajs = {}, {}
-    for exp in train_exps:
+    for exp in ([] if decomposed else train_exps):
         blk = m.experiment[exp.name]
         per_exp[exp.name] = rmse(blk, exp)
         trajs[exp.name] = trajectories(blk, definition)
     tick = time.perf_counter()
-    for exp in val_exps:
+    for exp in (train_exps + val_exps if decomposed else val_exps):
         traj = simulate(definition, exp, trained, disc, physics, network_inputs, options,
                         unit_config=settings.unit_config, user_scaling=settings.user_scaling)
         model = traj.pop("_model")
@@ -317,8 +342,41 @@ def train(
     stages["validate"] = StageReport("ok", time.perf_counter() - tick)
 
     return TrainingResult(
-        spec=trained, status=res.status.value, iterations=res.iterations, objective=res.objective,
+        spec=trained, status=stages["train"].status, iterations=stages["train"].iterations,
+        objective=stages["train"].objective,
         wall_time_s=time.perf_counter() - start, stages=stages,
         train_rmse=pooled_rmse(per_exp, train_exps), validation_rmse=pooled_rmse(per_exp, val_exps),
         per_experiment_rmse=per_exp, trajectories=trajs, smoother_profiles=smoother_profiles,
-        diagnostics=diagnostics)
+        diagnostics=diagnostics, history=history)
+
+
+def _has_checkpoint(s: DecompositionSettings, spec: NetworkSpec, train_exps: Sequence[Experiment]) -> bool:
+    """Whether a decomposition run resumes (raises if the checkpoint is another run's)."""
+    if not (s.checkpoint_dir and s.resume):
+        return False
+    expected = ckpt.fingerprint(spec, [e.name for e in train_exps], s.optimizer.value)
+    return ckpt.load(s.checkpoint_dir, expected) is not None
+
+
+def _starting_values(m: pyo.Block, experiments: Sequence[Experiment]) -> dict[str, dict[str, float]]:
+    """Every experiment's variable values (the smoother's solution) by full name."""
+    return {e.name: {v.name: v.value for v in m.experiment[e.name].component_data_objects(pyo.Var)
+                     if v.value is not None and not v.fixed} for e in experiments}
+
+
+def _train_decomposed(m, definition, train_exps, val_exps, disc, physics, network_inputs,
+                      settings: TrainingSettings, warm, starts):
+    """Stage 3 by the decomposition: the best weights end up in ``m.net`` (fixed)."""
+    from idaes_hybrid.decomposition.outer import DecompositionError, run_decomposition
+
+    anchor = warm.spec.flat_parameters() if warm is not None and warm.anchor else None
+    try:
+        dres = run_decomposition(definition, train_exps, val_exps, m.net.to_spec(), disc, physics,
+                                 network_inputs, settings.regularization, settings.decomposition,
+                                 settings.unit_config, starts, anchor)
+    except (DecompositionError, ckpt.CheckpointError) as err:
+        raise TrainingError(f"train (decomposition): {err}") from None
+    m.net.load_spec(dres.spec)
+    m.net.fix_weights()
+    stage = StageReport(dres.status, dres.wall_time_s, dres.epochs, dres.best_loss)
+    return stage, dres.history
