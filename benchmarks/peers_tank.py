@@ -16,8 +16,9 @@ All use the noisy trajectories t1..t3 and the noise-free validation trajectory
 (1,282 weights), 20 finite elements x 3 Radau points and L2 weight 1e-2. Writes
 ``benchmarks/results/peers_tank.md`` and ``peers_tank.json``.
 
-``python -m benchmarks.peers_tank [--skip ours-lbfgs,sindae-exact] [--sindae-budget 900]
-[--render-only]``
+``python -m benchmarks.peers_tank [--skip ours-lbfgs,sindae-exact] [--sindae-budget 600]
+[--reuse] [--render-only]`` (``--reuse``: keep the skipped pipelines' results from the
+existing ``peers_tank.json``).
 """
 
 from __future__ import annotations
@@ -98,6 +99,9 @@ def render(res: dict) -> str:
          "`FourTankProblem`, nested network expressions in a `.nl` file solved by POUNCE, with a "
          f"{_f(res.get('sindae_budget_s'), '{:.0f}')} s CPU budget (`max_cpu_time`) on the "
          "simultaneous solve.", "",
+         *([f"Reused from an earlier run (not rerun): "
+            + "; ".join(f"{k} (run on {v})" for k, v in res["reused"].items()) + ".", ""]
+           if res.get("reused") else []),
          "## Summary", "",
          "| pipeline | status | wall time (s) | iterations | " + " | ".join(f"val RMSE {s}" for s in STATES)
          + " | peak RSS (MB) |", "|---|---|---|---|---|---|---|---|---|"]
@@ -172,9 +176,11 @@ def render(res: dict) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.peers_tank", description=__doc__.split("\n")[0])
     p.add_argument("--skip", default="", help="comma-separated pipelines to skip: " + ", ".join(PIPELINES))
-    p.add_argument("--sindae-budget", type=float, default=900.0,
+    p.add_argument("--sindae-budget", type=float, default=600.0,
                    help="CPU budget (s) of each SiNDAE simultaneous solve")
     p.add_argument("--work", type=Path, help="scratch folder (default: a temporary one)")
+    p.add_argument("--reuse", action="store_true",
+                   help="keep the skipped pipelines' results from the existing peers_tank.json")
     p.add_argument("--render-only", action="store_true", help="rewrite peers_tank.md from peers_tank.json")
     a = p.parse_args(argv)
     if a.render_only:
@@ -187,6 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     res: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
                  "sindae_budget_s": a.sindae_budget, "runs": {}}
+    if a.reuse and (RESULTS / "peers_tank.json").exists():  # keep the skipped pipelines' results
+        old = json.loads((RESULTS / "peers_tank.json").read_text())
+        res["runs"] = {n: r for n, r in old.get("runs", {}).items() if n in skip}
+        res["reused"] = {n: (old.get("reused") or {}).get(n, old.get("date")) for n in res["runs"]}
     for name in PIPELINES:
         if name in skip:
             continue

@@ -34,6 +34,7 @@ from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import Activation, NetworkConfigError, NetworkSpec, parse_activation
 from idaes_hybrid.training.experiment import Experiment, Role, experiment_field
 from idaes_hybrid.training.problem import Discretization
+from idaes_hybrid.decomposition.settings import DecompositionSettings
 from idaes_hybrid.training.train import TrainingSettings
 from idaes_hybrid.units.registry import REGISTRY, HybridModelDefinition, get_model_definition
 
@@ -44,7 +45,7 @@ _log = idaeslog.getLogger(__name__)
 
 #: Top-level keys of a run configuration.
 TOP_LEVEL_KEYS = ("model", "physics", "unit", "network", "discretization", "training", "solver",
-                  "reference", "experiments", "optimization")
+                  "reference", "experiments", "optimization", "decomposition")
 #: Keys of the ``[network]`` table.
 NETWORK_KEYS = ("inputs", "hidden", "activation", "seed", "formulation")
 #: Keys of the ``[discretization]`` table.
@@ -53,7 +54,8 @@ DISCRETIZATION_KEYS = ("nfe", "ncp")
 NETWORK_DEFAULTS = {"hidden": [20, 20], "activation": Activation.TANH.value, "seed": 0}
 #: TrainingSettings fields that are set from another table, and where.
 _SET_ELSEWHERE = {"formulation": "network.formulation", "solver_options": "the [solver] table",
-                  "seed": "network.seed", "unit_config": "the [unit] table"}
+                  "seed": "network.seed", "unit_config": "the [unit] table",
+                  "decomposition": "the [decomposition] table"}
 #: Unit CONFIG options the workflow sets itself, and where a config controls them.
 _UNIT_RESERVED = {"dynamic": "the workflow (always dynamic)", "has_holdup": "the workflow",
                   "kinetics": "the workflow (network in training, reference in data checks)",
@@ -254,6 +256,7 @@ def run_config_from_dict(data: Mapping[str, Any], base_dir: str | Path) -> RunCo
     training.seed = net["seed"]
     training.solver_options = {**training.solver_options, **solver}
     training.unit_config = _parse_unit(data.get("unit", {}), definition)
+    training.decomposition = parse_decomposition(data.get("decomposition", {}), base_dir)
     experiments = _parse_experiments(data.get("experiments"), base_dir, definition)
     reference = _parse_reference(data.get("reference"), definition)
     from idaes_hybrid.optimization_config import parse_optimization
@@ -415,6 +418,45 @@ def _parse_training(table: Any) -> TrainingSettings:
         else:
             values[key] = value
     return TrainingSettings(**values)
+
+
+def parse_decomposition(table: Any, base_dir: str | Path) -> DecompositionSettings:
+    """The ``[decomposition]`` table (options of ``training.method = "decomposition"``).
+
+    ``slack_penalty = 0`` keeps the network equation exact; a relative
+    ``checkpoint_dir`` is resolved against the configuration's directory.
+    """
+    table = _table(table, "decomposition")
+    fields = {f.name: f for f in dataclasses.fields(DecompositionSettings)}
+    _reject_unknown(table, fields, "decomposition")
+    defaults = DecompositionSettings()
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        name, default = f"decomposition.{key}", getattr(defaults, key)
+        if key in ("scheduler_address", "checkpoint_dir"):
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{name}: expected a non-empty string, got {value!r}")
+            values[key] = str(Path(base_dir) / value) if key == "checkpoint_dir" else value
+        elif key == "slack_penalty":
+            values[key] = _number(value, name, 0.0, True) or None
+        elif key == "batch_size":
+            values[key] = _integer(value, name, lower=1)
+        elif isinstance(default, enum.Enum):
+            values[key] = _enum(type(default), value, name)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{name}: expected true or false, got {value!r}")
+            values[key] = value
+        elif isinstance(default, int):
+            values[key] = _integer(value, name, lower=0)
+        elif isinstance(default, float):
+            values[key] = _number(value, name, 0.0, False)
+        else:  # inner_options
+            values[key] = {**default, **_parse_solver(value, name)}
+    try:
+        return DecompositionSettings(**values)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _parse_experiments(value: Any, base_dir: str | Path,

@@ -45,6 +45,7 @@ class OuterState:
     history: list[dict] = field(default_factory=list)
     warm: dict[str, WarmPoint] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    stage: int = 0
 
 
 def fingerprint(network: NetworkSpec, train_names: list[str], optimizer: str) -> dict:
@@ -77,7 +78,7 @@ def save(directory: str | Path, state: OuterState) -> None:
 
     _replace(d / "checkpoint.npz", write_npz)
     meta = {"format": FORMAT, "epoch": state.epoch, "best_loss": state.best_loss,
-            "bad_epochs": state.bad_epochs, "adam_t": state.adam_t, "elapsed_s": state.elapsed_s,
+            "bad_epochs": state.bad_epochs, "adam_t": state.adam_t, "elapsed_s": state.elapsed_s, "stage": state.stage,
             "fingerprint": state.fingerprint, "network": state.network.to_dict(),
             "history": state.history}
     _replace(d / "checkpoint.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
@@ -121,4 +122,4 @@ def load(directory: str | Path, expected: dict | None = None) -> OuterState | No
         adam_m=data["adam_m"] if "adam_m" in data.files else None,
         adam_v=data["adam_v"] if "adam_v" in data.files else None, adam_t=int(meta["adam_t"]),
         history=list(meta["history"]), warm={k: WarmPoint(**v) for k, v in warm.items()},
-        elapsed_s=float(meta.get("elapsed_s", 0.0)))
+        elapsed_s=float(meta.get("elapsed_s", 0.0)), stage=int(meta.get("stage", 0)))

@@ -51,6 +51,7 @@ class Job:
     gradient: bool = True
     want_rmse: bool = False
     hessian: bool = False
+    slack_penalty: float | None = None
 
 
 def solve_inner(job: Job) -> InnerResult:
@@ -64,6 +65,8 @@ def solve_inner(job: Job) -> InnerResult:
             _PROBLEMS.popitem(last=False)
     else:
         _PROBLEMS.move_to_end(key)
+    if job.slack_penalty is not None:
+        problem.set_slack_penalty(job.slack_penalty)
     return problem.solve(job.theta, job.warm, job.gradient, job.want_rmse, job.hessian)
 
 

@@ -233,8 +233,8 @@ class InnerProblem:
         if self.rho is not None:
             sz = np.asarray(netp.sz, dtype=float)
             per = 1.0 / sz if spec.slack_kind is SlackKind.L1 else 1.0 / sz**2
-            w = np.tile(per / netp.n_points, netp.n_points)
-            self.problem = _Slacked(self.bn.problem, self.m_net, float(self.rho) * w, spec.slack_kind)
+            self._unit_w = np.tile(per / netp.n_points, netp.n_points)
+            self.problem = _Slacked(self.bn.problem, self.m_net, float(self.rho) * self._unit_w, spec.slack_kind)
         else:
             self.problem = self.bn.problem
         self.build_time_s = time.perf_counter() - tick
@@ -276,6 +276,13 @@ class InnerProblem:
         if self.problem.l1:
             return np.concatenate([x, np.maximum(r, 0.0) + 1e-6, np.maximum(-r, 0.0) + 1e-6])
         return np.concatenate([x, r])
+
+    def set_slack_penalty(self, rho: float) -> None:
+        """Change ``rho`` (penalty continuation); only for a problem built with slacks."""
+        if self.rho is None:
+            raise ValueError("slack_penalty: this inner problem was built without slacks")
+        self.rho = float(rho)
+        self.problem.w = self.rho * self._unit_w
 
     def solve(self, theta: np.ndarray, warm: WarmPoint | None = None, gradient: bool = True,
               want_rmse: bool = False, hessian: bool = False, _march: bool = False) -> InnerResult:

@@ -103,12 +103,14 @@ class _Outer:
         self.val_exps = list(val_exps)
         self.slot = {name: i for i, name in enumerate([*self.train, *self.val])}
         self.warm: dict[str, WarmPoint] = {}
+        self.rho = settings.slack_penalty
         self.inner_solves = 0
         self.history: list[dict] = []
 
     def _run(self, specs: Mapping[str, InnerSpec], names: Sequence[str], theta, gradient: bool,
              want_rmse: bool = False, hessian: bool = False):
-        jobs = [Job(self.run_id, specs[n], theta, self.warm.get(n), gradient, want_rmse, hessian)
+        rho = self.rho if specs is self.train else None
+        jobs = [Job(self.run_id, specs[n], theta, self.warm.get(n), gradient, want_rmse, hessian, rho)
                 for n in names]
         results = self.engine.run(jobs, [self.slot[n] for n in names])
         self.inner_solves += len(results)
@@ -124,7 +126,11 @@ class _Outer:
         A failed inner solve raises :class:`DecompositionError` if ``strict``,
         else gives an infinite loss (a trust region or line search then steps back).
         """
+        tick = time.perf_counter()
         results = self._run(self.train, names, theta, gradient=True, hessian=hessian)
+        _log.debug(f"outer evaluation: {len(results)} inner solves, "
+                   f"{sum(r.iterations for r in results)} inner iterations, "
+                   f"{sum(r.wall_time_s for r in results):.2f} s in solves, {time.perf_counter() - tick:.2f} s wall")
         if failed := [r for r in results if not r.ok]:
             if not strict:
                 _log.info(f"inner solve of {failed[0].name!r} failed ({failed[0].status.value}) at a trial "
@@ -222,41 +228,56 @@ def _optimize(outer: _Outer, network: NetworkSpec, state, tick: float) -> Decomp
     base_elapsed = state.elapsed_s
     names = list(outer.train)
 
+    stages = s.penalty_stages()
+
     def end_epoch(theta: np.ndarray, train_loss: float, lr: float | None) -> bool:
         """Validate, keep the best, checkpoint; True to stop."""
-        val_loss, val_rmse = outer.validate(theta)
         state.epoch += 1
-        metric = val_loss if val_loss is not None else train_loss
-        if metric < state.best_loss * (1.0 - s.min_improvement) or not np.isfinite(state.best_loss):
+        final = state.stage >= len(stages) - 1
+        judged = final or state.epoch % s.validate_every == 0 or not outer.val
+        val_loss, val_rmse = outer.validate(theta) if judged else (None, {})
+        metric = val_loss if outer.val else train_loss
+        if not judged:
+            pass
+        elif metric < state.best_loss * (1.0 - s.min_improvement) or not np.isfinite(state.best_loss):
             state.best_loss, state.best_theta, state.bad_epochs = metric, theta.copy(), 0
-        else:
+        elif final:  # patience counts in the last penalty stage only
             state.bad_epochs += 1
         state.theta = theta.copy()
         state.elapsed_s = base_elapsed + time.perf_counter() - tick
         entry = {"epoch": state.epoch, "elapsed_s": state.elapsed_s, "train_loss": train_loss,
                  "validation_loss": val_loss, "validation_rmse": val_rmse, "learning_rate": lr,
-                 "inner_solves": outer.inner_solves}
+                 "slack_penalty": outer.rho, "inner_solves": outer.inner_solves}
         outer.history.append(entry)
         state.history = outer.history
         state.warm = {k: v for k, v in outer.warm.items() if k in outer.train}
         if s.checkpoint_dir:
             ckpt.save(s.checkpoint_dir, state)
-        _log.info(f"epoch {state.epoch:4d}  train loss {train_loss:.6e}  validation loss "
+        _log.info(f"epoch {state.epoch:4d}  rho {outer.rho if outer.rho is not None else '-':>6}  "
+                  f"train loss {train_loss:.6e}  validation loss "
                   f"{'-' if val_loss is None else f'{val_loss:.6e}'}  ({state.elapsed_s:.1f} s)")
         if outer.on_epoch is not None:
             outer.on_epoch(entry)
         return state.bad_epochs >= s.patience
 
-    if state.epoch == 0 and resumed is None:  # the start must be solvable: say which experiment is not
-        outer.loss_and_gradient(state.theta, names, strict=True)
-    if state.epoch >= s.max_epochs:
-        status = "max-epochs"
-    elif s.optimizer is Optimizer.NEWTON:
-        status = _newton(outer, state, names, end_epoch)
-    elif s.optimizer is Optimizer.LBFGS:
-        status = _lbfgs(outer, state, names, end_epoch)
-    else:
-        status = _adam(outer, state, names, end_epoch)
+    status = "max-epochs"
+    while state.stage < len(stages) and state.epoch < s.max_epochs:
+        outer.rho = stages[state.stage]
+        final = state.stage == len(stages) - 1
+        if state.epoch == 0 and resumed is None:  # the start must be solvable: say which experiment is not
+            outer.loss_and_gradient(state.theta, names, strict=True)
+        gtol = s.gradient_tol if final else max(s.gradient_tol, 1e-4)
+        if s.optimizer is Optimizer.NEWTON:
+            status = _newton(outer, state, names, end_epoch, gtol)
+        elif s.optimizer is Optimizer.LBFGS:
+            status = _lbfgs(outer, state, names, end_epoch, gtol)
+        else:
+            status = _adam(outer, state, names, end_epoch)
+        if final or status == "early-stopped":
+            break
+        _log.info(f"decomposition: penalty stage rho = {outer.rho:g} {status} at epoch {state.epoch}")
+        state.stage += 1
+        state.bad_epochs = 0
     best = NetworkSpec.from_dict(network.to_dict())
     best.set_flat_parameters(state.best_theta)
     wall = time.perf_counter() - tick
@@ -268,7 +289,15 @@ def _optimize(outer: _Outer, network: NetworkSpec, state, tick: float) -> Decomp
                                resumed_from=resumed)
 
 
-def _lbfgs(outer: _Outer, state, names, end_epoch) -> str:
+def _budget(outer: _Outer, state) -> int:
+    """Epochs left for this continuation stage."""
+    left = outer.s.max_epochs - state.epoch
+    if state.stage < len(outer.s.penalty_stages()) - 1:
+        left = min(left, outer.s.stage_epochs)
+    return left
+
+
+def _lbfgs(outer: _Outer, state, names, end_epoch, gtol: float) -> str:
     from scipy.optimize import minimize
 
     last = {}
@@ -285,7 +314,7 @@ def _lbfgs(outer: _Outer, state, names, end_epoch) -> str:
             raise StopIteration
 
     res = minimize(fun, state.theta, jac=True, method="L-BFGS-B", callback=callback,
-                   options={"maxiter": outer.s.max_epochs - state.epoch, "gtol": outer.s.gradient_tol,
+                   options={"maxiter": _budget(outer, state), "gtol": gtol,
                             "ftol": 1e-12, "maxcor": 20})
     if state.bad_epochs >= outer.s.patience:
         return "early-stopped"
@@ -296,7 +325,7 @@ def _lbfgs(outer: _Outer, state, names, end_epoch) -> str:
     return "max-epochs" if res.status == 1 else f"stopped: {res.message}"
 
 
-def _newton(outer: _Outer, state, names, end_epoch) -> str:
+def _newton(outer: _Outer, state, names, end_epoch, gtol: float) -> str:
     from scipy.optimize import minimize
 
     cache: dict[bytes, tuple] = {}
@@ -313,14 +342,15 @@ def _newton(outer: _Outer, state, names, end_epoch) -> str:
         if end_epoch(np.asarray(intermediate_result.x, dtype=float), float(intermediate_result.fun), None):
             raise StopIteration
 
+    budget = _budget(outer, state)
     res = minimize(lambda t: evaluate(t)[0], state.theta, jac=lambda t: evaluate(t)[1],
                    hess=lambda t: evaluate(t)[2], method="trust-exact", callback=callback,
-                   options={"maxiter": outer.s.max_epochs - state.epoch, "gtol": outer.s.gradient_tol})
+                   options={"maxiter": budget, "gtol": gtol})
     if state.bad_epochs >= outer.s.patience:
         return "early-stopped"
     if res.success:
         return "converged"
-    return "max-epochs" if res.nit >= outer.s.max_epochs - state.epoch else f"stopped: {res.message}"
+    return "max-epochs" if res.nit >= budget else f"stopped: {res.message}"
 
 
 def _adam(outer: _Outer, state, names, end_epoch, beta1: float = 0.9, beta2: float = 0.999,

@@ -47,8 +47,8 @@ class DecompositionSettings:
     Attributes
     ----------
     optimizer
-        ``NEWTON`` (full batch, exact reduced Hessians, default), ``LBFGS`` (full
-        batch) or ``ADAM`` (mini-batches).
+        ``LBFGS`` (full batch, default), ``NEWTON`` (full batch, exact reduced
+        Hessians: fewer but dearer iterations) or ``ADAM`` (mini-batches).
     learning_rate, schedule, decay
         Adam's step size and its schedule (ignored by Newton and L-BFGS).
     batch_size
@@ -68,6 +68,15 @@ class DecompositionSettings:
         where a poor network drives a state out of its bounds.
     slack_kind
         ``QUADRATIC`` (smooth, for Newton; default) or ``L1`` (the paper's).
+    slack_penalty_start, slack_growth
+        Penalty continuation of Newton and L-BFGS: start at ``slack_penalty_start``
+        (small: the inner trajectories follow the data, the outer problem is
+        nearly a regression) and multiply by ``slack_growth`` each time the outer
+        problem is solved, until ``slack_penalty``. Adam uses ``slack_penalty``.
+    stage_epochs
+        At most this many epochs in each continuation stage but the last.
+    validate_every
+        Simulate the validation experiments every this many epochs.
     n_workers
         Workers of the local Dask cluster; ``0`` solves in this process.
     scheduler_address
@@ -84,17 +93,21 @@ class DecompositionSettings:
         Seed of the mini-batch order.
     """
 
-    optimizer: Optimizer = Optimizer.NEWTON
+    optimizer: Optimizer = Optimizer.LBFGS
     learning_rate: float = 1e-3
     schedule: Schedule = Schedule.EXPONENTIAL
     decay: float = 0.98
     batch_size: int | None = None
     max_epochs: int = 100
-    patience: int = 10
+    patience: int = 20
     min_improvement: float = 1e-4
     gradient_tol: float = 1e-6
     slack_penalty: float | None = 1e3
     slack_kind: SlackKind = SlackKind.QUADRATIC
+    slack_penalty_start: float = 10.0
+    slack_growth: float = 10.0
+    stage_epochs: int = 20
+    validate_every: int = 1
     n_workers: int = 2
     scheduler_address: str | None = None
     checkpoint_dir: str | None = None
@@ -107,19 +120,34 @@ class DecompositionSettings:
         self.optimizer = _enum(Optimizer, self.optimizer, "decomposition.optimizer")
         self.schedule = _enum(Schedule, self.schedule, "decomposition.schedule")
         self.slack_kind = _enum(SlackKind, self.slack_kind, "decomposition.slack_kind")
-        for name in ("learning_rate", "decay", "gradient_tol"):
+        for name in ("learning_rate", "decay", "gradient_tol", "slack_penalty_start"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"decomposition.{name}={getattr(self, name)!r} must be > 0")
-        for name, low in (("max_epochs", 1), ("patience", 1), ("n_workers", 0), ("retries", 0)):
+        for name, low in (("max_epochs", 1), ("patience", 1), ("validate_every", 1), ("stage_epochs", 1), ("n_workers", 0), ("retries", 0)):
             if int(getattr(self, name)) < low:
                 raise ValueError(f"decomposition.{name}={getattr(self, name)!r} must be >= {low}")
         if self.batch_size is not None and int(self.batch_size) < 1:
             raise ValueError(f"decomposition.batch_size={self.batch_size!r} must be >= 1")
         if self.slack_penalty is not None and not float(self.slack_penalty) > 0:
             raise ValueError(f"decomposition.slack_penalty={self.slack_penalty!r} must be > 0 (or omitted)")
+        if not float(self.slack_growth) > 1:
+            raise ValueError(f"decomposition.slack_growth={self.slack_growth!r} must be > 1")
         if self.optimizer is not Optimizer.ADAM and self.batch_size is not None:
             raise ValueError(f"decomposition.batch_size: {self.optimizer.value} uses the full batch; "
                              "omit batch_size or choose optimizer = 'adam'")
+
+    def penalty_stages(self) -> list[float | None]:
+        """The slack penalties of the continuation, last = ``slack_penalty``."""
+        if self.slack_penalty is None:
+            return [None]
+        final = float(self.slack_penalty)
+        if self.optimizer is Optimizer.ADAM:
+            return [final]
+        stages, rho = [], min(float(self.slack_penalty_start), final)
+        while rho < final * (1 - 1e-12):
+            stages.append(rho)
+            rho *= float(self.slack_growth)
+        return stages + [final]
 
     def learning_rate_at(self, epoch: int) -> float:
         """Adam's step size in ``epoch`` (0-based)."""
