@@ -74,8 +74,27 @@ def _sindae_iterations(d: dict) -> int | None:
     return timing.get("n_iter") if isinstance(timing, dict) else None
 
 
+def _ours_error(d: dict) -> str | None:
+    """The CLI's own ``error: ...`` line of a failed run of ours."""
+    tail = (d.get("process") or {}).get("stderr_tail", "")
+    lines = [ln[len("error: "):] for ln in tail.splitlines() if ln.startswith("error: ")]
+    return lines[-1] if lines else None
+
+
+def _max_iter() -> int | None:
+    """``[solver] max_iter`` of the shipped tank-manifold config."""
+    import tomllib
+
+    return tomllib.loads((CASE / "config.toml").read_text()).get("solver", {}).get("max_iter")
+
+
 def _status(name: str, d: dict) -> str:
     if name.startswith("ours"):
+        err = _ours_error(d) or ""
+        if "Maximum number of iterations" in err:
+            return f"failed: max_iter ({_max_iter()}) reached, no model written"
+        if "error" in d:
+            return f"failed: {err or 'see Errors'}"
         return d.get("status", "failed")
     term = ((d.get("stages") or {}).get("train") or {}).get("termination")
     if term is None and "error" in d:
@@ -113,13 +132,17 @@ def render(res: dict) -> str:
         d = runs[name]
         ours = name.startswith("ours")
         wall = d.get("wall_time_s") if ours else d.get("pipeline_s")
+        if ours and wall is None and d.get("process"):  # failed: only the process time is known
+            wall = d["process"].get("wall_time_s")
         iters = d.get("iterations") if ours else _sindae_iterations(d)
+        if ours and "max_iter" in _status(name, d):
+            iters = f"{_max_iter()} (limit)"
         r = d.get("validation_rmse") or {}
         L.append(f"| {labels[name]} | {_status(name, d)} | {_f(wall, '{:.1f}')} | {_f(iters)} | "
                  + " | ".join(_f(r.get(s)) for s in STATES)
                  + f" | {_f((d.get('process') or {}).get('peak_rss_mb'), '{:.0f}')} |")
     L += ["", "Wall time: ours = `metrics.json` wall_time_s (build to validation, in-process, excludes "
-          "imports); SiNDAE = sum of its timed stages (smoother, extract, pretrain, train = model "
+          "imports; for a failed run, which writes no metrics, the process wall time); SiNDAE = sum of its timed stages (smoother, extract, pretrain, train = model "
           "build + `.nl` write + POUNCE + load; excludes imports and the scipy validation). Process wall "
           "times (everything, imports included): " + ", ".join(
               f"{n} {_f((runs[n].get('process') or {}).get('wall_time_s'), '{:.1f}')} s"
@@ -151,7 +174,7 @@ def render(res: dict) -> str:
             if wall:
                 L.append(f"- wall time {name} / ours-exact: {wall / ref['wall_time_s']:.2f}")
         L.append("")
-    errs = [(n, d["error"]) for n, d in runs.items() if "error" in d]
+    errs = [(n, _ours_error(d) or d["error"]) for n, d in runs.items() if "error" in d]
     if errs:
         L += ["## Errors", ""]
         for n, e in errs:
@@ -213,7 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         (RESULTS / "peers_tank.json").write_text(json.dumps(res, indent=1, default=str))
         (RESULTS / "peers_tank.md").write_text(render(res))
     print(f"peers_tank: wrote {RESULTS / 'peers_tank.md'}", flush=True)
-    return 1 if any("error" in r for n, r in res["runs"].items() if n.startswith("ours")) else 0
+    # a solve that does not converge is a result; a crash of ours (or no result at all) is not
+    return 1 if any("error" in r and "did not converge" not in (_ours_error(r) or "")
+                    for n, r in res["runs"].items() if n.startswith("ours")) else 0
 
 
 if __name__ == "__main__":

@@ -62,11 +62,11 @@ def batches(n_train: int = N_TRAIN_MAX, n_validation: int = N_VALIDATION,
     out = {}
     for k in range(N_TRAIN_MAX):
         initial, inputs = conds[k]
-        t = np.linspace(0.0, HORIZON, N_SAMPLES_TRAIN)
-        clean = simulate_monod(initial, inputs["F"], inputs["Sf"], t)
-        noisy = clean + noise.normal(0.0, 1.0, size=clean.shape) * sd
+        draw = noise.normal(0.0, 1.0, size=(N_SAMPLES_TRAIN, len(STATES)))  # drawn for every batch
         if k < n_train:
-            out[f"t{k + 1:02d}"] = (initial, inputs, noisy, "train")
+            t = np.linspace(0.0, HORIZON, N_SAMPLES_TRAIN)
+            clean = simulate_monod(initial, inputs["F"], inputs["Sf"], t)
+            out[f"t{k + 1:02d}"] = (initial, inputs, clean + draw * sd, "train")
     for k in range(n_validation):
         initial, inputs = conds[N_TRAIN_MAX + k]
         t = np.linspace(0.0, HORIZON, N_SAMPLES_VALIDATION)

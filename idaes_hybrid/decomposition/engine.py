@@ -92,11 +92,14 @@ class Engine:
         resubmitted before :class:`EngineError`.
     task
         The function that runs a :class:`Job` (tests substitute a faulty one).
+    connect_timeout
+        Seconds to wait for a remote scheduler.
     """
 
     def __init__(self, n_workers: int = 2, address: str | None = None, retries: int = 2,
-                 task: Callable[[Job], InnerResult] = solve_inner):
+                 task: Callable[[Job], InnerResult] = solve_inner, connect_timeout: float = 30.0):
         self.n_workers, self.address, self.retries, self.task = n_workers, address, retries, task
+        self.connect_timeout = connect_timeout
         self.client = None
         self.cluster = None
         self.resubmissions = 0
@@ -114,7 +117,7 @@ class Engine:
         tick = time.perf_counter()
         try:
             if self.address:
-                self.client = Client(self.address, timeout="30s")
+                self.client = Client(self.address, timeout=f"{self.connect_timeout}s")
             else:
                 self.cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1, processes=True,
                                             dashboard_address=None, silence_logs=logging.WARNING)

@@ -1,0 +1,238 @@
+"""Decomposition training: exact outer derivatives, checkpoints, Dask workers, faults."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from idaes_hybrid.config import ConfigError, parse_decomposition
+from idaes_hybrid.decomposition import checkpoint as ckpt
+from idaes_hybrid.decomposition.engine import Engine, Job
+from idaes_hybrid.decomposition.inner import InnerProblem, InnerSpec, SlackKind, WarmPoint
+from idaes_hybrid.decomposition.outer import run_decomposition
+from idaes_hybrid.decomposition.settings import DecompositionSettings, Optimizer, Schedule
+from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.training.problem import Discretization
+from idaes_hybrid.units.registry import FED_BATCH_BIOREACTOR
+
+DISC = Discretization(nfe=6, ncp=2)
+PHYSICS = {"Yxs": 0.5, "Ypx": 0.2}
+INPUTS = ("X", "S", "P", "V")
+
+
+@functools.lru_cache(maxsize=1)
+def _experiments():
+    from flowsheets.bioreactor.many_batches import experiments
+
+    exps = experiments(3, n_validation=1)
+    return [e for e in exps if e.role.value == "train"], [e for e in exps if e.role.value == "validation"]
+
+
+def _network(seed: int = 3) -> NetworkSpec:
+    spec = NetworkSpec.dense(4, [5], 1, "softplus", seed=seed)
+    spec.input_mean[:] = [0.5, 5.0, 0.2, 1.5]
+    spec.input_std[:] = [0.5, 3.0, 0.3, 0.5]
+    spec.output_mean[:] = [0.1]
+    spec.output_std[:] = [0.05]
+    return spec
+
+
+def _inner(exp, slack_penalty=None, kind=SlackKind.L1) -> InnerProblem:
+    return InnerProblem(InnerSpec(FED_BATCH_BIOREACTOR, exp, _network(), DISC, PHYSICS, INPUTS,
+                                  slack_penalty=slack_penalty, slack_kind=kind))
+
+
+# ---------------------------------------------------------------- settings, config, checkpoints
+
+
+@pytest.mark.unit
+def test_settings_reject_bad_values_naming_the_field():
+    with pytest.raises(ValueError, match="decomposition.optimizer"):
+        DecompositionSettings(optimizer="sgd")
+    with pytest.raises(ValueError, match="decomposition.batch_size"):
+        DecompositionSettings(optimizer="lbfgs", batch_size=4)
+    with pytest.raises(ValueError, match="decomposition.slack_growth"):
+        DecompositionSettings(slack_growth=1.0)
+    with pytest.raises(ValueError, match="decomposition.max_epochs"):
+        DecompositionSettings(max_epochs=0)
+
+
+@pytest.mark.unit
+def test_penalty_continuation_and_learning_rate_schedules():
+    s = DecompositionSettings(slack_penalty=1000.0, slack_penalty_start=10.0, slack_growth=10.0)
+    assert s.penalty_stages() == pytest.approx([10.0, 100.0, 1000.0])
+    assert DecompositionSettings(slack_penalty=None).penalty_stages() == [None]
+    assert DecompositionSettings(optimizer="adam", slack_penalty=50.0).penalty_stages() == [50.0]
+    s = DecompositionSettings(optimizer="adam", learning_rate=0.1, schedule=Schedule.EXPONENTIAL, decay=0.5)
+    assert s.learning_rate_at(3) == pytest.approx(0.1 * 0.5**3)
+    s = DecompositionSettings(optimizer="adam", learning_rate=0.1, schedule="cosine", decay=0.1, max_epochs=11)
+    assert s.learning_rate_at(0) == pytest.approx(0.1) and s.learning_rate_at(10) == pytest.approx(0.01)
+
+
+@pytest.mark.unit
+def test_config_table(tmp_path):
+    s = parse_decomposition({"optimizer": "adam", "batch_size": 8, "slack_penalty": 0,
+                             "checkpoint_dir": "ckpt", "n_workers": 1, "inner_options": {"tol": 1e-8}},
+                            tmp_path)
+    assert s.optimizer is Optimizer.ADAM and s.batch_size == 8 and s.slack_penalty is None
+    assert s.checkpoint_dir == str(tmp_path / "ckpt") and s.inner_options["tol"] == 1e-8
+    with pytest.raises(ConfigError, match="decomposition.learning_rat"):
+        parse_decomposition({"learning_rat": 0.1}, tmp_path)
+    with pytest.raises(ConfigError, match="decomposition.optimizer"):
+        parse_decomposition({"optimizer": "newtonian"}, tmp_path)
+    with pytest.raises(ConfigError, match="decomposition.n_workers"):
+        parse_decomposition({"n_workers": "two"}, tmp_path)
+
+
+@pytest.mark.unit
+def test_checkpoint_round_trip_and_foreign_checkpoint(tmp_path):
+    net = _network()
+    fp = ckpt.fingerprint(net, ["a", "b"], "adam")
+    theta = net.flat_parameters()
+    warm = WarmPoint(np.arange(3.0), np.ones(2), np.zeros(3), np.zeros(3))
+    state = ckpt.OuterState(epoch=4, theta=theta, best_theta=2 * theta, best_loss=0.5, bad_epochs=1,
+                            network=net, fingerprint=fp, adam_m=theta * 0, adam_v=theta * 0 + 1, adam_t=8,
+                            history=[{"epoch": 4}], warm={"a/1": warm}, stage=2)
+    ckpt.save(tmp_path, state)
+    back = ckpt.load(tmp_path, fp)
+    assert back.epoch == 4 and back.stage == 2 and back.adam_t == 8
+    np.testing.assert_array_equal(back.best_theta, 2 * theta)
+    np.testing.assert_array_equal(back.warm["a/1"].x, warm.x)
+    assert ckpt.load(tmp_path / "none", fp) is None
+    with pytest.raises(ckpt.CheckpointError, match="decomposition.checkpoint_dir.*experiments"):
+        ckpt.load(tmp_path, ckpt.fingerprint(net, ["a", "c"], "adam"))
+
+
+# ---------------------------------------------------------------- exact outer derivatives
+
+
+@pytest.mark.component
+@pytest.mark.parametrize("rho,kind", [(None, SlackKind.L1), (10.0, SlackKind.L1), (100.0, SlackKind.QUADRATIC)])
+def test_gradient_and_hessian_match_finite_differences(rho, kind):
+    """The envelope gradient and the KKT reduced Hessian of V_e agree with central
+    differences of the inner optimal value (and gradient) to 1e-5 relative."""
+    exp = _experiments()[0][0]
+    problem = _inner(exp, rho, kind)
+    theta = _network().flat_parameters()
+    base = problem.solve(theta, hessian=True)
+    assert base.ok
+    d = np.random.default_rng(0).normal(size=theta.size)
+    h = 1e-5
+    plus, minus = problem.solve(theta + h * d, base.warm), problem.solve(theta - h * d, base.warm)
+    fd = (plus.value - minus.value) / (2 * h)
+    assert base.gradient @ d == pytest.approx(fd, rel=1e-5)
+    fd_hess = (plus.gradient - minus.gradient) / (2 * h)
+    np.testing.assert_allclose(base.hessian @ d, fd_hess, rtol=1e-5, atol=1e-5 * np.abs(fd_hess).max())
+
+
+@pytest.mark.component
+def test_outer_loss_gradient_matches_finite_differences_over_experiments():
+    """The outer loss (weighted inner values + L2) and its gradient, as the outer loop sees them."""
+    from idaes_hybrid.decomposition.outer import _Outer
+
+    train, val = _experiments()
+    s = DecompositionSettings(n_workers=0, slack_penalty=None)
+    with Engine(0) as engine:
+        outer = _Outer(FED_BATCH_BIOREACTOR, train, val, _network(), DISC, PHYSICS, INPUTS, 0.01, s,
+                       None, None, None, engine, None)
+        theta = _network().flat_parameters()
+        loss, grad, _ = outer.loss_and_gradient(theta, [e.name for e in train])
+        d = np.random.default_rng(1).normal(size=theta.size)
+        h = 1e-5
+        lp = outer.loss_and_gradient(theta + h * d, [e.name for e in train])[0]
+        lm = outer.loss_and_gradient(theta - h * d, [e.name for e in train])[0]
+    assert grad @ d == pytest.approx((lp - lm) / (2 * h), rel=1e-5)
+
+
+@pytest.mark.component
+def test_exact_inner_problem_is_the_collocation_simulation():
+    """Without slacks the inner solution reproduces a scipy integration of the
+    bioreactor with the same network (to discretization accuracy)."""
+    from scipy.integrate import solve_ivp
+
+    exp = _experiments()[0][0]
+    problem = InnerProblem(InnerSpec(FED_BATCH_BIOREACTOR, exp, _network(), Discretization(nfe=40, ncp=3),
+                                     PHYSICS, INPUTS))
+    net = _network()
+    res = problem.solve(net.flat_parameters(), want_rmse=True)
+    F, Sf = exp.inputs["F"], exp.inputs["Sf"]
+
+    def rhs(_t, y):
+        X, P, S, V = y
+        mu = float(net.predict(np.array([[X, S, P, V]]))[0, 0])
+        return [mu * X - F * X / V, 0.2 * mu * X - F * P / V, F * (Sf - S) / V - mu * X / 0.5, F]
+
+    y0 = [exp.initial[k] for k in ("X", "P", "S", "V")]
+    sol = solve_ivp(rhs, (0, exp.horizon), y0, rtol=1e-10, atol=1e-12, t_eval=[exp.horizon])
+    unit = problem.model.experiment[exp.name].fs.unit
+    t_end = unit.flowsheet().time.last()
+    problem.bn.load(res.warm.x[: problem.bn.problem.n])
+    for k, name in enumerate(("X", "P", "S", "V")):
+        assert getattr(unit, name)[t_end].value == pytest.approx(sol.y[k, -1], rel=1e-4, abs=1e-6)
+
+
+# ---------------------------------------------------------------- outer loop, checkpoints, workers
+
+
+def _run(settings, **kw):
+    train, val = _experiments()
+    return run_decomposition(FED_BATCH_BIOREACTOR, train, val, _network(), DISC, PHYSICS, INPUTS, 0.01,
+                             settings, **kw)
+
+
+@pytest.mark.component
+def test_lbfgs_continuation_lowers_the_loss():
+    s = DecompositionSettings(n_workers=0, max_epochs=12, stage_epochs=4, slack_penalty=100.0)
+    res = _run(s)
+    losses = [h["train_loss"] for h in res.history]
+    assert res.epochs == len(res.history) == 12
+    assert [h["slack_penalty"] for h in res.history][:5] == [10.0] * 4 + [100.0]
+    assert losses[3] < losses[0] and losses[-1] < losses[4]
+
+
+@pytest.mark.component
+def test_stopped_run_resumes_from_its_checkpoint(tmp_path):
+    """Adam for 3 epochs, stopped, then resumed to 6 equals 6 epochs in one go."""
+    common = dict(n_workers=0, optimizer="adam", batch_size=1, learning_rate=1e-2, slack_penalty=100.0,
+                  patience=50)
+    whole = _run(DecompositionSettings(max_epochs=6, **common))
+    first = _run(DecompositionSettings(max_epochs=3, checkpoint_dir=str(tmp_path), **common))
+    assert first.epochs == 3 and (tmp_path / "checkpoint.json").exists()
+    resumed = _run(DecompositionSettings(max_epochs=6, checkpoint_dir=str(tmp_path), **common))
+    assert resumed.resumed_from == 3 and resumed.epochs == 6
+    np.testing.assert_allclose(resumed.spec.flat_parameters(), whole.spec.flat_parameters(), rtol=1e-6,
+                               atol=1e-9)
+    assert [h["train_loss"] for h in resumed.history] == pytest.approx(
+        [h["train_loss"] for h in whole.history], rel=1e-6)
+
+
+@pytest.mark.component
+def test_dask_workers_match_in_process_and_survive_a_killed_worker(tmp_path, monkeypatch):
+    """Two local Dask workers give the in-process result; a worker process that
+    dies in the middle of a run (os._exit inside an inner solve) costs a retry,
+    not the run."""
+    import _faulty_task
+
+    s = DecompositionSettings(max_epochs=5, stage_epochs=3, slack_penalty=100.0)
+    serial = _run(replace(s, n_workers=0))
+    flag = tmp_path / "crash.flag"
+    flag.write_text("crash once")
+    monkeypatch.setenv("IDAES_HYBRID_TEST_CRASH_FLAG", str(flag))
+    with Engine(n_workers=2, task=_faulty_task.crash_once) as engine:
+        assert engine.distributed
+        faulty = _run(replace(s, n_workers=2), engine=engine)
+    assert not flag.exists(), "no worker was killed"
+    assert faulty.epochs == serial.epochs
+    np.testing.assert_allclose(faulty.spec.flat_parameters(), serial.spec.flat_parameters(), rtol=1e-6,
+                               atol=1e-9)
+
+
+@pytest.mark.component
+def test_unreachable_scheduler_is_a_clear_error():
+    from idaes_hybrid.decomposition.engine import EngineError
+
+    with pytest.raises(EngineError, match="decomposition.scheduler_address"):
+        Engine(address="tcp://127.0.0.1:1", connect_timeout=2)
