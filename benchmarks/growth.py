@@ -285,7 +285,9 @@ def _point_in_child(point: dict, budget_s: float, pretrain_epochs: int | None, w
     tag = f"{point['sweep']}-{point['hessian']}-{point['x']}"
     out_json = work / f"{tag}.json"
     cmd = [sys.executable, "-m", "benchmarks.growth", "--point", json.dumps(point), "--budget", str(budget_s),
-           "--json", str(out_json), "--cache", str(cache)] + (["--pretrain-epochs", str(pretrain_epochs)] if pretrain_epochs else [])
+           "--json", str(out_json), "--cache", str(cache)]
+    if pretrain_epochs:
+        cmd += ["--pretrain-epochs", str(pretrain_epochs)]
     busy0, cpu0 = _cpu_busy_s(), resource.getrusage(resource.RUSAGE_CHILDREN)
     child = run_child(cmd, work / f"{tag}.log", timeout=3 * budget_s + 300)
     busy1, cpu1 = _cpu_busy_s(), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -360,7 +362,8 @@ def render(doc: dict) -> str:
          + (f"; pre-training {doc['pretrain_epochs']} epochs" if doc.get("pretrain_epochs") else "")
          + ". Each point ran in a fresh process; `total s` is `train()`'s wall time (build to "
          "validation), excluding imports and a TensorFlow warm-up (a 2-epoch Keras fit of a tiny "
-         "network, so TensorFlow's one-time start-up of several seconds is in no point's pretrain time). `s/it` = train-stage wall time / its iterations.", ""]
+         "network, so TensorFlow's one-time start-up of several seconds is in no point's pretrain "
+         "time). `s/it` = train-stage wall time / its iterations.", ""]
     fitted = doc.get("fits", {})
     L += ["## Slopes (log-log least squares, time ~ size^k)", "",
           "| sweep | Hessian | size | k total | k train stage | k s/iteration | k iterations | k NLP variables |",

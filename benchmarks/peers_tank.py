@@ -99,7 +99,11 @@ def _status(name: str, d: dict) -> str:
     term = ((d.get("stages") or {}).get("train") or {}).get("termination")
     if term is None and "error" in d:
         return "failed"
-    return {"maxTimeLimit": f"CPU budget hit ({_f(d.get('budget_s'), '{:.0f}')} s)"}.get(term, str(term))
+    its, limit = _sindae_iterations(d), _max_iter()
+    if term == "maxTimeLimit" or (term == "maxIterations" and its is not None and limit and its < limit):
+        # POUNCE's CPU-time stop reaches Pyomo as maxIterations
+        return f"CPU budget hit ({_f(d.get('budget_s'), '{:.0f}')} s), last iterate"
+    return str(term)
 
 
 def render(res: dict) -> str:
@@ -118,7 +122,7 @@ def render(res: dict) -> str:
          "`FourTankProblem`, nested network expressions in a `.nl` file solved by POUNCE, with a "
          f"{_f(res.get('sindae_budget_s'), '{:.0f}')} s CPU budget (`max_cpu_time`) on the "
          "simultaneous solve.", "",
-         *([f"Reused from an earlier run (not rerun): "
+         *(["Reused from an earlier run (not rerun): "
             + "; ".join(f"{k} (run on {v})" for k, v in res["reused"].items()) + ".", ""]
            if res.get("reused") else []),
          "## Summary", "",
@@ -142,8 +146,9 @@ def render(res: dict) -> str:
                  + " | ".join(_f(r.get(s)) for s in STATES)
                  + f" | {_f((d.get('process') or {}).get('peak_rss_mb'), '{:.0f}')} |")
     L += ["", "Wall time: ours = `metrics.json` wall_time_s (build to validation, in-process, excludes "
-          "imports; for a failed run, which writes no metrics, the process wall time); SiNDAE = sum of its timed stages (smoother, extract, pretrain, train = model "
-          "build + `.nl` write + POUNCE + load; excludes imports and the scipy validation). Process wall "
+          "imports; for a failed run, which writes no metrics, the process wall time); SiNDAE = sum of "
+          "its timed stages (smoother, extract, pretrain, train = model build + `.nl` write + POUNCE + "
+          "load; excludes imports and the scipy validation). Process wall "
           "times (everything, imports included): " + ", ".join(
               f"{n} {_f((runs[n].get('process') or {}).get('wall_time_s'), '{:.1f}')} s"
               for n in PIPELINES if n in runs) + ".", ""]

@@ -42,6 +42,12 @@ def _growth(argv: Sequence[str]) -> int:
     return growth.main(argv)
 
 
+def _decomposition(argv: Sequence[str]) -> int:
+    from benchmarks import decomposition
+
+    return decomposition.main(argv)
+
+
 #: Benchmark name -> its entry point (taking the command-line arguments it should see).
 BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "formulations": _formulations,
@@ -49,6 +55,7 @@ BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "peers": _peers,
     "peers_tank": _peers_tank,
     "growth": _growth,
+    "decomposition": _decomposition,
 }
 
 

@@ -94,15 +94,46 @@ def _toml_table(d: dict[str, float]) -> str:
     return "{" + ", ".join(f"{k} = {v:.6g}" for k, v in d.items()) + "}"
 
 
+HEADER = """\
+# Fed-batch bioreactor, {n} synthetic batches (varied initial state, feed rate and
+# feed concentration) + {v} noise-free validation batches, trained by the
+# decomposition: an outer L-BFGS over the network weights, one inner NLP per batch
+# on local Dask workers. Written by flowsheets/bioreactor/many_batches.py.
+model = "fed_batch_bioreactor"
+[physics]
+Yxs = 0.5
+Ypx = 0.2
+[network]
+inputs = ["X", "S", "P", "V"]
+hidden = [20, 20]
+activation = "softplus"
+seed = 0
+[discretization]
+nfe = 20
+ncp = 3
+[training]
+method = "decomposition"
+regularization = 1e-2
+smoother_penalty = 10.0
+[decomposition]
+optimizer = "lbfgs"
+n_workers = 2
+max_epochs = 150
+# checkpoint_dir = "checkpoint"   # write a checkpoint every epoch; a stopped run resumes from it
+[solver]
+tol = 1e-6
+max_iter = 1000
+[reference]
+mu_max = 0.2
+Ks = 1.0
+"""
+
+
 def generate(directory: Path = DIR, n_train: int = 32) -> Path:
     """Write every batch as CSV and a run configuration using ``n_train`` of them."""
     data = directory / "data"
     data.mkdir(parents=True, exist_ok=True)
-    base = (Path(__file__).resolve().parent / "config.toml").read_text()
-    head = base.split("[[experiments]]")[0].split("# Feed optimization")[0].rstrip() + "\n"
-    lines = ["# 32 synthetic batches (flowsheets/bioreactor/many_batches.py) for the",
-             "# decomposition method; change n in many_batches.generate() for more.", head]
-    lines.append('[decomposition]\noptimizer = "lbfgs"\nmax_epochs = 60\n')
+    lines = [HEADER.format(n=n_train, v=N_VALIDATION)]
     for name, (initial, inputs, frame, role) in batches(N_TRAIN_MAX, N_VALIDATION).items():
         frame.to_csv(data / f"{name}.csv", float_format="%.8g", lineterminator="\n")
         if role == "train" and int(name[1:]) > n_train:

@@ -2,10 +2,11 @@
 
 A checkpoint directory holds ``checkpoint.json`` (epoch, best validation loss,
 history, the network with its normalization, and a fingerprint of the run) and
-``checkpoint.npz`` (current and best weights, Adam's moments, every
-experiment's last inner solution for warm starts). Both are replaced atomically
-(written beside, then renamed), the arrays first, so a run killed while writing
-leaves the previous checkpoint intact.
+``checkpoint-<epoch>.npz`` (current and best weights, Adam's moments, every
+experiment's last inner solution for warm starts), which the JSON names. The
+arrays are written first under a new name, then the JSON is replaced atomically
+(written beside, then renamed), then older arrays are removed: a run killed at any
+moment leaves a consistent checkpoint.
 """
 
 from __future__ import annotations
@@ -76,12 +77,16 @@ def save(directory: str | Path, state: OuterState) -> None:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
 
-    _replace(d / "checkpoint.npz", write_npz)
-    meta = {"format": FORMAT, "epoch": state.epoch, "best_loss": state.best_loss,
+    npz = f"checkpoint-{state.epoch}.npz"
+    _replace(d / npz, write_npz)
+    meta = {"format": FORMAT, "arrays": npz, "epoch": state.epoch, "best_loss": state.best_loss,
             "bad_epochs": state.bad_epochs, "adam_t": state.adam_t, "elapsed_s": state.elapsed_s, "stage": state.stage,
             "fingerprint": state.fingerprint, "network": state.network.to_dict(),
             "history": state.history}
     _replace(d / "checkpoint.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
+    for old in d.glob("checkpoint-*.npz"):
+        if old.name != npz:
+            old.unlink(missing_ok=True)
 
 
 def load(directory: str | Path, expected: dict | None = None) -> OuterState | None:
@@ -98,8 +103,8 @@ def load(directory: str | Path, expected: dict | None = None) -> OuterState | No
     field_name = f"decomposition.checkpoint_dir ({d})"
     try:
         meta = json.loads((d / "checkpoint.json").read_text())
-        data = np.load(d / "checkpoint.npz")
-    except (OSError, ValueError) as err:
+        data = np.load(d / meta["arrays"])
+    except (OSError, ValueError, KeyError) as err:
         raise CheckpointError(f"{field_name}: cannot read checkpoint: {err}") from None
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{field_name}: checkpoint format {meta.get('format')!r}, expected {FORMAT}")

@@ -88,8 +88,10 @@ class Engine:
         Address of a running Dask scheduler (``tcp://host:8786``); overrides
         ``n_workers``.
     retries
-        How many times a batch whose worker died (or whose task raised) is
-        resubmitted before :class:`EngineError`.
+        How many times a batch is resubmitted after Dask gave up on it because
+        its workers kept dying (``KilledWorker``) or the connection broke, before
+        :class:`EngineError`. (A single dead worker costs no resubmission: the
+        scheduler reruns its tasks elsewhere.) Errors raised by a task propagate.
     task
         The function that runs a :class:`Job` (tests substitute a faulty one).
     connect_timeout

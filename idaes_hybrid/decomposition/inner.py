@@ -10,7 +10,8 @@ For weights ``theta`` the experiment's discretized model is solved on its own:
 
 with ``f_e`` the experiment's data fit, ``c`` the balances and ``w_o = 1 / (P
 std_o)`` (the slacks are measured in output standard deviations and averaged over
-the ``P`` points). Without a slack penalty (``rho = None``) the network equation
+the ``P`` points); :attr:`SlackKind.QUADRATIC` replaces the l1 term by
+``rho / 2 sum_{p,o} d_{po}^2 / (P std_o^2)`` with one free slack per row. Without a slack penalty (``rho = None``) the network equation
 holds exactly and the inner problem is a simulation whose objective is the fit.
 
 The gradient is exact by the envelope theorem: at the inner optimum,
@@ -31,6 +32,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 import idaes.logger as idaeslog
+from idaes.core.util.exceptions import InitializationError
 
 from idaes_hybrid.batched_solve import STATUS, BatchedNLP, build_batched_nlp, interior_point_backend
 from idaes_hybrid.nn.formulations import Formulation
@@ -89,7 +91,7 @@ class InnerSpec:
     unit_config: Mapping[str, Any] = field(default_factory=dict)
     scales: Mapping[str, float] | None = None
     slack_penalty: float | None = None
-    slack_kind: SlackKind = SlackKind.L1
+    slack_kind: SlackKind = SlackKind.QUADRATIC
     options: Mapping[str, Any] = field(default_factory=lambda: dict(INNER_OPTIONS))
     start: Mapping[str, float] | None = None
 
@@ -267,7 +269,11 @@ class InnerProblem:
                                 output_mean=spec.output_mean, output_std=spec.output_std)
             trial.set_flat_parameters(theta)
             net.load_spec(trial)
-            initialize_hybrid_units(self.model, net)
+            try:
+                initialize_hybrid_units(self.model, net)
+            except InitializationError as err:  # the NLP may still solve (slacks make it feasible)
+                _log.debug(f"inner {self.spec.experiment.name}: march failed ({err}); solving from "
+                           "the values it reached")
             self._initialized = True
         x = np.array([pyo.value(v) if v.value is not None else 0.0 for v in self.bn.variables])
         if self.rho is None:
@@ -293,7 +299,6 @@ class InnerProblem:
         self.bn.net.theta_const = theta
         problem_class, _, defaults = interior_point_backend()
         n, m = self.problem.n, len(self.bn.cl)
-        lb, ub = self.bn.lb, self.bn.ub
         lb, ub = self._bounds()
         problem = problem_class(n=n, m=m, problem_obj=self.problem, lb=lb, ub=ub, cl=self.bn.cl, cu=self.bn.cu)
         opts = {**defaults, **INNER_OPTIONS, **dict(self.spec.options)}

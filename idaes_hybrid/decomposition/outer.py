@@ -1,4 +1,4 @@
-"""The outer loop of the decomposition: L-BFGS or Adam over the network weights.
+"""The outer loop of the decomposition: L-BFGS, Newton or Adam over the network weights.
 
 The training loss is
 
@@ -57,7 +57,8 @@ class DecompositionResult:
         ``converged``, ``early-stopped`` or ``max-epochs``.
     history
         One entry per epoch: ``epoch``, ``elapsed_s``, ``train_loss``,
-        ``validation_loss``, ``validation_rmse``, ``learning_rate``.
+        ``validation_loss``, ``validation_rmse``, ``learning_rate``,
+        ``slack_penalty``, ``inner_solves``.
     """
 
     spec: NetworkSpec
@@ -237,8 +238,8 @@ def _optimize(outer: _Outer, network: NetworkSpec, state, tick: float) -> Decomp
         judged = final or state.epoch % s.validate_every == 0 or not outer.val
         val_loss, val_rmse = outer.validate(theta) if judged else (None, {})
         metric = val_loss if outer.val else train_loss
-        if not judged:
-            pass
+        if not judged or (not outer.val and not final):
+            pass  # without validation, only the last stage's (comparable) training losses count
         elif metric < state.best_loss * (1.0 - s.min_improvement) or not np.isfinite(state.best_loss):
             state.best_loss, state.best_theta, state.bad_epochs = metric, theta.copy(), 0
         elif final:  # patience counts in the last penalty stage only
@@ -278,6 +279,8 @@ def _optimize(outer: _Outer, network: NetworkSpec, state, tick: float) -> Decomp
         _log.info(f"decomposition: penalty stage rho = {outer.rho:g} {status} at epoch {state.epoch}")
         state.stage += 1
         state.bad_epochs = 0
+    if not np.isfinite(state.best_loss):  # nothing judged (e.g. stopped before the last stage)
+        state.best_theta = state.theta
     best = NetworkSpec.from_dict(network.to_dict())
     best.set_flat_parameters(state.best_theta)
     wall = time.perf_counter() - tick

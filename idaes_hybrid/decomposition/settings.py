@@ -76,7 +76,9 @@ class DecompositionSettings:
     stage_epochs
         At most this many epochs in each continuation stage but the last.
     validate_every
-        Simulate the validation experiments every this many epochs.
+        Simulate the validation experiments every this many epochs in all but the
+        last continuation stage (the last one validates every epoch: ``patience``
+        counts there only).
     n_workers
         Workers of the local Dask cluster; ``0`` solves in this process.
     scheduler_address
@@ -120,7 +122,7 @@ class DecompositionSettings:
         self.optimizer = _enum(Optimizer, self.optimizer, "decomposition.optimizer")
         self.schedule = _enum(Schedule, self.schedule, "decomposition.schedule")
         self.slack_kind = _enum(SlackKind, self.slack_kind, "decomposition.slack_kind")
-        for name in ("learning_rate", "decay", "gradient_tol", "slack_penalty_start"):
+        for name in ("learning_rate", "decay", "gradient_tol", "slack_penalty_start", "min_improvement"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"decomposition.{name}={getattr(self, name)!r} must be > 0")
         for name, low in (("max_epochs", 1), ("patience", 1), ("validate_every", 1), ("stage_epochs", 1), ("n_workers", 0), ("retries", 0)):
@@ -130,6 +132,9 @@ class DecompositionSettings:
             raise ValueError(f"decomposition.batch_size={self.batch_size!r} must be >= 1")
         if self.slack_penalty is not None and not float(self.slack_penalty) > 0:
             raise ValueError(f"decomposition.slack_penalty={self.slack_penalty!r} must be > 0 (or omitted)")
+        if self.optimizer is Optimizer.NEWTON and self.slack_kind is SlackKind.L1 and self.slack_penalty:
+            raise ValueError("decomposition.slack_kind: Newton needs a smooth outer loss; use 'quadratic' "
+                             "slacks (or optimizer = 'lbfgs' / 'adam' with 'l1')")
         if not float(self.slack_growth) > 1:
             raise ValueError(f"decomposition.slack_growth={self.slack_growth!r} must be > 1")
         if self.optimizer is not Optimizer.ADAM and self.batch_size is not None:

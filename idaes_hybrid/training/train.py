@@ -125,7 +125,9 @@ class TrainingResult:
     spec
         The trained network (weights and normalization).
     status
-        Status of the full simultaneous solve.
+        Status of the fit: the simultaneous solve's, or the decomposition's
+        (``converged``, ``early-stopped``, ``max-epochs``; its ``objective`` is then
+        the best validation loss and ``iterations`` its epochs).
     stages
         Reports of ``build``, ``smoother``, ``pretrain`` and ``train``.
     train_rmse, validation_rmse
@@ -322,8 +324,11 @@ def train(
         trained = m.net.to_spec()
         m.net.fix_weights()
     tick = time.perf_counter()
-    diagnostics = _numerical_diagnostics(m)
-    stages["diagnostics"] = StageReport("ok" if "error" not in diagnostics else "skipped",
+    if decomposed:  # m holds the smoother's states, not a solution with the trained weights
+        diagnostics = {"skipped": "decomposition: the inner problems are solved on the workers"}
+    else:
+        diagnostics = _numerical_diagnostics(m)
+    stages["diagnostics"] = StageReport("ok" if not ({"error", "skipped"} & set(diagnostics)) else "skipped",
                                         time.perf_counter() - tick)
 
     # Judge: training fit (the decomposition's: simulated) and validation by simulation
@@ -355,7 +360,10 @@ def _has_checkpoint(s: DecompositionSettings, spec: NetworkSpec, train_exps: Seq
     if not (s.checkpoint_dir and s.resume):
         return False
     expected = ckpt.fingerprint(spec, [e.name for e in train_exps], s.optimizer.value)
-    return ckpt.load(s.checkpoint_dir, expected) is not None
+    try:
+        return ckpt.load(s.checkpoint_dir, expected) is not None
+    except ckpt.CheckpointError as err:
+        raise TrainingError(str(err)) from None
 
 
 def _starting_values(m: pyo.Block, experiments: Sequence[Experiment]) -> dict[str, dict[str, float]]:
@@ -367,6 +375,7 @@ def _starting_values(m: pyo.Block, experiments: Sequence[Experiment]) -> dict[st
 def _train_decomposed(m, definition, train_exps, val_exps, disc, physics, network_inputs,
                       settings: TrainingSettings, warm, starts):
     """Stage 3 by the decomposition: the best weights end up in ``m.net`` (fixed)."""
+    from idaes_hybrid.decomposition.engine import EngineError
     from idaes_hybrid.decomposition.outer import DecompositionError, run_decomposition
 
     anchor = warm.spec.flat_parameters() if warm is not None and warm.anchor else None
@@ -374,7 +383,7 @@ def _train_decomposed(m, definition, train_exps, val_exps, disc, physics, networ
         dres = run_decomposition(definition, train_exps, val_exps, m.net.to_spec(), disc, physics,
                                  network_inputs, settings.regularization, settings.decomposition,
                                  settings.unit_config, starts, anchor)
-    except (DecompositionError, ckpt.CheckpointError) as err:
+    except (DecompositionError, ckpt.CheckpointError, EngineError) as err:
         raise TrainingError(f"train (decomposition): {err}") from None
     m.net.load_spec(dres.spec)
     m.net.fix_weights()
