@@ -418,6 +418,7 @@ def render(doc: dict) -> str:
 def plot(doc: dict, sweep: str, path: Path) -> None:
     """Log-log plot of one sweep: total time and train-stage time per iteration, with fits."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -439,6 +440,9 @@ def plot(doc: dict, sweep: str, path: Path) -> None:
                 ax.plot(xs, [f[1] * x ** f[0] for x in xs], ":", color=color, lw=0.8)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    sizes = sorted({p["x"] for p in doc["points"] if p["sweep"] == sweep})
+    ax.set_xticks(sizes, [str(x) for x in sizes])  # the swept sizes, not powers of ten
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xlabel(SWEEPS[sweep][1])
     ax.set_ylabel("seconds")
     ax.set_title(f"idaes-hybrid training vs {SWEEPS[sweep][1].split(' (')[0]}")
