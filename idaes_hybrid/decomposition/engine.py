@@ -164,6 +164,15 @@ class Engine:
         raise EngineError(f"inner solves failed {self.retries + 1} times in a row; "
                           "the last checkpoint (if any) holds the run")
 
+    def forget(self, run_id: str) -> None:
+        """Free the inner problems of ``run_id`` in this process and on every worker."""
+        forget_run(run_id)
+        if self.distributed:
+            try:
+                self.client.run(forget_run, run_id)
+            except Exception as err:  # noqa: BLE001 - freeing memory must not fail a finished run
+                _log.debug(f"could not free the workers' inner problems: {err}")
+
     def close(self) -> None:
         """Shut a local cluster down (a remote one is only disconnected)."""
         if self.client is not None:

@@ -208,7 +208,11 @@ def run_decomposition(
                       f"in {s.checkpoint_dir}")
         outer = _Outer(definition, train_exps, val_exps, network, disc, physics, network_inputs,
                        regularization, s, unit_config, starts, anchor, engine, on_epoch)
-        result = _optimize(outer, network, state, tick)
+        try:
+            result = _optimize(outer, network, state, tick)
+        finally:
+            if not (own_engine and engine.cluster is not None):  # a local cluster ends with the run
+                engine.forget(outer.run_id)
     finally:
         if own_engine:
             engine.close()
