@@ -155,6 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--tolerance", type=float, default=0.05)
     p.add_argument("--case-timeout", type=float, default=2400.0, help="seconds per case")
     p.add_argument("--quick", action="store_true", help="4 batches, 10 epochs (smoke test)")
+    p.add_argument("--append", action="store_true",
+                   help="keep the cases of the existing decomposition.json, replacing re-run ones")
+    p.add_argument("--only-workers", type=int, default=None,
+                   help="run only the decomposition with this many workers (with --append)")
     p.add_argument("--out", type=Path, default=RESULTS)
     a = p.parse_args(argv)
     sizes = [4] if a.quick else [int(x) for x in a.batches.split(",")]
@@ -166,11 +170,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan.append((n, "decomposition", 2))
         if n == a.workers_at and not a.quick:
             plan.append((n, "decomposition", 1))
+    if a.only_workers is not None:
+        plan = [(n, "decomposition", a.only_workers) for n in sizes]
+    previous = []
+    if a.append and (a.out / "decomposition.json").exists():
+        keys = {(n, m, w) for n, m, w in plan}
+        previous = [c for c in json.loads((a.out / "decomposition.json").read_text())["cases"]
+                    if (c["n"], c["method"], c["workers"]) not in keys]
     res = {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
            "max_epochs": max_epochs, "tolerance": a.tolerance, "cases": [],
            "notes": [f"- The simultaneous method was not run above {a.simultaneous_max} batches "
                      "(at 16 batches it already takes ~4 min with the exact Hessian, growing ~n^1.3; "
                      "see growth.md)."] if any(n > a.simultaneous_max for n in sizes) else []}
+    res["cases"] = previous
     a.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench_decomp_") as tmp:
         for n, method, workers in plan:
@@ -179,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             case = _child(n, method, workers, max_epochs, Path(tmp), a.case_timeout)
             print(f"    {case.get('status')} in {time.perf_counter() - tick:.0f} s", flush=True)
             res["cases"].append(case)
+            res["cases"].sort(key=lambda c: (c["n"], c["method"] != "simultaneous", -c["workers"]))
             targets = {c["n"]: c["validation_loss"] for c in res["cases"]
                        if c["method"] == "simultaneous" and "validation_loss" in c}
             for c in res["cases"]:

@@ -150,9 +150,10 @@ class Engine:
             workers = self._workers()
             futures = []
             for job, slot in zip(jobs, slots):
-                where = [workers[slot % len(workers)]] if workers else None
-                futures.append(self.client.submit(self.task, job, pure=False, workers=where,
-                                                  allow_other_workers=True))
+                # prefer the worker that holds the problem; any worker if none is listed
+                where = {"workers": [workers[slot % len(workers)]], "allow_other_workers": True} \
+                    if workers else {}
+                futures.append(self.client.submit(self.task, job, pure=False, **where))
             try:
                 return self.client.gather(futures)
             except (KilledWorker, OSError, EOFError) as err:
