@@ -172,17 +172,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             plan.append((n, "decomposition", 1))
     if a.only_workers is not None:
         plan = [(n, "decomposition", a.only_workers) for n in sizes]
-    previous = []
+    previous, previous_notes = [], []
     if a.append and (a.out / "decomposition.json").exists():
         keys = {(n, m, w) for n, m, w in plan}
-        previous = [c for c in json.loads((a.out / "decomposition.json").read_text())["cases"]
-                    if (c["n"], c["method"], c["workers"]) not in keys]
+        old = json.loads((a.out / "decomposition.json").read_text())
+        previous = [c for c in old["cases"] if (c["n"], c["method"], c["workers"]) not in keys]
+        previous_notes = old.get("notes", [])
     res = {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
            "max_epochs": max_epochs, "tolerance": a.tolerance, "cases": [],
            "notes": [f"- The simultaneous method was not run above {a.simultaneous_max} batches "
                      "(at 16 batches it already takes ~4 min with the exact Hessian, growing ~n^1.3; "
                      "see growth.md)."] if any(n > a.simultaneous_max for n in sizes) else []}
     res["cases"] = previous
+    res["notes"] = res["notes"] or previous_notes
     a.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench_decomp_") as tmp:
         for n, method, workers in plan:
