@@ -109,6 +109,12 @@ def _f(v, fmt="{:.3g}") -> str:
     return "-" if v is None else fmt.format(v)
 
 
+def _status(text) -> str:
+    """One table-safe line of a status (a failure's last line)."""
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    return (lines[-1] if lines else "-").replace("|", "/")[:120]
+
+
 def render(res: dict) -> str:
     m = res["machine"]
     lines = [
@@ -131,7 +137,7 @@ def render(res: dict) -> str:
         lines.append(f"| {c['n']} | {c['method']} | {c['workers'] or '-'} | {_f(c.get('time_to_target_s'), '{:.1f}')} | "
                      f"{_f(c.get('total_s'), '{:.1f}')} | {_f(c.get('iterations'), '{}')} | "
                      f"{_f(c.get('validation_loss'))} | {_f(r.get('X'))} | {_f(r.get('S'))} | "
-                     f"{_f(c.get('peak_rss_mb'), '{:.0f}')} | {c.get('status')} |")
+                     f"{_f(c.get('peak_rss_mb'), '{:.0f}')} | {_status(c.get('status'))} |")
     lines += ["", "Time to target: simultaneous = its whole pipeline (if it reaches its own target, always); "
               "decomposition = build + smoother + pretrain + the elapsed time of its first epoch within "
               "the tolerance ('-': not reached within the epoch limit). Total: the whole pipeline including "
