@@ -401,23 +401,26 @@ def _parse_training(table: Any) -> TrainingSettings:
     _reject_unknown(table, defaults, "training", _SET_ELSEWHERE)
     values: dict[str, Any] = {}
     for key, value in table.items():
-        name, default = f"training.{key}", defaults[key]
         lower, inclusive = _TRAINING_BOUNDS.get(key, (None, True))
-        if isinstance(default, enum.Enum):
-            values[key] = _enum(type(default), value, name)
-        elif isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise ConfigError(f"{name}: expected true or false, got {value!r}")
-            values[key] = value
-        elif isinstance(default, int):
-            values[key] = _integer(value, name, lower=None if lower is None else int(lower))
-        elif isinstance(default, float):
-            values[key] = _number(value, name, lower, inclusive)
-        elif isinstance(default, dict):
-            values[key] = {**default, **_parse_solver(value, name)}
-        else:
-            values[key] = value
+        values[key] = _typed(value, defaults[key], f"training.{key}", lower, inclusive)
     return TrainingSettings(**values)
+
+
+def _typed(value: Any, default: Any, name: str, lower: float | None, inclusive: bool) -> Any:
+    """``value`` checked against the type of a settings field's ``default``."""
+    if isinstance(default, enum.Enum):
+        return _enum(type(default), value, name)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}: expected true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        return _integer(value, name, lower=None if lower is None else int(lower))
+    if isinstance(default, float):
+        return _number(value, name, lower, inclusive)
+    if isinstance(default, dict):
+        return {**default, **_parse_solver(value, name)}
+    return value
 
 
 def parse_decomposition(table: Any, base_dir: str | Path) -> DecompositionSettings:
@@ -441,18 +444,8 @@ def parse_decomposition(table: Any, base_dir: str | Path) -> DecompositionSettin
             values[key] = _number(value, name, 0.0, True) or None
         elif key == "batch_size":
             values[key] = _integer(value, name, lower=1)
-        elif isinstance(default, enum.Enum):
-            values[key] = _enum(type(default), value, name)
-        elif isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise ConfigError(f"{name}: expected true or false, got {value!r}")
-            values[key] = value
-        elif isinstance(default, int):
-            values[key] = _integer(value, name, lower=0)
-        elif isinstance(default, float):
-            values[key] = _number(value, name, 0.0, False)
-        else:  # inner_options
-            values[key] = {**default, **_parse_solver(value, name)}
+        else:  # integers >= 0, floats > 0 (DecompositionSettings checks tighter bounds)
+            values[key] = _typed(value, default, name, 0.0, inclusive=False)
     try:
         return DecompositionSettings(**values)
     except ValueError as err:

@@ -262,11 +262,7 @@ class InnerProblem:
 
         net = self.model.net
         if march or not self._initialized:
-            spec = self.spec.network
-            trial = NetworkSpec(sizes=spec.sizes, activations=spec.activations,
-                                weights=[w.copy() for w in spec.weights], biases=[b.copy() for b in spec.biases],
-                                input_mean=spec.input_mean, input_std=spec.input_std,
-                                output_mean=spec.output_mean, output_std=spec.output_std)
+            trial = NetworkSpec.from_dict(self.spec.network.to_dict())
             trial.set_flat_parameters(theta)
             net.load_spec(trial)
             try:
