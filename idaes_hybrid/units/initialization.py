@@ -142,7 +142,8 @@ class HybridUnitInitializer(InitializerBase):
 
     def march(self, model: pyo.Block, system: EquationSystem) -> np.ndarray:
         """Solve the system block by block; return the solution vector."""
-        time_set = model.flowsheet().time
+        time_set = model.time if isinstance(getattr(model, "time", None), pyo.Set) \
+            else model.flowsheet().time
         row_blocks, col_blocks = block_triangularize(system.pattern())
         keys = [_key_and_time(v, time_set) for v in system.variables]
         latest: dict = {}

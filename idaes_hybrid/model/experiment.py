@@ -1,0 +1,299 @@
+"""Experiments: one batch's measured time series, initial state and inputs.
+
+Every error is a :class:`DataError` whose message starts with the bad field,
+e.g. ``experiments[1] ('b2').data: file '/abs/b2.csv' not found``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import idaes.logger as idaeslog
+
+_log = idaeslog.getLogger(__name__)
+
+_REQUIRED_KEYS = ("name", "data", "initial", "inputs", "horizon")
+_KEYS = _REQUIRED_KEYS + ("role", "noise_sd")
+
+
+class Role(str, Enum):
+    """What an experiment is used for."""
+
+    TRAIN = "train"
+    VALIDATION = "validation"
+
+
+class DataError(ValueError):
+    """Invalid experiment data; the message starts with the bad field's name."""
+
+
+def experiment_field(index: int, name: str | None = None) -> str:
+    """Return the field name of an experiment, e.g. ``experiments[1] ('b2')``."""
+    return f"experiments[{index}]" if name is None else f"experiments[{index}] ({name!r})"
+
+
+def _valid(names: Iterable[str]) -> str:
+    return ", ".join(repr(n) for n in names) or "(none)"
+
+
+def _parse_role(value: Any, field: str) -> Role:
+    try:
+        return value if isinstance(value, Role) else Role(value)
+    except (ValueError, TypeError):
+        raise DataError(f"{field}: {value!r} is not a valid role; valid roles: "
+                        f"{_valid(r.value for r in Role)}") from None
+
+
+def _number(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise DataError(f"{field}: expected a number, got {value!r}")
+    return float(value)
+
+
+def _number_table(value: Any, field: str) -> dict[str, float]:
+    if not isinstance(value, Mapping):
+        raise DataError(f"{field}: expected a table of name = number, got {value!r}")
+    return {str(k): _number(v, f"{field}.{k}") for k, v in value.items()}
+
+
+def read_measurements(source: str | Path | pd.DataFrame, field: str) -> pd.DataFrame:
+    """Read measured time series from a CSV file or a data frame.
+
+    Parameters
+    ----------
+    source : str, pathlib.Path or pandas.DataFrame
+        CSV file with a ``time`` column and one column per measured variable
+        (blank/``NA``/``NaN`` cells are missing), or a frame with a ``time``
+        column or index.
+    field : str
+        Name of the field being read, used in error messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Floats, NaN = missing, float index ``time``; ``attrs["source"]`` is the
+        file's absolute path.
+
+    Raises
+    ------
+    DataError
+        Missing/unreadable file, no ``time`` column, repeated column, or a cell
+        that is not a number (rows count from 1, header excluded).
+    """
+    origin = ""
+    if isinstance(source, pd.DataFrame):
+        raw = source.reset_index() if source.index.name == "time" else source.copy()
+    else:
+        path = Path(source).expanduser().resolve()
+        if not path.is_file():
+            raise DataError(f"{field}: file '{path}' not found")
+        origin = f"file '{path}', "
+        try:
+            raw = pd.read_csv(path, dtype=str, header=None, skipinitialspace=True)
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+            raise DataError(f"{field}: cannot read CSV file '{path}': {err}") from err
+        raw = raw.iloc[1:].set_axis(raw.iloc[0].tolist(), axis=1)  # keep repeated names
+    raw.columns = columns = [str(c).strip() for c in raw.columns]
+    dup = sorted({c for c in columns if columns.count(c) > 1})
+    if dup:
+        raise DataError(f"{field}: {origin}repeated column(s) {_valid(dup)}")
+    if "time" not in columns:
+        raise DataError(f"{field}: {origin}no 'time' column (columns: {_valid(columns)})")
+    values = {}
+    for col, cells in raw.items():
+        num = pd.to_numeric(cells, errors="coerce").astype(float)
+        bad = np.flatnonzero(num.isna().to_numpy() & cells.notna().to_numpy())
+        if bad.size:
+            raise DataError(f"{field}: {origin}column {col!r}, row {bad[0] + 1}: "
+                            f"{cells.iloc[bad[0]]!r} is not a number")
+        values[col] = num.to_numpy()
+    frame = pd.DataFrame(values).set_index("time")
+    if origin:
+        frame.attrs["source"] = str(path)
+    return frame
+
+
+@dataclass(eq=False)
+class Experiment:
+    """One batch: initial state, constant inputs and measured time series.
+
+    Attributes
+    ----------
+    name : str
+        Unique name of the experiment.
+    initial, inputs : dict[str, float]
+        Initial value of every state; constant inputs (e.g. ``F``, ``Sf``).
+    horizon : float
+        Final time of the batch; the model is simulated on ``[0, horizon]``.
+    measurements : pandas.DataFrame
+        Index ``time`` (float), one column per measured state, NaN = missing.
+    role : Role
+        Whether the experiment is used for training or validation.
+    noise_sd : dict[str, float] or None
+        Standard deviation of the measurement noise of measured states.
+    """
+
+    name: str
+    initial: dict[str, float]
+    inputs: dict[str, float]
+    horizon: float
+    measurements: pd.DataFrame
+    role: Role = Role.TRAIN
+    noise_sd: dict[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        self.role = _parse_role(self.role, "role")
+
+    @property
+    def measured_variables(self) -> list[str]:
+        """Names of the columns holding at least one measured value."""
+        return [str(c) for c in self.measurements.columns if self.measurements[c].notna().any()]
+
+    def observations(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the non-missing measurements in long form, ordered by time.
+
+        Returns
+        -------
+        times, names, values : numpy.ndarray
+            Time (float), variable name (object array of str) and value
+            (float) of each observation.
+        """
+        data = self.measurements.to_numpy(dtype=float)
+        rows, cols = np.nonzero(~np.isnan(data))
+        names = np.array([str(c) for c in self.measurements.columns], dtype=object)
+        return self.measurements.index.to_numpy(dtype=float)[rows], names[cols], data[rows, cols]
+
+    def validate(self, state_names: Sequence[str], input_names: Sequence[str], field: str) -> None:
+        """Check the experiment against a model's states and inputs.
+
+        Parameters
+        ----------
+        state_names, input_names : Sequence[str]
+            States and inputs of the model; each needs a finite value.
+        field : str
+            Name of the experiment in error messages, e.g. ``experiments[1] ('b2')``.
+
+        Raises
+        ------
+        DataError
+            Naming the first invalid field found.
+        """
+        states, inputs = [str(s) for s in state_names], [str(u) for u in input_names]
+        _check_table(self.initial, states, f"{field}.initial", "state")
+        _check_table(self.inputs, inputs, f"{field}.inputs", "input")
+        horizon = _number(self.horizon, f"{field}.horizon")
+        if not (math.isfinite(horizon) and horizon > 0):
+            raise DataError(f"{field}.horizon: must be a finite number > 0, got {horizon!r}")
+        data = self.measurements
+        source = data.attrs.get("source")
+        where = f"{field}.measurements" + (f" (file '{source}')" if source else "")
+        unknown = [str(c) for c in data.columns if str(c) not in states]
+        if unknown:
+            raise DataError(f"{where}: column {unknown[0]!r} is not a state of the model; "
+                            f"valid names: {_valid(states)}")
+        try:
+            times = data.index.to_numpy(dtype=float)
+            values = data.to_numpy(dtype=float)
+        except (TypeError, ValueError) as err:
+            raise DataError(f"{where}: times and values must be numbers ({err})") from err
+        for i, t in enumerate(times.tolist()):
+            prev = float(times[i - 1]) if i else -math.inf
+            problem = ("is not a finite number" if not math.isfinite(t) else
+                       "is negative" if t < 0 else
+                       f"is not after the previous time ({prev!r}); times must increase strictly"
+                       if t <= prev else
+                       f"is after the horizon ({horizon!r})" if t > horizon * (1 + 1e-12) else "")
+            if problem:
+                raise DataError(f"{where}: time at row {i + 1} ({t!r}) {problem}")
+        bad = np.argwhere(np.isinf(values))
+        if bad.size:
+            i, j = int(bad[0, 0]), int(bad[0, 1])
+            raise DataError(f"{where}: column {str(data.columns[j])!r}, row {i + 1} (time "
+                            f"{float(times[i])!r}): value {float(values[i, j])!r} is not finite")
+        if not np.any(~np.isnan(values)):
+            raise DataError(f"{where}: no measured values (all cells missing)")
+        if self.noise_sd is not None:
+            _check_table(self.noise_sd, states, f"{field}.noise_sd", "state", complete=False)
+            unused = sorted(set(self.noise_sd) - set(self.measured_variables))
+            if unused:
+                _log.warning("%s.noise_sd: %s not measured; ignored", field, _valid(unused))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], base_dir: str | Path, index: int) -> Experiment:
+        """Build an experiment from one ``[[experiments]]`` configuration table.
+
+        Parameters
+        ----------
+        d : Mapping[str, Any]
+            Keys ``name``, ``data`` (CSV path), ``initial``, ``inputs``,
+            ``horizon``; optional ``role`` (default ``"train"``), ``noise_sd``.
+        base_dir : str or pathlib.Path
+            Directory that relative ``data`` paths are resolved against.
+        index : int
+            Position of the table in the ``experiments`` list.
+
+        Returns
+        -------
+        Experiment
+            Not yet checked against a model: call :meth:`validate`.
+
+        Raises
+        ------
+        DataError
+            Missing/unknown key, wrong type, bad role or unreadable data.
+        """
+        field = experiment_field(index)
+        if not isinstance(d, Mapping):
+            raise DataError(f"{field}: expected a table, got {d!r}")
+        name = d.get("name")
+        if not isinstance(name, str) or not name:
+            raise DataError(f"{field}.name: " + ("required key missing" if name is None else
+                                                 f"expected a non-empty string, got {name!r}"))
+        field = experiment_field(index, name)
+        missing = [k for k in _REQUIRED_KEYS if k not in d]
+        if missing:
+            raise DataError(f"{field}.{missing[0]}: required key missing")
+        unknown = [k for k in d if k not in _KEYS]
+        if unknown:
+            raise DataError(f"{field}.{unknown[0]}: unknown key; valid keys: {_valid(_KEYS)}")
+        if not isinstance(d["data"], (str, Path)):
+            raise DataError(f"{field}.data: expected a file path, got {d['data']!r}")
+        noise = d.get("noise_sd")
+        return cls(
+            name=name,
+            initial=_number_table(d["initial"], f"{field}.initial"),
+            inputs=_number_table(d["inputs"], f"{field}.inputs"),
+            horizon=_number(d["horizon"], f"{field}.horizon"),
+            measurements=read_measurements(Path(base_dir) / d["data"], f"{field}.data"),
+            role=_parse_role(d.get("role", Role.TRAIN.value), f"{field}.role"),
+            noise_sd=None if noise is None else _number_table(noise, f"{field}.noise_sd"),
+        )
+
+
+def _check_table(values: Mapping[str, Any], known: Sequence[str], field: str, kind: str,
+                 complete: bool = True) -> None:
+    if not isinstance(values, Mapping):
+        raise DataError(f"{field}: expected a table of name = number, got {values!r}")
+    for key, value in values.items():
+        if key not in known:
+            raise DataError(f"{field}.{key}: unknown {kind} {key!r}; valid names: {_valid(known)}")
+        if not math.isfinite(_number(value, f"{field}.{key}")):
+            raise DataError(f"{field}.{key}: value {value!r} is not a finite number")
+        if not complete and value <= 0:  # noise standard deviations
+            raise DataError(f"{field}.{key}: must be > 0, got {value!r}")
+    missing = [k for k in known if k not in values] if complete else []
+    if missing:
+        raise DataError(f"{field}.{missing[0]}: missing value for {kind} {missing[0]!r}")
+
+
+def split_by_role(experiments: Iterable[Experiment]) -> tuple[list[Experiment], list[Experiment]]:
+    """Split experiments into ``(training, validation)`` lists, keeping order."""
+    experiments = list(experiments)
+    return ([e for e in experiments if e.role is Role.TRAIN],
+            [e for e in experiments if e.role is Role.VALIDATION])

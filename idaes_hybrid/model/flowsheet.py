@@ -1,0 +1,204 @@
+"""A user's IDAES flowsheet with learned terms, and its experiments.
+
+:class:`HybridFlowsheet` says how one experiment's flowsheet is built (the
+user's ``build(fs)`` adds units, arcs, property and reaction packages to a
+dynamic ``FlowsheetBlock``), which learned terms it has, and names the
+variables that experiments refer to (measured columns, inputs, initial states).
+:class:`FlowsheetExperiment` gives one experiment's initial state, input
+profiles and measurements. :meth:`HybridFlowsheet.build_experiment` puts both
+together on a block: build, expand arcs, Radau collocation, fix inputs and the
+initial state.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+from pyomo.dae.flatten import flatten_dae_components
+from pyomo.environ import units as pyunits
+
+import idaes.logger as idaeslog
+from idaes.core import FlowsheetBlock
+
+from idaes_hybrid.model import paths
+from idaes_hybrid.model.experiment import DataError, Role
+from idaes_hybrid.model.inputs import InputProfile
+from idaes_hybrid.model.terms import Series, Term
+from idaes_hybrid.units.discretization import make_time_discretization_consistent
+
+_log = idaeslog.getLogger(__name__)
+
+
+class InitialState(str, enum.Enum):
+    """How an experiment starts when it does not list initial values."""
+
+    #: All time derivatives are zero at the start (the plant sits at the steady
+    #: state of its initial inputs).
+    STEADY_STATE = "steady-state"
+
+
+@dataclass(eq=False)
+class FlowsheetExperiment:
+    """One experiment on a hybrid flowsheet.
+
+    Attributes
+    ----------
+    name
+        Unique name.
+    horizon
+        Final time; the flowsheet is built on ``[0, horizon]``.
+    measurements
+        Index ``time``; one column per measured variable (a name of
+        ``HybridFlowsheet.variables``); NaN = missing (ragged grids).
+    initial
+        ``{name or path: value}`` fixed at the start (differential states such as
+        a CSTR's outlet concentrations and temperature), or
+        ``InitialState.STEADY_STATE``.
+    inputs
+        ``{name or path: number | InputProfile}``: fixed at every time point.
+    role
+        Training or validation.
+    noise_sd
+        Known measurement noise per measured column, if any.
+    """
+
+    name: str
+    horizon: float
+    measurements: pd.DataFrame
+    initial: Mapping[str, float] | InitialState = InitialState.STEADY_STATE
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    role: Role = Role.TRAIN
+    noise_sd: dict[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        self.role = Role(self.role)
+        if isinstance(self.initial, str):
+            self.initial = InitialState(self.initial)
+        self.inputs = {k: v if isinstance(v, InputProfile) else InputProfile.constant(float(v))
+                       if not isinstance(v, (list, tuple)) else
+                       InputProfile(tuple(float(a) for a, _ in v), tuple(float(b) for _, b in v))
+                       for k, v in dict(self.inputs).items()}
+
+    @property
+    def measured_variables(self) -> list[str]:
+        """Columns with at least one value."""
+        return [str(c) for c in self.measurements.columns if self.measurements[c].notna().any()]
+
+    def observations(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Non-missing measurements in long form: times, column names, values."""
+        data = self.measurements.to_numpy(dtype=float)
+        rows, cols = np.nonzero(~np.isnan(data))
+        names = np.array([str(c) for c in self.measurements.columns], dtype=object)
+        return self.measurements.index.to_numpy(dtype=float)[rows], names[cols], data[rows, cols]
+
+
+@dataclass
+class HybridFlowsheet:
+    """A flowsheet with learned terms, as training, prediction and optimization see it.
+
+    Attributes
+    ----------
+    build
+        ``build(fs)`` adds the user's units, packages and arcs to ``fs``, a dynamic
+        ``FlowsheetBlock`` on ``[0, horizon]`` (plus input step times). Arcs are
+        expanded and time is discretized by the framework afterwards.
+    terms
+        Learned terms (:class:`~idaes_hybrid.model.terms.LearnedReactionTerm`,
+        :class:`~idaes_hybrid.model.terms.NetworkTerm`).
+    variables
+        ``{name: path}``: short names for measured columns, inputs and initial
+        states; paths hold ``*`` at the time index (relative to the block holding ``fs``).
+    time_units
+        Units of time of the flowsheet.
+    """
+
+    build: Callable[[FlowsheetBlock], None]
+    terms: Sequence[Term]
+    variables: Mapping[str, str] = field(default_factory=dict)
+    time_units: Any = field(default_factory=lambda: pyunits.s)
+
+    def path(self, name: str) -> str:
+        """The path a variable name stands for (a path stands for itself)."""
+        return self.variables.get(name, name)
+
+    def var(self, blk: pyo.Block, name: str, field: str):
+        """The time-indexed variable ``name`` (a name of ``variables`` or a path) under ``blk``."""
+        if name not in self.variables and "." not in name:
+            raise paths.PathError(f"{field}: {name!r} is neither a name in variables "
+                                  f"({', '.join(self.variables) or 'none declared'}) nor a path")
+        ref = paths.resolve(blk, self.path(name), field)
+        if ref.dim() != 1:
+            raise paths.PathError(f"{field}: {self.path(name)!r} must have exactly one '*' (time)")
+        return ref
+
+    def build_experiment(self, blk: pyo.Block, exp: FlowsheetExperiment, nfe: int, ncp: int) -> None:
+        """Build ``blk.fs`` for ``exp``: discretized, inputs and initial state fixed."""
+        horizon = float(exp.horizon)
+        if not (math.isfinite(horizon) and horizon > 0):
+            raise DataError(f"experiments[{exp.name!r}].horizon: must be > 0, got {exp.horizon!r}")
+        steps = sorted({t for p in exp.inputs.values() for t in p.breakpoints if 0 < t < horizon})
+        blk.fs = FlowsheetBlock(dynamic=True, time_set=[0.0, *steps, horizon],
+                                time_units=self.time_units)
+        self.build(blk.fs)
+        pyo.TransformationFactory("network.expand_arcs").apply_to(blk)
+        fixed = _fixed_at_all_times(blk.fs)
+        pyo.TransformationFactory("dae.collocation").apply_to(
+            blk.fs, nfe=int(nfe), ncp=int(ncp), scheme="LAGRANGE-RADAU", wrt=blk.fs.time)
+        _fix_new_points(fixed, blk.fs.time)
+        make_time_discretization_consistent(blk.fs, blk.fs.time, self.time_units)
+        self.fix_inputs(blk, exp)
+        self.fix_initial_state(blk, exp)
+
+    def fix_inputs(self, blk: pyo.Block, exp: FlowsheetExperiment) -> None:
+        """Fix every input of ``exp`` at every time point of ``blk.fs``."""
+        for name, profile in exp.inputs.items():
+            field = f"experiments[{exp.name!r}].inputs.{name}"
+            profile.check(float(exp.horizon), field)
+            var = self.var(blk, name, field)
+            t0 = blk.fs.time.first()
+            for t in blk.fs.time:
+                var[t].fix(profile.value_at(t, left=t != t0))
+
+    def fix_initial_state(self, blk: pyo.Block, exp: FlowsheetExperiment) -> None:
+        """Fix the initial state (values at t0, or zero derivatives)."""
+        t0 = blk.fs.time.first()
+        if exp.initial is InitialState.STEADY_STATE:
+            blk.fs.fix_initial_conditions("steady-state")
+            return
+        for name, value in exp.initial.items():
+            var = self.var(blk, name, f"experiments[{exp.name!r}].initial.{name}")
+            var[t0].fix(float(value))
+            for t in blk.fs.time:  # a flat start: the state sits at its initial value
+                if not var[t].fixed:
+                    var[t].set_value(float(value))
+
+    def series(self, blk: pyo.Block) -> dict[str, list[Series]]:
+        """Every term's series under ``blk``, by term name."""
+        names = [t.name for t in self.terms]
+        if len(set(names)) != len(names):
+            raise paths.PathError(f"terms: names must be unique, got {names}")
+        return {t.name: t.series(blk) for t in self.terms}
+
+
+def _fixed_at_all_times(fs: FlowsheetBlock) -> list:
+    """Time-indexed variables the user's build fixed at every (pre-discretization) time point."""
+    _, dynamic = flatten_dae_components(fs, fs.time, pyo.Var)
+    return [(ref, {t: ref[t].value for t in fs.time}) for ref in dynamic
+            if all(ref[t].fixed for t in fs.time)]
+
+
+def _fix_new_points(fixed: list, time) -> None:
+    """Fix the collocation points discretization added, at the value of the time point
+    before them (a build that fixes ``var[:].fix(v)`` means all times)."""
+    for ref, values in fixed:
+        known = sorted(values)
+        for t in time:
+            if t not in values:
+                before = known[max(0, int(np.searchsorted(known, t)) - 1)]
+                ref[t].fix(values[before])

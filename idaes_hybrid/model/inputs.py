@@ -1,0 +1,112 @@
+"""Input profiles of an experiment: constants, piecewise-constant steps, series."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from idaes_hybrid.model.experiment import DataError, read_measurements
+
+
+class Interpolation(str, enum.Enum):
+    """How an input is valued between its given times."""
+
+    #: Piecewise constant: each value holds from its time until the next one.
+    STEP = "step"
+    #: Linear between given times (a measured series).
+    LINEAR = "linear"
+
+
+@dataclass(frozen=True)
+class InputProfile:
+    """An input's value over time.
+
+    Attributes
+    ----------
+    times, values
+        Given times (increasing, the first at or before the start) and values.
+    interpolation
+        ``STEP`` (the value at ``times[i]`` holds until ``times[i + 1]``) or ``LINEAR``.
+    """
+
+    times: tuple[float, ...]
+    values: tuple[float, ...]
+    interpolation: Interpolation = Interpolation.STEP
+
+    @classmethod
+    def constant(cls, value: float) -> InputProfile:
+        """The same value at all times."""
+        return cls((0.0,), (float(value),), Interpolation.STEP)
+
+    @property
+    def breakpoints(self) -> list[float]:
+        """Times where a step changes the value (finite-element boundaries belong there)."""
+        return list(self.times[1:]) if self.interpolation is Interpolation.STEP else []
+
+    def value_at(self, t: float, left: bool = True) -> float:
+        """Value at ``t``; at a step time ``left`` takes the value before the step
+        (Radau points of an element end at its right boundary)."""
+        if self.interpolation is Interpolation.LINEAR:
+            return float(np.interp(t, self.times, self.values))
+        k = int(np.searchsorted(self.times, t, side="left" if left else "right")) - 1
+        return float(self.values[max(k, 0)])
+
+    def check(self, horizon: float, field: str) -> None:
+        """Raise :class:`DataError` unless the profile covers ``[0, horizon]``."""
+        t = np.asarray(self.times, dtype=float)
+        if t.size == 0 or t.size != len(self.values):
+            raise DataError(f"{field}: needs as many times as values (got {t.size} and {len(self.values)})")
+        if not (np.all(np.isfinite(t)) and np.all(np.isfinite(self.values))):
+            raise DataError(f"{field}: times and values must be finite numbers")
+        if np.any(np.diff(t) <= 0):
+            raise DataError(f"{field}: times must increase strictly, got {list(t)}")
+        if t[0] > 1e-12 * max(1.0, horizon):
+            raise DataError(f"{field}: the profile starts at t={t[0]:g}, after the start (0); "
+                            "it does not cover the horizon")
+        if self.interpolation is Interpolation.LINEAR and t[-1] < horizon * (1 - 1e-12):
+            raise DataError(f"{field}: the series ends at t={t[-1]:g}, before the horizon "
+                            f"({horizon:g}); it does not cover the horizon")
+
+
+def parse_input(value: Any, field: str, base_dir: str | Path = ".") -> InputProfile:
+    """An :class:`InputProfile` from a config value.
+
+    Accepts a number (constant), a list of ``[time, value]`` pairs (steps), a
+    table ``{steps = [[t, v], ...]}``, or ``{file = "inputs.csv", column = "Q"}``
+    (a series with a ``time`` column, linear in between; ``interpolation =
+    "step"`` makes it piecewise constant), or an :class:`InputProfile`.
+    """
+    if isinstance(value, InputProfile):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(float(value)):
+            raise DataError(f"{field}: value {value!r} is not a finite number")
+        return InputProfile.constant(float(value))
+    if isinstance(value, Mapping) and "steps" in value:
+        return parse_input(value["steps"], f"{field}.steps", base_dir)
+    if isinstance(value, (list, tuple)):
+        try:
+            pairs = [(float(t), float(v)) for t, v in value]
+        except (TypeError, ValueError):
+            raise DataError(f"{field}: expected [[time, value], ...] steps, got {value!r}") from None
+        return InputProfile(tuple(p[0] for p in pairs), tuple(p[1] for p in pairs))
+    if isinstance(value, Mapping) and "file" in value:
+        col = value.get("column")
+        frame = read_measurements(Path(base_dir) / str(value["file"]), f"{field}.file")
+        if col not in frame.columns:
+            raise DataError(f"{field}.column: {col!r} is not a column of {value['file']!r} "
+                            f"(columns: {', '.join(map(str, frame.columns))})")
+        s = frame[col].dropna()
+        try:
+            kind = Interpolation(value.get("interpolation", Interpolation.LINEAR.value))
+        except ValueError:
+            raise DataError(f"{field}.interpolation: must be 'step' or 'linear', "
+                            f"got {value.get('interpolation')!r}") from None
+        return InputProfile(tuple(s.index.to_numpy(float)), tuple(s.to_numpy(float)), kind)
+    raise DataError(f"{field}: expected a number, [[time, value], ...] steps or "
+                    f"{{file = ..., column = ...}}, got {value!r}")
