@@ -1,0 +1,171 @@
+"""The training and simulation problems of a :class:`~idaes_hybrid.model.HybridFlowsheet`.
+
+One flowsheet per experiment (``m.experiment[name].fs``, built by the user's
+function, discretized by Radau collocation), one shared network ``m.net``
+evaluated at every point of the flowsheet's learned term, in every experiment,
+and a weighted least-squares fit of the measured variables at their own times
+(the collocation polynomial is interpolated: data need not sit on the grid).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.environ import units as pyunits
+
+import idaes.logger as idaeslog
+
+from idaes_hybrid.dof import check_degrees_of_freedom
+from idaes_hybrid.model.experiment import DataError
+from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
+from idaes_hybrid.model.paths import PathError
+from idaes_hybrid.nn.block import NeuralNetworkBlock
+from idaes_hybrid.nn.formulations import Formulation
+from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.training.problem import interpolation_weights, observation_scales
+from idaes_hybrid.units.initialization import HybridUnitInitializer
+
+_log = idaeslog.getLogger(__name__)
+
+#: Name of the network's point block (as in the unit-based problem).
+POINTS = "kinetics"
+
+
+def _single_term(hf: HybridFlowsheet):
+    if len(hf.terms) != 1:
+        raise PathError(f"terms: this release trains one learned term per flowsheet, got "
+                        f"{len(hf.terms)} ({[t.name for t in hf.terms]})")
+    return hf.terms[0]
+
+
+def add_network(m: pyo.Block, hf: HybridFlowsheet, spec: NetworkSpec,
+                formulation: Formulation, names: Sequence[str]) -> None:
+    """``m.net`` evaluated at every point of the term in every ``m.experiment[name]``."""
+    term = _single_term(hf)
+    m.net = NeuralNetworkBlock(spec=spec, formulation=formulation)
+    io, m.term_series = {}, {}
+    for name in names:
+        series = term.series(m.experiment[name])
+        m.term_series[name] = series
+        for s in series:
+            for idx, v, z in zip(s.index, s.inputs, s.outputs):
+                io[(name, s.key, idx)] = (v, z)
+    n_in, n_out = len(next(iter(io.values()))[0]), len(next(iter(io.values()))[1])
+    if (n_in, n_out) != (spec.n_inputs, spec.n_outputs):
+        raise PathError(f"terms.{term.name}: has {n_in} inputs and {n_out} outputs, the network "
+                        f"has {spec.n_inputs} and {spec.n_outputs}")
+    m.net.add_points(POINTS, list(io), inputs=lambda p: io[p][0], outputs=lambda p: io[p][1])
+
+
+def data_fit(m: pyo.Block, hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperiment],
+             scales: dict[str, float]):
+    """Mean of squared, scaled residuals over all observations."""
+    terms = []
+    for exp in experiments:
+        blk = m.experiment[exp.name]
+        times, names, values = exp.observations()
+        refs = {n: hf.var(blk, n, f"experiments[{exp.name!r}].measurements.{n}")
+                for n in exp.measured_variables}
+        for t_obs, name, y in zip(times, names, values):
+            ref = refs[name]
+            x = sum(w * ref[t] for t, w in interpolation_weights(blk.fs.time, float(t_obs)))
+            u = pyunits.get_units(ref[blk.fs.time.first()])
+            terms.append(((x / u - float(y)) / scales[name]) ** 2)
+    if not terms:
+        raise DataError("experiments: no measurements to fit")
+    return sum(terms) / len(terms)
+
+
+def build_flowsheet_training_model(
+    hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperiment], spec: NetworkSpec,
+    nfe: int, ncp: int, formulation: Formulation = Formulation.BATCHED,
+    scales: dict[str, float] | None = None,
+) -> pyo.ConcreteModel:
+    """The simultaneous training model (objective not yet set): ``experiment[name]``
+    blocks, ``net`` with its points, the expression ``data_fit`` and ``scales``."""
+    names = [e.name for e in experiments]
+    if len(set(names)) != len(names):
+        raise DataError(f"experiments: names must be unique, got {names}")
+    m = pyo.ConcreteModel(name="hybrid_flowsheet_training")
+    m.experiment = pyo.Block(names)
+    for exp in experiments:
+        hf.build_experiment(m.experiment[exp.name], exp, nfe, ncp)
+    add_network(m, hf, spec, formulation, names)
+    m.scales = dict(scales) if scales is not None else observation_scales(experiments)
+    m.data_fit = pyo.Expression(expr=data_fit(m, hf, experiments, m.scales))
+    return m
+
+
+def smoothness(m: pyo.Block, z_scale: float):
+    """Horizon-weighted mean squared time derivative of the learned outputs, per series."""
+    total, count = 0, 0
+    for series_list in m.term_series.values():
+        for s in series_list:
+            times = s.times()
+            horizon = times[-1] - times[0]
+            for o in range(len(s.outputs[0])):
+                u = pyunits.get_units(s.outputs[0][o])
+                diffs = [((s.outputs[k + 1][o] - s.outputs[k][o]) / u / (times[k + 1] - times[k])) ** 2
+                         for k in range(len(times) - 1) if times[k + 1] > times[k]]
+                total += horizon * sum(diffs) / max(len(diffs), 1) / z_scale**2
+                count += 1
+    return total / max(count, 1)
+
+
+def initialize_flowsheet(blk: pyo.Block, net=None) -> dict:
+    """March a square experiment block (inputs, initial state and weights fixed) in time.
+
+    Returns the march statistics; raises ``InitializationError`` naming the block
+    that did not converge.
+    """
+    init = HybridUnitInitializer(network=net, newton_tol=1e-6)
+    init.initialize(blk.fs)
+    return init.stats.get(blk.fs, {})
+
+
+def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment, spec: NetworkSpec | None,
+                       nfe: int, ncp: int, outputs: Sequence[str] = (),
+                       options: dict | None = None) -> dict:
+    """Simulate ``exp`` (weights fixed): march initialization, then one square solve.
+
+    ``spec=None`` simulates a flowsheet without learned terms (a first-principles
+    plant). Returns ``time``, each of ``outputs`` (names or paths) and ``_model``.
+    """
+    from idaes_hybrid.batched_solve import solve_hybrid
+    from idaes_hybrid.nl_solve import solve_nl
+
+    m = pyo.ConcreteModel(name=f"simulate_{exp.name}")
+    m.experiment = pyo.Block([exp.name])
+    blk = m.experiment[exp.name]
+    hf.build_experiment(blk, exp, nfe, ncp)
+    net = None
+    if spec is not None:
+        add_network(m, hf, spec, Formulation.BATCHED, [exp.name])
+        net = m.net
+        net.fix_weights()
+    check_degrees_of_freedom(m, 0, f"simulation of {exp.name!r}", net)
+    initialize_flowsheet(blk, net)
+    opts = {"tol": 1e-8, "max_iter": 200, **(options or {})}
+    res = solve_hybrid(m, net, opts) if net is not None else solve_nl(m, opts)
+    if not res.ok:
+        raise RuntimeError(f"simulation of {exp.name!r}: {res.status.value} ({res.termination_message})")
+    out = {"time": np.array(list(blk.fs.time))}
+    for name in outputs:
+        ref = hf.var(blk, name, f"outputs.{name}")
+        out[name] = np.array([pyo.value(ref[t]) for t in blk.fs.time])
+    out["_model"] = m
+    return out
+
+
+def flowsheet_rmse(blk: pyo.Block, hf: HybridFlowsheet, exp: FlowsheetExperiment) -> dict[str, float]:
+    """RMSE of each measured variable of ``exp`` against the solved ``blk``."""
+    out = {}
+    for name in exp.measured_variables:
+        ref = hf.var(blk, name, f"measurements.{name}")
+        s = exp.measurements[name].dropna()
+        pred = [sum(w * pyo.value(ref[t]) for t, w in interpolation_weights(blk.fs.time, float(t_obs)))
+                for t_obs in s.index]
+        out[name] = float(np.sqrt(np.mean((np.array(pred) - s.to_numpy()) ** 2)))
+    return out

@@ -1,0 +1,176 @@
+"""Train the learned term of a :class:`~idaes_hybrid.model.HybridFlowsheet`.
+
+The same three stages as the unit workflow (:func:`idaes_hybrid.training.train.train`):
+
+1. **smoother** -- the learned outputs are free profiles at every point, fitted to
+   the data with the flowsheet's equations as hard constraints and a smoothness
+   penalty (after an element-by-element march from the flat start);
+2. **pre-training** -- the network's normalization and a Keras fit to the
+   smoother's (inputs, outputs) pairs;
+3. **simultaneous solve** -- network equations at every point, weights free,
+   batched network callbacks and real Ipopt.
+
+Validation experiments are then simulated from their initial state and inputs.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+import pyomo.environ as pyo
+
+import idaes.logger as idaeslog
+
+from idaes_hybrid.batched_solve import solve_hybrid
+from idaes_hybrid.dof import DegreesOfFreedomError, check_degrees_of_freedom, training_degrees_of_freedom
+from idaes_hybrid.model.experiment import Role
+from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
+from idaes_hybrid.nl_solve import solve_nl
+from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.solver import ensure_idaes_default_solver
+from idaes_hybrid.training.flowsheet_problem import (
+    POINTS, build_flowsheet_training_model, flowsheet_rmse, initialize_flowsheet,
+    simulate_flowsheet, smoothness)
+from idaes_hybrid.training.predict import pooled_rmse
+from idaes_hybrid.training.pretrain import normalization_from_data, pretrain_network
+from idaes_hybrid.training.train import StageReport, TrainingError, TrainingResult, TrainingSettings
+from idaes_hybrid.training.warm_start import regularization_term
+
+_log = idaeslog.getLogger(__name__)
+
+
+def _flat_start(m: pyo.Block, names: Sequence[str]) -> None:
+    """March every experiment with the learned outputs held at their starting values."""
+    points = getattr(m.net, POINTS)
+    points.deactivate()
+    outputs = [z for _, _, zs in m.net.point_items(active=False) for z in zs]
+    held = [z for z in outputs if not z.fixed]
+    for z in held:
+        z.fix()
+    try:
+        for name in names:
+            initialize_flowsheet(m.experiment[name])
+    finally:
+        for z in held:
+            z.unfix()
+        points.activate()
+
+
+def _solve(m: pyo.Block, stage: str, options: dict, tee: bool, batched: bool):
+    try:
+        check_degrees_of_freedom(m, training_degrees_of_freedom(m.net), f"{stage} solve", m.net)
+    except DegreesOfFreedomError as err:
+        raise TrainingError(str(err)) from None
+    res = solve_hybrid(m, m.net, options, tee) if batched else solve_nl(m, options, tee)
+    _log.info(f"{stage}: {res.status.value} after {res.iterations} iterations in {res.wall_time_s:.1f} s")
+    if not res.ok:
+        raise TrainingError(f"{stage} solve did not converge: {res.status.value} "
+                            f"({res.termination_message})")
+    return res
+
+
+def _io_arrays(m: pyo.Block) -> tuple[np.ndarray, np.ndarray]:
+    items = m.net.point_items(active=False)
+    return (np.array([[pyo.value(x) for x in v] for _, v, _ in items]),
+            np.array([[pyo.value(x) for x in z] for _, _, z in items]))
+
+
+def train_flowsheet(
+    hf: HybridFlowsheet,
+    experiments: Sequence[FlowsheetExperiment],
+    spec: NetworkSpec,
+    nfe: int = 20,
+    ncp: int = 3,
+    settings: TrainingSettings | None = None,
+    tee: bool = False,
+) -> TrainingResult:
+    """Train the flowsheet's learned term by the simultaneous approach.
+
+    Parameters
+    ----------
+    hf
+        The hybrid flowsheet (build function, learned term, variable names).
+    experiments
+        Training and validation experiments (by ``role``).
+    spec
+        Network sizes, activations and initial weights (inputs and outputs as the term).
+    nfe, ncp
+        Radau finite elements and collocation points per element.
+    settings
+        Regularization, smoother, pre-training and solver options.
+    tee
+        Stream the solver's output.
+    """
+    settings = settings or TrainingSettings()
+    ensure_idaes_default_solver()
+    train_exps = [e for e in experiments if e.role is Role.TRAIN]
+    val_exps = [e for e in experiments if e.role is Role.VALIDATION]
+    if not train_exps:
+        raise TrainingError("experiments: at least one experiment must have role 'train'")
+    # Every stage starts from a consistent point (march, smoother): keep Ipopt from
+    # pushing it off bounds that states sit near (a temperature at its lower bound).
+    options = {"bound_push": 1e-8, "bound_frac": 1e-8, **settings.solver_options}
+    stages: dict[str, StageReport] = {}
+    start = tick = time.perf_counter()
+    m = build_flowsheet_training_model(hf, train_exps, spec, nfe, ncp, settings.formulation)
+    m.smoothness = pyo.Expression(expr=smoothness(m, settings.smoother_scale))
+    m.smoother_objective = pyo.Objective(expr=m.data_fit + settings.smoother_penalty * m.smoothness)
+    m.training_objective = pyo.Objective(
+        expr=m.data_fit + 0.5 * settings.regularization * regularization_term(m.net, None))
+    m.training_objective.deactivate()
+    stages["build"] = StageReport("ok", time.perf_counter() - tick)
+    _log.info(f"build: {len(train_exps)} experiments, {len(getattr(m.net, POINTS))} network points")
+
+    tick = time.perf_counter()
+    _flat_start(m, [e.name for e in train_exps])
+    getattr(m.net, POINTS).deactivate()
+    m.net.fix_weights()
+    res = _solve(m, "smoother", {**options, **settings.smoother_options}, tee, batched=False)
+    stages["smoother"] = StageReport(res.status.value, time.perf_counter() - tick, res.iterations,
+                                     res.objective)
+    v, z = _io_arrays(m)
+
+    tick = time.perf_counter()
+    norm = normalization_from_data(v, z)
+    start_spec = NetworkSpec(sizes=spec.sizes, activations=spec.activations,
+                             weights=[w.copy() for w in spec.weights],
+                             biases=[b.copy() for b in spec.biases], **norm)
+    pre = pretrain_network(start_spec, v, z, epochs=settings.pretrain_epochs,
+                           batch_size=settings.pretrain_batch_size,
+                           learning_rate=settings.pretrain_learning_rate,
+                           l2=settings.pretrain_l2, seed=settings.seed)
+    stages["pretrain"] = StageReport("ok", time.perf_counter() - tick, pre.epochs, pre.loss)
+
+    m.net.load_spec(pre.spec)
+    getattr(m.net, POINTS).activate()
+    m.smoother_objective.deactivate()
+    m.training_objective.activate()
+    m.net.initialize_points(outputs=False)
+    m.net.unfix_weights()
+    # The fit is a mean over observations; Ipopt sees the sum (its curvature must not
+    # drown in the regularization Ipopt adds to the Hessian of a non-convex problem).
+    n_obs = sum(len(e.observations()[0]) for e in train_exps)
+    res = _solve(m, "train", {"obj_scaling_factor": float(n_obs), **options,
+                              "hessian_approximation": settings.hessian.value}, tee, batched=True)
+    stages["train"] = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)
+    trained = m.net.to_spec()
+    m.net.fix_weights()
+
+    per_exp, trajs = {}, {}
+    for exp in train_exps:
+        per_exp[exp.name] = flowsheet_rmse(m.experiment[exp.name], hf, exp)
+    tick = time.perf_counter()
+    for exp in val_exps:
+        sim = simulate_flowsheet(hf, exp, trained, nfe, ncp, exp.measured_variables, options)
+        model = sim.pop("_model")
+        per_exp[exp.name] = flowsheet_rmse(model.experiment[exp.name], hf, exp)
+        trajs[exp.name] = sim
+    stages["validate"] = StageReport("ok", time.perf_counter() - tick)
+    return TrainingResult(
+        spec=trained, status=stages["train"].status, iterations=stages["train"].iterations,
+        objective=stages["train"].objective, wall_time_s=time.perf_counter() - start, stages=stages,
+        train_rmse=pooled_rmse(per_exp, train_exps), validation_rmse=pooled_rmse(per_exp, val_exps),
+        per_experiment_rmse=per_exp, trajectories=trajs,
+        smoother_profiles={"inputs": v, "outputs": z})
