@@ -1,0 +1,178 @@
+"""The general flowsheet path: paths, input profiles, the learned-rate reaction
+package on IDAES's CSTR, and training the saponification flowsheet."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+import pytest
+from pyomo.util.check_units import assert_units_consistent
+
+from idaes.core import FlowsheetBlock
+from idaes.core.util.exceptions import ConfigurationError
+from idaes.core.util.model_statistics import degrees_of_freedom
+from idaes.models.properties.examples.saponification_thermo import SaponificationParameterBlock
+
+from idaes_hybrid.model import (
+    DataError, FlowsheetExperiment, HybridFlowsheet, InputProfile, Interpolation,
+    LearnedRateReactionParameterBlock, LearnedReactionTerm, NetworkTerm, PathError, resolve)
+from idaes_hybrid.model.inputs import parse_input
+
+CASE = Path(__file__).resolve().parents[1] / "flowsheets" / "saponification"
+sys.path.insert(0, str(CASE))
+from model import FEED_CONC, VARIABLES, VOLUME, arrhenius, build_learned, build_true  # noqa: E402
+
+STEP_INPUTS = {"F": [[0, 1.0e-3], [20, 0.7e-3]], "Tf": 302.0, "Q": [[0, 0.0], [10, 2.0e4]]}
+
+
+def _experiment(name="e", horizon=40.0, inputs=None, data=None, **kw):
+    frame = data if data is not None else pd.DataFrame({"NaOH": [1.0]}, index=pd.Index([5.0], name="time"))
+    return FlowsheetExperiment(name, horizon, frame, inputs=inputs or STEP_INPUTS, **kw)
+
+
+def _built(build=build_learned, exp=None, nfe=8):
+    m = pyo.ConcreteModel()
+    m.b = pyo.Block()
+    HybridFlowsheet(build, [LearnedReactionTerm("fs.rxn")], VARIABLES).build_experiment(
+        m.b, exp or _experiment(), nfe, 3)
+    return m
+
+
+# ----------------------------------------------------------------------------- unit
+@pytest.mark.unit
+def test_input_profiles_steps_series_and_coverage(tmp_path):
+    steps = parse_input([[0, 1.0], [10, 2.0]], "inputs.Q")
+    assert steps.value_at(10.0) == 1.0 and steps.value_at(10.0, left=False) == 2.0
+    assert steps.breakpoints == [10.0]
+    (tmp_path / "u.csv").write_text("time,Q\n0,0\n5,10\n10,20\n")
+    series = parse_input({"file": "u.csv", "column": "Q"}, "inputs.Q", tmp_path)
+    assert series.interpolation is Interpolation.LINEAR and series.value_at(2.5) == pytest.approx(5.0)
+    with pytest.raises(DataError, match=r"inputs.Q: the series ends at t=10.*does not cover the horizon"):
+        series.check(20.0, "inputs.Q")
+    with pytest.raises(DataError, match=r"inputs.Q: the profile starts at t=1.*does not cover"):
+        InputProfile((1.0,), (2.0,)).check(5.0, "inputs.Q")
+    with pytest.raises(DataError, match=r"inputs.Q.column: 'X' is not a column"):
+        parse_input({"file": "u.csv", "column": "X"}, "inputs.Q", tmp_path)
+
+
+@pytest.mark.unit
+def test_reaction_package_refuses_a_missing_property_package():
+    m = pyo.ConcreteModel()
+    m.fs = FlowsheetBlock(dynamic=False)
+    with pytest.raises(ConfigurationError, match="property_package"):
+        m.fs.rxn = LearnedRateReactionParameterBlock(rate_reactions={"R1": {"NaOH": -1}})
+
+
+@pytest.mark.unit
+def test_reaction_package_refuses_unknown_components():
+    m = pyo.ConcreteModel()
+    m.fs = FlowsheetBlock(dynamic=False)
+    m.fs.props = SaponificationParameterBlock()
+    with pytest.raises(ConfigurationError, match=r"rate_reactions.R1: \['NaCl'\] not components"):
+        m.fs.rxn = LearnedRateReactionParameterBlock(property_package=m.fs.props,
+                                                     rate_reactions={"R1": {"NaCl": -1}})
+
+
+# ------------------------------------------------------------------------ component
+@pytest.mark.component
+def test_paths_resolve_and_bad_paths_name_the_field():
+    m = _built()
+    ref = resolve(m.b, VARIABLES["NaOH"], "measurements.NaOH")
+    assert len(ref) == len(m.b.fs.time)
+    with pytest.raises(PathError, match=r"measurements.X: 'fs.r1.nothing\[\*\]' names no variable"):
+        resolve(m.b, "fs.r1.nothing[*]", "measurements.X")
+    with pytest.raises(PathError, match=r"measurements.V: 'fs.r1.volume\[0\]' has no time index"):
+        resolve(m.b, "fs.r1.volume[0]", "measurements.V")
+    hf = HybridFlowsheet(build_learned, [LearnedReactionTerm("fs.rxn")], VARIABLES)
+    with pytest.raises(PathError, match="measurements.Y: 'Y' is neither a name in variables"):
+        hf.var(m.b, "Y", "measurements.Y")
+
+
+@pytest.mark.component
+def test_network_input_that_is_not_a_property_is_named():
+    def build(fs):
+        build_learned(fs)
+        fs.rxn.config.network_inputs = ["enthalpy_of_nothing"]
+
+    m = pyo.ConcreteModel()
+    m.b = pyo.Block()
+    hf = HybridFlowsheet(build, [LearnedReactionTerm("fs.rxn")], VARIABLES)
+    hf.build_experiment(m.b, _experiment(), 4, 2)
+    with pytest.raises(PathError, match=r"fs.rxn.network_inputs\[0\]: 'enthalpy_of_nothing' is not "
+                                        r"a property of the state block"):
+        LearnedReactionTerm("fs.rxn").series(m.b)
+
+
+@pytest.mark.component
+def test_uncovered_input_series_stops_the_build():
+    exp = _experiment(inputs={**STEP_INPUTS, "Q": InputProfile((0.0, 10.0), (0.0, 1.0),
+                                                                Interpolation.LINEAR)})
+    with pytest.raises(DataError, match=r"inputs.Q: the series ends at t=10.*does not cover"):
+        _built(exp=exp)
+
+
+@pytest.mark.component
+def test_learned_cstr_is_square_with_k_fixed_and_units_consistent():
+    m = _built()
+    assert_units_consistent(m)
+    (series,) = LearnedReactionTerm("fs.rxn").series(m.b)
+    assert len(series.index) == len(m.b.fs.time)
+    assert series.inputs[0][0] is m.b.fs.r1.control_volume.properties_out[0.0].temperature
+    for z in series.outputs:
+        z[0].fix(0.1)
+    assert degrees_of_freedom(m) == 0
+    # a step input sits on an element boundary: the value before the step at t=20
+    f = resolve(m.b, VARIABLES["F"], "F")
+    assert 20.0 in m.b.fs.time and f[20.0].value == pytest.approx(1.0e-3)
+
+
+@pytest.mark.component
+def test_true_flowsheet_reaches_the_analytic_steady_state():
+    """Constant inputs for long: the outlet meets F (c0 - c) = V k(T) c^2."""
+    from idaes_hybrid.training.flowsheet_problem import simulate_flowsheet
+
+    plant = HybridFlowsheet(build_true, [], VARIABLES)
+    exp = _experiment(horizon=200.0, inputs={"F": [[0, 1.0e-3], [1, 0.8e-3]], "Tf": 305.0, "Q": 1.0e4})
+    traj = simulate_flowsheet(plant, exp, None, nfe=20, ncp=3, outputs=["NaOH", "T"])
+    c, temp = traj["NaOH"][-1], traj["T"][-1]
+    c0, flow = FEED_CONC["NaOH"], 0.8e-3
+    k = arrhenius(temp)
+    c_ref = (-flow + math.sqrt(flow**2 + 4 * VOLUME * k * flow * c0)) / (2 * VOLUME * k)
+    assert c == pytest.approx(c_ref, rel=1e-4)
+    # energy: F rho cp (T - Tf) = Q + (-dH) V k c^2
+    rho_cp = 55388.0 * 75.327
+    t_ref = 305.0 + (1.0e4 + 49000.0 * VOLUME * k * c**2) / (flow * rho_cp)
+    assert temp == pytest.approx(t_ref, abs=1e-3)
+
+
+@pytest.mark.component
+def test_network_term_on_paths_builds_points():
+    m = _built()
+    term = NetworkTerm(inputs=[VARIABLES["T"]], outputs=["fs.r1.control_volume.reactions[*].k_rxn[R1]"],
+                       name="k")
+    (series,) = term.series(m.b)
+    assert series.times() == list(m.b.fs.time)
+    with pytest.raises(PathError, match=r"terms.k.outputs\[0\]"):
+        NetworkTerm(inputs=[VARIABLES["T"]], outputs=["fs.r1.k[*]"], name="k").series(m.b)
+
+
+# ---------------------------------------------------------------------- integration
+@pytest.mark.integration
+def test_saponification_learns_arrhenius_and_predicts_validation():
+    import run as case
+
+    result = case.train(nfe=40)
+    assert result.status == "optimal"
+    t_in = result.smoother_profiles["inputs"][:, 0]
+    errors = case.rate_constant_errors(result, np.linspace(t_in.min(), t_in.max(), 40))
+    assert np.abs(errors).max() < 0.05
+    assert t_in.max() - t_in.min() > 10.0  # the experiments span a real temperature range
+    noise = {"NaOH": 0.01, "T": 0.05}
+    for name, sd in noise.items():
+        assert result.validation_rmse[name] < 2 * sd
+        assert result.train_rmse[name] < 1.5 * sd
