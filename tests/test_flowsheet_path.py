@@ -161,18 +161,3 @@ def test_network_term_on_paths_builds_points():
         NetworkTerm(inputs=[VARIABLES["T"]], outputs=["fs.r1.k[*]"], name="k").series(m.b)
 
 
-# ---------------------------------------------------------------------- integration
-@pytest.mark.integration
-def test_saponification_learns_arrhenius_and_predicts_validation():
-    import run as case
-
-    result = case.train(nfe=40)
-    assert result.status == "optimal"
-    t_in = result.smoother_profiles["inputs"][:, 0]
-    errors = case.rate_constant_errors(result, np.linspace(t_in.min(), t_in.max(), 40))
-    assert np.abs(errors).max() < 0.05
-    assert t_in.max() - t_in.min() > 10.0  # the experiments span a real temperature range
-    noise = {"NaOH": 0.01, "T": 0.05}
-    for name, sd in noise.items():
-        assert result.validation_rmse[name] < 2 * sd
-        assert result.train_rmse[name] < 1.5 * sd

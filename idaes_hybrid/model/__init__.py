@@ -1,6 +1,6 @@
 """The hybrid-model framework: learned terms on any IDAES flowsheet, and experiments."""
 
-from idaes_hybrid.model.experiment import DataError, Role
+from idaes_hybrid.model.experiment import DataError, Role, read_measurements
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet, InitialState
 from idaes_hybrid.model.inputs import InputProfile, Interpolation
 from idaes_hybrid.model.learned_reaction import (
@@ -12,5 +12,5 @@ __all__ = [
     "DataError", "FlowsheetExperiment", "HybridFlowsheet", "InitialState", "InputProfile",
     "Interpolation", "LearnedQuantity", "LearnedRateReactionParameterBlock",
     "LearnedReactionTerm", "NetworkTerm", "PathError", "Role", "Series",
-    "learned_reaction_blocks", "resolve",
+    "learned_reaction_blocks", "read_measurements", "resolve",
 ]

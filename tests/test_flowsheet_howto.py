@@ -1,0 +1,51 @@
+"""The how-to "hybridize an existing IDAES flowsheet" and its notebook, executed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HOWTO = ROOT / "docs" / "how-to" / "hybridize-flowsheet.md"
+NOTEBOOK = HOWTO.with_suffix(".ipynb")
+
+
+def howto_code() -> str:
+    return re.search(r"```python\n(.*?)```", HOWTO.read_text(), re.S).group(1)
+
+
+def notebook_code() -> str:
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+
+
+@pytest.mark.unit
+def test_howto_is_short_and_the_notebook_holds_the_same_code():
+    code = howto_code()
+    assert len(code.strip().splitlines()) < 40
+    assert notebook_code().split() == code.split()
+
+
+@pytest.mark.integration
+def test_notebook_trains_the_saponification_flowsheet(monkeypatch):
+    """Executes the notebook's cells (= the how-to); checks k(T) against Arrhenius."""
+    monkeypatch.chdir(ROOT)
+    namespace: dict = {}
+    exec(compile(notebook_code(), str(NOTEBOOK), "exec"), namespace)  # noqa: S102
+    result = namespace["result"]
+    assert result.status == "optimal"
+    sys.path.insert(0, str(ROOT / "flowsheets" / "saponification"))
+    from model import arrhenius
+
+    temps = result.smoother_profiles["inputs"][:, 0]
+    grid = np.linspace(temps.min(), temps.max(), 40)
+    k = result.spec.predict(grid[:, None])[:, 0]
+    assert np.max(np.abs(k / np.array([arrhenius(t) for t in grid]) - 1)) < 0.05
+    assert result.validation_rmse["NaOH"] < 2 * 0.01
+    assert result.validation_rmse["T"] < 2 * 0.05
