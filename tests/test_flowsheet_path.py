@@ -161,3 +161,21 @@ def test_network_term_on_paths_builds_points():
         NetworkTerm(inputs=[VARIABLES["T"]], outputs=["fs.r1.k[*]"], name="k").series(m.b)
 
 
+
+
+@pytest.mark.component
+def test_diagnostics_toolbox_finds_no_structural_warning_with_the_network_in_place():
+    """The hybrid flowsheet with network equations written out (weights fixed, as in
+    prediction and optimization): IDAES's structural checks pass, units included."""
+    from idaes.core.util.model_diagnostics import DiagnosticsToolbox
+
+    from idaes_hybrid import NetworkSpec
+    from idaes_hybrid.nn.formulations import Formulation
+    from idaes_hybrid.training.flowsheet_problem import build_flowsheet_training_model
+
+    hf = HybridFlowsheet(build_learned, [LearnedReactionTerm("fs.rxn")], VARIABLES)
+    spec = NetworkSpec.dense(1, [5], 1, activation="softplus", seed=0)
+    m = build_flowsheet_training_model(hf, [_experiment()], spec, 6, 2, Formulation.NESTED)
+    m.obj = pyo.Objective(expr=m.data_fit)
+    m.net.fix_weights()
+    DiagnosticsToolbox(m).assert_no_structural_warnings()
