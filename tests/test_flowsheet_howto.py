@@ -49,3 +49,10 @@ def test_notebook_trains_the_saponification_flowsheet(monkeypatch):
     assert np.max(np.abs(k / np.array([arrhenius(t) for t in grid]) - 1)) < 0.05
     assert result.validation_rmse["NaOH"] < 2 * 0.01
     assert result.validation_rmse["T"] < 2 * 0.05
+
+    # the trained flowsheet's optimal heat-duty profile, evaluated on the true one
+    import run as case
+
+    cmp = case.compare_optimizations(result.spec)
+    assert abs(cmp["relative_gap"]) < 0.01
+    assert cmp["true_optimum"] <= cmp["hybrid_profile_on_truth"] + 1e-9  # the truth is optimal

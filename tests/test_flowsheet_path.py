@@ -179,3 +179,20 @@ def test_diagnostics_toolbox_finds_no_structural_warning_with_the_network_in_pla
     m.obj = pyo.Objective(expr=m.data_fit)
     m.net.fix_weights()
     DiagnosticsToolbox(m).assert_no_structural_warnings()
+
+
+@pytest.mark.component
+def test_heat_duty_optimization_on_the_true_flowsheet_beats_the_start_and_is_clean():
+    """The optimization problem: better than its starting profile evaluated independently
+    (a plain simulation), and structurally clean with its decisions fixed."""
+    from idaes.core.util.model_diagnostics import DiagnosticsToolbox
+
+    import optimize as opt
+
+    res = opt.optimize(HybridFlowsheet(build_true, [], VARIABLES), None, nfe=18)
+    start = {"Q": InputProfile((0.0,), (opt.CONTROLS[0].start,))}
+    assert res.objective < opt.evaluate_on_truth(start, nfe=18) - 1e-3
+    assert opt.evaluate_on_truth(res.inputs(), nfe=18) == pytest.approx(res.objective, rel=1e-6)
+    assert all(0.0 - 1e-6 <= q <= 4.0e4 + 1e-6 for q in res.profiles["Q"])
+    res.model.control.Q.fix()
+    DiagnosticsToolbox(res.model).assert_no_structural_warnings()

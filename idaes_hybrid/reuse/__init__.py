@@ -1,0 +1,1 @@
+"""Reuse of trained flowsheets: optimization (and, later, the twin)."""
