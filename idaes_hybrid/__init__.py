@@ -24,6 +24,22 @@ from idaes_hybrid.units.tank_manifold import TankManifold
 
 __version__ = "0.1.0"
 
+
+def _configure_idaes_solver() -> None:
+    """Give IDAES's get_solver() and initializers a real solver on import (pip-only
+    machines have no ipopt executable): Ipopt via cyipopt, else POUNCE."""
+    from idaes_hybrid.solver import SolverNotFoundError, ensure_idaes_default_solver
+
+    try:
+        ensure_idaes_default_solver()
+    except SolverNotFoundError as err:  # workflows raise it again where a solve is needed
+        import idaes.logger as idaeslog
+
+        idaeslog.getLogger(__name__).warning(f"IDAES default solver not configured: {err}")
+
+
+_configure_idaes_solver()
+
 __all__ = [
     "Activation", "DataError", "Discretization", "Experiment", "FED_BATCH_BIOREACTOR",
     "FeedOptimizationResult", "FedBatchReactor", "Formulation", "HessianMode",

@@ -368,29 +368,40 @@ def configure_idaes_default_solver(options: dict[str, Any] | None = None,
     """
     backend = _discover(solver)
     HybridNLPPlugin.configured_backend = backend
+    plugin_name, plugin = PLUGIN_NAME, HybridNLPPlugin
+    auto = solver is None and not os.environ.get("IDAES_HYBRID_SOLVER")
+    if backend.name == "pounce" and auto:  # no ipopt executable: real Ipopt through callbacks
+        from idaes_hybrid.idaes_solver import CYIPOPT_PLUGIN_NAME, CyIpoptNLPlugin, cyipopt_available
+
+        if cyipopt_available():
+            plugin_name, plugin = CYIPOPT_PLUGIN_NAME, CyIpoptNLPlugin
     defaults = {**dict(idaes.cfg["ipopt"]["options"].items()), **(options or {})}
-    if PLUGIN_NAME not in idaes.cfg:
-        idaes.cfg.declare(PLUGIN_NAME, ConfigDict()).declare("options", ConfigDict(implicit=True))
-    idaes.cfg[PLUGIN_NAME]["options"].reset()
-    idaes.cfg[PLUGIN_NAME]["options"].set_value(defaults)
+    if plugin_name not in idaes.cfg:
+        idaes.cfg.declare(plugin_name, ConfigDict()).declare("options", ConfigDict(implicit=True))
+    idaes.cfg[plugin_name]["options"].reset()
+    idaes.cfg[plugin_name]["options"].set_value(defaults)
     _saved_idaes_state.setdefault("default_solver", idaes.cfg.default_solver)
-    idaes.cfg.default_solver = PLUGIN_NAME
-    for name in (("ipopt_v2",) if backend.name == "pounce" else ()) if redirect is None else redirect:
+    idaes.cfg.default_solver = plugin_name
+    names = (("ipopt_v2", "ipopt") if plugin is not HybridNLPPlugin else ("ipopt_v2",)) \
+        if backend.name == "pounce" else ()
+    for name in names if redirect is None else redirect:
         old = SolverFactory.get_class(name) if name in SolverFactory else None
-        if name not in _saved_idaes_state and old is not HybridNLPPlugin:
+        if name not in _saved_idaes_state and old is not plugin:
             _saved_idaes_state[name] = (old, SolverFactory.doc(name) if old else None)
             if old is not None:
                 SolverFactory.unregister(name)
-            SolverFactory.register(name, doc=f"{name} -> {PLUGIN_NAME}")(HybridNLPPlugin)
-    _log.info(f"IDAES get_solver() now uses {backend.name} at {backend.path}")
-    return PLUGIN_NAME
+            SolverFactory.register(name, doc=f"{name} -> {plugin_name}")(plugin)
+    where = "cyipopt (Ipopt 3.14 + MUMPS, .nl evaluators)" if plugin is not HybridNLPPlugin \
+        else f"{backend.name} at {backend.path}"
+    _log.info(f"IDAES get_solver() now uses {where}")
+    return plugin_name
 
 
 def ensure_idaes_default_solver() -> None:
     """Configure IDAES's ``get_solver()`` once (see :func:`configure_idaes_default_solver`);
     the workflow calls this before it builds flowsheets, so IDAES initializers used on
     hybrid models run on the same solver. A user's own configuration is kept."""
-    if idaes.cfg.default_solver != PLUGIN_NAME and "default_solver" not in _saved_idaes_state:
+    if "default_solver" not in _saved_idaes_state:
         configure_idaes_default_solver()
 
 
