@@ -249,9 +249,9 @@ def run_config_from_dict(data: Mapping[str, Any], base_dir: str | Path) -> RunCo
     definition = _parse_model(data.get("model"))
     physics = _parse_physics(data.get("physics", {}), definition)
     net = _parse_network(data.get("network", {}), definition)
-    disc = _parse_discretization(data.get("discretization", {}))
-    solver = _parse_solver(data.get("solver", {}))
-    training = _parse_training(data.get("training", {}))
+    disc = parse_discretization(data.get("discretization", {}))
+    solver = parse_solver(data.get("solver", {}))
+    training = parse_training(data.get("training", {}))
     training.formulation = net["formulation"]
     training.seed = net["seed"]
     training.solver_options = {**training.solver_options, **solver}
@@ -359,7 +359,7 @@ def _parse_network(table: Any, definition: HybridModelDefinition) -> dict[str, A
             "seed": seed, "formulation": formulation}
 
 
-def _parse_discretization(table: Any) -> Discretization:
+def parse_discretization(table: Any) -> Discretization:
     table = _table(table, "discretization")
     _reject_unknown(table, DISCRETIZATION_KEYS, "discretization")
     default = Discretization()
@@ -370,7 +370,7 @@ def _parse_discretization(table: Any) -> Discretization:
     return Discretization(nfe=nfe, ncp=ncp)
 
 
-def _parse_solver(table: Any, prefix: str = "solver") -> dict[str, Any]:
+def parse_solver(table: Any, prefix: str = "solver") -> dict[str, Any]:
     table = _table(table, prefix)
     options = {}
     for key, value in table.items():
@@ -395,7 +395,7 @@ def _training_defaults() -> dict[str, Any]:
     return out
 
 
-def _parse_training(table: Any) -> TrainingSettings:
+def parse_training(table: Any) -> TrainingSettings:
     table = _table(table, "training")
     defaults = _training_defaults()
     _reject_unknown(table, defaults, "training", _SET_ELSEWHERE)
@@ -419,7 +419,7 @@ def _typed(value: Any, default: Any, name: str, lower: float | None, inclusive: 
     if isinstance(default, float):
         return _number(value, name, lower, inclusive)
     if isinstance(default, dict):
-        return {**default, **_parse_solver(value, name)}
+        return {**default, **parse_solver(value, name)}
     return value
 
 

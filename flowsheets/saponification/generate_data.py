@@ -15,10 +15,16 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from experiments import EXPERIMENTS, HORIZON, NOISE_SD  # noqa: E402
+import tomllib  # noqa: E402
+
 from model import VARIABLES, build_true  # noqa: E402
 
 from idaes_hybrid.model import FlowsheetExperiment, HybridFlowsheet  # noqa: E402
+from idaes_hybrid.model.inputs import parse_input  # noqa: E402
+
+#: Noise of the training measurements (mol/m^3, K); validation data are noise-free.
+NOISE_SD = {"NaOH": 0.01, "T": 0.05}
+HORIZON = 120.0
 from idaes_hybrid.training.flowsheet_problem import simulate_flowsheet  # noqa: E402
 
 
@@ -32,7 +38,10 @@ def main(seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     plant = HybridFlowsheet(build_true, [], VARIABLES)
     (HERE / "data").mkdir(exist_ok=True)
-    for name, (role, inputs) in EXPERIMENTS.items():
+    config = tomllib.loads((HERE / "config.toml").read_text())
+    for table in config["experiments"]:
+        name, role = table["name"], table.get("role", "train")
+        inputs = {k: parse_input(v, k, HERE) for k, v in table["inputs"].items()}
         exp = FlowsheetExperiment(name, HORIZON, pd.DataFrame(), inputs=inputs)
         traj = simulate_flowsheet(plant, exp, None, nfe=60, ncp=3, outputs=["NaOH", "T"])
         noisy = role == "train"

@@ -16,30 +16,29 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import optimize as opt  # noqa: E402
-from experiments import EXPERIMENTS, HORIZON  # noqa: E402
-from model import VARIABLES, arrhenius, build_learned, build_true  # noqa: E402
+from model import VARIABLES, arrhenius, build_true  # noqa: E402
 
-from idaes_hybrid import NetworkSpec, TrainingSettings  # noqa: E402
-from idaes_hybrid.model import FlowsheetExperiment, HybridFlowsheet, LearnedReactionTerm  # noqa: E402
-from idaes_hybrid.model.experiment import read_measurements  # noqa: E402
+from idaes_hybrid import NetworkSpec  # noqa: E402
+from idaes_hybrid.flowsheet_config import load_flowsheet_config  # noqa: E402
+from idaes_hybrid.model import FlowsheetExperiment, HybridFlowsheet  # noqa: E402
 from idaes_hybrid.training.flowsheet_train import train_flowsheet  # noqa: E402
 
-#: The hybrid flowsheet: IDAES units, k(T) of the reaction package learned.
-HYBRID = HybridFlowsheet(build_learned, [LearnedReactionTerm("fs.rxn")], VARIABLES)
+CONFIG = load_flowsheet_config(HERE / "config.toml")
+#: The hybrid flowsheet of config.toml: IDAES units, k(T) of the reaction package learned.
+HYBRID: HybridFlowsheet = CONFIG.flowsheet
 
 
 def experiments() -> list[FlowsheetExperiment]:
-    """The four experiments with their shipped data files."""
-    return [FlowsheetExperiment(name, HORIZON, read_measurements(HERE / "data" / f"{name}.csv", name),
-                                inputs=inputs, role=role)
-            for name, (role, inputs) in EXPERIMENTS.items()]
+    """The four experiments of config.toml with their data files."""
+    return CONFIG.experiments
 
 
-def train(nfe: int = 40, seed: int = 0):
-    """Train k(T) (a 1-10-1 softplus network) on the three training experiments."""
-    spec = NetworkSpec.dense(1, [10], 1, activation="softplus", seed=seed)
-    return train_flowsheet(HYBRID, experiments(), spec, nfe=nfe, ncp=3,
-                           settings=TrainingSettings(regularization=1e-4))
+def train(nfe: int | None = None, seed: int | None = None):
+    """Train k(T) as config.toml says (a 1-10-1 softplus network)."""
+    seed = CONFIG.seed if seed is None else seed
+    spec = NetworkSpec.dense(1, CONFIG.hidden, 1, activation=CONFIG.activation, seed=seed)
+    return train_flowsheet(HYBRID, experiments(), spec, nfe=nfe or CONFIG.discretization.nfe,
+                           ncp=CONFIG.discretization.ncp, settings=CONFIG.training)
 
 
 def rate_constant_errors(result, temperatures) -> np.ndarray:

@@ -1,0 +1,92 @@
+"""Outputs of a flowsheet training run: saved network, metrics, plots, report."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from idaes_hybrid.io import write_json_atomic, write_text_atomic
+from idaes_hybrid.model.flowsheet import FlowsheetExperiment
+from idaes_hybrid.training.train import TrainingResult
+
+#: Version of ``model/flowsheet_model.json``.
+FORMAT = "idaes-hybrid-flowsheet-model/1"
+
+
+def save_flowsheet_model(directory: Path, result: TrainingResult, config_path: Path | None,
+                         build_ref: str, term: str) -> Path:
+    """``directory/flowsheet_model.json``: the trained network and how to rebuild the
+    flowsheet (the config and its build function; no registration needed)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return write_json_atomic(directory / "flowsheet_model.json", {
+        "format": FORMAT, "config": str(config_path) if config_path else None,
+        "build": build_ref, "term": term, "network": result.spec.to_dict()})
+
+
+def plot_learned_term(result: TrainingResult, path: Path) -> None:
+    """The learned outputs against the first network input, with the smoother's profile."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    v, z = result.smoother_profiles["inputs"], result.smoother_profiles["outputs"]
+    grid = np.linspace(v[:, 0].min(), v[:, 0].max(), 100)
+    rows = np.tile(v.mean(axis=0), (grid.size, 1))
+    rows[:, 0] = grid
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(v[:, 0], z[:, 0], ".", color="0.6", ms=3, label="smoother profile")
+    ax.plot(grid, result.spec.predict(rows)[:, 0], "r-", label="trained network")
+    ax.set_xlabel("network input 1")
+    ax.set_ylabel("learned output 1")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_validation(result: TrainingResult, experiments: Sequence[FlowsheetExperiment], path: Path) -> None:
+    """Measured vs simulated validation experiments, one panel per measured variable."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    vals = [e for e in experiments if e.name in result.trajectories]
+    names = sorted({n for e in vals for n in e.measured_variables})
+    if not names:
+        return
+    fig, axes = plt.subplots(len(names), 1, figsize=(7, 2.6 * len(names)), squeeze=False)
+    for ax, name in zip(axes[:, 0], names):
+        for e in vals:
+            traj = result.trajectories[e.name]
+            s = e.measurements[name].dropna()
+            ax.plot(s.index, s.to_numpy(), "o", ms=3, label=f"{e.name} measured")
+            if name in traj:
+                ax.plot(traj["time"], traj[name], "-", label=f"{e.name} simulated")
+        ax.set_ylabel(name)
+        ax.legend(fontsize=7)
+    axes[-1, 0].set_xlabel("time")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_outputs(staging: Path, result: TrainingResult, document: dict, config_path: Path | None,
+                  build_ref: str, term: str, experiments, log: logging.Logger) -> None:
+    """Everything ``idaes-hybrid train`` writes for a flowsheet config."""
+    write_json_atomic(staging / "metrics.json", document)
+    save_flowsheet_model(staging / "model", result, config_path, build_ref, term)
+    for name, job in (("learned_term.png", lambda p: plot_learned_term(result, p)),
+                      ("validation.png", lambda p: plot_validation(result, experiments, p))):
+        try:
+            job(staging / name)
+        except Exception as err:  # noqa: BLE001 - keep the trained model whatever happens
+            log.warning(f"plot {name} not written: {type(err).__name__}: {err}")
+    from idaes_hybrid.report import training_report
+
+    plots = sorted(p.name for p in staging.glob("*.png"))
+    write_text_atomic(staging / "report.md", training_report(document, plots, "Hybrid flowsheet training report"))

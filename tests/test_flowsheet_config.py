@@ -1,0 +1,81 @@
+"""Flowsheet run configurations ([flowsheet] table) and `idaes-hybrid train` on them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from idaes_hybrid.cli import main
+from idaes_hybrid.config import ConfigError
+from idaes_hybrid.flowsheet_config import is_flowsheet_config, load_flowsheet_config
+
+CASE = Path(__file__).resolve().parents[1] / "flowsheets" / "saponification"
+
+
+def _copy_case(tmp_path: Path, edit=None) -> Path:
+    for name in ("model.py", "config.toml"):
+        shutil.copy(CASE / name, tmp_path / name)
+    shutil.copytree(CASE / "data", tmp_path / "data")
+    path = tmp_path / "config.toml"
+    if edit:
+        path.write_text(edit(path.read_text()))
+    return path
+
+
+@pytest.mark.unit
+def test_shipped_config_loads_with_terms_inputs_and_roles():
+    config = load_flowsheet_config(CASE / "config.toml")
+    assert is_flowsheet_config(CASE / "config.toml")
+    assert [e.name for e in config.experiments] == ["b1", "b2", "b3", "val"]
+    assert config.experiments[3].role.value == "validation"
+    assert config.experiments[0].inputs["Q"].value_at(30.0) == 2.0e4
+    assert config.flowsheet.terms[0].package == "fs.rxn" and config.hidden == [10]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("old, new, field", [
+    ('build = "model.py:build_learned"', 'build = "model.py:nothing"', "flowsheet.build"),
+    ('build = "model.py:build_learned"', 'build = "missing.py:f"', "flowsheet.build"),
+    ('kind = "reaction"', 'kind = "magic"', r"flowsheet.terms\[0\].kind"),
+    ('time_units = "s"', 'time_units = "fortnight"', "flowsheet.time_units"),
+    ('hidden = [10]', 'hidden = []', "network.hidden"),
+    ('horizon = 120.0\ninitial', 'horizon = "long"\ninitial', r"experiments\[0\] \('b1'\).horizon"),
+])
+def test_bad_config_names_the_field(tmp_path, old, new, field):
+    path = _copy_case(tmp_path, lambda s: s.replace(old, new, 1))
+    with pytest.raises(ConfigError, match=field):
+        load_flowsheet_config(path)
+
+
+@pytest.mark.component
+def test_cli_refuses_an_input_series_that_ends_early(tmp_path, capsys):
+    path = _copy_case(tmp_path, lambda s: s.replace(
+        "Q = [[0, 3.0e4], [90, 0.0]]", 'Q = { file = "q.csv", column = "Q" }'))
+    (tmp_path / "q.csv").write_text("time,Q\n0,3e4\n60,1e4\n")
+    code = main(["train", str(path), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "inputs.Q: the series ends at t=60" in err and "does not cover the horizon" in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.integration
+def test_cli_trains_the_saponification_config(tmp_path):
+    out = tmp_path / "out"
+    assert main(["train", str(CASE / "config.toml"), "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["validation"]["rmse"]["NaOH"] < 0.02 and metrics["validation"]["rmse"]["T"] < 0.1
+    saved = json.loads((out / "model" / "flowsheet_model.json").read_text())
+    from idaes_hybrid import NetworkSpec
+
+    spec = NetworkSpec.from_dict(saved["network"])
+    sys.path.insert(0, str(CASE))
+    from model import arrhenius
+
+    assert spec.predict([[305.0]])[0, 0] == pytest.approx(arrhenius(305.0), rel=0.05)
+    assert saved["build"] == "model.py:build_learned"
+    assert {"learned_term.png", "validation.png", "report.md"} <= {p.name for p in out.iterdir()}
