@@ -24,6 +24,7 @@ from idaes_hybrid.model.paths import PathError
 from idaes_hybrid.nn.block import NeuralNetworkBlock
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.training.predict import PredictionError
 from idaes_hybrid.training.problem import interpolation_weights, observation_scales
 from idaes_hybrid.units.initialization import HybridUnitInitializer
 
@@ -146,11 +147,17 @@ def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment, spec: Netw
         net = m.net
         net.fix_weights()
     check_degrees_of_freedom(m, 0, f"simulation of {exp.name!r}", net)
+    # A simulation is the square system: path inequalities (e.g. a Lyapunov decrease
+    # imposed in training) are not enforced on a prediction.
+    for con in blk.component_data_objects(pyo.Constraint, active=True, descend_into=True):
+        if not con.equality:
+            con.deactivate()
     initialize_flowsheet(blk, net)
     opts = {"tol": 1e-8, "max_iter": 200, **(options or {})}
     res = solve_hybrid(m, net, opts) if net is not None else solve_nl(m, opts)
     if not res.ok:
-        raise RuntimeError(f"simulation of {exp.name!r}: {res.status.value} ({res.termination_message})")
+        raise PredictionError(f"simulation of {exp.name!r}: {res.status.value} "
+                              f"({res.termination_message})")
     out = {"time": np.array(list(blk.fs.time))}
     for name in outputs:
         ref = hf.var(blk, name, f"outputs.{name}")
