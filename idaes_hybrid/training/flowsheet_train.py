@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.common.collections import ComponentMap
 
 import idaes.logger as idaeslog
 
@@ -35,7 +36,8 @@ from idaes_hybrid.training.flowsheet_problem import (
     simulate_flowsheet, smoothness)
 from idaes_hybrid.training.predict import pooled_rmse
 from idaes_hybrid.training.pretrain import normalization_from_data, pretrain_network
-from idaes_hybrid.training.train import StageReport, TrainingError, TrainingResult, TrainingSettings
+from idaes_hybrid.training.train import (
+    HessianMode, StageReport, TrainingError, TrainingResult, TrainingSettings)
 from idaes_hybrid.training.warm_start import regularization_term
 
 _log = idaeslog.getLogger(__name__)
@@ -58,6 +60,26 @@ def _flat_start(m: pyo.Block, names: Sequence[str]) -> None:
         points.activate()
 
 
+def _start_from_data(m: pyo.Block, hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperiment]) -> None:
+    """Measured variables start at their data (linear interpolation between observations,
+    within bounds): the smoother then starts near the fit it looks for, not at a march
+    driven by a guessed learned term (which can lead an oscillating system astray)."""
+    for exp in experiments:
+        blk = m.experiment[exp.name]
+        for name in exp.measured_variables:
+            ref = hf.var(blk, name, f"experiments[{exp.name!r}].measurements.{name}")
+            s = exp.measurements[name].dropna()
+            for t in blk.fs.time:
+                var = ref[t]
+                if var.fixed:
+                    continue
+                value = float(np.interp(t, s.index.to_numpy(float), s.to_numpy(float)))
+                lo, hi = var.lb, var.ub
+                value = max(value, lo) if lo is not None else value
+                value = min(value, hi) if hi is not None else value
+                var.set_value(value, skip_validation=True)
+
+
 def _solve(m: pyo.Block, stage: str, options: dict, tee: bool, batched: bool):
     try:
         check_degrees_of_freedom(m, training_degrees_of_freedom(m.net), f"{stage} solve", m.net)
@@ -75,6 +97,48 @@ def _io_arrays(m: pyo.Block) -> tuple[np.ndarray, np.ndarray]:
     items = m.net.point_items(active=False)
     return (np.array([[pyo.value(x) for x in v] for _, v, _ in items]),
             np.array([[pyo.value(x) for x in z] for _, _, z in items]))
+
+
+def _train_attempts(options: dict, settings: TrainingSettings) -> list[dict]:
+    """Option sets of the training solve, tried in order from the same start.
+
+    The start (smoother profiles, pre-trained weights) is feasible for the flowsheet
+    but the network misses the smoother's outputs by up to ~20%, and the weights of
+    an over-parameterized network with a small ``regularization`` have flat and
+    negative-curvature directions. Exact-Hessian Newton steps then move the weights
+    far along them (k(T) swings, restoration phases, dual infeasibility ~1e10): on
+    the saponification case it failed at nfe 20 and 30 and needed ~100 iterations
+    at 40. A limited-memory Hessian takes well-scaled quasi-Newton steps and
+    converged in every case measured, so it goes first; the exact Hessian (with the
+    adaptive barrier, which keeps a warm start near its point instead of pushing
+    everything off the bounds with mu_init = 0.1) is the fallback, and a
+    ``hessian_approximation`` in ``solver_options`` is honoured as the only attempt.
+    """
+    if "hessian_approximation" in settings.solver_options:
+        return [options]
+    lbfgs = {**options, "hessian_approximation": HessianMode.LIMITED_MEMORY.value}
+    exact = {"mu_strategy": "adaptive", **options, "hessian_approximation": HessianMode.EXACT.value}
+    return [lbfgs, exact] if settings.hessian is HessianMode.EXACT else [lbfgs]
+
+
+def _train_solve(m: pyo.Block, options: dict, settings: TrainingSettings, tee: bool):
+    """The simultaneous solve: each of :func:`_train_attempts` from the same start
+    until one converges; the last error is raised if none does."""
+    start = ComponentMap((v, v.value) for v in m.component_data_objects(pyo.Var))
+    attempts, tick = _train_attempts(options, settings), time.perf_counter()
+    for i, opts in enumerate(attempts):
+        for v, val in start.items():
+            v.set_value(val, skip_validation=True)
+        try:
+            res = _solve(m, "train", opts, tee, batched=True)
+        except TrainingError as err:
+            if i == len(attempts) - 1:
+                raise
+            _log.warning(f"train: {err}; retrying from the pre-trained start with "
+                         f"hessian_approximation={attempts[i + 1]['hessian_approximation']}")
+            continue
+        res.wall_time_s = time.perf_counter() - tick  # all attempts
+        return res
 
 
 def train_flowsheet(
@@ -125,6 +189,7 @@ def train_flowsheet(
 
     tick = time.perf_counter()
     _flat_start(m, [e.name for e in train_exps])
+    _start_from_data(m, hf, train_exps)
     getattr(m.net, POINTS).deactivate()
     m.net.fix_weights()
     res = _solve(m, "smoother", {**options, **settings.smoother_options}, tee, batched=False)
@@ -152,8 +217,7 @@ def train_flowsheet(
     # The fit is a mean over observations; Ipopt sees the sum (its curvature must not
     # drown in the regularization Ipopt adds to the Hessian of a non-convex problem).
     n_obs = sum(len(e.observations()[0]) for e in train_exps)
-    res = _solve(m, "train", {"obj_scaling_factor": float(n_obs), **options,
-                              "hessian_approximation": settings.hessian.value}, tee, batched=True)
+    res = _train_solve(m, {"obj_scaling_factor": float(n_obs), **options}, settings, tee)
     stages["train"] = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)
     trained = m.net.to_spec()
     m.net.fix_weights()
