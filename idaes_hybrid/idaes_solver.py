@@ -83,6 +83,8 @@ class CyIpoptNLPlugin:
 
         opts = {k: v for k, v in {**dict(self.options), **dict(options or {})}.items()
                 if k not in _DRIVER_ONLY}
+        if str(opts.get("linear_solver", "mumps")).lower() != "mumps":  # IDAES asks for HSL's ma57
+            opts.pop("linear_solver")
         res = solve_nl(model, opts, tee=tee)
         results = SolverResults()
         status, condition = _CONDITIONS.get(res.status, (SolverStatus.error, TC.error))

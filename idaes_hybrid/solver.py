@@ -386,8 +386,8 @@ def configure_idaes_default_solver(options: dict[str, Any] | None = None,
         if backend.name == "pounce" else ()
     for name in names if redirect is None else redirect:
         old = SolverFactory.get_class(name) if name in SolverFactory else None
-        if name not in _saved_idaes_state and old is not plugin:
-            _saved_idaes_state[name] = (old, SolverFactory.doc(name) if old else None)
+        if old is not plugin:  # the first replaced class is what reset restores
+            _saved_idaes_state.setdefault(name, (old, SolverFactory.doc(name) if old else None))
             if old is not None:
                 SolverFactory.unregister(name)
             SolverFactory.register(name, doc=f"{name} -> {plugin_name}")(plugin)
