@@ -1,4 +1,4 @@
-"""The bioreactor as an ordinary user of the flowsheet path gives the unit path's numbers."""
+"""The built-in cases as ordinary users of the flowsheet path give the unit path's numbers."""
 
 from __future__ import annotations
 
@@ -24,3 +24,16 @@ def test_flowsheet_path_matches_the_unit_path(tmp_path):
     for name in ("S", "X", "P"):
         assert flow[name] == pytest.approx(unit[name], rel=0.02), name
     assert flow["S"] <= 0.06
+
+
+@pytest.mark.integration
+def test_predator_prey_through_the_flowsheet_path_fits_at_the_noise_level(tmp_path):
+    """The Lyapunov-constrained predator-prey unit as a build function + NetworkTerm:
+    the unit path's assertions hold (fit at the noise level, validation limits)."""
+    case = CASE.parent / "predator_prey"
+    assert main(["train", str(case / "config_flowsheet.toml"), "--out", str(tmp_path), "--quiet"]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "optimal"
+    for name in ("x0", "x1"):
+        assert 0.03 < metrics["train"]["rmse"][name] < 0.07
+    assert metrics["validation"]["rmse"]["x0"] < 0.01 and metrics["validation"]["rmse"]["x1"] < 0.1
