@@ -57,9 +57,10 @@ def _bad_input_errors() -> tuple[type[BaseException], ...]:
 
     from idaes.core.util.exceptions import ConfigurationError
 
+    from idaes_hybrid.cli_flowsheet import FlowsheetModelError
     from idaes_hybrid.model.paths import PathError
 
-    return (UsageError, ConfigError, DataError, ContractError, NetworkConfigError, ModelFileError,
+    return (FlowsheetModelError, UsageError, ConfigError, DataError, ContractError, NetworkConfigError, ModelFileError,
             OptimizationRequestError, TwinRequestError, PathError, ConfigurationError)
 
 
@@ -240,47 +241,14 @@ def load_saved_with_config(model_dir: str, config_path: str):
     return saved, config, log
 
 
-def _train_flowsheet(args: argparse.Namespace) -> int:
-    """``train`` for a config with a [flowsheet] table (any IDAES flowsheet)."""
-    from idaes_hybrid.flowsheet_config import load_flowsheet_config
-    from idaes_hybrid.flowsheet_output import write_outputs
-    from idaes_hybrid.training.flowsheet_train import train_flowsheet
-
-    out = Path(args.out).expanduser().resolve()
-    _check_out_dir(out)
-    config = load_flowsheet_config(args.config)
-    log = logging.getLogger(LOGGER_NAME + ".cli")
-    log.info(f"config {config.path}: flowsheet {config.build_ref}, {len(config.experiments)} experiments")
-    term = config.flowsheet.terms[0]
-    probe = _probe_block(config)
-    spec = config.network_spec(term.n_inputs_of(probe), term.n_outputs_of(probe))
-    disc = config.discretization
-    result = train_flowsheet(config.flowsheet, config.experiments, spec, disc.nfe, disc.ncp,
-                             config.training, tee=args.tee)
-    metrics = result.metrics()
-    document = {**metrics, "flowsheet": config.build_ref, "config": str(config.path)}
-    written = write_staged(out, lambda staging: write_outputs(
-        staging, result, document, config.path, config.build_ref, term.name, config.experiments, log))
-    _print_summary(metrics, out, written)
-    return 0
-
-
-def _probe_block(config):
-    """A small build of the first experiment, to read the term's input and output counts."""
-    import pyomo.environ as pyo
-
-    m = pyo.ConcreteModel()
-    m.b = pyo.Block()
-    config.flowsheet.build_experiment(m.b, config.experiments[0], config.discretization.nfe, 1)
-    return m.b
-
-
 def _train(args: argparse.Namespace) -> int:
     from idaes_hybrid.config import load_run_config
     from idaes_hybrid.flowsheet_config import is_flowsheet_config
 
     if is_flowsheet_config(args.config):
-        return _train_flowsheet(args)
+        from idaes_hybrid import cli_flowsheet
+
+        return cli_flowsheet.train(args, _check_out_dir, write_staged)
 
     out = Path(args.out).expanduser().resolve()
     _check_out_dir(out)
@@ -362,6 +330,12 @@ def _predict(args: argparse.Namespace) -> int:
     out = Path(args.out).expanduser().resolve()
     if out.is_dir():
         raise UsageError(f"--out: '{out}' is a directory; give a CSV file name")
+    from idaes_hybrid.flowsheet_config import is_flowsheet_config
+
+    if is_flowsheet_config(args.config):
+        from idaes_hybrid import cli_flowsheet
+
+        return cli_flowsheet.predict(args)
     saved, config, log = load_saved_with_config(args.model_dir, args.config)
 
     import pandas as pd

@@ -393,7 +393,7 @@ def configure_idaes_default_solver(options: dict[str, Any] | None = None,
             SolverFactory.register(name, doc=f"{name} -> {plugin_name}")(plugin)
     where = "cyipopt (Ipopt 3.14 + MUMPS, .nl evaluators)" if plugin is not HybridNLPPlugin \
         else f"{backend.name} at {backend.path}"
-    _log.info(f"IDAES get_solver() now uses {where}")
+    _log.debug(f"IDAES get_solver() now uses {where}")
     return plugin_name
 
 

@@ -79,3 +79,25 @@ def test_cli_trains_the_saponification_config(tmp_path):
     assert spec.predict([[305.0]])[0, 0] == pytest.approx(arrhenius(305.0), rel=0.05)
     assert saved["build"] == "model.py:build_learned"
     assert {"learned_term.png", "validation.png", "report.md"} <= {p.name for p in out.iterdir()}
+
+    # the saved model reloads from its files plus the build function named by the config
+    pred = tmp_path / "pred.csv"
+    assert main(["predict", str(out / "model"), str(CASE / "config.toml"), "--out", str(pred),
+                 "--quiet"]) == 0
+    import pandas as pd
+
+    table = pd.read_csv(pred)
+    val = table[table.experiment == "val"].set_index("time")
+    data = pd.read_csv(CASE / "data" / "val.csv").set_index("time")
+    import numpy as np
+
+    sim = np.interp(data.index, val.index, val["NaOH"])
+    rmse = float(np.sqrt(np.mean((sim - data["NaOH"]) ** 2)))
+    assert rmse == pytest.approx(metrics["validation"]["rmse"]["NaOH"], rel=0.05, abs=2e-4)
+
+
+@pytest.mark.unit
+def test_predict_refuses_a_directory_without_a_flowsheet_model(tmp_path, capsys):
+    code = main(["predict", str(tmp_path), str(CASE / "config.toml"), "--out", str(tmp_path / "p.csv"),
+                 "--quiet"])
+    assert code == 2 and "flowsheet_model.json' not found" in capsys.readouterr().err

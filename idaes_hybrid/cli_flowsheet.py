@@ -1,0 +1,117 @@
+"""``idaes-hybrid train`` and ``predict`` for flowsheet configurations ([flowsheet] table)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+LOGGER_NAME = "idaes.idaes_hybrid"
+
+
+class FlowsheetModelError(ValueError):
+    """A saved flowsheet model cannot be read; the message names the file and field."""
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _rmse_table(rows: dict[str, dict[str, float]], labels: dict[str, str]) -> None:
+    names = sorted({n for r in rows.values() for n in r})
+    print("RMSE".ljust(16) + "".join(n.rjust(11) for n in names))
+    for key, r in rows.items():
+        print(labels.get(key, key).ljust(16) + "".join(_fmt(r.get(n)).rjust(11) for n in names))
+
+
+def _probe_block(config):
+    """A build of the first experiment, to read the term's input and output counts."""
+    import pyomo.environ as pyo
+
+    m = pyo.ConcreteModel()
+    m.b = pyo.Block()
+    config.flowsheet.build_experiment(m.b, config.experiments[0], config.discretization.nfe, 1)
+    return m.b
+
+
+def train(args: argparse.Namespace, check_out_dir, write_staged) -> int:
+    """Train the config's learned term; write metrics, model, plots and report."""
+    from idaes_hybrid.flowsheet_config import load_flowsheet_config
+    from idaes_hybrid.flowsheet_output import write_outputs
+    from idaes_hybrid.training.flowsheet_train import train_flowsheet
+
+    out = Path(args.out).expanduser().resolve()
+    check_out_dir(out)
+    config = load_flowsheet_config(args.config)
+    log = logging.getLogger(LOGGER_NAME + ".cli")
+    log.info(f"config {config.path}: flowsheet {config.build_ref}, {len(config.experiments)} experiments")
+    term = config.flowsheet.terms[0]
+    probe = _probe_block(config)
+    spec = config.network_spec(term.n_inputs_of(probe), term.n_outputs_of(probe))
+    disc = config.discretization
+    result = train_flowsheet(config.flowsheet, config.experiments, spec, disc.nfe, disc.ncp,
+                             config.training, tee=args.tee)
+    metrics = result.metrics()
+    document = {**metrics, "flowsheet": config.build_ref, "config": str(config.path)}
+    written = write_staged(out, lambda staging: write_outputs(
+        staging, result, document, config.path, config.build_ref, term.name, config.experiments, log))
+    print(f"status: {metrics['status']} ({metrics['iterations']} iterations, "
+          f"{metrics['wall_time_s']:.1f} s)")
+    _rmse_table({"train": metrics["train"]["rmse"], "validation": metrics["validation"]["rmse"]}, {})
+    print(f"wrote {', '.join(p.name + ('/' if p.is_dir() else '') for p in written)} in {out}")
+    return 0
+
+
+def load_flowsheet_model(model_dir: str | Path):
+    """The trained network and term name of ``model_dir/flowsheet_model.json``."""
+    from idaes_hybrid.flowsheet_output import FORMAT
+    from idaes_hybrid.nn.network import NetworkSpec
+
+    path = Path(model_dir).expanduser().resolve() / "flowsheet_model.json"
+    if not path.is_file():
+        raise FlowsheetModelError(f"model_dir: '{path}' not found (train a flowsheet config first)")
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise FlowsheetModelError(f"model_dir: '{path}' is not readable JSON: {err}") from None
+    if doc.get("format") != FORMAT:
+        raise FlowsheetModelError(f"{path}: format {doc.get('format')!r} is not {FORMAT!r}")
+    try:
+        return NetworkSpec.from_dict(doc["network"]), str(doc.get("term", ""))
+    except (KeyError, TypeError, ValueError) as err:
+        raise FlowsheetModelError(f"{path}: network: {err}") from None
+
+
+def predict(args: argparse.Namespace) -> int:
+    """Simulate every experiment of a flowsheet config with a saved network; write a CSV."""
+    import pandas as pd
+
+    from idaes_hybrid.flowsheet_config import load_flowsheet_config
+    from idaes_hybrid.io import write_text_atomic
+    from idaes_hybrid.training.flowsheet_problem import flowsheet_rmse, simulate_flowsheet
+
+    out = Path(args.out).expanduser().resolve()
+    spec, term = load_flowsheet_model(args.model_dir)
+    config = load_flowsheet_config(args.config)
+    if term and term != config.flowsheet.terms[0].name:
+        raise FlowsheetModelError(f"flowsheet.terms: the config's term {config.flowsheet.terms[0].name!r} "
+                                  f"is not the saved model's {term!r}")
+    names = list(config.flowsheet.variables)
+    frames, scores = [], {}
+    disc = config.discretization
+    for exp in config.experiments:
+        logging.getLogger(LOGGER_NAME + ".cli").info(f"predict: simulating experiment {exp.name!r}")
+        sim = simulate_flowsheet(config.flowsheet, exp, spec, disc.nfe, disc.ncp, names,
+                                 config.training.solver_options)
+        model = sim.pop("_model")
+        scores[exp.name] = flowsheet_rmse(model.experiment[exp.name], config.flowsheet, exp)
+        frame = pd.DataFrame(sim)
+        frame.insert(0, "experiment", exp.name)
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out, table.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
+    _rmse_table(scores, {e.name: f"{e.name} ({e.role.value})" for e in config.experiments})
+    print(f"wrote {len(table)} rows for {len(frames)} experiments to {out}")
+    return 0
