@@ -12,15 +12,12 @@ Pyomo model, so callers cannot tell the paths apart except by speed.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
-from pyomo.repn.plugins.nl_writer import NLWriter
 
 import idaes.logger as idaeslog
 
@@ -232,7 +229,7 @@ def build_batched_nlp(model: pyo.Block, net, logger_every: int = 10) -> BatchedN
 
     The point blocks are deactivated only while the ``.nl`` file is written.
     """
-    import pounce
+    from idaes_hybrid.nl_solve import read_model_nl
 
     start = time.perf_counter()
     active = [b for b in net.point_blocks()]
@@ -240,12 +237,7 @@ def build_batched_nlp(model: pyo.Block, net, logger_every: int = 10) -> BatchedN
     for b in active:
         b.deactivate()
     try:
-        with tempfile.TemporaryDirectory(prefix="idaes_hybrid_") as tmp:
-            path = Path(tmp) / "model.nl"
-            with open(path, "w") as f:
-                info = NLWriter().write(model, f, linear_presolve=False, scale_model=False,
-                                        skip_trivial_constraints=False)
-            nl = pounce.read_nl(str(path))
+        nl, info = read_model_nl(model)
     finally:
         for b, st in zip(active, states):
             for k, on in st.items():

@@ -64,6 +64,20 @@ class _NLProblem:
         return True
 
 
+def read_model_nl(model: pyo.Block):
+    """Write the active part of ``model`` to ``.nl`` (unscaled, nothing presolved) and
+    read it back with POUNCE: ``(evaluator, writer info)``; the info's ``variables`` and
+    ``constraints`` give the column and row order."""
+    import pounce
+
+    with tempfile.TemporaryDirectory(prefix="idaes_hybrid_") as tmp:
+        path = Path(tmp) / "model.nl"
+        with open(path, "w") as f:
+            info = NLWriter().write(model, f, linear_presolve=False, scale_model=False,
+                                    skip_trivial_constraints=False)
+        return pounce.read_nl(str(path)), info
+
+
 def solve_nl(model: pyo.Block, options: dict | None = None, tee: bool = False) -> SolveResult:
     """Solve ``model`` (at most one active objective; none for a square system).
 
@@ -83,16 +97,10 @@ def solve_nl(model: pyo.Block, options: dict | None = None, tee: bool = False) -
         iteration limit.
     """
     import cyipopt
-    import pounce
 
     start = time.perf_counter()
     objs = list(model.component_data_objects(pyo.Objective, active=True))
-    with tempfile.TemporaryDirectory(prefix="idaes_hybrid_") as tmp:
-        path = Path(tmp) / "model.nl"
-        with open(path, "w") as f:
-            info = NLWriter().write(model, f, linear_presolve=False, scale_model=False,
-                                    skip_trivial_constraints=False)
-        nl = pounce.read_nl(str(path))
+    nl, info = read_model_nl(model)
     variables = list(info.variables)
     if not variables:
         raise ValueError(f"{model.name}: no free variables to solve for")

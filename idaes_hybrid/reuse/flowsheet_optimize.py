@@ -23,10 +23,9 @@ import idaes.logger as idaeslog
 from idaes_hybrid.dof import check_degrees_of_freedom
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.model.inputs import InputProfile
-from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.solver import SolveStatus
-from idaes_hybrid.training.flowsheet_problem import add_network, initialize_flowsheet
+from idaes_hybrid.training.flowsheet_problem import fixed_weight_model, initialize_flowsheet
 
 _log = idaeslog.getLogger(__name__)
 
@@ -130,15 +129,7 @@ def optimize_flowsheet(
     exp = FlowsheetExperiment(experiment.name, horizon, experiment.measurements,
                               initial=experiment.initial, inputs={**experiment.inputs, **guess},
                               role=experiment.role)
-    m = pyo.ConcreteModel(name=f"optimize_{exp.name}")
-    m.experiment = pyo.Block([exp.name])
-    blk = m.experiment[exp.name]
-    hf.build_experiment(blk, exp, nfe, ncp)
-    net = None
-    if spec is not None:
-        add_network(m, hf, spec, Formulation.BATCHED, [exp.name])
-        net = m.net
-        net.fix_weights()
+    m, blk, net = fixed_weight_model(hf, exp, spec, nfe, ncp, f"optimize_{exp.name}")
     check_degrees_of_freedom(m, 0, f"optimization of {exp.name!r} (starting profile)", net)
     initialize_flowsheet(blk, net)
     m.segment = pyo.RangeSet(0, int(segments) - 1)

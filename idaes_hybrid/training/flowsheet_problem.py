@@ -126,6 +126,21 @@ def initialize_flowsheet(blk: pyo.Block, net=None) -> dict:
     return init.stats.get(blk.fs, {})
 
 
+def fixed_weight_model(hf: HybridFlowsheet, exp: FlowsheetExperiment, spec: NetworkSpec | None,
+                       nfe: int, ncp: int, name: str) -> tuple[pyo.ConcreteModel, pyo.Block, object]:
+    """One experiment's flowsheet with the network's weights fixed (``spec=None``: no
+    network): the model, the experiment block and the network block (or ``None``)."""
+    m = pyo.ConcreteModel(name=name)
+    m.experiment = pyo.Block([exp.name])
+    blk = m.experiment[exp.name]
+    hf.build_experiment(blk, exp, nfe, ncp)
+    if spec is None:
+        return m, blk, None
+    add_network(m, hf, spec, Formulation.BATCHED, [exp.name])
+    m.net.fix_weights()
+    return m, blk, m.net
+
+
 def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment, spec: NetworkSpec | None,
                        nfe: int, ncp: int, outputs: Sequence[str] = (),
                        options: dict | None = None) -> dict:
@@ -137,15 +152,7 @@ def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment, spec: Netw
     from idaes_hybrid.batched_solve import solve_hybrid
     from idaes_hybrid.nl_solve import solve_nl
 
-    m = pyo.ConcreteModel(name=f"simulate_{exp.name}")
-    m.experiment = pyo.Block([exp.name])
-    blk = m.experiment[exp.name]
-    hf.build_experiment(blk, exp, nfe, ncp)
-    net = None
-    if spec is not None:
-        add_network(m, hf, spec, Formulation.BATCHED, [exp.name])
-        net = m.net
-        net.fix_weights()
+    m, blk, net = fixed_weight_model(hf, exp, spec, nfe, ncp, f"simulate_{exp.name}")
     check_degrees_of_freedom(m, 0, f"simulation of {exp.name!r}", net)
     # A simulation is the square system: path inequalities (e.g. a Lyapunov decrease
     # imposed in training) are not enforced on a prediction.
