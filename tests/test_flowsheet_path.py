@@ -196,3 +196,39 @@ def test_heat_duty_optimization_on_the_true_flowsheet_beats_the_start_and_is_cle
     assert all(0.0 - 1e-6 <= q <= 4.0e4 + 1e-6 for q in res.profiles["Q"])
     res.model.control.Q.fix()
     DiagnosticsToolbox(res.model).assert_no_structural_warnings()
+
+
+@pytest.mark.component
+def test_learned_package_on_a_steady_state_cstr_matches_the_analytic_solution():
+    """Steady-state IDAES CSTR with the learned package and k fixed: F (c0 - c) = V k c^2,
+    solved through IDAES's get_solver() (real Ipopt via the plugin)."""
+    from idaes.core.solvers import get_solver
+    from idaes.models.unit_models import CSTR
+
+    from idaes_hybrid.solver import ensure_idaes_default_solver
+
+    ensure_idaes_default_solver()
+    m = pyo.ConcreteModel()
+    m.fs = FlowsheetBlock(dynamic=False)
+    m.fs.props = SaponificationParameterBlock()
+    m.fs.rxn = LearnedRateReactionParameterBlock(
+        property_package=m.fs.props, dh_rxn={"R1": -49000.0},
+        rate_reactions={"R1": {"NaOH": -1, "EthylAcetate": -1, "SodiumAcetate": 1, "Ethanol": 1}},
+        mass_action={"R1": {"NaOH": 1, "EthylAcetate": 1}})
+    m.fs.r1 = CSTR(property_package=m.fs.props, reaction_package=m.fs.rxn,
+                   has_heat_of_reaction=True, has_heat_transfer=True)
+    for j, c in FEED_CONC.items():
+        m.fs.r1.inlet.conc_mol_comp[0, j].fix(c)
+    m.fs.r1.inlet.flow_vol.fix(1e-3)
+    m.fs.r1.inlet.temperature.fix(303.0)
+    m.fs.r1.inlet.pressure.fix(101325.0)
+    m.fs.r1.volume.fix(VOLUME)
+    m.fs.r1.heat_duty.fix(0.0)
+    m.fs.r1.control_volume.reactions[0].k_rxn["R1"].fix(0.15)
+    assert degrees_of_freedom(m) == 0
+    assert_units_consistent(m)
+    m.fs.r1.initialize()
+    assert pyo.check_optimal_termination(get_solver().solve(m))
+    a = VOLUME * 0.15
+    c_ref = (-1e-3 + math.sqrt(1e-6 + 4 * a * 1e-3 * FEED_CONC["NaOH"])) / (2 * a)
+    assert pyo.value(m.fs.r1.outlet.conc_mol_comp[0, "NaOH"]) == pytest.approx(c_ref, rel=1e-6)
