@@ -102,23 +102,24 @@ def _io_arrays(m: pyo.Block) -> tuple[np.ndarray, np.ndarray]:
 def _train_attempts(options: dict, settings: TrainingSettings) -> list[dict]:
     """Option sets of the training solve, tried in order from the same start.
 
-    The start (smoother profiles, pre-trained weights) is feasible for the flowsheet
-    but the network misses the smoother's outputs by up to ~20%, and the weights of
-    an over-parameterized network with a small ``regularization`` have flat and
-    negative-curvature directions. Exact-Hessian Newton steps then move the weights
-    far along them (k(T) swings, restoration phases, dual infeasibility ~1e10): on
-    the saponification case it failed at nfe 20 and 30 and needed ~100 iterations
-    at 40. A limited-memory Hessian takes well-scaled quasi-Newton steps and
-    converged in every case measured, so it goes first; the exact Hessian (with the
-    adaptive barrier, which keeps a warm start near its point instead of pushing
-    everything off the bounds with mu_init = 0.1) is the fallback, and a
-    ``hessian_approximation`` in ``solver_options`` is honoured as the only attempt.
+    The Hessian the settings ask for goes first; the other one is the fallback. Why a
+    fallback: the start (smoother profiles, pre-trained weights) is feasible for the
+    flowsheet but the network misses the smoother's outputs by up to ~20%, and the
+    weights of a network with a small ``regularization`` have flat and negative-curvature
+    directions. Exact-Hessian steps can then move far along them (restoration phases,
+    dual infeasibility ~1e10: the saponification case failed so at nfe 20 and 30), while
+    a limited-memory Hessian takes moderate quasi-Newton steps (converged in every case
+    measured, more slowly). The exact fallback uses the adaptive barrier, which keeps a
+    warm start near its point. ``hessian_approximation`` in ``solver_options`` is
+    honoured as the only attempt.
     """
     if "hessian_approximation" in settings.solver_options:
         return [options]
     lbfgs = {**options, "hessian_approximation": HessianMode.LIMITED_MEMORY.value}
-    exact = {"mu_strategy": "adaptive", **options, "hessian_approximation": HessianMode.EXACT.value}
-    return [lbfgs, exact] if settings.hessian is HessianMode.EXACT else [lbfgs]
+    exact = {**options, "hessian_approximation": HessianMode.EXACT.value}
+    if settings.hessian is HessianMode.EXACT:
+        return [exact, lbfgs]
+    return [lbfgs, {"mu_strategy": "adaptive", **exact}]
 
 
 def _train_solve(m: pyo.Block, options: dict, settings: TrainingSettings, tee: bool):
