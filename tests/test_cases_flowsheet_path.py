@@ -37,3 +37,16 @@ def test_predator_prey_through_the_flowsheet_path_fits_at_the_noise_level(tmp_pa
     for name in ("x0", "x1"):
         assert 0.03 < metrics["train"]["rmse"][name] < 0.07
     assert metrics["validation"]["rmse"]["x0"] < 0.01 and metrics["validation"]["rmse"]["x1"] < 0.1
+
+
+@pytest.mark.integration
+def test_tank_manifold_index2_through_the_flowsheet_path(tmp_path):
+    """The index-2 tank manifold (only x0, x2, x3 given at t0; x1 from x0 = x1) as a build
+    function + NetworkTerm: fit at the noise level and the unit path's validation limits."""
+    case = CASE.parent / "tank_manifold"
+    assert main(["train", str(case / "config_flowsheet.toml"), "--out", str(tmp_path), "--quiet"]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "optimal"
+    for name, limit in {"x0": 0.35, "x1": 0.35, "x2": 0.08, "x3": 0.04}.items():
+        assert metrics["validation"]["rmse"][name] < limit
+        assert 0.03 < metrics["train"]["rmse"][name] < 0.07
