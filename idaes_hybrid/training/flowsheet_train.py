@@ -142,6 +142,46 @@ def _train_solve(m: pyo.Block, options: dict, settings: TrainingSettings, tee: b
         return res
 
 
+def _smoother_stage(m: pyo.Block, hf: HybridFlowsheet, train_exps, options: dict,
+                    settings: TrainingSettings, tee: bool) -> StageReport:
+    """Stage 1: march, start from the data, solve with the learned outputs free."""
+    tick = time.perf_counter()
+    _flat_start(m, [e.name for e in train_exps])
+    _start_from_data(m, hf, train_exps)
+    getattr(m.net, POINTS).deactivate()
+    m.net.fix_weights()
+    res = _solve(m, "smoother", {**options, **settings.smoother_options}, tee, batched=False)
+    return StageReport(res.status.value, time.perf_counter() - tick, res.iterations, res.objective)
+
+
+def _pretrain_stage(spec: NetworkSpec, v: np.ndarray, z: np.ndarray,
+                    settings: TrainingSettings) -> tuple[StageReport, NetworkSpec]:
+    """Stage 2: normalization from the smoother's profiles and a Keras fit to them."""
+    tick = time.perf_counter()
+    start_spec = NetworkSpec(sizes=spec.sizes, activations=spec.activations,
+                             weights=[w.copy() for w in spec.weights],
+                             biases=[b.copy() for b in spec.biases], **normalization_from_data(v, z))
+    pre = pretrain_network(start_spec, v, z, epochs=settings.pretrain_epochs,
+                           batch_size=settings.pretrain_batch_size,
+                           learning_rate=settings.pretrain_learning_rate,
+                           l2=settings.pretrain_l2, seed=settings.seed)
+    return StageReport("ok", time.perf_counter() - tick, pre.epochs, pre.loss), pre.spec
+
+
+def _judge(m: pyo.Block, hf: HybridFlowsheet, train_exps, val_exps, trained: NetworkSpec,
+           nfe: int, ncp: int, options: dict) -> tuple[dict, dict]:
+    """RMSE of the fitted training experiments; validation experiments simulated."""
+    per_exp, trajs = {}, {}
+    for exp in train_exps:
+        per_exp[exp.name] = flowsheet_rmse(m.experiment[exp.name], hf, exp)
+    for exp in val_exps:
+        sim = simulate_flowsheet(hf, exp, trained, nfe, ncp, exp.measured_variables, options)
+        model = sim.pop("_model")
+        per_exp[exp.name] = flowsheet_rmse(model.experiment[exp.name], hf, exp)
+        trajs[exp.name] = sim
+    return per_exp, trajs
+
+
 def train_flowsheet(
     hf: HybridFlowsheet,
     experiments: Sequence[FlowsheetExperiment],
@@ -188,28 +228,11 @@ def train_flowsheet(
     stages["build"] = StageReport("ok", time.perf_counter() - tick)
     _log.info(f"build: {len(train_exps)} experiments, {len(getattr(m.net, POINTS))} network points")
 
-    tick = time.perf_counter()
-    _flat_start(m, [e.name for e in train_exps])
-    _start_from_data(m, hf, train_exps)
-    getattr(m.net, POINTS).deactivate()
-    m.net.fix_weights()
-    res = _solve(m, "smoother", {**options, **settings.smoother_options}, tee, batched=False)
-    stages["smoother"] = StageReport(res.status.value, time.perf_counter() - tick, res.iterations,
-                                     res.objective)
+    stages["smoother"] = _smoother_stage(m, hf, train_exps, options, settings, tee)
     v, z = _io_arrays(m)
+    stages["pretrain"], pre_spec = _pretrain_stage(spec, v, z, settings)
 
-    tick = time.perf_counter()
-    norm = normalization_from_data(v, z)
-    start_spec = NetworkSpec(sizes=spec.sizes, activations=spec.activations,
-                             weights=[w.copy() for w in spec.weights],
-                             biases=[b.copy() for b in spec.biases], **norm)
-    pre = pretrain_network(start_spec, v, z, epochs=settings.pretrain_epochs,
-                           batch_size=settings.pretrain_batch_size,
-                           learning_rate=settings.pretrain_learning_rate,
-                           l2=settings.pretrain_l2, seed=settings.seed)
-    stages["pretrain"] = StageReport("ok", time.perf_counter() - tick, pre.epochs, pre.loss)
-
-    m.net.load_spec(pre.spec)
+    m.net.load_spec(pre_spec)
     getattr(m.net, POINTS).activate()
     m.smoother_objective.deactivate()
     m.training_objective.activate()
@@ -223,15 +246,8 @@ def train_flowsheet(
     trained = m.net.to_spec()
     m.net.fix_weights()
 
-    per_exp, trajs = {}, {}
-    for exp in train_exps:
-        per_exp[exp.name] = flowsheet_rmse(m.experiment[exp.name], hf, exp)
     tick = time.perf_counter()
-    for exp in val_exps:
-        sim = simulate_flowsheet(hf, exp, trained, nfe, ncp, exp.measured_variables, options)
-        model = sim.pop("_model")
-        per_exp[exp.name] = flowsheet_rmse(model.experiment[exp.name], hf, exp)
-        trajs[exp.name] = sim
+    per_exp, trajs = _judge(m, hf, train_exps, val_exps, trained, nfe, ncp, options)
     stages["validate"] = StageReport("ok", time.perf_counter() - tick)
     return TrainingResult(
         spec=trained, status=stages["train"].status, iterations=stages["train"].iterations,
