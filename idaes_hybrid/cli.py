@@ -71,8 +71,10 @@ def _run_failure_errors() -> tuple[type[BaseException], ...]:
     from idaes_hybrid.optimize import OptimizationError
     from idaes_hybrid.twin.estimate import EstimationError
 
+    from idaes.core.util.exceptions import InitializationError
+
     return (TrainingError, PredictionError, SolverNotFoundError, SolverCrashError,
-            SolverFailedError, OptimizationError, EstimationError)
+            SolverFailedError, OptimizationError, EstimationError, InitializationError)
 
 
 @contextlib.contextmanager

@@ -101,3 +101,15 @@ def test_predict_refuses_a_directory_without_a_flowsheet_model(tmp_path, capsys)
     code = main(["predict", str(tmp_path), str(CASE / "config.toml"), "--out", str(tmp_path / "p.csv"),
                  "--quiet"])
     assert code == 2 and "flowsheet_model.json' not found" in capsys.readouterr().err
+
+
+@pytest.mark.component
+def test_an_incomplete_initial_state_is_named(tmp_path, capsys):
+    """Only two of a CSTR's six differential states given: the message says what to give."""
+    path = _copy_case(tmp_path, lambda s: s.replace(
+        'name = "b3"\ndata = "data/b3.csv"\nhorizon = 120.0\n',
+        'name = "b3"\ndata = "data/b3.csv"\nhorizon = 120.0\ninitial = { NaOH = 0.6, T = 315.0 }\n'))
+    assert main(["train", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "experiments['b3']: the flowsheet keeps 4 degrees of freedom" in err
+    assert "give every differential state at t = 0" in err

@@ -16,6 +16,7 @@ import pyomo.environ as pyo
 from pyomo.environ import units as pyunits
 
 import idaes.logger as idaeslog
+from idaes.core.util.exceptions import InitializationError
 
 from idaes_hybrid.dof import check_degrees_of_freedom
 from idaes_hybrid.model.experiment import DataError
@@ -122,7 +123,18 @@ def initialize_flowsheet(blk: pyo.Block, net=None) -> dict:
     that did not converge.
     """
     init = HybridUnitInitializer(network=net, newton_tol=1e-6)
-    init.initialize(blk.fs)
+    try:
+        init.initialize(blk.fs)
+    except InitializationError as err:
+        if "degrees of freedom" not in str(err):
+            raise
+        dof = str(err).split(": ", 1)[1].split(" degrees", 1)[0]
+        name = blk.index() if blk.parent_component().is_indexed() else blk.name
+        raise DataError(
+            f"experiments[{name!r}]: the flowsheet keeps {dof} degrees of freedom with its inputs "
+            "and initial state fixed; fix every input (inputs) and give every differential state "
+            "at t = 0 (initial: for a CSTR all outlet concentrations and the temperature), or "
+            "start at initial = 'steady-state'") from None
     return init.stats.get(blk.fs, {})
 
 
