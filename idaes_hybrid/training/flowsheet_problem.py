@@ -116,6 +116,21 @@ def smoothness(m: pyo.Block, z_scale: float):
     return total / max(count, 1)
 
 
+def _singular_message(blk: pyo.Block) -> str:
+    """Which equations and variables have no partner (Dulmage-Mendelsohn), for a message."""
+    from pyomo.contrib.incidence_analysis import IncidenceGraphInterface
+
+    var_dm, con_dm = IncidenceGraphInterface(blk.fs, include_inequality=False).dulmage_mendelsohn()
+    name = blk.index() if blk.parent_component().is_indexed() else blk.name
+    cons = ", ".join(c.name for c in con_dm.unmatched[:3])
+    var_names = ", ".join(v.name for v in var_dm.unmatched[:3])
+    return (f"experiments[{name!r}]: the flowsheet's equations are structurally singular with this "
+            f"initial state and these inputs: no variable left for {cons or 'some equations'}"
+            f"{f' (unmatched variables: {var_names})' if var_names else ''}; an initial value or "
+            "input probably fixes a variable that an equation already determines (e.g. a "
+            "property package's water concentration)")
+
+
 def initialize_flowsheet(blk: pyo.Block, net=None) -> dict:
     """March a square experiment block (inputs, initial state and weights fixed) in time.
 
@@ -125,6 +140,10 @@ def initialize_flowsheet(blk: pyo.Block, net=None) -> dict:
     init = HybridUnitInitializer(network=net, newton_tol=1e-6)
     try:
         init.initialize(blk.fs)
+    except RuntimeError as err:  # block triangularization: no perfect matching
+        if "perfect matching" not in str(err):
+            raise
+        raise DataError(_singular_message(blk)) from None
     except InitializationError as err:
         if "degrees of freedom" not in str(err):
             raise
@@ -133,8 +152,8 @@ def initialize_flowsheet(blk: pyo.Block, net=None) -> dict:
         raise DataError(
             f"experiments[{name!r}]: the flowsheet keeps {dof} degrees of freedom with its inputs "
             "and initial state fixed; fix every input (inputs) and give every differential state "
-            "at t = 0 (initial: for a CSTR all outlet concentrations and the temperature), or "
-            "start at initial = 'steady-state'") from None
+            "at t = 0 that the property package leaves free (initial: for a CSTR its outlet "
+            "concentrations and temperature), or start at initial = 'steady-state'") from None
     return init.stats.get(blk.fs, {})
 
 
