@@ -113,3 +113,27 @@ def test_an_incomplete_initial_state_is_named(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "experiments['b3']: the flowsheet keeps 4 degrees of freedom" in err
     assert "give every differential state at t = 0" in err
+
+
+@pytest.mark.integration
+def test_whole_rate_learned_with_series_input_and_given_initial_state(tmp_path):
+    """A variant written as the docs say: the network gives the rate from T, c_NaOH and
+    c_EtOAc; b2's heat duty is a CSV series; b3 starts from given states (not steady)."""
+    path = _copy_case(tmp_path)
+    shutil.copy(Path(__file__).parent / "data" / "learned_rate_model.py", tmp_path / "model.py")
+    (tmp_path / "q_b2.csv").write_text("time,Q\n0,1e4\n30,0\n70,2.5e4\n120,2.5e4\n")
+    p = "fs.r1.control_volume.properties_out[*].conc_mol_comp"
+    text = path.read_text().replace('build = "model.py:build_learned"', 'build = "model.py:build"')
+    text = text.replace("Q = [[0, 1.0e4], [30, 0.0], [70, 2.5e4]] }",
+                        'Q = { file = "q_b2.csv", column = "Q", interpolation = "step" } }')
+    text = text.replace(
+        'name = "b3"\ndata = "data/b3.csv"\nhorizon = 120.0\n',
+        'name = "b3"\ndata = "data/b3.csv"\nhorizon = 120.0\n'
+        f'initial = {{ NaOH = 0.62, T = 315.5, "{p}[EthylAcetate]" = 0.62, "{p}[SodiumAcetate]" = 1.38, '
+        f'"{p}[Ethanol]" = 1.38, "fs.r1.control_volume.material_accumulation[*,Liq,H2O]" = 0.0 }}\n')
+    path.write_text(text)
+    out = tmp_path / "out"
+    assert main(["train", str(path), "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["validation"]["rmse"]["NaOH"] < 2 * 0.01 and metrics["validation"]["rmse"]["T"] < 2 * 0.05
+    assert metrics["train"]["rmse"]["NaOH"] < 1.5 * 0.01

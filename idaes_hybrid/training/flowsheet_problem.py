@@ -153,7 +153,9 @@ def initialize_flowsheet(blk: pyo.Block, net=None) -> dict:
             f"experiments[{name!r}]: the flowsheet keeps {dof} degrees of freedom with its inputs "
             "and initial state fixed; fix every input (inputs) and give every differential state "
             "at t = 0 that the property package leaves free (initial: for a CSTR its outlet "
-            "concentrations and temperature), or start at initial = 'steady-state'") from None
+            "concentrations and temperature; a liquid of fixed density at fixed volume also needs "
+            "its solvent's accumulation at t = 0, e.g. material_accumulation[*,Liq,H2O] = 0), or "
+            "start at initial = 'steady-state'") from None
     return init.stats.get(blk.fs, {})
 
 
