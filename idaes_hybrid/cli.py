@@ -250,7 +250,9 @@ def _train(args: argparse.Namespace) -> int:
     if is_flowsheet_config(args.config):
         from idaes_hybrid import cli_flowsheet
 
-        return cli_flowsheet.train(args, _check_out_dir, write_staged)
+        metrics, out, written = cli_flowsheet.train(args, _check_out_dir, write_staged)
+        _print_summary(metrics, out, written)
+        return 0
 
     out = Path(args.out).expanduser().resolve()
     _check_out_dir(out)
@@ -337,7 +339,10 @@ def _predict(args: argparse.Namespace) -> int:
     if is_flowsheet_config(args.config):
         from idaes_hybrid import cli_flowsheet
 
-        return cli_flowsheet.predict(args)
+        scores, experiments, rows = cli_flowsheet.predict(args)
+        _print_scores(scores, experiments)
+        print(f"wrote {rows} rows for {len(experiments)} experiments to {out}")
+        return 0
     saved, config, log = load_saved_with_config(args.model_dir, args.config)
 
     import pandas as pd
@@ -361,13 +366,18 @@ def _predict(args: argparse.Namespace) -> int:
     table = pd.concat(frames, ignore_index=True)[columns]
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out, table.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
-    names = sorted({n for s in scores.values() for n in s})
-    print("RMSE".ljust(16) + "".join(n.rjust(11) for n in names))
-    for exp in config.experiments:
-        label = f"{exp.name} ({exp.role.value})"
-        print(label.ljust(16) + "".join(_fmt(scores[exp.name].get(n)).rjust(11) for n in names))
+    _print_scores(scores, config.experiments)
     print(f"wrote {len(table)} rows for {len(frames)} experiments to {out}")
     return 0
+
+
+def _print_scores(scores: dict[str, dict[str, float]], experiments) -> None:
+    """RMSE table: one row per experiment, one column per measured variable."""
+    names = sorted({n for s in scores.values() for n in s})
+    print("RMSE".ljust(16) + "".join(n.rjust(11) for n in names))
+    for exp in experiments:
+        label = f"{exp.name} ({exp.role.value})"
+        print(label.ljust(16) + "".join(_fmt(scores[exp.name].get(n)).rjust(11) for n in names))
 
 
 if __name__ == "__main__":  # pragma: no cover

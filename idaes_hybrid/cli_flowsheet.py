@@ -14,29 +14,10 @@ class FlowsheetModelError(ValueError):
     """A saved flowsheet model cannot be read; the message names the file and field."""
 
 
-def _fmt(value) -> str:
-    return "-" if value is None else f"{value:.4g}"
+def train(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dict, Path, list[Path]]:
+    """Train the config's learned term; write metrics, model, plots and report.
 
-
-def _rmse_table(rows: dict[str, dict[str, float]], labels: dict[str, str]) -> None:
-    names = sorted({n for r in rows.values() for n in r})
-    print("RMSE".ljust(16) + "".join(n.rjust(11) for n in names))
-    for key, r in rows.items():
-        print(labels.get(key, key).ljust(16) + "".join(_fmt(r.get(n)).rjust(11) for n in names))
-
-
-def _probe_block(config):
-    """A build of the first experiment, to read the term's input and output counts."""
-    import pyomo.environ as pyo
-
-    m = pyo.ConcreteModel()
-    m.b = pyo.Block()
-    config.flowsheet.build_experiment(m.b, config.experiments[0], config.discretization.nfe, 1)
-    return m.b
-
-
-def train(args: argparse.Namespace, check_out_dir, write_staged) -> int:
-    """Train the config's learned term; write metrics, model, plots and report."""
+    Returns the metrics, the output directory and the paths written (the CLI prints them)."""
     from idaes_hybrid.flowsheet_config import load_flowsheet_config
     from idaes_hybrid.flowsheet_output import write_outputs
     from idaes_hybrid.training.flowsheet_train import train_flowsheet
@@ -47,8 +28,7 @@ def train(args: argparse.Namespace, check_out_dir, write_staged) -> int:
     log = logging.getLogger(LOGGER_NAME + ".cli")
     log.info(f"config {config.path}: flowsheet {config.build_ref}, {len(config.experiments)} experiments")
     term = config.flowsheet.terms[0]
-    probe = _probe_block(config)
-    spec = config.network_spec(term.n_inputs_of(probe), term.n_outputs_of(probe))
+    spec = config.network_spec(*config.flowsheet.network_shape())
     disc = config.discretization
     result = train_flowsheet(config.flowsheet, config.experiments, spec, disc.nfe, disc.ncp,
                              config.training, tee=args.tee)
@@ -56,11 +36,7 @@ def train(args: argparse.Namespace, check_out_dir, write_staged) -> int:
     document = {**metrics, "flowsheet": config.build_ref, "config": str(config.path)}
     written = write_staged(out, lambda staging: write_outputs(
         staging, result, document, config.path, config.build_ref, term.name, config.experiments, log))
-    print(f"status: {metrics['status']} ({metrics['iterations']} iterations, "
-          f"{metrics['wall_time_s']:.1f} s)")
-    _rmse_table({"train": metrics["train"]["rmse"], "validation": metrics["validation"]["rmse"]}, {})
-    print(f"wrote {', '.join(p.name + ('/' if p.is_dir() else '') for p in written)} in {out}")
-    return 0
+    return metrics, out, written
 
 
 def load_flowsheet_model(model_dir: str | Path):
@@ -83,8 +59,10 @@ def load_flowsheet_model(model_dir: str | Path):
         raise FlowsheetModelError(f"{path}: network: {err}") from None
 
 
-def predict(args: argparse.Namespace) -> int:
-    """Simulate every experiment of a flowsheet config with a saved network; write a CSV."""
+def predict(args: argparse.Namespace) -> tuple[dict[str, dict[str, float]], list, int]:
+    """Simulate every experiment of a flowsheet config with a saved network; write a CSV.
+
+    Returns the RMSE per experiment, the experiments and the number of rows written."""
     import pandas as pd
 
     from idaes_hybrid.flowsheet_config import load_flowsheet_config
@@ -112,6 +90,4 @@ def predict(args: argparse.Namespace) -> int:
     table = pd.concat(frames, ignore_index=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out, table.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
-    _rmse_table(scores, {e.name: f"{e.name} ({e.role.value})" for e in config.experiments})
-    print(f"wrote {len(table)} rows for {len(frames)} experiments to {out}")
-    return 0
+    return scores, config.experiments, len(table)

@@ -147,6 +147,9 @@ def _experiment(d: Any, i: int, base_dir: Path) -> FlowsheetExperiment:
         except ValueError:
             raise ConfigError(f"{field}.initial: expected 'steady-state' or a table of values") from None
     elif isinstance(initial, Mapping):
+        bad = [k for k, v in initial.items() if isinstance(v, bool) or not isinstance(v, (int, float))]
+        if bad:
+            raise ConfigError(f"{field}.initial.{bad[0]}: expected a number, got {initial[bad[0]]!r}")
         initial = {str(k): float(v) for k, v in initial.items()}
     else:
         raise ConfigError(f"{field}.initial: expected 'steady-state' or a table of values")

@@ -119,8 +119,33 @@ def read_measurements(source: str | Path | pd.DataFrame, field: str) -> pd.DataF
     return frame
 
 
+class Measured:
+    """What an experiment's ``measurements`` frame (index ``time``, NaN = missing) gives."""
+
+    measurements: pd.DataFrame
+
+    @property
+    def measured_variables(self) -> list[str]:
+        """Names of the columns holding at least one measured value."""
+        return [str(c) for c in self.measurements.columns if self.measurements[c].notna().any()]
+
+    def observations(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the non-missing measurements in long form, ordered by time.
+
+        Returns
+        -------
+        times, names, values : numpy.ndarray
+            Time (float), variable name (object array of str) and value
+            (float) of each observation.
+        """
+        data = self.measurements.to_numpy(dtype=float)
+        rows, cols = np.nonzero(~np.isnan(data))
+        names = np.array([str(c) for c in self.measurements.columns], dtype=object)
+        return self.measurements.index.to_numpy(dtype=float)[rows], names[cols], data[rows, cols]
+
+
 @dataclass(eq=False)
-class Experiment:
+class Experiment(Measured):
     """One batch: initial state, constant inputs and measured time series.
 
     Attributes
@@ -150,24 +175,6 @@ class Experiment:
     def __post_init__(self) -> None:
         self.role = _parse_role(self.role, "role")
 
-    @property
-    def measured_variables(self) -> list[str]:
-        """Names of the columns holding at least one measured value."""
-        return [str(c) for c in self.measurements.columns if self.measurements[c].notna().any()]
-
-    def observations(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return the non-missing measurements in long form, ordered by time.
-
-        Returns
-        -------
-        times, names, values : numpy.ndarray
-            Time (float), variable name (object array of str) and value
-            (float) of each observation.
-        """
-        data = self.measurements.to_numpy(dtype=float)
-        rows, cols = np.nonzero(~np.isnan(data))
-        names = np.array([str(c) for c in self.measurements.columns], dtype=object)
-        return self.measurements.index.to_numpy(dtype=float)[rows], names[cols], data[rows, cols]
 
     def validate(self, state_names: Sequence[str], input_names: Sequence[str], field: str) -> None:
         """Check the experiment against a model's states and inputs.

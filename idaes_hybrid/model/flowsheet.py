@@ -27,8 +27,8 @@ import idaes.logger as idaeslog
 from idaes.core import FlowsheetBlock
 
 from idaes_hybrid.model import paths
-from idaes_hybrid.model.experiment import DataError, Role
-from idaes_hybrid.model.inputs import InputProfile
+from idaes_hybrid.model.experiment import DataError, Measured, Role
+from idaes_hybrid.model.inputs import parse_input
 from idaes_hybrid.model.terms import Series, Term
 from idaes_hybrid.units.discretization import make_time_discretization_consistent
 
@@ -44,7 +44,7 @@ class InitialState(str, enum.Enum):
 
 
 @dataclass(eq=False)
-class FlowsheetExperiment:
+class FlowsheetExperiment(Measured):
     """One experiment on a hybrid flowsheet.
 
     Attributes
@@ -80,22 +80,8 @@ class FlowsheetExperiment:
         self.role = Role(self.role)
         if isinstance(self.initial, str):
             self.initial = InitialState(self.initial)
-        self.inputs = {k: v if isinstance(v, InputProfile) else InputProfile.constant(float(v))
-                       if not isinstance(v, (list, tuple)) else
-                       InputProfile(tuple(float(a) for a, _ in v), tuple(float(b) for _, b in v))
+        self.inputs = {k: parse_input(v, f"experiments[{self.name!r}].inputs.{k}")
                        for k, v in dict(self.inputs).items()}
-
-    @property
-    def measured_variables(self) -> list[str]:
-        """Columns with at least one value."""
-        return [str(c) for c in self.measurements.columns if self.measurements[c].notna().any()]
-
-    def observations(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Non-missing measurements in long form: times, column names, values."""
-        data = self.measurements.to_numpy(dtype=float)
-        rows, cols = np.nonzero(~np.isnan(data))
-        names = np.array([str(c) for c in self.measurements.columns], dtype=object)
-        return self.measurements.index.to_numpy(dtype=float)[rows], names[cols], data[rows, cols]
 
 
 @dataclass
@@ -177,6 +163,22 @@ class HybridFlowsheet:
             for t in blk.fs.time:  # a flat start: the state sits at its initial value
                 if not var[t].fixed:
                     var[t].set_value(float(value))
+
+    def single_term(self) -> Term:
+        """The learned term (this release trains one per flowsheet)."""
+        if len(self.terms) != 1:
+            raise paths.PathError(f"terms: this release trains one learned term per flowsheet, "
+                                  f"got {len(self.terms)} ({[t.name for t in self.terms]})")
+        return self.terms[0]
+
+    def network_shape(self) -> tuple[int, int]:
+        """Inputs and outputs of the learned term's network, read from a build of the
+        flowsheet alone (no experiment, no discretization)."""
+        term = self.single_term()
+        m = pyo.ConcreteModel()
+        m.fs = FlowsheetBlock(dynamic=True, time_set=[0.0, 1.0], time_units=self.time_units)
+        self.build(m.fs)
+        return term.n_inputs_of(m), term.n_outputs_of(m)
 
     def series(self, blk: pyo.Block) -> dict[str, list[Series]]:
         """Every term's series under ``blk``, by term name."""

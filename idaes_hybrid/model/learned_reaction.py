@@ -122,8 +122,7 @@ class LearnedRateReactionParameterData(ReactionParameterBlock):
             if bad:
                 raise ConfigurationError(f"{self.name}: rate_reactions.{r}: {bad} not components "
                                          f"of {props.name}; valid: {comps}")
-            for p, j in props._phase_component_set if hasattr(props, "_phase_component_set") \
-                    else [(p, j) for p in props.phase_list for j in comps]:
+            for p, j in props.get_phase_component_set():
                 out[r, p, j] = coeffs.get(str(j), 0.0)
         return out
 

@@ -14,7 +14,7 @@ smoother penalizes the change of the outputs along each series.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 import pyomo.environ as pyo
@@ -42,11 +42,11 @@ class Term(Protocol):
 
     name: str
 
-    @property
-    def n_inputs(self) -> int: ...
+    def n_inputs_of(self, root: pyo.Block) -> int:
+        """Network inputs of the term in the flowsheet under ``root``."""
 
-    @property
-    def n_outputs(self) -> int: ...
+    def n_outputs_of(self, root: pyo.Block) -> int:
+        """Network outputs of the term in the flowsheet under ``root``."""
 
     def series(self, root: pyo.Block) -> list[Series]:
         """Every place the term applies under ``root`` (an experiment block)."""
@@ -125,7 +125,6 @@ class NetworkTerm:
     inputs: Sequence[str]
     outputs: Sequence[str]
     name: str = "term"
-    _check: bool = field(default=True, repr=False)
 
     def n_inputs_of(self, root: pyo.Block) -> int:
         return len(self.inputs)

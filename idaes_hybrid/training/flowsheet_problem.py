@@ -35,17 +35,10 @@ _log = idaeslog.getLogger(__name__)
 POINTS = "kinetics"
 
 
-def _single_term(hf: HybridFlowsheet):
-    if len(hf.terms) != 1:
-        raise PathError(f"terms: this release trains one learned term per flowsheet, got "
-                        f"{len(hf.terms)} ({[t.name for t in hf.terms]})")
-    return hf.terms[0]
-
-
 def add_network(m: pyo.Block, hf: HybridFlowsheet, spec: NetworkSpec,
                 formulation: Formulation, names: Sequence[str]) -> None:
     """``m.net`` evaluated at every point of the term in every ``m.experiment[name]``."""
-    term = _single_term(hf)
+    term = hf.single_term()
     m.net = NeuralNetworkBlock(spec=spec, formulation=formulation)
     io, m.term_series = {}, {}
     for name in names:
