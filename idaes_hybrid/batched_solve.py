@@ -22,6 +22,7 @@ import pyomo.environ as pyo
 import idaes.logger as idaeslog
 
 from idaes_hybrid.nn.batched import BatchedNetwork
+from idaes_hybrid.nn.block import as_networks
 from idaes_hybrid.solver import SolveResult, SolveStatus
 
 _log = idaeslog.getLogger(__name__)
@@ -127,10 +128,66 @@ class NetworkPart:
         return np.concatenate(parts)
 
 
+class NetworkParts:
+    """The point equations of several networks (one per learned term) as one row block.
+
+    Rows are each network's ``points x outputs`` in turn; columns are shared. Exposes
+    the interface of one :class:`NetworkPart` that the callback problem uses.
+    """
+
+    def __init__(self, nets, col_of, n_cols):
+        self.parts = [NetworkPart(net, col_of, n_cols) for net in as_networks(nets)]
+        sizes = [p.n_points * p.n_out for p in self.parts]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.n_rows = int(self.offsets[-1])
+        self.jac_rows = np.concatenate([p.jac_rows + o for p, o in zip(self.parts, self.offsets)]
+                                       or [np.zeros(0, np.int64)])
+        self.jac_cols = np.concatenate([p.jac_cols for p in self.parts] or [np.zeros(0, np.int64)])
+        self.hess_rows = np.concatenate([p.hess_rows for p in self.parts] or [np.zeros(0, np.int64)])
+        self.hess_cols = np.concatenate([p.hess_cols for p in self.parts] or [np.zeros(0, np.int64)])
+        #: output column of every row (-1: a fixed output)
+        self.row_out_cols = np.concatenate([p.out_cols.ravel() for p in self.parts]
+                                           or [np.zeros(0, np.int64)])
+        self._blocks = [b for net in as_networks(nets) for b, _, _ in net.point_items()]
+
+    @property
+    def only(self) -> NetworkPart:
+        """The one network's part (the decomposition trains one network)."""
+        if len(self.parts) != 1:
+            raise ValueError(f"expected one network, got {len(self.parts)}")
+        return self.parts[0]
+
+    @property
+    def eval_time(self) -> float:
+        """Seconds spent in the networks' Hessians."""
+        return sum(p.eval_time for p in self.parts)
+
+    def row_constraint(self, row: int):
+        """The Pyomo ``output_eq[o]`` of a row."""
+        k = int(np.searchsorted(self.offsets, row, side="right")) - 1
+        local, base = row - self.offsets[k], sum(p.n_points for p in self.parts[:k])
+        n_out = self.parts[k].n_out
+        return self._blocks[base + int(local) // n_out].output_eq[int(local) % n_out]
+
+    def residuals(self, x):
+        return np.concatenate([p.residuals(x) for p in self.parts] or [np.zeros(0)])
+
+    def jacobian(self, x):
+        return np.concatenate([p.jacobian(x) for p in self.parts] or [np.zeros(0)])
+
+    def hessian(self, x, lam):
+        out = []
+        for p, a, b in zip(self.parts, self.offsets[:-1], self.offsets[1:]):
+            tick = time.perf_counter()
+            out.append(p.hessian(x, lam[a:b]))
+            p.eval_time += time.perf_counter() - tick
+        return np.concatenate(out or [np.zeros(0)])
+
+
 class CompositeNLP:
     """cyipopt-style problem: the ``.nl`` part plus the batched network part."""
 
-    def __init__(self, nl, netp: NetworkPart, n_extra: int, logger_every: int = 10):
+    def __init__(self, nl, netp: NetworkParts, n_extra: int, logger_every: int = 10):
         self.nl, self.net = nl, netp
         self.n_nl, self.m_nl = nl.n, nl.m
         self.n = self.n_nl + n_extra
@@ -168,9 +225,7 @@ class CompositeNLP:
 
     def hessian(self, x, lagrange, obj_factor):
         lam = np.asarray(lagrange)
-        tick = time.perf_counter()
         h_net = self.net.hessian(np.asarray(x), lam[self.m_nl:])
-        self.net.eval_time += time.perf_counter() - tick
         h_nl = np.asarray(self.nl.hessian(self._x(x), lam[: self.m_nl], obj_factor))
         return np.concatenate([h_nl, h_net])
 
@@ -206,7 +261,7 @@ class BatchedNLP:
     """
 
     nl: Any
-    net: NetworkPart
+    net: NetworkParts
     problem: CompositeNLP
     variables: list
     constraints: list
@@ -224,15 +279,16 @@ class BatchedNLP:
 
 
 def build_batched_nlp(model: pyo.Block, net, logger_every: int = 10) -> BatchedNLP:
-    """Write ``model`` minus ``net``'s point equations to ``.nl`` and pair it with
-    the batched evaluation of those equations.
+    """Write ``model`` minus the point equations of ``net`` (one network block or a
+    list) to ``.nl`` and pair it with the batched evaluation of those equations.
 
     The point blocks are deactivated only while the ``.nl`` file is written.
     """
     from idaes_hybrid.nl_solve import read_model_nl
 
     start = time.perf_counter()
-    active = [b for b in net.point_blocks()]
+    nets = as_networks(net)
+    active = [b for n in nets for b in n.point_blocks()]
     states = [{k: v.active for k, v in b.items()} for b in active]
     for b in active:
         b.deactivate()
@@ -245,15 +301,16 @@ def build_batched_nlp(model: pyo.Block, net, logger_every: int = 10) -> BatchedN
                     b[k].activate()
     col_of = {id(v): i for i, v in enumerate(info.variables)}
     extras = []
-    for v in list(net.parameter_vars_flat()) + [x for io in net.point_io() for side in io for x in side]:
-        if not v.fixed and id(v) not in col_of:
-            col_of[id(v)] = len(info.variables) + len(extras)
-            extras.append(v)
-    netp = NetworkPart(net, col_of, len(info.variables) + len(extras))
+    for n in nets:
+        for v in list(n.parameter_vars_flat()) + [x for io in n.point_io() for side in io for x in side]:
+            if not v.fixed and id(v) not in col_of:
+                col_of[id(v)] = len(info.variables) + len(extras)
+                extras.append(v)
+    netp = NetworkParts(nets, col_of, len(info.variables) + len(extras))
     prob_obj = CompositeNLP(nl, netp, len(extras), logger_every=logger_every)
     lb = np.concatenate([np.asarray(nl.x_l), [v.lb if v.lb is not None else -1e19 for v in extras]])
     ub = np.concatenate([np.asarray(nl.x_u), [v.ub if v.ub is not None else 1e19 for v in extras]])
-    m_net = netp.n_points * netp.n_out
+    m_net = netp.n_rows
     cl = np.concatenate([np.asarray(nl.g_l), np.zeros(m_net)])
     cu = np.concatenate([np.asarray(nl.g_u), np.zeros(m_net)])
     x0 = np.concatenate([[pyo.value(v) if v.value is not None else 0.0 for v in info.variables],
@@ -272,7 +329,8 @@ def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool 
         The model (one active objective); ``net``'s point constraints are replaced by
         the batched evaluation for the duration of the solve.
     net
-        The :class:`~idaes_hybrid.nn.block.NeuralNetworkBlock` evaluated at its points.
+        The :class:`~idaes_hybrid.nn.block.NeuralNetworkBlock` evaluated at its points,
+        or a list of them (one per learned term).
     options
         Ipopt-style options.
     tee
@@ -292,7 +350,7 @@ def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool 
     if user_scaling:
         from idaes_hybrid.scaling import scaling_vectors
 
-        rows = [b.output_eq[o] for b, _, _ in net.point_items() for o in range(netp.n_out)]
+        rows = [netp.row_constraint(r) for r in range(netp.n_rows)]
         x_scale, g_scale = scaling_vectors(bn.variables, [*bn.constraints, *rows])
         problem.set_problem_scaling(1.0, x_scale, g_scale)
         opts["nlp_scaling_method"] = "user-scaling"
@@ -328,6 +386,8 @@ def solve_hybrid(model: pyo.Block, net, options: dict | None = None, tee: bool =
     from idaes_hybrid.nn.formulations import Formulation
     from idaes_hybrid.solver import get_nlp_solver
 
-    if net is not None and net.config.formulation is Formulation.BATCHED and net.point_io():
-        return solve_batched(model, net, options, tee, user_scaling=user_scaling)
+    nets = as_networks(net)
+    if nets and all(n.config.formulation is Formulation.BATCHED for n in nets) \
+            and any(n.point_io() for n in nets):
+        return solve_batched(model, nets, options, tee, user_scaling=user_scaling)
     return get_nlp_solver(options).solve(model, tee=tee)

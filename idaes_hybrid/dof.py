@@ -16,6 +16,7 @@ import pyomo.environ as pyo
 from pyomo.common.collections import ComponentSet
 from pyomo.core.expr.visitor import identify_variables
 
+from idaes_hybrid.nn.block import as_networks
 from idaes_hybrid.units.contract import HybridUnit, KineticsMode
 
 
@@ -31,13 +32,12 @@ def hybrid_units(block: pyo.Block) -> list:
 
 def _network_point_vars(net) -> dict[int, list]:
     """Point block id -> variables of its output equations (inputs, outputs, weights)."""
-    if net is None:
-        return {}
-    weights = list(net.parameter_vars())
     out = {}
-    for blk, v, z in net.point_items(active=False):
-        vars_ = [x for e in v for x in identify_variables(e, include_fixed=False)] if v else []
-        out[id(blk)] = vars_ + [x for x in z if not x.fixed] + weights
+    for n in as_networks(net):
+        weights = list(n.parameter_vars())
+        for blk, v, z in n.point_items(active=False):
+            vars_ = [x for e in v for x in identify_variables(e, include_fixed=False)] if v else []
+            out[id(blk)] = vars_ + [x for x in z if not x.fixed] + weights
     return out
 
 
@@ -49,8 +49,8 @@ def count_degrees_of_freedom(model: pyo.Block, net=None) -> int:
     model
         The model or block.
     net
-        Its :class:`~idaes_hybrid.nn.block.NeuralNetworkBlock`, if any: the
-        variables of a point's ``output_eq`` come from the block, not a walk.
+        Its :class:`~idaes_hybrid.nn.block.NeuralNetworkBlock` (or a list of them),
+        if any: the variables of a point's ``output_eq`` come from the block, not a walk.
     """
     point_vars = _network_point_vars(net)
     seen = ComponentSet()
@@ -78,8 +78,8 @@ def dof_causes(model: pyo.Block, net=None, excess: int = 0) -> list[str]:
     fixed after the start (too few).
     """
     covered = ComponentSet()
-    if net is not None:
-        for _, _, z in net.point_items(active=True):
+    for n in as_networks(net):
+        for _, _, z in n.point_items(active=True):
             covered.update(z)
     causes = []
     for unit in hybrid_units(model):
@@ -103,9 +103,9 @@ def dof_causes(model: pyo.Block, net=None, excess: int = 0) -> list[str]:
             if loose:
                 causes.append(f"learned term {unit.name}.{name} has no equation at {len(loose)} time "
                               "points (no active network point supplies it)")
-    if net is not None and excess > 0 and not net.weights_fixed and any(
-            b.active for b, _, _ in net.point_items(active=False)):
-        causes.append(f"the weights of {net.name} are free (fix them for a simulation)")
+    for n in as_networks(net) if excess > 0 else ():
+        if not n.weights_fixed and any(b.active for b, _, _ in n.point_items(active=False)):
+            causes.append(f"the weights of {n.name} are free (fix them for a simulation)")
     return causes
 
 
@@ -142,11 +142,14 @@ def check_degrees_of_freedom(model: pyo.Block, expected: int, context: str, net=
 def training_degrees_of_freedom(net) -> int:
     """Degrees of freedom a training-stage model should have.
 
-    The free weights and biases (when some network point is active) plus the
-    free outputs of inactive points (the smoother's free profiles).
+    The free weights and biases (of each network with an active point) plus the
+    free outputs of inactive points (the smoother's free profiles). ``net`` is a
+    network block or a list of them.
     """
-    items = net.point_items(active=False)
-    active = any(b.active for b, _, _ in items)
-    free_outputs = ComponentSet(z for b, _, zs in items if not b.active for z in zs if not z.fixed)
-    n_weights = sum(1 for v in net.parameter_vars() if not v.fixed) if active else 0
-    return n_weights + len(free_outputs)
+    total, free_outputs = 0, ComponentSet()
+    for n in as_networks(net):
+        items = n.point_items(active=False)
+        if any(b.active for b, _, _ in items):
+            total += sum(1 for v in n.parameter_vars() if not v.fixed)
+        free_outputs.update(z for b, _, zs in items if not b.active for z in zs if not z.fixed)
+    return total + len(free_outputs)

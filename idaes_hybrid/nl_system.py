@@ -21,14 +21,14 @@ from pyomo.core.base.constraint import ConstraintData
 from pyomo.repn.plugins.nl_writer import NLWriter
 from pyomo.util.subsystems import create_subsystem_block
 
-from idaes_hybrid.batched_solve import NetworkPart
+from idaes_hybrid.batched_solve import NetworkParts
+from idaes_hybrid.nn.block import as_networks
 
 
 def network_constraint_ids(net) -> set[int]:
-    """``id`` of every constraint inside ``net``'s point blocks (active or not)."""
-    if net is None:
-        return set()
-    return {id(c) for b, _, _ in net.point_items(active=False)
+    """``id`` of every constraint inside the point blocks of ``net`` (a network block,
+    a list of them or None), active or not."""
+    return {id(c) for n in as_networks(net) for b, _, _ in n.point_items(active=False)
             for c in b.component_data_objects(pyo.Constraint, descend_into=True)}
 
 
@@ -47,9 +47,9 @@ class EquationSystem:
     constraints
         Pyomo constraints (no network point equations) written to ``.nl``.
     net
-        Optional :class:`~idaes_hybrid.nn.block.NeuralNetworkBlock` with fixed
-        weights; its active points whose outputs are columns of the system add
-        one row per output.
+        Optional :class:`~idaes_hybrid.nn.block.NeuralNetworkBlock` (or a list of
+        them) with fixed weights; active points whose outputs are columns of the
+        system add one row per output.
 
     Attributes
     ----------
@@ -86,30 +86,29 @@ class EquationSystem:
         self.row_names = [c.name for c in self.constraints]
         self.row_constraints = list(self.constraints)
         self._netp, self._net_rows = None, np.zeros(0, dtype=np.int64)
-        if net is not None and net.point_io():
-            if not net.weights_fixed:
-                raise ValueError(f"{net.name}: weights must be fixed to evaluate the network points")
-            self._add_network(net)
+        nets = [n for n in as_networks(net) if n.point_io()]
+        for n in nets:
+            if not n.weights_fixed:
+                raise ValueError(f"{n.name}: weights must be fixed to evaluate the network points")
+        if nets:
+            self._add_network(nets)
         self.m = self.m_nl + len(self._net_rows)
         self.equality = np.concatenate([np.isclose(self._gl, self._gu, rtol=0, atol=0),
                                         np.ones(len(self._net_rows), bool)])
 
-    def _add_network(self, net) -> None:
-        netp = NetworkPart(net, self._col_of, self.n)
-        n_out = netp.n_out
-        keep = [p * n_out + o for p in range(netp.n_points) for o in range(n_out)
-                if netp.out_cols[p, o] >= 0]
-        if not keep:
+    def _add_network(self, nets) -> None:
+        netp = NetworkParts(nets, self._col_of, self.n)
+        keep = np.flatnonzero(netp.row_out_cols >= 0)
+        if not len(keep):
             return
         self._netp, self._net_rows = netp, np.asarray(keep, dtype=np.int64)
-        new_row = -np.ones(netp.n_points * n_out, dtype=np.int64)
+        new_row = -np.ones(netp.n_rows, dtype=np.int64)
         new_row[self._net_rows] = np.arange(len(keep))
         mask = new_row[netp.jac_rows] >= 0
         self._net_jmask = mask
         self._net_jr = self.m_nl + new_row[netp.jac_rows[mask]]
         self._net_jc = netp.jac_cols[mask]
-        blocks = [b for b, _, _ in net.point_items()]
-        self.row_constraints += [blocks[r // n_out].output_eq[r % n_out] for r in keep]
+        self.row_constraints += [netp.row_constraint(r) for r in keep]
         self.row_names += [c.name for c in self.row_constraints[self.m_nl:]]
 
     # ------------------------------------------------------------------ values

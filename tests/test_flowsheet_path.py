@@ -177,7 +177,7 @@ def test_diagnostics_toolbox_finds_no_structural_warning_with_the_network_in_pla
     spec = NetworkSpec.dense(1, [5], 1, activation="softplus", seed=0)
     m = build_flowsheet_training_model(hf, [_experiment()], spec, 6, 2, Formulation.NESTED)
     m.obj = pyo.Objective(expr=m.data_fit)
-    m.net.fix_weights()
+    m.networks.kinetics.fix_weights()
     DiagnosticsToolbox(m).assert_no_structural_warnings()
 
 

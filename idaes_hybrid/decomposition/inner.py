@@ -229,7 +229,7 @@ class InnerProblem:
                     var.set_value(float(value), skip_validation=True)
         self._initialized = bool(spec.start)
         self.bn: BatchedNLP = build_batched_nlp(m, m.net, logger_every=0)
-        netp = self.bn.net
+        netp = self.bn.net.only
         self.m_nl, self.m_net = self.bn.problem.m_nl, netp.n_points * netp.n_out
         self.rho = spec.slack_penalty
         if self.rho is not None:
@@ -274,7 +274,7 @@ class InnerProblem:
         x = np.array([pyo.value(v) if v.value is not None else 0.0 for v in self.bn.variables])
         if self.rho is None:
             return x
-        r = self.bn.net.residuals(x)  # start the slacks at the network residual
+        r = self.bn.net.only.residuals(x)  # start the slacks at the network residual
         if self.problem.l1:
             return np.concatenate([x, np.maximum(r, 0.0) + 1e-6, np.maximum(-r, 0.0) + 1e-6])
         return np.concatenate([x, r])
@@ -292,7 +292,7 @@ class InnerProblem:
         from the given start, then from a march of the unit's Initializer with ``theta``."""
         tick = time.perf_counter()
         theta = np.asarray(theta, dtype=float)
-        self.bn.net.theta_const = theta
+        self.bn.net.only.theta_const = theta
         problem_class, _, defaults = interior_point_backend()
         n, m = self.problem.n, len(self.bn.cl)
         lb, ub = self._bounds()
@@ -337,7 +337,7 @@ class InnerProblem:
 
     def _envelope_gradient(self, x: np.ndarray, theta: np.ndarray, lam_net: np.ndarray) -> np.ndarray:
         """``lambda^T dc_net/dtheta`` with ``c_net = z - mean_z - std_z NN(.; theta)``."""
-        netp = self.bn.net
+        netp = self.bn.net.only
         v, _, _ = netp._gather(x)
         d_theta, _ = netp.bnet.jacobian(theta, (v - netp.mv) / netp.sv)
         c = lam_net.reshape(netp.n_points, netp.n_out) * np.asarray(netp.sz)[None, :]
@@ -367,7 +367,7 @@ class InnerProblem:
         jac = sp.coo_matrix((self.problem.jacobian(x), (jr, jc)), shape=(m, n)).tocsr()
         kkt = sp.bmat([[w + sp.diags(sigma), jac.T], [jac, None]], format="csc")
         # mixed derivatives: network rows depend on theta; their inputs' gradients too
-        netp = self.bn.net
+        netp = self.bn.net.only
         base_x = x[: self.bn.problem.n]
         v, _, _ = netp._gather(base_x)
         u = (v - netp.mv) / netp.sv

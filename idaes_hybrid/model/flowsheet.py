@@ -164,27 +164,55 @@ class HybridFlowsheet:
                 if not var[t].fixed:
                     var[t].set_value(float(value))
 
-    def single_term(self) -> Term:
-        """The learned term (this release trains one per flowsheet)."""
-        if len(self.terms) != 1:
-            raise paths.PathError(f"terms: this release trains one learned term per flowsheet, "
-                                  f"got {len(self.terms)} ({[t.name for t in self.terms]})")
-        return self.terms[0]
+    def term_names(self) -> list[str]:
+        """Names of the learned terms, checked: unique identifiers (each names a network)."""
+        names = [t.name for t in self.terms]
+        for i, n in enumerate(names):
+            if not (isinstance(n, str) and n.isidentifier()):
+                raise paths.PathError(f"terms[{i}].name: {n!r} is not a valid name (letters, digits, _)")
+        if len(set(names)) != len(names):
+            raise paths.PathError(f"terms: names must be unique, got {names}")
+        return names
 
-    def network_shape(self) -> tuple[int, int]:
-        """Inputs and outputs of the learned term's network, read from a build of the
-        flowsheet alone (no experiment, no discretization)."""
-        term = self.single_term()
+    def network_shapes(self) -> dict[str, tuple[int, int]]:
+        """Inputs and outputs of each term's network, by term name, read from a build
+        of the flowsheet alone (no experiment, no discretization)."""
+        self.term_names()
         m = pyo.ConcreteModel()
         m.fs = FlowsheetBlock(dynamic=True, time_set=[0.0, 1.0], time_units=self.time_units)
         self.build(m.fs)
-        return term.n_inputs_of(m), term.n_outputs_of(m)
+        return {t.name: (t.n_inputs_of(m), t.n_outputs_of(m)) for t in self.terms}
+
+    def network_shape(self) -> tuple[int, int]:
+        """Inputs and outputs of the network of a flowsheet with one learned term."""
+        shapes = self.network_shapes()
+        if len(shapes) != 1:
+            raise paths.PathError(f"terms: {len(shapes)} learned terms ({', '.join(shapes)}); "
+                                  "use network_shapes()")
+        return next(iter(shapes.values()))
+
+    def specs_by_term(self, spec) -> dict:
+        """``{term name: NetworkSpec}`` from one spec (a flowsheet with one term) or a mapping."""
+        if spec is None:
+            return {}
+        names = self.term_names()
+        if not names:
+            raise paths.PathError("terms: the flowsheet has no learned term to give a network")
+        if not isinstance(spec, Mapping):
+            if len(names) != 1:
+                raise paths.PathError(f"terms: {len(names)} learned terms ({', '.join(names)}) need "
+                                      "one network each: give {term name: NetworkSpec}")
+            return {names[0]: spec}
+        missing = [n for n in names if n not in spec]
+        extra = [n for n in spec if n not in names]
+        if missing or extra:
+            raise paths.PathError(f"terms: networks given for {sorted(spec)}, the flowsheet's terms "
+                                  f"are {names}")
+        return {n: spec[n] for n in names}
 
     def series(self, blk: pyo.Block) -> dict[str, list[Series]]:
         """Every term's series under ``blk``, by term name."""
-        names = [t.name for t in self.terms]
-        if len(set(names)) != len(names):
-            raise paths.PathError(f"terms: names must be unique, got {names}")
+        self.term_names()
         return {t.name: t.series(blk) for t in self.terms}
 
 

@@ -257,3 +257,13 @@ class NeuralNetworkBlockData(ProcessBlockData):
                 for var, val in zip(zvars, row):
                     if not var.fixed:
                         var.set_value(float(val), skip_validation=True)
+
+
+def as_networks(net) -> list:
+    """The network blocks ``net`` stands for: ``None`` -> ``[]``, one block -> ``[block]``,
+    a sequence of blocks -> that list (a model with several learned terms)."""
+    if net is None:
+        return []
+    if isinstance(net, (list, tuple)):
+        return list(net)
+    return [net]

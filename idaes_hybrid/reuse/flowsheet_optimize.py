@@ -87,7 +87,7 @@ def _segment(t: float, bounds: Sequence[float]) -> int:
 def optimize_flowsheet(
     hf: HybridFlowsheet,
     experiment: FlowsheetExperiment,
-    spec: NetworkSpec | None,
+    spec: NetworkSpec | Mapping[str, NetworkSpec] | None,
     controls: Sequence[Control],
     objective: Callable[[pyo.Block], object],
     constraints: Callable[[pyo.Block], Mapping[str, object]] | None = None,
@@ -101,11 +101,13 @@ def optimize_flowsheet(
     Parameters
     ----------
     hf
-        The flowsheet (its learned term gets the trained network ``spec``).
+        The flowsheet (its learned terms get the trained networks ``spec``).
     experiment
         Horizon, initial state and the inputs that are not decisions.
     spec
-        The trained network (weights fixed), or ``None`` for a flowsheet without terms.
+        The trained network (weights fixed; ``{term name: NetworkSpec}`` for several
+        terms, e.g. a training result's ``specs``), or ``None`` for a flowsheet
+        without terms.
     controls
         Inputs to optimize, each with bounds and a starting value.
     objective
@@ -148,7 +150,7 @@ def optimize_flowsheet(
         m.user_constraints.add_component(name, pyo.Constraint(expr=expr))
     m.objective = pyo.Objective(expr=objective(blk))
     opts = {"tol": 1e-8, "max_iter": 500, "bound_push": 1e-8, "bound_frac": 1e-8, **(options or {})}
-    res = solve_hybrid(m, net, opts) if net is not None else solve_nl(m, opts)
+    res = solve_hybrid(m, net, opts) if net else solve_nl(m, opts)
     if res.status not in (SolveStatus.OPTIMAL, SolveStatus.ACCEPTABLE):
         raise FlowsheetOptimizationError(f"optimization of {exp.name!r}: {res.status.value} "
                                          f"({res.termination_message})")

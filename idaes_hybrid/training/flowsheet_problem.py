@@ -1,15 +1,15 @@
 """The training and simulation problems of a :class:`~idaes_hybrid.model.HybridFlowsheet`.
 
 One flowsheet per experiment (``m.experiment[name].fs``, built by the user's
-function, discretized by Radau collocation), one shared network ``m.net``
-evaluated at every point of the flowsheet's learned term, in every experiment,
-and a weighted least-squares fit of the measured variables at their own times
+function, discretized by Radau collocation), one network per learned term
+(``m.networks.<term name>``) evaluated at every point of its term, in every
+experiment, all points of a term sharing its weights, and a weighted least-squares fit of the measured variables at their own times
 (the collocation polynomial is interpolated: data need not sit on the grid).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pyomo.environ as pyo
@@ -35,23 +35,36 @@ _log = idaeslog.getLogger(__name__)
 POINTS = "kinetics"
 
 
-def add_network(m: pyo.Block, hf: HybridFlowsheet, spec: NetworkSpec,
-                formulation: Formulation, names: Sequence[str]) -> None:
-    """``m.net`` evaluated at every point of the term in every ``m.experiment[name]``."""
-    term = hf.single_term()
-    m.net = NeuralNetworkBlock(spec=spec, formulation=formulation)
-    io, m.term_series = {}, {}
-    for name in names:
-        series = term.series(m.experiment[name])
-        m.term_series[name] = series
-        for s in series:
-            for idx, v, z in zip(s.index, s.inputs, s.outputs):
-                io[(name, s.key, idx)] = (v, z)
-    n_in, n_out = len(next(iter(io.values()))[0]), len(next(iter(io.values()))[1])
-    if (n_in, n_out) != (spec.n_inputs, spec.n_outputs):
-        raise PathError(f"terms.{term.name}: has {n_in} inputs and {n_out} outputs, the network "
-                        f"has {spec.n_inputs} and {spec.n_outputs}")
-    m.net.add_points(POINTS, list(io), inputs=lambda p: io[p][0], outputs=lambda p: io[p][1])
+def add_networks(m: pyo.Block, hf: HybridFlowsheet, specs: Mapping[str, NetworkSpec],
+                 formulation: Formulation, names: Sequence[str]) -> list:
+    """``m.networks.<term>``: each term's network at every point of the term in every
+    ``m.experiment[name]``; ``m.term_series[term][experiment]`` its series. Returns
+    the network blocks in term order."""
+    m.networks = pyo.Block()
+    m.term_series = {}
+    for term in hf.terms:
+        spec = specs[term.name]
+        net = NeuralNetworkBlock(spec=spec, formulation=formulation)
+        m.networks.add_component(term.name, net)
+        io, m.term_series[term.name] = {}, {}
+        for name in names:
+            series = term.series(m.experiment[name])
+            m.term_series[term.name][name] = series
+            for s in series:
+                for idx, v, z in zip(s.index, s.inputs, s.outputs):
+                    io[(name, s.key, idx)] = (v, z)
+        n_in, n_out = len(next(iter(io.values()))[0]), len(next(iter(io.values()))[1])
+        if (n_in, n_out) != (spec.n_inputs, spec.n_outputs):
+            raise PathError(f"terms.{term.name}: has {n_in} inputs and {n_out} outputs, its network "
+                            f"has {spec.n_inputs} and {spec.n_outputs}")
+        net.add_points(POINTS, list(io), inputs=lambda p, io=io: io[p][0],
+                       outputs=lambda p, io=io: io[p][1])
+    return networks(m)
+
+
+def networks(m: pyo.Block) -> list:
+    """The network blocks of a model built by :func:`add_networks`, in term order."""
+    return [m.networks.component(name) for name in m.term_series]
 
 
 def data_fit(m: pyo.Block, hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperiment],
@@ -74,12 +87,14 @@ def data_fit(m: pyo.Block, hf: HybridFlowsheet, experiments: Sequence[FlowsheetE
 
 
 def build_flowsheet_training_model(
-    hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperiment], spec: NetworkSpec,
-    nfe: int, ncp: int, formulation: Formulation = Formulation.BATCHED,
-    scales: dict[str, float] | None = None,
+    hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperiment],
+    spec: NetworkSpec | Mapping[str, NetworkSpec], nfe: int, ncp: int,
+    formulation: Formulation = Formulation.BATCHED, scales: dict[str, float] | None = None,
 ) -> pyo.ConcreteModel:
     """The simultaneous training model (objective not yet set): ``experiment[name]``
-    blocks, ``net`` with its points, the expression ``data_fit`` and ``scales``."""
+    blocks, ``networks`` with their points, the expression ``data_fit`` and ``scales``.
+    ``spec``: one network (one term) or ``{term name: NetworkSpec}``."""
+    specs = hf.specs_by_term(spec)
     names = [e.name for e in experiments]
     if len(set(names)) != len(names):
         raise DataError(f"experiments: names must be unique, got {names}")
@@ -87,7 +102,7 @@ def build_flowsheet_training_model(
     m.experiment = pyo.Block(names)
     for exp in experiments:
         hf.build_experiment(m.experiment[exp.name], exp, nfe, ncp)
-    add_network(m, hf, spec, formulation, names)
+    add_networks(m, hf, specs, formulation, names)
     m.scales = dict(scales) if scales is not None else observation_scales(experiments)
     m.data_fit = pyo.Expression(expr=data_fit(m, hf, experiments, m.scales))
     return m
@@ -96,8 +111,8 @@ def build_flowsheet_training_model(
 def smoothness(m: pyo.Block, z_scale: float):
     """Horizon-weighted mean squared time derivative of the learned outputs, per series."""
     total, count = 0, 0
-    for series_list in m.term_series.values():
-        for s in series_list:
+    for by_experiment in m.term_series.values():
+        for s in (s for series in by_experiment.values() for s in series):
             times = s.times()
             horizon = times[-1] - times[0]
             for o in range(len(s.outputs[0])):
@@ -152,27 +167,30 @@ def initialize_flowsheet(blk: pyo.Block, net=None) -> dict:
     return init.stats.get(blk.fs, {})
 
 
-def fixed_weight_model(hf: HybridFlowsheet, exp: FlowsheetExperiment, spec: NetworkSpec | None,
-                       nfe: int, ncp: int, name: str) -> tuple[pyo.ConcreteModel, pyo.Block, object]:
-    """One experiment's flowsheet with the network's weights fixed (``spec=None``: no
-    network): the model, the experiment block and the network block (or ``None``)."""
+def fixed_weight_model(hf: HybridFlowsheet, exp: FlowsheetExperiment,
+                       spec: NetworkSpec | Mapping[str, NetworkSpec] | None,
+                       nfe: int, ncp: int, name: str) -> tuple[pyo.ConcreteModel, pyo.Block, list]:
+    """One experiment's flowsheet with the networks' weights fixed (``spec=None``: no
+    network): the model, the experiment block and the network blocks (maybe none)."""
     m = pyo.ConcreteModel(name=name)
     m.experiment = pyo.Block([exp.name])
     blk = m.experiment[exp.name]
     hf.build_experiment(blk, exp, nfe, ncp)
     if spec is None:
-        return m, blk, None
-    add_network(m, hf, spec, Formulation.BATCHED, [exp.name])
-    m.net.fix_weights()
-    return m, blk, m.net
+        return m, blk, []
+    nets = add_networks(m, hf, hf.specs_by_term(spec), Formulation.BATCHED, [exp.name])
+    for net in nets:
+        net.fix_weights()
+    return m, blk, nets
 
 
-def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment, spec: NetworkSpec | None,
+def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment,
+                       spec: NetworkSpec | Mapping[str, NetworkSpec] | None,
                        nfe: int, ncp: int, outputs: Sequence[str] = (),
                        options: dict | None = None) -> dict:
     """Simulate ``exp`` (weights fixed): march initialization, then one square solve.
 
-    ``spec=None`` simulates a flowsheet without learned terms (a first-principles
+    ``spec``: the network (one term) or ``{term name: NetworkSpec}``; ``spec=None`` simulates a flowsheet without learned terms (a first-principles
     plant). Returns ``time``, each of ``outputs`` (names or paths) and ``_model``.
     """
     from idaes_hybrid.batched_solve import solve_hybrid
@@ -187,7 +205,7 @@ def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment, spec: Netw
             con.deactivate()
     initialize_flowsheet(blk, net)
     opts = {"tol": 1e-8, "max_iter": 200, **(options or {})}
-    res = solve_hybrid(m, net, opts) if net is not None else solve_nl(m, opts)
+    res = solve_hybrid(m, net, opts) if net else solve_nl(m, opts)
     if not res.ok:
         raise PredictionError(f"simulation of {exp.name!r}: {res.status.value} "
                               f"({res.termination_message})")

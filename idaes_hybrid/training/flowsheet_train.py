@@ -1,6 +1,7 @@
 """Train the learned term of a :class:`~idaes_hybrid.model.HybridFlowsheet`.
 
-The same three stages as the unit workflow (:func:`idaes_hybrid.training.train.train`):
+The same three stages as the unit workflow (:func:`idaes_hybrid.training.train.train`),
+for every learned term's network at once:
 
 1. **smoother** -- the learned outputs are free profiles at every point, fitted to
    the data with the flowsheet's equations as hard constraints and a smoothness
@@ -16,7 +17,7 @@ Validation experiments are then simulated from their initial state and inputs.
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pyomo.environ as pyo
@@ -32,7 +33,7 @@ from idaes_hybrid.nl_solve import solve_nl
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.solver import ensure_idaes_default_solver
 from idaes_hybrid.training.flowsheet_problem import (
-    POINTS, build_flowsheet_training_model, flowsheet_rmse, initialize_flowsheet,
+    POINTS, build_flowsheet_training_model, flowsheet_rmse, initialize_flowsheet, networks,
     simulate_flowsheet, smoothness)
 from idaes_hybrid.training.predict import pooled_rmse
 from idaes_hybrid.training.pretrain import normalization_from_data, pretrain_network
@@ -43,11 +44,15 @@ from idaes_hybrid.training.warm_start import regularization_term
 _log = idaeslog.getLogger(__name__)
 
 
+def _set_points_active(m: pyo.Block, active: bool) -> None:
+    for net in networks(m):
+        getattr(net, POINTS).activate() if active else getattr(net, POINTS).deactivate()
+
+
 def _flat_start(m: pyo.Block, names: Sequence[str]) -> None:
     """March every experiment with the learned outputs held at their starting values."""
-    points = getattr(m.net, POINTS)
-    points.deactivate()
-    outputs = [z for _, _, zs in m.net.point_items(active=False) for z in zs]
+    _set_points_active(m, False)
+    outputs = [z for net in networks(m) for _, _, zs in net.point_items(active=False) for z in zs]
     held = [z for z in outputs if not z.fixed]
     for z in held:
         z.fix()
@@ -57,7 +62,7 @@ def _flat_start(m: pyo.Block, names: Sequence[str]) -> None:
     finally:
         for z in held:
             z.unfix()
-        points.activate()
+        _set_points_active(m, True)
 
 
 def _start_from_data(m: pyo.Block, hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperiment]) -> None:
@@ -81,11 +86,12 @@ def _start_from_data(m: pyo.Block, hf: HybridFlowsheet, experiments: Sequence[Fl
 
 
 def _solve(m: pyo.Block, stage: str, options: dict, tee: bool, batched: bool):
+    nets = networks(m)
     try:
-        check_degrees_of_freedom(m, training_degrees_of_freedom(m.net), f"{stage} solve", m.net)
+        check_degrees_of_freedom(m, training_degrees_of_freedom(nets), f"{stage} solve", nets)
     except DegreesOfFreedomError as err:
         raise TrainingError(str(err)) from None
-    res = solve_hybrid(m, m.net, options, tee) if batched else solve_nl(m, options, tee)
+    res = solve_hybrid(m, nets, options, tee) if batched else solve_nl(m, options, tee)
     _log.info(f"{stage}: {res.status.value} after {res.iterations} iterations in {res.wall_time_s:.1f} s")
     if not res.ok:
         raise TrainingError(f"{stage} solve did not converge: {res.status.value} "
@@ -93,8 +99,9 @@ def _solve(m: pyo.Block, stage: str, options: dict, tee: bool, batched: bool):
     return res
 
 
-def _io_arrays(m: pyo.Block) -> tuple[np.ndarray, np.ndarray]:
-    items = m.net.point_items(active=False)
+def _io_arrays(net) -> tuple[np.ndarray, np.ndarray]:
+    """A network's (inputs, outputs) values at all its points."""
+    items = net.point_items(active=False)
     return (np.array([[pyo.value(x) for x in v] for _, v, _ in items]),
             np.array([[pyo.value(x) for x in z] for _, _, z in items]))
 
@@ -148,27 +155,35 @@ def _smoother_stage(m: pyo.Block, hf: HybridFlowsheet, train_exps, options: dict
     tick = time.perf_counter()
     _flat_start(m, [e.name for e in train_exps])
     _start_from_data(m, hf, train_exps)
-    getattr(m.net, POINTS).deactivate()
-    m.net.fix_weights()
+    _set_points_active(m, False)
+    for net in networks(m):
+        net.fix_weights()
     res = _solve(m, "smoother", {**options, **settings.smoother_options}, tee, batched=False)
     return StageReport(res.status.value, time.perf_counter() - tick, res.iterations, res.objective)
 
 
-def _pretrain_stage(spec: NetworkSpec, v: np.ndarray, z: np.ndarray,
-                    settings: TrainingSettings) -> tuple[StageReport, NetworkSpec]:
-    """Stage 2: normalization from the smoother's profiles and a Keras fit to them."""
+def _pretrain_stage(m: pyo.Block, settings: TrainingSettings) -> tuple[StageReport, dict]:
+    """Stage 2, per network: normalization from the smoother's profiles and a Keras fit
+    to them (loaded into the network). Returns the report and each term's profiles."""
     tick = time.perf_counter()
-    start_spec = NetworkSpec(sizes=spec.sizes, activations=spec.activations,
-                             weights=[w.copy() for w in spec.weights],
-                             biases=[b.copy() for b in spec.biases], **normalization_from_data(v, z))
-    pre = pretrain_network(start_spec, v, z, epochs=settings.pretrain_epochs,
-                           batch_size=settings.pretrain_batch_size,
-                           learning_rate=settings.pretrain_learning_rate,
-                           l2=settings.pretrain_l2, seed=settings.seed)
-    return StageReport("ok", time.perf_counter() - tick, pre.epochs, pre.loss), pre.spec
+    profiles, epochs, loss = {}, 0, 0.0
+    for net in networks(m):
+        v, z = _io_arrays(net)
+        profiles[net.local_name] = {"inputs": v, "outputs": z}
+        spec = net.to_spec()
+        start_spec = NetworkSpec(sizes=spec.sizes, activations=spec.activations,
+                                 weights=[w.copy() for w in spec.weights],
+                                 biases=[b.copy() for b in spec.biases], **normalization_from_data(v, z))
+        pre = pretrain_network(start_spec, v, z, epochs=settings.pretrain_epochs,
+                               batch_size=settings.pretrain_batch_size,
+                               learning_rate=settings.pretrain_learning_rate,
+                               l2=settings.pretrain_l2, seed=settings.seed)
+        net.load_spec(pre.spec)
+        epochs, loss = epochs + pre.epochs, loss + pre.loss
+    return StageReport("ok", time.perf_counter() - tick, epochs, loss), profiles
 
 
-def _judge(m: pyo.Block, hf: HybridFlowsheet, train_exps, val_exps, trained: NetworkSpec,
+def _judge(m: pyo.Block, hf: HybridFlowsheet, train_exps, val_exps, trained: dict,
            nfe: int, ncp: int, options: dict) -> tuple[dict, dict]:
     """RMSE of the fitted training experiments; validation experiments simulated."""
     per_exp, trajs = {}, {}
@@ -185,13 +200,13 @@ def _judge(m: pyo.Block, hf: HybridFlowsheet, train_exps, val_exps, trained: Net
 def train_flowsheet(
     hf: HybridFlowsheet,
     experiments: Sequence[FlowsheetExperiment],
-    spec: NetworkSpec,
+    spec: NetworkSpec | Mapping[str, NetworkSpec],
     nfe: int = 20,
     ncp: int = 3,
     settings: TrainingSettings | None = None,
     tee: bool = False,
 ) -> TrainingResult:
-    """Train the flowsheet's learned term by the simultaneous approach.
+    """Train the flowsheet's learned terms by the simultaneous approach.
 
     Parameters
     ----------
@@ -200,7 +215,10 @@ def train_flowsheet(
     experiments
         Training and validation experiments (by ``role``).
     spec
-        Network sizes, activations and initial weights (inputs and outputs as the term).
+        Network sizes, activations and initial weights (inputs and outputs as the
+        term): one ``NetworkSpec`` for a flowsheet with one term, else
+        ``{term name: NetworkSpec}``. The result's ``specs`` holds every trained
+        network by term name (``spec`` the first).
     nfe, ncp
         Radau finite elements and collocation points per element.
     settings
@@ -220,38 +238,41 @@ def train_flowsheet(
     stages: dict[str, StageReport] = {}
     start = tick = time.perf_counter()
     m = build_flowsheet_training_model(hf, train_exps, spec, nfe, ncp, settings.formulation)
+    nets = networks(m)
     m.smoothness = pyo.Expression(expr=smoothness(m, settings.smoother_scale))
     m.smoother_objective = pyo.Objective(expr=m.data_fit + settings.smoother_penalty * m.smoothness)
-    m.training_objective = pyo.Objective(
-        expr=m.data_fit + 0.5 * settings.regularization * regularization_term(m.net, None))
+    m.training_objective = pyo.Objective(expr=m.data_fit + 0.5 * settings.regularization * sum(
+        regularization_term(net, None) for net in nets))
     m.training_objective.deactivate()
     stages["build"] = StageReport("ok", time.perf_counter() - tick)
-    _log.info(f"build: {len(train_exps)} experiments, {len(getattr(m.net, POINTS))} network points")
+    _log.info(f"build: {len(train_exps)} experiments, " + ", ".join(
+        f"{net.local_name}: {len(getattr(net, POINTS))} network points" for net in nets))
 
     stages["smoother"] = _smoother_stage(m, hf, train_exps, options, settings, tee)
-    v, z = _io_arrays(m)
-    stages["pretrain"], pre_spec = _pretrain_stage(spec, v, z, settings)
+    stages["pretrain"], profiles = _pretrain_stage(m, settings)
 
-    m.net.load_spec(pre_spec)
-    getattr(m.net, POINTS).activate()
+    _set_points_active(m, True)
     m.smoother_objective.deactivate()
     m.training_objective.activate()
-    m.net.initialize_points(outputs=False)
-    m.net.unfix_weights()
+    for net in nets:
+        net.initialize_points(outputs=False)
+        net.unfix_weights()
     # The fit is a mean over observations; Ipopt sees the sum (its curvature must not
     # drown in the regularization Ipopt adds to the Hessian of a non-convex problem).
     n_obs = sum(len(e.observations()[0]) for e in train_exps)
     res = _train_solve(m, {"obj_scaling_factor": float(n_obs), **options}, settings, tee)
     stages["train"] = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)
-    trained = m.net.to_spec()
-    m.net.fix_weights()
+    trained = {net.local_name: net.to_spec() for net in nets}
+    for net in nets:
+        net.fix_weights()
 
     tick = time.perf_counter()
     per_exp, trajs = _judge(m, hf, train_exps, val_exps, trained, nfe, ncp, options)
     stages["validate"] = StageReport("ok", time.perf_counter() - tick)
+    first = hf.terms[0].name
     return TrainingResult(
-        spec=trained, status=stages["train"].status, iterations=stages["train"].iterations,
+        spec=trained[first], status=stages["train"].status, iterations=stages["train"].iterations,
         objective=stages["train"].objective, wall_time_s=time.perf_counter() - start, stages=stages,
         train_rmse=pooled_rmse(per_exp, train_exps), validation_rmse=pooled_rmse(per_exp, val_exps),
         per_experiment_rmse=per_exp, trajectories=trajs,
-        smoother_profiles={"inputs": v, "outputs": z})
+        smoother_profiles=profiles[first], specs=trained, term_profiles=profiles)

@@ -136,6 +136,12 @@ class TrainingResult:
     trajectories
         Per experiment: time grid, states and learned terms (training: the fitted
         trajectories; validation: the predictions).
+    specs
+        Flowsheet path: every learned term's trained network, by term name
+        (``spec`` is the first).
+    term_profiles
+        Flowsheet path: every term's smoother profile ``{"inputs", "outputs"}``
+        (``smoother_profiles`` is the first term's).
     """
 
     spec: NetworkSpec
@@ -151,6 +157,8 @@ class TrainingResult:
     smoother_profiles: dict[str, np.ndarray]
     diagnostics: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
+    specs: dict[str, NetworkSpec] = field(default_factory=dict)
+    term_profiles: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     def metrics(self) -> dict:
         """The JSON-ready summary written to ``metrics.json``."""

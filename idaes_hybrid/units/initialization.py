@@ -34,6 +34,7 @@ from idaes.core.util.exceptions import InitializationError
 
 from idaes_hybrid.dof import dof_causes, hybrid_units
 from idaes_hybrid.nl_system import EquationSystem, physics_constraints
+from idaes_hybrid.nn.block import as_networks
 
 _log = idaeslog.getLogger(__name__)
 
@@ -90,8 +91,8 @@ class HybridUnitInitializer(InitializerBase):
     CONFIG = InitializerBase.CONFIG()
     CONFIG.declare("network", ConfigValue(
         default=None,
-        description="NeuralNetworkBlock whose points supply the unit's learned term "
-                    "(weights fixed); None if the unit's own equations determine it"))
+        description="NeuralNetworkBlock (or list of them) whose points supply the unit's "
+                    "learned terms (weights fixed); None if the unit's own equations determine them"))
     CONFIG.declare("newton_tol", ConfigValue(
         default=1e-9, domain=float, description="Absolute residual tolerance of each block"))
     CONFIG.declare("max_newton_iter", ConfigValue(
@@ -106,10 +107,11 @@ class HybridUnitInitializer(InitializerBase):
     def precheck(self, model: pyo.Block) -> None:
         """Build the unit's equation system and check that it is square."""
         net = self.config.network
-        if net is not None and not net.weights_fixed:
-            self._update_summary(model, "status", InitializationStatus.PrecheckFailed)
-            raise InitializationError(f"{model.name}: the weights of {net.name} must be fixed to "
-                                      "initialize the unit (call fix_weights())")
+        for n in as_networks(net):
+            if not n.weights_fixed:
+                self._update_summary(model, "status", InitializationStatus.PrecheckFailed)
+                raise InitializationError(f"{model.name}: the weights of {n.name} must be fixed to "
+                                          "initialize the unit (call fix_weights())")
         cons = physics_constraints(model, equality_only=True)
         system = EquationSystem(cons, net)
         dof = system.n - system.m
@@ -128,12 +130,11 @@ class HybridUnitInitializer(InitializerBase):
         start = _time.perf_counter()
         x = self.march(model, system)
         system.set_x(x)
-        net = self.config.network
-        if net is not None:
+        unit_vars = ComponentSet(system.variables)
+        for net in as_networks(self.config.network):
             from idaes_hybrid.nn.formulations import FORMULATIONS
 
             init_aux = FORMULATIONS[net.config.formulation].initialize
-            unit_vars = ComponentSet(system.variables)
             for blk, _, z in net.point_items():
                 if any(v in unit_vars for v in z):
                     init_aux(blk)
