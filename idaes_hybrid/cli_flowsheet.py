@@ -15,7 +15,7 @@ class FlowsheetModelError(ValueError):
 
 
 def train(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dict, Path, list[Path]]:
-    """Train the config's learned term; write metrics, model, plots and report.
+    """Train the config's learned terms; write metrics, model, plots and report.
 
     Returns the metrics, the output directory and the paths written (the CLI prints them)."""
     from idaes_hybrid.flowsheet_config import load_flowsheet_config
@@ -27,21 +27,24 @@ def train(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dict, 
     config = load_flowsheet_config(args.config)
     log = logging.getLogger(LOGGER_NAME + ".cli")
     log.info(f"config {config.path}: flowsheet {config.build_ref}, {len(config.experiments)} experiments")
-    term = config.flowsheet.terms[0]
-    spec = config.network_spec(*config.flowsheet.network_shape())
+    specs = config.network_specs()
     disc = config.discretization
-    result = train_flowsheet(config.flowsheet, config.experiments, spec, disc.nfe, disc.ncp,
+    result = train_flowsheet(config.flowsheet, config.experiments, specs, disc.nfe, disc.ncp,
                              config.training, tee=args.tee)
     metrics = result.metrics()
-    document = {**metrics, "flowsheet": config.build_ref, "config": str(config.path)}
+    document = {**metrics, "flowsheet": config.build_ref, "config": str(config.path),
+                "networks": {term: {"sizes": list(spec.sizes),
+                                    "activations": [a.value for a in spec.activations],
+                                    "n_parameters": spec.n_parameters}
+                             for term, spec in result.specs.items()}}
     written = write_staged(out, lambda staging: write_outputs(
-        staging, result, document, config.path, config.build_ref, term.name, config.experiments, log))
+        staging, result, document, config.path, config.build_ref, config.experiments, log))
     return metrics, out, written
 
 
-def load_flowsheet_model(model_dir: str | Path):
-    """The trained network and term name of ``model_dir/flowsheet_model.json``."""
-    from idaes_hybrid.flowsheet_output import FORMAT
+def load_flowsheet_model(model_dir: str | Path) -> dict:
+    """The trained networks of ``model_dir/flowsheet_model.json``, by term name."""
+    from idaes_hybrid.flowsheet_output import FORMAT, FORMAT_V1
     from idaes_hybrid.nn.network import NetworkSpec
 
     path = Path(model_dir).expanduser().resolve() / "flowsheet_model.json"
@@ -51,12 +54,20 @@ def load_flowsheet_model(model_dir: str | Path):
         doc = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise FlowsheetModelError(f"model_dir: '{path}' is not readable JSON: {err}") from None
-    if doc.get("format") != FORMAT:
-        raise FlowsheetModelError(f"{path}: format {doc.get('format')!r} is not {FORMAT!r}")
-    try:
-        return NetworkSpec.from_dict(doc["network"]), str(doc.get("term", ""))
-    except (KeyError, TypeError, ValueError) as err:
-        raise FlowsheetModelError(f"{path}: network: {err}") from None
+    if not isinstance(doc, dict) or doc.get("format") not in (FORMAT, FORMAT_V1):
+        found = doc.get("format") if isinstance(doc, dict) else None
+        raise FlowsheetModelError(f"{path}: format {found!r} is not {FORMAT!r}")
+    networks = ({str(doc.get("term", "kinetics")): doc.get("network")} if doc["format"] == FORMAT_V1
+                else doc.get("networks"))
+    if not isinstance(networks, dict) or not networks:
+        raise FlowsheetModelError(f"{path}: networks: expected a table of trained networks by term")
+    specs = {}
+    for term, d in networks.items():
+        try:
+            specs[term] = NetworkSpec.from_dict(d)
+        except (KeyError, TypeError, ValueError) as err:
+            raise FlowsheetModelError(f"{path}: networks.{term}: {err}") from None
+    return specs
 
 
 def predict(args: argparse.Namespace) -> tuple[dict[str, dict[str, float]], list, int]:
@@ -70,17 +81,24 @@ def predict(args: argparse.Namespace) -> tuple[dict[str, dict[str, float]], list
     from idaes_hybrid.training.flowsheet_problem import flowsheet_rmse, simulate_flowsheet
 
     out = Path(args.out).expanduser().resolve()
-    spec, term = load_flowsheet_model(args.model_dir)
+    specs = load_flowsheet_model(args.model_dir)
     config = load_flowsheet_config(args.config)
-    if term and term != config.flowsheet.terms[0].name:
-        raise FlowsheetModelError(f"flowsheet.terms: the config's term {config.flowsheet.terms[0].name!r} "
-                                  f"is not the saved model's {term!r}")
+    terms = [t.name for t in config.flowsheet.terms]
+    if sorted(terms) != sorted(specs):
+        raise FlowsheetModelError(f"flowsheet.terms: the config's terms {terms} are not the saved "
+                                  f"model's {sorted(specs)}")
+    shapes = config.flowsheet.network_shapes()
+    for term, (n_in, n_out) in shapes.items():
+        if (specs[term].n_inputs, specs[term].n_outputs) != (n_in, n_out):
+            raise FlowsheetModelError(
+                f"flowsheet.terms.{term}: the term has {n_in} inputs and {n_out} outputs, the saved "
+                f"network {specs[term].n_inputs} and {specs[term].n_outputs}")
     names = list(config.flowsheet.variables)
     frames, scores = [], {}
     disc = config.discretization
     for exp in config.experiments:
         logging.getLogger(LOGGER_NAME + ".cli").info(f"predict: simulating experiment {exp.name!r}")
-        sim = simulate_flowsheet(config.flowsheet, exp, spec, disc.nfe, disc.ncp, names,
+        sim = simulate_flowsheet(config.flowsheet, exp, specs, disc.nfe, disc.ncp, names,
                                  config.training.solver_options)
         model = sim.pop("_model")
         scores[exp.name] = flowsheet_rmse(model.experiment[exp.name], config.flowsheet, exp)

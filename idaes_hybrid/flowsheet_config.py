@@ -8,10 +8,11 @@ time_units = "s"                      # s, min, h (default s)
 [flowsheet.variables]                 # short names -> variable paths, '*' = time
 NaOH = "fs.r1.control_volume.properties_out[*].conc_mol_comp[NaOH]"
 
-[[flowsheet.terms]]
+[[flowsheet.terms]]                   # one network per term; several terms allowed
 kind = "reaction"                     # a LearnedRateReactionParameterBlock ...
 package = "fs.rxn"
 # kind = "network", inputs = [paths], outputs = [paths]: a network on any variables
+# name = "kinetics"; hidden = [..], activation = "..": this term's network ([network] else)
 
 [network]         hidden, activation, seed (inputs and outputs come from the term)
 [discretization]  nfe, ncp
@@ -31,7 +32,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -65,11 +66,22 @@ class FlowsheetRunConfig:
     discretization: Discretization
     training: TrainingSettings
     experiments: list[FlowsheetExperiment]
+    term_networks: dict[str, dict] = field(default_factory=dict)
 
-    def network_spec(self, n_inputs: int, n_outputs: int) -> NetworkSpec:
-        """A freshly initialized, seeded network of the term's size."""
-        return NetworkSpec.dense(n_inputs, self.hidden, n_outputs, activation=self.activation,
-                                 seed=self.seed)
+    def network_spec(self, n_inputs: int, n_outputs: int, term: str | None = None) -> NetworkSpec:
+        """A freshly initialized, seeded network of a term's size (the term's own
+        ``hidden``/``activation`` if it sets them, else ``[network]``'s)."""
+        own = self.term_networks.get(term, {}) if term else {}
+        names = [t.name for t in self.flowsheet.terms]
+        offset = names.index(term) if term in names else 0
+        return NetworkSpec.dense(n_inputs, own.get("hidden", self.hidden), n_outputs,
+                                 activation=own.get("activation", self.activation),
+                                 seed=self.seed + offset)
+
+    def network_specs(self) -> dict[str, NetworkSpec]:
+        """Every term's freshly initialized network, by term name."""
+        return {name: self.network_spec(n_in, n_out, name)
+                for name, (n_in, n_out) in self.flowsheet.network_shapes().items()}
 
 
 def is_flowsheet_config(path: str | Path) -> bool:
@@ -103,26 +115,58 @@ def load_build_function(ref: str, base_dir: Path, field: str = "flowsheet.build"
     return func
 
 
-def _terms(value: Any) -> list:
+_TERM_KEYS = {"reaction": ("kind", "name", "package", "hidden", "activation"),
+              "network": ("kind", "name", "inputs", "outputs", "hidden", "activation")}
+
+
+def _term_network(t: Mapping, field: str) -> dict:
+    """A term's own ``hidden`` and ``activation`` (checked), if it sets them."""
+    own = {}
+    if "hidden" in t:
+        own["hidden"] = _hidden(t["hidden"], f"{field}.hidden")
+    if "activation" in t:
+        try:
+            own["activation"] = parse_activation(t["activation"], f"{field}.activation")
+        except NetworkConfigError as err:
+            raise ConfigError(str(err)) from None
+    return own
+
+
+def _term(t: Any, i: int):
+    field = f"flowsheet.terms[{i}]"
+    kind = t.get("kind") if isinstance(t, Mapping) else None
+    if kind not in _TERM_KEYS:
+        raise ConfigError(f"{field}.kind: expected 'reaction' or 'network', got {kind!r}")
+    unknown = [k for k in t if k not in _TERM_KEYS[kind]]
+    if unknown:
+        raise ConfigError(f"{field}.{unknown[0]}: unknown key; valid keys: {', '.join(_TERM_KEYS[kind])}")
+    name = t.get("name", "kinetics" if kind == "reaction" else f"term{i}")
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ConfigError(f"{field}.name: expected a name of letters, digits and _, got {name!r}")
+    if kind == "reaction":
+        if not isinstance(t.get("package"), str):
+            raise ConfigError(f"{field}.package: the path of the learned reaction package, e.g. 'fs.rxn'")
+        return LearnedReactionTerm(t["package"], name)
+    ins, outs = t.get("inputs"), t.get("outputs")
+    for key, v in (("inputs", ins), ("outputs", outs)):
+        if not isinstance(v, list) or not v or not all(isinstance(p, str) for p in v):
+            raise ConfigError(f"{field}.{key}: expected a non-empty list of variable paths")
+    return NetworkTerm(tuple(ins), tuple(outs), name)
+
+
+def _terms(value: Any) -> tuple[list, dict[str, dict]]:
+    """The learned terms and each term's own network settings."""
     if not isinstance(value, list) or not value:
         raise ConfigError("flowsheet.terms: expected a list of tables [[flowsheet.terms]]")
-    out = []
+    terms, own = [], {}
     for i, t in enumerate(value):
-        field = f"flowsheet.terms[{i}]"
-        kind = t.get("kind") if isinstance(t, Mapping) else None
-        if kind == "reaction":
-            if not isinstance(t.get("package"), str):
-                raise ConfigError(f"{field}.package: the path of the learned reaction package, e.g. 'fs.rxn'")
-            out.append(LearnedReactionTerm(t["package"], str(t.get("name", "kinetics"))))
-        elif kind == "network":
-            ins, outs = t.get("inputs"), t.get("outputs")
-            for key, v in (("inputs", ins), ("outputs", outs)):
-                if not isinstance(v, list) or not v or not all(isinstance(p, str) for p in v):
-                    raise ConfigError(f"{field}.{key}: expected a non-empty list of variable paths")
-            out.append(NetworkTerm(tuple(ins), tuple(outs), str(t.get("name", f"term{i}"))))
-        else:
-            raise ConfigError(f"{field}.kind: expected 'reaction' or 'network', got {kind!r}")
-    return out
+        term = _term(t, i)
+        if term.name in own:
+            raise ConfigError(f"flowsheet.terms[{i}].name: {term.name!r} is used by an earlier term; "
+                              "give each term its own name")
+        terms.append(term)
+        own[term.name] = _term_network(t, f"flowsheet.terms[{i}]")
+    return terms, own
 
 
 def _experiment(d: Any, i: int, base_dir: Path) -> FlowsheetExperiment:
@@ -166,15 +210,20 @@ def _experiment(d: Any, i: int, base_dir: Path) -> FlowsheetExperiment:
         inputs={str(k): parse_input(v, f"{field}.inputs.{k}", base_dir) for k, v in inputs.items()})
 
 
+def _hidden(hidden: Any, field: str) -> list[int]:
+    if not isinstance(hidden, list) or not hidden or not all(
+            isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden):
+        raise ConfigError(f"{field}: expected a non-empty list of positive widths, got {hidden!r}")
+    return hidden
+
+
 def _network(table: Any) -> tuple[list[int], Activation, int]:
     table = dict(table or {})
     unknown = [k for k in table if k not in ("hidden", "activation", "seed")]
     if unknown:
         raise ConfigError(f"network.{unknown[0]}: unknown key (inputs and outputs come from the "
                           "flowsheet's term); valid keys: hidden, activation, seed")
-    hidden = table.get("hidden", [10])
-    if not isinstance(hidden, list) or not hidden or not all(isinstance(h, int) and h > 0 for h in hidden):
-        raise ConfigError(f"network.hidden: expected a non-empty list of positive widths, got {hidden!r}")
+    hidden = _hidden(table.get("hidden", [10]), "network.hidden")
     try:
         activation = parse_activation(table.get("activation", "softplus"), "network.activation")
     except NetworkConfigError as err:
@@ -204,7 +253,8 @@ def load_flowsheet_config(path: str | Path) -> FlowsheetRunConfig:
     variables = fs.get("variables", {})
     if not isinstance(variables, Mapping) or not all(isinstance(v, str) for v in variables.values()):
         raise ConfigError("flowsheet.variables: expected a table name = 'variable path'")
-    hybrid = HybridFlowsheet(load_build_function(fs.get("build"), path.parent), _terms(fs.get("terms")),
+    terms, term_networks = _terms(fs.get("terms"))
+    hybrid = HybridFlowsheet(load_build_function(fs.get("build"), path.parent), terms,
                              dict(variables), TIME_UNITS[units])
     hidden, activation, seed = _network(data.get("network"))
     training = parse_training(data.get("training", {}))
@@ -219,4 +269,4 @@ def load_flowsheet_config(path: str | Path) -> FlowsheetRunConfig:
         raise ConfigError(str(err)) from None
     return FlowsheetRunConfig(path, fs["build"], hybrid, hidden, activation, seed,
                               parse_discretization(data.get("discretization", {})), training,
-                              experiments)
+                              experiments, term_networks)

@@ -12,37 +12,42 @@ from idaes_hybrid.io import write_json_atomic, write_text_atomic
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment
 from idaes_hybrid.training.train import TrainingResult
 
-#: Version of ``model/flowsheet_model.json``.
-FORMAT = "idaes-hybrid-flowsheet-model/1"
+#: Version of ``model/flowsheet_model.json`` (``/1``: one network, still read).
+FORMAT = "idaes-hybrid-flowsheet-model/2"
+FORMAT_V1 = "idaes-hybrid-flowsheet-model/1"
 
 
 def save_flowsheet_model(directory: Path, result: TrainingResult, config_path: Path | None,
-                         build_ref: str, term: str) -> Path:
-    """``directory/flowsheet_model.json``: the trained network and how to rebuild the
-    flowsheet (the config and its build function; no registration needed)."""
+                         build_ref: str) -> Path:
+    """``directory/flowsheet_model.json``: every term's trained network and how to rebuild
+    the flowsheet (the config and its build function; no registration needed)."""
     directory.mkdir(parents=True, exist_ok=True)
     return write_json_atomic(directory / "flowsheet_model.json", {
         "format": FORMAT, "config": str(config_path) if config_path else None,
-        "build": build_ref, "term": term, "network": result.spec.to_dict()})
+        "build": build_ref, "networks": {k: s.to_dict() for k, s in result.specs.items()}})
 
 
-def plot_learned_term(result: TrainingResult, path: Path) -> None:
-    """The learned outputs against the first network input, with the smoother's profile."""
+def plot_learned_terms(result: TrainingResult, path: Path) -> None:
+    """Each term's first learned output against its network's first input, with the
+    smoother's profile (one panel per term)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    v, z = result.smoother_profiles["inputs"], result.smoother_profiles["outputs"]
-    grid = np.linspace(v[:, 0].min(), v[:, 0].max(), 100)
-    rows = np.tile(v.mean(axis=0), (grid.size, 1))
-    rows[:, 0] = grid
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(v[:, 0], z[:, 0], ".", color="0.6", ms=3, label="smoother profile")
-    ax.plot(grid, result.spec.predict(rows)[:, 0], "r-", label="trained network")
-    ax.set_xlabel("network input 1")
-    ax.set_ylabel("learned output 1")
-    ax.legend()
+    terms = list(result.specs)
+    fig, axes = plt.subplots(1, len(terms), figsize=(6 * len(terms), 4), squeeze=False)
+    for ax, term in zip(axes[0], terms):
+        v, z = result.term_profiles[term]["inputs"], result.term_profiles[term]["outputs"]
+        grid = np.linspace(v[:, 0].min(), v[:, 0].max(), 100)
+        rows = np.tile(v.mean(axis=0), (grid.size, 1))
+        rows[:, 0] = grid
+        ax.plot(v[:, 0], z[:, 0], ".", color="0.6", ms=3, label="smoother profile")
+        ax.plot(grid, result.specs[term].predict(rows)[:, 0], "r-", label="trained network")
+        ax.set_title(term)
+        ax.set_xlabel("network input 1")
+        ax.set_ylabel("learned output 1")
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -76,11 +81,11 @@ def plot_validation(result: TrainingResult, experiments: Sequence[FlowsheetExper
 
 
 def write_outputs(staging: Path, result: TrainingResult, document: dict, config_path: Path | None,
-                  build_ref: str, term: str, experiments, log: logging.Logger) -> None:
+                  build_ref: str, experiments, log: logging.Logger) -> None:
     """Everything ``idaes-hybrid train`` writes for a flowsheet config."""
     write_json_atomic(staging / "metrics.json", document)
-    save_flowsheet_model(staging / "model", result, config_path, build_ref, term)
-    for name, job in (("learned_term.png", lambda p: plot_learned_term(result, p)),
+    save_flowsheet_model(staging / "model", result, config_path, build_ref)
+    for name, job in (("learned_term.png", lambda p: plot_learned_terms(result, p)),
                       ("validation.png", lambda p: plot_validation(result, experiments, p))):
         try:
             job(staging / name)

@@ -50,3 +50,44 @@ def test_tank_manifold_index2_through_the_flowsheet_path(tmp_path):
     for name, limit in {"x0": 0.35, "x1": 0.35, "x2": 0.08, "x3": 0.04}.items():
         assert metrics["validation"]["rmse"][name] < limit
         assert 0.03 < metrics["train"]["rmse"][name] < 0.07
+
+
+@pytest.mark.integration
+def test_tank_manifold_with_two_terms_learns_both_true_flow_laws(tmp_path):
+    """Two learned terms, each with its own network and only the levels it depends on:
+    the pump flow u0 = k x0 x3 (k = 0.2) and the outflow of tank 0 u3 = a1 sqrt(x0)
+    (a1 = 0.1), compared with those laws over the levels the training data cover; then
+    predict with the saved model gives the same validation RMSE."""
+    import numpy as np
+    import pandas as pd
+
+    from idaes_hybrid import NetworkSpec
+
+    case = CASE.parent / "tank_manifold"
+    out = tmp_path / "out"
+    assert main(["train", str(case / "config_two_terms.toml"), "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "optimal"
+    assert metrics["networks"]["pump"]["sizes"] == [2, 16, 1]
+    assert metrics["networks"]["outflow"]["sizes"] == [1, 8, 1]
+    saved = json.loads((out / "model" / "flowsheet_model.json").read_text())["networks"]
+    pump, outflow = NetworkSpec.from_dict(saved["pump"]), NetworkSpec.from_dict(saved["outflow"])
+    data = pd.concat([pd.read_csv(case / "data" / f"{n}.csv") for n in ("t1", "t2", "t3")])
+    x0 = data["x0"].dropna().to_numpy()
+    grid = np.linspace(np.percentile(x0, 5), np.percentile(x0, 95), 25)
+    u3 = outflow.predict(grid[:, None])[:, 0]
+    np.testing.assert_allclose(u3, 0.1 * np.sqrt(grid), rtol=0.03)
+    levels = data[["x0", "x3"]].dropna().to_numpy()
+    true_u0 = 0.2 * levels[:, 0] * levels[:, 1]
+    assert np.median(np.abs(pump.predict(levels)[:, 0] - true_u0) / true_u0) < 0.03
+    for name, limit in {"x0": 0.25, "x2": 0.06, "x3": 0.03}.items():
+        assert metrics["validation"]["rmse"][name] < limit, name
+
+    pred = tmp_path / "pred.csv"
+    assert main(["predict", str(out / "model"), str(case / "config_two_terms.toml"),
+                 "--out", str(pred), "--quiet"]) == 0
+    table = pd.read_csv(pred)
+    val = table[table.experiment == "val"].set_index("time")
+    ref = pd.read_csv(case / "data" / "val.csv").set_index("time")["x3"].dropna()
+    rmse = float(np.sqrt(np.mean((np.interp(ref.index, val.index, val["x3"]) - ref) ** 2)))
+    assert rmse == pytest.approx(metrics["validation"]["rmse"]["x3"], rel=0.05, abs=1e-4)

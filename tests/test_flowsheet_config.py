@@ -44,11 +44,33 @@ def test_shipped_config_loads_with_terms_inputs_and_roles():
     ('time_units = "s"', 'time_units = "fortnight"', "flowsheet.time_units"),
     ('hidden = [10]', 'hidden = []', "network.hidden"),
     ('horizon = 120.0\ninitial', 'horizon = "long"\ninitial', r"experiments\[0\] \('b1'\).horizon"),
+    ('name = "kinetics"', 'name = "kinetics"\nhiden = [4]', r"flowsheet.terms\[0\].hiden: unknown key"),
+    ('name = "kinetics"', 'name = "kinetics"\nhidden = [0]', r"flowsheet.terms\[0\].hidden"),
+    ('name = "kinetics"', 'name = "kinetics"\nactivation = "relu"', r"flowsheet.terms\[0\].activation"),
+    ('name = "kinetics"', 'name = "my kinetics"', r"flowsheet.terms\[0\].name"),
+    ('name = "kinetics"\n', 'name = "kinetics"\n\n[[flowsheet.terms]]\nkind = "reaction"\npackage = "fs.rxn"\n',
+     r"flowsheet.terms\[1\].name: 'kinetics' is used by an earlier term"),
 ])
 def test_bad_config_names_the_field(tmp_path, old, new, field):
     path = _copy_case(tmp_path, lambda s: s.replace(old, new, 1))
     with pytest.raises(ConfigError, match=field):
         load_flowsheet_config(path)
+
+
+@pytest.mark.unit
+def test_terms_get_their_own_networks_and_seeds():
+    """Two terms: the term's own hidden/activation override [network]; seeds differ."""
+    config = load_flowsheet_config(CASE.parent / "tank_manifold" / "config_two_terms.toml")
+    assert [t.name for t in config.flowsheet.terms] == ["pump", "outflow"]
+    specs = config.network_specs()
+    assert specs["pump"].sizes == [2, 16, 1] and specs["outflow"].sizes == [1, 8, 1]
+    assert config.flowsheet.network_shapes() == {"pump": (2, 1), "outflow": (1, 1)}
+    with pytest.raises(ValueError, match="terms: 2 learned terms"):
+        config.flowsheet.network_shape()
+    with pytest.raises(ValueError, match="need one network each"):
+        config.flowsheet.specs_by_term(specs["pump"])
+    with pytest.raises(ValueError, match="networks given for"):
+        config.flowsheet.specs_by_term({"pump": specs["pump"]})
 
 
 @pytest.mark.component
@@ -72,7 +94,8 @@ def test_cli_trains_the_saponification_config(tmp_path):
     saved = json.loads((out / "model" / "flowsheet_model.json").read_text())
     from idaes_hybrid import NetworkSpec
 
-    spec = NetworkSpec.from_dict(saved["network"])
+    assert saved["format"] == "idaes-hybrid-flowsheet-model/2" and list(saved["networks"]) == ["kinetics"]
+    spec = NetworkSpec.from_dict(saved["networks"]["kinetics"])
     sys.path.insert(0, str(CASE))
     from model import arrhenius
 
@@ -94,6 +117,21 @@ def test_cli_trains_the_saponification_config(tmp_path):
     sim = np.interp(data.index, val.index, val["NaOH"])
     rmse = float(np.sqrt(np.mean((sim - data["NaOH"]) ** 2)))
     assert rmse == pytest.approx(metrics["validation"]["rmse"]["NaOH"], rel=0.05, abs=2e-4)
+
+
+@pytest.mark.unit
+def test_a_saved_model_of_format_1_still_loads(tmp_path):
+    """Format /1 (one network and its term) reads as {term: network}."""
+    from idaes_hybrid import NetworkSpec
+    from idaes_hybrid.cli_flowsheet import load_flowsheet_model
+
+    spec = NetworkSpec.dense(1, [3], 1, activation="tanh", seed=2)
+    (tmp_path / "flowsheet_model.json").write_text(json.dumps(
+        {"format": "idaes-hybrid-flowsheet-model/1", "build": "model.py:f", "term": "kinetics",
+         "network": spec.to_dict()}))
+    loaded = load_flowsheet_model(tmp_path)
+    assert list(loaded) == ["kinetics"]
+    assert loaded["kinetics"].predict([[0.3]])[0, 0] == pytest.approx(spec.predict([[0.3]])[0, 0])
 
 
 @pytest.mark.unit
