@@ -1,4 +1,5 @@
-"""``idaes-hybrid train`` and ``predict`` for flowsheet configurations ([flowsheet] table)."""
+"""``idaes-hybrid train``, ``predict`` and ``optimize`` for flowsheet configurations
+([flowsheet] table)."""
 
 from __future__ import annotations
 
@@ -81,18 +82,8 @@ def predict(args: argparse.Namespace) -> tuple[dict[str, dict[str, float]], list
     from idaes_hybrid.training.flowsheet_problem import flowsheet_rmse, simulate_flowsheet
 
     out = Path(args.out).expanduser().resolve()
-    specs = load_flowsheet_model(args.model_dir)
     config = load_flowsheet_config(args.config)
-    terms = [t.name for t in config.flowsheet.terms]
-    if sorted(terms) != sorted(specs):
-        raise FlowsheetModelError(f"flowsheet.terms: the config's terms {terms} are not the saved "
-                                  f"model's {sorted(specs)}")
-    shapes = config.flowsheet.network_shapes()
-    for term, (n_in, n_out) in shapes.items():
-        if (specs[term].n_inputs, specs[term].n_outputs) != (n_in, n_out):
-            raise FlowsheetModelError(
-                f"flowsheet.terms.{term}: the term has {n_in} inputs and {n_out} outputs, the saved "
-                f"network {specs[term].n_inputs} and {specs[term].n_outputs}")
+    specs = _checked_specs(args.model_dir, config)
     names = list(config.flowsheet.variables)
     frames, scores = [], {}
     disc = config.discretization
@@ -109,3 +100,74 @@ def predict(args: argparse.Namespace) -> tuple[dict[str, dict[str, float]], list
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out, table.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
     return scores, config.experiments, len(table)
+
+
+def optimize(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dict, Path, list[Path]]:
+    """Optimize the ``[optimization]`` controls with a saved flowsheet model; with
+    ``true_build``, also on the true flowsheet, and the hybrid optimum evaluated there.
+
+    Returns the result document, the output directory and the paths written."""
+    from idaes_hybrid.config import ConfigError
+    from idaes_hybrid.flowsheet_config import load_flowsheet_config
+    from idaes_hybrid.flowsheet_output import write_optimization
+
+    out = Path(args.out).expanduser().resolve()
+    check_out_dir(out)
+    config = load_flowsheet_config(args.config)
+    specs = _checked_specs(args.model_dir, config)
+    opt = config.optimization()
+    if opt is None:
+        raise ConfigError(f"optimization: the config '{config.path}' has no [optimization] table")
+    log = logging.getLogger(LOGGER_NAME + ".cli")
+    log.info(f"optimize: {', '.join(c.name for c in opt.controls)} in {opt.segments} segments "
+             f"over {opt.scenario.horizon:g}")
+    document = optimization_document(config, opt, specs, config.training.solver_options)
+    written = write_staged(out, lambda staging: write_optimization(staging, document, log))
+    return document, out, written
+
+
+def optimization_document(config, opt, specs: dict, options: dict) -> dict:
+    """Solve the optimization (and its true-flowsheet checks); the JSON-ready result."""
+    from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
+    from idaes_hybrid.reuse.flowsheet_optimize import optimize_flowsheet
+    from idaes_hybrid.training.flowsheet_problem import simulate_flowsheet
+
+    import pyomo.environ as pyo
+
+    def solve(hf, spec):
+        return optimize_flowsheet(hf, opt.scenario, spec, opt.controls, opt.objective,
+                                  opt.constraints, opt.segments, opt.nfe, opt.ncp, options)
+
+    hybrid = solve(config.flowsheet, specs)
+    doc = {"status": hybrid.status, "objective": hybrid.objective, "iterations": hybrid.iterations,
+           "wall_time_s": hybrid.wall_time_s, "segment_times": hybrid.segment_times,
+           "profiles": hybrid.profiles, "functions": opt.refs}
+    if opt.true_build is not None:
+        truth_hf = HybridFlowsheet(opt.true_build, [], config.flowsheet.variables, config.flowsheet.time_units)
+        truth = solve(truth_hf, None)
+        sc = opt.scenario
+        run = FlowsheetExperiment(sc.name, sc.horizon, sc.measurements, initial=sc.initial,
+                                  inputs={**sc.inputs, **hybrid.inputs()})
+        sim = simulate_flowsheet(truth_hf, run, None, opt.nfe, opt.ncp, (), options)
+        achieved = float(pyo.value(opt.objective(sim["_model"].experiment[run.name])))
+        doc["true_flowsheet"] = {
+            "optimum": truth.objective, "profiles": truth.profiles,
+            "objective_of_hybrid_profiles": achieved,
+            "gap_percent": 100.0 * (achieved - truth.objective) / abs(truth.objective)
+            if truth.objective else None}
+    return doc
+
+
+def _checked_specs(model_dir, config) -> dict:
+    """The saved networks, checked against the config's terms and their shapes."""
+    specs = load_flowsheet_model(model_dir)
+    terms = [t.name for t in config.flowsheet.terms]
+    if sorted(terms) != sorted(specs):
+        raise FlowsheetModelError(f"flowsheet.terms: the config's terms {terms} are not the saved "
+                                  f"model's {sorted(specs)}")
+    for term, (n_in, n_out) in config.flowsheet.network_shapes().items():
+        if (specs[term].n_inputs, specs[term].n_outputs) != (n_in, n_out):
+            raise FlowsheetModelError(
+                f"flowsheet.terms.{term}: the term has {n_in} inputs and {n_out} outputs, the saved "
+                f"network {specs[term].n_inputs} and {specs[term].n_outputs}")
+    return specs

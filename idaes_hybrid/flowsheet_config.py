@@ -39,6 +39,7 @@ from typing import Any, Callable, Mapping
 from pyomo.environ import units as pyunits
 
 from idaes_hybrid.config import ConfigError, parse_discretization, parse_solver, parse_training
+from idaes_hybrid.decomposition.settings import TrainingMethod
 from idaes_hybrid.model.experiment import DataError, Role, read_measurements
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet, InitialState
 from idaes_hybrid.model.inputs import parse_input
@@ -47,7 +48,8 @@ from idaes_hybrid.nn.network import Activation, NetworkConfigError, NetworkSpec,
 from idaes_hybrid.training.problem import Discretization
 from idaes_hybrid.training.train import TrainingSettings
 
-TOP_LEVEL_KEYS = ("flowsheet", "network", "discretization", "training", "solver", "experiments")
+TOP_LEVEL_KEYS = ("flowsheet", "network", "discretization", "training", "solver", "experiments",
+                  "optimization")
 TIME_UNITS = {"s": pyunits.s, "min": pyunits.min, "h": pyunits.h, "hr": pyunits.h,
               "dimensionless": pyunits.dimensionless}
 _EXPERIMENT_KEYS = ("name", "data", "horizon", "role", "initial", "inputs", "noise_sd")
@@ -67,6 +69,20 @@ class FlowsheetRunConfig:
     training: TrainingSettings
     experiments: list[FlowsheetExperiment]
     term_networks: dict[str, dict] = field(default_factory=dict)
+    optimization_table: dict | None = None
+
+    def optimization(self):
+        """The checked ``[optimization]`` table (its functions imported), or ``None``.
+
+        Returns a :class:`~idaes_hybrid.flowsheet_optimization_config.FlowsheetOptimizationSettings`.
+        """
+        if self.optimization_table is None:
+            return None
+        from idaes_hybrid.flowsheet_optimization_config import parse_flowsheet_optimization
+
+        base = self.path.parent if self.path else Path.cwd()
+        return parse_flowsheet_optimization(self.optimization_table, self.experiments, base,
+                                            self.discretization.nfe, self.discretization.ncp)
 
     def network_spec(self, n_inputs: int, n_outputs: int, term: str | None = None) -> NetworkSpec:
         """A freshly initialized, seeded network of a term's size (the term's own
@@ -169,6 +185,21 @@ def _terms(value: Any) -> tuple[list, dict[str, dict]]:
     return terms, own
 
 
+def parse_initial(initial: Any, field: str) -> InitialState | dict[str, float]:
+    """An experiment's ``initial``: ``"steady-state"`` or a table ``{name: value}``."""
+    if isinstance(initial, str):
+        try:
+            return InitialState(initial)
+        except ValueError:
+            raise ConfigError(f"{field}: expected 'steady-state' or a table of values") from None
+    if isinstance(initial, Mapping):
+        bad = [k for k, v in initial.items() if isinstance(v, bool) or not isinstance(v, (int, float))]
+        if bad:
+            raise ConfigError(f"{field}.{bad[0]}: expected a number, got {initial[bad[0]]!r}")
+        return {str(k): float(v) for k, v in initial.items()}
+    raise ConfigError(f"{field}: expected 'steady-state' or a table of values")
+
+
 def _experiment(d: Any, i: int, base_dir: Path) -> FlowsheetExperiment:
     field = f"experiments[{i}]"
     if not isinstance(d, Mapping):
@@ -184,19 +215,7 @@ def _experiment(d: Any, i: int, base_dir: Path) -> FlowsheetExperiment:
         horizon = float(d["horizon"])
     except (TypeError, ValueError):
         raise ConfigError(f"{field}.horizon: expected a number, got {d['horizon']!r}") from None
-    initial = d.get("initial", InitialState.STEADY_STATE.value)
-    if isinstance(initial, str):
-        try:
-            initial = InitialState(initial)
-        except ValueError:
-            raise ConfigError(f"{field}.initial: expected 'steady-state' or a table of values") from None
-    elif isinstance(initial, Mapping):
-        bad = [k for k, v in initial.items() if isinstance(v, bool) or not isinstance(v, (int, float))]
-        if bad:
-            raise ConfigError(f"{field}.initial.{bad[0]}: expected a number, got {initial[bad[0]]!r}")
-        initial = {str(k): float(v) for k, v in initial.items()}
-    else:
-        raise ConfigError(f"{field}.initial: expected 'steady-state' or a table of values")
+    initial = parse_initial(d.get("initial", InitialState.STEADY_STATE.value), f"{field}.initial")
     inputs = d.get("inputs", {})
     if not isinstance(inputs, Mapping):
         raise ConfigError(f"{field}.inputs: expected a table name = value | steps | {{file, column}}")
@@ -234,6 +253,14 @@ def _network(table: Any) -> tuple[list[int], Activation, int]:
     return hidden, activation, seed
 
 
+def _optional_table(data: Mapping, key: str) -> dict | None:
+    if key not in data:
+        return None
+    if not isinstance(data[key], Mapping):
+        raise ConfigError(f"{key}: expected a table")
+    return dict(data[key])
+
+
 def load_flowsheet_config(path: str | Path) -> FlowsheetRunConfig:
     """Read and check a flowsheet run configuration (errors name the field)."""
     path = Path(path).expanduser().resolve()
@@ -258,6 +285,9 @@ def load_flowsheet_config(path: str | Path) -> FlowsheetRunConfig:
                              dict(variables), TIME_UNITS[units])
     hidden, activation, seed = _network(data.get("network"))
     training = parse_training(data.get("training", {}))
+    if training.method is not TrainingMethod.SIMULTANEOUS:
+        raise ConfigError("training.method: 'decomposition' is not available for flowsheet "
+                          "configurations in this release; use 'simultaneous'")
     training.seed = seed
     training.solver_options = {**training.solver_options, **parse_solver(data.get("solver", {}))}
     exps = data.get("experiments")
@@ -269,4 +299,4 @@ def load_flowsheet_config(path: str | Path) -> FlowsheetRunConfig:
         raise ConfigError(str(err)) from None
     return FlowsheetRunConfig(path, fs["build"], hybrid, hidden, activation, seed,
                               parse_discretization(data.get("discretization", {})), training,
-                              experiments, term_networks)
+                              experiments, term_networks, _optional_table(data, "optimization"))

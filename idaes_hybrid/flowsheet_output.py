@@ -95,3 +95,36 @@ def write_outputs(staging: Path, result: TrainingResult, document: dict, config_
 
     plots = sorted(p.name for p in staging.glob("*.png"))
     write_text_atomic(staging / "report.md", training_report(document, plots, "Hybrid flowsheet training report"))
+
+
+def plot_optimization(document: dict, path: Path) -> None:
+    """Each control's optimal profile (and the true flowsheet's, when computed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    times = document["segment_times"]
+    names = list(document["profiles"])
+    fig, axes = plt.subplots(len(names), 1, figsize=(7, 2.8 * len(names)), squeeze=False)
+    truth = document.get("true_flowsheet", {}).get("profiles", {})
+    for ax, name in zip(axes[:, 0], names):
+        for label, values, style in (("hybrid optimum", document["profiles"][name], "r-"),
+                                     ("true optimum", truth.get(name), "k--")):
+            if values is not None:
+                ax.step(times, [*values, values[-1]], style, where="post", label=label)
+        ax.set_ylabel(name)
+        ax.legend(fontsize=8)
+    axes[-1, 0].set_xlabel("time")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_optimization(staging: Path, document: dict, log: logging.Logger) -> None:
+    """``optimization.json`` and ``profiles.png`` of ``idaes-hybrid optimize``."""
+    write_json_atomic(staging / "optimization.json", document)
+    try:
+        plot_optimization(document, staging / "profiles.png")
+    except Exception as err:  # noqa: BLE001 - keep the result whatever happens
+        log.warning(f"plot profiles.png not written: {type(err).__name__}: {err}")

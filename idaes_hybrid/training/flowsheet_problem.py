@@ -67,6 +67,39 @@ def networks(m: pyo.Block) -> list:
     return [m.networks.component(name) for name in m.term_series]
 
 
+def scale_flowsheet_model(m: pyo.Block) -> None:
+    """IDAES scaling factors of every experiment's flowsheet (its units' and packages' own
+    ``calculate_scaling_factors``, from the current values) and of every network's points
+    (:class:`~idaes_hybrid.scaling.NeuralNetworkScaler`), for Ipopt's user scaling."""
+    import logging
+
+    from idaes.core.util import scaling as iscale
+
+    from idaes_hybrid.scaling import NeuralNetworkScaler
+
+    missing = []
+
+    def count(record: logging.LogRecord) -> bool:  # one summary line, not one per variable
+        if record.levelno > logging.WARNING:
+            return True
+        missing.append(record)
+        return False
+
+    logger = logging.getLogger("idaes.core.util.scaling")
+    logger.addFilter(count)
+    try:
+        for blk in m.experiment.values():
+            iscale.calculate_scaling_factors(blk.fs)
+    finally:
+        logger.removeFilter(count)
+    n_missing = sum(r.getMessage().startswith("Missing scaling factor") for r in missing)
+    if missing:
+        _log.info(f"user scaling: {n_missing} components of the flowsheet have no IDAES scaling "
+                  f"factor (left at 1); {len(missing) - n_missing} other scaling notices")
+    for net in networks(m):
+        NeuralNetworkScaler(overwrite=True).scale_model(net)
+
+
 def data_fit(m: pyo.Block, hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperiment],
              scales: dict[str, float]):
     """Mean of squared, scaled residuals over all observations."""

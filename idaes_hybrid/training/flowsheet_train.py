@@ -26,6 +26,7 @@ from pyomo.common.collections import ComponentMap
 import idaes.logger as idaeslog
 
 from idaes_hybrid.batched_solve import solve_hybrid
+from idaes_hybrid.decomposition.settings import TrainingMethod
 from idaes_hybrid.dof import DegreesOfFreedomError, check_degrees_of_freedom, training_degrees_of_freedom
 from idaes_hybrid.model.experiment import Role
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
@@ -34,7 +35,7 @@ from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.solver import ensure_idaes_default_solver
 from idaes_hybrid.training.flowsheet_problem import (
     POINTS, build_flowsheet_training_model, flowsheet_rmse, initialize_flowsheet, networks,
-    simulate_flowsheet, smoothness)
+    scale_flowsheet_model, simulate_flowsheet, smoothness)
 from idaes_hybrid.training.predict import pooled_rmse
 from idaes_hybrid.training.pretrain import normalization_from_data, pretrain_network
 from idaes_hybrid.training.train import (
@@ -85,13 +86,14 @@ def _start_from_data(m: pyo.Block, hf: HybridFlowsheet, experiments: Sequence[Fl
                 var.set_value(value, skip_validation=True)
 
 
-def _solve(m: pyo.Block, stage: str, options: dict, tee: bool, batched: bool):
+def _solve(m: pyo.Block, stage: str, options: dict, tee: bool, batched: bool,
+           user_scaling: bool = False):
     nets = networks(m)
     try:
         check_degrees_of_freedom(m, training_degrees_of_freedom(nets), f"{stage} solve", nets)
     except DegreesOfFreedomError as err:
         raise TrainingError(str(err)) from None
-    res = solve_hybrid(m, nets, options, tee) if batched else solve_nl(m, options, tee)
+    res = solve_hybrid(m, nets, options, tee, user_scaling) if batched else solve_nl(m, options, tee)
     _log.info(f"{stage}: {res.status.value} after {res.iterations} iterations in {res.wall_time_s:.1f} s")
     if not res.ok:
         raise TrainingError(f"{stage} solve did not converge: {res.status.value} "
@@ -138,7 +140,7 @@ def _train_solve(m: pyo.Block, options: dict, settings: TrainingSettings, tee: b
         for v, val in start.items():
             v.set_value(val, skip_validation=True)
         try:
-            res = _solve(m, "train", opts, tee, batched=True)
+            res = _solve(m, "train", opts, tee, batched=True, user_scaling=settings.user_scaling)
         except TrainingError as err:
             if i == len(attempts) - 1:
                 raise
@@ -227,6 +229,9 @@ def train_flowsheet(
         Stream the solver's output.
     """
     settings = settings or TrainingSettings()
+    if settings.method is not TrainingMethod.SIMULTANEOUS:
+        raise TrainingError(f"training.method: {settings.method.value!r} is not available for "
+                            "flowsheets in this release; use 'simultaneous'")
     ensure_idaes_default_solver()
     train_exps = [e for e in experiments if e.role is Role.TRAIN]
     val_exps = [e for e in experiments if e.role is Role.VALIDATION]
@@ -250,6 +255,8 @@ def train_flowsheet(
 
     stages["smoother"] = _smoother_stage(m, hf, train_exps, options, settings, tee)
     stages["pretrain"], profiles = _pretrain_stage(m, settings)
+    if settings.user_scaling:  # from the smoother's solution and the pre-trained networks
+        scale_flowsheet_model(m)
 
     _set_points_active(m, True)
     m.smoother_objective.deactivate()
