@@ -371,6 +371,21 @@ def parse_discretization(table: Any) -> Discretization:
 
 
 def parse_solver(table: Any, prefix: str = "solver") -> dict[str, Any]:
+    """A table of Ipopt options, checked with the installed Ipopt (names, types, ranges,
+    linear solver); an integer given for a real option becomes a float.
+
+    Parameters
+    ----------
+    table : Any
+        The table as parsed from TOML.
+    prefix : str
+        Its field name, for messages (e.g. ``solver`` or ``training.smoother_options``).
+
+    Returns
+    -------
+    dict[str, Any]
+        The options; :class:`ConfigError` names the first bad one.
+    """
     table = _table(table, prefix)
     options = {}
     for key, value in table.items():
@@ -382,7 +397,12 @@ def parse_solver(table: Any, prefix: str = "solver") -> dict[str, Any]:
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{prefix}.{key}: expected a finite number, got {value!r}")
         options[str(key)] = value
-    return options
+    from idaes_hybrid.solver_options import SolverOptionError, check_ipopt_options
+
+    try:
+        return check_ipopt_options(options, prefix)
+    except SolverOptionError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _training_defaults() -> dict[str, Any]:

@@ -145,7 +145,7 @@ def test_defaults_and_settings_from_other_tables(tmp_path, shipped_dict):
     data = copy.deepcopy(shipped_dict)
     del data["physics"], data["training"], data["discretization"]
     data["network"] = {"formulation": "lifted", "seed": 7}
-    data["solver"] = {"tol": 1e-8, "linear_solver": "ma57", "print_level": 3}
+    data["solver"] = {"tol": 1e-8, "linear_solver": "mumps", "print_level": 3}
     config = load_run_config(write_config(tmp_path, data))
     assert config.physics == {"Yxs": 0.5, "Ypx": 0.2}
     assert config.network_inputs == ["X", "S", "P", "V"]  # the model's default inputs
@@ -153,8 +153,8 @@ def test_defaults_and_settings_from_other_tables(tmp_path, shipped_dict):
     assert config.training.formulation is Formulation.LIFTED
     assert config.training.seed == 7 and config.seed == 7
     assert config.training.solver_options == {**TrainingSettings().solver_options, "tol": 1e-8,
-                                              "linear_solver": "ma57", "print_level": 3}
-    assert config.solver == {"tol": 1e-8, "linear_solver": "ma57", "print_level": 3}
+                                              "linear_solver": "mumps", "print_level": 3}
+    assert config.solver == {"tol": 1e-8, "linear_solver": "mumps", "print_level": 3}
 
 
 def test_training_values_are_converted(tmp_path, shipped_dict):
