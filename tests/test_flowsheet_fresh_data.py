@@ -44,10 +44,14 @@ def build_plant(fs) -> None:
 
 
 @pytest.mark.integration
-def test_k_learned_from_fresh_data_with_only_naoh_measured(tmp_path):
-    shutil.copy(CASE / "model.py", tmp_path / "model.py")
+@pytest.mark.parametrize("user_scaling", [False, True])
+def test_k_learned_from_fresh_data_with_only_naoh_measured(tmp_path, user_scaling):
+    """Also with IDAES scaling factors given to Ipopt (``user_scaling``): the same fit."""
+    for name in ("model.py", "optimize.py"):
+        shutil.copy(CASE / name, tmp_path / name)
     text = (CASE / "config.toml").read_text()
     config = tomllib.loads(text)
+    text = text.replace("[training]\n", f"[training]\nuser_scaling = {str(user_scaling).lower()}\n")
     (tmp_path / "config.toml").write_text("\n".join(
         line for line in text.splitlines() if not line.startswith("T = ")))  # T is not measured
     (tmp_path / "data").mkdir()
@@ -73,7 +77,9 @@ def test_k_learned_from_fresh_data_with_only_naoh_measured(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["validation"]["rmse"]["NaOH"] < 2 * NOISE
     assert metrics["train"]["rmse"]["NaOH"] < 1.5 * NOISE
-    spec = NetworkSpec.from_dict(json.loads((out / "model" / "flowsheet_model.json").read_text())["network"])
+    assert metrics["status"] == "optimal"
+    saved = json.loads((out / "model" / "flowsheet_model.json").read_text())
+    spec = NetworkSpec.from_dict(saved["networks"]["kinetics"])
     grid = np.linspace(min(temps), max(temps), 30)
     assert np.max(np.abs(spec.predict(grid[:, None])[:, 0] / k_true(grid) - 1)) < 0.05
     assert math.isclose(float(k_true(310.0)), 0.18, rel_tol=0.05)  # a rate of this case's size

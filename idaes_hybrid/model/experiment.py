@@ -129,6 +129,11 @@ class Measured:
         """Names of the columns holding at least one measured value."""
         return [str(c) for c in self.measurements.columns if self.measurements[c].notna().any()]
 
+    def input_steps(self) -> list[float]:
+        """Times where an input steps (none for constant inputs)."""
+        return sorted({t for p in getattr(self, "inputs", {}).values()
+                       for t in getattr(p, "breakpoints", ())})
+
     def observations(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return the non-missing measurements in long form, ordered by time.
 

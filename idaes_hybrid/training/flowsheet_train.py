@@ -37,6 +37,7 @@ from idaes_hybrid.training.flowsheet_problem import (
     POINTS, build_flowsheet_training_model, flowsheet_rmse, initialize_flowsheet, networks,
     scale_flowsheet_model, simulate_flowsheet, smoothness)
 from idaes_hybrid.training.predict import pooled_rmse
+from idaes_hybrid.training.problem import noise_levels
 from idaes_hybrid.training.pretrain import normalization_from_data, pretrain_network
 from idaes_hybrid.training.train import (
     HessianMode, StageReport, TrainingError, TrainingResult, TrainingSettings)
@@ -282,4 +283,5 @@ def train_flowsheet(
         objective=stages["train"].objective, wall_time_s=time.perf_counter() - start, stages=stages,
         train_rmse=pooled_rmse(per_exp, train_exps), validation_rmse=pooled_rmse(per_exp, val_exps),
         per_experiment_rmse=per_exp, trajectories=trajs,
-        smoother_profiles=profiles[first], specs=trained, term_profiles=profiles)
+        smoother_profiles=profiles[first], specs=trained, term_profiles=profiles,
+        noise=noise_levels(train_exps))

@@ -21,6 +21,7 @@ from idaes.core import FlowsheetBlock
 from idaes_hybrid.nn.block import NeuralNetworkBlock
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.model.noise import estimate_noise_sd
 from idaes_hybrid.training.experiment import DataError, Experiment
 from idaes_hybrid.units.contract import KineticsMode, check_contract
 from idaes_hybrid.units.discretization import make_time_discretization_consistent
@@ -117,20 +118,37 @@ def state_at(unit, name: str, time_set, t_obs: float):
     return sum(w * var[t] for t, w in interpolation_weights(time_set, t_obs))
 
 
-def observation_scales(experiments: Sequence[Experiment]) -> dict[str, float]:
-    """Per-variable weights of the fit: the noise sd if every experiment gives one,
-    otherwise the standard deviation of the data of that variable."""
+def noise_levels(experiments: Sequence[Experiment]) -> dict[str, dict]:
+    """Per measured variable, the noise sd the fit divides by and where it comes from.
+
+    ``source`` is ``"given"`` (every experiment measuring it gives ``noise_sd``),
+    ``"estimated"`` (:func:`~idaes_hybrid.model.noise.estimate_noise_sd` from the
+    series themselves, input steps excluded) or ``"data spread"`` (too few data to
+    estimate: the standard deviation of the values).
+    """
     names = sorted({v for e in experiments for v in e.measured_variables})
-    scales = {}
+    out = {}
     for name in names:
-        sds = [e.noise_sd.get(name) for e in experiments if e.noise_sd and name in e.measured_variables]
+        measuring = [e for e in experiments if name in e.measured_variables]
+        sds = [(e.noise_sd or {}).get(name) for e in measuring]
         if sds and all(s is not None and s > 0 for s in sds):
-            scales[name] = float(np.mean(sds))
+            out[name] = {"sd": float(np.mean(sds)), "source": "given"}
             continue
-        values = np.concatenate([e.measurements[name].dropna().to_numpy()
-                                 for e in experiments if name in e.measured_variables])
-        scales[name] = float(max(np.std(values), 1e-6 * max(1.0, np.abs(values).max())))
-    return scales
+        series = [(e.measurements[name].dropna().index.to_numpy(float),
+                   e.measurements[name].dropna().to_numpy(float)) for e in measuring]
+        est = estimate_noise_sd(series, [e.input_steps() for e in measuring])
+        values = np.concatenate([y for _, y in series])
+        floor = 1e-6 * max(1.0, float(np.abs(values).max()))
+        if est is not None and est.sd > floor:
+            out[name] = {"sd": est.sd, "source": "estimated", "n_residuals": est.n_residuals}
+        else:
+            out[name] = {"sd": float(max(np.std(values), floor)), "source": "data spread"}
+    return out
+
+
+def observation_scales(experiments: Sequence[Experiment]) -> dict[str, float]:
+    """Per-variable weights of the fit: the noise sd of :func:`noise_levels`."""
+    return {name: level["sd"] for name, level in noise_levels(experiments).items()}
 
 
 def data_fit_expression(m: pyo.Block, experiments: Sequence[Experiment], scales: dict[str, float]):

@@ -29,7 +29,7 @@ from idaes_hybrid.training.experiment import Experiment, Role
 from idaes_hybrid.training.predict import pooled_rmse, rmse, simulate
 from idaes_hybrid.training.pretrain import normalization_from_data, pretrain_network
 from idaes_hybrid.training.problem import (
-    Discretization, build_training_model, network_io_arrays, trajectories)
+    Discretization, build_training_model, network_io_arrays, noise_levels, trajectories)
 from idaes_hybrid.training.smoother import (
     add_smoother_objective, set_smoother_mode)
 from idaes_hybrid.training.warm_start import (
@@ -142,6 +142,9 @@ class TrainingResult:
     term_profiles
         Flowsheet path: every term's smoother profile ``{"inputs", "outputs"}``
         (``smoother_profiles`` is the first term's).
+    noise
+        Per measured variable, the noise sd the fit divided by and its ``source``
+        (``given``, ``estimated`` from the data, or ``data spread``).
     """
 
     spec: NetworkSpec
@@ -159,6 +162,7 @@ class TrainingResult:
     history: list[dict] = field(default_factory=list)
     specs: dict[str, NetworkSpec] = field(default_factory=dict)
     term_profiles: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    noise: dict[str, dict] = field(default_factory=dict)
 
     def metrics(self) -> dict:
         """The JSON-ready summary written to ``metrics.json``."""
@@ -172,6 +176,7 @@ class TrainingResult:
             "validation": {"rmse": self.validation_rmse},
             "experiments": self.per_experiment_rmse,
             "diagnostics": self.diagnostics,
+            **({"noise_sd": self.noise} if self.noise else {}),
             **({"decomposition": {"history": self.history}} if self.history else {}),
         }
 
@@ -360,7 +365,7 @@ def train(
         wall_time_s=time.perf_counter() - start, stages=stages,
         train_rmse=pooled_rmse(per_exp, train_exps), validation_rmse=pooled_rmse(per_exp, val_exps),
         per_experiment_rmse=per_exp, trajectories=trajs, smoother_profiles=smoother_profiles,
-        diagnostics=diagnostics, history=history)
+        diagnostics=diagnostics, history=history, noise=noise_levels(train_exps))
 
 
 def _has_checkpoint(s: DecompositionSettings, spec: NetworkSpec, train_exps: Sequence[Experiment]) -> bool:

@@ -1,0 +1,79 @@
+"""Noise estimated from the data alone, against series with a known noise level."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from idaes_hybrid.model.noise import estimate_noise_sd, scaled_prediction_errors
+from idaes_hybrid.training.experiment import Experiment
+from idaes_hybrid.training.problem import noise_levels, observation_scales
+
+
+def _logistic(t, top=8.0, rate=0.15, mid=25.0):
+    return top / (1.0 + np.exp(-rate * (t - mid)))
+
+
+@pytest.mark.unit
+def test_errors_of_a_quadratic_are_zero_on_any_grid():
+    t = np.sort(np.random.default_rng(0).uniform(0, 10, 15))
+    assert np.max(np.abs(scaled_prediction_errors(t, 3 * t**2 - t + 2))) < 1e-9
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("seed, sd, n", [(0, 0.05, 20), (1, 0.2, 15), (2, 0.01, 25), (3, 0.5, 30)])
+def test_estimate_within_30_percent_on_ragged_smooth_series(seed, sd, n):
+    """Three ragged batches of a growth curve (known noise): within 30%."""
+    rng = np.random.default_rng(seed)
+    series = []
+    for _ in range(3):
+        t = np.sort(rng.uniform(0.0, 60.0, n))
+        series.append((t, _logistic(t, top=rng.uniform(5, 10)) + rng.normal(0.0, sd, n)))
+    est = estimate_noise_sd(series)
+    assert est is not None and abs(est.sd / sd - 1) < 0.3
+
+
+@pytest.mark.unit
+def test_pooled_estimate_converges_with_many_points():
+    rng = np.random.default_rng(7)
+    t = np.linspace(0, 60, 400)
+    est = estimate_noise_sd([(t, np.sin(t / 7.0) + rng.normal(0, 0.03, t.size))])
+    # the scaled errors of neighbours are correlated: about 5% standard error at 400 points
+    assert est.sd == pytest.approx(0.03, rel=0.15) and est.n_residuals == 398
+
+
+@pytest.mark.unit
+def test_windows_across_an_input_step_are_left_out():
+    """A jump at t = 30 (a step input): the windows across it are skipped (and clipping
+    would remove them anyway); the estimate stays at the noise level."""
+    rng = np.random.default_rng(3)
+    t = np.linspace(0, 60, 121)
+    y = np.where(t < 30, 1.0, 4.0) + rng.normal(0, 0.02, t.size)
+    naive, skipped = estimate_noise_sd([(t, y)]), estimate_noise_sd([(t, y)], [[30.0]])
+    assert skipped.sd == pytest.approx(0.02, rel=0.3) and naive.sd == pytest.approx(0.02, rel=0.3)
+    assert skipped.n_residuals < naive.n_residuals
+
+
+@pytest.mark.unit
+def test_too_few_data_give_no_estimate():
+    assert estimate_noise_sd([(np.array([0.0, 1.0, 2.0, 3.0]), np.array([1.0, 2.0, 2.5, 3.5]))]) is None
+
+
+@pytest.mark.unit
+def test_noise_levels_say_where_each_sd_comes_from():
+    rng = np.random.default_rng(11)
+
+    def exp(name, noise_sd=None):
+        t = np.sort(rng.uniform(0, 50, 20))
+        frame = pd.DataFrame({"X": _logistic(t) + rng.normal(0, 0.1, t.size), "S": np.nan},
+                             index=pd.Index(t, name="time"))
+        frame.loc[frame.index[:3], "S"] = [10.0, 9.0, 8.5]
+        return Experiment(name, {"X": 0.1, "S": 10.0}, {}, 50.0, frame, noise_sd=noise_sd)
+
+    levels = noise_levels([exp("a"), exp("b")])
+    assert levels["X"]["source"] == "estimated" and abs(levels["X"]["sd"] / 0.1 - 1) < 0.3
+    assert levels["S"]["source"] == "data spread"  # 6 values: too few to estimate
+    given = noise_levels([exp("a", {"X": 0.2}), exp("b", {"X": 0.3})])
+    assert given["X"] == {"sd": 0.25, "source": "given"}
+    assert observation_scales([exp("a", {"X": 0.2}), exp("b")])["X"] == pytest.approx(levels["X"]["sd"], rel=0.5)
