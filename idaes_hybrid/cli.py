@@ -31,11 +31,12 @@ import argparse
 import contextlib
 import logging
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Iterator, Sequence
+
+from idaes_hybrid.cli_output import (Interrupted, OutputPathError, check_out_dir, check_out_file,
+                                     import_tensorflow, interrupts_raise, write_staged)
 
 #: Logger whose messages the command line shows (all of idaes_hybrid's loggers).
 LOGGER_NAME = "idaes.idaes_hybrid"
@@ -60,7 +61,7 @@ def _bad_input_errors() -> tuple[type[BaseException], ...]:
     from idaes_hybrid.cli_flowsheet import FlowsheetModelError
     from idaes_hybrid.model.paths import PathError
 
-    return (FlowsheetModelError, UsageError, ConfigError, DataError, ContractError, NetworkConfigError, ModelFileError,
+    return (FlowsheetModelError, UsageError, OutputPathError, ConfigError, DataError, ContractError, NetworkConfigError, ModelFileError,
             OptimizationRequestError, TwinRequestError, PathError, ConfigurationError)
 
 
@@ -96,10 +97,27 @@ def _logging_to_stderr(quiet: bool) -> Iterator[logging.Logger]:
         logger.handlers = saved[2]
 
 
+def version_text() -> str:
+    """``idaes-hybrid X.Y.Z (idaes-pse ..., pyomo ..., Python ...)`` for ``--version``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    from idaes_hybrid import __version__
+
+    return (f"idaes-hybrid {__version__} (idaes-pse {installed('idaes-pse')}, pyomo "
+            f"{installed('pyomo')}, Python {sys.version.split()[0]})")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="idaes-hybrid",
         description="Train hybrid (physics + neural network) dynamic models in IDAES.")
+    parser.add_argument("--version", action="version", version=version_text())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     tr = sub.add_parser("train", help="train a hybrid model from a TOML config",
                         description="Train a hybrid model; write metrics, model and plots.")
@@ -113,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("config", metavar="CONFIG.toml", help="run configuration with experiments")
     pr.add_argument("--out", required=True, metavar="FILE.csv", help="predictions CSV to write")
     pr.add_argument("--quiet", action="store_true", help="show warnings and errors only")
+    add_accept_edited_option(pr)
     from idaes_hybrid.cli_optimize import add_parser as add_optimize_parser
 
     add_optimize_parser(sub)
@@ -139,95 +158,90 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 on success, 1 if the run failed, 2 on bad input.
     """
     args = _parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
-    bad_input, failure = _bad_input_errors(), _run_failure_errors()
+    # TensorFlow reads this when it is imported; --quiet also hides its C++ start-up lines
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3" if args.quiet else os.environ.get(
+        "TF_CPP_MIN_LOG_LEVEL", "2")
     with _logging_to_stderr(args.quiet):
         try:
-            if args.command == "train":
-                return _train(args)
-            if args.command == "diagnose":
-                from idaes_hybrid.diagnose import run as _diagnose
-
-                return _diagnose(args)
-            if args.command == "optimize":
-                from idaes_hybrid.cli_optimize import run as _optimize
-
-                return _optimize(args)
-            if args.command in ("update", "estimate"):
-                from idaes_hybrid import cli_twin
-
-                return cli_twin.run_update(args) if args.command == "update" \
-                    else cli_twin.run_estimate(args)
-            return _predict(args)
-        except bad_input as err:
-            print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
-            return 2
-        except failure as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
+            with interrupts_raise():  # SIGTERM (a scheduler, kill) is handled as Ctrl-C
+                return _run(args)
+        except KeyboardInterrupt as err:
             print("error: interrupted; output left unchanged", file=sys.stderr)
-            return 130
+            return 128 + (err.signum if isinstance(err, Interrupted) else 2)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the command; print one ``error:`` line and return 1 or 2 if it fails."""
+    bad_input, failure = _bad_input_errors(), _run_failure_errors()
+    try:
+        return _dispatch(args)
+    except bad_input as err:
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+    except failure as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # an input or output path the checks could not foresee
+        where = f"'{err.filename}'" if err.filename else "file"
+        print(f"error: {where}: {err.strerror or err}", file=sys.stderr)
+        return 2 if isinstance(err, (PermissionError, FileNotFoundError, IsADirectoryError,
+                                     NotADirectoryError)) else 1
+    except Exception as err:  # noqa: BLE001 - one line, not a traceback; debug shows it
+        logging.getLogger(LOGGER_NAME + ".cli").debug("internal error", exc_info=True)
+        print(f"error: internal error: {type(err).__name__}: {' '.join(str(err).split())} "
+              "(please report it; the log at DEBUG level holds the traceback)", file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "train":
+        return _train(args)
+    if args.command == "diagnose":
+        from idaes_hybrid.diagnose import run as _diagnose
+
+        return _diagnose(args)
+    if args.command == "optimize":
+        from idaes_hybrid.cli_optimize import run as _optimize
+
+        return _optimize(args)
+    if args.command in ("update", "estimate"):
+        from idaes_hybrid import cli_twin
+
+        return cli_twin.run_update(args) if args.command == "update" \
+            else cli_twin.run_estimate(args)
+    return _predict(args)
 
 
 # ----------------------------------------------------------------------------- train
-def _check_out_dir(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out: '{out}' exists and is not a directory")
-    parent = next((p for p in [out, *out.parents] if p.exists()), None)
-    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"--out: cannot create or write to '{out}' ('{parent}' is not writable)")
+def add_accept_edited_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--accept-edited-model`` to a command that reads a saved model."""
+    parser.add_argument("--accept-edited-model", action="store_true",
+                        help="use a saved model whose contents do not match their checksum "
+                             "(edited after saving) instead of refusing it")
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _move_into(staging: Path, out: Path) -> list[Path]:
-    """Move every entry of ``staging`` into ``out`` (replacing same-named entries)."""
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging, out)
-        return sorted(out.iterdir())
-    moved = []
-    for src in sorted(staging.iterdir()):
-        dest = out / src.name
-        if dest.is_dir() and not dest.is_symlink():
-            old = staging / f".old-{src.name}"
-            os.replace(dest, old)
-            os.replace(src, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(src, dest)
-        moved.append(dest)
-    return moved
-
-
-def write_staged(out: Path, write) -> list[Path]:
-    """Run ``write(dir)`` on a private temporary sibling of ``out``, then move its
-    entries into ``out``; nothing in ``out`` changes unless ``write`` succeeds."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
-    try:
-        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; it may become --out
-        write(staging)
-        return _move_into(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def load_saved_with_config(model_dir: str, config_path: str):
+def load_saved_with_config(model_dir: str, config_path: str, accept_edited: bool = False):
     """A saved model and a run config that must name the same model.
 
-    Returns ``(saved, config, log)``; differing network inputs or physics are
-    logged, and the saved model's values win.
+    Parameters
+    ----------
+    model_dir : str
+        The saved-model directory.
+    config_path : str
+        The run configuration.
+    accept_edited : bool
+        Use a model file whose contents do not match their checksum.
+
+    Returns
+    -------
+    tuple
+        ``(saved, config, log)``; differing network inputs or physics are logged,
+        and the saved model's values win.
     """
     from idaes_hybrid.config import ConfigError, load_run_config
     from idaes_hybrid.io import load_model
 
-    saved = load_model(model_dir)
+    saved = load_model(model_dir, accept_edited=accept_edited)
     config = load_run_config(config_path)
     if config.model_name != saved.model_name:
         raise ConfigError(f"model: the config names {config.model_name!r} but the saved model "
@@ -249,14 +263,19 @@ def _train(args: argparse.Namespace) -> int:
 
     if is_flowsheet_config(args.config):
         from idaes_hybrid import cli_flowsheet
+        from idaes_hybrid.flowsheet_config import load_flowsheet_config
 
-        metrics, out, written = cli_flowsheet.train(args, _check_out_dir, write_staged)
+        check_out_dir(Path(args.out).expanduser().resolve(), [("config", args.config)])
+        load_flowsheet_config(args.config)  # bad input is reported before TensorFlow loads
+        import_tensorflow(args.quiet)
+        metrics, out, written = cli_flowsheet.train(args, check_out_dir, write_staged)
         _print_summary(metrics, out, written)
         return 0
 
     out = Path(args.out).expanduser().resolve()
-    _check_out_dir(out)
+    check_out_dir(out, [("config", args.config)])
     config = load_run_config(args.config)
+    import_tensorflow(args.quiet)  # now, so that an interrupt inside its import is not lost
     log = logging.getLogger(LOGGER_NAME + ".cli")
     log.info(f"config {config.path}: model {config.model_name!r}, "
              f"{len(config.training_experiments)} training and "
@@ -278,7 +297,7 @@ def _train(args: argparse.Namespace) -> int:
             save_model(staging / "model", result, config, metrics)
         except ModelFileError as err:  # not bad input: the trained network is unusable
             raise TrainingError(f"the trained model cannot be saved: {err}") from err
-        _write_plots(result, config, staging, log)
+        write_plots(result, config, staging, log)
         from idaes_hybrid.report import training_report
 
         plots = sorted(p.name for p in staging.glob("*.png"))
@@ -290,8 +309,20 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_plots(result, config, directory: Path, log: logging.Logger) -> None:
-    """Write the plots; a plotting problem is a warning, not a failed run."""
+def write_plots(result, config, directory: Path, log: logging.Logger) -> None:
+    """Write the training plots; a plotting problem is a warning, not a failed run.
+
+    Parameters
+    ----------
+    result : TrainingResult
+        The training result to draw.
+    config : RunConfig
+        The run configuration (model, experiments, reference).
+    directory : pathlib.Path
+        Where ``fit.png`` and ``learned_rate.png`` go.
+    log : logging.Logger
+        Gets a warning for a plot that could not be written.
+    """
     from idaes_hybrid.plots import plot_fit, plot_learned_rate, variable_units
 
     units = variable_units(config.definition, config.network_inputs)
@@ -310,7 +341,8 @@ def _write_plots(result, config, directory: Path, log: logging.Logger) -> None:
             log.warning(f"plot {name} not written: {type(err).__name__}: {err}")
 
 
-def _fmt(value) -> str:
+def fmt(value: float | None) -> str:
+    """A number in 4 significant digits, ``-`` for None."""
     return "-" if value is None else f"{value:.4g}"
 
 
@@ -323,7 +355,7 @@ def _print_summary(metrics: dict, out: Path, written: Sequence[Path]) -> None:
         for part in ("train", "validation"):
             rmse = metrics[part]["rmse"]
             if rmse:
-                print(part.ljust(12) + "".join(_fmt(rmse.get(n)).rjust(11) for n in names))
+                print(part.ljust(12) + "".join(fmt(rmse.get(n)).rjust(11) for n in names))
     print(f"wrote {', '.join(p.name + ('/' if p.is_dir() else '') for p in written)} in {out}")
 
 
@@ -332,8 +364,7 @@ def _predict(args: argparse.Namespace) -> int:
     from idaes_hybrid.io import write_text_atomic
 
     out = Path(args.out).expanduser().resolve()
-    if out.is_dir():
-        raise UsageError(f"--out: '{out}' is a directory; give a CSV file name")
+    check_out_file(out, [("input model", args.model_dir), ("config", args.config)])
     from idaes_hybrid.flowsheet_config import is_flowsheet_config
 
     if is_flowsheet_config(args.config):
@@ -343,7 +374,8 @@ def _predict(args: argparse.Namespace) -> int:
         _print_scores(scores, experiments)
         print(f"wrote {rows} rows for {len(experiments)} experiments to {out}")
         return 0
-    saved, config, log = load_saved_with_config(args.model_dir, args.config)
+    saved, config, log = load_saved_with_config(args.model_dir, args.config,
+                                                args.accept_edited_model)
 
     import pandas as pd
 
@@ -377,7 +409,7 @@ def _print_scores(scores: dict[str, dict[str, float]], experiments) -> None:
     print("RMSE".ljust(16) + "".join(n.rjust(11) for n in names))
     for exp in experiments:
         label = f"{exp.name} ({exp.role.value})"
-        print(label.ljust(16) + "".join(_fmt(scores[exp.name].get(n)).rjust(11) for n in names))
+        print(label.ljust(16) + "".join(fmt(scores[exp.name].get(n)).rjust(11) for n in names))
 
 
 if __name__ == "__main__":  # pragma: no cover

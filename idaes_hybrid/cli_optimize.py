@@ -13,7 +13,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from idaes_hybrid.cli import _check_out_dir, load_saved_with_config, write_staged
+from idaes_hybrid.cli import add_accept_edited_option, load_saved_with_config
+from idaes_hybrid.cli_output import check_out_dir, write_staged
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     op.add_argument("--out", required=True, metavar="DIR", help="output directory")
     op.add_argument("--tee", action="store_true", help="stream solver output to stdout")
     op.add_argument("--quiet", action="store_true", help="show warnings and errors only")
+    add_accept_edited_option(op)
 
 
 def gap_percent(true_optimum: float, achieved: float) -> float:
@@ -39,8 +41,9 @@ def run(args: argparse.Namespace) -> int:
     from idaes_hybrid.io import write_json_atomic
 
     out = Path(args.out).expanduser().resolve()
-    _check_out_dir(out)
-    saved, config, log = load_saved_with_config(args.model_dir, args.config)
+    check_out_dir(out, [("input model", args.model_dir), ("config", args.config)])
+    saved, config, log = load_saved_with_config(args.model_dir, args.config,
+                                                args.accept_edited_model)
     opt = config.optimization
     if opt is None:
         raise ConfigError(f"optimization: the config '{config.path}' has no [optimization] table")

@@ -19,8 +19,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from idaes_hybrid.cli import (UsageError, _check_out_dir, _fmt, _write_plots,
-                              load_saved_with_config, write_staged)
+from idaes_hybrid.cli import (UsageError, add_accept_edited_option, fmt, load_saved_with_config,
+                              write_plots)
+from idaes_hybrid.cli_output import check_out_dir, import_tensorflow, write_staged
 
 #: Command-line option of each request field, for error messages.
 _OPTION_OF = {"t_now": "--now", "window": "--window", "horizon_end": "--horizon-end",
@@ -40,6 +41,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                     help="regularize towards zero instead of towards the saved weights")
     up.add_argument("--tee", action="store_true", help="stream solver output to stdout")
     up.add_argument("--quiet", action="store_true", help="show warnings and errors only")
+    add_accept_edited_option(up)
     es = sub.add_parser("estimate", help="estimate a running batch's state and forecast it",
                         description="Moving-horizon state estimate of a batch in progress with a "
                                     "saved model, and a forecast to the end of the batch.")
@@ -59,14 +61,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     es.add_argument("--out", required=True, metavar="DIR", help="output directory")
     es.add_argument("--tee", action="store_true", help="stream solver output to stdout")
     es.add_argument("--quiet", action="store_true", help="show warnings and errors only")
+    add_accept_edited_option(es)
 
 
 # ----------------------------------------------------------------------------- update
 def run_update(args: argparse.Namespace) -> int:
     """Run ``idaes-hybrid update``; return the exit code (errors are raised)."""
     out = Path(args.out).expanduser().resolve()
-    _check_out_dir(out)
-    saved, config, log = load_saved_with_config(args.model_dir, args.config)
+    check_out_dir(out, [("input model", args.model_dir), ("config", args.config)])
+    saved, config, log = load_saved_with_config(args.model_dir, args.config,
+                                                args.accept_edited_model)
+    import_tensorflow(args.quiet)  # now, so that an interrupt inside its import is not lost
     from idaes_hybrid.io import ModelFileError, save_model, write_json_atomic
     from idaes_hybrid.training.train import TrainingError
     from idaes_hybrid.twin.common import TwinRequestError
@@ -101,7 +106,7 @@ def run_update(args: argparse.Namespace) -> int:
             save_model(staging / "model", result.spec, used, metrics)
         except ModelFileError as err:
             raise TrainingError(f"the updated model cannot be saved: {err}") from err
-        _write_plots(result.training, used, staging, log)
+        write_plots(result.training, used, staging, log)
 
     written = write_staged(out, write)
     up = metrics["update"]["validation_rmse"]
@@ -111,7 +116,7 @@ def run_update(args: argparse.Namespace) -> int:
     if names:
         print("validation RMSE".ljust(16) + "".join(n.rjust(11) for n in names))
         for part in ("before", "after", "change"):
-            print(part.ljust(16) + "".join(_fmt(up[part].get(n)).rjust(11) for n in names))
+            print(part.ljust(16) + "".join(fmt(up[part].get(n)).rjust(11) for n in names))
     print(f"wrote {', '.join(p.name + ('/' if p.is_dir() else '') for p in written)} in {out}")
     return 0
 
@@ -142,9 +147,10 @@ def parse_rel_sd(text: str) -> float | dict[str, float]:
 def run_estimate(args: argparse.Namespace) -> int:
     """Run ``idaes-hybrid estimate``; return the exit code (errors are raised)."""
     out = Path(args.out).expanduser().resolve()
-    _check_out_dir(out)
+    check_out_dir(out, [("input model", args.model_dir), ("config", args.config)])
     rel_sd = parse_rel_sd(args.prior_rel_sd)
-    saved, config, log = load_saved_with_config(args.model_dir, args.config)
+    saved, config, log = load_saved_with_config(args.model_dir, args.config,
+                                                args.accept_edited_model)
     from idaes_hybrid.io import write_json_atomic
     from idaes_hybrid.twin.common import TwinRequestError, find_experiment
     from idaes_hybrid.twin.estimate import EstimationSettings, PriorMode, estimate_and_forecast
@@ -160,6 +166,11 @@ def run_estimate(args: argparse.Namespace) -> int:
                                   unit_config=dict(config.training.unit_config))
     try:
         experiment = find_experiment(config.experiments, args.experiment)
+        if args.horizon_end is not None and args.horizon_end > experiment.horizon:
+            raise UsageError(f"--horizon-end: {args.horizon_end:g} is past the end of batch "
+                             f"{experiment.name!r} (horizon {experiment.horizon:g}); the model "
+                             "knows nothing of the batch after it ends, so give at most "
+                             f"{experiment.horizon:g}")
         est = estimate_and_forecast(saved, experiment, args.now, args.window, args.horizon_end,
                                     settings=settings, tee=args.tee)
     except TwinRequestError as err:
@@ -186,8 +197,8 @@ def run_estimate(args: argparse.Namespace) -> int:
           f"measurements in [{est.window_start:g}, {est.t_now:g}] ({est.status}, "
           f"{est.iterations} iterations)")
     print("".ljust(16) + "".join(n.rjust(11) for n in states))
-    print(f"t = {est.t_now:g}".ljust(16) + "".join(_fmt(est.state[n]).rjust(11) for n in states))
+    print(f"t = {est.t_now:g}".ljust(16) + "".join(fmt(est.state[n]).rjust(11) for n in states))
     final = est.final_state
-    print(f"t = {est.horizon_end:g} (fc)".ljust(16) + "".join(_fmt(final[n]).rjust(11) for n in states))
+    print(f"t = {est.horizon_end:g} (fc)".ljust(16) + "".join(fmt(final[n]).rjust(11) for n in states))
     print(f"wrote {', '.join(p.name for p in written)} in {out}")
     return 0

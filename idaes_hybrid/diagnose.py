@@ -319,6 +319,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                     "and the numerical checks.")
     dg.add_argument("config", metavar="CONFIG.toml", help="run configuration")
     dg.add_argument("--formulation", choices=["nested", "lifted", "batched"], default=None,
+                    type=str.lower,
                     help="network formulation (default: the config's)")
     dg.add_argument("--scaled", action="store_true",
                     help="set the IDAES scaling factors first (numerical checks in scaled space)")

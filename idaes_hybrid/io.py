@@ -2,12 +2,19 @@
 
 A saved model is a directory holding ``model.json``::
 
-    {"format": "idaes-hybrid-model", "format_version": "1.0",
+    {"format": "idaes-hybrid-model", "format_version": "1.1",
      "versions": {...}, "model": "fed_batch_bioreactor",
      "network_inputs": [...], "learned_names": [...], "physics": {...},
      "discretization": {"nfe": 20, "ncp": 3}, "formulation": "nested",
      "network": NetworkSpec.to_dict(), "normalization": {...},
-     "metrics": {...}, "training_data": {"sha256": ..., "experiments": [...]}}
+     "metrics": {...}, "training_data": {"sha256": ..., "experiments": [...]},
+     "checksum": {"sha256": ...}}
+
+``checksum`` (format 1.1) is the sha256 of every other field, written as canonical
+JSON; :func:`load_model` refuses a file whose contents no longer match it (an edited
+weight, a zeroed fingerprint) unless told to accept an edited file, refuses
+non-finite numbers anywhere, and refuses files from a newer format version or a
+newer idaes-hybrid than the reader.
 
 Files are written atomically (temporary file in the same directory, then
 ``os.replace``), so a failed save never leaves a half-written ``model.json``.
@@ -47,8 +54,10 @@ _log = idaeslog.getLogger(__name__)
 MODEL_FILE = "model.json"
 #: Value of the ``format`` field.
 FORMAT_NAME = "idaes-hybrid-model"
-#: ``MAJOR.MINOR``; files with another major version are refused.
-FORMAT_VERSION = "1.0"
+#: ``MAJOR.MINOR``; files with another major version or a newer minor one are refused.
+FORMAT_VERSION = "1.1"
+#: Field holding the checksum of the other fields (format 1.1 on).
+CHECKSUM_FIELD = "checksum"
 #: Distributions whose versions are recorded.
 VERSIONED_PACKAGES = ("idaes-hybrid", "idaes-pse", "pyomo", "numpy", "tensorflow")
 #: Fields every model file must have.
@@ -282,6 +291,7 @@ def save_model(directory: str | Path, result_or_spec: TrainingResult | NetworkSp
         if metrics is None:
             metrics = result_or_spec.metrics()
     document = to_jsonable(model_document(spec, run_config, metrics))
+    document[CHECKSUM_FIELD] = {"sha256": contents_checksum(document)}
     text = json.dumps(document, indent=2, allow_nan=False) + "\n"  # fails before any write
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -290,7 +300,74 @@ def save_model(directory: str | Path, result_or_spec: TrainingResult | NetworkSp
     return path
 
 
+def contents_checksum(document: Mapping) -> str:
+    """sha256 of a model document without its ``checksum`` field, as canonical JSON.
+
+    Parameters
+    ----------
+    document : Mapping
+        The content of ``model.json``.
+
+    Returns
+    -------
+    str
+        Hexadecimal digest.
+    """
+    body = {k: v for k, v in document.items() if k != CHECKSUM_FIELD}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 # ----------------------------------------------------------------------------- loading
+def _first_non_finite(value: Any, where: str) -> str | None:
+    """Field path of the first NaN or infinite number in ``value`` (None if all finite)."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else where
+    if isinstance(value, Mapping):
+        items = ((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    return next((bad for path, v in items if (bad := _first_non_finite(v, path))), None)
+
+
+def _check_writer_version(doc: Mapping, where: str) -> None:
+    """Refuse a file written by a newer idaes-hybrid than this one."""
+    from packaging.version import InvalidVersion, Version
+
+    versions = doc.get("versions")
+    written = versions.get("idaes-hybrid") if isinstance(versions, Mapping) else None
+    ours = package_versions()["idaes-hybrid"]
+    if not isinstance(written, str) or ours is None:
+        return
+    try:
+        newer = Version(written) > Version(ours)
+    except InvalidVersion:
+        raise ModelFileError(f"versions.idaes-hybrid: {written!r} in '{where}' is not a "
+                             "version number") from None
+    if newer:
+        raise ModelFileError(f"versions.idaes-hybrid: '{where}' was saved by idaes-hybrid "
+                             f"{written}, newer than this {ours}; upgrade idaes-hybrid to read it")
+
+
+def _check_checksum(doc: Mapping, where: str, accept_edited: bool) -> None:
+    recorded = doc.get(CHECKSUM_FIELD)
+    if recorded is None:
+        _log.info(f"{where}: no checksum (saved before format 1.1); contents not verified")
+        return
+    digest = recorded.get("sha256") if isinstance(recorded, Mapping) else None
+    if digest == contents_checksum(doc):
+        return
+    if not accept_edited:
+        raise ModelFileError(f"checksum: the contents of '{where}' do not match the checksum "
+                             "saved with them (edited or damaged after saving); to use the "
+                             "file anyway, pass --accept-edited-model")
+    _log.warning(f"{where}: contents do not match their checksum; using the edited file as "
+                 "asked (--accept-edited-model)")
+
+
+
 def _require(doc: Mapping, key: str, kind: type | tuple, where: str) -> Any:
     if key not in doc:
         raise ModelFileError(f"{key}: required field missing in '{where}'")
@@ -321,18 +398,22 @@ def _check_version(doc: Mapping, where: str) -> str:
         raise ModelFileError(f"format_version: file '{where}' has format version {version}, this "
                              f"idaes-hybrid reads major version {ours_major} ({FORMAT_VERSION})")
     if minor > ours_minor:
-        _log.warning(f"{where}: format version {version} is newer than {FORMAT_VERSION}; "
-                     "unknown fields are ignored")
+        raise ModelFileError(f"format_version: file '{where}' has format version {version}, newer "
+                             f"than this idaes-hybrid reads ({FORMAT_VERSION}); upgrade "
+                             "idaes-hybrid to read it")
     return version
 
 
-def load_model(directory: str | Path) -> SavedModel:
+def load_model(directory: str | Path, accept_edited: bool = False) -> SavedModel:
     """Read a model saved by :func:`save_model`.
 
     Parameters
     ----------
     directory : str or pathlib.Path
         Saved-model directory (or the ``model.json`` file itself).
+    accept_edited : bool
+        Use a file whose contents do not match its checksum (with a warning) instead
+        of refusing it.
 
     Returns
     -------
@@ -341,8 +422,10 @@ def load_model(directory: str | Path) -> SavedModel:
     Raises
     ------
     ModelFileError
-        Missing or unreadable file, invalid JSON, another major format version,
-        or a missing or invalid field (named in the message).
+        Missing or unreadable file, invalid JSON, another major or a newer minor
+        format version, a newer idaes-hybrid, a missing or invalid field or a
+        non-finite number (named in the message), or contents that do not match
+        their checksum.
     """
     path = Path(directory).expanduser()
     if path.is_dir() or path.name != MODEL_FILE:
@@ -350,7 +433,11 @@ def load_model(directory: str | Path) -> SavedModel:
     path = path.resolve()
     where = str(path)
     if not path.is_file():
-        raise ModelFileError(f"model_dir: no saved model at '{path.parent}' ('{MODEL_FILE}' not found)")
+        hint = ""
+        if (path.parent / "model" / MODEL_FILE).is_file():
+            hint = f"; this looks like a run folder: give '{path.parent / 'model'}'"
+        raise ModelFileError(f"model_dir: no saved model at '{path.parent}' ('{MODEL_FILE}' "
+                             f"not found){hint}")
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -358,9 +445,13 @@ def load_model(directory: str | Path) -> SavedModel:
     if not isinstance(doc, dict):
         raise ModelFileError(f"model_dir: '{where}' does not hold a JSON object")
     version = _check_version(doc, where)
+    _check_writer_version(doc, where)
     for key in REQUIRED_FIELDS:
         if key not in doc:
             raise ModelFileError(f"{key}: required field missing in '{where}'")
+    bad = _first_non_finite(doc, "")
+    if bad:
+        raise ModelFileError(f"{bad}: not a finite number (NaN or infinite) in '{where}'")
     model_name = _require(doc, "model", str, where)
     inputs, learned = _names(doc, "network_inputs", where), _names(doc, "learned_names", where)
     physics = _require(doc, "physics", dict, where)
@@ -391,6 +482,7 @@ def load_model(directory: str | Path) -> SavedModel:
     metrics = doc["metrics"]
     if metrics is not None and not isinstance(metrics, dict):
         raise ModelFileError(f"metrics: expected an object or null in '{where}', got {metrics!r}")
+    _check_checksum(doc, where, accept_edited)
     return SavedModel(
         directory=path.parent, model_name=model_name, network_inputs=inputs,
         learned_names=learned, physics={k: float(v) for k, v in physics.items()},

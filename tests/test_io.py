@@ -214,11 +214,11 @@ def test_other_major_version_is_refused(tmp_path, saved_doc, version):
     assert version in message and FORMAT_VERSION in message
 
 
-def test_newer_minor_version_loads(tmp_path, saved_doc):
+def test_newer_minor_version_is_refused(tmp_path, saved_doc):
     major = FORMAT_VERSION.split(".")[0]
     saved_doc["format_version"] = f"{major}.99"
     saved_doc["added_in_future"] = {"x": 1}
-    assert load_model(_rewrite(tmp_path, saved_doc)).format_version == f"{major}.99"
+    assert "newer" in _load_error(tmp_path, saved_doc, "format_version")
 
 
 @pytest.mark.parametrize("field, value", [
@@ -249,7 +249,7 @@ def test_normalization_must_match_network(tmp_path, saved_doc):
 
 def test_unknown_model_is_reported_on_use(tmp_path, saved_doc):
     saved_doc["model"] = "not_registered"
-    saved = load_model(_rewrite(tmp_path, saved_doc))
+    saved = load_model(_rewrite(tmp_path, saved_doc), accept_edited=True)
     with pytest.raises(ModelFileError, match=r"^model: 'not_registered'.*fed_batch_bioreactor"):
         saved.definition
 
