@@ -43,6 +43,10 @@ LOGGER_NAME = "idaes.idaes_hybrid"
 _LOG_FORMAT = "%(asctime)s [%(levelname)s] %(name)s: %(message)s"
 
 
+#: Default of ``train --max-weights``: larger networks are refused before building.
+DEFAULT_MAX_WEIGHTS = 100_000
+
+
 class UsageError(ValueError):
     """A bad command-line argument; the message starts with the option's name."""
 
@@ -125,6 +129,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", required=True, metavar="DIR", help="output directory")
     tr.add_argument("--tee", action="store_true", help="stream solver output to stdout")
     tr.add_argument("--quiet", action="store_true", help="show warnings and errors only")
+    tr.add_argument("--max-weights", type=int, default=DEFAULT_MAX_WEIGHTS, metavar="N",
+                    help=f"refuse networks with more weights (default {DEFAULT_MAX_WEIGHTS})")
     pr = sub.add_parser("predict", help="simulate a config's experiments with a saved model",
                         description="Simulate every experiment of a config with a saved model.")
     pr.add_argument("model_dir", metavar="MODEL_DIR", help="saved model directory (DIR/model)")
@@ -213,6 +219,32 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- train
+def check_problem_size(n_weights: int, n_points: int, limit: int, log: logging.Logger) -> None:
+    """Log the size of the training problem before it is built; refuse it above ``limit``.
+
+    Parameters
+    ----------
+    n_weights : int
+        Network weights and biases (all networks).
+    n_points : int
+        Collocation points of the training experiments (network evaluations).
+    limit : int
+        Most weights allowed (``--max-weights``).
+    log : logging.Logger
+        Gets the size line.
+    """
+    if limit < 1:
+        raise UsageError(f"--max-weights: expected an integer >= 1, got {limit}")
+    # network equations' Jacobian and Hessian blocks: about 3 doubles per weight and point
+    memory_mb = 8.0 * 3 * n_weights * max(n_points, 1) / 1e6
+    log.info(f"problem size: {n_weights} network weights, {n_points} collocation points, "
+             f"memory estimate {memory_mb:.0f} MB")
+    if n_weights > limit:
+        raise UsageError(f"network.hidden: the network has {n_weights} weights, more than the "
+                         f"limit {limit} (memory estimate {memory_mb:.0f} MB); use smaller "
+                         "layers or raise --max-weights")
+
+
 def add_accept_edited_option(parser: argparse.ArgumentParser) -> None:
     """Add ``--accept-edited-model`` to a command that reads a saved model."""
     parser.add_argument("--accept-edited-model", action="store_true",
@@ -266,7 +298,11 @@ def _train(args: argparse.Namespace) -> int:
         from idaes_hybrid.flowsheet_config import load_flowsheet_config
 
         check_out_dir(Path(args.out).expanduser().resolve(), [("config", args.config)])
-        load_flowsheet_config(args.config)  # bad input is reported before TensorFlow loads
+        fs_config = load_flowsheet_config(args.config)  # bad input before TensorFlow loads
+        disc = fs_config.discretization
+        check_problem_size(sum(s.n_parameters for s in fs_config.network_specs().values()),
+                           len(fs_config.experiments) * disc.nfe * disc.ncp, args.max_weights,
+                           logging.getLogger(LOGGER_NAME + ".cli"))
         import_tensorflow(args.quiet)
         metrics, out, written = cli_flowsheet.train(args, check_out_dir, write_staged)
         _print_summary(metrics, out, written)
@@ -275,8 +311,12 @@ def _train(args: argparse.Namespace) -> int:
     out = Path(args.out).expanduser().resolve()
     check_out_dir(out, [("config", args.config)])
     config = load_run_config(args.config)
-    import_tensorflow(args.quiet)  # now, so that an interrupt inside its import is not lost
     log = logging.getLogger(LOGGER_NAME + ".cli")
+    disc = config.discretization
+    check_problem_size(config.network_spec().n_parameters,
+                       len(config.training_experiments) * disc.nfe * disc.ncp,
+                       args.max_weights, log)
+    import_tensorflow(args.quiet)  # now, so that an interrupt inside its import is not lost
     log.info(f"config {config.path}: model {config.model_name!r}, "
              f"{len(config.training_experiments)} training and "
              f"{len(config.validation_experiments)} validation experiments")

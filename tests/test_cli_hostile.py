@@ -458,3 +458,25 @@ def test_estimate_horizon_end_past_the_batch_is_refused(tmp_path, capsys, saved_
     line = error_line(err)
     assert line.startswith("error: --horizon-end: ") and "horizon 40" in line
     assert snapshot(out) == before
+
+
+# ----------------------------------------------------------------------------- item 7: size
+@pytest.mark.unit
+def test_huge_network_is_refused_before_building(tmp_path, capsys):
+    import time
+
+    config = small_config(tmp_path, hidden="[2000, 2000]")
+    start = time.perf_counter()
+    code, _, err = run(["train", str(config), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and time.perf_counter() - start < 30
+    line = error_line(err)
+    assert line.startswith("error: network.hidden: ") and "--max-weights" in line
+    assert "problem size: 4008001 network weights" in err  # logged first
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.unit
+def test_max_weights_must_be_positive(tmp_path, capsys):
+    code, _, err = run(["train", str(small_config(tmp_path)), "--out", str(tmp_path / "o"),
+                        "--max-weights", "0"], capsys)
+    assert code == 2 and error_line(err).startswith("error: --max-weights: ")
