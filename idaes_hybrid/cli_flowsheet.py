@@ -24,7 +24,7 @@ def train(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dict, 
     from idaes_hybrid.training.flowsheet_train import train_flowsheet
 
     out = Path(args.out).expanduser().resolve()
-    check_out_dir(out)
+    check_out_dir(out, [("config", args.config)])
     config = load_flowsheet_config(args.config)
     log = logging.getLogger(LOGGER_NAME + ".cli")
     log.info(f"config {config.path}: flowsheet {config.build_ref}, {len(config.experiments)} experiments")
@@ -43,21 +43,37 @@ def train(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dict, 
     return metrics, out, written
 
 
-def load_flowsheet_model(model_dir: str | Path) -> dict:
-    """The trained networks of ``model_dir/flowsheet_model.json``, by term name."""
+def load_flowsheet_model(model_dir: str | Path, accept_edited: bool = False) -> dict:
+    """The trained networks of ``model_dir/flowsheet_model.json``, by term name.
+
+    The file's checksum is verified (``accept_edited``: a mismatch only warns), and
+    non-finite numbers and files of a newer idaes-hybrid are refused.
+    """
     from idaes_hybrid.flowsheet_output import FORMAT, FORMAT_V1
+    from idaes_hybrid.io import ModelFileError, check_writer_version, first_non_finite, verify_checksum
     from idaes_hybrid.nn.network import NetworkSpec
 
-    path = Path(model_dir).expanduser().resolve() / "flowsheet_model.json"
+    base = Path(model_dir).expanduser().resolve()
+    path = base / "flowsheet_model.json"
     if not path.is_file():
-        raise FlowsheetModelError(f"model_dir: '{path}' not found (train a flowsheet config first)")
+        hint = " (a run folder: add /model)" if (base / "model" / "flowsheet_model.json").is_file() \
+            else " (train a flowsheet config first)"
+        raise FlowsheetModelError(f"model_dir: '{path}' not found{hint}")
     try:
         doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise FlowsheetModelError(f"model_dir: '{path}' is not readable JSON: {err}") from None
     if not isinstance(doc, dict) or doc.get("format") not in (FORMAT, FORMAT_V1):
         found = doc.get("format") if isinstance(doc, dict) else None
         raise FlowsheetModelError(f"{path}: format {found!r} is not {FORMAT!r}")
+    bad = first_non_finite(doc, "")
+    if bad:
+        raise FlowsheetModelError(f"{bad}: not a finite number (NaN or infinite) in '{path}'")
+    try:
+        check_writer_version(doc, str(path))
+        verify_checksum(doc, str(path), accept_edited)
+    except ModelFileError as err:
+        raise FlowsheetModelError(str(err)) from None
     networks = ({str(doc.get("term", "kinetics")): doc.get("network")} if doc["format"] == FORMAT_V1
                 else doc.get("networks"))
     if not isinstance(networks, dict) or not networks:
@@ -83,7 +99,7 @@ def predict(args: argparse.Namespace) -> tuple[dict[str, dict[str, float]], list
 
     out = Path(args.out).expanduser().resolve()
     config = load_flowsheet_config(args.config)
-    specs = _checked_specs(args.model_dir, config)
+    specs = _checked_specs(args.model_dir, config, getattr(args, "accept_edited_model", False))
     names = list(config.flowsheet.variables)
     frames, scores = [], {}
     disc = config.discretization
@@ -112,9 +128,9 @@ def optimize(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dic
     from idaes_hybrid.flowsheet_output import write_optimization
 
     out = Path(args.out).expanduser().resolve()
-    check_out_dir(out)
+    check_out_dir(out, [("input model", args.model_dir), ("config", args.config)])
     config = load_flowsheet_config(args.config)
-    specs = _checked_specs(args.model_dir, config)
+    specs = _checked_specs(args.model_dir, config, getattr(args, "accept_edited_model", False))
     opt = config.optimization()
     if opt is None:
         raise ConfigError(f"optimization: the config '{config.path}' has no [optimization] table")
@@ -158,9 +174,9 @@ def optimization_document(config, opt, specs: dict, options: dict) -> dict:
     return doc
 
 
-def _checked_specs(model_dir, config) -> dict:
+def _checked_specs(model_dir, config, accept_edited: bool = False) -> dict:
     """The saved networks, checked against the config's terms and their shapes."""
-    specs = load_flowsheet_model(model_dir)
+    specs = load_flowsheet_model(model_dir, accept_edited)
     terms = [t.name for t in config.flowsheet.terms]
     if sorted(terms) != sorted(specs):
         raise FlowsheetModelError(f"flowsheet.terms: the config's terms {terms} are not the saved "

@@ -8,7 +8,9 @@ from typing import Sequence
 
 import numpy as np
 
-from idaes_hybrid.io import write_json_atomic, write_text_atomic
+from idaes_hybrid.io import (
+    CHECKSUM_FIELD, contents_checksum, package_versions, to_jsonable, write_json_atomic,
+    write_text_atomic)
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment
 from idaes_hybrid.training.train import TrainingResult
 
@@ -22,9 +24,12 @@ def save_flowsheet_model(directory: Path, result: TrainingResult, config_path: P
     """``directory/flowsheet_model.json``: every term's trained network and how to rebuild
     the flowsheet (the config and its build function; no registration needed)."""
     directory.mkdir(parents=True, exist_ok=True)
-    return write_json_atomic(directory / "flowsheet_model.json", {
-        "format": FORMAT, "config": str(config_path) if config_path else None,
-        "build": build_ref, "networks": {k: s.to_dict() for k, s in result.specs.items()}})
+    document = {"format": FORMAT, "config": str(config_path) if config_path else None,
+                "build": build_ref, "versions": package_versions(),
+                "networks": {k: s.to_dict() for k, s in result.specs.items()}}
+    document = to_jsonable(document)  # the checksum covers what is written
+    document[CHECKSUM_FIELD] = {"sha256": contents_checksum(document)}
+    return write_json_atomic(directory / "flowsheet_model.json", document)
 
 
 def plot_learned_terms(result: TrainingResult, path: Path) -> None:

@@ -319,7 +319,7 @@ def contents_checksum(document: Mapping) -> str:
 
 
 # ----------------------------------------------------------------------------- loading
-def _first_non_finite(value: Any, where: str) -> str | None:
+def first_non_finite(value: Any, where: str) -> str | None:
     """Field path of the first NaN or infinite number in ``value`` (None if all finite)."""
     if isinstance(value, float):
         return None if math.isfinite(value) else where
@@ -329,10 +329,10 @@ def _first_non_finite(value: Any, where: str) -> str | None:
         items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
     else:
         return None
-    return next((bad for path, v in items if (bad := _first_non_finite(v, path))), None)
+    return next((bad for path, v in items if (bad := first_non_finite(v, path))), None)
 
 
-def _check_writer_version(doc: Mapping, where: str) -> None:
+def check_writer_version(doc: Mapping, where: str) -> None:
     """Refuse a file written by a newer idaes-hybrid than this one."""
     from packaging.version import InvalidVersion, Version
 
@@ -351,7 +351,9 @@ def _check_writer_version(doc: Mapping, where: str) -> None:
                              f"{written}, newer than this {ours}; upgrade idaes-hybrid to read it")
 
 
-def _check_checksum(doc: Mapping, where: str, accept_edited: bool) -> None:
+def verify_checksum(doc: Mapping, where: str, accept_edited: bool) -> None:
+    """Raise :class:`ModelFileError` unless ``doc``'s checksum matches its contents
+    (``accept_edited``: warn instead); a document without one is logged as unverified."""
     recorded = doc.get(CHECKSUM_FIELD)
     if recorded is None:
         _log.info(f"{where}: no checksum (saved before format 1.1); contents not verified")
@@ -445,11 +447,11 @@ def load_model(directory: str | Path, accept_edited: bool = False) -> SavedModel
     if not isinstance(doc, dict):
         raise ModelFileError(f"model_dir: '{where}' does not hold a JSON object")
     version = _check_version(doc, where)
-    _check_writer_version(doc, where)
+    check_writer_version(doc, where)
     for key in REQUIRED_FIELDS:
         if key not in doc:
             raise ModelFileError(f"{key}: required field missing in '{where}'")
-    bad = _first_non_finite(doc, "")
+    bad = first_non_finite(doc, "")
     if bad:
         raise ModelFileError(f"{bad}: not a finite number (NaN or infinite) in '{where}'")
     model_name = _require(doc, "model", str, where)
@@ -482,7 +484,7 @@ def load_model(directory: str | Path, accept_edited: bool = False) -> SavedModel
     metrics = doc["metrics"]
     if metrics is not None and not isinstance(metrics, dict):
         raise ModelFileError(f"metrics: expected an object or null in '{where}', got {metrics!r}")
-    _check_checksum(doc, where, accept_edited)
+    verify_checksum(doc, where, accept_edited)
     return SavedModel(
         directory=path.parent, model_name=model_name, network_inputs=inputs,
         learned_names=learned, physics={k: float(v) for k, v in physics.items()},

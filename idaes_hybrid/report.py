@@ -36,6 +36,13 @@ def training_report(metrics: dict, plots: Sequence[str], title: str) -> str:
         rmse = metrics[part]["rmse"]
         if rmse:
             lines.append(f"| {part} | " + " | ".join(_fmt(rmse.get(n)) for n in names) + " |")
+    noise = metrics.get("noise_sd") or {}
+    if noise:
+        lines += ["", "Noise standard deviation the fit divides each variable's residuals by "
+                  "(given in the config, or estimated from the data when not given):", "",
+                  "| | " + " | ".join(noise) + " |", "|---" * (len(noise) + 1) + "|",
+                  "| sd | " + " | ".join(_fmt(v["sd"]) for v in noise.values()) + " |",
+                  "| source | " + " | ".join(v["source"] for v in noise.values()) + " |"]
     diag = metrics.get("diagnostics") or {}
     if diag:
         lines += ["", "Numerical diagnostics of the trained model (IDAES-style checks of "

@@ -118,6 +118,16 @@ def test_cli_trains_the_saponification_config(tmp_path):
     rmse = float(np.sqrt(np.mean((sim - data["NaOH"]) ** 2)))
     assert rmse == pytest.approx(metrics["validation"]["rmse"]["NaOH"], rel=0.05, abs=2e-4)
 
+    # the config's [optimization] on the saved model, checked on the true flowsheet
+    opt_out = tmp_path / "opt"
+    assert main(["optimize", str(out / "model"), str(CASE / "config.toml"), "--out", str(opt_out),
+                 "--quiet"]) == 0
+    result = json.loads((opt_out / "optimization.json").read_text())
+    assert result["status"] == "optimal" and len(result["profiles"]["Q"]) == 6
+    assert all(-1e-6 <= q <= 4.0e4 + 1e-6 for q in result["profiles"]["Q"])
+    assert abs(result["true_flowsheet"]["gap_percent"]) < 1.0
+    assert (opt_out / "profiles.png").is_file()
+
 
 @pytest.mark.unit
 def test_a_saved_model_of_format_1_still_loads(tmp_path):
@@ -134,9 +144,43 @@ def test_a_saved_model_of_format_1_still_loads(tmp_path):
     assert loaded["kinetics"].predict([[0.3]])[0, 0] == pytest.approx(spec.predict([[0.3]])[0, 0])
 
 
+def _saved_model(directory: Path) -> Path:
+    from types import SimpleNamespace
+
+    from idaes_hybrid import NetworkSpec
+    from idaes_hybrid.flowsheet_output import save_flowsheet_model
+
+    spec = NetworkSpec.dense(1, [3], 1, activation="softplus", seed=4)
+    return save_flowsheet_model(directory, SimpleNamespace(specs={"kinetics": spec}), None, "model.py:f")
+
+
+@pytest.mark.unit
+def test_saved_flowsheet_model_is_verified_at_load(tmp_path, capsys):
+    """A checksum guards the saved networks: an edited weight is refused (accepted with
+    --accept-edited-model), a NaN weight is refused, a run folder gets a hint."""
+    from idaes_hybrid.cli_flowsheet import FlowsheetModelError, load_flowsheet_model
+
+    path = _saved_model(tmp_path / "run" / "model")
+    assert list(load_flowsheet_model(path.parent)) == ["kinetics"]
+    doc = json.loads(path.read_text())
+    doc["networks"]["kinetics"]["weights"][0][0][0] += 0.5
+    path.write_text(json.dumps(doc))
+    with pytest.raises(FlowsheetModelError, match="checksum"):
+        load_flowsheet_model(path.parent)
+    assert load_flowsheet_model(path.parent, accept_edited=True)["kinetics"].weights[0][0, 0] \
+        == pytest.approx(doc["networks"]["kinetics"]["weights"][0][0][0])
+    path.write_text(path.read_text().replace(str(doc["networks"]["kinetics"]["weights"][0][0][0]), "NaN", 1))
+    with pytest.raises(FlowsheetModelError, match="not a finite number"):
+        load_flowsheet_model(path.parent, accept_edited=True)
+    code = main(["predict", str(tmp_path / "run"), str(CASE / "config.toml"), "--out",
+                 str(tmp_path / "p.csv"), "--quiet"])
+    assert code == 2 and "add /model" in capsys.readouterr().err
+
+
 @pytest.mark.unit
 def test_predict_refuses_a_directory_without_a_flowsheet_model(tmp_path, capsys):
-    code = main(["predict", str(tmp_path), str(CASE / "config.toml"), "--out", str(tmp_path / "p.csv"),
+    (tmp_path / "empty").mkdir()
+    code = main(["predict", str(tmp_path / "empty"), str(CASE / "config.toml"), "--out", str(tmp_path / "p.csv"),
                  "--quiet"])
     assert code == 2 and "flowsheet_model.json' not found" in capsys.readouterr().err
 
