@@ -474,41 +474,6 @@ def parse_decomposition(table: Any, base_dir: str | Path) -> DecompositionSettin
         raise ConfigError(str(err)) from None
 
 
-def check_data_file(path: str | Path, field: str) -> None:
-    """Refuse a measurement file that is a directory, cannot be read, or is not
-    comma-separated (a semicolon- or tab-separated export gets a hint).
-
-    Parameters
-    ----------
-    path : str or pathlib.Path
-        The CSV file (a missing file is left to the reader, which reports it).
-    field : str
-        Field name for messages, e.g. ``experiments[0] ('b1').data``.
-
-    Raises
-    ------
-    DataError
-        With the field name and the file's absolute path.
-    """
-    path = Path(path).expanduser().resolve()
-    if path.is_dir():
-        raise DataError(f"{field}: '{path}' is a directory, not a CSV file")
-    if not path.exists():
-        return
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(65536)
-    except OSError as err:
-        raise DataError(f"{field}: cannot read file '{path}': {err.strerror or err}") from None
-    header = head.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines()[:1]
-    header = header[0] if header else ""
-    for sep, name in ((";", "semicolons"), ("\t", "tabs")):
-        if "," not in header and sep in header:
-            raise DataError(f"{field}: file '{path}' separates its columns with {name}; "
-                            "idaes-hybrid reads comma-separated CSV (save it with ',' between "
-                            "columns and '.' as the decimal point)")
-
-
 def _parse_experiments(value: Any, base_dir: str | Path,
                        definition: HybridModelDefinition) -> list[Experiment]:
     if value is None:
@@ -519,10 +484,6 @@ def _parse_experiments(value: Any, base_dir: str | Path,
     experiments: list[Experiment] = []
     seen: dict[str, int] = {}
     for i, table in enumerate(value):
-        if isinstance(table, Mapping) and isinstance(table.get("data"), str):
-            name = table.get("name")
-            check_data_file(Path(base_dir) / table["data"], experiment_field(
-                i, name if isinstance(name, str) and name else None) + ".data")
         exp = Experiment.from_dict(table, base_dir, i)
         field_name = experiment_field(i, exp.name)
         if exp.name in seen:

@@ -264,6 +264,8 @@ def _optional_table(data: Mapping, key: str) -> dict | None:
 def load_flowsheet_config(path: str | Path) -> FlowsheetRunConfig:
     """Read and check a flowsheet run configuration (errors name the field)."""
     path = Path(path).expanduser().resolve()
+    if path.is_dir():
+        raise ConfigError(f"config: '{path}' is a directory, not a TOML file")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:

@@ -219,3 +219,27 @@ def test_whole_rate_learned_with_series_input_and_given_initial_state(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["validation"]["rmse"]["NaOH"] < 2 * 0.01 and metrics["validation"]["rmse"]["T"] < 2 * 0.05
     assert metrics["train"]["rmse"]["NaOH"] < 1.5 * 0.01
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case, message", [
+    ("config_is_a_directory", "is a directory, not a TOML file"),
+    ("data_is_a_directory", "experiments[0] ('b1').data: "),
+    ("semicolon_csv", "separates its columns with semicolons"),
+])
+def test_flowsheet_config_data_files_are_checked_before_any_work(tmp_path, capsys, case, message):
+    """The data-file checks of unit configs hold for flowsheet configs: exit 2, the field."""
+    path = _copy_case(tmp_path)
+    if case == "config_is_a_directory":
+        path = tmp_path / "data"
+    elif case == "data_is_a_directory":
+        shutil.rmtree(tmp_path / "data" / "b1.csv", ignore_errors=True)
+        (tmp_path / "data" / "b1.csv").unlink(missing_ok=True)
+        (tmp_path / "data" / "b1.csv").mkdir()
+    else:
+        csv = tmp_path / "data" / "b1.csv"
+        csv.write_text(csv.read_text().replace(",", ";"))
+    code = main(["train", str(path), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()

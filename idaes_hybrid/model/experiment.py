@@ -62,6 +62,41 @@ def _number_table(value: Any, field: str) -> dict[str, float]:
     return {str(k): _number(v, f"{field}.{k}") for k, v in value.items()}
 
 
+def check_data_file(path: str | Path, field: str) -> None:
+    """Refuse a measurement file that is a directory, cannot be read, or is not
+    comma-separated (a semicolon- or tab-separated export gets a hint).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The CSV file (a missing file is left to the reader, which reports it).
+    field : str
+        Field name for messages, e.g. ``experiments[0] ('b1').data``.
+
+    Raises
+    ------
+    DataError
+        With the field name and the file's absolute path.
+    """
+    path = Path(path).expanduser().resolve()
+    if path.is_dir():
+        raise DataError(f"{field}: '{path}' is a directory, not a CSV file")
+    if not path.exists():
+        return
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(65536)
+    except OSError as err:
+        raise DataError(f"{field}: cannot read file '{path}': {err.strerror or err}") from None
+    header = head.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines()[:1]
+    header = header[0] if header else ""
+    for sep, name in ((";", "semicolons"), ("\t", "tabs")):
+        if "," not in header and sep in header:
+            raise DataError(f"{field}: file '{path}' separates its columns with {name}; "
+                            "idaes-hybrid reads comma-separated CSV (save it with ',' between "
+                            "columns and '.' as the decimal point)")
+
+
 def read_measurements(source: str | Path | pd.DataFrame, field: str) -> pd.DataFrame:
     """Read measured time series from a CSV file or a data frame.
 
@@ -91,11 +126,14 @@ def read_measurements(source: str | Path | pd.DataFrame, field: str) -> pd.DataF
         raw = source.reset_index() if source.index.name == "time" else source.copy()
     else:
         path = Path(source).expanduser().resolve()
+        check_data_file(path, field)
         if not path.is_file():
             raise DataError(f"{field}: file '{path}' not found")
         origin = f"file '{path}', "
         try:
             raw = pd.read_csv(path, dtype=str, header=None, skipinitialspace=True)
+        except OSError as err:
+            raise DataError(f"{field}: cannot read file '{path}': {err.strerror or err}") from None
         except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
             raise DataError(f"{field}: cannot read CSV file '{path}': {err}") from err
         raw = raw.iloc[1:].set_axis(raw.iloc[0].tolist(), axis=1)  # keep repeated names
