@@ -38,6 +38,7 @@ from pyomo.core.base.units_container import UnitsError
 from pyomo.util.check_units import assert_units_consistent
 
 from idaes_hybrid.nl_system import EquationSystem, physics_constraints
+from idaes_hybrid.nn.block import as_networks
 
 _log = idaeslog.getLogger(__name__)
 
@@ -109,6 +110,55 @@ def build_diagnostic_model(config, formulation=None, march: bool = True) -> pyo.
     return m
 
 
+def build_flowsheet_diagnostic_model(config, formulation=None) -> tuple[pyo.ConcreteModel, list]:
+    """The training problem of a flowsheet configuration, smoother solved, weights fixed.
+
+    As :func:`build_diagnostic_model` for a
+    :class:`~idaes_hybrid.flowsheet_config.FlowsheetRunConfig`: every term's network
+    gets its normalization and output layer from the smoother's profiles, then
+    every training experiment is marched with the untrained networks. Returns the
+    model and its network blocks.
+    """
+    from idaes_hybrid.model.experiment import Role
+    from idaes_hybrid.nn.network import NetworkSpec
+    from idaes_hybrid.solver import ensure_idaes_default_solver
+    from idaes_hybrid.training.flowsheet_problem import (
+        POINTS, build_flowsheet_training_model, initialize_flowsheet, networks, smoothness)
+    from idaes_hybrid.training.flowsheet_train import io_arrays, smoother_stage
+    from idaes_hybrid.training.pretrain import normalization_from_data
+
+    ensure_idaes_default_solver()
+    settings, disc = config.training, config.discretization
+    exps = [e for e in config.experiments if e.role is Role.TRAIN]
+    m = build_flowsheet_training_model(config.flowsheet, exps, config.network_specs(), disc.nfe,
+                                       disc.ncp, formulation or settings.formulation)
+    m.smoothness = pyo.Expression(expr=smoothness(m, settings.smoother_scale))
+    m.smoother_objective = pyo.Objective(expr=m.data_fit + settings.smoother_penalty * m.smoothness)
+    options = {"bound_push": 1e-8, "bound_frac": 1e-8, **settings.solver_options}
+    report = smoother_stage(m, config.flowsheet, exps, options, settings, tee=False)
+    _log.info(f"diagnose: smoother {report.status} after {report.iterations} iterations")
+    nets = networks(m)
+    for net in nets:
+        v, z = io_arrays(net)
+        spec = net.to_spec()
+        spec = NetworkSpec(sizes=spec.sizes, activations=spec.activations, weights=spec.weights,
+                          biases=spec.biases, **normalization_from_data(v, z))
+        fit_output_layer(spec, v, z)
+        net.load_spec(spec)
+        getattr(net, POINTS).activate()
+        net.fix_weights()
+    m.smoother_objective.deactivate()
+    for exp in exps:
+        try:
+            initialize_flowsheet(m.experiment[exp.name], nets)
+        except (InitializationError, ValueError) as err:
+            _log.warning(f"diagnose: march of {exp.name!r} with the untrained networks failed "
+                         f"({err}); keeping the smoother's trajectories")
+    for net in nets:
+        net.initialize_points(outputs=False)
+    return m, nets
+
+
 def fit_output_layer(spec, v: np.ndarray, z: np.ndarray, ridge: float = 1e-3) -> bool:
     """Least-squares fit of a linear output layer to ``z`` (random hidden features).
 
@@ -146,7 +196,7 @@ def network_proxies(model: pyo.Block, net, keep: int = 1) -> Iterator[int]:
     proxy = pyo.ConstraintList()
     model.add_component(name, proxy)
     replaced, seen = [], {}
-    for blk, v, z in net.point_items() if net is not None else ():
+    for blk, v, z in [item for n in as_networks(net) for item in n.point_items()]:
         parent = blk.parent_component()
         seen[id(parent)] = seen.get(id(parent), 0) + 1
         if seen[id(parent)] <= keep:
@@ -329,18 +379,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``idaes-hybrid diagnose``; return the exit code (1 if the structure has warnings)."""
     from idaes_hybrid.config import load_run_config
+    from idaes_hybrid.flowsheet_config import is_flowsheet_config, load_flowsheet_config
     from idaes_hybrid.nn.formulations import Formulation
 
-    config = load_run_config(args.config)
     formulation = Formulation(args.formulation) if args.formulation else None
-    m = build_diagnostic_model(config, formulation)
-    if args.scaled:
-        from idaes_hybrid.scaling import scale_hybrid_model
+    if is_flowsheet_config(args.config):
+        m, nets = build_flowsheet_diagnostic_model(load_flowsheet_config(args.config), formulation)
+        if args.scaled:
+            from idaes_hybrid.training.flowsheet_problem import scale_flowsheet_model
 
-        scale_hybrid_model(m, m.net)
+            scale_flowsheet_model(m)
+    else:
+        m = build_diagnostic_model(load_run_config(args.config), formulation)
+        nets = m.net
+        if args.scaled:
+            from idaes_hybrid.scaling import scale_hybrid_model
+
+            scale_hybrid_model(m, m.net)
     buf = io.StringIO()
-    warnings = structural_report(m, m.net, buf)
-    findings = numerical_report(m, m.net, buf)
+    warnings = structural_report(m, nets, buf)
+    findings = numerical_report(m, nets, buf)
     sys.stdout.write(buf.getvalue())
     print(f"diagnose: {len(warnings)} structural and {len(findings.warnings)} numerical warnings")
     return 1 if warnings else 0

@@ -243,3 +243,16 @@ def test_flowsheet_config_data_files_are_checked_before_any_work(tmp_path, capsy
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.component
+def test_diagnose_a_flowsheet_config_with_two_terms(capsys):
+    """`idaes-hybrid diagnose` on a flowsheet config: IDAES's structural report of the
+    training problem (both networks in place, weights fixed) is clean and the numerical
+    checks see the marched, square problem (small residuals)."""
+    config = CASE.parent / "tank_manifold" / "config_two_terms.toml"
+    assert main(["diagnose", str(config), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "diagnose: 0 structural" in out
+    residual = float(out.split("Largest residual:")[1].split()[0])
+    assert residual < 1e-5

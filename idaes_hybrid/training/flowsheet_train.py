@@ -102,7 +102,7 @@ def _solve(m: pyo.Block, stage: str, options: dict, tee: bool, batched: bool,
     return res
 
 
-def _io_arrays(net) -> tuple[np.ndarray, np.ndarray]:
+def io_arrays(net) -> tuple[np.ndarray, np.ndarray]:
     """A network's (inputs, outputs) values at all its points."""
     items = net.point_items(active=False)
     return (np.array([[pyo.value(x) for x in v] for _, v, _ in items]),
@@ -152,7 +152,7 @@ def _train_solve(m: pyo.Block, options: dict, settings: TrainingSettings, tee: b
         return res
 
 
-def _smoother_stage(m: pyo.Block, hf: HybridFlowsheet, train_exps, options: dict,
+def smoother_stage(m: pyo.Block, hf: HybridFlowsheet, train_exps, options: dict,
                     settings: TrainingSettings, tee: bool) -> StageReport:
     """Stage 1: march, start from the data, solve with the learned outputs free."""
     tick = time.perf_counter()
@@ -171,7 +171,7 @@ def _pretrain_stage(m: pyo.Block, settings: TrainingSettings) -> tuple[StageRepo
     tick = time.perf_counter()
     profiles, epochs, loss = {}, 0, 0.0
     for net in networks(m):
-        v, z = _io_arrays(net)
+        v, z = io_arrays(net)
         profiles[net.local_name] = {"inputs": v, "outputs": z}
         spec = net.to_spec()
         start_spec = NetworkSpec(sizes=spec.sizes, activations=spec.activations,
@@ -254,7 +254,7 @@ def train_flowsheet(
     _log.info(f"build: {len(train_exps)} experiments, " + ", ".join(
         f"{net.local_name}: {len(getattr(net, POINTS))} network points" for net in nets))
 
-    stages["smoother"] = _smoother_stage(m, hf, train_exps, options, settings, tee)
+    stages["smoother"] = smoother_stage(m, hf, train_exps, options, settings, tee)
     stages["pretrain"], profiles = _pretrain_stage(m, settings)
     if settings.user_scaling:  # from the smoother's solution and the pre-trained networks
         scale_flowsheet_model(m)
