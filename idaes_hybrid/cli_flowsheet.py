@@ -187,3 +187,31 @@ def _checked_specs(model_dir, config, accept_edited: bool = False) -> dict:
                 f"flowsheet.terms.{term}: the term has {n_in} inputs and {n_out} outputs, the saved "
                 f"network {specs[term].n_inputs} and {specs[term].n_outputs}")
     return specs
+
+
+def update(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dict, Path, list[Path]]:
+    """Re-train a saved flowsheet model on the config's experiments (role ``train``: the
+    new batches), warm-started from the saved networks; write metrics (with the
+    simulated RMSE before and after), the updated model, plots and report.
+
+    Returns the metrics document, the output directory and the paths written."""
+    from idaes_hybrid.flowsheet_config import load_flowsheet_config
+    from idaes_hybrid.flowsheet_output import write_outputs
+    from idaes_hybrid.twin.flowsheet_update import update_flowsheet
+
+    out = Path(args.out).expanduser().resolve()
+    check_out_dir(out, [("input model", args.model_dir), ("config", args.config)])
+    config = load_flowsheet_config(args.config)
+    saved = _checked_specs(args.model_dir, config, getattr(args, "accept_edited_model", False))
+    log = logging.getLogger(LOGGER_NAME + ".cli")
+    disc = config.discretization
+    log.info(f"update: {len(config.experiments)} experiments, networks {sorted(saved)}")
+    result = update_flowsheet(config.flowsheet, saved, config.experiments, disc.nfe, disc.ncp,
+                              config.training, anchor=not args.no_anchor, tee=args.tee)
+    metrics = result.training.metrics()
+    metrics["update"] = {**result.metrics(), "parent": {
+        "model_dir": str(Path(args.model_dir).expanduser().resolve()), "anchor": not args.no_anchor}}
+    document = {**metrics, "flowsheet": config.build_ref, "config": str(config.path)}
+    written = write_staged(out, lambda staging: write_outputs(
+        staging, result.training, document, config.path, config.build_ref, config.experiments, log))
+    return document, out, written

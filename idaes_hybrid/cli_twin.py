@@ -67,6 +67,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 # ----------------------------------------------------------------------------- update
 def run_update(args: argparse.Namespace) -> int:
     """Run ``idaes-hybrid update``; return the exit code (errors are raised)."""
+    from idaes_hybrid.flowsheet_config import is_flowsheet_config
+
+    if is_flowsheet_config(args.config):
+        return _run_flowsheet_update(args)
     out = Path(args.out).expanduser().resolve()
     check_out_dir(out, [("input model", args.model_dir), ("config", args.config)])
     saved, config, log = load_saved_with_config(args.model_dir, args.config,
@@ -117,6 +121,25 @@ def run_update(args: argparse.Namespace) -> int:
         print("validation RMSE".ljust(16) + "".join(n.rjust(11) for n in names))
         for part in ("before", "after", "change"):
             print(part.ljust(16) + "".join(fmt(up[part].get(n)).rjust(11) for n in names))
+    print(f"wrote {', '.join(p.name + ('/' if p.is_dir() else '') for p in written)} in {out}")
+    return 0
+
+
+def _run_flowsheet_update(args: argparse.Namespace) -> int:
+    """``update`` of a flowsheet configuration: every training experiment is a new batch."""
+    from idaes_hybrid import cli_flowsheet
+
+    import_tensorflow(args.quiet)
+    document, out, written = cli_flowsheet.update(args, check_out_dir, write_staged)
+    up = document["update"]
+    print(f"status: {document['status']} ({document['iterations']} iterations, "
+          f"{document['wall_time_s']:.1f} s); new batches {up['new_batches']}")
+    for part in ("new", "validation"):
+        names = sorted(up[f"{part}_before"])
+        if names:
+            print(f"{part} RMSE".ljust(16) + "".join(n.rjust(11) for n in names))
+            for when in ("before", "after"):
+                print(when.ljust(16) + "".join(fmt(up[f"{part}_{when}"].get(n)).rjust(11) for n in names))
     print(f"wrote {', '.join(p.name + ('/' if p.is_dir() else '') for p in written)} in {out}")
     return 0
 

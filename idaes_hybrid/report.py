@@ -47,7 +47,9 @@ def training_report(metrics: dict, plots: Sequence[str], title: str) -> str:
     if diag:
         lines += ["", "Numerical diagnostics of the trained model (IDAES-style checks of "
                   "residuals, bounds and Jacobian; `idaes-hybrid diagnose` gives the full report):", ""]
-        findings = [*diag.get("warnings", []), *diag.get("cautions", [])]
+        findings = [*diag.get("warnings", []), *diag.get("cautions", []),
+                    *(f"validation experiment {name!r} could not be simulated: {msg}"
+                      for name, msg in diag.get("validation_failures", {}).items())]
         if "error" in diag:
             findings.append(f"not run: {diag['error']}")
         lines += [f"- {f}" for f in findings] or ["- no warnings"]

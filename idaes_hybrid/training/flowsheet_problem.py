@@ -236,12 +236,19 @@ def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment,
     for con in blk.component_data_objects(pyo.Constraint, active=True, descend_into=True):
         if not con.equality:
             con.deactivate()
-    initialize_flowsheet(blk, net)
-    opts = {"tol": 1e-8, "max_iter": 200, **(options or {})}
+    march_error = None
+    try:
+        initialize_flowsheet(blk, net)
+    except InitializationError as err:  # e.g. a network far outside its data: let Ipopt try
+        march_error = str(err)
+        _log.warning(f"simulation of {exp.name!r}: the march did not converge ({err}); "
+                     "solving from the partly marched point")
+    opts = {"tol": 1e-8, "max_iter": 200 if march_error is None else 1000, **(options or {})}
     res = solve_hybrid(m, net, opts) if net else solve_nl(m, opts)
     if not res.ok:
         raise PredictionError(f"simulation of {exp.name!r}: {res.status.value} "
-                              f"({res.termination_message})")
+                              f"({res.termination_message})"
+                              + (f"; the march failed before: {march_error}" if march_error else ""))
     out = {"time": np.array(list(blk.fs.time))}
     for name in outputs:
         ref = hf.var(blk, name, f"outputs.{name}")

@@ -24,11 +24,12 @@ import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
 
 import idaes.logger as idaeslog
+from idaes.core.util.exceptions import InitializationError
 
 from idaes_hybrid.batched_solve import solve_hybrid
 from idaes_hybrid.decomposition.settings import TrainingMethod
 from idaes_hybrid.dof import DegreesOfFreedomError, check_degrees_of_freedom, training_degrees_of_freedom
-from idaes_hybrid.model.experiment import Role
+from idaes_hybrid.model.experiment import DataError, Role
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.nl_solve import solve_nl
 from idaes_hybrid.nn.network import NetworkSpec
@@ -36,7 +37,7 @@ from idaes_hybrid.solver import ensure_idaes_default_solver
 from idaes_hybrid.training.flowsheet_problem import (
     POINTS, build_flowsheet_training_model, flowsheet_rmse, initialize_flowsheet, networks,
     scale_flowsheet_model, simulate_flowsheet, smoothness)
-from idaes_hybrid.training.predict import pooled_rmse
+from idaes_hybrid.training.predict import PredictionError, pooled_rmse
 from idaes_hybrid.training.problem import noise_levels
 from idaes_hybrid.training.pretrain import normalization_from_data, pretrain_network
 from idaes_hybrid.training.train import (
@@ -187,17 +188,59 @@ def _pretrain_stage(m: pyo.Block, settings: TrainingSettings) -> tuple[StageRepo
 
 
 def _judge(m: pyo.Block, hf: HybridFlowsheet, train_exps, val_exps, trained: dict,
-           nfe: int, ncp: int, options: dict) -> tuple[dict, dict]:
-    """RMSE of the fitted training experiments; validation experiments simulated."""
-    per_exp, trajs = {}, {}
+           nfe: int, ncp: int, options: dict) -> tuple[dict, dict, dict]:
+    """RMSE of the fitted training experiments; validation experiments simulated.
+
+    A validation experiment whose simulation fails does not fail the training: it is
+    left out of the RMSE and returned with its message (third value)."""
+    per_exp, trajs, failed = {}, {}, {}
     for exp in train_exps:
         per_exp[exp.name] = flowsheet_rmse(m.experiment[exp.name], hf, exp)
     for exp in val_exps:
-        sim = simulate_flowsheet(hf, exp, trained, nfe, ncp, exp.measured_variables, options)
+        try:
+            sim = simulate_flowsheet(hf, exp, trained, nfe, ncp, exp.measured_variables, options)
+        except (PredictionError, InitializationError, DataError) as err:
+            _log.warning(f"validation: {err}")
+            failed[exp.name] = str(err)
+            continue
         model = sim.pop("_model")
         per_exp[exp.name] = flowsheet_rmse(model.experiment[exp.name], hf, exp)
         trajs[exp.name] = sim
-    return per_exp, trajs
+    return per_exp, trajs, failed
+
+
+def _anchored_l2(net, centre: NetworkSpec | None):
+    """``||theta||^2``, or ``||theta - theta_centre||^2`` (a model update)."""
+    if centre is None:
+        return regularization_term(net, None)
+    return sum((v - float(c)) ** 2 for v, c in zip(net.parameter_vars_flat(), centre.flat_parameters()))
+
+
+def _fresh_start(m: pyo.Block, hf: HybridFlowsheet, train_exps, options: dict,
+                 settings: TrainingSettings, tee: bool) -> tuple[dict, dict]:
+    """Smoother and pre-training: the stage reports and each term's profiles."""
+    m.smoothness = pyo.Expression(expr=smoothness(m, settings.smoother_scale))
+    m.smoother_objective = pyo.Objective(expr=m.data_fit + settings.smoother_penalty * m.smoothness)
+    stages = {"smoother": smoother_stage(m, hf, train_exps, options, settings, tee)}
+    stages["pretrain"], profiles = _pretrain_stage(m, settings)
+    m.smoother_objective.deactivate()
+    return stages, profiles
+
+
+def _warm_start(m: pyo.Block, train_exps) -> tuple[dict, dict]:
+    """A trained model's networks in place: every experiment marched with them (no
+    smoother, no pre-training). Returns the stage reports and each term's profiles."""
+    tick = time.perf_counter()
+    nets = networks(m)
+    for net in nets:
+        net.fix_weights()
+    for exp in train_exps:
+        initialize_flowsheet(m.experiment[exp.name], nets)
+    for net in nets:
+        net.initialize_points(outputs=False)
+    profiles = {net.local_name: dict(zip(("inputs", "outputs"), io_arrays(net))) for net in nets}
+    march = StageReport("skipped (warm start: march with the saved networks)", time.perf_counter() - tick)
+    return {"smoother": march, "pretrain": StageReport("skipped (warm start)", 0.0)}, profiles
 
 
 def train_flowsheet(
@@ -208,6 +251,8 @@ def train_flowsheet(
     ncp: int = 3,
     settings: TrainingSettings | None = None,
     tee: bool = False,
+    warm: bool = False,
+    anchor: bool = True,
 ) -> TrainingResult:
     """Train the flowsheet's learned terms by the simultaneous approach.
 
@@ -228,6 +273,10 @@ def train_flowsheet(
         Regularization, smoother, pre-training and solver options.
     tee
         Stream the solver's output.
+    warm
+        ``spec`` are trained networks (a model update): no smoother and no
+        pre-training, states marched with them, and (``anchor``) the regularization
+        pulls the weights towards them instead of towards zero.
     """
     settings = settings or TrainingSettings()
     if settings.method is not TrainingMethod.SIMULTANEOUS:
@@ -241,41 +290,29 @@ def train_flowsheet(
     # Every stage starts from a consistent point (march, smoother): keep Ipopt from
     # pushing it off bounds that states sit near (a temperature at its lower bound).
     options = {"bound_push": 1e-8, "bound_frac": 1e-8, **settings.solver_options}
-    stages: dict[str, StageReport] = {}
     start = tick = time.perf_counter()
     m = build_flowsheet_training_model(hf, train_exps, spec, nfe, ncp, settings.formulation)
     nets = networks(m)
-    m.smoothness = pyo.Expression(expr=smoothness(m, settings.smoother_scale))
-    m.smoother_objective = pyo.Objective(expr=m.data_fit + settings.smoother_penalty * m.smoothness)
+    centres = {net.local_name: net.to_spec() if warm and anchor else None for net in nets}
     m.training_objective = pyo.Objective(expr=m.data_fit + 0.5 * settings.regularization * sum(
-        regularization_term(net, None) for net in nets))
+        _anchored_l2(net, centres[net.local_name]) for net in nets))
     m.training_objective.deactivate()
-    stages["build"] = StageReport("ok", time.perf_counter() - tick)
+    stages = {"build": StageReport("ok", time.perf_counter() - tick)}
     _log.info(f"build: {len(train_exps)} experiments, " + ", ".join(
         f"{net.local_name}: {len(getattr(net, POINTS))} network points" for net in nets))
-
-    stages["smoother"] = smoother_stage(m, hf, train_exps, options, settings, tee)
-    stages["pretrain"], profiles = _pretrain_stage(m, settings)
-    if settings.user_scaling:  # from the smoother's solution and the pre-trained networks
+    begun, profiles = (_warm_start(m, train_exps) if warm
+                       else _fresh_start(m, hf, train_exps, options, settings, tee))
+    stages.update(begun)
+    if settings.user_scaling:  # from the smoother's (or march's) solution and the networks
         scale_flowsheet_model(m)
-
-    _set_points_active(m, True)
-    m.smoother_objective.deactivate()
-    m.training_objective.activate()
-    for net in nets:
-        net.initialize_points(outputs=False)
-        net.unfix_weights()
-    # The fit is a mean over observations; Ipopt sees the sum (its curvature must not
-    # drown in the regularization Ipopt adds to the Hessian of a non-convex problem).
-    n_obs = sum(len(e.observations()[0]) for e in train_exps)
-    res = _train_solve(m, {"obj_scaling_factor": float(n_obs), **options}, settings, tee)
+    res = _train_stage(m, train_exps, options, settings, tee)
     stages["train"] = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)
     trained = {net.local_name: net.to_spec() for net in nets}
     for net in nets:
         net.fix_weights()
 
     tick = time.perf_counter()
-    per_exp, trajs = _judge(m, hf, train_exps, val_exps, trained, nfe, ncp, options)
+    per_exp, trajs, failed = _judge(m, hf, train_exps, val_exps, trained, nfe, ncp, options)
     stages["validate"] = StageReport("ok", time.perf_counter() - tick)
     first = hf.terms[0].name
     return TrainingResult(
@@ -284,4 +321,18 @@ def train_flowsheet(
         train_rmse=pooled_rmse(per_exp, train_exps), validation_rmse=pooled_rmse(per_exp, val_exps),
         per_experiment_rmse=per_exp, trajectories=trajs,
         smoother_profiles=profiles[first], specs=trained, term_profiles=profiles,
-        noise=noise_levels(train_exps))
+        noise=noise_levels(train_exps),
+        diagnostics={"validation_failures": failed} if failed else {})
+
+
+def _train_stage(m: pyo.Block, train_exps, options: dict, settings: TrainingSettings, tee: bool):
+    """Stage 3: network equations active, weights free, the training objective."""
+    _set_points_active(m, True)
+    m.training_objective.activate()
+    for net in networks(m):
+        net.initialize_points(outputs=False)
+        net.unfix_weights()
+    # The fit is a mean over observations; Ipopt sees the sum (its curvature must not
+    # drown in the regularization Ipopt adds to the Hessian of a non-convex problem).
+    n_obs = sum(len(e.observations()[0]) for e in train_exps)
+    return _train_solve(m, {"obj_scaling_factor": float(n_obs), **options}, settings, tee)

@@ -1,0 +1,101 @@
+"""Model update on the flowsheet path: re-train a saved flowsheet model with new batches.
+
+:func:`update_flowsheet` re-solves the simultaneous training problem on the new
+batches starting from the saved networks (:func:`~idaes_hybrid.training.flowsheet_train.train_flowsheet`
+with ``warm=True``: no smoother, no pre-training, states marched with the saved
+networks, regularization towards the saved weights). The saved and the updated
+networks are judged the same way, by simulating every experiment from its initial
+state and inputs alone, so ``before`` and ``after`` are directly comparable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import idaes.logger as idaeslog
+
+from idaes_hybrid.model.experiment import Role
+from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
+from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.training.flowsheet_problem import flowsheet_rmse, simulate_flowsheet
+from idaes_hybrid.training.flowsheet_train import train_flowsheet
+from idaes_hybrid.training.predict import pooled_rmse
+from idaes_hybrid.training.train import TrainingResult, TrainingSettings
+
+_log = idaeslog.getLogger(__name__)
+
+
+@dataclass
+class FlowsheetUpdateResult:
+    """A flowsheet model update and how it moved the prediction errors.
+
+    Attributes
+    ----------
+    training
+        The warm-started training run (``training.specs``: the updated networks).
+    before, after
+        Per experiment, RMSE per measured variable simulated from its initial state
+        with the saved (``before``) and the updated (``after``) networks.
+    """
+
+    training: TrainingResult
+    before: dict[str, dict[str, float]]
+    after: dict[str, dict[str, float]]
+    experiments: list[FlowsheetExperiment]
+
+    def metrics(self) -> dict:
+        """The ``update`` part of ``metrics.json``: simulated RMSE before and after, pooled
+        over the new batches and over the validation experiments."""
+        new = [e for e in self.experiments if e.role is Role.TRAIN]
+        val = [e for e in self.experiments if e.role is Role.VALIDATION]
+        return {"new_batches": [e.name for e in new], "validation_experiments": [e.name for e in val],
+                "before": self.before, "after": self.after,
+                "new_before": pooled_rmse(self.before, new), "new_after": pooled_rmse(self.after, new),
+                "validation_before": pooled_rmse(self.before, val),
+                "validation_after": pooled_rmse(self.after, val)}
+
+
+def simulated_rmse(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperiment],
+                   specs: Mapping[str, NetworkSpec], nfe: int, ncp: int,
+                   options: dict | None = None) -> dict[str, dict[str, float]]:
+    """RMSE of every experiment simulated from its initial state and inputs alone."""
+    out = {}
+    for exp in experiments:
+        sim = simulate_flowsheet(hf, exp, specs, nfe, ncp, exp.measured_variables, options)
+        out[exp.name] = flowsheet_rmse(sim["_model"].experiment[exp.name], hf, exp)
+    return out
+
+
+def update_flowsheet(hf: HybridFlowsheet, saved: Mapping[str, NetworkSpec],
+                     experiments: Sequence[FlowsheetExperiment], nfe: int, ncp: int,
+                     settings: TrainingSettings | None = None, anchor: bool = True,
+                     tee: bool = False) -> FlowsheetUpdateResult:
+    """Re-train the saved networks on ``experiments`` (role ``train``: the new batches;
+    ``validation``: judged only), warm-started and regularized towards the saved weights.
+
+    Parameters
+    ----------
+    hf
+        The flowsheet the networks were trained on (its terms name the networks).
+    saved
+        The saved networks by term name.
+    experiments
+        New batches and validation experiments.
+    nfe, ncp
+        Radau discretization.
+    settings
+        Training settings (``regularization`` is the pull towards the saved weights).
+    anchor
+        Regularize towards the saved weights (``False``: towards zero).
+    tee
+        Stream the solver's output.
+    """
+    settings = settings or TrainingSettings()
+    options = settings.solver_options
+    before = simulated_rmse(hf, experiments, saved, nfe, ncp, options)
+    _log.info(f"update: saved networks simulated on {len(experiments)} experiments")
+    result = train_flowsheet(hf, experiments, dict(saved), nfe, ncp, settings, tee, warm=True,
+                             anchor=anchor)
+    after = simulated_rmse(hf, experiments, result.specs, nfe, ncp, options)
+    return FlowsheetUpdateResult(result, before, after, list(experiments))
