@@ -48,7 +48,7 @@ from idaes_hybrid.solver import SolverCrashError, SolverNotFoundError
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.training.predict import build_prediction_model, simulate, values_at_times
 from idaes_hybrid.training.problem import (
-    Discretization, data_fit_expression, observation_scales, trajectories)
+    Discretization, data_fit_expression, noise_levels, trajectories)
 from idaes_hybrid.twin.common import TwinRequestError, check_experiments, finite_number
 from idaes_hybrid.units.initialization import initialize_hybrid_units
 
@@ -288,12 +288,12 @@ def _noise(experiment: Experiment, past: pd.DataFrame, settings: EstimationSetti
     names = [str(c) for c in past.columns if past[c].notna().any()]
     given = {**(experiment.noise_sd or {}), **(settings.noise_sd or {})}
     missing = [n for n in names if n not in given]
-    fallback = observation_scales([_experiment("past", experiment.initial, experiment.inputs,
-                                               experiment.horizon, past)]) if missing else {}
+    levels = noise_levels([_experiment("past", experiment.initial, experiment.inputs,
+                                       experiment.horizon, past)]) if missing else {}
     for name in missing:
-        _log.warning(f"noise_sd.{name}: not given; weighting {name} by the spread of its data "
-                     f"({fallback[name]:.4g})")
-    return {n: float(given[n]) if n in given else fallback[n] for n in names}
+        how = "estimated from its data" if levels[name]["source"] == "estimated" else "the spread of its data"
+        _log.warning(f"noise_sd.{name}: not given; weighting {name} by {how} ({levels[name]['sd']:.4g})")
+    return {n: float(given[n]) if n in given else levels[n]["sd"] for n in names}
 
 
 def estimate_and_forecast(saved: SavedModel, experiment: Experiment, t_now: float, window: float,
