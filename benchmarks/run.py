@@ -48,6 +48,12 @@ def _decomposition(argv: Sequence[str]) -> int:
     return decomposition.main(argv)
 
 
+def _noise(argv: Sequence[str]) -> int:
+    from benchmarks import noise
+
+    return noise.main(argv)
+
+
 #: Benchmark name -> its entry point (taking the command-line arguments it should see).
 BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "formulations": _formulations,
@@ -56,6 +62,7 @@ BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "peers_tank": _peers_tank,
     "growth": _growth,
     "decomposition": _decomposition,
+    "noise": _noise,
 }
 
 
