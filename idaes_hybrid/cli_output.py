@@ -31,7 +31,8 @@ from typing import Callable, Iterable, Iterator
 #: Names the commands write in an output directory; an earlier run's are replaced.
 OUTPUT_NAMES = frozenset({
     "metrics.json", "model", "fit.png", "learned_rate.png", "report.md", "optimization.json",
-    "feed_profiles.png", "estimate.json", "estimate.png", "learned_term.png", "validation.png"})
+    "feed_profiles.png", "estimate.json", "estimate.png", "learned_term.png", "validation.png",
+    "profiles.png"})
 
 _log = logging.getLogger("idaes.idaes_hybrid.cli")
 
@@ -131,14 +132,25 @@ def _inside(path: Path, directory: Path) -> bool:
     return path == directory or directory in path.parents
 
 
+def _overwritten(path: Path, out: Path, what: str) -> bool:
+    """Whether writing ``out`` whole would replace ``path``: the input model anywhere in it;
+    another input (a config beside the results) only where an output of ours goes."""
+    if not _inside(path, out):
+        return False
+    if what == "input model" or path == out:
+        return True
+    return path.relative_to(out).parts[0] in OUTPUT_NAMES
+
+
 def refuse_overlap(out: Path, inputs: Iterable[tuple[str, Path | str | None]]) -> None:
-    """Refuse an ``--out`` that is or contains one of the named inputs (or lies in a
-    saved model's directory)."""
+    """Refuse an ``--out`` that is or holds the input model, that would overwrite another
+    input (a config named like an output), or that lies in a saved model's directory.
+    Other files in ``--out`` (a config, data) are kept when it is replaced."""
     for what, path in inputs:
         if path is None:
             continue
         path = Path(path).expanduser().resolve()
-        if _inside(path, out):
+        if _overwritten(path, out, what):
             raise OutputPathError(f"--out: '{out}' is or holds the {what} '{path}'; writing there "
                                   "would replace it; choose another directory")
         if what == "input model" and path.is_dir() and _inside(out, path):

@@ -480,3 +480,20 @@ def test_max_weights_must_be_positive(tmp_path, capsys):
     code, _, err = run(["train", str(small_config(tmp_path)), "--out", str(tmp_path / "o"),
                         "--max-weights", "0"], capsys)
     assert code == 2 and error_line(err).startswith("error: --max-weights: ")
+
+
+@pytest.mark.unit
+def test_out_may_hold_the_config_but_not_where_an_output_goes(tmp_path):
+    """A config beside the results is kept when --out is replaced; a config named like an
+    output (it would be overwritten) and the model directory are refused."""
+    from idaes_hybrid.cli_output import OutputPathError, refuse_overlap
+
+    config = tmp_path / "config.toml"
+    config.write_text("x")
+    refuse_overlap(tmp_path, [("config", config)])  # kept: not an output name
+    with pytest.raises(OutputPathError, match="config"):
+        refuse_overlap(tmp_path, [("config", tmp_path / "report.md")])
+    with pytest.raises(OutputPathError, match="input model"):
+        refuse_overlap(tmp_path, [("input model", tmp_path / "model")])
+    with pytest.raises(OutputPathError, match="config"):
+        refuse_overlap(config, [("config", config)])
