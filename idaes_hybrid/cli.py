@@ -35,6 +35,7 @@ import sys
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from idaes_hybrid.cli_size import ProblemSizeError, add_max_weights_option, check_problem_size
 from idaes_hybrid.cli_output import (Interrupted, OutputPathError, check_out_dir, check_out_file,
                                      import_tensorflow, interrupts_raise, write_staged)
 
@@ -42,9 +43,6 @@ from idaes_hybrid.cli_output import (Interrupted, OutputPathError, check_out_dir
 LOGGER_NAME = "idaes.idaes_hybrid"
 _LOG_FORMAT = "%(asctime)s [%(levelname)s] %(name)s: %(message)s"
 
-
-#: Default of ``train --max-weights``: larger networks are refused before building.
-DEFAULT_MAX_WEIGHTS = 100_000
 
 
 class UsageError(ValueError):
@@ -65,7 +63,7 @@ def _bad_input_errors() -> tuple[type[BaseException], ...]:
     from idaes_hybrid.cli_flowsheet import FlowsheetModelError
     from idaes_hybrid.model.paths import PathError
 
-    return (FlowsheetModelError, UsageError, OutputPathError, ConfigError, DataError, ContractError, NetworkConfigError, ModelFileError,
+    return (FlowsheetModelError, UsageError, ProblemSizeError, OutputPathError, ConfigError, DataError, ContractError, NetworkConfigError, ModelFileError,
             OptimizationRequestError, TwinRequestError, PathError, ConfigurationError)
 
 
@@ -129,8 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", required=True, metavar="DIR", help="output directory")
     tr.add_argument("--tee", action="store_true", help="stream solver output to stdout")
     tr.add_argument("--quiet", action="store_true", help="show warnings and errors only")
-    tr.add_argument("--max-weights", type=int, default=DEFAULT_MAX_WEIGHTS, metavar="N",
-                    help=f"refuse networks with more weights (default {DEFAULT_MAX_WEIGHTS})")
+    add_max_weights_option(tr)
     pr = sub.add_parser("predict", help="simulate a config's experiments with a saved model",
                         description="Simulate every experiment of a config with a saved model.")
     pr.add_argument("model_dir", metavar="MODEL_DIR", help="saved model directory (DIR/model)")
@@ -219,32 +216,6 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- train
-def check_problem_size(n_weights: int, n_points: int, limit: int, log: logging.Logger) -> None:
-    """Log the size of the training problem before it is built; refuse it above ``limit``.
-
-    Parameters
-    ----------
-    n_weights : int
-        Network weights and biases (all networks).
-    n_points : int
-        Collocation points of the training experiments (network evaluations).
-    limit : int
-        Most weights allowed (``--max-weights``).
-    log : logging.Logger
-        Gets the size line.
-    """
-    if limit < 1:
-        raise UsageError(f"--max-weights: expected an integer >= 1, got {limit}")
-    # network equations' Jacobian and Hessian blocks: about 3 doubles per weight and point
-    memory_mb = 8.0 * 3 * n_weights * max(n_points, 1) / 1e6
-    log.info(f"problem size: {n_weights} network weights, {n_points} collocation points, "
-             f"memory estimate {memory_mb:.0f} MB")
-    if n_weights > limit:
-        raise UsageError(f"network.hidden: the network has {n_weights} weights, more than the "
-                         f"limit {limit} (memory estimate {memory_mb:.0f} MB); use smaller "
-                         "layers or raise --max-weights")
-
-
 def add_accept_edited_option(parser: argparse.ArgumentParser) -> None:
     """Add ``--accept-edited-model`` to a command that reads a saved model."""
     parser.add_argument("--accept-edited-model", action="store_true",

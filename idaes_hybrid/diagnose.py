@@ -374,6 +374,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     dg.add_argument("--scaled", action="store_true",
                     help="set the IDAES scaling factors first (numerical checks in scaled space)")
     dg.add_argument("--quiet", action="store_true", help="show warnings and errors only")
+    from idaes_hybrid.cli_size import add_max_weights_option
+
+    add_max_weights_option(dg)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -382,15 +385,26 @@ def run(args: argparse.Namespace) -> int:
     from idaes_hybrid.flowsheet_config import is_flowsheet_config, load_flowsheet_config
     from idaes_hybrid.nn.formulations import Formulation
 
+    from idaes_hybrid.cli_size import check_problem_size
+
     formulation = Formulation(args.formulation) if args.formulation else None
+    log = idaeslog.getLogger("idaes.idaes_hybrid.cli")
     if is_flowsheet_config(args.config):
-        m, nets = build_flowsheet_diagnostic_model(load_flowsheet_config(args.config), formulation)
+        fs_config = load_flowsheet_config(args.config)
+        disc = fs_config.discretization
+        check_problem_size(sum(s.n_parameters for s in fs_config.network_specs().values()),
+                           len(fs_config.experiments) * disc.nfe * disc.ncp, args.max_weights, log)
+        m, nets = build_flowsheet_diagnostic_model(fs_config, formulation)
         if args.scaled:
             from idaes_hybrid.training.flowsheet_problem import scale_flowsheet_model
 
             scale_flowsheet_model(m)
     else:
-        m = build_diagnostic_model(load_run_config(args.config), formulation)
+        config = load_run_config(args.config)
+        disc = config.discretization
+        check_problem_size(config.network_spec().n_parameters,
+                           len(config.training_experiments) * disc.nfe * disc.ncp, args.max_weights, log)
+        m = build_diagnostic_model(config, formulation)
         nets = m.net
         if args.scaled:
             from idaes_hybrid.scaling import scale_hybrid_model

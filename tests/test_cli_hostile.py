@@ -476,6 +476,14 @@ def test_huge_network_is_refused_before_building(tmp_path, capsys):
 
 
 @pytest.mark.unit
+def test_diagnose_refuses_a_huge_network_before_building(tmp_path, capsys):
+    config = small_config(tmp_path, hidden="[2000, 2000]")
+    code, _, err = run(["diagnose", str(config)], capsys)
+    assert code == 2 and error_line(err).startswith("error: network.hidden: ")
+    assert "problem size: 4008001 network weights" in err
+
+
+@pytest.mark.unit
 def test_max_weights_must_be_positive(tmp_path, capsys):
     code, _, err = run(["train", str(small_config(tmp_path)), "--out", str(tmp_path / "o"),
                         "--max-weights", "0"], capsys)
