@@ -275,7 +275,7 @@ def _train(args: argparse.Namespace) -> int:
                            len(fs_config.experiments) * disc.nfe * disc.ncp, args.max_weights,
                            logging.getLogger(LOGGER_NAME + ".cli"))
         import_tensorflow(args.quiet)
-        metrics, out, written = cli_flowsheet.train(args, check_out_dir, write_staged)
+        metrics, out, written = cli_flowsheet.train(args, fs_config, write_staged)
         _print_summary(metrics, out, written)
         return 0
 

@@ -15,17 +15,16 @@ class FlowsheetModelError(ValueError):
     """A saved flowsheet model cannot be read; the message names the file and field."""
 
 
-def train(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dict, Path, list[Path]]:
-    """Train the config's learned terms; write metrics, model, plots and report.
+def train(args: argparse.Namespace, config, write_staged) -> tuple[dict, Path, list[Path]]:
+    """Train the learned terms of ``config`` (a checked
+    :class:`~idaes_hybrid.flowsheet_config.FlowsheetRunConfig`; ``--out`` checked by the
+    caller); write metrics, model, plots and report.
 
     Returns the metrics, the output directory and the paths written (the CLI prints them)."""
-    from idaes_hybrid.flowsheet_config import load_flowsheet_config
     from idaes_hybrid.flowsheet_output import write_outputs
     from idaes_hybrid.training.flowsheet_train import train_flowsheet
 
     out = Path(args.out).expanduser().resolve()
-    check_out_dir(out, [("config", args.config)])
-    config = load_flowsheet_config(args.config)
     log = logging.getLogger(LOGGER_NAME + ".cli")
     log.info(f"config {config.path}: flowsheet {config.build_ref}, {len(config.experiments)} experiments")
     specs = config.network_specs()
