@@ -161,9 +161,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 on success, 1 if the run failed, 2 on bad input.
     """
     args = _parser().parse_args(argv)
-    # TensorFlow reads this when it is imported; --quiet also hides its C++ start-up lines
+    # TensorFlow reads this when it is imported: its C++ start-up lines (a CUDA probe
+    # reported as an error on machines without a GPU) stay out of the user's way unless
+    # the user set a level (--quiet: always hidden)
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3" if args.quiet else os.environ.get(
-        "TF_CPP_MIN_LOG_LEVEL", "2")
+        "TF_CPP_MIN_LOG_LEVEL", "3")
     with _logging_to_stderr(args.quiet):
         try:
             with interrupts_raise():  # SIGTERM (a scheduler, kill) is handled as Ctrl-C

@@ -107,14 +107,15 @@ def _stderr_hidden() -> Iterator[list[str]]:
 
 def import_tensorflow(quiet: bool) -> None:
     """Import TensorFlow and Keras now, with interrupts held back (a Ctrl-C inside
-    TensorFlow's import would be swallowed) and, if ``quiet``, without its C++ start-up
-    lines on stderr (shown anyway if the import fails)."""
+    TensorFlow's import would be swallowed) and without its C++ start-up lines on stderr
+    (shown anyway if the import fails; ``TF_CPP_MIN_LOG_LEVEL`` set by the user is kept
+    unless ``quiet``)."""
     if quiet:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     else:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with interrupts_deferred():
-        hide = _stderr_hidden() if quiet else contextlib.nullcontext([""])
+        hide = _stderr_hidden()
         failed = None
         with hide as captured:
             try:

@@ -407,6 +407,20 @@ def test_quiet_training_prints_nothing_on_stderr(quiet_training):
 
 
 @pytest.mark.component
+def test_tensorflow_start_up_lines_are_hidden_without_quiet_too():
+    """TensorFlow's C++ start-up lines (an absl warning, a CUDA probe reported as an error on
+    a machine without a GPU) stay off stderr without --quiet as well, through the first op."""
+    code = ("from idaes_hybrid.cli_output import import_tensorflow; import_tensorflow(False); "
+            "import tensorflow as tf; print(float(tf.constant(1.0) + 1.0))")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "2.0"
+    assert "E0000" not in proc.stderr and "absl" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.component
 def test_predict_on_a_run_folder_hints_model(tmp_path, capsys, quiet_training):
     out = quiet_training["out"]
     assert quiet_training["proc"].returncode == 0
