@@ -24,6 +24,7 @@ The validation batch is noise-free on a regular grid, as in ``generate_data.py``
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -31,22 +32,23 @@ import numpy as np
 import pandas as pd
 from scipy.integrate import solve_ivp
 
-#: Names of the states, in the column order of the CSV files.
-STATES = ("X", "P", "S", "V")
-#: Feed flow rate (L/h) and final time (h) of every batch.
-FEED, HORIZON = 0.05, 40.0
+
+def _public_case():
+    """``flowsheets/bioreactor/generate_data.py`` (not a package): batches, noise, feed."""
+    path = Path(__file__).resolve().parents[1] / "flowsheets" / "bioreactor" / "generate_data.py"
+    spec = importlib.util.spec_from_file_location("bioreactor_generate_data", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_CASE = _public_case()
+#: States (CSV column order), feed flow (L/h), final time (h), noise sd, initial states of
+#: the training and validation batches: those of the public case's generator.
+STATES, FEED, HORIZON, NOISE_SD = _CASE.STATES, _CASE.FEED, _CASE.HORIZON, _CASE.NOISE_SD
+TRAIN_BATCHES, VALIDATION_BATCH = _CASE.TRAIN_BATCHES, _CASE.VALIDATION_BATCH
 #: Known physics (yields) of the hybrid model and of the plant.
 YXS, YPX = 0.5, 0.2
-#: Gaussian measurement noise sd of each state (``generate_data.py``'s ``NOISE_SD``).
-NOISE_SD = {"X": 0.05, "P": 0.05, "S": 0.5, "V": 0.1}
-#: Initial states of the training batches (``generate_data.py``'s); ``Sf = S(0)``.
-TRAIN_BATCHES = {
-    "b1": {"X": 0.05, "P": 0.0, "S": 10.0, "V": 1.0},
-    "b2": {"X": 0.025, "P": 0.0, "S": 5.0, "V": 0.8},
-    "b3": {"X": 0.5, "P": 0.0, "S": 7.5, "V": 0.95},
-}
-#: Initial state of the noise-free validation batch.
-VALIDATION_BATCH = {"val": {"X": 0.1, "P": 0.0, "S": 8.0, "V": 0.9}}
 #: Samples per training batch (before missing cells) and on the validation grid.
 N_TRAIN, N_VALIDATION = 31, 41
 #: Probability that one measured cell is missing (a row keeps at least one value).

@@ -28,6 +28,8 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from idaes_hybrid.fd_capture import captured_fd
+
 #: Names the commands write in an output directory; an earlier run's are replaced.
 OUTPUT_NAMES = frozenset({
     "metrics.json", "model", "fit.png", "learned_rate.png", "report.md", "optimization.json",
@@ -88,23 +90,6 @@ def interrupts_deferred() -> Iterator[None]:
         raise Interrupted(received[0])
 
 
-@contextlib.contextmanager
-def _stderr_hidden() -> Iterator[list[str]]:
-    """Send what C code writes on file descriptor 2 to a buffer (returned in the list)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    captured: list[str] = []
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield captured
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            captured.append(tmp.read().decode("utf-8", errors="replace"))
-
-
 def import_tensorflow(quiet: bool) -> None:
     """Import TensorFlow and Keras now, with interrupts held back (a Ctrl-C inside
     TensorFlow's import would be swallowed) and without its C++ start-up lines on stderr
@@ -115,7 +100,7 @@ def import_tensorflow(quiet: bool) -> None:
     else:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with interrupts_deferred():
-        hide = _stderr_hidden()
+        hide = captured_fd(2)
         failed = None
         with hide as captured:
             try:

@@ -17,18 +17,17 @@ Where cyipopt is not installed the options are passed through unchecked.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import difflib
-import os
 import re
 import sys
-import tempfile
 from functools import lru_cache
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import idaes.logger as idaeslog
 import numpy as np
+
+from idaes_hybrid.fd_capture import captured_fd
 
 _log = idaeslog.getLogger(__name__)
 
@@ -68,32 +67,6 @@ class _Quadratic:
         return np.array([2.0 * obj_factor])
 
 
-def _flush_c_stdout() -> None:
-    try:
-        ctypes.CDLL(None).fflush(None)
-    except (OSError, AttributeError, TypeError):  # pragma: no cover - no C library handle
-        pass
-
-
-@contextlib.contextmanager
-def _captured_stdout() -> Iterator[list[str]]:
-    """Capture what C code prints on file descriptor 1; the text is appended to the list."""
-    sys.stdout.flush()
-    _flush_c_stdout()
-    saved = os.dup(1)
-    captured: list[str] = []
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 1)
-        try:
-            yield captured
-        finally:
-            _flush_c_stdout()
-            os.dup2(saved, 1)
-            os.close(saved)
-            tmp.seek(0)
-            captured.append(tmp.read().decode("utf-8", errors="replace"))
-
-
 def _problem(print_level: int = 0):
     import cyipopt
 
@@ -107,7 +80,7 @@ def _problem(print_level: int = 0):
 def _ipopt_refusal(key: str, value: Any) -> str | None:
     """Ipopt's message if it refuses ``key = value``, else None."""
     problem = _problem()
-    with _captured_stdout() as out:
+    with captured_fd(1) as out:
         try:
             problem.add_option(key, value)
             accepted = True
@@ -121,7 +94,7 @@ def ipopt_option_names() -> tuple[str, ...]:
     """Every option name of the installed Ipopt (from its own documentation)."""
     problem = _problem(print_level=5)
     problem.add_option("print_options_documentation", "yes")
-    with _captured_stdout() as out:
+    with captured_fd(1) as out:
         problem.solve(np.array([0.0]))
     return tuple(sorted(set(re.findall(r"^([a-z][a-z0-9_]*)\s", out[0], re.M))))
 
@@ -156,7 +129,7 @@ def linear_solver_available(name: str, options: Mapping[str, Any] | None = None)
 @lru_cache(maxsize=None)
 def _mumps_available() -> bool:
     problem = _problem()
-    with _captured_stdout():
+    with captured_fd(1):
         problem.add_option("linear_solver", "mumps")
         _, info = problem.solve(np.array([0.0]))
     return int(info["status"]) != _INVALID_OPTION

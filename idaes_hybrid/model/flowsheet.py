@@ -108,6 +108,7 @@ class HybridFlowsheet:
     terms: Sequence[Term]
     variables: Mapping[str, str] = field(default_factory=dict)
     time_units: Any = field(default_factory=lambda: pyunits.s)
+    _shapes: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def path(self, name: str) -> str:
         """The path a variable name stands for (a path stands for itself)."""
@@ -176,12 +177,15 @@ class HybridFlowsheet:
 
     def network_shapes(self) -> dict[str, tuple[int, int]]:
         """Inputs and outputs of each term's network, by term name, read from a build
-        of the flowsheet alone (no experiment, no discretization)."""
+        of the flowsheet alone (no experiment, no discretization; built once)."""
         self.term_names()
-        m = pyo.ConcreteModel()
-        m.fs = FlowsheetBlock(dynamic=True, time_set=[0.0, 1.0], time_units=self.time_units)
-        self.build(m.fs)
-        return {t.name: (t.n_inputs_of(m), t.n_outputs_of(m)) for t in self.terms}
+        key = (self.build, tuple(self.terms))
+        if self._shapes is None or self._shapes[0] != key:
+            m = pyo.ConcreteModel()
+            m.fs = FlowsheetBlock(dynamic=True, time_set=[0.0, 1.0], time_units=self.time_units)
+            self.build(m.fs)
+            self._shapes = (key, {t.name: (t.n_inputs_of(m), t.n_outputs_of(m)) for t in self.terms})
+        return dict(self._shapes[1])
 
     def network_shape(self) -> tuple[int, int]:
         """Inputs and outputs of the network of a flowsheet with one learned term."""
