@@ -1,44 +1,75 @@
 """idaes-hybrid: neural networks inside IDAES dynamic models, trained simultaneously."""
 
-from idaes_hybrid.nn.block import NeuralNetworkBlock
-from idaes_hybrid.nn.formulations import Formulation
-from idaes_hybrid.nn.network import Activation, NetworkConfigError, NetworkSpec
-from idaes_hybrid.optimize import (
-    FeedOptimizationResult, OptimizationError, evaluate_feed_on_reference, optimize_feed)
-from idaes_hybrid.solver import (
-    SolveResult, SolverChoice, SolverCrashError, SolverNotFoundError, SolveStatus, get_nlp_solver)
-from idaes_hybrid.training.experiment import DataError, Experiment, Role
-from idaes_hybrid.training.problem import Discretization
-from idaes_hybrid.training.train import (
-    HessianMode, TrainingError, TrainingResult, TrainingSettings, train)
-from idaes_hybrid.twin.estimate import TwinEstimate, estimate_and_forecast
-from idaes_hybrid.twin.update import UpdateResult, update_model
-from idaes_hybrid.units.contract import HybridUnit, KineticsMode
-from idaes_hybrid.units.fed_batch import FedBatchReactor
-from idaes_hybrid.units.initialization import HybridUnitInitializer
-from idaes_hybrid.units.predator_prey import PredatorPrey
-from idaes_hybrid.units.registry import (
-    FED_BATCH_BIOREACTOR, PREDATOR_PREY, TANK_MANIFOLD, HybridModelDefinition,
-    get_model_definition, register_model)
-from idaes_hybrid.units.tank_manifold import TankManifold
+#: Public name -> the module that defines it; imported on first use (PEP 562), so that
+#: ``import idaes_hybrid`` (and ``idaes-hybrid --help``) does not pay for IDAES, Pyomo's
+#: DAE tools and TensorFlow until a name is used.
+_LAZY = {
+    "Activation": "idaes_hybrid.nn.network",
+    "DataError": "idaes_hybrid.training.experiment",
+    "Discretization": "idaes_hybrid.training.problem",
+    "Experiment": "idaes_hybrid.training.experiment",
+    "FED_BATCH_BIOREACTOR": "idaes_hybrid.units.registry",
+    "FedBatchReactor": "idaes_hybrid.units.fed_batch",
+    "FeedOptimizationResult": "idaes_hybrid.optimize",
+    "Formulation": "idaes_hybrid.nn.formulations",
+    "HessianMode": "idaes_hybrid.training.train",
+    "HybridModelDefinition": "idaes_hybrid.units.registry",
+    "HybridUnit": "idaes_hybrid.units.contract",
+    "HybridUnitInitializer": "idaes_hybrid.units.initialization",
+    "KineticsMode": "idaes_hybrid.units.contract",
+    "NetworkConfigError": "idaes_hybrid.nn.network",
+    "NetworkSpec": "idaes_hybrid.nn.network",
+    "NeuralNetworkBlock": "idaes_hybrid.nn.block",
+    "OptimizationError": "idaes_hybrid.optimize",
+    "PREDATOR_PREY": "idaes_hybrid.units.registry",
+    "PredatorPrey": "idaes_hybrid.units.predator_prey",
+    "Role": "idaes_hybrid.training.experiment",
+    "SolveResult": "idaes_hybrid.solver",
+    "SolveStatus": "idaes_hybrid.solver",
+    "SolverChoice": "idaes_hybrid.solver",
+    "SolverCrashError": "idaes_hybrid.solver",
+    "SolverNotFoundError": "idaes_hybrid.solver",
+    "TANK_MANIFOLD": "idaes_hybrid.units.registry",
+    "TankManifold": "idaes_hybrid.units.tank_manifold",
+    "TrainingError": "idaes_hybrid.training.train",
+    "TrainingResult": "idaes_hybrid.training.train",
+    "TrainingSettings": "idaes_hybrid.training.train",
+    "TwinEstimate": "idaes_hybrid.twin.estimate",
+    "UpdateResult": "idaes_hybrid.twin.update",
+    "estimate_and_forecast": "idaes_hybrid.twin.estimate",
+    "evaluate_feed_on_reference": "idaes_hybrid.optimize",
+    "get_model_definition": "idaes_hybrid.units.registry",
+    "get_nlp_solver": "idaes_hybrid.solver",
+    "optimize_feed": "idaes_hybrid.optimize",
+    "register_model": "idaes_hybrid.units.registry",
+    "train": "idaes_hybrid.training.train",
+    "update_model": "idaes_hybrid.twin.update",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'idaes_hybrid' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+from idaes_hybrid.idaes_hook import configure_on_idaes_import
 
 __version__ = "0.1.0"
 
 
-def _configure_idaes_solver() -> None:
-    """Give IDAES's get_solver() and initializers a real solver on import (pip-only
-    machines have no ipopt executable): Ipopt via cyipopt, else POUNCE."""
-    from idaes_hybrid.solver import SolverNotFoundError, ensure_idaes_default_solver
-
-    try:
-        ensure_idaes_default_solver()
-    except SolverNotFoundError as err:  # workflows raise it again where a solve is needed
-        import idaes.logger as idaeslog
-
-        idaeslog.getLogger(__name__).warning(f"IDAES default solver not configured: {err}")
-
-
-_configure_idaes_solver()
+# IDAES's get_solver() and unit initializers get a real solver (Ipopt via cyipopt, else
+# POUNCE) on machines without an ipopt executable, as soon as IDAES's solvers are imported.
+configure_on_idaes_import()
 
 __all__ = [
     "Activation", "DataError", "Discretization", "Experiment", "FED_BATCH_BIOREACTOR",

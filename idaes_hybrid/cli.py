@@ -141,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     from idaes_hybrid.cli_twin import add_parsers as add_twin_parsers
 
     add_twin_parsers(sub)
-    from idaes_hybrid.diagnose import add_parser as add_diagnose_parser
+    from idaes_hybrid.cli_diagnose import add_parser as add_diagnose_parser
 
     add_diagnose_parser(sub)
     return parser
@@ -202,7 +202,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "train":
         return _train(args)
     if args.command == "diagnose":
-        from idaes_hybrid.diagnose import run as _diagnose
+        from idaes_hybrid.cli_diagnose import run as _diagnose
 
         return _diagnose(args)
     if args.command == "optimize":
