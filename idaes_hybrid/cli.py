@@ -166,6 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the user set a level (--quiet: always hidden)
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3" if args.quiet else os.environ.get(
         "TF_CPP_MIN_LOG_LEVEL", "3")
+    # IDAES applies its logging configuration (dictConfig) when first imported, which
+    # resets the loggers below "idaes": import it before configuring ours
+    import idaes  # noqa: F401
     with _logging_to_stderr(args.quiet):
         try:
             with interrupts_raise():  # SIGTERM (a scheduler, kill) is handled as Ctrl-C

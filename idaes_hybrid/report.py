@@ -10,6 +10,33 @@ def _fmt(value) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
+def _noise_lines(noise: dict) -> list[str]:
+    if not noise:
+        return []
+    return ["", "Noise standard deviation the fit divides each variable's residuals by "
+            "(given in the config, or estimated from the data when not given):", "",
+            "| | " + " | ".join(noise) + " |", "|---" * (len(noise) + 1) + "|",
+            "| sd | " + " | ".join(_fmt(v["sd"]) for v in noise.values()) + " |",
+            "| source | " + " | ".join(v["source"] for v in noise.values()) + " |"]
+
+
+def _regularization_lines(reg: dict) -> list[str]:
+    if not reg:
+        return []
+    why = f" ({reg['reason']})" if reg.get("reason") else ""
+    lines = ["", f"Prior precision of the weights (regularization) alpha = {reg['alpha']:g}, "
+             f"{reg['source']}{why}."]
+    path = reg.get("path") or []
+    if path:
+        folds = list(path[0]["folds"])
+        lines += ["Leave-one-experiment-out cross-validation: held-out mean squared scaled "
+                  "residual (about 1 for a prediction within the noise; `-`: a solve failed):", "",
+                  "| alpha | score | " + " | ".join(folds) + " |", "|---" * (len(folds) + 2) + "|"]
+        lines += [f"| {p['alpha']:g} | {_fmt(p['score'])} | "
+                  + " | ".join(_fmt(p["folds"].get(f)) for f in folds) + " |" for p in path]
+    return lines
+
+
 def training_report(metrics: dict, plots: Sequence[str], title: str) -> str:
     """Markdown text summarizing ``metrics`` (as written to ``metrics.json``).
 
@@ -36,13 +63,8 @@ def training_report(metrics: dict, plots: Sequence[str], title: str) -> str:
         rmse = metrics[part]["rmse"]
         if rmse:
             lines.append(f"| {part} | " + " | ".join(_fmt(rmse.get(n)) for n in names) + " |")
-    noise = metrics.get("noise_sd") or {}
-    if noise:
-        lines += ["", "Noise standard deviation the fit divides each variable's residuals by "
-                  "(given in the config, or estimated from the data when not given):", "",
-                  "| | " + " | ".join(noise) + " |", "|---" * (len(noise) + 1) + "|",
-                  "| sd | " + " | ".join(_fmt(v["sd"]) for v in noise.values()) + " |",
-                  "| source | " + " | ".join(v["source"] for v in noise.values()) + " |"]
+    lines += _noise_lines(metrics.get("noise_sd") or {})
+    lines += _regularization_lines(metrics.get("regularization") or {})
     diag = metrics.get("diagnostics") or {}
     if diag:
         lines += ["", "Numerical diagnostics of the trained model (IDAES-style checks of "

@@ -22,7 +22,8 @@ DATA = Path(__file__).resolve().parents[1] / "flowsheets" / "bioreactor" / "data
 PNG = b"\x89PNG\r\n\x1a\n"
 
 #: A small but complete run: one training and one validation batch, a tiny network.
-#: (inputs = ["S"] and regularization = 1.0 make the 200-iteration L-BFGS solve converge
+#: (inputs = ["S"] and regularization = 62 (1.0 per mean residual, 124 observations)
+#: make the 200-iteration L-BFGS solve converge
 #: reliably; with all four inputs the validation simulation of this one-batch fit goes
 #: below S = 0 and is reported infeasible.)
 SMALL = """\
@@ -40,7 +41,7 @@ nfe = 4
 ncp = 2
 [training]
 hessian = "{hessian}"
-regularization = 1.0
+regularization = 62.0
 pretrain_epochs = 20
 [solver]
 tol = 1e-6

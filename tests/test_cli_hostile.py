@@ -31,7 +31,7 @@ nfe = 4
 ncp = 2
 [training]
 hessian = "limited-memory"
-regularization = 1.0
+regularization = 62.0
 pretrain_epochs = 20
 [solver]
 {solver}

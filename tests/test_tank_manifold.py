@@ -134,7 +134,7 @@ def test_shipped_config():
     assert config.definition is DEF
     assert config.network_spec().sizes == [4, 32, 32, 2]
     assert config.network_spec().n_parameters == 1282
-    assert config.training.regularization == 1e-2
+    assert config.training.regularization == 1.86
     assert (config.discretization.nfe, config.discretization.ncp) == (20, 3)
     assert [e.name for e in config.training_experiments] == ["t1", "t2", "t3"]
     for exp in config.experiments:

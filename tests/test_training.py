@@ -33,7 +33,10 @@ def _experiments(columns=None):
 
 
 def _settings(**kw):
-    base = dict(pretrain_epochs=300, solver_options={"tol": 1e-6, "max_iter": 300})
+    # regularization: the prior precision equal to the former 1e-2 per mean residual of
+    # b1 + b2 (248 observations); cross-validation is tested in test_regularization.py
+    base = dict(pretrain_epochs=300, solver_options={"tol": 1e-6, "max_iter": 300},
+                regularization=1.24)
     base.update(kw)
     return TrainingSettings(**base)
 

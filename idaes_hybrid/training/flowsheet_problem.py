@@ -27,6 +27,7 @@ from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.predict import PredictionError
 from idaes_hybrid.training.problem import interpolation_weights, observation_scales
+from idaes_hybrid.training.regularization import add_likelihood_objective_parts
 from idaes_hybrid.units.initialization import HybridUnitInitializer
 
 _log = idaeslog.getLogger(__name__)
@@ -100,23 +101,24 @@ def scale_flowsheet_model(m: pyo.Block) -> None:
         NeuralNetworkScaler(overwrite=True).scale_model(net)
 
 
-def data_fit(m: pyo.Block, hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperiment],
-             scales: dict[str, float]):
-    """Mean of squared, scaled residuals over all observations."""
-    terms = []
+def experiment_fit_sums(m: pyo.Block, hf: HybridFlowsheet,
+                        experiments: Sequence[FlowsheetExperiment],
+                        scales: dict[str, float]) -> dict[str, tuple]:
+    """Per experiment: (sum of squared scaled residuals, number of observations)."""
+    out = {}
     for exp in experiments:
         blk = m.experiment[exp.name]
         times, names, values = exp.observations()
         refs = {n: hf.var(blk, n, f"experiments[{exp.name!r}].measurements.{n}")
                 for n in exp.measured_variables}
+        terms = []
         for t_obs, name, y in zip(times, names, values):
             ref = refs[name]
             x = sum(w * ref[t] for t, w in interpolation_weights(blk.fs.time, float(t_obs)))
             u = pyunits.get_units(ref[blk.fs.time.first()])
             terms.append(((x / u - float(y)) / scales[name]) ** 2)
-    if not terms:
-        raise DataError("experiments: no measurements to fit")
-    return sum(terms) / len(terms)
+        out[exp.name] = (sum(terms), len(terms))
+    return out
 
 
 def build_flowsheet_training_model(
@@ -125,7 +127,8 @@ def build_flowsheet_training_model(
     formulation: Formulation = Formulation.BATCHED, scales: dict[str, float] | None = None,
 ) -> pyo.ConcreteModel:
     """The simultaneous training model (objective not yet set): ``experiment[name]``
-    blocks, ``networks`` with their points, the expression ``data_fit`` and ``scales``.
+    blocks, ``networks`` with their points, ``scales`` and the expression ``data_fit`` with
+    the parts of :func:`~idaes_hybrid.training.regularization.add_likelihood_objective_parts`.
     ``spec``: one network (one term) or ``{term name: NetworkSpec}``."""
     specs = hf.specs_by_term(spec)
     names = [e.name for e in experiments]
@@ -137,7 +140,7 @@ def build_flowsheet_training_model(
         hf.build_experiment(m.experiment[exp.name], exp, nfe, ncp)
     add_networks(m, hf, specs, formulation, names)
     m.scales = dict(scales) if scales is not None else observation_scales(experiments)
-    m.data_fit = pyo.Expression(expr=data_fit(m, hf, experiments, m.scales))
+    add_likelihood_objective_parts(m, experiment_fit_sums(m, hf, experiments, m.scales))
     return m
 
 

@@ -33,7 +33,7 @@ from idaes_hybrid.model.experiment import DataError, Role
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.nl_solve import solve_nl
 from idaes_hybrid.nn.network import NetworkSpec
-from idaes_hybrid.solver import ensure_idaes_default_solver
+from idaes_hybrid.solver import SolveResult, ensure_idaes_default_solver
 from idaes_hybrid.training.flowsheet_problem import (
     POINTS, build_flowsheet_training_model, flowsheet_rmse, initialize_flowsheet, networks,
     scale_flowsheet_model, simulate_flowsheet, smoothness)
@@ -42,6 +42,8 @@ from idaes_hybrid.training.problem import noise_levels
 from idaes_hybrid.training.pretrain import normalization_from_data, pretrain_network
 from idaes_hybrid.training.train import (
     HessianMode, StageReport, TrainingError, TrainingResult, TrainingSettings)
+from idaes_hybrid.training.regularization import (
+    WARM_START_OPTIONS, RegularizationChoice, choose_regularization, prior_term, resolve_setting)
 from idaes_hybrid.training.warm_start import regularization_term
 
 _log = idaeslog.getLogger(__name__)
@@ -294,8 +296,11 @@ def train_flowsheet(
     m = build_flowsheet_training_model(hf, train_exps, spec, nfe, ncp, settings.formulation)
     nets = networks(m)
     centres = {net.local_name: net.to_spec() if warm and anchor else None for net in nets}
-    m.training_objective = pyo.Objective(expr=m.data_fit + 0.5 * settings.regularization * sum(
-        _anchored_l2(net, centres[net.local_name]) for net in nets))
+    alpha, cross_validating, choice = resolve_setting(settings.regularization, len(train_exps),
+                                                      not warm, "model update" if warm else "")
+    m.prior_precision.set_value(alpha)
+    m.training_objective = pyo.Objective(expr=m.data_fit + prior_term(m, sum(
+        _anchored_l2(net, centres[net.local_name]) for net in nets)))
     m.training_objective.deactivate()
     stages = {"build": StageReport("ok", time.perf_counter() - tick)}
     _log.info(f"build: {len(train_exps)} experiments, " + ", ".join(
@@ -307,6 +312,8 @@ def train_flowsheet(
         scale_flowsheet_model(m)
     res = _train_stage(m, train_exps, options, settings, tee)
     stages["train"] = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)
+    if cross_validating:
+        choice, stages["regularization"] = _choose_regularization(m, train_exps, options, settings, tee)
     trained = {net.local_name: net.to_spec() for net in nets}
     for net in nets:
         net.fix_weights()
@@ -321,7 +328,7 @@ def train_flowsheet(
         train_rmse=pooled_rmse(per_exp, train_exps), validation_rmse=pooled_rmse(per_exp, val_exps),
         per_experiment_rmse=per_exp, trajectories=trajs,
         smoother_profiles=profiles[first], specs=trained, term_profiles=profiles,
-        noise=noise_levels(train_exps),
+        noise=noise_levels(train_exps), regularization=choice.to_dict(),
         diagnostics={"validation_failures": failed} if failed else {})
 
 
@@ -332,7 +339,38 @@ def _train_stage(m: pyo.Block, train_exps, options: dict, settings: TrainingSett
     for net in networks(m):
         net.initialize_points(outputs=False)
         net.unfix_weights()
-    # The fit is a mean over observations; Ipopt sees the sum (its curvature must not
-    # drown in the regularization Ipopt adds to the Hessian of a non-convex problem).
-    n_obs = sum(len(e.observations()[0]) for e in train_exps)
-    return _train_solve(m, {"obj_scaling_factor": float(n_obs), **options}, settings, tee)
+    return _train_solve(m, _sum_scaled(m, options), settings, tee)
+
+
+def _sum_scaled(m: pyo.Block, options: dict) -> dict:
+    """The fit is a mean over observations; Ipopt sees the sum (its curvature must not
+    drown in the regularization Ipopt adds to the Hessian of a non-convex problem)."""
+    return {"obj_scaling_factor": float(m.n_observations), **options}
+
+
+def _choose_regularization(m: pyo.Block, train_exps, options: dict, settings: TrainingSettings,
+                           tee: bool) -> tuple[RegularizationChoice, StageReport]:
+    """Cross-validate the prior precision on the solved model ``m`` (see
+    :func:`~idaes_hybrid.training.regularization.choose_regularization`)."""
+    opts = {**_sum_scaled(m, options), "hessian_approximation": settings.hessian.value,
+            **WARM_START_OPTIONS}
+
+    def solve(label: str) -> SolveResult:
+        _log.info(f"{label}: solving")
+        return solve_hybrid(m, networks(m), opts, tee, user_scaling=settings.user_scaling)
+
+    def start_fold(held: str) -> None:  # the held-out experiment marched with the weights
+        nets = networks(m)
+        for net in nets:
+            net.fix_weights()
+        try:
+            initialize_flowsheet(m.experiment[held], nets)
+        except (InitializationError, DataError) as err:
+            _log.info(f"cross-validation: {held!r} not marched ({err}); starting from the fit")
+        for net in nets:
+            net.initialize_points(outputs=False)
+            net.unfix_weights()
+
+    choice = choose_regularization(m, solve, {e.name: len(e.observations()[0]) for e in train_exps},
+                                   start_fold=start_fold)
+    return choice, StageReport(choice.source.value, choice.wall_time_s, choice.iterations)

@@ -23,6 +23,7 @@ from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.model.noise import estimate_noise_sd
 from idaes_hybrid.training.experiment import DataError, Experiment
+from idaes_hybrid.training.regularization import add_likelihood_objective_parts
 from idaes_hybrid.units.contract import KineticsMode, check_contract
 from idaes_hybrid.units.discretization import make_time_discretization_consistent
 from idaes_hybrid.units.registry import HybridModelDefinition
@@ -151,19 +152,29 @@ def observation_scales(experiments: Sequence[Experiment]) -> dict[str, float]:
     return {name: level["sd"] for name, level in noise_levels(experiments).items()}
 
 
-def data_fit_expression(m: pyo.Block, experiments: Sequence[Experiment], scales: dict[str, float]):
-    """Mean of the squared, scaled residuals over all observations."""
-    terms = []
+def experiment_fit_sums(m: pyo.Block, experiments: Sequence[Experiment],
+                        scales: dict[str, float]) -> dict[str, tuple]:
+    """Per experiment: (sum of squared scaled residuals, number of observations)."""
+    out = {}
     for exp in experiments:
         blk = m.experiment[exp.name]
         times, names, values = exp.observations()
+        terms = []
         for t_obs, name, y in zip(times, names, values):
             x = state_at(blk.fs.unit, name, blk.fs.time, float(t_obs))
             var = getattr(blk.fs.unit, name)  # units of an element: a Reference has none itself
             terms.append(((x / pyunits.get_units(var[blk.fs.time.first()]) - float(y)) / scales[name]) ** 2)
-    if not terms:
+        out[exp.name] = (sum(terms), len(terms))
+    return out
+
+
+def data_fit_expression(m: pyo.Block, experiments: Sequence[Experiment], scales: dict[str, float]):
+    """Mean of the squared, scaled residuals over all observations."""
+    sums = experiment_fit_sums(m, experiments, scales).values()
+    n = sum(k for _, k in sums)
+    if not n:
         raise DataError("experiments: no measurements to fit")
-    return sum(terms) / len(terms)
+    return sum(s for s, _ in sums) / n
 
 
 def network_points(m: pyo.Block, experiments: Sequence[Experiment]) -> list[tuple[str, float]]:
@@ -190,7 +201,8 @@ def build_training_model(
     of experiments weighs residuals as the model of all of them does.
 
     The model has ``experiment[name]`` blocks, the shared network ``net`` with
-    its points sub-block ``net.kinetics``, and the expression ``data_fit``.
+    its points sub-block ``net.kinetics``, and the expression ``data_fit`` with the
+    parts of :func:`~idaes_hybrid.training.regularization.add_likelihood_objective_parts`.
     """
     m = pyo.ConcreteModel(name="hybrid_training")
     names = [e.name for e in experiments]
@@ -209,7 +221,7 @@ def build_training_model(
                      inputs=lambda p: unit(p).network_input_vars(p[1]),
                      outputs=lambda p: unit(p).network_output_vars(p[1]))
     m.scales = dict(scales) if scales is not None else observation_scales(experiments)
-    m.data_fit = pyo.Expression(expr=data_fit_expression(m, experiments, m.scales))
+    add_likelihood_objective_parts(m, experiment_fit_sums(m, experiments, m.scales))
     return m
 
 

@@ -30,10 +30,13 @@ from idaes_hybrid.training.predict import pooled_rmse, rmse, simulate
 from idaes_hybrid.training.pretrain import normalization_from_data, pretrain_network
 from idaes_hybrid.training.problem import (
     Discretization, build_training_model, network_io_arrays, noise_levels, trajectories)
+from idaes_hybrid.training.regularization import (
+    WARM_START_OPTIONS, RegularizationChoice, choose_regularization, prior_term, resolve_setting)
 from idaes_hybrid.training.smoother import (
     add_smoother_objective, set_smoother_mode)
 from idaes_hybrid.training.warm_start import (
-    WarmStart, as_warm_start, check_warm_start, prepare_warm_start, regularization_term)
+    WarmStart, as_warm_start, check_warm_start, initialize_by_simulation, prepare_warm_start,
+    regularization_term)
 from idaes_hybrid.units.registry import HybridModelDefinition
 
 _log = idaeslog.getLogger(__name__)
@@ -61,7 +64,12 @@ class TrainingSettings:
     formulation
         How the network is written into the NLP.
     regularization
-        Weight ``alpha`` of ``alpha / 2 * ||theta||^2`` in the objective.
+        Prior precision ``alpha`` of the weights: the objective is
+        ``sum r^2 / (2 sd^2) + alpha / 2 * ||theta||^2`` (see
+        :mod:`idaes_hybrid.training.regularization`). ``None`` (the default): chosen by
+        leave-one-experiment-out cross-validation over
+        :data:`~idaes_hybrid.training.regularization.DEFAULT_GRID` (a line search from ``1.0``) (``1.0`` when that
+        cannot run: one training experiment, decomposition, a model update).
     smoother_penalty
         Smoothness weight ``c_s`` of the smoother problem.
     smoother_scale
@@ -90,7 +98,7 @@ class TrainingSettings:
 
     hessian: HessianMode = HessianMode.EXACT
     formulation: Formulation = Formulation.BATCHED
-    regularization: float = 1e-2
+    regularization: float | None = None
     smoother_penalty: float = 10.0
     smoother_scale: float = 0.1
     pretrain_epochs: int = 200
@@ -145,6 +153,9 @@ class TrainingResult:
     noise
         Per measured variable, the noise sd the fit divided by and its ``source``
         (``given``, ``estimated`` from the data, or ``data spread``).
+    regularization
+        The prior precision used (``alpha``), its ``source`` and, when chosen by
+        cross-validation, the ``path`` of candidates with their held-out scores.
     """
 
     spec: NetworkSpec
@@ -163,6 +174,7 @@ class TrainingResult:
     specs: dict[str, NetworkSpec] = field(default_factory=dict)
     term_profiles: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     noise: dict[str, dict] = field(default_factory=dict)
+    regularization: dict = field(default_factory=dict)
 
     def metrics(self) -> dict:
         """The JSON-ready summary written to ``metrics.json``."""
@@ -177,6 +189,7 @@ class TrainingResult:
             "experiments": self.per_experiment_rmse,
             "diagnostics": self.diagnostics,
             **({"noise_sd": self.noise} if self.noise else {}),
+            **({"regularization": self.regularization} if self.regularization else {}),
             **({"decomposition": {"history": self.history}} if self.history else {}),
         }
 
@@ -272,13 +285,16 @@ def train(
                              settings.formulation, unit_config=settings.unit_config)
     add_smoother_objective(m, train_exps, definition.learned_names, settings.smoother_penalty,
                            settings.smoother_scale)
-    m.training_objective = pyo.Objective(
-        expr=m.data_fit + 0.5 * settings.regularization * regularization_term(m.net, warm))
+    decomposed = settings.method is TrainingMethod.DECOMPOSITION
+    why_not = "decomposition" if decomposed else "model update" if warm is not None else ""
+    alpha, cross_validating, choice = resolve_setting(settings.regularization, len(train_exps),
+                                                      not why_not, why_not)
+    m.prior_precision.set_value(alpha)
+    m.training_objective = pyo.Objective(expr=m.data_fit + prior_term(m, regularization_term(m.net, warm)))
     stages["build"] = StageReport("ok", time.perf_counter() - tick)
     _log.info(f"build: {len(train_exps)} experiments, {len(m.net.kinetics)} network points, "
               f"{spec.n_parameters} weights")
 
-    decomposed = settings.method is TrainingMethod.DECOMPOSITION
     resuming = decomposed and _has_checkpoint(settings.decomposition, spec, train_exps)
     if resuming:  # the checkpoint holds weights and normalization: stages 1 and 2 are done
         stages["smoother"] = StageReport("skipped (resumed)", 0.0)
@@ -334,6 +350,11 @@ def train(
         res = _solve(m, "train", {**options, "hessian_approximation": settings.hessian.value}, tee,
                      user_scaling=settings.user_scaling)
         stages["train"] = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)
+        if cross_validating:
+            run = _Run(definition, train_exps, disc, physics, network_inputs, settings.unit_config)
+            choice, stages["regularization"] = _choose_regularization(
+                m, run, {**options, "hessian_approximation": settings.hessian.value}, tee,
+                settings.user_scaling)
         trained = m.net.to_spec()
         m.net.fix_weights()
     tick = time.perf_counter()
@@ -365,7 +386,39 @@ def train(
         wall_time_s=time.perf_counter() - start, stages=stages,
         train_rmse=pooled_rmse(per_exp, train_exps), validation_rmse=pooled_rmse(per_exp, val_exps),
         per_experiment_rmse=per_exp, trajectories=trajs, smoother_profiles=smoother_profiles,
-        diagnostics=diagnostics, history=history, noise=noise_levels(train_exps))
+        diagnostics=diagnostics, history=history, noise=noise_levels(train_exps),
+        regularization=choice.to_dict())
+
+
+@dataclass
+class _Run:
+    """What a fold's simulation needs: the model definition and the training problem's data."""
+
+    definition: HybridModelDefinition
+    experiments: Sequence[Experiment]
+    disc: Discretization
+    physics: dict
+    network_inputs: Sequence[str]
+    unit_config: dict | None
+
+
+def _choose_regularization(m: pyo.Block, run: _Run, options: dict, tee: bool,
+                           user_scaling: bool) -> tuple[RegularizationChoice, StageReport]:
+    """Cross-validate the prior precision on the solved model ``m`` (see
+    :func:`~idaes_hybrid.training.regularization.choose_regularization`)."""
+    def solve(label: str) -> SolveResult:
+        _log.info(f"{label}: solving")
+        return solve_hybrid(m, m.net, {**options, **WARM_START_OPTIONS}, tee, user_scaling=user_scaling)
+
+    def start_fold(held: str) -> None:  # the held-out experiment simulated with the weights
+        exp = next(e for e in run.experiments if e.name == held)
+        initialize_by_simulation(m, run.definition, [exp], m.net.to_spec(), run.disc, run.physics,
+                                 run.network_inputs, options, run.unit_config)
+        m.net.initialize_points(outputs=False)
+
+    choice = choose_regularization(m, solve, {e.name: len(e.observations()[0]) for e in run.experiments},
+                                   start_fold=start_fold)
+    return choice, StageReport(choice.source.value, choice.wall_time_s, choice.iterations)
 
 
 def _has_checkpoint(s: DecompositionSettings, spec: NetworkSpec, train_exps: Sequence[Experiment]) -> bool:
@@ -394,7 +447,8 @@ def _train_decomposed(m, definition, train_exps, val_exps, disc, physics, networ
     anchor = warm.spec.flat_parameters() if warm is not None and warm.anchor else None
     try:
         dres = run_decomposition(definition, train_exps, val_exps, m.net.to_spec(), disc, physics,
-                                 network_inputs, settings.regularization, settings.decomposition,
+                                 network_inputs, 2.0 * float(pyo.value(m.prior_precision)) / m.n_observations,
+                                 settings.decomposition,
                                  settings.unit_config, starts, anchor)
     except (DecompositionError, ckpt.CheckpointError, EngineError) as err:
         raise TrainingError(f"train (decomposition): {err}") from None
