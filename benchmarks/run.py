@@ -54,6 +54,12 @@ def _noise(argv: Sequence[str]) -> int:
     return noise.main(argv)
 
 
+def _regularization(argv: Sequence[str]) -> int:
+    from benchmarks import regularization
+
+    return regularization.main(argv)
+
+
 #: Benchmark name -> its entry point (taking the command-line arguments it should see).
 BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "formulations": _formulations,
@@ -63,6 +69,7 @@ BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "growth": _growth,
     "decomposition": _decomposition,
     "noise": _noise,
+    "regularization": _regularization,
 }
 
 

@@ -35,7 +35,7 @@ from idaes_hybrid.nn.network import Activation, NetworkConfigError, NetworkSpec,
 from idaes_hybrid.training.experiment import DataError, Experiment, Role, experiment_field
 from idaes_hybrid.training.problem import Discretization
 from idaes_hybrid.decomposition.settings import DecompositionSettings
-from idaes_hybrid.training.regularization import AUTO
+from idaes_hybrid.training.regularization import CROSS_VALIDATE
 from idaes_hybrid.training.train import TrainingSettings
 from idaes_hybrid.units.registry import REGISTRY, HybridModelDefinition, get_model_definition
 
@@ -419,7 +419,7 @@ def _training_defaults() -> dict[str, Any]:
 
 
 def parse_training(table: Any) -> TrainingSettings:
-    """The ``[training]`` table; ``regularization`` is a number >= 0 or ``\"auto\"``."""
+    """The ``[training]`` table; ``regularization`` is a number >= 0 or ``\"cv\"``."""
     table = _table(table, "training")
     defaults = _training_defaults()
     _reject_unknown(table, defaults, "training", _SET_ELSEWHERE)
@@ -427,10 +427,11 @@ def parse_training(table: Any) -> TrainingSettings:
     for key, value in table.items():
         lower, inclusive = _TRAINING_BOUNDS.get(key, (None, True))
         if key == "regularization" and isinstance(value, str):
-            if value.lower() == AUTO:
-                continue  # the default: chosen by cross-validation
-            raise ConfigError(f"training.regularization: expected a number >= 0 or {AUTO!r}, "
-                              f"got {value!r}")
+            if value.lower() == CROSS_VALIDATE:
+                values[key] = CROSS_VALIDATE
+                continue
+            raise ConfigError(f"training.regularization: expected a number >= 0 or "
+                              f"{CROSS_VALIDATE!r} (cross-validation), got {value!r}")
         default = 1.0 if key == "regularization" else defaults[key]
         values[key] = _typed(value, default, f"training.{key}", lower, inclusive)
     return TrainingSettings(**values)

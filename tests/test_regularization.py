@@ -12,7 +12,7 @@ import pytest
 from idaes_hybrid.config import ConfigError, parse_training
 from idaes_hybrid.solver import get_nlp_solver
 from idaes_hybrid.training.regularization import (
-    DEFAULT_PRIOR, RegularizationSource, add_likelihood_objective_parts, choose_regularization,
+    CROSS_VALIDATE, DEFAULT_PRIOR, RegularizationSource, add_likelihood_objective_parts, choose_regularization,
     cross_validate, prior_term, resolve_setting)
 
 SD = 0.3
@@ -138,22 +138,23 @@ def test_a_failed_fold_drops_its_candidate_and_all_failed_keeps_the_default():
 def test_resolve_setting():
     assert resolve_setting(0.5, 3, True)[:2] == (0.5, False)
     assert resolve_setting(0.5, 3, True)[2].source is RegularizationSource.GIVEN
-    assert resolve_setting(None, 3, True) == (DEFAULT_PRIOR, True, None)
-    assert resolve_setting("auto", 3, True) == (DEFAULT_PRIOR, True, None)
-    alpha, cv, choice = resolve_setting(None, 1, True)
+    alpha, cv, choice = resolve_setting(None, 3, True)
+    assert (alpha, cv, choice.source) == (DEFAULT_PRIOR, False, RegularizationSource.DEFAULT)
+    assert resolve_setting(CROSS_VALIDATE, 3, True) == (DEFAULT_PRIOR, True, None)
+    alpha, cv, choice = resolve_setting(CROSS_VALIDATE, 1, True)
     assert (alpha, cv, choice.source) == (DEFAULT_PRIOR, False, RegularizationSource.DEFAULT)
     assert "one training experiment" in choice.reason
-    alpha, cv, choice = resolve_setting(None, 4, False, "decomposition")
+    alpha, cv, choice = resolve_setting(CROSS_VALIDATE, 4, False, "decomposition")
     assert (cv, choice.reason) == (False, "decomposition")
 
 
 @pytest.mark.unit
-def test_config_regularization_auto_number_or_clear_error():
+def test_config_regularization_cv_number_or_clear_error():
     assert parse_training({}).regularization is None
-    assert parse_training({"regularization": "auto"}).regularization is None
-    assert parse_training({"regularization": "AUTO"}).regularization is None
+    assert parse_training({"regularization": "cv"}).regularization == CROSS_VALIDATE
+    assert parse_training({"regularization": "CV"}).regularization == CROSS_VALIDATE
     assert parse_training({"regularization": 3}).regularization == 3.0
-    with pytest.raises(ConfigError, match=r"^training\.regularization: expected a number >= 0 or 'auto'"):
+    with pytest.raises(ConfigError, match=r"^training\.regularization: expected a number >= 0 or 'cv'"):
         parse_training({"regularization": "small"})
     with pytest.raises(ConfigError, match=r"^training\.regularization: must be >= 0"):
         parse_training({"regularization": -1.0})
@@ -161,8 +162,7 @@ def test_config_regularization_auto_number_or_clear_error():
 
 @pytest.mark.component
 def test_training_cross_validates_and_a_fold_equals_training_without_that_experiment():
-    """Unit path, two fed-batch batches, defaults (``regularization`` not given): the
-    held-out score of a fold equals, independently, the prediction error of that batch
+    """Unit path, two fed-batch batches, ``regularization = "cv"``: the held-out score of a fold equals, independently, the prediction error of that batch
     by a model trained on the other batch alone with the same prior precision (the
     likelihood form makes the prior mean the same with fewer observations)."""
     from pathlib import Path
@@ -187,7 +187,8 @@ def test_training_cross_validates_and_a_fold_equals_training_without_that_experi
     disc = Discretization(nfe=8, ncp=2)
     # linear in its inputs: each fold's fit has one optimum, whatever the start
     spec = NetworkSpec.dense(2, [2], 1, "linear", seed=0)
-    settings = TrainingSettings(pretrain_epochs=100, solver_options={"tol": 1e-8, "max_iter": 300})
+    settings = TrainingSettings(pretrain_epochs=100, solver_options={"tol": 1e-8, "max_iter": 300},
+                                regularization=CROSS_VALIDATE)
     result = train(FED_BATCH_BIOREACTOR, [b1, b2], spec, disc, network_inputs=["X", "S"],
                    settings=settings)
     reg = result.regularization
@@ -197,6 +198,11 @@ def test_training_cross_validates_and_a_fold_equals_training_without_that_experi
     assert 1.0 in scored and reg["alpha"] in scored
     assert scored[reg["alpha"]]["score"] == min(p["score"] for p in reg["path"] if p["score"] is not None)
     assert result.metrics()["regularization"] == reg
+    # not asked for: the default prior, no cross-validation
+    plain = train(FED_BATCH_BIOREACTOR, [b1, b2], spec, disc, network_inputs=["X", "S"],
+                  settings=TrainingSettings(pretrain_epochs=100))
+    assert plain.regularization == {"alpha": DEFAULT_PRIOR, "source": "default"}
+    assert "regularization" not in plain.stages
 
     # independent reference for the fold holding b1 out, at alpha = 1
     alone = train(FED_BATCH_BIOREACTOR, [b2], spec, disc, network_inputs=["X", "S"],

@@ -12,8 +12,10 @@ The solver sees this objective divided by half the number of training observatio
 (the mean squared scaled residual plus ``alpha / N * ||theta||^2``), which leaves the
 minimizer unchanged and keeps the objective of order one.
 
-When the regularization is not given (``"auto"``), :func:`cross_validate` solves the model
-once per held-out training experiment and candidate ``alpha`` (a line search on a grid): the held-out experiment's
+Not given, ``alpha`` is :data:`DEFAULT_PRIOR` (1: a unit Gaussian prior on weights that act
+on normalized inputs and outputs). With ``regularization = "cv"``, :func:`cross_validate`
+solves the model once per held-out training experiment and candidate ``alpha`` (a line
+search on a grid): the held-out experiment's
 data leave the objective (its weight is set to zero), so its states are the model's
 prediction for it with the fold's weights, in the same collocation model. The candidate
 with the smallest held-out mean squared scaled residual wins. Validation experiments are
@@ -38,15 +40,17 @@ _log = idaeslog.getLogger(__name__)
 
 #: Candidate prior precisions of the cross-validation's line search.
 DEFAULT_GRID: tuple[float, ...] = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
-#: The prior precision of the first solve, and the choice when cross-validation cannot
-#: run (one training experiment, a decomposed or warm-started training).
+#: The prior precision when none is given, the first solve's with cross-validation, and the
+#: choice when cross-validation cannot run (one training experiment, decomposition, update).
+#: Leave-one-experiment-out cross-validation is not the default: on fed-batch data sets it
+#: chose a worse prior than this one at 5-8 times the cost (benchmarks/results/regularization.md).
 DEFAULT_PRIOR = 1.0
 #: Solver options of the warm-started cross-validation solves (a small barrier start: each
 #: begins at the solution of a neighbouring problem).
 #: A solve that needs more iterations counts as failed (its candidate is dropped).
 WARM_START_OPTIONS: dict = {"mu_init": 1e-4, "max_iter": 100}
 #: The value of the ``regularization`` setting that asks for cross-validation.
-AUTO = "auto"
+CROSS_VALIDATE = "cv"
 
 
 class RegularizationSource(str, enum.Enum):
@@ -264,14 +268,18 @@ def choose_regularization(m: pyo.Block, solve: Callable[[str], SolveResult],
 
 def resolve_setting(value: float | str | None, n_train: int, can_cross_validate: bool,
                     why_not: str = "") -> tuple[float, bool, RegularizationChoice | None]:
-    """From the ``regularization`` setting: the first solve's prior precision, whether to
-    cross-validate, and the final choice when it is already known."""
-    if value is not None and value != AUTO:
+    """From the ``regularization`` setting (a number, :data:`CROSS_VALIDATE` or ``None``):
+    the first solve's prior precision, whether to cross-validate, and the final choice
+    when it is already known."""
+    if value is None:
+        return DEFAULT_PRIOR, False, RegularizationChoice(DEFAULT_PRIOR, RegularizationSource.DEFAULT)
+    if value != CROSS_VALIDATE:
         alpha = float(value)
         return alpha, False, RegularizationChoice(alpha, RegularizationSource.GIVEN)
     if n_train < 2:
         why_not = "one training experiment: nothing to hold out"
     if not can_cross_validate or n_train < 2:
+        _log.warning(f"regularization: no cross-validation ({why_not}); alpha = {DEFAULT_PRIOR:g}")
         return DEFAULT_PRIOR, False, RegularizationChoice(DEFAULT_PRIOR, RegularizationSource.DEFAULT,
                                                           reason=why_not)
     return DEFAULT_PRIOR, True, None

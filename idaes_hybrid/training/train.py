@@ -66,10 +66,10 @@ class TrainingSettings:
     regularization
         Prior precision ``alpha`` of the weights: the objective is
         ``sum r^2 / (2 sd^2) + alpha / 2 * ||theta||^2`` (see
-        :mod:`idaes_hybrid.training.regularization`). ``None`` (the default): chosen by
-        leave-one-experiment-out cross-validation over
-        :data:`~idaes_hybrid.training.regularization.DEFAULT_GRID` (a line search from ``1.0``) (``1.0`` when that
-        cannot run: one training experiment, decomposition, a model update).
+        :mod:`idaes_hybrid.training.regularization`). ``None`` (the default):
+        ``DEFAULT_PRIOR`` = 1. ``"cv"``: chosen by leave-one-experiment-out
+        cross-validation, a line search on ``DEFAULT_GRID`` from 1 (1 when that cannot
+        run: one training experiment, decomposition, a model update).
     smoother_penalty
         Smoothness weight ``c_s`` of the smoother problem.
     smoother_scale
@@ -98,7 +98,7 @@ class TrainingSettings:
 
     hessian: HessianMode = HessianMode.EXACT
     formulation: Formulation = Formulation.BATCHED
-    regularization: float | None = None
+    regularization: float | str | None = None
     smoother_penalty: float = 10.0
     smoother_scale: float = 0.1
     pretrain_epochs: int = 200
@@ -270,12 +270,7 @@ def train(
     ensure_idaes_default_solver()
     physics = {**definition.physics_defaults, **(physics or {})}
     network_inputs = list(network_inputs or definition.default_network_inputs)
-    for i, exp in enumerate(experiments):
-        exp.validate(definition.state_names, definition.input_names, f"experiments[{i}] ({exp.name!r})")
-    train_exps = [e for e in experiments if e.role is Role.TRAIN]
-    val_exps = [e for e in experiments if e.role is Role.VALIDATION]
-    if not train_exps:
-        raise TrainingError("experiments: at least one experiment must have role 'train'")
+    train_exps, val_exps = _split_experiments(definition, experiments)
     options = {**settings.solver_options}
     stages: dict[str, StageReport] = {}
     start = time.perf_counter()
@@ -286,55 +281,15 @@ def train(
     add_smoother_objective(m, train_exps, definition.learned_names, settings.smoother_penalty,
                            settings.smoother_scale)
     decomposed = settings.method is TrainingMethod.DECOMPOSITION
-    why_not = "decomposition" if decomposed else "model update" if warm is not None else ""
-    alpha, cross_validating, choice = resolve_setting(settings.regularization, len(train_exps),
-                                                      not why_not, why_not)
-    m.prior_precision.set_value(alpha)
-    m.training_objective = pyo.Objective(expr=m.data_fit + prior_term(m, regularization_term(m.net, warm)))
+    cross_validating, choice = _add_training_objective(m, settings, warm, len(train_exps))
     stages["build"] = StageReport("ok", time.perf_counter() - tick)
     _log.info(f"build: {len(train_exps)} experiments, {len(m.net.kinetics)} network points, "
               f"{spec.n_parameters} weights")
 
     resuming = decomposed and _has_checkpoint(settings.decomposition, spec, train_exps)
-    if resuming:  # the checkpoint holds weights and normalization: stages 1 and 2 are done
-        stages["smoother"] = StageReport("skipped (resumed)", 0.0)
-        stages["pretrain"] = StageReport("skipped (resumed)", 0.0)
-        smoother_profiles = {}
-        set_smoother_mode(m, on=False)
-    elif warm is not None:  # a model update: the saved network replaces stages 1 and 2
-        wall, _ = prepare_warm_start(m, warm, definition, train_exps, disc, physics,
-                                     network_inputs, options, settings.unit_config)
-        stages["smoother"] = StageReport("skipped", 0.0)
-        stages["pretrain"] = StageReport("skipped", 0.0)
-        stages["warm_start"] = StageReport("ok", wall)
-        smoother_profiles: dict[str, np.ndarray] = {}
-        set_smoother_mode(m, on=False)
-    else:
-        # Stage 1: smoother
-        set_smoother_mode(m, on=True)
-        res = _solve(m, "smoother", {**options, "hessian_approximation": "exact",
-                                      **settings.smoother_options}, tee)
-        stages["smoother"] = StageReport(res.status.value, res.wall_time_s, res.iterations,
-                                         res.objective)
-        v, z = network_io_arrays(m)
-        smoother_profiles = {"inputs": v, "outputs": z}
-
-        # Stage 2: normalization + pre-training
-        tick = time.perf_counter()
-        norm = normalization_from_data(v, z)
-        start_spec = NetworkSpec(sizes=spec.sizes, activations=spec.activations,
-                                 weights=[w.copy() for w in spec.weights],
-                                 biases=[b.copy() for b in spec.biases], **norm)
-        pre = pretrain_network(start_spec, v, z, epochs=settings.pretrain_epochs,
-                               batch_size=settings.pretrain_batch_size,
-                               learning_rate=settings.pretrain_learning_rate,
-                               l2=settings.pretrain_l2, seed=settings.seed)
-        stages["pretrain"] = StageReport("ok", time.perf_counter() - tick, pre.epochs, pre.loss)
-
-        # Stage 3: simultaneous solve, warm-started
-        m.net.load_spec(pre.spec)
-        set_smoother_mode(m, on=False)
-        m.net.initialize_points(outputs=False)
+    run = _Run(definition, train_exps, disc, physics, network_inputs, settings.unit_config)
+    begun, smoother_profiles = _start_stages(m, run, spec, settings, warm, resuming, options, tee)
+    stages.update(begun)
     history: list[dict] = []
     if decomposed:
         stages["train"], history = _train_decomposed(
@@ -342,42 +297,15 @@ def train(
             starts=None if resuming else _starting_values(m, train_exps))
         trained = m.net.to_spec()
     else:
-        m.net.unfix_weights()
-        if settings.user_scaling:  # nominal values from the smoother's solution
-            from idaes_hybrid.scaling import scale_hybrid_model
-
-            scale_hybrid_model(m, m.net)
-        res = _solve(m, "train", {**options, "hessian_approximation": settings.hessian.value}, tee,
-                     user_scaling=settings.user_scaling)
-        stages["train"] = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)
-        if cross_validating:
-            run = _Run(definition, train_exps, disc, physics, network_inputs, settings.unit_config)
-            choice, stages["regularization"] = _choose_regularization(
-                m, run, {**options, "hessian_approximation": settings.hessian.value}, tee,
-                settings.user_scaling)
+        fitted = _fit_simultaneous(m, run, settings, options, tee, cross_validating)
+        stages.update(fitted[0])
+        choice = fitted[1] or choice
         trained = m.net.to_spec()
         m.net.fix_weights()
-    tick = time.perf_counter()
-    if decomposed:  # m holds the smoother's states, not a solution with the trained weights
-        diagnostics = {"skipped": "decomposition: the inner problems are solved on the workers"}
-    else:
-        diagnostics = _numerical_diagnostics(m)
-    stages["diagnostics"] = StageReport("ok" if not ({"error", "skipped"} & set(diagnostics)) else "skipped",
-                                        time.perf_counter() - tick)
+    stages["diagnostics"], diagnostics = _diagnostics_stage(m, decomposed)
 
-    # Judge: training fit (the decomposition's: simulated) and validation by simulation
-    per_exp, trajs = {}, {}
-    for exp in ([] if decomposed else train_exps):
-        blk = m.experiment[exp.name]
-        per_exp[exp.name] = rmse(blk, exp)
-        trajs[exp.name] = trajectories(blk, definition)
     tick = time.perf_counter()
-    for exp in (train_exps + val_exps if decomposed else val_exps):
-        traj = simulate(definition, exp, trained, disc, physics, network_inputs, options,
-                        unit_config=settings.unit_config, user_scaling=settings.user_scaling)
-        model = traj.pop("_model")
-        per_exp[exp.name] = rmse(model.experiment[exp.name], exp)
-        trajs[exp.name] = traj
+    per_exp, trajs = _judge(m, run, val_exps, trained, decomposed, options, settings.user_scaling)
     stages["validate"] = StageReport("ok", time.perf_counter() - tick)
 
     return TrainingResult(
@@ -400,6 +328,112 @@ class _Run:
     physics: dict
     network_inputs: Sequence[str]
     unit_config: dict | None
+
+
+def _split_experiments(definition: HybridModelDefinition, experiments: Sequence[Experiment],
+                       ) -> tuple[list[Experiment], list[Experiment]]:
+    """Every experiment checked against the model; the training and validation ones."""
+    for i, exp in enumerate(experiments):
+        exp.validate(definition.state_names, definition.input_names, f"experiments[{i}] ({exp.name!r})")
+    train_exps = [e for e in experiments if e.role is Role.TRAIN]
+    if not train_exps:
+        raise TrainingError("experiments: at least one experiment must have role 'train'")
+    return train_exps, [e for e in experiments if e.role is Role.VALIDATION]
+
+
+def _add_training_objective(m: pyo.Block, settings: TrainingSettings, warm: WarmStart | None,
+                            n_train: int) -> tuple[bool, RegularizationChoice | None]:
+    """The (inactive until stage 3) likelihood + prior objective; whether to cross-validate
+    the prior precision, and the choice when it is already known."""
+    decomposed = settings.method is TrainingMethod.DECOMPOSITION
+    why_not = "decomposition" if decomposed else "model update" if warm is not None else ""
+    alpha, cross_validating, choice = resolve_setting(settings.regularization, n_train, not why_not, why_not)
+    m.prior_precision.set_value(alpha)
+    m.training_objective = pyo.Objective(expr=m.data_fit + prior_term(m, regularization_term(m.net, warm)))
+    return cross_validating, choice
+
+
+def _fit_simultaneous(m: pyo.Block, run: _Run, settings: TrainingSettings, options: dict, tee: bool,
+                      cross_validating: bool) -> tuple[dict[str, StageReport], RegularizationChoice | None]:
+    """Stage 3: the weights free, one simultaneous solve; then, if asked, the prior
+    precision cross-validated (and the model re-solved with it)."""
+    m.net.unfix_weights()
+    if settings.user_scaling:  # nominal values from the smoother's solution
+        from idaes_hybrid.scaling import scale_hybrid_model
+
+        scale_hybrid_model(m, m.net)
+    opts = {**options, "hessian_approximation": settings.hessian.value}
+    res = _solve(m, "train", opts, tee, user_scaling=settings.user_scaling)
+    stages = {"train": StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)}
+    if not cross_validating:
+        return stages, None
+    choice, stages["regularization"] = _choose_regularization(m, run, opts, tee, settings.user_scaling)
+    return stages, choice
+
+
+def _diagnostics_stage(m: pyo.Block, decomposed: bool) -> tuple[StageReport, dict]:
+    """IDAES-style numerical checks of the trained model, with their stage report."""
+    tick = time.perf_counter()
+    if decomposed:  # m holds the smoother's states, not a solution with the trained weights
+        diagnostics = {"skipped": "decomposition: the inner problems are solved on the workers"}
+    else:
+        diagnostics = _numerical_diagnostics(m)
+    status = "ok" if not ({"error", "skipped"} & set(diagnostics)) else "skipped"
+    return StageReport(status, time.perf_counter() - tick), diagnostics
+
+
+def _start_stages(m: pyo.Block, run: _Run, spec: NetworkSpec, settings: TrainingSettings,
+                  warm: WarmStart | None, resuming: bool, options: dict,
+                  tee: bool) -> tuple[dict[str, StageReport], dict[str, np.ndarray]]:
+    """Stages 1 and 2 (smoother, pre-training), or what replaces them (a resumed
+    decomposition, a model update); returns their reports and the smoother's profiles.
+    The network is left loaded and its points initialized for stage 3."""
+    if resuming:  # the checkpoint holds weights and normalization: stages 1 and 2 are done
+        set_smoother_mode(m, on=False)
+        return {"smoother": StageReport("skipped (resumed)", 0.0),
+                "pretrain": StageReport("skipped (resumed)", 0.0)}, {}
+    if warm is not None:  # a model update: the saved network replaces stages 1 and 2
+        wall, _ = prepare_warm_start(m, warm, run.definition, run.experiments, run.disc, run.physics,
+                                     run.network_inputs, options, run.unit_config)
+        set_smoother_mode(m, on=False)
+        return {"smoother": StageReport("skipped", 0.0), "pretrain": StageReport("skipped", 0.0),
+                "warm_start": StageReport("ok", wall)}, {}
+    set_smoother_mode(m, on=True)  # stage 1: smoother
+    res = _solve(m, "smoother", {**options, "hessian_approximation": "exact",
+                                  **settings.smoother_options}, tee)
+    stages = {"smoother": StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)}
+    v, z = network_io_arrays(m)
+    tick = time.perf_counter()  # stage 2: normalization + pre-training
+    start_spec = NetworkSpec(sizes=spec.sizes, activations=spec.activations,
+                             weights=[w.copy() for w in spec.weights],
+                             biases=[b.copy() for b in spec.biases], **normalization_from_data(v, z))
+    pre = pretrain_network(start_spec, v, z, epochs=settings.pretrain_epochs,
+                           batch_size=settings.pretrain_batch_size,
+                           learning_rate=settings.pretrain_learning_rate,
+                           l2=settings.pretrain_l2, seed=settings.seed)
+    stages["pretrain"] = StageReport("ok", time.perf_counter() - tick, pre.epochs, pre.loss)
+    m.net.load_spec(pre.spec)  # stage 3 starts from the pre-trained network
+    set_smoother_mode(m, on=False)
+    m.net.initialize_points(outputs=False)
+    return stages, {"inputs": v, "outputs": z}
+
+
+def _judge(m: pyo.Block, run: _Run, val_exps: Sequence[Experiment], trained: NetworkSpec,
+           decomposed: bool, options: dict, user_scaling: bool) -> tuple[dict, dict]:
+    """RMSE and trajectories per experiment: the training fit (the decomposition's:
+    simulated, ``m`` holds the smoother's states) and validation by simulation."""
+    per_exp, trajs = {}, {}
+    for exp in ([] if decomposed else run.experiments):
+        blk = m.experiment[exp.name]
+        per_exp[exp.name] = rmse(blk, exp)
+        trajs[exp.name] = trajectories(blk, run.definition)
+    for exp in ([*run.experiments, *val_exps] if decomposed else val_exps):
+        traj = simulate(run.definition, exp, trained, run.disc, run.physics, run.network_inputs, options,
+                        unit_config=run.unit_config, user_scaling=user_scaling)
+        model = traj.pop("_model")
+        per_exp[exp.name] = rmse(model.experiment[exp.name], exp)
+        trajs[exp.name] = traj
+    return per_exp, trajs
 
 
 def _choose_regularization(m: pyo.Block, run: _Run, options: dict, tee: bool,
