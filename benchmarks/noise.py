@@ -16,14 +16,18 @@ Recorded per set: the validation RMSE of each variable with and without
 noise sd the run without ``noise_sd`` estimated and its ratio to the truth
 (target: within 30%), status and wall time of each run. ``V`` is exact in the
 model (``dV/dt = F``), so its validation RMSE is round-off in both runs and its
-ratio is not scored. Then, without training, the noise estimator alone on
-``--draws`` data sets per kinetics of the same design: the spread of estimate / true.
-SiNDAE is not run here (see ``benchmarks/peers_sindae.py``).
+ratio is not scored. Side by side, SiNDAE (the paper's companion code, through
+``benchmarks/peers_sindae.py`` and its bioreactor driver, which takes the ragged sample
+times and missing cells) on the same data folder: its validation RMSE, status and wall
+time, and whether ours without ``noise_sd`` is below it (target of issue 13); a failed
+SiNDAE run is shown as such and counts as not compared. Then, without training, the
+noise estimator alone on ``--draws`` data sets per kinetics of the same design: the
+spread of estimate / true.
 
 Writes ``benchmarks/results/noise.json`` and ``noise.md``.
 
 ``python -m benchmarks.noise [--kinetics monod,haldane,contois] [--seeds 1,2,3] [--quick]
-[--work DIR] [--out DIR] [--timeout S] [--draws N]``
+[--work DIR] [--out DIR] [--timeout S] [--draws N] [--no-sindae]``
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from typing import Sequence
 
 import numpy as np
 
-from benchmarks import noise_data
+from benchmarks import noise_data, peers_sindae
 from benchmarks.formulations import git_revision
 from benchmarks.peers import machine, run_child
 from idaes_hybrid.model.noise import estimate_noise_sd
@@ -56,6 +60,10 @@ SCORED = ("X", "P", "S")
 TIMEOUT_S = 900.0
 #: Data sets per kinetics of the estimator-only study (no training), and their first seed.
 DRAWS, DRAW_SEED0 = 100, 1000
+#: SiNDAE side by side: L2 weight of its simultaneous NLP (that of ``benchmarks/peers.py``)
+#: and the Hessian of that solve: limited-memory, SiNDAE's faster option (haldane seed 1:
+#: the exact Hessian's optimum to 4 digits of validation RMSE, process 61 s instead of 340 s).
+SINDAE_REG, SINDAE_HESSIAN = 1e-2, "limited-memory"
 
 
 def train_run(config: Path, out: Path, timeout: float = TIMEOUT_S) -> dict:
@@ -117,7 +125,92 @@ def compare(with_noise: dict, without_noise: dict) -> dict:
             "noise_ok": all(r is not None and abs(r - 1.0) <= NOISE_TOLERANCE for r in noise_ratio.values())}
 
 
-def run_set(kinetics: str, seed: int, work: Path, timeout: float = TIMEOUT_S) -> dict:
+def sindae_summary(raw: dict, wall: float) -> dict:
+    """The part of a :func:`benchmarks.peers_sindae.run` result the report needs.
+
+    Parameters
+    ----------
+    raw : dict
+        The driver's result, or ``{"error": ...}``.
+    wall : float
+        Wall time (s) of the whole call (venv check, driver process, imports included).
+
+    Returns
+    -------
+    dict
+        ``status`` (the simultaneous solve's termination, or ``install error``,
+        ``timeout``, ``no result``, ``error``), ``validation_rmse`` (empty on
+        failure), ``wall_time_s``, and ``error``, ``pipeline_s``, ``hessian``,
+        ``reg_coef``, ``observations``, ``version`` where present.
+    """
+    err = raw.get("error")
+    rmse = raw.get("validation_rmse") or {}
+    if err:
+        status = ("timeout" if "timed out" in err else "install error" if "setup" not in raw
+                  else "no result" if "without a result" in err else "error")
+    elif not rmse:
+        status, err = "no result", "validation integration failed: " + str(
+            raw.get("stages", {}).get("validate", {}).get("ivp_message"))
+    else:
+        status = str(raw.get("stages", {}).get("train", {}).get("termination"))
+    out = {"status": status, "validation_rmse": rmse, "wall_time_s": wall}
+    if err:
+        out["error"] = err[-1500:]
+    out.update({k: raw[k] for k in ("pipeline_s", "hessian", "reg_coef", "observations") if k in raw})
+    if "sindae" in raw:
+        out["version"] = raw["sindae"]
+    return out
+
+
+def sindae_run(data: Path, timeout: float = TIMEOUT_S, hessian: str = SINDAE_HESSIAN) -> dict:
+    """SiNDAE on one data folder (its venv created if missing); never raises.
+
+    Parameters
+    ----------
+    data : pathlib.Path
+        Folder with ``b1``, ``b2``, ``b3`` and ``val`` CSVs (:func:`benchmarks.noise_data.write_data_set`).
+    timeout : float, optional
+        Seconds before the SiNDAE driver is killed.
+    hessian : str, optional
+        Hessian of SiNDAE's simultaneous solve, ``"exact"`` or ``"limited-memory"``.
+
+    Returns
+    -------
+    dict
+        :func:`sindae_summary` of the run.
+    """
+    tick = time.perf_counter()
+    try:
+        raw = peers_sindae.run(timeout=timeout, reg=SINDAE_REG, hessian=hessian, data=data)
+    except Exception as exc:  # a SiNDAE failure is a result, not a crash of the benchmark
+        raw = {"error": f"{type(exc).__name__}: {exc}", "setup": None}
+    return sindae_summary(raw, time.perf_counter() - tick)
+
+
+def below_sindae(without_noise: dict, sindae: dict) -> bool | None:
+    """Whether ours without ``noise_sd`` is below SiNDAE on every scored variable.
+
+    Parameters
+    ----------
+    without_noise : dict
+        :func:`train_run` result of the config without ``noise_sd``.
+    sindae : dict
+        :func:`sindae_summary` of the same set.
+
+    Returns
+    -------
+    bool or None
+        ``None`` (not compared) when SiNDAE has no validation RMSE; ``False`` when
+        ours has none or is not below on some variable of :data:`SCORED`.
+    """
+    theirs = sindae.get("validation_rmse") or {}
+    if not all(v in theirs for v in SCORED):
+        return None
+    ours = without_noise.get("validation_rmse") or {}
+    return all(v in ours and ours[v] < theirs[v] for v in SCORED)
+
+
+def run_set(kinetics: str, seed: int, work: Path, timeout: float = TIMEOUT_S, sindae: bool = True) -> dict:
     """Generate one data set and train it with and without the true ``noise_sd``.
 
     Parameters
@@ -129,13 +222,16 @@ def run_set(kinetics: str, seed: int, work: Path, timeout: float = TIMEOUT_S) ->
     work : pathlib.Path
         Folder receiving the data, configs and run folders of this set.
     timeout : float, optional
-        Per-run time limit (s).
+        Per-run time limit (s), SiNDAE's included.
+    sindae : bool, optional
+        Also run SiNDAE on the set's data folder (:func:`sindae_run`).
 
     Returns
     -------
     dict
-        ``kinetics``, ``seed``, ``with``, ``without`` (:func:`train_run`) and the
-        :func:`compare` entries.
+        ``kinetics``, ``seed``, ``with``, ``without`` (:func:`train_run`), the
+        :func:`compare` entries and, with ``sindae``, ``sindae`` (:func:`sindae_run`)
+        and ``below_sindae`` (:func:`below_sindae`).
     """
     folder = work / f"{kinetics}_s{seed}"
     configs = noise_data.write_data_set(folder, kinetics, seed)
@@ -144,6 +240,10 @@ def run_set(kinetics: str, seed: int, work: Path, timeout: float = TIMEOUT_S) ->
         print(f"  {kinetics} seed {seed}: training {key} noise_sd", flush=True)
         res[key] = train_run(configs[key], folder / f"run_{key}", timeout)
     res.update(compare(res["with"], res["without"]))
+    if sindae:
+        print(f"  {kinetics} seed {seed}: SiNDAE", flush=True)
+        res["sindae"] = sindae_run(folder / "data", timeout)
+        res["below_sindae"] = below_sindae(res["without"], res["sindae"])
     return res
 
 
@@ -193,8 +293,18 @@ def _f(v, fmt: str = "{:.3g}") -> str:
     return "–" if v is None else fmt.format(v)
 
 
-def _set_rows(s: dict) -> list[str]:
-    """The RMSE row and the noise row of one data set in the markdown tables."""
+def _sindae_cells(s: dict) -> str:
+    """The SiNDAE cells of one data set's RMSE row: X, P, S, below, status, wall time."""
+    sin = s.get("sindae") or {"status": "not run", "validation_rmse": {}, "wall_time_s": None}
+    rmse = sin.get("validation_rmse") or {}
+    below = {True: "yes", False: "**no**", None: "not compared"}[s.get("below_sindae")]
+    status = sin["status"] if rmse else f"**{sin['status']}**"
+    return " | ".join([*(_f(rmse.get(v), "{:.4f}") for v in SCORED), below, status,
+                       _f(sin.get("wall_time_s"), "{:.0f}")]) + " |"
+
+
+def _set_rows(s: dict, sindae: bool = False) -> list[str]:
+    """The RMSE row (with the SiNDAE cells when ``sindae``) and the noise row of one data set."""
     w, o = s["with"].get("validation_rmse", {}), s["without"].get("validation_rmse", {})
     cells = [f"{_f(w.get(v), '{:.4f}')} / {_f(o.get(v), '{:.4f}')} ({_f(s['rmse_ratio'][v], '{:.2f}')}x)"
              for v in SCORED]
@@ -202,7 +312,8 @@ def _set_rows(s: dict) -> list[str]:
             f"{_f(s['without']['process']['wall_time_s'], '{:.0f}')}"
     status = f"{s['with'].get('status', 'error')} / {s['without'].get('status', 'error')}"
     rmse = f"| {s['kinetics']} | {s['seed']} | " + " | ".join(cells) + \
-           f" | {'yes' if s['rmse_ok'] else '**no**'} | {status} | {times} |"
+           f" | {'yes' if s['rmse_ok'] else '**no**'} | {status} | {times} |" + \
+           (" " + _sindae_cells(s) if sindae else "")
     est = s["without"].get("noise_sd", {})
     ncells = [f"{_f(est.get(v, {}).get('sd'), '{:.4f}')} ({_f(s['noise_ratio'][v], '{:.2f}')})"
               for v in noise_data.STATES]
@@ -231,8 +342,39 @@ def verdict(doc: dict) -> list[str]:
                f"{min(e[v]['sd'] for e in doc['estimator'] for v in noise_data.STATES):.2f}-"
                f"{max(e[v]['sd'] for e in doc['estimator'] for v in noise_data.STATES):.2f}) makes a miss "
                "of the 30% target on some data sets of this size expected."] if doc.get("estimator") else []),
-            "- Below SiNDAE's validation RMSE on every set: **not measured** (SiNDAE was not run "
-            "in this benchmark; `benchmarks/peers.md` compares on the public bioreactor case)."]
+            sindae_verdict(doc)]
+
+
+def sindae_verdict(doc: dict) -> str:
+    """The verdict line of the comparison with SiNDAE (ours without ``noise_sd``).
+
+    Parameters
+    ----------
+    doc : dict
+        A benchmark document (:func:`run`).
+
+    Returns
+    -------
+    str
+        A markdown list item: sets where ours is below SiNDAE on X, P and S out of all
+        sets, the sets not compared (SiNDAE failed) and the largest ratio ours / SiNDAE;
+        or "not measured" when SiNDAE was not run.
+    """
+    sets = doc["sets"]
+    if not doc.get("sindae"):
+        return ("- Below SiNDAE's validation RMSE on every set: **not measured** (SiNDAE was not run: "
+                "`--no-sindae`; `benchmarks/peers.md` compares on the public bioreactor case).")
+    n_below = sum(s.get("below_sindae") is True for s in sets)
+    failed = [f"{s['kinetics']} seed {s['seed']}" for s in sets if s.get("below_sindae") is None]
+    ratios = [s["without"]["validation_rmse"][v] / s["sindae"]["validation_rmse"][v]
+              for s in sets if s.get("below_sindae") is not None for v in SCORED
+              if v in (s["without"].get("validation_rmse") or {}) and s["sindae"]["validation_rmse"][v] > 0]
+    line = (f"- Below SiNDAE's validation RMSE on every set (without `noise_sd`): **{n_below} of {len(sets)} "
+            f"sets** (X, P and S all below; largest ratio ours / SiNDAE {_f(max(ratios, default=None), '{:.2f}')})")
+    if failed:
+        line += (f"; {len(failed)} of {len(sets)} not compared (SiNDAE run failed, not counted as below): "
+                 + ", ".join(failed))
+    return line + "."
 
 
 def _spread_section(spread: Sequence[dict]) -> list[str]:
@@ -251,9 +393,31 @@ def _spread_section(spread: Sequence[dict]) -> list[str]:
     return L
 
 
+def _sindae_note(sindae: dict | None) -> list[str]:
+    """How SiNDAE was run (empty when it was not)."""
+    if not sindae:
+        return []
+    return ["", f"SiNDAE {sindae.get('version', '')} (`benchmarks/peers_sindae.py`, driver "
+            "`benchmarks/_sindae_driver.py` in `benchmarks/.venv-sindae`) on the same data folder: "
+            "same network, 20 elements x 3 Radau points and initial states, its public API (smoother, "
+            "pretrain, one simultaneous NLP by POUNCE) with its defaults (smooth_coef 1, pretrain 200 "
+            f"epochs, tol 1e-6, max_iter 1000), L2 weight {sindae.get('reg_coef')} as in "
+            f"`benchmarks/peers.md`, {sindae.get('hessian')} Hessian in the simultaneous solve (the smoother's "
+            "is exact). Ragged "
+            "sample times: SiNDAE's per-trajectory `obs_times`. Missing cells: SiNDAE has no mask (its "
+            "fit interpolates the observations linearly onto the collocation points), so a missing cell "
+            "is filled by linear interpolation of that variable over its measured samples, which gives "
+            "SiNDAE's targets from the measured samples alone; its standardization uses measured cells "
+            "only. Validation: its trained network integrated by scipy `solve_ivp` (LSODA) from the "
+            "validation start. SiNDAE's wall time is the whole driver process (imports included). "
+            "\"below SiNDAE\": ours without `noise_sd` below SiNDAE on X, P and S. A failed SiNDAE run "
+            "(install error, timeout, no result) shows its status in bold and the set counts as not "
+            "compared."]
+
+
 def render(doc: dict) -> str:
     """Markdown report of a benchmark document."""
-    mach = doc["machine"]
+    mach, sindae = doc["machine"], doc.get("sindae")
     L = ["# Noise estimated from the data vs the true `noise_sd` (issue 13)", "",
          f"Run {doc['date']} at revision `{doc['revision']}` on {mach['cpu']} ({mach['cores']} cores, "
          f"{mach['memory_gib']} GiB, shared with other work), {mach['os']}, Python {mach['python']}. "
@@ -266,12 +430,13 @@ def render(doc: dict) -> str:
          "table (defaults); the two configs of a set differ only in `noise_sd`. "
          "Trained with `idaes-hybrid train CONFIG --out DIR --quiet` in a subprocess.", "",
          "## Targets", "", *verdict(doc), "",
-         "## Validation RMSE: with true `noise_sd` / without (ratio)", "",
-         "| kinetics | seed | X | P | S | <= 1.25x | status with / without | wall s with / without |",
-         "|---|---|---|---|---|---|---|---|"]
-    rows = [_set_rows(s) for s in doc["sets"]]
+         "## Validation RMSE: with true `noise_sd` / without (ratio)" + ("; SiNDAE" if sindae else ""), "",
+         "| kinetics | seed | X | P | S | <= 1.25x | status with / without | wall s with / without |"
+         + (" SiNDAE X | SiNDAE P | SiNDAE S | below SiNDAE | SiNDAE status | SiNDAE wall s |" if sindae else ""),
+         "|---|---|---|---|---|---|---|---|" + "---|" * (6 if sindae else 0)]
+    rows = [_set_rows(s, sindae) for s in doc["sets"]]
     L += [r[0] for r in rows]
-    L += ["", "V is not scored: `dV/dt = F` is known physics, its validation RMSE is round-off "
+    L += [*_sindae_note(sindae), "", "V is not scored: `dV/dt = F` is known physics, its validation RMSE is round-off "
           "(< 1e-6) in both runs. The ratios of X, P and S agree because only `mu` is learned: "
           "P and S follow X through the known yields.", "",
           "## Noise sd estimated without `noise_sd` (estimate / true)", "",
@@ -279,26 +444,28 @@ def render(doc: dict) -> str:
           "| kinetics | seed | X | P | S | V | within 30% |", "|---|---|---|---|---|---|---|"]
     L += [r[1] for r in rows]
     L += _spread_section(doc.get("estimator", []))
-    L += ["", "SiNDAE side by side: not run (optional in this benchmark; each SiNDAE run takes "
-          "1.5-4 min and its driver `benchmarks/_sindae_driver.py` reads regular grids without "
-          "missing values).", ""]
-    return "\n".join(L)
+    if not sindae:
+        L += ["", "SiNDAE side by side: not run (`--no-sindae`)."]
+    return "\n".join(L + [""])
 
 
 def run(kinetics: Sequence[str] = KINETICS, seeds: Sequence[int] = SEEDS, work: Path | None = None,
-        timeout: float = TIMEOUT_S, draws: int = DRAWS) -> dict:
-    """Run every (kinetics, seed) set one after the other, then the estimator-only study."""
+        timeout: float = TIMEOUT_S, draws: int = DRAWS, sindae: bool = True) -> dict:
+    """Run every (kinetics, seed) set one after the other (SiNDAE too unless not ``sindae``),
+    then the estimator-only study."""
     tick = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_noise_") as tmp:
         base = Path(work) if work else Path(tmp)
-        sets = [run_set(k, s, base, timeout) for k in kinetics for s in seeds]
+        sets = [run_set(k, s, base, timeout, sindae) for k in kinetics for s in seeds]
     print(f"  estimator alone: {draws} data sets per kinetics", flush=True)
     spread = [estimator_spread(k, draws) for k in kinetics] if draws > 0 else []
     return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "revision": git_revision(),
             "machine": machine(), "kinetics": list(kinetics), "seeds": list(seeds),
             "targets": {"rmse_ratio": RMSE_RATIO_TARGET, "noise_tolerance": NOISE_TOLERANCE},
             "true_noise_sd": dict(noise_data.NOISE_SD), "total_s": time.perf_counter() - tick,
-            "sets": sets, "estimator": spread}
+            "sets": sets, "estimator": spread,
+            "sindae": {"version": peers_sindae.VERSION, "hessian": SINDAE_HESSIAN, "reg_coef": SINDAE_REG}
+            if sindae else None}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -312,6 +479,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=TIMEOUT_S, help="per-run time limit (s)")
     p.add_argument("--draws", type=int, default=DRAWS,
                    help="data sets per kinetics of the estimator-only study (0: skip it)")
+    p.add_argument("--no-sindae", action="store_true", help="do not run SiNDAE side by side")
     a = p.parse_args(argv)
     kinetics = [k.strip() for k in a.kinetics.split(",") if k.strip()]
     seeds = [int(s) for s in a.seeds.split(",") if s.strip()]
@@ -319,7 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(f"unknown kinetics {', '.join(unknown)}; choose from {', '.join(noise_data.KINETICS)}")
     if a.quick:
         kinetics, seeds, a.draws = ["haldane"], seeds[:1], min(a.draws, 10)
-    doc = run(kinetics, seeds, a.work, a.timeout, a.draws)
+    doc = run(kinetics, seeds, a.work, a.timeout, a.draws, not a.no_sindae)
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "noise.json").write_text(json.dumps(doc, indent=1, default=str))
     (a.out / "noise.md").write_text(render(doc))

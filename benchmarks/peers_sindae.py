@@ -8,8 +8,10 @@ discretization, then a scipy ``solve_ivp`` prediction of the validation batch)
 and prints the driver's JSON, plus the setup and peak memory of the run.
 An install or run failure is reported as ``{"error": ...}`` with the exact message.
 
-``python -m benchmarks.peers_sindae [--json out.json] [--case tank_manifold --hessian limited-memory
---max-cpu-time S]`` (the tank-manifold driver is ``benchmarks/_sindae_tank_driver.py``).
+``python -m benchmarks.peers_sindae [--json out.json] [--data DIR] [--hessian limited-memory]
+[--case tank_manifold --max-cpu-time S]`` (the tank-manifold driver is
+``benchmarks/_sindae_tank_driver.py``; ``--data`` gives the bioreactor driver another
+data folder, e.g. a data set of ``benchmarks/noise_data.py``, ragged times and missing cells allowed).
 """
 
 from __future__ import annotations
@@ -51,11 +53,36 @@ def ensure_venv() -> dict:
 
 
 def run(timeout: float = 3600.0, reg: float = 1e-2, case: str = "bioreactor", hessian: str = "exact",
-        max_cpu_time: float | None = None) -> dict:
-    driver, data = CASES[case]
-    args = [str(data), str(reg)]
-    if case != "bioreactor":
-        args += [hessian] + ([str(max_cpu_time)] if max_cpu_time else [])
+        max_cpu_time: float | None = None, data: Path | None = None) -> dict:
+    """Run SiNDAE's driver of ``case`` in its venv (created if needed); its JSON result.
+
+    Parameters
+    ----------
+    timeout : float, optional
+        Seconds before the driver (and the POUNCE process it started) is killed.
+    reg : float, optional
+        L2 weight of the simultaneous NLP (``SimultaneousConfig.reg_coef``).
+    case : str, optional
+        A key of :data:`CASES`.
+    hessian : str, optional
+        ``"exact"`` or ``"limited-memory"``: Hessian of the simultaneous solve.
+    max_cpu_time : float, optional
+        POUNCE ``max_cpu_time`` (tank manifold only).
+    data : pathlib.Path, optional
+        Data folder (default: the case's own); for the bioreactor, any folder with
+        ``b1``, ``b2``, ``b3`` and ``val`` CSVs of the public case's batches, with
+        ragged sample times and empty (missing) cells allowed.
+
+    Returns
+    -------
+    dict
+        The driver's JSON plus ``setup``, ``process_wall_time_s`` and ``peak_rss_mb``,
+        or ``{"error": ...}`` with the exact message (install failure, timeout, no result).
+    """
+    driver, default_data = CASES[case]
+    args = [str(data or default_data), str(reg), hessian]
+    if case != "bioreactor" and max_cpu_time:
+        args.append(str(max_cpu_time))
     setup = ensure_venv()
     if "error" in setup:
         return setup
@@ -91,10 +118,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=3600.0)
     p.add_argument("--case", choices=sorted(CASES), default="bioreactor")
     p.add_argument("--hessian", choices=("exact", "limited-memory"), default="exact",
-                   help="Hessian of the simultaneous solve (tank manifold only)")
+                   help="Hessian of the simultaneous solve")
+    p.add_argument("--data", type=Path, help="data folder (default: the case's own)")
     p.add_argument("--max-cpu-time", type=float, help="POUNCE max_cpu_time of the solves (tank manifold only)")
     a = p.parse_args(argv)
-    out = run(timeout=a.timeout, case=a.case, hessian=a.hessian, max_cpu_time=a.max_cpu_time)
+    out = run(timeout=a.timeout, case=a.case, hessian=a.hessian, max_cpu_time=a.max_cpu_time,
+              data=a.data)
     text = json.dumps(out, indent=1, default=str)
     if a.json:
         a.json.write_text(text)
