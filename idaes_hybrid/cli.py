@@ -37,7 +37,7 @@ from typing import Iterator, Sequence
 
 from idaes_hybrid.cli_size import ProblemSizeError, add_max_weights_option, check_problem_size
 from idaes_hybrid.cli_output import (Interrupted, OutputPathError, check_out_dir, check_out_file,
-                                     import_tensorflow, interrupts_raise, write_staged)
+                                     import_tensorflow_if_needed, interrupts_raise, write_staged)
 
 #: Logger whose messages the command line shows (all of idaes_hybrid's loggers).
 LOGGER_NAME = "idaes.idaes_hybrid"
@@ -279,7 +279,7 @@ def _train(args: argparse.Namespace) -> int:
         check_problem_size(sum(s.n_parameters for s in fs_config.network_specs().values()),
                            len(fs_config.experiments) * disc.nfe * disc.ncp, args.max_weights,
                            logging.getLogger(LOGGER_NAME + ".cli"))
-        import_tensorflow(args.quiet)
+        import_tensorflow_if_needed(fs_config.training, args.quiet)
         metrics, out, written = cli_flowsheet.train(args, fs_config, write_staged)
         _print_summary(metrics, out, written)
         return 0
@@ -292,7 +292,8 @@ def _train(args: argparse.Namespace) -> int:
     check_problem_size(config.network_spec().n_parameters,
                        len(config.training_experiments) * disc.nfe * disc.ncp,
                        args.max_weights, log)
-    import_tensorflow(args.quiet)  # now, so that an interrupt inside its import is not lost
+    # Keras pre-training: TensorFlow now, so that an interrupt inside its import is not lost
+    import_tensorflow_if_needed(config.training, args.quiet)
     log.info(f"config {config.path}: model {config.model_name!r}, "
              f"{len(config.training_experiments)} training and "
              f"{len(config.validation_experiments)} validation experiments")

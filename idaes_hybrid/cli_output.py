@@ -113,6 +113,15 @@ def import_tensorflow(quiet: bool) -> None:
             _log.debug(f"TensorFlow not imported up front: {failed}")
 
 
+def import_tensorflow_if_needed(training, quiet: bool) -> None:
+    """:func:`import_tensorflow`, only when the run pre-trains with Keras
+    (``training.pretrain_backend`` is ``"keras"``); the default numpy backend does
+    not need TensorFlow, whose import costs several seconds."""
+    backend = getattr(training, "pretrain_backend", None)
+    if getattr(backend, "value", backend) == "keras":
+        import_tensorflow(quiet)
+
+
 # ----------------------------------------------------------------------------- checks
 def _inside(path: Path, directory: Path) -> bool:
     return path == directory or directory in path.parents

@@ -1,4 +1,4 @@
-"""Tests of Keras pretraining of a NetworkSpec."""
+"""Tests of pretraining of a NetworkSpec (default numpy backend)."""
 
 from __future__ import annotations
 

@@ -28,8 +28,23 @@ def _sig(x):
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
-def _derivs(act: Activation, a: np.ndarray):
-    """Value, first and second derivative of an activation at ``a``."""
+def activation_derivatives(
+    act: Activation, a: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Value, first and second derivative of an activation at ``a``.
+
+    Parameters
+    ----------
+    act
+        The activation.
+    a
+        Pre-activation values (any shape).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``act(a)``, ``act'(a)`` and ``act''(a)``, elementwise.
+    """
     if act is Activation.TANH:
         h = np.tanh(a)
         d1 = 1.0 - h * h
@@ -46,6 +61,9 @@ def _derivs(act: Activation, a: np.ndarray):
         ds = s * (1.0 - s)
         return a * s, s + a * ds, 2.0 * ds + a * ds * (1.0 - 2.0 * s)
     return a, np.ones_like(a), np.zeros_like(a)
+
+
+_derivs = activation_derivatives
 
 
 class BatchedNetwork:

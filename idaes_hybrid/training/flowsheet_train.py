@@ -169,7 +169,7 @@ def smoother_stage(m: pyo.Block, hf: HybridFlowsheet, train_exps, options: dict,
 
 
 def _pretrain_stage(m: pyo.Block, settings: TrainingSettings) -> tuple[StageReport, dict]:
-    """Stage 2, per network: normalization from the smoother's profiles and a Keras fit
+    """Stage 2, per network: normalization from the smoother's profiles and a fit
     to them (loaded into the network). Returns the report and each term's profiles."""
     tick = time.perf_counter()
     profiles, epochs, loss = {}, 0, 0.0
@@ -183,7 +183,8 @@ def _pretrain_stage(m: pyo.Block, settings: TrainingSettings) -> tuple[StageRepo
         pre = pretrain_network(start_spec, v, z, epochs=settings.pretrain_epochs,
                                batch_size=settings.pretrain_batch_size,
                                learning_rate=settings.pretrain_learning_rate,
-                               l2=settings.pretrain_l2, seed=settings.seed)
+                               l2=settings.pretrain_l2, seed=settings.seed,
+                               backend=settings.pretrain_backend)
         net.load_spec(pre.spec)
         epochs, loss = epochs + pre.epochs, loss + pre.loss
     return StageReport("ok", time.perf_counter() - tick, epochs, loss), profiles

@@ -1,4 +1,4 @@
-"""Pretrain a :class:`~idaes_hybrid.nn.network.NetworkSpec` on input/output data with Keras.
+"""Pretrain a :class:`~idaes_hybrid.nn.network.NetworkSpec` on input/output data.
 
 Pretraining fits the network to sampled data before it is embedded in a Pyomo
 model, giving the NLP a good starting point. The fit works on normalized data,
@@ -6,14 +6,19 @@ using the normalization constants already stored in the spec (see
 :func:`normalization_from_data` to compute them), and starts from the spec's
 current weights.
 
-Training runs a small float64 loop (``tf.GradientTape`` + Keras ``Adam``)
-rather than ``model.fit``: Keras 3 casts NumPy data given to ``fit`` and the
+Two backends run the same float64 optimization (mini-batch Adam on the mean
+squared error of the normalized outputs plus an L2 penalty on the weight
+matrices), chosen with :class:`PretrainBackend`: ``NUMPY`` (the default, hand-written
+back-propagation in :mod:`idaes_hybrid.training.pretrain_numpy`; no TensorFlow
+import, which costs several seconds) and ``KERAS``. The Keras backend runs a
+small float64 loop (``tf.GradientTape`` + Keras ``Adam``) rather than ``model.fit``: Keras 3 casts NumPy data given to ``fit`` and the
 compiled loss to ``keras.config.floatx()`` (float32 by default), which would
 lose precision, and mixes dtypes with float64 regularization losses.
 """
 
 from __future__ import annotations
 
+import enum
 import time
 from dataclasses import dataclass, field
 
@@ -22,8 +27,16 @@ import numpy as np
 import idaes.logger as idaeslog
 
 from idaes_hybrid.nn.network import NetworkConfigError, NetworkSpec
+from idaes_hybrid.training.pretrain_numpy import fit_numpy
 
 _log = idaeslog.getLogger(__name__)
+
+class PretrainBackend(str, enum.Enum):
+    """Library that runs the pre-training fit."""
+
+    NUMPY = "numpy"
+    KERAS = "keras"
+
 
 #: Default smallest standard deviation returned by :func:`normalization_from_data`.
 MIN_STD = 1e-8
@@ -130,8 +143,9 @@ def pretrain_network(
     l2: float = 1e-3,
     seed: int = 0,
     logger=None,
+    backend: PretrainBackend | str = PretrainBackend.NUMPY,
 ) -> PretrainResult:
-    """Fit a network to data with Keras' Adam optimizer.
+    """Fit a network to data with the Adam optimizer.
 
     The objective is the mean squared error of the normalized outputs,
     ``mean(((z - output_mean) / output_std - NN((v - input_mean) / input_std))**2)``,
@@ -140,9 +154,10 @@ def pretrain_network(
     them first, e.g. with :func:`normalization_from_data`); training starts from
     the spec's current weights.
 
-    The run is deterministic for a given ``seed``: ``keras.utils.set_random_seed``
-    seeds Python, NumPy and TensorFlow (this changes their global random
-    state) and each epoch's shuffle is drawn from ``numpy.random.default_rng(seed)``.
+    The run is deterministic for a given ``seed``: each epoch's shuffle is drawn
+    from ``numpy.random.default_rng(seed)``. The Keras backend also calls
+    ``keras.utils.set_random_seed`` (this changes the global random state of
+    Python, NumPy and TensorFlow).
 
     Parameters
     ----------
@@ -165,6 +180,8 @@ def pretrain_network(
     logger
         Logger for progress messages (every ~50 epochs, at INFO level);
         defaults to this module's IDAES logger.
+    backend
+        ``NUMPY`` (default; no TensorFlow import) or ``KERAS``.
 
     Returns
     -------
@@ -176,6 +193,51 @@ def pretrain_network(
         If the data shapes do not match the network or an option is invalid.
     """
     log = logger if logger is not None else _log
+    v, z = _check_inputs(spec, inputs, outputs, epochs, batch_size, learning_rate, l2)
+    backend = PretrainBackend(backend.lower() if isinstance(backend, str) else backend)
+    epochs, batch_size = int(epochs), int(batch_size)
+    v_bar = (v - spec.input_mean) / spec.input_std
+    z_bar = (z - spec.output_mean) / spec.output_std
+    log_every = max(1, min(50, epochs))
+    log.info(
+        f"pretraining {spec.sizes} network on {v.shape[0]} points ({backend.value}): "
+        f"{epochs} epochs, batch {batch_size}, lr {learning_rate:g}, l2 {l2:g}, seed {seed}"
+    )
+
+    def report(epoch: int, loss: float) -> None:
+        if (epoch + 1) % log_every == 0 or epoch + 1 == epochs:
+            log.info(f"pretrain epoch {epoch + 1}/{epochs}: loss {loss:.6g}")
+
+    start = time.perf_counter()
+    fit = fit_numpy if backend is PretrainBackend.NUMPY else _fit_keras
+    weights, biases, losses = fit(spec.weights, spec.biases, spec.activations, v_bar, z_bar,
+                                  epochs, batch_size, learning_rate, l2, seed, report)
+    wall = time.perf_counter() - start
+    trained = NetworkSpec(
+        sizes=list(spec.sizes),
+        activations=list(spec.activations),
+        weights=weights,
+        biases=biases,
+        input_mean=spec.input_mean.copy(),
+        input_std=spec.input_std.copy(),
+        output_mean=spec.output_mean.copy(),
+        output_std=spec.output_std.copy(),
+    )
+    mse = float(np.mean((trained.forward_normalized(v_bar) - z_bar) ** 2))
+    log.info(f"pretraining done in {wall:.2f} s: loss {losses[-1]:.6g}, normalized MSE {mse:.6g}")
+    return PretrainResult(
+        spec=trained,
+        loss=losses[-1],
+        mse=mse,
+        epochs=len(losses),
+        wall_time_s=wall,
+        loss_history=losses,
+    )
+
+
+def _check_inputs(spec: NetworkSpec, inputs: np.ndarray, outputs: np.ndarray, epochs: int,
+                  batch_size: int, learning_rate: float, l2: float) -> tuple[np.ndarray, np.ndarray]:
+    """The data as 2-D float arrays, after checking them and the options."""
     v, z = _as_2d("inputs", inputs), _as_2d("outputs", outputs)
     if v.shape[1] != spec.n_inputs:
         raise NetworkConfigError(f"inputs have {v.shape[1]} columns, expected {spec.n_inputs}")
@@ -188,8 +250,14 @@ def pretrain_network(
     _check_positive("learning_rate", learning_rate)
     if not l2 >= 0:
         raise ValueError(f"l2={l2!r} must be non-negative")
-    epochs, batch_size = int(epochs), int(batch_size)
+    return v, z
 
+
+def _fit_keras(weights, biases, activations, v_bar: np.ndarray, z_bar: np.ndarray, epochs: int,
+               batch_size: int, learning_rate: float, l2: float, seed: int,
+               on_epoch) -> tuple[list[np.ndarray], list[np.ndarray], list[float]]:
+    """The Keras backend; same arguments and returns as
+    :func:`~idaes_hybrid.training.pretrain_numpy.fit_numpy`."""
     import keras
     import tensorflow as tf
 
@@ -197,8 +265,9 @@ def pretrain_network(
 
     keras.utils.set_random_seed(int(seed))
     rng = np.random.default_rng(int(seed))
-    v_bar = (v - spec.input_mean) / spec.input_std
-    z_bar = (z - spec.output_mean) / spec.output_std
+    spec = NetworkSpec(sizes=[v_bar.shape[1], *[w.shape[0] for w in weights]],
+                       activations=list(activations), weights=[w.copy() for w in weights],
+                       biases=[b.copy() for b in biases])
     model = spec_to_keras(spec, normalization=False)
     variables = model.trainable_variables
     kernels = [layer.kernel for layer in model.layers if isinstance(layer, keras.layers.Dense)]
@@ -221,14 +290,7 @@ def pretrain_network(
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss
 
-    n = v.shape[0]
-    log_every = max(1, min(50, epochs))
-    log.info(
-        f"pretraining {spec.sizes} network on {n} points: {epochs} epochs, "
-        f"batch {batch_size}, lr {learning_rate:g}, l2 {l2:g}, seed {seed}"
-    )
-    losses: list[float] = []
-    start = time.perf_counter()
+    n, losses = v_bar.shape[0], []
     for epoch in range(epochs):
         order = rng.permutation(n)
         total = 0.0
@@ -236,24 +298,6 @@ def pretrain_network(
             idx = order[lo : lo + batch_size]
             total += float(train_step(tf.constant(v_bar[idx]), tf.constant(z_bar[idx]))) * idx.size
         losses.append(total / n)
-        if (epoch + 1) % log_every == 0 or epoch + 1 == epochs:
-            log.info(f"pretrain epoch {epoch + 1}/{epochs}: loss {losses[-1]:.6g}")
-    wall = time.perf_counter() - start
-
-    trained = spec_from_keras(
-        model,
-        input_mean=spec.input_mean.copy(),
-        input_std=spec.input_std.copy(),
-        output_mean=spec.output_mean.copy(),
-        output_std=spec.output_std.copy(),
-    )
-    mse = float(np.mean((trained.forward_normalized(v_bar) - z_bar) ** 2))
-    log.info(f"pretraining done in {wall:.2f} s: loss {losses[-1]:.6g}, normalized MSE {mse:.6g}")
-    return PretrainResult(
-        spec=trained,
-        loss=losses[-1],
-        mse=mse,
-        epochs=len(losses),
-        wall_time_s=wall,
-        loss_history=losses,
-    )
+        on_epoch(epoch, losses[-1])
+    trained = spec_from_keras(model)
+    return trained.weights, trained.biases, losses

@@ -27,7 +27,7 @@ from idaes_hybrid.dof import DegreesOfFreedomError, check_degrees_of_freedom, tr
 from idaes_hybrid.solver import SolveResult, ensure_idaes_default_solver
 from idaes_hybrid.training.experiment import Experiment, Role
 from idaes_hybrid.training.predict import pooled_rmse, rmse, simulate
-from idaes_hybrid.training.pretrain import normalization_from_data, pretrain_network
+from idaes_hybrid.training.pretrain import PretrainBackend, normalization_from_data, pretrain_network
 from idaes_hybrid.training.problem import (
     Discretization, build_training_model, network_io_arrays, noise_levels, trajectories)
 from idaes_hybrid.training.regularization import (
@@ -75,7 +75,10 @@ class TrainingSettings:
     smoother_scale
         Typical magnitude of the learned term, dividing its derivative in the penalty.
     pretrain_epochs, pretrain_batch_size, pretrain_learning_rate, pretrain_l2
-        Keras pre-training settings.
+        Pre-training settings (mini-batch Adam fit to the smoother's profiles).
+    pretrain_backend
+        Library of the pre-training fit: ``NUMPY`` (the default; no TensorFlow
+        import) or ``KERAS``; both run the same float64 optimization.
     solver_options
         Ipopt-style options passed to every solve (``tol``, ``max_iter``, ...).
     smoother_options
@@ -105,6 +108,7 @@ class TrainingSettings:
     pretrain_batch_size: int = 32
     pretrain_learning_rate: float = 1e-3
     pretrain_l2: float = 1e-3
+    pretrain_backend: PretrainBackend = PretrainBackend.NUMPY
     solver_options: dict = field(default_factory=lambda: {"tol": 1e-6, "max_iter": 1000})
     smoother_options: dict = field(default_factory=lambda: {"max_iter": 3000})
     seed: int = 0
@@ -410,7 +414,8 @@ def _start_stages(m: pyo.Block, run: _Run, spec: NetworkSpec, settings: Training
     pre = pretrain_network(start_spec, v, z, epochs=settings.pretrain_epochs,
                            batch_size=settings.pretrain_batch_size,
                            learning_rate=settings.pretrain_learning_rate,
-                           l2=settings.pretrain_l2, seed=settings.seed)
+                           l2=settings.pretrain_l2, seed=settings.seed,
+                           backend=settings.pretrain_backend)
     stages["pretrain"] = StageReport("ok", time.perf_counter() - tick, pre.epochs, pre.loss)
     m.net.load_spec(pre.spec)  # stage 3 starts from the pre-trained network
     set_smoother_mode(m, on=False)
