@@ -42,8 +42,9 @@ _log = idaeslog.getLogger(__name__)
 DEFAULT_GRID: tuple[float, ...] = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 #: The prior precision when none is given, the first solve's with cross-validation, and the
 #: choice when cross-validation cannot run (one training experiment, decomposition, update).
-#: Leave-one-experiment-out cross-validation is not the default: on fed-batch data sets it
-#: chose a worse prior than this one at 5-8 times the cost (benchmarks/results/regularization.md).
+#: Leave-one-experiment-out cross-validation is not the default: on three fed-batch data
+#: sets it beat this prior on one and lost on two, at 2-10 times the cost
+#: (benchmarks/results/regularization.md).
 DEFAULT_PRIOR = 1.0
 #: Solver options of the warm-started cross-validation solves (a small barrier start: each
 #: begins at the solution of a neighbouring problem).
