@@ -19,8 +19,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from idaes_hybrid.cli import (UsageError, add_accept_edited_option, fmt, load_saved_with_config,
-                              write_plots)
+from idaes_hybrid.cli_common import (UsageError, add_accept_edited_option, fmt,
+                                     load_saved_with_config, write_plots)
 from idaes_hybrid.cli_output import check_out_dir, import_tensorflow, write_staged
 
 #: Command-line option of each request field, for error messages.
