@@ -8,7 +8,7 @@ import json
 import logging
 from pathlib import Path
 
-LOGGER_NAME = "idaes.idaes_hybrid"
+from idaes_hybrid.cli_common import LOGGER_NAME
 
 
 class FlowsheetModelError(ValueError):

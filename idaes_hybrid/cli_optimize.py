@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from idaes_hybrid.cli import add_accept_edited_option, load_saved_with_config
+from idaes_hybrid.cli_common import add_accept_edited_option, load_saved_with_config
 from idaes_hybrid.cli_output import check_out_dir, write_staged
 
 

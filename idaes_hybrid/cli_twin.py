@@ -19,9 +19,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from idaes_hybrid.cli import (UsageError, add_accept_edited_option, fmt, load_saved_with_config,
-                              write_plots)
-from idaes_hybrid.cli_output import check_out_dir, import_tensorflow, write_staged
+from idaes_hybrid.cli_common import (UsageError, add_accept_edited_option, fmt,
+                                     load_saved_with_config, write_plots)
+from idaes_hybrid.cli_output import check_out_dir, write_staged
 
 #: Command-line option of each request field, for error messages.
 _OPTION_OF = {"t_now": "--now", "window": "--window", "horizon_end": "--horizon-end",
@@ -75,7 +75,6 @@ def run_update(args: argparse.Namespace) -> int:
     check_out_dir(out, [("input model", args.model_dir), ("config", args.config)])
     saved, config, log = load_saved_with_config(args.model_dir, args.config,
                                                 args.accept_edited_model)
-    import_tensorflow(args.quiet)  # now, so that an interrupt inside its import is not lost
     from idaes_hybrid.io import ModelFileError, save_model, write_json_atomic
     from idaes_hybrid.training.train import TrainingError
     from idaes_hybrid.twin.common import TwinRequestError
@@ -129,7 +128,6 @@ def _run_flowsheet_update(args: argparse.Namespace) -> int:
     """``update`` of a flowsheet configuration: every training experiment is a new batch."""
     from idaes_hybrid import cli_flowsheet
 
-    import_tensorflow(args.quiet)
     document, out, written = cli_flowsheet.update(args, check_out_dir, write_staged)
     up = document["update"]
     print(f"status: {document['status']} ({document['iterations']} iterations, "

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import idaes.logger as idaeslog
 
+from idaes_hybrid.config_checks import (
+    ConfigError, as_table, enum_value, integer, number, reject_unknown, valid_names)
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import Activation, NetworkConfigError, NetworkSpec, parse_activation
 from idaes_hybrid.training.experiment import DataError, Experiment, Role, experiment_field
@@ -69,59 +71,6 @@ _TRAINING_BOUNDS = {
     "pretrain_epochs": (1, True), "pretrain_batch_size": (1, True),
     "pretrain_learning_rate": (0.0, False), "pretrain_l2": (0.0, True),
 }
-
-
-class ConfigError(ValueError):
-    """An invalid run configuration; the message starts with the bad field's name."""
-
-
-def _valid(names: Iterable[Any]) -> str:
-    return ", ".join(repr(n) for n in names) or "(none)"
-
-
-def _table(value: Any, field_name: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{field_name}: expected a table, got {value!r}")
-    return value
-
-
-def _reject_unknown(table: Mapping[str, Any], known: Iterable[str], prefix: str,
-                    hints: Mapping[str, str] | None = None) -> None:
-    known = list(known)
-    for key in table:
-        if key not in known:
-            hint = f" (set it in {hints[key]})" if hints and key in hints else ""
-            where = f"{prefix}.{key}" if prefix else key
-            raise ConfigError(f"{where}: unknown key{hint}; valid keys: {_valid(known)}")
-
-
-def _number(value: Any, field_name: str, lower: float | None = None,
-            inclusive: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{field_name}: expected a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ConfigError(f"{field_name}: expected a finite number, got {value!r}")
-    if lower is not None and (value < lower or (not inclusive and value == lower)):
-        raise ConfigError(f"{field_name}: must be {'>=' if inclusive else '>'} {lower:g}, "
-                          f"got {value!r}")
-    return value
-
-
-def _integer(value: Any, field_name: str, lower: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{field_name}: expected an integer, got {value!r}")
-    if lower is not None and value < lower:
-        raise ConfigError(f"{field_name}: must be >= {lower}, got {value!r}")
-    return int(value)
-
-
-def _enum(cls: type[enum.Enum], value: Any, field_name: str) -> Any:
-    try:
-        return cls(value.lower() if isinstance(value, str) else value)
-    except (ValueError, TypeError):
-        raise ConfigError(f"{field_name}: {value!r} is not valid; valid values: "
-                          f"{_valid(m.value for m in cls)}") from None
 
 
 @dataclass
@@ -248,7 +197,7 @@ def run_config_from_dict(data: Mapping[str, Any], base_dir: str | Path) -> RunCo
     base_dir : str or pathlib.Path
         Directory that relative experiment ``data`` paths are resolved against.
     """
-    _reject_unknown(data, TOP_LEVEL_KEYS, "")
+    reject_unknown(data, TOP_LEVEL_KEYS, "")
     definition = _parse_model(data.get("model"))
     physics = _parse_physics(data.get("physics", {}), definition)
     net = _parse_network(data.get("network", {}), definition)
@@ -277,26 +226,26 @@ def _parse_reference(table: Any, definition: HybridModelDefinition) -> dict[str,
     """The optional ``[reference]`` table: parameters of the known true term (synthetic cases)."""
     if table is None:
         return None
-    table = _table(table, "reference")
+    table = as_table(table, "reference")
     if definition.reference is None:
         raise ConfigError(f"reference: model {definition.name!r} has no reference term")
-    _reject_unknown(table, definition.reference_parameters, "reference")
-    values = {k: _number(v, f"reference.{k}") for k, v in table.items()}
+    reject_unknown(table, definition.reference_parameters, "reference")
+    values = {k: number(v, f"reference.{k}") for k, v in table.items()}
     return {**definition.reference_parameters, **values}
 
 
 def _parse_model(value: Any) -> HybridModelDefinition:
     if value is None:
-        raise ConfigError(f"model: required key missing; known models: {_valid(sorted(REGISTRY))}")
+        raise ConfigError(f"model: required key missing; known models: {valid_names(sorted(REGISTRY))}")
     if not isinstance(value, str) or value not in REGISTRY:
         raise ConfigError(f"model: {value!r} is not a known hybrid model; known models: "
-                          f"{_valid(sorted(REGISTRY))}")
+                          f"{valid_names(sorted(REGISTRY))}")
     return get_model_definition(value)
 
 
 def _parse_unit(table: Any, definition: HybridModelDefinition) -> dict[str, Any]:
     """The ``[unit]`` table: CONFIG options of the model's unit, checked by their domains."""
-    table = _table(table, "unit")
+    table = as_table(table, "unit")
     data_class = getattr(definition.unit_class, "_ComponentDataClass", definition.unit_class)
     declared = getattr(data_class, "CONFIG", None)
     if declared is None:
@@ -310,7 +259,7 @@ def _parse_unit(table: Any, definition: HybridModelDefinition) -> dict[str, Any]
             raise ConfigError(f"unit.{key}: set by {_UNIT_RESERVED[key]}; remove it here")
         if key not in known:
             raise ConfigError(f"unit.{key}: not an option of model {definition.name!r}; "
-                              f"valid keys: {_valid(known)}")
+                              f"valid keys: {valid_names(known)}")
         if isinstance(declared.get(key).value(), bool) and not isinstance(value, bool):
             raise ConfigError(f"unit.{key}: expected true or false, got {value!r}")
         trial = declared()
@@ -324,50 +273,50 @@ def _parse_unit(table: Any, definition: HybridModelDefinition) -> dict[str, Any]
 
 
 def _parse_physics(table: Any, definition: HybridModelDefinition) -> dict[str, float]:
-    table = _table(table, "physics")
-    _reject_unknown(table, definition.physics_defaults, "physics")
-    values = {k: _number(v, f"physics.{k}") for k, v in table.items()}
+    table = as_table(table, "physics")
+    reject_unknown(table, definition.physics_defaults, "physics")
+    values = {k: number(v, f"physics.{k}") for k, v in table.items()}
     return {**definition.physics_defaults, **values}
 
 
 def _parse_network(table: Any, definition: HybridModelDefinition) -> dict[str, Any]:
-    table = _table(table, "network")
-    _reject_unknown(table, NETWORK_KEYS, "network")
+    table = as_table(table, "network")
+    reject_unknown(table, NETWORK_KEYS, "network")
     states = list(definition.state_names)
     inputs = table.get("inputs", list(definition.default_network_inputs))
     if not isinstance(inputs, list) or not inputs:
         raise ConfigError(f"network.inputs: expected a non-empty list of state names, got "
-                          f"{inputs!r}; valid names: {_valid(states)}")
+                          f"{inputs!r}; valid names: {valid_names(states)}")
     for name in inputs:
         if name not in states:
             raise ConfigError(f"network.inputs: {name!r} is not a state of model "
-                              f"{definition.name!r}; valid names: {_valid(states)}")
+                              f"{definition.name!r}; valid names: {valid_names(states)}")
     repeated = sorted({n for n in inputs if inputs.count(n) > 1})
     if repeated:
-        raise ConfigError(f"network.inputs: repeated name(s) {_valid(repeated)}")
+        raise ConfigError(f"network.inputs: repeated name(s) {valid_names(repeated)}")
     hidden = table.get("hidden", NETWORK_DEFAULTS["hidden"])
     if not isinstance(hidden, list) or not hidden:
         raise ConfigError(f"network.hidden: expected a non-empty list of layer widths, "
                           f"got {hidden!r}")
-    hidden = [_integer(h, f"network.hidden[{i}]", lower=1) for i, h in enumerate(hidden)]
+    hidden = [integer(h, f"network.hidden[{i}]", lower=1) for i, h in enumerate(hidden)]
     try:
         activation = parse_activation(table.get("activation", NETWORK_DEFAULTS["activation"]),
                                       "network.activation")
     except NetworkConfigError as err:
         raise ConfigError(str(err)) from None
-    seed = _integer(table.get("seed", NETWORK_DEFAULTS["seed"]), "network.seed", lower=0)
-    formulation = _enum(Formulation, table.get("formulation", TrainingSettings.formulation.value),
+    seed = integer(table.get("seed", NETWORK_DEFAULTS["seed"]), "network.seed", lower=0)
+    formulation = enum_value(Formulation, table.get("formulation", TrainingSettings.formulation.value),
                         "network.formulation")
     return {"inputs": [str(n) for n in inputs], "hidden": hidden, "activation": activation,
             "seed": seed, "formulation": formulation}
 
 
 def parse_discretization(table: Any) -> Discretization:
-    table = _table(table, "discretization")
-    _reject_unknown(table, DISCRETIZATION_KEYS, "discretization")
+    table = as_table(table, "discretization")
+    reject_unknown(table, DISCRETIZATION_KEYS, "discretization")
     default = Discretization()
-    nfe = _integer(table.get("nfe", default.nfe), "discretization.nfe", lower=1)
-    ncp = _integer(table.get("ncp", default.ncp), "discretization.ncp", lower=1)
+    nfe = integer(table.get("nfe", default.nfe), "discretization.nfe", lower=1)
+    ncp = integer(table.get("ncp", default.ncp), "discretization.ncp", lower=1)
     if ncp > 10:
         raise ConfigError(f"discretization.ncp: must be between 1 and 10, got {ncp}")
     return Discretization(nfe=nfe, ncp=ncp)
@@ -389,7 +338,7 @@ def parse_solver(table: Any, prefix: str = "solver") -> dict[str, Any]:
     dict[str, Any]
         The options; :class:`ConfigError` names the first bad one.
     """
-    table = _table(table, prefix)
+    table = as_table(table, prefix)
     options = {}
     for key, value in table.items():
         if prefix == "solver" and key in _SOLVER_RESERVED:
@@ -420,9 +369,9 @@ def _training_defaults() -> dict[str, Any]:
 
 def parse_training(table: Any) -> TrainingSettings:
     """The ``[training]`` table; ``regularization`` is a number >= 0 or ``\"cv\"``."""
-    table = _table(table, "training")
+    table = as_table(table, "training")
     defaults = _training_defaults()
-    _reject_unknown(table, defaults, "training", _SET_ELSEWHERE)
+    reject_unknown(table, defaults, "training", _SET_ELSEWHERE)
     values: dict[str, Any] = {}
     for key, value in table.items():
         lower, inclusive = _TRAINING_BOUNDS.get(key, (None, True))
@@ -440,15 +389,15 @@ def parse_training(table: Any) -> TrainingSettings:
 def _typed(value: Any, default: Any, name: str, lower: float | None, inclusive: bool) -> Any:
     """``value`` checked against the type of a settings field's ``default``."""
     if isinstance(default, enum.Enum):
-        return _enum(type(default), value, name)
+        return enum_value(type(default), value, name)
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise ConfigError(f"{name}: expected true or false, got {value!r}")
         return value
     if isinstance(default, int):
-        return _integer(value, name, lower=None if lower is None else int(lower))
+        return integer(value, name, lower=None if lower is None else int(lower))
     if isinstance(default, float):
-        return _number(value, name, lower, inclusive)
+        return number(value, name, lower, inclusive)
     if isinstance(default, dict):
         return {**default, **parse_solver(value, name)}
     return value
@@ -460,9 +409,9 @@ def parse_decomposition(table: Any, base_dir: str | Path) -> DecompositionSettin
     ``slack_penalty = 0`` keeps the network equation exact; a relative
     ``checkpoint_dir`` is resolved against the configuration's directory.
     """
-    table = _table(table, "decomposition")
+    table = as_table(table, "decomposition")
     fields = {f.name: f for f in dataclasses.fields(DecompositionSettings)}
-    _reject_unknown(table, fields, "decomposition")
+    reject_unknown(table, fields, "decomposition")
     defaults = DecompositionSettings()
     values: dict[str, Any] = {}
     for key, value in table.items():
@@ -472,9 +421,9 @@ def parse_decomposition(table: Any, base_dir: str | Path) -> DecompositionSettin
                 raise ConfigError(f"{name}: expected a non-empty string, got {value!r}")
             values[key] = str(Path(base_dir) / value) if key == "checkpoint_dir" else value
         elif key == "slack_penalty":
-            values[key] = _number(value, name, 0.0, True) or None
+            values[key] = number(value, name, 0.0, True) or None
         elif key == "batch_size":
-            values[key] = _integer(value, name, lower=1)
+            values[key] = integer(value, name, lower=1)
         else:  # integers >= 0, floats > 0 (DecompositionSettings checks tighter bounds)
             values[key] = _typed(value, default, name, 0.0, inclusive=False)
     try:

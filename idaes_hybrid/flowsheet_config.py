@@ -29,17 +29,16 @@ A config with a ``[flowsheet]`` table goes this way; the others keep the unit pa
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from pyomo.environ import units as pyunits
 
 from idaes_hybrid.config import ConfigError, parse_discretization, parse_solver, parse_training
 from idaes_hybrid.decomposition.settings import TrainingMethod
+from idaes_hybrid.flowsheet_parse import load_build_function, parse_initial
 from idaes_hybrid.model.experiment import DataError, Role, read_measurements
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet, InitialState
 from idaes_hybrid.model.inputs import parse_input
@@ -108,29 +107,6 @@ def is_flowsheet_config(path: str | Path) -> bool:
         return False
 
 
-def load_build_function(ref: str, base_dir: Path, field: str = "flowsheet.build") -> Callable:
-    """The function ``module.py:function`` names (the module path relative to ``base_dir``)."""
-    if not isinstance(ref, str) or ref.count(":") != 1:
-        raise ConfigError(f"{field}: expected 'module.py:function', got {ref!r}")
-    module_path, name = ref.split(":")
-    path = (base_dir / module_path).resolve()
-    if not path.is_file():
-        raise ConfigError(f"{field}: module file '{path}' not found")
-    sys.path.insert(0, str(path.parent))  # the module may import its neighbours
-    try:
-        spec = importlib.util.spec_from_file_location(f"idaes_hybrid_user_{path.stem}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    except Exception as err:  # noqa: BLE001 - the user's module: report what it raised
-        raise ConfigError(f"{field}: importing '{path}' failed: {type(err).__name__}: {err}") from err
-    finally:
-        sys.path.remove(str(path.parent))
-    func = getattr(module, name, None)
-    if not callable(func):
-        raise ConfigError(f"{field}: '{path}' has no function {name!r}")
-    return func
-
-
 _TERM_KEYS = {"reaction": ("kind", "name", "package", "hidden", "activation"),
               "network": ("kind", "name", "inputs", "outputs", "hidden", "activation")}
 
@@ -183,21 +159,6 @@ def _terms(value: Any) -> tuple[list, dict[str, dict]]:
         terms.append(term)
         own[term.name] = _term_network(t, f"flowsheet.terms[{i}]")
     return terms, own
-
-
-def parse_initial(initial: Any, field: str) -> InitialState | dict[str, float]:
-    """An experiment's ``initial``: ``"steady-state"`` or a table ``{name: value}``."""
-    if isinstance(initial, str):
-        try:
-            return InitialState(initial)
-        except ValueError:
-            raise ConfigError(f"{field}: expected 'steady-state' or a table of values") from None
-    if isinstance(initial, Mapping):
-        bad = [k for k, v in initial.items() if isinstance(v, bool) or not isinstance(v, (int, float))]
-        if bad:
-            raise ConfigError(f"{field}.{bad[0]}: expected a number, got {initial[bad[0]]!r}")
-        return {str(k): float(v) for k, v in initial.items()}
-    raise ConfigError(f"{field}: expected 'steady-state' or a table of values")
 
 
 def _experiment(d: Any, i: int, base_dir: Path) -> FlowsheetExperiment:

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from idaes_hybrid.config import ConfigError
-from idaes_hybrid.flowsheet_config import load_build_function, parse_initial
+from idaes_hybrid.config_checks import ConfigError
+from idaes_hybrid.flowsheet_parse import load_build_function, parse_initial
 from idaes_hybrid.model.experiment import DataError
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, InitialState
 from idaes_hybrid.model.inputs import parse_input

@@ -2,7 +2,7 @@
 
 IDAES's ``get_solver()``, unit ``initialize()`` methods and Initializer classes ask
 Pyomo's ``SolverFactory`` for a solver. Where no ``ipopt`` executable exists (a
-pip-only machine), :func:`idaes_hybrid.solver.configure_idaes_default_solver`
+pip-only machine), :func:`idaes_hybrid.idaes_default.configure_idaes_default_solver`
 points IDAES at this plugin: it writes the model to ``.nl``, evaluates it with
 POUNCE's reader and solves it with cyipopt's Ipopt 3.14 + MUMPS
 (:func:`idaes_hybrid.nl_solve.solve_nl`), returning ordinary Pyomo results.

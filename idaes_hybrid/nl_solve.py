@@ -3,7 +3,7 @@
 No ``ipopt`` executable and no AMPL Solver Library are needed: the model is
 written to ``.nl`` by Pyomo, POUNCE's reader (``pounce.read_nl``) evaluates it,
 and cyipopt's Ipopt (``cyipopt-wheels``) solves it through callbacks. This is the
-path IDAES's ``get_solver()`` uses after :func:`idaes_hybrid.solver.ensure_idaes_default_solver`
+path IDAES's ``get_solver()`` uses after :func:`idaes_hybrid.idaes_default.ensure_idaes_default_solver`
 when no ``ipopt`` is on ``PATH``; the batched network path
 (:mod:`idaes_hybrid.batched_solve`) is the same with network equations added.
 """

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from idaes_hybrid.config import ConfigError, _integer, _number, _reject_unknown, _table, _valid
+from idaes_hybrid.config_checks import ConfigError, as_table, integer, number, reject_unknown, valid_names
 from idaes_hybrid.optimize import OptimizationRequestError, check_feed_request
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.units.registry import HybridModelDefinition
@@ -92,26 +92,26 @@ def parse_optimization(table: Any, experiments: Sequence[Experiment],
     """
     if table is None:
         return None
-    table = _table(table, "optimization")
-    _reject_unknown(table, OPTIMIZATION_KEYS, "optimization")
+    table = as_table(table, "optimization")
+    reject_unknown(table, OPTIMIZATION_KEYS, "optimization")
     name, base = table.get("experiment"), {"initial": {}, "Sf": None, "horizon": None}
     if name is not None:
         found = [e for e in experiments if e.name == name]
         if not found:
             raise ConfigError(f"optimization.experiment: {name!r} is not an experiment of the "
-                              f"config; valid names: {_valid(e.name for e in experiments)}")
+                              f"config; valid names: {valid_names(e.name for e in experiments)}")
         base = {"initial": dict(found[0].initial), "Sf": found[0].inputs.get("Sf"),
                 "horizon": found[0].horizon}
-    initial = {**base["initial"], **dict(_table(table.get("initial", {}), "optimization.initial"))}
+    initial = {**base["initial"], **dict(as_table(table.get("initial", {}), "optimization.initial"))}
     values = {}
     for key in ("Sf", "horizon", "F_max", "V_max"):
         value = table.get(key, base.get(key))
         if value is None:
             hint = " (or name an experiment that supplies it)" if key in base else ""
             raise ConfigError(f"optimization.{key}: required key missing{hint}")
-        values[key] = _number(value, f"optimization.{key}")
-    F_min = _number(table.get("F_min", OPTIMIZATION_DEFAULTS["F_min"]), "optimization.F_min")
-    intervals = _integer(table.get("intervals", OPTIMIZATION_DEFAULTS["intervals"]),
+        values[key] = number(value, f"optimization.{key}")
+    F_min = number(table.get("F_min", OPTIMIZATION_DEFAULTS["F_min"]), "optimization.F_min")
+    intervals = integer(table.get("intervals", OPTIMIZATION_DEFAULTS["intervals"]),
                          "optimization.intervals", lower=1)
     compare = table.get("compare_reference", OPTIMIZATION_DEFAULTS["compare_reference"])
     if not isinstance(compare, bool):

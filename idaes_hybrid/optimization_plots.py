@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 import idaes.logger as idaeslog
 
-from idaes_hybrid.plots import _label, _save
+from idaes_hybrid.plots import axis_label, save_figure
 
 if TYPE_CHECKING:  # pragma: no cover
     from idaes_hybrid.optimize import FeedEvaluation, FeedOptimizationResult, FeedProfile
@@ -63,7 +63,7 @@ def plot_feed_profiles(hybrid: FeedOptimizationResult, path: str | Path, V_max: 
     if reference is not None:
         ax_f.plot(*_steps(reference.profile), color=orange, lw=2, ls="--", label="true optimum")
     ax_f.set_title("Feed profile")
-    ax_f.set_ylabel(_label("F", units))
+    ax_f.set_ylabel(axis_label("F", units))
     curves = [("hybrid optimum (hybrid prediction)", hybrid.trajectories, blue, ":")]
     if hybrid_on_reference is not None:
         curves.append(("hybrid optimum (true model)", hybrid_on_reference.trajectories, blue, "-"))
@@ -72,16 +72,16 @@ def plot_feed_profiles(hybrid: FeedOptimizationResult, path: str | Path, V_max: 
     for ax, name in ((ax_v, "V"), (ax_p, "P")):
         for label, traj, color, style in curves:
             ax.plot(traj["time"], traj[name], color=color, ls=style, lw=1.6, label=label)
-        ax.set_ylabel(_label(name, units))
+        ax.set_ylabel(axis_label(name, units))
     ax_v.axhline(V_max, color="grey", lw=1, ls="-.", label="V_max")
     ax_v.set_title("Volume")
     ax_p.set_title("Product concentration")
     for ax in (ax_f, ax_v, ax_p):
-        ax.set_xlabel(_label("time", units))
+        ax.set_xlabel(axis_label("time", units))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(f"Feed optimization: product {hybrid.product_mass:.4g} g predicted"
                  + (f", {hybrid_on_reference.product_mass:.4g} g on the true model"
                     if hybrid_on_reference is not None else "")
                  + (f", true optimum {reference.product_mass:.4g} g" if reference is not None else ""))
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -66,12 +66,14 @@ def variable_units(definition: HybridModelDefinition,
     return out
 
 
-def _label(name: str, units: Mapping[str, str]) -> str:
+def axis_label(name: str, units: Mapping[str, str]) -> str:
+    """``"name [unit]"`` (just the name when ``units`` has none for it)."""
     u = units.get(name, "")
     return f"{name} [{u}]" if u else name
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG (Agg canvas, no pyplot state), creating the folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
@@ -150,15 +152,15 @@ def plot_fit(result: TrainingResult, experiments: Sequence[Experiment],
                 ax.text(0.02, 0.96, f"RMSE {rmse[state]:.3g}", transform=ax.transAxes,
                         va="top", ha="left", fontsize=8,
                         bbox={"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.7, "lw": 0})
-            ax.set_ylabel(_label(state, units), fontsize=9)
+            ax.set_ylabel(axis_label(state, units), fontsize=9)
             if r == nrows - 1:
-                ax.set_xlabel(_label("time", units), fontsize=9)
+                ax.set_xlabel(axis_label("time", units), fontsize=9)
             ax.tick_params(labelsize=8)
             ax.grid(alpha=0.3)
             if c == 0:
                 ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(f"{definition.name}: data vs hybrid model", fontsize=11)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _reference_input(reference: Callable, reference_input: str | None,
@@ -268,14 +270,14 @@ def plot_learned_rate(spec: NetworkSpec, result: TrainingResult,
             if reference is not None and o == 0 and in_name == ref_in:
                 _draw_reference(ax, reference, i, sv if has_smoother else None, points, roles,
                                 spec, has_smoother)
-            ax.set_xlabel(_label(in_name, units), fontsize=9)
-            ax.set_ylabel(_label(out_name, units), fontsize=9)
+            ax.set_xlabel(axis_label(in_name, units), fontsize=9)
+            ax.set_ylabel(axis_label(out_name, units), fontsize=9)
             ax.set_title(f"learned {out_name} vs {in_name}", fontsize=9)
             ax.tick_params(labelsize=8)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, loc="best")
     fig.suptitle(f"{definition.name}: learned term vs network inputs", fontsize=11)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _draw_reference(ax, reference: Callable, i: int, smoother_inputs: np.ndarray | None,

@@ -1,7 +1,8 @@
 """The NLP solver every part of idaes-hybrid uses: a real Ipopt, else POUNCE (``pounce-solver``).
 
-Both run through Pyomo's AMPL (.nl/.sol) interface; :func:`configure_idaes_default_solver`
-makes ``idaes.core.solvers.get_solver()`` use the same executable.
+Both run through Pyomo's AMPL (.nl/.sol) interface;
+:func:`idaes_hybrid.idaes_default.configure_idaes_default_solver` makes
+``idaes.core.solvers.get_solver()`` use the same solver.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, NamedTuple
+from typing import Any, NamedTuple
 
-import idaes
 import idaes.logger as idaeslog
 import pyomo.environ as pyo
 from pyomo.common.collections import Bunch
@@ -42,7 +42,6 @@ PLUGIN_NAME = "idaes_hybrid_nlp"
 _BACKEND_DEFAULTS: dict[str, dict[str, Any]] = {"pounce": {"solver_selection": "nlp"}, "ipopt": {}}
 _POUNCE_REJECTS = frozenset({"halt_on_ampl_error", "wantsol"})  # Ipopt AMPL-driver options
 _POUNCE_LINEAR_SOLVERS = frozenset({"feral", "ma57"})  # others make POUNCE exit with code 2
-_saved_idaes_state: dict[str, Any] = {}  # what configure_idaes_default_solver replaced
 _INSTALL_HINT = ("Install POUNCE with `pip install pounce-solver` (no PATH setup needed), or Ipopt "
                  "with `idaes get-extensions` (IDAES puts its bin directory on PATH when imported).")
 
@@ -124,7 +123,9 @@ class SolveResult:
         return self
 
 
-class _Backend(NamedTuple):
+class Backend(NamedTuple):
+    """The NLP solver found: its kind and executable."""
+
     name: str  # "ipopt" or "pounce"
     path: str
 
@@ -157,17 +158,17 @@ def _find_pounce() -> str | None:
     return shutil.which("pounce")
 
 
-def _discover(choice: SolverChoice | str | None) -> _Backend:
+def discover_backend(choice: SolverChoice | str | None) -> Backend:
     choice = SolverChoice(str(choice or os.environ.get("IDAES_HYBRID_SOLVER") or "auto").lower()
                           if not isinstance(choice, SolverChoice) else choice)
     looked = []
     if choice in (SolverChoice.AUTO, SolverChoice.IPOPT):
         if path := _find_ipopt():
-            return _Backend("ipopt", path)
+            return Backend("ipopt", path)
         looked.append("a real `ipopt` on PATH (one whose `--version` does not name POUNCE)")
     if choice in (SolverChoice.AUTO, SolverChoice.POUNCE):
         if path := _find_pounce():
-            return _Backend("pounce", path)
+            return Backend("pounce", path)
         looked.append(f"POUNCE in the `pounce` package of {sys.executable}, "
                       f"{Path(sys.executable).parent / 'pounce'}, and `pounce` on PATH")
     raise SolverNotFoundError(f"No NLP solver found for solver={choice.value!r}. Looked for: "
@@ -196,11 +197,11 @@ class HybridNLPPlugin(ASL):
     ``writer_config`` (whose ``scale_model``/``linear_presolve`` legacy .nl interfaces ignore)."""
 
     #: Backend of new instances, set by :func:`configure_idaes_default_solver`; None: discover.
-    configured_backend: _Backend | None = None
+    configured_backend: Backend | None = None
 
     def __init__(self, **kwds: Any):
         writer_config = dict(kwds.pop("writer_config", None) or {})
-        self.backend = kwds.pop("backend", None) or self.configured_backend or _discover(None)
+        self.backend = kwds.pop("backend", None) or self.configured_backend or discover_backend(None)
         kwds.setdefault("type", PLUGIN_NAME)
         super().__init__(**kwds)
         self.config = ConfigDict()
@@ -281,7 +282,7 @@ class NLPSolver:
             Raises :class:`SolverCrashError` instead if the solver process fails.
         """
         opts = {**self.options, **(options or {})}
-        opt = HybridNLPPlugin(backend=_Backend(self.name, self.executable))
+        opt = HybridNLPPlugin(backend=Backend(self.name, self.executable))
         buf = io.StringIO()
         echo = (LogStream(logging.INFO, logger) if logger else sys.stdout) if tee else None
         start = time.perf_counter()
@@ -338,80 +339,5 @@ def get_nlp_solver(options: dict[str, Any] | None = None,
     NLPSolver
         Raises :class:`SolverNotFoundError`, saying where it looked, if none is found.
     """
-    backend = _discover(solver)
+    backend = discover_backend(solver)
     return NLPSolver(backend.name, backend.path, options or {})
-
-
-def configure_idaes_default_solver(options: dict[str, Any] | None = None,
-                                   solver: SolverChoice | str | None = None,
-                                   redirect: Iterable[str] | None = None) -> str:
-    """Make ``idaes.core.solvers.get_solver()`` return the idaes-hybrid solver.
-
-    Sets ``idaes.cfg.default_solver`` to :data:`PLUGIN_NAME`, whose defaults are IDAES's
-    Ipopt options (``nlp_scaling_method``, ``tol``, ``max_iter``) updated by ``options``.
-    IDAES 2.x initializers ask for ``"ipopt_v2"``, whose interface refuses POUNCE, so with
-    POUNCE that name is redirected too. :func:`reset_idaes_default_solver` undoes this.
-
-    Parameters
-    ----------
-    options : dict, optional
-        Extra default options for solvers returned by ``get_solver()``.
-    solver : SolverChoice or str, optional
-        As in :func:`get_nlp_solver`.
-    redirect : iterable of str, optional
-        ``SolverFactory`` names to re-register as this plugin (default: see above).
-
-    Returns
-    -------
-    str
-        The solver name ``get_solver()`` now uses.
-    """
-    backend = _discover(solver)
-    HybridNLPPlugin.configured_backend = backend
-    plugin_name, plugin = PLUGIN_NAME, HybridNLPPlugin
-    auto = solver is None and not os.environ.get("IDAES_HYBRID_SOLVER")
-    if backend.name == "pounce" and auto:  # no ipopt executable: real Ipopt through callbacks
-        from idaes_hybrid.idaes_solver import CYIPOPT_PLUGIN_NAME, CyIpoptNLPlugin, cyipopt_available
-
-        if cyipopt_available():
-            plugin_name, plugin = CYIPOPT_PLUGIN_NAME, CyIpoptNLPlugin
-    defaults = {**dict(idaes.cfg["ipopt"]["options"].items()), **(options or {})}
-    if plugin_name not in idaes.cfg:
-        idaes.cfg.declare(plugin_name, ConfigDict()).declare("options", ConfigDict(implicit=True))
-    idaes.cfg[plugin_name]["options"].reset()
-    idaes.cfg[plugin_name]["options"].set_value(defaults)
-    _saved_idaes_state.setdefault("default_solver", idaes.cfg.default_solver)
-    idaes.cfg.default_solver = plugin_name
-    names = (("ipopt_v2", "ipopt") if plugin is not HybridNLPPlugin else ("ipopt_v2",)) \
-        if backend.name == "pounce" else ()
-    for name in names if redirect is None else redirect:
-        old = SolverFactory.get_class(name) if name in SolverFactory else None
-        if old is not plugin:  # the first replaced class is what reset restores
-            _saved_idaes_state.setdefault(name, (old, SolverFactory.doc(name) if old else None))
-            if old is not None:
-                SolverFactory.unregister(name)
-            SolverFactory.register(name, doc=f"{name} -> {plugin_name}")(plugin)
-    where = "cyipopt (Ipopt 3.14 + MUMPS, .nl evaluators)" if plugin is not HybridNLPPlugin \
-        else f"{backend.name} at {backend.path}"
-    _log.debug(f"IDAES get_solver() now uses {where}")
-    return plugin_name
-
-
-def ensure_idaes_default_solver() -> None:
-    """Configure IDAES's ``get_solver()`` once (see :func:`configure_idaes_default_solver`);
-    the workflow calls this before it builds flowsheets, so IDAES initializers used on
-    hybrid models run on the same solver. A user's own configuration is kept."""
-    if "default_solver" not in _saved_idaes_state:
-        configure_idaes_default_solver()
-
-
-def reset_idaes_default_solver() -> None:
-    """Undo :func:`configure_idaes_default_solver`: default solver, redirects, backend."""
-    if "default_solver" in _saved_idaes_state:
-        idaes.cfg.default_solver = _saved_idaes_state.pop("default_solver")
-    while _saved_idaes_state:
-        name, (cls, doc) = _saved_idaes_state.popitem()
-        SolverFactory.unregister(name)
-        if cls is not None:
-            SolverFactory.register(name, doc=doc)(cls)
-    HybridNLPPlugin.configured_backend = None

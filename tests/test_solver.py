@@ -22,10 +22,9 @@ from idaes_hybrid.solver import (
     SolverFailedError,
     SolverNotFoundError,
     SolveStatus,
-    configure_idaes_default_solver,
     get_nlp_solver,
-    reset_idaes_default_solver,
 )
+from idaes_hybrid.idaes_default import configure_idaes_default_solver, reset_idaes_default_solver
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="fake solvers are shell scripts")
 HS071_OBJ = 17.014017145179164
@@ -321,7 +320,8 @@ def test_training_workflow_points_idaes_get_solver_at_the_same_solver():
     import shutil
 
     from idaes_hybrid.idaes_solver import CYIPOPT_PLUGIN_NAME
-    from idaes_hybrid.solver import PLUGIN_NAME, ensure_idaes_default_solver, reset_idaes_default_solver
+    from idaes_hybrid.solver import PLUGIN_NAME
+    from idaes_hybrid.idaes_default import ensure_idaes_default_solver, reset_idaes_default_solver
 
     try:
         reset_idaes_default_solver()  # as on a fresh import

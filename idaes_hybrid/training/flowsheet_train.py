@@ -33,7 +33,8 @@ from idaes_hybrid.model.experiment import DataError, Role
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.nl_solve import solve_nl
 from idaes_hybrid.nn.network import NetworkSpec
-from idaes_hybrid.solver import SolveResult, ensure_idaes_default_solver
+from idaes_hybrid.solver import SolveResult
+from idaes_hybrid.idaes_default import ensure_idaes_default_solver
 from idaes_hybrid.training.flowsheet_problem import (
     POINTS, build_flowsheet_training_model, flowsheet_rmse, initialize_flowsheet, networks,
     scale_flowsheet_model, simulate_flowsheet, smoothness)

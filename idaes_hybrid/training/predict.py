@@ -21,7 +21,7 @@ from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.batched_solve import solve_hybrid
 from idaes_hybrid.dof import DegreesOfFreedomError, check_degrees_of_freedom
-from idaes_hybrid.solver import ensure_idaes_default_solver
+from idaes_hybrid.idaes_default import ensure_idaes_default_solver
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.training.problem import (
     Discretization, build_experiment_flowsheet, state_at, trajectories)

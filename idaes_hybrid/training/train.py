@@ -24,7 +24,8 @@ from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.batched_solve import solve_hybrid
 from idaes_hybrid.dof import DegreesOfFreedomError, check_degrees_of_freedom, training_degrees_of_freedom
-from idaes_hybrid.solver import SolveResult, ensure_idaes_default_solver
+from idaes_hybrid.solver import SolveResult
+from idaes_hybrid.idaes_default import ensure_idaes_default_solver
 from idaes_hybrid.training.experiment import Experiment, Role
 from idaes_hybrid.training.predict import pooled_rmse, rmse, simulate
 from idaes_hybrid.training.pretrain import PretrainBackend, normalization_from_data, pretrain_network
@@ -215,7 +216,7 @@ def _solve(m: pyo.Block, stage: str, options: dict, tee: bool, user_scaling: boo
 
 def _numerical_diagnostics(m: pyo.Block) -> dict:
     """IDAES-style numerical checks of the trained model (residuals, bounds, Jacobian)."""
-    from idaes_hybrid.diagnose import numerical_checks
+    from idaes_hybrid.numerical_checks import numerical_checks
 
     try:
         found = numerical_checks(m, m.net)

@@ -296,6 +296,36 @@ def _noise(experiment: Experiment, past: pd.DataFrame, settings: EstimationSetti
     return {n: float(given[n]) if n in given else levels[n]["sd"] for n in names}
 
 
+def _solve_window(m: pyo.Block, win: Experiment, free: list[str], noise: dict[str, float],
+                  arrival_cost: ArrivalCost | None, settings: EstimationSettings, tee: bool,
+                  what: str, span: tuple[float, float]):
+    """Free the window's initial state and solve the least-squares estimate (scaled
+    residuals plus the arrival cost); returns the solve result and the observations."""
+    blk = m.experiment[win.name]
+    unit, t0 = blk.fs.unit, blk.fs.time.first()
+    for name in free:
+        getattr(unit, name)[t0].unfix()
+    n_obs = len(win.observations()[0])
+    fit = data_fit_expression(m, [win], noise) * n_obs  # sum of squared scaled residuals
+    prior = 0.0 if arrival_cost is None else sum(
+        ((getattr(unit, n)[t0] - arrival_cost.mean[n] * pyo.units.get_units(getattr(unit, n)))
+         / (arrival_cost.sd[n] * pyo.units.get_units(getattr(unit, n)))) ** 2 for n in free)
+    m.objective = pyo.Objective(expr=(fit + prior) / n_obs)
+    try:
+        check_degrees_of_freedom(m, len(free), f"{what}: estimate", m.net)
+    except DegreesOfFreedomError as err:
+        raise EstimationError(str(err)) from None
+    try:
+        result = solve_hybrid(m, m.net, settings.solver_options, tee=tee)
+    except (SolverCrashError, SolverNotFoundError) as err:
+        raise EstimationError(f"estimate: the solver did not run ({err})") from err
+    if not result.ok:
+        raise EstimationError(f"{what}: estimate over [{span[0]:g}, {span[1]:g}] "
+                              f"failed: {result.status.value} after {result.iterations} iterations "
+                              f"({result.termination_message})")
+    return result, n_obs
+
+
 def estimate_and_forecast(saved: SavedModel, experiment: Experiment, t_now: float, window: float,
                           horizon_end: float | None = None, *,
                           arrival_cost: ArrivalCost | None = None,
@@ -370,32 +400,13 @@ def estimate_and_forecast(saved: SavedModel, experiment: Experiment, t_now: floa
                                saved.physics, saved.network_inputs, lift_bounds=False,
                                unit_config=settings.unit_config)
     blk = m.experiment[win.name]
-    unit, t0 = blk.fs.unit, blk.fs.time.first()
     try:
         initialize_hybrid_units(m, m.net)
     except InitializationError as err:
         _log.warning(f"estimate: initialization of the window failed ({err}); solving from the "
                      "constant initial guess")
-    for name in free:
-        getattr(unit, name)[t0].unfix()
-    n_obs = len(win.observations()[0])
-    fit = data_fit_expression(m, [win], noise) * n_obs  # sum of squared scaled residuals
-    prior = 0.0 if arrival_cost is None else sum(
-        ((getattr(unit, n)[t0] - arrival_cost.mean[n] * pyo.units.get_units(getattr(unit, n)))
-         / (arrival_cost.sd[n] * pyo.units.get_units(getattr(unit, n)))) ** 2 for n in free)
-    m.objective = pyo.Objective(expr=(fit + prior) / n_obs)
-    try:
-        check_degrees_of_freedom(m, len(free), f"experiment {experiment.name!r}: estimate", m.net)
-    except DegreesOfFreedomError as err:
-        raise EstimationError(str(err)) from None
-    try:
-        result = solve_hybrid(m, m.net, settings.solver_options, tee=tee)
-    except (SolverCrashError, SolverNotFoundError) as err:
-        raise EstimationError(f"estimate: the solver did not run ({err})") from err
-    if not result.ok:
-        raise EstimationError(f"experiment {experiment.name!r}: estimate over [{t_s:g}, {t_now:g}] "
-                              f"failed: {result.status.value} after {result.iterations} iterations "
-                              f"({result.termination_message})")
+    result, n_obs = _solve_window(m, win, free, noise, arrival_cost, settings, tee,
+                                  f"experiment {experiment.name!r}", (t_s, t_now))
     est = trajectories(blk, definition)
     est["time"] = est["time"] + t_s
     state = {n: float(est[n][-1]) for n in states}

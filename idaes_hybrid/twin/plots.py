@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from idaes_hybrid.plots import _label, _save
+from idaes_hybrid.plots import axis_label, save_figure
 
 if TYPE_CHECKING:  # pragma: no cover
     from idaes_hybrid.training.experiment import Experiment
@@ -75,8 +75,8 @@ def plot_estimate(estimate: TwinEstimate, experiment: Experiment, states: Sequen
             ax.errorbar([t_s], [prior.mean[name]], yerr=[prior.sd[name]], fmt="x", ms=6,
                         capsize=3, color="tab:purple", label="prior at window start (mean, sd)")
         ax.set_xlim(0.0, estimate.horizon_end)
-        ax.set_xlabel(_label("time", units), fontsize=9)
-        ax.set_ylabel(_label(name, units), fontsize=9)
+        ax.set_xlabel(axis_label("time", units), fontsize=9)
+        ax.set_ylabel(axis_label(name, units), fontsize=9)
         ax.set_title(name + ("" if name in experiment.measured_variables else " (not measured)"),
                      fontsize=9)
         ax.tick_params(labelsize=8)
@@ -87,4 +87,4 @@ def plot_estimate(estimate: TwinEstimate, experiment: Experiment, states: Sequen
     fig.suptitle(f"{estimate.experiment}: state estimate at t = {t_now:g} "
                  f"(window [{t_s:g}, {t_now:g}]) and forecast to {estimate.horizon_end:g}",
                  fontsize=11)
-    return _save(fig, path)
+    return save_figure(fig, path)
