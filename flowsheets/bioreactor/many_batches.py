@@ -113,7 +113,7 @@ nfe = 20
 ncp = 3
 [training]
 method = "decomposition"
-regularization = 19.84  # prior precision (the former 1e-2 per mean residual, 3968 observations)
+regularization = 2.5  # prior precision alpha (the former 1e-2 per mean residual at 4 batches, 496 observations)
 smoother_penalty = 10.0
 [decomposition]
 optimizer = "lbfgs"
