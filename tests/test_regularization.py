@@ -214,3 +214,19 @@ def test_training_cross_validates_and_a_fold_equals_training_without_that_experi
     sd = np.array([noise[n] for n in names])
     reference = float(np.mean(((pred - values) / sd) ** 2))
     assert scored[1.0]["folds"]["b1"] == pytest.approx(reference, rel=0.05)
+
+
+@pytest.mark.unit
+def test_report_gives_the_prior_and_the_cross_validation_path():
+    from idaes_hybrid.report import training_report
+
+    metrics = {"status": "optimal", "iterations": 12, "wall_time_s": 3.0, "stages": {},
+               "train": {"rmse": {"X": 0.05}}, "validation": {"rmse": {"X": 0.04}},
+               "regularization": {"alpha": 10.0, "source": "cross-validation", "path": [
+                   {"alpha": 100.0, "score": 7.85, "folds": {"b1": 9.0, "b2": None}},
+                   {"alpha": 10.0, "score": 4.93, "folds": {"b1": 5.0, "b2": 4.8}}]}}
+    text = training_report(metrics, [], "run")
+    assert "alpha = 10, cross-validation" in text
+    assert "| 100 | 7.85 | 9 | - |" in text and "| 10 | 4.93 | 5 | 4.8 |" in text
+    plain = training_report({**metrics, "regularization": {"alpha": 1.0, "source": "default"}}, [], "run")
+    assert "alpha = 1, default." in plain and "Leave-one-experiment-out" not in plain
