@@ -117,8 +117,9 @@ def import_tensorflow_if_needed(training, quiet: bool) -> None:
     """:func:`import_tensorflow`, only when the run pre-trains with Keras
     (``training.pretrain_backend`` is ``"keras"``); the default numpy backend does
     not need TensorFlow, whose import costs several seconds."""
-    backend = getattr(training, "pretrain_backend", None)
-    if getattr(backend, "value", backend) == "keras":
+    from idaes_hybrid.training.pretrain import PretrainBackend
+
+    if training.pretrain_backend is PretrainBackend.KERAS:
         import_tensorflow(quiet)
 
 

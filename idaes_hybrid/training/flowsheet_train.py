@@ -40,9 +40,8 @@ from idaes_hybrid.training.flowsheet_problem import (
     scale_flowsheet_model, simulate_flowsheet, smoothness)
 from idaes_hybrid.training.predict import PredictionError, pooled_rmse
 from idaes_hybrid.training.problem import noise_levels
-from idaes_hybrid.training.pretrain import normalization_from_data, pretrain_network
 from idaes_hybrid.training.train import (
-    HessianMode, StageReport, TrainingError, TrainingResult, TrainingSettings)
+    HessianMode, StageReport, TrainingError, TrainingResult, TrainingSettings, pretrain_on_profiles)
 from idaes_hybrid.training.regularization import (
     WARM_START_OPTIONS, RegularizationChoice, choose_regularization, prior_term, resolve_setting)
 from idaes_hybrid.training.warm_start import regularization_term
@@ -177,15 +176,7 @@ def _pretrain_stage(m: pyo.Block, settings: TrainingSettings) -> tuple[StageRepo
     for net in networks(m):
         v, z = io_arrays(net)
         profiles[net.local_name] = {"inputs": v, "outputs": z}
-        spec = net.to_spec()
-        start_spec = NetworkSpec(sizes=spec.sizes, activations=spec.activations,
-                                 weights=[w.copy() for w in spec.weights],
-                                 biases=[b.copy() for b in spec.biases], **normalization_from_data(v, z))
-        pre = pretrain_network(start_spec, v, z, epochs=settings.pretrain_epochs,
-                               batch_size=settings.pretrain_batch_size,
-                               learning_rate=settings.pretrain_learning_rate,
-                               l2=settings.pretrain_l2, seed=settings.seed,
-                               backend=settings.pretrain_backend)
+        pre = pretrain_on_profiles(net.to_spec(), v, z, settings)
         net.load_spec(pre.spec)
         epochs, loss = epochs + pre.epochs, loss + pre.loss
     return StageReport("ok", time.perf_counter() - tick, epochs, loss), profiles

@@ -11,9 +11,10 @@ squared error of the normalized outputs plus an L2 penalty on the weight
 matrices), chosen with :class:`PretrainBackend`: ``NUMPY`` (the default, hand-written
 back-propagation in :mod:`idaes_hybrid.training.pretrain_numpy`; no TensorFlow
 import, which costs several seconds) and ``KERAS``. The Keras backend runs a
-small float64 loop (``tf.GradientTape`` + Keras ``Adam``) rather than ``model.fit``: Keras 3 casts NumPy data given to ``fit`` and the
-compiled loss to ``keras.config.floatx()`` (float32 by default), which would
-lose precision, and mixes dtypes with float64 regularization losses.
+small float64 loop (``tf.GradientTape`` + Keras ``Adam``) rather than ``model.fit``:
+Keras 3 casts NumPy data given to ``fit`` and the compiled loss to
+``keras.config.floatx()`` (float32 by default), which would lose precision, and mixes
+dtypes with float64 regularization losses.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from idaes_hybrid.nn.network import NetworkConfigError, NetworkSpec
 from idaes_hybrid.training.pretrain_numpy import fit_numpy
 
 _log = idaeslog.getLogger(__name__)
+
 
 class PretrainBackend(str, enum.Enum):
     """Library that runs the pre-training fit."""

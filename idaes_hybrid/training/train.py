@@ -28,7 +28,8 @@ from idaes_hybrid.solver import SolveResult
 from idaes_hybrid.idaes_default import ensure_idaes_default_solver
 from idaes_hybrid.training.experiment import Experiment, Role
 from idaes_hybrid.training.predict import pooled_rmse, rmse, simulate
-from idaes_hybrid.training.pretrain import PretrainBackend, normalization_from_data, pretrain_network
+from idaes_hybrid.training.pretrain import (
+    PretrainBackend, PretrainResult, normalization_from_data, pretrain_network)
 from idaes_hybrid.training.problem import (
     Discretization, build_training_model, network_io_arrays, noise_levels, trajectories)
 from idaes_hybrid.training.regularization import (
@@ -387,6 +388,20 @@ def _diagnostics_stage(m: pyo.Block, decomposed: bool) -> tuple[StageReport, dic
     return StageReport(status, time.perf_counter() - tick), diagnostics
 
 
+def pretrain_on_profiles(spec: NetworkSpec, v: np.ndarray, z: np.ndarray,
+                         settings: TrainingSettings) -> PretrainResult:
+    """Stage 2 for one network: normalization from the smoother's profiles ``(v, z)``,
+    then a fit to them from ``spec``'s weights with ``settings``' pre-training options."""
+    start = NetworkSpec(sizes=spec.sizes, activations=spec.activations,
+                        weights=[w.copy() for w in spec.weights],
+                        biases=[b.copy() for b in spec.biases], **normalization_from_data(v, z))
+    return pretrain_network(start, v, z, epochs=settings.pretrain_epochs,
+                            batch_size=settings.pretrain_batch_size,
+                            learning_rate=settings.pretrain_learning_rate,
+                            l2=settings.pretrain_l2, seed=settings.seed,
+                            backend=settings.pretrain_backend)
+
+
 def _start_stages(m: pyo.Block, run: _Run, spec: NetworkSpec, settings: TrainingSettings,
                   warm: WarmStart | None, resuming: bool, options: dict,
                   tee: bool) -> tuple[dict[str, StageReport], dict[str, np.ndarray]]:
@@ -409,14 +424,7 @@ def _start_stages(m: pyo.Block, run: _Run, spec: NetworkSpec, settings: Training
     stages = {"smoother": StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)}
     v, z = network_io_arrays(m)
     tick = time.perf_counter()  # stage 2: normalization + pre-training
-    start_spec = NetworkSpec(sizes=spec.sizes, activations=spec.activations,
-                             weights=[w.copy() for w in spec.weights],
-                             biases=[b.copy() for b in spec.biases], **normalization_from_data(v, z))
-    pre = pretrain_network(start_spec, v, z, epochs=settings.pretrain_epochs,
-                           batch_size=settings.pretrain_batch_size,
-                           learning_rate=settings.pretrain_learning_rate,
-                           l2=settings.pretrain_l2, seed=settings.seed,
-                           backend=settings.pretrain_backend)
+    pre = pretrain_on_profiles(spec, v, z, settings)
     stages["pretrain"] = StageReport("ok", time.perf_counter() - tick, pre.epochs, pre.loss)
     m.net.load_spec(pre.spec)  # stage 3 starts from the pre-trained network
     set_smoother_mode(m, on=False)
