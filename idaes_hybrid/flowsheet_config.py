@@ -36,7 +36,8 @@ from typing import Any, Mapping
 
 from pyomo.environ import units as pyunits
 
-from idaes_hybrid.config import ConfigError, parse_discretization, parse_solver, parse_training
+from idaes_hybrid.config import (
+    ConfigError, parse_decomposition, parse_discretization, parse_solver, parse_training)
 from idaes_hybrid.decomposition.settings import TrainingMethod
 from idaes_hybrid.flowsheet_parse import load_build_function, parse_initial
 from idaes_hybrid.model.experiment import DataError, Role, read_measurements
@@ -48,7 +49,7 @@ from idaes_hybrid.training.problem import Discretization
 from idaes_hybrid.training.train import TrainingSettings
 
 TOP_LEVEL_KEYS = ("flowsheet", "network", "discretization", "training", "solver", "experiments",
-                  "optimization")
+                  "optimization", "decomposition")
 TIME_UNITS = {"s": pyunits.s, "min": pyunits.min, "h": pyunits.h, "hr": pyunits.h,
               "dimensionless": pyunits.dimensionless}
 _EXPERIMENT_KEYS = ("name", "data", "horizon", "role", "initial", "inputs", "noise_sd")
@@ -248,9 +249,10 @@ def load_flowsheet_config(path: str | Path) -> FlowsheetRunConfig:
                              dict(variables), TIME_UNITS[units])
     hidden, activation, seed = _network(data.get("network"))
     training = parse_training(data.get("training", {}))
-    if training.method is not TrainingMethod.SIMULTANEOUS:
-        raise ConfigError("training.method: 'decomposition' is not available for flowsheet "
-                          "configurations in this release; use 'simultaneous'")
+    training.decomposition = parse_decomposition(data.get("decomposition", {}), path.parent)
+    if training.method is TrainingMethod.DECOMPOSITION and len(terms) != 1:
+        raise ConfigError(f"training.method: 'decomposition' trains one learned term; this flowsheet "
+                          f"has {len(terms)} ({', '.join(t.name for t in terms)}): use 'simultaneous'")
     training.seed = seed
     training.solver_options = {**training.solver_options, **parse_solver(data.get("solver", {}))}
     exps = data.get("experiments")

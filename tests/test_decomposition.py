@@ -136,8 +136,9 @@ def test_outer_loss_gradient_matches_finite_differences_over_experiments():
     train, val = _experiments()
     s = DecompositionSettings(n_workers=0, slack_penalty=None)
     with Engine(0) as engine:
-        outer = _Outer(FED_BATCH_BIOREACTOR, train, val, _network(), DISC, PHYSICS, INPUTS, 0.01, s,
-                       None, None, None, engine, None)
+        make = functools.partial(InnerSpec, definition=FED_BATCH_BIOREACTOR, disc=DISC, physics=PHYSICS,
+                                 network_inputs=INPUTS)
+        outer = _Outer(make, train, val, _network(), 0.01, s, None, None, engine, None)
         theta = _network().flat_parameters()
         loss, grad, _ = outer.loss_and_gradient(theta, [e.name for e in train])
         d = np.random.default_rng(1).normal(size=theta.size)

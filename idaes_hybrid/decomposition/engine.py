@@ -27,7 +27,7 @@ import numpy as np
 
 import idaes.logger as idaeslog
 
-from idaes_hybrid.decomposition.inner import InnerProblem, InnerResult, InnerSpec, WarmPoint
+from idaes_hybrid.decomposition.inner import InnerProblem, InnerResult, InnerSource, WarmPoint
 
 _log = idaeslog.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class Job:
     """One inner solve: which problem, for which weights, from where."""
 
     run_id: str
-    spec: InnerSpec
+    spec: InnerSource
     theta: np.ndarray
     warm: WarmPoint | None = None
     gradient: bool = True
@@ -56,7 +56,7 @@ class Job:
 
 def solve_inner(job: Job) -> InnerResult:
     """Solve ``job`` in this process, building (and caching) its problem if needed."""
-    key = (job.run_id, job.spec.experiment.name)
+    key = (job.run_id, job.spec.name)
     problem = _PROBLEMS.get(key)
     if problem is None:
         problem = InnerProblem(job.spec)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import enum
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol
 
 import numpy as np
 import pyomo.environ as pyo
@@ -38,7 +38,7 @@ from idaes_hybrid.batched_solve import STATUS, BatchedNLP, build_batched_nlp, in
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.solver import SolveStatus
-from idaes_hybrid.training.experiment import Experiment
+from idaes_hybrid.model.experiment import DataError, Experiment
 from idaes_hybrid.training.problem import Discretization, build_training_model
 from idaes_hybrid.units.registry import HybridModelDefinition
 
@@ -94,6 +94,53 @@ class InnerSpec:
     slack_kind: SlackKind = SlackKind.QUADRATIC
     options: Mapping[str, Any] = field(default_factory=lambda: dict(INNER_OPTIONS))
     start: Mapping[str, float] | None = None
+
+    @property
+    def name(self) -> str:
+        """The experiment's name (one inner problem per experiment)."""
+        return self.experiment.name
+
+    def build_model(self) -> tuple[pyo.ConcreteModel, Any]:
+        """The experiment's model with its ``data_fit`` as objective, and its network
+        block (weights fixed)."""
+        m = build_training_model(self.definition, [self.experiment], self.network, self.disc,
+                                 dict(self.physics), list(self.network_inputs), Formulation.BATCHED,
+                                 unit_config=dict(self.unit_config), scales=self.scales)
+        return m, m.net
+
+    def march(self, m: pyo.ConcreteModel, net: Any) -> None:
+        """Initialize the states by the units' Initializer with the network's weights."""
+        from idaes_hybrid.units.initialization import initialize_hybrid_units
+
+        initialize_hybrid_units(m, net)
+
+    def rmse(self, m: pyo.ConcreteModel) -> dict[str, float]:
+        """RMSE of each measured variable at the solved point."""
+        from idaes_hybrid.training.predict import rmse as rmse_of
+
+        return rmse_of(m.experiment[self.name], self.experiment)
+
+
+class InnerSource(Protocol):
+    """What :class:`InnerProblem` needs of a spec (:class:`InnerSpec` for the units,
+    :class:`~idaes_hybrid.decomposition.flowsheet_inner.FlowsheetInnerSpec` for any
+    IDAES flowsheet): picklable, with the fields ``network``, ``scales``,
+    ``slack_penalty``, ``slack_kind``, ``options`` and ``start`` of :class:`InnerSpec`."""
+
+    network: NetworkSpec
+    slack_penalty: float | None
+    slack_kind: SlackKind
+    options: Mapping[str, Any]
+    start: Mapping[str, float] | None
+
+    @property
+    def name(self) -> str: ...
+
+    def build_model(self) -> tuple[pyo.ConcreteModel, Any]: ...
+
+    def march(self, m: pyo.ConcreteModel, net: Any) -> None: ...
+
+    def rmse(self, m: pyo.ConcreteModel) -> dict[str, float]: ...
 
 
 @dataclass
@@ -212,15 +259,12 @@ class _Slacked:
 class InnerProblem:
     """One experiment's inner problem, built once and re-solved for new weights."""
 
-    def __init__(self, spec: InnerSpec):
+    def __init__(self, spec: InnerSource):
         tick = time.perf_counter()
         self.spec = spec
-        exp = spec.experiment
-        m = build_training_model(spec.definition, [exp], spec.network, spec.disc, dict(spec.physics),
-                                 list(spec.network_inputs), Formulation.BATCHED,
-                                 unit_config=dict(spec.unit_config), scales=spec.scales)
+        m, self.net = spec.build_model()
         m.objective = pyo.Objective(expr=m.data_fit)
-        m.net.fix_weights()
+        self.net.fix_weights()
         self.model = m
         if spec.start:
             for name, value in spec.start.items():
@@ -228,7 +272,7 @@ class InnerProblem:
                 if var is not None and not var.fixed and value is not None:
                     var.set_value(float(value), skip_validation=True)
         self._initialized = bool(spec.start)
-        self.bn: BatchedNLP = build_batched_nlp(m, m.net, logger_every=0)
+        self.bn: BatchedNLP = build_batched_nlp(m, self.net, logger_every=0)
         netp = self.bn.net.only
         self.m_nl, self.m_net = self.bn.problem.m_nl, netp.n_points * netp.n_out
         self.rho = spec.slack_penalty
@@ -240,7 +284,7 @@ class InnerProblem:
         else:
             self.problem = self.bn.problem
         self.build_time_s = time.perf_counter() - tick
-        _log.debug(f"inner problem {exp.name}: {self.problem.n} variables, built in {self.build_time_s:.1f} s")
+        _log.debug(f"inner problem {spec.name}: {self.problem.n} variables, built in {self.build_time_s:.1f} s")
 
     @property
     def n(self) -> int:
@@ -258,17 +302,15 @@ class InnerProblem:
 
     def _cold_start(self, theta: np.ndarray, march: bool = False) -> np.ndarray:
         """Starting point: given values (``start``, first time only) or a march with ``theta``."""
-        from idaes_hybrid.units.initialization import initialize_hybrid_units
-
-        net = self.model.net
+        net = self.net
         if march or not self._initialized:
             trial = NetworkSpec.from_dict(self.spec.network.to_dict())
             trial.set_flat_parameters(theta)
             net.load_spec(trial)
             try:
-                initialize_hybrid_units(self.model, net)
-            except InitializationError as err:  # the NLP may still solve (slacks make it feasible)
-                _log.debug(f"inner {self.spec.experiment.name}: march failed ({err}); solving from "
+                self.spec.march(self.model, net)
+            except (InitializationError, DataError) as err:  # the NLP may still solve (slacks)
+                _log.debug(f"inner {self.spec.name}: march failed ({err}); solving from "
                            "the values it reached")
             self._initialized = True
         x = np.array([pyo.value(v) if v.value is not None else 0.0 for v in self.bn.variables])
@@ -310,7 +352,7 @@ class InnerProblem:
             x, info = problem.solve(self._cold_start(theta, march=_march))
         status = STATUS.get(int(info["status"]), SolveStatus.FAILED)
         if status not in (SolveStatus.OPTIMAL, SolveStatus.ACCEPTABLE) and not _march:
-            _log.debug(f"inner {self.spec.experiment.name}: {'warm' if use_warm else 'cold'} start failed "
+            _log.debug(f"inner {self.spec.name}: {'warm' if use_warm else 'cold'} start failed "
                        f"({status.name}); {'cold start' if use_warm else 'march'}")
             return self.solve(theta, None, gradient, want_rmse, hessian, _march=not use_warm)
         x = np.asarray(x, dtype=float)
@@ -324,13 +366,10 @@ class InnerProblem:
         hess = self._reduced_hessian(x, theta, lam, zl, zu) if ok and hessian else None
         rmse = None
         if want_rmse and ok:
-            from idaes_hybrid.training.predict import rmse as rmse_of
-
             self.bn.load(base_x)
-            exp = self.spec.experiment
-            rmse = rmse_of(self.model.experiment[exp.name], exp)
+            rmse = self.spec.rmse(self.model)
         return InnerResult(
-            name=self.spec.experiment.name, status=status, value=float(info["obj_val"]), data_fit=data_fit,
+            name=self.spec.name, status=status, value=float(info["obj_val"]), data_fit=data_fit,
             slack_l1=slack, gradient=grad,
             warm=WarmPoint(x, lam, zl, zu) if ok else None, hessian=hess,
             iterations=int(self.problem.iterations), wall_time_s=time.perf_counter() - tick, rmse=rmse)

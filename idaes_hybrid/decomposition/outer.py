@@ -19,6 +19,7 @@ kept for early stopping and a checkpoint is written.
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ import idaes.logger as idaeslog
 
 from idaes_hybrid.decomposition import checkpoint as ckpt
 from idaes_hybrid.decomposition.engine import Engine, Job
-from idaes_hybrid.decomposition.inner import InnerSpec, WarmPoint
+from idaes_hybrid.decomposition.inner import InnerSource, InnerSpec, WarmPoint
 from idaes_hybrid.decomposition.settings import DecompositionSettings, Optimizer
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.experiment import Experiment
@@ -81,22 +82,20 @@ def _n_obs(exp: Experiment) -> int:
 
 
 class _Outer:
-    def __init__(self, definition, train_exps, val_exps, network, disc, physics, network_inputs,
-                 regularization, settings, unit_config, starts, anchor, engine, on_epoch):
+    def __init__(self, make_spec, train_exps, val_exps, network, regularization, settings, starts,
+                 anchor, engine, on_epoch):
         self.s, self.engine, self.on_epoch = settings, engine, on_epoch
         self.alpha = float(regularization)
         self.theta_ref = np.zeros(network.n_parameters) if anchor is None else np.asarray(anchor, float)
         self.run_id = uuid.uuid4().hex[:12]
         scales = observation_scales(train_exps)
-        common = dict(definition=definition, network=network, disc=disc, physics=dict(physics),
-                      network_inputs=tuple(network_inputs), unit_config=dict(unit_config or {}),
-                      options={**settings.inner_options, "print_level": 0})
-        self.train = {e.name: InnerSpec(experiment=e, scales=scales, slack_penalty=settings.slack_penalty,
-                                        slack_kind=settings.slack_kind,
-                                        start=(starts or {}).get(e.name), **common) for e in train_exps}
+        options = {**settings.inner_options, "print_level": 0}
+        self.train = {e.name: make_spec(experiment=e, network=network, scales=scales, options=options,
+                                        slack_penalty=settings.slack_penalty, slack_kind=settings.slack_kind,
+                                        start=(starts or {}).get(e.name)) for e in train_exps}
         val_scales = {**observation_scales(val_exps), **scales} if val_exps else scales
-        self.val = {e.name: InnerSpec(experiment=e, scales=val_scales, slack_penalty=None, **common)
-                    for e in val_exps}
+        self.val = {e.name: make_spec(experiment=e, network=network, scales=val_scales, options=options,
+                                      slack_penalty=None) for e in val_exps}
         n_tr = {e.name: _n_obs(e) for e in train_exps}
         self.w = {k: v / sum(n_tr.values()) for k, v in n_tr.items()}
         n_va = {e.name: _n_obs(e) for e in val_exps}
@@ -108,7 +107,7 @@ class _Outer:
         self.inner_solves = 0
         self.history: list[dict] = []
 
-    def _run(self, specs: Mapping[str, InnerSpec], names: Sequence[str], theta, gradient: bool,
+    def _run(self, specs: Mapping[str, InnerSource], names: Sequence[str], theta, gradient: bool,
              want_rmse: bool = False, hessian: bool = False):
         rho = self.rho if specs is self.train else None
         jobs = [Job(self.run_id, specs[n], theta, self.warm.get(n), gradient, want_rmse, hessian, rho)
@@ -178,10 +177,40 @@ def run_decomposition(
     engine: Engine | None = None,
     on_epoch: Callable[[dict], None] | None = None,
 ) -> DecompositionResult:
+    """Train ``network``'s weights by the decomposition, one hybrid unit per experiment
+    (:class:`~idaes_hybrid.decomposition.inner.InnerSpec`); the arguments after
+    ``regularization`` as for :func:`decompose`."""
+    make_spec = functools.partial(InnerSpec, definition=definition, disc=disc, physics=dict(physics),
+                                  network_inputs=tuple(network_inputs), unit_config=dict(unit_config or {}))
+    return decompose(make_spec, train_exps, val_exps, network, regularization, settings, starts,
+                     anchor, engine, on_epoch)
+
+
+def decompose(
+    make_spec: Callable[..., InnerSource],
+    train_exps: Sequence,
+    val_exps: Sequence,
+    network: NetworkSpec,
+    regularization: float,
+    settings: DecompositionSettings | None = None,
+    starts: Mapping[str, Mapping[str, float]] | None = None,
+    anchor: np.ndarray | None = None,
+    engine: Engine | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> DecompositionResult:
     """Train ``network``'s weights by the decomposition.
 
     Parameters
     ----------
+    make_spec
+        Builds one experiment's inner-problem spec from the keywords ``experiment``,
+        ``network``, ``scales``, ``options``, ``slack_penalty`` (and ``slack_kind``,
+        ``start``), e.g. a ``functools.partial`` of
+        :class:`~idaes_hybrid.decomposition.inner.InnerSpec` or
+        :class:`~idaes_hybrid.decomposition.flowsheet_inner.FlowsheetInnerSpec`.
+    train_exps, val_exps
+        Training and validation experiments (with ``name``, ``measurements``,
+        ``measured_variables``).
     network
         Starting weights and the (fixed) normalization, e.g. after pre-training.
     regularization
@@ -206,8 +235,8 @@ def run_decomposition(
             network = state.network
             _log.info(f"decomposition: resuming from the checkpoint of epoch {state.epoch} "
                       f"in {s.checkpoint_dir}")
-        outer = _Outer(definition, train_exps, val_exps, network, disc, physics, network_inputs,
-                       regularization, s, unit_config, starts, anchor, engine, on_epoch)
+        outer = _Outer(make_spec, train_exps, val_exps, network, regularization, s, starts, anchor,
+                       engine, on_epoch)
         try:
             result = _optimize(outer, network, state, tick)
         finally:

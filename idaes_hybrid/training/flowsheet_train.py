@@ -16,6 +16,7 @@ Validation experiments are then simulated from their initial state and inputs.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Mapping, Sequence
 
@@ -41,7 +42,8 @@ from idaes_hybrid.training.flowsheet_problem import (
 from idaes_hybrid.training.predict import PredictionError, pooled_rmse
 from idaes_hybrid.training.problem import noise_levels
 from idaes_hybrid.training.train import (
-    HessianMode, StageReport, TrainingError, TrainingResult, TrainingSettings, pretrain_on_profiles)
+    HessianMode, StageReport, TrainingError, TrainingResult, TrainingSettings, decomposition_resumes,
+    pretrain_on_profiles, starting_values)
 from idaes_hybrid.training.regularization import (
     WARM_START_OPTIONS, RegularizationChoice, choose_regularization, prior_term, resolve_setting)
 from idaes_hybrid.training.warm_start import regularization_term
@@ -182,16 +184,17 @@ def _pretrain_stage(m: pyo.Block, settings: TrainingSettings) -> tuple[StageRepo
     return StageReport("ok", time.perf_counter() - tick, epochs, loss), profiles
 
 
-def _judge(m: pyo.Block, hf: HybridFlowsheet, train_exps, val_exps, trained: dict,
+def _judge(m: pyo.Block, hf: HybridFlowsheet, fitted, simulated, trained: dict,
            nfe: int, ncp: int, options: dict) -> tuple[dict, dict, dict]:
-    """RMSE of the fitted training experiments; validation experiments simulated.
+    """RMSE of the ``fitted`` experiments (solved in ``m``) and of the ``simulated`` ones
+    (validation; after a decomposition also the training experiments).
 
-    A validation experiment whose simulation fails does not fail the training: it is
-    left out of the RMSE and returned with its message (third value)."""
+    An experiment whose simulation fails does not fail the training: it is left out of
+    the RMSE and returned with its message (third value)."""
     per_exp, trajs, failed = {}, {}, {}
-    for exp in train_exps:
+    for exp in fitted:
         per_exp[exp.name] = flowsheet_rmse(m.experiment[exp.name], hf, exp)
-    for exp in val_exps:
+    for exp in simulated:
         try:
             sim = simulate_flowsheet(hf, exp, trained, nfe, ncp, exp.measured_variables, options)
         except (PredictionError, InitializationError, DataError) as err:
@@ -274,9 +277,10 @@ def train_flowsheet(
         pulls the weights towards them instead of towards zero.
     """
     settings = settings or TrainingSettings()
-    if settings.method is not TrainingMethod.SIMULTANEOUS:
-        raise TrainingError(f"training.method: {settings.method.value!r} is not available for "
-                            "flowsheets in this release; use 'simultaneous'")
+    decomposed = settings.method is TrainingMethod.DECOMPOSITION
+    if decomposed and len(hf.terms) != 1:
+        raise TrainingError(f"training.method: 'decomposition' trains one learned term; this "
+                            f"flowsheet has {len(hf.terms)}: use 'simultaneous'")
     ensure_idaes_default_solver()
     train_exps = [e for e in experiments if e.role is Role.TRAIN]
     val_exps = [e for e in experiments if e.role is Role.VALIDATION]
@@ -289,8 +293,9 @@ def train_flowsheet(
     m = build_flowsheet_training_model(hf, train_exps, spec, nfe, ncp, settings.formulation)
     nets = networks(m)
     centres = {net.local_name: net.to_spec() if warm and anchor else None for net in nets}
+    why_not = "decomposition" if decomposed else "model update" if warm else ""
     alpha, cross_validating, choice = resolve_setting(settings.regularization, len(train_exps),
-                                                      not warm, "model update" if warm else "")
+                                                      not why_not, why_not)
     m.prior_precision.set_value(alpha)
     m.training_objective = pyo.Objective(expr=m.data_fit + prior_term(m, sum(
         _anchored_l2(net, centres[net.local_name]) for net in nets)))
@@ -298,13 +303,23 @@ def train_flowsheet(
     stages = {"build": StageReport("ok", time.perf_counter() - tick)}
     _log.info(f"build: {len(train_exps)} experiments, " + ", ".join(
         f"{net.local_name}: {len(getattr(net, POINTS))} network points" for net in nets))
-    begun, profiles = (_warm_start(m, train_exps) if warm
-                       else _fresh_start(m, hf, train_exps, options, settings, tee))
+    resuming = decomposed and decomposition_resumes(settings.decomposition, nets[0].to_spec(), train_exps)
+    if resuming:  # the checkpoint holds weights and normalization: stages 1 and 2 are done
+        begun, profiles = _resumed(m, hf)
+    else:
+        begun, profiles = (_warm_start(m, train_exps) if warm
+                           else _fresh_start(m, hf, train_exps, options, settings, tee))
     stages.update(begun)
-    if settings.user_scaling:  # from the smoother's (or march's) solution and the networks
-        scale_flowsheet_model(m)
-    res = _train_stage(m, train_exps, options, settings, tee)
-    stages["train"] = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)
+    history: list[dict] = []
+    if decomposed:
+        stages["train"], history = _train_decomposed(
+            m, hf, train_exps, val_exps, nfe, ncp, settings, centres[nets[0].local_name],
+            None if resuming else starting_values(m, train_exps))
+    else:
+        if settings.user_scaling:  # from the smoother's (or march's) solution and the networks
+            scale_flowsheet_model(m)
+        res = _train_stage(m, train_exps, options, settings, tee)
+        stages["train"] = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)
     if cross_validating:
         choice, stages["regularization"] = _choose_regularization(m, train_exps, options, settings, tee)
     trained = {net.local_name: net.to_spec() for net in nets}
@@ -312,7 +327,9 @@ def train_flowsheet(
         net.fix_weights()
 
     tick = time.perf_counter()
-    per_exp, trajs, failed = _judge(m, hf, train_exps, val_exps, trained, nfe, ncp, options)
+    simulated = [*(train_exps if decomposed else []), *val_exps]
+    per_exp, trajs, failed = _judge(m, hf, [] if decomposed else train_exps, simulated, trained,
+                                    nfe, ncp, options)
     stages["validate"] = StageReport("ok", time.perf_counter() - tick)
     first = hf.terms[0].name
     return TrainingResult(
@@ -321,7 +338,7 @@ def train_flowsheet(
         train_rmse=pooled_rmse(per_exp, train_exps), validation_rmse=pooled_rmse(per_exp, val_exps),
         per_experiment_rmse=per_exp, trajectories=trajs,
         smoother_profiles=profiles[first], specs=trained, term_profiles=profiles,
-        noise=noise_levels(train_exps), regularization=choice.to_dict(),
+        noise=noise_levels(train_exps), regularization=choice.to_dict(), history=history,
         diagnostics={"validation_failures": failed} if failed else {})
 
 
@@ -367,3 +384,32 @@ def _choose_regularization(m: pyo.Block, train_exps, options: dict, settings: Tr
     choice = choose_regularization(m, solve, {e.name: len(e.observations()[0]) for e in train_exps},
                                    start_fold=start_fold)
     return choice, StageReport(choice.source.value, choice.wall_time_s, choice.iterations)
+
+
+def _resumed(m: pyo.Block, hf: HybridFlowsheet) -> tuple[dict, dict]:
+    """A decomposition resumed from its checkpoint: no smoother, no pre-training."""
+    _set_points_active(m, True)
+    skipped = StageReport("skipped (resumed)", 0.0)
+    return {"smoother": skipped, "pretrain": skipped}, {t.name: {} for t in hf.terms}
+
+
+def _train_decomposed(m: pyo.Block, hf: HybridFlowsheet, train_exps, val_exps, nfe: int, ncp: int,
+                      settings: TrainingSettings, centre: NetworkSpec | None, starts):
+    """Stage 3 by the decomposition (one inner flowsheet problem per experiment, on the
+    Dask engine if configured): the best weights end up in the network (fixed)."""
+    from idaes_hybrid.decomposition.checkpoint import CheckpointError
+    from idaes_hybrid.decomposition.engine import EngineError
+    from idaes_hybrid.decomposition.flowsheet_inner import FlowsheetInnerSpec
+    from idaes_hybrid.decomposition.outer import DecompositionError, decompose
+
+    net = networks(m)[0]
+    make_spec = functools.partial(FlowsheetInnerSpec, hf=hf, nfe=nfe, ncp=ncp)
+    alpha = 2.0 * float(pyo.value(m.prior_precision)) / m.n_observations  # the outer loss is a mean
+    try:
+        dres = decompose(make_spec, train_exps, val_exps, net.to_spec(), alpha, settings.decomposition,
+                         starts, None if centre is None else centre.flat_parameters())
+    except (DecompositionError, CheckpointError, EngineError) as err:
+        raise TrainingError(f"train (decomposition): {err}") from None
+    net.load_spec(dres.spec)
+    net.fix_weights()
+    return StageReport(dres.status, dres.wall_time_s, dres.epochs, dres.best_loss), dres.history

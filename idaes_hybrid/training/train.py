@@ -292,7 +292,7 @@ def train(
     _log.info(f"build: {len(train_exps)} experiments, {len(m.net.kinetics)} network points, "
               f"{spec.n_parameters} weights")
 
-    resuming = decomposed and _has_checkpoint(settings.decomposition, spec, train_exps)
+    resuming = decomposed and decomposition_resumes(settings.decomposition, spec, train_exps)
     run = _Run(definition, train_exps, disc, physics, network_inputs, settings.unit_config)
     begun, smoother_profiles = _start_stages(m, run, spec, settings, warm, resuming, options, tee)
     stages.update(begun)
@@ -300,7 +300,7 @@ def train(
     if decomposed:
         stages["train"], history = _train_decomposed(
             m, definition, train_exps, val_exps, disc, physics, network_inputs, settings, warm,
-            starts=None if resuming else _starting_values(m, train_exps))
+            starts=None if resuming else starting_values(m, train_exps))
         trained = m.net.to_spec()
     else:
         fitted = _fit_simultaneous(m, run, settings, options, tee, cross_validating)
@@ -469,7 +469,7 @@ def _choose_regularization(m: pyo.Block, run: _Run, options: dict, tee: bool,
     return choice, StageReport(choice.source.value, choice.wall_time_s, choice.iterations)
 
 
-def _has_checkpoint(s: DecompositionSettings, spec: NetworkSpec, train_exps: Sequence[Experiment]) -> bool:
+def decomposition_resumes(s: DecompositionSettings, spec: NetworkSpec, train_exps: Sequence[Experiment]) -> bool:
     """Whether a decomposition run resumes (raises if the checkpoint is another run's)."""
     if not (s.checkpoint_dir and s.resume):
         return False
@@ -480,7 +480,7 @@ def _has_checkpoint(s: DecompositionSettings, spec: NetworkSpec, train_exps: Seq
         raise TrainingError(str(err)) from None
 
 
-def _starting_values(m: pyo.Block, experiments: Sequence[Experiment]) -> dict[str, dict[str, float]]:
+def starting_values(m: pyo.Block, experiments: Sequence[Experiment]) -> dict[str, dict[str, float]]:
     """Every experiment's variable values (the smoother's solution) by full name."""
     return {e.name: {v.name: v.value for v in m.experiment[e.name].component_data_objects(pyo.Var)
                      if v.value is not None and not v.fixed} for e in experiments}

@@ -1,0 +1,81 @@
+"""One experiment's inner problem of the decomposition on any IDAES flowsheet.
+
+The flowsheet path's counterpart of :class:`~idaes_hybrid.decomposition.inner.InnerSpec`:
+the experiment's flowsheet is built by the user's function
+(:meth:`~idaes_hybrid.model.HybridFlowsheet.build_experiment`), its learned term's
+network evaluated at every point of the term with the weights fixed, and the data fit
+of :func:`~idaes_hybrid.training.flowsheet_problem.build_flowsheet_training_model` as
+objective. :class:`~idaes_hybrid.decomposition.inner.InnerProblem` solves it for
+given weights and returns the envelope gradient, exactly as for a unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import pyomo.environ as pyo
+
+from idaes_hybrid.decomposition.inner import INNER_OPTIONS, SlackKind
+from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
+from idaes_hybrid.nn.formulations import Formulation
+from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.training.flowsheet_problem import (
+    build_flowsheet_training_model, flowsheet_rmse, initialize_flowsheet, networks)
+
+
+@dataclass(frozen=True)
+class FlowsheetInnerSpec:
+    """Everything a worker needs to build one flowsheet experiment's inner problem.
+
+    Picklable: the user's build function travels by value when its module was loaded
+    from a file (cloudpickle), by reference when it is importable.
+
+    Attributes
+    ----------
+    hf
+        The hybrid flowsheet, with exactly one learned term.
+    experiment
+        The experiment (inputs, initial state, measurements).
+    network
+        The term's network (its weights are replaced by each solve's ``theta``).
+    nfe, ncp
+        Radau finite elements and collocation points per element.
+    scales, slack_penalty, slack_kind, options, start
+        As for :class:`~idaes_hybrid.decomposition.inner.InnerSpec`.
+    """
+
+    hf: HybridFlowsheet
+    experiment: FlowsheetExperiment
+    network: NetworkSpec
+    nfe: int
+    ncp: int
+    scales: Mapping[str, float] | None = None
+    slack_penalty: float | None = None
+    slack_kind: SlackKind = SlackKind.QUADRATIC
+    options: Mapping[str, Any] = field(default_factory=lambda: dict(INNER_OPTIONS))
+    start: Mapping[str, float] | None = None
+
+    @property
+    def name(self) -> str:
+        """The experiment's name (one inner problem per experiment)."""
+        return self.experiment.name
+
+    def build_model(self) -> tuple[pyo.ConcreteModel, Any]:
+        """The experiment's flowsheet and network points, ``data_fit`` not yet an objective;
+        the network block (weights fixed)."""
+        scales = dict(self.scales) if self.scales is not None else None
+        m = build_flowsheet_training_model(self.hf, [self.experiment], self.network, self.nfe, self.ncp,
+                                           Formulation.BATCHED, scales)
+        net = networks(m)[0]
+        net.fix_weights()
+        return m, net
+
+    def march(self, m: pyo.ConcreteModel, net: Any) -> None:
+        """March the flowsheet in time with the network's weights."""
+        initialize_flowsheet(m.experiment[self.name], [net])
+        net.initialize_points(outputs=False)
+
+    def rmse(self, m: pyo.ConcreteModel) -> dict[str, float]:
+        """RMSE of each measured variable at the solved point."""
+        return flowsheet_rmse(m.experiment[self.name], self.hf, self.experiment)
