@@ -11,12 +11,12 @@ given weights and returns the envelope gradient, exactly as for a unit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import pyomo.environ as pyo
 
-from idaes_hybrid.decomposition.inner import INNER_OPTIONS, SlackKind
+from idaes_hybrid.decomposition.inner import InnerSolveOptions
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
@@ -25,7 +25,7 @@ from idaes_hybrid.training.flowsheet_problem import (
 
 
 @dataclass(frozen=True)
-class FlowsheetInnerSpec:
+class FlowsheetInnerSpec(InnerSolveOptions):
     """Everything a worker needs to build one flowsheet experiment's inner problem.
 
     Picklable: the user's build function travels by value when its module was loaded
@@ -42,7 +42,7 @@ class FlowsheetInnerSpec:
     nfe, ncp
         Radau finite elements and collocation points per element.
     scales, slack_penalty, slack_kind, options, start
-        As for :class:`~idaes_hybrid.decomposition.inner.InnerSpec`.
+        Keywords only: see :class:`~idaes_hybrid.decomposition.inner.InnerSolveOptions`.
     """
 
     hf: HybridFlowsheet
@@ -50,16 +50,6 @@ class FlowsheetInnerSpec:
     network: NetworkSpec
     nfe: int
     ncp: int
-    scales: Mapping[str, float] | None = None
-    slack_penalty: float | None = None
-    slack_kind: SlackKind = SlackKind.QUADRATIC
-    options: Mapping[str, Any] = field(default_factory=lambda: dict(INNER_OPTIONS))
-    start: Mapping[str, float] | None = None
-
-    @property
-    def name(self) -> str:
-        """The experiment's name (one inner problem per experiment)."""
-        return self.experiment.name
 
     def build_model(self) -> tuple[pyo.ConcreteModel, Any]:
         """The experiment's flowsheet and network points, ``data_fit`` not yet an objective;

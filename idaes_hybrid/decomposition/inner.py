@@ -58,17 +58,12 @@ class SlackKind(str, enum.Enum):
 INNER_OPTIONS = {"tol": 1e-9, "max_iter": 300, "print_level": 0}
 
 
-@dataclass(frozen=True)
-class InnerSpec:
-    """Everything a worker needs to build one experiment's inner problem (picklable).
+@dataclass(frozen=True, kw_only=True)
+class InnerSolveOptions:
+    """What every inner-problem spec shares: how the inner NLP is relaxed and solved.
 
     Attributes
     ----------
-    definition, experiment, disc, physics, network_inputs, unit_config
-        As for :func:`~idaes_hybrid.training.problem.build_training_model`.
-    network
-        Network sizes, activations and normalization (its weights are replaced by
-        the ``theta`` of each solve).
     scales
         Per-variable fit weights shared by all experiments.
     slack_penalty
@@ -79,16 +74,9 @@ class InnerSpec:
         Ipopt-style options of the inner solve.
     start
         Starting values by variable name (e.g. the smoother's solution) for the
-        first solve; without them the unit's Initializer marches with ``theta``.
+        first solve; without them the model is marched with ``theta``.
     """
 
-    definition: HybridModelDefinition
-    experiment: Experiment
-    network: NetworkSpec
-    disc: Discretization
-    physics: Mapping[str, float]
-    network_inputs: tuple[str, ...]
-    unit_config: Mapping[str, Any] = field(default_factory=dict)
     scales: Mapping[str, float] | None = None
     slack_penalty: float | None = None
     slack_kind: SlackKind = SlackKind.QUADRATIC
@@ -99,6 +87,30 @@ class InnerSpec:
     def name(self) -> str:
         """The experiment's name (one inner problem per experiment)."""
         return self.experiment.name
+
+
+@dataclass(frozen=True)
+class InnerSpec(InnerSolveOptions):
+    """Everything a worker needs to build one unit experiment's inner problem (picklable).
+
+    Attributes
+    ----------
+    definition, experiment, disc, physics, network_inputs, unit_config
+        As for :func:`~idaes_hybrid.training.problem.build_training_model`.
+    network
+        Network sizes, activations and normalization (its weights are replaced by
+        the ``theta`` of each solve).
+    scales, slack_penalty, slack_kind, options, start
+        Keywords only: see :class:`InnerSolveOptions`.
+    """
+
+    definition: HybridModelDefinition
+    experiment: Experiment
+    network: NetworkSpec
+    disc: Discretization
+    physics: Mapping[str, float]
+    network_inputs: tuple[str, ...]
+    unit_config: Mapping[str, Any] = field(default_factory=dict)
 
     def build_model(self) -> tuple[pyo.ConcreteModel, Any]:
         """The experiment's model with its ``data_fit`` as objective, and its network

@@ -23,7 +23,7 @@ import functools
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -172,18 +172,14 @@ def run_decomposition(
     regularization: float,
     settings: DecompositionSettings | None = None,
     unit_config: Mapping | None = None,
-    starts: Mapping[str, Mapping[str, float]] | None = None,
-    anchor: np.ndarray | None = None,
-    engine: Engine | None = None,
-    on_epoch: Callable[[dict], None] | None = None,
+    **options: Any,
 ) -> DecompositionResult:
     """Train ``network``'s weights by the decomposition, one hybrid unit per experiment
-    (:class:`~idaes_hybrid.decomposition.inner.InnerSpec`); the arguments after
-    ``regularization`` as for :func:`decompose`."""
+    (:class:`~idaes_hybrid.decomposition.inner.InnerSpec`); ``options`` (``starts``,
+    ``anchor``, ``engine``, ``on_epoch``) and the other arguments as for :func:`decompose`."""
     make_spec = functools.partial(InnerSpec, definition=definition, disc=disc, physics=dict(physics),
                                   network_inputs=tuple(network_inputs), unit_config=dict(unit_config or {}))
-    return decompose(make_spec, train_exps, val_exps, network, regularization, settings, starts,
-                     anchor, engine, on_epoch)
+    return decompose(make_spec, train_exps, val_exps, network, regularization, settings, **options)
 
 
 def decompose(

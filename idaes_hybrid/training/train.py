@@ -497,7 +497,7 @@ def _train_decomposed(m, definition, train_exps, val_exps, disc, physics, networ
         dres = run_decomposition(definition, train_exps, val_exps, m.net.to_spec(), disc, physics,
                                  network_inputs, 2.0 * float(pyo.value(m.prior_precision)) / m.n_observations,
                                  settings.decomposition,
-                                 settings.unit_config, starts, anchor)
+                                 settings.unit_config, starts=starts, anchor=anchor)
     except (DecompositionError, ckpt.CheckpointError, EngineError) as err:
         raise TrainingError(f"train (decomposition): {err}") from None
     m.net.load_spec(dres.spec)

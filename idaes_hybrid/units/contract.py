@@ -13,7 +13,9 @@ import enum
 from typing import Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 import pyomo.environ as pyo
-from pyomo.common.config import ListOf
+from pyomo.common.config import ConfigValue, In, ListOf
+
+from idaes.core import UnitModelBlockData
 
 
 class KineticsMode(str, enum.Enum):
@@ -87,6 +89,47 @@ def network_inputs_domain(states: Sequence[str]) -> Callable[[object], list[str]
         return names
 
     return domain
+
+
+def hybrid_unit_config(states: Sequence[str], kinetics_doc: str, inputs_doc: str):
+    """A unit's CONFIG: IDAES's unit options plus ``kinetics`` (a :class:`KineticsMode`)
+    and ``network_inputs`` (an ordered subset of ``states``, all of them by default)."""
+    config = UnitModelBlockData.CONFIG()
+    config.declare("kinetics", ConfigValue(default=KineticsMode.EXTERNAL, domain=In(KineticsMode),
+                                           doc=kinetics_doc))
+    config.declare("network_inputs", ConfigValue(default=list(states), domain=network_inputs_domain(states),
+                                                 doc=inputs_doc))
+    return config
+
+
+class HybridUnitBlockData(UnitModelBlockData):
+    """Base of the hybrid units: the contract's generic parts.
+
+    A subclass sets ``CONFIG`` (:func:`hybrid_unit_config`), ``physics_defaults``, the
+    name tuples, and ``network_output_vars``; ``physics_parameter`` maps a physics name
+    to its Param when that is not the attribute of the same name.
+    """
+
+    #: Physics parameter names and their default values.
+    physics_defaults: Mapping[str, float] = {}
+
+    def network_input_vars(self, t: float) -> Sequence[pyo.Var]:
+        """The states named in ``network_inputs`` at time ``t``."""
+        return [getattr(self, n)[t] for n in self.config.network_inputs]
+
+    def set_physics(self, **values: float) -> None:
+        """Set physics parameters by name (an unknown name raises :class:`ContractError`)."""
+        set_named_parameters(self, self.physics_defaults, values, self.physics_parameter)
+
+    def physics_parameter(self, name: str) -> pyo.Param:
+        """The Param of physics parameter ``name``."""
+        return getattr(self, name)
+
+
+def require_dynamic(unit, what: str) -> None:
+    """:class:`ContractError` unless ``unit`` is dynamic (``what``: e.g. "a fed-batch reactor")."""
+    if not unit.config.dynamic:
+        raise ContractError(f"{unit.name}: {what} must be dynamic (dynamic=True)")
 
 
 def set_named_parameters(unit, defaults: Mapping[str, float], values: Mapping[str, float],

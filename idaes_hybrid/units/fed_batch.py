@@ -20,14 +20,13 @@ import enum
 from typing import Sequence
 
 import pyomo.environ as pyo
-from pyomo.common.config import ConfigValue, In
 from pyomo.dae import DerivativeVar
 from pyomo.environ import units as pyunits
 
-from idaes.core import UnitModelBlockData, declare_process_block_class
+from idaes.core import declare_process_block_class
 
 from idaes_hybrid.units.contract import (
-    ContractError, KineticsMode, network_inputs_domain, set_named_parameters)
+    HybridUnitBlockData, KineticsMode, hybrid_unit_config, require_dynamic)
 from idaes_hybrid.scaling import FedBatchReactorScaler
 from idaes_hybrid.units.initialization import FedBatchReactorInitializer
 
@@ -53,21 +52,20 @@ STATE_UNITS = {
 
 
 @declare_process_block_class("FedBatchReactor", doc="Fed-batch bioreactor with learned kinetics")
-class FedBatchReactorData(UnitModelBlockData):
+class FedBatchReactorData(HybridUnitBlockData):
     """Dynamic fed-batch bioreactor; see the module docstring for the equations."""
+
+    physics_defaults = DEFAULT_PHYSICS
 
     #: Element-by-element Newton march (``FedBatchReactorInitializer(network=net)``).
     default_initializer = FedBatchReactorInitializer
     #: Nominal-value scaling of states, derivatives and balances.
     default_scaler = FedBatchReactorScaler
-    CONFIG = UnitModelBlockData.CONFIG()
-    CONFIG.declare("kinetics", ConfigValue(
-        default=KineticsMode.EXTERNAL, domain=In(KineticsMode),
-        doc="Source of the growth rate mu: KineticsMode.EXTERNAL (network or "
-            "smoother) or KineticsMode.REFERENCE (Monod)"))
-    CONFIG.declare("network_inputs", ConfigValue(
-        default=["X", "S", "P", "V"], domain=network_inputs_domain([s.value for s in BioState]),
-        doc="States fed to the network, in order (a subset of X, P, S, V)"))
+    CONFIG = hybrid_unit_config(
+        ["X", "S", "P", "V"],
+        "Source of the growth rate mu: KineticsMode.EXTERNAL (network or smoother) or "
+        "KineticsMode.REFERENCE (Monod)",
+        "States fed to the network, in order (a subset of X, P, S, V)")
 
     state_names = ("X", "P", "S", "V")
     input_names = ("F", "Sf")
@@ -76,8 +74,7 @@ class FedBatchReactorData(UnitModelBlockData):
     def build(self) -> None:
         """Parameters, states, inputs, kinetics slot, then balances."""
         super().build()
-        if not self.config.dynamic:
-            raise ContractError(f"{self.name}: a fed-batch reactor must be dynamic (dynamic=True)")
+        require_dynamic(self, "a fed-batch reactor")
         self._add_parameters()
         self._add_states()
         self._add_inputs()
@@ -134,14 +131,7 @@ class FedBatchReactorData(UnitModelBlockData):
         self.volume_balance = pyo.Constraint(t, rule=lambda b, tt: b.dVdt[tt] == b.F[tt])
 
     # ----------------------------------------------------------- the contract
-    def network_input_vars(self, t: float) -> Sequence[pyo.Var]:
-        """The states named in ``network_inputs`` at time ``t``."""
-        return [getattr(self, n)[t] for n in self.config.network_inputs]
-
     def network_output_vars(self, t: float) -> Sequence[pyo.Var]:
         """The growth rate at time ``t``."""
         return [self.mu[t]]
 
-    def set_physics(self, **values: float) -> None:
-        """Set physics parameters (``Yxs``, ``Ypx``, ``mu_max``, ``Ks``) by name."""
-        set_named_parameters(self, DEFAULT_PHYSICS, values)

@@ -31,14 +31,14 @@ from __future__ import annotations
 from typing import Sequence
 
 import pyomo.environ as pyo
-from pyomo.common.config import Bool, ConfigValue, In
+from pyomo.common.config import Bool, ConfigValue
 from pyomo.dae import DerivativeVar
 from pyomo.environ import units as pyunits
 
-from idaes.core import UnitModelBlockData, declare_process_block_class
+from idaes.core import declare_process_block_class
 
 from idaes_hybrid.units.contract import (
-    ContractError, KineticsMode, network_inputs_domain, set_named_parameters)
+    HybridUnitBlockData, KineticsMode, hybrid_unit_config, require_dynamic)
 
 #: Default values of the parameters: r1, a1, b1 enter the prey balance; r2, a2
 #: the reference growth law and the equilibrium of the Lyapunov function.
@@ -53,17 +53,16 @@ def equilibrium(r1: float, a1: float, b1: float, r2: float, a2: float) -> tuple[
 
 
 @declare_process_block_class("PredatorPrey", doc="Leslie-Gower predator-prey with learned growth")
-class PredatorPreyData(UnitModelBlockData):
+class PredatorPreyData(HybridUnitBlockData):
     """Dynamic Leslie-Gower model; see the module docstring for the equations."""
 
-    CONFIG = UnitModelBlockData.CONFIG()
-    CONFIG.declare("kinetics", ConfigValue(
-        default=KineticsMode.EXTERNAL, domain=In(KineticsMode),
-        doc="Source of the predator growth rate z: KineticsMode.EXTERNAL (network or "
-            "smoother) or KineticsMode.REFERENCE (Leslie-Gower r2 - a2 x1/x0)"))
-    CONFIG.declare("network_inputs", ConfigValue(
-        default=list(STATES), domain=network_inputs_domain(STATES),
-        doc="States fed to the network, in order (a subset of x0, x1)"))
+    physics_defaults = DEFAULT_PHYSICS
+
+    CONFIG = hybrid_unit_config(
+        STATES,
+        "Source of the predator growth rate z: KineticsMode.EXTERNAL (network or smoother) or "
+        "KineticsMode.REFERENCE (Leslie-Gower r2 - a2 x1/x0)",
+        "States fed to the network, in order (a subset of x0, x1)")
     CONFIG.declare("lyapunov_constraint", ConfigValue(
         default=False, domain=Bool,
         doc="If True, impose dV/dt <= 0 at every time point (V: the Lyapunov "
@@ -76,8 +75,7 @@ class PredatorPreyData(UnitModelBlockData):
     def build(self) -> None:
         """Parameters, states, growth-rate slot, balances, then the optional Lyapunov decrease."""
         super().build()
-        if not self.config.dynamic:
-            raise ContractError(f"{self.name}: a predator-prey model must be dynamic (dynamic=True)")
+        require_dynamic(self, "a predator-prey model")
         self._add_parameters()
         self._add_states()
         self._add_growth_rate()
@@ -144,14 +142,7 @@ class PredatorPreyData(UnitModelBlockData):
             doc="x0^2 x1^2 dV/dt <= 0")
 
     # ----------------------------------------------------------- the contract
-    def network_input_vars(self, t: float) -> Sequence[pyo.Var]:
-        """The states named in ``network_inputs`` at time ``t``."""
-        return [getattr(self, n)[t] for n in self.config.network_inputs]
-
     def network_output_vars(self, t: float) -> Sequence[pyo.Var]:
         """The predator growth rate at time ``t``."""
         return [self.z[t]]
 
-    def set_physics(self, **values: float) -> None:
-        """Set parameters (``r1``, ``a1``, ``b1``, ``r2``, ``a2``) by name."""
-        set_named_parameters(self, DEFAULT_PHYSICS, values)

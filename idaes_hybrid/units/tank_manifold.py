@@ -37,14 +37,13 @@ from __future__ import annotations
 from typing import Sequence
 
 import pyomo.environ as pyo
-from pyomo.common.config import ConfigValue, In
 from pyomo.environ import units as pyunits
 from pyomo.network import Arc
 
-from idaes.core import UnitModelBlockData, declare_process_block_class
+from idaes.core import declare_process_block_class
 
 from idaes_hybrid.units.contract import (
-    ContractError, KineticsMode, network_inputs_domain, set_named_parameters)
+    HybridUnitBlockData, KineticsMode, hybrid_unit_config, require_dynamic)
 from idaes_hybrid.units.tank import FLOW_UNITS, LEVEL_UNITS, Manifold, Tank, TankOutlet
 
 #: Default values of the parameters: tank areas phi0..phi3 (m^2) and the
@@ -57,17 +56,16 @@ FLOWS = ("u0", "u1", "u2", "u3", "u4")
 
 
 @declare_process_block_class("TankManifold", doc="Four tanks and a manifold with learned flows")
-class TankManifoldData(UnitModelBlockData):
+class TankManifoldData(HybridUnitBlockData):
     """Tank-manifold flowsheet; see the module docstring for the equations."""
 
-    CONFIG = UnitModelBlockData.CONFIG()
-    CONFIG.declare("kinetics", ConfigValue(
-        default=KineticsMode.EXTERNAL, domain=In(KineticsMode),
-        doc="Source of the flows u0 (pump) and u3 (tank 0 outflow): KineticsMode.EXTERNAL "
-            "(network or smoother) or KineticsMode.REFERENCE (k x0 x3 and a1 sqrt(x0))"))
-    CONFIG.declare("network_inputs", ConfigValue(
-        default=list(STATES), domain=network_inputs_domain(STATES),
-        doc="Levels fed to the network, in order (a subset of x0..x3)"))
+    physics_defaults = DEFAULT_PHYSICS
+
+    CONFIG = hybrid_unit_config(
+        STATES,
+        "Source of the flows u0 (pump) and u3 (tank 0 outflow): KineticsMode.EXTERNAL (network "
+        "or smoother) or KineticsMode.REFERENCE (k x0 x3 and a1 sqrt(x0))",
+        "Levels fed to the network, in order (a subset of x0..x3)")
 
     state_names = STATES
     input_names = ()
@@ -76,8 +74,7 @@ class TankManifoldData(UnitModelBlockData):
     def build(self) -> None:
         """Units, arcs, named levels and flows, the communicating vessels, the flow laws."""
         super().build()
-        if not self.config.dynamic:
-            raise ContractError(f"{self.name}: the tank manifold must be dynamic (dynamic=True)")
+        require_dynamic(self, "the tank manifold")
         self._add_units()
         self._add_arcs()
         self._add_names()
@@ -139,19 +136,12 @@ class TankManifoldData(UnitModelBlockData):
             doc="Total liquid volume sum(phi_i x_i), constant in time")
 
     # ----------------------------------------------------------- the contract
-    def network_input_vars(self, t: float) -> Sequence[pyo.Var]:
-        """The levels named in ``network_inputs`` at time ``t``."""
-        return [getattr(self, n)[t] for n in self.config.network_inputs]
-
     def network_output_vars(self, t: float) -> Sequence[pyo.Var]:
         """The pump flow u0 and the tank-0 outflow u3 at time ``t``."""
         return [self.u0[t], self.u3[t]]
 
-    def set_physics(self, **values: float) -> None:
-        """Set parameters by name: ``phi0..phi3``, ``a2``, ``a1``, ``k``."""
-        set_named_parameters(self, DEFAULT_PHYSICS, values, self._parameter)
-
-    def _parameter(self, name: str) -> pyo.Param:
+    def physics_parameter(self, name: str) -> pyo.Param:
+        """The Param of ``phi0..phi3`` (tank areas), ``a2``, ``a1``, ``k``."""
         if name.startswith("phi"):
             return getattr(self, f"tank{name[3:]}").area
         if name == "a2":
