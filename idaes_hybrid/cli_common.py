@@ -60,6 +60,23 @@ def load_saved_with_config(model_dir: str, config_path: str, accept_edited: bool
     return saved, config, log
 
 
+def check_rel_sd_names(rel_sd: float | dict[str, float], states: list[str]) -> None:
+    """:class:`UsageError` naming ``--prior-rel-sd`` if it names a variable not in ``states``."""
+    if isinstance(rel_sd, dict):
+        unknown = [n for n in rel_sd if n not in states]
+        if unknown:
+            raise UsageError(f"--prior-rel-sd: {unknown[0]!r} is not a state; valid names: {states}")
+
+
+def check_horizon_end(horizon_end: float | None, experiment) -> None:
+    """:class:`UsageError` naming ``--horizon-end`` if it is past the batch's horizon."""
+    if horizon_end is not None and horizon_end > experiment.horizon:
+        raise UsageError(f"--horizon-end: {horizon_end:g} is past the end of batch "
+                         f"{experiment.name!r} (horizon {experiment.horizon:g}); the model "
+                         "knows nothing of the batch after it ends, so give at most "
+                         f"{experiment.horizon:g}")
+
+
 def write_plots(result, config, directory: Path, log: logging.Logger) -> None:
     """Write the training plots; a plotting problem is a warning, not a failed run.
 

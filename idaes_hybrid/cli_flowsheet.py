@@ -1,5 +1,5 @@
-"""``idaes-hybrid train``, ``predict`` and ``optimize`` for flowsheet configurations
-([flowsheet] table)."""
+"""``idaes-hybrid train``, ``predict``, ``optimize``, ``update`` and ``estimate`` for
+flowsheet configurations ([flowsheet] table)."""
 
 from __future__ import annotations
 
@@ -214,3 +214,39 @@ def update(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dict,
     written = write_staged(out, lambda staging: write_outputs(
         staging, result.training, document, config.path, config.build_ref, config.experiments, log))
     return document, out, written
+
+
+def estimate(args: argparse.Namespace, rel_sd: float | dict[str, float]) -> tuple:
+    """Moving-horizon estimate and forecast of the config's batch ``args.experiment`` with a
+    saved flowsheet model (:func:`~idaes_hybrid.twin.flowsheet_estimate.estimate_flowsheet`).
+
+    Returns ``(estimate, document, plot(path), states)``; the caller writes and prints them."""
+    from idaes_hybrid.cli_common import check_horizon_end, check_rel_sd_names
+    from idaes_hybrid.flowsheet_config import load_flowsheet_config
+    from idaes_hybrid.twin.common import find_experiment
+    from idaes_hybrid.twin.estimate import EstimationSettings, PriorMode
+    from idaes_hybrid.twin.flowsheet_estimate import estimate_flowsheet, flowsheet_state_names
+
+    config = load_flowsheet_config(args.config)
+    specs = _checked_specs(args.model_dir, config, getattr(args, "accept_edited_model", False))
+    experiment = find_experiment(config.experiments, args.experiment)
+    states = flowsheet_state_names(experiment)
+    check_rel_sd_names(rel_sd, states)
+    check_horizon_end(args.horizon_end, experiment)
+    settings = EstimationSettings(prior=PriorMode(args.prior), prior_rel_sd=rel_sd,
+                                  solver_options={**EstimationSettings().solver_options,
+                                                  **config.training.solver_options})
+    disc = config.discretization
+    est = estimate_flowsheet(config.flowsheet, specs, experiment, args.now, args.window,
+                             args.horizon_end, nfe=disc.nfe, ncp=disc.ncp, settings=settings,
+                             tee=args.tee)
+    document = {"flowsheet": config.build_ref,
+                "model_dir": str(Path(args.model_dir).expanduser().resolve()),
+                "config": str(config.path), **est.to_dict()}
+
+    def plot(path: Path) -> None:
+        from idaes_hybrid.twin.plots import plot_estimate
+
+        plot_estimate(est, experiment, states, path)
+
+    return est, document, plot, states

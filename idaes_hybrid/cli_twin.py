@@ -9,17 +9,21 @@
 ``idaes-hybrid estimate MODEL_DIR CONFIG.toml --experiment NAME --now T --window W --out DIR``
     Estimate the state of the config's batch ``NAME`` at ``T`` from its
     measurements in the last ``W`` hours and forecast the rest of it; writes
-    ``DIR/estimate.json`` and ``DIR/estimate.png``.
+    ``DIR/estimate.json`` and ``DIR/estimate.png``. A flowsheet config ([flowsheet]
+    table) with a saved flowsheet model estimates the variables of the batch's
+    ``initial`` table (:mod:`idaes_hybrid.twin.flowsheet_estimate`).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Any
 
-from idaes_hybrid.cli_common import (UsageError, add_accept_edited_option, fmt,
+from idaes_hybrid.cli_common import (LOGGER_NAME, UsageError, add_accept_edited_option,
+                                     check_horizon_end, check_rel_sd_names, fmt,
                                      load_saved_with_config, write_plots)
 from idaes_hybrid.cli_output import check_out_dir, write_staged
 
@@ -166,50 +170,35 @@ def parse_rel_sd(text: str) -> float | dict[str, float]:
 
 
 def run_estimate(args: argparse.Namespace) -> int:
-    """Run ``idaes-hybrid estimate``; return the exit code (errors are raised)."""
+    """Run ``idaes-hybrid estimate``; return the exit code (errors are raised).
+
+    A flowsheet config ([flowsheet] table) with a saved flowsheet model goes to
+    :func:`idaes_hybrid.cli_flowsheet.estimate`, the others to the unit path."""
+    from idaes_hybrid.flowsheet_config import is_flowsheet_config
+    from idaes_hybrid.io import write_json_atomic
+    from idaes_hybrid.twin.common import TwinRequestError
+
     out = Path(args.out).expanduser().resolve()
     check_out_dir(out, [("input model", args.model_dir), ("config", args.config)])
     rel_sd = parse_rel_sd(args.prior_rel_sd)
-    saved, config, log = load_saved_with_config(args.model_dir, args.config,
-                                                args.accept_edited_model)
-    from idaes_hybrid.io import write_json_atomic
-    from idaes_hybrid.twin.common import TwinRequestError, find_experiment
-    from idaes_hybrid.twin.estimate import EstimationSettings, PriorMode, estimate_and_forecast
-
-    states = list(saved.definition.state_names)
-    if isinstance(rel_sd, dict):
-        unknown = sorted(set(rel_sd) - set(states))
-        if unknown:
-            raise UsageError(f"--prior-rel-sd: {unknown[0]!r} is not a state; valid names: {states}")
-    settings = EstimationSettings(prior=PriorMode(args.prior), prior_rel_sd=rel_sd,
-                                  solver_options={**EstimationSettings().solver_options,
-                                                  **config.solver},
-                                  unit_config=dict(config.training.unit_config))
     try:
-        experiment = find_experiment(config.experiments, args.experiment)
-        if args.horizon_end is not None and args.horizon_end > experiment.horizon:
-            raise UsageError(f"--horizon-end: {args.horizon_end:g} is past the end of batch "
-                             f"{experiment.name!r} (horizon {experiment.horizon:g}); the model "
-                             "knows nothing of the batch after it ends, so give at most "
-                             f"{experiment.horizon:g}")
-        est = estimate_and_forecast(saved, experiment, args.now, args.window, args.horizon_end,
-                                    settings=settings, tee=args.tee)
+        if is_flowsheet_config(args.config):
+            from idaes_hybrid import cli_flowsheet
+
+            est, document, plot, states = cli_flowsheet.estimate(args, rel_sd)
+        else:
+            est, document, plot, states = _unit_estimate(args, rel_sd)
     except TwinRequestError as err:
         option = _OPTION_OF.get(err.field)
         if option is None:
             raise
         raise UsageError(f"{option}: {str(err).split(': ', 1)[1]}") from None
-    document: dict[str, Any] = {"model": saved.model_name, "model_dir": str(saved.directory),
-                                "config": str(config.path), **est.to_dict()}
+    log = logging.getLogger(LOGGER_NAME + ".cli")
 
     def write(staging: Path) -> None:
         write_json_atomic(staging / "estimate.json", document)
         try:
-            from idaes_hybrid.plots import variable_units
-            from idaes_hybrid.twin.plots import plot_estimate
-
-            plot_estimate(est, experiment, states, staging / "estimate.png",
-                          units=variable_units(saved.definition, saved.network_inputs))
+            plot(staging / "estimate.png")
         except Exception as err:  # noqa: BLE001 - a plot never fails the run
             log.warning(f"plot estimate.png not written: {type(err).__name__}: {err}")
 
@@ -223,3 +212,33 @@ def run_estimate(args: argparse.Namespace) -> int:
     print(f"t = {est.horizon_end:g} (fc)".ljust(16) + "".join(fmt(final[n]).rjust(11) for n in states))
     print(f"wrote {', '.join(p.name for p in written)} in {out}")
     return 0
+
+
+def _unit_estimate(args: argparse.Namespace, rel_sd: float | dict[str, float]) -> tuple:
+    """The unit path's estimate: ``(estimate, document, plot(path), states)``."""
+    saved, config, _ = load_saved_with_config(args.model_dir, args.config,
+                                              args.accept_edited_model)
+    from idaes_hybrid.twin.common import find_experiment
+    from idaes_hybrid.twin.estimate import EstimationSettings, PriorMode, estimate_and_forecast
+
+    states = list(saved.definition.state_names)
+    check_rel_sd_names(rel_sd, states)
+    settings = EstimationSettings(prior=PriorMode(args.prior), prior_rel_sd=rel_sd,
+                                  solver_options={**EstimationSettings().solver_options,
+                                                  **config.solver},
+                                  unit_config=dict(config.training.unit_config))
+    experiment = find_experiment(config.experiments, args.experiment)
+    check_horizon_end(args.horizon_end, experiment)
+    est = estimate_and_forecast(saved, experiment, args.now, args.window, args.horizon_end,
+                                settings=settings, tee=args.tee)
+    document: dict[str, Any] = {"model": saved.model_name, "model_dir": str(saved.directory),
+                                "config": str(config.path), **est.to_dict()}
+
+    def plot(path: Path) -> None:
+        from idaes_hybrid.plots import variable_units
+        from idaes_hybrid.twin.plots import plot_estimate
+
+        plot_estimate(est, experiment, states, path,
+                      units=variable_units(saved.definition, saved.network_inputs))
+
+    return est, document, plot, states

@@ -56,6 +56,21 @@ class InputProfile:
         k = int(np.searchsorted(self.times, t, side="left" if left else "right")) - 1
         return float(self.values[max(k, 0)])
 
+    def shifted(self, offset: float) -> InputProfile:
+        """The profile seen from ``offset`` on: its time ``t`` is this profile's ``t + offset``.
+
+        The value at the new start is the one in force just after ``offset`` (after a
+        step at ``offset``); later steps and series points move by ``-offset``.
+        """
+        if offset == 0.0:
+            return self
+        tol = 1e-9 * max(1.0, abs(offset))
+        start = self.value_at(offset if self.interpolation is Interpolation.LINEAR
+                              else offset + tol, left=False)
+        later = [(t - offset, v) for t, v in zip(self.times, self.values) if t > offset + tol]
+        return InputProfile((0.0, *(t for t, _ in later)), (start, *(v for _, v in later)),
+                            self.interpolation)
+
     def check(self, horizon: float, field: str) -> None:
         """Raise :class:`DataError` unless the profile covers ``[0, horizon]``."""
         t = np.asarray(self.times, dtype=float)

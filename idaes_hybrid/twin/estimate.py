@@ -28,6 +28,7 @@ replayed); a ``t_now`` after the last measurement is refused.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import time
@@ -44,7 +45,8 @@ from idaes.core.util.exceptions import InitializationError
 from idaes_hybrid.batched_solve import solve_hybrid
 from idaes_hybrid.dof import DegreesOfFreedomError, check_degrees_of_freedom
 from idaes_hybrid.io import SavedModel
-from idaes_hybrid.solver import SolverCrashError, SolverNotFoundError
+from idaes_hybrid.solver import SolveResult, SolverCrashError, SolverNotFoundError
+from idaes_hybrid.model.experiment import Measured
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.training.predict import build_prediction_model, simulate, values_at_times
 from idaes_hybrid.training.problem import (
@@ -248,7 +250,8 @@ def check_request(experiment: Experiment, t_now: Any, window: Any,
     return t_now, start, float(end)
 
 
-def _window_measurements(experiment: Experiment, start: float, t_now: float) -> pd.DataFrame:
+def window_measurements(experiment: Measured, start: float, t_now: float) -> pd.DataFrame:
+    """The measurements in ``[start, t_now]``, times shifted to start at 0 (empty rows dropped)."""
     meas = experiment.measurements
     times = meas.index.to_numpy(dtype=float)
     keep = (times >= start - _TOL * max(1.0, start)) & (times <= t_now + _TOL * max(1.0, t_now))
@@ -284,12 +287,15 @@ def _open_loop_state(saved: SavedModel, experiment: Experiment, t: float, elemen
     return {name: float(traj[name][-1]) for name in saved.definition.state_names}
 
 
-def _noise(experiment: Experiment, past: pd.DataFrame, settings: EstimationSettings) -> dict[str, float]:
+def measurement_noise(experiment: Measured, past: pd.DataFrame,
+                      settings: EstimationSettings) -> dict[str, float]:
+    """Noise sd per variable measured in ``past``: ``settings.noise_sd``, else the
+    experiment's ``noise_sd``, else estimated from ``past`` as training does (a warning)."""
     names = [str(c) for c in past.columns if past[c].notna().any()]
     given = {**(experiment.noise_sd or {}), **(settings.noise_sd or {})}
     missing = [n for n in names if n not in given]
-    levels = noise_levels([_experiment("past", experiment.initial, experiment.inputs,
-                                       experiment.horizon, past)]) if missing else {}
+    levels = noise_levels([dataclasses.replace(experiment, name="past", measurements=past,
+                                               noise_sd=None)]) if missing else {}
     for name in missing:
         how = "estimated from its data" if levels[name]["source"] == "estimated" else "the spread of its data"
         _log.warning(f"noise_sd.{name}: not given; weighting {name} by {how} ({levels[name]['sd']:.4g})")
@@ -311,19 +317,51 @@ def _solve_window(m: pyo.Block, win: Experiment, free: list[str], noise: dict[st
         ((getattr(unit, n)[t0] - arrival_cost.mean[n] * pyo.units.get_units(getattr(unit, n)))
          / (arrival_cost.sd[n] * pyo.units.get_units(getattr(unit, n)))) ** 2 for n in free)
     m.objective = pyo.Objective(expr=(fit + prior) / n_obs)
+    return solve_estimate(m, m.net, len(free), settings.solver_options, tee, what, span), n_obs
+
+
+def solve_estimate(m: pyo.Block, net: Any, n_free: int, options: dict, tee: bool, what: str,
+                   span: tuple[float, float]) -> SolveResult:
+    """Check that ``m`` has ``n_free`` degrees of freedom (the window's initial state)
+    and solve it.
+
+    Parameters
+    ----------
+    m : pyomo.environ.Block
+        The estimation model, objective set.
+    net : Any
+        Its network block(s) (weights fixed), or an empty list.
+    n_free : int
+        Freed initial-state variables.
+    options : dict
+        Solver options.
+    tee : bool
+        Stream the solver log.
+    what, span : str, tuple[float, float]
+        Start of the error messages; the window ``(start, end)``.
+
+    Returns
+    -------
+    SolveResult
+
+    Raises
+    ------
+    EstimationError
+        Wrong degrees of freedom, solver not run, or not converged.
+    """
     try:
-        check_degrees_of_freedom(m, len(free), f"{what}: estimate", m.net)
+        check_degrees_of_freedom(m, n_free, f"{what}: estimate", net)
     except DegreesOfFreedomError as err:
         raise EstimationError(str(err)) from None
     try:
-        result = solve_hybrid(m, m.net, settings.solver_options, tee=tee)
+        result = solve_hybrid(m, net, options, tee=tee)
     except (SolverCrashError, SolverNotFoundError) as err:
         raise EstimationError(f"estimate: the solver did not run ({err})") from err
     if not result.ok:
         raise EstimationError(f"{what}: estimate over [{span[0]:g}, {span[1]:g}] "
                               f"failed: {result.status.value} after {result.iterations} iterations "
                               f"({result.termination_message})")
-    return result, n_obs
+    return result
 
 
 def estimate_and_forecast(saved: SavedModel, experiment: Experiment, t_now: float, window: float,
@@ -377,12 +415,12 @@ def estimate_and_forecast(saved: SavedModel, experiment: Experiment, t_now: floa
         else list(definition.fixed_initial_states)
     element = settings.element_length or experiment.horizon / saved.discretization.nfe
     element = finite_number(element, "element_length")
-    past = _window_measurements(experiment, 0.0, t_now)
-    data = _window_measurements(experiment, t_s, t_now)
+    past = window_measurements(experiment, 0.0, t_now)
+    data = window_measurements(experiment, t_s, t_now)
     if data.empty:
         raise TwinRequestError("window", f"no measurements of experiment {experiment.name!r} in "
                                          f"[{t_s:g}, {t_now:g}]; lengthen the window")
-    noise = _noise(experiment, past, settings)
+    noise = measurement_noise(experiment, past, settings)
 
     guess = _open_loop_state(saved, experiment, t_s, element, settings)
     guess = {k: max(v, 0.0) if k in definition.nonnegative_states else v for k, v in guess.items()}
