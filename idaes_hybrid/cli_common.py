@@ -23,6 +23,19 @@ def add_accept_edited_option(parser: argparse.ArgumentParser) -> None:
                              "(edited after saving) instead of refusing it")
 
 
+def open_saved_run(args) -> tuple:
+    """What a command on a saved unit model starts with: ``--out`` resolved and checked
+    (never the input model or config), the model and its config loaded.
+
+    Returns ``(out, saved, config, log)`` (see :func:`load_saved_with_config`).
+    """
+    from idaes_hybrid.cli_output import check_out_dir
+
+    out = Path(args.out).expanduser().resolve()
+    check_out_dir(out, [("input model", args.model_dir), ("config", args.config)])
+    return (out, *load_saved_with_config(args.model_dir, args.config, args.accept_edited_model))
+
+
 def load_saved_with_config(model_dir: str, config_path: str, accept_edited: bool = False):
     """A saved model and a run config that must name the same model.
 

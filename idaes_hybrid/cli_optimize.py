@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from idaes_hybrid.cli_common import add_accept_edited_option, load_saved_with_config
+from idaes_hybrid.cli_common import add_accept_edited_option, open_saved_run
 from idaes_hybrid.cli_output import check_out_dir, write_staged
 
 
@@ -43,10 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     if is_flowsheet_config(args.config):
         return _run_flowsheet(args)
-    out = Path(args.out).expanduser().resolve()
-    check_out_dir(out, [("input model", args.model_dir), ("config", args.config)])
-    saved, config, log = load_saved_with_config(args.model_dir, args.config,
-                                                args.accept_edited_model)
+    out, saved, config, log = open_saved_run(args)
     opt = config.optimization
     if opt is None:
         raise ConfigError(f"optimization: the config '{config.path}' has no [optimization] table")

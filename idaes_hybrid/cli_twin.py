@@ -24,7 +24,7 @@ from typing import Any
 
 from idaes_hybrid.cli_common import (LOGGER_NAME, UsageError, add_accept_edited_option,
                                      check_horizon_end, check_rel_sd_names, fmt,
-                                     load_saved_with_config, write_plots)
+                                     load_saved_with_config, open_saved_run, write_plots)
 from idaes_hybrid.cli_output import check_out_dir, write_staged
 
 #: Command-line option of each request field, for error messages.
@@ -75,10 +75,7 @@ def run_update(args: argparse.Namespace) -> int:
 
     if is_flowsheet_config(args.config):
         return _run_flowsheet_update(args)
-    out = Path(args.out).expanduser().resolve()
-    check_out_dir(out, [("input model", args.model_dir), ("config", args.config)])
-    saved, config, log = load_saved_with_config(args.model_dir, args.config,
-                                                args.accept_edited_model)
+    out, saved, config, log = open_saved_run(args)
     from idaes_hybrid.io import ModelFileError, save_model, write_json_atomic
     from idaes_hybrid.training.train import TrainingError
     from idaes_hybrid.twin.common import TwinRequestError

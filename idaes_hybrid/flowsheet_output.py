@@ -12,12 +12,28 @@ from idaes_hybrid.io import (
     CHECKSUM_FIELD, contents_checksum, package_versions, to_jsonable, write_json_atomic,
     write_text_atomic)
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment
+from idaes_hybrid.plots import save_figure
 from idaes_hybrid.training.train import TrainingResult
 
 #: Version of ``model/flowsheet_model.json`` (``/1``: one network, still read).
 FORMAT = "idaes-hybrid-flowsheet-model/2"
 FORMAT_V1 = "idaes-hybrid-flowsheet-model/1"
 
+
+
+def _subplots(rows: int, cols: int, figsize: tuple[float, float], squeeze: bool = False):
+    """A figure and its axes grid, without pyplot's global state."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(rows, cols, squeeze=squeeze)
+
+
+def _finish_time_panels(fig, axes, path: Path) -> None:
+    """Time on the bottom axis; the figure written."""
+    axes[-1, 0].set_xlabel("time")
+    fig.tight_layout()
+    save_figure(fig, path)
 
 def save_flowsheet_model(directory: Path, result: TrainingResult, config_path: Path | None,
                          build_ref: str) -> Path:
@@ -38,10 +54,9 @@ def plot_learned_terms(result: TrainingResult, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     terms = list(result.specs)
-    fig, axes = plt.subplots(1, len(terms), figsize=(6 * len(terms), 4), squeeze=False)
+    fig, axes = _subplots(1, len(terms), figsize=(6 * len(terms), 4), squeeze=False)
     for ax, term in zip(axes[0], terms):
         v, z = result.term_profiles[term]["inputs"], result.term_profiles[term]["outputs"]
         grid = np.linspace(v[:, 0].min(), v[:, 0].max(), 100)
@@ -54,8 +69,7 @@ def plot_learned_terms(result: TrainingResult, path: Path) -> None:
         ax.set_ylabel("learned output 1")
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_validation(result: TrainingResult, experiments: Sequence[FlowsheetExperiment], path: Path) -> None:
@@ -63,13 +77,12 @@ def plot_validation(result: TrainingResult, experiments: Sequence[FlowsheetExper
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     vals = [e for e in experiments if e.name in result.trajectories]
     names = sorted({n for e in vals for n in e.measured_variables})
     if not names:
         return
-    fig, axes = plt.subplots(len(names), 1, figsize=(7, 2.6 * len(names)), squeeze=False)
+    fig, axes = _subplots(len(names), 1, figsize=(7, 2.6 * len(names)), squeeze=False)
     for ax, name in zip(axes[:, 0], names):
         for e in vals:
             traj = result.trajectories[e.name]
@@ -79,10 +92,7 @@ def plot_validation(result: TrainingResult, experiments: Sequence[FlowsheetExper
                 ax.plot(traj["time"], traj[name], "-", label=f"{e.name} simulated")
         ax.set_ylabel(name)
         ax.legend(fontsize=7)
-    axes[-1, 0].set_xlabel("time")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _finish_time_panels(fig, axes, path)
 
 
 def write_outputs(staging: Path, result: TrainingResult, document: dict, config_path: Path | None,
@@ -107,11 +117,10 @@ def plot_optimization(document: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     times = document["segment_times"]
     names = list(document["profiles"])
-    fig, axes = plt.subplots(len(names), 1, figsize=(7, 2.8 * len(names)), squeeze=False)
+    fig, axes = _subplots(len(names), 1, figsize=(7, 2.8 * len(names)), squeeze=False)
     truth = document.get("true_flowsheet", {}).get("profiles", {})
     for ax, name in zip(axes[:, 0], names):
         for label, values, style in (("hybrid optimum", document["profiles"][name], "r-"),
@@ -120,10 +129,7 @@ def plot_optimization(document: dict, path: Path) -> None:
                 ax.step(times, [*values, values[-1]], style, where="post", label=label)
         ax.set_ylabel(name)
         ax.legend(fontsize=8)
-    axes[-1, 0].set_xlabel("time")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _finish_time_panels(fig, axes, path)
 
 
 def write_optimization(staging: Path, document: dict, log: logging.Logger) -> None:
