@@ -53,7 +53,7 @@ def run_case(n: int, method: str, workers: int, max_epochs: int) -> dict:
     from dataclasses import replace
 
     from flowsheets.bioreactor.many_batches import experiments
-    from idaes_hybrid.config import load_run_config
+    from idaes_hybrid.config.run import load_run_config
     from idaes_hybrid.decomposition.settings import DecompositionSettings, TrainingMethod
     from idaes_hybrid.training.train import train
 

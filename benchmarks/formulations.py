@@ -25,7 +25,7 @@ Instrumentation (all undone when a case ends, and none of it changes what is
 solved): a logging handler on ``idaes.idaes_hybrid`` records the package's own
 log lines (stage summaries; the batched solve's "network Hessians X s"); the
 package's ``solve_hybrid`` is wrapped to keep each solve's
-:class:`~idaes_hybrid.solver.SolveResult` even when the stage then fails; and
+:class:`~idaes_hybrid.solve.solver.SolveResult` even when the stage then fails; and
 when the ``.nl`` solver is POUNCE, it is started through a tiny shell wrapper
 that adds ``--json-output`` so its solve report (KKT matrix size, factor fill,
 factorization time) can be read back.
@@ -341,8 +341,8 @@ class _Recorder:
 def _instrumented(case: Case, echo: bool) -> Iterator[_Recorder]:
     import pounce
 
-    import idaes_hybrid.batched_solve as batched_solve
-    import idaes_hybrid.solver as solver_mod
+    import idaes_hybrid.solve.batched as batched_solve
+    import idaes_hybrid.solve.solver as solver_mod
     import idaes_hybrid.training.predict as predict_mod
     import idaes_hybrid.training.train as train_mod
 
@@ -392,7 +392,7 @@ def _backend_label(backend: str | None, report: dict | None, versions: dict) -> 
 
 def run_case(case: Case, config: Any, echo: bool = False) -> dict[str, Any]:
     """Run ``train()`` once for ``case`` on a copy of ``config`` (a
-    :class:`~idaes_hybrid.config.RunConfig`); never raises for a failed training."""
+    :class:`~idaes_hybrid.config.run.RunConfig`); never raises for a failed training."""
     from idaes_hybrid.nn.formulations import Formulation
     from idaes_hybrid.training.train import HessianMode, TrainingError, train
 
@@ -670,7 +670,7 @@ def run(cases: Sequence[Case] = CASES, out_dir: Path = RESULTS, config_path: Pat
     import keras  # noqa: F401
 
     import idaes_hybrid.training.train  # noqa: F401
-    from idaes_hybrid.config import load_run_config
+    from idaes_hybrid.config.run import load_run_config
 
     doc["imports_s"] = time.perf_counter() - tick
     config = load_run_config(config_path)  # read once: every case trains on the same data

@@ -123,7 +123,7 @@ class _Capture(logging.Handler):
 def _instrumented(work: Path) -> Iterator[dict]:
     """Record the package's log lines, every solve's result and the callback NLP's size
     and Ipopt timing statistics; nothing here changes the problem solved."""
-    import idaes_hybrid.batched_solve as batched_solve
+    import idaes_hybrid.solve.batched as batched_solve
     import idaes_hybrid.training.train as train_mod
     from benchmarks.formulations import _read_ipopt_timing
 
@@ -227,7 +227,7 @@ def batch_experiments(n_train: int, cache: Path | None = None) -> list:
 def run_point(point: dict, budget_s: float = 300.0, pretrain_epochs: int | None = None,
               cache: Path | None = None) -> dict:
     """One ``train()`` call for ``point`` (in this process); never raises for a failed solve."""
-    from idaes_hybrid.config import load_run_config
+    from idaes_hybrid.config.run import load_run_config
     from idaes_hybrid.nn.network import NetworkSpec
     from idaes_hybrid.training.problem import Discretization
     from idaes_hybrid.training.train import HessianMode, TrainingError, train

@@ -54,10 +54,10 @@ def _predict_case(config, spec, name, initial, inputs, horizon, march: bool) -> 
     import pandas as pd
     import pyomo.environ as pyo
 
-    from idaes_hybrid.batched_solve import solve_hybrid
+    from idaes_hybrid.solve.batched import solve_hybrid
     from idaes_hybrid.training.experiment import Experiment, Role
     from idaes_hybrid.training.predict import build_prediction_model
-    from idaes_hybrid.units.initialization import initialize_hybrid_units
+    from idaes_hybrid.model.initialization import initialize_hybrid_units
 
     meas = pd.DataFrame({"X": [initial["X"]]}, index=pd.Index([0.0], name="time"))
     exp = Experiment(name="case", initial=initial, inputs=inputs, horizon=horizon,
@@ -118,7 +118,7 @@ def render(doc: dict[str, Any]) -> str:
              "times vary by tens of percent between identical runs).", "",
              "## User scaling in the train stage (BATCHED, Ipopt + MUMPS via cyipopt)", "",
              "`user_scaling = true`: IDAES scaling factors from the smoother's solution "
-             "(`idaes_hybrid.scaling.scale_hybrid_model`) passed to Ipopt with "
+             "(`idaes_hybrid.model.scaling.scale_hybrid_model`) passed to Ipopt with "
              "`nlp_scaling_method = user-scaling`; off: Ipopt's default gradient-based scaling.", "",
              "| Hessian | user_scaling | run | status | train iterations | train s | objective | "
              "val RMSE X | val RMSE S |", "|---|---|---|---|---|---|---|---|---|"]
@@ -144,7 +144,7 @@ def render(doc: dict[str, Any]) -> str:
 def run(repeats: int = 2, out_dir: Path = RESULTS) -> dict[str, Any]:
     """Run every case and write ``scaling.md`` and ``scaling.json`` to ``out_dir``."""
     from benchmarks.formulations import git_revision, machine_info
-    from idaes_hybrid.config import load_run_config
+    from idaes_hybrid.config.run import load_run_config
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     config = load_run_config(CONFIG)

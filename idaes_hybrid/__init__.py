@@ -8,40 +8,40 @@ _LAZY = {
     "DataError": "idaes_hybrid.training.experiment",
     "Discretization": "idaes_hybrid.training.problem",
     "Experiment": "idaes_hybrid.training.experiment",
-    "FED_BATCH_BIOREACTOR": "idaes_hybrid.units.registry",
-    "FedBatchReactor": "idaes_hybrid.units.fed_batch",
-    "FeedOptimizationResult": "idaes_hybrid.optimize",
+    "FED_BATCH_BIOREACTOR": "idaes_hybrid.cases.registry",
+    "FedBatchReactor": "idaes_hybrid.cases.fed_batch",
+    "FeedOptimizationResult": "idaes_hybrid.optimize.feed",
     "Formulation": "idaes_hybrid.nn.formulations",
     "HessianMode": "idaes_hybrid.training.train",
-    "HybridModelDefinition": "idaes_hybrid.units.registry",
-    "HybridUnit": "idaes_hybrid.units.contract",
-    "HybridUnitInitializer": "idaes_hybrid.units.initialization",
-    "KineticsMode": "idaes_hybrid.units.contract",
+    "HybridModelDefinition": "idaes_hybrid.cases.registry",
+    "HybridUnit": "idaes_hybrid.model.contract",
+    "HybridUnitInitializer": "idaes_hybrid.model.initialization",
+    "KineticsMode": "idaes_hybrid.model.contract",
     "NetworkConfigError": "idaes_hybrid.nn.network",
     "NetworkSpec": "idaes_hybrid.nn.network",
     "NeuralNetworkBlock": "idaes_hybrid.nn.block",
-    "OptimizationError": "idaes_hybrid.optimize",
-    "PREDATOR_PREY": "idaes_hybrid.units.registry",
-    "PredatorPrey": "idaes_hybrid.units.predator_prey",
+    "OptimizationError": "idaes_hybrid.optimize.feed",
+    "PREDATOR_PREY": "idaes_hybrid.cases.registry",
+    "PredatorPrey": "idaes_hybrid.cases.predator_prey",
     "Role": "idaes_hybrid.training.experiment",
-    "SolveResult": "idaes_hybrid.solver",
-    "SolveStatus": "idaes_hybrid.solver",
-    "SolverChoice": "idaes_hybrid.solver",
-    "SolverCrashError": "idaes_hybrid.solver",
-    "SolverNotFoundError": "idaes_hybrid.solver",
-    "TANK_MANIFOLD": "idaes_hybrid.units.registry",
-    "TankManifold": "idaes_hybrid.units.tank_manifold",
+    "SolveResult": "idaes_hybrid.solve.solver",
+    "SolveStatus": "idaes_hybrid.solve.solver",
+    "SolverChoice": "idaes_hybrid.solve.solver",
+    "SolverCrashError": "idaes_hybrid.solve.solver",
+    "SolverNotFoundError": "idaes_hybrid.solve.solver",
+    "TANK_MANIFOLD": "idaes_hybrid.cases.registry",
+    "TankManifold": "idaes_hybrid.cases.tank_manifold",
     "TrainingError": "idaes_hybrid.training.train",
     "TrainingResult": "idaes_hybrid.training.train",
     "TrainingSettings": "idaes_hybrid.training.train",
     "TwinEstimate": "idaes_hybrid.twin.estimate",
     "UpdateResult": "idaes_hybrid.twin.update",
     "estimate_and_forecast": "idaes_hybrid.twin.estimate",
-    "evaluate_feed_on_reference": "idaes_hybrid.optimize",
-    "get_model_definition": "idaes_hybrid.units.registry",
-    "get_nlp_solver": "idaes_hybrid.solver",
-    "optimize_feed": "idaes_hybrid.optimize",
-    "register_model": "idaes_hybrid.units.registry",
+    "evaluate_feed_on_reference": "idaes_hybrid.optimize.feed",
+    "get_model_definition": "idaes_hybrid.cases.registry",
+    "get_nlp_solver": "idaes_hybrid.solve.solver",
+    "optimize_feed": "idaes_hybrid.optimize.feed",
+    "register_model": "idaes_hybrid.cases.registry",
     "train": "idaes_hybrid.training.train",
     "update_model": "idaes_hybrid.twin.update",
 }
@@ -62,6 +62,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
+from idaes_hybrid.compat import install as install_moved_module_paths
 from idaes_hybrid.idaes_hook import configure_on_idaes_import
 
 __version__ = "0.1.0"
@@ -70,6 +71,8 @@ __version__ = "0.1.0"
 # IDAES's get_solver() and unit initializers get a real solver (Ipopt via cyipopt, else
 # POUNCE) on machines without an ipopt executable, as soon as IDAES's solvers are imported.
 configure_on_idaes_import()
+# idaes_hybrid.io, idaes_hybrid.units.fed_batch, ...: the modules of the former flat layout
+install_moved_module_paths()
 
 __all__ = [
     "Activation", "DataError", "Discretization", "Experiment", "FED_BATCH_BIOREACTOR",

@@ -22,8 +22,8 @@ TRIGGER = "idaes.core.solvers"
 
 def configure_idaes_solver() -> None:
     """Point IDAES's ``get_solver()`` at idaes-hybrid's solver (a warning if none exists)."""
-    from idaes_hybrid.solver import SolverNotFoundError
-    from idaes_hybrid.idaes_default import ensure_idaes_default_solver
+    from idaes_hybrid.solve.solver import SolverNotFoundError
+    from idaes_hybrid.solve.idaes_default import ensure_idaes_default_solver
 
     try:
         ensure_idaes_default_solver()

@@ -4,7 +4,7 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-from idaes_hybrid.batched_solve import solve_batched, solve_hybrid
+from idaes_hybrid.solve.batched import solve_batched, solve_hybrid
 from idaes_hybrid.nn.batched import BatchedNetwork
 from idaes_hybrid.nn.block import NeuralNetworkBlock
 from idaes_hybrid.nn.formulations import Formulation

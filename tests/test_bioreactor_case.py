@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from idaes_hybrid.io import load_model
-from idaes_hybrid.units.registry import monod
+from idaes_hybrid.output.saved import load_model
+from idaes_hybrid.cases.registry import monod
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "flowsheets" / "bioreactor" / "config.toml"
@@ -20,7 +20,7 @@ MU_TOL = 0.02  # 1/h, learned mu against Monod along the validation trajectory
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "idaes_hybrid.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "idaes_hybrid.cli.app", *map(str, args)],
                           capture_output=True, text=True, timeout=1200)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from idaes_hybrid.cli import main
+from idaes_hybrid.cli.app import main
 
 CASE = Path(__file__).resolve().parents[1] / "flowsheets" / "bioreactor"
 

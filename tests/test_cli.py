@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from idaes_hybrid.cli import main
-from idaes_hybrid.config import load_run_config
-from idaes_hybrid.io import MODEL_FILE, load_model, save_model
-from idaes_hybrid.plots import plot_fit, plot_learned_rate, variable_units
+from idaes_hybrid.cli.app import main
+from idaes_hybrid.config.run import load_run_config
+from idaes_hybrid.output.saved import MODEL_FILE, load_model, save_model
+from idaes_hybrid.output.plots import plot_fit, plot_learned_rate, variable_units
 from idaes_hybrid.training.train import TrainingResult
-from idaes_hybrid.units.registry import FED_BATCH_BIOREACTOR
+from idaes_hybrid.cases.registry import FED_BATCH_BIOREACTOR
 
 DATA = Path(__file__).resolve().parents[1] / "flowsheets" / "bioreactor" / "data"
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -158,7 +158,7 @@ def test_train_out_is_a_file(tmp_path, capsys):
 def test_console_script_bad_input_prints_one_line(tmp_path):
     config = small_config(tmp_path, b1=(tmp_path / "missing.csv").as_posix())
     script = Path(sys.executable).parent / "idaes-hybrid"
-    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "idaes_hybrid.cli"]
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "idaes_hybrid.cli.app"]
     proc = subprocess.run([*cmd, "train", str(config), "--out", str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from idaes_hybrid.cli import main
+from idaes_hybrid.cli.app import main
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "flowsheets" / "bioreactor" / "data"
@@ -118,7 +118,7 @@ def test_solver_options_checked_before_any_work(tmp_path, capsys, case):
 
 @pytest.mark.unit
 def test_solver_option_integer_for_real_is_accepted(tmp_path):
-    from idaes_hybrid.config import load_run_config
+    from idaes_hybrid.config.run import load_run_config
 
     config = load_run_config(small_config(tmp_path, solver="tol = 1\nmax_iter = 200"))
     assert config.training.solver_options["tol"] == 1.0
@@ -141,8 +141,8 @@ def test_smoother_options_are_checked_too(tmp_path, capsys):
 @pytest.fixture
 def saved_model(tmp_path) -> Path:
     """An untrained saved model in a run folder ``tmp/run/model`` (no solver needed)."""
-    from idaes_hybrid.config import load_run_config
-    from idaes_hybrid.io import save_model
+    from idaes_hybrid.config.run import load_run_config
+    from idaes_hybrid.output.saved import save_model
 
     config = load_run_config(small_config(tmp_path, name="for_model.toml"))
     save_model(tmp_path / "run" / "model", config.network_spec(), config, None)
@@ -189,7 +189,7 @@ def test_predict_out_inside_the_model_or_onto_the_config_is_refused(tmp_path, ca
 
 @pytest.mark.unit
 def test_output_folder_is_replaced_whole(tmp_path):
-    from idaes_hybrid.cli_output import write_staged
+    from idaes_hybrid.cli.output import write_staged
 
     out = old_output(tmp_path)
     (out / "report.md").write_text("describes the old model")
@@ -208,7 +208,7 @@ def test_output_folder_is_replaced_whole(tmp_path):
 # ----------------------------------------------------------------------------- item 2: debris
 @pytest.mark.unit
 def test_stale_partial_and_old_folders_are_cleaned_or_restored(tmp_path, caplog):
-    from idaes_hybrid.cli_output import check_out_dir
+    from idaes_hybrid.cli.output import check_out_dir
 
     dead = 2 ** 22 + 12345  # above the default pid_max: no such process
     partial = tmp_path / f".out.partial-{dead}-abc"
@@ -230,7 +230,7 @@ def test_stale_partial_and_old_folders_are_cleaned_or_restored(tmp_path, caplog)
 WRITER = """
 import sys, time
 from pathlib import Path
-from idaes_hybrid.cli_output import Interrupted, interrupts_raise, write_staged
+from idaes_hybrid.cli.output import Interrupted, interrupts_raise, write_staged
 
 def write(staging):
     print("writing", flush=True)
@@ -253,7 +253,7 @@ def test_killed_while_writing_leaves_old_or_new_output_whole(tmp_path, signame):
     import signal
     import time
 
-    from idaes_hybrid.cli_output import recover_interrupted
+    from idaes_hybrid.cli.output import recover_interrupted
 
     rng = random.Random(17)
     script = tmp_path / "writer.py"
@@ -283,7 +283,7 @@ def test_ctrl_c_during_tensorflow_import_is_not_lost(tmp_path):
     import signal
     import time
 
-    script = ("import sys\nfrom idaes_hybrid.cli_output import import_tensorflow\n"
+    script = ("import sys\nfrom idaes_hybrid.cli.output import import_tensorflow\n"
               "print('importing', flush=True)\n"
               "try:\n    import_tensorflow(True)\nexcept KeyboardInterrupt:\n"
               "    print('interrupted', flush=True)\n    sys.exit(130)\nprint('imported')\n")
@@ -380,7 +380,7 @@ def test_tampered_model_is_refused(tmp_path, capsys, saved_model, case):
 
 @pytest.mark.unit
 def test_edited_model_is_accepted_when_asked(saved_model, caplog):
-    from idaes_hybrid.io import load_model
+    from idaes_hybrid.output.saved import load_model
 
     _edit_model(saved_model, TAMPER["edited weight"][0])
     with caplog.at_level("WARNING"):
@@ -410,7 +410,7 @@ def test_quiet_training_prints_nothing_on_stderr(quiet_training):
 def test_tensorflow_start_up_lines_are_hidden_without_quiet_too():
     """TensorFlow's C++ start-up lines (an absl warning, a CUDA probe reported as an error on
     a machine without a GPU) stay off stderr without --quiet as well, through the first op."""
-    code = ("from idaes_hybrid.cli_output import import_tensorflow; import_tensorflow(False); "
+    code = ("from idaes_hybrid.cli.output import import_tensorflow; import_tensorflow(False); "
             "import tensorflow as tf; print(float(tf.constant(1.0) + 1.0))")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
@@ -508,7 +508,7 @@ def test_max_weights_must_be_positive(tmp_path, capsys):
 def test_out_may_hold_the_config_but_not_where_an_output_goes(tmp_path):
     """A config beside the results is kept when --out is replaced; a config named like an
     output (it would be overwritten) and the model directory are refused."""
-    from idaes_hybrid.cli_output import OutputPathError, refuse_overlap
+    from idaes_hybrid.cli.output import OutputPathError, refuse_overlap
 
     config = tmp_path / "config.toml"
     config.write_text("x")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from idaes_hybrid.config import ConfigError, RunConfig, load_run_config, run_config_from_dict
+from idaes_hybrid.config.run import ConfigError, RunConfig, load_run_config, run_config_from_dict
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import Activation
 from idaes_hybrid.training.experiment import DataError, Role

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from idaes_hybrid.config import ConfigError, parse_decomposition
+from idaes_hybrid.config.run import ConfigError, parse_decomposition
 from idaes_hybrid.decomposition import checkpoint as ckpt
 from idaes_hybrid.decomposition.engine import Engine, Job
 from idaes_hybrid.decomposition.inner import InnerProblem, InnerSpec, SlackKind, WarmPoint
@@ -16,7 +16,7 @@ from idaes_hybrid.decomposition.outer import run_decomposition
 from idaes_hybrid.decomposition.settings import DecompositionSettings, Optimizer, Schedule
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.problem import Discretization
-from idaes_hybrid.units.registry import FED_BATCH_BIOREACTOR
+from idaes_hybrid.cases.registry import FED_BATCH_BIOREACTOR
 
 DISC = Discretization(nfe=6, ncp=2)
 PHYSICS = {"Yxs": 0.5, "Ypx": 0.2}
@@ -245,7 +245,7 @@ def test_tank_manifold_index2_decomposes():
     outputs): its inner problems solve, and L-BFGS over them lowers the loss."""
     from pathlib import Path
 
-    from idaes_hybrid.config import load_run_config
+    from idaes_hybrid.config.run import load_run_config
 
     cfg = load_run_config(Path(__file__).resolve().parents[1] / "flowsheets" / "tank_manifold" / "config.toml")
     base = cfg.network_spec()

@@ -9,9 +9,9 @@ from idaes.core import FlowsheetBlock
 from idaes.core.util.model_statistics import degrees_of_freedom
 
 from flowsheets.bioreactor.generate_data import simulate_monod
-from idaes_hybrid.solver import get_nlp_solver
-from idaes_hybrid.units.contract import ContractError, HybridUnit, KineticsMode
-from idaes_hybrid.units.fed_batch import FedBatchReactor
+from idaes_hybrid.solve.solver import get_nlp_solver
+from idaes_hybrid.model.contract import ContractError, HybridUnit, KineticsMode
+from idaes_hybrid.cases.fed_batch import FedBatchReactor
 
 INITIAL = {"X": 0.05, "P": 0.0, "S": 10.0, "V": 1.0}
 SIM_TOL = 2e-3  # collocation (40 x 3 Radau) against a 1e-10 scipy integration

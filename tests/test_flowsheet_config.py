@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from idaes_hybrid.cli import main
-from idaes_hybrid.config import ConfigError
-from idaes_hybrid.flowsheet_config import is_flowsheet_config, load_flowsheet_config
+from idaes_hybrid.cli.app import main
+from idaes_hybrid.config.run import ConfigError
+from idaes_hybrid.config.flowsheet import is_flowsheet_config, load_flowsheet_config
 
 CASE = Path(__file__).resolve().parents[1] / "flowsheets" / "saponification"
 
@@ -133,7 +133,7 @@ def test_cli_trains_the_saponification_config(tmp_path):
 def test_a_saved_model_of_format_1_still_loads(tmp_path):
     """Format /1 (one network and its term) reads as {term: network}."""
     from idaes_hybrid import NetworkSpec
-    from idaes_hybrid.cli_flowsheet import load_flowsheet_model
+    from idaes_hybrid.cli.flowsheet import load_flowsheet_model
 
     spec = NetworkSpec.dense(1, [3], 1, activation="tanh", seed=2)
     (tmp_path / "flowsheet_model.json").write_text(json.dumps(
@@ -148,7 +148,7 @@ def _saved_model(directory: Path) -> Path:
     from types import SimpleNamespace
 
     from idaes_hybrid import NetworkSpec
-    from idaes_hybrid.flowsheet_output import save_flowsheet_model
+    from idaes_hybrid.output.flowsheet import save_flowsheet_model
 
     spec = NetworkSpec.dense(1, [3], 1, activation="softplus", seed=4)
     return save_flowsheet_model(directory, SimpleNamespace(specs={"kinetics": spec}), None, "model.py:f")
@@ -158,7 +158,7 @@ def _saved_model(directory: Path) -> Path:
 def test_saved_flowsheet_model_is_verified_at_load(tmp_path, capsys):
     """A checksum guards the saved networks: an edited weight is refused (accepted with
     --accept-edited-model), a NaN weight is refused, a run folder gets a hint."""
-    from idaes_hybrid.cli_flowsheet import FlowsheetModelError, load_flowsheet_model
+    from idaes_hybrid.cli.flowsheet import FlowsheetModelError, load_flowsheet_model
 
     path = _saved_model(tmp_path / "run" / "model")
     assert list(load_flowsheet_model(path.parent)) == ["kinetics"]

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from idaes_hybrid.config import ConfigError, load_run_config
+from idaes_hybrid.config.run import ConfigError, load_run_config
 from idaes_hybrid.decomposition.engine import Engine
 from idaes_hybrid.decomposition.flowsheet_inner import FlowsheetInnerSpec
 from idaes_hybrid.decomposition.inner import InnerProblem, InnerSpec, SlackKind
 from idaes_hybrid.decomposition.outer import decompose, run_decomposition
 from idaes_hybrid.decomposition.settings import DecompositionSettings
-from idaes_hybrid.flowsheet_config import load_flowsheet_config
+from idaes_hybrid.config.flowsheet import load_flowsheet_config
 from idaes_hybrid.model.experiment import Role
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.problem import Discretization, observation_scales
@@ -121,7 +121,7 @@ def _decomposition_config(tmp_path: Path, source: str, max_epochs: int, extra: s
 
 
 def _train(cfg: Path, out: Path) -> dict:
-    from idaes_hybrid.cli import main
+    from idaes_hybrid.cli.app import main
 
     assert main(["train", str(cfg), "--out", str(out), "--quiet"]) == 0
     return json.loads((out / "metrics.json").read_text())

@@ -23,9 +23,9 @@ import pandas as pd
 import pyomo.environ as pyo
 import pytest
 
-from idaes_hybrid.cli import main
-from idaes_hybrid.flowsheet_config import load_flowsheet_config
-from idaes_hybrid.flowsheet_output import save_flowsheet_model
+from idaes_hybrid.cli.app import main
+from idaes_hybrid.config.flowsheet import load_flowsheet_config
+from idaes_hybrid.output.flowsheet import save_flowsheet_model
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, InitialState
 from idaes_hybrid.model.inputs import InputProfile, Interpolation
 from idaes_hybrid.nn.network import NetworkSpec

@@ -15,7 +15,7 @@ import pyomo.environ as pyo
 import pytest
 import tomllib
 
-from idaes_hybrid.cli import main
+from idaes_hybrid.cli.app import main
 from idaes_hybrid.model import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.model.inputs import parse_input
 from idaes_hybrid.nn.network import NetworkSpec

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from idaes_hybrid.config import ConfigError
-from idaes_hybrid.flowsheet_config import load_flowsheet_config
+from idaes_hybrid.config.run import ConfigError
+from idaes_hybrid.config.flowsheet import load_flowsheet_config
 
 CASE = Path(__file__).resolve().parents[1] / "flowsheets" / "saponification"
 

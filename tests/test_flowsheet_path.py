@@ -205,7 +205,7 @@ def test_learned_package_on_a_steady_state_cstr_matches_the_analytic_solution():
     from idaes.core.solvers import get_solver
     from idaes.models.unit_models import CSTR
 
-    from idaes_hybrid.idaes_default import ensure_idaes_default_solver
+    from idaes_hybrid.solve.idaes_default import ensure_idaes_default_solver
 
     ensure_idaes_default_solver()
     m = pyo.ConcreteModel()

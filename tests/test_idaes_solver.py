@@ -66,7 +66,7 @@ def test_cstr_initialize_and_get_solver_work_after_import(tmp_path):
 
 @pytest.mark.component
 def test_plugin_reports_infeasible_problems():
-    from idaes_hybrid.idaes_solver import CyIpoptNLPlugin
+    from idaes_hybrid.solve.idaes_plugin import CyIpoptNLPlugin
 
     m = pyo.ConcreteModel()
     m.x = pyo.Var(bounds=(0, 1))

@@ -22,7 +22,7 @@ def _loaded_after(code: str) -> dict:
 @pytest.mark.unit
 def test_import_and_help_load_no_heavy_module():
     assert not any(_loaded_after("import idaes_hybrid").values())
-    code = ("from idaes_hybrid.cli import main\ntry:\n    main(['--help'])\n"
+    code = ("from idaes_hybrid.cli.app import main\ntry:\n    main(['--help'])\n"
             "except SystemExit:\n    pass")
     loaded = _loaded_after(code)
     assert not any(loaded.values()), loaded
@@ -45,8 +45,8 @@ def test_idaes_get_solver_is_configured_in_either_import_order(order):
     if order == "idaes first":
         first, second = second, first
     code = (f"{first}\n{second}\nimport idaes\n"
-            "from idaes_hybrid.idaes_solver import CYIPOPT_PLUGIN_NAME\n"
-            "from idaes_hybrid.solver import PLUGIN_NAME\n"
+            "from idaes_hybrid.solve.idaes_plugin import CYIPOPT_PLUGIN_NAME\n"
+            "from idaes_hybrid.solve.solver import PLUGIN_NAME\n"
             "ok = idaes.cfg.default_solver in (PLUGIN_NAME, CYIPOPT_PLUGIN_NAME)\n"
             "print(json.dumps({'ok': ok and get_solver().name == idaes.cfg.default_solver}))")
     probe = f"import json\n{code}"

@@ -10,16 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import idaes_hybrid.io as hio
-from idaes_hybrid.config import load_run_config
-from idaes_hybrid.io import (
+import idaes_hybrid.output.saved as hio
+from idaes_hybrid.config.run import load_run_config
+from idaes_hybrid.output.saved import (
     FORMAT_NAME, FORMAT_VERSION, MODEL_FILE, REQUIRED_FIELDS, ModelFileError, SavedModel,
     experiment_fingerprint, load_model, save_model, training_data_fingerprint)
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.problem import Discretization
 from idaes_hybrid.training.train import StageReport, TrainingResult
-from idaes_hybrid.units.registry import FED_BATCH_BIOREACTOR
+from idaes_hybrid.cases.registry import FED_BATCH_BIOREACTOR
 
 pytestmark = pytest.mark.unit
 

@@ -38,7 +38,7 @@ def test_many_batches_cli_decomposition(tmp_path):
     cfg = tmp_path / "config.toml"
     cfg.write_text(text)
     out = tmp_path / "out"
-    run = subprocess.run([sys.executable, "-m", "idaes_hybrid.cli", "train", str(cfg), "--out", str(out)],
+    run = subprocess.run([sys.executable, "-m", "idaes_hybrid.cli.app", "train", str(cfg), "--out", str(out)],
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "epoch   40" in run.stderr or "early-stopped" in run.stderr

@@ -3,7 +3,7 @@
 One freshly generated substrate-inhibition (Haldane) fed-batch data set with ragged
 sampling (random sample times per batch, 10% of the cells missing) and the noise sd
 of ``flowsheets/bioreactor/generate_data.py`` (``benchmarks/noise_data.py``), trained
-in-process through ``idaes_hybrid.cli.main`` twice: with the true ``noise_sd`` and
+in-process through ``idaes_hybrid.cli.app.main`` twice: with the true ``noise_sd`` and
 without it (no ``noise_sd``, no ``[training]`` table). The seed was fixed before the
 first run and not changed afterwards. ``benchmarks/noise.py`` runs the same check
 over three kinetics and several seeds.
@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from benchmarks import noise_data
-from idaes_hybrid.cli import main as cli_main
+from idaes_hybrid.cli.app import main as cli_main
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""Dynamic optimization of the feed with a trained hybrid model (``idaes_hybrid.optimize``)."""
+"""Dynamic optimization of the feed with a trained hybrid model (``idaes_hybrid.optimize.feed``)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import idaes_hybrid.optimize as optimize_module
-from idaes_hybrid.config import ConfigError, load_run_config, run_config_from_dict
-from idaes_hybrid.io import save_model
-from idaes_hybrid.optimize import (FeedProfile, OptimizationError, OptimizationRequestError,
+import idaes_hybrid.optimize.feed as optimize_module
+from idaes_hybrid.config.run import ConfigError, load_run_config, run_config_from_dict
+from idaes_hybrid.output.saved import save_model
+from idaes_hybrid.optimize.feed import (FeedProfile, OptimizationError, OptimizationRequestError,
                                    evaluate_feed_on_reference, optimize_feed)
 from idaes_hybrid.training.problem import Discretization
-from idaes_hybrid.units.contract import KineticsMode
-from idaes_hybrid.units.registry import FED_BATCH_BIOREACTOR
+from idaes_hybrid.model.contract import KineticsMode
+from idaes_hybrid.cases.registry import FED_BATCH_BIOREACTOR
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "flowsheets" / "bioreactor" / "config.toml"
@@ -157,7 +157,7 @@ def test_cli_infeasible_request_exits_2_with_one_line(tmp_path):
     text = CONFIG.read_text().replace("V_max = 2.5", "V_max = 0.9")
     bad.write_text(text.replace('data = "data/', f'data = "{(CONFIG.parent / "data").as_posix()}/'))
     out = tmp_path / "out"
-    run = subprocess.run([sys.executable, "-m", "idaes_hybrid.cli", "optimize", str(model_dir),
+    run = subprocess.run([sys.executable, "-m", "idaes_hybrid.cli.app", "optimize", str(model_dir),
                           str(bad), "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 2
     lines = run.stderr.strip().splitlines()
@@ -196,7 +196,7 @@ def test_solver_failure_is_an_optimization_error_with_the_status():
 
 # ----------------------------------------------------------------------------- integration
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "idaes_hybrid.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "idaes_hybrid.cli.app", *map(str, args)],
                           capture_output=True, text=True, timeout=1800)
 
 

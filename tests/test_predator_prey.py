@@ -13,11 +13,11 @@ from idaes.core import FlowsheetBlock
 from idaes.core.util.model_statistics import degrees_of_freedom
 
 from flowsheets.predator_prey.generate_data import PARAMETERS, simulate_leslie_gower
-from idaes_hybrid.config import ConfigError, run_config_from_dict
-from idaes_hybrid.solver import get_nlp_solver
-from idaes_hybrid.units.contract import ContractError, HybridUnit, KineticsMode
-from idaes_hybrid.units.predator_prey import PredatorPrey, equilibrium
-from idaes_hybrid.units.registry import REGISTRY
+from idaes_hybrid.config.run import ConfigError, run_config_from_dict
+from idaes_hybrid.solve.solver import get_nlp_solver
+from idaes_hybrid.model.contract import ContractError, HybridUnit, KineticsMode
+from idaes_hybrid.cases.predator_prey import PredatorPrey, equilibrium
+from idaes_hybrid.cases.registry import REGISTRY
 
 CASE = Path(__file__).resolve().parents[1] / "flowsheets" / "predator_prey"
 INITIAL = {"x0": 1.0, "x1": 0.1}

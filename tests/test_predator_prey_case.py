@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from idaes_hybrid.units.predator_prey import DEFAULT_PHYSICS, equilibrium
+from idaes_hybrid.cases.predator_prey import DEFAULT_PHYSICS, equilibrium
 
 ROOT = Path(__file__).resolve().parents[1]
 CASE = ROOT / "flowsheets" / "predator_prey"
@@ -30,7 +30,7 @@ MAX_VAL_RMSE = {"x0": 0.01, "x1": 0.1}  # measured 0.0038 and 0.057
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "idaes_hybrid.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "idaes_hybrid.cli.app", *map(str, args)],
                           capture_output=True, text=True, timeout=600)
 
 

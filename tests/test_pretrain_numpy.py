@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from idaes_hybrid.config import parse_training
+from idaes_hybrid.config.run import parse_training
 from idaes_hybrid.nn.network import Activation, NetworkSpec
 from idaes_hybrid.training.pretrain import (PretrainBackend, normalization_from_data,
                                             pretrain_network)
@@ -162,7 +162,7 @@ def test_numpy_and_keras_backends_agree(activation):
 def test_cli_train_with_default_backend_does_not_import_tensorflow(tmp_path):
     config = tmp_path / "tiny.toml"
     config.write_text(TINY.format(b1=(DATA / "b1.csv").as_posix(), val=(DATA / "val.csv").as_posix()))
-    code = ("import json, sys\nfrom idaes_hybrid.cli import main\n"
+    code = ("import json, sys\nfrom idaes_hybrid.cli.app import main\n"
             f"rc = main(['train', {str(config)!r}, '--out', {str(tmp_path / 'out')!r}, '--quiet'])\n"
             "print(json.dumps({'rc': rc, 'tf': 'tensorflow' in sys.modules, "
             "'keras': 'keras' in sys.modules}))\n")

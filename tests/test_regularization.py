@@ -9,8 +9,8 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-from idaes_hybrid.config import ConfigError, parse_training
-from idaes_hybrid.solver import get_nlp_solver
+from idaes_hybrid.config.run import ConfigError, parse_training
+from idaes_hybrid.solve.solver import get_nlp_solver
 from idaes_hybrid.training.regularization import (
     CROSS_VALIDATE, DEFAULT_PRIOR, RegularizationSource, add_likelihood_objective_parts, choose_regularization,
     cross_validate, prior_term, resolve_setting)
@@ -172,7 +172,7 @@ def test_training_cross_validates_and_a_fold_equals_training_without_that_experi
     from idaes_hybrid.training.predict import simulate
     from idaes_hybrid.training.problem import Discretization
     from idaes_hybrid.training.train import TrainingSettings, train
-    from idaes_hybrid.units.registry import FED_BATCH_BIOREACTOR
+    from idaes_hybrid.cases.registry import FED_BATCH_BIOREACTOR
 
     data = Path(__file__).resolve().parents[1] / "flowsheets" / "bioreactor" / "data"
     noise = {"X": 0.05, "P": 0.05, "S": 0.5, "V": 0.1}
@@ -218,7 +218,7 @@ def test_training_cross_validates_and_a_fold_equals_training_without_that_experi
 
 @pytest.mark.unit
 def test_report_gives_the_prior_and_the_cross_validation_path():
-    from idaes_hybrid.report import training_report
+    from idaes_hybrid.output.report import training_report
 
     metrics = {"status": "optimal", "iterations": 12, "wall_time_s": 3.0, "stages": {},
                "train": {"rmse": {"X": 0.05}}, "validation": {"rmse": {"X": 0.04}},

@@ -16,26 +16,25 @@ from idaes.core.util.exceptions import InitializationError
 from idaes.core.util.model_statistics import degrees_of_freedom
 
 from flowsheets.bioreactor.generate_data import simulate_monod
-from idaes_hybrid.batched_solve import solve_hybrid
-from idaes_hybrid.cli import main
-from idaes_hybrid.diagnose import (
+from idaes_hybrid.solve.batched import solve_hybrid
+from idaes_hybrid.cli.app import main
+from idaes_hybrid.diagnostics.diagnose import (
     HybridDiagnosticsToolbox, fit_output_layer, network_proxies, numerical_checks, structural_report)
-from idaes_hybrid.dof import (
+from idaes_hybrid.model.dof import (
     DegreesOfFreedomError, check_degrees_of_freedom, count_degrees_of_freedom,
     training_degrees_of_freedom)
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
-from idaes_hybrid.scaling import NeuralNetworkScaler, scale_hybrid_model
+from idaes_hybrid.model.scaling import NeuralNetworkScaler, scale_hybrid_model
 from idaes_hybrid.training.experiment import Experiment, Role
 from idaes_hybrid.training.predict import build_prediction_model
 from idaes_hybrid.training.problem import Discretization, build_training_model
 from idaes_hybrid.training.smoother import add_smoother_objective, set_smoother_mode
-from idaes_hybrid.units.contract import KineticsMode
-from idaes_hybrid.units.discretization import make_time_discretization_consistent
-from idaes_hybrid.units.fed_batch import FedBatchReactor, FedBatchReactorData
-from idaes_hybrid.units.initialization import (
-    FedBatchReactorInitializer, HybridUnitInitializer, initialize_hybrid_units)
-from idaes_hybrid.units.registry import FED_BATCH_BIOREACTOR
+from idaes_hybrid.model.contract import KineticsMode
+from idaes_hybrid.model.discretization import make_time_discretization_consistent
+from idaes_hybrid.cases.fed_batch import FedBatchReactor, FedBatchReactorData, FedBatchReactorInitializer
+from idaes_hybrid.model.initialization import HybridUnitInitializer, initialize_hybrid_units
+from idaes_hybrid.cases.registry import FED_BATCH_BIOREACTOR
 
 CONFIG = Path(__file__).resolve().parents[1] / "flowsheets" / "bioreactor" / "config.toml"
 INITIAL = {"X": 0.05, "P": 0.0, "S": 10.0, "V": 1.0}
@@ -296,7 +295,7 @@ def test_diagnose_command(tmp_path, capsys):
 @pytest.mark.component
 def test_scaled_prediction_and_optimization_agree_with_unscaled():
     """user_scaling passes IDAES scaling factors to the solver; the answer is unchanged."""
-    from idaes_hybrid.optimize import optimize_feed
+    from idaes_hybrid.optimize.feed import optimize_feed
     from idaes_hybrid.training.predict import simulate
 
     spec = NetworkSpec.dense(2, [4], 1, "softplus", seed=0)

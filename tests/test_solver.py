@@ -1,4 +1,4 @@
-"""Tests for idaes_hybrid.solver: discovery, solve results, crashes, IDAES hook-up."""
+"""Tests for idaes_hybrid.solve.solver: discovery, solve results, crashes, IDAES hook-up."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import pyomo.environ as pyo
 import pytest
 
-import idaes_hybrid.solver as S
-from idaes_hybrid.solver import (
+import idaes_hybrid.solve.solver as S
+from idaes_hybrid.solve.solver import (
     PLUGIN_NAME,
     NLPSolver,
     SolveResult,
@@ -24,7 +24,7 @@ from idaes_hybrid.solver import (
     SolveStatus,
     get_nlp_solver,
 )
-from idaes_hybrid.idaes_default import configure_idaes_default_solver, reset_idaes_default_solver
+from idaes_hybrid.solve.idaes_default import configure_idaes_default_solver, reset_idaes_default_solver
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="fake solvers are shell scripts")
 HS071_OBJ = 17.014017145179164
@@ -319,9 +319,9 @@ def test_training_workflow_points_idaes_get_solver_at_the_same_solver():
 
     import shutil
 
-    from idaes_hybrid.idaes_solver import CYIPOPT_PLUGIN_NAME
-    from idaes_hybrid.solver import PLUGIN_NAME
-    from idaes_hybrid.idaes_default import ensure_idaes_default_solver, reset_idaes_default_solver
+    from idaes_hybrid.solve.idaes_plugin import CYIPOPT_PLUGIN_NAME
+    from idaes_hybrid.solve.solver import PLUGIN_NAME
+    from idaes_hybrid.solve.idaes_default import ensure_idaes_default_solver, reset_idaes_default_solver
 
     try:
         reset_idaes_default_solver()  # as on a fresh import

@@ -9,7 +9,7 @@ from idaes.core.util.model_statistics import degrees_of_freedom
 from idaes_hybrid.nn.block import NeuralNetworkBlock
 from idaes_hybrid.nn.keras_io import to_keras_surrogate
 from idaes_hybrid.nn.network import NetworkSpec
-from idaes_hybrid.solver import get_nlp_solver
+from idaes_hybrid.solve.solver import get_nlp_solver
 
 LABELS = ["X", "S", "P", "V"]
 RATE_TOL = 1e-8

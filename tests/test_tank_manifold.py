@@ -15,14 +15,14 @@ from idaes.core import FlowsheetBlock
 from idaes.core.util.model_statistics import degrees_of_freedom
 
 from flowsheets.tank_manifold.generate_data import PARAMETERS, flows, simulate_tanks
-from idaes_hybrid.config import run_config_from_dict
-from idaes_hybrid.solver import get_nlp_solver
+from idaes_hybrid.config.run import run_config_from_dict
+from idaes_hybrid.solve.solver import get_nlp_solver
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.training.problem import Discretization, build_experiment_flowsheet
-from idaes_hybrid.units.contract import ContractError, HybridUnit, KineticsMode
-from idaes_hybrid.units.registry import REGISTRY
-from idaes_hybrid.units.tank import Manifold, Tank, TankOutlet
-from idaes_hybrid.units.tank_manifold import TankManifold
+from idaes_hybrid.model.contract import ContractError, HybridUnit, KineticsMode
+from idaes_hybrid.cases.registry import REGISTRY
+from idaes_hybrid.cases.tank import Manifold, Tank, TankOutlet
+from idaes_hybrid.cases.tank_manifold import TankManifold
 
 CASE = Path(__file__).resolve().parents[1] / "flowsheets" / "tank_manifold"
 DEF = REGISTRY["tank_manifold"]

@@ -28,7 +28,7 @@ VOLUME_TOL = 1e-6  # solver tolerance (tol = 1e-6); measured ~3e-9
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "idaes_hybrid.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "idaes_hybrid.cli.app", *map(str, args)],
                           capture_output=True, text=True, timeout=900)
 
 

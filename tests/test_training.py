@@ -11,7 +11,7 @@ from idaes_hybrid.training.experiment import Experiment, Role, read_measurements
 from idaes_hybrid.training.predict import simulate
 from idaes_hybrid.training.problem import Discretization, interpolation_weights
 from idaes_hybrid.training.train import HessianMode, TrainingError, TrainingSettings, train
-from idaes_hybrid.units.registry import FED_BATCH_BIOREACTOR
+from idaes_hybrid.cases.registry import FED_BATCH_BIOREACTOR
 
 DATA = Path(__file__).resolve().parents[1] / "flowsheets" / "bioreactor" / "data"
 SMALL = Discretization(nfe=8, ncp=2)
@@ -115,7 +115,7 @@ def test_smoother_profile_follows_monod():
     """The smoother's free mu profile, fitted to noisy data, already resembles Monod."""
     import pyomo.environ as pyo
 
-    from idaes_hybrid.solver import get_nlp_solver
+    from idaes_hybrid.solve.solver import get_nlp_solver
     from idaes_hybrid.training.problem import build_training_model, network_io_arrays
     from idaes_hybrid.training.smoother import add_smoother_objective, set_smoother_mode
 

@@ -20,10 +20,10 @@ import pytest
 
 import idaes_hybrid.twin.estimate as estimate_module
 from flowsheets.bioreactor.generate_data import NOISE_SD, STATES, simulate_monod
-from idaes_hybrid.cli import main
-from idaes_hybrid.cli_twin import parse_rel_sd
-from idaes_hybrid.config import load_run_config
-from idaes_hybrid.io import load_model, save_model
+from idaes_hybrid.cli.app import main
+from idaes_hybrid.cli.twin import parse_rel_sd
+from idaes_hybrid.config.run import load_run_config
+from idaes_hybrid.output.saved import load_model, save_model
 from idaes_hybrid.nn.network import NetworkConfigError, NetworkSpec
 from idaes_hybrid.training.experiment import Experiment, Role
 from idaes_hybrid.training.predict import simulate, values_at_times
@@ -183,7 +183,7 @@ def test_warm_start_of_another_shape_is_refused_before_a_build():
 
 # ----------------------------------------------------------------------------- integration
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "idaes_hybrid.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "idaes_hybrid.cli.app", *map(str, args)],
                           capture_output=True, text=True, timeout=1800)
 
 

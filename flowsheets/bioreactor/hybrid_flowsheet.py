@@ -7,7 +7,7 @@ name-tuple contract). ``config_flowsheet.toml`` trains it with ``idaes-hybrid tr
 
 from __future__ import annotations
 
-from idaes_hybrid.units.fed_batch import FedBatchReactor
+from idaes_hybrid.cases.fed_batch import FedBatchReactor
 
 
 def build(fs) -> None:

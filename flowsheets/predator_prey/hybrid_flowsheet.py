@@ -6,7 +6,7 @@ The unit with the Lyapunov path constraint; the predator growth rate ``z`` is a
 
 from __future__ import annotations
 
-from idaes_hybrid.units.predator_prey import PredatorPrey
+from idaes_hybrid.cases.predator_prey import PredatorPrey
 
 
 def build(fs) -> None:

@@ -14,7 +14,7 @@ import pyomo.environ as pyo
 from pyomo.environ import units as pyunits
 
 from idaes_hybrid.model import FlowsheetExperiment, HybridFlowsheet
-from idaes_hybrid.reuse.flowsheet_optimize import Control, optimize_flowsheet, trapezoid
+from idaes_hybrid.optimize.flowsheet import Control, optimize_flowsheet, trapezoid
 from idaes_hybrid.training.flowsheet_problem import simulate_flowsheet
 
 from model import VARIABLES, build_true  # noqa: E402 - the case folder is on sys.path

@@ -19,7 +19,7 @@ import optimize as opt  # noqa: E402
 from model import VARIABLES, arrhenius, build_true  # noqa: E402
 
 from idaes_hybrid import NetworkSpec  # noqa: E402
-from idaes_hybrid.flowsheet_config import load_flowsheet_config  # noqa: E402
+from idaes_hybrid.config.flowsheet import load_flowsheet_config  # noqa: E402
 from idaes_hybrid.model import FlowsheetExperiment, HybridFlowsheet  # noqa: E402
 from idaes_hybrid.training.flowsheet_train import train_flowsheet  # noqa: E402
 

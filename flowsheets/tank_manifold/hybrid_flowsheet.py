@@ -8,7 +8,7 @@ the manifold's algebraic equation x0 = x1.
 
 from __future__ import annotations
 
-from idaes_hybrid.units.tank_manifold import TankManifold
+from idaes_hybrid.cases.tank_manifold import TankManifold
 
 
 def build(fs) -> None:

@@ -34,13 +34,13 @@ import pyomo.environ as pyo
 import idaes.logger as idaeslog
 from idaes.core.util.exceptions import InitializationError
 
-from idaes_hybrid.batched_solve import STATUS, BatchedNLP, build_batched_nlp, interior_point_backend
+from idaes_hybrid.solve.batched import STATUS, BatchedNLP, build_batched_nlp, interior_point_backend
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
-from idaes_hybrid.solver import SolveStatus
+from idaes_hybrid.solve.solver import SolveStatus
 from idaes_hybrid.model.experiment import DataError, Experiment
 from idaes_hybrid.training.problem import Discretization, build_training_model
-from idaes_hybrid.units.registry import HybridModelDefinition
+from idaes_hybrid.model.definition import HybridModelDefinition
 
 _log = idaeslog.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class InnerSpec(InnerSolveOptions):
 
     def march(self, m: pyo.ConcreteModel, net: Any) -> None:
         """Initialize the states by the units' Initializer with the network's weights."""
-        from idaes_hybrid.units.initialization import initialize_hybrid_units
+        from idaes_hybrid.model.initialization import initialize_hybrid_units
 
         initialize_hybrid_units(m, net)
 
@@ -202,7 +202,7 @@ class InnerResult:
 
 
 class _Slacked:
-    """A :class:`~idaes_hybrid.batched_solve.CompositeNLP` with slacks on the network
+    """A :class:`~idaes_hybrid.solve.batched.CompositeNLP` with slacks on the network
     rows. ``L1``: columns ``d+`` then ``d-`` (``>= 0``), penalized linearly;
     ``QUADRATIC``: one free column ``d`` per row, penalized by ``w d^2 / 2``."""
 

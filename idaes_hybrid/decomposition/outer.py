@@ -37,7 +37,7 @@ from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.training.predict import pooled_rmse
 from idaes_hybrid.training.problem import Discretization, observation_scales
-from idaes_hybrid.units.registry import HybridModelDefinition
+from idaes_hybrid.model.definition import HybridModelDefinition
 
 _log = idaeslog.getLogger(__name__)
 

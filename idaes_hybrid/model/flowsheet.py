@@ -30,7 +30,7 @@ from idaes_hybrid.model import paths
 from idaes_hybrid.model.experiment import DataError, Measured, Role
 from idaes_hybrid.model.inputs import parse_input
 from idaes_hybrid.model.terms import Series, Term
-from idaes_hybrid.units.discretization import make_time_discretization_consistent
+from idaes_hybrid.model.discretization import make_time_discretization_consistent
 
 _log = idaeslog.getLogger(__name__)
 

@@ -9,7 +9,7 @@ weight variables; only the per-point auxiliary variables differ.
 * ``LIFTED``: a variable for every hidden unit's pre-activation at every point,
   with one equality constraint each; expressions stay one layer deep.
 * ``BATCHED``: as ``NESTED`` in the Pyomo model, but the solver evaluates every
-  point at once through callbacks (see :mod:`idaes_hybrid.batched_solve`).
+  point at once through callbacks (see :mod:`idaes_hybrid.solve.batched`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Formulation(str, enum.Enum):
     LIFTED = "lifted"
     #: The Pyomo model holds the nested form (for inspection and diagnostics), but
     #: solves evaluate all points in one numpy batch with exact derivatives
-    #: (:mod:`idaes_hybrid.batched_solve`) instead of writing them into the ``.nl`` file.
+    #: (:mod:`idaes_hybrid.solve.batched`) instead of writing them into the ``.nl`` file.
     BATCHED = "batched"
 
 

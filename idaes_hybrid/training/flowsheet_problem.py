@@ -18,7 +18,7 @@ from pyomo.environ import units as pyunits
 import idaes.logger as idaeslog
 from idaes.core.util.exceptions import InitializationError
 
-from idaes_hybrid.dof import check_degrees_of_freedom
+from idaes_hybrid.model.dof import check_degrees_of_freedom
 from idaes_hybrid.model.experiment import DataError
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.model.paths import PathError
@@ -28,7 +28,7 @@ from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.predict import PredictionError
 from idaes_hybrid.training.problem import interpolation_weights, observation_scales
 from idaes_hybrid.training.regularization import add_likelihood_objective_parts
-from idaes_hybrid.units.initialization import HybridUnitInitializer
+from idaes_hybrid.model.initialization import HybridUnitInitializer
 
 _log = idaeslog.getLogger(__name__)
 
@@ -71,12 +71,12 @@ def networks(m: pyo.Block) -> list:
 def scale_flowsheet_model(m: pyo.Block) -> None:
     """IDAES scaling factors of every experiment's flowsheet (its units' and packages' own
     ``calculate_scaling_factors``, from the current values) and of every network's points
-    (:class:`~idaes_hybrid.scaling.NeuralNetworkScaler`), for Ipopt's user scaling."""
+    (:class:`~idaes_hybrid.model.scaling.NeuralNetworkScaler`), for Ipopt's user scaling."""
     import logging
 
     from idaes.core.util import scaling as iscale
 
-    from idaes_hybrid.scaling import NeuralNetworkScaler
+    from idaes_hybrid.model.scaling import NeuralNetworkScaler
 
     missing = []
 
@@ -229,8 +229,8 @@ def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment,
     ``spec``: the network (one term) or ``{term name: NetworkSpec}``; ``spec=None`` simulates a flowsheet without learned terms (a first-principles
     plant). Returns ``time``, each of ``outputs`` (names or paths) and ``_model``.
     """
-    from idaes_hybrid.batched_solve import solve_hybrid
-    from idaes_hybrid.nl_solve import solve_nl
+    from idaes_hybrid.solve.batched import solve_hybrid
+    from idaes_hybrid.solve.nl_solve import solve_nl
 
     m, blk, net = fixed_weight_model(hf, exp, spec, nfe, ncp, f"simulate_{exp.name}")
     check_degrees_of_freedom(m, 0, f"simulation of {exp.name!r}", net)

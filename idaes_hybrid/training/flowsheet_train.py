@@ -27,15 +27,15 @@ from pyomo.common.collections import ComponentMap
 import idaes.logger as idaeslog
 from idaes.core.util.exceptions import InitializationError
 
-from idaes_hybrid.batched_solve import solve_hybrid
+from idaes_hybrid.solve.batched import solve_hybrid
 from idaes_hybrid.decomposition.settings import TrainingMethod
-from idaes_hybrid.dof import DegreesOfFreedomError, check_degrees_of_freedom, training_degrees_of_freedom
+from idaes_hybrid.model.dof import DegreesOfFreedomError, check_degrees_of_freedom, training_degrees_of_freedom
 from idaes_hybrid.model.experiment import DataError, Role
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
-from idaes_hybrid.nl_solve import solve_nl
+from idaes_hybrid.solve.nl_solve import solve_nl
 from idaes_hybrid.nn.network import NetworkSpec
-from idaes_hybrid.solver import SolveResult
-from idaes_hybrid.idaes_default import ensure_idaes_default_solver
+from idaes_hybrid.solve.solver import SolveResult
+from idaes_hybrid.solve.idaes_default import ensure_idaes_default_solver
 from idaes_hybrid.training.flowsheet_problem import (
     POINTS, build_flowsheet_training_model, flowsheet_rmse, initialize_flowsheet, networks,
     scale_flowsheet_model, simulate_flowsheet, smoothness)

@@ -19,14 +19,14 @@ from idaes.core.util.exceptions import InitializationError
 from idaes_hybrid.nn.block import NeuralNetworkBlock
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
-from idaes_hybrid.batched_solve import solve_hybrid
-from idaes_hybrid.dof import DegreesOfFreedomError, check_degrees_of_freedom
-from idaes_hybrid.idaes_default import ensure_idaes_default_solver
+from idaes_hybrid.solve.batched import solve_hybrid
+from idaes_hybrid.model.dof import DegreesOfFreedomError, check_degrees_of_freedom
+from idaes_hybrid.solve.idaes_default import ensure_idaes_default_solver
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.training.problem import (
     Discretization, build_experiment_flowsheet, state_at, trajectories)
-from idaes_hybrid.units.initialization import initialize_hybrid_units
-from idaes_hybrid.units.registry import HybridModelDefinition
+from idaes_hybrid.model.initialization import initialize_hybrid_units
+from idaes_hybrid.model.definition import HybridModelDefinition
 
 _log = idaeslog.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def simulate(definition: HybridModelDefinition, experiment: Experiment, spec: Ne
     """Predict one experiment from its initial state and inputs.
 
     With ``initialize`` the unit's ``default_initializer`` first marches through
-    the finite elements (:mod:`idaes_hybrid.units.initialization`), so the square
+    the finite elements (:mod:`idaes_hybrid.model.initialization`), so the square
     solve starts from a consistent trajectory instead of the constant initial
     state; if the march fails the solve starts from the constant guess.
 
@@ -85,7 +85,7 @@ def simulate(definition: HybridModelDefinition, experiment: Experiment, spec: Ne
     deactivated, so a prediction never fails because the network breaks one.
 
     With ``user_scaling`` the model is scaled by the IDAES scalers of its unit and
-    network (:func:`idaes_hybrid.scaling.scale_hybrid_model`) and the factors go to
+    network (:func:`idaes_hybrid.model.scaling.scale_hybrid_model`) and the factors go to
     the solver.
 
     Returns
@@ -111,7 +111,7 @@ def simulate(definition: HybridModelDefinition, experiment: Experiment, spec: Ne
                          f"the constant initial guess ({err})")
     m.objective = pyo.Objective(expr=0.0)
     if user_scaling:
-        from idaes_hybrid.scaling import scale_hybrid_model
+        from idaes_hybrid.model.scaling import scale_hybrid_model
 
         scale_hybrid_model(m, m.net)
     result = solve_hybrid(m, m.net, solver_options, user_scaling=user_scaling)

@@ -24,9 +24,9 @@ from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.model.noise import estimate_noise_sd
 from idaes_hybrid.training.experiment import DataError, Experiment
 from idaes_hybrid.training.regularization import add_likelihood_objective_parts
-from idaes_hybrid.units.contract import KineticsMode, check_contract
-from idaes_hybrid.units.discretization import make_time_discretization_consistent
-from idaes_hybrid.units.registry import HybridModelDefinition
+from idaes_hybrid.model.contract import KineticsMode, check_contract
+from idaes_hybrid.model.discretization import make_time_discretization_consistent
+from idaes_hybrid.model.definition import HybridModelDefinition
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ import idaes.logger as idaeslog
 import pyomo.environ as pyo
 
 from idaes_hybrid.model.experiment import DataError
-from idaes_hybrid.solver import SolveResult
+from idaes_hybrid.solve.solver import SolveResult
 
 _log = idaeslog.getLogger(__name__)
 

@@ -22,10 +22,10 @@ from idaes_hybrid.decomposition import checkpoint as ckpt
 from idaes_hybrid.decomposition.settings import DecompositionSettings, TrainingMethod
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
-from idaes_hybrid.batched_solve import solve_hybrid
-from idaes_hybrid.dof import DegreesOfFreedomError, check_degrees_of_freedom, training_degrees_of_freedom
-from idaes_hybrid.solver import SolveResult
-from idaes_hybrid.idaes_default import ensure_idaes_default_solver
+from idaes_hybrid.solve.batched import solve_hybrid
+from idaes_hybrid.model.dof import DegreesOfFreedomError, check_degrees_of_freedom, training_degrees_of_freedom
+from idaes_hybrid.solve.solver import SolveResult
+from idaes_hybrid.solve.idaes_default import ensure_idaes_default_solver
 from idaes_hybrid.training.experiment import Experiment, Role
 from idaes_hybrid.training.predict import pooled_rmse, rmse, simulate
 from idaes_hybrid.training.pretrain import (
@@ -39,7 +39,7 @@ from idaes_hybrid.training.smoother import (
 from idaes_hybrid.training.warm_start import (
     WarmStart, as_warm_start, check_warm_start, initialize_by_simulation, prepare_warm_start,
     regularization_term)
-from idaes_hybrid.units.registry import HybridModelDefinition
+from idaes_hybrid.model.definition import HybridModelDefinition
 
 _log = idaeslog.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class TrainingSettings:
         Options of the decomposition method.
     user_scaling
         Scale the training solve with IDAES scaling factors from the smoother's
-        solution (:mod:`idaes_hybrid.scaling`) and give them to Ipopt; off by
+        solution (:mod:`idaes_hybrid.model.scaling`) and give them to Ipopt; off by
         default (it does not speed up the bioreactor, see benchmarks/results/scaling.md).
     """
 
@@ -217,7 +217,7 @@ def _solve(m: pyo.Block, stage: str, options: dict, tee: bool, user_scaling: boo
 
 def _numerical_diagnostics(m: pyo.Block) -> dict:
     """IDAES-style numerical checks of the trained model (residuals, bounds, Jacobian)."""
-    from idaes_hybrid.numerical_checks import numerical_checks
+    from idaes_hybrid.diagnostics.numerical_checks import numerical_checks
 
     try:
         found = numerical_checks(m, m.net)
@@ -365,7 +365,7 @@ def _fit_simultaneous(m: pyo.Block, run: _Run, settings: TrainingSettings, optio
     precision cross-validated (and the model re-solved with it)."""
     m.net.unfix_weights()
     if settings.user_scaling:  # nominal values from the smoother's solution
-        from idaes_hybrid.scaling import scale_hybrid_model
+        from idaes_hybrid.model.scaling import scale_hybrid_model
 
         scale_hybrid_model(m, m.net)
     opts = {**options, "hessian_approximation": settings.hessian.value}

@@ -29,7 +29,7 @@ from idaes_hybrid.nn.network import NetworkConfigError, NetworkSpec
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.training.predict import PredictionError, simulate
 from idaes_hybrid.training.problem import Discretization
-from idaes_hybrid.units.registry import HybridModelDefinition
+from idaes_hybrid.model.definition import HybridModelDefinition
 
 _log = idaeslog.getLogger(__name__)
 

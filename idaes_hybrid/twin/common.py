@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from idaes_hybrid.io import SavedModel
+from idaes_hybrid.output.saved import SavedModel
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.training.predict import rmse, simulate
 

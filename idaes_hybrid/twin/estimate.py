@@ -42,17 +42,17 @@ import pyomo.environ as pyo
 import idaes.logger as idaeslog
 from idaes.core.util.exceptions import InitializationError
 
-from idaes_hybrid.batched_solve import solve_hybrid
-from idaes_hybrid.dof import DegreesOfFreedomError, check_degrees_of_freedom
-from idaes_hybrid.io import SavedModel
-from idaes_hybrid.solver import SolveResult, SolverCrashError, SolverNotFoundError
+from idaes_hybrid.solve.batched import solve_hybrid
+from idaes_hybrid.model.dof import DegreesOfFreedomError, check_degrees_of_freedom
+from idaes_hybrid.output.saved import SavedModel
+from idaes_hybrid.solve.solver import SolveResult, SolverCrashError, SolverNotFoundError
 from idaes_hybrid.model.experiment import Measured
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.training.predict import build_prediction_model, simulate, values_at_times
 from idaes_hybrid.training.problem import (
     Discretization, data_fit_expression, noise_levels, trajectories)
 from idaes_hybrid.twin.common import TwinRequestError, check_experiments, finite_number
-from idaes_hybrid.units.initialization import initialize_hybrid_units
+from idaes_hybrid.model.initialization import initialize_hybrid_units
 
 _log = idaeslog.getLogger(__name__)
 
@@ -374,7 +374,7 @@ def estimate_and_forecast(saved: SavedModel, experiment: Experiment, t_now: floa
     Parameters
     ----------
     saved : SavedModel
-        The trained model (:func:`idaes_hybrid.io.load_model`); weights stay fixed.
+        The trained model (:func:`idaes_hybrid.output.saved.load_model`); weights stay fixed.
     experiment : Experiment
         The batch in progress: recorded initial state (the prior's start), inputs,
         horizon and measurements (partial states allowed; times after ``t_now`` ignored).

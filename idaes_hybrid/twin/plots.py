@@ -1,7 +1,7 @@
 """Figure of a state estimate: past data, the estimate over the window, the forecast.
 
 Drawn on matplotlib's Agg canvas (no ``pyplot``) and written atomically, as the
-training plots of :mod:`idaes_hybrid.plots`.
+training plots of :mod:`idaes_hybrid.output.plots`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from idaes_hybrid.plots import axis_label, save_figure
+from idaes_hybrid.output.plots import axis_label, save_figure
 
 if TYPE_CHECKING:  # pragma: no cover
     from idaes_hybrid.training.experiment import Experiment

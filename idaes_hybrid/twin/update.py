@@ -18,7 +18,7 @@ from typing import Sequence
 
 import idaes.logger as idaeslog
 
-from idaes_hybrid.io import SavedModel, experiment_fingerprint
+from idaes_hybrid.output.saved import SavedModel, experiment_fingerprint
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.experiment import Experiment, Role
 from idaes_hybrid.training.predict import pooled_rmse
@@ -97,7 +97,7 @@ def original_training_names(saved: SavedModel, experiments: Sequence[Experiment]
     """Names of ``experiments`` whose data match a batch the saved model was trained on.
 
     A match is the same name and the same fingerprint
-    (:func:`~idaes_hybrid.io.experiment_fingerprint`) as recorded in ``model.json``.
+    (:func:`~idaes_hybrid.output.saved.experiment_fingerprint`) as recorded in ``model.json``.
     """
     recorded = {(item.get("name"), item.get("sha256"))
                 for item in saved.training_data.get("experiments", []) if isinstance(item, dict)}
@@ -144,7 +144,7 @@ def update_model(saved: SavedModel, new_experiments: Sequence[Experiment],
     Parameters
     ----------
     saved : SavedModel
-        The model to update (:func:`idaes_hybrid.io.load_model`); its physics,
+        The model to update (:func:`idaes_hybrid.output.saved.load_model`); its physics,
         network inputs and discretization are kept.
     new_experiments : Sequence[Experiment]
         The new batches (role ``train``), at least one.

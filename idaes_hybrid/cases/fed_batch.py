@@ -1,0 +1,146 @@
+"""Fed-batch bioreactor with a slot for learned growth kinetics.
+
+States: biomass X, product P, substrate S (g/L) and liquid volume V (L); inputs:
+feed flow F (L/h) and feed substrate concentration Sf (g/L). Balances::
+
+    dX/dt = mu X - F X / V
+    dP/dt = Ypx mu X - F P / V
+    dS/dt = F (Sf - S) / V - mu X / Yxs
+    dV/dt = F
+
+The specific growth rate ``mu`` (1/h) is the kinetics slot: with
+``KineticsMode.EXTERNAL`` it is a free variable supplied by a network block (or
+the smoother); with ``KineticsMode.REFERENCE`` it is Monod kinetics
+``mu_max S / (Ks + S)``.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Sequence
+
+import pyomo.environ as pyo
+from pyomo.dae import DerivativeVar
+from pyomo.environ import units as pyunits
+
+from idaes.core import declare_process_block_class
+
+from idaes_hybrid.model.contract import (
+    HybridUnitBlockData, KineticsMode, hybrid_unit_config, require_dynamic)
+from idaes_hybrid.model.initialization import HybridUnitInitializer
+from idaes_hybrid.model.scaling import HybridUnitScaler
+
+#: Default values of the physics parameters.
+DEFAULT_PHYSICS = {"Yxs": 0.5, "Ypx": 0.2, "mu_max": 0.2, "Ks": 1.0}
+
+
+class BioState(str, enum.Enum):
+    """States of the fed-batch bioreactor."""
+
+    X = "X"
+    P = "P"
+    S = "S"
+    V = "V"
+
+
+STATE_UNITS = {
+    "X": pyunits.g / pyunits.L,
+    "P": pyunits.g / pyunits.L,
+    "S": pyunits.g / pyunits.L,
+    "V": pyunits.L,
+}
+
+
+class FedBatchReactorInitializer(HybridUnitInitializer):
+    """Initializer of :class:`FedBatchReactor`: the element-by-element Newton march of
+    :class:`~idaes_hybrid.model.initialization.HybridUnitInitializer`."""
+
+
+class FedBatchReactorScaler(HybridUnitScaler):
+    """Scaler of :class:`FedBatchReactor`: nominal-value scaling of states and balances."""
+
+
+@declare_process_block_class("FedBatchReactor", doc="Fed-batch bioreactor with learned kinetics")
+class FedBatchReactorData(HybridUnitBlockData):
+    """Dynamic fed-batch bioreactor; see the module docstring for the equations."""
+
+    physics_defaults = DEFAULT_PHYSICS
+
+    #: Element-by-element Newton march (``FedBatchReactorInitializer(network=net)``).
+    default_initializer = FedBatchReactorInitializer
+    #: Nominal-value scaling of states, derivatives and balances.
+    default_scaler = FedBatchReactorScaler
+    CONFIG = hybrid_unit_config(
+        ["X", "S", "P", "V"],
+        "Source of the growth rate mu: KineticsMode.EXTERNAL (network or smoother) or "
+        "KineticsMode.REFERENCE (Monod)",
+        "States fed to the network, in order (a subset of X, P, S, V)")
+
+    state_names = ("X", "P", "S", "V")
+    input_names = ("F", "Sf")
+    learned_names = ("mu",)
+
+    def build(self) -> None:
+        """Parameters, states, inputs, kinetics slot, then balances."""
+        super().build()
+        require_dynamic(self, "a fed-batch reactor")
+        self._add_parameters()
+        self._add_states()
+        self._add_inputs()
+        self._add_kinetics()
+        self._add_balances()
+
+    def _add_parameters(self) -> None:
+        self.Yxs = pyo.Param(initialize=DEFAULT_PHYSICS["Yxs"], mutable=True,
+                             units=pyunits.dimensionless, doc="Biomass yield on substrate")
+        self.Ypx = pyo.Param(initialize=DEFAULT_PHYSICS["Ypx"], mutable=True,
+                             units=pyunits.dimensionless, doc="Product yield on biomass")
+        self.mu_max = pyo.Param(initialize=DEFAULT_PHYSICS["mu_max"], mutable=True,
+                                units=pyunits.h**-1, doc="Monod maximum growth rate (reference)")
+        self.Ks = pyo.Param(initialize=DEFAULT_PHYSICS["Ks"], mutable=True,
+                            units=pyunits.g / pyunits.L, doc="Monod saturation constant (reference)")
+
+    def _add_states(self) -> None:
+        t = self.flowsheet().time
+        t_units = self.flowsheet().time_units
+        bounds = {"X": (0, None), "P": (0, None), "S": (0, None), "V": (1e-3, None)}
+        for name in self.state_names:
+            var = pyo.Var(t, initialize=1.0, bounds=bounds[name], units=STATE_UNITS[name],
+                          doc=f"State {name}")
+            self.add_component(name, var)
+            self.add_component(f"d{name}dt", DerivativeVar(
+                var, wrt=t, initialize=0.0, units=STATE_UNITS[name] / t_units,
+                doc=f"Time derivative of {name}"))
+
+    def _add_inputs(self) -> None:
+        t = self.flowsheet().time
+        self.F = pyo.Var(t, initialize=0.05, bounds=(0, None), units=pyunits.L / pyunits.h,
+                         doc="Feed flow")
+        self.Sf = pyo.Var(t, initialize=10.0, bounds=(0, None), units=pyunits.g / pyunits.L,
+                          doc="Feed substrate concentration")
+        self.F.fix()
+        self.Sf.fix()
+
+    def _add_kinetics(self) -> None:
+        t = self.flowsheet().time
+        self.mu = pyo.Var(t, initialize=0.1, units=pyunits.h**-1, doc="Specific growth rate")
+        if self.config.kinetics is KineticsMode.REFERENCE:
+            self.monod_eq = pyo.Constraint(t, rule=lambda b, tt: b.mu[tt] * (b.Ks + b.S[tt])
+                                           == b.mu_max * b.S[tt], doc="Monod kinetics")
+
+    def _add_balances(self) -> None:
+        t = self.flowsheet().time
+        self.biomass_balance = pyo.Constraint(t, rule=lambda b, tt: b.dXdt[tt] * b.V[tt]
+                                              == b.mu[tt] * b.X[tt] * b.V[tt] - b.F[tt] * b.X[tt])
+        self.product_balance = pyo.Constraint(t, rule=lambda b, tt: b.dPdt[tt] * b.V[tt]
+                                              == b.Ypx * b.mu[tt] * b.X[tt] * b.V[tt] - b.F[tt] * b.P[tt])
+        self.substrate_balance = pyo.Constraint(t, rule=lambda b, tt: b.dSdt[tt] * b.V[tt]
+                                                == b.F[tt] * (b.Sf[tt] - b.S[tt])
+                                                - b.mu[tt] * b.X[tt] * b.V[tt] / b.Yxs)
+        self.volume_balance = pyo.Constraint(t, rule=lambda b, tt: b.dVdt[tt] == b.F[tt])
+
+    # ----------------------------------------------------------- the contract
+    def network_output_vars(self, t: float) -> Sequence[pyo.Var]:
+        """The growth rate at time ``t``."""
+        return [self.mu[t]]
+

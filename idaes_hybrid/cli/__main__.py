@@ -1,0 +1,7 @@
+"""``python -m idaes_hybrid.cli``."""
+
+import sys
+
+from idaes_hybrid.cli.app import main
+
+sys.exit(main())

@@ -1,0 +1,348 @@
+"""The ``idaes-hybrid`` command line.
+
+``idaes-hybrid train CONFIG.toml --out DIR [--tee] [--quiet]``
+    Train the configured hybrid model; write ``DIR/metrics.json``, the saved
+    model ``DIR/model/`` and the plots ``DIR/fit.png`` and ``DIR/learned_rate.png``.
+``idaes-hybrid predict MODEL_DIR CONFIG.toml --out FILE.csv [--quiet]``
+    Simulate every experiment of the config with a saved model; write one CSV
+    with columns ``experiment,time,<states>,<learned>``.
+``idaes-hybrid optimize MODEL_DIR CONFIG.toml --out DIR [--tee] [--quiet]``
+    Optimize the feed profile of the config's ``[optimization]`` table with a saved
+    model; write ``DIR/optimization.json`` and ``DIR/feed_profiles.png``
+    (see :mod:`idaes_hybrid.cli.optimize`).
+``idaes-hybrid update MODEL_DIR CONFIG.toml --out DIR``
+    Re-train a saved model with new batches; ``idaes-hybrid estimate MODEL_DIR
+    CONFIG.toml --experiment NAME --now T --window W --out DIR``: estimate the
+    state of a running batch and forecast it (see :mod:`idaes_hybrid.cli.twin`).
+``idaes-hybrid diagnose CONFIG.toml [--formulation F] [--scaled] [--quiet]``
+    Build the config's training problem (smoother solved, untrained network fixed)
+    and print IDAES's structural report and the numerical checks; exit code 1 if
+    the structure has warnings (see :mod:`idaes_hybrid.diagnostics.diagnose`).
+
+Exit codes: 0 success, 1 failed run (solver, training), 2 bad input (the one
+line ``error: <field>: <problem>`` on stderr). Nothing in an existing output
+directory is replaced before a run has succeeded: results are written to a
+temporary directory next to it and moved in at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from idaes_hybrid.cli.common import (
+    LOGGER_NAME, UsageError, add_accept_edited_option, fmt, load_saved_with_config, write_plots)
+from idaes_hybrid.cli.size import ProblemSizeError, add_max_weights_option, check_problem_size
+from idaes_hybrid.cli.output import (Interrupted, OutputPathError, check_out_dir, check_out_file,
+                                     import_tensorflow_if_needed, interrupts_raise, write_staged)
+
+_LOG_FORMAT = "%(asctime)s [%(levelname)s] %(name)s: %(message)s"
+
+
+
+def _bad_input_errors() -> tuple[type[BaseException], ...]:
+    from idaes_hybrid.config.run import ConfigError
+    from idaes_hybrid.output.saved import ModelFileError
+    from idaes_hybrid.nn.network import NetworkConfigError
+    from idaes_hybrid.optimize.feed import OptimizationRequestError
+    from idaes_hybrid.training.experiment import DataError
+    from idaes_hybrid.twin.common import TwinRequestError
+    from idaes_hybrid.model.contract import ContractError
+
+    from idaes.core.util.exceptions import ConfigurationError
+
+    from idaes_hybrid.cli.flowsheet import FlowsheetModelError
+    from idaes_hybrid.model.paths import PathError
+
+    return (FlowsheetModelError, UsageError, ProblemSizeError, OutputPathError, ConfigError, DataError, ContractError, NetworkConfigError, ModelFileError,
+            OptimizationRequestError, TwinRequestError, PathError, ConfigurationError)
+
+
+def _run_failure_errors() -> tuple[type[BaseException], ...]:
+    from idaes_hybrid.solve.solver import SolverCrashError, SolverFailedError, SolverNotFoundError
+    from idaes_hybrid.training.predict import PredictionError
+    from idaes_hybrid.training.train import TrainingError
+    from idaes_hybrid.optimize.feed import OptimizationError
+    from idaes_hybrid.twin.estimate import EstimationError
+
+    from idaes.core.util.exceptions import InitializationError
+
+    return (TrainingError, PredictionError, SolverNotFoundError, SolverCrashError,
+            SolverFailedError, OptimizationError, EstimationError, InitializationError)
+
+
+@contextlib.contextmanager
+def _logging_to_stderr(quiet: bool) -> Iterator[logging.Logger]:
+    """Show idaes_hybrid's messages on stderr with timestamps (warnings only if quiet)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    saved = (logger.level, logger.propagate, list(logger.handlers))
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(_LOG_FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
+    logger.handlers = [handler]
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
+    try:
+        yield logger
+    finally:
+        handler.flush()
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+        logger.handlers = saved[2]
+
+
+def version_text() -> str:
+    """``idaes-hybrid X.Y.Z (idaes-pse ..., pyomo ..., Python ...)`` for ``--version``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    from idaes_hybrid import __version__
+
+    return (f"idaes-hybrid {__version__} (idaes-pse {installed('idaes-pse')}, pyomo "
+            f"{installed('pyomo')}, Python {sys.version.split()[0]})")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="idaes-hybrid",
+        description="Train hybrid (physics + neural network) dynamic models in IDAES.")
+    parser.add_argument("--version", action="version", version=version_text())
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    tr = sub.add_parser("train", help="train a hybrid model from a TOML config",
+                        description="Train a hybrid model; write metrics, model and plots.")
+    tr.add_argument("config", metavar="CONFIG.toml", help="run configuration")
+    tr.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    tr.add_argument("--tee", action="store_true", help="stream solver output to stdout")
+    tr.add_argument("--quiet", action="store_true", help="show warnings and errors only")
+    add_max_weights_option(tr)
+    pr = sub.add_parser("predict", help="simulate a config's experiments with a saved model",
+                        description="Simulate every experiment of a config with a saved model.")
+    pr.add_argument("model_dir", metavar="MODEL_DIR", help="saved model directory (DIR/model)")
+    pr.add_argument("config", metavar="CONFIG.toml", help="run configuration with experiments")
+    pr.add_argument("--out", required=True, metavar="FILE.csv", help="predictions CSV to write")
+    pr.add_argument("--quiet", action="store_true", help="show warnings and errors only")
+    add_accept_edited_option(pr)
+    from idaes_hybrid.cli.optimize import add_parser as add_optimize_parser
+
+    add_optimize_parser(sub)
+    from idaes_hybrid.cli.twin import add_parsers as add_twin_parsers
+
+    add_twin_parsers(sub)
+    from idaes_hybrid.cli.diagnose import add_parser as add_diagnose_parser
+
+    add_diagnose_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``idaes-hybrid`` command line.
+
+    Parameters
+    ----------
+    argv : Sequence[str], optional
+        Arguments without the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        0 on success, 1 if the run failed, 2 on bad input.
+    """
+    args = _parser().parse_args(argv)
+    # TensorFlow reads this when it is imported: its C++ start-up lines (a CUDA probe
+    # reported as an error on machines without a GPU) stay out of the user's way unless
+    # the user set a level (--quiet: always hidden)
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3" if args.quiet else os.environ.get(
+        "TF_CPP_MIN_LOG_LEVEL", "3")
+    # IDAES applies its logging configuration (dictConfig) when first imported, which
+    # resets the loggers below "idaes": import it before configuring ours
+    import idaes  # noqa: F401
+    with _logging_to_stderr(args.quiet):
+        try:
+            with interrupts_raise():  # SIGTERM (a scheduler, kill) is handled as Ctrl-C
+                return _run(args)
+        except KeyboardInterrupt as err:
+            print("error: interrupted; output left unchanged", file=sys.stderr)
+            return 128 + (err.signum if isinstance(err, Interrupted) else 2)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the command; print one ``error:`` line and return 1 or 2 if it fails."""
+    bad_input, failure = _bad_input_errors(), _run_failure_errors()
+    try:
+        return _dispatch(args)
+    except bad_input as err:
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+    except failure as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # an input or output path the checks could not foresee
+        where = f"'{err.filename}'" if err.filename else "file"
+        print(f"error: {where}: {err.strerror or err}", file=sys.stderr)
+        return 2 if isinstance(err, (PermissionError, FileNotFoundError, IsADirectoryError,
+                                     NotADirectoryError)) else 1
+    except Exception as err:  # noqa: BLE001 - one line, not a traceback; debug shows it
+        logging.getLogger(LOGGER_NAME + ".cli").debug("internal error", exc_info=True)
+        print(f"error: internal error: {type(err).__name__}: {' '.join(str(err).split())} "
+              "(please report it; the log at DEBUG level holds the traceback)", file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "train":
+        return _train(args)
+    if args.command == "diagnose":
+        from idaes_hybrid.cli.diagnose import run as _diagnose
+
+        return _diagnose(args)
+    if args.command == "optimize":
+        from idaes_hybrid.cli.optimize import run as _optimize
+
+        return _optimize(args)
+    if args.command in ("update", "estimate"):
+        from idaes_hybrid.cli import twin as cli_twin
+
+        return cli_twin.run_update(args) if args.command == "update" \
+            else cli_twin.run_estimate(args)
+    return _predict(args)
+
+
+# ----------------------------------------------------------------------------- train
+def _train(args: argparse.Namespace) -> int:
+    from idaes_hybrid.config.run import load_run_config
+    from idaes_hybrid.config.flowsheet import is_flowsheet_config
+
+    if is_flowsheet_config(args.config):
+        from idaes_hybrid.cli import flowsheet as cli_flowsheet
+        from idaes_hybrid.config.flowsheet import load_flowsheet_config
+
+        check_out_dir(Path(args.out).expanduser().resolve(), [("config", args.config)])
+        fs_config = load_flowsheet_config(args.config)  # bad input before TensorFlow loads
+        disc = fs_config.discretization
+        check_problem_size(sum(s.n_parameters for s in fs_config.network_specs().values()),
+                           len(fs_config.experiments) * disc.nfe * disc.ncp, args.max_weights,
+                           logging.getLogger(LOGGER_NAME + ".cli"))
+        import_tensorflow_if_needed(fs_config.training, args.quiet)
+        metrics, out, written = cli_flowsheet.train(args, fs_config, write_staged)
+        _print_summary(metrics, out, written)
+        return 0
+
+    out = Path(args.out).expanduser().resolve()
+    check_out_dir(out, [("config", args.config)])
+    config = load_run_config(args.config)
+    log = logging.getLogger(LOGGER_NAME + ".cli")
+    disc = config.discretization
+    check_problem_size(config.network_spec().n_parameters,
+                       len(config.training_experiments) * disc.nfe * disc.ncp,
+                       args.max_weights, log)
+    # Keras pre-training: TensorFlow now, so that an interrupt inside its import is not lost
+    import_tensorflow_if_needed(config.training, args.quiet)
+    log.info(f"config {config.path}: model {config.model_name!r}, "
+             f"{len(config.training_experiments)} training and "
+             f"{len(config.validation_experiments)} validation experiments")
+
+    from idaes_hybrid.output.saved import ModelFileError, save_model, write_json_atomic, write_text_atomic
+    from idaes_hybrid.training.train import TrainingError, train
+
+    result = train(config.definition, config.experiments, config.network_spec(),
+                   config.discretization, config.physics, config.network_inputs,
+                   config.training, tee=args.tee)
+    metrics = result.metrics()
+    document = {**metrics, "model": config.model_name, "config": str(config.path),
+                "network_inputs": config.network_inputs}
+
+    def write(staging: Path) -> None:
+        write_json_atomic(staging / "metrics.json", document)
+        try:
+            save_model(staging / "model", result, config, metrics)
+        except ModelFileError as err:  # not bad input: the trained network is unusable
+            raise TrainingError(f"the trained model cannot be saved: {err}") from err
+        write_plots(result, config, staging, log)
+        from idaes_hybrid.output.report import training_report
+
+        plots = sorted(p.name for p in staging.glob("*.png"))
+        write_text_atomic(staging / "report.md", training_report(
+            document, plots, f"Hybrid {config.model_name} training report"))
+
+    written = write_staged(out, write)
+    _print_summary(metrics, out, written)
+    return 0
+
+
+def _print_summary(metrics: dict, out: Path, written: Sequence[Path]) -> None:
+    print(f"status: {metrics['status']} ({metrics['iterations']} iterations, "
+          f"{metrics['wall_time_s']:.1f} s)")
+    names = sorted({*metrics["train"]["rmse"], *metrics["validation"]["rmse"]})
+    if names:
+        print("RMSE".ljust(12) + "".join(n.rjust(11) for n in names))
+        for part in ("train", "validation"):
+            rmse = metrics[part]["rmse"]
+            if rmse:
+                print(part.ljust(12) + "".join(fmt(rmse.get(n)).rjust(11) for n in names))
+    print(f"wrote {', '.join(p.name + ('/' if p.is_dir() else '') for p in written)} in {out}")
+
+
+# ----------------------------------------------------------------------------- predict
+def _predict(args: argparse.Namespace) -> int:
+    from idaes_hybrid.output.saved import write_text_atomic
+
+    out = Path(args.out).expanduser().resolve()
+    check_out_file(out, [("input model", args.model_dir), ("config", args.config)])
+    from idaes_hybrid.config.flowsheet import is_flowsheet_config
+
+    if is_flowsheet_config(args.config):
+        from idaes_hybrid.cli import flowsheet as cli_flowsheet
+
+        scores, experiments, rows = cli_flowsheet.predict(args)
+        _print_scores(scores, experiments)
+        print(f"wrote {rows} rows for {len(experiments)} experiments to {out}")
+        return 0
+    saved, config, log = load_saved_with_config(args.model_dir, args.config,
+                                                args.accept_edited_model)
+
+    import pandas as pd
+
+    from idaes_hybrid.training.predict import rmse, simulate
+
+    definition = config.definition
+    columns = ["experiment", "time", *definition.state_names, *definition.learned_names]
+    frames, scores = [], {}
+    for exp in config.experiments:
+        log.info(f"predict: simulating experiment {exp.name!r}")
+        traj = simulate(definition, exp, saved.spec, config.discretization, saved.physics,
+                        saved.network_inputs, config.training.solver_options,
+                        unit_config=config.training.unit_config,
+                        user_scaling=config.training.user_scaling)
+        model = traj.pop("_model")
+        scores[exp.name] = rmse(model.experiment[exp.name], exp)
+        frame = pd.DataFrame({k: traj[k] for k in columns[1:]})
+        frame.insert(0, "experiment", exp.name)
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)[columns]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out, table.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
+    _print_scores(scores, config.experiments)
+    print(f"wrote {len(table)} rows for {len(frames)} experiments to {out}")
+    return 0
+
+
+def _print_scores(scores: dict[str, dict[str, float]], experiments) -> None:
+    """RMSE table: one row per experiment, one column per measured variable."""
+    names = sorted({n for s in scores.values() for n in s})
+    print("RMSE".ljust(16) + "".join(n.rjust(11) for n in names))
+    for exp in experiments:
+        label = f"{exp.name} ({exp.role.value})"
+        print(label.ljust(16) + "".join(fmt(scores[exp.name].get(n)).rjust(11) for n in names))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""``idaes-hybrid train``, ``predict``, ``optimize``, ``update`` and ``estimate`` for
+flowsheet configurations ([flowsheet] table)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from idaes_hybrid.cli.common import LOGGER_NAME
+
+
+class FlowsheetModelError(ValueError):
+    """A saved flowsheet model cannot be read; the message names the file and field."""
+
+
+def train(args: argparse.Namespace, config, write_staged) -> tuple[dict, Path, list[Path]]:
+    """Train the learned terms of ``config`` (a checked
+    :class:`~idaes_hybrid.config.flowsheet.FlowsheetRunConfig`; ``--out`` checked by the
+    caller); write metrics, model, plots and report.
+
+    Returns the metrics, the output directory and the paths written (the CLI prints them)."""
+    from idaes_hybrid.output.flowsheet import write_outputs
+    from idaes_hybrid.training.flowsheet_train import train_flowsheet
+
+    out = Path(args.out).expanduser().resolve()
+    log = logging.getLogger(LOGGER_NAME + ".cli")
+    log.info(f"config {config.path}: flowsheet {config.build_ref}, {len(config.experiments)} experiments")
+    specs = config.network_specs()
+    disc = config.discretization
+    result = train_flowsheet(config.flowsheet, config.experiments, specs, disc.nfe, disc.ncp,
+                             config.training, tee=args.tee)
+    metrics = result.metrics()
+    document = {**metrics, "flowsheet": config.build_ref, "config": str(config.path),
+                "networks": {term: {"sizes": list(spec.sizes),
+                                    "activations": [a.value for a in spec.activations],
+                                    "n_parameters": spec.n_parameters}
+                             for term, spec in result.specs.items()}}
+    written = write_staged(out, lambda staging: write_outputs(
+        staging, result, document, config.path, config.build_ref, config.experiments, log))
+    return metrics, out, written
+
+
+def load_flowsheet_model(model_dir: str | Path, accept_edited: bool = False) -> dict:
+    """The trained networks of ``model_dir/flowsheet_model.json``, by term name.
+
+    The file's checksum is verified (``accept_edited``: a mismatch only warns), and
+    non-finite numbers and files of a newer idaes-hybrid are refused.
+    """
+    from idaes_hybrid.output.flowsheet import FORMAT, FORMAT_V1
+    from idaes_hybrid.output.saved import ModelFileError, check_writer_version, first_non_finite, verify_checksum
+    from idaes_hybrid.nn.network import NetworkSpec
+
+    base = Path(model_dir).expanduser().resolve()
+    path = base / "flowsheet_model.json"
+    if not path.is_file():
+        hint = " (a run folder: add /model)" if (base / "model" / "flowsheet_model.json").is_file() \
+            else " (train a flowsheet config first)"
+        raise FlowsheetModelError(f"model_dir: '{path}' not found{hint}")
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise FlowsheetModelError(f"model_dir: '{path}' is not readable JSON: {err}") from None
+    if not isinstance(doc, dict) or doc.get("format") not in (FORMAT, FORMAT_V1):
+        found = doc.get("format") if isinstance(doc, dict) else None
+        raise FlowsheetModelError(f"{path}: format {found!r} is not {FORMAT!r}")
+    bad = first_non_finite(doc, "")
+    if bad:
+        raise FlowsheetModelError(f"{bad}: not a finite number (NaN or infinite) in '{path}'")
+    try:
+        check_writer_version(doc, str(path))
+        verify_checksum(doc, str(path), accept_edited)
+    except ModelFileError as err:
+        raise FlowsheetModelError(str(err)) from None
+    networks = ({str(doc.get("term", "kinetics")): doc.get("network")} if doc["format"] == FORMAT_V1
+                else doc.get("networks"))
+    if not isinstance(networks, dict) or not networks:
+        raise FlowsheetModelError(f"{path}: networks: expected a table of trained networks by term")
+    specs = {}
+    for term, d in networks.items():
+        try:
+            specs[term] = NetworkSpec.from_dict(d)
+        except (KeyError, TypeError, ValueError) as err:
+            raise FlowsheetModelError(f"{path}: networks.{term}: {err}") from None
+    return specs
+
+
+def predict(args: argparse.Namespace) -> tuple[dict[str, dict[str, float]], list, int]:
+    """Simulate every experiment of a flowsheet config with a saved network; write a CSV.
+
+    Returns the RMSE per experiment, the experiments and the number of rows written."""
+    import pandas as pd
+
+    from idaes_hybrid.config.flowsheet import load_flowsheet_config
+    from idaes_hybrid.output.saved import write_text_atomic
+    from idaes_hybrid.training.flowsheet_problem import flowsheet_rmse, simulate_flowsheet
+
+    out = Path(args.out).expanduser().resolve()
+    config = load_flowsheet_config(args.config)
+    specs = _checked_specs(args.model_dir, config, getattr(args, "accept_edited_model", False))
+    names = list(config.flowsheet.variables)
+    frames, scores = [], {}
+    disc = config.discretization
+    for exp in config.experiments:
+        logging.getLogger(LOGGER_NAME + ".cli").info(f"predict: simulating experiment {exp.name!r}")
+        sim = simulate_flowsheet(config.flowsheet, exp, specs, disc.nfe, disc.ncp, names,
+                                 config.training.solver_options)
+        model = sim.pop("_model")
+        scores[exp.name] = flowsheet_rmse(model.experiment[exp.name], config.flowsheet, exp)
+        frame = pd.DataFrame(sim)
+        frame.insert(0, "experiment", exp.name)
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out, table.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
+    return scores, config.experiments, len(table)
+
+
+def optimize(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dict, Path, list[Path]]:
+    """Optimize the ``[optimization]`` controls with a saved flowsheet model; with
+    ``true_build``, also on the true flowsheet, and the hybrid optimum evaluated there.
+
+    Returns the result document, the output directory and the paths written."""
+    from idaes_hybrid.config.run import ConfigError
+    from idaes_hybrid.config.flowsheet import load_flowsheet_config
+    from idaes_hybrid.output.flowsheet import write_optimization
+
+    out = Path(args.out).expanduser().resolve()
+    check_out_dir(out, [("input model", args.model_dir), ("config", args.config)])
+    config = load_flowsheet_config(args.config)
+    specs = _checked_specs(args.model_dir, config, getattr(args, "accept_edited_model", False))
+    opt = config.optimization()
+    if opt is None:
+        raise ConfigError(f"optimization: the config '{config.path}' has no [optimization] table")
+    log = logging.getLogger(LOGGER_NAME + ".cli")
+    log.info(f"optimize: {', '.join(c.name for c in opt.controls)} in {opt.segments} segments "
+             f"over {opt.scenario.horizon:g}")
+    document = optimization_document(config, opt, specs, config.training.solver_options)
+    written = write_staged(out, lambda staging: write_optimization(staging, document, log))
+    return document, out, written
+
+
+def optimization_document(config, opt, specs: dict, options: dict) -> dict:
+    """Solve the optimization (and its true-flowsheet checks); the JSON-ready result."""
+    from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
+    from idaes_hybrid.optimize.flowsheet import optimize_flowsheet
+    from idaes_hybrid.training.flowsheet_problem import simulate_flowsheet
+
+    import pyomo.environ as pyo
+
+    def solve(hf, spec):
+        return optimize_flowsheet(hf, opt.scenario, spec, opt.controls, opt.objective,
+                                  opt.constraints, opt.segments, opt.nfe, opt.ncp, options)
+
+    hybrid = solve(config.flowsheet, specs)
+    doc = {"status": hybrid.status, "objective": hybrid.objective, "iterations": hybrid.iterations,
+           "wall_time_s": hybrid.wall_time_s, "segment_times": hybrid.segment_times,
+           "profiles": hybrid.profiles, "functions": opt.refs}
+    if opt.true_build is not None:
+        truth_hf = HybridFlowsheet(opt.true_build, [], config.flowsheet.variables, config.flowsheet.time_units)
+        truth = solve(truth_hf, None)
+        sc = opt.scenario
+        run = FlowsheetExperiment(sc.name, sc.horizon, sc.measurements, initial=sc.initial,
+                                  inputs={**sc.inputs, **hybrid.inputs()})
+        sim = simulate_flowsheet(truth_hf, run, None, opt.nfe, opt.ncp, (), options)
+        achieved = float(pyo.value(opt.objective(sim["_model"].experiment[run.name])))
+        doc["true_flowsheet"] = {
+            "optimum": truth.objective, "profiles": truth.profiles,
+            "objective_of_hybrid_profiles": achieved,
+            "gap_percent": 100.0 * (achieved - truth.objective) / abs(truth.objective)
+            if truth.objective else None}
+    return doc
+
+
+def _checked_specs(model_dir, config, accept_edited: bool = False) -> dict:
+    """The saved networks, checked against the config's terms and their shapes."""
+    specs = load_flowsheet_model(model_dir, accept_edited)
+    terms = [t.name for t in config.flowsheet.terms]
+    if sorted(terms) != sorted(specs):
+        raise FlowsheetModelError(f"flowsheet.terms: the config's terms {terms} are not the saved "
+                                  f"model's {sorted(specs)}")
+    for term, (n_in, n_out) in config.flowsheet.network_shapes().items():
+        if (specs[term].n_inputs, specs[term].n_outputs) != (n_in, n_out):
+            raise FlowsheetModelError(
+                f"flowsheet.terms.{term}: the term has {n_in} inputs and {n_out} outputs, the saved "
+                f"network {specs[term].n_inputs} and {specs[term].n_outputs}")
+    return specs
+
+
+def update(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dict, Path, list[Path]]:
+    """Re-train a saved flowsheet model on the config's experiments (role ``train``: the
+    new batches), warm-started from the saved networks; write metrics (with the
+    simulated RMSE before and after), the updated model, plots and report.
+
+    Returns the metrics document, the output directory and the paths written."""
+    from idaes_hybrid.config.flowsheet import load_flowsheet_config
+    from idaes_hybrid.output.flowsheet import write_outputs
+    from idaes_hybrid.twin.flowsheet_update import update_flowsheet
+
+    out = Path(args.out).expanduser().resolve()
+    check_out_dir(out, [("input model", args.model_dir), ("config", args.config)])
+    config = load_flowsheet_config(args.config)
+    saved = _checked_specs(args.model_dir, config, getattr(args, "accept_edited_model", False))
+    log = logging.getLogger(LOGGER_NAME + ".cli")
+    disc = config.discretization
+    log.info(f"update: {len(config.experiments)} experiments, networks {sorted(saved)}")
+    result = update_flowsheet(config.flowsheet, saved, config.experiments, disc.nfe, disc.ncp,
+                              config.training, anchor=not args.no_anchor, tee=args.tee)
+    metrics = result.training.metrics()
+    metrics["update"] = {**result.metrics(), "parent": {
+        "model_dir": str(Path(args.model_dir).expanduser().resolve()), "anchor": not args.no_anchor}}
+    document = {**metrics, "flowsheet": config.build_ref, "config": str(config.path)}
+    written = write_staged(out, lambda staging: write_outputs(
+        staging, result.training, document, config.path, config.build_ref, config.experiments, log))
+    return document, out, written
+
+
+def estimate(args: argparse.Namespace, rel_sd: float | dict[str, float]) -> tuple:
+    """Moving-horizon estimate and forecast of the config's batch ``args.experiment`` with a
+    saved flowsheet model (:func:`~idaes_hybrid.twin.flowsheet_estimate.estimate_flowsheet`).
+
+    Returns ``(estimate, document, plot(path), states)``; the caller writes and prints them."""
+    from idaes_hybrid.cli.common import check_horizon_end, check_rel_sd_names
+    from idaes_hybrid.config.flowsheet import load_flowsheet_config
+    from idaes_hybrid.twin.common import find_experiment
+    from idaes_hybrid.twin.estimate import EstimationSettings, PriorMode
+    from idaes_hybrid.twin.flowsheet_estimate import estimate_flowsheet, flowsheet_state_names
+
+    config = load_flowsheet_config(args.config)
+    specs = _checked_specs(args.model_dir, config, getattr(args, "accept_edited_model", False))
+    experiment = find_experiment(config.experiments, args.experiment)
+    states = flowsheet_state_names(experiment)
+    check_rel_sd_names(rel_sd, states)
+    check_horizon_end(args.horizon_end, experiment)
+    settings = EstimationSettings(prior=PriorMode(args.prior), prior_rel_sd=rel_sd,
+                                  solver_options={**EstimationSettings().solver_options,
+                                                  **config.training.solver_options})
+    disc = config.discretization
+    est = estimate_flowsheet(config.flowsheet, specs, experiment, args.now, args.window,
+                             args.horizon_end, nfe=disc.nfe, ncp=disc.ncp, settings=settings,
+                             tee=args.tee)
+    document = {"flowsheet": config.build_ref,
+                "model_dir": str(Path(args.model_dir).expanduser().resolve()),
+                "config": str(config.path), **est.to_dict()}
+
+    def plot(path: Path) -> None:
+        from idaes_hybrid.twin.plots import plot_estimate
+
+        plot_estimate(est, experiment, states, path)
+
+    return est, document, plot, states

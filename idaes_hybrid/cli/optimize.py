@@ -1,0 +1,142 @@
+"""``idaes-hybrid optimize MODEL_DIR CONFIG.toml --out DIR``: optimize the feed with a saved model.
+
+Reads the ``[optimization]`` table of the config, finds the hybrid-optimal
+piecewise-constant feed, and (with ``compare_reference = true``) checks it
+against the true kinetics of the ``[reference]`` table: the hybrid-optimal feed
+simulated on the true model, the true optimum, and the gap between them.
+Writes ``DIR/optimization.json`` and ``DIR/feed_profiles.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from idaes_hybrid.cli.common import add_accept_edited_option, open_saved_run
+from idaes_hybrid.cli.output import check_out_dir, write_staged
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Add the ``optimize`` sub-command to the command line's sub-parsers."""
+    op = sub.add_parser("optimize", help="optimize the feed profile with a saved model",
+                        description="Find the feed profile that maximizes the final product "
+                                    "mass with a saved hybrid model ([optimization] table).")
+    op.add_argument("model_dir", metavar="MODEL_DIR", help="saved model directory (DIR/model)")
+    op.add_argument("config", metavar="CONFIG.toml", help="run configuration with [optimization]")
+    op.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    op.add_argument("--tee", action="store_true", help="stream solver output to stdout")
+    op.add_argument("--quiet", action="store_true", help="show warnings and errors only")
+    add_accept_edited_option(op)
+
+
+def gap_percent(true_optimum: float, achieved: float) -> float:
+    """How far ``achieved`` falls short of ``true_optimum``, in percent of it."""
+    return 100.0 * (true_optimum - achieved) / abs(true_optimum) if true_optimum else float("nan")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``idaes-hybrid optimize``; return the exit code (errors are raised)."""
+    from idaes_hybrid.config.run import ConfigError
+    from idaes_hybrid.config.flowsheet import is_flowsheet_config
+    from idaes_hybrid.output.saved import write_json_atomic
+
+    if is_flowsheet_config(args.config):
+        return _run_flowsheet(args)
+    out, saved, config, log = open_saved_run(args)
+    opt = config.optimization
+    if opt is None:
+        raise ConfigError(f"optimization: the config '{config.path}' has no [optimization] table")
+    log.info(f"optimize: {opt.intervals} feed intervals, F in [{opt.F_min:g}, {opt.F_max:g}], "
+             f"V <= {opt.V_max:g}, horizon {opt.horizon:g}")
+
+    from idaes_hybrid.optimize.feed import FeedProfile, evaluate_feed_on_reference, optimize_feed
+    from idaes_hybrid.model.contract import KineticsMode
+
+    definition, disc = config.definition, config.discretization
+    options = config.training.solver_options
+    unit_config = getattr(config.training, "unit_config", None)
+    common = dict(initial=opt.initial, Sf=opt.Sf, horizon=opt.horizon, disc=disc,
+                  n_intervals=opt.intervals, F_bounds=(opt.F_min, opt.F_max), V_max=opt.V_max,
+                  solver_options=options, unit_config=unit_config,
+                  user_scaling=config.training.user_scaling)
+    hybrid = optimize_feed(definition, saved.spec, saved.physics, saved.network_inputs,
+                           kinetics=KineticsMode.EXTERNAL, tee=args.tee, **common)
+    document: dict[str, Any] = {
+        "model": saved.model_name, "model_dir": str(saved.directory), "config": str(config.path),
+        "request": {"experiment": opt.experiment, "initial": opt.initial, "Sf": opt.Sf,
+                    "horizon": opt.horizon, "intervals": opt.intervals, "F_min": opt.F_min,
+                    "F_max": opt.F_max, "V_max": opt.V_max},
+        "objective": "maximize P(tf) * V(tf)",
+        "hybrid_product_predicted": hybrid.product_mass,
+        "hybrid_optimum": hybrid.to_dict(),
+    }
+    on_truth = reference = None
+    if opt.compare_reference:
+        true_physics = {**config.physics, **(config.reference or {})}
+        log.info("optimize: checking the hybrid-optimal feed on the true (reference) model")
+        on_truth = evaluate_feed_on_reference(definition, true_physics, saved.network_inputs,
+                                              opt.initial, opt.Sf, hybrid.profile, disc, options,
+                                              unit_config)
+        reference = optimize_feed(definition, None, true_physics, saved.network_inputs,
+                                  kinetics=KineticsMode.REFERENCE, **common)
+        F0 = min(max((opt.V_max - opt.initial["V"]) / opt.horizon, opt.F_min), opt.F_max)
+        base = evaluate_feed_on_reference(definition, true_physics, saved.network_inputs,
+                                          opt.initial, opt.Sf,
+                                          FeedProfile.uniform([F0] * opt.intervals, opt.horizon),
+                                          disc, options, unit_config)
+        document.update({
+            "hybrid_product_true": on_truth.product_mass,
+            "true_optimum_product": reference.product_mass,
+            "gap_percent": gap_percent(reference.product_mass, on_truth.product_mass),
+            "constant_feed": {"F": F0, "product_true": base.product_mass},
+            "hybrid_profile_on_reference": {
+                "product_mass": on_truth.product_mass,
+                "trajectories": {k: v.tolist() for k, v in on_truth.trajectories.items()}},
+            "true_optimum": reference.to_dict(),
+        })
+
+    def write(staging: Path) -> None:
+        write_json_atomic(staging / "optimization.json", document)
+        try:
+            from idaes_hybrid.output.optimization_plots import plot_feed_profiles
+            from idaes_hybrid.output.plots import variable_units
+
+            plot_feed_profiles(hybrid, staging / "feed_profiles.png", opt.V_max, on_truth, reference,
+                               units=variable_units(definition, saved.network_inputs))
+        except Exception as err:  # noqa: BLE001 - a plot never fails the run
+            log.warning(f"plot feed_profiles.png not written: {type(err).__name__}: {err}")
+
+    written = write_staged(out, write)
+    _print_summary(document, out, written)
+    return 0
+
+
+def _print_summary(doc: dict[str, Any], out: Path, written: list[Path]) -> None:
+    hyb = doc["hybrid_optimum"]
+    print(f"hybrid optimum:  {doc['hybrid_product_predicted']:.4f} g product predicted "
+          f"({hyb['status']}, {hyb['iterations']} iterations, {hyb['wall_time_s']:.1f} s)")
+    print("feed (F per interval): " + " ".join(f"{v:.4f}" for v in hyb["feed_profile"]["values"]))
+    if "true_optimum_product" in doc:
+        print(f"on the true model: {doc['hybrid_product_true']:.4f} g")
+        print(f"true optimum:      {doc['true_optimum_product']:.4f} g")
+        print(f"constant feed:     {doc['constant_feed']['product_true']:.4f} g "
+              f"(F = {doc['constant_feed']['F']:.4g})")
+        print(f"gap: {doc['gap_percent']:.2f} % of the true optimum")
+    print(f"wrote {', '.join(p.name for p in written)} in {out}")
+
+
+
+def _run_flowsheet(args: argparse.Namespace) -> int:
+    """``optimize`` of a flowsheet configuration: its ``[optimization]`` table."""
+    from idaes_hybrid.cli import flowsheet as cli_flowsheet
+
+    document, out, written = cli_flowsheet.optimize(args, check_out_dir, write_staged)
+    print(f"optimization: {document['status']}, objective {document['objective']:.6g} "
+          f"({document['iterations']} iterations)")
+    truth = document.get("true_flowsheet")
+    if truth:
+        print(f"on the true flowsheet: the hybrid optimum gives {truth['objective_of_hybrid_profiles']:.6g}, "
+              f"the true optimum is {truth['optimum']:.6g} (gap {truth['gap_percent']:.3g}%)")
+    print(f"wrote {', '.join(p.name for p in written)} in {out}")
+    return 0

@@ -1,0 +1,241 @@
+"""Digital-twin commands of the ``idaes-hybrid`` command line.
+
+``idaes-hybrid update MODEL_DIR CONFIG.toml --out DIR [--no-anchor] [--tee] [--quiet]``
+    Re-train a saved model with the config's training batches, warm-started from
+    it. Training batches whose data match the saved model's training data
+    (name and fingerprint) are re-used as original batches, the others are the
+    new ones (at least one is needed). Writes ``DIR/model/``, ``DIR/metrics.json``
+    (with ``update.validation_rmse.before/after/change``) and the training plots.
+``idaes-hybrid estimate MODEL_DIR CONFIG.toml --experiment NAME --now T --window W --out DIR``
+    Estimate the state of the config's batch ``NAME`` at ``T`` from its
+    measurements in the last ``W`` hours and forecast the rest of it; writes
+    ``DIR/estimate.json`` and ``DIR/estimate.png``. A flowsheet config ([flowsheet]
+    table) with a saved flowsheet model estimates the variables of the batch's
+    ``initial`` table (:mod:`idaes_hybrid.twin.flowsheet_estimate`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+from idaes_hybrid.cli.common import (LOGGER_NAME, UsageError, add_accept_edited_option,
+                                     check_horizon_end, check_rel_sd_names, fmt,
+                                     load_saved_with_config, open_saved_run, write_plots)
+from idaes_hybrid.cli.output import check_out_dir, write_staged
+
+#: Command-line option of each request field, for error messages.
+_OPTION_OF = {"t_now": "--now", "window": "--window", "horizon_end": "--horizon-end",
+              "experiment": "--experiment"}
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Add the ``update`` and ``estimate`` sub-commands."""
+    up = sub.add_parser("update", help="re-train a saved model with new batches",
+                        description="Re-train a saved model with the config's new training "
+                                    "batches, warm-started from its network; report the "
+                                    "validation RMSE before and after.")
+    up.add_argument("model_dir", metavar="MODEL_DIR", help="saved model directory (DIR/model)")
+    up.add_argument("config", metavar="CONFIG.toml", help="config listing new and validation batches")
+    up.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    up.add_argument("--no-anchor", action="store_true",
+                    help="regularize towards zero instead of towards the saved weights")
+    up.add_argument("--tee", action="store_true", help="stream solver output to stdout")
+    up.add_argument("--quiet", action="store_true", help="show warnings and errors only")
+    add_accept_edited_option(up)
+    es = sub.add_parser("estimate", help="estimate a running batch's state and forecast it",
+                        description="Moving-horizon state estimate of a batch in progress with a "
+                                    "saved model, and a forecast to the end of the batch.")
+    es.add_argument("model_dir", metavar="MODEL_DIR", help="saved model directory (DIR/model)")
+    es.add_argument("config", metavar="CONFIG.toml", help="config holding the batch")
+    es.add_argument("--experiment", required=True, metavar="NAME", help="the batch in progress")
+    es.add_argument("--now", required=True, type=float, metavar="T", help="current time")
+    es.add_argument("--window", required=True, type=float, metavar="W",
+                    help="length of the estimation window (the last W time units)")
+    es.add_argument("--horizon-end", type=float, metavar="T_END",
+                    help="end of the forecast (default: the batch's horizon)")
+    es.add_argument("--prior", choices=["open-loop", "none"], default="open-loop",
+                    help="arrival cost on the window's initial state (default open-loop)")
+    es.add_argument("--prior-rel-sd", default="0.2", metavar="SD",
+                    help="relative sd of the arrival cost: one number or NAME=SD,... "
+                         "(e.g. X=0.5,V=0.02; unnamed states 0.2)")
+    es.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    es.add_argument("--tee", action="store_true", help="stream solver output to stdout")
+    es.add_argument("--quiet", action="store_true", help="show warnings and errors only")
+    add_accept_edited_option(es)
+
+
+# ----------------------------------------------------------------------------- update
+def run_update(args: argparse.Namespace) -> int:
+    """Run ``idaes-hybrid update``; return the exit code (errors are raised)."""
+    from idaes_hybrid.config.flowsheet import is_flowsheet_config
+
+    if is_flowsheet_config(args.config):
+        return _run_flowsheet_update(args)
+    out, saved, config, log = open_saved_run(args)
+    from idaes_hybrid.output.saved import ModelFileError, save_model, write_json_atomic
+    from idaes_hybrid.training.train import TrainingError
+    from idaes_hybrid.twin.common import TwinRequestError
+    from idaes_hybrid.twin.update import original_training_names, update_model
+
+    originals = set(original_training_names(saved, config.training_experiments))
+    new = [e for e in config.training_experiments if e.name not in originals]
+    original = [e for e in config.training_experiments if e.name in originals]
+    if not new:
+        raise TwinRequestError("experiments", f"every training experiment of '{config.path}' "
+                                              f"({sorted(originals)}) was already used to train the "
+                                              "saved model; add a new batch with role 'train'")
+    if config.discretization != saved.discretization:
+        log.warning(f"discretization {config.discretization} of the config differs from the "
+                    f"saved model's {saved.discretization}; using the saved model's")
+    log.info(f"update: {len(new)} new batch(es) {[e.name for e in new]}, {len(original)} original, "
+             f"{len(config.validation_experiments)} validation")
+    result = update_model(saved, new, config.validation_experiments, original, config.training,
+                          anchor=not args.no_anchor, tee=args.tee)
+    metrics = result.metrics()
+    metrics["update"]["parent"] = {"model_dir": str(saved.directory),
+                                   "training_data": saved.training_data, "anchor": not args.no_anchor}
+    document = {**metrics, "model": saved.model_name, "config": str(config.path),
+                "network_inputs": saved.network_inputs}
+    used = dataclasses.replace(config, network_inputs=list(saved.network_inputs),
+                               physics=dict(saved.physics), discretization=saved.discretization,
+                               experiments=[*original, *new, *config.validation_experiments])
+
+    def write(staging: Path) -> None:
+        write_json_atomic(staging / "metrics.json", document)
+        try:
+            save_model(staging / "model", result.spec, used, metrics)
+        except ModelFileError as err:
+            raise TrainingError(f"the updated model cannot be saved: {err}") from err
+        write_plots(result.training, used, staging, log)
+
+    written = write_staged(out, write)
+    up = metrics["update"]["validation_rmse"]
+    print(f"status: {metrics['status']} ({metrics['iterations']} iterations, "
+          f"{metrics['wall_time_s']:.1f} s); new batches {result.new_experiments}")
+    names = sorted(up["before"])
+    if names:
+        print("validation RMSE".ljust(16) + "".join(n.rjust(11) for n in names))
+        for part in ("before", "after", "change"):
+            print(part.ljust(16) + "".join(fmt(up[part].get(n)).rjust(11) for n in names))
+    print(f"wrote {', '.join(p.name + ('/' if p.is_dir() else '') for p in written)} in {out}")
+    return 0
+
+
+def _run_flowsheet_update(args: argparse.Namespace) -> int:
+    """``update`` of a flowsheet configuration: every training experiment is a new batch."""
+    from idaes_hybrid.cli import flowsheet as cli_flowsheet
+
+    document, out, written = cli_flowsheet.update(args, check_out_dir, write_staged)
+    up = document["update"]
+    print(f"status: {document['status']} ({document['iterations']} iterations, "
+          f"{document['wall_time_s']:.1f} s); new batches {up['new_batches']}")
+    for part in ("new", "validation"):
+        names = sorted(up[f"{part}_before"])
+        if names:
+            print(f"{part} RMSE".ljust(16) + "".join(n.rjust(11) for n in names))
+            for when in ("before", "after"):
+                print(when.ljust(16) + "".join(fmt(up[f"{part}_{when}"].get(n)).rjust(11) for n in names))
+    print(f"wrote {', '.join(p.name + ('/' if p.is_dir() else '') for p in written)} in {out}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- estimate
+def parse_rel_sd(text: str) -> float | dict[str, float]:
+    """``"0.2"`` -> 0.2; ``"X=0.5,V=0.02"`` -> ``{"X": 0.5, "V": 0.02}``; :class:`UsageError` otherwise."""
+    def number(value: str, where: str) -> float:
+        try:
+            x = float(value)
+        except ValueError:
+            raise UsageError(f"--prior-rel-sd: {where}{value!r} is not a number") from None
+        if not x > 0 or x == float("inf"):
+            raise UsageError(f"--prior-rel-sd: {where}must be a finite number > 0, got {value!r}")
+        return x
+
+    if "=" not in text:
+        return number(text.strip(), "")
+    out = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--prior-rel-sd: expected NAME=SD items separated by commas, got {item!r}")
+        out[name.strip()] = number(value.strip(), f"{name.strip()}: ")
+    return out
+
+
+def run_estimate(args: argparse.Namespace) -> int:
+    """Run ``idaes-hybrid estimate``; return the exit code (errors are raised).
+
+    A flowsheet config ([flowsheet] table) with a saved flowsheet model goes to
+    :func:`idaes_hybrid.cli.flowsheet.estimate`, the others to the unit path."""
+    from idaes_hybrid.config.flowsheet import is_flowsheet_config
+    from idaes_hybrid.output.saved import write_json_atomic
+    from idaes_hybrid.twin.common import TwinRequestError
+
+    out = Path(args.out).expanduser().resolve()
+    check_out_dir(out, [("input model", args.model_dir), ("config", args.config)])
+    rel_sd = parse_rel_sd(args.prior_rel_sd)
+    try:
+        if is_flowsheet_config(args.config):
+            from idaes_hybrid.cli import flowsheet as cli_flowsheet
+
+            est, document, plot, states = cli_flowsheet.estimate(args, rel_sd)
+        else:
+            est, document, plot, states = _unit_estimate(args, rel_sd)
+    except TwinRequestError as err:
+        option = _OPTION_OF.get(err.field)
+        if option is None:
+            raise
+        raise UsageError(f"{option}: {str(err).split(': ', 1)[1]}") from None
+    log = logging.getLogger(LOGGER_NAME + ".cli")
+
+    def write(staging: Path) -> None:
+        write_json_atomic(staging / "estimate.json", document)
+        try:
+            plot(staging / "estimate.png")
+        except Exception as err:  # noqa: BLE001 - a plot never fails the run
+            log.warning(f"plot estimate.png not written: {type(err).__name__}: {err}")
+
+    written = write_staged(out, write)
+    print(f"estimate of {est.experiment!r} at t = {est.t_now:g} from {est.n_observations} "
+          f"measurements in [{est.window_start:g}, {est.t_now:g}] ({est.status}, "
+          f"{est.iterations} iterations)")
+    print("".ljust(16) + "".join(n.rjust(11) for n in states))
+    print(f"t = {est.t_now:g}".ljust(16) + "".join(fmt(est.state[n]).rjust(11) for n in states))
+    final = est.final_state
+    print(f"t = {est.horizon_end:g} (fc)".ljust(16) + "".join(fmt(final[n]).rjust(11) for n in states))
+    print(f"wrote {', '.join(p.name for p in written)} in {out}")
+    return 0
+
+
+def _unit_estimate(args: argparse.Namespace, rel_sd: float | dict[str, float]) -> tuple:
+    """The unit path's estimate: ``(estimate, document, plot(path), states)``."""
+    saved, config, _ = load_saved_with_config(args.model_dir, args.config,
+                                              args.accept_edited_model)
+    from idaes_hybrid.twin.common import find_experiment
+    from idaes_hybrid.twin.estimate import EstimationSettings, PriorMode, estimate_and_forecast
+
+    states = list(saved.definition.state_names)
+    check_rel_sd_names(rel_sd, states)
+    settings = EstimationSettings(prior=PriorMode(args.prior), prior_rel_sd=rel_sd,
+                                  solver_options={**EstimationSettings().solver_options,
+                                                  **config.solver},
+                                  unit_config=dict(config.training.unit_config))
+    experiment = find_experiment(config.experiments, args.experiment)
+    check_horizon_end(args.horizon_end, experiment)
+    est = estimate_and_forecast(saved, experiment, args.now, args.window, args.horizon_end,
+                                settings=settings, tee=args.tee)
+    document: dict[str, Any] = {"model": saved.model_name, "model_dir": str(saved.directory),
+                                "config": str(config.path), **est.to_dict()}
+
+    def plot(path: Path) -> None:
+        from idaes_hybrid.output.plots import variable_units
+        from idaes_hybrid.twin.plots import plot_estimate
+
+        plot_estimate(est, experiment, states, path,
+                      units=variable_units(saved.definition, saved.network_inputs))
+
+    return est, document, plot, states

@@ -1,0 +1,128 @@
+"""The ``[optimization]`` table of a run configuration (read by ``idaes-hybrid optimize``).
+
+::
+
+    [optimization]
+    experiment = "b1"        # supplies initial, Sf and horizon (each may be overridden)
+    intervals = 10           # equal intervals of the piecewise-constant feed
+    F_min = 0.0              # feed bounds
+    F_max = 0.2
+    V_max = 2.5              # volume limit at every time
+    compare_reference = true # also solve with the true kinetics of [reference]
+
+:func:`parse_optimization` is called by
+:func:`idaes_hybrid.config.run.run_config_from_dict`; every problem, including an
+infeasible request (:func:`idaes_hybrid.optimize.feed.check_feed_request`), raises a
+:class:`~idaes_hybrid.config.run.ConfigError` whose message starts with the field,
+e.g. ``optimization.V_max: 0.5 is below the initial volume V = 1.0; ...``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from idaes_hybrid.config.checks import ConfigError, as_table, integer, number, reject_unknown, valid_names
+from idaes_hybrid.optimize.feed import OptimizationRequestError, check_feed_request
+from idaes_hybrid.training.experiment import Experiment
+from idaes_hybrid.model.definition import HybridModelDefinition
+
+#: Keys of the ``[optimization]`` table.
+OPTIMIZATION_KEYS = ("experiment", "initial", "Sf", "horizon", "intervals", "F_min", "F_max",
+                     "V_max", "compare_reference")
+#: Defaults of the optional keys.
+OPTIMIZATION_DEFAULTS = {"intervals": 10, "F_min": 0.0, "compare_reference": True}
+
+
+@dataclass
+class OptimizationSettings:
+    """The checked ``[optimization]`` table: a feed-optimization request.
+
+    Attributes
+    ----------
+    experiment : str or None
+        Experiment that supplied ``initial``, ``Sf`` and ``horizon`` (``None``: all explicit).
+    initial : dict[str, float]
+        Initial value of every state.
+    Sf, horizon : float
+        Feed substrate concentration and final time.
+    intervals : int
+        Number of equal intervals of the piecewise-constant feed.
+    F_min, F_max : float
+        Bounds of the feed on every interval.
+    V_max : float
+        Volume limit at every time.
+    compare_reference : bool
+        Also compute the true optimum and check the hybrid-optimal feed on the
+        true model (needs a ``[reference]`` table).
+    """
+
+    experiment: str | None
+    initial: dict[str, float]
+    Sf: float
+    horizon: float
+    intervals: int
+    F_min: float
+    F_max: float
+    V_max: float
+    compare_reference: bool = True
+
+
+def parse_optimization(table: Any, experiments: Sequence[Experiment],
+                       definition: HybridModelDefinition,
+                       reference: dict[str, float] | None) -> OptimizationSettings | None:
+    """Check the optional ``[optimization]`` table; ``None`` if absent.
+
+    Parameters
+    ----------
+    table : Any
+        The table as parsed from TOML (or ``None``).
+    experiments : Sequence[Experiment]
+        The config's experiments (``experiment`` names one of them).
+    definition : HybridModelDefinition
+        The hybrid model.
+    reference : dict or None
+        The ``[reference]`` parameters (required by ``compare_reference = true``).
+
+    Raises
+    ------
+    ConfigError
+        An unknown key, a bad value or an infeasible request; the message starts
+        with the field (``optimization.V_max: ...``).
+    """
+    if table is None:
+        return None
+    table = as_table(table, "optimization")
+    reject_unknown(table, OPTIMIZATION_KEYS, "optimization")
+    name, base = table.get("experiment"), {"initial": {}, "Sf": None, "horizon": None}
+    if name is not None:
+        found = [e for e in experiments if e.name == name]
+        if not found:
+            raise ConfigError(f"optimization.experiment: {name!r} is not an experiment of the "
+                              f"config; valid names: {valid_names(e.name for e in experiments)}")
+        base = {"initial": dict(found[0].initial), "Sf": found[0].inputs.get("Sf"),
+                "horizon": found[0].horizon}
+    initial = {**base["initial"], **dict(as_table(table.get("initial", {}), "optimization.initial"))}
+    values = {}
+    for key in ("Sf", "horizon", "F_max", "V_max"):
+        value = table.get(key, base.get(key))
+        if value is None:
+            hint = " (or name an experiment that supplies it)" if key in base else ""
+            raise ConfigError(f"optimization.{key}: required key missing{hint}")
+        values[key] = number(value, f"optimization.{key}")
+    F_min = number(table.get("F_min", OPTIMIZATION_DEFAULTS["F_min"]), "optimization.F_min")
+    intervals = integer(table.get("intervals", OPTIMIZATION_DEFAULTS["intervals"]),
+                         "optimization.intervals", lower=1)
+    compare = table.get("compare_reference", OPTIMIZATION_DEFAULTS["compare_reference"])
+    if not isinstance(compare, bool):
+        raise ConfigError(f"optimization.compare_reference: expected true or false, got {compare!r}")
+    if compare and reference is None:
+        raise ConfigError("optimization.compare_reference: needs the true kinetics in a "
+                          "[reference] table; set it to false for real data")
+    try:
+        check_feed_request(definition, initial, values["Sf"], values["horizon"], intervals,
+                           (F_min, values["F_max"]), values["V_max"], prefix="optimization.")
+    except OptimizationRequestError as err:
+        raise ConfigError(str(err)) from None
+    return OptimizationSettings(experiment=name, initial=initial, intervals=intervals,
+                                F_min=F_min, compare_reference=compare, **values)

@@ -1,0 +1,474 @@
+"""Dynamic optimization of a fed-batch feed profile with a trained hybrid model.
+
+The optimization model is the prediction model of
+:func:`~idaes_hybrid.training.predict.build_prediction_model` (one
+experiment's flowsheet, the trained network attached with its weights fixed:
+one formulation for training, prediction and optimization) in which the feed
+flow ``F(t)`` is freed as a piecewise-constant profile on equal intervals::
+
+    max  P(tf) V(tf)                   (product mass)
+    s.t. the unit's balances and the network (or, with KineticsMode.REFERENCE,
+         the unit's own Monod kinetics, no network)
+         F(t) = F_k   for t in (t_k, t_k+1],   F_min <= F_k <= F_max
+         V(t) <= V_max,  X, P, S >= 0       at every time point
+
+:func:`evaluate_feed_on_reference` applies a profile to the true (reference)
+model as a square simulation: the independent check of a hybrid-optimal feed.
+The model must have the fed-batch contract: inputs ``F`` and ``Sf``, states
+``P`` and ``V``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+from pyomo.environ import units as pyunits
+
+import idaes.logger as idaeslog
+from idaes.core.util.exceptions import InitializationError
+from idaes.core.util.model_statistics import degrees_of_freedom
+
+from idaes_hybrid.solve.batched import solve_hybrid
+from idaes_hybrid.model.initialization import initialize_hybrid_units
+from idaes_hybrid.nn.formulations import Formulation
+from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.solve.solver import SolveResult, SolveStatus, SolverCrashError, SolverNotFoundError
+from idaes_hybrid.training.experiment import Experiment
+from idaes_hybrid.training.predict import build_prediction_model
+from idaes_hybrid.training.problem import Discretization, build_experiment_flowsheet, trajectories
+from idaes_hybrid.model.contract import KineticsMode
+from idaes_hybrid.model.definition import HybridModelDefinition
+
+_log = idaeslog.getLogger(__name__)
+
+#: Names the fed-batch contract requires: the freed input, the fixed feed
+#: concentration, the product state and the volume state.
+FEED, FEED_CONCENTRATION, PRODUCT, VOLUME = "F", "Sf", "P", "V"
+_EXPERIMENT_NAME = "optimization"
+
+
+class OptimizationError(RuntimeError):
+    """A feed optimization or evaluation failed (solver status in the message)."""
+
+
+class OptimizationRequestError(OptimizationError, ValueError):
+    """An invalid or infeasible request, found before any solve.
+
+    The message starts with the bad field (``V_max: ...``); ``field`` holds it.
+    """
+
+    def __init__(self, field_name: str, problem: str):
+        super().__init__(f"{field_name}: {problem}")
+        self.field = field_name
+
+
+@dataclass(frozen=True)
+class FeedProfile:
+    """A piecewise-constant feed: ``values[k]`` on ``(edges[k], edges[k+1]]``.
+
+    ``values[0]`` also holds at ``edges[0]`` (the initial time).
+    """
+
+    edges: tuple[float, ...]
+    values: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.edges) != len(self.values) + 1 or not self.values:
+            raise OptimizationRequestError("profile", f"{len(self.edges)} edges do not bound "
+                                           f"{len(self.values)} values (need one more edge)")
+        if any(b <= a for a, b in zip(self.edges, self.edges[1:])):
+            raise OptimizationRequestError("profile.edges", f"must increase strictly, got {self.edges}")
+
+    @classmethod
+    def uniform(cls, values: Sequence[float], horizon: float) -> FeedProfile:
+        """Values on equal intervals of ``[0, horizon]``."""
+        n = len(values)
+        return cls(tuple(float(horizon) * k / n for k in range(n + 1)), tuple(float(v) for v in values))
+
+    @property
+    def horizon(self) -> float:
+        """The last edge."""
+        return self.edges[-1]
+
+    def interval_of(self, t: float) -> int:
+        """Index of the interval holding ``t`` (left-open intervals, as Radau collocation)."""
+        tol = 1e-9 * max(1.0, abs(self.horizon))
+        k = int(np.searchsorted(np.asarray(self.edges), float(t) - tol, side="left")) - 1
+        return min(max(k, 0), len(self.values) - 1)
+
+    def value_at(self, t: float) -> float:
+        """Feed at time ``t``."""
+        return self.values[self.interval_of(t)]
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """``{"edges": [...], "values": [...]}``."""
+        return {"edges": list(self.edges), "values": list(self.values)}
+
+
+@dataclass
+class FeedOptimizationResult:
+    """An optimal feed profile and what the optimized model predicts for it.
+
+    Attributes
+    ----------
+    profile : FeedProfile
+        Optimal ``F`` per interval.
+    trajectories : dict[str, numpy.ndarray]
+        ``time`` (collocation grid), every state and learned term, and ``F``.
+    product_mass : float
+        ``P(tf) V(tf)`` of the optimized model (g).
+    status : SolveStatus
+        Outcome of the optimization solve.
+    iterations : int or None
+        Solver iterations of the optimization solve.
+    wall_time_s : float
+        Wall time of build, initialization and optimization.
+    kinetics : KineticsMode
+        ``EXTERNAL`` (the trained network) or ``REFERENCE`` (the true kinetics).
+    solver : str
+        Name of the solver path used.
+    """
+
+    profile: FeedProfile
+    trajectories: dict[str, np.ndarray] = field(repr=False)
+    product_mass: float
+    status: SolveStatus
+    iterations: int | None
+    wall_time_s: float
+    kinetics: KineticsMode
+    solver: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (trajectories as lists)."""
+        return {"kinetics": self.kinetics.value, "product_mass": self.product_mass,
+                "status": self.status.value, "iterations": self.iterations,
+                "wall_time_s": self.wall_time_s, "solver": self.solver,
+                "feed_profile": self.profile.to_dict(),
+                "trajectories": {k: np.asarray(v).tolist() for k, v in self.trajectories.items()}}
+
+
+@dataclass
+class FeedEvaluation:
+    """A feed profile simulated with the reference (true) kinetics."""
+
+    profile: FeedProfile
+    trajectories: dict[str, np.ndarray] = field(repr=False)
+    product_mass: float
+
+
+def check_feed_request(definition: HybridModelDefinition, initial: Mapping[str, float], Sf: float,
+                       horizon: float, n_intervals: int, F_bounds: Sequence[float],
+                       V_max: float | None, prefix: str = "") -> None:
+    """Raise :class:`OptimizationRequestError` naming the first invalid or infeasible field.
+
+    ``V_max=None`` skips the volume checks. ``prefix`` is put before field names
+    (``"optimization."`` in a config).
+    """
+    def fail(name: str, problem: str) -> None:
+        raise OptimizationRequestError(prefix + name, problem)
+
+    missing = [n for n in (FEED, FEED_CONCENTRATION) if n not in definition.input_names]
+    missing += [n for n in (PRODUCT, VOLUME) if n not in definition.state_names]
+    if missing:
+        fail("model", f"{definition.name!r} has no {missing[0]!r}; feed optimization needs inputs "
+                      f"{FEED!r}, {FEED_CONCENTRATION!r} and states {PRODUCT!r}, {VOLUME!r}")
+    for name in definition.state_names:
+        value = initial.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            fail(f"initial.{name}", f"expected a finite number, got {value!r}")
+    unknown = sorted(set(initial) - set(definition.state_names))
+    if unknown:
+        fail(f"initial.{unknown[0]}", f"not a state of {definition.name!r}; valid names: "
+                                      f"{list(definition.state_names)}")
+    checks = {"Sf": (Sf, 0.0, True), "horizon": (horizon, 0.0, False)}
+    if V_max is not None:
+        checks["V_max"] = (V_max, 0.0, False)
+    for name, (value, low, inclusive) in checks.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            fail(name, f"expected a finite number, got {value!r}")
+        if value < low or (value == low and not inclusive):
+            fail(name, f"must be {'>=' if inclusive else '>'} {low:g}, got {value!r}")
+    if isinstance(n_intervals, bool) or not isinstance(n_intervals, int) or n_intervals < 1:
+        fail("intervals", f"expected an integer >= 1, got {n_intervals!r}")
+    if len(F_bounds) != 2:
+        fail("F_bounds", f"expected (F_min, F_max), got {F_bounds!r}")
+    lo, hi = F_bounds
+    for name, value in (("F_min", lo), ("F_max", hi)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            fail(name, f"expected a finite number, got {value!r}")
+    if lo < 0:
+        fail("F_min", f"must be >= 0 (a feed cannot be withdrawn), got {lo!r}")
+    if hi < lo:
+        fail("F_max", f"must be >= F_min ({lo!r}), got {hi!r}")
+    V0 = float(initial[VOLUME])
+    if V_max is None:
+        return
+    if V_max < V0:
+        fail("V_max", f"{V_max!r} is below the initial volume V = {V0!r}; no feed profile is feasible")
+    if V0 + lo * horizon > V_max * (1 + 1e-12):
+        fail("V_max", f"{V_max!r} is exceeded by the smallest feed: F_min = {lo!r} for "
+                      f"{horizon!r} h fills V to {V0 + lo * horizon:.6g}")
+
+
+def _synthetic_experiment(initial: Mapping[str, float], Sf: float, horizon: float,
+                          F: float) -> Experiment:
+    return Experiment(name=_EXPERIMENT_NAME, initial={k: float(v) for k, v in initial.items()},
+                      inputs={FEED: float(F), FEED_CONCENTRATION: float(Sf)},
+                      horizon=float(horizon), measurements=pd.DataFrame(index=pd.Index([], name="time")))
+
+
+def _aligned(disc: Discretization, n_intervals: int) -> Discretization:
+    """``disc`` with ``nfe`` rounded up to a multiple of ``n_intervals`` (feed steps on element edges)."""
+    nfe = int(math.ceil(disc.nfe / n_intervals) * n_intervals)
+    if nfe != disc.nfe:
+        _log.info(f"discretization.nfe {disc.nfe} -> {nfe}: a multiple of the {n_intervals} feed "
+                  "intervals, so every feed step falls on a finite-element boundary")
+    return Discretization(nfe=nfe, ncp=disc.ncp)
+
+
+def _build(definition: HybridModelDefinition, spec: NetworkSpec | None, physics: Mapping[str, float],
+           network_inputs: Sequence[str], experiment: Experiment, disc: Discretization,
+           kinetics: KineticsMode, formulation: Formulation,
+           unit_config: Mapping[str, Any] | None = None):
+    """The flowsheet (and the network, weights fixed, unless REFERENCE): ``(model, block, net)``."""
+    if kinetics is KineticsMode.REFERENCE:
+        m = pyo.ConcreteModel(name="feed_reference")
+        m.experiment = pyo.Block([experiment.name])
+        build_experiment_flowsheet(m.experiment[experiment.name], definition, experiment, disc,
+                                   dict(physics), network_inputs, kinetics=KineticsMode.REFERENCE,
+                                   unit_config=unit_config)
+        return m, m.experiment[experiment.name], None
+    if spec is None:
+        raise OptimizationRequestError("spec", "a trained network is needed unless kinetics is "
+                                       f"{KineticsMode.REFERENCE.value!r}")
+    m = build_prediction_model(definition, experiment, spec, disc, dict(physics), network_inputs,
+                               formulation=formulation, lift_bounds=False, unit_config=unit_config)
+    return m, m.experiment[experiment.name], m.net
+
+
+def _solve(m: pyo.ConcreteModel, net, options: dict | None, tee: bool, what: str,
+           user_scaling: bool = False) -> SolveResult:
+    """Solve; a solver that cannot run becomes an :class:`OptimizationError`.
+
+    With ``user_scaling`` the model is scaled by the IDAES scalers of its units and
+    network (:func:`idaes_hybrid.model.scaling.scale_hybrid_model`) and the factors go to the solver.
+    """
+    if user_scaling:
+        from idaes_hybrid.model.scaling import scale_hybrid_model
+
+        scale_hybrid_model(m, net)
+    try:
+        return solve_hybrid(m, net, options, tee=tee, user_scaling=user_scaling)
+    except (SolverCrashError, SolverNotFoundError) as err:
+        raise OptimizationError(f"{what}: the solver did not run ({err})") from err
+
+
+def _trajectories(blk: pyo.Block, definition: HybridModelDefinition) -> dict[str, np.ndarray]:
+    traj = trajectories(blk, definition)
+    traj[FEED] = np.array([pyo.value(blk.fs.unit.F[t]) for t in blk.fs.time])
+    return traj
+
+
+def _product_mass(unit, tf: float) -> float:
+    return float(pyo.value(getattr(unit, PRODUCT)[tf] * getattr(unit, VOLUME)[tf]))
+
+
+def _initialize(m: pyo.ConcreteModel, net, definition: HybridModelDefinition, unit, F0: float,
+                solver_options: dict | None) -> None:
+    """Simulate the constant feed ``F0`` (square, nonnegativity bounds lifted as in a
+    prediction: a model may be infeasible with them at a non-optimal feed), then
+    restore the bounds and free the profile."""
+    t0 = unit.flowsheet().time.first()
+    lower = {n: getattr(unit, n)[t0].lb for n in definition.nonnegative_states}
+    for name in lower:
+        getattr(unit, name).setlb(None)
+    m.F_interval.fix()
+    m.objective.deactivate()
+    m.volume_limit.deactivate()
+    m.init_objective = pyo.Objective(expr=0.0)
+    try:
+        # the unit's Initializer marches the elements first (as prediction does), with
+        # the feed fixed at F0 so the unit alone is square
+        unit.F.fix(F0)
+        m.feed_profile.deactivate()
+        try:
+            initialize_hybrid_units(m, net)
+        except InitializationError as err:
+            _log.warning(f"initializer failed ({err}); solving the constant feed from the "
+                         "current point")
+        finally:
+            unit.F.unfix()
+            m.feed_profile.activate()
+        init = _solve(m, net, solver_options, False, "initialization")
+        if not init.ok:
+            _log.warning(f"initialization with constant F = {F0:.4g} ended {init.status.value}; "
+                         "optimizing from the current point")
+    finally:
+        m.del_component(m.init_objective)
+        for name, lb in lower.items():
+            getattr(unit, name).setlb(lb)
+        m.F_interval.unfix()
+        m.objective.activate()
+        m.volume_limit.activate()
+
+
+def optimize_feed(definition: HybridModelDefinition, spec: NetworkSpec | None,
+                  physics: Mapping[str, float], network_inputs: Sequence[str],
+                  initial: Mapping[str, float], Sf: float, horizon: float, disc: Discretization,
+                  n_intervals: int, F_bounds: Sequence[float], V_max: float,
+                  kinetics: KineticsMode = KineticsMode.EXTERNAL,
+                  solver_options: dict | None = None, tee: bool = False,
+                  formulation: Formulation = Formulation.BATCHED,
+                  unit_config: Mapping[str, Any] | None = None,
+                  user_scaling: bool = False) -> FeedOptimizationResult:
+    """Find the piecewise-constant feed that maximizes the final product mass.
+
+    Parameters
+    ----------
+    definition : HybridModelDefinition
+        The hybrid model (fed-batch contract: inputs ``F``, ``Sf``; states ``P``, ``V``).
+    spec : NetworkSpec or None
+        The trained network (weights fixed); ignored with ``KineticsMode.REFERENCE``.
+    physics : Mapping[str, float]
+        Physics parameters (with REFERENCE also the reference's, e.g. ``mu_max``, ``Ks``).
+    network_inputs : Sequence[str]
+        States fed to the network, as in training.
+    initial : Mapping[str, float]
+        Initial value of every state.
+    Sf : float
+        Feed substrate concentration (constant).
+    horizon : float
+        Final time.
+    disc : Discretization
+        Collocation; ``nfe`` is rounded up to a multiple of ``n_intervals``.
+    n_intervals : int
+        Number of equal feed intervals (the degrees of freedom).
+    F_bounds : (float, float)
+        ``(F_min, F_max)``.
+    V_max : float
+        Largest volume allowed at any time.
+    kinetics : KineticsMode
+        ``EXTERNAL``: the network; ``REFERENCE``: the unit's true kinetics.
+    solver_options : dict, optional
+        Ipopt-style options.
+    tee : bool
+        Stream the solver log.
+    formulation : Formulation
+        How the network meets the solver (``BATCHED``: the fast callback path).
+    unit_config : Mapping, optional
+        Extra CONFIG options of the unit (the ``[unit]`` table), as in training.
+
+    Returns
+    -------
+    FeedOptimizationResult
+
+    Raises
+    ------
+    OptimizationRequestError
+        Invalid or infeasible request (before any solve); the message names the field.
+    OptimizationError
+        Wrong degrees of freedom, or the solve did not end optimal or acceptable.
+    """
+    kinetics = KineticsMode(kinetics)
+    check_feed_request(definition, initial, Sf, horizon, n_intervals, F_bounds, V_max)
+    start = time.perf_counter()
+    lo, hi = float(F_bounds[0]), float(F_bounds[1])
+    V0 = float(initial[VOLUME])
+    F0 = min(max((V_max - V0) / horizon, lo), hi)  # constant feed that just fills to V_max
+    exp = _synthetic_experiment(initial, Sf, horizon, F0)
+    m, blk, net = _build(definition, spec, physics, network_inputs, exp,
+                         _aligned(disc, n_intervals), kinetics, formulation, unit_config)
+    unit, time_set = blk.fs.unit, blk.fs.time
+    profile = FeedProfile.uniform([F0] * n_intervals, horizon)
+    m.feed_intervals = pyo.Set(initialize=range(n_intervals), ordered=True)
+    m.F_interval = pyo.Var(m.feed_intervals, bounds=(lo, hi), initialize=F0,
+                           units=pyunits.get_units(unit.F[time_set.first()]),
+                           doc="Feed on each interval")
+    unit.F.unfix()
+    m.feed_profile = pyo.Constraint(
+        time_set, rule=lambda _, t: unit.F[t] == m.F_interval[profile.interval_of(t)])
+    v_units = pyunits.get_units(getattr(unit, VOLUME)[time_set.first()])
+    m.volume_limit = pyo.Constraint(
+        time_set, rule=lambda _, t: getattr(unit, VOLUME)[t] <= float(V_max) * v_units)
+    tf = time_set.last()
+    m.product_mass = pyo.Expression(expr=getattr(unit, PRODUCT)[tf] * getattr(unit, VOLUME)[tf])
+    m.objective = pyo.Objective(expr=-m.product_mass, sense=pyo.minimize)
+    dof = degrees_of_freedom(m)
+    if dof != n_intervals:
+        raise OptimizationError(f"optimization model has {dof} degrees of freedom, expected "
+                                f"{n_intervals} (one per feed interval): an input or state left "
+                                "free or fixed by mistake?")
+
+    _initialize(m, net, definition, unit, F0, solver_options)
+
+    result = _solve(m, net, solver_options, tee, "feed optimization", user_scaling)
+    if not result.ok:
+        raise OptimizationError(f"feed optimization ({kinetics.value} kinetics) failed: "
+                                f"{result.status.value} after {result.iterations} iterations "
+                                f"({result.termination_message})")
+    values = tuple(float(pyo.value(m.F_interval[k])) for k in m.feed_intervals)
+    wall = time.perf_counter() - start
+    out = FeedOptimizationResult(
+        profile=FeedProfile(profile.edges, values), trajectories=_trajectories(blk, definition),
+        product_mass=_product_mass(unit, tf), status=result.status, iterations=result.iterations,
+        wall_time_s=wall, kinetics=kinetics, solver=result.solver_name)
+    _log.info(f"feed optimization ({kinetics.value}): product {out.product_mass:.5g} g, "
+              f"{result.status.value} after {result.iterations} iterations in {wall:.1f} s")
+    return out
+
+
+def evaluate_feed_on_reference(definition: HybridModelDefinition, physics: Mapping[str, float],
+                               network_inputs: Sequence[str], initial: Mapping[str, float],
+                               Sf: float, profile: FeedProfile, disc: Discretization,
+                               solver_options: dict | None = None,
+                               unit_config: Mapping[str, Any] | None = None) -> FeedEvaluation:
+    """Simulate ``profile`` with the unit's reference (true) kinetics; the product it really gives.
+
+    Parameters
+    ----------
+    definition, physics, network_inputs, initial, Sf
+        As in :func:`optimize_feed` (``physics`` with the reference parameters).
+    profile : FeedProfile
+        The feed to apply on ``[0, profile.horizon]``.
+    disc : Discretization
+        Collocation; ``nfe`` is rounded up to a multiple of the profile's intervals.
+    solver_options : dict, optional
+        Ipopt-style options.
+    unit_config : Mapping, optional
+        Extra CONFIG options of the unit.
+
+    Raises
+    ------
+    OptimizationRequestError
+        Invalid request (a negative feed, a bad initial state).
+    OptimizationError
+        The simulation did not converge.
+    """
+    n = len(profile.values)
+    if min(profile.values) < 0:
+        raise OptimizationRequestError("profile.values", f"a feed must be >= 0, got {min(profile.values)!r}")
+    check_feed_request(definition, initial, Sf, profile.horizon, n,
+                       (0.0, max(profile.values)), None)
+    exp = _synthetic_experiment(initial, Sf, profile.horizon, profile.values[0])
+    m, blk, _ = _build(definition, None, physics, network_inputs, exp, _aligned(disc, n),
+                       KineticsMode.REFERENCE, Formulation.BATCHED, unit_config)
+    unit = blk.fs.unit
+    for t in blk.fs.time:
+        unit.F[t].fix(profile.value_at(t))
+    dof = degrees_of_freedom(m)
+    if dof != 0:
+        raise OptimizationError(f"reference simulation has {dof} degrees of freedom, expected 0")
+    m.objective = pyo.Objective(expr=0.0)
+    result = _solve(m, None, solver_options, False, "reference simulation")
+    if not result.ok:
+        raise OptimizationError(f"reference simulation of the feed profile failed: "
+                                f"{result.status.value} ({result.termination_message})")
+    mass = _product_mass(unit, blk.fs.time.last())
+    _log.info(f"feed profile on the reference model: product {mass:.5g} g")
+    return FeedEvaluation(profile, _trajectories(blk, definition), mass)

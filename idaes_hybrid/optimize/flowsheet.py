@@ -1,0 +1,167 @@
+"""Dynamic optimization of inputs on a (trained) hybrid flowsheet.
+
+The same flowsheet that was trained, built the same way, with the weights fixed
+(one formulation for training and optimization): chosen inputs become
+piecewise-constant decision profiles (one variable per segment, bounded), the
+user gives an objective and optional constraints as functions of the
+experiment block. The problem is initialized by a march with the starting
+profile, then solved by real Ipopt (batched network callbacks). With
+``spec=None`` the same optimization runs on a flowsheet without learned terms
+(the first-principles truth, for checks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import pyomo.environ as pyo
+
+import idaes.logger as idaeslog
+
+from idaes_hybrid.model.dof import check_degrees_of_freedom
+from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
+from idaes_hybrid.model.inputs import InputProfile
+from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.solve.solver import SolveStatus
+from idaes_hybrid.training.flowsheet_problem import fixed_weight_model, initialize_flowsheet
+
+_log = idaeslog.getLogger(__name__)
+
+
+class FlowsheetOptimizationError(RuntimeError):
+    """The optimization could not be set up or solved; the message says which part."""
+
+
+@dataclass(frozen=True)
+class Control:
+    """A piecewise-constant decision profile of one input.
+
+    Attributes
+    ----------
+    name
+        Input name (of ``HybridFlowsheet.variables``) or path.
+    lower, upper
+        Bounds of every segment's value.
+    start
+        Starting value of every segment.
+    """
+
+    name: str
+    lower: float
+    upper: float
+    start: float
+
+    def __post_init__(self) -> None:
+        if not self.lower <= self.start <= self.upper:
+            raise FlowsheetOptimizationError(
+                f"controls.{self.name}: need lower <= start <= upper, got "
+                f"{self.lower} <= {self.start} <= {self.upper}")
+
+
+@dataclass
+class FlowsheetOptimizationResult:
+    """The optimal profiles and what the solve did."""
+
+    status: str
+    objective: float | None
+    segment_times: list[float]
+    profiles: dict[str, list[float]]
+    iterations: int | None
+    wall_time_s: float
+    model: pyo.Block = field(repr=False)
+
+    def inputs(self) -> dict[str, InputProfile]:
+        """The optimal profiles as experiment inputs (to evaluate them elsewhere)."""
+        return {n: InputProfile(tuple(self.segment_times[:-1]), tuple(v))
+                for n, v in self.profiles.items()}
+
+
+def _segment(t: float, bounds: Sequence[float]) -> int:
+    """Segment of ``t``: a boundary belongs to the segment it ends (Radau points)."""
+    k = int(np.searchsorted(bounds, t, side="left")) - 1
+    return min(max(k, 0), len(bounds) - 2)
+
+
+def optimize_flowsheet(
+    hf: HybridFlowsheet,
+    experiment: FlowsheetExperiment,
+    spec: NetworkSpec | Mapping[str, NetworkSpec] | None,
+    controls: Sequence[Control],
+    objective: Callable[[pyo.Block], object],
+    constraints: Callable[[pyo.Block], Mapping[str, object]] | None = None,
+    segments: int = 6,
+    nfe: int = 40,
+    ncp: int = 3,
+    options: dict | None = None,
+) -> FlowsheetOptimizationResult:
+    """Optimize piecewise-constant inputs of one experiment.
+
+    Parameters
+    ----------
+    hf
+        The flowsheet (its learned terms get the trained networks ``spec``).
+    experiment
+        Horizon, initial state and the inputs that are not decisions.
+    spec
+        The trained network (weights fixed; ``{term name: NetworkSpec}`` for several
+        terms, e.g. a training result's ``specs``), or ``None`` for a flowsheet
+        without terms.
+    controls
+        Inputs to optimize, each with bounds and a starting value.
+    objective
+        ``objective(blk)`` -> expression to minimize (``blk.fs`` is the flowsheet).
+    constraints
+        ``constraints(blk)`` -> ``{name: relational expression}`` added as constraints.
+    segments
+        Equal-length segments of every control profile.
+    nfe, ncp
+        Radau discretization (segment boundaries are element boundaries).
+    options
+        Ipopt options.
+    """
+    from idaes_hybrid.solve.batched import solve_hybrid
+    from idaes_hybrid.solve.nl_solve import solve_nl
+
+    horizon = float(experiment.horizon)
+    bounds = list(np.linspace(0.0, horizon, int(segments) + 1))
+    guess = {c.name: InputProfile(tuple(bounds[:-1]), tuple([c.start] * int(segments)))
+             for c in controls}
+    exp = FlowsheetExperiment(experiment.name, horizon, experiment.measurements,
+                              initial=experiment.initial, inputs={**experiment.inputs, **guess},
+                              role=experiment.role)
+    m, blk, net = fixed_weight_model(hf, exp, spec, nfe, ncp, f"optimize_{exp.name}")
+    check_degrees_of_freedom(m, 0, f"optimization of {exp.name!r} (starting profile)", net)
+    initialize_flowsheet(blk, net)
+    m.segment = pyo.RangeSet(0, int(segments) - 1)
+    m.control = pyo.Block()
+    for c in controls:
+        u = pyo.Var(m.segment, bounds=(c.lower, c.upper), initialize=c.start)
+        m.control.add_component(c.name, u)
+        ref = hf.var(blk, c.name, f"controls.{c.name}")
+        for t in blk.fs.time:
+            ref[t].unfix()
+        link = pyo.Constraint(list(blk.fs.time), rule=lambda b, t, ref=ref, u=u: (
+            ref[t] / pyo.units.get_units(ref[t]) == u[_segment(t, bounds)]))
+        m.control.add_component(f"{c.name}_link", link)
+    m.user_constraints = pyo.Block()
+    for name, expr in dict(constraints(blk) if constraints else {}).items():
+        m.user_constraints.add_component(name, pyo.Constraint(expr=expr))
+    m.objective = pyo.Objective(expr=objective(blk))
+    opts = {"tol": 1e-8, "max_iter": 500, "bound_push": 1e-8, "bound_frac": 1e-8, **(options or {})}
+    res = solve_hybrid(m, net, opts) if net else solve_nl(m, opts)
+    if res.status not in (SolveStatus.OPTIMAL, SolveStatus.ACCEPTABLE):
+        raise FlowsheetOptimizationError(f"optimization of {exp.name!r}: {res.status.value} "
+                                         f"({res.termination_message})")
+    profiles = {c.name: [float(pyo.value(getattr(m.control, c.name)[k])) for k in m.segment]
+                for c in controls}
+    _log.info(f"optimization of {exp.name!r}: objective {res.objective:.6g} in {res.iterations} iterations")
+    return FlowsheetOptimizationResult(res.status.value, res.objective, bounds, profiles,
+                                       res.iterations, res.wall_time_s, m)
+
+
+def trapezoid(blk: pyo.Block, expr_at: Callable[[float], object]):
+    """``integral of expr_at(t) dt`` over the flowsheet's time grid (trapezoid rule)."""
+    times = list(blk.fs.time)
+    return sum(0.5 * (b - a) * (expr_at(a) + expr_at(b)) for a, b in zip(times[:-1], times[1:]))

@@ -1,0 +1,2 @@
+"""What runs leave behind: saved models (``saved``), plots, reports, the flowsheet
+path's outputs (``flowsheet``) and optimization plots."""

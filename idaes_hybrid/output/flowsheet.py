@@ -1,0 +1,141 @@
+"""Outputs of a flowsheet training run: saved network, metrics, plots, report."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from idaes_hybrid.output.saved import (
+    CHECKSUM_FIELD, contents_checksum, package_versions, to_jsonable, write_json_atomic,
+    write_text_atomic)
+from idaes_hybrid.model.flowsheet import FlowsheetExperiment
+from idaes_hybrid.output.plots import save_figure
+from idaes_hybrid.training.train import TrainingResult
+
+#: Version of ``model/flowsheet_model.json`` (``/1``: one network, still read).
+FORMAT = "idaes-hybrid-flowsheet-model/2"
+FORMAT_V1 = "idaes-hybrid-flowsheet-model/1"
+
+
+
+def _subplots(rows: int, cols: int, figsize: tuple[float, float], squeeze: bool = False):
+    """A figure and its axes grid, without pyplot's global state."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(rows, cols, squeeze=squeeze)
+
+
+def _finish_time_panels(fig, axes, path: Path) -> None:
+    """Time on the bottom axis; the figure written."""
+    axes[-1, 0].set_xlabel("time")
+    fig.tight_layout()
+    save_figure(fig, path)
+
+def save_flowsheet_model(directory: Path, result: TrainingResult, config_path: Path | None,
+                         build_ref: str) -> Path:
+    """``directory/flowsheet_model.json``: every term's trained network and how to rebuild
+    the flowsheet (the config and its build function; no registration needed)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    document = {"format": FORMAT, "config": str(config_path) if config_path else None,
+                "build": build_ref, "versions": package_versions(),
+                "networks": {k: s.to_dict() for k, s in result.specs.items()}}
+    document = to_jsonable(document)  # the checksum covers what is written
+    document[CHECKSUM_FIELD] = {"sha256": contents_checksum(document)}
+    return write_json_atomic(directory / "flowsheet_model.json", document)
+
+
+def plot_learned_terms(result: TrainingResult, path: Path) -> None:
+    """Each term's first learned output against its network's first input, with the
+    smoother's profile (one panel per term)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    terms = list(result.specs)
+    fig, axes = _subplots(1, len(terms), figsize=(6 * len(terms), 4), squeeze=False)
+    for ax, term in zip(axes[0], terms):
+        v, z = result.term_profiles[term]["inputs"], result.term_profiles[term]["outputs"]
+        grid = np.linspace(v[:, 0].min(), v[:, 0].max(), 100)
+        rows = np.tile(v.mean(axis=0), (grid.size, 1))
+        rows[:, 0] = grid
+        ax.plot(v[:, 0], z[:, 0], ".", color="0.6", ms=3, label="smoother profile")
+        ax.plot(grid, result.specs[term].predict(rows)[:, 0], "r-", label="trained network")
+        ax.set_title(term)
+        ax.set_xlabel("network input 1")
+        ax.set_ylabel("learned output 1")
+        ax.legend()
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def plot_validation(result: TrainingResult, experiments: Sequence[FlowsheetExperiment], path: Path) -> None:
+    """Measured vs simulated validation experiments, one panel per measured variable."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    vals = [e for e in experiments if e.name in result.trajectories]
+    names = sorted({n for e in vals for n in e.measured_variables})
+    if not names:
+        return
+    fig, axes = _subplots(len(names), 1, figsize=(7, 2.6 * len(names)), squeeze=False)
+    for ax, name in zip(axes[:, 0], names):
+        for e in vals:
+            traj = result.trajectories[e.name]
+            s = e.measurements[name].dropna()
+            ax.plot(s.index, s.to_numpy(), "o", ms=3, label=f"{e.name} measured")
+            if name in traj:
+                ax.plot(traj["time"], traj[name], "-", label=f"{e.name} simulated")
+        ax.set_ylabel(name)
+        ax.legend(fontsize=7)
+    _finish_time_panels(fig, axes, path)
+
+
+def write_outputs(staging: Path, result: TrainingResult, document: dict, config_path: Path | None,
+                  build_ref: str, experiments, log: logging.Logger) -> None:
+    """Everything ``idaes-hybrid train`` writes for a flowsheet config."""
+    write_json_atomic(staging / "metrics.json", document)
+    save_flowsheet_model(staging / "model", result, config_path, build_ref)
+    for name, job in (("learned_term.png", lambda p: plot_learned_terms(result, p)),
+                      ("validation.png", lambda p: plot_validation(result, experiments, p))):
+        try:
+            job(staging / name)
+        except Exception as err:  # noqa: BLE001 - keep the trained model whatever happens
+            log.warning(f"plot {name} not written: {type(err).__name__}: {err}")
+    from idaes_hybrid.output.report import training_report
+
+    plots = sorted(p.name for p in staging.glob("*.png"))
+    write_text_atomic(staging / "report.md", training_report(document, plots, "Hybrid flowsheet training report"))
+
+
+def plot_optimization(document: dict, path: Path) -> None:
+    """Each control's optimal profile (and the true flowsheet's, when computed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    times = document["segment_times"]
+    names = list(document["profiles"])
+    fig, axes = _subplots(len(names), 1, figsize=(7, 2.8 * len(names)), squeeze=False)
+    truth = document.get("true_flowsheet", {}).get("profiles", {})
+    for ax, name in zip(axes[:, 0], names):
+        for label, values, style in (("hybrid optimum", document["profiles"][name], "r-"),
+                                     ("true optimum", truth.get(name), "k--")):
+            if values is not None:
+                ax.step(times, [*values, values[-1]], style, where="post", label=label)
+        ax.set_ylabel(name)
+        ax.legend(fontsize=8)
+    _finish_time_panels(fig, axes, path)
+
+
+def write_optimization(staging: Path, document: dict, log: logging.Logger) -> None:
+    """``optimization.json`` and ``profiles.png`` of ``idaes-hybrid optimize``."""
+    write_json_atomic(staging / "optimization.json", document)
+    try:
+        plot_optimization(document, staging / "profiles.png")
+    except Exception as err:  # noqa: BLE001 - keep the result whatever happens
+        log.warning(f"plot profiles.png not written: {type(err).__name__}: {err}")

@@ -1,1 +1,0 @@
-"""Reuse of trained flowsheets: optimization (and, later, the twin)."""

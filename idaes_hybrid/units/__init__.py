@@ -1,1 +1,0 @@
-"""Hybrid IDAES unit models and the contract the training workflow relies on."""
