@@ -74,7 +74,7 @@ def case():
     exp = FlowsheetExperiment("truth", HORIZON, no_data(), initial=TRUE_INITIAL,
                               inputs={"F": F_STEPS, "Sf": SF})
     sim = simulate_flowsheet(hf, exp, specs, NFE, NCP, STATES)
-    truth = values_at(hf, sim["_model"].experiment["truth"], STATES, np.arange(0.0, 40.5, 1.0))
+    truth = values_at(hf, sim.model.experiment["truth"], STATES, np.arange(0.0, 40.5, 1.0))
     return types.SimpleNamespace(hf=hf, specs=specs, truth=truth)
 
 
@@ -157,7 +157,7 @@ def test_arrival_cost_mean_is_the_open_loop_from_the_record(case):
     sim = simulate_flowsheet(case.hf, FlowsheetExperiment("ol", HORIZON, no_data(), initial=RECORDED,
                                                           inputs={"F": F_STEPS, "Sf": SF}),
                              case.specs, NFE, NCP)
-    ol12 = values_at(case.hf, sim["_model"].experiment["ol"], STATES, [12.0]).iloc[0]
+    ol12 = values_at(case.hf, sim.model.experiment["ol"], STATES, [12.0]).iloc[0]
     for name in STATES:
         assert est12.arrival_cost.mean[name] == pytest.approx(ol12[name], rel=1e-3, abs=1e-5)
         assert est12.window_initial[name] == pytest.approx(ol12[name], rel=1e-3, abs=1e-5)

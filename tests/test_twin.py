@@ -267,7 +267,7 @@ def test_estimate_corrects_a_wrong_recorded_inoculum(case):
     grid = np.linspace(T_NOW, HORIZON, 41)
     open_loop = simulate(saved.definition, wrong, saved.spec, saved.discretization, saved.physics,
                          saved.network_inputs)
-    ol = values_at_times(open_loop.pop("_model").experiment["running"], list(STATES), grid)
+    ol = values_at_times(open_loop.model.experiment["running"], list(STATES), grid)
     ol_errors = {k: rmse(ol[k], truth(grid)[k]) for k in STATES}
     est = estimate_and_forecast(saved, wrong, T_NOW, T_NOW,
                                 settings=EstimationSettings(prior_rel_sd=PRIOR_REL_SD))

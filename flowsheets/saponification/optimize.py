@@ -58,4 +58,4 @@ def evaluate_on_truth(inputs: dict, nfe: int = 40) -> float:
     exp = scenario()
     exp = FlowsheetExperiment(exp.name, HORIZON, exp.measurements, inputs={**exp.inputs, **inputs})
     sim = simulate_flowsheet(HybridFlowsheet(build_true, [], VARIABLES), exp, None, nfe, 3)
-    return float(pyo.value(objective(sim["_model"].experiment[exp.name])))
+    return float(pyo.value(objective(sim.model.experiment[exp.name])))

@@ -322,8 +322,7 @@ def _predict(args: argparse.Namespace) -> int:
                         saved.network_inputs, config.training.solver_options,
                         unit_config=config.training.unit_config,
                         user_scaling=config.training.user_scaling)
-        model = traj.pop("_model")
-        scores[exp.name] = rmse(model.experiment[exp.name], exp)
+        scores[exp.name] = rmse(traj.model.experiment[exp.name], exp)
         frame = pd.DataFrame({k: traj[k] for k in columns[1:]})
         frame.insert(0, "experiment", exp.name)
         frames.append(frame)

@@ -106,9 +106,8 @@ def predict(args: argparse.Namespace) -> tuple[dict[str, dict[str, float]], list
         logging.getLogger(LOGGER_NAME + ".cli").info(f"predict: simulating experiment {exp.name!r}")
         sim = simulate_flowsheet(config.flowsheet, exp, specs, disc.nfe, disc.ncp, names,
                                  config.training.solver_options)
-        model = sim.pop("_model")
-        scores[exp.name] = flowsheet_rmse(model.experiment[exp.name], config.flowsheet, exp)
-        frame = pd.DataFrame(sim)
+        scores[exp.name] = flowsheet_rmse(sim.model.experiment[exp.name], config.flowsheet, exp)
+        frame = pd.DataFrame(sim.trajectories())
         frame.insert(0, "experiment", exp.name)
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
@@ -164,7 +163,7 @@ def optimization_document(config, opt, specs: dict, options: dict) -> dict:
         run = FlowsheetExperiment(sc.name, sc.horizon, sc.measurements, initial=sc.initial,
                                   inputs={**sc.inputs, **hybrid.inputs()})
         sim = simulate_flowsheet(truth_hf, run, None, opt.nfe, opt.ncp, (), options)
-        achieved = float(pyo.value(opt.objective(sim["_model"].experiment[run.name])))
+        achieved = float(pyo.value(opt.objective(sim.model.experiment[run.name])))
         doc["true_flowsheet"] = {
             "optimum": truth.objective, "profiles": truth.profiles,
             "objective_of_hybrid_profiles": achieved,

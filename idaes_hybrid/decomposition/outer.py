@@ -32,7 +32,7 @@ import idaes.logger as idaeslog
 from idaes_hybrid.decomposition import checkpoint as ckpt
 from idaes_hybrid.decomposition.engine import Engine, Job
 from idaes_hybrid.decomposition.inner import InnerSource, InnerSpec, WarmPoint
-from idaes_hybrid.decomposition.settings import DecompositionSettings, Optimizer
+from idaes_hybrid.decomposition.settings import DecompositionSettings, DecompositionStatus, Optimizer
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.training.predict import pooled_rmse
@@ -63,7 +63,7 @@ class DecompositionResult:
     """
 
     spec: NetworkSpec
-    status: str
+    status: DecompositionStatus
     epochs: int
     history: list[dict]
     best_loss: float
@@ -290,7 +290,7 @@ def _optimize(outer: _Outer, network: NetworkSpec, state, tick: float) -> Decomp
             outer.on_epoch(entry)
         return state.bad_epochs >= s.patience
 
-    status = "max-epochs"
+    status = DecompositionStatus.MAX_EPOCHS
     while state.stage < len(stages) and state.epoch < s.max_epochs:
         outer.rho = stages[state.stage]
         final = state.stage == len(stages) - 1
@@ -303,7 +303,7 @@ def _optimize(outer: _Outer, network: NetworkSpec, state, tick: float) -> Decomp
             status = _lbfgs(outer, state, names, end_epoch, gtol)
         else:
             status = _adam(outer, state, names, end_epoch)
-        if final or status == "early-stopped":
+        if final or status is DecompositionStatus.EARLY_STOPPED:
             break
         _log.info(f"decomposition: penalty stage rho = {outer.rho:g} {status} at epoch {state.epoch}")
         state.stage += 1
@@ -329,7 +329,7 @@ def _budget(outer: _Outer, state) -> int:
     return left
 
 
-def _lbfgs(outer: _Outer, state, names, end_epoch, gtol: float) -> str:
+def _lbfgs(outer: _Outer, state, names, end_epoch, gtol: float) -> DecompositionStatus:
     from scipy.optimize import minimize
 
     last = {}
@@ -349,15 +349,20 @@ def _lbfgs(outer: _Outer, state, names, end_epoch, gtol: float) -> str:
                    options={"maxiter": _budget(outer, state), "gtol": gtol,
                             "ftol": 1e-12, "maxcor": 20})
     if state.bad_epochs >= outer.s.patience:
-        return "early-stopped"
+        return DecompositionStatus.EARLY_STOPPED
     if res.status == 0:
         if not state.history or not np.allclose(state.theta, res.x):
             end_epoch(np.asarray(res.x, dtype=float), float(res.fun), None)
-        return "converged"
-    return "max-epochs" if res.status == 1 else f"stopped: {res.message}"
+        return DecompositionStatus.CONVERGED
+    return DecompositionStatus.MAX_EPOCHS if res.status == 1 else _stopped(res.message)
 
 
-def _newton(outer: _Outer, state, names, end_epoch, gtol: float) -> str:
+def _stopped(message: str) -> DecompositionStatus:
+    _log.warning(f"decomposition: the outer optimizer stopped: {message}")
+    return DecompositionStatus.STOPPED
+
+
+def _newton(outer: _Outer, state, names, end_epoch, gtol: float) -> DecompositionStatus:
     from scipy.optimize import minimize
 
     cache: dict[bytes, tuple] = {}
@@ -379,14 +384,14 @@ def _newton(outer: _Outer, state, names, end_epoch, gtol: float) -> str:
                    hess=lambda t: evaluate(t)[2], method="trust-exact", callback=callback,
                    options={"maxiter": budget, "gtol": gtol})
     if state.bad_epochs >= outer.s.patience:
-        return "early-stopped"
+        return DecompositionStatus.EARLY_STOPPED
     if res.success:
-        return "converged"
-    return "max-epochs" if res.nit >= budget else f"stopped: {res.message}"
+        return DecompositionStatus.CONVERGED
+    return DecompositionStatus.MAX_EPOCHS if res.nit >= budget else _stopped(res.message)
 
 
 def _adam(outer: _Outer, state, names, end_epoch, beta1: float = 0.9, beta2: float = 0.999,
-          eps: float = 1e-8) -> str:
+          eps: float = 1e-8) -> DecompositionStatus:
     s = outer.s
     theta = state.theta.copy()
     m = state.adam_m if state.adam_m is not None else np.zeros_like(theta)
@@ -409,5 +414,5 @@ def _adam(outer: _Outer, state, names, end_epoch, beta1: float = 0.9, beta2: flo
             theta = theta - lr * m_hat / (np.sqrt(v_hat) + eps)
         state.adam_m, state.adam_v = m, v
         if end_epoch(theta, float(np.average(losses, weights=weights)), lr):
-            return "early-stopped"
-    return "max-epochs"
+            return DecompositionStatus.EARLY_STOPPED
+    return DecompositionStatus.MAX_EPOCHS

@@ -40,6 +40,17 @@ class Schedule(str, enum.Enum):
     COSINE = "cosine"
 
 
+class DecompositionStatus(enum.StrEnum):
+    """How a decomposition run ended."""
+
+    CONVERGED = "converged"
+    #: ``patience`` epochs without improvement (the best weights are kept).
+    EARLY_STOPPED = "early-stopped"
+    MAX_EPOCHS = "max-epochs"
+    #: The outer optimizer stopped for another reason (its message is logged).
+    STOPPED = "stopped"
+
+
 @dataclass
 class DecompositionSettings:
     """Options of :func:`~idaes_hybrid.decomposition.outer.run_decomposition`.

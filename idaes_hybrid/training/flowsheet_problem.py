@@ -25,7 +25,7 @@ from idaes_hybrid.model.paths import PathError
 from idaes_hybrid.nn.block import NeuralNetworkBlock
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
-from idaes_hybrid.training.predict import PredictionError
+from idaes_hybrid.training.predict import PredictionError, Simulation
 from idaes_hybrid.training.problem import interpolation_weights, observation_scales
 from idaes_hybrid.training.regularization import add_likelihood_objective_parts
 from idaes_hybrid.model.initialization import HybridUnitInitializer
@@ -223,7 +223,7 @@ def fixed_weight_model(hf: HybridFlowsheet, exp: FlowsheetExperiment,
 def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment,
                        spec: NetworkSpec | Mapping[str, NetworkSpec] | None,
                        nfe: int, ncp: int, outputs: Sequence[str] = (),
-                       options: dict | None = None) -> dict:
+                       options: dict | None = None) -> Simulation:
     """Simulate ``exp`` (weights fixed): march initialization, then one square solve.
 
     ``spec``: the network (one term) or ``{term name: NetworkSpec}``; ``spec=None`` simulates a flowsheet without learned terms (a first-principles
@@ -252,12 +252,11 @@ def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment,
         raise PredictionError(f"simulation of {exp.name!r}: {res.status.value} "
                               f"({res.termination_message})"
                               + (f"; the march failed before: {march_error}" if march_error else ""))
-    out = {"time": np.array(list(blk.fs.time))}
+    series = {}
     for name in outputs:
         ref = hf.var(blk, name, f"outputs.{name}")
-        out[name] = np.array([pyo.value(ref[t]) for t in blk.fs.time])
-    out["_model"] = m
-    return out
+        series[name] = np.array([pyo.value(ref[t]) for t in blk.fs.time])
+    return Simulation(np.array(list(blk.fs.time)), series, m)
 
 
 def flowsheet_rmse(blk: pyo.Block, hf: HybridFlowsheet, exp: FlowsheetExperiment) -> dict[str, float]:

@@ -42,7 +42,7 @@ from idaes_hybrid.training.flowsheet_problem import (
 from idaes_hybrid.training.predict import PredictionError, pooled_rmse
 from idaes_hybrid.training.problem import noise_levels
 from idaes_hybrid.training.train import (
-    HessianMode, StageReport, TrainingError, TrainingResult, TrainingSettings, decomposition_resumes,
+    HessianMode, StageReport, StageStatus, TrainingError, TrainingResult, TrainingSettings, decomposition_resumes,
     pretrain_on_profiles, starting_values)
 from idaes_hybrid.training.regularization import (
     WARM_START_OPTIONS, RegularizationChoice, choose_regularization, prior_term, resolve_setting)
@@ -181,7 +181,7 @@ def _pretrain_stage(m: pyo.Block, settings: TrainingSettings) -> tuple[StageRepo
         pre = pretrain_on_profiles(net.to_spec(), v, z, settings)
         net.load_spec(pre.spec)
         epochs, loss = epochs + pre.epochs, loss + pre.loss
-    return StageReport("ok", time.perf_counter() - tick, epochs, loss), profiles
+    return StageReport(StageStatus.OK, time.perf_counter() - tick, epochs, loss), profiles
 
 
 def _judge(m: pyo.Block, hf: HybridFlowsheet, fitted, simulated, trained: dict,
@@ -201,9 +201,8 @@ def _judge(m: pyo.Block, hf: HybridFlowsheet, fitted, simulated, trained: dict,
             _log.warning(f"validation: {err}")
             failed[exp.name] = str(err)
             continue
-        model = sim.pop("_model")
-        per_exp[exp.name] = flowsheet_rmse(model.experiment[exp.name], hf, exp)
-        trajs[exp.name] = sim
+        per_exp[exp.name] = flowsheet_rmse(sim.model.experiment[exp.name], hf, exp)
+        trajs[exp.name] = sim.trajectories()
     return per_exp, trajs, failed
 
 
@@ -237,8 +236,8 @@ def _warm_start(m: pyo.Block, train_exps) -> tuple[dict, dict]:
     for net in nets:
         net.initialize_points(outputs=False)
     profiles = {net.local_name: dict(zip(("inputs", "outputs"), io_arrays(net))) for net in nets}
-    march = StageReport("skipped (warm start: march with the saved networks)", time.perf_counter() - tick)
-    return {"smoother": march, "pretrain": StageReport("skipped (warm start)", 0.0)}, profiles
+    march = StageReport(StageStatus.MARCHED, time.perf_counter() - tick)
+    return {"smoother": march, "pretrain": StageReport(StageStatus.WARM_START, 0.0)}, profiles
 
 
 def train_flowsheet(
@@ -300,7 +299,7 @@ def train_flowsheet(
     m.training_objective = pyo.Objective(expr=m.data_fit + prior_term(m, sum(
         _anchored_l2(net, centres[net.local_name]) for net in nets)))
     m.training_objective.deactivate()
-    stages = {"build": StageReport("ok", time.perf_counter() - tick)}
+    stages = {"build": StageReport(StageStatus.OK, time.perf_counter() - tick)}
     _log.info(f"build: {len(train_exps)} experiments, " + ", ".join(
         f"{net.local_name}: {len(getattr(net, POINTS))} network points" for net in nets))
     resuming = decomposed and decomposition_resumes(settings.decomposition, nets[0].to_spec(), train_exps)
@@ -330,7 +329,7 @@ def train_flowsheet(
     simulated = [*(train_exps if decomposed else []), *val_exps]
     per_exp, trajs, failed = _judge(m, hf, [] if decomposed else train_exps, simulated, trained,
                                     nfe, ncp, options)
-    stages["validate"] = StageReport("ok", time.perf_counter() - tick)
+    stages["validate"] = StageReport(StageStatus.OK, time.perf_counter() - tick)
     first = hf.terms[0].name
     return TrainingResult(
         spec=trained[first], status=stages["train"].status, iterations=stages["train"].iterations,
@@ -389,7 +388,7 @@ def _choose_regularization(m: pyo.Block, train_exps, options: dict, settings: Tr
 def _resumed(m: pyo.Block, hf: HybridFlowsheet) -> tuple[dict, dict]:
     """A decomposition resumed from its checkpoint: no smoother, no pre-training."""
     _set_points_active(m, True)
-    skipped = StageReport("skipped (resumed)", 0.0)
+    skipped = StageReport(StageStatus.RESUMED, 0.0)
     return {"smoother": skipped, "pretrain": skipped}, {t.name: {} for t in hf.terms}
 
 

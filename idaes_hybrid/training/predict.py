@@ -7,7 +7,8 @@ inputs alone.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,32 @@ from idaes_hybrid.model.definition import HybridModelDefinition
 
 _log = idaeslog.getLogger(__name__)
 
+
+
+@dataclass
+class Simulation(Mapping[str, np.ndarray]):
+    """A simulated experiment: its time grid, trajectories by name and the solved model.
+
+    Reads like a mapping of trajectories (``sim["time"]``, ``sim["S"]``, ``"S" in sim``);
+    :meth:`trajectories` gives them as a plain dict (for plots and JSON).
+    """
+
+    time: np.ndarray
+    series: dict[str, np.ndarray]
+    model: pyo.ConcreteModel = field(repr=False)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.time if key == "time" else self.series[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(["time", *self.series])
+
+    def __len__(self) -> int:
+        return 1 + len(self.series)
+
+    def trajectories(self) -> dict[str, np.ndarray]:
+        """``{"time": ..., name: values, ...}``."""
+        return {"time": self.time, **self.series}
 
 class PredictionError(RuntimeError):
     """A prediction could not be computed; the message names the experiment."""
@@ -72,7 +99,7 @@ def simulate(definition: HybridModelDefinition, experiment: Experiment, spec: Ne
              disc: Discretization, physics: dict[str, float], network_inputs: Sequence[str],
              solver_options: dict | None = None,
              unit_config: Mapping[str, Any] | None = None,
-             initialize: bool = True, user_scaling: bool = False) -> dict[str, np.ndarray]:
+             initialize: bool = True, user_scaling: bool = False) -> Simulation:
     """Predict one experiment from its initial state and inputs.
 
     With ``initialize`` the unit's ``default_initializer`` first marches through
@@ -124,8 +151,7 @@ def simulate(definition: HybridModelDefinition, experiment: Experiment, spec: Ne
         if traj[name].min() < -1e-6:
             _log.warning(f"experiment {experiment.name!r}: predicted {name} falls to "
                          f"{traj[name].min():.4g} (below zero)")
-    traj["_model"] = m
-    return traj
+    return Simulation(traj.pop("time"), traj, m)
 
 
 def values_at_times(blk: pyo.Block, names: Sequence[str], times: Sequence[float]) -> pd.DataFrame:

@@ -120,9 +120,25 @@ class TrainingSettings:
     decomposition: DecompositionSettings = field(default_factory=DecompositionSettings)
 
 
+class StageStatus(enum.StrEnum):
+    """Status of a training stage that is not a solve."""
+
+    OK = "ok"
+    SKIPPED = "skipped"
+    #: A decomposition resumed from its checkpoint: smoother and pre-training done before.
+    RESUMED = "skipped (resumed)"
+    #: A model update: the saved networks replace pre-training.
+    WARM_START = "skipped (warm start)"
+    #: A model update: the states marched with the saved networks replace the smoother.
+    MARCHED = "skipped (warm start: march with the saved networks)"
+
+
 @dataclass
 class StageReport:
-    """What one stage did: status, solver iterations, wall time."""
+    """What one stage did: status (a :class:`StageStatus`, a solver's
+    :class:`~idaes_hybrid.solve.solver.SolveStatus` value or a decomposition's
+    :class:`~idaes_hybrid.decomposition.settings.DecompositionStatus`), solver iterations,
+    wall time."""
 
     status: str
     wall_time_s: float
@@ -288,7 +304,7 @@ def train(
                            settings.smoother_scale)
     decomposed = settings.method is TrainingMethod.DECOMPOSITION
     cross_validating, choice = _add_training_objective(m, settings, warm, len(train_exps))
-    stages["build"] = StageReport("ok", time.perf_counter() - tick)
+    stages["build"] = StageReport(StageStatus.OK, time.perf_counter() - tick)
     _log.info(f"build: {len(train_exps)} experiments, {len(m.net.kinetics)} network points, "
               f"{spec.n_parameters} weights")
 
@@ -312,7 +328,7 @@ def train(
 
     tick = time.perf_counter()
     per_exp, trajs = _judge(m, run, val_exps, trained, decomposed, options, settings.user_scaling)
-    stages["validate"] = StageReport("ok", time.perf_counter() - tick)
+    stages["validate"] = StageReport(StageStatus.OK, time.perf_counter() - tick)
 
     return TrainingResult(
         spec=trained, status=stages["train"].status, iterations=stages["train"].iterations,
@@ -384,7 +400,7 @@ def _diagnostics_stage(m: pyo.Block, decomposed: bool) -> tuple[StageReport, dic
         diagnostics = {"skipped": "decomposition: the inner problems are solved on the workers"}
     else:
         diagnostics = _numerical_diagnostics(m)
-    status = "ok" if not ({"error", "skipped"} & set(diagnostics)) else "skipped"
+    status = StageStatus.OK if not ({"error", "skipped"} & set(diagnostics)) else StageStatus.SKIPPED
     return StageReport(status, time.perf_counter() - tick), diagnostics
 
 
@@ -410,14 +426,14 @@ def _start_stages(m: pyo.Block, run: _Run, spec: NetworkSpec, settings: Training
     The network is left loaded and its points initialized for stage 3."""
     if resuming:  # the checkpoint holds weights and normalization: stages 1 and 2 are done
         set_smoother_mode(m, on=False)
-        return {"smoother": StageReport("skipped (resumed)", 0.0),
-                "pretrain": StageReport("skipped (resumed)", 0.0)}, {}
+        return {"smoother": StageReport(StageStatus.RESUMED, 0.0),
+                "pretrain": StageReport(StageStatus.RESUMED, 0.0)}, {}
     if warm is not None:  # a model update: the saved network replaces stages 1 and 2
         wall, _ = prepare_warm_start(m, warm, run.definition, run.experiments, run.disc, run.physics,
                                      run.network_inputs, options, run.unit_config)
         set_smoother_mode(m, on=False)
-        return {"smoother": StageReport("skipped", 0.0), "pretrain": StageReport("skipped", 0.0),
-                "warm_start": StageReport("ok", wall)}, {}
+        return {"smoother": StageReport(StageStatus.SKIPPED, 0.0), "pretrain": StageReport(StageStatus.SKIPPED, 0.0),
+                "warm_start": StageReport(StageStatus.OK, wall)}, {}
     set_smoother_mode(m, on=True)  # stage 1: smoother
     res = _solve(m, "smoother", {**options, "hessian_approximation": "exact",
                                   **settings.smoother_options}, tee)
@@ -425,7 +441,7 @@ def _start_stages(m: pyo.Block, run: _Run, spec: NetworkSpec, settings: Training
     v, z = network_io_arrays(m)
     tick = time.perf_counter()  # stage 2: normalization + pre-training
     pre = pretrain_on_profiles(spec, v, z, settings)
-    stages["pretrain"] = StageReport("ok", time.perf_counter() - tick, pre.epochs, pre.loss)
+    stages["pretrain"] = StageReport(StageStatus.OK, time.perf_counter() - tick, pre.epochs, pre.loss)
     m.net.load_spec(pre.spec)  # stage 3 starts from the pre-trained network
     set_smoother_mode(m, on=False)
     m.net.initialize_points(outputs=False)
@@ -444,9 +460,8 @@ def _judge(m: pyo.Block, run: _Run, val_exps: Sequence[Experiment], trained: Net
     for exp in ([*run.experiments, *val_exps] if decomposed else val_exps):
         traj = simulate(run.definition, exp, trained, run.disc, run.physics, run.network_inputs, options,
                         unit_config=run.unit_config, user_scaling=user_scaling)
-        model = traj.pop("_model")
-        per_exp[exp.name] = rmse(model.experiment[exp.name], exp)
-        trajs[exp.name] = traj
+        per_exp[exp.name] = rmse(traj.model.experiment[exp.name], exp)
+        trajs[exp.name] = traj.trajectories()
     return per_exp, trajs
 
 

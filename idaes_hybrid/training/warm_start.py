@@ -118,7 +118,7 @@ def initialize_by_simulation(m: pyo.Block, definition: HybridModelDefinition,
                          "start constant")
             status[exp.name] = "constant"
             continue
-        sim_unit = traj["_model"].experiment[exp.name].fs.unit
+        sim_unit = traj.model.experiment[exp.name].fs.unit
         copy_unit_values(sim_unit, m.experiment[exp.name].fs.unit)
         status[exp.name] = "simulated"
     return status

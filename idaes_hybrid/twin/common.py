@@ -52,5 +52,4 @@ def simulated_rmse(saved: SavedModel, spec, experiment: Experiment, solver_optio
     """RMSE per measured variable of ``experiment`` simulated with ``spec`` from its initial state."""
     traj = simulate(saved.definition, experiment, spec, saved.discretization, saved.physics,
                     saved.network_inputs, solver_options, unit_config=unit_config)
-    model = traj.pop("_model")
-    return rmse(model.experiment[experiment.name], experiment)
+    return rmse(traj.model.experiment[experiment.name], experiment)

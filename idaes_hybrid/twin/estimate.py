@@ -461,8 +461,8 @@ def estimate_and_forecast(saved: SavedModel, experiment: Experiment, t_now: floa
                         _grid(t_end - t_now, element, saved.discretization.ncp), saved.physics,
                         saved.network_inputs, settings.solver_options,
                         unit_config=settings.unit_config)
-    fc_model = forecast.pop("_model")
-    forecast["time"] = forecast["time"] + t_now
+    fc_model = forecast.model
+    forecast = {**forecast.trajectories(), "time": forecast.time + t_now}
     return TwinEstimate(
         experiment=experiment.name, t_now=t_now, window_start=t_s, horizon_end=t_end, state=state,
         window_initial=initial, estimate=est, forecast=forecast, arrival_cost=arrival_cost,

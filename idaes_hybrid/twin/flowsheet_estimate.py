@@ -299,8 +299,8 @@ def estimate_flowsheet(hf: HybridFlowsheet, specs: Mapping[str, NetworkSpec] | N
     fc_exp = _shifted_experiment(experiment, "forecast", t_now, t_end - t_now, now)
     forecast = simulate_flowsheet(hf, fc_exp, specs, _grid_nfe(t_end - t_now, element), ncp,
                                   reported, options)
-    fc_block = forecast.pop("_model").experiment[fc_exp.name]
-    forecast["time"] = forecast["time"] + t_now
+    fc_block = forecast.model.experiment[fc_exp.name]
+    forecast = {**forecast.trajectories(), "time": forecast.time + t_now}
     return FlowsheetEstimate(
         experiment=experiment.name, t_now=t_now, window_start=t_s, horizon_end=t_end, state=now,
         window_initial={n: float(est[n][0]) for n in names}, estimate=est, forecast=forecast,

@@ -63,7 +63,7 @@ def simulated_rmse(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperimen
     out = {}
     for exp in experiments:
         sim = simulate_flowsheet(hf, exp, specs, nfe, ncp, exp.measured_variables, options)
-        out[exp.name] = flowsheet_rmse(sim["_model"].experiment[exp.name], hf, exp)
+        out[exp.name] = flowsheet_rmse(sim.model.experiment[exp.name], hf, exp)
     return out
 
 
