@@ -188,3 +188,75 @@ def test_settings_reject_bad_values_naming_the_field():
         UncertaintySettings(method="bootstrap")
     with pytest.raises(ValueError, match="uncertainty.members"):
         UncertaintySettings(members=1)
+
+
+# ---------------------------------------------------------------- config and command line
+def _flowsheet_config(tmp_path: Path, uncertainty: str, name: str = "cfg.toml") -> Path:
+    text = (CASE / "config_flowsheet.toml").read_text()
+    text = text.replace('build = "hybrid_flowsheet.py:build"', f'build = "{CASE}/hybrid_flowsheet.py:build"')
+    text = text.replace('data = "data/', f'data = "{CASE}/data/').replace("nfe = 20", "nfe = 10")
+    text = text.replace("hidden = [20, 20]", "hidden = [6]")
+    cfg = tmp_path / name
+    cfg.write_text(text + "\n" + uncertainty)
+    return cfg
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("table,message", [
+    ("level = 1.5", r"uncertainty.level: expected a number in \(0, 1\)"),
+    ("level = 'high'", r"uncertainty.level: expected a number in \(0, 1\)"),
+    ("method = 'bootstrap'", "uncertainty.method: expected one of"),
+    ("method = 'ensemble'", "uncertainty.method: 'ensemble' is not available yet"),
+    ("members = 0", "uncertainty.members"),
+    ("width = 2", "uncertainty.width: unknown key"),
+])
+def test_bad_uncertainty_tables_stop_naming_the_field(tmp_path, table, message):
+    from idaes_hybrid.config import ConfigError, load_run_config
+    from idaes_hybrid.flowsheet_config import load_flowsheet_config
+
+    with pytest.raises(ConfigError, match=message):
+        load_flowsheet_config(_flowsheet_config(tmp_path, f"[uncertainty]\n{table}\n"))
+    unit = (CASE / "config.toml").read_text().replace('data = "data/', f'data = "{CASE}/data/')
+    path = tmp_path / "unit.toml"
+    path.write_text(unit + f"\n[uncertainty]\n{table}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_run_config(path)
+
+
+@pytest.mark.unit
+def test_uncertainty_table_defaults(tmp_path):
+    from idaes_hybrid.flowsheet_config import load_flowsheet_config
+
+    cfg = load_flowsheet_config(_flowsheet_config(tmp_path, "[uncertainty]\n"))
+    assert cfg.uncertainty == UncertaintySettings(method="laplace", members=5, level=0.9)
+    assert load_flowsheet_config(_flowsheet_config(tmp_path, "", "plain.toml")).uncertainty is None
+
+
+@pytest.mark.integration
+def test_cli_flowsheet_train_and_predict_write_coverage_and_band_columns(tmp_path):
+    """train with [uncertainty]: metrics.json has the validation coverage, the model file the
+    covariance, report.md the coverage; predict writes <var>_lower / <var>_upper around the
+    prediction."""
+    import json
+
+    from idaes_hybrid.cli import main
+
+    cfg = _flowsheet_config(tmp_path, '[uncertainty]\nmethod = "laplace"\nlevel = 0.9\n')
+    assert main(["train", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    unc = metrics["uncertainty"]
+    assert unc["method"] == "laplace" and unc["level"] == 0.9
+    assert set(unc["validation_coverage"]) >= {"X", "S", "P"}
+    assert all(0.0 <= v <= 1.0 for v in unc["validation_coverage"].values())
+    saved = json.loads((tmp_path / "run" / "model" / "flowsheet_model.json").read_text())["uncertainty"]
+    n = saved["covariance"].__len__()
+    assert n == metrics["networks"]["growth"]["n_parameters"]
+    assert "inside the 90% band" in (tmp_path / "run" / "report.md").read_text()
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(tmp_path / "run" / "model"), str(cfg), "--out", str(out),
+                 "--quiet"]) == 0
+    table = pd.read_csv(out)
+    cols = list(table.columns)
+    assert cols[cols.index("X") + 1: cols.index("X") + 3] == ["X_lower", "X_upper"]
+    assert (table["X_lower"] <= table["X"] + 1e-12).all() and (table["X"] <= table["X_upper"] + 1e-12).all()
+    assert (table["S_upper"] - table["S_lower"]).max() > 0

@@ -301,3 +301,66 @@ def band_coverage(bands: Sequence[PredictionBands], experiments: Sequence) -> di
             inside[name] = inside.get(name, 0) + int(hit.sum())
             total[name] = total.get(name, 0) + len(y)
     return {k: inside[k] / total[k] for k in sorted(total) if total[k]}
+
+
+@dataclass
+class ValidationUncertainty:
+    """What a training run with ``[uncertainty]`` adds: the covariance, the validation
+    experiments' bands and the summary for ``metrics.json``."""
+
+    covariance: LaplaceCovariance
+    level: float
+    bands: dict[str, PredictionBands]
+    coverage: dict[str, float]
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        """``{"method", "level", "validation_coverage", ...}`` for ``metrics.json``."""
+        out = {"method": "laplace", "level": self.level, "validation_coverage": self.coverage,
+               "clipped_eigenvalues": self.covariance.clipped,
+               "wall_time_s": self.covariance.wall_time_s}
+        if self.failures:
+            out["failures"] = self.failures
+        return out
+
+    def saved(self) -> dict:
+        """What the model file keeps (``predict`` draws bands from it)."""
+        return {**self.covariance.to_dict(), "level": self.level}
+
+
+def validation_uncertainty(make_spec: Callable[..., InnerSource], train_experiments: Sequence,
+                           validation_experiments: Sequence, network_spec: NetworkSpec, alpha: float,
+                           level: float) -> ValidationUncertainty:
+    """The Laplace covariance of a trained network and the validation experiments' bands.
+
+    Parameters
+    ----------
+    make_spec
+        Spec factory of the path (see :func:`laplace_covariance`).
+    train_experiments, validation_experiments
+        The run's experiments by role.
+    network_spec
+        The trained network.
+    alpha
+        Prior precision of the training.
+    level
+        Band probability.
+
+    Returns
+    -------
+    ValidationUncertainty
+        A validation experiment whose simulation fails is left out (and named in
+        ``failures``).
+    """
+    lap = laplace_covariance(make_spec, train_experiments, network_spec, alpha)
+    bands, failures = {}, {}
+    for exp in validation_experiments:
+        try:
+            bands[exp.name] = prediction_bands(make_spec, exp, network_spec, lap.covariance, level)
+        except UncertaintyError as err:
+            _log.warning(f"uncertainty: {err}")
+            failures[exp.name] = str(err)
+    coverage = band_coverage(list(bands.values()), validation_experiments)
+    _log.info("uncertainty: validation coverage of the %g band: %s", level,
+              ", ".join(f"{k} {v:.0%}" for k, v in coverage.items()) or "no validation data")
+    return ValidationUncertainty(lap, float(level), bands, coverage, failures)
