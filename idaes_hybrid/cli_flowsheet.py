@@ -60,17 +60,11 @@ def _uncertainty(config, result):
     """Laplace covariance and validation bands when the config has ``[uncertainty]``."""
     if config.uncertainty is None:
         return None
-    from idaes_hybrid.model.experiment import Role
-    from idaes_hybrid.uncertainty.laplace import UncertaintyError, validation_uncertainty
+    from idaes_hybrid.cli_uncertainty import validation_bands
 
-    train = [e for e in config.experiments if e.role is Role.TRAIN]
-    val = [e for e in config.experiments if e.role is Role.VALIDATION]
-    try:
-        return validation_uncertainty(_spec_factory(config), train, val, result.spec,
-                                      float(result.regularization["alpha"]), config.uncertainty.level)
-    except UncertaintyError as err:  # keep the trained model; say why there are no bands
-        logging.getLogger(LOGGER_NAME + ".cli").warning(f"uncertainty: no bands: {err}")
-        return None
+    return validation_bands(_spec_factory(config), config.experiments, result.spec,
+                            result.regularization["alpha"], config.uncertainty.level,
+                            logging.getLogger(LOGGER_NAME + ".cli"))
 
 
 def load_flowsheet_model(model_dir: str | Path, accept_edited: bool = False) -> dict:
@@ -161,24 +155,14 @@ def saved_uncertainty(model_dir) -> dict | None:
 
 def _with_bands(frame, config, exp, specs: dict, saved: dict, names: list[str]):
     """``frame`` with ``<var>_lower`` and ``<var>_upper`` after each predicted column."""
-    import numpy as np
+    from idaes_hybrid.cli_uncertainty import saved_bands, with_band_columns
+    from idaes_hybrid.io import ModelFileError
 
-    from idaes_hybrid.uncertainty.laplace import LaplaceCovariance, prediction_bands
-
-    cov = LaplaceCovariance.from_dict(saved)
-    spec = next(iter(specs.values()))
-    if cov.covariance.shape != (spec.n_parameters, spec.n_parameters):
-        raise FlowsheetModelError(f"uncertainty.covariance: shape {cov.covariance.shape} does not match "
-                                  f"the network's {spec.n_parameters} weights")
-    bands = prediction_bands(_spec_factory(config), exp, spec, cov.covariance, float(saved["level"]), names)
-    out = {}
-    for col in frame.columns:
-        out[col] = frame[col].to_numpy()
-        if col in bands.mean:
-            if not np.allclose(bands.time, frame["time"].to_numpy()):
-                raise FlowsheetModelError("discretization: the bands' grid is not the prediction's")
-            out[f"{col}_lower"], out[f"{col}_upper"] = bands.lower[col], bands.upper[col]
-    return type(frame)(out)
+    try:
+        bands = saved_bands(_spec_factory(config), exp, next(iter(specs.values())), saved, names)
+    except ModelFileError as err:
+        raise FlowsheetModelError(str(err)) from None
+    return with_band_columns(frame, bands)
 
 
 def optimize(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dict, Path, list[Path]]:

@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, str]] = [
     ("model", r"units(\..*)?|model(\..*)?|nl_system|dof|scaling|batched_solve|numerical_checks"),
     ("training", r"training(\..*)?|decomposition(\..*)?"),
     ("output", r"io|plots|report|flowsheet_output"),
-    ("use", r"optimize|optimization_plots|twin(\..*)?|reuse(\..*)?|diagnose"),
+    ("use", r"optimize|optimization_plots|twin(\..*)?|reuse(\..*)?|diagnose|uncertainty(\..*)?"),
     ("config", r"config|optimization_config|flowsheet_config|flowsheet_parse|"
                r"flowsheet_optimization_config"),
     ("cli", r"cli(_.*)?|__package__"),

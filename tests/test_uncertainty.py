@@ -260,3 +260,27 @@ def test_cli_flowsheet_train_and_predict_write_coverage_and_band_columns(tmp_pat
     assert cols[cols.index("X") + 1: cols.index("X") + 3] == ["X_lower", "X_upper"]
     assert (table["X_lower"] <= table["X"] + 1e-12).all() and (table["X"] <= table["X_upper"] + 1e-12).all()
     assert (table["S_upper"] - table["S_lower"]).max() > 0
+
+
+@pytest.mark.integration
+def test_cli_unit_train_and_predict_write_coverage_and_band_columns(tmp_path):
+    """The unit path (config.toml): coverage in metrics.json, covariance in model.json,
+    band columns in the predictions."""
+    import json
+
+    from idaes_hybrid.cli import main
+
+    text = (CASE / "config.toml").read_text().replace('data = "data/', f'data = "{CASE}/data/')
+    text = text.replace("nfe = 20", "nfe = 10").replace("hidden = [20, 20]", "hidden = [6]")
+    cfg = tmp_path / "unit.toml"
+    cfg.write_text(text + '\n[uncertainty]\nlevel = 0.9\n')
+    assert main(["train", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    unc = json.loads((tmp_path / "run" / "metrics.json").read_text())["uncertainty"]
+    assert unc["level"] == 0.9 and set(unc["validation_coverage"]) >= {"X", "S", "P"}
+    assert "uncertainty" in json.loads((tmp_path / "run" / "model" / "model.json").read_text())
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(tmp_path / "run" / "model"), str(cfg), "--out", str(out), "--quiet"]) == 0
+    table = pd.read_csv(out)
+    cols = list(table.columns)
+    assert cols[cols.index("S") + 1: cols.index("S") + 3] == ["S_lower", "S_upper"]
+    assert (table["S_upper"] - table["S_lower"]).max() > 0

@@ -297,7 +297,7 @@ def band_coverage(bands: Sequence[PredictionBands], experiments: Sequence) -> di
         exp = by_name[b.experiment]
         for name, (t_obs, mean, sd) in b.observed.items():
             y = exp.measurements[name].dropna().to_numpy(dtype=float)
-            hit = np.abs(y - mean) <= b.z * sd + 1e-9 * np.maximum(1.0, np.abs(y))
+            hit = np.abs(y - mean) <= b.z * sd + 1e-6 * np.maximum(1.0, np.abs(y))  # solver tolerance
             inside[name] = inside.get(name, 0) + int(hit.sum())
             total[name] = total.get(name, 0) + len(y)
     return {k: inside[k] / total[k] for k in sorted(total) if total[k]}
