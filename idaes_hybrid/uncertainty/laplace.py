@@ -107,7 +107,7 @@ def clip_to_positive_definite(precision: np.ndarray, floor: float) -> tuple[np.n
     Returns the matrix and how many eigenvalues were raised."""
     sym = 0.5 * (precision + precision.T)
     vals, vecs = np.linalg.eigh(sym)
-    low = vals < floor
+    low = vals < floor - 1e-9 * float(np.abs(vals).max())  # rounding below the floor is not counted
     if not low.any():
         return sym, 0
     vals = np.where(low, floor, vals)
