@@ -37,6 +37,7 @@ from typing import Iterator, Sequence
 
 from idaes_hybrid.cli.common import (
     LOGGER_NAME, UsageError, add_accept_edited_option, fmt, load_saved_with_config, write_plots)
+from idaes_hybrid.cli.uncertainty import unit_bands, unit_uncertainty, with_band_columns
 from idaes_hybrid.cli.size import ProblemSizeError, add_max_weights_option, check_problem_size
 from idaes_hybrid.cli.output import (Interrupted, OutputPathError, check_out_dir, check_out_file,
                                      import_tensorflow_if_needed, interrupts_raise, write_staged)
@@ -209,7 +210,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return _optimize(args)
     if args.command in ("update", "estimate"):
-        from idaes_hybrid.cli import twin as cli_twin
+        from idaes_hybrid.cli.app import twin as cli_twin
 
         return cli_twin.run_update(args) if args.command == "update" \
             else cli_twin.run_estimate(args)
@@ -222,7 +223,7 @@ def _train(args: argparse.Namespace) -> int:
     from idaes_hybrid.config.flowsheet import is_flowsheet_config
 
     if is_flowsheet_config(args.config):
-        from idaes_hybrid.cli import flowsheet as cli_flowsheet
+        from idaes_hybrid.cli.app import flowsheet as cli_flowsheet
         from idaes_hybrid.config.flowsheet import load_flowsheet_config
 
         check_out_dir(Path(args.out).expanduser().resolve(), [("config", args.config)])
@@ -257,16 +258,20 @@ def _train(args: argparse.Namespace) -> int:
                    config.discretization, config.physics, config.network_inputs,
                    config.training, tee=args.tee)
     metrics = result.metrics()
+    uncertainty = unit_uncertainty(config, result, log)
+    if uncertainty is not None:
+        metrics["uncertainty"] = uncertainty.summary()
     document = {**metrics, "model": config.model_name, "config": str(config.path),
                 "network_inputs": config.network_inputs}
 
     def write(staging: Path) -> None:
         write_json_atomic(staging / "metrics.json", document)
         try:
-            save_model(staging / "model", result, config, metrics)
+            save_model(staging / "model", result, config, metrics,
+                       uncertainty.saved() if uncertainty is not None else None)
         except ModelFileError as err:  # not bad input: the trained network is unusable
             raise TrainingError(f"the trained model cannot be saved: {err}") from err
-        write_plots(result, config, staging, log)
+        write_plots(result, config, staging, log, uncertainty.bands if uncertainty is not None else None)
         from idaes_hybrid.output.report import training_report
 
         plots = sorted(p.name for p in staging.glob("*.png"))
@@ -300,7 +305,7 @@ def _predict(args: argparse.Namespace) -> int:
     from idaes_hybrid.config.flowsheet import is_flowsheet_config
 
     if is_flowsheet_config(args.config):
-        from idaes_hybrid.cli import flowsheet as cli_flowsheet
+        from idaes_hybrid.cli.app import flowsheet as cli_flowsheet
 
         scores, experiments, rows = cli_flowsheet.predict(args)
         _print_scores(scores, experiments)
@@ -325,9 +330,11 @@ def _predict(args: argparse.Namespace) -> int:
         model = traj.pop("_model")
         scores[exp.name] = rmse(model.experiment[exp.name], exp)
         frame = pd.DataFrame({k: traj[k] for k in columns[1:]})
+        if saved.uncertainty is not None:
+            frame = with_band_columns(frame, unit_bands(config, saved, exp, columns[2:]))
         frame.insert(0, "experiment", exp.name)
         frames.append(frame)
-    table = pd.concat(frames, ignore_index=True)[columns]
+    table = pd.concat(frames, ignore_index=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out, table.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
     _print_scores(scores, config.experiments)
