@@ -210,7 +210,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return _optimize(args)
     if args.command in ("update", "estimate"):
-        from idaes_hybrid.cli.app import twin as cli_twin
+        from idaes_hybrid.cli import twin as cli_twin
 
         return cli_twin.run_update(args) if args.command == "update" \
             else cli_twin.run_estimate(args)
@@ -223,7 +223,7 @@ def _train(args: argparse.Namespace) -> int:
     from idaes_hybrid.config.flowsheet import is_flowsheet_config
 
     if is_flowsheet_config(args.config):
-        from idaes_hybrid.cli.app import flowsheet as cli_flowsheet
+        from idaes_hybrid.cli import flowsheet as cli_flowsheet
         from idaes_hybrid.config.flowsheet import load_flowsheet_config
 
         check_out_dir(Path(args.out).expanduser().resolve(), [("config", args.config)])
@@ -305,7 +305,7 @@ def _predict(args: argparse.Namespace) -> int:
     from idaes_hybrid.config.flowsheet import is_flowsheet_config
 
     if is_flowsheet_config(args.config):
-        from idaes_hybrid.cli.app import flowsheet as cli_flowsheet
+        from idaes_hybrid.cli import flowsheet as cli_flowsheet
 
         scores, experiments, rows = cli_flowsheet.predict(args)
         _print_scores(scores, experiments)
