@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, str]] = [
     ("cases", r"cases(\..*)?"),
     ("training", r"training(\..*)?|decomposition(\..*)?|diagnostics\.numerical_checks"),
     ("output", r"output(\..*)?"),
-    ("use", r"optimize(\..*)?|twin(\..*)?|diagnostics(\..*)?"),
+    ("use", r"optimize(\..*)?|twin(\..*)?|diagnostics(\..*)?|uncertainty(\..*)?"),
     ("config", r"config(\..*)?"),
     ("cli", r"cli(\..*)?|__package__"),
 ]

@@ -37,6 +37,7 @@ from typing import Iterator, Sequence
 
 from idaes_hybrid.cli.common import (
     LOGGER_NAME, UsageError, add_accept_edited_option, fmt, load_saved_with_config, write_plots)
+from idaes_hybrid.cli.uncertainty import unit_bands, unit_uncertainty, with_band_columns
 from idaes_hybrid.cli.size import ProblemSizeError, add_max_weights_option, check_problem_size
 from idaes_hybrid.cli.output import (Interrupted, OutputPathError, check_out_dir, check_out_file,
                                      import_tensorflow_if_needed, interrupts_raise, write_staged)
@@ -257,16 +258,20 @@ def _train(args: argparse.Namespace) -> int:
                    config.discretization, config.physics, config.network_inputs,
                    config.training, tee=args.tee)
     metrics = result.metrics()
+    uncertainty = unit_uncertainty(config, result, log)
+    if uncertainty is not None:
+        metrics["uncertainty"] = uncertainty.summary()
     document = {**metrics, "model": config.model_name, "config": str(config.path),
                 "network_inputs": config.network_inputs}
 
     def write(staging: Path) -> None:
         write_json_atomic(staging / "metrics.json", document)
         try:
-            save_model(staging / "model", result, config, metrics)
+            save_model(staging / "model", result, config, metrics,
+                       uncertainty.saved() if uncertainty is not None else None)
         except ModelFileError as err:  # not bad input: the trained network is unusable
             raise TrainingError(f"the trained model cannot be saved: {err}") from err
-        write_plots(result, config, staging, log)
+        write_plots(result, config, staging, log, uncertainty.bands if uncertainty is not None else None)
         from idaes_hybrid.output.report import training_report
 
         plots = sorted(p.name for p in staging.glob("*.png"))
@@ -324,9 +329,11 @@ def _predict(args: argparse.Namespace) -> int:
                         user_scaling=config.training.user_scaling)
         scores[exp.name] = rmse(traj.model.experiment[exp.name], exp)
         frame = pd.DataFrame({k: traj[k] for k in columns[1:]})
+        if saved.uncertainty is not None:
+            frame = with_band_columns(frame, unit_bands(config, saved, exp, columns[2:]))
         frame.insert(0, "experiment", exp.name)
         frames.append(frame)
-    table = pd.concat(frames, ignore_index=True)[columns]
+    table = pd.concat(frames, ignore_index=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out, table.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
     _print_scores(scores, config.experiments)

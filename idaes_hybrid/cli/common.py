@@ -90,7 +90,7 @@ def check_horizon_end(horizon_end: float | None, experiment) -> None:
                          f"{experiment.horizon:g}")
 
 
-def write_plots(result, config, directory: Path, log: logging.Logger) -> None:
+def write_plots(result, config, directory: Path, log: logging.Logger, bands=None) -> None:
     """Write the training plots; a plotting problem is a warning, not a failed run.
 
     Parameters
@@ -103,12 +103,15 @@ def write_plots(result, config, directory: Path, log: logging.Logger) -> None:
         Where ``fit.png`` and ``learned_rate.png`` go.
     log : logging.Logger
         Gets a warning for a plot that could not be written.
+    bands : dict, optional
+        Prediction bands by experiment name, shaded in ``fit.png``.
     """
     from idaes_hybrid.output.plots import plot_fit, plot_learned_rate, variable_units
 
     units = variable_units(config.definition, config.network_inputs)
     jobs = {
-        "fit.png": lambda p: plot_fit(result, config.experiments, config.definition, p, units=units),
+        "fit.png": lambda p: plot_fit(result, config.experiments, config.definition, p, units=units,
+                                      bands=bands),
         "learned_rate.png": lambda p: plot_learned_rate(
             result.spec, result, config.definition, config.network_inputs, p,
             reference=(config.definition.reference(config.reference)

@@ -37,9 +37,34 @@ def train(args: argparse.Namespace, config, write_staged) -> tuple[dict, Path, l
                                     "activations": [a.value for a in spec.activations],
                                     "n_parameters": spec.n_parameters}
                              for term, spec in result.specs.items()}}
+    uncertainty = _uncertainty(config, result)
+    if uncertainty is not None:
+        document["uncertainty"] = metrics["uncertainty"] = uncertainty.summary()
     written = write_staged(out, lambda staging: write_outputs(
-        staging, result, document, config.path, config.build_ref, config.experiments, log))
+        staging, result, document, config.path, config.build_ref, config.experiments, log,
+        uncertainty))
     return metrics, out, written
+
+
+def _spec_factory(config):
+    """The flowsheet path's inner-problem spec factory (one learned term)."""
+    import functools
+
+    from idaes_hybrid.decomposition.flowsheet_inner import FlowsheetInnerSpec
+
+    disc = config.discretization
+    return functools.partial(FlowsheetInnerSpec, hf=config.flowsheet, nfe=disc.nfe, ncp=disc.ncp)
+
+
+def _uncertainty(config, result):
+    """Laplace covariance and validation bands when the config has ``[uncertainty]``."""
+    if config.uncertainty is None:
+        return None
+    from idaes_hybrid.cli.uncertainty import validation_bands
+
+    return validation_bands(_spec_factory(config), config.experiments, result.spec,
+                            result.regularization["alpha"], config.uncertainty.level,
+                            logging.getLogger(LOGGER_NAME + ".cli"))
 
 
 def load_flowsheet_model(model_dir: str | Path, accept_edited: bool = False) -> dict:
@@ -99,6 +124,7 @@ def predict(args: argparse.Namespace) -> tuple[dict[str, dict[str, float]], list
     out = Path(args.out).expanduser().resolve()
     config = load_flowsheet_config(args.config)
     specs = _checked_specs(args.model_dir, config, getattr(args, "accept_edited_model", False))
+    saved = saved_uncertainty(args.model_dir)
     names = list(config.flowsheet.variables)
     frames, scores = [], {}
     disc = config.discretization
@@ -108,12 +134,34 @@ def predict(args: argparse.Namespace) -> tuple[dict[str, dict[str, float]], list
                                  config.training.solver_options)
         scores[exp.name] = flowsheet_rmse(sim.model.experiment[exp.name], config.flowsheet, exp)
         frame = pd.DataFrame(sim.trajectories())
+        if saved is not None:
+            frame = _with_bands(frame, config, exp, specs, saved, names)
         frame.insert(0, "experiment", exp.name)
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out, table.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
     return scores, config.experiments, len(table)
+
+
+def saved_uncertainty(model_dir) -> dict | None:
+    """The ``uncertainty`` entry of a saved flowsheet model (covariance of the weights,
+    band level), or ``None`` (trained without ``[uncertainty]``, or an older file)."""
+    path = Path(model_dir).expanduser().resolve() / "flowsheet_model.json"
+    saved = json.loads(path.read_text()).get("uncertainty")  # read and checked by load_flowsheet_model
+    return saved if isinstance(saved, dict) and "covariance" in saved else None
+
+
+def _with_bands(frame, config, exp, specs: dict, saved: dict, names: list[str]):
+    """``frame`` with ``<var>_lower`` and ``<var>_upper`` after each predicted column."""
+    from idaes_hybrid.cli.uncertainty import saved_bands, with_band_columns
+    from idaes_hybrid.output.saved import ModelFileError
+
+    try:
+        bands = saved_bands(_spec_factory(config), exp, next(iter(specs.values())), saved, names)
+    except ModelFileError as err:
+        raise FlowsheetModelError(str(err)) from None
+    return with_band_columns(frame, bands)
 
 
 def optimize(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dict, Path, list[Path]]:

@@ -37,7 +37,8 @@ from typing import Any, Mapping
 from pyomo.environ import units as pyunits
 
 from idaes_hybrid.config.run import (
-    ConfigError, parse_decomposition, parse_discretization, parse_solver, parse_training)
+    ConfigError, parse_decomposition, parse_discretization, parse_solver, parse_training,
+    parse_uncertainty)
 from idaes_hybrid.decomposition.settings import TrainingMethod
 from idaes_hybrid.config.flowsheet_parse import load_build_function, parse_initial
 from idaes_hybrid.model.experiment import DataError, Role, read_measurements
@@ -49,7 +50,7 @@ from idaes_hybrid.training.problem import Discretization
 from idaes_hybrid.training.train import TrainingSettings
 
 TOP_LEVEL_KEYS = ("flowsheet", "network", "discretization", "training", "solver", "experiments",
-                  "optimization", "decomposition")
+                  "optimization", "decomposition", "uncertainty")
 TIME_UNITS = {"s": pyunits.s, "min": pyunits.min, "h": pyunits.h, "hr": pyunits.h,
               "dimensionless": pyunits.dimensionless}
 _EXPERIMENT_KEYS = ("name", "data", "horizon", "role", "initial", "inputs", "noise_sd")
@@ -70,6 +71,7 @@ class FlowsheetRunConfig:
     experiments: list[FlowsheetExperiment]
     term_networks: dict[str, dict] = field(default_factory=dict)
     optimization_table: dict | None = None
+    uncertainty: Any = None  #: UncertaintySettings of the [uncertainty] table, or None
 
     def optimization(self):
         """The checked ``[optimization]`` table (its functions imported), or ``None``.
@@ -253,6 +255,10 @@ def load_flowsheet_config(path: str | Path) -> FlowsheetRunConfig:
     if training.method is TrainingMethod.DECOMPOSITION and len(terms) != 1:
         raise ConfigError(f"training.method: 'decomposition' trains one learned term; this flowsheet "
                           f"has {len(terms)} ({', '.join(t.name for t in terms)}): use 'simultaneous'")
+    uncertainty = parse_uncertainty(data.get("uncertainty"))
+    if uncertainty is not None and len(terms) != 1:
+        raise ConfigError(f"uncertainty: Laplace bands need one learned term; this flowsheet has "
+                          f"{len(terms)} ({', '.join(t.name for t in terms)})")
     training.seed = seed
     training.solver_options = {**training.solver_options, **parse_solver(data.get("solver", {}))}
     exps = data.get("experiments")
@@ -264,4 +270,5 @@ def load_flowsheet_config(path: str | Path) -> FlowsheetRunConfig:
         raise ConfigError(str(err)) from None
     return FlowsheetRunConfig(path, fs["build"], hybrid, hidden, activation, seed,
                               parse_discretization(data.get("discretization", {})), training,
-                              experiments, term_networks, _optional_table(data, "optimization"))
+                              experiments, term_networks, _optional_table(data, "optimization"),
+                              uncertainty)

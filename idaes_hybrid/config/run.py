@@ -37,6 +37,7 @@ from idaes_hybrid.nn.network import Activation, NetworkConfigError, NetworkSpec,
 from idaes_hybrid.training.experiment import DataError, Experiment, Role, experiment_field
 from idaes_hybrid.training.problem import Discretization
 from idaes_hybrid.decomposition.settings import DecompositionSettings
+from idaes_hybrid.uncertainty.settings import UncertaintyMethod, UncertaintySettings
 from idaes_hybrid.training.regularization import CROSS_VALIDATE
 from idaes_hybrid.training.train import TrainingSettings
 from idaes_hybrid.cases.registry import REGISTRY, HybridModelDefinition, get_model_definition
@@ -48,7 +49,7 @@ _log = idaeslog.getLogger(__name__)
 
 #: Top-level keys of a run configuration.
 TOP_LEVEL_KEYS = ("model", "physics", "unit", "network", "discretization", "training", "solver",
-                  "reference", "experiments", "optimization", "decomposition")
+                  "reference", "experiments", "optimization", "decomposition", "uncertainty")
 #: Keys of the ``[network]`` table.
 NETWORK_KEYS = ("inputs", "hidden", "activation", "seed", "formulation")
 #: Keys of the ``[discretization]`` table.
@@ -107,6 +108,8 @@ class RunConfig:
         the learned-rate plot; ``None`` when the truth is unknown (real data).
     optimization : OptimizationSettings or None
         The ``[optimization]`` table (:mod:`idaes_hybrid.config.optimization`).
+    uncertainty : UncertaintySettings or None
+        The ``[uncertainty]`` table (prediction bands); ``None`` without one.
     """
 
     path: Path | None
@@ -122,6 +125,7 @@ class RunConfig:
     experiments: list[Experiment] = field(default_factory=list)
     reference: dict[str, float] | None = None
     optimization: OptimizationSettings | None = None
+    uncertainty: UncertaintySettings | None = None
 
     @property
     def model_name(self) -> str:
@@ -219,7 +223,8 @@ def run_config_from_dict(data: Mapping[str, Any], base_dir: str | Path) -> RunCo
                      network_inputs=net["inputs"], hidden=net["hidden"],
                      activation=net["activation"], seed=net["seed"], discretization=disc,
                      training=training, solver=solver, experiments=experiments,
-                     reference=reference, optimization=optimization)
+                     reference=reference, optimization=optimization,
+                     uncertainty=parse_uncertainty(data.get("uncertainty")))
 
 
 def _parse_reference(table: Any, definition: HybridModelDefinition) -> dict[str, float] | None:
@@ -430,6 +435,24 @@ def parse_decomposition(table: Any, base_dir: str | Path) -> DecompositionSettin
         return DecompositionSettings(**values)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+
+
+def parse_uncertainty(table: Any) -> UncertaintySettings | None:
+    """The ``[uncertainty]`` table (``method``, ``members``, ``level``); ``None`` without one.
+
+    ``method = "ensemble"`` is refused for now (only ``"laplace"`` is implemented).
+    """
+    if table is None:
+        return None
+    table = as_table(table, "uncertainty")
+    reject_unknown(table, ("method", "members", "level"), "uncertainty")
+    try:
+        settings = UncertaintySettings(**table)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(str(err)) from None
+    if settings.method is UncertaintyMethod.ENSEMBLE:
+        raise ConfigError("uncertainty.method: 'ensemble' is not available yet; use 'laplace'")
+    return settings
 
 
 def _parse_experiments(value: Any, base_dir: str | Path,

@@ -69,3 +69,8 @@ class FlowsheetInnerSpec(InnerSolveOptions):
     def rmse(self, m: pyo.ConcreteModel) -> dict[str, float]:
         """RMSE of each measured variable at the solved point."""
         return flowsheet_rmse(m.experiment[self.name], self.hf, self.experiment)
+
+    def time_variable(self, m: pyo.ConcreteModel, variable: str) -> tuple[Any, Any]:
+        """The experiment's time set and the named variable (or path) over it."""
+        blk = m.experiment[self.name]
+        return blk.fs.time, self.hf.var(blk, variable, f"variables.{variable}")

@@ -132,6 +132,13 @@ class InnerSpec(InnerSolveOptions):
 
         return rmse_of(m.experiment[self.name], self.experiment)
 
+    def time_variable(self, m: pyo.ConcreteModel, variable: str) -> tuple[Any, Any]:
+        """The experiment's time set and the state or learned variable ``variable`` over it."""
+        blk = m.experiment[self.name]
+        if not hasattr(blk.fs.unit, variable):
+            raise KeyError(f"variables: {variable!r} is not a variable of the unit")
+        return blk.fs.time, getattr(blk.fs.unit, variable)
+
 
 class InnerSource(Protocol):
     """What :class:`InnerProblem` needs of a spec (:class:`InnerSpec` for the units,
@@ -153,6 +160,8 @@ class InnerSource(Protocol):
     def march(self, m: pyo.ConcreteModel, net: Any) -> None: ...
 
     def rmse(self, m: pyo.ConcreteModel) -> dict[str, float]: ...
+
+    def time_variable(self, m: pyo.ConcreteModel, variable: str) -> tuple[Any, Any]: ...
 
 
 @dataclass
@@ -394,16 +403,26 @@ class InnerProblem:
         c = lam_net.reshape(netp.n_points, netp.n_out) * np.asarray(netp.sz)[None, :]
         return -np.einsum("po,pot->t", c, d_theta)
 
-    def _reduced_hessian(self, x: np.ndarray, theta: np.ndarray, lam: np.ndarray, zl: np.ndarray,
-                         zu: np.ndarray) -> np.ndarray:
-        """``d2V/dtheta2 = L_tt - L_tw K^-1 L_wt`` (implicit differentiation).
+    def kkt_system(self, x: np.ndarray, theta: np.ndarray, lam: np.ndarray, zl: np.ndarray,
+                   zu: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray]:
+        """The inner KKT matrix at a solution and its derivative with respect to ``theta``.
 
-        ``K`` is the inner KKT matrix at the solution (Hessian of the Lagrangian
-        plus the bound terms ``z / (x - bound)``, Jacobian), ``L_wt`` stacks the
-        mixed second derivatives of the Lagrangian and ``dc/dtheta``.
+        Parameters
+        ----------
+        x, lam, zl, zu
+            Primal point (with slack columns), constraint and bound multipliers.
+        theta
+            The network's flat weights.
+
+        Returns
+        -------
+        tuple
+            ``K`` (sparse, CSC: Hessian of the Lagrangian plus the bound terms
+            ``z / (x - bound)``, and the Jacobian), ``R = d(grad L, c)/dtheta``
+            (dense, ``(n + m) x T``) and ``L_tt`` (the Lagrangian's Hessian in
+            ``theta``), so that ``d(x, lambda)/dtheta = -K^-1 R``.
         """
         import scipy.sparse as sp
-        from scipy.sparse.linalg import splu
 
         n, m = self.problem.n, len(self.bn.cl)
         hr, hc = self.problem.hessianstructure()
@@ -432,6 +451,55 @@ class InnerProblem:
         mask = netp.in_cols >= 0
         np.add.at(rhs, netp.in_cols[mask], h_vt[mask])
         rhs[n + self.m_nl:] = -(sz[None, :, None] * d_theta).reshape(-1, T)
+        return kkt, rhs, h_tt
+
+    def state_sensitivity(self, result: InnerResult, theta: np.ndarray) -> np.ndarray:
+        """``dx/dtheta`` of the inner solution (implicit differentiation of its KKT system).
+
+        Parameters
+        ----------
+        result
+            A successful :meth:`solve` at ``theta`` (its ``warm`` point is used).
+        theta
+            The network's flat weights.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n_columns, T)``: one row per column of :attr:`variables` (slacks
+            excluded). For an exact simulation (square system, no slacks) this is
+            ``-J^-1 dc/dtheta``, the sensitivity of the simulated trajectory.
+        """
+        from scipy.sparse.linalg import splu
+
+        if result.warm is None:
+            raise ValueError(f"inner {self.spec.name}: no solution to differentiate")
+        w = result.warm
+        kkt, rhs, _ = self.kkt_system(w.x, np.asarray(theta, dtype=float), w.lam, w.zl, w.zu)
+        lu = splu(kkt)
+        cols = np.flatnonzero(np.any(rhs != 0.0, axis=0))
+        out = np.zeros((self.bn.problem.n, rhs.shape[1]))
+        for j in cols:
+            out[:, j] = -lu.solve(rhs[:, j])[: self.bn.problem.n]
+        return out
+
+    @property
+    def variables(self) -> list:
+        """The Pyomo variables in column order (of :meth:`state_sensitivity`'s rows)."""
+        return self.bn.variables
+
+    def _reduced_hessian(self, x: np.ndarray, theta: np.ndarray, lam: np.ndarray, zl: np.ndarray,
+                         zu: np.ndarray) -> np.ndarray:
+        """``d2V/dtheta2 = L_tt - L_tw K^-1 L_wt`` (implicit differentiation).
+
+        ``K`` is the inner KKT matrix at the solution (Hessian of the Lagrangian
+        plus the bound terms ``z / (x - bound)``, Jacobian), ``L_wt`` stacks the
+        mixed second derivatives of the Lagrangian and ``dc/dtheta``.
+        """
+        from scipy.sparse.linalg import splu
+
+        n, m = self.problem.n, len(self.bn.cl)
+        kkt, rhs, h_tt = self.kkt_system(x, theta, lam, zl, zu)
         # Only rows S of the right-hand side are nonzero: H = h_tt - R_S^T (K^-1)_SS R_S,
         # with one sparse solve per row of S (SuperLU's multi-column solve is much slower)
         rows = np.flatnonzero(np.any(rhs != 0.0, axis=1))

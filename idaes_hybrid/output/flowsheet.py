@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -36,13 +36,16 @@ def _finish_time_panels(fig, axes, path: Path) -> None:
     save_figure(fig, path)
 
 def save_flowsheet_model(directory: Path, result: TrainingResult, config_path: Path | None,
-                         build_ref: str) -> Path:
+                         build_ref: str, uncertainty: Mapping[str, Any] | None = None) -> Path:
     """``directory/flowsheet_model.json``: every term's trained network and how to rebuild
-    the flowsheet (the config and its build function; no registration needed)."""
+    the flowsheet (the config and its build function; no registration needed), and the
+    weights' covariance (``uncertainty``, when computed; older files have none)."""
     directory.mkdir(parents=True, exist_ok=True)
     document = {"format": FORMAT, "config": str(config_path) if config_path else None,
                 "build": build_ref, "versions": package_versions(),
                 "networks": {k: s.to_dict() for k, s in result.specs.items()}}
+    if uncertainty is not None:
+        document["uncertainty"] = dict(uncertainty)
     document = to_jsonable(document)  # the checksum covers what is written
     document[CHECKSUM_FIELD] = {"sha256": contents_checksum(document)}
     return write_json_atomic(directory / "flowsheet_model.json", document)
@@ -72,8 +75,11 @@ def plot_learned_terms(result: TrainingResult, path: Path) -> None:
     save_figure(fig, path)
 
 
-def plot_validation(result: TrainingResult, experiments: Sequence[FlowsheetExperiment], path: Path) -> None:
-    """Measured vs simulated validation experiments, one panel per measured variable."""
+def plot_validation(result: TrainingResult, experiments: Sequence[FlowsheetExperiment], path: Path,
+                    bands: Mapping[str, Any] | None = None) -> None:
+    """Measured vs simulated validation experiments, one panel per measured variable;
+    ``bands`` (by experiment: objects with ``time``, ``lower``, ``upper`` and ``level``,
+    e.g. :class:`~idaes_hybrid.uncertainty.laplace.PredictionBands`) shaded."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -89,19 +95,27 @@ def plot_validation(result: TrainingResult, experiments: Sequence[FlowsheetExper
             s = e.measurements[name].dropna()
             ax.plot(s.index, s.to_numpy(), "o", ms=3, label=f"{e.name} measured")
             if name in traj:
-                ax.plot(traj["time"], traj[name], "-", label=f"{e.name} simulated")
+                line, = ax.plot(traj["time"], traj[name], "-", label=f"{e.name} simulated")
+                band = (bands or {}).get(e.name)
+                if band is not None and name in band.lower:
+                    ax.fill_between(band.time, band.lower[name], band.upper[name], color=line.get_color(),
+                                    alpha=0.2, label=f"{e.name} {band.level:.0%} band")
         ax.set_ylabel(name)
         ax.legend(fontsize=7)
     _finish_time_panels(fig, axes, path)
 
 
 def write_outputs(staging: Path, result: TrainingResult, document: dict, config_path: Path | None,
-                  build_ref: str, experiments, log: logging.Logger) -> None:
-    """Everything ``idaes-hybrid train`` writes for a flowsheet config."""
+                  build_ref: str, experiments, log: logging.Logger, uncertainty: Any = None) -> None:
+    """Everything ``idaes-hybrid train`` writes for a flowsheet config; ``uncertainty``
+    (:class:`~idaes_hybrid.uncertainty.laplace.ValidationUncertainty`): the covariance
+    saved with the model, the bands drawn in validation.png."""
     write_json_atomic(staging / "metrics.json", document)
-    save_flowsheet_model(staging / "model", result, config_path, build_ref)
+    save_flowsheet_model(staging / "model", result, config_path, build_ref,
+                         uncertainty.saved() if uncertainty is not None else None)
+    bands = uncertainty.bands if uncertainty is not None else None
     for name, job in (("learned_term.png", lambda p: plot_learned_terms(result, p)),
-                      ("validation.png", lambda p: plot_validation(result, experiments, p))):
+                      ("validation.png", lambda p: plot_validation(result, experiments, p, bands))):
         try:
             job(staging / name)
         except Exception as err:  # noqa: BLE001 - keep the trained model whatever happens

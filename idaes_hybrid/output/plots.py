@@ -10,7 +10,7 @@ import inspect
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -99,7 +99,7 @@ def _describe(role: Role | None) -> tuple[str, str]:
 
 def plot_fit(result: TrainingResult, experiments: Sequence[Experiment],
              definition: HybridModelDefinition, path: str | Path,
-             units: Mapping[str, str] | None = None) -> Path:
+             units: Mapping[str, str] | None = None, bands: Mapping[str, Any] | None = None) -> Path:
     """Data points and model trajectories, one row per experiment, one column per state.
 
     Training experiments show the fitted trajectories, validation experiments
@@ -117,6 +117,10 @@ def plot_fit(result: TrainingResult, experiments: Sequence[Experiment],
         PNG file to write.
     units : Mapping[str, str], optional
         Units per variable (and ``time``); default :func:`variable_units`.
+    bands : Mapping, optional
+        By experiment name: prediction bands (objects with ``time``, ``lower``,
+        ``upper``, ``level``, e.g. :class:`~idaes_hybrid.uncertainty.laplace.PredictionBands`),
+        shaded around the trajectory.
 
     Returns
     -------
@@ -146,6 +150,10 @@ def plot_fit(result: TrainingResult, experiments: Sequence[Experiment],
                 ax.plot(traj["time"], traj[state], "-", lw=1.8,
                         color="tab:red" if exp.role is Role.VALIDATION else "tab:orange",
                         label=line_label)
+            band = (bands or {}).get(exp.name)
+            if band is not None and state in band.lower:
+                ax.fill_between(band.time, band.lower[state], band.upper[state], color="tab:red",
+                                alpha=0.2, lw=0, label=f"{band.level:.0%} band")
             title = f"{exp.name} ({what}): {state}" if what else f"{exp.name}: {state}"
             ax.set_title(title, fontsize=9)
             if state in rmse and np.isfinite(rmse[state]):

@@ -37,6 +37,23 @@ def _regularization_lines(reg: dict) -> list[str]:
     return lines
 
 
+def _uncertainty_lines(unc: dict) -> list[str]:
+    if not unc:
+        return []
+    cov = unc.get("validation_coverage") or {}
+    lines = ["", f"Prediction uncertainty ({unc['method']}, parameter uncertainty of the weights): "
+             f"fraction of the validation measurements inside the {unc['level']:.0%} band "
+             "(about the level for noise-free data; measurement noise lowers it):", ""]
+    if not cov:
+        return lines[:-1] + ["no validation measurements."]
+    lines += ["| | " + " | ".join(cov) + " |", "|---" * (len(cov) + 1) + "|",
+              "| coverage | " + " | ".join(f"{v:.0%}" for v in cov.values()) + " |"]
+    if unc.get("clipped_eigenvalues"):
+        lines.append(f"\n{unc['clipped_eigenvalues']} eigenvalues of the posterior precision were "
+                     "raised to the prior precision (not positive definite at the solution).")
+    return lines
+
+
 def training_report(metrics: dict, plots: Sequence[str], title: str) -> str:
     """Markdown text summarizing ``metrics`` (as written to ``metrics.json``).
 
@@ -65,6 +82,7 @@ def training_report(metrics: dict, plots: Sequence[str], title: str) -> str:
             lines.append(f"| {part} | " + " | ".join(_fmt(rmse.get(n)) for n in names) + " |")
     lines += _noise_lines(metrics.get("noise_sd") or {})
     lines += _regularization_lines(metrics.get("regularization") or {})
+    lines += _uncertainty_lines(metrics.get("uncertainty") or {})
     diag = metrics.get("diagnostics") or {}
     if diag:
         lines += ["", "Numerical diagnostics of the trained model (IDAES-style checks of "

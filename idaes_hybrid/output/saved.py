@@ -100,6 +100,9 @@ class SavedModel:
         Format version of the file.
     created : str or None
         UTC time of the save (ISO 8601).
+    uncertainty : dict or None
+        Covariance of the weights and band level (``[uncertainty]``); ``None`` in
+        files trained without it (and in older files).
     """
 
     directory: Path
@@ -115,6 +118,7 @@ class SavedModel:
     versions: dict[str, str | None] = field(default_factory=dict)
     format_version: str = FORMAT_VERSION
     created: str | None = None
+    uncertainty: dict | None = None
 
     @property
     def definition(self) -> HybridModelDefinition:
@@ -258,7 +262,8 @@ def model_document(spec: NetworkSpec, run_config: RunConfig, metrics: Mapping | 
 
 
 def save_model(directory: str | Path, result_or_spec: TrainingResult | NetworkSpec,
-               run_config: RunConfig, metrics: Mapping | None = None) -> Path:
+               run_config: RunConfig, metrics: Mapping | None = None,
+               uncertainty: Mapping | None = None) -> Path:
     """Save a trained model as ``directory/model.json`` (created if missing).
 
     Parameters
@@ -273,6 +278,8 @@ def save_model(directory: str | Path, result_or_spec: TrainingResult | NetworkSp
         physics, discretization, training experiments).
     metrics : Mapping, optional
         Metrics to store; default ``result_or_spec.metrics()`` for a result.
+    uncertainty : Mapping, optional
+        Covariance of the weights and band level (``predict`` writes bands from it).
 
     Returns
     -------
@@ -290,7 +297,10 @@ def save_model(directory: str | Path, result_or_spec: TrainingResult | NetworkSp
         spec = result_or_spec.spec
         if metrics is None:
             metrics = result_or_spec.metrics()
-    document = to_jsonable(model_document(spec, run_config, metrics))
+    document = model_document(spec, run_config, metrics)
+    if uncertainty is not None:
+        document["uncertainty"] = dict(uncertainty)
+    document = to_jsonable(document)
     document[CHECKSUM_FIELD] = {"sha256": contents_checksum(document)}
     text = json.dumps(document, indent=2, allow_nan=False) + "\n"  # fails before any write
     directory = Path(directory)
@@ -491,4 +501,5 @@ def load_model(directory: str | Path, accept_edited: bool = False) -> SavedModel
         discretization=discretization, formulation=formulation, spec=spec, metrics=metrics,
         training_data=_require(doc, "training_data", dict, where),
         versions=_require(doc, "versions", dict, where), format_version=version,
-        created=doc.get("created"))
+        created=doc.get("created"),
+        uncertainty=doc["uncertainty"] if isinstance(doc.get("uncertainty"), dict) else None)

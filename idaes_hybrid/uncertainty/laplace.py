@@ -1,0 +1,366 @@
+"""Laplace prediction bands: the weights' posterior at the trained weights, propagated
+to the predicted trajectories by implicit differentiation.
+
+The training objective is ``(1/N) sum r^2/sd^2 + (alpha/N) ||theta||^2``, that is
+``(2/N) [NLL + alpha/2 ||theta||^2]`` with ``NLL = sum r^2 / (2 sd^2)``. One
+experiment's inner value (:class:`~idaes_hybrid.decomposition.inner.InnerProblem`,
+exact network equation) is ``V_e = (1/N_e) sum_e r^2/sd^2``, so ``NLL_e = (N_e/2) V_e``
+and the posterior precision of the weights is
+
+.. math::
+
+    P = \\sum_e \\frac{N_e}{2} \\nabla^2_\\theta V_e + \\alpha I, \\qquad \\Sigma = P^{-1}.
+
+If ``P`` is not positive definite (a saddle or an unconverged training), its
+eigenvalues below ``alpha`` (or below ``1e-10`` of the largest if ``alpha = 0``) are
+raised to that floor (eigenvalue clipping) and a warning is logged.
+
+A prediction ``y(t)`` of a simulated experiment has the sensitivity
+``g_t = dy(t)/dtheta`` (:meth:`~idaes_hybrid.decomposition.inner.InnerProblem.state_sensitivity`);
+its variance is ``g_t^T Sigma g_t`` and the band ``y +- z_{(1+level)/2} sd`` (parameter
+uncertainty only: the band is meant to cover the noise-free truth).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+from scipy.stats import norm
+
+import idaes.logger as idaeslog
+
+from idaes_hybrid.decomposition.inner import InnerProblem, InnerSource
+from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.training.problem import interpolation_weights, observation_scales
+
+_log = idaeslog.getLogger(__name__)
+
+#: Tight inner solves: the Hessian and the sensitivities are taken at the solution.
+LAPLACE_OPTIONS = {"tol": 1e-10, "max_iter": 500, "print_level": 0}
+
+
+class UncertaintyError(RuntimeError):
+    """Bands could not be computed; the message names the experiment."""
+
+
+@dataclass
+class LaplaceCovariance:
+    """The Laplace posterior of the flat network weights.
+
+    Attributes
+    ----------
+    theta
+        The trained weights (the posterior mean).
+    covariance, precision
+        ``Sigma`` and ``P`` (after clipping, if any).
+    raw_precision
+        ``P`` before clipping (``None`` when read from a file).
+    clipped
+        Number of eigenvalues of ``P`` raised to the floor.
+    alpha
+        Prior precision.
+    wall_time_s
+        Time taken.
+    """
+
+    theta: np.ndarray
+    covariance: np.ndarray
+    precision: np.ndarray
+    clipped: int = 0
+    alpha: float = 0.0
+    wall_time_s: float = 0.0
+    raw_precision: np.ndarray | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready (the covariance as nested lists)."""
+        return {"method": "laplace", "theta": self.theta.tolist(), "covariance": self.covariance.tolist(),
+                "clipped_eigenvalues": int(self.clipped), "alpha": float(self.alpha)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "LaplaceCovariance":
+        """Read :meth:`to_dict`'s output."""
+        cov = np.asarray(d["covariance"], dtype=float)
+        return cls(theta=np.asarray(d["theta"], dtype=float), covariance=cov,
+                   precision=np.linalg.pinv(cov), clipped=int(d.get("clipped_eigenvalues", 0)),
+                   alpha=float(d.get("alpha", 0.0)))
+
+
+def _make(make_spec: Callable[..., InnerSource] | InnerSource, experiment, network: NetworkSpec,
+          scales: Mapping[str, float] | None) -> InnerSource:
+    """A spec from a factory (``make_spec(experiment=, network=, ...)``), or the spec itself."""
+    if hasattr(make_spec, "build_model"):
+        return make_spec
+    return make_spec(experiment=experiment, network=network, scales=scales, slack_penalty=None,
+                     options=dict(LAPLACE_OPTIONS))
+
+
+def _n_obs(experiment) -> int:
+    return int(sum(experiment.measurements[n].notna().sum() for n in experiment.measured_variables))
+
+
+def clip_to_positive_definite(precision: np.ndarray, floor: float) -> tuple[np.ndarray, int]:
+    """The symmetric ``precision`` with eigenvalues below ``floor`` raised to it.
+
+    Returns the matrix and how many eigenvalues were raised."""
+    sym = 0.5 * (precision + precision.T)
+    vals, vecs = np.linalg.eigh(sym)
+    low = vals < floor - 1e-9 * float(np.abs(vals).max())  # rounding below the floor is not counted
+    if not low.any():
+        return sym, 0
+    vals = np.where(low, floor, vals)
+    return (vecs * vals) @ vecs.T, int(low.sum())
+
+
+def laplace_covariance(make_spec: Callable[..., InnerSource], train_experiments: Sequence,
+                       network_spec: NetworkSpec, alpha: float,
+                       scales: Mapping[str, float] | None = None) -> LaplaceCovariance:
+    """The Laplace posterior covariance of the trained weights.
+
+    Parameters
+    ----------
+    make_spec
+        Spec factory of the path (``functools.partial`` of
+        :class:`~idaes_hybrid.decomposition.inner.InnerSpec` or
+        :class:`~idaes_hybrid.decomposition.flowsheet_inner.FlowsheetInnerSpec`), called
+        with ``experiment``, ``network``, ``scales``, ``slack_penalty`` and ``options``.
+    train_experiments
+        The training experiments.
+    network_spec
+        The trained network (``theta`` = its flat parameters).
+    alpha
+        Prior precision (``result.regularization["alpha"]``).
+    scales
+        Fit weights (default: those of the training, from ``train_experiments``).
+
+    Returns
+    -------
+    LaplaceCovariance
+
+    Raises
+    ------
+    UncertaintyError
+        If an experiment's inner solve fails.
+    """
+    tick = time.perf_counter()
+    theta = network_spec.flat_parameters()
+    scales = dict(scales) if scales is not None else observation_scales(list(train_experiments))
+    precision = float(alpha) * np.eye(theta.size)
+    for exp in train_experiments:
+        res = InnerProblem(_make(make_spec, exp, network_spec, scales)).solve(theta, hessian=True)
+        if not res.ok or res.hessian is None:
+            raise UncertaintyError(f"experiments[{exp.name!r}]: the simulation with the trained weights "
+                                   f"failed ({res.status.value}); no Laplace covariance")
+        precision += 0.5 * _n_obs(exp) * res.hessian
+    raw = precision.copy()
+    vals = np.linalg.eigvalsh(0.5 * (precision + precision.T))
+    floor = float(alpha) if alpha > 0 else 1e-10 * max(float(vals.max()), 1e-300)
+    precision, clipped = clip_to_positive_definite(precision, floor)
+    if clipped:
+        _log.warning(f"uncertainty: the posterior precision has {clipped} of {theta.size} eigenvalues "
+                     f"below {floor:.3g} (smallest {vals.min():.3g}); raised to it (eigenvalue clipping)")
+    covariance = np.linalg.inv(precision)
+    covariance = 0.5 * (covariance + covariance.T)
+    _log.info(f"uncertainty: Laplace covariance of {theta.size} weights from {len(train_experiments)} "
+              f"experiments in {time.perf_counter() - tick:.1f} s")
+    return LaplaceCovariance(theta, covariance, precision, clipped, float(alpha), time.perf_counter() - tick,
+                             raw)
+
+
+@dataclass
+class PredictionBands:
+    """Predicted trajectories of one experiment with their parameter-uncertainty bands.
+
+    Attributes
+    ----------
+    experiment
+        The experiment's name.
+    level
+        Band probability; ``z`` its normal quantile ``z_{(1+level)/2}``.
+    time
+        The collocation grid.
+    mean, sd
+        Per variable: prediction and its standard deviation on ``time``.
+    observed
+        Per measured variable: ``(times, prediction, sd)`` at its measurement times.
+    """
+
+    experiment: str
+    level: float
+    time: np.ndarray
+    mean: dict[str, np.ndarray]
+    sd: dict[str, np.ndarray]
+    observed: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def z(self) -> float:
+        return float(norm.ppf(0.5 * (1.0 + self.level)))
+
+    @property
+    def lower(self) -> dict[str, np.ndarray]:
+        return {k: self.mean[k] - self.z * self.sd[k] for k in self.mean}
+
+    @property
+    def upper(self) -> dict[str, np.ndarray]:
+        return {k: self.mean[k] + self.z * self.sd[k] for k in self.mean}
+
+
+def _sensitivity_rows(problem: InnerProblem, spec: InnerSource, variable: str,
+                      times: Sequence[float], x: np.ndarray, dx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Value and ``d/dtheta`` of ``variable`` at ``times`` (interpolated on the grid)."""
+    column = {id(v): i for i, v in enumerate(problem.variables)}
+    time_set, ref = spec.time_variable(problem.model, variable)
+    values, grads = np.zeros(len(times)), np.zeros((len(times), dx.shape[1]))
+    for k, t_obs in enumerate(times):
+        for t, w in interpolation_weights(time_set, float(t_obs)):
+            var = ref[t]
+            i = column.get(id(var))
+            values[k] += w * (x[i] if i is not None else float(var.value))
+            if i is not None:
+                grads[k] += w * dx[i]
+    return values, grads
+
+
+def _sd(grads: np.ndarray, covariance: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.maximum(np.einsum("kt,ts,ks->k", grads, covariance, grads), 0.0))
+
+
+def prediction_bands(make_spec: Callable[..., InnerSource] | InnerSource, experiment,
+                     network_spec: NetworkSpec, covariance: np.ndarray, level: float = 0.9,
+                     variables: Sequence[str] | None = None) -> PredictionBands:
+    """Simulate ``experiment`` with the trained weights and propagate ``covariance``.
+
+    Parameters
+    ----------
+    make_spec
+        Spec factory of the path (as for :func:`laplace_covariance`) or a spec.
+    experiment
+        The experiment to predict (unit or flowsheet experiment).
+    network_spec
+        The trained network.
+    covariance
+        Covariance of its flat weights.
+    level
+        Band probability.
+    variables
+        Variables to report (default: the measured ones).
+
+    Returns
+    -------
+    PredictionBands
+
+    Raises
+    ------
+    UncertaintyError
+        If the simulation fails.
+    """
+    spec = _make(make_spec, experiment, network_spec, None)
+    theta = network_spec.flat_parameters()
+    problem = InnerProblem(spec)
+    res = problem.solve(theta, gradient=False)
+    if not res.ok:
+        raise UncertaintyError(f"experiments[{experiment.name!r}]: the simulation with the trained "
+                               f"weights failed ({res.status.value}); no bands")
+    x = res.warm.x[: len(problem.variables)]
+    dx = problem.state_sensitivity(res, theta)
+    names = list(variables) if variables is not None else list(experiment.measured_variables)
+    time_set, _ = spec.time_variable(problem.model, names[0])
+    grid = np.array(list(time_set), dtype=float)
+    bands = PredictionBands(experiment.name, float(level), grid, {}, {})
+    cov = np.asarray(covariance, dtype=float)
+    for name in names:
+        mean, grads = _sensitivity_rows(problem, spec, name, grid, x, dx)
+        bands.mean[name], bands.sd[name] = mean, _sd(grads, cov)
+        if name in experiment.measured_variables:
+            t_obs = experiment.measurements[name].dropna().index.to_numpy(dtype=float)
+            m_obs, g_obs = _sensitivity_rows(problem, spec, name, t_obs, x, dx)
+            bands.observed[name] = (t_obs, m_obs, _sd(g_obs, cov))
+    return bands
+
+
+def band_coverage(bands: Sequence[PredictionBands], experiments: Sequence) -> dict[str, float]:
+    """Per variable, the fraction of the experiments' measurements inside their bands.
+
+    Parameters
+    ----------
+    bands
+        Bands of (some of) ``experiments``.
+    experiments
+        The experiments with their measurements (matched by name).
+    """
+    by_name = {e.name: e for e in experiments}
+    inside: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for b in bands:
+        exp = by_name[b.experiment]
+        for name, (t_obs, mean, sd) in b.observed.items():
+            y = exp.measurements[name].dropna().to_numpy(dtype=float)
+            hit = np.abs(y - mean) <= b.z * sd + 1e-6 * np.maximum(1.0, np.abs(y))  # solver tolerance
+            inside[name] = inside.get(name, 0) + int(hit.sum())
+            total[name] = total.get(name, 0) + len(y)
+    return {k: inside[k] / total[k] for k in sorted(total) if total[k]}
+
+
+@dataclass
+class ValidationUncertainty:
+    """What a training run with ``[uncertainty]`` adds: the covariance, the validation
+    experiments' bands and the summary for ``metrics.json``."""
+
+    covariance: LaplaceCovariance
+    level: float
+    bands: dict[str, PredictionBands]
+    coverage: dict[str, float]
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        """``{"method", "level", "validation_coverage", ...}`` for ``metrics.json``."""
+        out = {"method": "laplace", "level": self.level, "validation_coverage": self.coverage,
+               "clipped_eigenvalues": self.covariance.clipped,
+               "wall_time_s": self.covariance.wall_time_s}
+        if self.failures:
+            out["failures"] = self.failures
+        return out
+
+    def saved(self) -> dict:
+        """What the model file keeps (``predict`` draws bands from it)."""
+        return {**self.covariance.to_dict(), "level": self.level}
+
+
+def validation_uncertainty(make_spec: Callable[..., InnerSource], train_experiments: Sequence,
+                           validation_experiments: Sequence, network_spec: NetworkSpec, alpha: float,
+                           level: float) -> ValidationUncertainty:
+    """The Laplace covariance of a trained network and the validation experiments' bands.
+
+    Parameters
+    ----------
+    make_spec
+        Spec factory of the path (see :func:`laplace_covariance`).
+    train_experiments, validation_experiments
+        The run's experiments by role.
+    network_spec
+        The trained network.
+    alpha
+        Prior precision of the training.
+    level
+        Band probability.
+
+    Returns
+    -------
+    ValidationUncertainty
+        A validation experiment whose simulation fails is left out (and named in
+        ``failures``).
+    """
+    lap = laplace_covariance(make_spec, train_experiments, network_spec, alpha)
+    bands, failures = {}, {}
+    for exp in validation_experiments:
+        try:
+            bands[exp.name] = prediction_bands(make_spec, exp, network_spec, lap.covariance, level)
+        except UncertaintyError as err:
+            _log.warning(f"uncertainty: {err}")
+            failures[exp.name] = str(err)
+    coverage = band_coverage(list(bands.values()), validation_experiments)
+    _log.info("uncertainty: validation coverage of the %g band: %s", level,
+              ", ".join(f"{k} {v:.0%}" for k, v in coverage.items()) or "no validation data")
+    return ValidationUncertainty(lap, float(level), bands, coverage, failures)

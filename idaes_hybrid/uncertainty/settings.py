@@ -1,0 +1,58 @@
+"""The ``[uncertainty]`` table: how prediction bands are computed."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+
+class UncertaintyMethod(str, enum.Enum):
+    """How the weights' uncertainty is estimated."""
+
+    #: Gaussian posterior at the trained weights (reduced Hessian of the training NLP).
+    LAPLACE = "laplace"
+    #: Members trained from other seeds / bootstrap samples (not available yet).
+    ENSEMBLE = "ensemble"
+
+
+@dataclass(frozen=True)
+class UncertaintySettings:
+    """Settings of the ``[uncertainty]`` table.
+
+    Attributes
+    ----------
+    method
+        :class:`UncertaintyMethod` (or its value).
+    members
+        Ensemble size (``ensemble`` only), at least 2.
+    level
+        Probability of the two-sided band, in (0, 1).
+
+    Raises
+    ------
+    ValueError
+        Naming the field (``uncertainty.level: ...``).
+    """
+
+    method: UncertaintyMethod = UncertaintyMethod.LAPLACE
+    members: int = 5
+    level: float = 0.9
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "method", UncertaintyMethod(self.method))
+        except ValueError:
+            choices = ", ".join(repr(m.value) for m in UncertaintyMethod)
+            raise ValueError(f"uncertainty.method: expected one of {choices}, got {self.method!r}") from None
+        if isinstance(self.members, bool) or not isinstance(self.members, int) or self.members < 2:
+            raise ValueError(f"uncertainty.members: expected an integer >= 2, got {self.members!r}")
+        level = self.level
+        if isinstance(level, bool) or not isinstance(level, (int, float)) or not math.isfinite(level) \
+                or not 0.0 < level < 1.0:
+            raise ValueError(f"uncertainty.level: expected a number in (0, 1), got {level!r}")
+        object.__setattr__(self, "level", float(level))
+
+    def to_dict(self) -> dict:
+        """The settings as plain JSON values."""
+        return {"method": self.method.value, "members": self.members, "level": self.level}

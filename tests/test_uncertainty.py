@@ -1,0 +1,286 @@
+"""Laplace prediction bands: the propagation against finite differences, the covariance
+against the closed-form posterior of a model linear in its weights, the scaling of the
+posterior precision against the training objective, the [uncertainty] table."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+import pytest
+
+from idaes_hybrid.decomposition.flowsheet_inner import FlowsheetInnerSpec
+from idaes_hybrid.decomposition.inner import InnerProblem
+from idaes_hybrid.model.experiment import Role
+from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.uncertainty.laplace import (
+    LaplaceCovariance, band_coverage, laplace_covariance, prediction_bands)
+from idaes_hybrid.uncertainty.settings import UncertaintyMethod, UncertaintySettings
+
+CASE = Path(__file__).resolve().parents[1] / "flowsheets" / "bioreactor"
+NFE, NCP = 6, 2
+
+
+@functools.lru_cache(maxsize=1)
+def _bioreactor():
+    from idaes_hybrid.config.flowsheet import load_flowsheet_config
+
+    return load_flowsheet_config(CASE / "config_flowsheet.toml")
+
+
+def _network() -> NetworkSpec:
+    spec = NetworkSpec.dense(4, [5], 1, "softplus", seed=3)
+    spec.input_mean[:] = [0.5, 5.0, 0.2, 1.5]
+    spec.input_std[:] = [0.5, 3.0, 0.3, 0.5]
+    spec.output_mean[:] = [0.1]
+    spec.output_std[:] = [0.05]
+    return spec
+
+
+def _split(experiments):
+    return ([e for e in experiments if e.role is Role.TRAIN],
+            [e for e in experiments if e.role is Role.VALIDATION])
+
+
+def _trajectory(problem: InnerProblem, names) -> dict[str, np.ndarray]:
+    out = {}
+    for name in names:
+        time_set, ref = problem.spec.time_variable(problem.model, name)
+        out[name] = np.array([pyo.value(ref[t]) for t in time_set])
+    return out
+
+
+@pytest.mark.component
+def test_laplace_band_sd_equals_a_finite_difference_propagation():
+    """sd(t) = sqrt(g_t^T Sigma g_t) against sum_i lambda_i ((y(theta + h v_i) - y(theta - h v_i))
+    / 2h)^2 over Sigma's eigenpairs, each term by re-simulating the validation batch."""
+    cfg = _bioreactor()
+    train, val = _split(cfg.experiments)
+    make = functools.partial(FlowsheetInnerSpec, hf=cfg.flowsheet, nfe=NFE, ncp=NCP)
+    lap = laplace_covariance(make, train, _network(), 1.0)
+    bands = prediction_bands(make, val[0], _network(), lap.covariance, 0.9, ["X", "S", "P"])
+    problem = InnerProblem(make(experiment=val[0], network=_network()))
+    theta = _network().flat_parameters()
+    base = problem.solve(theta, gradient=False)
+    lam, vec = np.linalg.eigh(lap.covariance)
+    var = {name: np.zeros(bands.time.size) for name in bands.mean}
+    for value, direction in zip(lam, vec.T):
+        h = 1e-3 * np.sqrt(value)
+        ys = []
+        for sign in (1.0, -1.0):
+            res = problem.solve(theta + sign * h * direction, base.warm, gradient=False)
+            problem.bn.load(res.warm.x[: len(problem.variables)])
+            ys.append(_trajectory(problem, bands.mean))
+        for name in var:
+            var[name] += value * ((ys[0][name] - ys[1][name]) / (2 * h)) ** 2
+    for name in var:
+        assert bands.sd[name].max() > 0
+        np.testing.assert_allclose(bands.sd[name], np.sqrt(var[name]), rtol=1e-4,
+                                   atol=1e-4 * bands.sd[name].max())
+
+
+@pytest.mark.component
+def test_posterior_precision_is_the_training_objectives_curvature_in_nll_units():
+    """d^T P d = (N/2) d^T (d2J/dtheta2) d for the training objective
+    J = sum_e N_e V_e / N + alpha/N ||theta||^2 (second differences of J)."""
+    cfg = _bioreactor()
+    train, _ = _split(cfg.experiments)
+    make = functools.partial(FlowsheetInnerSpec, hf=cfg.flowsheet, nfe=NFE, ncp=NCP)
+    alpha = 0.7
+    lap = laplace_covariance(make, train, _network(), alpha)
+    from idaes_hybrid.training.problem import observation_scales
+
+    scales = observation_scales(train)
+    problems = [InnerProblem(make(experiment=e, network=_network(), scales=scales)) for e in train]
+    n_e = [len(e.observations()[0]) for e in train]
+    n = sum(n_e)
+
+    def objective(theta):
+        fit = sum(k * p.solve(theta, gradient=False).value for k, p in zip(n_e, problems)) / n
+        return fit + alpha / n * float(theta @ theta)
+
+    theta = _network().flat_parameters()
+    d = np.random.default_rng(0).normal(size=theta.size)
+    d /= np.linalg.norm(d)
+    h = 1e-3
+    second = (objective(theta + h * d) - 2 * objective(theta) + objective(theta - h * d)) / h**2
+    assert d @ lap.raw_precision @ d == pytest.approx(n / 2 * second, rel=1e-4)
+
+
+# ---------------------------------------------------------------- a model linear in its weights
+def _linear_build(fs) -> None:
+    """dx/dt = r, r = NN(u): with a linear network x(t) is linear in the weights."""
+    import pyomo.dae as dae
+
+    fs.u = pyo.Var(fs.time, initialize=1.0)
+    fs.r = pyo.Var(fs.time, initialize=0.0)
+    fs.x = pyo.Var(fs.time, initialize=0.0)
+    fs.dxdt = dae.DerivativeVar(fs.x, wrt=fs.time, initialize=0.0)
+    fs.ode = pyo.Constraint(fs.time, rule=lambda b, t: b.dxdt[t] == b.r[t])
+
+
+U_STEPS = [[0.0, 1.0], [1.0, 3.0], [2.0, -1.0]]
+NOISE = 0.1
+
+
+def _linear_case():
+    from idaes_hybrid.model import FlowsheetExperiment, HybridFlowsheet, NetworkTerm
+
+    hf = HybridFlowsheet(_linear_build, [NetworkTerm(inputs=["fs.u[*]"], outputs=["fs.r[*]"], name="rate")],
+                         {"x": "fs.x[*]", "u": "fs.u[*]"})
+    times = np.array([0.5, 1.0, 1.5, 2.0, 2.5, 3.0])
+    data = pd.DataFrame({"x": np.zeros(times.size)}, index=pd.Index(times, name="time"))
+    exp = FlowsheetExperiment("lin", 3.0, data, initial={"x": 0.0}, inputs={"u": U_STEPS},
+                              noise_sd={"x": NOISE})
+    net = NetworkSpec.dense(1, [], 1, "linear", seed=1)
+    net.input_mean[:], net.input_std[:] = [1.0], [2.0]
+    net.output_mean[:], net.output_std[:] = [0.5], [1.5]
+    return hf, exp, net, times
+
+
+def _integral_of_u(t: float, shift: float) -> float:
+    """int_0^t (u(s) - shift) ds for the piecewise-constant U_STEPS."""
+    edges = [s for s, _ in U_STEPS] + [np.inf]
+    return sum((min(t, edges[k + 1]) - edges[k]) * (value - shift)
+               for k, (_, value) in enumerate(U_STEPS) if t > edges[k])
+
+
+@pytest.mark.component
+def test_linear_in_weights_covariance_is_the_linear_regression_posterior():
+    """x(t) = os * (W int (u - mu)/su + b t) + om t: Sigma = (X^T X / sd^2 + alpha I)^-1 with
+    X = dx/d(W, b) by hand, and the band's sd is sqrt(x_t^T Sigma x_t)."""
+    hf, exp, net, times = _linear_case()
+    make = functools.partial(FlowsheetInnerSpec, hf=hf, nfe=6, ncp=2)
+    alpha = 0.3
+    lap = laplace_covariance(make, [exp], net, alpha)
+    assert lap.clipped == 0
+    os_, su, mu = 1.5, 2.0, 1.0
+    design = np.array([[os_ * _integral_of_u(t, mu) / su, os_ * t] for t in times])
+    # flat order of a layer: weights then bias
+    assert net.n_parameters == 2
+    expected = np.linalg.inv(design.T @ design / NOISE**2 + alpha * np.eye(2))
+    np.testing.assert_allclose(lap.covariance, expected, rtol=1e-6)
+    bands = prediction_bands(make, exp, net, lap.covariance, 0.9, ["x"])
+    t_obs, _, sd = bands.observed["x"]
+    np.testing.assert_allclose(t_obs, times)
+    np.testing.assert_allclose(sd, np.sqrt(np.einsum("kt,ts,ks->k", design, expected, design)), rtol=1e-6)
+
+
+@pytest.mark.unit
+def test_covariance_round_trips_through_json():
+    lap = LaplaceCovariance(np.arange(2.0), np.array([[2.0, 0.5], [0.5, 1.0]]), np.eye(2), 1, 0.1)
+    back = LaplaceCovariance.from_dict(lap.to_dict())
+    np.testing.assert_allclose(back.covariance, lap.covariance)
+    np.testing.assert_allclose(back.theta, lap.theta)
+    assert back.clipped == 1
+
+
+@pytest.mark.unit
+def test_settings_reject_bad_values_naming_the_field():
+    assert UncertaintySettings().method is UncertaintyMethod.LAPLACE
+    assert UncertaintySettings(level=0.95).level == 0.95
+    with pytest.raises(ValueError, match=r"uncertainty.level: expected a number in \(0, 1\)"):
+        UncertaintySettings(level=1.0)
+    with pytest.raises(ValueError, match="uncertainty.method"):
+        UncertaintySettings(method="bootstrap")
+    with pytest.raises(ValueError, match="uncertainty.members"):
+        UncertaintySettings(members=1)
+
+
+# ---------------------------------------------------------------- config and command line
+def _flowsheet_config(tmp_path: Path, uncertainty: str, name: str = "cfg.toml") -> Path:
+    text = (CASE / "config_flowsheet.toml").read_text()
+    text = text.replace('build = "hybrid_flowsheet.py:build"', f'build = "{CASE}/hybrid_flowsheet.py:build"')
+    text = text.replace('data = "data/', f'data = "{CASE}/data/').replace("nfe = 20", "nfe = 10")
+    text = text.replace("hidden = [20, 20]", "hidden = [6]")
+    cfg = tmp_path / name
+    cfg.write_text(text + "\n" + uncertainty)
+    return cfg
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("table,message", [
+    ("level = 1.5", r"uncertainty.level: expected a number in \(0, 1\)"),
+    ("level = 'high'", r"uncertainty.level: expected a number in \(0, 1\)"),
+    ("method = 'bootstrap'", "uncertainty.method: expected one of"),
+    ("method = 'ensemble'", "uncertainty.method: 'ensemble' is not available yet"),
+    ("members = 0", "uncertainty.members"),
+    ("width = 2", "uncertainty.width: unknown key"),
+])
+def test_bad_uncertainty_tables_stop_naming_the_field(tmp_path, table, message):
+    from idaes_hybrid.config.run import ConfigError, load_run_config
+    from idaes_hybrid.config.flowsheet import load_flowsheet_config
+
+    with pytest.raises(ConfigError, match=message):
+        load_flowsheet_config(_flowsheet_config(tmp_path, f"[uncertainty]\n{table}\n"))
+    unit = (CASE / "config.toml").read_text().replace('data = "data/', f'data = "{CASE}/data/')
+    path = tmp_path / "unit.toml"
+    path.write_text(unit + f"\n[uncertainty]\n{table}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_run_config(path)
+
+
+@pytest.mark.unit
+def test_uncertainty_table_defaults(tmp_path):
+    from idaes_hybrid.config.flowsheet import load_flowsheet_config
+
+    cfg = load_flowsheet_config(_flowsheet_config(tmp_path, "[uncertainty]\n"))
+    assert cfg.uncertainty == UncertaintySettings(method="laplace", members=5, level=0.9)
+    assert load_flowsheet_config(_flowsheet_config(tmp_path, "", "plain.toml")).uncertainty is None
+
+
+@pytest.mark.integration
+def test_cli_flowsheet_train_and_predict_write_coverage_and_band_columns(tmp_path):
+    """train with [uncertainty]: metrics.json has the validation coverage, the model file the
+    covariance, report.md the coverage; predict writes <var>_lower / <var>_upper around the
+    prediction."""
+    import json
+
+    from idaes_hybrid.cli.app import main
+
+    cfg = _flowsheet_config(tmp_path, '[uncertainty]\nmethod = "laplace"\nlevel = 0.9\n')
+    assert main(["train", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    unc = metrics["uncertainty"]
+    assert unc["method"] == "laplace" and unc["level"] == 0.9
+    assert set(unc["validation_coverage"]) >= {"X", "S", "P"}
+    assert all(0.0 <= v <= 1.0 for v in unc["validation_coverage"].values())
+    saved = json.loads((tmp_path / "run" / "model" / "flowsheet_model.json").read_text())["uncertainty"]
+    n = saved["covariance"].__len__()
+    assert n == metrics["networks"]["growth"]["n_parameters"]
+    assert "inside the 90% band" in (tmp_path / "run" / "report.md").read_text()
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(tmp_path / "run" / "model"), str(cfg), "--out", str(out),
+                 "--quiet"]) == 0
+    table = pd.read_csv(out)
+    cols = list(table.columns)
+    assert cols[cols.index("X") + 1: cols.index("X") + 3] == ["X_lower", "X_upper"]
+    assert (table["X_lower"] <= table["X"] + 1e-12).all() and (table["X"] <= table["X_upper"] + 1e-12).all()
+    assert (table["S_upper"] - table["S_lower"]).max() > 0
+
+
+@pytest.mark.integration
+def test_cli_unit_train_and_predict_write_coverage_and_band_columns(tmp_path):
+    """The unit path (config.toml): coverage in metrics.json, covariance in model.json,
+    band columns in the predictions."""
+    import json
+
+    from idaes_hybrid.cli.app import main
+
+    text = (CASE / "config.toml").read_text().replace('data = "data/', f'data = "{CASE}/data/')
+    text = text.replace("nfe = 20", "nfe = 10").replace("hidden = [20, 20]", "hidden = [6]")
+    cfg = tmp_path / "unit.toml"
+    cfg.write_text(text + '\n[uncertainty]\nlevel = 0.9\n')
+    assert main(["train", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    unc = json.loads((tmp_path / "run" / "metrics.json").read_text())["uncertainty"]
+    assert unc["level"] == 0.9 and set(unc["validation_coverage"]) >= {"X", "S", "P"}
+    assert "uncertainty" in json.loads((tmp_path / "run" / "model" / "model.json").read_text())
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(tmp_path / "run" / "model"), str(cfg), "--out", str(out), "--quiet"]) == 0
+    table = pd.read_csv(out)
+    cols = list(table.columns)
+    assert cols[cols.index("S") + 1: cols.index("S") + 3] == ["S_lower", "S_upper"]
+    assert (table["S_upper"] - table["S_lower"]).max() > 0
