@@ -55,6 +55,21 @@ class MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         """Nothing to run: the module was imported at its new place."""
 
 
+def reexport(package: str, module: str):
+    """A module ``__getattr__`` for ``package`` that hands out ``module``'s names, importing
+    it on first use (``idaes_hybrid.config`` re-exports ``idaes_hybrid.config.run``)."""
+
+    def __getattr__(name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return getattr(importlib.import_module(module), name)
+        except AttributeError:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
+
+    return __getattr__
+
+
 def install() -> None:
     """Put the finder on ``sys.meta_path`` (once)."""
     if not any(isinstance(f, MovedModuleFinder) for f in sys.meta_path):

@@ -8,12 +8,6 @@ names the field). The names of ``run`` are available here too
 """
 
 
-def __getattr__(name: str):
-    import importlib
+from idaes_hybrid.compat import reexport
 
-    if name.startswith("__"):
-        raise AttributeError(name)
-    try:
-        return getattr(importlib.import_module("idaes_hybrid.config.run"), name)
-    except AttributeError:
-        raise AttributeError(f"module 'idaes_hybrid.config' has no attribute {name!r}") from None
+__getattr__ = reexport("idaes_hybrid.config", "idaes_hybrid.config.run")

@@ -3,13 +3,6 @@ feed profile, the unit configs' ``[optimization]``) and ``flowsheet`` (piecewise
 decisions on any trained flowsheet, the user's objective). The names of ``feed`` are
 available here too (``from idaes_hybrid.optimize import optimize_feed``)."""
 
+from idaes_hybrid.compat import reexport
 
-def __getattr__(name: str):
-    import importlib
-
-    if name.startswith("__"):
-        raise AttributeError(name)
-    try:
-        return getattr(importlib.import_module("idaes_hybrid.optimize.feed"), name)
-    except AttributeError:
-        raise AttributeError(f"module 'idaes_hybrid.optimize' has no attribute {name!r}") from None
+__getattr__ = reexport("idaes_hybrid.optimize", "idaes_hybrid.optimize.feed")
