@@ -17,6 +17,7 @@ from idaes_hybrid.decomposition.settings import DecompositionSettings, Optimizer
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.problem import Discretization
 from idaes_hybrid.cases.registry import FED_BATCH_BIOREACTOR
+from small_networks import small_bioreactor_network
 
 DISC = Discretization(nfe=6, ncp=2)
 PHYSICS = {"Yxs": 0.5, "Ypx": 0.2}
@@ -32,12 +33,7 @@ def _experiments():
 
 
 def _network(seed: int = 3) -> NetworkSpec:
-    spec = NetworkSpec.dense(4, [5], 1, "softplus", seed=seed)
-    spec.input_mean[:] = [0.5, 5.0, 0.2, 1.5]
-    spec.input_std[:] = [0.5, 3.0, 0.3, 0.5]
-    spec.output_mean[:] = [0.1]
-    spec.output_std[:] = [0.05]
-    return spec
+    return small_bioreactor_network(seed)
 
 
 def _inner(exp, slack_penalty=None, kind=SlackKind.L1) -> InnerProblem:

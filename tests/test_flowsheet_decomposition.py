@@ -17,9 +17,9 @@ from idaes_hybrid.decomposition.inner import InnerProblem, InnerSpec, SlackKind
 from idaes_hybrid.decomposition.outer import decompose, run_decomposition
 from idaes_hybrid.decomposition.settings import DecompositionSettings
 from idaes_hybrid.config.flowsheet import load_flowsheet_config
-from idaes_hybrid.model.experiment import Role
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.problem import Discretization, observation_scales
+from small_networks import small_bioreactor_network, split_roles
 
 CASE = Path(__file__).resolve().parents[1] / "flowsheets" / "bioreactor"
 NFE, NCP = 6, 2
@@ -31,17 +31,10 @@ def _configs():
 
 
 def _network() -> NetworkSpec:
-    spec = NetworkSpec.dense(4, [5], 1, "softplus", seed=3)
-    spec.input_mean[:] = [0.5, 5.0, 0.2, 1.5]
-    spec.input_std[:] = [0.5, 3.0, 0.3, 0.5]
-    spec.output_mean[:] = [0.1]
-    spec.output_std[:] = [0.05]
-    return spec
+    return small_bioreactor_network()
 
 
-def _split(experiments):
-    return ([e for e in experiments if e.role is Role.TRAIN],
-            [e for e in experiments if e.role is Role.VALIDATION])
+_split = split_roles
 
 
 @pytest.mark.component
