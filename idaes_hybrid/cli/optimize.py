@@ -35,6 +35,19 @@ def gap_percent(true_optimum: float, achieved: float) -> float:
     return 100.0 * (true_optimum - achieved) / abs(true_optimum) if true_optimum else float("nan")
 
 
+def trust_region_of(saved, opt):
+    """The widened input box of ``saved`` if ``opt.trust_region`` asks for it, else ``None``."""
+    from idaes_hybrid.config.run import ConfigError
+
+    if not opt.trust_region:
+        return None
+    if saved.input_box is None:
+        raise ConfigError("optimization.trust_region: the saved model records no input region "
+                          "(trained before this option existed, or resumed from a checkpoint); "
+                          "train it again or set trust_region = false")
+    return saved.input_box.widened(opt.trust_margin)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``idaes-hybrid optimize``; return the exit code (errors are raised)."""
     from idaes_hybrid.config.run import ConfigError
@@ -60,13 +73,16 @@ def run(args: argparse.Namespace) -> int:
                   n_intervals=opt.intervals, F_bounds=(opt.F_min, opt.F_max), V_max=opt.V_max,
                   solver_options=options, unit_config=unit_config,
                   user_scaling=config.training.user_scaling)
+    box = trust_region_of(saved, opt)
     hybrid = optimize_feed(definition, saved.spec, saved.physics, saved.network_inputs,
-                           kinetics=KineticsMode.EXTERNAL, tee=args.tee, **common)
+                           kinetics=KineticsMode.EXTERNAL, tee=args.tee, input_box=box, **common)
     document: dict[str, Any] = {
         "model": saved.model_name, "model_dir": str(saved.directory), "config": str(config.path),
         "request": {"experiment": opt.experiment, "initial": opt.initial, "Sf": opt.Sf,
                     "horizon": opt.horizon, "intervals": opt.intervals, "F_min": opt.F_min,
-                    "F_max": opt.F_max, "V_max": opt.V_max},
+                    "F_max": opt.F_max, "V_max": opt.V_max, "trust_region": opt.trust_region,
+                    "trust_margin": opt.trust_margin},
+        "trust_region": box.to_dict() if box is not None else None,
         "objective": "maximize P(tf) * V(tf)",
         "hybrid_product_predicted": hybrid.product_mass,
         "hybrid_optimum": hybrid.to_dict(),

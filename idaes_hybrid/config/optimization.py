@@ -29,9 +29,10 @@ from idaes_hybrid.model.definition import HybridModelDefinition
 
 #: Keys of the ``[optimization]`` table.
 OPTIMIZATION_KEYS = ("experiment", "initial", "Sf", "horizon", "intervals", "F_min", "F_max",
-                     "V_max", "compare_reference")
+                     "V_max", "compare_reference", "trust_region", "trust_margin")
 #: Defaults of the optional keys.
-OPTIMIZATION_DEFAULTS = {"intervals": 10, "F_min": 0.0, "compare_reference": True}
+OPTIMIZATION_DEFAULTS = {"intervals": 10, "F_min": 0.0, "compare_reference": True, "trust_region": False,
+                         "trust_margin": 0.0}
 
 
 @dataclass
@@ -55,6 +56,11 @@ class OptimizationSettings:
     compare_reference : bool
         Also compute the true optimum and check the hybrid-optimal feed on the
         true model (needs a ``[reference]`` table).
+    trust_region : bool
+        Keep the network's inputs inside the region the training covered (the saved
+        model's ``input_box``) at every time point.
+    trust_margin : float
+        Widen that region by this fraction of each input's range on both sides.
     """
 
     experiment: str | None
@@ -66,6 +72,8 @@ class OptimizationSettings:
     F_max: float
     V_max: float
     compare_reference: bool = True
+    trust_region: bool = False
+    trust_margin: float = 0.0
 
 
 def parse_optimization(table: Any, experiments: Sequence[Experiment],
@@ -124,5 +132,11 @@ def parse_optimization(table: Any, experiments: Sequence[Experiment],
                            (F_min, values["F_max"]), values["V_max"], prefix="optimization.")
     except OptimizationRequestError as err:
         raise ConfigError(str(err)) from None
+    trust = table.get("trust_region", OPTIMIZATION_DEFAULTS["trust_region"])
+    if not isinstance(trust, bool):
+        raise ConfigError(f"optimization.trust_region: expected true or false, got {trust!r}")
+    margin = number(table.get("trust_margin", OPTIMIZATION_DEFAULTS["trust_margin"]),
+                    "optimization.trust_margin", lower=0.0)
     return OptimizationSettings(experiment=name, initial=initial, intervals=intervals,
-                                F_min=F_min, compare_reference=compare, **values)
+                                F_min=F_min, compare_reference=compare, trust_region=trust,
+                                trust_margin=margin, **values)

@@ -44,6 +44,7 @@ from idaes_hybrid.training.predict import build_prediction_model
 from idaes_hybrid.training.problem import Discretization, build_experiment_flowsheet, trajectories
 from idaes_hybrid.model.contract import KineticsMode
 from idaes_hybrid.model.definition import HybridModelDefinition
+from idaes_hybrid.model.trust_region import InputBox, add_input_box_constraints
 
 _log = idaeslog.getLogger(__name__)
 
@@ -326,7 +327,8 @@ def optimize_feed(definition: HybridModelDefinition, spec: NetworkSpec | None,
                   solver_options: dict | None = None, tee: bool = False,
                   formulation: Formulation = Formulation.BATCHED,
                   unit_config: Mapping[str, Any] | None = None,
-                  user_scaling: bool = False) -> FeedOptimizationResult:
+                  user_scaling: bool = False,
+                  input_box: InputBox | None = None) -> FeedOptimizationResult:
     """Find the piecewise-constant feed that maximizes the final product mass.
 
     Parameters
@@ -363,6 +365,10 @@ def optimize_feed(definition: HybridModelDefinition, spec: NetworkSpec | None,
         How the network meets the solver (``BATCHED``: the fast callback path).
     unit_config : Mapping, optional
         Extra CONFIG options of the unit (the ``[unit]`` table), as in training.
+    input_box : InputBox, optional
+        Trust region: the network's inputs stay inside this box at every time point
+        (``SavedModel.input_box``, the range the training covered); ignored with
+        ``KineticsMode.REFERENCE``.
 
     Returns
     -------
@@ -396,6 +402,10 @@ def optimize_feed(definition: HybridModelDefinition, spec: NetworkSpec | None,
     v_units = pyunits.get_units(getattr(unit, VOLUME)[time_set.first()])
     m.volume_limit = pyo.Constraint(
         time_set, rule=lambda _, t: getattr(unit, VOLUME)[t] <= float(V_max) * v_units)
+    if input_box is not None and kinetics is KineticsMode.EXTERNAL:
+        n = add_input_box_constraints(m, "trust_region", input_box,
+                                      (unit.network_input_vars(t) for t in time_set))
+        _log.info(f"feed optimization: trust region on {n} network inputs")
     tf = time_set.last()
     m.product_mass = pyo.Expression(expr=getattr(unit, PRODUCT)[tf] * getattr(unit, VOLUME)[tf])
     m.objective = pyo.Objective(expr=-m.product_mass, sense=pyo.minimize)

@@ -47,6 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from idaes_hybrid.config.run import RunConfig
     from idaes_hybrid.training.train import TrainingResult
     from idaes_hybrid.model.definition import HybridModelDefinition
+from idaes_hybrid.model.trust_region import InputBox, InputBoxError
 
 _log = idaeslog.getLogger(__name__)
 
@@ -103,6 +104,9 @@ class SavedModel:
     uncertainty : dict or None
         Covariance of the weights and band level (``[uncertainty]``); ``None`` in
         files trained without it (and in older files).
+    input_box : InputBox or None
+        The smallest and largest value of each network input in training (the trust
+        region of ``[optimization] trust_region``); ``None`` in older files.
     """
 
     directory: Path
@@ -119,6 +123,7 @@ class SavedModel:
     format_version: str = FORMAT_VERSION
     created: str | None = None
     uncertainty: dict | None = None
+    input_box: InputBox | None = None
 
     @property
     def definition(self) -> HybridModelDefinition:
@@ -261,6 +266,14 @@ def model_document(spec: NetworkSpec, run_config: RunConfig, metrics: Mapping | 
     }
 
 
+def input_box_of(result_or_spec) -> InputBox | None:
+    """The region of network inputs the training covered (the smoother's profiles at the
+    network points), or ``None`` (a bare network, a resumed decomposition)."""
+    profiles = getattr(result_or_spec, "smoother_profiles", None) or {}
+    inputs = profiles.get("inputs")
+    return InputBox.from_points(inputs) if inputs is not None and len(inputs) else None
+
+
 def save_model(directory: str | Path, result_or_spec: TrainingResult | NetworkSpec,
                run_config: RunConfig, metrics: Mapping | None = None,
                uncertainty: Mapping | None = None) -> Path:
@@ -298,6 +311,9 @@ def save_model(directory: str | Path, result_or_spec: TrainingResult | NetworkSp
         if metrics is None:
             metrics = result_or_spec.metrics()
     document = model_document(spec, run_config, metrics)
+    box = input_box_of(result_or_spec)
+    if box is not None:
+        document["input_box"] = box.to_dict()
     if uncertainty is not None:
         document["uncertainty"] = dict(uncertainty)
     document = to_jsonable(document)
@@ -495,6 +511,12 @@ def load_model(directory: str | Path, accept_edited: bool = False) -> SavedModel
     if metrics is not None and not isinstance(metrics, dict):
         raise ModelFileError(f"metrics: expected an object or null in '{where}', got {metrics!r}")
     verify_checksum(doc, where, accept_edited)
+    box = None
+    if doc.get("input_box") is not None:
+        try:
+            box = InputBox.from_dict(doc["input_box"], spec.n_inputs)
+        except InputBoxError as err:
+            raise ModelFileError(f"{err} in '{where}'") from None
     return SavedModel(
         directory=path.parent, model_name=model_name, network_inputs=inputs,
         learned_names=learned, physics={k: float(v) for k, v in physics.items()},
@@ -502,4 +524,5 @@ def load_model(directory: str | Path, accept_edited: bool = False) -> SavedModel
         training_data=_require(doc, "training_data", dict, where),
         versions=_require(doc, "versions", dict, where), format_version=version,
         created=doc.get("created"),
-        uncertainty=doc["uncertainty"] if isinstance(doc.get("uncertainty"), dict) else None)
+        uncertainty=doc["uncertainty"] if isinstance(doc.get("uncertainty"), dict) else None,
+        input_box=box)

@@ -1,0 +1,82 @@
+"""Trust region of the feed optimization: the network's inputs stay where training saw them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from idaes_hybrid.config.run import ConfigError
+from idaes_hybrid.model.trust_region import InputBox, InputBoxError
+
+CASE = Path(__file__).resolve().parents[1] / "flowsheets" / "bioreactor"
+
+
+@pytest.mark.unit
+def test_input_box_from_points_widened_and_round_trip():
+    pts = np.array([[0.0, 5.0], [2.0, 1.0], [1.0, 3.0]])
+    box = InputBox.from_points(pts)
+    assert box.lower == (0.0, 1.0) and box.upper == (2.0, 5.0)
+    wide = box.widened(0.1)
+    assert wide.lower == pytest.approx((-0.2, 0.6)) and wide.upper == pytest.approx((2.2, 5.4))
+    assert InputBox.from_dict(json.loads(json.dumps(box.to_dict())), 2) == box
+    assert box.contains(np.array([[1.0, 2.0], [2.5, 2.0], [1.0, 0.9]])).tolist() == [True, False, False]
+
+
+@pytest.mark.unit
+def test_bad_input_box_and_trust_settings_name_the_field(tmp_path):
+    with pytest.raises(InputBoxError, match="input_box"):
+        InputBox.from_dict({"lower": [0.0, 1.0], "upper": [1.0]})
+    with pytest.raises(InputBoxError, match="input_box"):
+        InputBox.from_dict({"lower": [2.0], "upper": [1.0]})
+    with pytest.raises(InputBoxError, match="trust_margin"):
+        InputBox((0.0,), (1.0,)).widened(-0.1)
+    from idaes_hybrid.config.run import load_run_config
+
+    text = (CASE / "config.toml").read_text().replace('data = "data/', f'data = "{CASE}/data/')
+    for line, field in (("trust_region = 1", "optimization.trust_region"),
+                        ("trust_margin = -0.5", "optimization.trust_margin")):
+        cfg = tmp_path / "bad.toml"
+        cfg.write_text(text.replace("compare_reference = true", f"compare_reference = true\n{line}"))
+        with pytest.raises(ConfigError, match=field):
+            load_run_config(cfg)
+
+
+def _network_inputs(doc: dict, names: list[str]) -> np.ndarray:
+    traj = doc["hybrid_optimum"]["trajectories"]
+    return np.column_stack([traj[n] for n in names])
+
+
+@pytest.mark.integration
+def test_trust_region_keeps_the_network_inputs_inside_the_training_box(tmp_path):
+    """A volume limit above every trained volume: the free optimum fills past the box
+    (V > 3 L, never seen in training); with trust_region = true every network input at
+    every time point stays inside the saved box, and the predicted product is no larger."""
+    from idaes_hybrid.cli.app import main
+
+    text = (CASE / "config.toml").read_text().replace('data = "data/', f'data = "{CASE}/data/')
+    text = text.replace("V_max = 2.5", "V_max = 4.0").replace("compare_reference = true",
+                                                            "compare_reference = false")
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(text)
+    assert main(["train", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    model = json.loads((tmp_path / "run" / "model" / "model.json").read_text())
+    box = InputBox.from_dict(model["input_box"], 4)
+    names = model["network_inputs"]
+    assert box.upper[names.index("V")] == pytest.approx(3.0, rel=1e-6)  # b1: 1 L + 0.05 L/h * 40 h
+
+    assert main(["optimize", str(tmp_path / "run" / "model"), str(cfg), "--out", str(tmp_path / "free"),
+                 "--quiet"]) == 0
+    free = json.loads((tmp_path / "free" / "optimization.json").read_text())
+    assert not box.contains(_network_inputs(free, names)).all()
+    assert max(free["hybrid_optimum"]["trajectories"]["V"]) > 3.1
+
+    cfg.write_text(text.replace("compare_reference = false", "compare_reference = false\ntrust_region = true"))
+    assert main(["optimize", str(tmp_path / "run" / "model"), str(cfg), "--out", str(tmp_path / "tr"),
+                 "--quiet"]) == 0
+    held = json.loads((tmp_path / "tr" / "optimization.json").read_text())
+    assert held["trust_region"] == box.to_dict()
+    assert box.contains(_network_inputs(held, names), rtol=1e-6).all()
+    assert held["hybrid_product_predicted"] <= free["hybrid_product_predicted"] * (1 + 1e-6)
