@@ -80,3 +80,65 @@ def test_trust_region_keeps_the_network_inputs_inside_the_training_box(tmp_path)
     assert held["trust_region"] == box.to_dict()
     assert box.contains(_network_inputs(held, names), rtol=1e-6).all()
     assert held["hybrid_product_predicted"] <= free["hybrid_product_predicted"] * (1 + 1e-6)
+
+
+OBJECTIVE = '''
+def objective(blk):
+    t = blk.fs.time.last()
+    return -blk.fs.unit.P[t] * blk.fs.unit.V[t]
+
+
+def constraints(blk):
+    return {"volume": blk.fs.unit.V[blk.fs.time.last()] <= 4.0}
+'''
+
+
+@pytest.mark.integration
+def test_flowsheet_trust_region_keeps_every_network_point_inside_the_box(tmp_path):
+    """The bioreactor through the flowsheet path: the saved model records each term's box;
+    `idaes-hybrid optimize` with trust_region = true keeps the network's inputs at every
+    point inside it, while the free optimum fills past the trained volume."""
+    from idaes_hybrid.cli.app import main
+    from idaes_hybrid.cli.flowsheet import saved_input_boxes
+    from idaes_hybrid.config.flowsheet import load_flowsheet_config
+    from idaes_hybrid.optimize.flowsheet import optimize_flowsheet
+
+    (tmp_path / "objective.py").write_text(OBJECTIVE)
+    text = (CASE / "config_flowsheet.toml").read_text()
+    text = text.replace('build = "hybrid_flowsheet.py:build"', f'build = "{CASE}/hybrid_flowsheet.py:build"')
+    text = text.replace('data = "data/', f'data = "{CASE}/data/')
+    text += ('\n[optimization]\nexperiment = "b1"\nobjective = "objective.py:objective"\n'
+             'constraints = "objective.py:constraints"\nsegments = 5\nnfe = 20\ntrust_region = true\n'
+             '[[optimization.controls]]\nname = "F"\nlower = 0.0\nupper = 0.2\nstart = 0.05\n')
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(text)
+    assert main(["train", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    model_dir = tmp_path / "run" / "model"
+    boxes = saved_input_boxes(model_dir, 0.0)
+    box = boxes["growth"]
+    assert box.upper[3] == pytest.approx(3.0, rel=1e-6)  # V of b1 at 40 h: 1 L + 0.05 L/h * 40 h
+
+    config = load_flowsheet_config(cfg)
+    opt = config.optimization()
+    specs = json.loads((model_dir / "flowsheet_model.json").read_text())["networks"]
+    from idaes_hybrid.nn.network import NetworkSpec
+
+    specs = {k: NetworkSpec.from_dict(v) for k, v in specs.items()}
+
+    def inputs_at_points(result) -> np.ndarray:
+        import pyomo.environ as pyo
+
+        net = result.model.networks.growth
+        return np.array([[pyo.value(v) for v in vin] for vin, _ in net.point_io()])
+
+    args = (config.flowsheet, opt.scenario, specs, opt.controls, opt.objective, opt.constraints,
+            opt.segments, opt.nfe, opt.ncp, config.training.solver_options)
+    free = optimize_flowsheet(*args)
+    assert not box.contains(inputs_at_points(free)).all()
+    held = optimize_flowsheet(*args, boxes)
+    assert box.contains(inputs_at_points(held)).all()
+    assert held.objective >= free.objective - 1e-6 * abs(free.objective)  # a minimization
+    assert main(["optimize", str(model_dir), str(cfg), "--out", str(tmp_path / "opt"), "--quiet"]) == 0
+    doc = json.loads((tmp_path / "opt" / "optimization.json").read_text())
+    assert doc["trust_region"]["growth"] == box.to_dict()
+    assert doc["objective"] == pytest.approx(held.objective, rel=1e-6)

@@ -183,27 +183,48 @@ def optimize(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dic
     log = logging.getLogger(LOGGER_NAME + ".cli")
     log.info(f"optimize: {', '.join(c.name for c in opt.controls)} in {opt.segments} segments "
              f"over {opt.scenario.horizon:g}")
-    document = optimization_document(config, opt, specs, config.training.solver_options)
+    boxes = saved_input_boxes(args.model_dir, opt.trust_margin) if opt.trust_region else None
+    document = optimization_document(config, opt, specs, config.training.solver_options, boxes)
     written = write_staged(out, lambda staging: write_optimization(staging, document, log))
     return document, out, written
 
 
-def optimization_document(config, opt, specs: dict, options: dict) -> dict:
-    """Solve the optimization (and its true-flowsheet checks); the JSON-ready result."""
+def saved_input_boxes(model_dir, margin: float) -> dict:
+    """Each term's trust region from ``model_dir/flowsheet_model.json`` (its ``input_boxes``,
+    widened by ``margin``); :class:`ConfigError` if the model records none."""
+    from idaes_hybrid.config.run import ConfigError
+    from idaes_hybrid.model.trust_region import InputBox, InputBoxError
+
+    path = Path(model_dir).expanduser().resolve() / "flowsheet_model.json"
+    boxes = json.loads(path.read_text()).get("input_boxes")
+    if not isinstance(boxes, dict) or not boxes:
+        raise ConfigError("optimization.trust_region: the saved model records no input region "
+                          "(trained before this option existed); train it again or set "
+                          "trust_region = false")
+    try:
+        return {term: InputBox.from_dict(b).widened(margin) for term, b in boxes.items()}
+    except InputBoxError as err:
+        raise FlowsheetModelError(f"{path}: {err}") from None
+
+
+def optimization_document(config, opt, specs: dict, options: dict, boxes: dict | None = None) -> dict:
+    """Solve the optimization (and its true-flowsheet checks); the JSON-ready result.
+    ``boxes``: trust region per term (``saved_input_boxes``), for the hybrid optimum."""
     from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
     from idaes_hybrid.optimize.flowsheet import optimize_flowsheet
     from idaes_hybrid.training.flowsheet_problem import simulate_flowsheet
 
     import pyomo.environ as pyo
 
-    def solve(hf, spec):
+    def solve(hf, spec, trust=None):
         return optimize_flowsheet(hf, opt.scenario, spec, opt.controls, opt.objective,
-                                  opt.constraints, opt.segments, opt.nfe, opt.ncp, options)
+                                  opt.constraints, opt.segments, opt.nfe, opt.ncp, options, trust)
 
-    hybrid = solve(config.flowsheet, specs)
+    hybrid = solve(config.flowsheet, specs, boxes)
     doc = {"status": hybrid.status, "objective": hybrid.objective, "iterations": hybrid.iterations,
            "wall_time_s": hybrid.wall_time_s, "segment_times": hybrid.segment_times,
-           "profiles": hybrid.profiles, "functions": opt.refs}
+           "profiles": hybrid.profiles, "functions": opt.refs,
+           "trust_region": {t: b.to_dict() for t, b in boxes.items()} if boxes else None}
     if opt.true_build is not None:
         truth_hf = HybridFlowsheet(opt.true_build, [], config.flowsheet.variables, config.flowsheet.time_units)
         truth = solve(truth_hf, None)

@@ -11,6 +11,7 @@ constraints = "optimize.py:constraints"  # optional: constraints(blk) -> {name: 
 segments = 6                             # piecewise-constant segments of every control
 nfe = 40                                 # else [discretization]'s
 true_build = "model.py:build_true"       # optional: check the optimum on the true flowsheet
+trust_region = true                      # optional: network inputs inside the trained region
 
 [[optimization.controls]]
 name = "Q"; lower = 0.0; upper = 4.0e4; start = 1.0e4
@@ -27,13 +28,14 @@ from typing import Any, Callable, Mapping
 
 from idaes_hybrid.config.checks import ConfigError
 from idaes_hybrid.config.flowsheet_parse import load_build_function, parse_initial
+from idaes_hybrid.config.optimization import parse_trust_region
 from idaes_hybrid.model.experiment import DataError
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, InitialState
 from idaes_hybrid.model.inputs import parse_input
 from idaes_hybrid.optimize.flowsheet import Control, FlowsheetOptimizationError
 
 OPTIMIZATION_KEYS = ("experiment", "horizon", "initial", "inputs", "objective", "constraints",
-                     "segments", "nfe", "ncp", "true_build", "controls")
+                     "segments", "nfe", "ncp", "true_build", "controls", "trust_region", "trust_margin")
 _CONTROL_KEYS = ("name", "lower", "upper", "start")
 
 
@@ -55,6 +57,9 @@ class FlowsheetOptimizationSettings:
         Build function of the true flowsheet (no learned terms), or ``None``.
     refs
         The ``module:function`` strings as written (for the outputs).
+    trust_region, trust_margin
+        Keep every network's inputs inside the region its training covered (the saved
+        model's ``input_boxes``), widened by ``trust_margin`` times each input's range.
     """
 
     scenario: FlowsheetExperiment
@@ -66,6 +71,8 @@ class FlowsheetOptimizationSettings:
     ncp: int
     true_build: Callable | None = None
     refs: dict[str, str] = field(default_factory=dict)
+    trust_region: bool = False
+    trust_margin: float = 0.0
 
 
 def _positive_int(table: Mapping, key: str, default: int) -> int:
@@ -159,4 +166,5 @@ def parse_flowsheet_optimization(table: Any, experiments: list[FlowsheetExperime
     return FlowsheetOptimizationSettings(
         scenario, controls, funcs["objective"], funcs.get("constraints"),
         _positive_int(table, "segments", 6), _positive_int(table, "nfe", nfe),
-        _positive_int(table, "ncp", ncp), funcs.get("true_build"), {k: str(v) for k, v in refs.items()})
+        _positive_int(table, "ncp", ncp), funcs.get("true_build"), {k: str(v) for k, v in refs.items()},
+        *parse_trust_region(table))

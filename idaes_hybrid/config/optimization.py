@@ -20,7 +20,7 @@ e.g. ``optimization.V_max: 0.5 is below the initial volume V = 1.0; ...``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from idaes_hybrid.config.checks import ConfigError, as_table, integer, number, reject_unknown, valid_names
 from idaes_hybrid.optimize.feed import OptimizationRequestError, check_feed_request
@@ -74,6 +74,17 @@ class OptimizationSettings:
     compare_reference: bool = True
     trust_region: bool = False
     trust_margin: float = 0.0
+
+
+def parse_trust_region(table: Mapping[str, Any]) -> tuple[bool, float]:
+    """``trust_region`` (true/false, default false) and ``trust_margin`` (>= 0, default 0)
+    of an ``[optimization]`` table (unit and flowsheet configurations alike)."""
+    trust = table.get("trust_region", OPTIMIZATION_DEFAULTS["trust_region"])
+    if not isinstance(trust, bool):
+        raise ConfigError(f"optimization.trust_region: expected true or false, got {trust!r}")
+    margin = number(table.get("trust_margin", OPTIMIZATION_DEFAULTS["trust_margin"]),
+                    "optimization.trust_margin", lower=0.0)
+    return trust, margin
 
 
 def parse_optimization(table: Any, experiments: Sequence[Experiment],
@@ -132,11 +143,7 @@ def parse_optimization(table: Any, experiments: Sequence[Experiment],
                            (F_min, values["F_max"]), values["V_max"], prefix="optimization.")
     except OptimizationRequestError as err:
         raise ConfigError(str(err)) from None
-    trust = table.get("trust_region", OPTIMIZATION_DEFAULTS["trust_region"])
-    if not isinstance(trust, bool):
-        raise ConfigError(f"optimization.trust_region: expected true or false, got {trust!r}")
-    margin = number(table.get("trust_margin", OPTIMIZATION_DEFAULTS["trust_margin"]),
-                    "optimization.trust_margin", lower=0.0)
+    trust, margin = parse_trust_region(table)
     return OptimizationSettings(experiment=name, initial=initial, intervals=intervals,
                                 F_min=F_min, compare_reference=compare, trust_region=trust,
                                 trust_margin=margin, **values)

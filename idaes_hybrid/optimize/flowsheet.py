@@ -21,6 +21,7 @@ import pyomo.environ as pyo
 import idaes.logger as idaeslog
 
 from idaes_hybrid.model.dof import check_degrees_of_freedom
+from idaes_hybrid.model.trust_region import InputBox, add_input_box_constraints
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.model.inputs import InputProfile
 from idaes_hybrid.nn.network import NetworkSpec
@@ -95,6 +96,7 @@ def optimize_flowsheet(
     nfe: int = 40,
     ncp: int = 3,
     options: dict | None = None,
+    input_boxes: Mapping[str, InputBox] | None = None,
 ) -> FlowsheetOptimizationResult:
     """Optimize piecewise-constant inputs of one experiment.
 
@@ -120,6 +122,9 @@ def optimize_flowsheet(
         Radau discretization (segment boundaries are element boundaries).
     options
         Ipopt options.
+    input_boxes
+        Trust region per term name: the term's network inputs stay inside the box at
+        every point (the region its training covered).
     """
     from idaes_hybrid.solve.batched import solve_hybrid
     from idaes_hybrid.solve.nl_solve import solve_nl
@@ -145,6 +150,12 @@ def optimize_flowsheet(
         link = pyo.Constraint(list(blk.fs.time), rule=lambda b, t, ref=ref, u=u: (
             ref[t] / pyo.units.get_units(ref[t]) == u[_segment(t, bounds)]))
         m.control.add_component(f"{c.name}_link", link)
+    for block in net:
+        box = (input_boxes or {}).get(block.local_name)
+        if box is not None:
+            n = add_input_box_constraints(m, f"trust_region_{block.local_name}", box,
+                                          (vin for vin, _ in block.point_io()))
+            _log.info(f"optimization of {exp.name!r}: trust region on {n} inputs of {block.local_name!r}")
     m.user_constraints = pyo.Block()
     for name, expr in dict(constraints(blk) if constraints else {}).items():
         m.user_constraints.add_component(name, pyo.Constraint(expr=expr))

@@ -12,6 +12,7 @@ from idaes_hybrid.output.saved import (
     CHECKSUM_FIELD, contents_checksum, package_versions, to_jsonable, write_json_atomic,
     write_text_atomic)
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment
+from idaes_hybrid.model.trust_region import InputBox
 from idaes_hybrid.output.plots import save_figure
 from idaes_hybrid.training.train import TrainingResult
 
@@ -38,12 +39,18 @@ def _finish_time_panels(fig, axes, path: Path) -> None:
 def save_flowsheet_model(directory: Path, result: TrainingResult, config_path: Path | None,
                          build_ref: str, uncertainty: Mapping[str, Any] | None = None) -> Path:
     """``directory/flowsheet_model.json``: every term's trained network and how to rebuild
-    the flowsheet (the config and its build function; no registration needed), and the
-    weights' covariance (``uncertainty``, when computed; older files have none)."""
+    the flowsheet (the config and its build function; no registration needed), each
+    term's box of network inputs seen in training (``input_boxes``, the trust region of
+    an optimization) and the weights' covariance (``uncertainty``, when computed; older
+    files have neither)."""
     directory.mkdir(parents=True, exist_ok=True)
     document = {"format": FORMAT, "config": str(config_path) if config_path else None,
                 "build": build_ref, "versions": package_versions(),
                 "networks": {k: s.to_dict() for k, s in result.specs.items()}}
+    boxes = {term: InputBox.from_points(p["inputs"]).to_dict()
+             for term, p in (result.term_profiles or {}).items() if len(p.get("inputs", []))}
+    if boxes:
+        document["input_boxes"] = boxes
     if uncertainty is not None:
         document["uncertainty"] = dict(uncertainty)
     document = to_jsonable(document)  # the checksum covers what is written
