@@ -11,7 +11,8 @@ feed flow F (L/h) and feed substrate concentration Sf (g/L). Balances::
 The specific growth rate ``mu`` (1/h) is the kinetics slot: with
 ``KineticsMode.EXTERNAL`` it is a free variable supplied by a network block (or
 the smoother); with ``KineticsMode.REFERENCE`` it is Monod kinetics
-``mu_max S / (Ks + S)``.
+``mu_max S / (Ks + S)``, with substrate inhibition (Haldane)
+``mu_max S / (Ks + S + S^2 Ki_inv)`` when ``Ki_inv = 1/Ki > 0``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from idaes_hybrid.model.initialization import HybridUnitInitializer
 from idaes_hybrid.model.scaling import HybridUnitScaler
 
 #: Default values of the physics parameters.
-DEFAULT_PHYSICS = {"Yxs": 0.5, "Ypx": 0.2, "mu_max": 0.2, "Ks": 1.0}
+DEFAULT_PHYSICS = {"Yxs": 0.5, "Ypx": 0.2, "mu_max": 0.2, "Ks": 1.0, "Ki_inv": 0.0}
 
 
 class BioState(str, enum.Enum):
@@ -99,6 +100,9 @@ class FedBatchReactorData(HybridUnitBlockData):
                                 units=pyunits.h**-1, doc="Monod maximum growth rate (reference)")
         self.Ks = pyo.Param(initialize=DEFAULT_PHYSICS["Ks"], mutable=True,
                             units=pyunits.g / pyunits.L, doc="Monod saturation constant (reference)")
+        self.Ki_inv = pyo.Param(initialize=DEFAULT_PHYSICS["Ki_inv"], mutable=True,
+                                units=pyunits.L / pyunits.g,
+                                doc="Inverse substrate-inhibition constant 1/Ki (reference; 0: Monod)")
 
     def _add_states(self) -> None:
         t = self.flowsheet().time
@@ -125,8 +129,9 @@ class FedBatchReactorData(HybridUnitBlockData):
         t = self.flowsheet().time
         self.mu = pyo.Var(t, initialize=0.1, units=pyunits.h**-1, doc="Specific growth rate")
         if self.config.kinetics is KineticsMode.REFERENCE:
-            self.monod_eq = pyo.Constraint(t, rule=lambda b, tt: b.mu[tt] * (b.Ks + b.S[tt])
-                                           == b.mu_max * b.S[tt], doc="Monod kinetics")
+            self.monod_eq = pyo.Constraint(
+                t, rule=lambda b, tt: b.mu[tt] * (b.Ks + b.S[tt] + b.Ki_inv * b.S[tt] ** 2)
+                == b.mu_max * b.S[tt], doc="Monod kinetics (Haldane with Ki_inv > 0)")
 
     def _add_balances(self) -> None:
         t = self.flowsheet().time

@@ -14,11 +14,13 @@ from idaes_hybrid.cases.tank_manifold import DEFAULT_PHYSICS as TANK_PHYSICS, Ta
 
 
 def monod(params: dict) -> Callable:
-    """Monod growth rate ``mu_max S / (Ks + S)`` as a function of ``S``."""
+    """Monod growth rate ``mu_max S / (Ks + S)`` as a function of ``S`` (Haldane
+    ``mu_max S / (Ks + S + Ki_inv S^2)`` with ``Ki_inv > 0``)."""
     mu_max, ks = float(params["mu_max"]), float(params["Ks"])
+    ki_inv = float(params.get("Ki_inv", 0.0))
 
     def mu(S):
-        return mu_max * S / (ks + S)
+        return mu_max * S / (ks + S + ki_inv * S * S)
 
     return mu
 
@@ -34,7 +36,7 @@ FED_BATCH_BIOREACTOR = HybridModelDefinition(
     time_units=pyunits.h,
     nonnegative_states=("X", "P", "S"),
     reference=monod,
-    reference_parameters={"mu_max": DEFAULT_PHYSICS["mu_max"], "Ks": DEFAULT_PHYSICS["Ks"]},
+    reference_parameters={k: DEFAULT_PHYSICS[k] for k in ("mu_max", "Ks", "Ki_inv")},
 )
 
 #: Leslie-Gower predator-prey: learned predator growth rate z(x0, x1); r2 and a2
