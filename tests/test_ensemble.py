@@ -130,6 +130,23 @@ def _check_run(run: Path, model_file: str, n_members: int) -> dict:
     return saved
 
 
+def _direct_coverage(saved: dict, base_spec, simulate, experiment) -> dict[str, float]:
+    """Fraction of ``experiment``'s measurements within base +- z * sd of the members, from
+    direct simulations (values at measurement times interpolated linearly)."""
+    from idaes_hybrid.nn.network import NetworkSpec
+
+    base = simulate(experiment, base_spec)
+    sims = [simulate(experiment, NetworkSpec.from_dict(d)) for d in saved["members"]]
+    out = {}
+    for name in experiment.measured_variables:
+        series = experiment.measurements[name].dropna()
+        t, y = series.index.to_numpy(dtype=float), series.to_numpy(dtype=float)
+        sd = np.array([np.interp(t, s.time, s[name]) for s in sims]).std(axis=0, ddof=1)
+        centre = np.interp(t, base.time, base[name])
+        out[name] = float(np.mean(np.abs(y - centre) <= norm.ppf(0.95) * sd + 1e-6 * np.maximum(1, np.abs(y))))
+    return out
+
+
 def _check_prediction(out: Path, saved: dict, simulate, experiment) -> None:
     """The band columns against base +- z * sample sd of the saved members' simulations."""
     from idaes_hybrid.nn.network import NetworkSpec
@@ -170,7 +187,7 @@ def test_cli_flowsheet_ensemble_train_and_predict(tmp_path):
 
 
 @pytest.mark.integration
-def test_cli_unit_ensemble_train_and_predict(tmp_path):
+def test_cli_unit_ensemble_train_and_predict(tmp_path, capsys):
     """The unit path: coverage in metrics.json, members in model.json, band columns equal
     to base +- z * sd of the members simulated directly."""
     from idaes_hybrid.cli.app import main
@@ -188,3 +205,17 @@ def test_cli_unit_ensemble_train_and_predict(tmp_path):
                               config.network_inputs, config.training)
     val = next(e for e in config.experiments if e.role.value == "validation")
     _check_prediction(out, saved, simulate, val)
+    from idaes_hybrid.nn.network import NetworkSpec
+
+    doc = json.loads((run / "model" / "model.json").read_text())
+    coverage = json.loads((run / "metrics.json").read_text())["uncertainty"]["validation_coverage"]
+    direct = _direct_coverage(saved, NetworkSpec.from_dict(doc["network"]), simulate, val)
+    assert coverage == pytest.approx(direct, abs=1e-12)
+    # the members are covered by the checksum; a saved ensemble of one member is refused
+    doc["uncertainty"]["members"] = doc["uncertainty"]["members"][:1]
+    (run / "model" / "model.json").write_text(json.dumps(doc))
+    assert main(["predict", str(run / "model"), str(cfg), "--out", str(out), "--quiet"]) == 2
+    assert "checksum" in capsys.readouterr().err
+    assert main(["predict", str(run / "model"), str(cfg), "--out", str(out), "--quiet",
+                 "--accept-edited-model"]) == 2
+    assert "uncertainty.members: expected a list of at least 2 networks" in capsys.readouterr().err
