@@ -219,3 +219,36 @@ def test_cli_unit_ensemble_train_and_predict(tmp_path, capsys):
     assert main(["predict", str(run / "model"), str(cfg), "--out", str(out), "--quiet",
                  "--accept-edited-model"]) == 2
     assert "uncertainty.members: expected a list of at least 2 networks" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- bands (no solver)
+@pytest.mark.unit
+def test_band_is_base_plus_minus_z_sample_sd_with_members_on_other_grids():
+    """Members on a finer grid are interpolated onto the base grid; observed points use the
+    members interpolated at the measurement times; coverage counts points inside."""
+    from dataclasses import make_dataclass
+
+    from idaes_hybrid.training.predict import Simulation
+    from idaes_hybrid.uncertainty.ensemble import ensemble_bands
+    from idaes_hybrid.uncertainty.laplace import band_coverage
+
+    grid, fine = np.linspace(0.0, 4.0, 5), np.linspace(0.0, 4.0, 9)
+    base = Simulation(grid, {"x": 2.0 * grid}, None)
+    slopes = [1.5, 2.0, 2.5, 3.0]
+    members = [Simulation(fine, {"x": k * fine}, None) for k in slopes]
+    exp_type = make_dataclass("Exp", ["name", "measurements", "measured_variables"])
+    data = pd.DataFrame({"x": [0.0, 1.0, 6.0, 20.0]}, index=[0.0, 0.5, 3.0, 3.5])
+    exp = exp_type("e", data, ["x"])
+    bands = ensemble_bands(exp, base, members, ["x"], 0.8)
+    sd_slope = np.std(slopes, ddof=1)
+    np.testing.assert_allclose(bands.sd["x"], sd_slope * grid, rtol=1e-12)
+    np.testing.assert_allclose(bands.upper["x"], 2.0 * grid + norm.ppf(0.9) * sd_slope * grid, rtol=1e-12)
+    t_obs, centre, sd_obs = bands.observed["x"]
+    np.testing.assert_allclose(centre, 2.0 * t_obs)
+    np.testing.assert_allclose(sd_obs, sd_slope * t_obs, rtol=1e-12)
+    # inside: t=0 (0 = 0), t=0.5 (|1 - 1| = 0), t=3 (|6 - 6|); outside: t=3.5 (|20 - 7| > z sd 3.5)
+    assert band_coverage([bands], [exp]) == {"x": 0.75}
+    from idaes_hybrid.uncertainty.laplace import UncertaintyError
+
+    with pytest.raises(UncertaintyError, match="at least 2"):
+        ensemble_bands(exp, base, members[:1], ["x"], 0.8)
