@@ -252,3 +252,27 @@ def test_band_is_base_plus_minus_z_sample_sd_with_members_on_other_grids():
 
     with pytest.raises(UncertaintyError, match="at least 2"):
         ensemble_bands(exp, base, members[:1], ["x"], 0.8)
+
+
+# ----------------------------------------------------------------------------- Dask engine
+@pytest.mark.integration
+def test_members_trained_on_the_dask_engine_equal_the_serial_ones(tmp_path):
+    """Two unit-path members on a local Dask cluster of 2 workers: the same networks as in
+    this process (same resamples, deterministic solves)."""
+    from idaes_hybrid.config.run import load_run_config
+    from idaes_hybrid.training.train import train
+    from idaes_hybrid.uncertainty.ensemble import train_members, unit_member_trainer
+
+    config = load_run_config(_unit_config(tmp_path, ""))
+    result = train(config.definition, config.experiments, config.network_spec(), config.discretization,
+                   config.physics, config.network_inputs, config.training)
+    trainer = unit_member_trainer(config.definition, result.spec, config.discretization, config.physics,
+                                  config.network_inputs, config.training, result.regularization["alpha"])
+    train_exps = [e for e in config.experiments if e.role.value == "train"]
+    serial = train_members(trainer, train_exps, 2, config.seed)
+    parallel = train_members(trainer, train_exps, 2, config.seed, n_workers=2)
+    assert len(serial.specs) == len(parallel.specs) == 2 and not parallel.failures
+    assert parallel.resamples == serial.resamples and parallel.seeds == serial.seeds == [1, 2]
+    for a, b in zip(serial.specs, parallel.specs):
+        assert np.linalg.norm(a.flat_parameters() - result.spec.flat_parameters()) > 1e-3
+        np.testing.assert_allclose(b.flat_parameters(), a.flat_parameters(), rtol=1e-6, atol=1e-8)

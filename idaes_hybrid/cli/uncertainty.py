@@ -46,16 +46,18 @@ def is_ensemble(settings) -> bool:
 
 
 def ensemble_bands_after_training(train_member: Callable[..., Any], simulate: Callable[..., Any],
-                                  experiments: Sequence, spec, settings, seed: int):
+                                  experiments: Sequence, spec, config):
     """Members and validation bands of an ``[uncertainty] method = "ensemble"`` run
-    (:func:`~idaes_hybrid.uncertainty.ensemble.ensemble_uncertainty`), or ``None``."""
+    (:func:`~idaes_hybrid.uncertainty.ensemble.ensemble_uncertainty`; on the Dask engine
+    when ``training.method = "decomposition"``), or ``None``."""
     from idaes_hybrid.model.experiment import Role
-    from idaes_hybrid.uncertainty.ensemble import ensemble_uncertainty
+    from idaes_hybrid.uncertainty.ensemble import ensemble_uncertainty, ensemble_workers
 
     train = [e for e in experiments if e.role is Role.TRAIN]
     val = [e for e in experiments if e.role is Role.VALIDATION]
-    return ensemble_uncertainty(train_member, simulate, spec, train, val, settings.members, int(seed),
-                                settings.level)
+    settings = config.uncertainty
+    return ensemble_uncertainty(train_member, simulate, spec, train, val, settings.members, int(config.seed),
+                                settings.level, ensemble_workers(config.training))
 
 
 def unit_uncertainty(config, result, log: logging.Logger):
@@ -71,7 +73,7 @@ def unit_uncertainty(config, result, log: logging.Logger):
         simulate = unit_simulator(config.definition, config.discretization, config.physics,
                                   config.network_inputs, config.training)
         return ensemble_bands_after_training(unit_member_trainer(*args), simulate, config.experiments,
-                                             result.spec, config.uncertainty, config.seed)
+                                             result.spec, config)
     return validation_bands(unit_spec_factory(config), config.experiments, result.spec,
                             result.regularization["alpha"], config.uncertainty.level, log)
 

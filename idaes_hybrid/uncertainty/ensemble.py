@@ -134,21 +134,60 @@ class EnsembleMembers:
         return cls(specs, list(d.get("seeds", [])), list(d.get("resamples", [])), len(specs))
 
 
+@dataclass
+class MemberJob:
+    """One member's training: the path's trainer, its resample and its seed."""
+
+    train_member: MemberTrainer
+    experiments: list
+    seed: int
+
+
+def run_member(job: MemberJob) -> tuple[NetworkSpec | None, str]:
+    """Train one member, here or on a Dask worker: ``(spec, "")``, or ``(None, message)``
+    when its training raised (never raises, so one failed member loses no other)."""
+    try:
+        return job.train_member(job.experiments, job.seed), ""
+    except Exception as err:  # noqa: BLE001 - a failed member is dropped, the run goes on
+        return None, f"{type(err).__name__}: {err}"
+
+
+def _run_jobs(jobs: list[MemberJob], n_workers: int, address: str | None) -> list[tuple]:
+    """The jobs' results: on a Dask engine (``n_workers`` > 0 or ``address``), else here;
+    if the engine fails, here, with a warning."""
+    if n_workers > 0 or address:
+        from idaes_hybrid.decomposition.engine import Engine, EngineError
+
+        try:
+            with Engine(n_workers, address, task=run_member) as engine:
+                _log.info(f"uncertainty: training {len(jobs)} ensemble members on the Dask engine")
+                return engine.run(jobs)
+        except EngineError as err:
+            _log.warning(f"uncertainty: the Dask engine failed ({err}); training the members here")
+    return [run_member(job) for job in jobs]
+
+
 def train_members(train_member: MemberTrainer, train_experiments: Sequence, members: int,
-                  seed: int) -> EnsembleMembers:
+                  seed: int, n_workers: int = 0, address: str | None = None) -> EnsembleMembers:
     """Train ``members`` networks, each on its bootstrap resample of ``train_experiments``.
 
     Parameters
     ----------
     train_member
         The path's trainer: ``train_member(experiments, seed)`` returns the member's
-        network (warm-started from the base network).
+        network (warm-started from the base network). On a Dask engine it must pickle
+        (cloudpickle: the trainers of this module do).
     train_experiments
         The base run's training experiments.
     members
         How many members to train.
     seed
         Base seed (``[network] seed``); member ``i`` uses ``seed + i``.
+    n_workers, address
+        Train the members in parallel on the decomposition's Dask engine
+        (:class:`~idaes_hybrid.decomposition.engine.Engine`): a local cluster of
+        ``n_workers`` processes, or the scheduler at ``address``; ``0`` and ``None``:
+        one after the other in this process.
 
     Returns
     -------
@@ -156,21 +195,31 @@ def train_members(train_member: MemberTrainer, train_experiments: Sequence, memb
         Members whose training raised are left out, with a warning.
     """
     tick = time.perf_counter()
+    jobs = [MemberJob(train_member, bootstrap_experiments(list(train_experiments), seed + i), seed + i)
+            for i in range(1, members + 1)]
+    for i, job in enumerate(jobs, 1):
+        _log.info(f"uncertainty: ensemble member {i}/{members} on {', '.join(e.name for e in job.experiments)}")
     specs, seeds, resamples, failures = [], [], [], {}
-    for i in range(1, members + 1):
-        sample = bootstrap_experiments(list(train_experiments), seed + i)
-        names = [e.name for e in sample]
-        _log.info(f"uncertainty: ensemble member {i}/{members} on {', '.join(names)}")
-        try:
-            spec = train_member(sample, seed + i)
-        except Exception as err:  # noqa: BLE001 - a failed member is dropped, the run goes on
-            _log.warning(f"uncertainty: ensemble member {i} dropped: {type(err).__name__}: {err}")
-            failures[f"member {i}"] = f"{type(err).__name__}: {err}"
+    for i, (job, (spec, error)) in enumerate(zip(jobs, _run_jobs(jobs, n_workers, address)), 1):
+        if spec is None:
+            _log.warning(f"uncertainty: ensemble member {i} dropped: {error}")
+            failures[f"member {i}"] = error
             continue
         specs.append(spec)
-        seeds.append(seed + i)
-        resamples.append(names)
+        seeds.append(job.seed)
+        resamples.append([e.name for e in job.experiments])
     return EnsembleMembers(specs, seeds, resamples, members, failures, time.perf_counter() - tick)
+
+
+def ensemble_workers(settings) -> tuple[int, str | None]:
+    """Where a run's members train: the ``[decomposition]`` engine's ``n_workers`` and
+    ``scheduler_address`` when ``training.method = "decomposition"``, else ``(0, None)``
+    (in this process)."""
+    from idaes_hybrid.decomposition.settings import TrainingMethod
+
+    if settings.method is not TrainingMethod.DECOMPOSITION:
+        return 0, None
+    return int(settings.decomposition.n_workers), settings.decomposition.scheduler_address
 
 
 def _on_times(sim: Simulation, name: str, times: np.ndarray) -> np.ndarray:
@@ -269,7 +318,8 @@ class EnsembleUncertainty:
 
 def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_spec: NetworkSpec,
                          train_experiments: Sequence, validation_experiments: Sequence,
-                         members: int, seed: int, level: float) -> EnsembleUncertainty | None:
+                         members: int, seed: int, level: float,
+                         workers: tuple[int, str | None] = (0, None)) -> EnsembleUncertainty | None:
     """Train an ensemble and band the validation experiments.
 
     Parameters
@@ -282,6 +332,8 @@ def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_
         The run's experiments by role.
     members, seed, level
         ``[uncertainty] members``, ``[network] seed`` and ``[uncertainty] level``.
+    workers
+        ``(n_workers, address)`` of :func:`train_members` (:func:`ensemble_workers`).
 
     Returns
     -------
@@ -289,7 +341,7 @@ def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_
         ``None`` (with a warning) when fewer than 2 members trained. A validation
         experiment that cannot be banded is named in ``failures``.
     """
-    ens = train_members(train_member, train_experiments, members, seed)
+    ens = train_members(train_member, train_experiments, members, seed, *workers)
     if len(ens.specs) < 2:
         _log.warning(f"uncertainty: only {len(ens.specs)} of {members} ensemble members trained; no bands")
         return None
@@ -310,9 +362,12 @@ def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_
 # ----------------------------------------------------------------------------- the two paths
 def member_settings(settings, alpha: float):
     """The base run's :class:`~idaes_hybrid.training.train.TrainingSettings` for a member:
-    the base run's prior precision ``alpha`` (no new cross-validation) and no
-    decomposition checkpoint (members must not resume the base run's)."""
-    decomposition = dataclasses.replace(settings.decomposition, checkpoint_dir=None)
+    the base run's prior precision ``alpha`` (no new cross-validation), no decomposition
+    checkpoint (members must not resume the base run's) and a decomposed member's inner
+    solves in its own process (the members themselves run on the engine,
+    :func:`ensemble_workers`)."""
+    decomposition = dataclasses.replace(settings.decomposition, checkpoint_dir=None, n_workers=0,
+                                        scheduler_address=None)
     return dataclasses.replace(settings, regularization=float(alpha), decomposition=decomposition)
 
 
