@@ -206,7 +206,6 @@ def _flowsheet_config(tmp_path: Path, uncertainty: str, name: str = "cfg.toml") 
     ("level = 1.5", r"uncertainty.level: expected a number in \(0, 1\)"),
     ("level = 'high'", r"uncertainty.level: expected a number in \(0, 1\)"),
     ("method = 'bootstrap'", "uncertainty.method: expected one of"),
-    ("method = 'ensemble'", "uncertainty.method: 'ensemble' is not available yet"),
     ("members = 0", "uncertainty.members"),
     ("width = 2", "uncertainty.width: unknown key"),
 ])

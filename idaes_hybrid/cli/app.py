@@ -330,7 +330,7 @@ def _predict(args: argparse.Namespace) -> int:
         scores[exp.name] = rmse(traj.model.experiment[exp.name], exp)
         frame = pd.DataFrame({k: traj[k] for k in columns[1:]})
         if saved.uncertainty is not None:
-            frame = with_band_columns(frame, unit_bands(config, saved, exp, columns[2:]))
+            frame = with_band_columns(frame, unit_bands(config, saved, exp, columns[2:], traj))
         frame.insert(0, "experiment", exp.name)
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)

@@ -46,6 +46,14 @@ def train(args: argparse.Namespace, config, write_staged) -> tuple[dict, Path, l
     return metrics, out, written
 
 
+def _simulator(config):
+    """The flowsheet path's simulator of one experiment with one network (ensembles)."""
+    from idaes_hybrid.uncertainty.ensemble import flowsheet_simulator
+
+    disc = config.discretization
+    return flowsheet_simulator(config.flowsheet, disc.nfe, disc.ncp, config.training.solver_options)
+
+
 def _spec_factory(config):
     """The flowsheet path's inner-problem spec factory (one learned term)."""
     import functools
@@ -57,10 +65,20 @@ def _spec_factory(config):
 
 
 def _uncertainty(config, result):
-    """Laplace covariance and validation bands when the config has ``[uncertainty]``."""
+    """Laplace covariance or ensemble members, and validation bands, when the config has
+    ``[uncertainty]``."""
     if config.uncertainty is None:
         return None
-    from idaes_hybrid.cli.uncertainty import validation_bands
+    from idaes_hybrid.cli.uncertainty import ensemble_bands_after_training, is_ensemble, validation_bands
+
+    if is_ensemble(config.uncertainty):
+        from idaes_hybrid.uncertainty.ensemble import flowsheet_member_trainer
+
+        disc = config.discretization
+        train_member = flowsheet_member_trainer(config.flowsheet, result.spec, disc.nfe, disc.ncp,
+                                                config.training, result.regularization["alpha"])
+        return ensemble_bands_after_training(train_member, _simulator(config), config.experiments,
+                                             result.spec, config)
 
     return validation_bands(_spec_factory(config), config.experiments, result.spec,
                             result.regularization["alpha"], config.uncertainty.level,
@@ -135,7 +153,7 @@ def predict(args: argparse.Namespace) -> tuple[dict[str, dict[str, float]], list
         scores[exp.name] = flowsheet_rmse(sim.model.experiment[exp.name], config.flowsheet, exp)
         frame = pd.DataFrame(sim.trajectories())
         if saved is not None:
-            frame = _with_bands(frame, config, exp, specs, saved, names)
+            frame = _with_bands(frame, config, exp, specs, saved, names, sim)
         frame.insert(0, "experiment", exp.name)
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
@@ -149,16 +167,23 @@ def saved_uncertainty(model_dir) -> dict | None:
     band level), or ``None`` (trained without ``[uncertainty]``, or an older file)."""
     path = Path(model_dir).expanduser().resolve() / "flowsheet_model.json"
     saved = json.loads(path.read_text()).get("uncertainty")  # read and checked by load_flowsheet_model
-    return saved if isinstance(saved, dict) and "covariance" in saved else None
+    if not isinstance(saved, dict):
+        return None
+    return saved if "covariance" in saved or saved.get("method") == "ensemble" else None
 
 
-def _with_bands(frame, config, exp, specs: dict, saved: dict, names: list[str]):
-    """``frame`` with ``<var>_lower`` and ``<var>_upper`` after each predicted column."""
-    from idaes_hybrid.cli.uncertainty import saved_bands, with_band_columns
+def _with_bands(frame, config, exp, specs: dict, saved: dict, names: list[str], sim):
+    """``frame`` with ``<var>_lower`` and ``<var>_upper`` after each predicted column
+    (``sim``: the experiment simulated with the saved network)."""
+    from idaes_hybrid.cli.uncertainty import is_ensemble, saved_bands, saved_ensemble_bands, with_band_columns
     from idaes_hybrid.output.saved import ModelFileError
 
+    spec = next(iter(specs.values()))
     try:
-        bands = saved_bands(_spec_factory(config), exp, next(iter(specs.values())), saved, names)
+        if is_ensemble(saved):
+            bands = saved_ensemble_bands(_simulator(config), exp, sim, spec, saved, names)
+        else:
+            bands = saved_bands(_spec_factory(config), exp, spec, saved, names)
     except ModelFileError as err:
         raise FlowsheetModelError(str(err)) from None
     return with_band_columns(frame, bands)

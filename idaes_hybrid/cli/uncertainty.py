@@ -1,5 +1,6 @@
-"""The ``[uncertainty]`` table at the command line: Laplace bands after ``train`` and
-band columns in ``predict``, on both paths (heavy imports inside the functions)."""
+"""The ``[uncertainty]`` table at the command line: Laplace or ensemble bands after
+``train`` and band columns in ``predict``, on both paths (heavy imports inside the
+functions)."""
 
 from __future__ import annotations
 
@@ -38,10 +39,41 @@ def unit_spec_factory(config, physics: Mapping[str, float] | None = None,
         unit_config=dict(config.training.unit_config))
 
 
+def is_ensemble(settings) -> bool:
+    """Whether ``settings`` (``[uncertainty]``, or a saved ``uncertainty`` entry) is an ensemble."""
+    method = settings.get("method") if isinstance(settings, Mapping) else settings.method
+    return getattr(method, "value", method) == "ensemble"
+
+
+def ensemble_bands_after_training(train_member: Callable[..., Any], simulate: Callable[..., Any],
+                                  experiments: Sequence, spec, config):
+    """Members and validation bands of an ``[uncertainty] method = "ensemble"`` run
+    (:func:`~idaes_hybrid.uncertainty.ensemble.ensemble_uncertainty`; on the Dask engine
+    when ``training.method = "decomposition"``), or ``None``."""
+    from idaes_hybrid.model.experiment import Role
+    from idaes_hybrid.uncertainty.ensemble import ensemble_uncertainty, ensemble_workers
+
+    train = [e for e in experiments if e.role is Role.TRAIN]
+    val = [e for e in experiments if e.role is Role.VALIDATION]
+    settings = config.uncertainty
+    return ensemble_uncertainty(train_member, simulate, spec, train, val, settings.members, int(config.seed),
+                                settings.level, ensemble_workers(config.training))
+
+
 def unit_uncertainty(config, result, log: logging.Logger):
-    """After a unit-path training: the Laplace bands if the config has ``[uncertainty]``."""
+    """After a unit-path training: the Laplace or ensemble bands if the config has
+    ``[uncertainty]``."""
     if config.uncertainty is None:
         return None
+    if is_ensemble(config.uncertainty):
+        from idaes_hybrid.uncertainty.ensemble import unit_member_trainer, unit_simulator
+
+        args = (config.definition, result.spec, config.discretization, config.physics,
+                config.network_inputs, config.training, result.regularization["alpha"])
+        simulate = unit_simulator(config.definition, config.discretization, config.physics,
+                                  config.network_inputs, config.training)
+        return ensemble_bands_after_training(unit_member_trainer(*args), simulate, config.experiments,
+                                             result.spec, config)
     return validation_bands(unit_spec_factory(config), config.experiments, result.spec,
                             result.regularization["alpha"], config.uncertainty.level, log)
 
@@ -63,8 +95,45 @@ def saved_bands(make_spec: Callable[..., Any], experiment, spec, saved: Mapping[
     return prediction_bands(make_spec, experiment, spec, cov.covariance, level, names)
 
 
-def unit_bands(config, saved, experiment, names: Sequence[str]):
-    """Bands of a unit-path prediction from the saved model (``saved.uncertainty``)."""
+def saved_ensemble_bands(simulate: Callable[..., Any], experiment, base, spec, saved: Mapping[str, Any],
+                         names: Sequence[str]):
+    """Bands of ``experiment`` (its base simulation ``base``) from a saved ensemble; NaN
+    bands, with a warning, when fewer than 2 members can simulate it."""
+    import numpy as np
+
+    from idaes_hybrid.output.saved import ModelFileError
+    from idaes_hybrid.uncertainty.ensemble import EnsembleMembers, predicted_bands
+    from idaes_hybrid.uncertainty.laplace import PredictionBands, UncertaintyError
+
+    try:
+        members = EnsembleMembers.from_dict(saved)
+        level = float(saved["level"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ModelFileError(f"uncertainty: not a saved ensemble ({err})") from None
+    for i, member in enumerate(members.specs):
+        if list(member.sizes) != list(spec.sizes):
+            raise ModelFileError(f"uncertainty.members[{i}]: sizes {list(member.sizes)} do not match "
+                                 f"the network's {list(spec.sizes)}")
+    try:
+        return predicted_bands(simulate, experiment, base, members.specs, names, level)
+    except UncertaintyError as err:
+        from idaes_hybrid.cli.common import LOGGER_NAME
+
+        logging.getLogger(LOGGER_NAME + ".cli").warning(f"uncertainty: {err}; NaN bands")
+        nan = {k: np.full(len(base.time), np.nan) for k in names}
+        return PredictionBands(experiment.name, level, np.asarray(base.time, dtype=float),
+                               {k: np.asarray(base[k], dtype=float) for k in names}, nan)
+
+
+def unit_bands(config, saved, experiment, names: Sequence[str], base):
+    """Bands of a unit-path prediction from the saved model (``saved.uncertainty``);
+    ``base`` is the experiment simulated with the saved network."""
+    if is_ensemble(saved.uncertainty):
+        from idaes_hybrid.uncertainty.ensemble import unit_simulator
+
+        simulate = unit_simulator(config.definition, config.discretization, saved.physics,
+                                  saved.network_inputs, config.training)
+        return saved_ensemble_bands(simulate, experiment, base, saved.spec, saved.uncertainty, names)
     make = unit_spec_factory(config, saved.physics, saved.network_inputs)
     return saved_bands(make, experiment, saved.spec, saved.uncertainty, names)
 

@@ -257,7 +257,7 @@ def load_flowsheet_config(path: str | Path) -> FlowsheetRunConfig:
                           f"has {len(terms)} ({', '.join(t.name for t in terms)}): use 'simultaneous'")
     uncertainty = parse_uncertainty(data.get("uncertainty"))
     if uncertainty is not None and len(terms) != 1:
-        raise ConfigError(f"uncertainty: Laplace bands need one learned term; this flowsheet has "
+        raise ConfigError(f"uncertainty: prediction bands need one learned term; this flowsheet has "
                           f"{len(terms)} ({', '.join(t.name for t in terms)})")
     training.seed = seed
     training.solver_options = {**training.solver_options, **parse_solver(data.get("solver", {}))}

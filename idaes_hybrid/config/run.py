@@ -37,7 +37,7 @@ from idaes_hybrid.nn.network import Activation, NetworkConfigError, NetworkSpec,
 from idaes_hybrid.training.experiment import DataError, Experiment, Role, experiment_field
 from idaes_hybrid.training.problem import Discretization
 from idaes_hybrid.decomposition.settings import DecompositionSettings
-from idaes_hybrid.uncertainty.settings import UncertaintyMethod, UncertaintySettings
+from idaes_hybrid.uncertainty.settings import UncertaintySettings
 from idaes_hybrid.training.regularization import CROSS_VALIDATE
 from idaes_hybrid.training.train import TrainingSettings
 from idaes_hybrid.cases.registry import REGISTRY, HybridModelDefinition, get_model_definition
@@ -438,10 +438,7 @@ def parse_decomposition(table: Any, base_dir: str | Path) -> DecompositionSettin
 
 
 def parse_uncertainty(table: Any) -> UncertaintySettings | None:
-    """The ``[uncertainty]`` table (``method``, ``members``, ``level``); ``None`` without one.
-
-    ``method = "ensemble"`` is refused for now (only ``"laplace"`` is implemented).
-    """
+    """The ``[uncertainty]`` table (``method``, ``members``, ``level``); ``None`` without one."""
     if table is None:
         return None
     table = as_table(table, "uncertainty")
@@ -450,8 +447,6 @@ def parse_uncertainty(table: Any) -> UncertaintySettings | None:
         settings = UncertaintySettings(**table)
     except (ValueError, TypeError) as err:
         raise ConfigError(str(err)) from None
-    if settings.method is UncertaintyMethod.ENSEMBLE:
-        raise ConfigError("uncertainty.method: 'ensemble' is not available yet; use 'laplace'")
     return settings
 
 

@@ -48,6 +48,9 @@ def _uncertainty_lines(unc: dict) -> list[str]:
         return lines[:-1] + ["no validation measurements."]
     lines += ["| | " + " | ".join(cov) + " |", "|---" * (len(cov) + 1) + "|",
               "| coverage | " + " | ".join(f"{v:.0%}" for v in cov.values()) + " |"]
+    if unc.get("method") == "ensemble" and "members" in unc:
+        lines.append(f"\nEnsemble of {unc['members']} members (of {unc.get('members_requested', unc['members'])} "
+                     "requested), each re-trained on a bootstrap resample of the training experiments.")
     if unc.get("clipped_eigenvalues"):
         lines.append(f"\n{unc['clipped_eigenvalues']} eigenvalues of the posterior precision were "
                      "raised to the prior precision (not positive definite at the solution).")

@@ -12,7 +12,7 @@ class UncertaintyMethod(str, enum.Enum):
 
     #: Gaussian posterior at the trained weights (reduced Hessian of the training NLP).
     LAPLACE = "laplace"
-    #: Members trained from other seeds / bootstrap samples (not available yet).
+    #: Members re-trained on bootstrap resamples of the training experiments.
     ENSEMBLE = "ensemble"
 
 

@@ -1,0 +1,429 @@
+"""Ensemble prediction bands: members re-trained on bootstrap resamples of the training
+experiments, warm-started from the trained (base) network.
+
+Member ``i`` (``1 .. members``) draws as many training experiments as there are, with
+replacement, from the seed ``seed + i`` (:func:`bootstrap_experiments`; an experiment
+drawn twice enters as a renamed copy, ``b1~2``, since names must be unique). It is
+re-trained from the base weights with the base run's prior precision ``alpha``, the
+prior pulling towards zero as in the base training (no anchor on the base weights).
+
+The band of a prediction ``y(t)`` is centred on the base network's prediction, with
+half-width ``z_{(1+level)/2} s(t)``, ``s(t)`` the sample standard deviation (``ddof=1``)
+of the members' predictions at ``t`` (members on another time grid are interpolated
+linearly onto the base grid). Members that fail to train are dropped with a warning;
+with fewer than two there are no bands.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+import idaes.logger as idaeslog
+from idaes.core.util.exceptions import InitializationError
+
+from idaes_hybrid.model.experiment import DataError
+from idaes_hybrid.nn.network import NetworkConfigError, NetworkSpec
+from idaes_hybrid.training.predict import PredictionError, Simulation
+from idaes_hybrid.uncertainty.laplace import PredictionBands, UncertaintyError, band_coverage
+
+_log = idaeslog.getLogger(__name__)
+
+#: Joins an experiment's name and its copy number in a bootstrap resample (``b1~2``).
+COPY_SEPARATOR = "~"
+
+#: What a failed simulation raises (the member is left out of that experiment's band).
+SIMULATION_ERRORS = (PredictionError, InitializationError, DataError, ValueError, RuntimeError)
+
+#: ``train_member(experiments, seed)``: the member network trained on ``experiments``.
+MemberTrainer = Callable[[list, int], NetworkSpec]
+#: ``simulate(experiment, spec)``: the experiment predicted with the network ``spec``.
+Simulator = Callable[[Any, NetworkSpec], Simulation]
+
+
+def bootstrap_experiments(experiments: Sequence, seed: int) -> list:
+    """A bootstrap resample of ``experiments``: as many drawn with replacement.
+
+    Parameters
+    ----------
+    experiments
+        Experiments (unit or flowsheet dataclasses with a unique ``name``).
+    seed
+        Seed of the draw (the same seed gives the same resample).
+
+    Returns
+    -------
+    list
+        The drawn experiments in their original order; the k-th copy (k >= 2) of an
+        experiment is a copy named ``<name>~k``.
+    """
+    rng = np.random.default_rng(seed)
+    draws = np.sort(rng.integers(0, len(experiments), size=len(experiments)))
+    taken = {e.name for e in experiments}
+    counts: dict[str, int] = {}
+    out = []
+    for i in draws:
+        exp = experiments[int(i)]
+        counts[exp.name] = counts.get(exp.name, 0) + 1
+        if counts[exp.name] == 1:
+            out.append(exp)
+            continue
+        k = counts[exp.name]
+        while f"{exp.name}{COPY_SEPARATOR}{k}" in taken:
+            k += 1
+        name = f"{exp.name}{COPY_SEPARATOR}{k}"
+        taken.add(name)
+        out.append(dataclasses.replace(exp, name=name))
+    return out
+
+
+@dataclass
+class EnsembleMembers:
+    """The trained members of an ensemble.
+
+    Attributes
+    ----------
+    specs
+        The members' networks.
+    seeds
+        Each member's seed (of its bootstrap resample).
+    resamples
+        Each member's training experiments (names, copies renamed).
+    requested
+        Members asked for (``specs`` holds those that trained).
+    failures
+        ``{"member <i>": message}`` of the members dropped.
+    wall_time_s
+        Time taken.
+    """
+
+    specs: list[NetworkSpec]
+    seeds: list[int]
+    resamples: list[list[str]]
+    requested: int
+    failures: dict[str, str] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+
+    def to_dict(self) -> dict:
+        """JSON-ready: ``method`` ``"ensemble"`` and the member networks."""
+        return {"method": "ensemble", "members": [s.to_dict() for s in self.specs],
+                "seeds": list(self.seeds), "resamples": [list(r) for r in self.resamples]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "EnsembleMembers":
+        """Read :meth:`to_dict`'s output.
+
+        Raises
+        ------
+        ValueError
+            Naming the field (``uncertainty.members[1]: ...``).
+        """
+        members = d.get("members")
+        if not isinstance(members, list) or len(members) < 2:
+            raise ValueError(f"uncertainty.members: expected a list of at least 2 networks, got {members!r:.60}")
+        specs = []
+        for i, m in enumerate(members):
+            try:
+                specs.append(NetworkSpec.from_dict(m))
+            except (KeyError, TypeError, ValueError, NetworkConfigError) as err:
+                raise ValueError(f"uncertainty.members[{i}]: {err}") from None
+        return cls(specs, list(d.get("seeds", [])), list(d.get("resamples", [])), len(specs))
+
+
+@dataclass
+class MemberJob:
+    """One member's training: the path's trainer, its resample and its seed."""
+
+    train_member: MemberTrainer
+    experiments: list
+    seed: int
+
+
+def run_member(job: MemberJob) -> tuple[NetworkSpec | None, str]:
+    """Train one member, here or on a Dask worker: ``(spec, "")``, or ``(None, message)``
+    when its training raised (never raises, so one failed member loses no other)."""
+    try:
+        return job.train_member(job.experiments, job.seed), ""
+    except Exception as err:  # noqa: BLE001 - a failed member is dropped, the run goes on
+        return None, f"{type(err).__name__}: {err}"
+
+
+def _run_jobs(jobs: list[MemberJob], n_workers: int, address: str | None) -> list[tuple]:
+    """The jobs' results: on a Dask engine (``n_workers`` > 0 or ``address``), else here;
+    if the engine fails, here, with a warning."""
+    if n_workers > 0 or address:
+        from idaes_hybrid.decomposition.engine import Engine, EngineError
+
+        try:
+            with Engine(n_workers, address, task=run_member) as engine:
+                _log.info(f"uncertainty: training {len(jobs)} ensemble members on the Dask engine")
+                return engine.run(jobs)
+        except EngineError as err:
+            _log.warning(f"uncertainty: the Dask engine failed ({err}); training the members here")
+    return [run_member(job) for job in jobs]
+
+
+def train_members(train_member: MemberTrainer, train_experiments: Sequence, members: int,
+                  seed: int, n_workers: int = 0, address: str | None = None) -> EnsembleMembers:
+    """Train ``members`` networks, each on its bootstrap resample of ``train_experiments``.
+
+    Parameters
+    ----------
+    train_member
+        The path's trainer: ``train_member(experiments, seed)`` returns the member's
+        network (warm-started from the base network). On a Dask engine it must pickle
+        (cloudpickle: the trainers of this module do).
+    train_experiments
+        The base run's training experiments.
+    members
+        How many members to train.
+    seed
+        Base seed (``[network] seed``); member ``i`` uses ``seed + i``.
+    n_workers, address
+        Train the members in parallel on the decomposition's Dask engine
+        (:class:`~idaes_hybrid.decomposition.engine.Engine`): a local cluster of
+        ``n_workers`` processes, or the scheduler at ``address``; ``0`` and ``None``:
+        one after the other in this process.
+
+    Returns
+    -------
+    EnsembleMembers
+        Members whose training raised are left out, with a warning.
+    """
+    tick = time.perf_counter()
+    jobs = [MemberJob(train_member, bootstrap_experiments(list(train_experiments), seed + i), seed + i)
+            for i in range(1, members + 1)]
+    for i, job in enumerate(jobs, 1):
+        _log.info(f"uncertainty: ensemble member {i}/{members} on {', '.join(e.name for e in job.experiments)}")
+    specs, seeds, resamples, failures = [], [], [], {}
+    for i, (job, (spec, error)) in enumerate(zip(jobs, _run_jobs(jobs, n_workers, address)), 1):
+        if spec is None:
+            _log.warning(f"uncertainty: ensemble member {i} dropped: {error}")
+            failures[f"member {i}"] = error
+            continue
+        specs.append(spec)
+        seeds.append(job.seed)
+        resamples.append([e.name for e in job.experiments])
+    return EnsembleMembers(specs, seeds, resamples, members, failures, time.perf_counter() - tick)
+
+
+def ensemble_workers(settings) -> tuple[int, str | None]:
+    """Where a run's members train: the ``[decomposition]`` engine's ``n_workers`` and
+    ``scheduler_address`` when ``training.method = "decomposition"``, else ``(0, None)``
+    (in this process)."""
+    from idaes_hybrid.decomposition.settings import TrainingMethod
+
+    if settings.method is not TrainingMethod.DECOMPOSITION:
+        return 0, None
+    return int(settings.decomposition.n_workers), settings.decomposition.scheduler_address
+
+
+def _on_times(sim: Simulation, name: str, times: np.ndarray) -> np.ndarray:
+    """``sim[name]`` at ``times`` (linear interpolation unless on the simulation's grid)."""
+    grid, values = np.asarray(sim.time, dtype=float), np.asarray(sim[name], dtype=float)
+    if grid.shape == times.shape and np.allclose(grid, times):
+        return values
+    return np.interp(times, grid, values)
+
+
+def member_sd(members: Sequence[Simulation], name: str, times: np.ndarray) -> np.ndarray:
+    """Sample standard deviation (``ddof=1``) of the members' ``name`` at ``times``."""
+    runs = np.array([_on_times(m, name, times) for m in members])
+    return runs.std(axis=0, ddof=1)
+
+
+def ensemble_bands(experiment, base: Simulation, members: Sequence[Simulation], names: Sequence[str],
+                   level: float) -> PredictionBands:
+    """Bands of ``experiment``: the base prediction +- ``z`` times the members' sample sd.
+
+    Parameters
+    ----------
+    experiment
+        The experiment (its measurements give the observed points).
+    base
+        Its simulation with the base network (the band centre and the time grid).
+    members
+        Its simulations with the members (at least 2).
+    names
+        Variables to band.
+    level
+        Band probability.
+
+    Returns
+    -------
+    PredictionBands
+    """
+    if len(members) < 2:
+        raise UncertaintyError(f"experiments[{experiment.name!r}]: {len(members)} member simulations; "
+                               "an ensemble band needs at least 2")
+    grid = np.asarray(base.time, dtype=float)
+    bands = PredictionBands(experiment.name, float(level), grid, {}, {})
+    for name in names:
+        bands.mean[name] = np.asarray(base[name], dtype=float)
+        bands.sd[name] = member_sd(members, name, grid)
+        if name in experiment.measured_variables:
+            t_obs = experiment.measurements[name].dropna().index.to_numpy(dtype=float)
+            bands.observed[name] = (t_obs, _on_times(base, name, t_obs), member_sd(members, name, t_obs))
+    return bands
+
+
+def simulate_members(simulate: Simulator, experiment, specs: Sequence[NetworkSpec]) -> list[Simulation]:
+    """``experiment`` simulated with every member; a failed simulation is left out (warning)."""
+    out = []
+    for i, spec in enumerate(specs):
+        try:
+            out.append(simulate(experiment, spec))
+        except SIMULATION_ERRORS as err:
+            _log.warning(f"uncertainty: experiments[{experiment.name!r}]: member {i + 1} "
+                         f"simulation failed ({err}); left out of the band")
+    return out
+
+
+def predicted_bands(simulate: Simulator, experiment, base: Simulation, specs: Sequence[NetworkSpec],
+                    names: Sequence[str], level: float) -> PredictionBands:
+    """Bands of ``experiment`` from member networks (``predict`` of a saved ensemble)."""
+    return ensemble_bands(experiment, base, simulate_members(simulate, experiment, specs), names, level)
+
+
+@dataclass
+class EnsembleUncertainty:
+    """What a training run with ``[uncertainty] method = "ensemble"`` adds: the members,
+    the validation experiments' bands and the summary for ``metrics.json``."""
+
+    members: EnsembleMembers
+    level: float
+    bands: dict[str, PredictionBands]
+    coverage: dict[str, float]
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        """``{"method", "level", "validation_coverage", "members", ...}`` for ``metrics.json``."""
+        out = {"method": "ensemble", "level": self.level, "validation_coverage": self.coverage,
+               "members": len(self.members.specs), "members_requested": self.members.requested,
+               "wall_time_s": self.members.wall_time_s}
+        if self.members.failures:
+            out["member_failures"] = self.members.failures
+        if self.failures:
+            out["failures"] = self.failures
+        return out
+
+    def saved(self) -> dict:
+        """What the model file keeps (``predict`` draws bands from the members)."""
+        return {**self.members.to_dict(), "level": self.level}
+
+
+def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_spec: NetworkSpec,
+                         train_experiments: Sequence, validation_experiments: Sequence,
+                         members: int, seed: int, level: float,
+                         workers: tuple[int, str | None] = (0, None)) -> EnsembleUncertainty | None:
+    """Train an ensemble and band the validation experiments.
+
+    Parameters
+    ----------
+    train_member, simulate
+        The path's member trainer and simulator.
+    base_spec
+        The trained network (the band centre).
+    train_experiments, validation_experiments
+        The run's experiments by role.
+    members, seed, level
+        ``[uncertainty] members``, ``[network] seed`` and ``[uncertainty] level``.
+    workers
+        ``(n_workers, address)`` of :func:`train_members` (:func:`ensemble_workers`).
+
+    Returns
+    -------
+    EnsembleUncertainty or None
+        ``None`` (with a warning) when fewer than 2 members trained. A validation
+        experiment that cannot be banded is named in ``failures``.
+    """
+    ens = train_members(train_member, train_experiments, members, seed, *workers)
+    if len(ens.specs) < 2:
+        _log.warning(f"uncertainty: only {len(ens.specs)} of {members} ensemble members trained; no bands")
+        return None
+    bands, failures = {}, {}
+    for exp in validation_experiments:
+        try:
+            base = simulate(exp, base_spec)
+            bands[exp.name] = predicted_bands(simulate, exp, base, ens.specs, exp.measured_variables, level)
+        except (UncertaintyError, *SIMULATION_ERRORS) as err:
+            _log.warning(f"uncertainty: experiments[{exp.name!r}]: no band ({err})")
+            failures[exp.name] = str(err)
+    coverage = band_coverage(list(bands.values()), validation_experiments)
+    _log.info("uncertainty: %d-member ensemble, validation coverage of the %g band: %s", len(ens.specs),
+              level, ", ".join(f"{k} {v:.0%}" for k, v in coverage.items()) or "no validation data")
+    return EnsembleUncertainty(ens, float(level), bands, coverage, failures)
+
+
+# ----------------------------------------------------------------------------- the two paths
+def member_settings(settings, alpha: float):
+    """The base run's :class:`~idaes_hybrid.training.train.TrainingSettings` for a member:
+    the base run's prior precision ``alpha`` (no new cross-validation), no decomposition
+    checkpoint (members must not resume the base run's) and a decomposed member's inner
+    solves in its own process (the members themselves run on the engine,
+    :func:`ensemble_workers`)."""
+    decomposition = dataclasses.replace(settings.decomposition, checkpoint_dir=None, n_workers=0,
+                                        scheduler_address=None)
+    return dataclasses.replace(settings, regularization=float(alpha), decomposition=decomposition)
+
+
+def unit_member_trainer(definition, base: NetworkSpec, disc, physics: Mapping[str, float],
+                        network_inputs: Sequence[str], settings, alpha: float) -> MemberTrainer:
+    """Unit path: :func:`~idaes_hybrid.training.train.train` warm-started from ``base``
+    (states simulated with it, prior towards zero)."""
+    from idaes_hybrid.training.train import train
+    from idaes_hybrid.training.warm_start import WarmStart
+
+    member = member_settings(settings, alpha)
+
+    def train_member(experiments: list, seed: int) -> NetworkSpec:
+        return train(definition, experiments, base, disc, dict(physics), list(network_inputs),
+                     dataclasses.replace(member, seed=seed),
+                     warm_start=WarmStart(spec=base, anchor=False)).spec
+
+    return train_member
+
+
+def unit_simulator(definition, disc, physics: Mapping[str, float], network_inputs: Sequence[str],
+                   settings) -> Simulator:
+    """Unit path: :func:`~idaes_hybrid.training.predict.simulate` with the run's options."""
+    from idaes_hybrid.training.predict import simulate
+
+    def run(experiment, spec: NetworkSpec) -> Simulation:
+        return simulate(definition, experiment, spec, disc, dict(physics), list(network_inputs),
+                        settings.solver_options, unit_config=settings.unit_config,
+                        user_scaling=settings.user_scaling)
+
+    return run
+
+
+def flowsheet_member_trainer(hf, base: NetworkSpec, nfe: int, ncp: int, settings,
+                             alpha: float) -> MemberTrainer:
+    """Flowsheet path (one learned term):
+    :func:`~idaes_hybrid.training.flowsheet_train.train_flowsheet` with ``warm=True``,
+    ``anchor=False``."""
+    from idaes_hybrid.training.flowsheet_train import train_flowsheet
+
+    member = member_settings(settings, alpha)
+
+    def train_member(experiments: list, seed: int) -> NetworkSpec:
+        return train_flowsheet(hf, experiments, base, nfe, ncp, dataclasses.replace(member, seed=seed),
+                               warm=True, anchor=False).spec
+
+    return train_member
+
+
+def flowsheet_simulator(hf, nfe: int, ncp: int, options: Mapping[str, Any] | None = None) -> Simulator:
+    """Flowsheet path: :func:`~idaes_hybrid.training.flowsheet_problem.simulate_flowsheet`
+    of every flowsheet variable."""
+    from idaes_hybrid.training.flowsheet_problem import simulate_flowsheet
+
+    def run(experiment, spec: NetworkSpec) -> Simulation:
+        return simulate_flowsheet(hf, experiment, spec, nfe, ncp, list(hf.variables),
+                                  dict(options or {}))
+
+    return run

@@ -1,0 +1,278 @@
+"""Ensemble prediction bands ([uncertainty] method = "ensemble"): the bootstrap resample,
+the band against a direct computation from the saved members' simulations, the command
+line on both paths, the refused member counts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from idaes_hybrid.uncertainty.ensemble import bootstrap_experiments
+
+CASE = Path(__file__).resolve().parents[1] / "flowsheets" / "bioreactor"
+
+
+def _flowsheet_config(tmp_path: Path, uncertainty: str) -> Path:
+    text = (CASE / "config_flowsheet.toml").read_text()
+    text = text.replace('build = "hybrid_flowsheet.py:build"', f'build = "{CASE}/hybrid_flowsheet.py:build"')
+    text = text.replace('data = "data/', f'data = "{CASE}/data/').replace("nfe = 20", "nfe = 10")
+    text = text.replace("hidden = [20, 20]", "hidden = [6]")
+    cfg = tmp_path / "fs.toml"
+    cfg.write_text(text + "\n" + uncertainty)
+    return cfg
+
+
+def _unit_config(tmp_path: Path, uncertainty: str) -> Path:
+    text = (CASE / "config.toml").read_text().replace('data = "data/', f'data = "{CASE}/data/')
+    text = text.replace("nfe = 20", "nfe = 10").replace("hidden = [20, 20]", "hidden = [6]")
+    cfg = tmp_path / "unit.toml"
+    cfg.write_text(text + "\n" + uncertainty)
+    return cfg
+
+
+# ----------------------------------------------------------------------------- resample
+@pytest.mark.unit
+def test_bootstrap_resample_is_deterministic_and_renames_repeated_experiments():
+    from idaes_hybrid.config.run import load_run_config
+
+    exps = [e for e in load_run_config(CASE / "config.toml").experiments if e.role.value == "train"]
+    names = [e.name for e in exps]
+    for seed in range(12):
+        a, b = bootstrap_experiments(exps, seed), bootstrap_experiments(exps, seed)
+        assert [e.name for e in a] == [e.name for e in b]
+        assert len(a) == len(exps) and len({e.name for e in a}) == len(a)
+        # the draw is numpy's: sorted indices of rng.integers(0, n, n)
+        drawn = np.sort(np.random.default_rng(seed).integers(0, len(exps), size=len(exps)))
+        assert [e.name.split("~")[0] for e in a] == [names[i] for i in drawn]
+        for e in a:
+            base = e.name.split("~")[0]
+            original = exps[names.index(base)]
+            assert e.measurements is original.measurements and e.initial == original.initial
+    # a seed that repeats an experiment: the copies are named <name>~2, <name>~3
+    repeated = next(s for s in range(50) if len({e.name.split("~")[0] for e in bootstrap_experiments(exps, s)}) < 3)
+    sample = [e.name for e in bootstrap_experiments(exps, repeated)]
+    first = next(n for n in sample if sample.count(n) == 1 and f"{n}~2" in sample)
+    assert f"{first}~2" in sample
+    assert all(n.startswith(tuple(names)) for n in sample)
+
+
+@pytest.mark.unit
+def test_bootstrap_copy_name_skips_names_already_taken():
+    from dataclasses import replace
+
+    from idaes_hybrid.config.run import load_run_config
+
+    b1 = load_run_config(CASE / "config.toml").experiments[0]
+    exps = [b1, replace(b1, name=f"{b1.name}~2")]
+    for seed in range(20):
+        sample = [e.name for e in bootstrap_experiments(exps, seed)]
+        assert len(set(sample)) == len(sample)
+
+
+# ----------------------------------------------------------------------------- settings
+@pytest.mark.unit
+@pytest.mark.parametrize("members", [0, 1])
+def test_too_few_members_are_refused_naming_the_field(tmp_path, members):
+    from idaes_hybrid.config.flowsheet import load_flowsheet_config
+    from idaes_hybrid.config.run import ConfigError, load_run_config
+
+    table = f'[uncertainty]\nmethod = "ensemble"\nmembers = {members}\n'
+    with pytest.raises(ConfigError, match=r"uncertainty\.members: expected an integer >= 2"):
+        load_run_config(_unit_config(tmp_path, table))
+    with pytest.raises(ConfigError, match=r"uncertainty\.members: expected an integer >= 2"):
+        load_flowsheet_config(_flowsheet_config(tmp_path, table))
+
+
+@pytest.mark.unit
+def test_ensemble_table_is_accepted(tmp_path):
+    from idaes_hybrid.config.run import load_run_config
+    from idaes_hybrid.uncertainty.settings import UncertaintySettings
+
+    cfg = load_run_config(_unit_config(tmp_path, '[uncertainty]\nmethod = "ensemble"\nmembers = 3\n'))
+    assert cfg.uncertainty == UncertaintySettings(method="ensemble", members=3, level=0.9)
+
+
+@pytest.mark.unit
+def test_failed_members_are_dropped_and_too_few_give_no_bands(caplog):
+    from dataclasses import make_dataclass
+
+    from idaes_hybrid.uncertainty.ensemble import ensemble_uncertainty, train_members
+
+    named = make_dataclass("Named", ["name"])
+    exps = [named("a"), named("b")]
+
+    def flaky(experiments, seed):
+        if seed % 2:
+            raise RuntimeError("did not converge")
+        return seed
+
+    ens = train_members(flaky, exps, 4, 10)
+    assert ens.seeds == [12, 14] and ens.requested == 4
+    assert set(ens.failures) == {"member 1", "member 3"}
+    assert ensemble_uncertainty(flaky, None, None, exps, [], 2, 10, 0.9) is None  # one member trained
+
+
+# ----------------------------------------------------------------------------- command line
+def _check_run(run: Path, model_file: str, n_members: int) -> dict:
+    metrics = json.loads((run / "metrics.json").read_text())
+    unc = metrics["uncertainty"]
+    assert unc["method"] == "ensemble" and unc["level"] == 0.9 and unc["members"] == n_members
+    assert set(unc["validation_coverage"]) >= {"X", "S", "P"}
+    assert all(0.0 <= v <= 1.0 for v in unc["validation_coverage"].values())
+    saved = json.loads((run / "model" / model_file).read_text())["uncertainty"]
+    assert saved["method"] == "ensemble" and len(saved["members"]) == n_members
+    assert "inside the 90% band" in (run / "report.md").read_text()
+    return saved
+
+
+def _direct_coverage(saved: dict, base_spec, simulate, experiment) -> dict[str, float]:
+    """Fraction of ``experiment``'s measurements within base +- z * sd of the members, from
+    direct simulations (values at measurement times interpolated linearly)."""
+    from idaes_hybrid.nn.network import NetworkSpec
+
+    base = simulate(experiment, base_spec)
+    sims = [simulate(experiment, NetworkSpec.from_dict(d)) for d in saved["members"]]
+    out = {}
+    for name in experiment.measured_variables:
+        series = experiment.measurements[name].dropna()
+        t, y = series.index.to_numpy(dtype=float), series.to_numpy(dtype=float)
+        sd = np.array([np.interp(t, s.time, s[name]) for s in sims]).std(axis=0, ddof=1)
+        centre = np.interp(t, base.time, base[name])
+        out[name] = float(np.mean(np.abs(y - centre) <= norm.ppf(0.95) * sd + 1e-6 * np.maximum(1, np.abs(y))))
+    return out
+
+
+def _check_prediction(out: Path, saved: dict, simulate, experiment) -> None:
+    """The band columns against base +- z * sample sd of the saved members' simulations."""
+    from idaes_hybrid.nn.network import NetworkSpec
+
+    table = pd.read_csv(out)
+    cols = list(table.columns)
+    assert cols[cols.index("S") + 1: cols.index("S") + 3] == ["S_lower", "S_upper"]
+    rows = table[table["experiment"] == experiment.name]
+    sims = [simulate(experiment, NetworkSpec.from_dict(d)) for d in saved["members"]]
+    z = norm.ppf(0.95)
+    for name in ("X", "S", "P"):
+        runs = np.array([s[name] for s in sims])
+        np.testing.assert_allclose(rows["time"].to_numpy(), sims[0].time, rtol=1e-9)
+        sd = runs.std(axis=0, ddof=1)
+        assert sd.max() > 0
+        np.testing.assert_allclose(rows[f"{name}_upper"] - rows[name], z * sd, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(rows[name] - rows[f"{name}_lower"], z * sd, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.integration
+def test_cli_flowsheet_ensemble_train_and_predict(tmp_path):
+    """train: coverage and 3 members; predict: band = base +- z * sd of the members."""
+    from idaes_hybrid.cli.app import main
+    from idaes_hybrid.config.flowsheet import load_flowsheet_config
+    from idaes_hybrid.uncertainty.ensemble import flowsheet_simulator
+
+    cfg = _flowsheet_config(tmp_path, '[uncertainty]\nmethod = "ensemble"\nmembers = 3\n')
+    run = tmp_path / "run"
+    assert main(["train", str(cfg), "--out", str(run), "--quiet"]) == 0
+    saved = _check_run(run, "flowsheet_model.json", 3)
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run / "model"), str(cfg), "--out", str(out), "--quiet"]) == 0
+    config = load_flowsheet_config(cfg)
+    disc = config.discretization
+    simulate = flowsheet_simulator(config.flowsheet, disc.nfe, disc.ncp, config.training.solver_options)
+    val = next(e for e in config.experiments if e.role.value == "validation")
+    _check_prediction(out, saved, simulate, val)
+
+
+@pytest.mark.integration
+def test_cli_unit_ensemble_train_and_predict(tmp_path, capsys):
+    """The unit path: coverage in metrics.json, members in model.json, band columns equal
+    to base +- z * sd of the members simulated directly."""
+    from idaes_hybrid.cli.app import main
+    from idaes_hybrid.config.run import load_run_config
+    from idaes_hybrid.uncertainty.ensemble import unit_simulator
+
+    cfg = _unit_config(tmp_path, '[uncertainty]\nmethod = "ensemble"\nmembers = 3\n')
+    run = tmp_path / "run"
+    assert main(["train", str(cfg), "--out", str(run), "--quiet"]) == 0
+    saved = _check_run(run, "model.json", 3)
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run / "model"), str(cfg), "--out", str(out), "--quiet"]) == 0
+    config = load_run_config(cfg)
+    simulate = unit_simulator(config.definition, config.discretization, config.physics,
+                              config.network_inputs, config.training)
+    val = next(e for e in config.experiments if e.role.value == "validation")
+    _check_prediction(out, saved, simulate, val)
+    from idaes_hybrid.nn.network import NetworkSpec
+
+    doc = json.loads((run / "model" / "model.json").read_text())
+    coverage = json.loads((run / "metrics.json").read_text())["uncertainty"]["validation_coverage"]
+    direct = _direct_coverage(saved, NetworkSpec.from_dict(doc["network"]), simulate, val)
+    assert coverage == pytest.approx(direct, abs=1e-12)
+    # the members are covered by the checksum; a saved ensemble of one member is refused
+    doc["uncertainty"]["members"] = doc["uncertainty"]["members"][:1]
+    (run / "model" / "model.json").write_text(json.dumps(doc))
+    assert main(["predict", str(run / "model"), str(cfg), "--out", str(out), "--quiet"]) == 2
+    assert "checksum" in capsys.readouterr().err
+    assert main(["predict", str(run / "model"), str(cfg), "--out", str(out), "--quiet",
+                 "--accept-edited-model"]) == 2
+    assert "uncertainty.members: expected a list of at least 2 networks" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- bands (no solver)
+@pytest.mark.unit
+def test_band_is_base_plus_minus_z_sample_sd_with_members_on_other_grids():
+    """Members on a finer grid are interpolated onto the base grid; observed points use the
+    members interpolated at the measurement times; coverage counts points inside."""
+    from dataclasses import make_dataclass
+
+    from idaes_hybrid.training.predict import Simulation
+    from idaes_hybrid.uncertainty.ensemble import ensemble_bands
+    from idaes_hybrid.uncertainty.laplace import band_coverage
+
+    grid, fine = np.linspace(0.0, 4.0, 5), np.linspace(0.0, 4.0, 9)
+    base = Simulation(grid, {"x": 2.0 * grid}, None)
+    slopes = [1.5, 2.0, 2.5, 3.0]
+    members = [Simulation(fine, {"x": k * fine}, None) for k in slopes]
+    exp_type = make_dataclass("Exp", ["name", "measurements", "measured_variables"])
+    data = pd.DataFrame({"x": [0.0, 1.0, 6.0, 20.0]}, index=[0.0, 0.5, 3.0, 3.5])
+    exp = exp_type("e", data, ["x"])
+    bands = ensemble_bands(exp, base, members, ["x"], 0.8)
+    sd_slope = np.std(slopes, ddof=1)
+    np.testing.assert_allclose(bands.sd["x"], sd_slope * grid, rtol=1e-12)
+    np.testing.assert_allclose(bands.upper["x"], 2.0 * grid + norm.ppf(0.9) * sd_slope * grid, rtol=1e-12)
+    t_obs, centre, sd_obs = bands.observed["x"]
+    np.testing.assert_allclose(centre, 2.0 * t_obs)
+    np.testing.assert_allclose(sd_obs, sd_slope * t_obs, rtol=1e-12)
+    # inside: t=0 (0 = 0), t=0.5 (|1 - 1| = 0), t=3 (|6 - 6|); outside: t=3.5 (|20 - 7| > z sd 3.5)
+    assert band_coverage([bands], [exp]) == {"x": 0.75}
+    from idaes_hybrid.uncertainty.laplace import UncertaintyError
+
+    with pytest.raises(UncertaintyError, match="at least 2"):
+        ensemble_bands(exp, base, members[:1], ["x"], 0.8)
+
+
+# ----------------------------------------------------------------------------- Dask engine
+@pytest.mark.integration
+def test_members_trained_on_the_dask_engine_equal_the_serial_ones(tmp_path):
+    """Two unit-path members on a local Dask cluster of 2 workers: the same networks as in
+    this process (same resamples, deterministic solves)."""
+    from idaes_hybrid.config.run import load_run_config
+    from idaes_hybrid.training.train import train
+    from idaes_hybrid.uncertainty.ensemble import train_members, unit_member_trainer
+
+    config = load_run_config(_unit_config(tmp_path, ""))
+    result = train(config.definition, config.experiments, config.network_spec(), config.discretization,
+                   config.physics, config.network_inputs, config.training)
+    trainer = unit_member_trainer(config.definition, result.spec, config.discretization, config.physics,
+                                  config.network_inputs, config.training, result.regularization["alpha"])
+    train_exps = [e for e in config.experiments if e.role.value == "train"]
+    serial = train_members(trainer, train_exps, 2, config.seed)
+    parallel = train_members(trainer, train_exps, 2, config.seed, n_workers=2)
+    assert len(serial.specs) == len(parallel.specs) == 2 and not parallel.failures
+    assert parallel.resamples == serial.resamples and parallel.seeds == serial.seeds == [1, 2]
+    for a, b in zip(serial.specs, parallel.specs):
+        assert np.linalg.norm(a.flat_parameters() - result.spec.flat_parameters()) > 1e-3
+        np.testing.assert_allclose(b.flat_parameters(), a.flat_parameters(), rtol=1e-6, atol=1e-8)
