@@ -60,6 +60,18 @@ def _regularization(argv: Sequence[str]) -> int:
     return regularization.main(argv)
 
 
+def _uncertainty(argv: Sequence[str]) -> int:
+    from benchmarks import uncertainty
+
+    return uncertainty.main(argv)
+
+
+def _trust_region(argv: Sequence[str]) -> int:
+    from benchmarks import trust_region
+
+    return trust_region.main(argv)
+
+
 #: Benchmark name -> its entry point (taking the command-line arguments it should see).
 BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "formulations": _formulations,
@@ -70,6 +82,8 @@ BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "decomposition": _decomposition,
     "noise": _noise,
     "regularization": _regularization,
+    "uncertainty": _uncertainty,
+    "trust_region": _trust_region,
 }
 
 

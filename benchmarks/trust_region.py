@@ -1,0 +1,117 @@
+"""Feed optimization on a trained hybrid model: nominal optimum against the trust region.
+
+Issue 16's case: a hybrid bioreactor model trained on three substrate-inhibited (Haldane)
+batches (true noise sd given; :func:`benchmarks.noise_data.write_data_set`) is asked for
+the feed profile of a new batch with a concentrated feed (Sf = 30 g/L, three times the
+training batches'); the profile is then run on the true model (``compare_reference``,
+``[reference] Ki_inv``), and the true optimum is computed there. Rows: the nominal hybrid
+optimum, and the trust-region optimum (network inputs inside the box the training
+covered, widened by ``trust_margin``).
+
+Run: ``python -m benchmarks.trust_region [--seeds 1 2] [--margins 0 0.5]`` (about two
+minutes per seed); results in ``benchmarks/results/trust_region.md`` and ``.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Sequence
+
+from benchmarks import noise_data
+
+RESULTS = Path(__file__).resolve().parent / "results"
+KINETICS = "haldane"
+#: The true Haldane law of the data (benchmarks.noise_data.haldane) and the request.
+TABLES = """
+[reference]
+mu_max = 0.3
+Ks = 1.0
+Ki_inv = 0.2
+
+[optimization]
+initial = {X = 0.1, P = 0.0, S = 5.0, V = 1.0}
+Sf = 30.0
+horizon = 40.0
+intervals = 10
+F_min = 0.0
+F_max = 0.2
+V_max = 2.5
+compare_reference = true
+"""
+
+
+def optimize(model: Path, config: Path, out: Path, margin: float | None) -> dict:
+    """``idaes-hybrid optimize`` with (``margin``) or without (``None``) the trust region."""
+    from idaes_hybrid.cli.app import main
+
+    text = config.read_text()
+    if margin is not None:
+        text = text.replace("compare_reference = true",
+                            f"compare_reference = true\ntrust_region = true\ntrust_margin = {margin}")
+    cfg = out.with_suffix(".toml")
+    cfg.write_text(text)
+    tick = time.perf_counter()
+    rc = main(["optimize", str(model), str(cfg), "--out", str(out), "--quiet"])
+    if rc != 0:
+        return {"error": f"exit code {rc}"}
+    doc = json.loads((out / "optimization.json").read_text())
+    return {"predicted": doc["hybrid_product_predicted"], "on_truth": doc["hybrid_product_true"],
+            "true_optimum": doc["true_optimum_product"],
+            "share_of_true_optimum": doc["hybrid_product_true"] / doc["true_optimum_product"],
+            "wall_time_s": time.perf_counter() - tick}
+
+
+def run_seed(seed: int, work: Path, margins: Sequence[float]) -> list[dict]:
+    """Train one data set, then optimize nominally and with each trust margin."""
+    from idaes_hybrid.cli.app import main
+
+    folder = work / f"{KINETICS}_{seed}"
+    config = noise_data.write_data_set(folder, KINETICS, seed)["with"]
+    config.write_text(config.read_text() + TABLES)
+    if main(["train", str(config), "--out", str(folder / "run"), "--quiet"]) != 0:
+        return [{"seed": seed, "mode": "train", "error": "training failed"}]
+    rows = []
+    for margin in [None, *margins]:
+        mode = "nominal" if margin is None else f"trust region, margin {margin:g}"
+        out = folder / ("nominal" if margin is None else f"trust_{margin:g}")
+        rows.append({"seed": seed, "mode": mode, **optimize(folder / "run" / "model", config, out, margin)})
+    return rows
+
+
+def render(rows: Sequence[dict]) -> str:
+    """Markdown table."""
+    lines = ["# Feed optimization: nominal optimum against the trust region (issue 16)", "",
+             "Haldane bioreactor data (3 noisy training batches, true noise sd given, default "
+             "training), a new batch with Sf = 30 g/L (training batches 5-10 g/L), 10 feed "
+             "intervals, V <= 2.5 L; every hybrid optimum run on the true model.", "",
+             "| seed | optimum | predicted P V (g) | on the true model (g) | true optimum (g) | "
+             "share of the true optimum |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['seed']} | {r['mode']} | {r['error']} | - | - | - |")
+            continue
+        lines.append(f"| {r['seed']} | {r['mode']} | {r['predicted']:.3f} | {r['on_truth']:.3f} | "
+                     f"{r['true_optimum']:.3f} | {r['share_of_true_optimum']:.0%} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--margins", type=float, nargs="+", default=[0.0, 0.5])
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [r for s in args.seeds for r in run_seed(s, Path(tmp), args.margins)]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "trust_region.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (RESULTS / "trust_region.md").write_text(render(rows))
+    print(render(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
