@@ -29,7 +29,8 @@ from idaes.core.util.exceptions import InitializationError
 from idaes_hybrid.model.experiment import DataError
 from idaes_hybrid.nn.network import NetworkConfigError, NetworkSpec
 from idaes_hybrid.training.predict import PredictionError, Simulation
-from idaes_hybrid.uncertainty.laplace import PredictionBands, UncertaintyError, band_coverage
+from idaes_hybrid.uncertainty.laplace import (
+    PredictionBands, UncertaintyError, ValidationBands, band_coverage)
 
 _log = idaeslog.getLogger(__name__)
 
@@ -289,26 +290,19 @@ def predicted_bands(simulate: Simulator, experiment, base: Simulation, specs: Se
     return ensemble_bands(experiment, base, simulate_members(simulate, experiment, specs), names, level)
 
 
-@dataclass
-class EnsembleUncertainty:
+@dataclass(kw_only=True)
+class EnsembleUncertainty(ValidationBands):
     """What a training run with ``[uncertainty] method = "ensemble"`` adds: the members,
     the validation experiments' bands and the summary for ``metrics.json``."""
 
     members: EnsembleMembers
-    level: float
-    bands: dict[str, PredictionBands]
-    coverage: dict[str, float]
-    failures: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> dict:
         """``{"method", "level", "validation_coverage", "members", ...}`` for ``metrics.json``."""
-        out = {"method": "ensemble", "level": self.level, "validation_coverage": self.coverage,
-               "members": len(self.members.specs), "members_requested": self.members.requested,
-               "wall_time_s": self.members.wall_time_s}
+        out = {**self.common_summary("ensemble"), "members": len(self.members.specs),
+               "members_requested": self.members.requested, "wall_time_s": self.members.wall_time_s}
         if self.members.failures:
             out["member_failures"] = self.members.failures
-        if self.failures:
-            out["failures"] = self.failures
         return out
 
     def saved(self) -> dict:
@@ -356,7 +350,7 @@ def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_
     coverage = band_coverage(list(bands.values()), validation_experiments)
     _log.info("uncertainty: %d-member ensemble, validation coverage of the %g band: %s", len(ens.specs),
               level, ", ".join(f"{k} {v:.0%}" for k, v in coverage.items()) or "no validation data")
-    return EnsembleUncertainty(ens, float(level), bands, coverage, failures)
+    return EnsembleUncertainty(float(level), bands, coverage, failures, members=ens)
 
 
 # ----------------------------------------------------------------------------- the two paths

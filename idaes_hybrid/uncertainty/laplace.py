@@ -304,24 +304,34 @@ def band_coverage(bands: Sequence[PredictionBands], experiments: Sequence) -> di
 
 
 @dataclass
-class ValidationUncertainty:
-    """What a training run with ``[uncertainty]`` adds: the covariance, the validation
-    experiments' bands and the summary for ``metrics.json``."""
+class ValidationBands:
+    """The validation experiments' bands of a training run with ``[uncertainty]``, their
+    coverage, and the experiments whose bands could not be computed."""
 
-    covariance: LaplaceCovariance
     level: float
     bands: dict[str, PredictionBands]
     coverage: dict[str, float]
     failures: dict[str, str] = field(default_factory=dict)
 
-    def summary(self) -> dict:
-        """``{"method", "level", "validation_coverage", ...}`` for ``metrics.json``."""
-        out = {"method": "laplace", "level": self.level, "validation_coverage": self.coverage,
-               "clipped_eigenvalues": self.covariance.clipped,
-               "wall_time_s": self.covariance.wall_time_s}
+    def common_summary(self, method: str) -> dict:
+        """``{"method", "level", "validation_coverage"}`` (and ``failures``) for ``metrics.json``."""
+        out = {"method": method, "level": self.level, "validation_coverage": self.coverage}
         if self.failures:
             out["failures"] = self.failures
         return out
+
+
+@dataclass(kw_only=True)
+class ValidationUncertainty(ValidationBands):
+    """What a training run with ``[uncertainty] method = "laplace"`` adds: the covariance,
+    the validation experiments' bands and the summary for ``metrics.json``."""
+
+    covariance: LaplaceCovariance
+
+    def summary(self) -> dict:
+        """``{"method", "level", "validation_coverage", ...}`` for ``metrics.json``."""
+        return {**self.common_summary("laplace"), "clipped_eigenvalues": self.covariance.clipped,
+                "wall_time_s": self.covariance.wall_time_s}
 
     def saved(self) -> dict:
         """What the model file keeps (``predict`` draws bands from it)."""
@@ -363,4 +373,4 @@ def validation_uncertainty(make_spec: Callable[..., InnerSource], train_experime
     coverage = band_coverage(list(bands.values()), validation_experiments)
     _log.info("uncertainty: validation coverage of the %g band: %s", level,
               ", ".join(f"{k} {v:.0%}" for k, v in coverage.items()) or "no validation data")
-    return ValidationUncertainty(lap, float(level), bands, coverage, failures)
+    return ValidationUncertainty(float(level), bands, coverage, failures, covariance=lap)
