@@ -47,8 +47,9 @@ def save_flowsheet_model(directory: Path, result: TrainingResult, config_path: P
     document = {"format": FORMAT, "config": str(config_path) if config_path else None,
                 "build": build_ref, "versions": package_versions(),
                 "networks": {k: s.to_dict() for k, s in result.specs.items()}}
+    profiles = getattr(result, "term_profiles", None) or {}  # a bare result: specs only
     boxes = {term: InputBox.from_points(p["inputs"]).to_dict()
-             for term, p in (result.term_profiles or {}).items() if len(p.get("inputs", []))}
+             for term, p in profiles.items() if len(p.get("inputs", []))}
     if boxes:
         document["input_boxes"] = boxes
     if uncertainty is not None:
