@@ -78,7 +78,7 @@ def _uncertainty(config, result):
         train_member = flowsheet_member_trainer(config.flowsheet, result.spec, disc.nfe, disc.ncp,
                                                 config.training, result.regularization["alpha"])
         return ensemble_bands_after_training(train_member, _simulator(config), config.experiments,
-                                             result.spec, config)
+                                             result.spec, config, result.noise)
 
     return validation_bands(_spec_factory(config), config.experiments, result.spec,
                             result.regularization["alpha"], config.uncertainty.level,

@@ -46,18 +46,20 @@ def is_ensemble(settings) -> bool:
 
 
 def ensemble_bands_after_training(train_member: Callable[..., Any], simulate: Callable[..., Any],
-                                  experiments: Sequence, spec, config):
+                                  experiments: Sequence, spec, config, noise: Mapping | None = None):
     """Members and validation bands of an ``[uncertainty] method = "ensemble"`` run
     (:func:`~idaes_hybrid.uncertainty.ensemble.ensemble_uncertainty`; on the Dask engine
-    when ``training.method = "decomposition"``), or ``None``."""
+    when ``training.method = "decomposition"``), or ``None``. ``noise``: the run's
+    ``TrainingResult.noise`` (members' data are perturbed by its noise levels)."""
     from idaes_hybrid.model.experiment import Role
     from idaes_hybrid.uncertainty.ensemble import ensemble_uncertainty, ensemble_workers
 
     train = [e for e in experiments if e.role is Role.TRAIN]
     val = [e for e in experiments if e.role is Role.VALIDATION]
     settings = config.uncertainty
+    noise_sd = {k: float(v["sd"]) for k, v in (noise or {}).items()} or None
     return ensemble_uncertainty(train_member, simulate, spec, train, val, settings.members, int(config.seed),
-                                settings.level, ensemble_workers(config.training))
+                                settings.level, ensemble_workers(config.training), noise_sd)
 
 
 def unit_uncertainty(config, result, log: logging.Logger):
@@ -73,7 +75,7 @@ def unit_uncertainty(config, result, log: logging.Logger):
         simulate = unit_simulator(config.definition, config.discretization, config.physics,
                                   config.network_inputs, config.training)
         return ensemble_bands_after_training(unit_member_trainer(*args), simulate, config.experiments,
-                                             result.spec, config)
+                                             result.spec, config, result.noise)
     return validation_bands(unit_spec_factory(config), config.experiments, result.spec,
                             result.regularization["alpha"], config.uncertainty.level, log)
 

@@ -3,8 +3,10 @@ experiments, warm-started from the trained (base) network.
 
 Member ``i`` (``1 .. members``) draws as many training experiments as there are, with
 replacement, from the seed ``seed + i`` (:func:`bootstrap_experiments`; an experiment
-drawn twice enters as a renamed copy, ``b1~2``, since names must be unique). It is
-re-trained from the base weights with the base run's prior precision ``alpha``, the
+drawn twice enters as a renamed copy, ``b1~2``, since names must be unique), and every
+measurement of the drawn experiments gets Gaussian noise of its variable's noise level
+(:func:`perturbed_measurements`: randomized data, so that members differ by the
+estimator's scatter even when their draws coincide). It is re-trained from the base weights with the base run's prior precision ``alpha``, the
 prior pulling towards zero as in the base training (no anchor on the base weights).
 
 The band of a prediction ``y(t)`` is centred on the base network's prediction, with
@@ -168,8 +170,29 @@ def _run_jobs(jobs: list[MemberJob], n_workers: int, address: str | None) -> lis
     return [run_member(job) for job in jobs]
 
 
+def perturbed_measurements(experiments: Sequence, sd: Mapping[str, float], seed: int) -> list:
+    """Randomized data: every measurement plus Gaussian noise of its variable's sd ``sd``
+    (the base run's noise levels, given or estimated), which also become the copies'
+    ``noise_sd`` so that a member's fit weighs the data as the base run did.
+
+    A member fitted to such data differs from the base fit by about the estimator's own
+    scatter (``theta(y + e) - theta(y) ~ G e``), also when two members drew the same
+    experiments.
+    """
+    rng = np.random.default_rng([seed, 7919])
+    out = []
+    for exp in experiments:
+        frame = exp.measurements.copy()
+        names = [n for n in exp.measured_variables if n in sd]
+        for name in names:
+            frame[name] = frame[name] + rng.normal(0.0, float(sd[name]), size=len(frame))
+        out.append(dataclasses.replace(exp, measurements=frame, noise_sd={n: float(sd[n]) for n in names}))
+    return out
+
+
 def train_members(train_member: MemberTrainer, train_experiments: Sequence, members: int,
-                  seed: int, n_workers: int = 0, address: str | None = None) -> EnsembleMembers:
+                  seed: int, n_workers: int = 0, address: str | None = None,
+                  noise_sd: Mapping[str, float] | None = None) -> EnsembleMembers:
     """Train ``members`` networks, each on its bootstrap resample of ``train_experiments``.
 
     Parameters
@@ -189,6 +212,9 @@ def train_members(train_member: MemberTrainer, train_experiments: Sequence, memb
         (:class:`~idaes_hybrid.decomposition.engine.Engine`): a local cluster of
         ``n_workers`` processes, or the scheduler at ``address``; ``0`` and ``None``:
         one after the other in this process.
+    noise_sd
+        Noise level per measured variable: each member's data are perturbed by it
+        (:func:`perturbed_measurements`); ``None``: the resampled data as they are.
 
     Returns
     -------
@@ -196,8 +222,11 @@ def train_members(train_member: MemberTrainer, train_experiments: Sequence, memb
         Members whose training raised are left out, with a warning.
     """
     tick = time.perf_counter()
-    jobs = [MemberJob(train_member, bootstrap_experiments(list(train_experiments), seed + i), seed + i)
-            for i in range(1, members + 1)]
+    def draw(i: int) -> list:
+        drawn = bootstrap_experiments(list(train_experiments), seed + i)
+        return drawn if noise_sd is None else perturbed_measurements(drawn, noise_sd, seed + i)
+
+    jobs = [MemberJob(train_member, draw(i), seed + i) for i in range(1, members + 1)]
     for i, job in enumerate(jobs, 1):
         _log.info(f"uncertainty: ensemble member {i}/{members} on {', '.join(e.name for e in job.experiments)}")
     specs, seeds, resamples, failures = [], [], [], {}
@@ -313,7 +342,8 @@ class EnsembleUncertainty(ValidationBands):
 def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_spec: NetworkSpec,
                          train_experiments: Sequence, validation_experiments: Sequence,
                          members: int, seed: int, level: float,
-                         workers: tuple[int, str | None] = (0, None)) -> EnsembleUncertainty | None:
+                         workers: tuple[int, str | None] = (0, None),
+                         noise_sd: Mapping[str, float] | None = None) -> EnsembleUncertainty | None:
     """Train an ensemble and band the validation experiments.
 
     Parameters
@@ -328,6 +358,9 @@ def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_
         ``[uncertainty] members``, ``[network] seed`` and ``[uncertainty] level``.
     workers
         ``(n_workers, address)`` of :func:`train_members` (:func:`ensemble_workers`).
+    noise_sd
+        The base run's noise level per measured variable (``TrainingResult.noise``'s
+        ``sd``): each member's data are perturbed by it; ``None``: resampling only.
 
     Returns
     -------
@@ -335,7 +368,7 @@ def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_
         ``None`` (with a warning) when fewer than 2 members trained. A validation
         experiment that cannot be banded is named in ``failures``.
     """
-    ens = train_members(train_member, train_experiments, members, seed, *workers)
+    ens = train_members(train_member, train_experiments, members, seed, *workers, noise_sd=noise_sd)
     if len(ens.specs) < 2:
         _log.warning(f"uncertainty: only {len(ens.specs)} of {members} ensemble members trained; no bands")
         return None
