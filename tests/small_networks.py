@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from idaes_hybrid.model.experiment import Role
 from idaes_hybrid.nn.network import NetworkSpec
 
 
@@ -14,9 +13,3 @@ def small_bioreactor_network(seed: int = 3) -> NetworkSpec:
     spec.output_mean[:] = [0.1]
     spec.output_std[:] = [0.05]
     return spec
-
-
-def split_roles(experiments) -> tuple[list, list]:
-    """The training and the validation experiments."""
-    return ([e for e in experiments if e.role is Role.TRAIN],
-            [e for e in experiments if e.role is Role.VALIDATION])

@@ -19,7 +19,8 @@ from idaes_hybrid.decomposition.settings import DecompositionSettings
 from idaes_hybrid.config.flowsheet import load_flowsheet_config
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.problem import Discretization, observation_scales
-from small_networks import small_bioreactor_network, split_roles
+from idaes_hybrid.model.experiment import split_by_role
+from small_networks import small_bioreactor_network
 
 CASE = Path(__file__).resolve().parents[1] / "flowsheets" / "bioreactor"
 NFE, NCP = 6, 2
@@ -34,7 +35,7 @@ def _network() -> NetworkSpec:
     return small_bioreactor_network()
 
 
-_split = split_roles
+_split = split_by_role
 
 
 @pytest.mark.component

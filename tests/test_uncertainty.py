@@ -14,11 +14,12 @@ import pytest
 
 from idaes_hybrid.decomposition.flowsheet_inner import FlowsheetInnerSpec
 from idaes_hybrid.decomposition.inner import InnerProblem
-from idaes_hybrid.model.experiment import Role
+from idaes_hybrid.model.experiment import split_by_role
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.uncertainty.laplace import (
     LaplaceCovariance, band_coverage, laplace_covariance, prediction_bands)
 from idaes_hybrid.uncertainty.settings import UncertaintyMethod, UncertaintySettings
+from small_networks import small_bioreactor_network
 
 CASE = Path(__file__).resolve().parents[1] / "flowsheets" / "bioreactor"
 NFE, NCP = 6, 2
@@ -32,17 +33,10 @@ def _bioreactor():
 
 
 def _network() -> NetworkSpec:
-    spec = NetworkSpec.dense(4, [5], 1, "softplus", seed=3)
-    spec.input_mean[:] = [0.5, 5.0, 0.2, 1.5]
-    spec.input_std[:] = [0.5, 3.0, 0.3, 0.5]
-    spec.output_mean[:] = [0.1]
-    spec.output_std[:] = [0.05]
-    return spec
+    return small_bioreactor_network()
 
 
-def _split(experiments):
-    return ([e for e in experiments if e.role is Role.TRAIN],
-            [e for e in experiments if e.role is Role.VALIDATION])
+_split = split_by_role
 
 
 def _trajectory(problem: InnerProblem, names) -> dict[str, np.ndarray]:

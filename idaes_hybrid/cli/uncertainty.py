@@ -13,11 +13,10 @@ def validation_bands(make_spec: Callable[..., Any], experiments: Sequence, spec,
     """Covariance and validation bands of a trained network
     (:func:`~idaes_hybrid.uncertainty.laplace.validation_uncertainty`), or ``None`` with a
     warning when the training experiments cannot be re-simulated (the model is kept)."""
-    from idaes_hybrid.model.experiment import Role
+    from idaes_hybrid.model.experiment import split_by_role
     from idaes_hybrid.uncertainty.laplace import UncertaintyError, validation_uncertainty
 
-    train = [e for e in experiments if e.role is Role.TRAIN]
-    val = [e for e in experiments if e.role is Role.VALIDATION]
+    train, val = split_by_role(experiments)
     try:
         return validation_uncertainty(make_spec, train, val, spec, float(alpha), level)
     except UncertaintyError as err:
@@ -51,11 +50,10 @@ def ensemble_bands_after_training(train_member: Callable[..., Any], simulate: Ca
     (:func:`~idaes_hybrid.uncertainty.ensemble.ensemble_uncertainty`; on the Dask engine
     when ``training.method = "decomposition"``), or ``None``. ``noise``: the run's
     ``TrainingResult.noise`` (members' data are perturbed by its noise levels)."""
-    from idaes_hybrid.model.experiment import Role
+    from idaes_hybrid.model.experiment import split_by_role
     from idaes_hybrid.uncertainty.ensemble import ensemble_uncertainty, ensemble_workers
 
-    train = [e for e in experiments if e.role is Role.TRAIN]
-    val = [e for e in experiments if e.role is Role.VALIDATION]
+    train, val = split_by_role(experiments)
     settings = config.uncertainty
     noise_sd = {k: float(v["sd"]) for k, v in (noise or {}).items()} or None
     return ensemble_uncertainty(train_member, simulate, spec, train, val, settings.members, int(config.seed),

@@ -34,6 +34,7 @@ from idaes_hybrid.decomposition.engine import Engine, Job
 from idaes_hybrid.decomposition.inner import InnerSource, InnerSpec, WarmPoint
 from idaes_hybrid.decomposition.settings import DecompositionSettings, DecompositionStatus, Optimizer
 from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.model.experiment import observation_count
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.training.predict import pooled_rmse
 from idaes_hybrid.training.problem import Discretization, observation_scales
@@ -77,10 +78,6 @@ class _StopRun(Exception):
     """Raised inside the L-BFGS callback to stop early."""
 
 
-def _n_obs(exp: Experiment) -> int:
-    return int(sum(exp.measurements[n].notna().sum() for n in exp.measured_variables))
-
-
 class _Outer:
     def __init__(self, make_spec, train_exps, val_exps, network, regularization, settings, starts,
                  anchor, engine, on_epoch):
@@ -96,9 +93,9 @@ class _Outer:
         val_scales = {**observation_scales(val_exps), **scales} if val_exps else scales
         self.val = {e.name: make_spec(experiment=e, network=network, scales=val_scales, options=options,
                                       slack_penalty=None) for e in val_exps}
-        n_tr = {e.name: _n_obs(e) for e in train_exps}
+        n_tr = {e.name: observation_count(e) for e in train_exps}
         self.w = {k: v / sum(n_tr.values()) for k, v in n_tr.items()}
-        n_va = {e.name: _n_obs(e) for e in val_exps}
+        n_va = {e.name: observation_count(e) for e in val_exps}
         self.w_val = {k: v / sum(n_va.values()) for k, v in n_va.items()} if val_exps else {}
         self.val_exps = list(val_exps)
         self.slot = {name: i for i, name in enumerate([*self.train, *self.val])}

@@ -342,6 +342,12 @@ def _check_table(values: Mapping[str, Any], known: Sequence[str], field: str, ki
         raise DataError(f"{field}.{missing[0]}: missing value for {kind} {missing[0]!r}")
 
 
+def observation_count(experiment) -> int:
+    """Number of measured values of an experiment (unit or flowsheet): the non-missing
+    cells of its measured variables."""
+    return int(sum(experiment.measurements[n].notna().sum() for n in experiment.measured_variables))
+
+
 def split_by_role(experiments: Iterable[Experiment]) -> tuple[list[Experiment], list[Experiment]]:
     """Split experiments into ``(training, validation)`` lists, keeping order."""
     experiments = list(experiments)

@@ -30,7 +30,7 @@ from idaes.core.util.exceptions import InitializationError
 from idaes_hybrid.solve.batched import solve_hybrid
 from idaes_hybrid.decomposition.settings import TrainingMethod
 from idaes_hybrid.model.dof import DegreesOfFreedomError, check_degrees_of_freedom, training_degrees_of_freedom
-from idaes_hybrid.model.experiment import DataError, Role
+from idaes_hybrid.model.experiment import DataError, split_by_role
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.solve.nl_solve import solve_nl
 from idaes_hybrid.nn.network import NetworkSpec
@@ -281,8 +281,7 @@ def train_flowsheet(
         raise TrainingError(f"training.method: 'decomposition' trains one learned term; this "
                             f"flowsheet has {len(hf.terms)}: use 'simultaneous'")
     ensure_idaes_default_solver()
-    train_exps = [e for e in experiments if e.role is Role.TRAIN]
-    val_exps = [e for e in experiments if e.role is Role.VALIDATION]
+    train_exps, val_exps = split_by_role(experiments)
     if not train_exps:
         raise TrainingError("experiments: at least one experiment must have role 'train'")
     # Every stage starts from a consistent point (march, smoother): keep Ipopt from

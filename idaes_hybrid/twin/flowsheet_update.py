@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 
 import idaes.logger as idaeslog
 
-from idaes_hybrid.model.experiment import Role
+from idaes_hybrid.model.experiment import split_by_role
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.flowsheet_problem import flowsheet_rmse, simulate_flowsheet
@@ -47,8 +47,7 @@ class FlowsheetUpdateResult:
     def metrics(self) -> dict:
         """The ``update`` part of ``metrics.json``: simulated RMSE before and after, pooled
         over the new batches and over the validation experiments."""
-        new = [e for e in self.experiments if e.role is Role.TRAIN]
-        val = [e for e in self.experiments if e.role is Role.VALIDATION]
+        new, val = split_by_role(self.experiments)
         return {"new_batches": [e.name for e in new], "validation_experiments": [e.name for e in val],
                 "before": self.before, "after": self.after,
                 "new_before": pooled_rmse(self.before, new), "new_after": pooled_rmse(self.after, new),

@@ -33,6 +33,7 @@ from scipy.stats import norm
 import idaes.logger as idaeslog
 
 from idaes_hybrid.decomposition.inner import InnerProblem, InnerSource
+from idaes_hybrid.model.experiment import observation_count
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.problem import interpolation_weights, observation_scales
 
@@ -97,10 +98,6 @@ def _make(make_spec: Callable[..., InnerSource] | InnerSource, experiment, netwo
                      options=dict(LAPLACE_OPTIONS))
 
 
-def _n_obs(experiment) -> int:
-    return int(sum(experiment.measurements[n].notna().sum() for n in experiment.measured_variables))
-
-
 def clip_to_positive_definite(precision: np.ndarray, floor: float) -> tuple[np.ndarray, int]:
     """The symmetric ``precision`` with eigenvalues below ``floor`` raised to it.
 
@@ -153,7 +150,7 @@ def laplace_covariance(make_spec: Callable[..., InnerSource], train_experiments:
         if not res.ok or res.hessian is None:
             raise UncertaintyError(f"experiments[{exp.name!r}]: the simulation with the trained weights "
                                    f"failed ({res.status.value}); no Laplace covariance")
-        precision += 0.5 * _n_obs(exp) * res.hessian
+        precision += 0.5 * observation_count(exp) * res.hessian
     raw = precision.copy()
     vals = np.linalg.eigvalsh(0.5 * (precision + precision.T))
     floor = float(alpha) if alpha > 0 else 1e-10 * max(float(vals.max()), 1e-300)
