@@ -63,8 +63,7 @@ def _predict_case(config, spec, name, initial, inputs, horizon, march: bool) -> 
     exp = Experiment(name="case", initial=initial, inputs=inputs, horizon=horizon,
                      measurements=meas, role=Role.VALIDATION)
     tick = time.perf_counter()
-    m = build_prediction_model(config.definition, exp, spec, config.discretization, config.physics,
-                               config.network_inputs)
+    m = build_prediction_model(config.hybrid_model(spec), exp)
     build_s = time.perf_counter() - tick
     tick = time.perf_counter()
     if march:

@@ -31,6 +31,8 @@ _LAZY = {
     "SolverNotFoundError": "idaes_hybrid.solve.solver",
     "TANK_MANIFOLD": "idaes_hybrid.cases.registry",
     "TankManifold": "idaes_hybrid.cases.tank_manifold",
+    "HybridModel": "idaes_hybrid.training.hybrid_model",
+    "FeedRequest": "idaes_hybrid.optimize.feed",
     "TrainingError": "idaes_hybrid.training.train",
     "TrainingResult": "idaes_hybrid.training.train",
     "TrainingSettings": "idaes_hybrid.training.train",
@@ -76,8 +78,8 @@ install_moved_module_paths()
 
 __all__ = [
     "Activation", "DataError", "Discretization", "Experiment", "FED_BATCH_BIOREACTOR",
-    "FeedOptimizationResult", "FedBatchReactor", "Formulation", "HessianMode",
-    "HybridModelDefinition", "HybridUnit", "HybridUnitInitializer", "KineticsMode",
+    "FeedOptimizationResult", "FeedRequest", "FedBatchReactor", "Formulation", "HessianMode",
+    "HybridModel", "HybridModelDefinition", "HybridUnit", "HybridUnitInitializer", "KineticsMode",
     "NetworkConfigError", "NetworkSpec", "NeuralNetworkBlock", "OptimizationError",
     "PREDATOR_PREY", "PredatorPrey", "Role", "SolveResult", "SolveStatus", "SolverChoice",
     "SolverCrashError", "SolverNotFoundError", "TANK_MANIFOLD", "TankManifold",

@@ -15,6 +15,7 @@ from idaes_hybrid.decomposition.inner import InnerProblem, InnerSpec, SlackKind,
 from idaes_hybrid.decomposition.outer import run_decomposition
 from idaes_hybrid.decomposition.settings import DecompositionSettings, Optimizer, Schedule
 from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.training.problem import Discretization
 from idaes_hybrid.cases.registry import FED_BATCH_BIOREACTOR
 from small_networks import small_bioreactor_network
@@ -176,8 +177,8 @@ def test_exact_inner_problem_is_the_collocation_simulation():
 
 def _run(settings, **kw):
     train, val = _experiments()
-    return run_decomposition(FED_BATCH_BIOREACTOR, train, val, _network(), DISC, PHYSICS, INPUTS, 0.01,
-                             settings, **kw)
+    model = HybridModel(FED_BATCH_BIOREACTOR, PHYSICS, tuple(INPUTS), DISC, _network())
+    return run_decomposition(model, train, val, 0.01, settings, **kw)
 
 
 @pytest.mark.component
@@ -250,7 +251,7 @@ def test_tank_manifold_index2_decomposes():
     spec.output_std[:] = 0.05
     train_exps = [e for e in cfg.experiments if e.role.value == "train"]
     s = DecompositionSettings(n_workers=0, max_epochs=4, stage_epochs=2, slack_penalty=100.0)
-    res = run_decomposition(cfg.definition, train_exps, [], spec, Discretization(nfe=8, ncp=2), cfg.physics,
-                            cfg.network_inputs, 0.01, s)
+    model = cfg.hybrid_model(spec).replace(discretization=Discretization(nfe=8, ncp=2))
+    res = run_decomposition(model, train_exps, [], 0.01, s)
     losses = [h["train_loss"] for h in res.history]
     assert len(losses) == 4 and losses[1] < losses[0] and losses[3] < losses[2]

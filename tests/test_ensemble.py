@@ -201,8 +201,7 @@ def test_cli_unit_ensemble_train_and_predict(tmp_path, capsys):
     out = tmp_path / "pred.csv"
     assert main(["predict", str(run / "model"), str(cfg), "--out", str(out), "--quiet"]) == 0
     config = load_run_config(cfg)
-    simulate = unit_simulator(config.definition, config.discretization, config.physics,
-                              config.network_inputs, config.training)
+    simulate = unit_simulator(config.hybrid_model(), config.training.user_scaling)
     val = next(e for e in config.experiments if e.role.value == "validation")
     _check_prediction(out, saved, simulate, val)
     from idaes_hybrid.nn.network import NetworkSpec
@@ -266,8 +265,8 @@ def test_members_trained_on_the_dask_engine_equal_the_serial_ones(tmp_path):
     config = load_run_config(_unit_config(tmp_path, ""))
     result = train(config.definition, config.experiments, config.network_spec(), config.discretization,
                    config.physics, config.network_inputs, config.training)
-    trainer = unit_member_trainer(config.definition, result.spec, config.discretization, config.physics,
-                                  config.network_inputs, config.training, result.regularization["alpha"])
+    trainer = unit_member_trainer(config.hybrid_model(result.spec), config.training,
+                                  result.regularization["alpha"])
     train_exps = [e for e in config.experiments if e.role.value == "train"]
     serial = train_members(trainer, train_exps, 2, config.seed)
     parallel = train_members(trainer, train_exps, 2, config.seed, n_workers=2)

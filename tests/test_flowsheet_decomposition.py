@@ -76,8 +76,8 @@ def test_flowsheet_decomposition_follows_the_unit_paths_iterates():
     unit_cfg, fs_cfg = _configs()
     u_train, u_val = _split(unit_cfg.experiments)
     f_train, f_val = _split(fs_cfg.experiments)
-    unit = run_decomposition(unit_cfg.definition, u_train, u_val, _network(), Discretization(nfe=NFE, ncp=NCP),
-                             unit_cfg.physics, unit_cfg.network_inputs, 0.01, _settings())
+    model = unit_cfg.hybrid_model(_network()).replace(discretization=Discretization(nfe=NFE, ncp=NCP))
+    unit = run_decomposition(model, u_train, u_val, 0.01, _settings())
     make = functools.partial(FlowsheetInnerSpec, hf=fs_cfg.flowsheet, nfe=NFE, ncp=NCP)
     flow = decompose(make, f_train, f_val, _network(), 0.01, _settings())
     assert flow.epochs == unit.epochs

@@ -14,8 +14,10 @@ import pytest
 import idaes_hybrid.optimize.feed as optimize_module
 from idaes_hybrid.config.run import ConfigError, load_run_config, run_config_from_dict
 from idaes_hybrid.output.saved import save_model
-from idaes_hybrid.optimize.feed import (FeedProfile, OptimizationError, OptimizationRequestError,
-                                   evaluate_feed_on_reference, optimize_feed)
+from idaes_hybrid.optimize.feed import (FeedProfile, FeedRequest, OptimizationError,
+                                        OptimizationRequestError, evaluate_feed_on_reference,
+                                        optimize_feed)
+from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.training.problem import Discretization
 from idaes_hybrid.model.contract import KineticsMode
 from idaes_hybrid.cases.registry import FED_BATCH_BIOREACTOR
@@ -39,6 +41,19 @@ def request(**overrides):
                 solver_options={"tol": 1e-6, "max_iter": 500})
     args.update(overrides)
     return args
+
+
+def optimize(**overrides):
+    """:func:`optimize_feed` of ``request(**overrides)``."""
+    a = request(**overrides)
+    model = HybridModel(a["definition"], a["physics"], tuple(a["network_inputs"]), a["disc"],
+                        a["spec"], solver_options=a["solver_options"])
+    feed = FeedRequest(a["initial"], a["Sf"], a["horizon"], a["n_intervals"], a["F_bounds"], a["V_max"])
+    return optimize_feed(model, feed, kinetics=a["kinetics"])
+
+
+#: The true Monod model on the coarse grid (for evaluations of a profile).
+TRUTH = HybridModel(FED_BATCH_BIOREACTOR, TRUE_PHYSICS, tuple(INPUTS), COARSE)
 
 
 @pytest.fixture
@@ -67,7 +82,7 @@ def no_solve(monkeypatch):
 ])
 def test_bad_requests_name_the_field_and_solve_nothing(no_solve, overrides, field):
     with pytest.raises(OptimizationRequestError) as info:
-        optimize_feed(**request(**overrides))
+        optimize(**overrides)
     assert str(info.value).startswith(f"{field}: ")
     assert info.value.field == field
     assert isinstance(info.value, (OptimizationError, ValueError))
@@ -89,8 +104,7 @@ def test_feed_profile_intervals_are_left_open_like_radau():
 @pytest.mark.unit
 def test_evaluation_refuses_a_negative_feed(no_solve):
     with pytest.raises(OptimizationRequestError, match=r"^profile\.values: "):
-        evaluate_feed_on_reference(FED_BATCH_BIOREACTOR, TRUE_PHYSICS, INPUTS, INITIAL, 10.0,
-                                   FeedProfile.uniform([0.1, -0.1], 40.0), COARSE)
+        evaluate_feed_on_reference(TRUTH, INITIAL, 10.0, FeedProfile.uniform([0.1, -0.1], 40.0))
 
 
 def _config_dict(**optimization):
@@ -168,7 +182,7 @@ def test_cli_infeasible_request_exits_2_with_one_line(tmp_path):
 # ----------------------------------------------------------------------------- component
 @pytest.mark.component
 def test_reference_optimum_beats_constant_feed_within_the_limits():
-    result = optimize_feed(**request())
+    result = optimize()
     assert result.status.value == "optimal" and result.kinetics is KineticsMode.REFERENCE
     traj = result.trajectories
     assert traj["V"].max() <= 2.5 + 1e-6
@@ -179,19 +193,18 @@ def test_reference_optimum_beats_constant_feed_within_the_limits():
     # the feed at every time point is its interval's value
     for t, F in zip(traj["time"], traj["F"]):
         assert F == pytest.approx(result.profile.value_at(t), abs=1e-7)
-    constant = evaluate_feed_on_reference(FED_BATCH_BIOREACTOR, TRUE_PHYSICS, INPUTS, INITIAL,
-                                          10.0, FeedProfile.uniform([1.5 / 40.0] * 4, 40.0), COARSE)
+    constant = evaluate_feed_on_reference(TRUTH, INITIAL, 10.0,
+                                          FeedProfile.uniform([1.5 / 40.0] * 4, 40.0))
     assert result.product_mass >= constant.product_mass - 1e-6
     # the square simulation of the optimal profile reproduces the optimum
-    again = evaluate_feed_on_reference(FED_BATCH_BIOREACTOR, TRUE_PHYSICS, INPUTS, INITIAL, 10.0,
-                                       result.profile, COARSE)
+    again = evaluate_feed_on_reference(TRUTH, INITIAL, 10.0, result.profile)
     assert again.product_mass == pytest.approx(result.product_mass, rel=1e-5)
 
 
 @pytest.mark.component
 def test_solver_failure_is_an_optimization_error_with_the_status():
     with pytest.raises(OptimizationError, match="max_iterations after"):
-        optimize_feed(**request(solver_options={"max_iter": 2}))
+        optimize(solver_options={"max_iter": 2})
 
 
 # ----------------------------------------------------------------------------- integration

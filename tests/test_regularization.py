@@ -11,6 +11,7 @@ import pytest
 
 from idaes_hybrid.config.run import ConfigError, parse_training
 from idaes_hybrid.solve.solver import get_nlp_solver
+from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.training.regularization import (
     CROSS_VALIDATE, DEFAULT_PRIOR, RegularizationSource, add_likelihood_objective_parts, choose_regularization,
     cross_validate, prior_term, resolve_setting)
@@ -207,8 +208,7 @@ def test_training_cross_validates_and_a_fold_equals_training_without_that_experi
     # independent reference for the fold holding b1 out, at alpha = 1
     alone = train(FED_BATCH_BIOREACTOR, [b2], spec, disc, network_inputs=["X", "S"],
                   settings=TrainingSettings(**{**settings.__dict__, "regularization": 1.0}))
-    sim = simulate(FED_BATCH_BIOREACTOR, b1, alone.spec, disc,
-                   dict(FED_BATCH_BIOREACTOR.physics_defaults), ["X", "S"])
+    sim = simulate(HybridModel(FED_BATCH_BIOREACTOR, {}, ("X", "S"), disc, alone.spec), b1)
     times, names, values = b1.observations()
     pred = np.array([np.interp(t, sim["time"], sim[n]) for t, n in zip(times, names)])
     sd = np.array([noise[n] for n in names])

@@ -27,6 +27,7 @@ from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.model.scaling import NeuralNetworkScaler, scale_hybrid_model
 from idaes_hybrid.training.experiment import Experiment, Role
+from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.training.predict import build_prediction_model
 from idaes_hybrid.training.problem import Discretization, build_training_model
 from idaes_hybrid.training.smoother import add_smoother_objective, set_smoother_mode
@@ -65,8 +66,9 @@ def _monod_network(n_hidden=16) -> NetworkSpec:
 
 
 def _prediction_model(exp, spec=None, disc=SMALL, formulation=Formulation.BATCHED):
-    return build_prediction_model(FED_BATCH_BIOREACTOR, exp, spec or _monod_network(), disc,
-                                  {"Yxs": 0.5, "Ypx": 0.2}, ["X", "S"], formulation)
+    model = HybridModel(FED_BATCH_BIOREACTOR, {"Yxs": 0.5, "Ypx": 0.2}, ("X", "S"), disc,
+                        spec or _monod_network(), formulation)
+    return build_prediction_model(model, exp)
 
 
 def _reference_flowsheet(nfe=5):
@@ -295,21 +297,21 @@ def test_diagnose_command(tmp_path, capsys):
 @pytest.mark.component
 def test_scaled_prediction_and_optimization_agree_with_unscaled():
     """user_scaling passes IDAES scaling factors to the solver; the answer is unchanged."""
-    from idaes_hybrid.optimize.feed import optimize_feed
+    from idaes_hybrid.optimize.feed import FeedRequest, optimize_feed
     from idaes_hybrid.training.predict import simulate
 
     spec = NetworkSpec.dense(2, [4], 1, "softplus", seed=0)
     spec.output_mean, spec.output_std = np.array([0.1]), np.array([0.02])
     disc = Discretization(nfe=8, ncp=2)
     exp = _experiment("val", role=Role.VALIDATION)
-    args = (FED_BATCH_BIOREACTOR, exp, spec, disc, {"Yxs": 0.5, "Ypx": 0.2}, ["X", "S"])
-    plain = simulate(*args)
-    scaled = simulate(*args, user_scaling=True)
+    model = HybridModel(FED_BATCH_BIOREACTOR, {"Yxs": 0.5, "Ypx": 0.2}, ("X", "S"), disc, spec)
+    plain = simulate(model, exp)
+    scaled = simulate(model, exp, user_scaling=True)
     for name in ("X", "P", "S", "V"):
         np.testing.assert_allclose(scaled[name], plain[name], atol=1e-6)
-    kw = dict(initial=INITIAL, Sf=10.0, horizon=40.0, disc=disc, n_intervals=4,
-              F_bounds=(0.0, 0.2), V_max=2.5, kinetics=KineticsMode.REFERENCE)
-    physics = {"Yxs": 0.5, "Ypx": 0.2, "mu_max": 0.2, "Ks": 1.0}
-    a = optimize_feed(FED_BATCH_BIOREACTOR, None, physics, ["X", "S"], **kw)
-    b = optimize_feed(FED_BATCH_BIOREACTOR, None, physics, ["X", "S"], user_scaling=True, **kw)
+    request = FeedRequest(INITIAL, 10.0, 40.0, 4, (0.0, 0.2), 2.5)
+    truth = HybridModel(FED_BATCH_BIOREACTOR, {"Yxs": 0.5, "Ypx": 0.2, "mu_max": 0.2, "Ks": 1.0},
+                        ("X", "S"), disc)
+    a = optimize_feed(truth, request, kinetics=KineticsMode.REFERENCE)
+    b = optimize_feed(truth, request, kinetics=KineticsMode.REFERENCE, user_scaling=True)
     assert b.product_mass == pytest.approx(a.product_mass, rel=1e-5)

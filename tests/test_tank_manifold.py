@@ -18,6 +18,7 @@ from flowsheets.tank_manifold.generate_data import PARAMETERS, flows, simulate_t
 from idaes_hybrid.config.run import run_config_from_dict
 from idaes_hybrid.solve.solver import get_nlp_solver
 from idaes_hybrid.training.experiment import Experiment
+from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.training.problem import Discretization, build_experiment_flowsheet
 from idaes_hybrid.model.contract import ContractError, HybridUnit, KineticsMode
 from idaes_hybrid.cases.registry import REGISTRY
@@ -160,6 +161,5 @@ def test_training_and_prediction_models_have_no_structural_warnings():
     m.training_objective = pyo.Objective(expr=m.data_fit + 0.005 * m.net.l2_norm_squared())
     m.net.fix_weights()  # the final state of train()
     DiagnosticsToolbox(m).assert_no_structural_warnings()
-    p = build_prediction_model(DEF, _experiment(), spec, disc, DEF.physics_defaults,
-                               DEF.default_network_inputs)
+    p = build_prediction_model(HybridModel(DEF, discretization=disc, spec=spec), _experiment())
     DiagnosticsToolbox(p).assert_no_structural_warnings()

@@ -265,8 +265,7 @@ def test_estimate_corrects_a_wrong_recorded_inoculum(case):
     _, saved = case
     wrong = running_experiment({**TRUE_INITIAL, "X": 0.1})
     grid = np.linspace(T_NOW, HORIZON, 41)
-    open_loop = simulate(saved.definition, wrong, saved.spec, saved.discretization, saved.physics,
-                         saved.network_inputs)
+    open_loop = simulate(saved.hybrid_model(), wrong)
     ol = values_at_times(open_loop.model.experiment["running"], list(STATES), grid)
     ol_errors = {k: rmse(ol[k], truth(grid)[k]) for k in STATES}
     est = estimate_and_forecast(saved, wrong, T_NOW, T_NOW,

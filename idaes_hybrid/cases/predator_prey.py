@@ -56,8 +56,10 @@ def equilibrium(r1: float, a1: float, b1: float, r2: float, a2: float) -> tuple[
 class PredatorPreyData(HybridUnitBlockData):
     """Dynamic Leslie-Gower model; see the module docstring for the equations."""
 
+    state_names = STATES
+    input_names = ()
+    learned_names = ("z",)
     physics_defaults = DEFAULT_PHYSICS
-
     CONFIG = hybrid_unit_config(
         STATES,
         "Source of the predator growth rate z: KineticsMode.EXTERNAL (network or smoother) or "
@@ -67,10 +69,6 @@ class PredatorPreyData(HybridUnitBlockData):
         default=False, domain=Bool,
         doc="If True, impose dV/dt <= 0 at every time point (V: the Lyapunov "
             "function of the true model around its coexistence equilibrium)"))
-
-    state_names = STATES
-    input_names = ()
-    learned_names = ("z",)
 
     def build(self) -> None:
         """Parameters, states, growth-rate slot, balances, then the optional Lyapunov decrease."""

@@ -37,7 +37,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import pyomo.environ as pyo
-from pyomo.environ import units as pyunits
 from pyomo.network import Arc
 
 from idaes.core import declare_process_block_class

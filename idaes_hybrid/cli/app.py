@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from idaes_hybrid.cli.common import (
-    LOGGER_NAME, UsageError, add_accept_edited_option, fmt, load_saved_with_config, write_plots)
+    LOGGER_NAME, UsageError, add_accept_edited_option, add_run_options, add_saved_model_arguments,
+    fmt, load_saved_with_config, write_plots)
 from idaes_hybrid.cli.uncertainty import unit_bands, unit_uncertainty, with_band_columns
 from idaes_hybrid.cli.size import ProblemSizeError, add_max_weights_option, check_problem_size
 from idaes_hybrid.cli.output import (Interrupted, OutputPathError, check_out_dir, check_out_file,
@@ -121,16 +122,12 @@ def _parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train a hybrid model from a TOML config",
                         description="Train a hybrid model; write metrics, model and plots.")
     tr.add_argument("config", metavar="CONFIG.toml", help="run configuration")
-    tr.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    tr.add_argument("--tee", action="store_true", help="stream solver output to stdout")
-    tr.add_argument("--quiet", action="store_true", help="show warnings and errors only")
+    add_run_options(tr)
     add_max_weights_option(tr)
     pr = sub.add_parser("predict", help="simulate a config's experiments with a saved model",
                         description="Simulate every experiment of a config with a saved model.")
-    pr.add_argument("model_dir", metavar="MODEL_DIR", help="saved model directory (DIR/model)")
-    pr.add_argument("config", metavar="CONFIG.toml", help="run configuration with experiments")
-    pr.add_argument("--out", required=True, metavar="FILE.csv", help="predictions CSV to write")
-    pr.add_argument("--quiet", action="store_true", help="show warnings and errors only")
+    add_saved_model_arguments(pr, "run configuration with experiments")
+    add_run_options(pr, "FILE.csv", "predictions CSV to write", tee=False)
     add_accept_edited_option(pr)
     from idaes_hybrid.cli.optimize import add_parser as add_optimize_parser
 
@@ -319,14 +316,13 @@ def _predict(args: argparse.Namespace) -> int:
     from idaes_hybrid.training.predict import rmse, simulate
 
     definition = config.definition
+    model = saved.hybrid_model(config.training.unit_config, config.training.solver_options).replace(
+        discretization=config.discretization)
     columns = ["experiment", "time", *definition.state_names, *definition.learned_names]
     frames, scores = [], {}
     for exp in config.experiments:
         log.info(f"predict: simulating experiment {exp.name!r}")
-        traj = simulate(definition, exp, saved.spec, config.discretization, saved.physics,
-                        saved.network_inputs, config.training.solver_options,
-                        unit_config=config.training.unit_config,
-                        user_scaling=config.training.user_scaling)
+        traj = simulate(model, exp, user_scaling=config.training.user_scaling)
         scores[exp.name] = rmse(traj.model.experiment[exp.name], exp)
         frame = pd.DataFrame({k: traj[k] for k in columns[1:]})
         if saved.uncertainty is not None:

@@ -16,6 +16,21 @@ class UsageError(ValueError):
     """A bad command-line argument; the message starts with the option's name."""
 
 
+def add_saved_model_arguments(parser: argparse.ArgumentParser, config_help: str) -> None:
+    """Add the ``MODEL_DIR CONFIG.toml`` positionals of a command on a saved model."""
+    parser.add_argument("model_dir", metavar="MODEL_DIR", help="saved model directory (DIR/model)")
+    parser.add_argument("config", metavar="CONFIG.toml", help=config_help)
+
+
+def add_run_options(parser: argparse.ArgumentParser, out_metavar: str = "DIR",
+                    out_help: str = "output directory", tee: bool = True) -> None:
+    """Add ``--out`` (required), ``--tee`` (with ``tee``) and ``--quiet``."""
+    parser.add_argument("--out", required=True, metavar=out_metavar, help=out_help)
+    if tee:
+        parser.add_argument("--tee", action="store_true", help="stream solver output to stdout")
+    parser.add_argument("--quiet", action="store_true", help="show warnings and errors only")
+
+
 def add_accept_edited_option(parser: argparse.ArgumentParser) -> None:
     """Add ``--accept-edited-model`` to a command that reads a saved model."""
     parser.add_argument("--accept-edited-model", action="store_true",

@@ -10,10 +10,12 @@ Writes ``DIR/optimization.json`` and ``DIR/feed_profiles.png``.
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import Any
 
-from idaes_hybrid.cli.common import add_accept_edited_option, open_saved_run
+from idaes_hybrid.cli.common import (LOGGER_NAME, add_accept_edited_option, add_run_options,
+                                     add_saved_model_arguments, open_saved_run)
 from idaes_hybrid.cli.output import check_out_dir, write_staged
 
 
@@ -22,11 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     op = sub.add_parser("optimize", help="optimize the feed profile with a saved model",
                         description="Find the feed profile that maximizes the final product "
                                     "mass with a saved hybrid model ([optimization] table).")
-    op.add_argument("model_dir", metavar="MODEL_DIR", help="saved model directory (DIR/model)")
-    op.add_argument("config", metavar="CONFIG.toml", help="run configuration with [optimization]")
-    op.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    op.add_argument("--tee", action="store_true", help="stream solver output to stdout")
-    op.add_argument("--quiet", action="store_true", help="show warnings and errors only")
+    add_saved_model_arguments(op, "run configuration with [optimization]")
+    add_run_options(op)
     add_accept_edited_option(op)
 
 
@@ -63,19 +62,14 @@ def run(args: argparse.Namespace) -> int:
     log.info(f"optimize: {opt.intervals} feed intervals, F in [{opt.F_min:g}, {opt.F_max:g}], "
              f"V <= {opt.V_max:g}, horizon {opt.horizon:g}")
 
-    from idaes_hybrid.optimize.feed import FeedProfile, evaluate_feed_on_reference, optimize_feed
-    from idaes_hybrid.model.contract import KineticsMode
+    from idaes_hybrid.optimize.feed import optimize_feed
 
-    definition, disc = config.definition, config.discretization
-    options = config.training.solver_options
-    unit_config = getattr(config.training, "unit_config", None)
-    common = dict(initial=opt.initial, Sf=opt.Sf, horizon=opt.horizon, disc=disc,
-                  n_intervals=opt.intervals, F_bounds=(opt.F_min, opt.F_max), V_max=opt.V_max,
-                  solver_options=options, unit_config=unit_config,
-                  user_scaling=config.training.user_scaling)
+    definition = config.definition
+    model = saved.hybrid_model(config.training.unit_config, config.training.solver_options).replace(
+        discretization=config.discretization)
     box = trust_region_of(saved, opt)
-    hybrid = optimize_feed(definition, saved.spec, saved.physics, saved.network_inputs,
-                           kinetics=KineticsMode.EXTERNAL, tee=args.tee, input_box=box, **common)
+    hybrid = optimize_feed(model, opt.request(), input_box=box, tee=args.tee,
+                           user_scaling=config.training.user_scaling)
     document: dict[str, Any] = {
         "model": saved.model_name, "model_dir": str(saved.directory), "config": str(config.path),
         "request": {"experiment": opt.experiment, "initial": opt.initial, "Sf": opt.Sf,
@@ -89,23 +83,13 @@ def run(args: argparse.Namespace) -> int:
     }
     on_truth = reference = None
     if opt.compare_reference:
-        true_physics = {**config.physics, **(config.reference or {})}
-        log.info("optimize: checking the hybrid-optimal feed on the true (reference) model")
-        on_truth = evaluate_feed_on_reference(definition, true_physics, saved.network_inputs,
-                                              opt.initial, opt.Sf, hybrid.profile, disc, options,
-                                              unit_config)
-        reference = optimize_feed(definition, None, true_physics, saved.network_inputs,
-                                  kinetics=KineticsMode.REFERENCE, **common)
-        F0 = min(max((opt.V_max - opt.initial["V"]) / opt.horizon, opt.F_min), opt.F_max)
-        base = evaluate_feed_on_reference(definition, true_physics, saved.network_inputs,
-                                          opt.initial, opt.Sf,
-                                          FeedProfile.uniform([F0] * opt.intervals, opt.horizon),
-                                          disc, options, unit_config)
+        truth = model.replace(physics={**config.physics, **(config.reference or {})}, spec=None)
+        on_truth, reference, base = _compare_reference(truth, opt, hybrid, config.training.user_scaling)
         document.update({
             "hybrid_product_true": on_truth.product_mass,
             "true_optimum_product": reference.product_mass,
             "gap_percent": gap_percent(reference.product_mass, on_truth.product_mass),
-            "constant_feed": {"F": F0, "product_true": base.product_mass},
+            "constant_feed": {"F": base.profile.values[0], "product_true": base.product_mass},
             "hybrid_profile_on_reference": {
                 "product_mass": on_truth.product_mass,
                 "trajectories": {k: v.tolist() for k, v in on_truth.trajectories.items()}},
@@ -126,6 +110,21 @@ def run(args: argparse.Namespace) -> int:
     written = write_staged(out, write)
     _print_summary(document, out, written)
     return 0
+
+
+def _compare_reference(truth, opt, hybrid, user_scaling: bool) -> tuple:
+    """The hybrid optimum's feed and the constant (filling) feed run on the true model
+    ``truth``, and the true optimum: ``(on_truth, reference, constant)``."""
+    from idaes_hybrid.model.contract import KineticsMode
+    from idaes_hybrid.optimize.feed import FeedProfile, evaluate_feed_on_reference, optimize_feed
+
+    log = logging.getLogger(LOGGER_NAME + ".cli")
+    log.info("optimize: checking the hybrid-optimal feed on the true (reference) model")
+    request = opt.request()
+    on_truth = evaluate_feed_on_reference(truth, opt.initial, opt.Sf, hybrid.profile)
+    reference = optimize_feed(truth, request, kinetics=KineticsMode.REFERENCE, user_scaling=user_scaling)
+    constant = FeedProfile.uniform([request.filling_feed] * opt.intervals, opt.horizon)
+    return on_truth, reference, evaluate_feed_on_reference(truth, opt.initial, opt.Sf, constant)
 
 
 def _print_summary(doc: dict[str, Any], out: Path, written: list[Path]) -> None:

@@ -68,11 +68,10 @@ def unit_uncertainty(config, result, log: logging.Logger):
     if is_ensemble(config.uncertainty):
         from idaes_hybrid.uncertainty.ensemble import unit_member_trainer, unit_simulator
 
-        args = (config.definition, result.spec, config.discretization, config.physics,
-                config.network_inputs, config.training, result.regularization["alpha"])
-        simulate = unit_simulator(config.definition, config.discretization, config.physics,
-                                  config.network_inputs, config.training)
-        return ensemble_bands_after_training(unit_member_trainer(*args), simulate, config.experiments,
+        model = config.hybrid_model(result.spec)
+        trainer = unit_member_trainer(model, config.training, result.regularization["alpha"])
+        simulate = unit_simulator(model, config.training.user_scaling)
+        return ensemble_bands_after_training(trainer, simulate, config.experiments,
                                              result.spec, config, result.noise)
     return validation_bands(unit_spec_factory(config), config.experiments, result.spec,
                             result.regularization["alpha"], config.uncertainty.level, log)
@@ -131,8 +130,9 @@ def unit_bands(config, saved, experiment, names: Sequence[str], base):
     if is_ensemble(saved.uncertainty):
         from idaes_hybrid.uncertainty.ensemble import unit_simulator
 
-        simulate = unit_simulator(config.definition, config.discretization, saved.physics,
-                                  saved.network_inputs, config.training)
+        model = saved.hybrid_model(config.training.unit_config, config.training.solver_options)
+        simulate = unit_simulator(model.replace(discretization=config.discretization),
+                                  config.training.user_scaling)
         return saved_ensemble_bands(simulate, experiment, base, saved.spec, saved.uncertainty, names)
     make = unit_spec_factory(config, saved.physics, saved.network_inputs)
     return saved_bands(make, experiment, saved.spec, saved.uncertainty, names)

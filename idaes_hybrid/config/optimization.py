@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from idaes_hybrid.config.checks import ConfigError, as_table, integer, number, reject_unknown, valid_names
-from idaes_hybrid.optimize.feed import OptimizationRequestError, check_feed_request
+from idaes_hybrid.optimize.feed import FeedRequest, OptimizationRequestError, check_feed_request
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.model.definition import HybridModelDefinition
 
@@ -74,6 +74,11 @@ class OptimizationSettings:
     compare_reference: bool = True
     trust_region: bool = False
     trust_margin: float = 0.0
+
+    def request(self) -> FeedRequest:
+        """The request as :func:`~idaes_hybrid.optimize.feed.optimize_feed` takes it."""
+        return FeedRequest(self.initial, self.Sf, self.horizon, self.intervals,
+                           (self.F_min, self.F_max), self.V_max)
 
 
 def parse_trust_region(table: Mapping[str, Any]) -> tuple[bool, float]:

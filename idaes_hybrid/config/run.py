@@ -26,7 +26,7 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import idaes.logger as idaeslog
 
@@ -34,6 +34,7 @@ from idaes_hybrid.config.checks import (
     ConfigError, as_table, enum_value, integer, number, reject_unknown, valid_names)
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import Activation, NetworkConfigError, NetworkSpec, parse_activation
+from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.training.experiment import DataError, Experiment, Role, experiment_field
 from idaes_hybrid.training.problem import Discretization
 from idaes_hybrid.decomposition.settings import DecompositionSettings
@@ -136,6 +137,15 @@ class RunConfig:
     def formulation(self) -> Formulation:
         """How the network is written into the NLP."""
         return self.training.formulation
+
+    def hybrid_model(self, spec: NetworkSpec | None = None,
+                     physics: Mapping[str, float] | None = None) -> HybridModel:
+        """The config's hybrid model (physics, network inputs, discretization, ``[unit]``
+        options, solver options) with the network ``spec``; ``physics`` replaces the config's."""
+        return HybridModel(self.definition, self.physics if physics is None else physics,
+                           tuple(self.network_inputs), self.discretization, spec,
+                           unit_config=self.training.unit_config,
+                           solver_options=self.training.solver_options)
 
     @property
     def training_experiments(self) -> list[Experiment]:

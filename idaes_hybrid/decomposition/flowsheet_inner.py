@@ -12,7 +12,7 @@ given weights and returns the envelope gradient, exactly as for a unit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import pyomo.environ as pyo
 

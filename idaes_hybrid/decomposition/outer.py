@@ -36,9 +36,9 @@ from idaes_hybrid.decomposition.settings import DecompositionSettings, Decomposi
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.model.experiment import observation_count
 from idaes_hybrid.training.experiment import Experiment
+from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.training.predict import pooled_rmse
-from idaes_hybrid.training.problem import Discretization, observation_scales
-from idaes_hybrid.model.definition import HybridModelDefinition
+from idaes_hybrid.training.problem import observation_scales
 
 _log = idaeslog.getLogger(__name__)
 
@@ -159,24 +159,23 @@ class _Outer:
 
 
 def run_decomposition(
-    definition: HybridModelDefinition,
+    model: HybridModel,
     train_exps: Sequence[Experiment],
     val_exps: Sequence[Experiment],
-    network: NetworkSpec,
-    disc: Discretization,
-    physics: Mapping[str, float],
-    network_inputs: Sequence[str],
     regularization: float,
     settings: DecompositionSettings | None = None,
-    unit_config: Mapping | None = None,
     **options: Any,
 ) -> DecompositionResult:
-    """Train ``network``'s weights by the decomposition, one hybrid unit per experiment
-    (:class:`~idaes_hybrid.decomposition.inner.InnerSpec`); ``options`` (``starts``,
-    ``anchor``, ``engine``, ``on_epoch``) and the other arguments as for :func:`decompose`."""
-    make_spec = functools.partial(InnerSpec, definition=definition, disc=disc, physics=dict(physics),
-                                  network_inputs=tuple(network_inputs), unit_config=dict(unit_config or {}))
-    return decompose(make_spec, train_exps, val_exps, network, regularization, settings, **options)
+    """Train the weights of ``model.spec`` by the decomposition, one hybrid unit per experiment
+    (:class:`~idaes_hybrid.decomposition.inner.InnerSpec` built from ``model``); ``options``
+    (``starts``, ``anchor``, ``engine``, ``on_epoch``) and the other arguments as for
+    :func:`decompose`."""
+    if model.spec is None:
+        raise DecompositionError("network: the model has no network to start from")
+    make_spec = functools.partial(InnerSpec, definition=model.definition, disc=model.discretization,
+                                  physics=dict(model.physics), network_inputs=tuple(model.network_inputs),
+                                  unit_config=dict(model.unit_config or {}))
+    return decompose(make_spec, train_exps, val_exps, model.spec, regularization, settings, **options)
 
 
 def decompose(

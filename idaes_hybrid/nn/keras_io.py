@@ -200,6 +200,39 @@ def _pick(name: str, from_layer: np.ndarray | None, given: Any) -> Any:
     return from_layer if from_layer is not None else given
 
 
+def _dense_layer(layer, scaling: type, n_in: int | None) -> tuple[Activation, np.ndarray, np.ndarray]:
+    """A Dense layer's activation, kernel ``(in, out)`` and bias, checked (``n_in``: the
+    previous layer's outputs)."""
+    import keras
+
+    if isinstance(layer, scaling):
+        raise NetworkConfigError(
+            f"layer {layer.name!r} is a FeatureScaling layer in an unsupported position; a "
+            "normalizing one may only come first and a denormalizing one only last"
+        )
+    if not isinstance(layer, keras.layers.Dense):
+        raise NetworkConfigError(
+            f"layer {layer.name!r} of type {type(layer).__name__} is not supported: only Dense "
+            "layers (and the normalization layers written by spec_to_keras) can be converted"
+        )
+    act = parse_activation(_layer_activation_name(layer), field_name=f"layer {layer.name} activation")
+    params = layer.get_weights()
+    if not params:
+        raise NetworkConfigError(
+            f"layer {layer.name!r} has no weights; build the model (give it an Input) first"
+        )
+    kernel = np.asarray(params[0], dtype=np.float64)
+    if kernel.ndim != 2:
+        raise NetworkConfigError(f"layer {layer.name!r} has a kernel of shape {kernel.shape}, expected 2-D")
+    bias = np.asarray(params[1] if len(params) > 1 else np.zeros(kernel.shape[1]), float)
+    if n_in is not None and kernel.shape[0] != n_in:
+        raise NetworkConfigError(
+            f"layer {layer.name!r} expects {kernel.shape[0]} inputs but the previous layer "
+            f"has {n_in} outputs"
+        )
+    return act, kernel, bias
+
+
 def spec_from_keras(
     model: "keras.Model",
     input_mean: Sequence[float] | None = None,
@@ -259,35 +292,7 @@ def spec_from_keras(
     weights: list[np.ndarray] = []
     biases: list[np.ndarray] = []
     for layer in layers:
-        if isinstance(layer, scaling):
-            raise NetworkConfigError(
-                f"layer {layer.name!r} is a FeatureScaling layer in an unsupported position; a "
-                "normalizing one may only come first and a denormalizing one only last"
-            )
-        if not isinstance(layer, keras.layers.Dense):
-            raise NetworkConfigError(
-                f"layer {layer.name!r} of type {type(layer).__name__} is not supported: only Dense "
-                "layers (and the normalization layers written by spec_to_keras) can be converted"
-            )
-        act = parse_activation(
-            _layer_activation_name(layer), field_name=f"layer {layer.name} activation"
-        )
-        params = layer.get_weights()
-        if not params:
-            raise NetworkConfigError(
-                f"layer {layer.name!r} has no weights; build the model (give it an Input) first"
-            )
-        kernel = np.asarray(params[0], dtype=np.float64)
-        if kernel.ndim != 2:
-            raise NetworkConfigError(
-                f"layer {layer.name!r} has a kernel of shape {kernel.shape}, expected 2-D"
-            )
-        bias = np.asarray(params[1] if len(params) > 1 else np.zeros(kernel.shape[1]), float)
-        if sizes and kernel.shape[0] != sizes[-1]:
-            raise NetworkConfigError(
-                f"layer {layer.name!r} expects {kernel.shape[0]} inputs but the previous layer "
-                f"has {sizes[-1]} outputs"
-            )
+        act, kernel, bias = _dense_layer(layer, scaling, sizes[-1] if sizes else None)
         if not sizes:
             sizes.append(kernel.shape[0])
         sizes.append(kernel.shape[1])
@@ -305,6 +310,19 @@ def spec_from_keras(
         output_mean=_pick("output_mean", norms["out_mean"], output_mean),
         output_std=_pick("output_std", norms["out_std"], output_std),
     )
+
+
+def _labelled_bounds(input_bounds, labels: list[str]) -> dict[str, tuple[float, float]]:
+    """``(lower, upper)`` per input label, from a mapping or a sequence in label order."""
+    if not isinstance(input_bounds, Mapping):
+        pairs = list(input_bounds)
+        if len(pairs) != len(labels):
+            raise ValueError(f"got {len(pairs)} input bounds for {len(labels)} inputs")
+        input_bounds = dict(zip(labels, pairs))
+    missing = [label for label in labels if label not in input_bounds]
+    if missing:
+        raise ValueError(f"input_bounds has no entry for input(s) {missing}")
+    return {label: (float(input_bounds[label][0]), float(input_bounds[label][1])) for label in labels}
 
 
 def to_keras_surrogate(
@@ -355,18 +373,7 @@ def to_keras_surrogate(
             f"got {len(input_labels)} input and {len(output_labels)} output labels for a network "
             f"with {spec.n_inputs} inputs and {spec.n_outputs} outputs"
         )
-    if not isinstance(input_bounds, Mapping):
-        pairs = list(input_bounds)
-        if len(pairs) != spec.n_inputs:
-            raise ValueError(f"got {len(pairs)} input bounds for {spec.n_inputs} inputs")
-        input_bounds = dict(zip(input_labels, pairs))
-    missing = [label for label in input_labels if label not in input_bounds]
-    if missing:
-        raise ValueError(f"input_bounds has no entry for input(s) {missing}")
-    bounds = {
-        label: (float(input_bounds[label][0]), float(input_bounds[label][1]))
-        for label in input_labels
-    }
+    bounds = _labelled_bounds(input_bounds, input_labels)
 
     import pandas as pd
     from idaes.core.surrogate.keras_surrogate import KerasSurrogate

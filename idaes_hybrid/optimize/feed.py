@@ -36,10 +36,9 @@ from idaes.core.util.model_statistics import degrees_of_freedom
 
 from idaes_hybrid.solve.batched import solve_hybrid
 from idaes_hybrid.model.initialization import initialize_hybrid_units
-from idaes_hybrid.nn.formulations import Formulation
-from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.solve.solver import SolveResult, SolveStatus, SolverCrashError, SolverNotFoundError
 from idaes_hybrid.training.experiment import Experiment
+from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.training.predict import build_prediction_model
 from idaes_hybrid.training.problem import Discretization, build_experiment_flowsheet, trajectories
 from idaes_hybrid.model.contract import KineticsMode
@@ -163,6 +162,45 @@ class FeedEvaluation:
     product_mass: float
 
 
+@dataclass(frozen=True)
+class FeedRequest:
+    """What a feed optimization is asked: a new batch and the limits on its feed.
+
+    Attributes
+    ----------
+    initial
+        Initial value of every state.
+    Sf
+        Feed substrate concentration (constant).
+    horizon
+        Final time.
+    n_intervals
+        Number of equal feed intervals (the degrees of freedom).
+    F_bounds
+        ``(F_min, F_max)``.
+    V_max
+        Largest volume allowed at any time.
+    """
+
+    initial: Mapping[str, float]
+    Sf: float
+    horizon: float
+    n_intervals: int
+    F_bounds: tuple[float, float]
+    V_max: float
+
+    def check(self, definition: HybridModelDefinition, prefix: str = "") -> None:
+        """:func:`check_feed_request` of this request."""
+        check_feed_request(definition, self.initial, self.Sf, self.horizon, self.n_intervals,
+                           self.F_bounds, self.V_max, prefix)
+
+    @property
+    def filling_feed(self) -> float:
+        """The constant feed that just fills the volume to ``V_max`` (within the bounds)."""
+        lo, hi = (float(f) for f in self.F_bounds)
+        return min(max((self.V_max - float(self.initial[VOLUME])) / self.horizon, lo), hi)
+
+
 def check_feed_request(definition: HybridModelDefinition, initial: Mapping[str, float], Sf: float,
                        horizon: float, n_intervals: int, F_bounds: Sequence[float],
                        V_max: float | None, prefix: str = "") -> None:
@@ -233,23 +271,19 @@ def _aligned(disc: Discretization, n_intervals: int) -> Discretization:
     return Discretization(nfe=nfe, ncp=disc.ncp)
 
 
-def _build(definition: HybridModelDefinition, spec: NetworkSpec | None, physics: Mapping[str, float],
-           network_inputs: Sequence[str], experiment: Experiment, disc: Discretization,
-           kinetics: KineticsMode, formulation: Formulation,
-           unit_config: Mapping[str, Any] | None = None):
+def _build(model: HybridModel, experiment: Experiment, disc: Discretization, kinetics: KineticsMode):
     """The flowsheet (and the network, weights fixed, unless REFERENCE): ``(model, block, net)``."""
     if kinetics is KineticsMode.REFERENCE:
         m = pyo.ConcreteModel(name="feed_reference")
         m.experiment = pyo.Block([experiment.name])
-        build_experiment_flowsheet(m.experiment[experiment.name], definition, experiment, disc,
-                                   dict(physics), network_inputs, kinetics=KineticsMode.REFERENCE,
-                                   unit_config=unit_config)
+        build_experiment_flowsheet(m.experiment[experiment.name], model.definition, experiment, disc,
+                                   dict(model.physics), model.network_inputs,
+                                   kinetics=KineticsMode.REFERENCE, unit_config=model.unit_config)
         return m, m.experiment[experiment.name], None
-    if spec is None:
+    if model.spec is None:
         raise OptimizationRequestError("spec", "a trained network is needed unless kinetics is "
                                        f"{KineticsMode.REFERENCE.value!r}")
-    m = build_prediction_model(definition, experiment, spec, disc, dict(physics), network_inputs,
-                               formulation=formulation, lift_bounds=False, unit_config=unit_config)
+    m = build_prediction_model(model, experiment, disc=disc, lift_bounds=False)
     return m, m.experiment[experiment.name], m.net
 
 
@@ -319,56 +353,54 @@ def _initialize(m: pyo.ConcreteModel, net, definition: HybridModelDefinition, un
         m.volume_limit.activate()
 
 
-def optimize_feed(definition: HybridModelDefinition, spec: NetworkSpec | None,
-                  physics: Mapping[str, float], network_inputs: Sequence[str],
-                  initial: Mapping[str, float], Sf: float, horizon: float, disc: Discretization,
-                  n_intervals: int, F_bounds: Sequence[float], V_max: float,
+def _add_feed_problem(m: pyo.ConcreteModel, unit, time_set, request: FeedRequest) -> FeedProfile:
+    """Free the feed as a piecewise-constant profile (``m.F_interval``), limit the volume and
+    maximize the product mass; the starting (filling) profile."""
+    lo, hi = (float(f) for f in request.F_bounds)
+    F0 = request.filling_feed
+    profile = FeedProfile.uniform([F0] * request.n_intervals, request.horizon)
+    m.feed_intervals = pyo.Set(initialize=range(request.n_intervals), ordered=True)
+    m.F_interval = pyo.Var(m.feed_intervals, bounds=(lo, hi), initialize=F0,
+                           units=pyunits.get_units(unit.F[time_set.first()]),
+                           doc="Feed on each interval")
+    unit.F.unfix()
+    m.feed_profile = pyo.Constraint(
+        time_set, rule=lambda _, t: unit.F[t] == m.F_interval[profile.interval_of(t)])
+    volume = getattr(unit, VOLUME)
+    v_units = pyunits.get_units(volume[time_set.first()])
+    m.volume_limit = pyo.Constraint(
+        time_set, rule=lambda _, t: volume[t] <= float(request.V_max) * v_units)
+    tf = time_set.last()
+    m.product_mass = pyo.Expression(expr=getattr(unit, PRODUCT)[tf] * volume[tf])
+    m.objective = pyo.Objective(expr=-m.product_mass, sense=pyo.minimize)
+    return profile
+
+
+def optimize_feed(model: HybridModel, request: FeedRequest, *,
                   kinetics: KineticsMode = KineticsMode.EXTERNAL,
-                  solver_options: dict | None = None, tee: bool = False,
-                  formulation: Formulation = Formulation.BATCHED,
-                  unit_config: Mapping[str, Any] | None = None,
-                  user_scaling: bool = False,
-                  input_box: InputBox | None = None) -> FeedOptimizationResult:
+                  input_box: InputBox | None = None, tee: bool = False,
+                  user_scaling: bool = False) -> FeedOptimizationResult:
     """Find the piecewise-constant feed that maximizes the final product mass.
 
     Parameters
     ----------
-    definition : HybridModelDefinition
-        The hybrid model (fed-batch contract: inputs ``F``, ``Sf``; states ``P``, ``V``).
-    spec : NetworkSpec or None
-        The trained network (weights fixed); ignored with ``KineticsMode.REFERENCE``.
-    physics : Mapping[str, float]
-        Physics parameters (with REFERENCE also the reference's, e.g. ``mu_max``, ``Ks``).
-    network_inputs : Sequence[str]
-        States fed to the network, as in training.
-    initial : Mapping[str, float]
-        Initial value of every state.
-    Sf : float
-        Feed substrate concentration (constant).
-    horizon : float
-        Final time.
-    disc : Discretization
-        Collocation; ``nfe`` is rounded up to a multiple of ``n_intervals``.
-    n_intervals : int
-        Number of equal feed intervals (the degrees of freedom).
-    F_bounds : (float, float)
-        ``(F_min, F_max)``.
-    V_max : float
-        Largest volume allowed at any time.
+    model : HybridModel
+        The hybrid model (fed-batch contract: inputs ``F``, ``Sf``; states ``P``, ``V``)
+        with its trained network (weights fixed; ignored with ``KineticsMode.REFERENCE``,
+        whose ``physics`` hold the reference's parameters, e.g. ``mu_max``, ``Ks``). Its
+        ``nfe`` is rounded up to a multiple of ``request.n_intervals``.
+    request : FeedRequest
+        The batch and the feed's limits.
     kinetics : KineticsMode
         ``EXTERNAL``: the network; ``REFERENCE``: the unit's true kinetics.
-    solver_options : dict, optional
-        Ipopt-style options.
-    tee : bool
-        Stream the solver log.
-    formulation : Formulation
-        How the network meets the solver (``BATCHED``: the fast callback path).
-    unit_config : Mapping, optional
-        Extra CONFIG options of the unit (the ``[unit]`` table), as in training.
     input_box : InputBox, optional
         Trust region: the network's inputs stay inside this box at every time point
         (``SavedModel.input_box``, the range the training covered); ignored with
         ``KineticsMode.REFERENCE``.
+    tee : bool
+        Stream the solver log.
+    user_scaling : bool
+        Scale the model with the IDAES scalers of its unit and network.
 
     Returns
     -------
@@ -381,43 +413,24 @@ def optimize_feed(definition: HybridModelDefinition, spec: NetworkSpec | None,
     OptimizationError
         Wrong degrees of freedom, or the solve did not end optimal or acceptable.
     """
-    kinetics = KineticsMode(kinetics)
-    check_feed_request(definition, initial, Sf, horizon, n_intervals, F_bounds, V_max)
-    start = time.perf_counter()
-    lo, hi = float(F_bounds[0]), float(F_bounds[1])
-    V0 = float(initial[VOLUME])
-    F0 = min(max((V_max - V0) / horizon, lo), hi)  # constant feed that just fills to V_max
-    exp = _synthetic_experiment(initial, Sf, horizon, F0)
-    m, blk, net = _build(definition, spec, physics, network_inputs, exp,
-                         _aligned(disc, n_intervals), kinetics, formulation, unit_config)
+    kinetics, definition = KineticsMode(kinetics), model.definition
+    request.check(definition)
+    start, F0, n_intervals = time.perf_counter(), request.filling_feed, request.n_intervals
+    exp = _synthetic_experiment(request.initial, request.Sf, request.horizon, F0)
+    m, blk, net = _build(model, exp, _aligned(model.discretization, n_intervals), kinetics)
     unit, time_set = blk.fs.unit, blk.fs.time
-    profile = FeedProfile.uniform([F0] * n_intervals, horizon)
-    m.feed_intervals = pyo.Set(initialize=range(n_intervals), ordered=True)
-    m.F_interval = pyo.Var(m.feed_intervals, bounds=(lo, hi), initialize=F0,
-                           units=pyunits.get_units(unit.F[time_set.first()]),
-                           doc="Feed on each interval")
-    unit.F.unfix()
-    m.feed_profile = pyo.Constraint(
-        time_set, rule=lambda _, t: unit.F[t] == m.F_interval[profile.interval_of(t)])
-    v_units = pyunits.get_units(getattr(unit, VOLUME)[time_set.first()])
-    m.volume_limit = pyo.Constraint(
-        time_set, rule=lambda _, t: getattr(unit, VOLUME)[t] <= float(V_max) * v_units)
+    profile = _add_feed_problem(m, unit, time_set, request)
     if input_box is not None and kinetics is KineticsMode.EXTERNAL:
         n = add_input_box_constraints(m, "trust_region", input_box,
                                       (unit.network_input_vars(t) for t in time_set))
         _log.info(f"feed optimization: trust region on {n} network inputs")
-    tf = time_set.last()
-    m.product_mass = pyo.Expression(expr=getattr(unit, PRODUCT)[tf] * getattr(unit, VOLUME)[tf])
-    m.objective = pyo.Objective(expr=-m.product_mass, sense=pyo.minimize)
     dof = degrees_of_freedom(m)
     if dof != n_intervals:
         raise OptimizationError(f"optimization model has {dof} degrees of freedom, expected "
                                 f"{n_intervals} (one per feed interval): an input or state left "
                                 "free or fixed by mistake?")
-
-    _initialize(m, net, definition, unit, F0, solver_options)
-
-    result = _solve(m, net, solver_options, tee, "feed optimization", user_scaling)
+    _initialize(m, net, definition, unit, F0, model.solver_options_dict)
+    result = _solve(m, net, model.solver_options_dict, tee, "feed optimization", user_scaling)
     if not result.ok:
         raise OptimizationError(f"feed optimization ({kinetics.value} kinetics) failed: "
                                 f"{result.status.value} after {result.iterations} iterations "
@@ -426,32 +439,28 @@ def optimize_feed(definition: HybridModelDefinition, spec: NetworkSpec | None,
     wall = time.perf_counter() - start
     out = FeedOptimizationResult(
         profile=FeedProfile(profile.edges, values), trajectories=_trajectories(blk, definition),
-        product_mass=_product_mass(unit, tf), status=result.status, iterations=result.iterations,
+        product_mass=_product_mass(unit, time_set.last()), status=result.status, iterations=result.iterations,
         wall_time_s=wall, kinetics=kinetics, solver=result.solver_name)
     _log.info(f"feed optimization ({kinetics.value}): product {out.product_mass:.5g} g, "
               f"{result.status.value} after {result.iterations} iterations in {wall:.1f} s")
     return out
 
 
-def evaluate_feed_on_reference(definition: HybridModelDefinition, physics: Mapping[str, float],
-                               network_inputs: Sequence[str], initial: Mapping[str, float],
-                               Sf: float, profile: FeedProfile, disc: Discretization,
-                               solver_options: dict | None = None,
-                               unit_config: Mapping[str, Any] | None = None) -> FeedEvaluation:
+def evaluate_feed_on_reference(model: HybridModel, initial: Mapping[str, float], Sf: float,
+                               profile: FeedProfile) -> FeedEvaluation:
     """Simulate ``profile`` with the unit's reference (true) kinetics; the product it really gives.
 
     Parameters
     ----------
-    definition, physics, network_inputs, initial, Sf
-        As in :func:`optimize_feed` (``physics`` with the reference parameters).
+    model : HybridModel
+        The model with the reference parameters in its ``physics`` (its network is not
+        used); its ``nfe`` is rounded up to a multiple of the profile's intervals.
+    initial : Mapping[str, float]
+        Initial value of every state.
+    Sf : float
+        Feed substrate concentration.
     profile : FeedProfile
         The feed to apply on ``[0, profile.horizon]``.
-    disc : Discretization
-        Collocation; ``nfe`` is rounded up to a multiple of the profile's intervals.
-    solver_options : dict, optional
-        Ipopt-style options.
-    unit_config : Mapping, optional
-        Extra CONFIG options of the unit.
 
     Raises
     ------
@@ -463,11 +472,11 @@ def evaluate_feed_on_reference(definition: HybridModelDefinition, physics: Mappi
     n = len(profile.values)
     if min(profile.values) < 0:
         raise OptimizationRequestError("profile.values", f"a feed must be >= 0, got {min(profile.values)!r}")
+    definition = model.definition
     check_feed_request(definition, initial, Sf, profile.horizon, n,
                        (0.0, max(profile.values)), None)
     exp = _synthetic_experiment(initial, Sf, profile.horizon, profile.values[0])
-    m, blk, _ = _build(definition, None, physics, network_inputs, exp, _aligned(disc, n),
-                       KineticsMode.REFERENCE, Formulation.BATCHED, unit_config)
+    m, blk, _ = _build(model, exp, _aligned(model.discretization, n), KineticsMode.REFERENCE)
     unit = blk.fs.unit
     for t in blk.fs.time:
         unit.F[t].fix(profile.value_at(t))
@@ -475,7 +484,7 @@ def evaluate_feed_on_reference(definition: HybridModelDefinition, physics: Mappi
     if dof != 0:
         raise OptimizationError(f"reference simulation has {dof} degrees of freedom, expected 0")
     m.objective = pyo.Objective(expr=0.0)
-    result = _solve(m, None, solver_options, False, "reference simulation")
+    result = _solve(m, None, model.solver_options_dict, False, "reference simulation")
     if not result.ok:
         raise OptimizationError(f"reference simulation of the feed profile failed: "
                                 f"{result.status.value} ({result.termination_message})")

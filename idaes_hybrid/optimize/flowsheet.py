@@ -85,6 +85,23 @@ def _segment(t: float, bounds: Sequence[float]) -> int:
     return min(max(k, 0), len(bounds) - 2)
 
 
+def _add_controls(m: pyo.ConcreteModel, hf: HybridFlowsheet, blk: pyo.Block,
+                  controls: Sequence[Control], bounds: Sequence[float]) -> None:
+    """Free every control as a piecewise-constant profile on the segments ``bounds``
+    (``m.control.<name>[k]``, linked to the flowsheet variable at every time point)."""
+    m.segment = pyo.RangeSet(0, len(bounds) - 2)
+    m.control = pyo.Block()
+    for c in controls:
+        u = pyo.Var(m.segment, bounds=(c.lower, c.upper), initialize=c.start)
+        m.control.add_component(c.name, u)
+        ref = hf.var(blk, c.name, f"controls.{c.name}")
+        for t in blk.fs.time:
+            ref[t].unfix()
+        link = pyo.Constraint(list(blk.fs.time), rule=lambda b, t, ref=ref, u=u: (
+            ref[t] / pyo.units.get_units(ref[t]) == u[_segment(t, bounds)]))
+        m.control.add_component(f"{c.name}_link", link)
+
+
 def optimize_flowsheet(
     hf: HybridFlowsheet,
     experiment: FlowsheetExperiment,
@@ -139,17 +156,7 @@ def optimize_flowsheet(
     m, blk, net = fixed_weight_model(hf, exp, spec, nfe, ncp, f"optimize_{exp.name}")
     check_degrees_of_freedom(m, 0, f"optimization of {exp.name!r} (starting profile)", net)
     initialize_flowsheet(blk, net)
-    m.segment = pyo.RangeSet(0, int(segments) - 1)
-    m.control = pyo.Block()
-    for c in controls:
-        u = pyo.Var(m.segment, bounds=(c.lower, c.upper), initialize=c.start)
-        m.control.add_component(c.name, u)
-        ref = hf.var(blk, c.name, f"controls.{c.name}")
-        for t in blk.fs.time:
-            ref[t].unfix()
-        link = pyo.Constraint(list(blk.fs.time), rule=lambda b, t, ref=ref, u=u: (
-            ref[t] / pyo.units.get_units(ref[t]) == u[_segment(t, bounds)]))
-        m.control.add_component(f"{c.name}_link", link)
+    _add_controls(m, hf, blk, controls, bounds)
     for block in net:
         box = (input_boxes or {}).get(block.local_name)
         if box is not None:

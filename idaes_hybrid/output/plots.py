@@ -200,6 +200,25 @@ def _evaluate_reference(reference: Callable, x: np.ndarray) -> np.ndarray:
     return np.array([float(reference(float(v))) for v in x])
 
 
+def _smoother_points(result: TrainingResult, n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The smoother's network inputs and outputs, and whether there are any."""
+    smoother = result.smoother_profiles or {}
+    sv = np.asarray(smoother.get("inputs", np.empty((0, n_in))), dtype=float)
+    sz = np.asarray(smoother.get("outputs", np.empty((0, n_out))), dtype=float)
+    return sv, sz, bool(sv.ndim == 2 and sv.shape[0] > 0 and sv.shape[1] == n_in)
+
+
+def _network_points(spec: NetworkSpec, result: TrainingResult,
+                    inputs: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per trajectory holding every input: the network's inputs and its prediction there."""
+    points = {}
+    for name, traj in result.trajectories.items():
+        if all(n in traj for n in inputs):
+            v = np.column_stack([np.asarray(traj[n], dtype=float) for n in inputs])
+            points[name] = (v, spec.predict(v))
+    return points
+
+
 def plot_learned_rate(spec: NetworkSpec, result: TrainingResult,
                       definition: HybridModelDefinition, network_inputs: Sequence[str],
                       path: str | Path, reference: Callable | None = None,
@@ -249,16 +268,8 @@ def plot_learned_rate(spec: NetworkSpec, result: TrainingResult,
     units = dict(variable_units(definition, inputs) if units is None else units)
     roles = {e.name: e.role for e in experiments or ()}
     ref_in = None if reference is None else _reference_input(reference, reference_input, inputs)
-    smoother = result.smoother_profiles or {}
-    sv = np.asarray(smoother.get("inputs", np.empty((0, len(inputs)))), dtype=float)
-    sz = np.asarray(smoother.get("outputs", np.empty((0, len(learned)))), dtype=float)
-    has_smoother = sv.ndim == 2 and sv.shape[0] > 0 and sv.shape[1] == len(inputs)
-    points = {}
-    for name, traj in result.trajectories.items():
-        if all(n in traj for n in inputs):
-            v = np.column_stack([np.asarray(traj[n], dtype=float) for n in inputs])
-            points[name] = (v, spec.predict(v))
-
+    sv, sz, has_smoother = _smoother_points(result, len(inputs), len(learned))
+    points = _network_points(spec, result, inputs)
     fig = Figure(figsize=(4.2 * len(inputs), 3.3 * len(learned) + 0.6), layout="constrained")
     axes = fig.subplots(len(learned), len(inputs), squeeze=False)
     colours = [f"C{k % 10}" for k in range(len(points))]

@@ -42,6 +42,7 @@ from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkConfigError, NetworkSpec
 from idaes_hybrid.training.experiment import DataError, Experiment
 from idaes_hybrid.training.problem import Discretization
+from idaes_hybrid.training.hybrid_model import HybridModel
 
 if TYPE_CHECKING:  # pragma: no cover
     from idaes_hybrid.config.run import RunConfig
@@ -134,6 +135,15 @@ class SavedModel:
             raise ModelFileError(f"model: {self.model_name!r} in '{self.directory / MODEL_FILE}' "
                                  f"is not a registered hybrid model; known: {sorted(REGISTRY)}")
         return REGISTRY[self.model_name]
+
+    def hybrid_model(self, unit_config: Mapping[str, Any] | None = None,
+                     solver_options: Mapping[str, Any] | None = None) -> HybridModel:
+        """The saved model as a :class:`~idaes_hybrid.training.hybrid_model.HybridModel`
+        (trained network, physics, inputs, discretization, input box), with the unit's
+        extra options and the solver options of a run."""
+        return HybridModel(self.definition, self.physics, tuple(self.network_inputs),
+                           self.discretization, self.spec, unit_config=unit_config,
+                           solver_options=solver_options, input_box=self.input_box)
 
 
 # ----------------------------------------------------------------------------- JSON helpers
@@ -432,6 +442,67 @@ def _check_version(doc: Mapping, where: str) -> str:
     return version
 
 
+def _model_file(directory: str | Path) -> Path:
+    """The resolved ``model.json`` of a saved-model directory (or the file itself)."""
+    path = Path(directory).expanduser()
+    if path.is_dir() or path.name != MODEL_FILE:
+        path = path / MODEL_FILE
+    path = path.resolve()
+    if not path.is_file():
+        hint = ""
+        if (path.parent / "model" / MODEL_FILE).is_file():
+            hint = f"; this looks like a run folder: give '{path.parent / 'model'}'"
+        raise ModelFileError(f"model_dir: no saved model at '{path.parent}' ('{MODEL_FILE}' "
+                             f"not found){hint}")
+    return path
+
+
+def _read_document(path: Path) -> dict:
+    """The JSON object in ``path``."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelFileError(f"model_dir: cannot read '{path}': {err}") from None
+    if not isinstance(doc, dict):
+        raise ModelFileError(f"model_dir: '{path}' does not hold a JSON object")
+    return doc
+
+
+def _read_settings(doc: Mapping, where: str) -> tuple[dict[str, float], Discretization, Formulation]:
+    """Physics parameters, discretization and formulation of a model document."""
+    physics = _require(doc, "physics", dict, where)
+    for k, v in physics.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ModelFileError(f"physics.{k}: expected a number in '{where}', got {v!r}")
+    disc = _require(doc, "discretization", dict, where)
+    try:
+        discretization = Discretization(nfe=int(disc["nfe"]), ncp=int(disc["ncp"]))
+    except (KeyError, TypeError, ValueError, DataError) as err:
+        raise ModelFileError(f"discretization: invalid in '{where}' ({err})") from None
+    try:
+        formulation = Formulation(doc.get("formulation", Formulation.NESTED.value))
+    except ValueError:
+        raise ModelFileError(f"formulation: {doc.get('formulation')!r} in '{where}' is not one of "
+                             f"{[f.value for f in Formulation]}") from None
+    return {k: float(v) for k, v in physics.items()}, discretization, formulation
+
+
+def _read_network(doc: Mapping, where: str, inputs: list[str], learned: list[str]) -> NetworkSpec:
+    """The network of a model document, checked against its names and normalization."""
+    network = _require(doc, "network", dict, where)
+    try:
+        spec = NetworkSpec.from_dict(network)
+    except (NetworkConfigError, TypeError, ValueError) as err:
+        raise ModelFileError(f"network: invalid in '{where}': {err}") from None
+    if spec.n_inputs != len(inputs) or spec.n_outputs != len(learned):
+        raise ModelFileError(f"network: sizes {spec.sizes} do not match network_inputs {inputs} "
+                             f"and learned_names {learned} in '{where}'")
+    norm = _require(doc, "normalization", dict, where)
+    if to_jsonable(norm) != _normalization(spec, inputs, learned):
+        raise ModelFileError(f"normalization: does not match the network's normalization in '{where}'")
+    return spec
+
+
 def load_model(directory: str | Path, accept_edited: bool = False) -> SavedModel:
     """Read a model saved by :func:`save_model`.
 
@@ -455,23 +526,9 @@ def load_model(directory: str | Path, accept_edited: bool = False) -> SavedModel
         non-finite number (named in the message), or contents that do not match
         their checksum.
     """
-    path = Path(directory).expanduser()
-    if path.is_dir() or path.name != MODEL_FILE:
-        path = path / MODEL_FILE
-    path = path.resolve()
+    path = _model_file(directory)
     where = str(path)
-    if not path.is_file():
-        hint = ""
-        if (path.parent / "model" / MODEL_FILE).is_file():
-            hint = f"; this looks like a run folder: give '{path.parent / 'model'}'"
-        raise ModelFileError(f"model_dir: no saved model at '{path.parent}' ('{MODEL_FILE}' "
-                             f"not found){hint}")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ModelFileError(f"model_dir: cannot read '{where}': {err}") from None
-    if not isinstance(doc, dict):
-        raise ModelFileError(f"model_dir: '{where}' does not hold a JSON object")
+    doc = _read_document(path)
     version = _check_version(doc, where)
     check_writer_version(doc, where)
     for key in REQUIRED_FIELDS:
@@ -482,31 +539,8 @@ def load_model(directory: str | Path, accept_edited: bool = False) -> SavedModel
         raise ModelFileError(f"{bad}: not a finite number (NaN or infinite) in '{where}'")
     model_name = _require(doc, "model", str, where)
     inputs, learned = _names(doc, "network_inputs", where), _names(doc, "learned_names", where)
-    physics = _require(doc, "physics", dict, where)
-    for k, v in physics.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ModelFileError(f"physics.{k}: expected a number in '{where}', got {v!r}")
-    disc = _require(doc, "discretization", dict, where)
-    try:
-        discretization = Discretization(nfe=int(disc["nfe"]), ncp=int(disc["ncp"]))
-    except (KeyError, TypeError, ValueError, DataError) as err:
-        raise ModelFileError(f"discretization: invalid in '{where}' ({err})") from None
-    try:
-        formulation = Formulation(doc.get("formulation", Formulation.NESTED.value))
-    except ValueError:
-        raise ModelFileError(f"formulation: {doc.get('formulation')!r} in '{where}' is not one of "
-                             f"{[f.value for f in Formulation]}") from None
-    network = _require(doc, "network", dict, where)
-    try:
-        spec = NetworkSpec.from_dict(network)
-    except (NetworkConfigError, TypeError, ValueError) as err:
-        raise ModelFileError(f"network: invalid in '{where}': {err}") from None
-    if spec.n_inputs != len(inputs) or spec.n_outputs != len(learned):
-        raise ModelFileError(f"network: sizes {spec.sizes} do not match network_inputs {inputs} "
-                             f"and learned_names {learned} in '{where}'")
-    norm = _require(doc, "normalization", dict, where)
-    if to_jsonable(norm) != _normalization(spec, inputs, learned):
-        raise ModelFileError(f"normalization: does not match the network's normalization in '{where}'")
+    physics, discretization, formulation = _read_settings(doc, where)
+    spec = _read_network(doc, where, inputs, learned)
     metrics = doc["metrics"]
     if metrics is not None and not isinstance(metrics, dict):
         raise ModelFileError(f"metrics: expected an object or null in '{where}', got {metrics!r}")
@@ -519,7 +553,7 @@ def load_model(directory: str | Path, accept_edited: bool = False) -> SavedModel
             raise ModelFileError(f"{err} in '{where}'") from None
     return SavedModel(
         directory=path.parent, model_name=model_name, network_inputs=inputs,
-        learned_names=learned, physics={k: float(v) for k, v in physics.items()},
+        learned_names=learned, physics=physics,
         discretization=discretization, formulation=formulation, spec=spec, metrics=metrics,
         training_data=_require(doc, "training_data", dict, where),
         versions=_require(doc, "versions", dict, where), format_version=version,

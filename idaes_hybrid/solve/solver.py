@@ -47,7 +47,8 @@ _INSTALL_HINT = ("Install POUNCE with `pip install pounce-solver` (no PATH setup
 
 
 class SolverChoice(str, enum.Enum):
-    """Which NLP solver :func:`get_nlp_solver` may return."""
+    """Which NLP solver :func:`get_nlp_solver` may return: ``AUTO`` takes an ``ipopt``
+    executable if one is on PATH and POUNCE otherwise; ``IPOPT`` and ``POUNCE`` insist on one."""
 
     AUTO = "auto"
     IPOPT = "ipopt"

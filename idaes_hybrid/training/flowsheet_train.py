@@ -240,17 +240,40 @@ def _warm_start(m: pyo.Block, train_exps) -> tuple[dict, dict]:
     return {"smoother": march, "pretrain": StageReport(StageStatus.WARM_START, 0.0)}, profiles
 
 
-def train_flowsheet(
-    hf: HybridFlowsheet,
-    experiments: Sequence[FlowsheetExperiment],
-    spec: NetworkSpec | Mapping[str, NetworkSpec],
-    nfe: int = 20,
-    ncp: int = 3,
-    settings: TrainingSettings | None = None,
-    tee: bool = False,
-    warm: bool = False,
-    anchor: bool = True,
-) -> TrainingResult:
+def _split(experiments: Sequence[FlowsheetExperiment]) -> tuple[list, list]:
+    """The training and validation experiments; at least one training experiment."""
+    train_exps, val_exps = split_by_role(experiments)
+    if not train_exps:
+        raise TrainingError("experiments: at least one experiment must have role 'train'")
+    return train_exps, val_exps
+
+
+def _build_stage(hf: HybridFlowsheet, train_exps, spec, grid: tuple[int, int],
+                 settings: TrainingSettings, why_not: str, anchored: bool) -> tuple:
+    """Build the training model and its (inactive) likelihood + prior objective:
+    ``(model, anchors by network, stage reports, cross-validating, choice)``; ``why_not``
+    names what rules out cross-validating the prior, ``anchored`` centres it on the
+    starting weights."""
+    tick = time.perf_counter()
+    m = build_flowsheet_training_model(hf, train_exps, spec, grid[0], grid[1], settings.formulation)
+    nets = networks(m)
+    centres = {net.local_name: net.to_spec() if anchored else None for net in nets}
+    alpha, cross_validating, choice = resolve_setting(settings.regularization, len(train_exps),
+                                                      not why_not, why_not)
+    m.prior_precision.set_value(alpha)
+    m.training_objective = pyo.Objective(expr=m.data_fit + prior_term(m, sum(
+        _anchored_l2(net, centres[net.local_name]) for net in nets)))
+    m.training_objective.deactivate()
+    _log.info(f"build: {len(train_exps)} experiments, " + ", ".join(
+        f"{net.local_name}: {len(getattr(net, POINTS))} network points" for net in nets))
+    stages = {"build": StageReport(StageStatus.OK, time.perf_counter() - tick)}
+    return m, centres, stages, cross_validating, choice
+
+
+def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperiment],
+                    spec: NetworkSpec | Mapping[str, NetworkSpec], nfe: int = 20, ncp: int = 3,
+                    settings: TrainingSettings | None = None, tee: bool = False,
+                    warm: bool = False, anchor: bool = True) -> TrainingResult:
     """Train the flowsheet's learned terms by the simultaneous approach.
 
     Parameters
@@ -281,26 +304,15 @@ def train_flowsheet(
         raise TrainingError(f"training.method: 'decomposition' trains one learned term; this "
                             f"flowsheet has {len(hf.terms)}: use 'simultaneous'")
     ensure_idaes_default_solver()
-    train_exps, val_exps = split_by_role(experiments)
-    if not train_exps:
-        raise TrainingError("experiments: at least one experiment must have role 'train'")
+    train_exps, val_exps = _split(experiments)
     # Every stage starts from a consistent point (march, smoother): keep Ipopt from
     # pushing it off bounds that states sit near (a temperature at its lower bound).
     options = {"bound_push": 1e-8, "bound_frac": 1e-8, **settings.solver_options}
-    start = tick = time.perf_counter()
-    m = build_flowsheet_training_model(hf, train_exps, spec, nfe, ncp, settings.formulation)
+    start = time.perf_counter()
+    m, centres, stages, cross_validating, choice = _build_stage(
+        hf, train_exps, spec, (nfe, ncp), settings, "decomposition" if decomposed else
+        "model update" if warm else "", bool(warm and anchor))
     nets = networks(m)
-    centres = {net.local_name: net.to_spec() if warm and anchor else None for net in nets}
-    why_not = "decomposition" if decomposed else "model update" if warm else ""
-    alpha, cross_validating, choice = resolve_setting(settings.regularization, len(train_exps),
-                                                      not why_not, why_not)
-    m.prior_precision.set_value(alpha)
-    m.training_objective = pyo.Objective(expr=m.data_fit + prior_term(m, sum(
-        _anchored_l2(net, centres[net.local_name]) for net in nets)))
-    m.training_objective.deactivate()
-    stages = {"build": StageReport(StageStatus.OK, time.perf_counter() - tick)}
-    _log.info(f"build: {len(train_exps)} experiments, " + ", ".join(
-        f"{net.local_name}: {len(getattr(net, POINTS))} network points" for net in nets))
     resuming = decomposed and decomposition_resumes(settings.decomposition, nets[0].to_spec(), train_exps)
     if resuming:  # the checkpoint holds weights and normalization: stages 1 and 2 are done
         begun, profiles = _resumed(m, hf)

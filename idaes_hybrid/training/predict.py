@@ -8,7 +8,7 @@ inputs alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,19 +18,16 @@ import idaes.logger as idaeslog
 from idaes.core.util.exceptions import InitializationError
 
 from idaes_hybrid.nn.block import NeuralNetworkBlock
-from idaes_hybrid.nn.formulations import Formulation
-from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.solve.batched import solve_hybrid
 from idaes_hybrid.model.dof import DegreesOfFreedomError, check_degrees_of_freedom
 from idaes_hybrid.solve.idaes_default import ensure_idaes_default_solver
 from idaes_hybrid.training.experiment import Experiment
+from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.training.problem import (
     Discretization, build_experiment_flowsheet, state_at, trajectories)
 from idaes_hybrid.model.initialization import initialize_hybrid_units
-from idaes_hybrid.model.definition import HybridModelDefinition
 
 _log = idaeslog.getLogger(__name__)
-
 
 
 @dataclass
@@ -58,30 +55,32 @@ class Simulation(Mapping[str, np.ndarray]):
         """``{"time": ..., name: values, ...}``."""
         return {"time": self.time, **self.series}
 
+
 class PredictionError(RuntimeError):
     """A prediction could not be computed; the message names the experiment."""
 
 
-def build_prediction_model(definition: HybridModelDefinition, experiment: Experiment,
-                           spec: NetworkSpec, disc: Discretization, physics: dict[str, float],
-                           network_inputs: Sequence[str],
-                           formulation: Formulation = Formulation.BATCHED,
-                           lift_bounds: bool = True,
-                           unit_config: Mapping[str, Any] | None = None) -> pyo.ConcreteModel:
+def build_prediction_model(model: HybridModel, experiment: Experiment, *,
+                           disc: Discretization | None = None,
+                           lift_bounds: bool = True) -> pyo.ConcreteModel:
     """One experiment's flowsheet with the network attached and its weights fixed.
 
     With ``lift_bounds`` (a simulation) the lower bounds of the model's
     ``nonnegative_states`` are removed so the model reports what it predicts;
-    an optimization keeps them (``lift_bounds=False``). ``unit_config`` holds
-    extra CONFIG options of the unit.
+    an optimization keeps them (``lift_bounds=False``). ``disc`` overrides the
+    model's discretization (a window or an optimization grid).
     """
+    if model.spec is None:
+        raise PredictionError(f"experiment {experiment.name!r}: the model has no trained network")
+    definition = model.definition
     ensure_idaes_default_solver()
     m = pyo.ConcreteModel(name=f"predict_{experiment.name}")
     m.experiment = pyo.Block([experiment.name])
     blk = m.experiment[experiment.name]
-    build_experiment_flowsheet(blk, definition, experiment, disc, physics, network_inputs,
-                               unit_config=unit_config)
-    m.net = NeuralNetworkBlock(spec=spec, formulation=formulation)
+    build_experiment_flowsheet(blk, definition, experiment, disc or model.discretization,
+                               dict(model.physics), model.network_inputs,
+                               unit_config=model.unit_config)
+    m.net = NeuralNetworkBlock(spec=model.spec, formulation=model.formulation)
     unit = blk.fs.unit
     m.net.add_points("kinetics", list(blk.fs.time), inputs=unit.network_input_vars,
                      outputs=unit.network_output_vars)
@@ -95,11 +94,8 @@ def build_prediction_model(definition: HybridModelDefinition, experiment: Experi
     return m
 
 
-def simulate(definition: HybridModelDefinition, experiment: Experiment, spec: NetworkSpec,
-             disc: Discretization, physics: dict[str, float], network_inputs: Sequence[str],
-             solver_options: dict | None = None,
-             unit_config: Mapping[str, Any] | None = None,
-             initialize: bool = True, user_scaling: bool = False) -> Simulation:
+def simulate(model: HybridModel, experiment: Experiment, *, initialize: bool = True,
+             user_scaling: bool = False) -> Simulation:
     """Predict one experiment from its initial state and inputs.
 
     With ``initialize`` the unit's ``default_initializer`` first marches through
@@ -117,11 +113,11 @@ def simulate(definition: HybridModelDefinition, experiment: Experiment, spec: Ne
 
     Returns
     -------
-    dict
-        ``time`` (the collocation grid) and one array per state and learned term.
+    Simulation
+        ``time`` (the collocation grid), one array per state and learned term, the model.
     """
-    m = build_prediction_model(definition, experiment, spec, disc, physics, network_inputs,
-                               unit_config=unit_config)
+    definition = model.definition
+    m = build_prediction_model(model, experiment)
     unit = m.experiment[experiment.name].fs.unit
     for con in unit.component_data_objects(pyo.Constraint, active=True, descend_into=True):
         if not con.equality:
@@ -141,7 +137,7 @@ def simulate(definition: HybridModelDefinition, experiment: Experiment, spec: Ne
         from idaes_hybrid.model.scaling import scale_hybrid_model
 
         scale_hybrid_model(m, m.net)
-    result = solve_hybrid(m, m.net, solver_options, user_scaling=user_scaling)
+    result = solve_hybrid(m, m.net, model.solver_options_dict, user_scaling=user_scaling)
     if not result.ok:
         raise PredictionError(f"experiment {experiment.name!r}: simulation failed "
                               f"({result.status.value}: {result.termination_message})")

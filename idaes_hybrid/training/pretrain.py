@@ -28,7 +28,7 @@ import numpy as np
 import idaes.logger as idaeslog
 
 from idaes_hybrid.nn.network import NetworkConfigError, NetworkSpec
-from idaes_hybrid.training.pretrain_numpy import fit_numpy
+from idaes_hybrid.training.pretrain_numpy import AdamSettings, fit_numpy
 
 _log = idaeslog.getLogger(__name__)
 
@@ -128,25 +128,10 @@ def _as_2d(name: str, data: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _check_positive(name: str, value: float, integer: bool = False) -> None:
-    if integer and (isinstance(value, bool) or int(value) != value):
-        raise ValueError(f"{name}={value!r} must be an integer")
-    if not value > 0:
-        raise ValueError(f"{name}={value!r} must be positive")
-
-
-def pretrain_network(
-    spec: NetworkSpec,
-    inputs: np.ndarray,
-    outputs: np.ndarray,
-    epochs: int = 200,
-    batch_size: int = 32,
-    learning_rate: float = 1e-3,
-    l2: float = 1e-3,
-    seed: int = 0,
-    logger=None,
-    backend: PretrainBackend | str = PretrainBackend.NUMPY,
-) -> PretrainResult:
+def pretrain_network(spec: NetworkSpec, inputs: np.ndarray, outputs: np.ndarray, epochs: int = 200,
+                     batch_size: int = 32, learning_rate: float = 1e-3, l2: float = 1e-3,
+                     seed: int = 0, logger=None,
+                     backend: PretrainBackend | str = PretrainBackend.NUMPY) -> PretrainResult:
     """Fit a network to data with the Adam optimizer.
 
     The objective is the mean squared error of the normalized outputs,
@@ -169,16 +154,10 @@ def pretrain_network(
         Raw inputs, shape ``(n_points, n_inputs)``.
     outputs
         Raw outputs, shape ``(n_points, n_outputs)`` (or ``(n_points,)`` for one output).
-    epochs
-        Number of passes over the data.
-    batch_size
-        Mini-batch size.
-    learning_rate
-        Adam step size.
-    l2
-        L2 penalty coefficient on the weight matrices (0 disables it).
-    seed
-        Random seed of the shuffling.
+    epochs, batch_size, learning_rate, l2, seed
+        Passes over the data, mini-batch size, Adam step size, L2 penalty coefficient on
+        the weight matrices (0 disables it) and random seed of the shuffling
+        (:class:`~idaes_hybrid.training.pretrain_numpy.AdamSettings`).
     logger
         Logger for progress messages (every ~50 epochs, at INFO level);
         defaults to this module's IDAES logger.
@@ -195,36 +174,26 @@ def pretrain_network(
         If the data shapes do not match the network or an option is invalid.
     """
     log = logger if logger is not None else _log
-    v, z = _check_inputs(spec, inputs, outputs, epochs, batch_size, learning_rate, l2)
+    v, z = _check_inputs(spec, inputs, outputs)
+    settings = AdamSettings(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                            l2=l2, seed=seed)
     backend = PretrainBackend(backend.lower() if isinstance(backend, str) else backend)
-    epochs, batch_size = int(epochs), int(batch_size)
     v_bar = (v - spec.input_mean) / spec.input_std
     z_bar = (z - spec.output_mean) / spec.output_std
-    log_every = max(1, min(50, epochs))
-    log.info(
-        f"pretraining {spec.sizes} network on {v.shape[0]} points ({backend.value}): "
-        f"{epochs} epochs, batch {batch_size}, lr {learning_rate:g}, l2 {l2:g}, seed {seed}"
-    )
+    log_every = max(1, min(50, settings.epochs))
+    log.info(f"pretraining {spec.sizes} network on {v.shape[0]} points ({backend.value}): "
+             f"{settings.epochs} epochs, batch {settings.batch_size}, lr {learning_rate:g}, "
+             f"l2 {l2:g}, seed {seed}")
 
     def report(epoch: int, loss: float) -> None:
-        if (epoch + 1) % log_every == 0 or epoch + 1 == epochs:
-            log.info(f"pretrain epoch {epoch + 1}/{epochs}: loss {loss:.6g}")
+        if (epoch + 1) % log_every == 0 or epoch + 1 == settings.epochs:
+            log.info(f"pretrain epoch {epoch + 1}/{settings.epochs}: loss {loss:.6g}")
 
     start = time.perf_counter()
     fit = fit_numpy if backend is PretrainBackend.NUMPY else _fit_keras
-    weights, biases, losses = fit(spec.weights, spec.biases, spec.activations, v_bar, z_bar,
-                                  epochs, batch_size, learning_rate, l2, seed, report)
+    weights, biases, losses = fit(spec, v_bar, z_bar, settings, report)
     wall = time.perf_counter() - start
-    trained = NetworkSpec(
-        sizes=list(spec.sizes),
-        activations=list(spec.activations),
-        weights=weights,
-        biases=biases,
-        input_mean=spec.input_mean.copy(),
-        input_std=spec.input_std.copy(),
-        output_mean=spec.output_mean.copy(),
-        output_std=spec.output_std.copy(),
-    )
+    trained = NetworkSpec.from_dict({**spec.to_dict(), "weights": weights, "biases": biases})
     mse = float(np.mean((trained.forward_normalized(v_bar) - z_bar) ** 2))
     log.info(f"pretraining done in {wall:.2f} s: loss {losses[-1]:.6g}, normalized MSE {mse:.6g}")
     return PretrainResult(
@@ -237,9 +206,9 @@ def pretrain_network(
     )
 
 
-def _check_inputs(spec: NetworkSpec, inputs: np.ndarray, outputs: np.ndarray, epochs: int,
-                  batch_size: int, learning_rate: float, l2: float) -> tuple[np.ndarray, np.ndarray]:
-    """The data as 2-D float arrays, after checking them and the options."""
+def _check_inputs(spec: NetworkSpec, inputs: np.ndarray,
+                  outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The data as 2-D float arrays, after checking them."""
     v, z = _as_2d("inputs", inputs), _as_2d("outputs", outputs)
     if v.shape[1] != spec.n_inputs:
         raise NetworkConfigError(f"inputs have {v.shape[1]} columns, expected {spec.n_inputs}")
@@ -247,16 +216,10 @@ def _check_inputs(spec: NetworkSpec, inputs: np.ndarray, outputs: np.ndarray, ep
         raise NetworkConfigError(f"outputs have {z.shape[1]} columns, expected {spec.n_outputs}")
     if v.shape[0] != z.shape[0]:
         raise ValueError(f"inputs have {v.shape[0]} rows but outputs have {z.shape[0]}")
-    _check_positive("epochs", epochs, integer=True)
-    _check_positive("batch_size", batch_size, integer=True)
-    _check_positive("learning_rate", learning_rate)
-    if not l2 >= 0:
-        raise ValueError(f"l2={l2!r} must be non-negative")
     return v, z
 
 
-def _fit_keras(weights, biases, activations, v_bar: np.ndarray, z_bar: np.ndarray, epochs: int,
-               batch_size: int, learning_rate: float, l2: float, seed: int,
+def _fit_keras(start: NetworkSpec, v_bar: np.ndarray, z_bar: np.ndarray, settings: AdamSettings,
                on_epoch) -> tuple[list[np.ndarray], list[np.ndarray], list[float]]:
     """The Keras backend; same arguments and returns as
     :func:`~idaes_hybrid.training.pretrain_numpy.fit_numpy`."""
@@ -265,17 +228,16 @@ def _fit_keras(weights, biases, activations, v_bar: np.ndarray, z_bar: np.ndarra
 
     from idaes_hybrid.nn.keras_io import spec_from_keras, spec_to_keras
 
-    keras.utils.set_random_seed(int(seed))
-    rng = np.random.default_rng(int(seed))
-    spec = NetworkSpec(sizes=[v_bar.shape[1], *[w.shape[0] for w in weights]],
-                       activations=list(activations), weights=[w.copy() for w in weights],
-                       biases=[b.copy() for b in biases])
+    keras.utils.set_random_seed(int(settings.seed))
+    rng = np.random.default_rng(int(settings.seed))
+    spec = NetworkSpec(sizes=list(start.sizes), activations=list(start.activations),
+                       weights=[w.copy() for w in start.weights], biases=[b.copy() for b in start.biases])
     model = spec_to_keras(spec, normalization=False)
     variables = model.trainable_variables
     kernels = [layer.kernel for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-    optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+    optimizer = keras.optimizers.Adam(learning_rate=settings.learning_rate)
     optimizer.build(variables)
-    l2_t = tf.constant(float(l2), dtype=tf.float64)
+    l2_t = tf.constant(float(settings.l2), dtype=tf.float64)
     sig = (
         tf.TensorSpec([None, spec.n_inputs], tf.float64),
         tf.TensorSpec([None, spec.n_outputs], tf.float64),
@@ -293,11 +255,11 @@ def _fit_keras(weights, biases, activations, v_bar: np.ndarray, z_bar: np.ndarra
         return loss
 
     n, losses = v_bar.shape[0], []
-    for epoch in range(epochs):
+    for epoch in range(settings.epochs):
         order = rng.permutation(n)
         total = 0.0
-        for lo in range(0, n, batch_size):
-            idx = order[lo : lo + batch_size]
+        for lo in range(0, n, settings.batch_size):
+            idx = order[lo : lo + settings.batch_size]
             total += float(train_step(tf.constant(v_bar[idx]), tf.constant(z_bar[idx]))) * idx.size
         losses.append(total / n)
         on_epoch(epoch, losses[-1])

@@ -119,29 +119,48 @@ class Adam:
         self.iterations = t
 
 
-def fit_numpy(
-    weights: Sequence[np.ndarray],
-    biases: Sequence[np.ndarray],
-    activations: Sequence[Activation],
-    x: np.ndarray,
-    y: np.ndarray,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    l2: float,
-    seed: int,
-    on_epoch=None,
-) -> tuple[list[np.ndarray], list[np.ndarray], list[float]]:
+@dataclass(frozen=True)
+class AdamSettings:
+    """Options of a mini-batch Adam fit; see :func:`~idaes_hybrid.training.pretrain.pretrain_network`.
+
+    Raises
+    ------
+    ValueError
+        Naming the option (``epochs=0 must be a positive integer``).
+    """
+
+    epochs: int = 200
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    l2: float = 1e-3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, integer in (("epochs", True), ("batch_size", True), ("learning_rate", False)):
+            value = getattr(self, name)
+            if integer and (isinstance(value, bool) or int(value) != value):
+                raise ValueError(f"{name}={value!r} must be an integer")
+            if not value > 0:
+                raise ValueError(f"{name}={value!r} must be positive")
+        if not self.l2 >= 0:
+            raise ValueError(f"l2={self.l2!r} must be non-negative")
+        object.__setattr__(self, "epochs", int(self.epochs))
+        object.__setattr__(self, "batch_size", int(self.batch_size))
+
+
+def fit_numpy(spec, x: np.ndarray, y: np.ndarray, settings: AdamSettings,
+              on_epoch=None) -> tuple[list[np.ndarray], list[np.ndarray], list[float]]:
     """Mini-batch Adam fit of a network to normalized data.
 
     Parameters
     ----------
-    weights, biases, activations
-        Starting network (not modified; copies are trained).
+    spec : NetworkSpec
+        Starting network (not modified; copies of its weights are trained; its
+        normalization is not used).
     x, y
         Normalized inputs and outputs, shapes ``(n, n_inputs)`` and ``(n, n_outputs)``.
-    epochs, batch_size, learning_rate, l2, seed
-        As in :func:`~idaes_hybrid.training.pretrain.pretrain_network`.
+    settings
+        Epochs, batch size, learning rate, L2 penalty and seed.
     on_epoch
         Optional callable ``on_epoch(epoch_index, loss)`` called after each epoch.
 
@@ -153,19 +172,19 @@ def fit_numpy(
         Objective of each epoch: the batch objectives averaged with the batch
         sizes as weights (as the Keras backend reports it).
     """
-    w = [np.array(a, dtype=np.float64) for a in weights]
-    b = [np.array(a, dtype=np.float64) for a in biases]
+    w = [np.array(a, dtype=np.float64) for a in spec.weights]
+    b = [np.array(a, dtype=np.float64) for a in spec.biases]
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    rng = np.random.default_rng(int(seed))
-    adam = Adam(learning_rate=float(learning_rate))
-    n, losses = x.shape[0], []
-    for epoch in range(int(epochs)):
+    rng = np.random.default_rng(int(settings.seed))
+    adam = Adam(learning_rate=float(settings.learning_rate))
+    n, losses, size = x.shape[0], [], settings.batch_size
+    for epoch in range(settings.epochs):
         order = rng.permutation(n)
         total = 0.0
-        for lo in range(0, n, int(batch_size)):
-            idx = order[lo : lo + int(batch_size)]
-            loss, gw, gb = loss_and_gradients(w, b, activations, x[idx], y[idx], l2)
+        for lo in range(0, n, size):
+            idx = order[lo : lo + size]
+            loss, gw, gb = loss_and_gradients(w, b, spec.activations, x[idx], y[idx], settings.l2)
             adam.step([*w, *b], [*gw, *gb])
             total += loss * idx.size
         losses.append(total / n)

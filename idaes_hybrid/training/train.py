@@ -27,6 +27,7 @@ from idaes_hybrid.model.dof import DegreesOfFreedomError, check_degrees_of_freed
 from idaes_hybrid.solve.solver import SolveResult
 from idaes_hybrid.solve.idaes_default import ensure_idaes_default_solver
 from idaes_hybrid.training.experiment import Experiment, Role
+from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.training.predict import pooled_rmse, rmse, simulate
 from idaes_hybrid.training.pretrain import (
     PretrainBackend, PretrainResult, normalization_from_data, pretrain_network)
@@ -290,33 +291,21 @@ def train(
     if warm is not None:
         check_warm_start(warm, spec)
     ensure_idaes_default_solver()
-    physics = {**definition.physics_defaults, **(physics or {})}
-    network_inputs = list(network_inputs or definition.default_network_inputs)
     train_exps, val_exps = _split_experiments(definition, experiments)
     options = {**settings.solver_options}
-    stages: dict[str, StageReport] = {}
+    run = _Run(HybridModel.of(definition, spec, physics=physics, network_inputs=network_inputs,
+                              disc=disc, unit_config=settings.unit_config, solver_options=options),
+               train_exps)
     start = time.perf_counter()
-
-    tick = time.perf_counter()
-    m = build_training_model(definition, train_exps, spec, disc, physics, network_inputs,
-                             settings.formulation, unit_config=settings.unit_config)
-    add_smoother_objective(m, train_exps, definition.learned_names, settings.smoother_penalty,
-                           settings.smoother_scale)
+    m, stages, cross_validating, choice = _build_stage(run, settings, warm)
     decomposed = settings.method is TrainingMethod.DECOMPOSITION
-    cross_validating, choice = _add_training_objective(m, settings, warm, len(train_exps))
-    stages["build"] = StageReport(StageStatus.OK, time.perf_counter() - tick)
-    _log.info(f"build: {len(train_exps)} experiments, {len(m.net.kinetics)} network points, "
-              f"{spec.n_parameters} weights")
-
     resuming = decomposed and decomposition_resumes(settings.decomposition, spec, train_exps)
-    run = _Run(definition, train_exps, disc, physics, network_inputs, settings.unit_config)
     begun, smoother_profiles = _start_stages(m, run, spec, settings, warm, resuming, options, tee)
     stages.update(begun)
     history: list[dict] = []
     if decomposed:
         stages["train"], history = _train_decomposed(
-            m, definition, train_exps, val_exps, disc, physics, network_inputs, settings, warm,
-            starts=None if resuming else starting_values(m, train_exps))
+            m, run, val_exps, settings, warm, starts=None if resuming else starting_values(m, train_exps))
         trained = m.net.to_spec()
     else:
         fitted = _fit_simultaneous(m, run, settings, options, tee, cross_validating)
@@ -327,7 +316,7 @@ def train(
     stages["diagnostics"], diagnostics = _diagnostics_stage(m, decomposed)
 
     tick = time.perf_counter()
-    per_exp, trajs = _judge(m, run, val_exps, trained, decomposed, options, settings.user_scaling)
+    per_exp, trajs = _judge(m, run, val_exps, trained, decomposed, settings.user_scaling)
     stages["validate"] = StageReport(StageStatus.OK, time.perf_counter() - tick)
 
     return TrainingResult(
@@ -342,14 +331,27 @@ def train(
 
 @dataclass
 class _Run:
-    """What a fold's simulation needs: the model definition and the training problem's data."""
+    """What the stages share: the hybrid model (its network not yet trained; the run's
+    solver options) and the training experiments."""
 
-    definition: HybridModelDefinition
+    model: HybridModel
     experiments: Sequence[Experiment]
-    disc: Discretization
-    physics: dict
-    network_inputs: Sequence[str]
-    unit_config: dict | None
+
+
+def _build_stage(run: _Run, settings: TrainingSettings, warm: WarmStart | None,
+                 ) -> tuple[pyo.ConcreteModel, dict[str, StageReport], bool, RegularizationChoice | None]:
+    """Build the training model with its smoother and training objectives; the stage report,
+    whether to cross-validate the prior precision, and the choice when already known."""
+    tick, model = time.perf_counter(), run.model
+    m = build_training_model(model.definition, run.experiments, model.spec, model.discretization,
+                             dict(model.physics), model.network_inputs, settings.formulation,
+                             unit_config=model.unit_config)
+    add_smoother_objective(m, run.experiments, model.definition.learned_names,
+                           settings.smoother_penalty, settings.smoother_scale)
+    cross_validating, choice = _add_training_objective(m, settings, warm, len(run.experiments))
+    _log.info(f"build: {len(run.experiments)} experiments, {len(m.net.kinetics)} network points, "
+              f"{model.spec.n_parameters} weights")
+    return m, {"build": StageReport(StageStatus.OK, time.perf_counter() - tick)}, cross_validating, choice
 
 
 def _split_experiments(definition: HybridModelDefinition, experiments: Sequence[Experiment],
@@ -429,8 +431,7 @@ def _start_stages(m: pyo.Block, run: _Run, spec: NetworkSpec, settings: Training
         return {"smoother": StageReport(StageStatus.RESUMED, 0.0),
                 "pretrain": StageReport(StageStatus.RESUMED, 0.0)}, {}
     if warm is not None:  # a model update: the saved network replaces stages 1 and 2
-        wall, _ = prepare_warm_start(m, warm, run.definition, run.experiments, run.disc, run.physics,
-                                     run.network_inputs, options, run.unit_config)
+        wall, _ = prepare_warm_start(m, warm, run.model, run.experiments)
         set_smoother_mode(m, on=False)
         return {"smoother": StageReport(StageStatus.SKIPPED, 0.0), "pretrain": StageReport(StageStatus.SKIPPED, 0.0),
                 "warm_start": StageReport(StageStatus.OK, wall)}, {}
@@ -449,17 +450,16 @@ def _start_stages(m: pyo.Block, run: _Run, spec: NetworkSpec, settings: Training
 
 
 def _judge(m: pyo.Block, run: _Run, val_exps: Sequence[Experiment], trained: NetworkSpec,
-           decomposed: bool, options: dict, user_scaling: bool) -> tuple[dict, dict]:
+           decomposed: bool, user_scaling: bool) -> tuple[dict, dict]:
     """RMSE and trajectories per experiment: the training fit (the decomposition's:
     simulated, ``m`` holds the smoother's states) and validation by simulation."""
     per_exp, trajs = {}, {}
     for exp in ([] if decomposed else run.experiments):
         blk = m.experiment[exp.name]
         per_exp[exp.name] = rmse(blk, exp)
-        trajs[exp.name] = trajectories(blk, run.definition)
+        trajs[exp.name] = trajectories(blk, run.model.definition)
     for exp in ([*run.experiments, *val_exps] if decomposed else val_exps):
-        traj = simulate(run.definition, exp, trained, run.disc, run.physics, run.network_inputs, options,
-                        unit_config=run.unit_config, user_scaling=user_scaling)
+        traj = simulate(run.model.replace(spec=trained), exp, user_scaling=user_scaling)
         per_exp[exp.name] = rmse(traj.model.experiment[exp.name], exp)
         trajs[exp.name] = traj.trajectories()
     return per_exp, trajs
@@ -475,8 +475,8 @@ def _choose_regularization(m: pyo.Block, run: _Run, options: dict, tee: bool,
 
     def start_fold(held: str) -> None:  # the held-out experiment simulated with the weights
         exp = next(e for e in run.experiments if e.name == held)
-        initialize_by_simulation(m, run.definition, [exp], m.net.to_spec(), run.disc, run.physics,
-                                 run.network_inputs, options, run.unit_config)
+        initialize_by_simulation(m, run.model.replace(spec=m.net.to_spec(), solver_options=options),
+                                 [exp])
         m.net.initialize_points(outputs=False)
 
     choice = choose_regularization(m, solve, {e.name: len(e.observations()[0]) for e in run.experiments},
@@ -501,18 +501,17 @@ def starting_values(m: pyo.Block, experiments: Sequence[Experiment]) -> dict[str
                      if v.value is not None and not v.fixed} for e in experiments}
 
 
-def _train_decomposed(m, definition, train_exps, val_exps, disc, physics, network_inputs,
-                      settings: TrainingSettings, warm, starts):
+def _train_decomposed(m: pyo.Block, run: _Run, val_exps: Sequence[Experiment],
+                      settings: TrainingSettings, warm: WarmStart | None, starts):
     """Stage 3 by the decomposition: the best weights end up in ``m.net`` (fixed)."""
     from idaes_hybrid.decomposition.engine import EngineError
     from idaes_hybrid.decomposition.outer import DecompositionError, run_decomposition
 
     anchor = warm.spec.flat_parameters() if warm is not None and warm.anchor else None
     try:
-        dres = run_decomposition(definition, train_exps, val_exps, m.net.to_spec(), disc, physics,
-                                 network_inputs, 2.0 * float(pyo.value(m.prior_precision)) / m.n_observations,
-                                 settings.decomposition,
-                                 settings.unit_config, starts=starts, anchor=anchor)
+        alpha = 2.0 * float(pyo.value(m.prior_precision)) / m.n_observations
+        dres = run_decomposition(run.model.replace(spec=m.net.to_spec()), run.experiments, val_exps,
+                                 alpha, settings.decomposition, starts=starts, anchor=anchor)
     except (DecompositionError, ckpt.CheckpointError, EngineError) as err:
         raise TrainingError(f"train (decomposition): {err}") from None
     m.net.load_spec(dres.spec)

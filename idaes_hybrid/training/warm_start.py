@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 import pyomo.environ as pyo
@@ -28,8 +28,7 @@ import idaes.logger as idaeslog
 from idaes_hybrid.nn.network import NetworkConfigError, NetworkSpec
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.training.predict import PredictionError, simulate
-from idaes_hybrid.training.problem import Discretization
-from idaes_hybrid.model.definition import HybridModelDefinition
+from idaes_hybrid.training.hybrid_model import HybridModel
 
 _log = idaeslog.getLogger(__name__)
 
@@ -98,12 +97,9 @@ def copy_unit_values(source_unit: pyo.Block, target_unit: pyo.Block) -> int:
     return copied
 
 
-def initialize_by_simulation(m: pyo.Block, definition: HybridModelDefinition,
-                             experiments: Sequence[Experiment], spec: NetworkSpec,
-                             disc: Discretization, physics: Mapping[str, float],
-                             network_inputs: Sequence[str], solver_options: dict | None = None,
-                             unit_config: Mapping[str, Any] | None = None) -> dict[str, str]:
-    """Set the states of ``m.experiment[e.name]`` to a simulation of ``e`` with ``spec``.
+def initialize_by_simulation(m: pyo.Block, model: HybridModel,
+                             experiments: Sequence[Experiment]) -> dict[str, str]:
+    """Set the states of ``m.experiment[e.name]`` to a simulation of ``e`` with ``model``.
 
     A failed simulation is a warning: that experiment keeps its constant
     initial guess. Returns experiment name -> ``"simulated"`` or ``"constant"``.
@@ -111,8 +107,7 @@ def initialize_by_simulation(m: pyo.Block, definition: HybridModelDefinition,
     status = {}
     for exp in experiments:
         try:
-            traj = simulate(definition, exp, spec, disc, dict(physics), network_inputs,
-                            solver_options, unit_config=unit_config)
+            traj = simulate(model, exp)
         except PredictionError as err:
             _log.warning(f"warm start: experiment {exp.name!r} not simulated ({err}); its states "
                          "start constant")
@@ -124,12 +119,10 @@ def initialize_by_simulation(m: pyo.Block, definition: HybridModelDefinition,
     return status
 
 
-def prepare_warm_start(m: pyo.Block, warm: WarmStart, definition: HybridModelDefinition,
-                       experiments: Sequence[Experiment], disc: Discretization,
-                       physics: Mapping[str, float], network_inputs: Sequence[str],
-                       solver_options: dict | None = None,
-                       unit_config: Mapping[str, Any] | None = None) -> tuple[float, dict[str, str]]:
-    """Load ``warm.spec`` into ``m.net`` and initialize states and network points.
+def prepare_warm_start(m: pyo.Block, warm: WarmStart, model: HybridModel,
+                       experiments: Sequence[Experiment]) -> tuple[float, dict[str, str]]:
+    """Load ``warm.spec`` into ``m.net`` and initialize states and network points (by
+    simulating every experiment with ``model``, its network replaced by ``warm.spec``).
 
     Returns the wall time and the initialization of each experiment.
     """
@@ -137,8 +130,7 @@ def prepare_warm_start(m: pyo.Block, warm: WarmStart, definition: HybridModelDef
     m.net.load_spec(warm.spec)
     status = {e.name: "constant" for e in experiments}
     if warm.simulate:
-        status = initialize_by_simulation(m, definition, experiments, warm.spec, disc, physics,
-                                          network_inputs, solver_options, unit_config)
+        status = initialize_by_simulation(m, model.replace(spec=warm.spec), experiments)
     m.net.initialize_points(outputs=True)
     wall = time.perf_counter() - tick
     _log.info(f"warm start: {sum(s == 'simulated' for s in status.values())} of {len(status)} "

@@ -50,6 +50,5 @@ def check_experiments(saved: SavedModel, experiments: Sequence[Experiment], fiel
 def simulated_rmse(saved: SavedModel, spec, experiment: Experiment, solver_options: dict | None,
                    unit_config: dict | None) -> dict[str, float]:
     """RMSE per measured variable of ``experiment`` simulated with ``spec`` from its initial state."""
-    traj = simulate(saved.definition, experiment, spec, saved.discretization, saved.physics,
-                    saved.network_inputs, solver_options, unit_config=unit_config)
+    traj = simulate(saved.hybrid_model(unit_config, solver_options).replace(spec=spec), experiment)
     return rmse(traj.model.experiment[experiment.name], experiment)

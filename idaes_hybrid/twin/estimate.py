@@ -33,7 +33,7 @@ import enum
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -48,6 +48,7 @@ from idaes_hybrid.output.saved import SavedModel
 from idaes_hybrid.solve.solver import SolveResult, SolverCrashError, SolverNotFoundError
 from idaes_hybrid.model.experiment import Measured
 from idaes_hybrid.training.experiment import Experiment
+from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.training.predict import build_prediction_model, simulate, values_at_times
 from idaes_hybrid.training.problem import (
     Discretization, data_fit_expression, noise_levels, trajectories)
@@ -275,16 +276,36 @@ def _experiment(name: str, initial: Mapping[str, float], inputs: Mapping[str, fl
                       noise_sd=noise_sd)
 
 
-def _open_loop_state(saved: SavedModel, experiment: Experiment, t: float, element: float,
-                     settings: EstimationSettings) -> dict[str, float]:
-    """The saved model's prediction at ``t`` from the experiment's recorded initial state."""
+def _open_loop_state(model: HybridModel, experiment: Experiment, t: float,
+                     element: float) -> dict[str, float]:
+    """The model's prediction at ``t`` from the experiment's recorded initial state."""
     if t <= 0.0:
         return {k: float(v) for k, v in experiment.initial.items()}
     exp = _experiment(f"{experiment.name}_open_loop", experiment.initial, experiment.inputs, t)
-    traj = simulate(saved.definition, exp, saved.spec,
-                    _grid(t, element, saved.discretization.ncp), saved.physics,
-                    saved.network_inputs, settings.solver_options, unit_config=settings.unit_config)
-    return {name: float(traj[name][-1]) for name in saved.definition.state_names}
+    traj = simulate(model.replace(discretization=_grid(t, element, model.discretization.ncp)), exp)
+    return {name: float(traj[name][-1]) for name in model.definition.state_names}
+
+
+def window_data(experiment: Measured, t_s: float, t_now: float,
+                settings: EstimationSettings) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The window's measurements (times from its start) and the noise sd of every measured
+    variable; :class:`TwinRequestError` naming ``window`` if it holds no measurement."""
+    data = window_measurements(experiment, t_s, t_now)
+    if data.empty:
+        raise TwinRequestError("window", f"no measurements of experiment {experiment.name!r} in "
+                                         f"[{t_s:g}, {t_now:g}]; lengthen the window")
+    return data, measurement_noise(experiment, window_measurements(experiment, 0.0, t_now), settings)
+
+
+def arrival_cost_for(guess: Mapping[str, float], arrival_cost: ArrivalCost | None,
+                     settings: EstimationSettings, names: Sequence[str]) -> ArrivalCost | None:
+    """The prior on the window's initial state: the explicit one, else one relative to
+    ``guess`` (unless ``settings.prior`` is ``NONE``); checked to cover ``names``."""
+    if arrival_cost is None and settings.prior is not PriorMode.NONE:
+        arrival_cost = ArrivalCost.relative(guess, settings.prior_rel_sd, settings.prior_floor)
+    if arrival_cost is not None:
+        arrival_cost.check(names)
+    return arrival_cost
 
 
 def measurement_noise(experiment: Measured, past: pd.DataFrame,
@@ -364,11 +385,27 @@ def solve_estimate(m: pyo.Block, net: Any, n_free: int, options: dict, tee: bool
     return result
 
 
+def _window_model(model: HybridModel, window: Experiment, disc: Discretization) -> pyo.ConcreteModel:
+    """The window's prediction model (bounds kept), marched by its units' Initializers."""
+    m = build_prediction_model(model, window, disc=disc, lift_bounds=False)
+    try:
+        initialize_hybrid_units(m, m.net)
+    except InitializationError as err:
+        _log.warning(f"estimate: initialization of the window failed ({err}); solving from the "
+                     "constant initial guess")
+    return m
+
+
+def _fit_rmse(blk: pyo.Block, data: pd.DataFrame) -> dict[str, float]:
+    """RMSE of a solved window against its measurements, per measured variable."""
+    fitted = values_at_times(blk, list(data.columns), data.index.to_numpy())
+    return {n: float(np.sqrt(np.nanmean((fitted[n].to_numpy() - data[n].to_numpy()) ** 2)))
+            for n in data.columns if data[n].notna().any()}
+
+
 def estimate_and_forecast(saved: SavedModel, experiment: Experiment, t_now: float, window: float,
-                          horizon_end: float | None = None, *,
-                          arrival_cost: ArrivalCost | None = None,
-                          settings: EstimationSettings | None = None,
-                          tee: bool = False) -> TwinEstimate:
+                          horizon_end: float | None = None, *, arrival_cost: ArrivalCost | None = None,
+                          settings: EstimationSettings | None = None, tee: bool = False) -> TwinEstimate:
     """Estimate the current state of a running batch and forecast the rest of it.
 
     Parameters
@@ -405,68 +442,44 @@ def estimate_and_forecast(saved: SavedModel, experiment: Experiment, t_now: floa
     PredictionError
         The forecast (or the open-loop prior) simulation failed.
     """
-    start_clock = time.perf_counter()
-    settings = settings or EstimationSettings()
-    definition = saved.definition
+    start_clock, settings, definition = time.perf_counter(), settings or EstimationSettings(), saved.definition
+    model = saved.hybrid_model(settings.unit_config, settings.solver_options)
     check_experiments(saved, [experiment], "experiment")
     t_now, t_s, t_end = check_request(experiment, t_now, window, horizon_end)
     states = list(definition.state_names)
-    free = states if definition.fixed_initial_states is None \
-        else list(definition.fixed_initial_states)
-    element = settings.element_length or experiment.horizon / saved.discretization.nfe
-    element = finite_number(element, "element_length")
-    past = window_measurements(experiment, 0.0, t_now)
-    data = window_measurements(experiment, t_s, t_now)
-    if data.empty:
-        raise TwinRequestError("window", f"no measurements of experiment {experiment.name!r} in "
-                                         f"[{t_s:g}, {t_now:g}]; lengthen the window")
-    noise = measurement_noise(experiment, past, settings)
-
-    guess = _open_loop_state(saved, experiment, t_s, element, settings)
+    fixed = definition.fixed_initial_states
+    free = states if fixed is None else list(fixed)
+    element = finite_number(settings.element_length or experiment.horizon / saved.discretization.nfe,
+                            "element_length")
+    data, noise = window_data(experiment, t_s, t_now, settings)
+    guess = _open_loop_state(model, experiment, t_s, element)
     guess = {k: max(v, 0.0) if k in definition.nonnegative_states else v for k, v in guess.items()}
-    if arrival_cost is None and settings.prior is not PriorMode.NONE:
-        arrival_cost = ArrivalCost.relative(guess, settings.prior_rel_sd, settings.prior_floor)
+    arrival_cost = arrival_cost_for(guess, arrival_cost, settings, free)
     if arrival_cost is not None:
-        arrival_cost.check(free)
         guess = {**guess, **{k: max(v, 0.0) for k, v in arrival_cost.mean.items() if k in guess}}
 
     # The window: prediction model (bounds kept), initial state freed.
     win = _experiment(f"{experiment.name}_window", guess, experiment.inputs, t_now - t_s, data,
                       {k: v for k, v in noise.items() if k in data.columns})
-    m = build_prediction_model(definition, win, saved.spec,
-                               _grid(t_now - t_s, element, saved.discretization.ncp),
-                               saved.physics, saved.network_inputs, lift_bounds=False,
-                               unit_config=settings.unit_config)
+    m = _window_model(model, win, _grid(t_now - t_s, element, model.discretization.ncp))
     blk = m.experiment[win.name]
-    try:
-        initialize_hybrid_units(m, m.net)
-    except InitializationError as err:
-        _log.warning(f"estimate: initialization of the window failed ({err}); solving from the "
-                     "constant initial guess")
     result, n_obs = _solve_window(m, win, free, noise, arrival_cost, settings, tee,
                                   f"experiment {experiment.name!r}", (t_s, t_now))
     est = trajectories(blk, definition)
     est["time"] = est["time"] + t_s
     state = {n: float(est[n][-1]) for n in states}
-    initial = {n: float(est[n][0]) for n in states}
-    fitted = values_at_times(blk, list(data.columns), data.index.to_numpy())
-    fit_rmse = {n: float(np.sqrt(np.nanmean((fitted[n].to_numpy() - data[n].to_numpy()) ** 2)))
-                for n in data.columns if data[n].notna().any()}
     _log.info(f"estimate: {experiment.name!r} at t = {t_now:g} from {n_obs} measurements in "
               f"[{t_s:g}, {t_now:g}]: " + ", ".join(f"{k} = {v:.4g}" for k, v in state.items()))
-
     # The forecast: a simulation from the estimated state.
     fc_exp = _experiment(f"{experiment.name}_forecast", state, experiment.inputs, t_end - t_now)
-    forecast = simulate(definition, fc_exp, saved.spec,
-                        _grid(t_end - t_now, element, saved.discretization.ncp), saved.physics,
-                        saved.network_inputs, settings.solver_options,
-                        unit_config=settings.unit_config)
+    forecast = simulate(model.replace(discretization=_grid(t_end - t_now, element,
+                                                           model.discretization.ncp)), fc_exp)
     fc_model = forecast.model
     forecast = {**forecast.trajectories(), "time": forecast.time + t_now}
     return TwinEstimate(
         experiment=experiment.name, t_now=t_now, window_start=t_s, horizon_end=t_end, state=state,
-        window_initial=initial, estimate=est, forecast=forecast, arrival_cost=arrival_cost,
-        noise_sd=noise, fit_rmse=fit_rmse, n_observations=n_obs, status=result.status.value,
+        window_initial={n: float(est[n][0]) for n in states}, estimate=est, forecast=forecast, arrival_cost=arrival_cost,
+        noise_sd=noise, fit_rmse=_fit_rmse(blk, data), n_observations=n_obs, status=result.status.value,
         iterations=result.iterations, objective=result.objective,
         wall_time_s=time.perf_counter() - start_clock,
         _forecast_block=fc_model.experiment[fc_exp.name])

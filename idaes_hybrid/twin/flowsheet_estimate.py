@@ -58,8 +58,8 @@ from idaes_hybrid.training.flowsheet_problem import (
 from idaes_hybrid.training.problem import interpolation_weights
 from idaes_hybrid.twin.common import TwinRequestError, finite_number
 from idaes_hybrid.twin.estimate import (
-    ArrivalCost, EstimationSettings, PriorMode, TwinEstimate, check_request, measurement_noise,
-    solve_estimate, window_measurements)
+    ArrivalCost, EstimationSettings, TwinEstimate, arrival_cost_for, check_request, solve_estimate,
+    window_data)
 
 _log = idaeslog.getLogger(__name__)
 
@@ -211,23 +211,23 @@ def _window_problem(hf: HybridFlowsheet, specs: Mapping[str, NetworkSpec] | None
     return m, blk, nets, n_obs
 
 
-def _window_data(experiment: FlowsheetExperiment, t_s: float, t_now: float,
-                 settings: EstimationSettings) -> tuple[pd.DataFrame, dict[str, float]]:
-    """The window's measurements (times from 0) and the noise sd of every measured variable."""
-    data = window_measurements(experiment, t_s, t_now)
-    if data.empty:
-        raise TwinRequestError("window", f"no measurements of experiment {experiment.name!r} in "
-                                         f"[{t_s:g}, {t_now:g}]; lengthen the window")
-    noise = measurement_noise(experiment, window_measurements(experiment, 0.0, t_now), settings)
-    return data, noise
+def _forecast(hf: HybridFlowsheet, specs, experiment: FlowsheetExperiment, span: tuple[float, float],
+              now: Mapping[str, float], grid: tuple[float, int], reported: Sequence[str],
+              options: dict) -> tuple[dict[str, np.ndarray], pyo.Block]:
+    """Simulate ``span`` from the state ``now``: trajectories (absolute time) and the block."""
+    (t_now, t_end), (element, ncp) = span, grid
+    fc_exp = _shifted_experiment(experiment, "forecast", t_now, t_end - t_now, now)
+    forecast = simulate_flowsheet(hf, fc_exp, specs, _grid_nfe(t_end - t_now, element), ncp,
+                                  reported, options)
+    return ({**forecast.trajectories(), "time": forecast.time + t_now},
+            forecast.model.experiment[fc_exp.name])
 
 
 def estimate_flowsheet(hf: HybridFlowsheet, specs: Mapping[str, NetworkSpec] | None,
                        experiment: FlowsheetExperiment, t_now: float, window: float,
                        horizon_end: float | None = None, *, nfe: int, ncp: int,
-                       state: Sequence[str] | None = None,
-                       arrival_cost: ArrivalCost | None = None,
                        settings: EstimationSettings | None = None,
+                       state: Sequence[str] | None = None, arrival_cost: ArrivalCost | None = None,
                        tee: bool = False) -> FlowsheetEstimate:
     """Estimate the current state of a running flowsheet batch and forecast the rest of it.
 
@@ -250,12 +250,12 @@ def estimate_flowsheet(hf: HybridFlowsheet, specs: Mapping[str, NetworkSpec] | N
     nfe, ncp : int
         Training discretization: elements of length ``horizon / nfe`` (unless
         ``settings.element_length``) on the window and the forecast, ``ncp`` Radau points.
+    settings : EstimationSettings, optional
+        Prior, noise and solver options (``unit_config`` is not used).
     state : Sequence[str], optional
         State variables; default the names of ``experiment.initial``.
     arrival_cost : ArrivalCost, optional
         Explicit prior on the window's initial state (overrides ``settings.prior``).
-    settings : EstimationSettings, optional
-        Prior, noise and solver options (``unit_config`` is not used).
     tee : bool
         Stream the solver log.
 
@@ -272,18 +272,15 @@ def estimate_flowsheet(hf: HybridFlowsheet, specs: Mapping[str, NetworkSpec] | N
     PredictionError
         The forecast (or the open-loop prior) simulation failed.
     """
-    clock = time.perf_counter()
-    settings = settings or EstimationSettings()
+    settings, clock = settings or EstimationSettings(), time.perf_counter()
     t_now, t_s, t_end = check_request(experiment, t_now, window, horizon_end)
     names = flowsheet_state_names(experiment, state)
     element = finite_number(settings.element_length or experiment.horizon / nfe, "element_length")
-    data, noise = _window_data(experiment, t_s, t_now, settings)
+    data, noise = window_data(experiment, t_s, t_now, settings)
     options = settings.solver_options
     guess = open_loop_state(hf, specs, experiment, names, t_s, element, ncp, options)
-    if arrival_cost is None and settings.prior is not PriorMode.NONE:
-        arrival_cost = ArrivalCost.relative(guess, settings.prior_rel_sd, settings.prior_floor)
+    arrival_cost = arrival_cost_for(guess, arrival_cost, settings, names)
     if arrival_cost is not None:
-        arrival_cost.check(names)
         guess = {n: arrival_cost.mean[n] for n in names}
     win = _shifted_experiment(experiment, "window", t_s, t_now - t_s, guess, data,
                               {k: v for k, v in noise.items() if k in data.columns})
@@ -296,11 +293,8 @@ def estimate_flowsheet(hf: HybridFlowsheet, specs: Mapping[str, NetworkSpec] | N
     now = {n: float(est[n][-1]) for n in names}
     _log.info(f"estimate: {experiment.name!r} at t = {t_now:g} from {n_obs} measurements in "
               f"[{t_s:g}, {t_now:g}]: " + ", ".join(f"{k} = {v:.4g}" for k, v in now.items()))
-    fc_exp = _shifted_experiment(experiment, "forecast", t_now, t_end - t_now, now)
-    forecast = simulate_flowsheet(hf, fc_exp, specs, _grid_nfe(t_end - t_now, element), ncp,
-                                  reported, options)
-    fc_block = forecast.model.experiment[fc_exp.name]
-    forecast = {**forecast.trajectories(), "time": forecast.time + t_now}
+    forecast, fc_block = _forecast(hf, specs, experiment, (t_now, t_end), now, (element, ncp),
+                                   reported, options)
     return FlowsheetEstimate(
         experiment=experiment.name, t_now=t_now, window_start=t_s, horizon_end=t_end, state=now,
         window_initial={n: float(est[n][0]) for n in names}, estimate=est, forecast=forecast,

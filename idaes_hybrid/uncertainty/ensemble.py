@@ -31,6 +31,7 @@ from idaes.core.util.exceptions import InitializationError
 from idaes_hybrid.model.experiment import DataError
 from idaes_hybrid.nn.network import NetworkConfigError, NetworkSpec
 from idaes_hybrid.training.predict import PredictionError, Simulation
+from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.uncertainty.laplace import (
     PredictionBands, UncertaintyError, ValidationBands, band_coverage)
 
@@ -398,32 +399,28 @@ def member_settings(settings, alpha: float):
     return dataclasses.replace(settings, regularization=float(alpha), decomposition=decomposition)
 
 
-def unit_member_trainer(definition, base: NetworkSpec, disc, physics: Mapping[str, float],
-                        network_inputs: Sequence[str], settings, alpha: float) -> MemberTrainer:
-    """Unit path: :func:`~idaes_hybrid.training.train.train` warm-started from ``base``
-    (states simulated with it, prior towards zero)."""
+def unit_member_trainer(model: HybridModel, settings, alpha: float) -> MemberTrainer:
+    """Unit path: :func:`~idaes_hybrid.training.train.train` of ``model`` warm-started from
+    its network ``model.spec`` (states simulated with it, prior towards zero)."""
     from idaes_hybrid.training.train import train
     from idaes_hybrid.training.warm_start import WarmStart
 
-    member = member_settings(settings, alpha)
+    member, base = member_settings(settings, alpha), model.spec
 
     def train_member(experiments: list, seed: int) -> NetworkSpec:
-        return train(definition, experiments, base, disc, dict(physics), list(network_inputs),
-                     dataclasses.replace(member, seed=seed),
+        return train(model.definition, experiments, base, model.discretization, dict(model.physics),
+                     list(model.network_inputs), dataclasses.replace(member, seed=seed),
                      warm_start=WarmStart(spec=base, anchor=False)).spec
 
     return train_member
 
 
-def unit_simulator(definition, disc, physics: Mapping[str, float], network_inputs: Sequence[str],
-                   settings) -> Simulator:
-    """Unit path: :func:`~idaes_hybrid.training.predict.simulate` with the run's options."""
+def unit_simulator(model: HybridModel, user_scaling: bool = False) -> Simulator:
+    """Unit path: :func:`~idaes_hybrid.training.predict.simulate` of ``model`` with a member's network."""
     from idaes_hybrid.training.predict import simulate
 
     def run(experiment, spec: NetworkSpec) -> Simulation:
-        return simulate(definition, experiment, spec, disc, dict(physics), list(network_inputs),
-                        settings.solver_options, unit_config=settings.unit_config,
-                        user_scaling=settings.user_scaling)
+        return simulate(model.replace(spec=spec), experiment, user_scaling=user_scaling)
 
     return run
 

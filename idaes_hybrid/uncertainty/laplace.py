@@ -51,6 +51,9 @@ class UncertaintyError(RuntimeError):
 class LaplaceCovariance:
     """The Laplace posterior of the flat network weights.
 
+    A Gaussian ``N(theta, Sigma)`` with ``Sigma = P^-1``, ``P`` the experiments' reduced
+    Hessians plus the prior precision (:func:`laplace_covariance`).
+
     Attributes
     ----------
     theta

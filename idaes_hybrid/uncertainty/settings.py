@@ -8,15 +8,18 @@ from dataclasses import dataclass
 
 
 class UncertaintyMethod(str, enum.Enum):
-    """How the weights' uncertainty is estimated."""
+    """How the weights' uncertainty is estimated.
 
-    #: Gaussian posterior at the trained weights (reduced Hessian of the training NLP).
+    ``LAPLACE``: a Gaussian posterior at the trained weights (reduced Hessian of the
+    training NLP). ``ENSEMBLE``: members re-trained on bootstrap resamples of the
+    training experiments.
+    """
+
     LAPLACE = "laplace"
-    #: Members re-trained on bootstrap resamples of the training experiments.
     ENSEMBLE = "ensemble"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UncertaintySettings:
     """Settings of the ``[uncertainty]`` table.
 
