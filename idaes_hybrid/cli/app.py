@@ -38,7 +38,8 @@ from typing import Iterator, Sequence
 from idaes_hybrid.cli.common import (
     LOGGER_NAME, UsageError, add_accept_edited_option, add_run_options, add_saved_model_arguments,
     fmt, load_saved_with_config, write_plots)
-from idaes_hybrid.cli.uncertainty import unit_bands, unit_uncertainty, with_band_columns
+from idaes_hybrid.cli.uncertainty import (learned_term_band, unit_bands, unit_uncertainty,
+                                          with_band_columns)
 from idaes_hybrid.cli.size import ProblemSizeError, add_max_weights_option, check_problem_size
 from idaes_hybrid.cli.output import (Interrupted, OutputPathError, check_out_dir, check_out_file,
                                      import_tensorflow_if_needed, interrupts_raise, write_staged)
@@ -268,7 +269,8 @@ def _train(args: argparse.Namespace) -> int:
                        uncertainty.saved() if uncertainty is not None else None)
         except ModelFileError as err:  # not bad input: the trained network is unusable
             raise TrainingError(f"the trained model cannot be saved: {err}") from err
-        write_plots(result, config, staging, log, uncertainty.bands if uncertainty is not None else None)
+        write_plots(result, config, staging, log, uncertainty.bands if uncertainty is not None else None,
+                    learned_term_band(result.spec, uncertainty))
         from idaes_hybrid.output.report import training_report
 
         plots = sorted(p.name for p in staging.glob("*.png"))

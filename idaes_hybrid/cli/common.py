@@ -105,7 +105,8 @@ def check_horizon_end(horizon_end: float | None, experiment) -> None:
                          f"{experiment.horizon:g}")
 
 
-def write_plots(result, config, directory: Path, log: logging.Logger, bands=None) -> None:
+def write_plots(result, config, directory: Path, log: logging.Logger, bands=None,
+                term_band=None) -> None:
     """Write the training plots; a plotting problem is a warning, not a failed run.
 
     Parameters
@@ -120,6 +121,8 @@ def write_plots(result, config, directory: Path, log: logging.Logger, bands=None
         Gets a warning for a plot that could not be written.
     bands : dict, optional
         Prediction bands by experiment name, shaded in ``fit.png``.
+    term_band : callable, optional
+        The learned term's band (``TermBand``), drawn in ``learned_rate.png``.
     """
     from idaes_hybrid.output.plots import plot_fit, plot_learned_rate, variable_units
 
@@ -131,7 +134,7 @@ def write_plots(result, config, directory: Path, log: logging.Logger, bands=None
             result.spec, result, config.definition, config.network_inputs, p,
             reference=(config.definition.reference(config.reference)
                        if config.reference is not None else None),
-            experiments=config.experiments, units=units),
+            experiments=config.experiments, units=units, band=term_band),
     }
     for name, job in jobs.items():
         try:

@@ -21,6 +21,7 @@ def train(args: argparse.Namespace, config, write_staged) -> tuple[dict, Path, l
     caller); write metrics, model, plots and report.
 
     Returns the metrics, the output directory and the paths written (the CLI prints them)."""
+    from idaes_hybrid.cli.uncertainty import learned_term_band
     from idaes_hybrid.output.flowsheet import write_outputs
     from idaes_hybrid.training.flowsheet_train import train_flowsheet
 
@@ -40,9 +41,11 @@ def train(args: argparse.Namespace, config, write_staged) -> tuple[dict, Path, l
     uncertainty = _uncertainty(config, result)
     if uncertainty is not None:
         document["uncertainty"] = metrics["uncertainty"] = uncertainty.summary()
+    first = next(iter(result.specs))
+    band = learned_term_band(result.specs[first], uncertainty)
     written = write_staged(out, lambda staging: write_outputs(
         staging, result, document, config.path, config.build_ref, config.experiments, log,
-        uncertainty))
+        uncertainty, {first: band} if band is not None else None))
     return metrics, out, written
 
 

@@ -60,6 +60,16 @@ def ensemble_bands_after_training(train_member: Callable[..., Any], simulate: Ca
                                 settings.level, ensemble_workers(config.training), noise_sd)
 
 
+def learned_term_band(spec, uncertainty):
+    """The band of ``spec``'s learned output from a run's ``uncertainty`` (``None``
+    without one): :class:`~idaes_hybrid.uncertainty.term_band.TermBand`."""
+    if uncertainty is None:
+        return None
+    from idaes_hybrid.uncertainty.term_band import term_band
+
+    return term_band(spec, uncertainty.saved())
+
+
 def unit_uncertainty(config, result, log: logging.Logger):
     """After a unit-path training: the Laplace or ensemble bands if the config has
     ``[uncertainty]``."""

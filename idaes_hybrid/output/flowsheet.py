@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from idaes_hybrid.output.saved import (
     write_text_atomic)
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment
 from idaes_hybrid.model.trust_region import InputBox
-from idaes_hybrid.output.plots import save_figure
+from idaes_hybrid.output.plots import save_figure, widened_grid
 from idaes_hybrid.training.train import TrainingResult
 
 #: Version of ``model/flowsheet_model.json`` (``/1``: one network, still read).
@@ -59,9 +59,12 @@ def save_flowsheet_model(directory: Path, result: TrainingResult, config_path: P
     return write_json_atomic(directory / "flowsheet_model.json", document)
 
 
-def plot_learned_terms(result: TrainingResult, path: Path) -> None:
-    """Each term's first learned output against its network's first input, with the
-    smoother's profile (one panel per term)."""
+def plot_learned_terms(result: TrainingResult, path: Path,
+                       bands: Mapping[str, Callable] | None = None) -> None:
+    """Each term's first learned output against its network's first input (the others at
+    their mean), with the smoother's profile (one panel per term). ``bands`` by term:
+    ``band(v) -> (centre, lower, upper)`` (:class:`~idaes_hybrid.uncertainty.term_band.TermBand`),
+    shaded over the data's range widened by a quarter on each side."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -70,11 +73,16 @@ def plot_learned_terms(result: TrainingResult, path: Path) -> None:
     fig, axes = _subplots(1, len(terms), figsize=(6 * len(terms), 4), squeeze=False)
     for ax, term in zip(axes[0], terms):
         v, z = result.term_profiles[term]["inputs"], result.term_profiles[term]["outputs"]
-        grid = np.linspace(v[:, 0].min(), v[:, 0].max(), 100)
+        band = (bands or {}).get(term)
+        grid = widened_grid(v[:, 0], 100, 0.25 if band is not None else 0.0)
         rows = np.tile(v.mean(axis=0), (grid.size, 1))
         rows[:, 0] = grid
         ax.plot(v[:, 0], z[:, 0], ".", color="0.6", ms=3, label="smoother profile")
         ax.plot(grid, result.specs[term].predict(rows)[:, 0], "r-", label="trained network")
+        if band is not None:
+            _, lower, upper = band(rows)
+            ax.fill_between(grid, lower[:, 0], upper[:, 0], color="r", alpha=0.2,
+                            label=f"{getattr(band, 'level', 0.9):.0%} band")
         ax.set_title(term)
         ax.set_xlabel("network input 1")
         ax.set_ylabel("learned output 1")
@@ -114,15 +122,17 @@ def plot_validation(result: TrainingResult, experiments: Sequence[FlowsheetExper
 
 
 def write_outputs(staging: Path, result: TrainingResult, document: dict, config_path: Path | None,
-                  build_ref: str, experiments, log: logging.Logger, uncertainty: Any = None) -> None:
+                  build_ref: str, experiments, log: logging.Logger, uncertainty: Any = None,
+                  term_bands: Mapping[str, Callable] | None = None) -> None:
     """Everything ``idaes-hybrid train`` writes for a flowsheet config; ``uncertainty``
     (:class:`~idaes_hybrid.uncertainty.laplace.ValidationUncertainty`): the covariance
-    saved with the model, the bands drawn in validation.png."""
+    saved with the model, the bands drawn in validation.png; ``term_bands`` drawn in
+    learned_term.png."""
     write_json_atomic(staging / "metrics.json", document)
     save_flowsheet_model(staging / "model", result, config_path, build_ref,
                          uncertainty.saved() if uncertainty is not None else None)
     bands = uncertainty.bands if uncertainty is not None else None
-    for name, job in (("learned_term.png", lambda p: plot_learned_terms(result, p)),
+    for name, job in (("learned_term.png", lambda p: plot_learned_terms(result, p, term_bands)),
                       ("validation.png", lambda p: plot_validation(result, experiments, p, bands))):
         try:
             job(staging / name)

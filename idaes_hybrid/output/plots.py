@@ -224,7 +224,7 @@ def plot_learned_rate(spec: NetworkSpec, result: TrainingResult,
                       path: str | Path, reference: Callable | None = None,
                       reference_input: str | None = None,
                       experiments: Sequence[Experiment] | None = None,
-                      units: Mapping[str, str] | None = None) -> Path:
+                      units: Mapping[str, str] | None = None, band: Callable | None = None) -> Path:
     """The learned term(s) against each network input.
 
     One panel per (learned term, network input): the network evaluated at the
@@ -255,6 +255,10 @@ def plot_learned_rate(spec: NetworkSpec, result: TrainingResult,
         Gives the roles (training / validation) of the trajectories for legends.
     units : Mapping[str, str], optional
         Units per variable; default :func:`variable_units`.
+    band : callable, optional
+        ``band(v) -> (centre, lower, upper)`` of the network's outputs at raw inputs ``v``
+        (:class:`~idaes_hybrid.uncertainty.term_band.TermBand`): drawn at every point, and
+        along a one-input network's curve past the data.
 
     Returns
     -------
@@ -278,14 +282,9 @@ def plot_learned_rate(spec: NetworkSpec, result: TrainingResult,
             ax = axes[o, i]
             if has_smoother and sz.ndim == 2 and sz.shape[1] > o:
                 ax.plot(sv[:, i], sz[:, o], "x", ms=4, color="0.55", label="smoother estimate")
-            for colour, (name, (v, z)) in zip(colours, points.items()):
-                role = roles.get(name)
-                ax.plot(v[:, i], z[:, o], "^" if role is Role.VALIDATION else "o", ms=4,
-                        color=colour, alpha=0.85, linestyle="none",
-                        label=f"network on {name}" + {Role.TRAIN: " (fitted)",
-                                                      Role.VALIDATION: " (predicted)"}.get(role, ""))
+            _draw_points(ax, points, colours, roles, (i, o), band)
             if spec.n_inputs == 1:  # the whole learned function can be drawn
-                _draw_network_curve(ax, spec, o, sv if has_smoother else None, points)
+                _draw_network_curve(ax, spec, o, sv if has_smoother else None, points, band)
             if reference is not None and o == 0 and in_name == ref_in:
                 _draw_reference(ax, reference, i, sv if has_smoother else None, points, roles,
                                 spec, has_smoother)
@@ -297,6 +296,33 @@ def plot_learned_rate(spec: NetworkSpec, result: TrainingResult,
             ax.legend(fontsize=7, loc="best")
     fig.suptitle(f"{definition.name}: learned term vs network inputs", fontsize=11)
     return save_figure(fig, path)
+
+
+def _draw_points(ax, points: dict, colours: Sequence[str], roles: dict, io: tuple[int, int],
+                 band: Callable | None) -> None:
+    """The network's output ``o`` at every trajectory's points against input ``i``, with
+    the band's error bars."""
+    i, o = io
+    for colour, (name, (v, z)) in zip(colours, points.items()):
+        role = roles.get(name)
+        ax.plot(v[:, i], z[:, o], "^" if role is Role.VALIDATION else "o", ms=4,
+                color=colour, alpha=0.85, linestyle="none",
+                label=f"network on {name}" + {Role.TRAIN: " (fitted)",
+                                              Role.VALIDATION: " (predicted)"}.get(role, ""))
+        if band is not None:
+            _, lower, upper = band(v)
+            ax.errorbar(v[:, i], z[:, o], yerr=[z[:, o] - lower[:, o], upper[:, o] - z[:, o]],
+                        fmt="none", ecolor=colour, alpha=0.3, lw=1)
+
+
+def widened_grid(values: np.ndarray, n: int = 200, widen: float = 0.25) -> np.ndarray:
+    """``n`` points over the finite ``values``' range widened by ``widen`` of it on each
+    side (where a band drawn past the data widens)."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    lo, hi = float(x.min()), float(x.max())
+    pad = widen * (hi - lo) if hi > lo else max(abs(lo), 1.0) * widen
+    return np.linspace(lo - pad, hi + pad, n)
 
 
 def _draw_reference(ax, reference: Callable, i: int, smoother_inputs: np.ndarray | None,
@@ -323,8 +349,9 @@ def _draw_reference(ax, reference: Callable, i: int, smoother_inputs: np.ndarray
 
 
 def _draw_network_curve(ax, spec: NetworkSpec, o: int, smoother_inputs: np.ndarray | None,
-                        points: dict) -> None:
-    """Line of a one-input network's output ``o`` over the range of all drawn points."""
+                        points: dict, band: Callable | None = None) -> None:
+    """Line of a one-input network's output ``o`` over the range of all drawn points; with
+    a ``band``, over that range widened by a quarter on each side, the band shaded."""
     xs = [v[:, 0] for v, _ in points.values()]
     if smoother_inputs is not None:
         xs.append(smoother_inputs[:, 0])
@@ -332,6 +359,10 @@ def _draw_network_curve(ax, spec: NetworkSpec, o: int, smoother_inputs: np.ndarr
     x = x[np.isfinite(x)]
     if x.size == 0:
         return
-    grid = np.linspace(x.min(), x.max(), 200)
+    grid = widened_grid(x, widen=0.25 if band is not None else 0.0)
     ax.plot(grid, spec.predict(grid[:, None])[:, o], "-", lw=1.2, color="tab:green",
             alpha=0.8, label="network")
+    if band is not None:
+        _, lower, upper = band(grid[:, None])
+        ax.fill_between(grid, lower[:, o], upper[:, o], color="tab:green", alpha=0.2,
+                        label=f"{getattr(band, 'level', 0.9):.0%} band")
