@@ -77,6 +77,11 @@ def test_small_training_fits_and_predicts():
     mu_lo = result.spec.predict([[1.0, 0.05]])[0, 0]
     assert 0.12 < mu_hi < 0.26
     assert mu_lo < 0.08
+    # the result carries the trained model as one object: it predicts the validation batch
+    # as the run did
+    assert result.model.spec is not None and result.model.network_inputs == ("X", "S")
+    again = simulate(result.model, _experiments()[2])
+    np.testing.assert_allclose(again["S"], result.trajectories["val"]["S"], atol=1e-6)
 
 
 @pytest.mark.component

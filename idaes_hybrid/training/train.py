@@ -179,6 +179,12 @@ class TrainingResult:
     regularization
         The prior precision used (``alpha``), its ``source`` and, when chosen by
         cross-validation, the ``path`` of candidates with their held-out scores.
+    model
+        Unit path: the trained model as one object (definition, physics, network inputs,
+        discretization, the trained network, ``[unit]`` and solver options) for
+        :func:`~idaes_hybrid.training.predict.simulate`,
+        :func:`~idaes_hybrid.optimize.feed.optimize_feed` and the twin; ``None`` on the
+        flowsheet path.
     """
 
     spec: NetworkSpec
@@ -198,6 +204,7 @@ class TrainingResult:
     term_profiles: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     noise: dict[str, dict] = field(default_factory=dict)
     regularization: dict = field(default_factory=dict)
+    model: HybridModel | None = field(default=None, repr=False)
 
     def metrics(self) -> dict:
         """The JSON-ready summary written to ``metrics.json``."""
@@ -326,7 +333,7 @@ def train(
         train_rmse=pooled_rmse(per_exp, train_exps), validation_rmse=pooled_rmse(per_exp, val_exps),
         per_experiment_rmse=per_exp, trajectories=trajs, smoother_profiles=smoother_profiles,
         diagnostics=diagnostics, history=history, noise=noise_levels(train_exps),
-        regularization=choice.to_dict())
+        regularization=choice.to_dict(), model=run.model.replace(spec=trained))
 
 
 @dataclass
