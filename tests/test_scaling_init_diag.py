@@ -36,6 +36,7 @@ from idaes_hybrid.model.discretization import make_time_discretization_consisten
 from idaes_hybrid.cases.fed_batch import FedBatchReactor, FedBatchReactorData, FedBatchReactorInitializer
 from idaes_hybrid.model.initialization import HybridUnitInitializer, initialize_hybrid_units
 from idaes_hybrid.cases.registry import FED_BATCH_BIOREACTOR
+from small_networks import monod_network
 
 CONFIG = Path(__file__).resolve().parents[1] / "flowsheets" / "bioreactor" / "config.toml"
 INITIAL = {"X": 0.05, "P": 0.0, "S": 10.0, "V": 1.0}
@@ -49,20 +50,8 @@ def _experiment(name="b1", initial=None, horizon=40.0, F=0.05, Sf=10.0, role=Rol
 
 
 def _monod_network(n_hidden=16) -> NetworkSpec:
-    """A softplus network of (X, S) that imitates Monod kinetics (no training): hidden
-    units are ramps in S at spread knots; the output layer is fitted by least squares."""
-    spec = NetworkSpec.dense(2, [n_hidden], 1, "softplus")
-    xs, ss = np.meshgrid(np.linspace(0.0, 8.0, 9), np.linspace(0.0, 12.0, 49))
-    v = np.column_stack([xs.ravel(), ss.ravel()])
-    z = (0.2 * v[:, 1] / (1.0 + v[:, 1]))[:, None]
-    spec.input_mean, spec.input_std = v.mean(axis=0), v.std(axis=0)
-    spec.output_mean, spec.output_std = z.mean(axis=0), z.std(axis=0)
-    knots = (np.geomspace(0.05, 12.0, n_hidden) - spec.input_mean[1]) / spec.input_std[1]
-    spec.weights[0] = np.column_stack([np.zeros(n_hidden), np.full(n_hidden, 6.0)])
-    spec.biases[0] = -6.0 * knots
-    assert fit_output_layer(spec, v, z, ridge=1e-4)
-    assert np.abs(spec.predict(v) - z).max() < 0.005 and np.abs(spec.weights[-1]).max() < 100
-    return spec
+    """A softplus network of (X, S) that imitates Monod kinetics (no training)."""
+    return monod_network(n_hidden)
 
 
 def _prediction_model(exp, spec=None, disc=SMALL, formulation=Formulation.BATCHED):

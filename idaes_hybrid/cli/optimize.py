@@ -75,15 +75,19 @@ def run(args: argparse.Namespace) -> int:
         "request": {"experiment": opt.experiment, "initial": opt.initial, "Sf": opt.Sf,
                     "horizon": opt.horizon, "intervals": opt.intervals, "F_min": opt.F_min,
                     "F_max": opt.F_max, "V_max": opt.V_max, "trust_region": opt.trust_region,
-                    "trust_margin": opt.trust_margin},
+                    "trust_margin": opt.trust_margin,
+                    "ensemble": opt.ensemble.value if opt.ensemble is not None else None},
         "trust_region": box.to_dict() if box is not None else None,
         "objective": "maximize P(tf) * V(tf)",
         "hybrid_product_predicted": hybrid.product_mass,
         "hybrid_optimum": hybrid.to_dict(),
     }
     on_truth = reference = None
-    if opt.compare_reference:
-        truth = model.replace(physics={**config.physics, **(config.reference or {})}, spec=None)
+    truth = model.replace(physics={**config.physics, **(config.reference or {})}, spec=None) \
+        if opt.compare_reference else None
+    if opt.ensemble is not None:
+        document["ensemble_optimum"] = _ensemble_optimum(saved, model, opt, box, truth, args.tee)
+    if truth is not None:
         on_truth, reference, base = _compare_reference(truth, opt, hybrid, config.training.user_scaling)
         document.update({
             "hybrid_product_true": on_truth.product_mass,
@@ -127,6 +131,27 @@ def _compare_reference(truth, opt, hybrid, user_scaling: bool) -> tuple:
     return on_truth, reference, evaluate_feed_on_reference(truth, opt.initial, opt.Sf, constant)
 
 
+def _ensemble_optimum(saved, model, opt, box, truth, tee: bool) -> dict:
+    """``[optimization] ensemble``: the feed optimal over the saved ensemble's members at
+    once, and (with the true model ``truth``) what it gives on the true model."""
+    from idaes_hybrid.config.run import ConfigError
+    from idaes_hybrid.optimize.ensemble import optimize_feed_ensemble
+    from idaes_hybrid.optimize.feed import evaluate_feed_on_reference
+    from idaes_hybrid.uncertainty.ensemble import EnsembleMembers
+
+    if not saved.uncertainty or saved.uncertainty.get("method") != "ensemble":
+        raise ConfigError("optimization.ensemble: the saved model has no ensemble members; train it "
+                          "with [uncertainty] method = \"ensemble\"")
+    members = EnsembleMembers.from_dict(saved.uncertainty).specs
+    result = optimize_feed_ensemble(model, members, opt.request(), objective=opt.ensemble,
+                                    input_box=box, tee=tee)
+    summary = result.to_dict()
+    if truth is not None:
+        summary["product_true"] = evaluate_feed_on_reference(truth, opt.initial, opt.Sf,
+                                                             result.profile).product_mass
+    return summary
+
+
 def _print_summary(doc: dict[str, Any], out: Path, written: list[Path]) -> None:
     hyb = doc["hybrid_optimum"]
     print(f"hybrid optimum:  {doc['hybrid_product_predicted']:.4f} g product predicted "
@@ -138,8 +163,11 @@ def _print_summary(doc: dict[str, Any], out: Path, written: list[Path]) -> None:
         print(f"constant feed:     {doc['constant_feed']['product_true']:.4f} g "
               f"(F = {doc['constant_feed']['F']:.4g})")
         print(f"gap: {doc['gap_percent']:.2f} % of the true optimum")
+    ens = doc.get("ensemble_optimum")
+    if ens is not None:
+        true = f", {ens['product_true']:.4f} g on the true model" if "product_true" in ens else ""
+        print(f"ensemble optimum ({ens['objective']}): {ens['product_mass']:.4f} g predicted{true}")
     print(f"wrote {', '.join(p.name for p in written)} in {out}")
-
 
 
 def _run_flowsheet(args: argparse.Namespace) -> int:

@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from idaes_hybrid.config.checks import ConfigError, as_table, integer, number, reject_unknown, valid_names
+from idaes_hybrid.optimize.ensemble import EnsembleObjective
 from idaes_hybrid.optimize.feed import FeedRequest, OptimizationRequestError, check_feed_request
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.model.definition import HybridModelDefinition
 
 #: Keys of the ``[optimization]`` table.
 OPTIMIZATION_KEYS = ("experiment", "initial", "Sf", "horizon", "intervals", "F_min", "F_max",
-                     "V_max", "compare_reference", "trust_region", "trust_margin")
+                     "V_max", "compare_reference", "trust_region", "trust_margin", "ensemble")
 #: Defaults of the optional keys.
 OPTIMIZATION_DEFAULTS = {"intervals": 10, "F_min": 0.0, "compare_reference": True, "trust_region": False,
                          "trust_margin": 0.0}
@@ -61,6 +62,10 @@ class OptimizationSettings:
         model's ``input_box``) at every time point.
     trust_margin : float
         Widen that region by this fraction of each input's range on both sides.
+    ensemble : EnsembleObjective or None
+        Also optimize over the saved ensemble's members at once (``"expected"`` or
+        ``"worst-case"`` product; the model must be trained with ``[uncertainty] method =
+        "ensemble"``); ``None``: the nominal optimum only.
     """
 
     experiment: str | None
@@ -74,6 +79,7 @@ class OptimizationSettings:
     compare_reference: bool = True
     trust_region: bool = False
     trust_margin: float = 0.0
+    ensemble: EnsembleObjective | None = None
 
     def request(self) -> FeedRequest:
         """The request as :func:`~idaes_hybrid.optimize.feed.optimize_feed` takes it."""
@@ -151,4 +157,16 @@ def parse_optimization(table: Any, experiments: Sequence[Experiment],
     trust, margin = parse_trust_region(table)
     return OptimizationSettings(experiment=name, initial=initial, intervals=intervals,
                                 F_min=F_min, compare_reference=compare, trust_region=trust,
-                                trust_margin=margin, **values)
+                                trust_margin=margin, ensemble=_ensemble(table), **values)
+
+
+def _ensemble(table: Mapping[str, Any]) -> EnsembleObjective | None:
+    """The ``ensemble`` key: ``"expected"``, ``"worst-case"`` or absent."""
+    value = table.get("ensemble")
+    if value is None:
+        return None
+    try:
+        return EnsembleObjective(value)
+    except ValueError:
+        raise ConfigError(f"optimization.ensemble: expected one of "
+                          f"{[e.value for e in EnsembleObjective]}, got {value!r}") from None

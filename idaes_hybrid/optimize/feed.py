@@ -255,14 +255,15 @@ def check_feed_request(definition: HybridModelDefinition, initial: Mapping[str, 
                       f"{horizon!r} h fills V to {V0 + lo * horizon:.6g}")
 
 
-def _synthetic_experiment(initial: Mapping[str, float], Sf: float, horizon: float,
-                          F: float) -> Experiment:
+def synthetic_experiment(initial: Mapping[str, float], Sf: float, horizon: float,
+                         F: float) -> Experiment:
+    """The batch to optimize as an experiment without data: constant feed ``F`` (the start)."""
     return Experiment(name=_EXPERIMENT_NAME, initial={k: float(v) for k, v in initial.items()},
                       inputs={FEED: float(F), FEED_CONCENTRATION: float(Sf)},
                       horizon=float(horizon), measurements=pd.DataFrame(index=pd.Index([], name="time")))
 
 
-def _aligned(disc: Discretization, n_intervals: int) -> Discretization:
+def aligned_discretization(disc: Discretization, n_intervals: int) -> Discretization:
     """``disc`` with ``nfe`` rounded up to a multiple of ``n_intervals`` (feed steps on element edges)."""
     nfe = int(math.ceil(disc.nfe / n_intervals) * n_intervals)
     if nfe != disc.nfe:
@@ -416,8 +417,8 @@ def optimize_feed(model: HybridModel, request: FeedRequest, *,
     kinetics, definition = KineticsMode(kinetics), model.definition
     request.check(definition)
     start, F0, n_intervals = time.perf_counter(), request.filling_feed, request.n_intervals
-    exp = _synthetic_experiment(request.initial, request.Sf, request.horizon, F0)
-    m, blk, net = _build(model, exp, _aligned(model.discretization, n_intervals), kinetics)
+    exp = synthetic_experiment(request.initial, request.Sf, request.horizon, F0)
+    m, blk, net = _build(model, exp, aligned_discretization(model.discretization, n_intervals), kinetics)
     unit, time_set = blk.fs.unit, blk.fs.time
     profile = _add_feed_problem(m, unit, time_set, request)
     if input_box is not None and kinetics is KineticsMode.EXTERNAL:
@@ -475,8 +476,8 @@ def evaluate_feed_on_reference(model: HybridModel, initial: Mapping[str, float],
     definition = model.definition
     check_feed_request(definition, initial, Sf, profile.horizon, n,
                        (0.0, max(profile.values)), None)
-    exp = _synthetic_experiment(initial, Sf, profile.horizon, profile.values[0])
-    m, blk, _ = _build(model, exp, _aligned(model.discretization, n), KineticsMode.REFERENCE)
+    exp = synthetic_experiment(initial, Sf, profile.horizon, profile.values[0])
+    m, blk, _ = _build(model, exp, aligned_discretization(model.discretization, n), KineticsMode.REFERENCE)
     unit = blk.fs.unit
     for t in blk.fs.time:
         unit.F[t].fix(profile.value_at(t))

@@ -60,37 +60,45 @@ class PredictionError(RuntimeError):
     """A prediction could not be computed; the message names the experiment."""
 
 
-def build_prediction_model(model: HybridModel, experiment: Experiment, *,
-                           disc: Discretization | None = None,
-                           lift_bounds: bool = True) -> pyo.ConcreteModel:
-    """One experiment's flowsheet with the network attached and its weights fixed.
+def add_prediction_experiment(parent: pyo.Block, model: HybridModel, experiment: Experiment,
+                              disc: Discretization | None = None,
+                              lift_bounds: bool = True) -> tuple[pyo.Block, NeuralNetworkBlock]:
+    """Add one experiment's flowsheet (``parent.experiment[name]``) and the model's network
+    (``parent.net``, weights fixed, one point per time point) to ``parent``.
 
     With ``lift_bounds`` (a simulation) the lower bounds of the model's
-    ``nonnegative_states`` are removed so the model reports what it predicts;
-    an optimization keeps them (``lift_bounds=False``). ``disc`` overrides the
-    model's discretization (a window or an optimization grid).
+    ``nonnegative_states`` are removed so the model reports what it predicts; an
+    optimization keeps them. ``disc`` overrides the model's discretization.
     """
     if model.spec is None:
         raise PredictionError(f"experiment {experiment.name!r}: the model has no trained network")
-    definition = model.definition
-    ensure_idaes_default_solver()
-    m = pyo.ConcreteModel(name=f"predict_{experiment.name}")
-    m.experiment = pyo.Block([experiment.name])
-    blk = m.experiment[experiment.name]
-    build_experiment_flowsheet(blk, definition, experiment, disc or model.discretization,
+    parent.experiment = pyo.Block([experiment.name])
+    blk = parent.experiment[experiment.name]
+    build_experiment_flowsheet(blk, model.definition, experiment, disc or model.discretization,
                                dict(model.physics), model.network_inputs,
                                unit_config=model.unit_config)
-    m.net = NeuralNetworkBlock(spec=model.spec, formulation=model.formulation)
+    parent.net = NeuralNetworkBlock(spec=model.spec, formulation=model.formulation)
     unit = blk.fs.unit
-    m.net.add_points("kinetics", list(blk.fs.time), inputs=unit.network_input_vars,
-                     outputs=unit.network_output_vars)
-    m.net.fix_weights()
-    m.net.initialize_points()
+    parent.net.add_points("kinetics", list(blk.fs.time), inputs=unit.network_input_vars,
+                          outputs=unit.network_output_vars)
+    parent.net.fix_weights()
+    parent.net.initialize_points()
     # A simulation reports what the model predicts, even an unphysical value: the
     # bounds that hold the states >= 0 in training are lifted (and checked after).
     if lift_bounds:
-        for name in definition.nonnegative_states:
+        for name in model.definition.nonnegative_states:
             getattr(unit, name).setlb(None)
+    return blk, parent.net
+
+
+def build_prediction_model(model: HybridModel, experiment: Experiment, *,
+                           disc: Discretization | None = None,
+                           lift_bounds: bool = True) -> pyo.ConcreteModel:
+    """One experiment's flowsheet with the network attached and its weights fixed
+    (:func:`add_prediction_experiment` on a new model: ``m.experiment[name]``, ``m.net``)."""
+    ensure_idaes_default_solver()
+    m = pyo.ConcreteModel(name=f"predict_{experiment.name}")
+    add_prediction_experiment(m, model, experiment, disc, lift_bounds)
     return m
 
 
