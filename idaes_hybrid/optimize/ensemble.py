@@ -35,8 +35,7 @@ from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.optimize.feed import (
     FEED, PRODUCT, VOLUME, FeedProfile, FeedRequest, OptimizationError, OptimizationRequestError,
     aligned_discretization, synthetic_experiment)
-from idaes_hybrid.solve.batched import solve_hybrid
-from idaes_hybrid.solve.solver import SolverCrashError, SolverNotFoundError
+from idaes_hybrid.solve.batched import solve_or_raise
 from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.training.predict import add_prediction_experiment
 from idaes_hybrid.training.problem import trajectories
@@ -186,14 +185,8 @@ def optimize_feed_ensemble(model: HybridModel, members: Sequence[NetworkSpec], r
                                   (u.network_input_vars(t) for u in units for t in u.flowsheet().time))
     _objective(m, units, objective)
     nets = [m.member[k].net for k in range(len(members))]
-    try:
-        res = solve_hybrid(m, nets, model.solver_options_dict, tee=tee)
-    except (SolverCrashError, SolverNotFoundError) as err:
-        raise OptimizationError(f"ensemble feed optimization: the solver did not run ({err})") from err
-    if not res.ok:
-        raise OptimizationError(f"ensemble feed optimization ({objective.value}) failed: "
-                                f"{res.status.value} after {res.iterations} iterations "
-                                f"({res.termination_message})")
+    res = solve_or_raise(m, nets, model.solver_options_dict, tee, OptimizationError,
+                         f"ensemble feed optimization ({objective.value})")
     values = tuple(float(pyo.value(m.F_interval[k])) for k in m.feed_intervals)
     trajs = []
     for blk in blocks:

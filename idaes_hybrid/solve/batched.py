@@ -11,10 +11,9 @@ Pyomo model, so callers cannot tell the paths apart except by speed.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pyomo.environ as pyo
@@ -390,6 +389,22 @@ def solve_hybrid(model: pyo.Block, net, options: dict | None = None, tee: bool =
             and any(n.point_io() for n in nets):
         return solve_batched(model, nets, options, tee, user_scaling=user_scaling)
     return get_nlp_solver(options).solve(model, tee=tee)
+
+
+def solve_or_raise(model: pyo.Block, net, options: dict | None, tee: bool, error: type[Exception],
+                   what: str, user_scaling: bool = False) -> SolveResult:
+    """:func:`solve_hybrid`, with ``error`` raised (its message starting with ``what``) when the
+    solver cannot run or the solve ends neither optimal nor acceptable."""
+    from idaes_hybrid.solve.solver import SolverCrashError, SolverNotFoundError
+
+    try:
+        result = solve_hybrid(model, net, options, tee, user_scaling=user_scaling)
+    except (SolverCrashError, SolverNotFoundError) as err:
+        raise error(f"{what}: the solver did not run ({err})") from err
+    if not result.ok:
+        raise error(f"{what} failed: {result.status.value} after {result.iterations} iterations "
+                    f"({result.termination_message})")
+    return result
 
 
 def scaling_vectors(variables: Sequence, constraints: Sequence) -> tuple[np.ndarray, np.ndarray]:
