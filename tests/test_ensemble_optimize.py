@@ -126,3 +126,20 @@ def test_cli_optimizes_over_the_saved_members(tmp_path, capsys):
     assert main(["optimize", str(tmp_path / "plain"), str(cfg), "--out", str(tmp_path / "o2"),
                  "--quiet"]) == 2
     assert "optimization.ensemble: the saved model has no ensemble members" in capsys.readouterr().err
+
+
+@pytest.mark.component
+def test_a_rate_that_never_vanishes_is_infeasible_with_a_hint():
+    """mu = 0.08 1/h whatever S: the biomass outgrows any feed the volume allows, so S >= 0
+    cannot hold; the error says why."""
+    from idaes_hybrid.nn.network import NetworkSpec
+    from idaes_hybrid.optimize.feed import OptimizationError
+
+    constant = NetworkSpec.dense(2, [2], 1, "softplus", seed=0)
+    for w in (*constant.weights, *constant.biases):
+        w[...] = 0.0
+    constant.output_mean[:] = 0.08
+    request = FeedRequest({"X": 1.0, "P": 0.0, "S": 2.0, "V": 1.0}, Sf=5.0, horizon=40.0,
+                          n_intervals=4, F_bounds=(0.0, 0.2), V_max=1.5)
+    with pytest.raises(OptimizationError, match=r"infeasible.*mu > 0 at S = 0"):
+        optimize_feed(MODEL.replace(spec=constant), request)

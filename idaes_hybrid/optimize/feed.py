@@ -377,6 +377,16 @@ def _add_feed_problem(m: pyo.ConcreteModel, unit, time_set, request: FeedRequest
     return profile
 
 
+def _infeasible_hint(result: SolveResult, kinetics: KineticsMode) -> str:
+    """Why a hybrid model's feed problem is infeasible, most of the time."""
+    if result.status is not SolveStatus.INFEASIBLE or kinetics is not KineticsMode.EXTERNAL:
+        return ""
+    return ("; a learned rate that stays above zero where a consumed state reaches zero (mu > 0 "
+            "at S = 0, see learned_rate.png) makes X, P, S >= 0 impossible to keep with any "
+            "feed: more data near S = 0, a larger network, trust_region = true or a shorter "
+            "horizon help")
+
+
 def optimize_feed(model: HybridModel, request: FeedRequest, *,
                   kinetics: KineticsMode = KineticsMode.EXTERNAL,
                   input_box: InputBox | None = None, tee: bool = False,
@@ -435,7 +445,7 @@ def optimize_feed(model: HybridModel, request: FeedRequest, *,
     if not result.ok:
         raise OptimizationError(f"feed optimization ({kinetics.value} kinetics) failed: "
                                 f"{result.status.value} after {result.iterations} iterations "
-                                f"({result.termination_message})")
+                                f"({result.termination_message})" + _infeasible_hint(result, kinetics))
     values = tuple(float(pyo.value(m.F_interval[k])) for k in m.feed_intervals)
     wall = time.perf_counter() - start
     out = FeedOptimizationResult(
