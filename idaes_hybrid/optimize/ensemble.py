@@ -5,7 +5,7 @@ networks that fit the training data about equally well and disagree where the da
 little. :func:`optimize_feed_ensemble` builds one copy of the batch's flowsheet per member
 (each with its network, weights fixed: the training formulation), shares the decisions,
 the piecewise-constant feed ``F_k``, between them, keeps every copy inside the limits
-(``V <= V_max``, states ``>= 0``) and maximizes::
+(``V <= V_max``, the same in every copy; states ``>= 0``) and maximizes::
 
     expected:    (1/K) sum_m P_m(tf) V_m(tf)
     worst-case:  min_m  P_m(tf) V_m(tf)       (as  max z  s.t.  z <= P_m(tf) V_m(tf))
@@ -111,7 +111,9 @@ def _member_blocks(m: pyo.ConcreteModel, model: HybridModel, members: Sequence[N
 
 def _shared_feed(m: pyo.ConcreteModel, units: list, request: FeedRequest) -> FeedProfile:
     """The shared decisions ``m.F_interval[k]``, linked to every member's feed, and the
-    volume limit of every member."""
+    volume limit (on the first copy: in a fed batch ``dV/dt = F`` whatever the kinetics, so
+    every copy has the same volume, and repeating its limit would make the constraints
+    linearly dependent)."""
     profile = FeedProfile.uniform([request.filling_feed] * request.n_intervals, request.horizon)
     time_set = units[0].flowsheet().time
     m.feed_intervals = pyo.Set(initialize=range(request.n_intervals), ordered=True)
@@ -122,11 +124,12 @@ def _shared_feed(m: pyo.ConcreteModel, units: list, request: FeedRequest) -> Fee
     m.volume_limit = pyo.ConstraintList()
     for unit in units:
         unit.F.unfix()
-        volume = getattr(unit, VOLUME)
-        v_units = pyunits.get_units(volume[time_set.first()])
         for t in unit.flowsheet().time:
             m.feed_profile.add(unit.F[t] == m.F_interval[profile.interval_of(t)])
-            m.volume_limit.add(volume[t] <= float(request.V_max) * v_units)
+    volume = getattr(units[0], VOLUME)
+    v_units = pyunits.get_units(volume[time_set.first()])
+    for t in time_set:
+        m.volume_limit.add(volume[t] <= float(request.V_max) * v_units)
     return profile
 
 

@@ -11,6 +11,7 @@ Pyomo model, so callers cannot tell the paths apart except by speed.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -388,7 +389,21 @@ def solve_hybrid(model: pyo.Block, net, options: dict | None = None, tee: bool =
     if nets and all(n.config.formulation is Formulation.BATCHED for n in nets) \
             and any(n.point_io() for n in nets):
         return solve_batched(model, nets, options, tee, user_scaling=user_scaling)
+    if not user_scaling and _real_ipopt_in_process():
+        from idaes_hybrid.solve.nl_solve import solve_nl
+
+        return solve_nl(model, options, tee)
     return get_nlp_solver(options).solve(model, tee=tee)
+
+
+def _real_ipopt_in_process() -> bool:
+    """Whether a model without batched points goes to the real Ipopt + MUMPS of cyipopt
+    (more robust than POUNCE on IDAES models): cyipopt is installed and no solver was chosen
+    with ``IDAES_HYBRID_SOLVER`` (``auto`` or unset)."""
+    import importlib.util
+
+    choice = os.environ.get("IDAES_HYBRID_SOLVER", "auto").strip().lower() or "auto"
+    return choice == "auto" and importlib.util.find_spec("cyipopt") is not None
 
 
 def solve_or_raise(model: pyo.Block, net, options: dict | None, tee: bool, error: type[Exception],
