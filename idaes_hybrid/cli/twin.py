@@ -198,12 +198,26 @@ def run_estimate(args: argparse.Namespace) -> int:
     print(f"estimate of {est.experiment!r} at t = {est.t_now:g} from {est.n_observations} "
           f"measurements in [{est.window_start:g}, {est.t_now:g}] ({est.status}, "
           f"{est.iterations} iterations)")
-    print("".ljust(16) + "".join(n.rjust(11) for n in states))
-    print(f"t = {est.t_now:g}".ljust(16) + "".join(fmt(est.state[n]).rjust(11) for n in states))
-    final = est.final_state
-    print(f"t = {est.horizon_end:g} (fc)".ljust(16) + "".join(fmt(final[n]).rjust(11) for n in states))
+    for line in state_table(states, {f"t = {est.t_now:g}": est.state,
+                                     f"t = {est.horizon_end:g} (fc)": est.final_state}):
+        print(line)
     print(f"wrote {', '.join(p.name for p in written)} in {out}")
     return 0
+
+
+def state_table(states: list[str], rows: dict[str, dict[str, float]]) -> list[str]:
+    """Lines of the estimate table: one column per state, or, when a state name does not
+    fit a column (flowsheet paths), one line per state with the times as columns."""
+    if all(len(n) <= 10 for n in states):
+        return ["".ljust(16) + "".join(n.rjust(11) for n in states),
+                *(label.ljust(16) + "".join(fmt(values[n]).rjust(11) for n in states)
+                  for label, values in rows.items())]
+    width = max(len(n) for n in states) + 2
+    labels = [label.rjust(max(11, len(label) + 2)) for label in rows]
+    return ["".ljust(width) + "".join(labels),
+            *(n.ljust(width) + "".join(fmt(values[n]).rjust(len(lab))
+                                       for lab, values in zip(labels, rows.values()))
+              for n in states)]
 
 
 def _unit_estimate(args: argparse.Namespace, rel_sd: float | dict[str, float]) -> tuple:

@@ -17,6 +17,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.core.expr import ExpressionType
 
 import idaes.logger as idaeslog
 
@@ -88,18 +89,67 @@ def _segment(t: float, bounds: Sequence[float]) -> int:
 def _add_controls(m: pyo.ConcreteModel, hf: HybridFlowsheet, blk: pyo.Block,
                   controls: Sequence[Control], bounds: Sequence[float]) -> None:
     """Free every control as a piecewise-constant profile on the segments ``bounds``
-    (``m.control.<name>[k]``, linked to the flowsheet variable at every time point)."""
+    (``m.control.<name>[k]``, equal to the decision variable ``m.control.<name>_scaled[k]``
+    in [0, 1] mapped onto the bounds, linked to the flowsheet variable at every time point)."""
     m.segment = pyo.RangeSet(0, len(bounds) - 2)
     m.control = pyo.Block()
     for c in controls:
-        u = pyo.Var(m.segment, bounds=(c.lower, c.upper), initialize=c.start)
+        # The solver moves each segment's value scaled to [0, 1] over the bounds: a
+        # control of size 1e4 (a heat duty in W) otherwise has gradients so small that
+        # Ipopt's scaled stationarity test stops it far from the optimum.
+        span = (c.upper - c.lower) or 1.0
+        v = pyo.Var(m.segment, bounds=(0.0, 1.0 if c.upper > c.lower else 0.0),
+                    initialize=(c.start - c.lower) / span)
+        u = pyo.Var(m.segment, initialize=c.start)
+        m.control.add_component(f"{c.name}_scaled", v)
         m.control.add_component(c.name, u)
+        m.control.add_component(f"{c.name}_scaling", pyo.Constraint(
+            m.segment, rule=lambda b, k, u=u, v=v, lo=c.lower, span=span: u[k] == lo + span * v[k]))
         ref = hf.var(blk, c.name, f"controls.{c.name}")
         for t in blk.fs.time:
             ref[t].unfix()
         link = pyo.Constraint(list(blk.fs.time), rule=lambda b, t, ref=ref, u=u: (
             ref[t] / pyo.units.get_units(ref[t]) == u[_segment(t, bounds)]))
         m.control.add_component(f"{c.name}_link", link)
+
+
+def add_user_constraints(m: pyo.ConcreteModel, constraints: Mapping[str, object]) -> None:
+    """Add ``{name: relation}`` as ``m.user_constraints.<name>``; a value may also be a
+    list of relations or ``{index: relation}`` (e.g. a path constraint at every time),
+    which becomes one indexed constraint."""
+    m.user_constraints = pyo.Block()
+    if not isinstance(constraints, Mapping):
+        raise FlowsheetOptimizationError(
+            f"constraints: the function must return {{name: relation}}, got "
+            f"{type(constraints).__name__}")
+    for name, expr in constraints.items():
+        field = f"constraints.{name}"
+        if not (isinstance(name, str) and name.isidentifier()):
+            raise FlowsheetOptimizationError(f"{field}: the name must be a valid identifier")
+        if isinstance(expr, Mapping):
+            rows = dict(expr)
+        elif isinstance(expr, (list, tuple)):
+            rows = dict(enumerate(expr))
+        else:
+            m.user_constraints.add_component(name, pyo.Constraint(expr=_relation(expr, field)))
+            continue
+        if not rows:
+            raise FlowsheetOptimizationError(f"{field}: an empty list of relations")
+        rel = {k: _relation(e, f"{field}[{k!r}]") for k, e in rows.items()}
+        m.user_constraints.add_component(name, pyo.Constraint(
+            list(rel), rule=lambda b, *k, rel=rel: rel[k[0] if len(k) == 1 else k]))
+
+
+def _relation(expr, field: str):
+    """A relational expression, or ``Constraint.Skip`` for one that is trivially true."""
+    if expr is True:
+        return pyo.Constraint.Skip
+    if expr is False:
+        raise FlowsheetOptimizationError(f"{field}: the relation is always false")
+    if not getattr(expr, "is_expression_type", lambda _t: False)(ExpressionType.RELATIONAL):
+        raise FlowsheetOptimizationError(
+            f"{field}: expected a relation (<=, >= or ==), got {type(expr).__name__}")
+    return expr
 
 
 def optimize_flowsheet(
@@ -132,7 +182,8 @@ def optimize_flowsheet(
     objective
         ``objective(blk)`` -> expression to minimize (``blk.fs`` is the flowsheet).
     constraints
-        ``constraints(blk)`` -> ``{name: relational expression}`` added as constraints.
+        ``constraints(blk)`` -> ``{name: relation}`` added as constraints; a value may
+        be a list of relations (or ``{index: relation}``), e.g. one per time point.
     segments
         Equal-length segments of every control profile.
     nfe, ncp
@@ -163,9 +214,7 @@ def optimize_flowsheet(
             n = add_input_box_constraints(m, f"trust_region_{block.local_name}", box,
                                           (vin for vin, _ in block.point_io()))
             _log.info(f"optimization of {exp.name!r}: trust region on {n} inputs of {block.local_name!r}")
-    m.user_constraints = pyo.Block()
-    for name, expr in dict(constraints(blk) if constraints else {}).items():
-        m.user_constraints.add_component(name, pyo.Constraint(expr=expr))
+    add_user_constraints(m, constraints(blk) if constraints else {})
     m.objective = pyo.Objective(expr=objective(blk))
     opts = {"tol": 1e-8, "max_iter": 500, "bound_push": 1e-8, "bound_frac": 1e-8, **(options or {})}
     res = solve_hybrid(m, net, opts) if net else solve_nl(m, opts)
