@@ -16,6 +16,7 @@ from idaes_hybrid.model.learned_reaction import LearnedQuantity
 VOLUME = 3e-3        # m^3, each reactor
 ARRHENIUS = 3.132e6  # m^3/mol/s, IDAES's saponification package
 E_ACT = 43000.0      # J/mol
+GAS_CONSTANT = 8.314462618  # J/mol/K, as IDAES
 
 
 def units(fs):
@@ -56,4 +57,4 @@ def true_rate(T, c_naoh, c_ea=None):
     """The true rate (mol/m^3/s); with equimolar feed C_EA = C_NaOH."""
     import numpy as np
     c_ea = c_naoh if c_ea is None else c_ea
-    return ARRHENIUS * np.exp(-E_ACT / (8.314 * np.asarray(T))) * np.asarray(c_naoh) * c_ea
+    return ARRHENIUS * np.exp(-E_ACT / (GAS_CONSTANT * np.asarray(T))) * np.asarray(c_naoh) * c_ea
