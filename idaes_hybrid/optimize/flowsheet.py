@@ -89,22 +89,12 @@ def _segment(t: float, bounds: Sequence[float]) -> int:
 def _add_controls(m: pyo.ConcreteModel, hf: HybridFlowsheet, blk: pyo.Block,
                   controls: Sequence[Control], bounds: Sequence[float]) -> None:
     """Free every control as a piecewise-constant profile on the segments ``bounds``
-    (``m.control.<name>[k]``, equal to the decision variable ``m.control.<name>_scaled[k]``
-    in [0, 1] mapped onto the bounds, linked to the flowsheet variable at every time point)."""
+    (``m.control.<name>[k]``, linked to the flowsheet variable at every time point)."""
     m.segment = pyo.RangeSet(0, len(bounds) - 2)
     m.control = pyo.Block()
     for c in controls:
-        # The solver moves each segment's value scaled to [0, 1] over the bounds: a
-        # control of size 1e4 (a heat duty in W) otherwise has gradients so small that
-        # Ipopt's scaled stationarity test stops it far from the optimum.
-        span = (c.upper - c.lower) or 1.0
-        v = pyo.Var(m.segment, bounds=(0.0, 1.0 if c.upper > c.lower else 0.0),
-                    initialize=(c.start - c.lower) / span)
-        u = pyo.Var(m.segment, initialize=c.start)
-        m.control.add_component(f"{c.name}_scaled", v)
+        u = pyo.Var(m.segment, bounds=(c.lower, c.upper), initialize=c.start)
         m.control.add_component(c.name, u)
-        m.control.add_component(f"{c.name}_scaling", pyo.Constraint(
-            m.segment, rule=lambda b, k, u=u, v=v, lo=c.lower, span=span: u[k] == lo + span * v[k]))
         ref = hf.var(blk, c.name, f"controls.{c.name}")
         for t in blk.fs.time:
             ref[t].unfix()
@@ -124,8 +114,6 @@ def add_user_constraints(m: pyo.ConcreteModel, constraints: Mapping[str, object]
             f"{type(constraints).__name__}")
     for name, expr in constraints.items():
         field = f"constraints.{name}"
-        if not (isinstance(name, str) and name.isidentifier()):
-            raise FlowsheetOptimizationError(f"{field}: the name must be a valid identifier")
         if isinstance(expr, Mapping):
             rows = dict(expr)
         elif isinstance(expr, (list, tuple)):
