@@ -96,6 +96,7 @@ def test_cascade_learns_the_two_input_rate_and_predicts_below_the_noise(trained)
     metrics = json.loads((trained / "run" / "metrics.json").read_text())
     assert metrics["status"] == "optimal"
     assert metrics["networks"]["rate"]["sizes"] == [2, 8, 1]
+    assert (trained / "run" / "learned_term.png").is_file()
     val = metrics["validation"]["rmse"]
     assert val["C1"] < 0.25 * NOISE_SD and val["C2"] < 0.25 * NOISE_SD   # measured ~0.002
     assert val["T1"] < 0.05 and val["T2"] < 0.05                          # noise sd 0.1 K
@@ -122,3 +123,20 @@ def test_cascade_heat_duty_optimum_matches_the_true_flowsheet(trained):
     assert doc["status"] == "optimal"
     assert abs(truth["gap_percent"]) < 0.5
     assert doc["objective"] == pytest.approx(truth["optimum"], rel=0.01)
+
+
+@pytest.mark.unit
+def test_learned_term_plot_of_a_two_input_network_uses_the_visited_inputs():
+    """A 2-input term is drawn at the smoother's own (T, C) points, not along a line
+    through the mean C (a state the process never visits); a 1-input term as a line."""
+    from idaes_hybrid import NetworkSpec
+    from idaes_hybrid.output.flowsheet import learned_term_curve
+
+    spec = NetworkSpec.dense(2, [4], 1, activation="softplus", seed=3)
+    v = np.array([[310.0, 0.9], [300.0, 1.8], [305.0, 1.3]])
+    x, y, is_line = learned_term_curve(spec, v)
+    assert not is_line and list(x) == [300.0, 305.0, 310.0]
+    np.testing.assert_allclose(y, np.ravel(spec.predict(v[[1, 2, 0]])), rtol=1e-12)
+    one = NetworkSpec.dense(1, [4], 1, activation="softplus", seed=3)
+    x1, y1, line1 = learned_term_curve(one, v[:, :1])
+    assert line1 and x1[0] == 300.0 and x1[-1] == 310.0 and len(y1) == 100

@@ -59,9 +59,23 @@ def save_flowsheet_model(directory: Path, result: TrainingResult, config_path: P
     return write_json_atomic(directory / "flowsheet_model.json", document)
 
 
+def learned_term_curve(spec, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """What ``learned_term.png`` draws for one term against its first input: ``(x, y,
+    is_line)``. One input: the network on a grid over the smoother's range (a line).
+    Several: the network at the smoother's own input points, sorted by the first input
+    (points; a line through the mean of the other inputs would show a state the process
+    never visits)."""
+    v = np.asarray(inputs, float)
+    if v.shape[1] == 1:
+        grid = np.linspace(v[:, 0].min(), v[:, 0].max(), 100)
+        return grid, np.asarray(spec.predict(grid[:, None]))[:, 0], True
+    order = np.argsort(v[:, 0], kind="stable")
+    return v[order, 0], np.asarray(spec.predict(v[order]))[:, 0], False
+
+
 def plot_learned_terms(result: TrainingResult, path: Path) -> None:
     """Each term's first learned output against its network's first input, with the
-    smoother's profile (one panel per term)."""
+    smoother's profile (one panel per term); see :func:`learned_term_curve`."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -70,12 +84,14 @@ def plot_learned_terms(result: TrainingResult, path: Path) -> None:
     fig, axes = _subplots(1, len(terms), figsize=(6 * len(terms), 4), squeeze=False)
     for ax, term in zip(axes[0], terms):
         v, z = result.term_profiles[term]["inputs"], result.term_profiles[term]["outputs"]
-        grid = np.linspace(v[:, 0].min(), v[:, 0].max(), 100)
-        rows = np.tile(v.mean(axis=0), (grid.size, 1))
-        rows[:, 0] = grid
+        x, y, is_line = learned_term_curve(result.specs[term], v)
         ax.plot(v[:, 0], z[:, 0], ".", color="0.6", ms=3, label="smoother profile")
-        ax.plot(grid, result.specs[term].predict(rows)[:, 0], "r-", label="trained network")
-        ax.set_title(term)
+        if is_line:
+            ax.plot(x, y, "r-", label="trained network")
+        else:
+            ax.plot(x, y, "r.", ms=2, label="trained network at the same inputs")
+        n_in = v.shape[1]
+        ax.set_title(term if n_in == 1 else f"{term} (against the first of {n_in} inputs)")
         ax.set_xlabel("network input 1")
         ax.set_ylabel("learned output 1")
         ax.legend()
