@@ -140,3 +140,17 @@ def test_learned_term_plot_of_a_two_input_network_uses_the_visited_inputs():
     one = NetworkSpec.dense(1, [4], 1, activation="softplus", seed=3)
     x1, y1, line1 = learned_term_curve(one, v[:, :1])
     assert line1 and x1[0] == 300.0 and x1[-1] == 310.0 and len(y1) == 100
+
+
+@pytest.mark.unit
+def test_prior_rel_sd_keeps_commas_inside_a_path():
+    """`--prior-rel-sd` with flowsheet paths whose index holds commas."""
+    from idaes_hybrid.cli.common import UsageError
+    from idaes_hybrid.cli.twin import parse_rel_sd
+
+    acc = "fs.r1.control_volume.material_accumulation[*,Liq,H2O]"
+    temp = "fs.r1.control_volume.properties_out[*].temperature"
+    assert parse_rel_sd(f"{acc}=0.1,{temp}=0.02,X=0.5") == {acc: 0.1, temp: 0.02, "X": 0.5}
+    assert parse_rel_sd("X=0.5,V=0.02") == {"X": 0.5, "V": 0.02} and parse_rel_sd("0.3") == 0.3
+    with pytest.raises(UsageError, match="expected NAME=SD"):
+        parse_rel_sd("X=0.5,V")

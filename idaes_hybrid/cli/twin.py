@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +141,8 @@ def _run_flowsheet_update(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- estimate
 def parse_rel_sd(text: str) -> float | dict[str, float]:
-    """``"0.2"`` -> 0.2; ``"X=0.5,V=0.02"`` -> ``{"X": 0.5, "V": 0.02}``; :class:`UsageError` otherwise."""
+    """``"0.2"`` -> 0.2; ``"X=0.5,V=0.02"`` -> ``{"X": 0.5, "V": 0.02}``; :class:`UsageError` otherwise.
+    Commas inside brackets belong to the name (flowsheet paths: ``fs.r1.x[*,Liq,H2O]=0.1``)."""
     def number(value: str, where: str) -> float:
         try:
             x = float(value)
@@ -153,8 +155,8 @@ def parse_rel_sd(text: str) -> float | dict[str, float]:
     if "=" not in text:
         return number(text.strip(), "")
     out = {}
-    for item in text.split(","):
-        name, sep, value = item.partition("=")
+    for item in re.split(r",(?![^\[]*\])", text):
+        name, sep, value = item.rpartition("=")
         if not sep or not name.strip():
             raise UsageError(f"--prior-rel-sd: expected NAME=SD items separated by commas, got {item!r}")
         out[name.strip()] = number(value.strip(), f"{name.strip()}: ")
