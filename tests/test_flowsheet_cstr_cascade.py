@@ -154,3 +154,34 @@ def test_prior_rel_sd_keeps_commas_inside_a_path():
     assert parse_rel_sd("X=0.5,V=0.02") == {"X": 0.5, "V": 0.02} and parse_rel_sd("0.3") == 0.3
     with pytest.raises(UsageError, match="expected NAME=SD"):
         parse_rel_sd("X=0.5,V")
+
+
+@pytest.mark.component
+def test_simulation_with_an_incomplete_initial_state_names_the_experiment_and_the_fix():
+    """One state short (r2's water accumulation): a DataError naming the experiment and
+    what to give (it was a DegreesOfFreedomError the CLI called an internal error)."""
+    from idaes_hybrid.model import FlowsheetExperiment, HybridFlowsheet
+    from idaes_hybrid.model.experiment import DataError
+    from idaes_hybrid.training.flowsheet_problem import simulate_flowsheet
+
+    model = _case_module()
+    variables = {"C2": "fs.r2.control_volume.properties_out[*].conc_mol_comp[NaOH]"}
+    initial = {}
+    for r, c, temp in (("r1", 1.2, 307.0), ("r2", 0.85, 308.3)):
+        p = f"fs.{r}.control_volume.properties_out[*]"
+        initial.update({f"{p}.conc_mol_comp[NaOH]": c, f"{p}.conc_mol_comp[EthylAcetate]": c,
+                        f"{p}.conc_mol_comp[SodiumAcetate]": 2 - c,
+                        f"{p}.conc_mol_comp[Ethanol]": 2 - c, f"{p}.temperature": temp})
+    initial["fs.r1.control_volume.material_accumulation[*,Liq,H2O]"] = 0.0
+    inputs = {"fs.feed.flow_vol[*]": 9e-4, "fs.feed.temperature[*]": 303.0,
+              "fs.feed.conc_mol_comp[*,NaOH]": 2.0, "fs.feed.conc_mol_comp[*,EthylAcetate]": 2.0,
+              "fs.r1.heat_duty[*]": 1.5e4, "fs.r2.heat_duty[*]": 5e3}
+    data = pd.DataFrame({"C2": [np.nan]}, index=pd.Index([10.0], name="time"))
+    exp = FlowsheetExperiment("short", 10.0, data, initial=initial, inputs=inputs)
+    hf = HybridFlowsheet(model.build_true, [], variables)
+    with pytest.raises(DataError, match=r"experiments\['short'\]: the flowsheet keeps 1 degrees "
+                                        r"of freedom.*material_accumulation\[\*,Liq,H2O\] = 0"):
+        simulate_flowsheet(hf, exp, None, 2, 1)
+    initial["fs.r2.control_volume.material_accumulation[*,Liq,H2O]"] = 0.0
+    exp = FlowsheetExperiment("full", 10.0, data, initial=initial, inputs=inputs)
+    assert simulate_flowsheet(hf, exp, None, 2, 1, ["C2"]).series["C2"][0] == pytest.approx(0.85)

@@ -21,13 +21,12 @@ from pyomo.core.expr import ExpressionType
 
 import idaes.logger as idaeslog
 
-from idaes_hybrid.model.dof import check_degrees_of_freedom
 from idaes_hybrid.model.trust_region import InputBox, add_input_box_constraints
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.model.inputs import InputProfile
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.solve.solver import SolveStatus
-from idaes_hybrid.training.flowsheet_problem import fixed_weight_model, initialize_flowsheet
+from idaes_hybrid.training.flowsheet_problem import check_square, fixed_weight_model, initialize_flowsheet
 
 _log = idaeslog.getLogger(__name__)
 
@@ -193,7 +192,7 @@ def optimize_flowsheet(
                               initial=experiment.initial, inputs={**experiment.inputs, **guess},
                               role=experiment.role)
     m, blk, net = fixed_weight_model(hf, exp, spec, nfe, ncp, f"optimize_{exp.name}")
-    check_degrees_of_freedom(m, 0, f"optimization of {exp.name!r} (starting profile)", net)
+    check_square(m, blk, net, f"optimization of {exp.name!r} (starting profile)")
     initialize_flowsheet(blk, net)
     _add_controls(m, hf, blk, controls, bounds)
     for block in net:
