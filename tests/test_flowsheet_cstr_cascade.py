@@ -21,12 +21,17 @@ NOISE_SD = 0.02  # mol/m^3, of C1 and C2 in the training data
 
 
 def _case_module():
-    sys.path.insert(0, str(CASE))
-    try:
-        import model
-    finally:
-        sys.path.remove(str(CASE))
-    return model
+    """The case's model.py under its own module name (a bare ``import model`` would leave
+    ``sys.modules['model']`` pointing here for the other cases' tests)."""
+    import importlib.util
+
+    name = "cstr_cascade_model"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, CASE / "model.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
 
 
 @pytest.mark.unit
@@ -185,3 +190,19 @@ def test_simulation_with_an_incomplete_initial_state_names_the_experiment_and_th
     initial["fs.r2.control_volume.material_accumulation[*,Liq,H2O]"] = 0.0
     exp = FlowsheetExperiment("full", 10.0, data, initial=initial, inputs=inputs)
     assert simulate_flowsheet(hf, exp, None, 2, 1, ["C2"]).series["C2"][0] == pytest.approx(0.85)
+
+
+@pytest.mark.unit
+def test_two_cases_with_a_neighbour_of_the_same_name_load_their_own(tmp_path):
+    """Two case folders whose build modules both do `from model import ...`, loaded in one
+    process (a notebook, a test session): each gets its own model.py."""
+    from idaes_hybrid.config.flowsheet_parse import load_build_function
+
+    funcs = []
+    for value in (1, 2):
+        folder = tmp_path / f"case{value}"
+        folder.mkdir()
+        (folder / "model.py").write_text(f"VALUE = {value}\n")
+        (folder / "build.py").write_text("from model import VALUE\n\ndef build(fs):\n    return VALUE\n")
+        funcs.append(load_build_function("build.py:build", folder))
+    assert [f(None) for f in funcs] == [1, 2]
