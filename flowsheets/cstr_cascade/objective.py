@@ -14,7 +14,11 @@ def objective(blk):
 
 
 def constraints(blk):
-    """Keep both reactors at or below 312 K (inside the trained temperatures)."""
+    """Keep both reactors at or below 312 K (inside the trained temperatures).
+
+    Not named in config.toml: with these path constraints (even at 400 K, never active)
+    the hybrid optimization stops at a non-optimal point or fails in restoration, while the
+    true flowsheet's optimization with them converges (an open problem)."""
     fs = blk.fs
     ends = list(fs.time)[::3]   # the ends of the finite elements (ncp = 3)
     return {f"T{i}_max": [r.control_volume.properties_out[t].temperature <= 312.0
