@@ -71,12 +71,14 @@ def _run_failure_errors() -> tuple[type[BaseException], ...]:
     from idaes_hybrid.training.predict import PredictionError
     from idaes_hybrid.training.train import TrainingError
     from idaes_hybrid.optimize.feed import OptimizationError
+    from idaes_hybrid.optimize.flowsheet import FlowsheetOptimizationError
     from idaes_hybrid.twin.estimate import EstimationError
 
     from idaes.core.util.exceptions import InitializationError
 
     return (TrainingError, PredictionError, SolverNotFoundError, SolverCrashError,
-            SolverFailedError, OptimizationError, EstimationError, InitializationError)
+            SolverFailedError, OptimizationError, FlowsheetOptimizationError, EstimationError,
+            InitializationError)
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +141,8 @@ def _run_flowsheet_update(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- estimate
 def parse_rel_sd(text: str) -> float | dict[str, float]:
-    """``"0.2"`` -> 0.2; ``"X=0.5,V=0.02"`` -> ``{"X": 0.5, "V": 0.02}``; :class:`UsageError` otherwise."""
+    """``"0.2"`` -> 0.2; ``"X=0.5,V=0.02"`` -> ``{"X": 0.5, "V": 0.02}``; :class:`UsageError` otherwise.
+    Commas inside brackets belong to the name (flowsheet paths: ``fs.r1.x[*,Liq,H2O]=0.1``)."""
     def number(value: str, where: str) -> float:
         try:
             x = float(value)
@@ -153,8 +155,8 @@ def parse_rel_sd(text: str) -> float | dict[str, float]:
     if "=" not in text:
         return number(text.strip(), "")
     out = {}
-    for item in text.split(","):
-        name, sep, value = item.partition("=")
+    for item in re.split(r",(?![^\[]*\])", text):
+        name, sep, value = item.rpartition("=")
         if not sep or not name.strip():
             raise UsageError(f"--prior-rel-sd: expected NAME=SD items separated by commas, got {item!r}")
         out[name.strip()] = number(value.strip(), f"{name.strip()}: ")
@@ -198,12 +200,26 @@ def run_estimate(args: argparse.Namespace) -> int:
     print(f"estimate of {est.experiment!r} at t = {est.t_now:g} from {est.n_observations} "
           f"measurements in [{est.window_start:g}, {est.t_now:g}] ({est.status}, "
           f"{est.iterations} iterations)")
-    print("".ljust(16) + "".join(n.rjust(11) for n in states))
-    print(f"t = {est.t_now:g}".ljust(16) + "".join(fmt(est.state[n]).rjust(11) for n in states))
-    final = est.final_state
-    print(f"t = {est.horizon_end:g} (fc)".ljust(16) + "".join(fmt(final[n]).rjust(11) for n in states))
+    for line in state_table(states, {f"t = {est.t_now:g}": est.state,
+                                     f"t = {est.horizon_end:g} (fc)": est.final_state}):
+        print(line)
     print(f"wrote {', '.join(p.name for p in written)} in {out}")
     return 0
+
+
+def state_table(states: list[str], rows: dict[str, dict[str, float]]) -> list[str]:
+    """Lines of the estimate table: one column per state, or, when a state name does not
+    fit a column (flowsheet paths), one line per state with the times as columns."""
+    if all(len(n) <= 10 for n in states):
+        return ["".ljust(16) + "".join(n.rjust(11) for n in states),
+                *(label.ljust(16) + "".join(fmt(values[n]).rjust(11) for n in states)
+                  for label, values in rows.items())]
+    width = max(len(n) for n in states) + 2
+    labels = [label.rjust(max(11, len(label) + 2)) for label in rows]
+    return ["".ljust(width) + "".join(labels),
+            *(n.ljust(width) + "".join(fmt(values[n]).rjust(len(lab))
+                                       for lab, values in zip(labels, rows.values()))
+              for n in states)]
 
 
 def _unit_estimate(args: argparse.Namespace, rel_sd: float | dict[str, float]) -> tuple:

@@ -21,6 +21,7 @@ def load_build_function(ref: str, base_dir: Path, field: str = "flowsheet.build"
     if not path.is_file():
         raise ConfigError(f"{field}: module file '{path}' not found")
     sys.path.insert(0, str(path.parent))  # the module may import its neighbours
+    hidden = _hide_other_neighbours(path.parent)
     try:
         spec = importlib.util.spec_from_file_location(f"idaes_hybrid_user_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
@@ -29,10 +30,24 @@ def load_build_function(ref: str, base_dir: Path, field: str = "flowsheet.build"
         raise ConfigError(f"{field}: importing '{path}' failed: {type(err).__name__}: {err}") from err
     finally:
         sys.path.remove(str(path.parent))
+        sys.modules.update(hidden)
     func = getattr(module, name, None)
     if not callable(func):
         raise ConfigError(f"{field}: '{path}' has no function {name!r}")
     return func
+
+
+def _hide_other_neighbours(folder: Path) -> dict:
+    """Take out of ``sys.modules`` (and return) the modules named like a ``.py`` file of
+    ``folder`` but loaded from elsewhere: another case's ``model`` imported earlier in the
+    process must not stand in for this folder's ``model.py``."""
+    hidden = {}
+    for stem in {p.stem for p in folder.glob("*.py")}:
+        loaded = sys.modules.get(stem)
+        origin = getattr(loaded, "__file__", None)
+        if loaded is not None and (origin is None or Path(origin).resolve().parent != folder):
+            hidden[stem] = sys.modules.pop(stem)
+    return hidden
 
 
 def parse_initial(initial: Any, field: str) -> InitialState | dict[str, float]:

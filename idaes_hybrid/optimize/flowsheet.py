@@ -17,16 +17,16 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.core.expr import ExpressionType
 
 import idaes.logger as idaeslog
 
-from idaes_hybrid.model.dof import check_degrees_of_freedom
 from idaes_hybrid.model.trust_region import InputBox, add_input_box_constraints
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.model.inputs import InputProfile
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.solve.solver import SolveStatus
-from idaes_hybrid.training.flowsheet_problem import fixed_weight_model, initialize_flowsheet
+from idaes_hybrid.training.flowsheet_problem import check_square, fixed_weight_model, initialize_flowsheet
 
 _log = idaeslog.getLogger(__name__)
 
@@ -102,6 +102,43 @@ def _add_controls(m: pyo.ConcreteModel, hf: HybridFlowsheet, blk: pyo.Block,
         m.control.add_component(f"{c.name}_link", link)
 
 
+def add_user_constraints(m: pyo.ConcreteModel, constraints: Mapping[str, object]) -> None:
+    """Add ``{name: relation}`` as ``m.user_constraints.<name>``; a value may also be a
+    list of relations or ``{index: relation}`` (e.g. a path constraint at every time),
+    which becomes one indexed constraint."""
+    m.user_constraints = pyo.Block()
+    if not isinstance(constraints, Mapping):
+        raise FlowsheetOptimizationError(
+            f"constraints: the function must return {{name: relation}}, got "
+            f"{type(constraints).__name__}")
+    for name, expr in constraints.items():
+        field = f"constraints.{name}"
+        if isinstance(expr, Mapping):
+            rows = dict(expr)
+        elif isinstance(expr, (list, tuple)):
+            rows = dict(enumerate(expr))
+        else:
+            m.user_constraints.add_component(name, pyo.Constraint(expr=_relation(expr, field)))
+            continue
+        if not rows:
+            raise FlowsheetOptimizationError(f"{field}: an empty list of relations")
+        rel = {k: _relation(e, f"{field}[{k!r}]") for k, e in rows.items()}
+        m.user_constraints.add_component(name, pyo.Constraint(
+            list(rel), rule=lambda b, *k, rel=rel: rel[k[0] if len(k) == 1 else k]))
+
+
+def _relation(expr, field: str):
+    """A relational expression, or ``Constraint.Skip`` for one that is trivially true."""
+    if expr is True:
+        return pyo.Constraint.Skip
+    if expr is False:
+        raise FlowsheetOptimizationError(f"{field}: the relation is always false")
+    if not getattr(expr, "is_expression_type", lambda _t: False)(ExpressionType.RELATIONAL):
+        raise FlowsheetOptimizationError(
+            f"{field}: expected a relation (<=, >= or ==), got {type(expr).__name__}")
+    return expr
+
+
 def optimize_flowsheet(
     hf: HybridFlowsheet,
     experiment: FlowsheetExperiment,
@@ -132,7 +169,8 @@ def optimize_flowsheet(
     objective
         ``objective(blk)`` -> expression to minimize (``blk.fs`` is the flowsheet).
     constraints
-        ``constraints(blk)`` -> ``{name: relational expression}`` added as constraints.
+        ``constraints(blk)`` -> ``{name: relation}`` added as constraints; a value may
+        be a list of relations (or ``{index: relation}``), e.g. one per time point.
     segments
         Equal-length segments of every control profile.
     nfe, ncp
@@ -154,7 +192,7 @@ def optimize_flowsheet(
                               initial=experiment.initial, inputs={**experiment.inputs, **guess},
                               role=experiment.role)
     m, blk, net = fixed_weight_model(hf, exp, spec, nfe, ncp, f"optimize_{exp.name}")
-    check_degrees_of_freedom(m, 0, f"optimization of {exp.name!r} (starting profile)", net)
+    check_square(m, blk, net, f"optimization of {exp.name!r} (starting profile)")
     initialize_flowsheet(blk, net)
     _add_controls(m, hf, blk, controls, bounds)
     for block in net:
@@ -163,9 +201,7 @@ def optimize_flowsheet(
             n = add_input_box_constraints(m, f"trust_region_{block.local_name}", box,
                                           (vin for vin, _ in block.point_io()))
             _log.info(f"optimization of {exp.name!r}: trust region on {n} inputs of {block.local_name!r}")
-    m.user_constraints = pyo.Block()
-    for name, expr in dict(constraints(blk) if constraints else {}).items():
-        m.user_constraints.add_component(name, pyo.Constraint(expr=expr))
+    add_user_constraints(m, constraints(blk) if constraints else {})
     m.objective = pyo.Objective(expr=objective(blk))
     opts = {"tol": 1e-8, "max_iter": 500, "bound_push": 1e-8, "bound_frac": 1e-8, **(options or {})}
     res = solve_hybrid(m, net, opts) if net else solve_nl(m, opts)

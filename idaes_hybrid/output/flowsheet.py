@@ -59,12 +59,31 @@ def save_flowsheet_model(directory: Path, result: TrainingResult, config_path: P
     return write_json_atomic(directory / "flowsheet_model.json", document)
 
 
+def learned_term_curve(spec, inputs: np.ndarray, widen: float = 0.0) -> tuple[np.ndarray, np.ndarray, bool]:
+    """What ``learned_term.png`` draws for one term against its first input: ``(x, y,
+    is_line)``. One input: the network on a grid over the smoother's range, widened by
+    ``widen`` of it on each side (a line). Several: the network at the smoother's own input
+    points, sorted by the first input (points; a line through the mean of the other inputs
+    would show a state the process never visits)."""
+    rows = _curve_inputs(inputs, widen)
+    return rows[:, 0], np.asarray(spec.predict(rows))[:, 0], rows.shape[1] == 1
+
+
+def _curve_inputs(inputs: np.ndarray, widen: float) -> np.ndarray:
+    """The network inputs :func:`learned_term_curve` evaluates at."""
+    v = np.asarray(inputs, float)
+    if v.shape[1] == 1:
+        return widened_grid(v[:, 0], 100, widen)[:, None]
+    return v[np.argsort(v[:, 0], kind="stable")]
+
+
 def plot_learned_terms(result: TrainingResult, path: Path,
                        bands: Mapping[str, Callable] | None = None) -> None:
-    """Each term's first learned output against its network's first input (the others at
-    their mean), with the smoother's profile (one panel per term). ``bands`` by term:
-    ``band(v) -> (centre, lower, upper)`` (:class:`~idaes_hybrid.uncertainty.term_band.TermBand`),
-    shaded over the data's range widened by a quarter on each side."""
+    """Each term's first learned output against its network's first input, with the
+    smoother's profile (one panel per term); see :func:`learned_term_curve`. ``bands`` by
+    term: ``band(v) -> (centre, lower, upper)``
+    (:class:`~idaes_hybrid.uncertainty.term_band.TermBand`), shaded along a one-input
+    term's curve (its range widened by a quarter on each side) or as error bars."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -74,21 +93,33 @@ def plot_learned_terms(result: TrainingResult, path: Path,
     for ax, term in zip(axes[0], terms):
         v, z = result.term_profiles[term]["inputs"], result.term_profiles[term]["outputs"]
         band = (bands or {}).get(term)
-        grid = widened_grid(v[:, 0], 100, 0.25 if band is not None else 0.0)
-        rows = np.tile(v.mean(axis=0), (grid.size, 1))
-        rows[:, 0] = grid
+        widen = 0.25 if band is not None else 0.0
+        x, y, is_line = learned_term_curve(result.specs[term], v, widen)
         ax.plot(v[:, 0], z[:, 0], ".", color="0.6", ms=3, label="smoother profile")
-        ax.plot(grid, result.specs[term].predict(rows)[:, 0], "r-", label="trained network")
+        if is_line:
+            ax.plot(x, y, "r-", label="trained network")
+        else:
+            ax.plot(x, y, "r.", ms=2, label="trained network at the same inputs")
         if band is not None:
-            _, lower, upper = band(rows)
-            ax.fill_between(grid, lower[:, 0], upper[:, 0], color="r", alpha=0.2,
-                            label=f"{getattr(band, 'level', 0.9):.0%} band")
-        ax.set_title(term)
+            _draw_term_band(ax, band, _curve_inputs(v, widen), is_line)
+        n_in = v.shape[1]
+        ax.set_title(term if n_in == 1 else f"{term} (against the first of {n_in} inputs)")
         ax.set_xlabel("network input 1")
         ax.set_ylabel("learned output 1")
         ax.legend()
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def _draw_term_band(ax, band: Callable, rows: np.ndarray, is_line: bool) -> None:
+    """A term's band at ``rows``: shaded along a line, error bars at points."""
+    centre, lower, upper = band(rows)
+    label = f"{getattr(band, 'level', 0.9):.0%} band"
+    if is_line:
+        ax.fill_between(rows[:, 0], lower[:, 0], upper[:, 0], color="r", alpha=0.2, label=label)
+    else:
+        ax.errorbar(rows[:, 0], centre[:, 0], yerr=[centre[:, 0] - lower[:, 0], upper[:, 0] - centre[:, 0]],
+                    fmt="none", ecolor="r", alpha=0.25, lw=1, label=label)
 
 
 def plot_validation(result: TrainingResult, experiments: Sequence[FlowsheetExperiment], path: Path,

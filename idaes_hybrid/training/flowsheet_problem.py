@@ -18,7 +18,8 @@ from pyomo.environ import units as pyunits
 import idaes.logger as idaeslog
 from idaes.core.util.exceptions import InitializationError
 
-from idaes_hybrid.model.dof import check_degrees_of_freedom
+from idaes_hybrid.model.dof import (DegreesOfFreedomError, check_degrees_of_freedom,
+                                    count_degrees_of_freedom)
 from idaes_hybrid.model.experiment import DataError
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.model.paths import PathError
@@ -192,15 +193,29 @@ def initialize_flowsheet(blk: pyo.Block, net=None) -> dict:
         if "degrees of freedom" not in str(err):
             raise
         dof = str(err).split(": ", 1)[1].split(" degrees", 1)[0]
-        name = blk.index() if blk.parent_component().is_indexed() else blk.name
-        raise DataError(
-            f"experiments[{name!r}]: the flowsheet keeps {dof} degrees of freedom with its inputs "
+        raise DataError(_free_state_message(blk, dof)) from None
+    return init.stats.get(blk.fs, {})
+
+
+def _free_state_message(blk: pyo.Block, dof) -> str:
+    name = blk.index() if blk.parent_component().is_indexed() else blk.name
+    return (f"experiments[{name!r}]: the flowsheet keeps {dof} degrees of freedom with its inputs "
             "and initial state fixed; fix every input (inputs) and give every differential state "
             "at t = 0 that the property package leaves free (initial: for a CSTR its outlet "
             "concentrations and temperature; a liquid of fixed density at fixed volume also needs "
             "its solvent's accumulation at t = 0, e.g. material_accumulation[*,Liq,H2O] = 0), or "
-            "start at initial = 'steady-state'") from None
-    return init.stats.get(blk.fs, {})
+            "start at initial = 'steady-state'")
+
+
+def check_square(m: pyo.Block, blk: pyo.Block, net, context: str) -> None:
+    """A simulation's (or an optimization start's) model must be square: a
+    :class:`DataError` naming the experiment and what to give, when it keeps free
+    variables (an incomplete initial state, an input not given) or has too few."""
+    try:
+        check_degrees_of_freedom(m, 0, context, net)
+    except DegreesOfFreedomError as err:
+        dof = count_degrees_of_freedom(m, net)
+        raise DataError(_free_state_message(blk, dof) if dof > 0 else str(err)) from None
 
 
 def fixed_weight_model(hf: HybridFlowsheet, exp: FlowsheetExperiment,
@@ -233,7 +248,7 @@ def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment,
     from idaes_hybrid.solve.nl_solve import solve_nl
 
     m, blk, net = fixed_weight_model(hf, exp, spec, nfe, ncp, f"simulate_{exp.name}")
-    check_degrees_of_freedom(m, 0, f"simulation of {exp.name!r}", net)
+    check_square(m, blk, net, f"simulation of {exp.name!r}")
     # A simulation is the square system: path inequalities (e.g. a Lyapunov decrease
     # imposed in training) are not enforced on a prediction.
     for con in blk.component_data_objects(pyo.Constraint, active=True, descend_into=True):
