@@ -9,8 +9,10 @@ the training data's noise (seed fixed per round), and added to the model with
 profile's product on the true model is divided by the true optimum (computed on the true
 model). The last row ("after round N") is the optimum of the model after the last update.
 
-Run: ``python -m benchmarks.closed_loop [--seeds 1 2] [--rounds 5]`` (about 5 minutes per
-seed); results in ``benchmarks/results/closed_loop.md`` and ``.json``.
+Run: ``python -m benchmarks.closed_loop [--seeds 1 2] [--rounds 5] [--proximal W] [--name N]``
+(10-25 minutes per seed, mostly the updates); results in ``benchmarks/results/closed_loop.md``
+and ``.json`` (``--proximal 0 --name closed_loop_proximal0``: without the pull towards the
+best batch).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def request_of(config):
                        F_min=o.F_min, F_max=o.F_max, V_max=o.V_max)
 
 
-def run_seed(seed: int, work: Path, rounds: int, anchor: bool) -> dict:
+def run_seed(seed: int, work: Path, rounds: int, anchor: bool, proximal: float) -> dict:
     """Train one data set, then run the closed loop on it."""
     from idaes_hybrid.cli.app import main
     from idaes_hybrid.config.run import load_run_config
@@ -58,24 +60,26 @@ def run_seed(seed: int, work: Path, rounds: int, anchor: bool) -> dict:
     plant = cl.reference_plant(model, truth, request, noise_data.NOISE_SD, seed=seed,
                                settings=config.training)
     result = cl.run_closed_loop(model, request, plant, rounds, config.training_experiments,
-                                config.validation_experiments, config.training, anchor=anchor)
-    after = _final_optimum(result.model, truth, request, config.training)
+                                config.validation_experiments, config.training, anchor=anchor,
+                                proximal=proximal)
+    best = cl.proximal_center(result.rounds, proximal)
+    after = _final_optimum(result.model, truth, request, config.training, best)
     rows = [{"round": r.round, "predicted": r.predicted, "true": r.true,
              "share": r.true / optimum, "feed": list(r.profile.values),
              "new_batch_rmse_before": r.update_rmse_before,
              "new_batch_rmse_after": r.update_rmse_after} for r in result.rounds]
     rows.append({"round": f"after round {rounds}", "predicted": after[0], "true": after[1],
                  "share": after[1] / optimum, "feed": after[2]})
-    return {"seed": seed, "anchor": anchor, "true_optimum": optimum, "rounds": rows,
+    return {"seed": seed, "anchor": anchor, "proximal": proximal, "true_optimum": optimum, "rounds": rows,
             "reached_round": next((r["round"] for r in rows if r["share"] >= TARGET), None),
             "wall_time_s": time.perf_counter() - tick}
 
 
-def _final_optimum(model, truth, request, settings) -> tuple[float, float, list[float]]:
+def _final_optimum(model, truth, request, settings, proximal) -> tuple[float, float, list[float]]:
     """The updated model's optimum: predicted and true product, feed."""
     from idaes_hybrid.optimize.closed_loop import evaluate_on_truth, model_optimum
 
-    opt = model_optimum(model, request, settings)
+    opt = model_optimum(model, request, settings, proximal)
     on_truth = evaluate_on_truth(model, truth, request, opt.profile, settings)
     return opt.product_mass, on_truth.product_mass, list(opt.profile.values)
 
@@ -96,7 +100,7 @@ def render(results: Sequence[dict]) -> str:
         reached = res["reached_round"]
         lines += [f"## seed {res['seed']} (true optimum {res['true_optimum']:.3f} g; anchor "
                   f"{str(res['anchor']).lower()}; {res['wall_time_s']:.0f} s)", "",
-                  f"{TARGET:.0%} reached: " + (f"round {reached}" if reached is not None else "no"),
+                  f"proximal {res['proximal']:g}; {TARGET:.0%} reached: " + (f"round {reached}" if reached is not None else "no"),
                   "", "| round | predicted P V (g) | on the true model (g) | share of the true optimum |",
                   "|---|---|---|---|"]
         for r in res["rounds"]:
@@ -110,14 +114,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--proximal", type=float, default=None,
+                        help="weight of the pull towards the best batch (default: the library's)")
+    parser.add_argument("--name", default="closed_loop",
+                        help="results file name (benchmarks/results/NAME.md and .json)")
     parser.add_argument("--no-anchor", action="store_true",
                         help="regularize each update towards zero, not the previous weights")
     args = parser.parse_args(argv)
+    from idaes_hybrid.optimize.closed_loop import DEFAULT_PROXIMAL
+
+    proximal = DEFAULT_PROXIMAL if args.proximal is None else args.proximal
     with tempfile.TemporaryDirectory() as tmp:
-        results = [run_seed(s, Path(tmp), args.rounds, not args.no_anchor) for s in args.seeds]
+        results = [run_seed(s, Path(tmp), args.rounds, not args.no_anchor, proximal)
+                   for s in args.seeds]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "closed_loop.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "closed_loop.md").write_text(render(results))
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / f"{args.name}.md").write_text(render(results))
     print(render(results))
     return 0
 

@@ -84,6 +84,7 @@ def _document(saved, config, result, optimum) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "model": saved.model_name, "model_dir": str(saved.directory), "config": str(config.path),
         "plant": loop.plant, "rounds_requested": loop.rounds, "anchor": loop.anchor,
+        "proximal": loop.proximal,
         "request": _request(config.optimization).to_dict(), "objective": "maximize P(tf) * V(tf)",
         **result.to_dict()}
     if optimum is not None:
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     log.info(f"loop: {loop.rounds} rounds on plant {loop.plant!r}")
     result = run_closed_loop(saved, request, plant, loop.rounds, config.training_experiments,
                              config.validation_experiments, config.training, loop.noise_sd,
-                             anchor=loop.anchor)
+                             anchor=loop.anchor, proximal=loop.proximal)
     doc = _document(saved, config, result, optimum)
     write_staged(out, lambda staging: _write(staging, doc, result, config, saved, log))
     _print_summary(doc, out)

@@ -9,6 +9,7 @@
     samples = 41                   # "reference" only: measurement times per batch
     seed = 0                       # "reference" only: seed of the measurement noise
     anchor = true                  # regularize each update towards the weights before it
+    proximal = 0.01                # pull of each optimum towards the best batch so far
 
 The batch optimized every round is the ``[optimization]`` table's (required).
 :func:`parse_loop` raises a :class:`~idaes_hybrid.config.checks.ConfigError` whose
@@ -24,11 +25,13 @@ from typing import Any, Callable
 from idaes_hybrid.config.checks import ConfigError, as_table, integer, number, reject_unknown
 from idaes_hybrid.config.flowsheet_parse import load_build_function
 from idaes_hybrid.model.definition import HybridModelDefinition
+from idaes_hybrid.optimize.closed_loop import DEFAULT_PROXIMAL, DEFAULT_ROUNDS
 
 #: Keys of the ``[loop]`` table.
-LOOP_KEYS = ("plant", "rounds", "noise_sd", "samples", "seed", "anchor")
+LOOP_KEYS = ("plant", "rounds", "noise_sd", "samples", "seed", "anchor", "proximal")
 #: Defaults of the optional keys.
-LOOP_DEFAULTS = {"rounds": 5, "samples": 41, "seed": 0, "anchor": True}
+LOOP_DEFAULTS = {"rounds": DEFAULT_ROUNDS, "samples": 41, "seed": 0, "anchor": True,
+                 "proximal": DEFAULT_PROXIMAL}
 #: ``plant`` value that simulates the plant with the ``[reference]`` kinetics.
 REFERENCE_PLANT = "reference"
 
@@ -51,6 +54,9 @@ class LoopSettings:
         Measurement times per batch and noise seed of the reference plant.
     anchor : bool
         Regularize each update towards the weights before it (else towards zero).
+    proximal : float
+        Weight of the pull of each round's optimum towards the best batch so far
+        (:func:`idaes_hybrid.optimize.closed_loop.run_closed_loop`).
     """
 
     plant: str
@@ -60,6 +66,7 @@ class LoopSettings:
     samples: int = LOOP_DEFAULTS["samples"]
     seed: int = LOOP_DEFAULTS["seed"]
     anchor: bool = LOOP_DEFAULTS["anchor"]
+    proximal: float = LOOP_DEFAULTS["proximal"]
 
     @property
     def is_reference(self) -> bool:
@@ -142,5 +149,6 @@ def parse_loop(table: Any, base_dir: str | Path, definition: HybridModelDefiniti
     anchor = table.get("anchor", LOOP_DEFAULTS["anchor"])
     if not isinstance(anchor, bool):
         raise ConfigError(f"loop.anchor: expected true or false, got {anchor!r}")
+    proximal = number(table.get("proximal", LOOP_DEFAULTS["proximal"]), "loop.proximal", lower=0.0)
     return LoopSettings(plant=plant, base_dir=base_dir, rounds=rounds, noise_sd=noise_sd,
-                        samples=samples, seed=seed, anchor=anchor)
+                        samples=samples, seed=seed, anchor=anchor, proximal=proximal)

@@ -45,6 +45,9 @@ _log = idaeslog.getLogger(__name__)
 
 #: Default number of rounds (``[loop] rounds``).
 DEFAULT_ROUNDS = 5
+#: Default weight of the pull towards the best batch so far (``[loop] proximal``), as a
+#: fraction of its product per full-range move of one interval's feed.
+DEFAULT_PROXIMAL = 0.01
 
 
 @dataclass(frozen=True)
@@ -172,12 +175,14 @@ class ClosedLoopResult:
 
 def _optimize(definition, spec, physics: Mapping[str, float], network_inputs: Sequence[str],
               request: FeedRequest, disc: Discretization, settings: TrainingSettings,
-              kinetics: KineticsMode) -> FeedOptimizationResult:
+              kinetics: KineticsMode,
+              proximal: tuple[FeedProfile, float] | None = None) -> FeedOptimizationResult:
     """The one call of :func:`~idaes_hybrid.optimize.feed.optimize_feed`."""
     return optimize_feed(definition, spec, physics, network_inputs, request.initial, request.Sf,
                          request.horizon, disc, request.intervals, (request.F_min, request.F_max),
                          request.V_max, kinetics=kinetics, solver_options=settings.solver_options,
-                         unit_config=settings.unit_config, user_scaling=settings.user_scaling)
+                         unit_config=settings.unit_config, user_scaling=settings.user_scaling,
+                         proximal=proximal, initial_feed=proximal[0] if proximal else None)
 
 
 def _evaluate(definition, physics: Mapping[str, float], network_inputs: Sequence[str],
@@ -215,11 +220,13 @@ def true_optimum(model: SavedModel, true_physics: Mapping[str, float], request: 
                      model.discretization, settings or TrainingSettings(), KineticsMode.REFERENCE)
 
 
-def model_optimum(model: SavedModel, request: FeedRequest,
-                  settings: TrainingSettings | None = None) -> FeedOptimizationResult:
-    """The optimum of ``request`` on ``model`` (its network, weights fixed)."""
+def model_optimum(model: SavedModel, request: FeedRequest, settings: TrainingSettings | None = None,
+                  proximal: tuple[FeedProfile, float] | None = None) -> FeedOptimizationResult:
+    """The optimum of ``request`` on ``model`` (its network, weights fixed); ``proximal``
+    as in :func:`~idaes_hybrid.optimize.feed.optimize_feed`, whose profile is also the start."""
     return _optimize(model.definition, model.spec, model.physics, model.network_inputs, request,
-                     model.discretization, settings or TrainingSettings(), KineticsMode.EXTERNAL)
+                     model.discretization, settings or TrainingSettings(), KineticsMode.EXTERNAL,
+                     proximal)
 
 
 def evaluate_on_truth(model: SavedModel, true_physics: Mapping[str, float], request: FeedRequest,
@@ -328,10 +335,14 @@ def updated_model(model: SavedModel, update: UpdateResult, batches: Sequence[Exp
 
 
 def check_loop_request(model: SavedModel, request: FeedRequest, rounds: int,
-                       training_experiments: Sequence[Experiment], name_prefix: str) -> None:
+                       training_experiments: Sequence[Experiment], name_prefix: str,
+                       proximal: float = DEFAULT_PROXIMAL) -> None:
     """Raise :class:`OptimizationRequestError` naming the first bad field of a loop request."""
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise OptimizationRequestError("rounds", f"expected an integer >= 1, got {rounds!r}")
+    if isinstance(proximal, bool) or not isinstance(proximal, (int, float)) \
+            or not (math.isfinite(proximal) and proximal >= 0):
+        raise OptimizationRequestError("proximal", f"expected a finite number >= 0, got {proximal!r}")
     check_feed_request(model.definition, request.initial, request.Sf, request.horizon,
                        request.intervals, (request.F_min, request.F_max), request.V_max)
     taken = {e.name for e in training_experiments}
@@ -343,6 +354,17 @@ def check_loop_request(model: SavedModel, request: FeedRequest, rounds: int,
         if exp.role is not Role.TRAIN:
             raise OptimizationRequestError(f"training_experiments[{i}] ({exp.name!r}).role",
                                            f"must be 'train', got {exp.role.value!r}")
+
+
+def proximal_center(rows: Sequence[LoopRound], weight: float) -> tuple[FeedProfile, float] | None:
+    """``(profile, w)`` of the best batch so far (the plant's product; the last batch if none
+    is known), ``w = weight *`` its product; ``None`` before the first batch."""
+    if not rows:
+        return None
+    known = [r for r in rows if math.isfinite(r.true)]
+    best = max(known, key=lambda r: r.true) if known else rows[-1]
+    scale = abs(best.true) if known and best.true != 0 else max(abs(best.predicted), 1.0)
+    return best.profile, float(weight) * scale
 
 
 def plant_batch(plant: Plant, profile: FeedProfile, round_: int) -> PlantBatch:
@@ -360,7 +382,8 @@ def run_closed_loop(model: SavedModel | str | Path, request: FeedRequest, plant:
                     rounds: int = DEFAULT_ROUNDS, training_experiments: Sequence[Experiment] = (),
                     validation_experiments: Sequence[Experiment] = (),
                     settings: TrainingSettings | None = None, noise_sd: Mapping[str, float] | None = None,
-                    anchor: bool = True, name_prefix: str = "loop") -> ClosedLoopResult:
+                    anchor: bool = True, name_prefix: str = "loop",
+                    proximal: float = DEFAULT_PROXIMAL) -> ClosedLoopResult:
     """Optimize, run the batch on ``plant``, update the model with it; ``rounds`` times.
 
     Parameters
@@ -386,6 +409,13 @@ def run_closed_loop(model: SavedModel | str | Path, request: FeedRequest, plant:
         Regularize each update towards the weights before it (else towards zero).
     name_prefix : str
         Batch ``k`` is named ``f"{name_prefix}{k}"``.
+    proximal : float
+        From round 2 on, the optimization starts from the best batch so far, ``F_best``
+        (the model is not convex in the feed: from a constant feed Ipopt may stop at a
+        local optimum worse than a batch already run), and the objective loses
+        ``proximal * best * sum_k ((F_k - F_best_k) / (F_max - F_min))^2``, ``best`` the
+        product of ``F_best``: of the feeds the model rates (nearly) equal, the one nearest
+        the best batch wins (0: no pull; see :func:`proximal_center`).
 
     Returns
     -------
@@ -394,11 +424,11 @@ def run_closed_loop(model: SavedModel | str | Path, request: FeedRequest, plant:
     current = model if isinstance(model, SavedModel) else load_model(model)
     settings = settings or TrainingSettings()
     batches = list(training_experiments)
-    check_loop_request(current, request, rounds, batches, name_prefix)
+    check_loop_request(current, request, rounds, batches, name_prefix, proximal)
     rows, update = [], None
     for k in range(1, rounds + 1):
         tick = time.perf_counter()
-        opt = model_optimum(current, request, settings)
+        opt = model_optimum(current, request, settings, proximal_center(rows, proximal))
         batch = plant_batch(plant, opt.profile, k)
         true = batch.product_mass if batch.product_mass is not None else \
             measured_product_mass(batch.measurements, request.horizon)

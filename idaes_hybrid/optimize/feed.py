@@ -281,10 +281,10 @@ def _product_mass(unit, tf: float) -> float:
 
 
 def _initialize(m: pyo.ConcreteModel, net, definition: HybridModelDefinition, unit, F0: float,
-                solver_options: dict | None) -> None:
-    """Simulate the constant feed ``F0`` (square, nonnegativity bounds lifted as in a
-    prediction: a model may be infeasible with them at a non-optimal feed), then
-    restore the bounds and free the profile."""
+                solver_options: dict | None, start: FeedProfile | None = None) -> None:
+    """Simulate the constant feed ``F0`` (or the profile ``start``; square, nonnegativity
+    bounds lifted as in a prediction: a model may be infeasible with them at a non-optimal
+    feed), then restore the bounds and free the profile."""
     t0 = unit.flowsheet().time.first()
     lower = {n: getattr(unit, n)[t0].lb for n in definition.nonnegative_states}
     for name in lower:
@@ -296,7 +296,10 @@ def _initialize(m: pyo.ConcreteModel, net, definition: HybridModelDefinition, un
     try:
         # the unit's Initializer marches the elements first (as prediction does), with
         # the feed fixed at F0 so the unit alone is square
-        unit.F.fix(F0)
+        for k in m.feed_intervals:
+            m.F_interval[k].set_value(F0 if start is None else start.values[k])
+        for t in unit.flowsheet().time:
+            unit.F[t].fix(F0 if start is None else start.value_at(t))
         m.feed_profile.deactivate()
         try:
             initialize_hybrid_units(m, net)
@@ -308,7 +311,8 @@ def _initialize(m: pyo.ConcreteModel, net, definition: HybridModelDefinition, un
             m.feed_profile.activate()
         init = _solve(m, net, solver_options, False, "initialization")
         if not init.ok:
-            _log.warning(f"initialization with constant F = {F0:.4g} ended {init.status.value}; "
+            what = f"constant F = {F0:.4g}" if start is None else "the start profile"
+            _log.warning(f"initialization with {what} ended {init.status.value}; "
                          "optimizing from the current point")
     finally:
         m.del_component(m.init_objective)
@@ -317,6 +321,25 @@ def _initialize(m: pyo.ConcreteModel, net, definition: HybridModelDefinition, un
         m.F_interval.unfix()
         m.objective.activate()
         m.volume_limit.activate()
+
+
+def _proximal_term(m: pyo.ConcreteModel, proximal: tuple[FeedProfile, float] | None,
+                   F_bounds: tuple[float, float]):
+    """``w * sum_k ((F_k - F_ref_k) / (F_max - F_min))^2`` in the product's units (0 if none)."""
+    if proximal is None:
+        return 0.0
+    ref, weight = proximal
+    if len(ref.values) != len(m.feed_intervals):
+        raise OptimizationRequestError("proximal", f"the reference feed has {len(ref.values)} "
+                                       f"intervals, the request {len(m.feed_intervals)}")
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0 \
+            or not math.isfinite(weight):
+        raise OptimizationRequestError("proximal", f"weight must be a finite number >= 0, got {weight!r}")
+    f_units, p_units = (pyunits.get_units(e) for e in (m.F_interval[0], m.product_mass))
+    f_units, p_units = (1.0 if u is None else u for u in (f_units, p_units))
+    span = max(F_bounds[1] - F_bounds[0], 1e-12) * f_units
+    return float(weight) * p_units * sum(((m.F_interval[k] - ref.values[k] * f_units) / span) ** 2
+                                         for k in m.feed_intervals)
 
 
 def optimize_feed(definition: HybridModelDefinition, spec: NetworkSpec | None,
@@ -328,7 +351,9 @@ def optimize_feed(definition: HybridModelDefinition, spec: NetworkSpec | None,
                   formulation: Formulation = Formulation.BATCHED,
                   unit_config: Mapping[str, Any] | None = None,
                   user_scaling: bool = False,
-                  input_box: InputBox | None = None) -> FeedOptimizationResult:
+                  input_box: InputBox | None = None,
+                  proximal: tuple[FeedProfile, float] | None = None,
+                  initial_feed: FeedProfile | None = None) -> FeedOptimizationResult:
     """Find the piecewise-constant feed that maximizes the final product mass.
 
     Parameters
@@ -369,6 +394,13 @@ def optimize_feed(definition: HybridModelDefinition, spec: NetworkSpec | None,
         Trust region: the network's inputs stay inside this box at every time point
         (``SavedModel.input_box``, the range the training covered); ignored with
         ``KineticsMode.REFERENCE``.
+    proximal : (FeedProfile, float), optional
+        ``(F_ref, w)``: subtract ``w * sum_k ((F_k - F_ref_k) / (F_max - F_min))^2`` from
+        the objective (``w`` in the objective's units, >= 0): among feeds the model rates
+        (nearly) equal, the one closest to ``F_ref`` (a closed loop's best batch so far).
+    initial_feed : FeedProfile, optional
+        Start the optimization from this feed (same intervals, clipped to the bounds)
+        instead of the constant feed that just fills the reactor to ``V_max``.
 
     Returns
     -------
@@ -408,14 +440,21 @@ def optimize_feed(definition: HybridModelDefinition, spec: NetworkSpec | None,
         _log.info(f"feed optimization: trust region on {n} network inputs")
     tf = time_set.last()
     m.product_mass = pyo.Expression(expr=getattr(unit, PRODUCT)[tf] * getattr(unit, VOLUME)[tf])
-    m.objective = pyo.Objective(expr=-m.product_mass, sense=pyo.minimize)
+    m.objective = pyo.Objective(expr=-m.product_mass + _proximal_term(m, proximal, (lo, hi)),
+                                sense=pyo.minimize)
     dof = degrees_of_freedom(m)
     if dof != n_intervals:
         raise OptimizationError(f"optimization model has {dof} degrees of freedom, expected "
                                 f"{n_intervals} (one per feed interval): an input or state left "
                                 "free or fixed by mistake?")
 
-    _initialize(m, net, definition, unit, F0, solver_options)
+    if initial_feed is not None:
+        if len(initial_feed.values) != n_intervals:
+            raise OptimizationRequestError("initial_feed", f"has {len(initial_feed.values)} "
+                                           f"intervals, the request {n_intervals}")
+        initial_feed = FeedProfile(profile.edges,
+                                   tuple(min(max(v, lo), hi) for v in initial_feed.values))
+    _initialize(m, net, definition, unit, F0, solver_options, initial_feed)
 
     result = _solve(m, net, solver_options, tee, "feed optimization", user_scaling)
     if not result.ok:
