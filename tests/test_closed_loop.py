@@ -182,6 +182,11 @@ def test_proximal_term_picks_the_reference_feed_when_it_dominates():
     pulled = optimize_feed(d, None, physics, list(d.state_names), proximal=(ref, 1e4), **request)
     assert np.allclose(pulled.profile.values, ref.values, atol=1e-3)
     assert free.product_mass > pulled.product_mass + 0.5
+    started = optimize_feed(d, None, physics, list(d.state_names), initial_feed=ref, **request)
+    assert started.product_mass == pytest.approx(free.product_mass, abs=1e-4)
+    with pytest.raises(OptimizationRequestError, match=r"^initial_feed: has 1 intervals"):
+        optimize_feed(d, None, physics, list(d.state_names),
+                      initial_feed=FeedProfile.uniform([0.1], 40.0), **request)
     with pytest.raises(OptimizationRequestError, match=r"^proximal: weight"):
         optimize_feed(d, None, physics, list(d.state_names), proximal=(ref, -1.0), **request)
 
@@ -241,7 +246,7 @@ def test_loop_records_the_true_product_and_its_update_improves_the_next_optimum(
     assert doc["true_optimum_product"] == pytest.approx(5.0, rel=1e-3)
     assert row["share"] == pytest.approx(row["true"] / doc["true_optimum_product"])
     assert doc["nominal_share"] == row["share"] < 0.7  # the nominal optimum falls short
-    assert row["update_rmse"]["after"]["S"] < 0.5 * row["update_rmse"]["before"]["S"]
+    assert row["update_rmse"]["after"]["S"] < 0.75 * row["update_rmse"]["before"]["S"]
     # round 2's optimum, on the updated model, gives more on the true model
     model, o = load_model(root / "loop" / "model"), config.optimization
     request = cl.FeedRequest(o.initial, o.Sf, o.horizon, o.intervals, o.F_min, o.F_max, o.V_max)

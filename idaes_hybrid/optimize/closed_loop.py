@@ -358,7 +358,13 @@ def check_loop_request(model: SavedModel, request: FeedRequest, rounds: int,
 
 def proximal_center(rows: Sequence[LoopRound], weight: float) -> tuple[FeedProfile, float] | None:
     """``(profile, w)`` of the best batch so far (the plant's product; the last batch if none
-    is known), ``w = weight *`` its product; ``None`` before the first batch."""
+    is known), ``w = weight *`` its product; ``None`` before the first batch.
+
+    The loop's optimizations start from ``profile`` (the model is not convex in the feed:
+    from a constant feed Ipopt may stop at a local optimum worse than a batch already run)
+    and lose ``w * sum_k ((F_k - profile_k) / (F_max - F_min))^2`` from the objective: of
+    the feeds the model rates (nearly) equal, the one nearest the best batch wins.
+    """
     if not rows:
         return None
     known = [r for r in rows if math.isfinite(r.true)]
@@ -410,12 +416,8 @@ def run_closed_loop(model: SavedModel | str | Path, request: FeedRequest, plant:
     name_prefix : str
         Batch ``k`` is named ``f"{name_prefix}{k}"``.
     proximal : float
-        From round 2 on, the optimization starts from the best batch so far, ``F_best``
-        (the model is not convex in the feed: from a constant feed Ipopt may stop at a
-        local optimum worse than a batch already run), and the objective loses
-        ``proximal * best * sum_k ((F_k - F_best_k) / (F_max - F_min))^2``, ``best`` the
-        product of ``F_best``: of the feeds the model rates (nearly) equal, the one nearest
-        the best batch wins (0: no pull; see :func:`proximal_center`).
+        From round 2 on, each optimization starts from the best batch so far and is pulled
+        towards it with this weight (0: no pull; see :func:`proximal_center`).
 
     Returns
     -------
