@@ -510,6 +510,8 @@ def evaluate_feed_on_reference(definition: HybridModelDefinition, physics: Mappi
     unit = blk.fs.unit
     for t in blk.fs.time:
         unit.F[t].fix(profile.value_at(t))
+    for name in definition.nonnegative_states:  # a square simulation: a state the collocation
+        getattr(unit, name).setlb(None)          # takes a hair below 0 is no infeasibility
     dof = degrees_of_freedom(m)
     if dof != 0:
         raise OptimizationError(f"reference simulation has {dof} degrees of freedom, expected 0")
