@@ -72,6 +72,12 @@ def _trust_region(argv: Sequence[str]) -> int:
     return trust_region.main(argv)
 
 
+def _closed_loop(argv: Sequence[str]) -> int:
+    from benchmarks import closed_loop
+
+    return closed_loop.main(argv)
+
+
 #: Benchmark name -> its entry point (taking the command-line arguments it should see).
 BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "formulations": _formulations,
@@ -84,6 +90,7 @@ BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "regularization": _regularization,
     "uncertainty": _uncertainty,
     "trust_region": _trust_region,
+    "closed_loop": _closed_loop,
 }
 
 

@@ -10,6 +10,10 @@
     Optimize the feed profile of the config's ``[optimization]`` table with a saved
     model; write ``DIR/optimization.json`` and ``DIR/feed_profiles.png``
     (see :mod:`idaes_hybrid.cli.optimize`).
+``idaes-hybrid loop MODEL_DIR CONFIG.toml --out DIR [--quiet]``
+    Closed loop: optimize the feed, run it on the ``[loop]`` table's plant, update the
+    model with the batch, repeat; write ``DIR/loop.json``, ``DIR/loop.md``,
+    ``DIR/loop.png`` and ``DIR/model/`` (see :mod:`idaes_hybrid.cli.loop`).
 ``idaes-hybrid update MODEL_DIR CONFIG.toml --out DIR``
     Re-train a saved model with new batches; ``idaes-hybrid estimate MODEL_DIR
     CONFIG.toml --experiment NAME --now T --window W --out DIR``: estimate the
@@ -135,6 +139,9 @@ def _parser() -> argparse.ArgumentParser:
     from idaes_hybrid.cli.optimize import add_parser as add_optimize_parser
 
     add_optimize_parser(sub)
+    from idaes_hybrid.cli.loop import add_parser as add_loop_parser
+
+    add_loop_parser(sub)
     from idaes_hybrid.cli.twin import add_parsers as add_twin_parsers
 
     add_twin_parsers(sub)
@@ -209,6 +216,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from idaes_hybrid.cli.optimize import run as _optimize
 
         return _optimize(args)
+    if args.command == "loop":
+        from idaes_hybrid.cli.loop import run as _loop
+
+        return _loop(args)
     if args.command in ("update", "estimate"):
         from idaes_hybrid.cli import twin as cli_twin
 

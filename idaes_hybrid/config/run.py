@@ -44,13 +44,15 @@ from idaes_hybrid.training.train import TrainingSettings
 from idaes_hybrid.cases.registry import REGISTRY, HybridModelDefinition, get_model_definition
 
 if TYPE_CHECKING:  # pragma: no cover
+    from idaes_hybrid.config.loop import LoopSettings
     from idaes_hybrid.config.optimization import OptimizationSettings
 
 _log = idaeslog.getLogger(__name__)
 
 #: Top-level keys of a run configuration.
 TOP_LEVEL_KEYS = ("model", "physics", "unit", "network", "discretization", "training", "solver",
-                  "reference", "experiments", "optimization", "decomposition", "uncertainty")
+                  "reference", "experiments", "optimization", "decomposition", "uncertainty",
+                  "loop")
 #: Keys of the ``[network]`` table.
 NETWORK_KEYS = ("inputs", "hidden", "activation", "seed", "formulation")
 #: Keys of the ``[discretization]`` table.
@@ -111,6 +113,8 @@ class RunConfig:
         The ``[optimization]`` table (:mod:`idaes_hybrid.config.optimization`).
     uncertainty : UncertaintySettings or None
         The ``[uncertainty]`` table (prediction bands); ``None`` without one.
+    loop : LoopSettings or None
+        The ``[loop]`` table (:mod:`idaes_hybrid.config.loop`, ``idaes-hybrid loop``).
     """
 
     path: Path | None
@@ -127,6 +131,7 @@ class RunConfig:
     reference: dict[str, float] | None = None
     optimization: OptimizationSettings | None = None
     uncertainty: UncertaintySettings | None = None
+    loop: LoopSettings | None = None
 
     @property
     def model_name(self) -> str:
@@ -228,13 +233,16 @@ def run_config_from_dict(data: Mapping[str, Any], base_dir: str | Path) -> RunCo
     from idaes_hybrid.config.optimization import parse_optimization
 
     optimization = parse_optimization(data.get("optimization"), experiments, definition, reference)
+    from idaes_hybrid.config.loop import parse_loop
+
+    loop = parse_loop(data.get("loop"), base_dir, definition, reference, optimization is not None)
     _log.debug("run config: model %s, %d experiments", definition.name, len(experiments))
     return RunConfig(path=None, definition=definition, physics=physics,
                      network_inputs=net["inputs"], hidden=net["hidden"],
                      activation=net["activation"], seed=net["seed"], discretization=disc,
                      training=training, solver=solver, experiments=experiments,
                      reference=reference, optimization=optimization,
-                     uncertainty=parse_uncertainty(data.get("uncertainty")))
+                     uncertainty=parse_uncertainty(data.get("uncertainty")), loop=loop)
 
 
 def _parse_reference(table: Any, definition: HybridModelDefinition) -> dict[str, float] | None:

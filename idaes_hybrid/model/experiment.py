@@ -195,8 +195,12 @@ class Experiment(Measured):
     ----------
     name : str
         Unique name of the experiment.
-    initial, inputs : dict[str, float]
-        Initial value of every state; constant inputs (e.g. ``F``, ``Sf``).
+    initial : dict[str, float]
+        Initial value of every state.
+    inputs : dict[str, float or InputProfile]
+        Inputs (e.g. ``F``, ``Sf``): a constant, or an
+        :class:`~idaes_hybrid.model.inputs.InputProfile` (a step profile's times become
+        finite-element boundaries).
     horizon : float
         Final time of the batch; the model is simulated on ``[0, horizon]``.
     measurements : pandas.DataFrame
@@ -236,10 +240,14 @@ class Experiment(Measured):
         """
         states, inputs = [str(s) for s in state_names], [str(u) for u in input_names]
         _check_table(self.initial, states, f"{field}.initial", "state")
-        _check_table(self.inputs, inputs, f"{field}.inputs", "input")
         horizon = _number(self.horizon, f"{field}.horizon")
         if not (math.isfinite(horizon) and horizon > 0):
             raise DataError(f"{field}.horizon: must be a finite number > 0, got {horizon!r}")
+        profiles = {k: v for k, v in self.inputs.items() if hasattr(v, "check")}
+        for name, profile in profiles.items():  # InputProfile: covers [0, horizon]
+            profile.check(horizon, f"{field}.inputs.{name}")
+        _check_table({k: 0.0 if k in profiles else v for k, v in self.inputs.items()}, inputs,
+                     f"{field}.inputs", "input")
         data = self.measurements
         source = data.attrs.get("source")
         where = f"{field}.measurements" + (f" (file '{source}')" if source else "")

@@ -194,6 +194,12 @@ class FeedRequest:
         check_feed_request(definition, self.initial, self.Sf, self.horizon, self.n_intervals,
                            self.F_bounds, self.V_max, prefix)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {"initial": dict(self.initial), "Sf": float(self.Sf), "horizon": float(self.horizon),
+                "n_intervals": int(self.n_intervals), "F_bounds": [float(f) for f in self.F_bounds],
+                "V_max": float(self.V_max)}
+
     @property
     def filling_feed(self) -> float:
         """The constant feed that just fills the volume to ``V_max`` (within the bounds)."""
@@ -316,10 +322,10 @@ def _product_mass(unit, tf: float) -> float:
 
 
 def _initialize(m: pyo.ConcreteModel, net, definition: HybridModelDefinition, unit, F0: float,
-                solver_options: dict | None) -> None:
-    """Simulate the constant feed ``F0`` (square, nonnegativity bounds lifted as in a
-    prediction: a model may be infeasible with them at a non-optimal feed), then
-    restore the bounds and free the profile."""
+                solver_options: dict | None, start: FeedProfile | None = None) -> None:
+    """Simulate the constant feed ``F0`` (or the profile ``start``; square, nonnegativity
+    bounds lifted as in a prediction: a model may be infeasible with them at a non-optimal
+    feed), then restore the bounds and free the profile."""
     t0 = unit.flowsheet().time.first()
     lower = {n: getattr(unit, n)[t0].lb for n in definition.nonnegative_states}
     for name in lower:
@@ -331,7 +337,10 @@ def _initialize(m: pyo.ConcreteModel, net, definition: HybridModelDefinition, un
     try:
         # the unit's Initializer marches the elements first (as prediction does), with
         # the feed fixed at F0 so the unit alone is square
-        unit.F.fix(F0)
+        for k in m.feed_intervals:
+            m.F_interval[k].set_value(F0 if start is None else start.values[k])
+        for t in unit.flowsheet().time:
+            unit.F[t].fix(F0 if start is None else start.value_at(t))
         m.feed_profile.deactivate()
         try:
             initialize_hybrid_units(m, net)
@@ -343,7 +352,8 @@ def _initialize(m: pyo.ConcreteModel, net, definition: HybridModelDefinition, un
             m.feed_profile.activate()
         init = _solve(m, net, solver_options, False, "initialization")
         if not init.ok:
-            _log.warning(f"initialization with constant F = {F0:.4g} ended {init.status.value}; "
+            what = f"constant F = {F0:.4g}" if start is None else "the start profile"
+            _log.warning(f"initialization with {what} ended {init.status.value}; "
                          "optimizing from the current point")
     finally:
         m.del_component(m.init_objective)
@@ -356,7 +366,7 @@ def _initialize(m: pyo.ConcreteModel, net, definition: HybridModelDefinition, un
 
 def _add_feed_problem(m: pyo.ConcreteModel, unit, time_set, request: FeedRequest) -> FeedProfile:
     """Free the feed as a piecewise-constant profile (``m.F_interval``), limit the volume and
-    maximize the product mass; the starting (filling) profile."""
+    define the product mass (``m.product_mass``); the starting (filling) profile."""
     lo, hi = (float(f) for f in request.F_bounds)
     F0 = request.filling_feed
     profile = FeedProfile.uniform([F0] * request.n_intervals, request.horizon)
@@ -373,7 +383,6 @@ def _add_feed_problem(m: pyo.ConcreteModel, unit, time_set, request: FeedRequest
         time_set, rule=lambda _, t: volume[t] <= float(request.V_max) * v_units)
     tf = time_set.last()
     m.product_mass = pyo.Expression(expr=getattr(unit, PRODUCT)[tf] * volume[tf])
-    m.objective = pyo.Objective(expr=-m.product_mass, sense=pyo.minimize)
     return profile
 
 
@@ -387,10 +396,42 @@ def _infeasible_hint(result: SolveResult, kinetics: KineticsMode) -> str:
             "horizon help")
 
 
+def _proximal_term(m: pyo.ConcreteModel, proximal: tuple[FeedProfile, float] | None,
+                   F_bounds: tuple[float, float]):
+    """``w * sum_k ((F_k - F_ref_k) / (F_max - F_min))^2`` in the product's units (0 if none)."""
+    if proximal is None:
+        return 0.0
+    ref, weight = proximal
+    if len(ref.values) != len(m.feed_intervals):
+        raise OptimizationRequestError("proximal", f"the reference feed has {len(ref.values)} "
+                                       f"intervals, the request {len(m.feed_intervals)}")
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0 \
+            or not math.isfinite(weight):
+        raise OptimizationRequestError("proximal", f"weight must be a finite number >= 0, got {weight!r}")
+    f_units, p_units = (pyunits.get_units(e) for e in (m.F_interval[0], m.product_mass))
+    f_units, p_units = (1.0 if u is None else u for u in (f_units, p_units))
+    span = max(F_bounds[1] - F_bounds[0], 1e-12) * f_units
+    return float(weight) * p_units * sum(((m.F_interval[k] - ref.values[k] * f_units) / span) ** 2
+                                         for k in m.feed_intervals)
+
+
+def _start_profile(initial_feed: FeedProfile | None, profile: FeedProfile,
+                   request: FeedRequest) -> FeedProfile | None:
+    """``initial_feed`` on the request's intervals, clipped to the feed bounds."""
+    if initial_feed is None:
+        return None
+    if len(initial_feed.values) != request.n_intervals:
+        raise OptimizationRequestError("initial_feed", f"has {len(initial_feed.values)} "
+                                       f"intervals, the request {request.n_intervals}")
+    lo, hi = (float(f) for f in request.F_bounds)
+    return FeedProfile(profile.edges, tuple(min(max(v, lo), hi) for v in initial_feed.values))
+
+
 def optimize_feed(model: HybridModel, request: FeedRequest, *,
                   kinetics: KineticsMode = KineticsMode.EXTERNAL,
-                  input_box: InputBox | None = None, tee: bool = False,
-                  user_scaling: bool = False) -> FeedOptimizationResult:
+                  input_box: InputBox | None = None, tee: bool = False, user_scaling: bool = False,
+                  proximal: tuple[FeedProfile, float] | None = None,
+                  initial_feed: FeedProfile | None = None) -> FeedOptimizationResult:
     """Find the piecewise-constant feed that maximizes the final product mass.
 
     Parameters
@@ -412,6 +453,13 @@ def optimize_feed(model: HybridModel, request: FeedRequest, *,
         Stream the solver log.
     user_scaling : bool
         Scale the model with the IDAES scalers of its unit and network.
+    proximal : (FeedProfile, float), optional
+        ``(F_ref, w)``: subtract ``w * sum_k ((F_k - F_ref_k) / (F_max - F_min))^2`` from
+        the objective (``w`` in the objective's units, >= 0): among feeds the model rates
+        (nearly) equal, the one closest to ``F_ref`` (a closed loop's best batch so far).
+    initial_feed : FeedProfile, optional
+        Start the optimization from this feed (same intervals, clipped to the bounds)
+        instead of the constant feed that just fills the reactor to ``V_max``.
 
     Returns
     -------
@@ -435,12 +483,15 @@ def optimize_feed(model: HybridModel, request: FeedRequest, *,
         n = add_input_box_constraints(m, "trust_region", input_box,
                                       (unit.network_input_vars(t) for t in time_set))
         _log.info(f"feed optimization: trust region on {n} network inputs")
+    m.objective = pyo.Objective(expr=-m.product_mass + _proximal_term(m, proximal, request.F_bounds),
+                                sense=pyo.minimize)
     dof = degrees_of_freedom(m)
     if dof != n_intervals:
         raise OptimizationError(f"optimization model has {dof} degrees of freedom, expected "
                                 f"{n_intervals} (one per feed interval): an input or state left "
                                 "free or fixed by mistake?")
-    _initialize(m, net, definition, unit, F0, model.solver_options_dict)
+    _initialize(m, net, definition, unit, F0, model.solver_options_dict,
+                _start_profile(initial_feed, profile, request))
     result = _solve(m, net, model.solver_options_dict, tee, "feed optimization", user_scaling)
     if not result.ok:
         raise OptimizationError(f"feed optimization ({kinetics.value} kinetics) failed: "
@@ -491,6 +542,8 @@ def evaluate_feed_on_reference(model: HybridModel, initial: Mapping[str, float],
     unit = blk.fs.unit
     for t in blk.fs.time:
         unit.F[t].fix(profile.value_at(t))
+    for name in definition.nonnegative_states:  # a square simulation: a state the collocation
+        getattr(unit, name).setlb(None)          # takes a hair below 0 is no infeasibility
     dof = degrees_of_freedom(m)
     if dof != 0:
         raise OptimizationError(f"reference simulation has {dof} degrees of freedom, expected 0")

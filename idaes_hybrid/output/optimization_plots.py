@@ -7,7 +7,7 @@ training plots of :mod:`idaes_hybrid.output.plots`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -84,4 +84,43 @@ def plot_feed_profiles(hybrid: FeedOptimizationResult, path: str | Path, V_max: 
                  + (f", {hybrid_on_reference.product_mass:.4g} g on the true model"
                     if hybrid_on_reference is not None else "")
                  + (f", true optimum {reference.product_mass:.4g} g" if reference is not None else ""))
+    return save_figure(fig, path)
+
+
+def plot_closed_loop(rounds: Sequence[int], true: Sequence[float], predicted: Sequence[float],
+                     path: str | Path, true_optimum: float | None = None,
+                     unit: str = "g") -> Path:
+    """Product mass per round of a closed loop: the plant's, the model's prediction, the optimum.
+
+    Parameters
+    ----------
+    rounds : Sequence[int]
+        Round numbers.
+    true, predicted : Sequence[float]
+        ``P(tf) V(tf)`` the plant gave and the model predicted in each round.
+    path : str or pathlib.Path
+        PNG file to write.
+    true_optimum : float, optional
+        The true optimum (drawn as a line, with its 99% level).
+    unit : str
+        Unit of the product mass.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    fig = Figure(figsize=(6.5, 4.0), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(rounds, true, "o-", color="tab:blue", lw=2, label="plant (true model)")
+    ax.plot(rounds, predicted, "s:", color="tab:green", lw=1.4, label="model prediction")
+    if true_optimum is not None:
+        ax.axhline(true_optimum, color="tab:orange", ls="--", lw=1.6, label="true optimum")
+        ax.axhline(0.99 * true_optimum, color="tab:orange", ls=":", lw=1, label="99% of it")
+    ax.set_xticks(list(rounds))
+    ax.set_xlabel("round")
+    ax.set_ylabel(f"product P(tf) V(tf) ({unit})")
+    ax.set_title("Closed loop: product per round")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     return save_figure(fig, path)

@@ -223,8 +223,16 @@ def experiment_fingerprint(exp: Experiment) -> str:
     """sha256 of an experiment's measurements (as CSV text), initial state, inputs and horizon."""
     csv = exp.measurements.to_csv(float_format="%.17g", lineterminator="\n")
     extra = json.dumps({"initial": exp.initial, "inputs": exp.inputs,
-                        "horizon": float(exp.horizon)}, sort_keys=True)
+                        "horizon": float(exp.horizon)}, sort_keys=True, default=_profile_json)
     return hashlib.sha256((csv + "\n" + extra).encode("utf-8")).hexdigest()
+
+
+def _profile_json(value: Any) -> Any:
+    """An :class:`~idaes_hybrid.model.inputs.InputProfile` input as JSON data (for fingerprints)."""
+    if hasattr(value, "value_at"):
+        return {"times": list(value.times), "values": list(value.values),
+                "interpolation": to_jsonable(value.interpolation)}
+    raise TypeError(f"input value {value!r} is not JSON serializable")
 
 
 def training_data_fingerprint(experiments: Sequence[Experiment]) -> dict:

@@ -63,7 +63,9 @@ def build_experiment_flowsheet(
     ``unit_config`` holds further CONFIG options of the unit (the ``[unit]``
     table of a run configuration, e.g. ``lyapunov_constraint``).
     """
-    blk.fs = FlowsheetBlock(dynamic=True, time_set=[0.0, float(experiment.horizon)],
+    horizon = float(experiment.horizon)
+    steps = [t for t in experiment.input_steps() if 0 < t < horizon]  # element boundaries
+    blk.fs = FlowsheetBlock(dynamic=True, time_set=[0.0, *steps, horizon],
                             time_units=definition.time_units)
     options = {**definition.unit_options(list(network_inputs)), **dict(unit_config or {})}
     if kinetics is not None:
@@ -77,7 +79,11 @@ def build_experiment_flowsheet(
     unit.set_physics(**physics)
     t0 = blk.fs.time.first()
     for name, value in experiment.inputs.items():
-        getattr(unit, name).fix(float(value))
+        if hasattr(value, "value_at"):  # an InputProfile: its value at every time point
+            for t in blk.fs.time:
+                getattr(unit, name)[t].fix(value.value_at(t, left=t != t0))
+        else:
+            getattr(unit, name).fix(float(value))
     fixed = definition.state_names if definition.fixed_initial_states is None \
         else definition.fixed_initial_states
     for name in definition.state_names:
