@@ -8,7 +8,8 @@ the piecewise-constant feed ``F_k``, between them, keeps every copy inside the l
 (``V <= V_max``, the same in every copy; states ``>= 0``) and maximizes::
 
     expected:    (1/K) sum_m P_m(tf) V_m(tf)
-    worst-case:  min_m  P_m(tf) V_m(tf)       (as  max z  s.t.  z <= P_m(tf) V_m(tf))
+    worst-case:  min_m  P_m(tf) V_m(tf)       (as  max z  s.t.  z <= P_m(tf) V_m(tf);
+                                               started from the expected-product optimum)
 
 A feed that only one member rates highly is not chosen: the optimum is one the ensemble
 agrees on, which is what keeps it good on the plant when the nominal model is wrong
@@ -133,18 +134,30 @@ def _shared_feed(m: pyo.ConcreteModel, units: list, request: FeedRequest) -> Fee
     return profile
 
 
-def _objective(m: pyo.ConcreteModel, units: list, objective: EnsembleObjective) -> None:
-    """The members' product masses and the objective over them."""
+def _objectives(m: pyo.ConcreteModel, units: list) -> None:
+    """The members' product masses and both objectives over them (``m.expected`` active,
+    ``m.worst_case_objective`` with its epigraph ``m.worst <= P_m V_m`` inactive)."""
     tf = units[0].flowsheet().time.last()
     m.product_mass = pyo.Expression(range(len(units)), rule=lambda _, k: (
         getattr(units[k], PRODUCT)[tf] * getattr(units[k], VOLUME)[tf]))
-    if objective is EnsembleObjective.EXPECTED:
-        m.objective = pyo.Objective(expr=-sum(m.product_mass.values()) / len(units))
-        return
+    m.expected = pyo.Objective(expr=-sum(m.product_mass.values()) / len(units))
     m.worst = pyo.Var(initialize=min(pyo.value(e) for e in m.product_mass.values()),
                       units=pyunits.get_units(m.product_mass[0]))
     m.worst_case = pyo.Constraint(range(len(units)), rule=lambda _, k: m.worst <= m.product_mass[k])
-    m.objective = pyo.Objective(expr=-m.worst)
+    m.worst_case_objective = pyo.Objective(expr=-m.worst)
+    m.worst.fix()
+    m.worst_case.deactivate()
+    m.worst_case_objective.deactivate()
+
+
+def _to_worst_case(m: pyo.ConcreteModel) -> None:
+    """Switch from the expected to the worst-case objective, ``m.worst`` at the members'
+    smallest product of the current point."""
+    m.worst.set_value(min(pyo.value(e) for e in m.product_mass.values()))
+    m.worst.unfix()
+    m.worst_case.activate()
+    m.expected.deactivate()
+    m.worst_case_objective.activate()
 
 
 def optimize_feed_ensemble(model: HybridModel, members: Sequence[NetworkSpec], request: FeedRequest,
@@ -186,10 +199,15 @@ def optimize_feed_ensemble(model: HybridModel, members: Sequence[NetworkSpec], r
     if input_box is not None:
         add_input_box_constraints(m, "trust_region", input_box,
                                   (u.network_input_vars(t) for u in units for t in u.flowsheet().time))
-    _objective(m, units, objective)
+    _objectives(m, units)
     nets = [m.member[k].net for k in range(len(members))]
+    what = f"ensemble feed optimization ({objective.value})"
     res = solve_or_raise(m, nets, model.solver_options_dict, tee, OptimizationError,
-                         f"ensemble feed optimization ({objective.value})")
+                         f"{what}, expected-product stage" if objective is EnsembleObjective.WORST_CASE
+                         else what)
+    if objective is EnsembleObjective.WORST_CASE:  # the non-smooth one from the smooth optimum
+        _to_worst_case(m)
+        res = solve_or_raise(m, nets, model.solver_options_dict, tee, OptimizationError, what)
     values = tuple(float(pyo.value(m.F_interval[k])) for k in m.feed_intervals)
     trajs = []
     for blk in blocks:

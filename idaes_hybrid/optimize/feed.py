@@ -548,6 +548,10 @@ def evaluate_feed_on_reference(model: HybridModel, initial: Mapping[str, float],
     if dof != 0:
         raise OptimizationError(f"reference simulation has {dof} degrees of freedom, expected 0")
     m.objective = pyo.Objective(expr=0.0)
+    try:  # march the elements first, as a prediction does
+        initialize_hybrid_units(m)
+    except InitializationError as err:
+        _log.warning(f"reference simulation: initializer failed ({err}); solving from the start")
     result = _solve(m, None, model.solver_options_dict, False, "reference simulation")
     if not result.ok:
         raise OptimizationError(f"reference simulation of the feed profile failed: "
