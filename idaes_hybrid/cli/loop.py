@@ -16,7 +16,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from idaes_hybrid.cli.common import add_accept_edited_option, open_saved_run
+from idaes_hybrid.cli.common import (add_accept_edited_option, add_run_options,
+                                     add_saved_model_arguments, open_saved_run)
 from idaes_hybrid.cli.output import write_staged
 
 
@@ -26,11 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         description="Optimize the feed ([optimization]), run it on the plant of "
                                     "the [loop] table, update the model with the batch; repeat "
                                     "for loop.rounds rounds.")
-    lp.add_argument("model_dir", metavar="MODEL_DIR", help="saved model directory (DIR/model)")
-    lp.add_argument("config", metavar="CONFIG.toml", help="run configuration with [optimization] "
-                                                          "and [loop]")
-    lp.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    lp.add_argument("--quiet", action="store_true", help="show warnings and errors only")
+    add_saved_model_arguments(lp, "run configuration with [optimization] and [loop]")
+    add_run_options(lp, tee=False)
     add_accept_edited_option(lp)
 
 
