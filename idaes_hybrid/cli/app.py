@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from idaes_hybrid.cli.common import (
-    LOGGER_NAME, UsageError, add_accept_edited_option, add_run_options, add_saved_model_arguments,
+    LOGGER_NAME, UsageError, add_run_options, add_saved_model_options,
     fmt, load_saved_with_config, write_plots)
 from idaes_hybrid.cli.uncertainty import (learned_term_band, unit_bands, unit_uncertainty,
                                           with_band_columns)
@@ -133,9 +133,8 @@ def _parser() -> argparse.ArgumentParser:
     add_max_weights_option(tr)
     pr = sub.add_parser("predict", help="simulate a config's experiments with a saved model",
                         description="Simulate every experiment of a config with a saved model.")
-    add_saved_model_arguments(pr, "run configuration with experiments")
-    add_run_options(pr, "FILE.csv", "predictions CSV to write", tee=False)
-    add_accept_edited_option(pr)
+    add_saved_model_options(pr, "run configuration with experiments", "FILE.csv",
+                            "predictions CSV to write", tee=False)
     from idaes_hybrid.cli.optimize import add_parser as add_optimize_parser
 
     add_optimize_parser(sub)

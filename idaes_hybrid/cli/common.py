@@ -31,6 +31,16 @@ def add_run_options(parser: argparse.ArgumentParser, out_metavar: str = "DIR",
     parser.add_argument("--quiet", action="store_true", help="show warnings and errors only")
 
 
+def add_saved_model_options(parser: argparse.ArgumentParser, config_help: str,
+                            out_metavar: str = "DIR", out_help: str = "output directory",
+                            tee: bool = True) -> None:
+    """What every command on a saved model takes: ``MODEL_DIR CONFIG.toml``, ``--out``,
+    (``--tee``), ``--quiet`` and ``--accept-edited-model``."""
+    add_saved_model_arguments(parser, config_help)
+    add_run_options(parser, out_metavar, out_help, tee)
+    add_accept_edited_option(parser)
+
+
 def add_accept_edited_option(parser: argparse.ArgumentParser) -> None:
     """Add ``--accept-edited-model`` to a command that reads a saved model."""
     parser.add_argument("--accept-edited-model", action="store_true",

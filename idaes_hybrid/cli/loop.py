@@ -16,8 +16,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from idaes_hybrid.cli.common import (add_accept_edited_option, add_run_options,
-                                     add_saved_model_arguments, open_saved_run)
+from idaes_hybrid.cli.common import add_saved_model_options, open_saved_run
 from idaes_hybrid.cli.output import write_staged
 
 
@@ -27,9 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         description="Optimize the feed ([optimization]), run it on the plant of "
                                     "the [loop] table, update the model with the batch; repeat "
                                     "for loop.rounds rounds.")
-    add_saved_model_arguments(lp, "run configuration with [optimization] and [loop]")
-    add_run_options(lp, tee=False)
-    add_accept_edited_option(lp)
+    add_saved_model_options(lp, "run configuration with [optimization] and [loop]", tee=False)
 
 
 def _plant(saved, config, request):

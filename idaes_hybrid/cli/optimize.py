@@ -14,8 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from idaes_hybrid.cli.common import (LOGGER_NAME, add_accept_edited_option, add_run_options,
-                                     add_saved_model_arguments, open_saved_run)
+from idaes_hybrid.cli.common import LOGGER_NAME, add_saved_model_options, open_saved_run
 from idaes_hybrid.cli.output import check_out_dir, write_staged
 
 
@@ -24,9 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     op = sub.add_parser("optimize", help="optimize the feed profile with a saved model",
                         description="Find the feed profile that maximizes the final product "
                                     "mass with a saved hybrid model ([optimization] table).")
-    add_saved_model_arguments(op, "run configuration with [optimization]")
-    add_run_options(op)
-    add_accept_edited_option(op)
+    add_saved_model_options(op, "run configuration with [optimization]")
 
 
 def gap_percent(true_optimum: float, achieved: float) -> float:

@@ -23,8 +23,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from idaes_hybrid.cli.common import (LOGGER_NAME, UsageError, add_accept_edited_option,
-                                     add_run_options, add_saved_model_arguments,
+from idaes_hybrid.cli.common import (LOGGER_NAME, UsageError, add_saved_model_options,
                                      check_horizon_end, check_rel_sd_names, fmt,
                                      load_saved_with_config, open_saved_run, write_plots)
 from idaes_hybrid.cli.output import check_out_dir, write_staged
@@ -40,15 +39,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         description="Re-train a saved model with the config's new training "
                                     "batches, warm-started from its network; report the "
                                     "validation RMSE before and after.")
-    add_saved_model_arguments(up, "config listing new and validation batches")
-    add_run_options(up)
+    add_saved_model_options(up, "config listing new and validation batches")
     up.add_argument("--no-anchor", action="store_true",
                     help="regularize towards zero instead of towards the saved weights")
-    add_accept_edited_option(up)
     es = sub.add_parser("estimate", help="estimate a running batch's state and forecast it",
                         description="Moving-horizon state estimate of a batch in progress with a "
                                     "saved model, and a forecast to the end of the batch.")
-    add_saved_model_arguments(es, "config holding the batch")
+    add_saved_model_options(es, "config holding the batch")
     es.add_argument("--experiment", required=True, metavar="NAME", help="the batch in progress")
     es.add_argument("--now", required=True, type=float, metavar="T", help="current time")
     es.add_argument("--window", required=True, type=float, metavar="W",
@@ -60,8 +57,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     es.add_argument("--prior-rel-sd", default="0.2", metavar="SD",
                     help="relative sd of the arrival cost: one number or NAME=SD,... "
                          "(e.g. X=0.5,V=0.02; unnamed states 0.2)")
-    add_run_options(es)
-    add_accept_edited_option(es)
 
 
 # ----------------------------------------------------------------------------- update
