@@ -34,12 +34,11 @@ from idaes_hybrid.model.initialization import initialize_hybrid_units
 from idaes_hybrid.model.trust_region import InputBox, add_input_box_constraints
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.optimize.feed import (
-    FEED, PRODUCT, VOLUME, FeedProfile, FeedRequest, OptimizationError, OptimizationRequestError,
-    aligned_discretization, synthetic_experiment)
+    PRODUCT, VOLUME, FeedProfile, FeedRequest, OptimizationError, OptimizationRequestError,
+    aligned_discretization, feed_trajectories, synthetic_experiment)
 from idaes_hybrid.solve.batched import solve_or_raise
 from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.training.predict import add_prediction_experiment
-from idaes_hybrid.training.problem import trajectories
 
 _log = idaeslog.getLogger(__name__)
 
@@ -209,11 +208,7 @@ def optimize_feed_ensemble(model: HybridModel, members: Sequence[NetworkSpec], r
         _to_worst_case(m)
         res = solve_or_raise(m, nets, model.solver_options_dict, tee, OptimizationError, what)
     values = tuple(float(pyo.value(m.F_interval[k])) for k in m.feed_intervals)
-    trajs = []
-    for blk in blocks:
-        traj = trajectories(blk, model.definition)
-        traj[FEED] = np.array([pyo.value(blk.fs.unit.F[t]) for t in blk.fs.time])
-        trajs.append(traj)
+    trajs = [feed_trajectories(blk, model.definition) for blk in blocks]
     out = EnsembleFeedResult(FeedProfile(profile.edges, values), objective,
                              [float(pyo.value(e)) for e in m.product_mass.values()], trajs,
                              res.status.value, res.iterations, time.perf_counter() - start)

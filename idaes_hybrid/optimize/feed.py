@@ -311,7 +311,8 @@ def _solve(m: pyo.ConcreteModel, net, options: dict | None, tee: bool, what: str
         raise OptimizationError(f"{what}: the solver did not run ({err})") from err
 
 
-def _trajectories(blk: pyo.Block, definition: HybridModelDefinition) -> dict[str, np.ndarray]:
+def feed_trajectories(blk: pyo.Block, definition: HybridModelDefinition) -> dict[str, np.ndarray]:
+    """``time``, states and learned terms of a solved batch block, and its feed ``F``."""
     traj = trajectories(blk, definition)
     traj[FEED] = np.array([pyo.value(blk.fs.unit.F[t]) for t in blk.fs.time])
     return traj
@@ -500,7 +501,7 @@ def optimize_feed(model: HybridModel, request: FeedRequest, *,
     values = tuple(float(pyo.value(m.F_interval[k])) for k in m.feed_intervals)
     wall = time.perf_counter() - start
     out = FeedOptimizationResult(
-        profile=FeedProfile(profile.edges, values), trajectories=_trajectories(blk, definition),
+        profile=FeedProfile(profile.edges, values), trajectories=feed_trajectories(blk, definition),
         product_mass=_product_mass(unit, time_set.last()), status=result.status, iterations=result.iterations,
         wall_time_s=wall, kinetics=kinetics, solver=result.solver_name)
     _log.info(f"feed optimization ({kinetics.value}): product {out.product_mass:.5g} g, "
@@ -558,4 +559,4 @@ def evaluate_feed_on_reference(model: HybridModel, initial: Mapping[str, float],
                                 f"{result.status.value} ({result.termination_message})")
     mass = _product_mass(unit, blk.fs.time.last())
     _log.info(f"feed profile on the reference model: product {mass:.5g} g")
-    return FeedEvaluation(profile, _trajectories(blk, definition), mass)
+    return FeedEvaluation(profile, feed_trajectories(blk, definition), mass)
