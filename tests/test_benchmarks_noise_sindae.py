@@ -81,3 +81,11 @@ def test_without_sindae_keeps_the_old_report():
     assert "SiNDAE X" not in text
     assert "Below SiNDAE's validation RMSE on every set: **not measured**" in text
     assert "SiNDAE side by side: not run (`--no-sindae`)." in text
+
+
+def test_extended_prediction_verdict_counts_sets_that_stay_nonnegative():
+    sets = [{"extended": {"factor": 1.5, "min": {"X": 0.02, "P": 0.0, "S": 0.004}, "ok": True}},
+            {"extended": {"factor": 1.5, "min": {"X": 0.02, "P": 0.0, "S": -0.12}, "ok": False}},
+            {"extended": {"factor": 1.5, "error": "no prediction"}}]
+    line = noise.extended_verdict(sets)
+    assert "**1 of 3 sets**" in line and "smallest value -0.12" in line

@@ -147,7 +147,7 @@ def test_defaults_and_settings_from_other_tables(tmp_path, shipped_dict):
     data["network"] = {"formulation": "lifted", "seed": 7}
     data["solver"] = {"tol": 1e-8, "linear_solver": "mumps", "print_level": 3}
     config = load_run_config(write_config(tmp_path, data))
-    assert config.physics == {"Yxs": 0.5, "Ypx": 0.2}
+    assert config.physics == {"Yxs": 0.5, "Ypx": 0.2, "S_lim": 1e-3}
     assert config.network_inputs == ["X", "S", "P", "V"]  # the model's default inputs
     assert config.discretization == Discretization()
     assert config.training.formulation is Formulation.LIFTED

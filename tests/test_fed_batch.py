@@ -73,3 +73,46 @@ def test_monod_reference_matches_scipy():
         np.testing.assert_allclose(model, ref[name].to_numpy(), atol=SIM_TOL)
     # conservation: V = V0 + F t exactly
     np.testing.assert_allclose([pyo.value(m.fs.unit.V[t]) for t in times], 1.0 + 0.05 * times, atol=1e-9)
+
+
+def _constant_rate_model(mu: float, definition=None):
+    """A hybrid bioreactor whose network returns ``mu`` everywhere (also at S = 0)."""
+    from idaes_hybrid.cases.registry import FED_BATCH_BIOREACTOR
+    from idaes_hybrid.training.problem import Discretization
+    from idaes_hybrid.nn.network import NetworkSpec
+    from idaes_hybrid.training.hybrid_model import HybridModel
+
+    spec = NetworkSpec.dense(2, [3], 1, "softplus", seed=0)
+    spec.weights[-1][:] = 0.0
+    spec.biases[-1][:] = 0.0
+    spec.output_mean[:], spec.output_std[:] = [mu], [0.05]
+    return HybridModel(definition or FED_BATCH_BIOREACTOR, {"Yxs": 0.5, "Ypx": 0.2}, ("X", "S"),
+                       Discretization(nfe=30, ncp=3), spec)
+
+
+@pytest.mark.component
+def test_predictions_keep_substrate_nonnegative_past_the_data():
+    """A network with mu(0) = 0.1 > 0 (what an unconstrained fit can return) in a batch that
+    runs out of substrate abruptly (within one element): the simulation's uptake limit keeps
+    S >= 0 up to a fraction of S_lim (1e-3 g/L; collocation error in that element) and
+    converts exactly the substrate there is (X_end = X0 + Yxs S0, P_end = Ypx (X_end - X0):
+    the mass balances), while the training formulation alone (no uptake limit) predicts
+    S < 0 (-0.8 g/L per hour of growth past depletion)."""
+    import dataclasses
+
+    import pandas as pd
+
+    from idaes_hybrid.cases.registry import FED_BATCH_BIOREACTOR
+    from idaes_hybrid.training.experiment import Experiment, Role
+    from idaes_hybrid.training.predict import simulate
+
+    x0, s0 = 1.0, 2.0
+    exp = Experiment(name="run_out", initial={"X": x0, "P": 0.0, "S": s0, "V": 1.0},
+                     inputs={"F": 0.0, "Sf": 0.0}, horizon=60.0, role=Role.VALIDATION,
+                     measurements=pd.DataFrame({"X": [1.0]}, index=pd.Index([1.0], name="time")))
+    sim = simulate(_constant_rate_model(0.1), exp)
+    assert sim["S"].min() >= -1e-3 and abs(sim["S"][-1]) < 1e-6
+    assert sim["X"][-1] == pytest.approx(x0 + 0.5 * s0, rel=1e-4)
+    assert sim["P"][-1] == pytest.approx(0.2 * 0.5 * s0, rel=1e-4)
+    unlimited = dataclasses.replace(FED_BATCH_BIOREACTOR, simulation_unit_config={})
+    assert simulate(_constant_rate_model(0.1, unlimited), exp)["S"].min() < -1.0

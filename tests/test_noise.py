@@ -77,3 +77,23 @@ def test_noise_levels_say_where_each_sd_comes_from():
     given = noise_levels([exp("a", {"X": 0.2}), exp("b", {"X": 0.3})])
     assert given["X"] == {"sd": 0.25, "source": "given"}
     assert observation_scales([exp("a", {"X": 0.2}), exp("b")])["X"] == pytest.approx(levels["X"]["sd"], rel=0.5)
+
+
+@pytest.mark.unit
+def test_refined_levels_replace_only_estimates_the_fit_contradicts():
+    from idaes_hybrid.training.noise_refit import REFIT_RATIO, refined_levels
+
+    levels = {"X": {"sd": 0.05, "source": "given"},
+              "S": {"sd": 0.27, "source": "estimated", "n_residuals": 60},
+              "P": {"sd": 0.045, "source": "estimated", "n_residuals": 58},
+              "V": {"sd": 0.3, "source": "data spread"}}
+    fit = {"X": 0.02, "S": 0.49, "P": 0.05, "V": 0.1}
+    new = refined_levels(levels, fit)
+    # S: 0.49 / 0.27 = 1.81 > 1.25 -> the fit's RMS; P: 1.11 -> kept; given and spread kept
+    assert new["S"] == {"sd": 0.49, "source": "estimated", "n_residuals": 60,
+                        "difference_estimate": 0.27, "refined": True}
+    assert new["P"] == levels["P"] and new["X"] == levels["X"] and new["V"] == levels["V"]
+    assert refined_levels(levels, {**fit, "S": 0.27 * REFIT_RATIO * 0.99}) is None
+    assert refined_levels(levels, {**fit, "S": 0.27 / REFIT_RATIO / 0.99}) is None
+    assert refined_levels(levels, {**fit, "S": 0.27 / REFIT_RATIO / 1.01})["S"]["sd"] == pytest.approx(
+        0.27 / REFIT_RATIO / 1.01)

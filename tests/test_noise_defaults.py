@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 #: Seed of the data set (sample times, noise, missing cells); not one of the benchmark's.
 SEED = 20260413
 #: Target of issue 13 for the fit; the noise estimate's band (see the test).
-RMSE_RATIO, NOISE_TOLERANCE = 1.25, 0.40
+RMSE_RATIO, NOISE_TOLERANCE = 1.25, 0.30
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +48,11 @@ def test_the_data_are_ragged(tmp_path):
 
 
 def test_noise_is_estimated_within_its_band(runs):
-    """Every variable's estimate within 40% of the true sd: about 2.5 standard deviations of
-    the estimator on data of this size (relative spread 13-19%, benchmarks/results/noise.md),
-    so the check is not a coin toss. Issue 13's 30% holds on 8 of the 9 benchmark sets; on
-    this seed (fixed before the first run) S comes out at 0.332 for 0.5 (-34%, 62 errors),
-    X, P and V within 30%."""
+    """Every variable's estimate within issue 13's 30% of the true sd. The difference
+    estimate alone gives S 0.332 for 0.5 on this seed (fixed before the first run; -34%:
+    the estimator's relative spread on data of this size is 13-19%); the check against
+    the trained fit's residuals (training.noise_refit) refines it to 0.43, X, P and V
+    stay within 30% as estimated."""
     given = runs["with"]["noise_sd"]
     estimated = runs["without"]["noise_sd"]
     for name, true_sd in noise_data.NOISE_SD.items():

@@ -13,6 +13,17 @@ The specific growth rate ``mu`` (1/h) is the kinetics slot: with
 the smoother); with ``KineticsMode.REFERENCE`` it is Monod kinetics
 ``mu_max S / (Ks + S)``, with substrate inhibition (Haldane)
 ``mu_max S / (Ks + S + S^2 Ki_inv)`` when ``Ki_inv = 1/Ki > 0``.
+
+No substrate, no growth: with ``uptake_limit`` (set by simulations, optimizations
+and estimates of ``FED_BATCH_BIOREACTOR``) the balances use
+``mu S / sqrt(S^2 + S_lim^2)`` (``S_lim`` 1e-3 g/L by default, below any measurable
+level), so whatever the network returns at ``S = 0``, the substrate is not consumed
+below zero (the factor changes sign with ``S``: ``S = 0`` attracts from both sides) and
+a prediction beyond the data keeps ``S >= 0`` up to the collocation error where the
+substrate runs out within one element (of the order of ``S_lim``). The factor is smooth,
+has no pole, and is 0.995 at ``10 S_lim``. Training leaves it out (its bounds hold
+``S >= 0``, and the factor's steepness near ``S = 0`` costs the solver iterations); the
+reference kinetics vanish at ``S = 0`` by themselves and are used as written.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ from typing import Sequence
 
 import pyomo.environ as pyo
 from pyomo.dae import DerivativeVar
+from pyomo.common.config import Bool, ConfigValue
 from pyomo.environ import units as pyunits
 
 from idaes.core import declare_process_block_class
@@ -32,7 +44,7 @@ from idaes_hybrid.model.initialization import HybridUnitInitializer
 from idaes_hybrid.model.scaling import HybridUnitScaler
 
 #: Default values of the physics parameters.
-DEFAULT_PHYSICS = {"Yxs": 0.5, "Ypx": 0.2, "mu_max": 0.2, "Ks": 1.0, "Ki_inv": 0.0}
+DEFAULT_PHYSICS = {"Yxs": 0.5, "Ypx": 0.2, "S_lim": 1e-3, "mu_max": 0.2, "Ks": 1.0, "Ki_inv": 0.0}
 
 
 class BioState(str, enum.Enum):
@@ -76,6 +88,10 @@ class FedBatchReactorData(HybridUnitBlockData):
         "Source of the growth rate mu: KineticsMode.EXTERNAL (network or smoother) or "
         "KineticsMode.REFERENCE (Monod)",
         "States fed to the network, in order (a subset of X, P, S, V)")
+    CONFIG.declare("uptake_limit", ConfigValue(
+        default=False, domain=Bool,
+        doc="Learned growth acts as mu S / sqrt(S^2 + S_lim^2) in the balances (no substrate, no "
+            "growth); simulations and optimizations of FED_BATCH_BIOREACTOR set it"))
 
     state_names = ("X", "P", "S", "V")
     input_names = ("F", "Sf")
@@ -96,6 +112,9 @@ class FedBatchReactorData(HybridUnitBlockData):
                              units=pyunits.dimensionless, doc="Biomass yield on substrate")
         self.Ypx = pyo.Param(initialize=DEFAULT_PHYSICS["Ypx"], mutable=True,
                              units=pyunits.dimensionless, doc="Product yield on biomass")
+        self.S_lim = pyo.Param(initialize=DEFAULT_PHYSICS["S_lim"], mutable=True,
+                               units=pyunits.g / pyunits.L,
+                               doc="Uptake limit: with uptake_limit, growth acts as mu S / sqrt(S^2 + S_lim^2)")
         self.mu_max = pyo.Param(initialize=DEFAULT_PHYSICS["mu_max"], mutable=True,
                                 units=pyunits.h**-1, doc="Monod maximum growth rate (reference)")
         self.Ks = pyo.Param(initialize=DEFAULT_PHYSICS["Ks"], mutable=True,
@@ -135,13 +154,20 @@ class FedBatchReactorData(HybridUnitBlockData):
 
     def _add_balances(self) -> None:
         t = self.flowsheet().time
+        if self.config.uptake_limit and self.config.kinetics is KineticsMode.EXTERNAL:
+            self.growth = pyo.Expression(t, rule=lambda b, tt: b.mu[tt] * b.S[tt]
+                                         / pyo.sqrt(b.S[tt] ** 2 + b.S_lim ** 2),
+                                         doc="Specific growth rate acting in the balances")
+        else:
+            self.growth = pyo.Expression(t, rule=lambda b, tt: b.mu[tt],
+                                         doc="Specific growth rate acting in the balances")
         self.biomass_balance = pyo.Constraint(t, rule=lambda b, tt: b.dXdt[tt] * b.V[tt]
-                                              == b.mu[tt] * b.X[tt] * b.V[tt] - b.F[tt] * b.X[tt])
+                                              == b.growth[tt] * b.X[tt] * b.V[tt] - b.F[tt] * b.X[tt])
         self.product_balance = pyo.Constraint(t, rule=lambda b, tt: b.dPdt[tt] * b.V[tt]
-                                              == b.Ypx * b.mu[tt] * b.X[tt] * b.V[tt] - b.F[tt] * b.P[tt])
+                                              == b.Ypx * b.growth[tt] * b.X[tt] * b.V[tt] - b.F[tt] * b.P[tt])
         self.substrate_balance = pyo.Constraint(t, rule=lambda b, tt: b.dSdt[tt] * b.V[tt]
                                                 == b.F[tt] * (b.Sf[tt] - b.S[tt])
-                                                - b.mu[tt] * b.X[tt] * b.V[tt] / b.Yxs)
+                                                - b.growth[tt] * b.X[tt] * b.V[tt] / b.Yxs)
         self.volume_balance = pyo.Constraint(t, rule=lambda b, tt: b.dVdt[tt] == b.F[tt])
 
     # ----------------------------------------------------------- the contract

@@ -32,11 +32,13 @@ FED_BATCH_BIOREACTOR = HybridModelDefinition(
     input_names=("F", "Sf"),
     learned_names=("mu",),
     default_network_inputs=("X", "S", "P", "V"),
-    physics_defaults={k: DEFAULT_PHYSICS[k] for k in ("Yxs", "Ypx")},
+    physics_defaults={k: DEFAULT_PHYSICS[k] for k in ("Yxs", "Ypx", "S_lim")},
     time_units=pyunits.h,
     nonnegative_states=("X", "P", "S"),
     reference=monod,
     reference_parameters={k: DEFAULT_PHYSICS[k] for k in ("mu_max", "Ks", "Ki_inv")},
+    # training holds S >= 0 by its bounds; a prediction past the data by the uptake limit
+    simulation_unit_config={"uptake_limit": True},
 )
 
 #: Leslie-Gower predator-prey: learned predator growth rate z(x0, x1); r2 and a2

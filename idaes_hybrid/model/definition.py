@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 from pyomo.environ import units as pyunits
 
@@ -42,6 +42,11 @@ class HybridModelDefinition:
         together at ``t0`` (the tank manifold's ``x0 = x1``) fixes only the
         independent ones; the unit's equations at ``t0`` give the others, and
         their ``initial`` values are only starting guesses.
+    simulation_unit_config
+        Unit CONFIG options a simulation, an optimization or an estimate adds to the
+        run's own (the training model is built without them), e.g. the bioreactor's
+        ``uptake_limit``: where the training data hold a state up by its bounds, a
+        prediction beyond the data needs the model's own guarantee.
     """
 
     name: str
@@ -58,3 +63,4 @@ class HybridModelDefinition:
     reference: Callable[[dict], Callable] | None = None
     reference_parameters: dict[str, float] = field(default_factory=dict)
     fixed_initial_states: tuple[str, ...] | None = None
+    simulation_unit_config: Mapping[str, Any] = field(default_factory=dict)

@@ -17,7 +17,13 @@ def _noise_lines(noise: dict) -> list[str]:
             "(given in the config, or estimated from the data when not given):", "",
             "| | " + " | ".join(noise) + " |", "|---" * (len(noise) + 1) + "|",
             "| sd | " + " | ".join(_fmt(v["sd"]) for v in noise.values()) + " |",
-            "| source | " + " | ".join(v["source"] for v in noise.values()) + " |"]
+            "| source | " + " | ".join(_noise_source(v) for v in noise.values()) + " |"]
+
+
+def _noise_source(level: dict) -> str:
+    if level.get("refined"):  # training.noise_refit: the first estimate disagreed with the fit
+        return f"estimated, refined from the fit's residuals (first estimate {_fmt(level['difference_estimate'])})"
+    return level["source"]
 
 
 def _regularization_lines(reg: dict) -> list[str]:

@@ -28,7 +28,9 @@ from idaes_hybrid.solve.solver import SolveResult, SolveStatus
 _log = idaeslog.getLogger(__name__)
 
 #: Ipopt return codes (``info["status"]``) -> our status.
-STATUS = {0: SolveStatus.OPTIMAL, 1: SolveStatus.ACCEPTABLE, -1: SolveStatus.MAX_ITERATIONS,
+#: 6 (Feasible_Point_Found): a square system solved by the restoration phase.
+STATUS = {0: SolveStatus.OPTIMAL, 1: SolveStatus.ACCEPTABLE, 6: SolveStatus.ACCEPTABLE,
+          -1: SolveStatus.MAX_ITERATIONS,
            -4: SolveStatus.MAX_ITERATIONS, -5: SolveStatus.MAX_ITERATIONS,
            2: SolveStatus.INFEASIBLE}
 

@@ -38,8 +38,9 @@ from idaes_hybrid.solve.solver import SolveResult
 from idaes_hybrid.solve.idaes_default import ensure_idaes_default_solver
 from idaes_hybrid.training.flowsheet_problem import (
     POINTS, build_flowsheet_training_model, flowsheet_rmse, initialize_flowsheet, networks,
-    scale_flowsheet_model, simulate_flowsheet, smoothness)
+    experiment_fit_sums, scale_flowsheet_model, simulate_flowsheet, smoothness)
 from idaes_hybrid.training.predict import PredictionError, pooled_rmse
+from idaes_hybrid.training.noise_refit import refit_noise
 from idaes_hybrid.training.problem import noise_levels
 from idaes_hybrid.training.train import (
     HessianMode, StageReport, StageStatus, TrainingError, TrainingResult, TrainingSettings, decomposition_resumes,
@@ -320,7 +321,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
         begun, profiles = (_warm_start(m, train_exps) if warm
                            else _fresh_start(m, hf, train_exps, options, settings, tee))
     stages.update(begun)
-    history: list[dict] = []
+    history, noise = [], noise_levels(train_exps)
     if decomposed:
         stages["train"], history = _train_decomposed(
             m, hf, train_exps, val_exps, nfe, ncp, settings, centres[nets[0].local_name],
@@ -330,12 +331,12 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
             scale_flowsheet_model(m)
         res = _train_stage(m, train_exps, options, settings, tee)
         stages["train"] = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)
+        noise = noise if warm else _check_noise(m, hf, train_exps, noise, options, settings, tee, stages)
     if cross_validating:
         choice, stages["regularization"] = _choose_regularization(m, train_exps, options, settings, tee)
     trained = {net.local_name: net.to_spec() for net in nets}
     for net in nets:
         net.fix_weights()
-
     tick = time.perf_counter()
     simulated = [*(train_exps if decomposed else []), *val_exps]
     per_exp, trajs, failed = _judge(m, hf, [] if decomposed else train_exps, simulated, trained,
@@ -348,7 +349,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
         train_rmse=pooled_rmse(per_exp, train_exps), validation_rmse=pooled_rmse(per_exp, val_exps),
         per_experiment_rmse=per_exp, trajectories=trajs,
         smoother_profiles=profiles[first], specs=trained, term_profiles=profiles,
-        noise=noise_levels(train_exps), regularization=choice.to_dict(), history=history,
+        noise=noise, regularization=choice.to_dict(), history=history,
         diagnostics={"validation_failures": failed} if failed else {})
 
 
@@ -360,6 +361,23 @@ def _train_stage(m: pyo.Block, train_exps, options: dict, settings: TrainingSett
         net.initialize_points(outputs=False)
         net.unfix_weights()
     return _train_solve(m, _sum_scaled(m, options), settings, tee)
+
+
+def _check_noise(m: pyo.Block, hf: HybridFlowsheet, train_exps, levels: dict, options: dict,
+                 settings: TrainingSettings, tee: bool, stages: dict) -> dict:
+    """Estimated noise levels against the fit; one warm refit where they are off
+    (:func:`~idaes_hybrid.training.noise_refit.refit_noise`). Returns the levels in force."""
+    per_exp = {e.name: flowsheet_rmse(m.experiment[e.name], hf, e) for e in train_exps}
+    opts = {**_sum_scaled(m, options), "hessian_approximation": settings.hessian.value,
+            **WARM_START_OPTIONS}
+    levels, refit = refit_noise(
+        m, levels, pooled_rmse(per_exp, train_exps),
+        lambda sc: experiment_fit_sums(m, hf, train_exps, sc),
+        lambda: solve_hybrid(m, networks(m), opts, tee, user_scaling=settings.user_scaling))
+    if refit is not None:
+        stages["noise_refit"] = StageReport(refit.status.value, refit.wall_time_s, refit.iterations,
+                                            refit.objective)
+    return levels
 
 
 def _sum_scaled(m: pyo.Block, options: dict) -> dict:

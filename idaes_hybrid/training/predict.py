@@ -68,7 +68,8 @@ def add_prediction_experiment(parent: pyo.Block, model: HybridModel, experiment:
 
     With ``lift_bounds`` (a simulation) the lower bounds of the model's
     ``nonnegative_states`` are removed so the model reports what it predicts; an
-    optimization keeps them. ``disc`` overrides the model's discretization.
+    optimization keeps them. ``disc`` overrides the model's discretization. The unit gets
+    the definition's ``simulation_unit_config`` options under the run's ``[unit]`` ones.
     """
     if model.spec is None:
         raise PredictionError(f"experiment {experiment.name!r}: the model has no trained network")
@@ -76,7 +77,7 @@ def add_prediction_experiment(parent: pyo.Block, model: HybridModel, experiment:
     blk = parent.experiment[experiment.name]
     build_experiment_flowsheet(blk, model.definition, experiment, disc or model.discretization,
                                dict(model.physics), model.network_inputs,
-                               unit_config=model.unit_config)
+                               unit_config={**model.definition.simulation_unit_config, **(model.unit_config or {})})
     parent.net = NeuralNetworkBlock(spec=model.spec, formulation=model.formulation)
     unit = blk.fs.unit
     parent.net.add_points("kinetics", list(blk.fs.time), inputs=unit.network_input_vars,

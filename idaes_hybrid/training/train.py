@@ -32,7 +32,9 @@ from idaes_hybrid.training.predict import pooled_rmse, rmse, simulate
 from idaes_hybrid.training.pretrain import (
     PretrainBackend, PretrainResult, normalization_from_data, pretrain_network)
 from idaes_hybrid.training.problem import (
-    Discretization, build_training_model, network_io_arrays, noise_levels, trajectories)
+    Discretization, build_training_model, experiment_fit_sums, network_io_arrays, noise_levels,
+    trajectories)
+from idaes_hybrid.training.noise_refit import fit_residual_rms, refit_noise
 from idaes_hybrid.training.regularization import (
     WARM_START_OPTIONS, RegularizationChoice, choose_regularization, prior_term, resolve_setting)
 from idaes_hybrid.training.smoother import (
@@ -309,15 +311,15 @@ def train(
     resuming = decomposed and decomposition_resumes(settings.decomposition, spec, train_exps)
     begun, smoother_profiles = _start_stages(m, run, spec, settings, warm, resuming, options, tee)
     stages.update(begun)
-    history: list[dict] = []
+    history, noise = [], noise_levels(train_exps)
     if decomposed:
         stages["train"], history = _train_decomposed(
             m, run, val_exps, settings, warm, starts=None if resuming else starting_values(m, train_exps))
         trained = m.net.to_spec()
     else:
-        fitted = _fit_simultaneous(m, run, settings, options, tee, cross_validating)
+        fitted = _fit_simultaneous(m, run, settings, options, tee, cross_validating, warm is None)
         stages.update(fitted[0])
-        choice = fitted[1] or choice
+        choice, noise = fitted[1] or choice, fitted[2]
         trained = m.net.to_spec()
         m.net.fix_weights()
     stages["diagnostics"], diagnostics = _diagnostics_stage(m, decomposed)
@@ -332,7 +334,7 @@ def train(
         wall_time_s=time.perf_counter() - start, stages=stages,
         train_rmse=pooled_rmse(per_exp, train_exps), validation_rmse=pooled_rmse(per_exp, val_exps),
         per_experiment_rmse=per_exp, trajectories=trajs, smoother_profiles=smoother_profiles,
-        diagnostics=diagnostics, history=history, noise=noise_levels(train_exps),
+        diagnostics=diagnostics, history=history, noise=noise,
         regularization=choice.to_dict(), model=run.model.replace(spec=trained))
 
 
@@ -385,9 +387,13 @@ def _add_training_objective(m: pyo.Block, settings: TrainingSettings, warm: Warm
 
 
 def _fit_simultaneous(m: pyo.Block, run: _Run, settings: TrainingSettings, options: dict, tee: bool,
-                      cross_validating: bool) -> tuple[dict[str, StageReport], RegularizationChoice | None]:
-    """Stage 3: the weights free, one simultaneous solve; then, if asked, the prior
-    precision cross-validated (and the model re-solved with it)."""
+                      cross_validating: bool, check_noise: bool = True,
+                      ) -> tuple[dict[str, StageReport], RegularizationChoice | None, dict]:
+    """Stage 3: the weights free, one simultaneous solve; with ``check_noise`` the
+    estimated noise levels checked against the fit (one warm refit where they are off,
+    :mod:`~idaes_hybrid.training.noise_refit`); then, if asked, the prior precision
+    cross-validated (and the model re-solved with it). Returns the stage reports, the
+    regularization choice and the noise levels in force."""
     m.net.unfix_weights()
     if settings.user_scaling:  # nominal values from the smoother's solution
         from idaes_hybrid.model.scaling import scale_hybrid_model
@@ -396,10 +402,20 @@ def _fit_simultaneous(m: pyo.Block, run: _Run, settings: TrainingSettings, optio
     opts = {**options, "hessian_approximation": settings.hessian.value}
     res = _solve(m, "train", opts, tee, user_scaling=settings.user_scaling)
     stages = {"train": StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)}
+    levels = noise_levels(run.experiments)
+    if check_noise:
+        levels, refit = refit_noise(
+            m, levels, fit_residual_rms(m, run.experiments),
+            lambda sc: experiment_fit_sums(m, run.experiments, sc),
+            lambda: solve_hybrid(m, m.net, {**opts, **WARM_START_OPTIONS}, tee,
+                                 user_scaling=settings.user_scaling))
+        if refit is not None:
+            stages["noise_refit"] = StageReport(refit.status.value, refit.wall_time_s, refit.iterations,
+                                                refit.objective)
     if not cross_validating:
-        return stages, None
+        return stages, None, levels
     choice, stages["regularization"] = _choose_regularization(m, run, opts, tee, settings.user_scaling)
-    return stages, choice
+    return stages, choice, levels
 
 
 def _diagnostics_stage(m: pyo.Block, decomposed: bool) -> tuple[StageReport, dict]:
