@@ -130,8 +130,10 @@ def test_cli_optimizes_over_the_saved_members(tmp_path, capsys):
 
 @pytest.mark.component
 def test_a_rate_that_never_vanishes_is_infeasible_with_a_hint():
-    """mu = 0.08 1/h whatever S: the biomass outgrows any feed the volume allows, so S >= 0
-    cannot hold; the error says why."""
+    """mu = 0.08 1/h whatever S: without the uptake limit the biomass outgrows any feed the
+    volume allows, so S >= 0 cannot hold and the error says why. With it (the default of
+    every optimization) no substrate means no growth: the optimum converts all the substrate
+    the volume allows, the stoichiometric bound Ypx Yxs (S0 V0 + Sf (V_max - V0)) = 0.45 g."""
     from idaes_hybrid.nn.network import NetworkSpec
     from idaes_hybrid.optimize.feed import OptimizationError
 
@@ -142,4 +144,7 @@ def test_a_rate_that_never_vanishes_is_infeasible_with_a_hint():
     request = FeedRequest({"X": 1.0, "P": 0.0, "S": 2.0, "V": 1.0}, Sf=5.0, horizon=40.0,
                           n_intervals=4, F_bounds=(0.0, 0.2), V_max=1.5)
     with pytest.raises(OptimizationError, match=r"infeasible.*mu > 0 at S = 0"):
-        optimize_feed(MODEL.replace(spec=constant), request)
+        optimize_feed(MODEL.replace(spec=constant, unit_config={"uptake_limit": False}), request)
+    limited = optimize_feed(MODEL.replace(spec=constant), request)
+    assert limited.product_mass == pytest.approx(0.2 * 0.5 * (2.0 * 1.0 + 5.0 * 0.5), rel=1e-3)
+    assert limited.trajectories["S"].min() >= 0.0

@@ -54,9 +54,9 @@ def _monod_network(n_hidden=16) -> NetworkSpec:
     return monod_network(n_hidden)
 
 
-def _prediction_model(exp, spec=None, disc=SMALL, formulation=Formulation.BATCHED):
+def _prediction_model(exp, spec=None, disc=SMALL, formulation=Formulation.BATCHED, unit_config=None):
     model = HybridModel(FED_BATCH_BIOREACTOR, {"Yxs": 0.5, "Ypx": 0.2}, ("X", "S"), disc,
-                        spec or _monod_network(), formulation)
+                        spec or _monod_network(), formulation, unit_config)
     return build_prediction_model(model, exp)
 
 
@@ -203,10 +203,15 @@ def test_march_makes_prediction_converge_where_constant_guess_fails():
 @pytest.mark.component
 @pytest.mark.parametrize("formulation", [Formulation.NESTED, Formulation.LIFTED])
 def test_march_handles_every_formulation(formulation):
-    cold = _prediction_model(_experiment(), formulation=formulation)
+    """Marched, the square solve needs at most one iteration and equals the solve from the
+    constant guess. Without the uptake limit: its saturating factor (tanh(S / S_lim)) gives
+    the cold start a second, spurious branch at S < 0 that it can stall on; the march does
+    not (test_uptake_limited_march_equals_the_plain_model_within_the_data)."""
+    plain = {"uptake_limit": False}
+    cold = _prediction_model(_experiment(), formulation=formulation, unit_config=plain)
     cold.objective = pyo.Objective(expr=0.0)
     res_cold = solve_hybrid(cold, cold.net, {"tol": 1e-8})
-    m = _prediction_model(_experiment(), formulation=formulation)
+    m = _prediction_model(_experiment(), formulation=formulation, unit_config=plain)
     initialize_hybrid_units(m, m.net)
     m.objective = pyo.Objective(expr=0.0)
     res = solve_hybrid(m, m.net, {"tol": 1e-8})  # the .nl path (POUNCE counts one iteration)
@@ -214,6 +219,22 @@ def test_march_handles_every_formulation(formulation):
     for t in m.experiment["b1"].fs.time:
         assert pyo.value(m.experiment["b1"].fs.unit.X[t]) == pytest.approx(
             pyo.value(cold.experiment["b1"].fs.unit.X[t]), rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.component
+def test_uptake_limited_march_equals_the_plain_model_within_the_data():
+    """Where S stays far above S_lim (1e-3 g/L) the uptake limit changes nothing: the marched
+    prediction with it equals the one without it (a square solve from the march)."""
+    runs = {}
+    for limit in (True, False):
+        m = _prediction_model(_experiment(), unit_config={"uptake_limit": limit})
+        initialize_hybrid_units(m, m.net)
+        m.objective = pyo.Objective(expr=0.0)
+        assert solve_hybrid(m, m.net, {"tol": 1e-8}).ok
+        unit = m.experiment["b1"].fs.unit
+        runs[limit] = np.array([[pyo.value(getattr(unit, n)[t]) for n in "XPSV"] for t in unit.flowsheet().time])
+    assert runs[True][:, 2].min() > 0.1
+    np.testing.assert_allclose(runs[True], runs[False], rtol=1e-7, atol=1e-9)
 
 
 # ----------------------------------------------------------------------------- numerics

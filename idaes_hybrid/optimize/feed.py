@@ -393,8 +393,9 @@ def _infeasible_hint(result: SolveResult, kinetics: KineticsMode) -> str:
         return ""
     return ("; a learned rate that stays above zero where a consumed state reaches zero (mu > 0 "
             "at S = 0, see learned_rate.png) makes X, P, S >= 0 impossible to keep with any "
-            "feed: more data near S = 0, a larger network, trust_region = true or a shorter "
-            "horizon help")
+            "feed unless the unit's uptake limit is on ([unit] uptake_limit = true, the "
+            "bioreactor's default in optimizations): more data near S = 0, a larger network, "
+            "trust_region = true or a shorter horizon help")
 
 
 def _proximal_term(m: pyo.ConcreteModel, proximal: tuple[FeedProfile, float] | None,
