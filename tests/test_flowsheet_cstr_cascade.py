@@ -117,17 +117,45 @@ def test_cascade_learns_the_two_input_rate_and_predicts_below_the_noise(trained)
 
 @pytest.mark.integration
 def test_cascade_heat_duty_optimum_matches_the_true_flowsheet(trained):
-    """Two W-sized heat duties without path constraints: the hybrid optimum, evaluated on
-    the true flowsheet, reaches the true flowsheet's own optimum (measured gap ~1e-7 %)."""
+    """Two W-sized heat duties with the config's active path constraints T <= 312 K: the
+    hybrid optimum, evaluated on the true flowsheet, reaches the true flowsheet's own
+    optimum (measured gap ~5e-6 %; nfe 20: 60.70 with, 60.40 without the limits)."""
     from idaes_hybrid.cli.app import main
 
     assert main(["optimize", str(trained / "run" / "model"), str(trained / "config.toml"),
                  "--out", str(trained / "opt"), "--quiet"]) == 0
     doc = json.loads((trained / "opt" / "optimization.json").read_text())
     truth = doc["true_flowsheet"]
-    assert doc["status"] == "optimal"
+    assert doc["status"] == "optimal" and doc["functions"]["constraints"] == "objective.py:constraints"
     assert abs(truth["gap_percent"]) < 0.5
     assert doc["objective"] == pytest.approx(truth["optimum"], rel=0.01)
+    assert min(doc["profiles"]["Q2"][:2]) < 0.9 * 2e4   # the limit holds Q2 back early on
+
+
+@pytest.mark.integration
+def test_cascade_optimum_is_unchanged_by_a_never_active_temperature_limit(trained):
+    """The hybrid optimum with T <= 400 K (never reached: 314 K at most) is the optimum
+    without limits; before the solves were scaled by magnitude the limit moved the
+    returned "optimum" from 60.57 to 60.88 (the true and hybrid optimum: 60.41)."""
+    from idaes_hybrid.cli.app import main
+
+    text = (trained / "config.toml").read_text()
+    assert 'constraints = "objective.py:constraints"\n' in text
+    (trained / "objective_400.py").write_text(
+        (trained / "objective.py").read_text().replace("<= 312.0", "<= 400.0"))
+    variants = {"free": text.replace('constraints = "objective.py:constraints"\n', ""),
+                "t400": text.replace("objective.py:constraints", "objective_400.py:constraints")}
+    docs = {}
+    for name, body in variants.items():
+        (trained / f"{name}.toml").write_text(body)
+        assert main(["optimize", str(trained / "run" / "model"), str(trained / f"{name}.toml"),
+                     "--out", str(trained / f"opt_{name}"), "--quiet"]) == 0
+        docs[name] = json.loads((trained / f"opt_{name}" / "optimization.json").read_text())
+    assert docs["t400"]["objective"] == pytest.approx(docs["free"]["objective"], rel=1e-7)
+    for q in ("Q1", "Q2"):
+        np.testing.assert_allclose(docs["t400"]["profiles"][q], docs["free"]["profiles"][q], rtol=1e-5)
+    truth = docs["free"]["true_flowsheet"]
+    assert abs(truth["gap_percent"]) < 0.1
 
 
 @pytest.mark.unit

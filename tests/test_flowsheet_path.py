@@ -194,7 +194,7 @@ def test_heat_duty_optimization_on_the_true_flowsheet_beats_the_start_and_is_cle
     assert res.objective < opt.evaluate_on_truth(start, nfe=18) - 1e-3
     assert opt.evaluate_on_truth(res.inputs(), nfe=18) == pytest.approx(res.objective, rel=1e-6)
     assert all(0.0 - 1e-6 <= q <= 4.0e4 + 1e-6 for q in res.profiles["Q"])
-    res.model.control.Q.fix()
+    res.model.control.Q_scaled.fix()
     DiagnosticsToolbox(res.model).assert_no_structural_warnings()
 
 

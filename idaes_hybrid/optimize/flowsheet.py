@@ -87,18 +87,31 @@ def _segment(t: float, bounds: Sequence[float]) -> int:
 
 def _add_controls(m: pyo.ConcreteModel, hf: HybridFlowsheet, blk: pyo.Block,
                   controls: Sequence[Control], bounds: Sequence[float]) -> None:
-    """Free every control as a piecewise-constant profile on the segments ``bounds``
-    (``m.control.<name>[k]``, linked to the flowsheet variable at every time point)."""
+    """Free every control as a piecewise-constant profile on the segments ``bounds``.
+
+    The decision variable of segment ``k`` is ``m.control.<name>_scaled[k]`` in [0, 1]
+    (the control's bounds mapped onto it); ``m.control.<name>[k]`` is the value in the
+    control's units, linked to the flowsheet variable at every time point. Ipopt stops
+    when the gradient of the Lagrangian is small in the variables' own units: with a
+    control of size 1e4 (a heat duty in W) the reduced gradient per W is ~1e-5 far from
+    the optimum, so an unscaled control stopped there ("optimal" at a non-stationary
+    point; any path inequality changed where). Per unit of the [0, 1] range it is the
+    objective change over the control's whole range.
+    """
     m.segment = pyo.RangeSet(0, len(bounds) - 2)
     m.control = pyo.Block()
     for c in controls:
-        u = pyo.Var(m.segment, bounds=(c.lower, c.upper), initialize=c.start)
-        m.control.add_component(c.name, u)
+        span = (c.upper - c.lower) or 1.0
+        v = pyo.Var(m.segment, bounds=(0.0, 1.0 if c.upper > c.lower else 0.0),
+                    initialize=(c.start - c.lower) / span)
+        m.control.add_component(f"{c.name}_scaled", v)
+        m.control.add_component(c.name, pyo.Expression(
+            m.segment, rule=lambda b, k, v=v, lo=c.lower, span=span: lo + span * v[k]))
         ref = hf.var(blk, c.name, f"controls.{c.name}")
         for t in blk.fs.time:
             ref[t].unfix()
-        link = pyo.Constraint(list(blk.fs.time), rule=lambda b, t, ref=ref, u=u: (
-            ref[t] / pyo.units.get_units(ref[t]) == u[_segment(t, bounds)]))
+        link = pyo.Constraint(list(blk.fs.time), rule=lambda b, t, ref=ref, v=v, lo=c.lower, span=span: (
+            (ref[t] / pyo.units.get_units(ref[t]) - lo) / span == v[_segment(t, bounds)]))
         m.control.add_component(f"{c.name}_link", link)
 
 
@@ -204,7 +217,10 @@ def optimize_flowsheet(
     add_user_constraints(m, constraints(blk) if constraints else {})
     m.objective = pyo.Objective(expr=objective(blk))
     opts = {"tol": 1e-8, "max_iter": 500, "bound_push": 1e-8, "bound_frac": 1e-8, **(options or {})}
-    res = solve_hybrid(m, net, opts) if net else solve_nl(m, opts)
+    # Decisions and states of very different sizes (W, J, mol/m^3): scaled by their
+    # magnitudes, or Ipopt may stop "optimal" where the reduced gradient is of order 1.
+    res = solve_hybrid(m, net, opts, magnitude_scaling=True) if net else \
+        solve_nl(m, opts, magnitude_scaling=True)
     if res.status not in (SolveStatus.OPTIMAL, SolveStatus.ACCEPTABLE):
         raise FlowsheetOptimizationError(f"optimization of {exp.name!r}: {res.status.value} "
                                          f"({res.termination_message})")

@@ -23,6 +23,7 @@ import idaes.logger as idaeslog
 
 from idaes_hybrid.nn.batched import BatchedNetwork
 from idaes_hybrid.nn.block import as_networks
+from idaes_hybrid.solve.magnitude_scaling import magnitude_scaling as scale_by_magnitude
 from idaes_hybrid.solve.solver import SolveResult, SolveStatus
 
 _log = idaeslog.getLogger(__name__)
@@ -322,7 +323,7 @@ def build_batched_nlp(model: pyo.Block, net, logger_every: int = 10) -> BatchedN
 
 
 def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool = False,
-                  user_scaling: bool = False) -> SolveResult:
+                  user_scaling: bool = False, magnitude_scaling: bool = False) -> SolveResult:
     """Solve ``model`` with ``net``'s points evaluated in batches; load the solution.
 
     Parameters
@@ -340,7 +341,13 @@ def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool 
     user_scaling
         Give Ipopt the model's IDAES scaling factors (``scaling_factor`` suffixes, 1 where
         unset) with ``nlp_scaling_method = user-scaling``.
+    magnitude_scaling
+        Scale every variable by the magnitude of its starting value instead
+        (:func:`~idaes_hybrid.solve.magnitude_scaling.magnitude_scaling`): Ipopt's stopping
+        test then holds for decisions of any size (optimizations).
     """
+    if user_scaling and magnitude_scaling:
+        raise ValueError("solve_batched: choose user_scaling or magnitude_scaling, not both")
     problem_class, backend, backend_defaults = interior_point_backend()
     options = dict(options or {})
     start = time.perf_counter()
@@ -350,10 +357,12 @@ def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool 
                             cl=bn.cl, cu=bn.cu)
     opts = {"print_level": 5 if tee else 0, **backend_defaults, **options}
     if user_scaling:
-
         rows = [netp.row_constraint(r) for r in range(netp.n_rows)]
         x_scale, g_scale = scaling_vectors(bn.variables, [*bn.constraints, *rows])
         problem.set_problem_scaling(1.0, x_scale, g_scale)
+        opts["nlp_scaling_method"] = "user-scaling"
+    elif magnitude_scaling:
+        problem.set_problem_scaling(*scale_by_magnitude(prob_obj, bn.x0, len(bn.cl)))
         opts["nlp_scaling_method"] = "user-scaling"
     for key, val in opts.items():
         problem.add_option(key, val)
@@ -375,14 +384,16 @@ def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool 
 
 
 def solve_hybrid(model: pyo.Block, net, options: dict | None = None, tee: bool = False,
-                 user_scaling: bool = False) -> SolveResult:
+                 user_scaling: bool = False, magnitude_scaling: bool = False) -> SolveResult:
     """Solve ``model`` the way ``net``'s formulation asks.
 
     ``Formulation.BATCHED`` with active network points goes through
     :func:`solve_batched`; everything else through the ``.nl`` solver of
     :func:`idaes_hybrid.solve.solver.get_nlp_solver`. ``user_scaling`` gives the batched
     solve the model's IDAES scaling factors; the ``.nl`` path always writes a model
-    with ``scaling_factor`` suffixes in scaled space (Pyomo's NL writer).
+    with ``scaling_factor`` suffixes in scaled space (Pyomo's NL writer). ``magnitude_scaling``
+    scales the variables by their starting magnitudes (batched path and real Ipopt's ``.nl``
+    path; see :mod:`idaes_hybrid.solve.magnitude_scaling`).
     """
     from idaes_hybrid.nn.formulations import Formulation
     from idaes_hybrid.solve.solver import get_nlp_solver
@@ -390,11 +401,12 @@ def solve_hybrid(model: pyo.Block, net, options: dict | None = None, tee: bool =
     nets = as_networks(net)
     if nets and all(n.config.formulation is Formulation.BATCHED for n in nets) \
             and any(n.point_io() for n in nets):
-        return solve_batched(model, nets, options, tee, user_scaling=user_scaling)
+        return solve_batched(model, nets, options, tee, user_scaling=user_scaling,
+                             magnitude_scaling=magnitude_scaling)
     if not user_scaling and _real_ipopt_in_process():
         from idaes_hybrid.solve.nl_solve import solve_nl
 
-        return solve_nl(model, options, tee)
+        return solve_nl(model, options, tee, magnitude_scaling=magnitude_scaling)
     return get_nlp_solver(options).solve(model, tee=tee)
 
 

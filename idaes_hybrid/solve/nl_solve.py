@@ -20,6 +20,7 @@ from pyomo.repn.plugins.nl_writer import NLWriter
 
 import idaes.logger as idaeslog
 
+from idaes_hybrid.solve.magnitude_scaling import magnitude_scaling as scale_by_magnitude
 from idaes_hybrid.solve.solver import SolveResult, SolveStatus
 
 _log = idaeslog.getLogger(__name__)
@@ -80,7 +81,8 @@ def read_model_nl(model: pyo.Block):
         return pounce.read_nl(str(path)), info
 
 
-def solve_nl(model: pyo.Block, options: dict | None = None, tee: bool = False) -> SolveResult:
+def solve_nl(model: pyo.Block, options: dict | None = None, tee: bool = False,
+             magnitude_scaling: bool = False) -> SolveResult:
     """Solve ``model`` (at most one active objective; none for a square system).
 
     Parameters
@@ -91,6 +93,10 @@ def solve_nl(model: pyo.Block, options: dict | None = None, tee: bool = False) -
         Ipopt options (``tol``, ``max_iter``, ``hessian_approximation``, ...).
     tee
         Print Ipopt's iteration log.
+    magnitude_scaling
+        Scale every variable by the magnitude of its starting value
+        (:func:`~idaes_hybrid.solve.magnitude_scaling.magnitude_scaling`), rows and
+        objective by Ipopt's gradient-based rule in the scaled variables.
 
     Returns
     -------
@@ -110,9 +116,13 @@ def solve_nl(model: pyo.Block, options: dict | None = None, tee: bool = False) -
     problem = cyipopt.Problem(n=len(variables), m=len(nl.g_l), problem_obj=prob,
                               lb=np.asarray(nl.x_l), ub=np.asarray(nl.x_u),
                               cl=np.asarray(nl.g_l), cu=np.asarray(nl.g_u))
-    for key, val in {"print_level": 5 if tee else 0, "sb": "yes", **(options or {})}.items():
-        problem.add_option(key, val)
     x0 = np.array([v.value if v.value is not None else 0.0 for v in variables], dtype=float)
+    opts = {"print_level": 5 if tee else 0, "sb": "yes", **(options or {})}
+    if magnitude_scaling:
+        problem.set_problem_scaling(*scale_by_magnitude(prob, x0, len(nl.g_l)))
+        opts["nlp_scaling_method"] = "user-scaling"
+    for key, val in opts.items():
+        problem.add_option(key, val)
     x, sol = problem.solve(x0)
     status = STATUS.get(int(sol["status"]), SolveStatus.FAILED)
     load = status in (SolveStatus.OPTIMAL, SolveStatus.ACCEPTABLE, SolveStatus.MAX_ITERATIONS)
