@@ -59,6 +59,7 @@ def test_noise_is_estimated_within_its_band(runs):
         assert given[name]["source"] == "given"
         assert estimated[name]["source"] == "estimated"
         assert abs(estimated[name]["sd"] / true_sd - 1.0) <= NOISE_TOLERANCE, (name, estimated[name])
+    assert estimated["S"].get("refined") and estimated["S"]["difference_estimate"] < 0.7 * 0.5
 
 
 def test_validation_rmse_without_noise_sd_within_1_25x(runs):
