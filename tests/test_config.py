@@ -366,3 +366,27 @@ def test_roles_are_kept(shipped_dict):
     config = run_config_from_dict(shipped_dict, BIOREACTOR)
     assert [e.role for e in config.experiments] == [
         Role(e.get("role", "train")) for e in shipped_dict["experiments"]]
+
+
+@pytest.mark.unit
+def test_model_named_by_file_needs_no_registration(tmp_path, shipped_dict):
+    """``model = "my_model.py:NAME"``: the definition is imported from the user's file (path
+    relative to the config); a missing file, a name that is not a definition, or a module
+    that fails to import stop with one message naming ``model``."""
+    (tmp_path / "my_model.py").write_text(
+        "import dataclasses\n"
+        "from idaes_hybrid.cases.registry import FED_BATCH_BIOREACTOR\n"
+        "MINE = dataclasses.replace(FED_BATCH_BIOREACTOR, name='my_bioreactor')\n"
+        "NOT_A_MODEL = 3\n")
+    (tmp_path / "broken.py").write_text("raise RuntimeError('boom')\n")
+    data = copy.deepcopy(shipped_dict)
+    data["model"] = "my_model.py:MINE"
+    config = load_run_config(write_config(tmp_path, data))
+    assert config.definition.name == "my_bioreactor"
+    assert config.model_ref == f"{(tmp_path / 'my_model.py').resolve()}:MINE"
+    for ref, words in (("nofile.py:MINE", ["not found"]),
+                       ("my_model.py:NOT_A_MODEL", ["no HybridModelDefinition 'NOT_A_MODEL'"]),
+                       ("my_model.py:MISSING", ["no HybridModelDefinition 'MISSING'"]),
+                       ("broken.py:MINE", ["RuntimeError: boom"]),
+                       ("a:b:c", ["expected 'module.py:name'"])):
+        check_error(tmp_path, dict(data, model=ref), "model", *words)

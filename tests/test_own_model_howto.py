@@ -5,6 +5,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,3 +52,14 @@ def test_the_howto_code_trains_a_registered_model(tmp_path, monkeypatch):
     assert max(metrics["validation"]["rmse"].values()) < 0.05
     for name in ("fit.png", "learned_rate.png", "report.md"):
         assert (out / name).is_file()
+    # nothing was registered: the saved model names the module, and predict reloads it
+    from idaes_hybrid.cases.registry import REGISTRY
+    from idaes_hybrid.cli.app import main
+    from idaes_hybrid.output.saved import load_model
+
+    assert "leslie_gower" not in REGISTRY
+    saved = load_model(out / "model")
+    assert saved.model_ref == f"{tmp_path.resolve() / 'my_model.py'}:LESLIE_GOWER"
+    assert saved.definition.name == "leslie_gower" and saved.definition.state_names == ("x0", "x1")
+    assert main(["predict", str(out / "model"), "my_model.toml", "--out", "pred.csv", "--quiet"]) == 0
+    assert len(pd.read_csv(tmp_path / "pred.csv")) > 0

@@ -42,6 +42,7 @@ from idaes_hybrid.uncertainty.settings import UncertaintySettings
 from idaes_hybrid.training.regularization import CROSS_VALIDATE
 from idaes_hybrid.training.train import TrainingSettings
 from idaes_hybrid.cases.registry import REGISTRY, HybridModelDefinition, get_model_definition
+from idaes_hybrid.model.user_module import UserModuleError, absolute_reference, load_definition
 
 if TYPE_CHECKING:  # pragma: no cover
     from idaes_hybrid.config.loop import LoopSettings
@@ -86,7 +87,7 @@ class RunConfig:
     path : pathlib.Path
         Absolute path of the TOML file (``None`` if built from a dict without a file).
     definition : HybridModelDefinition
-        The hybrid model (``model`` key).
+        The hybrid model (``model`` key: a built-in name or ``"module.py:NAME"``).
     physics : dict[str, float]
         Every physics parameter: the model's defaults updated by ``[physics]``.
     network_inputs : list[str]
@@ -115,6 +116,10 @@ class RunConfig:
         The ``[uncertainty]`` table (prediction bands); ``None`` without one.
     loop : LoopSettings or None
         The ``[loop]`` table (:mod:`idaes_hybrid.config.loop`, ``idaes-hybrid loop``).
+    model_ref : str or None
+        ``"/absolute/module.py:NAME"`` when ``model`` names the user's module (saved with
+        the model, which then reloads without a registration step); ``None`` for a
+        built-in name.
     """
 
     path: Path | None
@@ -132,6 +137,7 @@ class RunConfig:
     optimization: OptimizationSettings | None = None
     uncertainty: UncertaintySettings | None = None
     loop: LoopSettings | None = None
+    model_ref: str | None = None
 
     @property
     def model_name(self) -> str:
@@ -217,7 +223,7 @@ def run_config_from_dict(data: Mapping[str, Any], base_dir: str | Path) -> RunCo
         Directory that relative experiment ``data`` paths are resolved against.
     """
     reject_unknown(data, TOP_LEVEL_KEYS, "")
-    definition = _parse_model(data.get("model"))
+    definition, model_ref = _parse_model(data.get("model"), base_dir)
     physics = _parse_physics(data.get("physics", {}), definition)
     net = _parse_network(data.get("network", {}), definition)
     disc = parse_discretization(data.get("discretization", {}))
@@ -242,7 +248,8 @@ def run_config_from_dict(data: Mapping[str, Any], base_dir: str | Path) -> RunCo
                      activation=net["activation"], seed=net["seed"], discretization=disc,
                      training=training, solver=solver, experiments=experiments,
                      reference=reference, optimization=optimization,
-                     uncertainty=parse_uncertainty(data.get("uncertainty")), loop=loop)
+                     uncertainty=parse_uncertainty(data.get("uncertainty")), loop=loop,
+                     model_ref=model_ref)
 
 
 def _parse_reference(table: Any, definition: HybridModelDefinition) -> dict[str, float] | None:
@@ -257,13 +264,24 @@ def _parse_reference(table: Any, definition: HybridModelDefinition) -> dict[str,
     return {**definition.reference_parameters, **values}
 
 
-def _parse_model(value: Any) -> HybridModelDefinition:
+def _parse_model(value: Any, base_dir: str | Path) -> tuple[HybridModelDefinition, str | None]:
+    """The ``model`` key: a built-in name, or ``"module.py:NAME"`` naming a
+    :class:`HybridModelDefinition` in the user's module (no registration step). Returns the
+    definition and, for a module reference, its absolute form (saved with the model)."""
     if value is None:
-        raise ConfigError(f"model: required key missing; known models: {valid_names(sorted(REGISTRY))}")
+        raise ConfigError(f"model: required key missing; known models: {valid_names(sorted(REGISTRY))} "
+                          "or 'module.py:NAME' (a HybridModelDefinition in your module)")
+    if isinstance(value, str) and ":" in value:
+        try:
+            definition = load_definition(value, base_dir, "model")
+        except UserModuleError as err:
+            raise ConfigError(str(err)) from err.__cause__
+        return definition, absolute_reference(value, base_dir)
     if not isinstance(value, str) or value not in REGISTRY:
         raise ConfigError(f"model: {value!r} is not a known hybrid model; known models: "
-                          f"{valid_names(sorted(REGISTRY))}")
-    return get_model_definition(value)
+                          f"{valid_names(sorted(REGISTRY))} or 'module.py:NAME' (a "
+                          "HybridModelDefinition in your module)")
+    return get_model_definition(value), None
 
 
 def _parse_unit(table: Any, definition: HybridModelDefinition) -> dict[str, Any]:

@@ -10,6 +10,9 @@ A saved model is a directory holding ``model.json``::
      "metrics": {...}, "training_data": {"sha256": ..., "experiments": [...]},
      "checksum": {"sha256": ...}}
 
+A model trained from ``model = "my_model.py:NAME"`` also stores ``"model_ref"``, the
+module's absolute path and the name: it reloads from there, with no registration step.
+
 ``checksum`` (format 1.1) is the sha256 of every other field, written as canonical
 JSON; :func:`load_model` refuses a file whose contents no longer match it (an edited
 weight, a zeroed fingerprint) unless told to accept an edited file, refuses
@@ -108,6 +111,9 @@ class SavedModel:
     input_box : InputBox or None
         The smallest and largest value of each network input in training (the trust
         region of ``[optimization] trust_region``); ``None`` in older files.
+    model_ref : str or None
+        ``"/absolute/module.py:NAME"``: the user's module holding the definition (a
+        config with ``model = "module.py:NAME"``); ``None`` for a built-in name.
     """
 
     directory: Path
@@ -125,12 +131,23 @@ class SavedModel:
     created: str | None = None
     uncertainty: dict | None = None
     input_box: InputBox | None = None
+    model_ref: str | None = None
 
     @property
     def definition(self) -> HybridModelDefinition:
-        """The registered model definition; :class:`ModelFileError` if it is not registered."""
+        """The model definition: from the user's module when the model was trained from a
+        ``"module.py:NAME"`` config (``model_ref``), else the built-in or registered name;
+        :class:`ModelFileError` if neither is found."""
         from idaes_hybrid.cases.registry import REGISTRY
 
+        if self.model_ref:
+            from idaes_hybrid.model.user_module import UserModuleError, load_definition
+
+            try:
+                return load_definition(self.model_ref, self.directory, "model_ref")
+            except UserModuleError as err:
+                raise ModelFileError(f"{err} (named in '{self.directory / MODEL_FILE}'; the module "
+                                     "the model was trained with must stay where it was)") from None
         if self.model_name not in REGISTRY:
             raise ModelFileError(f"model: {self.model_name!r} in '{self.directory / MODEL_FILE}' "
                                  f"is not a registered hybrid model; known: {sorted(REGISTRY)}")
@@ -254,6 +271,13 @@ def _normalization(spec: NetworkSpec, inputs: Sequence[str], outputs: Sequence[s
     }
 
 
+def _optional_str(doc: Mapping, key: str, where: str) -> str | None:
+    value = doc.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ModelFileError(f"{key}: expected a string in '{where}', got {value!r}")
+    return value
+
+
 def model_document(spec: NetworkSpec, run_config: RunConfig, metrics: Mapping | None) -> dict:
     """The content of ``model.json`` for a trained ``spec`` (see the module docstring)."""
     inputs = list(run_config.network_inputs)
@@ -281,6 +305,7 @@ def model_document(spec: NetworkSpec, run_config: RunConfig, metrics: Mapping | 
         "normalization": _normalization(spec, inputs, learned),
         "metrics": None if metrics is None else dict(metrics),
         "training_data": training_data_fingerprint(run_config.training_experiments),
+        **({"model_ref": run_config.model_ref} if getattr(run_config, "model_ref", None) else {}),
     }
 
 
@@ -567,4 +592,4 @@ def load_model(directory: str | Path, accept_edited: bool = False) -> SavedModel
         versions=_require(doc, "versions", dict, where), format_version=version,
         created=doc.get("created"),
         uncertainty=doc["uncertainty"] if isinstance(doc.get("uncertainty"), dict) else None,
-        input_box=box)
+        input_box=box, model_ref=_optional_str(doc, "model_ref", where))

@@ -1,0 +1,102 @@
+"""Objects of the user's own Python files, named ``"module.py:name"`` (configs, saved models).
+
+A config names the user's build function (``build = "model.py:build"``) or hybrid-model
+definition (``model = "my_model.py:LESLIE_GOWER"``) by file, relative to the config: the
+module is imported from that file, so nothing has to be installed or registered first.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+
+#: Hybrid-model definitions loaded from users' modules, by absolute reference (one import each).
+_DEFINITIONS: dict[str, Any] = {}
+
+
+class UserModuleError(ValueError):
+    """A ``"module.py:name"`` reference that names no usable object; the message names the field."""
+
+
+def absolute_reference(ref: str, base_dir: str | Path) -> str:
+    """``module.py:name`` with the module path made absolute (``base_dir`` for a relative one)."""
+    module_path, name = ref.split(":")
+    return f"{(Path(base_dir) / module_path).resolve()}:{name}"
+
+
+def load_user_object(ref: str, base_dir: str | Path, field: str, check: Callable[[Any], bool] = callable,
+                     what: str = "function") -> Any:
+    """The object ``module.py:name`` names (the module path relative to ``base_dir``).
+
+    Parameters
+    ----------
+    ref
+        ``"module.py:name"``.
+    base_dir
+        Folder a relative module path is taken from (the config's).
+    field
+        The config field, named in every error.
+    check
+        Whether the object is of the expected kind.
+    what
+        The expected kind, for the error (``"function"``, ``"HybridModelDefinition"``).
+
+    Raises
+    ------
+    UserModuleError
+        A malformed reference, a missing file, a module that fails to import, or no
+        object of the expected kind under ``name``.
+    """
+    if not isinstance(ref, str) or ref.count(":") != 1:
+        kind = "function" if what == "function" else "name"
+        raise UserModuleError(f"{field}: expected 'module.py:{kind}', got {ref!r}")
+    module_path, name = ref.split(":")
+    path = (Path(base_dir) / module_path).resolve()
+    if not path.is_file():
+        raise UserModuleError(f"{field}: module file '{path}' not found")
+    sys.path.insert(0, str(path.parent))  # the module may import its neighbours
+    hidden = hide_other_neighbours(path.parent)
+    try:
+        spec = importlib.util.spec_from_file_location(f"idaes_hybrid_user_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # classes it declares look their module up there
+        spec.loader.exec_module(module)
+    except Exception as err:  # noqa: BLE001 - the user's module: report what it raised
+        sys.modules.pop(f"idaes_hybrid_user_{path.stem}", None)
+        raise UserModuleError(f"{field}: importing '{path}' failed: {type(err).__name__}: {err}") from err
+    finally:
+        sys.path.remove(str(path.parent))
+        sys.modules.update(hidden)
+    obj = getattr(module, name, None)
+    if obj is None or not check(obj):
+        raise UserModuleError(f"{field}: '{path}' has no {what} {name!r}")
+    return obj
+
+
+def load_definition(ref: str, base_dir: str | Path, field: str = "model"):
+    """The :class:`~idaes_hybrid.model.definition.HybridModelDefinition` ``module.py:NAME``
+    names, imported once per process (a config and the model it saves share it)."""
+    from idaes_hybrid.model.definition import HybridModelDefinition
+
+    key = absolute_reference(ref, base_dir) if isinstance(ref, str) and ref.count(":") == 1 else ref
+    if key not in _DEFINITIONS:
+        _DEFINITIONS[key] = load_user_object(ref, base_dir, field,
+                                             lambda obj: isinstance(obj, HybridModelDefinition),
+                                             "HybridModelDefinition")
+    return _DEFINITIONS[key]
+
+
+def hide_other_neighbours(folder: Path) -> dict:
+    """Take out of ``sys.modules`` (and return) the modules named like a ``.py`` file of
+    ``folder`` but loaded from elsewhere: another case's ``model`` imported earlier in the
+    process must not stand in for this folder's ``model.py``."""
+    hidden = {}
+    for stem in {p.stem for p in folder.glob("*.py")}:
+        loaded = sys.modules.get(stem)
+        origin = getattr(loaded, "__file__", None)
+        if loaded is not None and (origin is None or Path(origin).resolve().parent != folder):
+            hidden[stem] = sys.modules.pop(stem)
+    return hidden
