@@ -345,7 +345,7 @@ def _set_rows(s: dict, sindae: bool = False) -> list[str]:
             f"{_f(s['without']['process']['wall_time_s'], '{:.0f}')}"
     status = f"{s['with'].get('status', 'error')} / {s['without'].get('status', 'error')}"
     ext = s.get("extended", {})
-    low = _f(min(ext["min"].values()), "{:.3g}") if "min" in ext else f"**{ext.get('error', '-')}**"
+    low = _f(ext["min"]["S"], "{:.3g}") if "min" in ext else f"**{ext.get('error', '-')}**"
     rmse = f"| {s['kinetics']} | {s['seed']} | " + " | ".join(cells) + \
            f" | {'yes' if s['rmse_ok'] else '**no**'} | {low} | {status} | {times} |" + \
            (" " + _sindae_cells(s) if sindae else "")
@@ -384,10 +384,10 @@ def extended_verdict(sets: Sequence[dict]) -> str:
     """The verdict line of the predictions past the training horizon."""
     ext = [s.get("extended", {}) for s in sets]
     n_ok = sum(bool(e.get("ok")) for e in ext)
-    low = min((min(e["min"].values()) for e in ext if "min" in e), default=None)
+    low = min((e["min"]["S"] for e in ext if "min" in e), default=None)
     return (f"- Prediction of the validation batch to {EXTEND}x the training horizon (model trained "
-            f"without `noise_sd`) keeps X, P, S >= 0: **{n_ok} of {len(sets)} sets** (smallest value "
-            f"{_f(low, '{:.3g}')}).")
+            f"without `noise_sd`) keeps X, P, S >= 0: **{n_ok} of {len(sets)} sets** (smallest S "
+            f"{_f(low, '{:.3g}')} g/L; P starts at 0).")
 
 
 def sindae_verdict(doc: dict) -> str:
@@ -476,7 +476,7 @@ def render(doc: dict) -> str:
          "Trained with `idaes-hybrid train CONFIG --out DIR --quiet` in a subprocess.", "",
          "## Targets", "", *verdict(doc), "",
          "## Validation RMSE: with true `noise_sd` / without (ratio)" + ("; SiNDAE" if sindae else ""), "",
-         "| kinetics | seed | X | P | S | <= 1.25x | min X, P, S to 1.5x horizon | status with / without "
+         "| kinetics | seed | X | P | S | <= 1.25x | min S to 1.5x horizon (g/L) | status with / without "
          "| wall s with / without |"
          + (" SiNDAE X | SiNDAE P | SiNDAE S | below SiNDAE | SiNDAE status | SiNDAE wall s |" if sindae else ""),
          "|---|---|---|---|---|---|---|---|---|" + "---|" * (6 if sindae else 0)]

@@ -88,4 +88,4 @@ def test_extended_prediction_verdict_counts_sets_that_stay_nonnegative():
             {"extended": {"factor": 1.5, "min": {"X": 0.02, "P": 0.0, "S": -0.12}, "ok": False}},
             {"extended": {"factor": 1.5, "error": "no prediction"}}]
     line = noise.extended_verdict(sets)
-    assert "**1 of 3 sets**" in line and "smallest value -0.12" in line
+    assert "**1 of 3 sets**" in line and "smallest S -0.12 g/L" in line
