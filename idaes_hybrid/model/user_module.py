@@ -62,12 +62,15 @@ def load_user_object(ref: str, base_dir: str | Path, field: str, check: Callable
     try:
         spec = importlib.util.spec_from_file_location(f"idaes_hybrid_user_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # classes it declares look their module up there
+        # IDAES's declare_process_block_class looks the declaring module up in sys.modules;
+        # it leaves again afterwards, so that cloudpickle sends the user's functions to Dask
+        # workers by value (a worker cannot import this module by name)
+        sys.modules[spec.name] = module
         spec.loader.exec_module(module)
     except Exception as err:  # noqa: BLE001 - the user's module: report what it raised
-        sys.modules.pop(f"idaes_hybrid_user_{path.stem}", None)
         raise UserModuleError(f"{field}: importing '{path}' failed: {type(err).__name__}: {err}") from err
     finally:
+        sys.modules.pop(f"idaes_hybrid_user_{path.stem}", None)
         sys.path.remove(str(path.parent))
         sys.modules.update(hidden)
     obj = getattr(module, name, None)
