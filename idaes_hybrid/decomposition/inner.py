@@ -34,10 +34,10 @@ import pyomo.environ as pyo
 import idaes.logger as idaeslog
 from idaes.core.util.exceptions import InitializationError
 
-from idaes_hybrid.solve.batched import STATUS, BatchedNLP, build_batched_nlp, interior_point_backend
+from idaes_hybrid.solve.batched import BatchedNLP, build_batched_nlp, interior_point_backend
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
-from idaes_hybrid.solve.solver import SolveStatus
+from idaes_hybrid.solve.solver import IPOPT_STATUS, SolveStatus
 from idaes_hybrid.model.experiment import DataError, Experiment
 from idaes_hybrid.training.problem import Discretization, build_training_model
 from idaes_hybrid.model.definition import HybridModelDefinition
@@ -371,7 +371,7 @@ class InnerProblem:
             x, info = problem.solve(warm.x, lagrange=warm.lam, zl=warm.zl, zu=warm.zu)
         else:
             x, info = problem.solve(self._cold_start(theta, march=_march))
-        status = STATUS.get(int(info["status"]), SolveStatus.FAILED)
+        status = IPOPT_STATUS.get(int(info["status"]), SolveStatus.FAILED)
         if status not in (SolveStatus.OPTIMAL, SolveStatus.ACCEPTABLE) and not _march:
             _log.debug(f"inner {self.spec.name}: {'warm' if use_warm else 'cold'} start failed "
                        f"({status.name}); {'cold start' if use_warm else 'march'}")

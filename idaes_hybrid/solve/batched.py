@@ -24,16 +24,9 @@ import idaes.logger as idaeslog
 from idaes_hybrid.nn.batched import BatchedNetwork
 from idaes_hybrid.nn.block import as_networks
 from idaes_hybrid.solve.magnitude_scaling import magnitude_scaling as scale_by_magnitude
-from idaes_hybrid.solve.solver import SolveResult, SolveStatus
+from idaes_hybrid.solve.solver import IPOPT_STATUS, SolveResult, SolveStatus
 
 _log = idaeslog.getLogger(__name__)
-
-#: Ipopt return codes (``info["status"]``) -> our status.
-#: 6 (Feasible_Point_Found): a square system solved by the restoration phase.
-STATUS = {0: SolveStatus.OPTIMAL, 1: SolveStatus.ACCEPTABLE, 6: SolveStatus.ACCEPTABLE,
-          -1: SolveStatus.MAX_ITERATIONS,
-           -4: SolveStatus.MAX_ITERATIONS, -5: SolveStatus.MAX_ITERATIONS,
-           2: SolveStatus.INFEASIBLE}
 
 
 class NetworkPart:
@@ -369,7 +362,7 @@ def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool 
     build_time = time.perf_counter() - start
     x, sol = problem.solve(bn.x0)
     wall = time.perf_counter() - start
-    status = STATUS.get(int(sol["status"]), SolveStatus.FAILED)
+    status = IPOPT_STATUS.get(int(sol["status"]), SolveStatus.FAILED)
     load = status in (SolveStatus.OPTIMAL, SolveStatus.ACCEPTABLE, SolveStatus.MAX_ITERATIONS)
     if load:
         bn.load(x)

@@ -21,15 +21,9 @@ from pyomo.repn.plugins.nl_writer import NLWriter
 import idaes.logger as idaeslog
 
 from idaes_hybrid.solve.magnitude_scaling import magnitude_scaling as scale_by_magnitude
-from idaes_hybrid.solve.solver import SolveResult, SolveStatus
+from idaes_hybrid.solve.solver import IPOPT_STATUS, SolveResult, SolveStatus
 
 _log = idaeslog.getLogger(__name__)
-
-#: Ipopt return codes -> status.
-#: 6 (Feasible_Point_Found): a square system solved by the restoration phase.
-STATUS = {0: SolveStatus.OPTIMAL, 1: SolveStatus.ACCEPTABLE, 6: SolveStatus.ACCEPTABLE,
-          -1: SolveStatus.MAX_ITERATIONS,
-          -4: SolveStatus.MAX_ITERATIONS, -5: SolveStatus.MAX_ITERATIONS, 2: SolveStatus.INFEASIBLE}
 
 
 class _NLProblem:
@@ -124,7 +118,7 @@ def solve_nl(model: pyo.Block, options: dict | None = None, tee: bool = False,
     for key, val in opts.items():
         problem.add_option(key, val)
     x, sol = problem.solve(x0)
-    status = STATUS.get(int(sol["status"]), SolveStatus.FAILED)
+    status = IPOPT_STATUS.get(int(sol["status"]), SolveStatus.FAILED)
     load = status in (SolveStatus.OPTIMAL, SolveStatus.ACCEPTABLE, SolveStatus.MAX_ITERATIONS)
     if load:
         for v, val in zip(variables, x):

@@ -65,6 +65,13 @@ class SolveStatus(enum.Enum):
     FAILED = "failed"
 
 
+#: Ipopt return codes (cyipopt's ``info["status"]``) -> our status; 6 (Feasible_Point_Found)
+#: is a square system solved by the restoration phase.
+IPOPT_STATUS = {0: SolveStatus.OPTIMAL, 1: SolveStatus.ACCEPTABLE, 6: SolveStatus.ACCEPTABLE,
+                -1: SolveStatus.MAX_ITERATIONS, -4: SolveStatus.MAX_ITERATIONS,
+                -5: SolveStatus.MAX_ITERATIONS, 2: SolveStatus.INFEASIBLE}
+
+
 class SolverNotFoundError(RuntimeError):
     """Neither a real Ipopt nor POUNCE could be found."""
 

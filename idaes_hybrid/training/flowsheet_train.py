@@ -40,10 +40,9 @@ from idaes_hybrid.training.flowsheet_problem import (
     POINTS, build_flowsheet_training_model, flowsheet_rmse, initialize_flowsheet, networks,
     experiment_fit_sums, scale_flowsheet_model, simulate_flowsheet, smoothness)
 from idaes_hybrid.training.predict import PredictionError, pooled_rmse
-from idaes_hybrid.training.noise_refit import refit_noise
 from idaes_hybrid.training.problem import noise_levels
 from idaes_hybrid.training.train import (
-    HessianMode, StageReport, StageStatus, TrainingError, TrainingResult, TrainingSettings, decomposition_resumes,
+    HessianMode, StageReport, StageStatus, check_noise, TrainingError, TrainingResult, TrainingSettings, decomposition_resumes,
     pretrain_on_profiles, starting_values)
 from idaes_hybrid.training.regularization import (
     WARM_START_OPTIONS, RegularizationChoice, choose_regularization, prior_term, resolve_setting)
@@ -365,19 +364,14 @@ def _train_stage(m: pyo.Block, train_exps, options: dict, settings: TrainingSett
 
 def _check_noise(m: pyo.Block, hf: HybridFlowsheet, train_exps, levels: dict, options: dict,
                  settings: TrainingSettings, tee: bool, stages: dict) -> dict:
-    """Estimated noise levels against the fit; one warm refit where they are off
-    (:func:`~idaes_hybrid.training.noise_refit.refit_noise`). Returns the levels in force."""
+    """:func:`~idaes_hybrid.training.train.check_noise` on a flowsheet training model."""
     per_exp = {e.name: flowsheet_rmse(m.experiment[e.name], hf, e) for e in train_exps}
     opts = {**_sum_scaled(m, options), "hessian_approximation": settings.hessian.value,
             **WARM_START_OPTIONS}
-    levels, refit = refit_noise(
-        m, levels, pooled_rmse(per_exp, train_exps),
-        lambda sc: experiment_fit_sums(m, hf, train_exps, sc),
-        lambda: solve_hybrid(m, networks(m), opts, tee, user_scaling=settings.user_scaling))
-    if refit is not None:
-        stages["noise_refit"] = StageReport(refit.status.value, refit.wall_time_s, refit.iterations,
-                                            refit.objective)
-    return levels
+    return check_noise(m, levels, pooled_rmse(per_exp, train_exps),
+                       lambda sc: experiment_fit_sums(m, hf, train_exps, sc),
+                       lambda: solve_hybrid(m, networks(m), opts, tee, user_scaling=settings.user_scaling),
+                       stages)
 
 
 def _sum_scaled(m: pyo.Block, options: dict) -> dict:

@@ -59,7 +59,7 @@ def refined_levels(levels: Mapping[str, dict], fit_rms: Mapping[str, float],
     for name, level in levels.items():
         rms = fit_rms.get(name)
         out[name] = dict(level)
-        if level.get("source") != "estimated" or not rms or rms <= 0.0:
+        if level.get("source") != "estimated" or rms is None or rms <= 0.0:
             continue
         if max(rms / level["sd"], level["sd"] / rms) > ratio:
             out[name].update(sd=float(rms), difference_estimate=float(level["sd"]), refined=True)
@@ -67,14 +67,12 @@ def refined_levels(levels: Mapping[str, dict], fit_rms: Mapping[str, float],
     return out if changed else None
 
 
-def set_fit_scales(m: pyo.Block, experiment_fits: Mapping[str, tuple], scales: Mapping[str, float]) -> None:
-    """Replace the training model's fit weights: ``m.scales`` and every ``experiment_fit[e]``.
-
-    ``experiment_fits`` are the per-experiment ``(sum of squared scaled residuals, n)``
-    built with ``scales`` (the model's ``experiment_fit_sums``).
-    """
+def set_fit_scales(m: pyo.Block, fit_sums: Callable[[dict[str, float]], Mapping[str, tuple]],
+                   scales: Mapping[str, float]) -> None:
+    """Replace the training model's fit weights: ``m.scales`` and every ``experiment_fit[e]``
+    (rebuilt by ``fit_sums(scales)``, the model's per-experiment ``(sum, n)``)."""
     m.scales = dict(scales)
-    for name, (expr, _) in experiment_fits.items():
+    for name, (expr, _) in fit_sums(m.scales).items():
         m.experiment_fit[name].set_value(expr)
 
 
@@ -110,12 +108,12 @@ def refit_noise(m: pyo.Block, levels: Mapping[str, dict], fit_rms: Mapping[str, 
     _log.info(f"noise levels refined from the fit's residuals ({names}): refitting")
     saved = [(v, v.value) for v in m.component_data_objects(pyo.Var, descend_into=True) if not v.fixed]
     old_scales = dict(m.scales)
-    set_fit_scales(m, fit_sums({k: v["sd"] for k, v in new.items()}), {k: v["sd"] for k, v in new.items()})
+    set_fit_scales(m, fit_sums, {k: v["sd"] for k, v in new.items()})
     result = solve()
     if result.ok:
         return new, result
     _log.warning(f"noise refit: {result.status.value}; keeping the first fit and its levels")
     for var, val in saved:
         var.set_value(val, skip_validation=True)
-    set_fit_scales(m, fit_sums(old_scales), old_scales)
+    set_fit_scales(m, fit_sums, old_scales)
     return dict(levels), result

@@ -317,9 +317,9 @@ def train(
             m, run, val_exps, settings, warm, starts=None if resuming else starting_values(m, train_exps))
         trained = m.net.to_spec()
     else:
-        fitted = _fit_simultaneous(m, run, settings, options, tee, cross_validating, warm is None)
+        fitted = _fit_simultaneous(m, run, settings, options, tee, cross_validating, None if warm else noise)
         stages.update(fitted[0])
-        choice, noise = fitted[1] or choice, fitted[2]
+        choice, noise = fitted[1] or choice, fitted[2] or noise
         trained = m.net.to_spec()
         m.net.fix_weights()
     stages["diagnostics"], diagnostics = _diagnostics_stage(m, decomposed)
@@ -387,13 +387,12 @@ def _add_training_objective(m: pyo.Block, settings: TrainingSettings, warm: Warm
 
 
 def _fit_simultaneous(m: pyo.Block, run: _Run, settings: TrainingSettings, options: dict, tee: bool,
-                      cross_validating: bool, check_noise: bool = True,
+                      cross_validating: bool, noise: dict | None = None,
                       ) -> tuple[dict[str, StageReport], RegularizationChoice | None, dict]:
-    """Stage 3: the weights free, one simultaneous solve; with ``check_noise`` the
-    estimated noise levels checked against the fit (one warm refit where they are off,
-    :mod:`~idaes_hybrid.training.noise_refit`); then, if asked, the prior precision
-    cross-validated (and the model re-solved with it). Returns the stage reports, the
-    regularization choice and the noise levels in force."""
+    """Stage 3: the weights free, one simultaneous solve; given the ``noise`` levels the fit
+    used, those estimated checked against the fit (:func:`check_noise`); then, if asked,
+    the prior precision cross-validated (and the model re-solved with it). Returns the stage
+    reports, the regularization choice and the noise levels in force."""
     m.net.unfix_weights()
     if settings.user_scaling:  # nominal values from the smoother's solution
         from idaes_hybrid.model.scaling import scale_hybrid_model
@@ -402,20 +401,26 @@ def _fit_simultaneous(m: pyo.Block, run: _Run, settings: TrainingSettings, optio
     opts = {**options, "hessian_approximation": settings.hessian.value}
     res = _solve(m, "train", opts, tee, user_scaling=settings.user_scaling)
     stages = {"train": StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)}
-    levels = noise_levels(run.experiments)
-    if check_noise:
-        levels, refit = refit_noise(
-            m, levels, fit_residual_rms(m, run.experiments),
-            lambda sc: experiment_fit_sums(m, run.experiments, sc),
-            lambda: solve_hybrid(m, m.net, {**opts, **WARM_START_OPTIONS}, tee,
-                                 user_scaling=settings.user_scaling))
-        if refit is not None:
-            stages["noise_refit"] = StageReport(refit.status.value, refit.wall_time_s, refit.iterations,
-                                                refit.objective)
+    if noise is not None:
+        noise = check_noise(m, noise, fit_residual_rms(m, run.experiments),
+                            lambda sc: experiment_fit_sums(m, run.experiments, sc),
+                            lambda: solve_hybrid(m, m.net, {**opts, **WARM_START_OPTIONS}, tee,
+                                                 user_scaling=settings.user_scaling), stages)
     if not cross_validating:
-        return stages, None, levels
+        return stages, None, noise
     choice, stages["regularization"] = _choose_regularization(m, run, opts, tee, settings.user_scaling)
-    return stages, choice, levels
+    return stages, choice, noise
+
+
+def check_noise(m: pyo.Block, levels: dict, fit_rms: dict, fit_sums, solve, stages: dict) -> dict:
+    """Estimated noise levels against the solved model's residual RMS; one warm refit where
+    they are off (:func:`~idaes_hybrid.training.noise_refit.refit_noise`, recorded as stage
+    ``noise_refit`` in ``stages``). Returns the levels in force (both training paths)."""
+    levels, refit = refit_noise(m, levels, fit_rms, fit_sums, solve)
+    if refit is not None:
+        stages["noise_refit"] = StageReport(refit.status.value, refit.wall_time_s, refit.iterations,
+                                            refit.objective)
+    return levels
 
 
 def _diagnostics_stage(m: pyo.Block, decomposed: bool) -> tuple[StageReport, dict]:
