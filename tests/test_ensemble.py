@@ -98,6 +98,41 @@ def test_ensemble_table_is_accepted(tmp_path):
 
 
 @pytest.mark.unit
+def test_member_data_resamples_and_perturbs_as_the_setting_says():
+    """residuals: all experiments, every measurement moved by noise of its sd (sample sd of
+    the shifts = sd within 15 %); experiments: a resample with the data as measured; both:
+    a resample, perturbed. Without noise levels the experiments are resampled."""
+    from idaes_hybrid.config.run import load_run_config
+    from idaes_hybrid.uncertainty.ensemble import member_data
+    from idaes_hybrid.uncertainty.settings import Resampling
+
+    exps = [e for e in load_run_config(CASE / "config.toml").experiments if e.role.value == "train"]
+    frames = {e.name: e.measurements for e in exps}
+    sd = {"X": 0.05}
+    res = member_data(exps, 3, Resampling.RESIDUALS, sd)
+    assert [e.name for e in res] == [e.name for e in exps]
+    shift = np.concatenate([(e.measurements["X"] - frames[e.name]["X"]).dropna().to_numpy() for e in res])
+    assert shift.std() == pytest.approx(0.05, rel=0.15) and res[0].noise_sd == sd
+    boot = member_data(exps, 3, Resampling.EXPERIMENTS, sd)
+    assert [e.name.split("~")[0] for e in boot] == [e.name.split("~")[0] for e in bootstrap_experiments(exps, 3)]
+    assert all(e.measurements["X"].equals(frames[e.name.split("~")[0]]["X"]) for e in boot)
+    both = member_data(exps, 3, Resampling.BOTH, sd)
+    assert [e.name for e in both] == [e.name for e in boot]
+    assert not both[0].measurements["X"].equals(boot[0].measurements["X"])
+    assert [e.name for e in member_data(exps, 3, Resampling.RESIDUALS, None)] == [e.name for e in boot]
+
+
+@pytest.mark.unit
+def test_resample_setting_is_read_and_a_bad_value_named(tmp_path):
+    from idaes_hybrid.config.run import ConfigError, load_run_config
+
+    cfg = load_run_config(_unit_config(tmp_path, '[uncertainty]\nmethod = "ensemble"\nresample = "both"\n'))
+    assert cfg.uncertainty.resample.value == "both"
+    with pytest.raises(ConfigError, match="uncertainty.resample: expected one of 'residuals'"):
+        load_run_config(_unit_config(tmp_path, '[uncertainty]\nmethod = "ensemble"\nresample = "cases"\n'))
+
+
+@pytest.mark.unit
 def test_failed_members_are_dropped_and_too_few_give_no_bands(caplog):
     from dataclasses import make_dataclass
 

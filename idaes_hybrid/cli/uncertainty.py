@@ -57,7 +57,8 @@ def ensemble_bands_after_training(train_member: Callable[..., Any], simulate: Ca
     settings = config.uncertainty
     noise_sd = {k: float(v["sd"]) for k, v in (noise or {}).items()} or None
     return ensemble_uncertainty(train_member, simulate, spec, train, val, settings.members, int(config.seed),
-                                settings.level, ensemble_workers(config.training), noise_sd)
+                                settings.level, ensemble_workers(config.training), noise_sd,
+                                resample=settings.resample)
 
 
 def learned_term_band(spec, uncertainty):

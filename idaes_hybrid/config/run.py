@@ -474,11 +474,12 @@ def parse_decomposition(table: Any, base_dir: str | Path) -> DecompositionSettin
 
 
 def parse_uncertainty(table: Any) -> UncertaintySettings | None:
-    """The ``[uncertainty]`` table (``method``, ``members``, ``level``); ``None`` without one."""
+    """The ``[uncertainty]`` table (``method``, ``members``, ``level``, ``resample``); ``None``
+    without one."""
     if table is None:
         return None
     table = as_table(table, "uncertainty")
-    reject_unknown(table, ("method", "members", "level"), "uncertainty")
+    reject_unknown(table, ("method", "members", "level", "resample"), "uncertainty")
     try:
         settings = UncertaintySettings(**table)
     except (ValueError, TypeError) as err:

@@ -34,6 +34,7 @@ from idaes_hybrid.training.predict import PredictionError, Simulation
 from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.uncertainty.laplace import (
     PredictionBands, UncertaintyError, ValidationBands, band_coverage)
+from idaes_hybrid.uncertainty.settings import Resampling
 
 _log = idaeslog.getLogger(__name__)
 
@@ -191,10 +192,23 @@ def perturbed_measurements(experiments: Sequence, sd: Mapping[str, float], seed:
     return out
 
 
+def member_data(train_experiments: Sequence, seed: int, resample: Resampling,
+                noise_sd: Mapping[str, float] | None) -> list:
+    """One member's training data: ``train_experiments`` resampled and/or perturbed as
+    ``resample`` says (seed ``seed``). Without ``noise_sd`` nothing can be perturbed and the
+    experiments are resampled."""
+    if noise_sd is None or resample is Resampling.EXPERIMENTS:
+        return bootstrap_experiments(list(train_experiments), seed)
+    drawn = list(train_experiments) if resample is Resampling.RESIDUALS \
+        else bootstrap_experiments(list(train_experiments), seed)
+    return perturbed_measurements(drawn, noise_sd, seed)
+
+
 def train_members(train_member: MemberTrainer, train_experiments: Sequence, members: int,
                   seed: int, n_workers: int = 0, address: str | None = None,
-                  noise_sd: Mapping[str, float] | None = None) -> EnsembleMembers:
-    """Train ``members`` networks, each on its bootstrap resample of ``train_experiments``.
+                  noise_sd: Mapping[str, float] | None = None,
+                  resample: Resampling = Resampling.RESIDUALS) -> EnsembleMembers:
+    """Train ``members`` networks, each on its own randomized copy of ``train_experiments``.
 
     Parameters
     ----------
@@ -214,8 +228,10 @@ def train_members(train_member: MemberTrainer, train_experiments: Sequence, memb
         ``n_workers`` processes, or the scheduler at ``address``; ``0`` and ``None``:
         one after the other in this process.
     noise_sd
-        Noise level per measured variable: each member's data are perturbed by it
-        (:func:`perturbed_measurements`); ``None``: the resampled data as they are.
+        Noise level per measured variable, by which members' data are perturbed
+        (:func:`perturbed_measurements`); ``None``: the experiments are resampled.
+    resample
+        What differs between members' data (:func:`member_data`).
 
     Returns
     -------
@@ -223,11 +239,8 @@ def train_members(train_member: MemberTrainer, train_experiments: Sequence, memb
         Members whose training raised are left out, with a warning.
     """
     tick = time.perf_counter()
-    def draw(i: int) -> list:
-        drawn = bootstrap_experiments(list(train_experiments), seed + i)
-        return drawn if noise_sd is None else perturbed_measurements(drawn, noise_sd, seed + i)
-
-    jobs = [MemberJob(train_member, draw(i), seed + i) for i in range(1, members + 1)]
+    jobs = [MemberJob(train_member, member_data(train_experiments, seed + i, resample, noise_sd), seed + i)
+            for i in range(1, members + 1)]
     for i, job in enumerate(jobs, 1):
         _log.info(f"uncertainty: ensemble member {i}/{members} on {', '.join(e.name for e in job.experiments)}")
     specs, seeds, resamples, failures = [], [], [], {}
@@ -344,7 +357,8 @@ def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_
                          train_experiments: Sequence, validation_experiments: Sequence,
                          members: int, seed: int, level: float,
                          workers: tuple[int, str | None] = (0, None),
-                         noise_sd: Mapping[str, float] | None = None) -> EnsembleUncertainty | None:
+                         noise_sd: Mapping[str, float] | None = None,
+                         resample: Resampling = Resampling.RESIDUALS) -> EnsembleUncertainty | None:
     """Train an ensemble and band the validation experiments.
 
     Parameters
@@ -361,7 +375,9 @@ def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_
         ``(n_workers, address)`` of :func:`train_members` (:func:`ensemble_workers`).
     noise_sd
         The base run's noise level per measured variable (``TrainingResult.noise``'s
-        ``sd``): each member's data are perturbed by it; ``None``: resampling only.
+        ``sd``), by which members' data are perturbed; ``None``: resampling only.
+    resample
+        ``[uncertainty] resample`` (:func:`member_data`).
 
     Returns
     -------
@@ -369,7 +385,8 @@ def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_
         ``None`` (with a warning) when fewer than 2 members trained. A validation
         experiment that cannot be banded is named in ``failures``.
     """
-    ens = train_members(train_member, train_experiments, members, seed, *workers, noise_sd=noise_sd)
+    ens = train_members(train_member, train_experiments, members, seed, *workers, noise_sd=noise_sd,
+                        resample=resample)
     if len(ens.specs) < 2:
         _log.warning(f"uncertainty: only {len(ens.specs)} of {members} ensemble members trained; no bands")
         return None

@@ -19,6 +19,20 @@ class UncertaintyMethod(str, enum.Enum):
     ENSEMBLE = "ensemble"
 
 
+class Resampling(str, enum.Enum):
+    """What differs between an ensemble's members' data.
+
+    ``RESIDUALS``: every member fits all training experiments, each measurement perturbed
+    by Gaussian noise of its variable's noise level (a parametric bootstrap of the
+    residuals; the spread is the estimator's scatter). ``EXPERIMENTS``: a bootstrap resample
+    of the training experiments, data as measured. ``BOTH``: a resample, then perturbed.
+    """
+
+    RESIDUALS = "residuals"
+    EXPERIMENTS = "experiments"
+    BOTH = "both"
+
+
 @dataclass(frozen=True, kw_only=True)
 class UncertaintySettings:
     """Settings of the ``[uncertainty]`` table.
@@ -31,6 +45,9 @@ class UncertaintySettings:
         Ensemble size (``ensemble`` only), at least 2.
     level
         Probability of the two-sided band, in (0, 1).
+    resample
+        :class:`Resampling` (or its value): what differs between the members' data
+        (``ensemble`` only).
 
     Raises
     ------
@@ -41,13 +58,16 @@ class UncertaintySettings:
     method: UncertaintyMethod = UncertaintyMethod.LAPLACE
     members: int = 5
     level: float = 0.9
+    resample: Resampling = Resampling.RESIDUALS
 
     def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "method", UncertaintyMethod(self.method))
-        except ValueError:
-            choices = ", ".join(repr(m.value) for m in UncertaintyMethod)
-            raise ValueError(f"uncertainty.method: expected one of {choices}, got {self.method!r}") from None
+        for name, kind in (("method", UncertaintyMethod), ("resample", Resampling)):
+            try:
+                object.__setattr__(self, name, kind(getattr(self, name)))
+            except ValueError:
+                choices = ", ".join(repr(m.value) for m in kind)
+                raise ValueError(f"uncertainty.{name}: expected one of {choices}, "
+                                 f"got {getattr(self, name)!r}") from None
         if isinstance(self.members, bool) or not isinstance(self.members, int) or self.members < 2:
             raise ValueError(f"uncertainty.members: expected an integer >= 2, got {self.members!r}")
         level = self.level
@@ -58,4 +78,5 @@ class UncertaintySettings:
 
     def to_dict(self) -> dict:
         """The settings as plain JSON values."""
-        return {"method": self.method.value, "members": self.members, "level": self.level}
+        return {"method": self.method.value, "members": self.members, "level": self.level,
+                "resample": self.resample.value}
