@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import norm
+from scipy.stats import t as student_t
 
 from idaes_hybrid.uncertainty.ensemble import bootstrap_experiments
 
@@ -166,8 +166,9 @@ def _check_run(run: Path, model_file: str, n_members: int) -> dict:
 
 
 def _direct_coverage(saved: dict, base_spec, simulate, experiment) -> dict[str, float]:
-    """Fraction of ``experiment``'s measurements within base +- z * sd of the members, from
-    direct simulations (values at measurement times interpolated linearly)."""
+    """Fraction of ``experiment``'s measurements within base +- t * sd of the members (t:
+    Student's quantile, members - 1 degrees of freedom), from direct simulations (values at
+    measurement times interpolated linearly)."""
     from idaes_hybrid.nn.network import NetworkSpec
 
     base = simulate(experiment, base_spec)
@@ -178,12 +179,13 @@ def _direct_coverage(saved: dict, base_spec, simulate, experiment) -> dict[str, 
         t, y = series.index.to_numpy(dtype=float), series.to_numpy(dtype=float)
         sd = np.array([np.interp(t, s.time, s[name]) for s in sims]).std(axis=0, ddof=1)
         centre = np.interp(t, base.time, base[name])
-        out[name] = float(np.mean(np.abs(y - centre) <= norm.ppf(0.95) * sd + 1e-6 * np.maximum(1, np.abs(y))))
+        q = student_t.ppf(0.95, len(sims) - 1)
+        out[name] = float(np.mean(np.abs(y - centre) <= q * sd + 1e-6 * np.maximum(1, np.abs(y))))
     return out
 
 
 def _check_prediction(out: Path, saved: dict, simulate, experiment) -> None:
-    """The band columns against base +- z * sample sd of the saved members' simulations."""
+    """The band columns against base +- t * sample sd of the saved members' simulations."""
     from idaes_hybrid.nn.network import NetworkSpec
 
     table = pd.read_csv(out)
@@ -191,7 +193,7 @@ def _check_prediction(out: Path, saved: dict, simulate, experiment) -> None:
     assert cols[cols.index("S") + 1: cols.index("S") + 3] == ["S_lower", "S_upper"]
     rows = table[table["experiment"] == experiment.name]
     sims = [simulate(experiment, NetworkSpec.from_dict(d)) for d in saved["members"]]
-    z = norm.ppf(0.95)
+    z = student_t.ppf(0.95, len(sims) - 1)
     for name in ("X", "S", "P"):
         runs = np.array([s[name] for s in sims])
         np.testing.assert_allclose(rows["time"].to_numpy(), sims[0].time, rtol=1e-9)
@@ -276,7 +278,7 @@ def test_band_is_base_plus_minus_z_sample_sd_with_members_on_other_grids():
     bands = ensemble_bands(exp, base, members, ["x"], 0.8)
     sd_slope = np.std(slopes, ddof=1)
     np.testing.assert_allclose(bands.sd["x"], sd_slope * grid, rtol=1e-12)
-    np.testing.assert_allclose(bands.upper["x"], 2.0 * grid + norm.ppf(0.9) * sd_slope * grid, rtol=1e-12)
+    np.testing.assert_allclose(bands.upper["x"], 2.0 * grid + student_t.ppf(0.9, 3) * sd_slope * grid, rtol=1e-12)
     t_obs, centre, sd_obs = bands.observed["x"]
     np.testing.assert_allclose(centre, 2.0 * t_obs)
     np.testing.assert_allclose(sd_obs, sd_slope * t_obs, rtol=1e-12)

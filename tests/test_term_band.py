@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.stats import norm
+from scipy.stats import t as student_t
 
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.output.flowsheet import plot_learned_terms
@@ -66,7 +67,7 @@ def test_ensemble_term_band_is_the_members_spread():
     outs = np.stack([m.predict(v)[:, 0] for m in members])
     np.testing.assert_allclose(band.sd(v)[:, 0], outs.std(axis=0, ddof=1))
     _, lower, upper = band(v)
-    np.testing.assert_allclose(upper[:, 0] - lower[:, 0], 2 * norm.ppf(0.9) * outs.std(axis=0, ddof=1))
+    np.testing.assert_allclose(upper[:, 0] - lower[:, 0], 2 * student_t.ppf(0.9, 2) * outs.std(axis=0, ddof=1))
 
 
 @pytest.mark.unit

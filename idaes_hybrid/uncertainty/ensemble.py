@@ -1,17 +1,20 @@
-"""Ensemble prediction bands: members re-trained on bootstrap resamples of the training
-experiments, warm-started from the trained (base) network.
+"""Ensemble prediction bands: members re-trained on randomized copies of the training
+data, warm-started from the trained (base) network.
 
-Member ``i`` (``1 .. members``) draws as many training experiments as there are, with
-replacement, from the seed ``seed + i`` (:func:`bootstrap_experiments`; an experiment
-drawn twice enters as a renamed copy, ``b1~2``, since names must be unique), and every
-measurement of the drawn experiments gets Gaussian noise of its variable's noise level
-(:func:`perturbed_measurements`: randomized data, so that members differ by the
-estimator's scatter even when their draws coincide). It is re-trained from the base weights with the base run's prior precision ``alpha``, the
-prior pulling towards zero as in the base training (no anchor on the base weights).
+Member ``i`` (``1 .. members``, seed ``seed + i``) fits data chosen by ``[uncertainty]
+resample`` (:func:`member_data`): ``residuals`` (default) every training experiment with
+every measurement moved by Gaussian noise of its variable's noise level
+(:func:`perturbed_measurements`, a parametric bootstrap: members differ by the estimator's
+own scatter); ``experiments`` as many training experiments as there are, drawn with
+replacement (:func:`bootstrap_experiments`; an experiment drawn twice enters as a renamed
+copy, ``b1~2``, since names must be unique); ``both`` a resample, perturbed. It is
+re-trained from the base weights with the base run's prior precision ``alpha``, the prior
+pulling towards zero as in the base training (no anchor on the base weights).
 
 The band of a prediction ``y(t)`` is centred on the base network's prediction, with
-half-width ``z_{(1+level)/2} s(t)``, ``s(t)`` the sample standard deviation (``ddof=1``)
-of the members' predictions at ``t`` (members on another time grid are interpolated
+half-width ``t_{(1+level)/2, n-1} s(t)``, ``s(t)`` the sample standard deviation
+(``ddof=1``) of the ``n`` members' predictions at ``t`` and ``t`` Student's quantile (the
+sd is estimated from ``n`` samples; members on another time grid are interpolated
 linearly onto the base grid). Members that fail to train are dropped with a warning;
 with fewer than two there are no bands.
 """
@@ -282,7 +285,8 @@ def member_sd(members: Sequence[Simulation], name: str, times: np.ndarray) -> np
 
 def ensemble_bands(experiment, base: Simulation, members: Sequence[Simulation], names: Sequence[str],
                    level: float) -> PredictionBands:
-    """Bands of ``experiment``: the base prediction +- ``z`` times the members' sample sd.
+    """Bands of ``experiment``: the base prediction +- ``t`` times the members' sample sd
+    (``t`` Student's quantile with ``members - 1`` degrees of freedom).
 
     Parameters
     ----------
@@ -305,7 +309,7 @@ def ensemble_bands(experiment, base: Simulation, members: Sequence[Simulation], 
         raise UncertaintyError(f"experiments[{experiment.name!r}]: {len(members)} member simulations; "
                                "an ensemble band needs at least 2")
     grid = np.asarray(base.time, dtype=float)
-    bands = PredictionBands(experiment.name, float(level), grid, {}, {})
+    bands = PredictionBands(experiment.name, float(level), grid, {}, {}, dof=len(members) - 1)
     for name in names:
         bands.mean[name] = np.asarray(base[name], dtype=float)
         bands.sd[name] = member_sd(members, name, grid)

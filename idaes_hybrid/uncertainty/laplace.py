@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
-from scipy.stats import norm
 
 import idaes.logger as idaeslog
 
@@ -36,6 +35,7 @@ from idaes_hybrid.decomposition.inner import InnerProblem, InnerSource
 from idaes_hybrid.model.experiment import observation_count
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.problem import interpolation_weights, observation_scales
+from idaes_hybrid.uncertainty.settings import band_quantile
 
 _log = idaeslog.getLogger(__name__)
 
@@ -178,13 +178,16 @@ class PredictionBands:
     experiment
         The experiment's name.
     level
-        Band probability; ``z`` its normal quantile ``z_{(1+level)/2}``.
+        Band probability; ``z`` its quantile ``z_{(1+level)/2}``: normal, or Student's t
+        with ``dof`` degrees of freedom when ``sd`` is a sample sd (an ensemble's).
     time
         The collocation grid.
     mean, sd
         Per variable: prediction and its standard deviation on ``time``.
     observed
         Per measured variable: ``(times, prediction, sd)`` at its measurement times.
+    dof
+        Degrees of freedom of a sample ``sd`` (``members - 1``); ``None``: ``sd`` is exact.
     """
 
     experiment: str
@@ -193,10 +196,11 @@ class PredictionBands:
     mean: dict[str, np.ndarray]
     sd: dict[str, np.ndarray]
     observed: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    dof: int | None = None
 
     @property
     def z(self) -> float:
-        return float(norm.ppf(0.5 * (1.0 + self.level)))
+        return band_quantile(self.level, self.dof)
 
     @property
     def lower(self) -> dict[str, np.ndarray]:

@@ -80,3 +80,14 @@ class UncertaintySettings:
         """The settings as plain JSON values."""
         return {"method": self.method.value, "members": self.members, "level": self.level,
                 "resample": self.resample.value}
+
+
+def band_quantile(level: float, dof: int | None = None) -> float:
+    """Half-width of a two-sided ``level`` band in sds: the normal quantile
+    ``z_{(1+level)/2}``, or Student's t quantile with ``dof`` degrees of freedom when the
+    sd is estimated from ``dof + 1`` samples (then ``(truth - centre) / sd ~ t_dof``)."""
+    from scipy.stats import norm
+    from scipy.stats import t as student_t
+
+    q = 0.5 * (1.0 + level)
+    return float(norm.ppf(q) if dof is None else student_t.ppf(q, dof))

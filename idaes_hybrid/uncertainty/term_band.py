@@ -9,7 +9,8 @@ learned-term plot shows where that comes from. At network inputs ``v``:
 * ensemble: the sd of the members' outputs;
 
 and the band is the trained network's output ``+- z sd`` (``z`` of the two-sided
-``level``), as for the trajectories. Away from the training data the weights are less
+``level``: normal for Laplace, Student's t with ``members - 1`` degrees of freedom for an
+ensemble's sample sd), as for the trajectories. Away from the training data the weights are less
 constrained, so the band widens there.
 """
 
@@ -19,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
-from scipy.stats import norm
 
 from idaes_hybrid.nn.batched import BatchedNetwork
 from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.uncertainty.settings import band_quantile
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class TermBand:
     def __call__(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(centre, lower, upper)`` at the raw inputs ``v``, each ``(n, n_outputs)``."""
         centre = self.spec.predict(np.atleast_2d(np.asarray(v, dtype=float)))
-        half = float(norm.ppf(0.5 * (1.0 + self.level))) * self.sd(v)
+        half = band_quantile(self.level, len(self.members) - 1 if self.members else None) * self.sd(v)
         return centre, centre - half, centre + half
 
 
