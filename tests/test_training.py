@@ -138,3 +138,42 @@ def test_smoother_profile_follows_monod():
     informative = v[:, 0] > 0.5
     assert informative.sum() > 20
     assert np.sqrt(np.mean((z[informative, 0] - monod[informative]) ** 2)) < 0.03
+
+
+@pytest.mark.unit
+def test_smoother_output_scale_follows_scaling_factor_start_value_or_setting():
+    """The smoothness penalty divides each learned output by its own magnitude: an IDAES
+    scaling factor's inverse, else its largest starting value, else 1; a number given as
+    smoother_scale wins. So an output in W/K and the same in kW/K get the same penalty."""
+    from types import SimpleNamespace
+
+    import pyomo.environ as pyo
+    from idaes.core.scaling.util import set_scaling_factor
+
+    from idaes_hybrid.training.flowsheet_problem import smoothness
+    from idaes_hybrid.training.smoother import output_scale
+
+    m = pyo.ConcreteModel()
+    m.t = pyo.Set(initialize=[0.0, 1.0, 2.0, 4.0])
+    m.ua_w = pyo.Var(m.t, initialize=400.0)
+    m.ua_kw = pyo.Var(m.t, initialize=0.4)
+    m.zero = pyo.Var(m.t, initialize=0.0)
+    m.scaled = pyo.Var(m.t, initialize=3.0)
+    set_scaling_factor(m.scaled[0.0], 1e-2)
+    series = lambda v: [v[t] for t in m.t]
+    assert output_scale(series(m.ua_w)) == 400.0 and output_scale(series(m.ua_kw)) == 0.4
+    assert output_scale(series(m.zero)) == 1.0 and output_scale(series(m.scaled)) == pytest.approx(100.0)
+    assert output_scale(series(m.ua_w), 0.1) == 0.1
+    for t, f in zip(m.t, (1.0, 1.2, 0.7, 1.1)):  # the same profile in two units
+        m.ua_w[t].set_value(400.0 * f)
+        m.ua_kw[t].set_value(0.4 * f)
+
+    def penalty(var, z_scale=None):
+        s = SimpleNamespace(times=lambda: list(m.t), outputs=[(var[t],) for t in m.t])
+        m.term_series = {"term": {"e": [s]}}
+        return pyo.value(smoothness(m, z_scale))
+
+    # at the new values the scale (largest magnitude) is 480 W/K or 0.48 kW/K
+    expected = 4.0 * np.mean(np.square(np.diff([1.0, 1.2, 0.7, 1.1]) / np.diff([0.0, 1.0, 2.0, 4.0]))) / 1.2**2
+    assert penalty(m.ua_w) == pytest.approx(expected) and penalty(m.ua_kw) == pytest.approx(expected)
+    assert penalty(m.ua_w, 0.1) == pytest.approx(expected * (480.0 / 0.1) ** 2)

@@ -422,7 +422,7 @@ def parse_training(table: Any) -> TrainingSettings:
                 continue
             raise ConfigError(f"training.regularization: expected a number >= 0 or "
                               f"{CROSS_VALIDATE!r} (cross-validation), got {value!r}")
-        default = 1.0 if key == "regularization" else defaults[key]
+        default = 1.0 if key in ("regularization", "smoother_scale") else defaults[key]
         values[key] = _typed(value, default, f"training.{key}", lower, inclusive)
     return TrainingSettings(**values)
 

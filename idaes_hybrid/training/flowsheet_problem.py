@@ -29,6 +29,7 @@ from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.predict import PredictionError, Simulation
 from idaes_hybrid.training.problem import interpolation_weights, observation_scales
 from idaes_hybrid.training.regularization import add_likelihood_objective_parts
+from idaes_hybrid.training.smoother import output_scale
 from idaes_hybrid.model.initialization import HybridUnitInitializer
 
 _log = idaeslog.getLogger(__name__)
@@ -145,8 +146,10 @@ def build_flowsheet_training_model(
     return m
 
 
-def smoothness(m: pyo.Block, z_scale: float):
-    """Horizon-weighted mean squared time derivative of the learned outputs, per series."""
+def smoothness(m: pyo.Block, z_scale: float | None = None):
+    """Horizon-weighted mean squared time derivative of the learned outputs, per series,
+    each divided by the square of its output's scale
+    (:func:`~idaes_hybrid.training.smoother.output_scale`)."""
     total, count = 0, 0
     for by_experiment in m.term_series.values():
         for s in (s for series in by_experiment.values() for s in series):
@@ -154,9 +157,10 @@ def smoothness(m: pyo.Block, z_scale: float):
             horizon = times[-1] - times[0]
             for o in range(len(s.outputs[0])):
                 u = pyunits.get_units(s.outputs[0][o])
+                scale = output_scale([z[o] for z in s.outputs], z_scale)
                 diffs = [((s.outputs[k + 1][o] - s.outputs[k][o]) / u / (times[k + 1] - times[k])) ** 2
                          for k in range(len(times) - 1) if times[k + 1] > times[k]]
-                total += horizon * sum(diffs) / max(len(diffs), 1) / z_scale**2
+                total += horizon * sum(diffs) / max(len(diffs), 1) / scale**2
                 count += 1
     return total / max(count, 1)
 

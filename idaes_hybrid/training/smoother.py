@@ -11,13 +11,32 @@ and the normalization statistics of the network's inputs and outputs.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import pyomo.environ as pyo
 
 from idaes_hybrid.training.experiment import Experiment
 
 
-def smoothness_penalty(m: pyo.Block, experiments: list[Experiment], learned_names, z_scale: float):
-    """Mean squared time derivative of the learned profiles (finite differences)."""
+def output_scale(values: Sequence, z_scale: float | None = None) -> float:
+    """Typical magnitude of a learned output (the ``values`` of one series): ``z_scale``
+    when given, else the inverse of the IDAES scaling factor set on its first value, else
+    its largest starting magnitude (the build function's ``initialize``), else 1."""
+    from idaes.core.scaling.util import get_scaling_factor
+
+    if z_scale is not None:
+        return float(z_scale)
+    factor = get_scaling_factor(values[0])
+    if factor:
+        return 1.0 / abs(float(factor))
+    size = max((abs(float(v.value)) for v in values if v.value is not None), default=0.0)
+    return size if size > 1e-12 else 1.0
+
+
+def smoothness_penalty(m: pyo.Block, experiments: list[Experiment], learned_names,
+                       z_scale: float | None = None):
+    """Mean squared time derivative of the learned profiles (finite differences), each
+    divided by the square of its output's scale (:func:`output_scale`)."""
     total = 0
     for exp in experiments:
         blk = m.experiment[exp.name]
@@ -26,13 +45,14 @@ def smoothness_penalty(m: pyo.Block, experiments: list[Experiment], learned_name
         for name in learned_names:
             var = getattr(blk.fs.unit, name)
             u = pyo.units.get_units(var[times[0]])  # dimensionless, like the data fit
+            scale = output_scale([var[t] for t in times], z_scale)
             diffs = [((var[b] - var[a]) / u / (b - a)) ** 2 for a, b in zip(times[:-1], times[1:])]
-            total += horizon * sum(diffs) / len(diffs) / z_scale**2
+            total += horizon * sum(diffs) / len(diffs) / scale**2
     return total / len(experiments)
 
 
 def add_smoother_objective(m: pyo.Block, experiments: list[Experiment], learned_names,
-                           penalty: float, z_scale: float) -> None:
+                           penalty: float, z_scale: float | None = None) -> None:
     """Add ``m.smoother_objective`` (deactivated) to the training model."""
     m.smoothness = pyo.Expression(expr=smoothness_penalty(m, experiments, learned_names, z_scale))
     m.smoother_objective = pyo.Objective(expr=m.data_fit + penalty * m.smoothness)

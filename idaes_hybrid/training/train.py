@@ -78,7 +78,11 @@ class TrainingSettings:
     smoother_penalty
         Smoothness weight ``c_s`` of the smoother problem.
     smoother_scale
-        Typical magnitude of the learned term, dividing its derivative in the penalty.
+        Typical magnitude of the learned term, dividing its derivative in the penalty;
+        ``None`` (the default): each learned output's own magnitude
+        (:func:`~idaes_hybrid.training.smoother.output_scale`: its IDAES scaling factor's
+        inverse, else its starting value), so that the penalty does not depend on the
+        output's units.
     pretrain_epochs, pretrain_batch_size, pretrain_learning_rate, pretrain_l2
         Pre-training settings (mini-batch Adam fit to the smoother's profiles).
     pretrain_backend
@@ -108,7 +112,7 @@ class TrainingSettings:
     formulation: Formulation = Formulation.BATCHED
     regularization: float | str | None = None
     smoother_penalty: float = 10.0
-    smoother_scale: float = 0.1
+    smoother_scale: float | None = None
     pretrain_epochs: int = 200
     pretrain_batch_size: int = 32
     pretrain_learning_rate: float = 1e-3
