@@ -72,14 +72,16 @@ def _uncertainty(config, result):
     ``[uncertainty]``."""
     if config.uncertainty is None:
         return None
-    from idaes_hybrid.cli.uncertainty import ensemble_bands_after_training, is_ensemble, validation_bands
+    from idaes_hybrid.cli.uncertainty import (ensemble_bands_after_training, is_ensemble, randomized_map,
+                                              validation_bands)
 
     if is_ensemble(config.uncertainty):
         from idaes_hybrid.uncertainty.ensemble import flowsheet_member_trainer
 
         disc = config.discretization
         train_member = flowsheet_member_trainer(config.flowsheet, result.spec, disc.nfe, disc.ncp,
-                                                config.training, result.regularization["alpha"])
+                                                config.training, result.regularization["alpha"],
+                                                random_prior=randomized_map(config.uncertainty))
         return ensemble_bands_after_training(train_member, _simulator(config), config.experiments,
                                              result.spec, config, result.noise)
 

@@ -44,6 +44,14 @@ def is_ensemble(settings) -> bool:
     return getattr(method, "value", method) == "ensemble"
 
 
+def randomized_map(settings) -> bool:
+    """Whether ensemble members also draw their prior's centre from the prior
+    (``[uncertainty] resample = "residuals"``: randomized MAP)."""
+    from idaes_hybrid.uncertainty.settings import Resampling
+
+    return settings.resample is Resampling.RESIDUALS
+
+
 def ensemble_bands_after_training(train_member: Callable[..., Any], simulate: Callable[..., Any],
                                   experiments: Sequence, spec, config, noise: Mapping | None = None):
     """Members and validation bands of an ``[uncertainty] method = "ensemble"`` run
@@ -80,7 +88,8 @@ def unit_uncertainty(config, result, log: logging.Logger):
         from idaes_hybrid.uncertainty.ensemble import unit_member_trainer, unit_simulator
 
         model = config.hybrid_model(result.spec)
-        trainer = unit_member_trainer(model, config.training, result.regularization["alpha"])
+        trainer = unit_member_trainer(model, config.training, result.regularization["alpha"],
+                                      random_prior=randomized_map(config.uncertainty))
         simulate = unit_simulator(model, config.training.user_scaling)
         return ensemble_bands_after_training(trainer, simulate, config.experiments,
                                              result.spec, config, result.noise)

@@ -249,15 +249,16 @@ def _split(experiments: Sequence[FlowsheetExperiment]) -> tuple[list, list]:
 
 
 def _build_stage(hf: HybridFlowsheet, train_exps, spec, grid: tuple[int, int],
-                 settings: TrainingSettings, why_not: str, anchored: bool) -> tuple:
+                 settings: TrainingSettings, why_not: str, anchored) -> tuple:
     """Build the training model and its (inactive) likelihood + prior objective:
     ``(model, anchors by network, stage reports, cross-validating, choice)``; ``why_not``
     names what rules out cross-validating the prior, ``anchored`` centres it on the
-    starting weights."""
+    starting weights (``True``) or on a given network's weights (a ``NetworkSpec``, one term)."""
     tick = time.perf_counter()
     m = build_flowsheet_training_model(hf, train_exps, spec, grid[0], grid[1], settings.formulation)
     nets = networks(m)
-    centres = {net.local_name: net.to_spec() if anchored else None for net in nets}
+    centres = {net.local_name: anchored if isinstance(anchored, NetworkSpec)
+               else net.to_spec() if anchored else None for net in nets}
     alpha, cross_validating, choice = resolve_setting(settings.regularization, len(train_exps),
                                                       not why_not, why_not)
     m.prior_precision.set_value(alpha)
@@ -273,7 +274,7 @@ def _build_stage(hf: HybridFlowsheet, train_exps, spec, grid: tuple[int, int],
 def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperiment],
                     spec: NetworkSpec | Mapping[str, NetworkSpec], nfe: int = 20, ncp: int = 3,
                     settings: TrainingSettings | None = None, tee: bool = False,
-                    warm: bool = False, anchor: bool = True) -> TrainingResult:
+                    warm: bool = False, anchor: bool | NetworkSpec = True) -> TrainingResult:
     """Train the flowsheet's learned terms by the simultaneous approach.
 
     Parameters
@@ -296,7 +297,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
     warm
         ``spec`` are trained networks (a model update): no smoother and no
         pre-training, states marched with them, and (``anchor``) the regularization
-        pulls the weights towards them instead of towards zero.
+        pulls the weights towards them (or towards an ``anchor`` network's) instead of zero.
     """
     settings = settings or TrainingSettings()
     decomposed = settings.method is TrainingMethod.DECOMPOSITION
@@ -311,7 +312,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
     start = time.perf_counter()
     m, centres, stages, cross_validating, choice = _build_stage(
         hf, train_exps, spec, (nfe, ncp), settings, "decomposition" if decomposed else
-        "model update" if warm else "", bool(warm and anchor))
+        "model update" if warm else "", anchor if warm else False)
     nets = networks(m)
     resuming = decomposed and decomposition_resumes(settings.decomposition, nets[0].to_spec(), train_exps)
     if resuming:  # the checkpoint holds weights and normalization: stages 1 and 2 are done

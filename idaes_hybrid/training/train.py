@@ -539,7 +539,7 @@ def _train_decomposed(m: pyo.Block, run: _Run, val_exps: Sequence[Experiment],
     from idaes_hybrid.decomposition.engine import EngineError
     from idaes_hybrid.decomposition.outer import DecompositionError, run_decomposition
 
-    anchor = warm.spec.flat_parameters() if warm is not None and warm.anchor else None
+    anchor = None if warm is None else warm.centre()
     try:
         alpha = 2.0 * float(pyo.value(m.prior_precision)) / m.n_observations
         dres = run_decomposition(run.model.replace(spec=m.net.to_spec()), run.experiments, val_exps,

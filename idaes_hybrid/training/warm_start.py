@@ -47,11 +47,21 @@ class WarmStart:
     simulate : bool
         Initialize the states of every training experiment by simulating it with
         ``spec`` (otherwise the states start constant at the initial state).
+    prior_centre : tuple of float or None
+        Flat weights the prior is centred on instead (an ensemble member's random draw
+        from the prior, randomized MAP); overrides ``anchor``.
     """
 
     spec: NetworkSpec
     anchor: bool = True
     simulate: bool = True
+    prior_centre: tuple | None = None
+
+    def centre(self) -> np.ndarray | None:
+        """The flat weights the prior pulls towards; ``None``: zero."""
+        if self.prior_centre is not None:
+            return np.asarray(self.prior_centre, dtype=float)
+        return self.spec.flat_parameters() if self.anchor else None
 
 
 def as_warm_start(value: WarmStart | NetworkSpec) -> WarmStart:
@@ -72,10 +82,11 @@ def check_warm_start(warm: WarmStart, spec: NetworkSpec) -> None:
 
 
 def regularization_term(net, warm: WarmStart | None):
-    """``||theta||^2``, or ``||theta - theta_saved||^2`` for an anchored warm start."""
-    if warm is None or not warm.anchor:
+    """``||theta||^2``, or ``||theta - theta_centre||^2`` for a warm start with a centre
+    (:meth:`WarmStart.centre`)."""
+    centre = None if warm is None else warm.centre()
+    if centre is None:
         return net.l2_norm_squared()
-    centre = warm.spec.flat_parameters()
     return sum((v - float(c)) ** 2 for v, c in zip(net.parameter_vars_flat(), centre))
 
 

@@ -420,18 +420,31 @@ def member_settings(settings, alpha: float):
     return dataclasses.replace(settings, regularization=float(alpha), decomposition=decomposition)
 
 
-def unit_member_trainer(model: HybridModel, settings, alpha: float) -> MemberTrainer:
+def prior_draw(base: NetworkSpec, alpha: float, seed: int) -> NetworkSpec:
+    """``base`` with weights drawn from the prior ``N(0, I / alpha)`` (seed ``seed``): the
+    centre of a randomized-MAP member's prior (normalization kept)."""
+    rng = np.random.default_rng([seed, 104729])
+    draw = rng.normal(0.0, 1.0 / np.sqrt(max(float(alpha), 1e-12)), base.n_parameters)
+    spec = NetworkSpec.from_dict(base.to_dict())
+    spec.set_flat_parameters(draw)
+    return spec
+
+
+def unit_member_trainer(model: HybridModel, settings, alpha: float,
+                        random_prior: bool = False) -> MemberTrainer:
     """Unit path: :func:`~idaes_hybrid.training.train.train` of ``model`` warm-started from
-    its network ``model.spec`` (states simulated with it, prior towards zero)."""
+    its network ``model.spec`` (states simulated with it), the prior centred on zero or, with
+    ``random_prior``, on the member's draw from the prior (:func:`prior_draw`)."""
     from idaes_hybrid.training.train import train
     from idaes_hybrid.training.warm_start import WarmStart
 
     member, base = member_settings(settings, alpha), model.spec
 
     def train_member(experiments: list, seed: int) -> NetworkSpec:
+        centre = tuple(prior_draw(base, alpha, seed).flat_parameters()) if random_prior else None
         return train(model.definition, experiments, base, model.discretization, dict(model.physics),
                      list(model.network_inputs), dataclasses.replace(member, seed=seed),
-                     warm_start=WarmStart(spec=base, anchor=False)).spec
+                     warm_start=WarmStart(spec=base, anchor=False, prior_centre=centre)).spec
 
     return train_member
 
@@ -447,17 +460,18 @@ def unit_simulator(model: HybridModel, user_scaling: bool = False) -> Simulator:
 
 
 def flowsheet_member_trainer(hf, base: NetworkSpec, nfe: int, ncp: int, settings,
-                             alpha: float) -> MemberTrainer:
+                             alpha: float, random_prior: bool = False) -> MemberTrainer:
     """Flowsheet path (one learned term):
-    :func:`~idaes_hybrid.training.flowsheet_train.train_flowsheet` with ``warm=True``,
-    ``anchor=False``."""
+    :func:`~idaes_hybrid.training.flowsheet_train.train_flowsheet` with ``warm=True``, the
+    prior centred on zero or, with ``random_prior``, on the member's :func:`prior_draw`."""
     from idaes_hybrid.training.flowsheet_train import train_flowsheet
 
     member = member_settings(settings, alpha)
 
     def train_member(experiments: list, seed: int) -> NetworkSpec:
+        anchor = prior_draw(base, alpha, seed) if random_prior else False
         return train_flowsheet(hf, experiments, base, nfe, ncp, dataclasses.replace(member, seed=seed),
-                               warm=True, anchor=False).spec
+                               warm=True, anchor=anchor).spec
 
     return train_member
 
