@@ -312,3 +312,31 @@ def test_members_trained_on_the_dask_engine_equal_the_serial_ones(tmp_path):
     for a, b in zip(serial.specs, parallel.specs):
         assert np.linalg.norm(a.flat_parameters() - result.spec.flat_parameters()) > 1e-3
         np.testing.assert_allclose(b.flat_parameters(), a.flat_parameters(), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.unit
+def test_randomized_map_members_centre_their_prior_on_a_draw_from_it():
+    """prior_draw: weights ~ N(0, 1/alpha) (sample sd within 10 %), the same for the same
+    seed, the base network's shape and normalization kept; WarmStart.prior_centre overrides
+    the anchor and the regularization pulls towards it."""
+    import pyomo.environ as pyo
+
+    from idaes_hybrid.nn.block import NeuralNetworkBlock
+    from idaes_hybrid.nn.network import NetworkSpec
+    from idaes_hybrid.training.warm_start import WarmStart, regularization_term
+    from idaes_hybrid.uncertainty.ensemble import prior_draw
+
+    base = NetworkSpec.dense(4, [20, 20], 1, activation="softplus", seed=0)
+    a, b = prior_draw(base, 4.0, 7), prior_draw(base, 4.0, 7)
+    np.testing.assert_array_equal(a.flat_parameters(), b.flat_parameters())
+    assert a.flat_parameters().std() == pytest.approx(0.5, rel=0.1) and a.sizes == base.sizes
+    np.testing.assert_array_equal(a.input_mean, base.input_mean)
+    assert not np.allclose(prior_draw(base, 4.0, 8).flat_parameters(), a.flat_parameters())
+    centre = tuple(a.flat_parameters())
+    assert WarmStart(spec=base, anchor=True, prior_centre=centre).centre() == pytest.approx(centre)
+    assert WarmStart(spec=base, anchor=False).centre() is None
+    m = pyo.ConcreteModel()
+    m.net = NeuralNetworkBlock(spec=base)
+    expected = np.sum((base.flat_parameters() - a.flat_parameters()) ** 2)
+    assert pyo.value(regularization_term(m.net, WarmStart(spec=base, prior_centre=centre))) == \
+        pytest.approx(expected)
