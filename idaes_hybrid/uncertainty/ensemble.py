@@ -4,12 +4,13 @@ data, warm-started from the trained (base) network.
 Member ``i`` (``1 .. members``, seed ``seed + i``) fits data chosen by ``[uncertainty]
 resample`` (:func:`member_data`): ``residuals`` (default) every training experiment with
 every measurement moved by Gaussian noise of its variable's noise level
-(:func:`perturbed_measurements`, a parametric bootstrap: members differ by the estimator's
-own scatter); ``experiments`` as many training experiments as there are, drawn with
+(:func:`perturbed_measurements`) and the prior centred on a draw from the prior
+(:func:`prior_draw`): randomized MAP, whose members scatter like the posterior of the
+weights; ``experiments`` as many training experiments as there are, drawn with
 replacement (:func:`bootstrap_experiments`; an experiment drawn twice enters as a renamed
 copy, ``b1~2``, since names must be unique); ``both`` a resample, perturbed. It is
-re-trained from the base weights with the base run's prior precision ``alpha``, the prior
-pulling towards zero as in the base training (no anchor on the base weights).
+re-trained from the base weights with the base run's prior precision ``alpha`` (for
+``experiments`` and ``both`` the prior pulls towards zero, as in the base training).
 
 The band of a prediction ``y(t)`` is centred on the base network's prediction, with
 half-width ``t_{(1+level)/2, n-1} s(t)``, ``s(t)`` the sample standard deviation
