@@ -54,7 +54,8 @@ def add_networks(m: pyo.Block, hf: HybridFlowsheet, specs: Mapping[str, NetworkS
             m.term_series[term.name][name] = series
             for s in series:
                 for idx, v, z in zip(s.index, s.inputs, s.outputs):
-                    io[(name, s.key, idx)] = (v, z)
+                    # flat labels: Pyomo flattens a (t, x) index inside a point's label
+                    io[(name, s.key, *(idx if isinstance(idx, tuple) else (idx,)))] = (v, z)
         n_in, n_out = len(next(iter(io.values()))[0]), len(next(iter(io.values()))[1])
         if (n_in, n_out) != (spec.n_inputs, spec.n_outputs):
             raise PathError(f"terms.{term.name}: has {n_in} inputs and {n_out} outputs, its network "
