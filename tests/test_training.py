@@ -169,7 +169,8 @@ def test_smoother_output_scale_follows_scaling_factor_start_value_or_setting():
         m.ua_kw[t].set_value(0.4 * f)
 
     def penalty(var, z_scale=None):
-        s = SimpleNamespace(times=lambda: list(m.t), outputs=[(var[t],) for t in m.t])
+        s = SimpleNamespace(times=lambda: list(m.t), outputs=[(var[t],) for t in m.t], place=lambda: (),
+                            family="term")
         m.term_series = {"term": {"e": [s]}}
         return pyo.value(smoothness(m, z_scale))
 

@@ -26,6 +26,7 @@ import pyomo.environ as pyo
 from pyomo.common.collections import ComponentSet
 from pyomo.common.config import ConfigValue
 from pyomo.contrib.incidence_analysis.triangularize import block_triangularize
+from scipy.sparse.linalg import splu
 
 import idaes.logger as idaeslog
 from idaes.core.initialization import InitializerBase
@@ -39,13 +40,64 @@ from idaes_hybrid.nn.block import as_networks
 _log = idaeslog.getLogger(__name__)
 
 
-def _key_and_time(var, time_set):
-    """``(component, index without time)`` and the time of a time-indexed variable."""
-    idx = var.index()
-    parts = idx if isinstance(idx, tuple) else (idx,)
-    t = next((p for p in parts if isinstance(p, float) and p in time_set), None)
-    rest = tuple(p for p in parts if p is not t)
-    return (id(var.parent_component()), rest), t
+def _time_position(component, time_set) -> int | None:
+    """Position of ``time_set`` in the (flattened) index of ``component``; None if the
+    component is not indexed by it (or its index sets have no fixed dimension)."""
+    if not component.is_indexed():
+        return None
+    pos = 0
+    for sub in component.index_set().subsets():
+        if sub is time_set:
+            return pos
+        if sub.dimen is None:
+            return None
+        pos += sub.dimen
+    return None
+
+
+def _key_and_time(var, time_set, positions: dict):
+    """``(where the variable sits, without time)`` and its time (None without one).
+
+    The time is found by position in the index sets of the variable or of the block
+    holding it (a state block ``properties[t, x]``), so the same variable at another
+    time has the same key, and a space index stays in the key whatever values the
+    time and space domains share."""
+    key, t, obj = [], None, var
+    while obj is not None:
+        comp = obj.parent_component()
+        if id(comp) not in positions:
+            positions[id(comp)] = _time_position(comp, time_set)
+        pos = positions[id(comp)]
+        idx = obj.index()
+        parts = idx if isinstance(idx, tuple) else (idx,)
+        if t is None and pos is not None and pos < len(parts):
+            t, parts = parts[pos], parts[:pos] + parts[pos + 1:]
+        key.append((comp.local_name, parts))
+        obj = comp.parent_block()
+    return tuple(key), t
+
+
+#: Blocks up to this size are solved densely (least squares if singular); larger ones
+#: (the union of a finite element's blocks) by a sparse LU.
+DENSE_LIMIT = 200
+#: Newton iterations a finite element's group gets before it is solved block by block
+#: (a stiff or badly scaled group stalls where its triangular blocks converge).
+GROUP_NEWTON_ITER = 10
+
+
+def _newton_step(jac, f: np.ndarray) -> np.ndarray | None:
+    """Solve ``jac @ step = -f``; None when a large block is singular."""
+    if jac.shape[0] <= DENSE_LIMIT:
+        dense = jac.toarray()
+        try:
+            return np.linalg.solve(dense, -f)
+        except np.linalg.LinAlgError:
+            return np.linalg.lstsq(dense, -f, rcond=None)[0]
+    try:
+        step = splu(jac.tocsc()).solve(-f)
+    except RuntimeError:  # exactly singular
+        return None
+    return step if np.all(np.isfinite(step)) else None
 
 
 def _newton(system: EquationSystem, x: np.ndarray, rows, cols, tol: float, max_iter: int):
@@ -56,11 +108,9 @@ def _newton(system: EquationSystem, x: np.ndarray, rows, cols, tol: float, max_i
     for it in range(max_iter):
         if norm <= tol:
             return x, norm, it
-        jac = system.jacobian(x)[rows][:, cols].toarray()
-        try:
-            step = np.linalg.solve(jac, -f)
-        except np.linalg.LinAlgError:
-            step = np.linalg.lstsq(jac, -f, rcond=None)[0]
+        step = _newton_step(system.jacobian(x)[rows][:, cols], f)
+        if step is None:
+            return x, norm, it
         alpha, phi = 1.0, 0.5 * float(f @ f)
         while alpha > 1e-6:
             trial = x.copy()
@@ -76,6 +126,37 @@ def _newton(system: EquationSystem, x: np.ndarray, rows, cols, tol: float, max_i
         if alpha == 1.0 and np.max(np.abs(step)) <= 1e-14 * (1.0 + np.max(np.abs(x[cols]))):
             return x, norm, it + 1
     return x, norm, max_iter
+
+
+def _element_groups(pattern, row_blocks, col_blocks, times: list, time_set) -> list[list[int]]:
+    """The triangular blocks grouped by finite element of time, in a valid solve order.
+
+    A block's element is the latest element of its own variables' times and of the
+    blocks it depends on (-1 without either), so sorting the blocks by it (stably: the
+    triangular order within an element) keeps every block after those it depends on.
+    """
+    finite = getattr(time_set, "get_finite_elements", None)
+    bounds = np.asarray(finite() if finite is not None else list(time_set), float)
+    block_of = np.empty(pattern.shape[1], dtype=np.int64)
+    for b, cols in enumerate(col_blocks):
+        block_of[np.asarray(cols, dtype=np.int64)] = b
+    csr = pattern.tocsr()
+    element = np.full(len(col_blocks), -1, dtype=np.int64)
+    for b, (rows, cols) in enumerate(zip(row_blocks, col_blocks)):
+        own = [t for t in (times[c] for c in cols) if t is not None]
+        if own:
+            element[b] = int(np.searchsorted(bounds, max(own) - 1e-12 * max(1.0, abs(bounds[-1]))))
+        deps = block_of[np.concatenate([csr.indices[csr.indptr[r]:csr.indptr[r + 1]] for r in rows])]
+        if len(deps):
+            element[b] = max(element[b], int(element[deps].max()))
+    order = np.argsort(element, kind="stable")
+    groups: list[list[int]] = []
+    for b in order:
+        if groups and element[groups[-1][0]] == element[b]:
+            groups[-1].append(int(b))
+        else:
+            groups.append([int(b)])
+    return groups
 
 
 class HybridUnitInitializer(InitializerBase):
@@ -125,7 +206,7 @@ class HybridUnitInitializer(InitializerBase):
         self._systems[model] = system
 
     def initialization_routine(self, model: pyo.Block) -> None:
-        """March through the blocks of the triangular decomposition in order."""
+        """March through the finite elements of time in order (see :meth:`march`)."""
         system = self._systems[model]
         start = _time.perf_counter()
         x = self.march(model, system)
@@ -142,22 +223,58 @@ class HybridUnitInitializer(InitializerBase):
         return None
 
     def march(self, model: pyo.Block, system: EquationSystem) -> np.ndarray:
-        """Solve the system block by block; return the solution vector."""
+        """Solve the system element by element; return the solution vector.
+
+        The blocks of the triangular decomposition are grouped by the finite element of
+        time they belong to (a block's element is the latest one of its own variables and
+        of the blocks it depends on). Each group, all its space points included, is one
+        Newton solve; a group that does not converge is solved again block by block from
+        the same start."""
         time_set = model.time if isinstance(getattr(model, "time", None), pyo.Set) \
             else model.flowsheet().time
-        row_blocks, col_blocks = block_triangularize(system.pattern())
-        keys = [_key_and_time(v, time_set) for v in system.variables]
+        pattern = system.pattern()
+        row_blocks, col_blocks = block_triangularize(pattern)
+        positions: dict = {}
+        keys = [_key_and_time(v, time_set, positions) for v in system.variables]
+        groups = _element_groups(pattern, row_blocks, col_blocks, [k[1] for k in keys], time_set)
         latest: dict = {}
         x = system.get_x()
-        n_newton, worst = 0, 0.0
-        tol, max_iter = self.config.newton_tol, self.config.max_newton_iter
-        for rows, cols in zip(row_blocks, col_blocks):
+        stats = {"blocks": len(row_blocks), "groups": len(groups), "newton_iterations": 0,
+                 "max_residual": 0.0, "groups_solved_by_block": 0}
+        for group in groups:
+            cols = np.concatenate([col_blocks[b] for b in group])
             for c in cols:  # start from the latest solved value of the same variable
-                key, _ = keys[c]
-                if key in latest:
-                    x[c] = latest[key]
-            x, res, its = _newton(system, x, rows, cols, tol, max_iter)
-            n_newton += its
+                if keys[c][0] in latest:
+                    x[c] = latest[keys[c][0]]
+            rows = np.concatenate([row_blocks[b] for b in group])
+            trial, res, its = _newton(system, x, rows, cols, self.config.newton_tol,
+                                      min(GROUP_NEWTON_ITER, self.config.max_newton_iter))
+            stats["newton_iterations"] += its
+            if res <= self.config.newton_tol:
+                x = trial
+            else:
+                stats["groups_solved_by_block"] += 1
+                x, res = self._solve_blocks(model, system, x, [(row_blocks[b], col_blocks[b]) for b in group],
+                                            keys, latest, stats)
+            stats["max_residual"] = max(stats["max_residual"], res)
+            for c in cols:
+                latest[keys[c][0]] = x[c]
+        self.stats[model] = stats
+        _log.debug(f"{model.name}: marched {len(groups)} elements ({len(row_blocks)} blocks), "
+                   f"{stats['newton_iterations']} Newton iterations")
+        return x
+
+    def _solve_blocks(self, model, system: EquationSystem, x: np.ndarray, blocks: list, keys: list,
+                      latest: dict, stats: dict) -> tuple[np.ndarray, float]:
+        """Solve ``blocks`` one after the other (each from the latest solved values);
+        raise :class:`InitializationError` naming the first that does not converge."""
+        tol, worst = self.config.newton_tol, 0.0
+        for rows, cols in blocks:
+            for c in cols:
+                if keys[c][0] in latest:
+                    x[c] = latest[keys[c][0]]
+            x, res, its = _newton(system, x, rows, cols, tol, self.config.max_newton_iter)
+            stats["newton_iterations"] += its
             if not res <= tol:
                 names = [system.variables[c].name for c in cols]
                 times = [keys[c][1] for c in cols if keys[c][1] is not None]
@@ -171,10 +288,7 @@ class HybridUnitInitializer(InitializerBase):
             worst = max(worst, res)
             for c in cols:
                 latest[keys[c][0]] = x[c]
-        self.stats[model] = {"blocks": len(row_blocks), "newton_iterations": n_newton,
-                             "max_residual": worst}
-        _log.debug(f"{model.name}: marched {len(row_blocks)} blocks, {n_newton} Newton iterations")
-        return x
+        return x, worst
 
     def postcheck(self, model: pyo.Block, results_obj=None, exclude_unused_vars: bool = False):
         """Check the equality residuals (physics and network) at the marched point."""

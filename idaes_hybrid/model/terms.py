@@ -31,10 +31,18 @@ class Series:
     index: list
     inputs: list[list]
     outputs: list[list]
+    #: The indexed component the series was taken from (series of one family differ
+    #: only in their non-time index, e.g. the length points of one PFR).
+    family: str = ""
 
     def times(self) -> list[float]:
         """Time of each point (the first index position)."""
         return [float(i[0] if isinstance(i, tuple) else i) for i in self.index]
+
+    def place(self) -> tuple:
+        """The non-time index shared by the series' points (``()`` for time alone)."""
+        first = self.index[0]
+        return tuple(first[1:]) if isinstance(first, tuple) else ()
 
 
 class Term(Protocol):
@@ -63,7 +71,7 @@ def _group(keyed: dict, key: str) -> list[Series]:
         items.sort(key=lambda it: float(it[0][0] if isinstance(it[0], tuple) else it[0]))
         name = key if not rest else f"{key}{list(rest)}"
         out.append(Series(name, [i for i, _, _ in items], [v for _, v, _ in items],
-                          [z for _, _, z in items]))
+                          [z for _, _, z in items], key))
     return out
 
 

@@ -55,7 +55,8 @@ def add_networks(m: pyo.Block, hf: HybridFlowsheet, specs: Mapping[str, NetworkS
             m.term_series[term.name][name] = series
             for s in series:
                 for idx, v, z in zip(s.index, s.inputs, s.outputs):
-                    io[(name, s.key, idx)] = (v, z)
+                    # flat labels: Pyomo flattens a (t, x) index inside a point's label
+                    io[(name, s.key, *(idx if isinstance(idx, tuple) else (idx,)))] = (v, z)
         n_in, n_out = len(next(iter(io.values()))[0]), len(next(iter(io.values()))[1])
         if (n_in, n_out) != (spec.n_inputs, spec.n_outputs):
             raise PathError(f"terms.{term.name}: has {n_in} inputs and {n_out} outputs, its network "
@@ -147,22 +148,54 @@ def build_flowsheet_training_model(
 
 
 def smoothness(m: pyo.Block, z_scale: float | None = None):
-    """Horizon-weighted mean squared time derivative of the learned outputs, per series,
-    each divided by the square of its output's scale
-    (:func:`~idaes_hybrid.training.smoother.output_scale`)."""
+    """Mean squared rate of change of the learned outputs: along time in every series
+    (horizon-weighted), and between neighbouring places of a family of series (a term at
+    every length point of a distributed unit: :func:`_space_smoothness`); each divided by
+    the square of its output's scale (:func:`~idaes_hybrid.training.smoother.output_scale`)."""
     total, count = 0, 0
     for by_experiment in m.term_series.values():
-        for s in (s for series in by_experiment.values() for s in series):
-            times = s.times()
-            horizon = times[-1] - times[0]
-            for o in range(len(s.outputs[0])):
-                u = pyunits.get_units(s.outputs[0][o])
-                scale = output_scale([z[o] for z in s.outputs], z_scale)
-                diffs = [((s.outputs[k + 1][o] - s.outputs[k][o]) / u / (times[k + 1] - times[k])) ** 2
-                         for k in range(len(times) - 1) if times[k + 1] > times[k]]
-                total += horizon * sum(diffs) / max(len(diffs), 1) / scale**2
-                count += 1
+        for series in by_experiment.values():
+            for s in series:
+                times = s.times()
+                horizon = times[-1] - times[0]
+                for o in range(len(s.outputs[0])):
+                    u = pyunits.get_units(s.outputs[0][o])
+                    scale = output_scale([z[o] for z in s.outputs], z_scale)
+                    diffs = [((s.outputs[k + 1][o] - s.outputs[k][o]) / u / (times[k + 1] - times[k])) ** 2
+                             for k in range(len(times) - 1) if times[k + 1] > times[k]]
+                    total += horizon * sum(diffs) / max(len(diffs), 1) / scale**2
+                    count += 1
+            space_total, space_count = _space_smoothness(series, z_scale)
+            total, count = total + space_total, count + space_count
     return total / max(count, 1)
+
+
+def _space_smoothness(series: list, z_scale: float | None) -> tuple:
+    """Sum and count of the mean squared difference quotients of the outputs between
+    neighbouring places of each family of series (one numeric non-time index, e.g. the
+    length points of a PFR), weighted by the family's extent. Without it the outputs at
+    places the data see only through their sum (an outlet) are free to trade off."""
+    families: dict = {}
+    for s in series:
+        place = s.place()
+        if len(place) == 1 and isinstance(place[0], (int, float)):
+            families.setdefault(s.family, []).append((float(place[0]), s))
+    total, count = 0, 0
+    for members in families.values():
+        if len(members) < 2:
+            continue
+        members.sort(key=lambda p: p[0])
+        extent = members[-1][0] - members[0][0]
+        for (xa, a), (xb, b) in zip(members, members[1:]):
+            if len(a.outputs) != len(b.outputs) or xb <= xa:
+                continue
+            for o in range(len(a.outputs[0])):
+                u = pyunits.get_units(a.outputs[0][o])
+                scale = output_scale([z[o] for z in a.outputs], z_scale)
+                diffs = [((zb[o] - za[o]) / u / (xb - xa)) ** 2 for za, zb in zip(a.outputs, b.outputs)]
+                total += extent * sum(diffs) / len(diffs) / scale**2
+                count += 1
+    return total, count
 
 
 def _singular_message(blk: pyo.Block) -> str:
