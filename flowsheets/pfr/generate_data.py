@@ -15,6 +15,9 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from idaes_hybrid.model.user_module import hide_other_neighbours  # noqa: E402
+
+hide_other_neighbours(HERE)  # another case's model.py imported earlier must not stand in
 
 from model import VARIABLES, build_true  # noqa: E402
 

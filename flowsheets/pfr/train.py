@@ -12,6 +12,9 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from idaes_hybrid.model.user_module import hide_other_neighbours  # noqa: E402
+
+hide_other_neighbours(HERE)  # another case's model.py imported earlier must not stand in
 
 from generate_data import HORIZON, RUNS  # noqa: E402
 from model import VARIABLES, arrhenius, build_learned  # noqa: E402
