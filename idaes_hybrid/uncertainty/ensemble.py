@@ -2,13 +2,13 @@
 data, warm-started from the trained (base) network.
 
 Member ``i`` (``1 .. members``, seed ``seed + i``) fits data chosen by ``[uncertainty]
-resample`` (:func:`member_data`): ``residuals`` (default) every training experiment with
+resample`` (:func:`member_data`): ``residuals`` every training experiment with
 every measurement moved by Gaussian noise of its variable's noise level
 (:func:`perturbed_measurements`) and the prior centred on a draw from the prior
 (:func:`prior_draw`): randomized MAP, whose members scatter like the posterior of the
 weights; ``experiments`` as many training experiments as there are, drawn with
 replacement (:func:`bootstrap_experiments`; an experiment drawn twice enters as a renamed
-copy, ``b1~2``, since names must be unique); ``both`` a resample, perturbed. It is
+copy, ``b1~2``, since names must be unique); ``both`` (default) a resample, perturbed. It is
 re-trained from the base weights with the base run's prior precision ``alpha`` (for
 ``experiments`` and ``both`` the prior pulls towards zero, as in the base training).
 
@@ -211,7 +211,7 @@ def member_data(train_experiments: Sequence, seed: int, resample: Resampling,
 def train_members(train_member: MemberTrainer, train_experiments: Sequence, members: int,
                   seed: int, n_workers: int = 0, address: str | None = None,
                   noise_sd: Mapping[str, float] | None = None,
-                  resample: Resampling = Resampling.RESIDUALS) -> EnsembleMembers:
+                  resample: Resampling = Resampling.BOTH) -> EnsembleMembers:
     """Train ``members`` networks, each on its own randomized copy of ``train_experiments``.
 
     Parameters
@@ -363,7 +363,7 @@ def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_
                          members: int, seed: int, level: float,
                          workers: tuple[int, str | None] = (0, None),
                          noise_sd: Mapping[str, float] | None = None,
-                         resample: Resampling = Resampling.RESIDUALS) -> EnsembleUncertainty | None:
+                         resample: Resampling = Resampling.BOTH) -> EnsembleUncertainty | None:
     """Train an ensemble and band the validation experiments.
 
     Parameters

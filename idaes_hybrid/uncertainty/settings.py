@@ -58,7 +58,7 @@ class UncertaintySettings:
     method: UncertaintyMethod = UncertaintyMethod.LAPLACE
     members: int = 5
     level: float = 0.9
-    resample: Resampling = Resampling.RESIDUALS
+    resample: Resampling = Resampling.BOTH
 
     def __post_init__(self) -> None:
         for name, kind in (("method", UncertaintyMethod), ("resample", Resampling)):
