@@ -51,6 +51,17 @@ from idaes_hybrid.training.warm_start import regularization_term
 _log = idaeslog.getLogger(__name__)
 
 
+#: Ipopt options of every solve in training, under the user's ``[solver]``. Every stage
+#: starts from a consistent point (march, smoother): keep Ipopt from pushing it off bounds
+#: that states sit near (a temperature at its lower bound), and start the constraint
+#: multipliers at zero rather than at Ipopt's least-squares estimate, which is poor at
+#: these starts and enters the Hessian through the network rows. Measured with and without
+#: the zero start: the CSTR cascade 647 -> 56 iterations, the PFR 73 (acceptable) -> 19, a
+#: jacket ``UA`` term on an IDAES CSTR restoration failure -> trained
+#: (``benchmarks/cases/jacket_ua/README.md``), the other shipped cases unchanged.
+WARM_START_OPTIONS = {"bound_push": 1e-8, "bound_frac": 1e-8, "constr_mult_init_max": 0.0}
+
+
 def _set_points_active(m: pyo.Block, active: bool) -> None:
     for net in networks(m):
         getattr(net, POINTS).activate() if active else getattr(net, POINTS).deactivate()
@@ -306,9 +317,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
                             f"flowsheet has {len(hf.terms)}: use 'simultaneous'")
     ensure_idaes_default_solver()
     train_exps, val_exps = _split(experiments)
-    # Every stage starts from a consistent point (march, smoother): keep Ipopt from
-    # pushing it off bounds that states sit near (a temperature at its lower bound).
-    options = {"bound_push": 1e-8, "bound_frac": 1e-8, **settings.solver_options}
+    options = {**WARM_START_OPTIONS, **settings.solver_options}
     start = time.perf_counter()
     m, centres, stages, cross_validating, choice = _build_stage(
         hf, train_exps, spec, (nfe, ncp), settings, "decomposition" if decomposed else
