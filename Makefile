@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest tests -m "unit or component or integration" --timeout=1500
+	$(PY) -m pytest tests -m "unit or component or integration" --timeout=1500 --durations=25
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests -m unit
