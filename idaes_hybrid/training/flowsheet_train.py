@@ -59,7 +59,7 @@ _log = idaeslog.getLogger(__name__)
 #: the zero start: the CSTR cascade 647 -> 56 iterations, the PFR 73 (acceptable) -> 19, a
 #: jacket ``UA`` term on an IDAES CSTR restoration failure -> trained
 #: (``benchmarks/cases/jacket_ua/README.md``), the other shipped cases unchanged.
-WARM_START_OPTIONS = {"bound_push": 1e-8, "bound_frac": 1e-8, "constr_mult_init_max": 0.0}
+TRAINING_OPTIONS = {"bound_push": 1e-8, "bound_frac": 1e-8, "constr_mult_init_max": 0.0}
 
 
 def _set_points_active(m: pyo.Block, active: bool) -> None:
@@ -317,7 +317,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
                             f"flowsheet has {len(hf.terms)}: use 'simultaneous'")
     ensure_idaes_default_solver()
     train_exps, val_exps = _split(experiments)
-    options = {**WARM_START_OPTIONS, **settings.solver_options}
+    options = {**TRAINING_OPTIONS, **settings.solver_options}
     start = time.perf_counter()
     m, centres, stages, cross_validating, choice = _build_stage(
         hf, train_exps, spec, (nfe, ncp), settings, "decomposition" if decomposed else
