@@ -72,6 +72,12 @@ def _trust_region(argv: Sequence[str]) -> int:
     return trust_region.main(argv)
 
 
+def _training_scaling(argv: Sequence[str]) -> int:
+    from benchmarks import training_scaling
+
+    return training_scaling.main(argv)
+
+
 def _closed_loop(argv: Sequence[str]) -> int:
     from benchmarks import closed_loop
 
@@ -82,6 +88,7 @@ def _closed_loop(argv: Sequence[str]) -> int:
 BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "formulations": _formulations,
     "scaling": _scaling,
+    "training_scaling": _training_scaling,
     "peers": _peers,
     "peers_tank": _peers_tank,
     "growth": _growth,

@@ -117,6 +117,16 @@ def test_uncovered_input_series_stops_the_build():
 
 
 @pytest.mark.component
+def test_input_outside_the_property_package_range_names_the_input():
+    """IDAES's saponification package bounds T to 298.15-323.15 K: a feed at 295 K is a
+    data error naming the input and the time, not a solver's 'trivially infeasible'."""
+    exp = _experiment(name="cold", inputs={**STEP_INPUTS, "Tf": [[0, 302.0], [20, 295.0]]})
+    with pytest.raises(DataError, match=r"experiments\['cold'\].inputs.Tf: 295 at t = 2\d.* outside "
+                                        r"the bounds \[298.15, 323.15\]"):
+        _built(exp=exp)
+
+
+@pytest.mark.component
 def test_learned_cstr_is_square_with_k_fixed_and_units_consistent():
     m = _built()
     assert_units_consistent(m)

@@ -325,3 +325,21 @@ def test_scaled_prediction_and_optimization_agree_with_unscaled():
     a = optimize_feed(truth, request, kinetics=KineticsMode.REFERENCE)
     b = optimize_feed(truth, request, kinetics=KineticsMode.REFERENCE, user_scaling=True)
     assert b.product_mass == pytest.approx(a.product_mass, rel=1e-5)
+
+
+@pytest.mark.unit
+def test_training_scaling_setting_defaults_to_magnitudes_and_user_scaling_replaces_it():
+    from idaes_hybrid.config.run import ConfigError, parse_training
+    from idaes_hybrid.training.train import NlpScaling, TrainingSettings
+
+    unset = TrainingSettings()
+    assert unset.solve_scaling(NlpScaling.MAGNITUDE) == {"user_scaling": False, "magnitude_scaling": True}
+    assert unset.solve_scaling(NlpScaling.GRADIENT) == {"user_scaling": False, "magnitude_scaling": False}
+    gradient = parse_training({"scaling": "gradient"})
+    assert gradient.scaling is NlpScaling.GRADIENT
+    assert gradient.solve_scaling(NlpScaling.MAGNITUDE)["magnitude_scaling"] is False
+    assert parse_training({"scaling": "Magnitude"}).solve_scaling(NlpScaling.GRADIENT)["magnitude_scaling"]
+    assert parse_training({"user_scaling": True}).solve_scaling(NlpScaling.MAGNITUDE) == {
+        "user_scaling": True, "magnitude_scaling": False}
+    with pytest.raises(ConfigError, match="training.scaling"):
+        parse_training({"scaling": "idaes"})

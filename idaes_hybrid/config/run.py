@@ -40,7 +40,7 @@ from idaes_hybrid.training.problem import Discretization
 from idaes_hybrid.decomposition.settings import DecompositionSettings
 from idaes_hybrid.uncertainty.settings import UncertaintySettings
 from idaes_hybrid.training.regularization import CROSS_VALIDATE
-from idaes_hybrid.training.train import TrainingSettings
+from idaes_hybrid.training.train import NlpScaling, TrainingSettings
 from idaes_hybrid.cases.registry import REGISTRY, HybridModelDefinition, get_model_definition
 from idaes_hybrid.model.user_module import UserModuleError, absolute_reference, load_definition
 
@@ -422,7 +422,8 @@ def parse_training(table: Any) -> TrainingSettings:
                 continue
             raise ConfigError(f"training.regularization: expected a number >= 0 or "
                               f"{CROSS_VALIDATE!r} (cross-validation), got {value!r}")
-        default = 1.0 if key in ("regularization", "smoother_scale") else defaults[key]
+        default = (1.0 if key in ("regularization", "smoother_scale")
+                   else NlpScaling.MAGNITUDE if key == "scaling" else defaults[key])
         values[key] = _typed(value, default, f"training.{key}", lower, inclusive)
     return TrainingSettings(**values)
 

@@ -150,7 +150,7 @@ class HybridFlowsheet:
             var = self.var(blk, name, field)
             t0 = blk.fs.time.first()
             for t in blk.fs.time:
-                var[t].fix(profile.value_at(t, left=t != t0))
+                fix_within_bounds(var[t], profile.value_at(t, left=t != t0), field, t)
 
     def fix_initial_state(self, blk: pyo.Block, exp: FlowsheetExperiment) -> None:
         """Fix the initial state (values at t0, or zero derivatives)."""
@@ -159,8 +159,9 @@ class HybridFlowsheet:
             blk.fs.fix_initial_conditions("steady-state")
             return
         for name, value in exp.initial.items():
-            var = self.var(blk, name, f"experiments[{exp.name!r}].initial.{name}")
-            var[t0].fix(float(value))
+            field = f"experiments[{exp.name!r}].initial.{name}"
+            var = self.var(blk, name, field)
+            fix_within_bounds(var[t0], float(value), field, t0)
             for t in blk.fs.time:  # a flat start: the state sits at its initial value
                 if not var[t].fixed:
                     var[t].set_value(float(value))
@@ -236,3 +237,15 @@ def _fix_new_points(fixed: list, time) -> None:
             if t not in values:
                 before = known[max(0, int(np.searchsorted(known, t)) - 1)]
                 ref[t].fix(values[before])
+
+
+def fix_within_bounds(var: pyo.Var, value: float, field: str, t: float) -> None:
+    """Fix ``var`` at ``value``; a :class:`DataError` naming ``field`` when the value lies
+    outside the variable's bounds (a property package's valid range, e.g. IDAES's
+    saponification temperature 298.15-323.15 K), which no solver could then satisfy."""
+    lb, ub = var.lb, var.ub
+    if (lb is not None and value < lb) or (ub is not None and value > ub):
+        raise DataError(f"{field}: {value:g} at t = {t:g} is outside the bounds "
+                        f"[{'-inf' if lb is None else f'{lb:g}'}, {'inf' if ub is None else f'{ub:g}'}] "
+                        f"of {var.name}")
+    var.fix(float(value))

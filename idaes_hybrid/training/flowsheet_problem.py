@@ -272,6 +272,13 @@ def fixed_weight_model(hf: HybridFlowsheet, exp: FlowsheetExperiment,
     return m, blk, nets
 
 
+#: Ipopt options of a simulation's square solve. The march leaves a feasible start, on which
+#: variables may sit at a bound (a component absent from one feed: zero at a Mixer inlet);
+#: Ipopt's default ``bound_push`` of 1e-2 would move them inside and break the balances by
+#: up to ~1e5 (a Mixer -> CSTR flowsheet then failed at 1000 iterations; it solves in 1).
+SIMULATION_OPTIONS = {"tol": 1e-8, "bound_push": 1e-8, "bound_frac": 1e-8}
+
+
 def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment,
                        spec: NetworkSpec | Mapping[str, NetworkSpec] | None,
                        nfe: int, ncp: int, outputs: Sequence[str] = (),
@@ -298,7 +305,7 @@ def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment,
         march_error = str(err)
         _log.warning(f"simulation of {exp.name!r}: the march did not converge ({err}); "
                      "solving from the partly marched point")
-    opts = {"tol": 1e-8, "max_iter": 200 if march_error is None else 1000, **(options or {})}
+    opts = {**SIMULATION_OPTIONS, "max_iter": 200 if march_error is None else 1000, **(options or {})}
     res = solve_hybrid(m, net, opts) if net else solve_nl(m, opts)
     if not res.ok:
         raise PredictionError(f"simulation of {exp.name!r}: {res.status.value} "

@@ -42,8 +42,8 @@ from idaes_hybrid.training.flowsheet_problem import (
 from idaes_hybrid.training.predict import PredictionError, pooled_rmse
 from idaes_hybrid.training.problem import noise_levels
 from idaes_hybrid.training.train import (
-    HessianMode, StageReport, StageStatus, check_noise, TrainingError, TrainingResult, TrainingSettings, decomposition_resumes,
-    pretrain_on_profiles, starting_values)
+    HessianMode, NlpScaling, StageReport, StageStatus, check_noise, TrainingError, TrainingResult,
+    TrainingSettings, decomposition_resumes, pretrain_on_profiles, starting_values)
 from idaes_hybrid.training.regularization import (
     WARM_START_OPTIONS, RegularizationChoice, choose_regularization, prior_term, resolve_setting)
 from idaes_hybrid.training.warm_start import regularization_term
@@ -103,14 +103,21 @@ def _start_from_data(m: pyo.Block, hf: HybridFlowsheet, experiments: Sequence[Fl
                 var.set_value(value, skip_validation=True)
 
 
+def _scaling(settings: TrainingSettings) -> dict[str, bool]:
+    """The training solves' scaling: by magnitudes unless the settings say otherwise
+    (IDAES property packages often give no scaling factors; energies in J sit beside
+    weights of order 1)."""
+    return settings.solve_scaling(NlpScaling.MAGNITUDE)
+
+
 def _solve(m: pyo.Block, stage: str, options: dict, tee: bool, batched: bool,
-           user_scaling: bool = False):
+           scaling: dict | None = None):
     nets = networks(m)
     try:
         check_degrees_of_freedom(m, training_degrees_of_freedom(nets), f"{stage} solve", nets)
     except DegreesOfFreedomError as err:
         raise TrainingError(str(err)) from None
-    res = solve_hybrid(m, nets, options, tee, user_scaling) if batched else solve_nl(m, options, tee)
+    res = solve_hybrid(m, nets, options, tee, **(scaling or {})) if batched else solve_nl(m, options, tee)
     _log.info(f"{stage}: {res.status.value} after {res.iterations} iterations in {res.wall_time_s:.1f} s")
     if not res.ok:
         raise TrainingError(f"{stage} solve did not converge: {res.status.value} "
@@ -157,7 +164,7 @@ def _train_solve(m: pyo.Block, options: dict, settings: TrainingSettings, tee: b
         for v, val in start.items():
             v.set_value(val, skip_validation=True)
         try:
-            res = _solve(m, "train", opts, tee, batched=True, user_scaling=settings.user_scaling)
+            res = _solve(m, "train", opts, tee, batched=True, scaling=_scaling(settings))
         except TrainingError as err:
             if i == len(attempts) - 1:
                 raise
@@ -380,7 +387,7 @@ def _check_noise(m: pyo.Block, hf: HybridFlowsheet, train_exps, levels: dict, op
             **WARM_START_OPTIONS}
     return check_noise(m, levels, pooled_rmse(per_exp, train_exps),
                        lambda sc: experiment_fit_sums(m, hf, train_exps, sc),
-                       lambda: solve_hybrid(m, networks(m), opts, tee, user_scaling=settings.user_scaling),
+                       lambda: solve_hybrid(m, networks(m), opts, tee, **_scaling(settings)),
                        stages)
 
 
@@ -399,7 +406,7 @@ def _choose_regularization(m: pyo.Block, train_exps, options: dict, settings: Tr
 
     def solve(label: str) -> SolveResult:
         _log.info(f"{label}: solving")
-        return solve_hybrid(m, networks(m), opts, tee, user_scaling=settings.user_scaling)
+        return solve_hybrid(m, networks(m), opts, tee, **_scaling(settings))
 
     def start_fold(held: str) -> None:  # the held-out experiment marched with the weights
         nets = networks(m)

@@ -54,6 +54,17 @@ class HessianMode(str, enum.Enum):
     LIMITED_MEMORY = "limited-memory"
 
 
+class NlpScaling(str, enum.Enum):
+    """How the training solves are scaled for Ipopt."""
+
+    #: Variables scaled by ``1 / max(1, |x0|)`` at the solve's start, rows and objective by
+    #: their gradients in the scaled variables
+    #: (:func:`~idaes_hybrid.solve.magnitude_scaling.magnitude_scaling`).
+    MAGNITUDE = "magnitude"
+    #: Ipopt's own gradient-based scaling of rows and objective; variables unscaled.
+    GRADIENT = "gradient"
+
+
 class TrainingError(RuntimeError):
     """A training stage failed; the message names the stage."""
 
@@ -106,6 +117,14 @@ class TrainingSettings:
         Scale the training solve with IDAES scaling factors from the smoother's
         solution (:mod:`idaes_hybrid.model.scaling`) and give them to Ipopt; off by
         default (it does not speed up the bioreactor, see benchmarks/results/scaling.md).
+        When on, it replaces ``scaling``.
+    scaling
+        Scaling of the training solves (train, noise refit, cross-validation):
+        ``MAGNITUDE`` scales every variable by its starting magnitude, so that Ipopt's
+        steps and stopping test do not depend on the units (energies in J next to weights
+        of order 1); ``GRADIENT`` leaves it to Ipopt's row scaling. ``None`` (the
+        default): ``MAGNITUDE`` on the flowsheet path (:mod:`~idaes_hybrid.training.flowsheet_train`),
+        ``GRADIENT`` for registered unit models (their measured results were chosen so).
     """
 
     hessian: HessianMode = HessianMode.EXACT
@@ -123,8 +142,17 @@ class TrainingSettings:
     seed: int = 0
     unit_config: dict = field(default_factory=dict)
     user_scaling: bool = False
+    scaling: NlpScaling | None = None
     method: TrainingMethod = TrainingMethod.SIMULTANEOUS
     decomposition: DecompositionSettings = field(default_factory=DecompositionSettings)
+
+    def solve_scaling(self, default: NlpScaling) -> dict[str, bool]:
+        """Keyword arguments of :func:`~idaes_hybrid.solve.batched.solve_hybrid` for the
+        training solves: IDAES factors (``user_scaling``), else ``scaling`` (``default``
+        when unset) decides whether the variables are scaled by their magnitudes."""
+        scaling = self.scaling or default
+        return {"user_scaling": self.user_scaling,
+                "magnitude_scaling": not self.user_scaling and scaling is NlpScaling.MAGNITUDE}
 
 
 class StageStatus(enum.StrEnum):
@@ -230,13 +258,19 @@ class TrainingResult:
         }
 
 
-def _solve(m: pyo.Block, stage: str, options: dict, tee: bool, user_scaling: bool = False) -> SolveResult:
+def _unit_scaling(settings: TrainingSettings) -> dict[str, bool]:
+    """The training solves' scaling on a registered unit: Ipopt's row scaling unless the
+    settings say otherwise."""
+    return settings.solve_scaling(NlpScaling.GRADIENT)
+
+
+def _solve(m: pyo.Block, stage: str, options: dict, tee: bool, scaling: dict | None = None) -> SolveResult:
     try:  # e.g. an input left free: say so before the solver wanders
         check_degrees_of_freedom(m, training_degrees_of_freedom(m.net), f"{stage} solve", m.net)
     except DegreesOfFreedomError as err:
         raise TrainingError(str(err)) from None
     _log.info(f"{stage}: solving ({sum(1 for _ in m.component_data_objects(pyo.Var, active=True))} variables)")
-    result = solve_hybrid(m, m.net, options, tee, user_scaling=user_scaling)
+    result = solve_hybrid(m, m.net, options, tee, **(scaling or {}))
     _log.info(f"{stage}: {result.status.value} after {result.iterations} iterations "
               f"in {result.wall_time_s:.1f} s")
     if not result.ok:
@@ -403,16 +437,16 @@ def _fit_simultaneous(m: pyo.Block, run: _Run, settings: TrainingSettings, optio
 
         scale_hybrid_model(m, m.net)
     opts = {**options, "hessian_approximation": settings.hessian.value}
-    res = _solve(m, "train", opts, tee, user_scaling=settings.user_scaling)
+    res = _solve(m, "train", opts, tee, scaling=_unit_scaling(settings))
     stages = {"train": StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)}
     if noise is not None:
         noise = check_noise(m, noise, fit_residual_rms(m, run.experiments),
                             lambda sc: experiment_fit_sums(m, run.experiments, sc),
                             lambda: solve_hybrid(m, m.net, {**opts, **WARM_START_OPTIONS}, tee,
-                                                 user_scaling=settings.user_scaling), stages)
+                                                 **_unit_scaling(settings)), stages)
     if not cross_validating:
         return stages, None, noise
-    choice, stages["regularization"] = _choose_regularization(m, run, opts, tee, settings.user_scaling)
+    choice, stages["regularization"] = _choose_regularization(m, run, opts, tee, _unit_scaling(settings))
     return stages, choice, noise
 
 
@@ -498,12 +532,12 @@ def _judge(m: pyo.Block, run: _Run, val_exps: Sequence[Experiment], trained: Net
 
 
 def _choose_regularization(m: pyo.Block, run: _Run, options: dict, tee: bool,
-                           user_scaling: bool) -> tuple[RegularizationChoice, StageReport]:
+                           scaling: dict) -> tuple[RegularizationChoice, StageReport]:
     """Cross-validate the prior precision on the solved model ``m`` (see
     :func:`~idaes_hybrid.training.regularization.choose_regularization`)."""
     def solve(label: str) -> SolveResult:
         _log.info(f"{label}: solving")
-        return solve_hybrid(m, m.net, {**options, **WARM_START_OPTIONS}, tee, user_scaling=user_scaling)
+        return solve_hybrid(m, m.net, {**options, **WARM_START_OPTIONS}, tee, **scaling)
 
     def start_fold(held: str) -> None:  # the held-out experiment simulated with the weights
         exp = next(e for e in run.experiments if e.name == held)

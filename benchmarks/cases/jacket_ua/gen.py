@@ -1,36 +1,52 @@
-"""Write data/*.csv: the true jacket flowsheet (UA = 400 Fc^0.6 (1 + 0.02 (T - 300)) W/K)
-simulated on each experiment of config.toml, NaOH and T sampled on ragged grids with noise
+"""Write data/*.csv: the true jacket flowsheet (by default UA = 400 Fc^0.6 (1 + 0.02 (T - 300))
+W/K) simulated on each experiment of config.toml, NaOH and T sampled on ragged grids with noise
 (0.01 mol/m^3, 0.05 K); the validation batch noise-free.
 
-    python benchmarks/cases/jacket_ua/gen.py
+    python benchmarks/cases/jacket_ua/gen.py                    # the shipped data
+    python benchmarks/cases/jacket_ua/gen.py --law 300 0.8 0.01 --seed 11 --out /tmp/j/data
 """
-import sys, tomllib
+import argparse, sys, tomllib
 from pathlib import Path
 import numpy as np, pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from model import build_true
+import model
 from idaes_hybrid.model import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.model.inputs import parse_input
 from idaes_hybrid.training.flowsheet_problem import simulate_flowsheet
-cfg = tomllib.loads((HERE / "config.toml").read_text())
-VARS = cfg["flowsheet"]["variables"]
+
 NOISE = {"NaOH": 0.01, "T": 0.05}
-rng = np.random.default_rng(3)
-plant = HybridFlowsheet(build_true, [], VARS)
-(HERE / "data").mkdir(exist_ok=True)
-for t in cfg["experiments"]:
-    inputs = {k: parse_input(v, k, HERE) for k, v in t["inputs"].items()}
-    exp = FlowsheetExperiment(t["name"], t["horizon"], pd.DataFrame(), inputs=inputs)
-    traj = simulate_flowsheet(plant, exp, None, nfe=60, ncp=3, outputs=["NaOH", "T"])
-    train = t.get("role", "train") == "train"
-    cols = {}
-    for var, step in (("NaOH", 25.0), ("T", 40.0)):
-        times = np.sort(rng.uniform(1, t["horizon"], int(t["horizon"] / step))) if train else np.arange(40.0, t["horizon"] + 1e-9, 40.0)
-        vals = np.interp(times, traj["time"], traj[var])
-        if train:
-            vals = vals + rng.normal(0, NOISE[var], times.size)
-        cols[var] = pd.Series(vals, index=np.round(times, 3))
-    f = pd.DataFrame(cols).sort_index(); f.index.name = "time"
-    f.to_csv(HERE / "data" / f"{t['name']}.csv", float_format="%.6g")
-    print(t["name"], f.notna().sum().to_dict(), "T range", f["T"].min(), f["T"].max())
+
+
+def write_data(out: Path, law: tuple = model.LAW, seed: int = 3) -> None:
+    """Simulate the true flowsheet with ``law`` = (a, b, c) and write one CSV per experiment."""
+    cfg = tomllib.loads((HERE / "config.toml").read_text())
+    model.LAW = tuple(law)
+    rng = np.random.default_rng(seed)
+    plant = HybridFlowsheet(model.build_true, [], cfg["flowsheet"]["variables"])
+    out.mkdir(parents=True, exist_ok=True)
+    for t in cfg["experiments"]:
+        inputs = {k: parse_input(v, k, HERE) for k, v in t["inputs"].items()}
+        exp = FlowsheetExperiment(t["name"], t["horizon"], pd.DataFrame(), inputs=inputs)
+        traj = simulate_flowsheet(plant, exp, None, nfe=60, ncp=3, outputs=["NaOH", "T"])
+        train = t.get("role", "train") == "train"
+        cols = {}
+        for var, step in (("NaOH", 25.0), ("T", 40.0)):
+            times = (np.sort(rng.uniform(1, t["horizon"], int(t["horizon"] / step))) if train
+                     else np.arange(40.0, t["horizon"] + 1e-9, 40.0))
+            vals = np.interp(times, traj["time"], traj[var])
+            if train:
+                vals = vals + rng.normal(0, NOISE[var], times.size)
+            cols[var] = pd.Series(vals, index=np.round(times, 3))
+        f = pd.DataFrame(cols).sort_index(); f.index.name = "time"
+        f.to_csv(out / f"{t['name']}.csv", float_format="%.6g")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--law", type=float, nargs=3, default=model.LAW, metavar=("A", "B", "C"),
+                        help="UA = A Fc^B (1 + C (T - 300)) W/K")
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=HERE / "data")
+    args = parser.parse_args()
+    write_data(args.out, tuple(args.law), args.seed)

@@ -7,6 +7,8 @@ from idaes.models.properties.examples.saponification_thermo import Saponificatio
 from idaes.models.unit_models import CSTR, Feed
 
 TC = 290.0  # coolant temperature, K
+#: The true law UA = A Fc^B (1 + C (T - 300)) W/K as (A, B, C); gen.py may change it.
+LAW = (400.0, 0.6, 0.02)
 
 
 def _common(fs):
@@ -39,9 +41,11 @@ def build_true(fs):
 
     @fs.Constraint(fs.time)
     def ua_law(b, t):
-        return fs.UA[t] == 400.0 * pyunits.W / pyunits.K * (fs.Fc[t] / (pyunits.kg / pyunits.s)) ** 0.6 \
-            * (1 + 0.02 * (T(t) / pyunits.K - 300.0))
+        a, n, c = LAW
+        return fs.UA[t] == a * pyunits.W / pyunits.K * (fs.Fc[t] / (pyunits.kg / pyunits.s)) ** n \
+            * (1 + c * (T(t) / pyunits.K - 300.0))
 
 
-def ua_true(fc, T):
-    return 400.0 * fc ** 0.6 * (1 + 0.02 * (T - 300.0))
+def ua_true(fc, T, law=None):
+    a, n, c = law or LAW
+    return a * fc ** n * (1 + c * (T - 300.0))
