@@ -32,6 +32,7 @@ JACKET = ROOT / "benchmarks" / "cases" / "jacket_ua"
 CASES = {
     "jacket_ua": "benchmarks/cases/jacket_ua/config.toml",
     "jacket_fresh": None,
+    "mixer_cstr": "benchmarks/cases/mixer_cstr/config.toml",
     "cstr_cascade": "flowsheets/cstr_cascade/config.toml",
     "saponification": "flowsheets/saponification/config.toml",
     "bioreactor": "flowsheets/bioreactor/config_flowsheet.toml",

@@ -123,8 +123,9 @@ class TrainingSettings:
         ``MAGNITUDE`` scales every variable by its starting magnitude, so that Ipopt's
         steps and stopping test do not depend on the units (energies in J next to weights
         of order 1); ``GRADIENT`` leaves it to Ipopt's row scaling. ``None`` (the
-        default): ``MAGNITUDE`` on the flowsheet path (:mod:`~idaes_hybrid.training.flowsheet_train`),
-        ``GRADIENT`` for registered unit models (their measured results were chosen so).
+        default): ``MAGNITUDE`` on the flowsheet path (:mod:`~idaes_hybrid.training.flowsheet_train`;
+        ``GRADIENT`` in a model update, which starts from a solved model), ``GRADIENT`` for
+        registered unit models (their measured results were chosen so).
     """
 
     hessian: HessianMode = HessianMode.EXACT
