@@ -50,7 +50,10 @@ def test_true_flowsheet_simulates_from_its_marched_start_and_matches_the_finer_g
 
 
 @pytest.mark.integration
-def test_k_learned_within_five_percent_with_the_defaults(tmp_path):
+def test_k_learned_within_five_percent_with_the_defaults_and_the_optimum_holds_on_the_truth(tmp_path):
+    """Then ``optimize`` (heat duty against outlet EA, T <= 305 K: the bound makes Q drop
+    when the feed warms) on the trained model; its profile on the true flowsheet against
+    the same optimization on the true flowsheet."""
     out = tmp_path / "out"
     assert main(["train", str(CASE / "config.toml"), "--out", str(out), "--quiet"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
@@ -64,3 +67,11 @@ def test_k_learned_within_five_percent_with_the_defaults(tmp_path):
     temps = np.linspace(measured.min(), measured.max(), 25)
     learned = spec.predict(temps[:, None])[:, 0]
     assert np.max(np.abs(learned / _model().k_true(temps) - 1.0)) < 0.05
+    opt = tmp_path / "opt"
+    assert main(["optimize", str(out / "model"), str(CASE / "config.toml"), "--out", str(opt), "--quiet"]) == 0
+    doc = json.loads((opt / "optimization.json").read_text())
+    assert doc["status"] == "optimal"
+    q = np.array(doc["profiles"]["Q"])
+    assert np.all((q > 1e3) & (q < 5.9e4)) and q[0] - q[-1] > 1e4  # set by the T bound, not Q's
+    truth = doc["true_flowsheet"]
+    assert truth["objective_of_hybrid_profiles"] == pytest.approx(truth["optimum"], rel=0.01)
