@@ -57,6 +57,30 @@ def test_interpolation_weights_reproduce_polynomials():
         assert value == pytest.approx(poly(t_obs), abs=1e-10)
 
 
+@pytest.mark.unit
+def test_interpolation_after_an_input_step_leaves_the_pre_step_boundary_out():
+    """An element starting at an input step: a quantity that follows the input at once (a
+    unit without holdup) is 0 at the boundary (pre-step, as the model holds it) and 2 + t
+    inside; with the step named, the interpolant is the post-step polynomial."""
+    import pyomo.environ as pyo
+    from pyomo.dae import ContinuousSet, DerivativeVar
+
+    m = pyo.ConcreteModel()
+    m.t = ContinuousSet(initialize=[0.0, 5.0, 10.0])
+    m.x = pyo.Var(m.t)
+    m.dx = DerivativeVar(m.x)
+    pyo.TransformationFactory("dae.collocation").apply_to(m, nfe=4, ncp=3, scheme="LAGRANGE-RADAU")
+    after = lambda t: 2.0 + t if t > 5.0 else 0.0
+    for t_obs in (5.4, 6.0, 7.4):
+        weights = interpolation_weights(m.t, t_obs, steps=[5.0])
+        assert 5.0 not in [t for t, _ in weights]
+        assert sum(w * after(t) for t, w in weights) == pytest.approx(2.0 + t_obs, abs=1e-10)
+        stepless = sum(w * after(t) for t, w in interpolation_weights(m.t, t_obs))
+        assert abs(stepless - (2.0 + t_obs)) > 0.1  # the old interpolant through the jump
+    # elsewhere (no step at its left boundary) the element keeps its boundary
+    assert 2.5 in [t for t, _ in interpolation_weights(m.t, 3.0, steps=[5.0])]
+
+
 @pytest.mark.component
 def test_small_training_fits_and_predicts():
     spec = NetworkSpec.dense(2, [6], 1, "softplus", seed=0)

@@ -83,6 +83,11 @@ class FlowsheetExperiment(Measured):
         self.inputs = {k: parse_input(v, f"experiments[{self.name!r}].inputs.{k}")
                        for k, v in dict(self.inputs).items()}
 
+    def step_times(self) -> list[float]:
+        """Times inside the horizon where an input steps (element boundaries of the grid)."""
+        horizon = float(self.horizon)
+        return sorted({t for p in self.inputs.values() for t in p.breakpoints if 0 < t < horizon})
+
 
 @dataclass
 class HybridFlowsheet:
@@ -129,8 +134,7 @@ class HybridFlowsheet:
         horizon = float(exp.horizon)
         if not (math.isfinite(horizon) and horizon > 0):
             raise DataError(f"experiments[{exp.name!r}].horizon: must be > 0, got {exp.horizon!r}")
-        steps = sorted({t for p in exp.inputs.values() for t in p.breakpoints if 0 < t < horizon})
-        blk.fs = FlowsheetBlock(dynamic=True, time_set=[0.0, *steps, horizon],
+        blk.fs = FlowsheetBlock(dynamic=True, time_set=[0.0, *exp.step_times(), horizon],
                                 time_units=self.time_units)
         self.build(blk.fs)
         pyo.TransformationFactory("network.expand_arcs").apply_to(blk)

@@ -114,10 +114,10 @@ def experiment_fit_sums(m: pyo.Block, hf: HybridFlowsheet,
         times, names, values = exp.observations()
         refs = {n: hf.var(blk, n, f"experiments[{exp.name!r}].measurements.{n}")
                 for n in exp.measured_variables}
-        terms = []
+        terms, steps = [], exp.step_times()
         for t_obs, name, y in zip(times, names, values):
             ref = refs[name]
-            x = sum(w * ref[t] for t, w in interpolation_weights(blk.fs.time, float(t_obs)))
+            x = sum(w * ref[t] for t, w in interpolation_weights(blk.fs.time, float(t_obs), steps))
             u = pyunits.get_units(ref[blk.fs.time.first()])
             terms.append(((x / u - float(y)) / scales[name]) ** 2)
         out[exp.name] = (sum(terms), len(terms))
@@ -324,7 +324,8 @@ def flowsheet_rmse(blk: pyo.Block, hf: HybridFlowsheet, exp: FlowsheetExperiment
     for name in exp.measured_variables:
         ref = hf.var(blk, name, f"measurements.{name}")
         s = exp.measurements[name].dropna()
-        pred = [sum(w * pyo.value(ref[t]) for t, w in interpolation_weights(blk.fs.time, float(t_obs)))
+        pred = [sum(w * pyo.value(ref[t])
+                    for t, w in interpolation_weights(blk.fs.time, float(t_obs), exp.step_times()))
                 for t_obs in s.index]
         out[name] = float(np.sqrt(np.mean((np.array(pred) - s.to_numpy()) ** 2)))
     return out

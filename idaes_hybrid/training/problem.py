@@ -10,7 +10,7 @@ is interpolated, so data need not sit on the collocation grid).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 import numpy as np
 import pyomo.environ as pyo
@@ -94,12 +94,15 @@ def build_experiment_flowsheet(
             var[t0].fix(float(experiment.initial[name]))
 
 
-def interpolation_weights(time_set, t_obs: float) -> list[tuple[float, float]]:
+def interpolation_weights(time_set, t_obs: float, steps: Collection[float] = ()) -> list[tuple[float, float]]:
     """Lagrange weights that give a state at ``t_obs`` from the collocation points.
 
     Returns ``(grid time, weight)`` pairs over the finite element holding
     ``t_obs`` (its left boundary and its collocation points), so that
     ``x(t_obs) = sum(w * x[t])`` exactly for the collocation polynomial.
+    An element that starts at one of ``steps`` (input steps) leaves its left
+    boundary out: there the model holds the values before the step, and a quantity
+    that follows the inputs at once (the outlet of a unit without holdup) jumps.
     """
     grid = list(time_set)
     for t in grid:
@@ -108,7 +111,8 @@ def interpolation_weights(time_set, t_obs: float) -> list[tuple[float, float]]:
     fe = list(time_set.get_finite_elements())
     k = int(np.searchsorted(fe, t_obs) - 1)
     k = min(max(k, 0), len(fe) - 2)
-    nodes = [t for t in grid if fe[k] <= t <= fe[k + 1]]
+    open_left = any(abs(fe[k] - s) <= 1e-9 * max(1.0, abs(s)) for s in steps)
+    nodes = [t for t in grid if fe[k] < t <= fe[k + 1] or (t == fe[k] and not open_left)]
     weights = []
     for i, ti in enumerate(nodes):
         w = 1.0
