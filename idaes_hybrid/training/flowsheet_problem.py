@@ -320,12 +320,11 @@ def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment,
 
 def flowsheet_rmse(blk: pyo.Block, hf: HybridFlowsheet, exp: FlowsheetExperiment) -> dict[str, float]:
     """RMSE of each measured variable of ``exp`` against the solved ``blk``."""
-    out = {}
+    out, steps = {}, exp.step_times()
     for name in exp.measured_variables:
         ref = hf.var(blk, name, f"measurements.{name}")
         s = exp.measurements[name].dropna()
-        pred = [sum(w * pyo.value(ref[t])
-                    for t, w in interpolation_weights(blk.fs.time, float(t_obs), exp.step_times()))
+        pred = [sum(w * pyo.value(ref[t]) for t, w in interpolation_weights(blk.fs.time, float(t_obs), steps))
                 for t_obs in s.index]
         out[name] = float(np.sqrt(np.mean((np.array(pred) - s.to_numpy()) ** 2)))
     return out
