@@ -146,7 +146,7 @@ def predict(args: argparse.Namespace) -> tuple[dict[str, dict[str, float]], list
 
     out = Path(args.out).expanduser().resolve()
     config = load_flowsheet_config(args.config)
-    specs = _checked_specs(args.model_dir, config, getattr(args, "accept_edited_model", False))
+    specs = checked_specs(args.model_dir, config, getattr(args, "accept_edited_model", False))
     saved = saved_uncertainty(args.model_dir)
     names = list(config.flowsheet.variables)
     frames, scores = [], {}
@@ -206,7 +206,7 @@ def optimize(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dic
     out = Path(args.out).expanduser().resolve()
     check_out_dir(out, [("input model", args.model_dir), ("config", args.config)])
     config = load_flowsheet_config(args.config)
-    specs = _checked_specs(args.model_dir, config, getattr(args, "accept_edited_model", False))
+    specs = checked_specs(args.model_dir, config, getattr(args, "accept_edited_model", False))
     opt = config.optimization()
     if opt is None:
         raise ConfigError(f"optimization: the config '{config.path}' has no [optimization] table")
@@ -271,7 +271,7 @@ def optimization_document(config, opt, specs: dict, options: dict, boxes: dict |
     return doc
 
 
-def _checked_specs(model_dir, config, accept_edited: bool = False) -> dict:
+def checked_specs(model_dir, config, accept_edited: bool = False) -> dict:
     """The saved networks, checked against the config's terms and their shapes."""
     specs = load_flowsheet_model(model_dir, accept_edited)
     terms = [t.name for t in config.flowsheet.terms]
@@ -299,7 +299,7 @@ def update(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dict,
     out = Path(args.out).expanduser().resolve()
     check_out_dir(out, [("input model", args.model_dir), ("config", args.config)])
     config = load_flowsheet_config(args.config)
-    saved = _checked_specs(args.model_dir, config, getattr(args, "accept_edited_model", False))
+    saved = checked_specs(args.model_dir, config, getattr(args, "accept_edited_model", False))
     log = logging.getLogger(LOGGER_NAME + ".cli")
     disc = config.discretization
     log.info(f"update: {len(config.experiments)} experiments, networks {sorted(saved)}")
@@ -326,7 +326,7 @@ def estimate(args: argparse.Namespace, rel_sd: float | dict[str, float]) -> tupl
     from idaes_hybrid.twin.flowsheet_estimate import estimate_flowsheet, flowsheet_state_names
 
     config = load_flowsheet_config(args.config)
-    specs = _checked_specs(args.model_dir, config, getattr(args, "accept_edited_model", False))
+    specs = checked_specs(args.model_dir, config, getattr(args, "accept_edited_model", False))
     experiment = find_experiment(config.experiments, args.experiment)
     states = flowsheet_state_names(experiment)
     check_rel_sd_names(rel_sd, states)

@@ -1,5 +1,8 @@
 """``idaes-hybrid loop MODEL_DIR CONFIG.toml --out DIR``: the closed loop on a saved model.
 
+A flowsheet config (``[flowsheet]``) goes to :mod:`idaes_hybrid.cli.flowsheet_loop`; the
+rest of this module is the unit path's.
+
 Each round optimizes the feed of the config's ``[optimization]`` table on the current
 model, runs it on the ``[loop]`` table's plant (a Python function, or ``"reference"``:
 the ``[reference]`` kinetics measured with ``noise_sd``), and updates the model with the
@@ -89,9 +92,17 @@ def _document(saved, config, result, optimum) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``idaes-hybrid loop``; return the exit code (errors are raised)."""
+    from idaes_hybrid.config.flowsheet import is_flowsheet_config
     from idaes_hybrid.config.run import ConfigError
     from idaes_hybrid.optimize.closed_loop import run_closed_loop, true_optimum
 
+    if is_flowsheet_config(args.config):
+        from idaes_hybrid.cli import flowsheet_loop
+        from idaes_hybrid.cli.output import check_out_dir
+
+        doc, out, _ = flowsheet_loop.run(args, check_out_dir, write_staged)
+        flowsheet_loop.print_summary(doc, out)
+        return 0
     out, saved, config, log = open_saved_run(args)
     if config.loop is None:
         raise ConfigError(f"loop: the config '{config.path}' has no [loop] table")

@@ -17,6 +17,7 @@ package = "fs.rxn"
 [network]         hidden, activation, seed (inputs and outputs come from the term)
 [discretization]  nfe, ncp
 [training]        as for unit models;  [solver] Ipopt options
+[optimization]    see config/flowsheet_optimization.py;  [loop] see config/loop.py
 
 [[experiments]]
 name = "b1"; data = "data/b1.csv"; horizon = 120; role = "train"
@@ -50,7 +51,7 @@ from idaes_hybrid.training.problem import Discretization
 from idaes_hybrid.training.train import TrainingSettings
 
 TOP_LEVEL_KEYS = ("flowsheet", "network", "discretization", "training", "solver", "experiments",
-                  "optimization", "decomposition", "uncertainty")
+                  "optimization", "decomposition", "uncertainty", "loop")
 TIME_UNITS = {"s": pyunits.s, "min": pyunits.min, "h": pyunits.h, "hr": pyunits.h,
               "dimensionless": pyunits.dimensionless}
 _EXPERIMENT_KEYS = ("name", "data", "horizon", "role", "initial", "inputs", "noise_sd")
@@ -72,6 +73,7 @@ class FlowsheetRunConfig:
     term_networks: dict[str, dict] = field(default_factory=dict)
     optimization_table: dict | None = None
     uncertainty: Any = None  #: UncertaintySettings of the [uncertainty] table, or None
+    loop: Any = None  #: LoopSettings of the [loop] table (``idaes-hybrid loop``), or None
 
     def optimization(self):
         """The checked ``[optimization]`` table (its functions imported), or ``None``.
@@ -268,7 +270,20 @@ def load_flowsheet_config(path: str | Path) -> FlowsheetRunConfig:
         experiments = [_experiment(d, i, path.parent) for i, d in enumerate(exps)]
     except DataError as err:
         raise ConfigError(str(err)) from None
+    optimization = _optional_table(data, "optimization")
     return FlowsheetRunConfig(path, fs["build"], hybrid, hidden, activation, seed,
                               parse_discretization(data.get("discretization", {})), training,
-                              experiments, term_networks, _optional_table(data, "optimization"),
-                              uncertainty)
+                              experiments, term_networks, optimization, uncertainty,
+                              _loop(data.get("loop"), path.parent, hybrid, optimization))
+
+
+def _loop(table: Any, base_dir: Path, hybrid: HybridFlowsheet, optimization: dict | None):
+    """The checked ``[loop]`` table (``plant = "reference"``: the optimization's ``true_build``)."""
+    if table is None:
+        return None
+    from idaes_hybrid.config.loop import parse_loop_table
+
+    has_truth = optimization is not None and "true_build" in optimization
+    return parse_loop_table(table, base_dir, list(hybrid.variables), "the flowsheet (flowsheet.variables)",
+                            None if has_truth else "optimization.true_build (the flowsheet without "
+                            "learned terms that simulates the plant)", optimization is not None)

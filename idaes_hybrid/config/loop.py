@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from idaes_hybrid.config.checks import ConfigError, as_table, integer, number, reject_unknown
 from idaes_hybrid.config.flowsheet_parse import load_build_function
@@ -78,26 +78,26 @@ class LoopSettings:
         return load_build_function(self.plant, self.base_dir, field="loop.plant")
 
 
-def _noise_sd(value: Any, definition: HybridModelDefinition) -> dict[str, float]:
+def _noise_sd(value: Any, names: Sequence[str], owner: str) -> dict[str, float]:
     table = as_table(value, "loop.noise_sd")
     out = {}
     for name, sd in table.items():
-        if name not in definition.state_names:
-            raise ConfigError(f"loop.noise_sd.{name}: not a state of {definition.name!r}; "
-                              f"valid names: {list(definition.state_names)}")
+        if name not in names:
+            raise ConfigError(f"loop.noise_sd.{name}: not a variable of {owner}; "
+                              f"valid names: {list(names)}")
         out[name] = number(sd, f"loop.noise_sd.{name}", lower=0.0, inclusive=False)
     if not out:
-        raise ConfigError("loop.noise_sd: expected at least one state = sd")
+        raise ConfigError("loop.noise_sd: expected at least one variable = sd")
     return out
 
 
-def _plant(value: Any, base_dir: Path, reference: dict | None) -> str:
+def _plant(value: Any, base_dir: Path, reference_missing: str | None) -> str:
     if value is None:
         raise ConfigError(f"loop.plant: required key missing ({REFERENCE_PLANT!r} or "
                           "'module.py:function')")
     if value == REFERENCE_PLANT:
-        if reference is None:
-            raise ConfigError("loop.plant: 'reference' needs the true kinetics in a [reference] table")
+        if reference_missing:
+            raise ConfigError(f"loop.plant: 'reference' needs {reference_missing}")
         return value
     if not isinstance(value, str) or value.count(":") != 1:
         raise ConfigError(f"loop.plant: expected {REFERENCE_PLANT!r} or 'module.py:function', "
@@ -130,20 +130,32 @@ def parse_loop(table: Any, base_dir: str | Path, definition: HybridModelDefiniti
     ConfigError
         An unknown key or a bad value; the message starts with the field.
     """
+    return parse_loop_table(table, base_dir, list(definition.state_names), repr(definition.name),
+                            None if reference is not None else "the true kinetics in a [reference] table",
+                            has_optimization)
+
+
+def parse_loop_table(table: Any, base_dir: str | Path, names: Sequence[str], owner: str,
+                     reference_missing: str | None, has_optimization: bool) -> LoopSettings | None:
+    """Check the optional ``[loop]`` table of either kind of config; ``None`` if absent.
+
+    ``names``: the variables ``noise_sd`` may name (of ``owner``, for messages);
+    ``reference_missing``: why ``plant = "reference"`` cannot run (``None``: it can).
+    """
     if table is None:
         return None
     table = as_table(table, "loop")
     reject_unknown(table, LOOP_KEYS, "loop")
     base_dir = Path(base_dir)
-    plant = _plant(table.get("plant"), base_dir, reference)
     if not has_optimization:
         raise ConfigError("loop: needs an [optimization] table (the batch optimized every round)")
+    plant = _plant(table.get("plant"), base_dir, reference_missing)
     rounds = integer(table.get("rounds", LOOP_DEFAULTS["rounds"]), "loop.rounds", lower=1)
     noise = table.get("noise_sd")
-    noise_sd = None if noise is None else _noise_sd(noise, definition)
+    noise_sd = None if noise is None else _noise_sd(noise, names, owner)
     if plant == REFERENCE_PLANT and noise_sd is None:
-        raise ConfigError("loop.noise_sd: required with plant = 'reference' (the states measured "
-                          "and their noise sd)")
+        raise ConfigError("loop.noise_sd: required with plant = 'reference' (the variables "
+                          "measured and their noise sd)")
     samples = integer(table.get("samples", LOOP_DEFAULTS["samples"]), "loop.samples", lower=2)
     seed = integer(table.get("seed", LOOP_DEFAULTS["seed"]), "loop.seed", lower=0)
     anchor = table.get("anchor", LOOP_DEFAULTS["anchor"])

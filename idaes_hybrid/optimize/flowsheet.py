@@ -85,6 +85,37 @@ def _segment(t: float, bounds: Sequence[float]) -> int:
     return min(max(k, 0), len(bounds) - 2)
 
 
+def _start_values(c: Control, start: Mapping[str, Sequence[float]] | None,
+                  segments: int) -> tuple[float, ...]:
+    """Control ``c``'s starting value per segment (``start[c.name]`` or its ``start``)."""
+    if start is None or c.name not in start:
+        return tuple([c.start] * segments)
+    values = tuple(float(v) for v in start[c.name])
+    if len(values) != segments:
+        raise FlowsheetOptimizationError(f"start.{c.name}: expected {segments} values (one per "
+                                         f"segment), got {len(values)}")
+    if not all(c.lower <= v <= c.upper for v in values):
+        raise FlowsheetOptimizationError(f"start.{c.name}: values must lie in [{c.lower}, {c.upper}]")
+    return values
+
+
+def _with_pull(m: pyo.ConcreteModel, objective, controls: Sequence[Control],
+               guess: Mapping[str, InputProfile], pull: float):
+    """``objective + pull * sum_k (scaled control - scaled start)^2`` (in the objective's units)."""
+    if not pull:
+        return objective
+    if not (np.isfinite(pull) and pull > 0):
+        raise FlowsheetOptimizationError(f"pull: expected a finite number >= 0, got {pull!r}")
+    units = pyo.units.get_units(objective)
+    scale = float(pull) * (1.0 if units is None else units)
+    terms = []
+    for c in controls:
+        span = (c.upper - c.lower) or 1.0
+        v = getattr(m.control, f"{c.name}_scaled")
+        terms += [(v[k] - (x - c.lower) / span) ** 2 for k, x in zip(m.segment, guess[c.name].values)]
+    return objective + scale * sum(terms)
+
+
 def _add_controls(m: pyo.ConcreteModel, hf: HybridFlowsheet, blk: pyo.Block,
                   controls: Sequence[Control], bounds: Sequence[float]) -> None:
     """Free every control as a piecewise-constant profile on the segments ``bounds``.
@@ -152,6 +183,24 @@ def _relation(expr, field: str):
     return expr
 
 
+def _controlled_model(hf: HybridFlowsheet, exp: FlowsheetExperiment, spec, controls: Sequence[Control],
+                      bounds: Sequence[float], nfe: int, ncp: int,
+                      input_boxes: Mapping[str, InputBox] | None) -> tuple:
+    """The fixed-weight model of ``exp`` marched with the starting profiles, its controls
+    freed, and each term's trust region (if given): ``(m, blk, networks)``."""
+    m, blk, net = fixed_weight_model(hf, exp, spec, nfe, ncp, f"optimize_{exp.name}")
+    check_square(m, blk, net, f"optimization of {exp.name!r} (starting profile)")
+    initialize_flowsheet(blk, net)
+    _add_controls(m, hf, blk, controls, bounds)
+    for block in net:
+        box = (input_boxes or {}).get(block.local_name)
+        if box is not None:
+            n = add_input_box_constraints(m, f"trust_region_{block.local_name}", box,
+                                          (vin for vin, _ in block.point_io()))
+            _log.info(f"optimization of {exp.name!r}: trust region on {n} inputs of {block.local_name!r}")
+    return m, blk, net
+
+
 def optimize_flowsheet(
     hf: HybridFlowsheet,
     experiment: FlowsheetExperiment,
@@ -164,6 +213,8 @@ def optimize_flowsheet(
     ncp: int = 3,
     options: dict | None = None,
     input_boxes: Mapping[str, InputBox] | None = None,
+    start: Mapping[str, Sequence[float]] | None = None,
+    pull: float = 0.0,
 ) -> FlowsheetOptimizationResult:
     """Optimize piecewise-constant inputs of one experiment.
 
@@ -193,29 +244,27 @@ def optimize_flowsheet(
     input_boxes
         Trust region per term name: the term's network inputs stay inside the box at
         every point (the region its training covered).
+    start
+        Starting profile per control (one value per segment) instead of its ``start``.
+    pull
+        Weight ``w`` of ``w * sum_k ((u_k - start_k) / (upper - lower))^2`` added to the
+        objective (in its units): of profiles the model rates nearly equal, the one nearest
+        ``start`` wins (the closed loop's pull towards its best batch). Needs ``start``.
     """
     from idaes_hybrid.solve.batched import solve_hybrid
     from idaes_hybrid.solve.nl_solve import solve_nl
 
     horizon = float(experiment.horizon)
     bounds = list(np.linspace(0.0, horizon, int(segments) + 1))
-    guess = {c.name: InputProfile(tuple(bounds[:-1]), tuple([c.start] * int(segments)))
+    guess = {c.name: InputProfile(tuple(bounds[:-1]), _start_values(c, start, int(segments)))
              for c in controls}
     exp = FlowsheetExperiment(experiment.name, horizon, experiment.measurements,
                               initial=experiment.initial, inputs={**experiment.inputs, **guess},
                               role=experiment.role)
-    m, blk, net = fixed_weight_model(hf, exp, spec, nfe, ncp, f"optimize_{exp.name}")
-    check_square(m, blk, net, f"optimization of {exp.name!r} (starting profile)")
-    initialize_flowsheet(blk, net)
-    _add_controls(m, hf, blk, controls, bounds)
-    for block in net:
-        box = (input_boxes or {}).get(block.local_name)
-        if box is not None:
-            n = add_input_box_constraints(m, f"trust_region_{block.local_name}", box,
-                                          (vin for vin, _ in block.point_io()))
-            _log.info(f"optimization of {exp.name!r}: trust region on {n} inputs of {block.local_name!r}")
+    m, blk, net = _controlled_model(hf, exp, spec, controls, bounds, nfe, ncp, input_boxes)
     add_user_constraints(m, constraints(blk) if constraints else {})
-    m.objective = pyo.Objective(expr=objective(blk))
+    m.user_objective = pyo.Expression(expr=objective(blk))
+    m.objective = pyo.Objective(expr=_with_pull(m, m.user_objective, controls, guess, pull))
     opts = {"tol": 1e-8, "max_iter": 500, "bound_push": 1e-8, "bound_frac": 1e-8, **(options or {})}
     # Decisions and states of very different sizes (W, J, mol/m^3): scaled by their
     # magnitudes, or Ipopt may stop "optimal" where the reduced gradient is of order 1.
@@ -226,8 +275,9 @@ def optimize_flowsheet(
                                          f"({res.termination_message})")
     profiles = {c.name: [float(pyo.value(getattr(m.control, c.name)[k])) for k in m.segment]
                 for c in controls}
-    _log.info(f"optimization of {exp.name!r}: objective {res.objective:.6g} in {res.iterations} iterations")
-    return FlowsheetOptimizationResult(res.status.value, res.objective, bounds, profiles,
+    value = float(pyo.value(m.user_objective)) if pull else res.objective  # without the pull
+    _log.info(f"optimization of {exp.name!r}: objective {value:.6g} in {res.iterations} iterations")
+    return FlowsheetOptimizationResult(res.status.value, value, bounds, profiles,
                                        res.iterations, res.wall_time_s, m)
 
 

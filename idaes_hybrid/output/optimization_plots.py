@@ -89,7 +89,8 @@ def plot_feed_profiles(hybrid: FeedOptimizationResult, path: str | Path, V_max: 
 
 def plot_closed_loop(rounds: Sequence[int], true: Sequence[float], predicted: Sequence[float],
                      path: str | Path, true_optimum: float | None = None,
-                     unit: str = "g") -> Path:
+                     unit: str = "g", quantity: str = "product P(tf) V(tf)",
+                     near: float | None = 0.99) -> Path:
     """Product mass per round of a closed loop: the plant's, the model's prediction, the optimum.
 
     Parameters
@@ -103,7 +104,11 @@ def plot_closed_loop(rounds: Sequence[int], true: Sequence[float], predicted: Se
     true_optimum : float, optional
         The true optimum (drawn as a line, with its 99% level).
     unit : str
-        Unit of the product mass.
+        Unit of the quantity (empty: none).
+    quantity : str
+        What is drawn per round (the axis label).
+    near : float, optional
+        Draw ``near`` times the true optimum too (``None``: not).
 
     Returns
     -------
@@ -116,11 +121,13 @@ def plot_closed_loop(rounds: Sequence[int], true: Sequence[float], predicted: Se
     ax.plot(rounds, predicted, "s:", color="tab:green", lw=1.4, label="model prediction")
     if true_optimum is not None:
         ax.axhline(true_optimum, color="tab:orange", ls="--", lw=1.6, label="true optimum")
-        ax.axhline(0.99 * true_optimum, color="tab:orange", ls=":", lw=1, label="99% of it")
+        if near is not None:
+            ax.axhline(near * true_optimum, color="tab:orange", ls=":", lw=1,
+                       label=f"{100 * near:g}% of it")
     ax.set_xticks(list(rounds))
     ax.set_xlabel("round")
-    ax.set_ylabel(f"product P(tf) V(tf) ({unit})")
-    ax.set_title("Closed loop: product per round")
+    ax.set_ylabel(f"{quantity} ({unit})" if unit else quantity)
+    ax.set_title(f"Closed loop: {quantity} per round")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return save_figure(fig, path)

@@ -69,7 +69,7 @@ def simulated_rmse(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperimen
 def update_flowsheet(hf: HybridFlowsheet, saved: Mapping[str, NetworkSpec],
                      experiments: Sequence[FlowsheetExperiment], nfe: int, ncp: int,
                      settings: TrainingSettings | None = None, anchor: bool = True,
-                     tee: bool = False) -> FlowsheetUpdateResult:
+                     tee: bool = False, judged: Sequence[str] | None = None) -> FlowsheetUpdateResult:
     """Re-train the saved networks on ``experiments`` (role ``train``: the new batches;
     ``validation``: judged only), warm-started and regularized towards the saved weights.
 
@@ -89,12 +89,16 @@ def update_flowsheet(hf: HybridFlowsheet, saved: Mapping[str, NetworkSpec],
         Regularize towards the saved weights (``False``: towards zero).
     tee
         Stream the solver's output.
+    judged
+        Names of the experiments simulated before and after (default: all); a closed loop
+        judges its new batch and the validation experiments only.
     """
     settings = settings or TrainingSettings()
     options = settings.solver_options
-    before = simulated_rmse(hf, experiments, saved, nfe, ncp, options)
-    _log.info(f"update: saved networks simulated on {len(experiments)} experiments")
+    shown = [e for e in experiments if judged is None or e.name in judged]
+    before = simulated_rmse(hf, shown, saved, nfe, ncp, options)
+    _log.info(f"update: saved networks simulated on {len(shown)} experiments")
     result = train_flowsheet(hf, experiments, dict(saved), nfe, ncp, settings, tee, warm=True,
                              anchor=anchor)
-    after = simulated_rmse(hf, experiments, result.specs, nfe, ncp, options)
-    return FlowsheetUpdateResult(result, before, after, list(experiments))
+    after = simulated_rmse(hf, shown, result.specs, nfe, ncp, options)
+    return FlowsheetUpdateResult(result, before, after, shown)
