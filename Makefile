@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# two pytest workers, each taking whole test files (module fixtures are trained once)
 test: $(STAMP)
-	$(PY) -m pytest tests -m "unit or component or integration" --timeout=1500 --durations=25
+	$(PY) -m pytest tests -m "unit or component or integration" --timeout=1500 --durations=25 \
+		-n 2 --dist loadfile
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests -m unit

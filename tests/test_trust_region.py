@@ -107,6 +107,7 @@ def test_flowsheet_trust_region_keeps_every_network_point_inside_the_box(tmp_pat
     text = (CASE / "config_flowsheet.toml").read_text()
     text = text.replace('build = "hybrid_flowsheet.py:build"', f'build = "{CASE}/hybrid_flowsheet.py:build"')
     text = text.replace('data = "data/', f'data = "{CASE}/data/')
+    text = text[:text.index("[optimization]")] + text[text.index("[[experiments]]"):]  # the test's own
     text += ('\n[optimization]\nexperiment = "b1"\nobjective = "objective.py:objective"\n'
              'constraints = "objective.py:constraints"\nsegments = 5\nnfe = 20\ntrust_region = true\n'
              '[[optimization.controls]]\nname = "F"\nlower = 0.0\nupper = 0.2\nstart = 0.05\n')

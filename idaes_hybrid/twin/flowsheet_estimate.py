@@ -80,10 +80,14 @@ class FlowsheetEstimate(TwinEstimate):
         The flowsheet (to read the forecast model).
     forecast_model : pyomo.environ.Block
         The solved forecast's experiment block (time from 0 = ``t_now``).
+    forecast_steps : tuple[float, ...]
+        Input step times of the forecast (from 0 = ``t_now``): outlets of units without
+        holdup jump there, so they are interpolated from the element after the step.
     """
 
     flowsheet: HybridFlowsheet | None = field(default=None, repr=False)
     forecast_model: Any = field(default=None, repr=False)
+    forecast_steps: tuple[float, ...] = ()
 
     def forecast_at(self, times: Any) -> pd.DataFrame:
         """Forecast state variables at ``times`` in ``[t_now, horizon_end]`` (collocation polynomials)."""
@@ -95,7 +99,8 @@ class FlowsheetEstimate(TwinEstimate):
         for name in self.state:
             ref = self.flowsheet.var(blk, name, f"forecast.{name}")
             columns[name] = [sum(w * pyo.value(ref[t]) for t, w in
-                                 interpolation_weights(blk.fs.time, float(tt - self.t_now)))
+                                 interpolation_weights(blk.fs.time, float(tt - self.t_now),
+                                                       self.forecast_steps))
                              for tt in times]
         return pd.DataFrame(columns, index=pd.Index(times, name="time"))
 
@@ -213,14 +218,15 @@ def _window_problem(hf: HybridFlowsheet, specs: Mapping[str, NetworkSpec] | None
 
 def _forecast(hf: HybridFlowsheet, specs, experiment: FlowsheetExperiment, span: tuple[float, float],
               now: Mapping[str, float], grid: tuple[float, int], reported: Sequence[str],
-              options: dict) -> tuple[dict[str, np.ndarray], pyo.Block]:
-    """Simulate ``span`` from the state ``now``: trajectories (absolute time) and the block."""
+              options: dict) -> tuple[dict[str, np.ndarray], pyo.Block, tuple[float, ...]]:
+    """Simulate ``span`` from the state ``now``: trajectories (absolute time), the block and
+    its input step times."""
     (t_now, t_end), (element, ncp) = span, grid
     fc_exp = _shifted_experiment(experiment, "forecast", t_now, t_end - t_now, now)
     forecast = simulate_flowsheet(hf, fc_exp, specs, _grid_nfe(t_end - t_now, element), ncp,
                                   reported, options)
     return ({**forecast.trajectories(), "time": forecast.time + t_now},
-            forecast.model.experiment[fc_exp.name])
+            forecast.model.experiment[fc_exp.name], tuple(fc_exp.step_times()))
 
 
 def estimate_flowsheet(hf: HybridFlowsheet, specs: Mapping[str, NetworkSpec] | None,
@@ -293,7 +299,7 @@ def estimate_flowsheet(hf: HybridFlowsheet, specs: Mapping[str, NetworkSpec] | N
     now = {n: float(est[n][-1]) for n in names}
     _log.info(f"estimate: {experiment.name!r} at t = {t_now:g} from {n_obs} measurements in "
               f"[{t_s:g}, {t_now:g}]: " + ", ".join(f"{k} = {v:.4g}" for k, v in now.items()))
-    forecast, fc_block = _forecast(hf, specs, experiment, (t_now, t_end), now, (element, ncp),
+    forecast, fc_block, fc_steps = _forecast(hf, specs, experiment, (t_now, t_end), now, (element, ncp),
                                    reported, options)
     return FlowsheetEstimate(
         experiment=experiment.name, t_now=t_now, window_start=t_s, horizon_end=t_end, state=now,
@@ -301,4 +307,4 @@ def estimate_flowsheet(hf: HybridFlowsheet, specs: Mapping[str, NetworkSpec] | N
         arrival_cost=arrival_cost, noise_sd=noise, fit_rmse=flowsheet_rmse(blk, hf, win),
         n_observations=n_obs, status=result.status.value, iterations=result.iterations,
         objective=result.objective, wall_time_s=time.perf_counter() - clock, flowsheet=hf,
-        forecast_model=fc_block)
+        forecast_model=fc_block, forecast_steps=fc_steps)

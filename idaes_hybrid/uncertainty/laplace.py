@@ -212,13 +212,15 @@ class PredictionBands:
 
 
 def _sensitivity_rows(problem: InnerProblem, spec: InnerSource, variable: str,
-                      times: Sequence[float], x: np.ndarray, dx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Value and ``d/dtheta`` of ``variable`` at ``times`` (interpolated on the grid)."""
+                      times: Sequence[float], x: np.ndarray, dx: np.ndarray,
+                      steps: Sequence[float] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """Value and ``d/dtheta`` of ``variable`` at ``times`` (interpolated on the grid; an
+    element starting at one of the input ``steps`` without its pre-step boundary)."""
     column = {id(v): i for i, v in enumerate(problem.variables)}
     time_set, ref = spec.time_variable(problem.model, variable)
     values, grads = np.zeros(len(times)), np.zeros((len(times), dx.shape[1]))
     for k, t_obs in enumerate(times):
-        for t, w in interpolation_weights(time_set, float(t_obs)):
+        for t, w in interpolation_weights(time_set, float(t_obs), steps):
             var = ref[t]
             i = column.get(id(var))
             values[k] += w * (x[i] if i is not None else float(var.value))
@@ -274,12 +276,14 @@ def prediction_bands(make_spec: Callable[..., InnerSource] | InnerSource, experi
     grid = np.array(list(time_set), dtype=float)
     bands = PredictionBands(experiment.name, float(level), grid, {}, {})
     cov = np.asarray(covariance, dtype=float)
+    # flowsheet experiments: outlets of units without holdup jump at input steps
+    steps = experiment.step_times() if hasattr(experiment, "step_times") else ()
     for name in names:
-        mean, grads = _sensitivity_rows(problem, spec, name, grid, x, dx)
+        mean, grads = _sensitivity_rows(problem, spec, name, grid, x, dx, steps)
         bands.mean[name], bands.sd[name] = mean, _sd(grads, cov)
         if name in experiment.measured_variables:
             t_obs = experiment.measurements[name].dropna().index.to_numpy(dtype=float)
-            m_obs, g_obs = _sensitivity_rows(problem, spec, name, t_obs, x, dx)
+            m_obs, g_obs = _sensitivity_rows(problem, spec, name, t_obs, x, dx, steps)
             bands.observed[name] = (t_obs, m_obs, _sd(g_obs, cov))
     return bands
 
