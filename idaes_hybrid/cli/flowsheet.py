@@ -214,7 +214,8 @@ def optimize(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dic
     log.info(f"optimize: {', '.join(c.name for c in opt.controls)} in {opt.segments} segments "
              f"over {opt.scenario.horizon:g}")
     boxes = saved_input_boxes(args.model_dir, opt.trust_margin) if opt.trust_region else None
-    document = optimization_document(config, opt, specs, config.training.solver_options, boxes)
+    members = saved_members(args.model_dir, config) if opt.ensemble is not None else None
+    document = optimization_document(config, opt, specs, config.training.solver_options, boxes, members)
     written = write_staged(out, lambda staging: write_optimization(staging, document, log))
     return document, out, written
 
@@ -237,9 +238,29 @@ def saved_input_boxes(model_dir, margin: float) -> dict:
         raise FlowsheetModelError(f"{path}: {err}") from None
 
 
-def optimization_document(config, opt, specs: dict, options: dict, boxes: dict | None = None) -> dict:
+def saved_members(model_dir, config) -> list[dict]:
+    """The saved ensemble's member networks, each as ``{term: NetworkSpec}``; ConfigError if
+    the model has none."""
+    from idaes_hybrid.config.run import ConfigError
+    from idaes_hybrid.uncertainty.ensemble import EnsembleMembers
+
+    saved = saved_uncertainty(model_dir)
+    if saved is None or saved.get("method") != "ensemble":
+        raise ConfigError("optimization.ensemble: the saved model has no ensemble members; train it "
+                          "with [uncertainty] method = \"ensemble\" or leave ensemble out")
+    try:
+        specs = EnsembleMembers.from_dict(saved).specs
+    except ValueError as err:
+        raise FlowsheetModelError(f"{Path(model_dir) / 'flowsheet_model.json'}: {err}") from None
+    term = config.flowsheet.terms[0].name
+    return [{term: spec} for spec in specs]
+
+
+def optimization_document(config, opt, specs: dict, options: dict, boxes: dict | None = None,
+                          members: list[dict] | None = None) -> dict:
     """Solve the optimization (and its true-flowsheet checks); the JSON-ready result.
-    ``boxes``: trust region per term (``saved_input_boxes``), for the hybrid optimum."""
+    ``boxes``: trust region per term (``saved_input_boxes``), for the hybrid optimum;
+    ``members``: the ensemble's networks (``saved_members``) when ``opt.ensemble`` is set."""
     from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
     from idaes_hybrid.optimize.flowsheet import optimize_flowsheet
     from idaes_hybrid.training.flowsheet_problem import simulate_flowsheet
@@ -250,11 +271,20 @@ def optimization_document(config, opt, specs: dict, options: dict, boxes: dict |
         return optimize_flowsheet(hf, opt.scenario, spec, opt.controls, opt.objective,
                                   opt.constraints, opt.segments, opt.nfe, opt.ncp, options, trust)
 
-    hybrid = solve(config.flowsheet, specs, boxes)
+    if members is not None:
+        from idaes_hybrid.optimize.flowsheet_ensemble import optimize_flowsheet_ensemble
+
+        hybrid = optimize_flowsheet_ensemble(
+            config.flowsheet, opt.scenario, members, opt.controls, opt.objective, opt.constraints,
+            opt.segments, opt.nfe, opt.ncp, options, opt.ensemble, boxes)
+    else:
+        hybrid = solve(config.flowsheet, specs, boxes)
     doc = {"status": hybrid.status, "objective": hybrid.objective, "iterations": hybrid.iterations,
            "wall_time_s": hybrid.wall_time_s, "segment_times": hybrid.segment_times,
            "profiles": hybrid.profiles, "functions": opt.refs,
-           "trust_region": {t: b.to_dict() for t, b in boxes.items()} if boxes else None}
+           "trust_region": {t: b.to_dict() for t, b in boxes.items()} if boxes else None,
+           "ensemble": {"mode": hybrid.mode.value, "members": len(hybrid.member_objectives),
+                        "member_objectives": hybrid.member_objectives} if members is not None else None}
     if opt.true_build is not None:
         truth_hf = HybridFlowsheet(opt.true_build, [], config.flowsheet.variables, config.flowsheet.time_units)
         truth = solve(truth_hf, None)

@@ -12,6 +12,7 @@ segments = 6                             # piecewise-constant segments of every 
 nfe = 40                                 # else [discretization]'s
 true_build = "model.py:build_true"       # optional: check the optimum on the true flowsheet
 trust_region = true                      # optional: network inputs inside the trained region
+ensemble = "expected"                    # optional: over the saved ensemble's members ("worst-case")
 
 [[optimization.controls]]
 name = "Q"; lower = 0.0; upper = 4.0e4; start = 1.0e4
@@ -33,9 +34,11 @@ from idaes_hybrid.model.experiment import DataError
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, InitialState
 from idaes_hybrid.model.inputs import parse_input
 from idaes_hybrid.optimize.flowsheet import Control, FlowsheetOptimizationError
+from idaes_hybrid.optimize.flowsheet_ensemble import EnsembleObjective
 
 OPTIMIZATION_KEYS = ("experiment", "horizon", "initial", "inputs", "objective", "constraints",
-                     "segments", "nfe", "ncp", "true_build", "controls", "trust_region", "trust_margin")
+                     "segments", "nfe", "ncp", "true_build", "controls", "trust_region", "trust_margin",
+                     "ensemble")
 _CONTROL_KEYS = ("name", "lower", "upper", "start")
 
 
@@ -60,6 +63,9 @@ class FlowsheetOptimizationSettings:
     trust_region, trust_margin
         Keep every network's inputs inside the region its training covered (the saved
         model's ``input_boxes``), widened by ``trust_margin`` times each input's range.
+    ensemble
+        Optimize over the saved model's ensemble members at once (expected or worst-case
+        objective), or ``None``: the nominal networks.
     """
 
     scenario: FlowsheetExperiment
@@ -73,6 +79,7 @@ class FlowsheetOptimizationSettings:
     refs: dict[str, str] = field(default_factory=dict)
     trust_region: bool = False
     trust_margin: float = 0.0
+    ensemble: EnsembleObjective | None = None
 
 
 def _positive_int(table: Mapping, key: str, default: int) -> int:
@@ -167,4 +174,14 @@ def parse_flowsheet_optimization(table: Any, experiments: list[FlowsheetExperime
         scenario, controls, funcs["objective"], funcs.get("constraints"),
         _positive_int(table, "segments", 6), _positive_int(table, "nfe", nfe),
         _positive_int(table, "ncp", ncp), funcs.get("true_build"), {k: str(v) for k, v in refs.items()},
-        *parse_trust_region(table))
+        *parse_trust_region(table), _ensemble(table.get("ensemble")))
+
+
+def _ensemble(value: Any) -> EnsembleObjective | None:
+    if value is None:
+        return None
+    try:
+        return EnsembleObjective(value)
+    except ValueError:
+        raise ConfigError(f"optimization.ensemble: expected one of "
+                          f"{', '.join(repr(e.value) for e in EnsembleObjective)}, got {value!r}") from None

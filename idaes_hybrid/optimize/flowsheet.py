@@ -99,6 +99,19 @@ def _start_values(c: Control, start: Mapping[str, Sequence[float]] | None,
     return values
 
 
+def starting_run(experiment: FlowsheetExperiment, controls: Sequence[Control], segments: int,
+                 start: Mapping[str, Sequence[float]] | None = None) -> tuple:
+    """``(segment bounds, starting profiles, experiment run with them)``."""
+    horizon = float(experiment.horizon)
+    bounds = list(np.linspace(0.0, horizon, int(segments) + 1))
+    guess = {c.name: InputProfile(tuple(bounds[:-1]), _start_values(c, start, int(segments)))
+             for c in controls}
+    exp = FlowsheetExperiment(experiment.name, horizon, experiment.measurements,
+                              initial=experiment.initial, inputs={**experiment.inputs, **guess},
+                              role=experiment.role)
+    return bounds, guess, exp
+
+
 def _with_pull(m: pyo.ConcreteModel, objective, controls: Sequence[Control],
                guess: Mapping[str, InputProfile], pull: float):
     """``objective + pull * sum_k (scaled control - scaled start)^2`` (in the objective's units)."""
@@ -116,9 +129,10 @@ def _with_pull(m: pyo.ConcreteModel, objective, controls: Sequence[Control],
     return objective + scale * sum(terms)
 
 
-def _add_controls(m: pyo.ConcreteModel, hf: HybridFlowsheet, blk: pyo.Block,
-                  controls: Sequence[Control], bounds: Sequence[float]) -> None:
-    """Free every control as a piecewise-constant profile on the segments ``bounds``.
+def add_controls(m: pyo.ConcreteModel, hf: HybridFlowsheet, blocks: Sequence[pyo.Block],
+                 controls: Sequence[Control], bounds: Sequence[float]) -> None:
+    """Free every control as a piecewise-constant profile on the segments ``bounds``,
+    shared by the experiment ``blocks`` (one, or an ensemble's copies).
 
     The decision variable of segment ``k`` is ``m.control.<name>_scaled[k]`` in [0, 1]
     (the control's bounds mapped onto it); ``m.control.<name>[k]`` is the value in the
@@ -138,12 +152,13 @@ def _add_controls(m: pyo.ConcreteModel, hf: HybridFlowsheet, blk: pyo.Block,
         m.control.add_component(f"{c.name}_scaled", v)
         m.control.add_component(c.name, pyo.Expression(
             m.segment, rule=lambda b, k, v=v, lo=c.lower, span=span: lo + span * v[k]))
-        ref = hf.var(blk, c.name, f"controls.{c.name}")
-        for t in blk.fs.time:
-            ref[t].unfix()
-        link = pyo.Constraint(list(blk.fs.time), rule=lambda b, t, ref=ref, v=v, lo=c.lower, span=span: (
-            (ref[t] / pyo.units.get_units(ref[t]) - lo) / span == v[_segment(t, bounds)]))
-        m.control.add_component(f"{c.name}_link", link)
+        for k, blk in enumerate(blocks):
+            ref = hf.var(blk, c.name, f"controls.{c.name}")
+            for t in blk.fs.time:
+                ref[t].unfix()
+            link = pyo.Constraint(list(blk.fs.time), rule=lambda b, t, ref=ref, v=v, lo=c.lower, span=span: (
+                (ref[t] / pyo.units.get_units(ref[t]) - lo) / span == v[_segment(t, bounds)]))
+            m.control.add_component(f"{c.name}_link" + (f"_{k}" if k else ""), link)
 
 
 def add_user_constraints(m: pyo.ConcreteModel, constraints: Mapping[str, object]) -> None:
@@ -191,14 +206,20 @@ def _controlled_model(hf: HybridFlowsheet, exp: FlowsheetExperiment, spec, contr
     m, blk, net = fixed_weight_model(hf, exp, spec, nfe, ncp, f"optimize_{exp.name}")
     check_square(m, blk, net, f"optimization of {exp.name!r} (starting profile)")
     initialize_flowsheet(blk, net)
-    _add_controls(m, hf, blk, controls, bounds)
-    for block in net:
+    add_controls(m, hf, [blk], controls, bounds)
+    add_trust_region(m, net, input_boxes, f"optimization of {exp.name!r}")
+    return m, blk, net
+
+
+def add_trust_region(m: pyo.Block, nets: Sequence, input_boxes: Mapping[str, InputBox] | None,
+                     context: str) -> None:
+    """Keep every network's inputs at every point inside its term's box (if given)."""
+    for block in nets:
         box = (input_boxes or {}).get(block.local_name)
         if box is not None:
             n = add_input_box_constraints(m, f"trust_region_{block.local_name}", box,
                                           (vin for vin, _ in block.point_io()))
-            _log.info(f"optimization of {exp.name!r}: trust region on {n} inputs of {block.local_name!r}")
-    return m, blk, net
+            _log.info(f"{context}: trust region on {n} inputs of {block.local_name!r}")
 
 
 def optimize_flowsheet(
@@ -251,34 +272,35 @@ def optimize_flowsheet(
         objective (in its units): of profiles the model rates nearly equal, the one nearest
         ``start`` wins (the closed loop's pull towards its best batch). Needs ``start``.
     """
-    from idaes_hybrid.solve.batched import solve_hybrid
-    from idaes_hybrid.solve.nl_solve import solve_nl
-
-    horizon = float(experiment.horizon)
-    bounds = list(np.linspace(0.0, horizon, int(segments) + 1))
-    guess = {c.name: InputProfile(tuple(bounds[:-1]), _start_values(c, start, int(segments)))
-             for c in controls}
-    exp = FlowsheetExperiment(experiment.name, horizon, experiment.measurements,
-                              initial=experiment.initial, inputs={**experiment.inputs, **guess},
-                              role=experiment.role)
+    bounds, guess, exp = starting_run(experiment, controls, segments, start)
     m, blk, net = _controlled_model(hf, exp, spec, controls, bounds, nfe, ncp, input_boxes)
     add_user_constraints(m, constraints(blk) if constraints else {})
     m.user_objective = pyo.Expression(expr=objective(blk))
     m.objective = pyo.Objective(expr=_with_pull(m, m.user_objective, controls, guess, pull))
-    opts = {"tol": 1e-8, "max_iter": 500, "bound_push": 1e-8, "bound_frac": 1e-8, **(options or {})}
-    # Decisions and states of very different sizes (W, J, mol/m^3): scaled by their
-    # magnitudes, or Ipopt may stop "optimal" where the reduced gradient is of order 1.
-    res = solve_hybrid(m, net, opts, magnitude_scaling=True) if net else \
-        solve_nl(m, opts, magnitude_scaling=True)
-    if res.status not in (SolveStatus.OPTIMAL, SolveStatus.ACCEPTABLE):
-        raise FlowsheetOptimizationError(f"optimization of {exp.name!r}: {res.status.value} "
-                                         f"({res.termination_message})")
-    profiles = {c.name: [float(pyo.value(getattr(m.control, c.name)[k])) for k in m.segment]
-                for c in controls}
+    res, profiles = solve_controls(m, net, controls, options, f"optimization of {exp.name!r}")
     value = float(pyo.value(m.user_objective)) if pull else res.objective  # without the pull
     _log.info(f"optimization of {exp.name!r}: objective {value:.6g} in {res.iterations} iterations")
     return FlowsheetOptimizationResult(res.status.value, value, bounds, profiles,
                                        res.iterations, res.wall_time_s, m)
+
+
+def solve_controls(m: pyo.ConcreteModel, nets: Sequence, controls: Sequence[Control],
+                   options: dict | None, context: str) -> tuple:
+    """Solve an optimization built with :func:`add_controls`; ``(SolveResult, profiles)``.
+    Raises :class:`FlowsheetOptimizationError` unless optimal or acceptable."""
+    from idaes_hybrid.solve.batched import solve_hybrid
+    from idaes_hybrid.solve.nl_solve import solve_nl
+
+    opts = {"tol": 1e-8, "max_iter": 500, "bound_push": 1e-8, "bound_frac": 1e-8, **(options or {})}
+    # Decisions and states of very different sizes (W, J, mol/m^3): scaled by their
+    # magnitudes, or Ipopt may stop "optimal" where the reduced gradient is of order 1.
+    res = solve_hybrid(m, list(nets), opts, magnitude_scaling=True) if nets else \
+        solve_nl(m, opts, magnitude_scaling=True)
+    if res.status not in (SolveStatus.OPTIMAL, SolveStatus.ACCEPTABLE):
+        raise FlowsheetOptimizationError(f"{context}: {res.status.value} ({res.termination_message})")
+    profiles = {c.name: [float(pyo.value(getattr(m.control, c.name)[k])) for k in m.segment]
+                for c in controls}
+    return res, profiles
 
 
 def trapezoid(blk: pyo.Block, expr_at: Callable[[float], object]):

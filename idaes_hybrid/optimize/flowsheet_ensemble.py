@@ -1,0 +1,138 @@
+"""Optimization of a flowsheet's inputs over the members of an ensemble at once.
+
+A flowsheet model trained with ``[uncertainty] method = "ensemble"`` keeps its member
+networks: networks that fit the data about equally well and disagree where the data say
+little. :func:`optimize_flowsheet_ensemble` builds one copy of the flowsheet per member
+(``m.member[k]``, each with its networks, weights fixed: the training formulation), shares
+the piecewise-constant controls between the copies, imposes the user's constraints on
+every copy and minimizes the user's objective ``J_k`` of the copies as::
+
+    expected:    (1/K) sum_k J_k
+    worst-case:  max_k J_k          (as  min z  s.t.  z >= J_k  for every k)
+
+so a profile that only some members rate well is not chosen.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import pyomo.environ as pyo
+
+import idaes.logger as idaeslog
+from idaes.core.util.exceptions import InitializationError
+
+from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
+from idaes_hybrid.model.trust_region import InputBox
+from idaes_hybrid.nn.formulations import Formulation
+from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.optimize.flowsheet import (
+    Control, FlowsheetOptimizationError, FlowsheetOptimizationResult, add_controls, add_trust_region,
+    add_user_constraints, solve_controls, starting_run)
+from idaes_hybrid.training.flowsheet_problem import add_networks, initialize_flowsheet
+
+_log = idaeslog.getLogger(__name__)
+
+
+class EnsembleObjective(str, enum.Enum):
+    """How the members' objective values are combined (all minimized)."""
+
+    EXPECTED = "expected"
+    WORST_CASE = "worst-case"
+
+
+@dataclass
+class FlowsheetEnsembleResult(FlowsheetOptimizationResult):
+    """The profiles optimal for the whole ensemble; ``objective`` is the combined value,
+    ``member_objectives`` each member's objective at those profiles."""
+
+    mode: EnsembleObjective = EnsembleObjective.EXPECTED
+    member_objectives: list[float] = field(default_factory=list)
+
+
+def _member_blocks(m: pyo.ConcreteModel, hf: HybridFlowsheet, exp: FlowsheetExperiment,
+                   members: Sequence[Mapping[str, NetworkSpec]], nfe: int, ncp: int) -> tuple[list, list]:
+    """One flowsheet copy per member, marched with its networks: the experiment blocks and
+    each member's networks."""
+    m.member = pyo.Block(range(len(members)))
+    blocks, nets = [], []
+    for k, specs in enumerate(members):
+        mb = m.member[k]
+        mb.experiment = pyo.Block([exp.name])
+        blk = mb.experiment[exp.name]
+        hf.build_experiment(blk, exp, nfe, ncp)
+        member_nets = add_networks(mb, hf, hf.specs_by_term(specs), Formulation.BATCHED, [exp.name])
+        for net in member_nets:
+            net.fix_weights()
+        try:
+            initialize_flowsheet(blk, member_nets)
+        except InitializationError as err:  # a member far off: let Ipopt start from the partial march
+            _log.warning(f"ensemble optimization: member {k} not marched ({err})")
+        blocks.append(blk)
+        nets.append(member_nets)
+    return blocks, nets
+
+
+def _combined_objective(m: pyo.ConcreteModel, values: list, mode: EnsembleObjective):
+    """The expected or worst-case objective over the members' ``values`` (expressions)."""
+    if mode is EnsembleObjective.EXPECTED:
+        return sum(values) / len(values)
+    units = pyo.units.get_units(values[0])
+    m.worst = pyo.Var(initialize=max(pyo.value(v) for v in values), units=units)
+    m.worst_bound = pyo.Constraint(range(len(values)), rule=lambda b, k: m.worst >= values[k])
+    return m.worst
+
+
+def optimize_flowsheet_ensemble(
+    hf: HybridFlowsheet,
+    experiment: FlowsheetExperiment,
+    members: Sequence[Mapping[str, NetworkSpec]],
+    controls: Sequence[Control],
+    objective: Callable[[pyo.Block], object],
+    constraints: Callable[[pyo.Block], Mapping[str, object]] | None = None,
+    segments: int = 6,
+    nfe: int = 40,
+    ncp: int = 3,
+    options: dict | None = None,
+    mode: EnsembleObjective | str = EnsembleObjective.EXPECTED,
+    input_boxes: Mapping[str, InputBox] | None = None,
+) -> FlowsheetEnsembleResult:
+    """Optimize piecewise-constant inputs for every member of an ensemble at once.
+
+    Parameters
+    ----------
+    hf, experiment
+        The flowsheet and the scenario (horizon, initial state, inputs that are not
+        decisions), as for :func:`~idaes_hybrid.optimize.flowsheet.optimize_flowsheet`.
+    members
+        Each member's networks by term name (at least two members).
+    controls, objective, constraints, segments, nfe, ncp, options, input_boxes
+        As for :func:`~idaes_hybrid.optimize.flowsheet.optimize_flowsheet`; the
+        constraints and the trust region hold in every member's copy.
+    mode
+        ``"expected"`` (mean of the members' objectives) or ``"worst-case"`` (their largest).
+    """
+    mode = EnsembleObjective(mode)
+    if len(members) < 2:
+        raise FlowsheetOptimizationError(f"members: an ensemble optimization needs at least 2 "
+                                         f"members, got {len(members)}")
+    bounds, _, exp = starting_run(experiment, controls, segments)
+    m = pyo.ConcreteModel(name=f"optimize_ensemble_{exp.name}")
+    blocks, nets = _member_blocks(m, hf, exp, members, nfe, ncp)
+    add_controls(m, hf, blocks, controls, bounds)
+    for k, blk in enumerate(blocks):
+        add_trust_region(m.member[k], nets[k], input_boxes, f"ensemble optimization, member {k}")
+        add_user_constraints(m.member[k], constraints(blk) if constraints else {})
+    m.member_objective = pyo.Expression(range(len(blocks)), rule=lambda b, k: objective(blocks[k]))
+    m.objective = pyo.Objective(expr=_combined_objective(m, [m.member_objective[k] for k in
+                                                             range(len(blocks))], mode))
+    res, profiles = solve_controls(m, [n for member in nets for n in member], controls, options,
+                                   f"ensemble optimization of {exp.name!r}")
+    values = [float(pyo.value(m.member_objective[k])) for k in range(len(blocks))]
+    combined = sum(values) / len(values) if mode is EnsembleObjective.EXPECTED else max(values)
+    _log.info(f"ensemble optimization of {exp.name!r} ({mode.value}, {len(blocks)} members): "
+              f"objective {combined:.6g} in {res.iterations} iterations")
+    return FlowsheetEnsembleResult(res.status.value, combined, bounds, profiles, res.iterations,
+                                   res.wall_time_s, m, mode, values)

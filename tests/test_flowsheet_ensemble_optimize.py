@@ -1,0 +1,135 @@
+"""Optimization over an ensemble's members on the flowsheet path
+(``idaes_hybrid.optimize.flowsheet_ensemble``, ``[optimization] ensemble`` in a flowsheet
+config), on the bioreactor flowsheet's feed optimization (maximize P(tf) V(tf), V(tf) <= 2.5 L)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from idaes_hybrid.config.flowsheet import load_flowsheet_config
+from idaes_hybrid.config.run import ConfigError
+
+CASE = Path(__file__).resolve().parents[1] / "flowsheets" / "bioreactor"
+
+
+def _config(tmp_path: Path, extra_optimization: str = "") -> Path:
+    """The shipped bioreactor flowsheet config (absolute paths, an 8-8 network, 6 segments)."""
+    text = (CASE / "config_flowsheet.toml").read_text()
+    for rel in ('"hybrid_flowsheet.py:', '"optimize.py:', '"data/'):
+        text = text.replace(rel, f'"{CASE}/{rel[1:]}')
+    text = text.replace("hidden = [20, 20]", "hidden = [8, 8]").replace("segments = 10", "segments = 6")
+    text = text.replace("[optimization]\n", "[optimization]\n" + extra_optimization, 1)
+    path = tmp_path / f"cfg{abs(hash(extra_optimization))}.toml"
+    path.write_text(text)
+    return path
+
+
+def _shifted(spec, delta: float):
+    """``spec`` with its output moved by ``delta`` (1/h: a member that rates growth lower)."""
+    from idaes_hybrid.nn.network import NetworkSpec
+
+    d = spec.to_dict()
+    d["output_mean"] = [b + delta for b in d["output_mean"]]
+    return NetworkSpec.from_dict(d)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from idaes_hybrid.cli.app import main
+    from idaes_hybrid.cli.flowsheet import checked_specs
+
+    tmp = tmp_path_factory.mktemp("ens")
+    cfg = _config(tmp)
+    assert main(["train", str(cfg), "--out", str(tmp / "run"), "--quiet"]) == 0
+    config = load_flowsheet_config(cfg)
+    return tmp, config, checked_specs(tmp / "run" / "model", config)
+
+
+def _problem(config):
+    opt = config.optimization()
+    return opt, (opt.scenario, opt.controls, opt.objective, opt.constraints, opt.segments, opt.nfe,
+                 opt.ncp, config.training.solver_options)
+
+
+@pytest.mark.unit
+def test_bad_ensemble_value_names_the_field(tmp_path):
+    with pytest.raises(ConfigError, match=r"optimization.ensemble: expected one of 'expected', "
+                                          r"'worst-case', got 'mean'"):
+        load_flowsheet_config(_config(tmp_path, 'ensemble = "mean"\n')).optimization()
+    assert load_flowsheet_config(_config(tmp_path, 'ensemble = "worst-case"\n')).optimization() \
+        .ensemble.value == "worst-case"
+
+
+@pytest.mark.component
+def test_identical_members_give_the_nominal_optimum(trained):
+    """K copies of one network: expected and worst-case optima are the single model's."""
+    from idaes_hybrid.optimize.flowsheet import optimize_flowsheet
+    from idaes_hybrid.optimize.flowsheet_ensemble import optimize_flowsheet_ensemble
+
+    _, config, specs = trained
+    opt, args = _problem(config)
+    nominal = optimize_flowsheet(config.flowsheet, args[0], specs, *args[1:])
+    for mode in ("expected", "worst-case"):
+        ens = optimize_flowsheet_ensemble(config.flowsheet, args[0], [specs, specs], *args[1:], mode=mode)
+        assert ens.objective == pytest.approx(nominal.objective, rel=1e-5), mode
+        np.testing.assert_allclose(ens.profiles["F"], nominal.profiles["F"], atol=1e-3)
+        assert ens.member_objectives == pytest.approx([ens.objective] * 2, rel=1e-9)
+
+
+@pytest.mark.component
+def test_members_objectives_match_their_simulations_and_worst_case_bounds_them(trained):
+    """Two members that disagree: each member's objective at the ensemble optimum equals its
+    own simulation of those profiles; the expected optimum minimizes the mean, the
+    worst-case optimum the largest (so neither beats the other on its own measure)."""
+    from idaes_hybrid.optimize.flowsheet_ensemble import optimize_flowsheet_ensemble
+    from idaes_hybrid.optimize.flowsheet_loop import LoopProblem, evaluate_profiles
+
+    _, config, specs = trained
+    term = next(iter(specs))
+    members = [specs, {term: _shifted(specs[term], -0.01)}]
+    opt, args = _problem(config)
+    expected = optimize_flowsheet_ensemble(config.flowsheet, args[0], members, *args[1:], mode="expected")
+    worst = optimize_flowsheet_ensemble(config.flowsheet, args[0], members, *args[1:], mode="worst-case")
+    problem = LoopProblem(opt.scenario, opt.controls, opt.objective, opt.constraints, opt.segments,
+                          opt.nfe, opt.ncp)
+    for res in (expected, worst):
+        sims = [evaluate_profiles(config.flowsheet, problem, res.inputs(), member)[0] for member in members]
+        np.testing.assert_allclose(res.member_objectives, sims, rtol=1e-5)
+    assert abs(expected.member_objectives[0] - expected.member_objectives[1]) > 1e-3  # they disagree
+    assert expected.objective == pytest.approx(np.mean(expected.member_objectives), rel=1e-9)
+    assert worst.objective == pytest.approx(max(worst.member_objectives), rel=1e-9)
+    assert worst.objective <= max(expected.member_objectives) + 1e-6
+    assert expected.objective <= np.mean(worst.member_objectives) + 1e-6
+
+
+@pytest.mark.integration
+def test_cli_optimizes_over_the_saved_members(trained, tmp_path):
+    """`idaes-hybrid optimize` with `ensemble = "worst-case"` reads the members saved with the
+    model; a model without members is refused naming the field."""
+    from idaes_hybrid.cli.app import main
+    from idaes_hybrid.optimize.flowsheet_ensemble import optimize_flowsheet_ensemble
+    from idaes_hybrid.output.flowsheet import save_flowsheet_model
+    from idaes_hybrid.uncertainty.ensemble import EnsembleMembers
+
+    tmp, config, specs = trained
+    term = next(iter(specs))
+    shifted = _shifted(specs[term], -0.01)
+    saved = EnsembleMembers([specs[term], shifted], [1, 2], [["b1"], ["b2"]], 2).to_dict()
+    save_flowsheet_model(tmp_path / "model", SimpleNamespace(specs=specs), None, config.build_ref, saved)
+    cfg = _config(tmp_path, 'ensemble = "worst-case"\n')
+    assert main(["optimize", str(tmp_path / "model"), str(cfg), "--out", str(tmp_path / "opt"),
+                 "--quiet"]) == 0
+    doc = json.loads((tmp_path / "opt" / "optimization.json").read_text())
+    opt, args = _problem(load_flowsheet_config(cfg))
+    direct = optimize_flowsheet_ensemble(config.flowsheet, args[0], [specs, {term: shifted}], *args[1:],
+                                         mode="worst-case")
+    assert doc["ensemble"]["mode"] == "worst-case" and doc["ensemble"]["members"] == 2
+    assert doc["objective"] == pytest.approx(direct.objective, rel=1e-6)
+    assert doc["true_flowsheet"]["gap_percent"] < 10.0
+    assert main(["optimize", str(tmp / "run" / "model"), str(cfg), "--out", str(tmp_path / "opt2"),
+                 "--quiet"]) == 2
