@@ -78,6 +78,12 @@ def _training_scaling(argv: Sequence[str]) -> int:
     return training_scaling.main(argv)
 
 
+def _mumps_ordering(argv: Sequence[str]) -> int:
+    from benchmarks import mumps_ordering
+
+    return mumps_ordering.main(argv)
+
+
 def _closed_loop(argv: Sequence[str]) -> int:
     from benchmarks import closed_loop
 
@@ -89,6 +95,7 @@ BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "formulations": _formulations,
     "scaling": _scaling,
     "training_scaling": _training_scaling,
+    "mumps_ordering": _mumps_ordering,
     "peers": _peers,
     "peers_tank": _peers_tank,
     "growth": _growth,

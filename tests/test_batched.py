@@ -130,3 +130,18 @@ def test_two_networks_in_one_batched_solve_match_the_nested_formulation():
     assert rb.objective == pytest.approx(ra.objective, rel=1e-5, abs=1e-8)
     for p in (0, 12, 29):
         assert pyo.value(b.w[p]) == pytest.approx(pyo.value(a.w[p]), abs=1e-4)
+
+
+@pytest.mark.component
+@pytest.mark.parametrize("order", [7, 5])
+def test_mumps_ordering_changes_the_time_not_the_optimum(order):
+    """AMD (the flowsheet path's training default) and MUMPS's own choice (7) or METIS (5)
+    solve the same KKT systems: same optimum of the sin fit to solver tolerance."""
+    a, v = _sin_fit_model(Formulation.BATCHED)
+    b, _ = _sin_fit_model(Formulation.BATCHED)
+    ra = solve_batched(a, a.net, {"tol": 1e-10, "max_iter": 500, "mumps_pivot_order": 0})
+    rb = solve_batched(b, b.net, {"tol": 1e-10, "max_iter": 500, "mumps_pivot_order": order})
+    assert ra.ok and rb.ok
+    assert rb.objective == pytest.approx(ra.objective, rel=1e-8, abs=1e-12)
+    np.testing.assert_allclose(a.net.to_spec().predict(v[:, None]), b.net.to_spec().predict(v[:, None]),
+                               atol=1e-6)
