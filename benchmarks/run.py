@@ -84,6 +84,12 @@ def _mumps_ordering(argv: Sequence[str]) -> int:
     return mumps_ordering.main(argv)
 
 
+def _closed_loop_flowsheet(argv: Sequence[str]) -> int:
+    from benchmarks import closed_loop_flowsheet
+
+    return closed_loop_flowsheet.main(argv)
+
+
 def _closed_loop(argv: Sequence[str]) -> int:
     from benchmarks import closed_loop
 
@@ -105,6 +111,7 @@ BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "uncertainty": _uncertainty,
     "trust_region": _trust_region,
     "closed_loop": _closed_loop,
+    "closed_loop_flowsheet": _closed_loop_flowsheet,
 }
 
 
