@@ -26,6 +26,7 @@ from idaes_hybrid.model.paths import PathError
 from idaes_hybrid.nn.block import NeuralNetworkBlock
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.solve.solver import SolveStatus
 from idaes_hybrid.training.predict import PredictionError, Simulation
 from idaes_hybrid.training.problem import interpolation_weights, observation_scales
 from idaes_hybrid.training.regularization import add_likelihood_objective_parts
@@ -307,6 +308,14 @@ def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment,
                      "solving from the partly marched point")
     opts = {**SIMULATION_OPTIONS, "max_iter": 200 if march_error is None else 1000, **(options or {})}
     res = solve_hybrid(m, net, opts) if net else solve_nl(m, opts)
+    if res.status is SolveStatus.INFEASIBLE:
+        # The discretized trajectory may leave a bound the true one only touches (a substrate
+        # depleted within one element undershoots 0): the square system has its solution
+        # outside the bounds, so it is solved again, from the march, without them.
+        lifted = lift_bounds(blk)
+        _log.warning(f"simulation of {exp.name!r}: no solution within the variables' bounds; "
+                     f"solved again with {lifted} bounds lifted")
+        res = solve_hybrid(m, net, opts) if net else solve_nl(m, opts)
     if not res.ok:
         raise PredictionError(f"simulation of {exp.name!r}: {res.status.value} "
                               f"({res.termination_message})"
@@ -316,6 +325,17 @@ def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment,
         ref = hf.var(blk, name, f"outputs.{name}")
         series[name] = np.array([pyo.value(ref[t]) for t in blk.fs.time])
     return Simulation(np.array(list(blk.fs.time)), series, m)
+
+
+def lift_bounds(blk: pyo.Block) -> int:
+    """Remove the bounds of every unfixed variable under ``blk``; how many were set."""
+    n = 0
+    for v in blk.component_data_objects(pyo.Var, descend_into=True):
+        if not v.fixed and (v.lb is not None or v.ub is not None):
+            v.setlb(None)
+            v.setub(None)
+            n += 1
+    return n
 
 
 def flowsheet_rmse(blk: pyo.Block, hf: HybridFlowsheet, exp: FlowsheetExperiment) -> dict[str, float]:
