@@ -29,12 +29,12 @@ from typing import Any, Callable, Mapping
 
 from idaes_hybrid.config.checks import ConfigError
 from idaes_hybrid.config.flowsheet_parse import load_build_function, parse_initial
-from idaes_hybrid.config.optimization import parse_trust_region
+from idaes_hybrid.config.optimization import parse_ensemble, parse_trust_region
 from idaes_hybrid.model.experiment import DataError
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, InitialState
 from idaes_hybrid.model.inputs import parse_input
 from idaes_hybrid.optimize.flowsheet import Control, FlowsheetOptimizationError
-from idaes_hybrid.optimize.flowsheet_ensemble import EnsembleObjective
+from idaes_hybrid.optimize.ensemble import EnsembleObjective
 
 OPTIMIZATION_KEYS = ("experiment", "horizon", "initial", "inputs", "objective", "constraints",
                      "segments", "nfe", "ncp", "true_build", "controls", "trust_region", "trust_margin",
@@ -174,14 +174,5 @@ def parse_flowsheet_optimization(table: Any, experiments: list[FlowsheetExperime
         scenario, controls, funcs["objective"], funcs.get("constraints"),
         _positive_int(table, "segments", 6), _positive_int(table, "nfe", nfe),
         _positive_int(table, "ncp", ncp), funcs.get("true_build"), {k: str(v) for k, v in refs.items()},
-        *parse_trust_region(table), _ensemble(table.get("ensemble")))
+        *parse_trust_region(table), parse_ensemble(table))
 
-
-def _ensemble(value: Any) -> EnsembleObjective | None:
-    if value is None:
-        return None
-    try:
-        return EnsembleObjective(value)
-    except ValueError:
-        raise ConfigError(f"optimization.ensemble: expected one of "
-                          f"{', '.join(repr(e.value) for e in EnsembleObjective)}, got {value!r}") from None

@@ -157,11 +157,12 @@ def parse_optimization(table: Any, experiments: Sequence[Experiment],
     trust, margin = parse_trust_region(table)
     return OptimizationSettings(experiment=name, initial=initial, intervals=intervals,
                                 F_min=F_min, compare_reference=compare, trust_region=trust,
-                                trust_margin=margin, ensemble=_ensemble(table), **values)
+                                trust_margin=margin, ensemble=parse_ensemble(table), **values)
 
 
-def _ensemble(table: Mapping[str, Any]) -> EnsembleObjective | None:
-    """The ``ensemble`` key: ``"expected"``, ``"worst-case"`` or absent."""
+def parse_ensemble(table: Mapping[str, Any]) -> EnsembleObjective | None:
+    """The ``ensemble`` key of an ``[optimization]`` table (unit and flowsheet configurations
+    alike): ``"expected"``, ``"worst-case"`` or absent."""
     value = table.get("ensemble")
     if value is None:
         return None
@@ -169,4 +170,4 @@ def _ensemble(table: Mapping[str, Any]) -> EnsembleObjective | None:
         return EnsembleObjective(value)
     except ValueError:
         raise ConfigError(f"optimization.ensemble: expected one of "
-                          f"{[e.value for e in EnsembleObjective]}, got {value!r}") from None
+                          f"{', '.join(repr(e.value) for e in EnsembleObjective)}, got {value!r}") from None

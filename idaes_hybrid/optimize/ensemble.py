@@ -44,7 +44,7 @@ _log = idaeslog.getLogger(__name__)
 
 
 class EnsembleObjective(str, enum.Enum):
-    """What an ensemble optimization maximizes of the members' product masses."""
+    """How an ensemble optimization combines its members' objectives: their mean or their worst."""
 
     EXPECTED = "expected"
     WORST_CASE = "worst-case"
