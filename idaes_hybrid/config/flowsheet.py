@@ -74,12 +74,22 @@ class FlowsheetRunConfig:
     optimization_table: dict | None = None
     uncertainty: Any = None  #: UncertaintySettings of the [uncertainty] table, or None
     loop: Any = None  #: LoopSettings of the [loop] table (``idaes-hybrid loop``), or None
+    #: FlowsheetOptimizationSettings made by a translated ``model = ...`` config, or None
+    prepared_optimization: Any = None
+    #: The plant's build (no learned terms) of a translated config with ``[reference]``, or None
+    true_build: Any = None
+    #: Name of the model of a translated ``model = ...`` config (None: a [flowsheet] config)
+    model_name: str | None = None
+    #: ``[reference]`` parameters of a translated config (the true term), or None
+    reference: dict | None = None
 
     def optimization(self):
         """The checked ``[optimization]`` table (its functions imported), or ``None``.
 
         Returns a :class:`~idaes_hybrid.config.flowsheet_optimization.FlowsheetOptimizationSettings`.
         """
+        if self.prepared_optimization is not None:
+            return self.prepared_optimization
         if self.optimization_table is None:
             return None
         from idaes_hybrid.config.flowsheet_optimization import parse_flowsheet_optimization

@@ -107,12 +107,18 @@ class HybridFlowsheet:
         states; paths hold ``*`` at the time index (relative to the block holding ``fs``).
     time_units
         Units of time of the flowsheet.
+    simulation_build
+        Optional build used where the weights are fixed (simulation, optimization,
+        estimation) instead of ``build``: the same flowsheet with a safeguard that
+        training leaves out (the bioreactor's uptake limit keeps a prediction beyond the
+        data from consuming substrate below zero). ``None``: ``build`` everywhere.
     """
 
     build: Callable[[FlowsheetBlock], None]
     terms: Sequence[Term]
     variables: Mapping[str, str] = field(default_factory=dict)
     time_units: Any = field(default_factory=lambda: pyunits.s)
+    simulation_build: Callable[[FlowsheetBlock], None] | None = None
     _shapes: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def path(self, name: str) -> str:
@@ -129,14 +135,16 @@ class HybridFlowsheet:
             raise paths.PathError(f"{field}: {self.path(name)!r} must have exactly one '*' (time)")
         return ref
 
-    def build_experiment(self, blk: pyo.Block, exp: FlowsheetExperiment, nfe: int, ncp: int) -> None:
-        """Build ``blk.fs`` for ``exp``: discretized, inputs and initial state fixed."""
+    def build_experiment(self, blk: pyo.Block, exp: FlowsheetExperiment, nfe: int, ncp: int,
+                         fixed_weights: bool = False) -> None:
+        """Build ``blk.fs`` for ``exp``: discretized, inputs and initial state fixed
+        (``fixed_weights``: with ``simulation_build`` if there is one)."""
         horizon = float(exp.horizon)
         if not (math.isfinite(horizon) and horizon > 0):
             raise DataError(f"experiments[{exp.name!r}].horizon: must be > 0, got {exp.horizon!r}")
         blk.fs = FlowsheetBlock(dynamic=True, time_set=[0.0, *exp.step_times(), horizon],
                                 time_units=self.time_units)
-        self.build(blk.fs)
+        (self.simulation_build if fixed_weights and self.simulation_build else self.build)(blk.fs)
         pyo.TransformationFactory("network.expand_arcs").apply_to(blk)
         fixed = _fixed_at_all_times(blk.fs)
         pyo.TransformationFactory("dae.collocation").apply_to(

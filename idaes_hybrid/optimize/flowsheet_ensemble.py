@@ -55,7 +55,7 @@ def _member_blocks(m: pyo.ConcreteModel, hf: HybridFlowsheet, exp: FlowsheetExpe
         mb = m.member[k]
         mb.experiment = pyo.Block([exp.name])
         blk = mb.experiment[exp.name]
-        hf.build_experiment(blk, exp, nfe, ncp)
+        hf.build_experiment(blk, exp, nfe, ncp, fixed_weights=True)
         member_nets = add_networks(mb, hf, hf.specs_by_term(specs), Formulation.BATCHED, [exp.name])
         for net in member_nets:
             net.fix_weights()

@@ -264,7 +264,7 @@ def fixed_weight_model(hf: HybridFlowsheet, exp: FlowsheetExperiment,
     m = pyo.ConcreteModel(name=name)
     m.experiment = pyo.Block([exp.name])
     blk = m.experiment[exp.name]
-    hf.build_experiment(blk, exp, nfe, ncp)
+    hf.build_experiment(blk, exp, nfe, ncp, fixed_weights=True)
     if spec is None:
         return m, blk, []
     nets = add_networks(m, hf, hf.specs_by_term(spec), Formulation.BATCHED, [exp.name])

@@ -1,0 +1,94 @@
+"""``model = ...`` configurations on the flowsheet path.
+
+A configuration that names a hybrid model (``model = "fed_batch_bioreactor"`` or
+``model = "my_model.py:NAME"``) is read and checked as before
+(:func:`~idaes_hybrid.config.run.load_run_config`: the same messages naming the same fields),
+then translated into a :class:`~idaes_hybrid.config.flowsheet.FlowsheetRunConfig`:
+
+- the model becomes a one-unit flowsheet (``fs.unit``) with one network term from the
+  network inputs to the learned variables (:func:`~idaes_hybrid.model.unit_flowsheet.unit_flowsheet`);
+  variables keep the model's names (``X``, ``F``, ``mu``);
+- ``[reference]`` becomes the plant (the unit with its own true term): the learned-term plot's
+  reference curve, the optimization's true optimum and the closed loop's ``"reference"`` plant;
+- the fed-batch ``[optimization]`` table (``F_min``, ``F_max``, ``V_max``, ``intervals``)
+  becomes a feed control on ``intervals`` segments, the objective ``-P(tf) V(tf)`` and the
+  volume limit (:mod:`idaes_hybrid.optimize.fed_batch_objective`).
+
+Every command then runs the one flowsheet path.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+
+from idaes_hybrid.config.flowsheet import FlowsheetRunConfig, load_flowsheet_config
+from idaes_hybrid.config.flowsheet_optimization import FlowsheetOptimizationSettings
+from idaes_hybrid.config.optimization import OptimizationSettings
+from idaes_hybrid.config.run import RunConfig, load_run_config
+from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
+from idaes_hybrid.model.unit_flowsheet import true_build, unit_experiment, unit_flowsheet
+from idaes_hybrid.optimize.fed_batch_objective import FEED, FEED_CONCENTRATION, FeedObjective, VolumeLimit
+from idaes_hybrid.optimize.flowsheet import Control
+
+
+def load_config(path: str | Path) -> FlowsheetRunConfig:
+    """Read and check any run configuration: a ``[flowsheet]`` one as written, a
+    ``model = ...`` one translated (:func:`as_flowsheet_config`)."""
+    if _names_model(path):
+        return as_flowsheet_config(load_run_config(path))
+    return load_flowsheet_config(path)
+
+
+def _names_model(path: str | Path) -> bool:
+    """Whether the TOML file at ``path`` names a model and has no ``[flowsheet]`` table."""
+    try:
+        data = tomllib.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    return "flowsheet" not in data and "model" in data
+
+
+def as_flowsheet_config(config: RunConfig) -> FlowsheetRunConfig:
+    """The flowsheet configuration that runs ``config``'s model, data and tables."""
+    d = config.definition
+    hybrid = unit_flowsheet(d, config.physics, config.network_inputs, config.training.unit_config)
+    plant = None
+    if config.reference is not None:
+        plant = true_build(d, config.physics, config.reference, config.training.unit_config)
+    experiments = [unit_experiment(e, d) for e in config.experiments]
+    translated = FlowsheetRunConfig(
+        config.path, config.model_ref or d.name, hybrid, list(config.hidden), config.activation,
+        config.seed, config.discretization, config.training, experiments,
+        uncertainty=config.uncertainty, loop=config.loop)
+    translated.true_build = plant
+    translated.model_name = d.name
+    translated.reference = config.reference
+    if config.optimization is not None:
+        translated.prepared_optimization = feed_optimization(
+            config.optimization, hybrid, config.discretization, plant)
+    return translated
+
+
+def feed_optimization(opt: OptimizationSettings, hybrid: HybridFlowsheet, disc,
+                      plant) -> FlowsheetOptimizationSettings:
+    """The fed-batch ``[optimization]`` table as a flowsheet optimization: the feed ``F`` free
+    on ``intervals`` equal segments within ``[F_min, F_max]`` (starting at the constant feed
+    that just fills the reactor), the most product ``P(tf) V(tf)`` with ``V <= V_max``;
+    the true optimum on the plant when ``compare_reference``."""
+    request = opt.request()
+    scenario = FlowsheetExperiment("optimization", float(opt.horizon), pd.DataFrame(),
+                                   initial={k: float(v) for k, v in opt.initial.items()
+                                            if k in hybrid.variables},
+                                   inputs={FEED_CONCENTRATION: float(opt.Sf)})
+    control = Control(FEED, float(opt.F_min), float(opt.F_max), request.filling_feed)
+    segments = int(opt.intervals)
+    # the unit path's grid: whole elements per interval (at least the configured nfe)
+    nfe = segments * max(1, -(-disc.nfe // segments))
+    return FlowsheetOptimizationSettings(
+        scenario, [control], FeedObjective(), VolumeLimit(float(opt.V_max)), segments, nfe,
+        disc.ncp, plant if opt.compare_reference else None,
+        {"objective": "maximize P(tf) V(tf)", "constraints": f"V <= {opt.V_max:g}"},
+        opt.trust_region, opt.trust_margin, opt.ensemble)

@@ -1,0 +1,127 @@
+"""A one-unit hybrid model as a flowsheet: how ``model = ...`` configurations run on the
+flowsheet path.
+
+:func:`unit_flowsheet` turns a :class:`~idaes_hybrid.model.definition.HybridModelDefinition`
+(a hybrid unit class with named states, inputs and learned variables) into a
+:class:`~idaes_hybrid.model.flowsheet.HybridFlowsheet` whose build puts one unit ``fs.unit``
+on the flowsheet and whose single :class:`~idaes_hybrid.model.terms.NetworkTerm` maps the
+network inputs (states) to the learned variables at every time point. The variables are
+named as the definition names them (``X``, ``F``, ``mu``), so experiments, measurements and
+outputs keep their names. :func:`unit_experiment` converts an experiment of such a config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from idaes.core import FlowsheetBlock
+
+from idaes_hybrid.model.contract import KineticsMode
+from idaes_hybrid.model.definition import HybridModelDefinition
+from idaes_hybrid.model.experiment import Experiment
+from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
+from idaes_hybrid.model.terms import NetworkTerm
+
+#: Name of the flowsheet's unit in a translated one-unit model.
+UNIT = "unit"
+
+
+@dataclass(eq=True)
+class UnitBuild:
+    """``build(fs)`` of a one-unit hybrid model: ``fs.unit = unit_class(...)``, physics set.
+
+    Attributes
+    ----------
+    definition
+        The hybrid model.
+    physics
+        Physics parameters set on the unit (``set_physics``).
+    network_inputs
+        States fed to the network, in order (the unit's ``network_inputs`` option).
+    unit_config
+        Further CONFIG options of the unit (a config's ``[unit]`` table).
+    kinetics
+        ``EXTERNAL``: the learned variables are free (a network supplies them);
+        ``REFERENCE``: the unit's own true term (the plant of synthetic studies).
+    """
+
+    definition: HybridModelDefinition
+    physics: Mapping[str, float]
+    network_inputs: Sequence[str]
+    unit_config: Mapping[str, Any] = field(default_factory=dict)
+    kinetics: KineticsMode = KineticsMode.EXTERNAL
+
+    def __call__(self, fs: FlowsheetBlock) -> None:
+        options = {**self.definition.unit_options(list(self.network_inputs)), **self.unit_config}
+        if self.kinetics is not KineticsMode.EXTERNAL:  # EXTERNAL: every hybrid unit's default
+            options["kinetics"] = self.kinetics
+        fs.add_component(UNIT, self.definition.unit_class(dynamic=True, **options))
+        getattr(fs, UNIT).set_physics(**self.physics)
+
+    def with_options(self, **options: Any) -> "UnitBuild":
+        """The same build with further unit CONFIG options (those given win)."""
+        return UnitBuild(self.definition, self.physics, self.network_inputs,
+                         {**self.unit_config, **options}, self.kinetics)
+
+
+def unit_path(name: str) -> str:
+    """The time-indexed path of the unit's variable ``name``."""
+    return f"fs.{UNIT}.{name}[*]"
+
+
+def term_name(definition: HybridModelDefinition) -> str:
+    """Name of the learned term (and of its network): the learned variables' names."""
+    return "_".join(definition.learned_names)
+
+
+def unit_flowsheet(definition: HybridModelDefinition, physics: Mapping[str, float],
+                   network_inputs: Sequence[str], unit_config: Mapping[str, Any] | None = None
+                   ) -> HybridFlowsheet:
+    """The one-unit flowsheet of ``definition`` with its network term.
+
+    Parameters
+    ----------
+    definition
+        The hybrid model.
+    physics
+        Physics parameters (every one, defaults filled in).
+    network_inputs
+        States fed to the network, in order.
+    unit_config
+        Extra unit CONFIG options (``[unit]``).
+
+    Returns
+    -------
+    HybridFlowsheet
+        ``simulation_build`` adds the definition's ``simulation_unit_config``.
+    """
+    build = UnitBuild(definition, dict(physics), tuple(network_inputs), dict(unit_config or {}))
+    names = (*definition.state_names, *definition.input_names, *definition.learned_names)
+    term = NetworkTerm(tuple(unit_path(n) for n in network_inputs),
+                       tuple(unit_path(n) for n in definition.learned_names), term_name(definition))
+    simulation = None
+    if definition.simulation_unit_config:
+        simulation = build.with_options(**{**definition.simulation_unit_config,
+                                           **dict(unit_config or {})})
+    return HybridFlowsheet(build, [term], {n: unit_path(n) for n in names},
+                           definition.time_units, simulation_build=simulation)
+
+
+def true_build(definition: HybridModelDefinition, physics: Mapping[str, float],
+               reference: Mapping[str, float], unit_config: Mapping[str, Any] | None = None
+               ) -> UnitBuild:
+    """The plant: the unit with its own reference term at ``reference``'s parameters."""
+    return UnitBuild(definition, {**physics, **reference}, tuple(definition.default_network_inputs),
+                     dict(unit_config or {}), KineticsMode.REFERENCE)
+
+
+def unit_experiment(exp: Experiment, definition: HybridModelDefinition) -> FlowsheetExperiment:
+    """``exp`` as a flowsheet experiment: the initial values of the states the definition
+    fixes (all by default), the inputs, measurements, role and noise as given."""
+    fixed = definition.state_names if definition.fixed_initial_states is None \
+        else definition.fixed_initial_states
+    return FlowsheetExperiment(exp.name, float(exp.horizon), exp.measurements,
+                               initial={k: float(v) for k, v in exp.initial.items() if k in fixed},
+                               inputs=dict(exp.inputs), role=exp.role,
+                               noise_sd=dict(exp.noise_sd) if exp.noise_sd else None)

@@ -1,0 +1,41 @@
+"""Objective and constraint of the fed-batch feed optimization on the flowsheet path.
+
+A ``model = ...`` configuration's fed-batch ``[optimization]`` table (``F_min``, ``F_max``,
+``V_max``) asks for the feed that makes the most product ``P(tf) V(tf)`` without filling
+the reactor above ``V_max``; these two callables state it for
+:func:`~idaes_hybrid.optimize.flowsheet.optimize_flowsheet` on the one-unit flowsheet
+(``fs.unit``, :mod:`idaes_hybrid.model.unit_flowsheet`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyomo.environ as pyo
+from pyomo.environ import units as pyunits
+
+#: Names of the fed-batch model's feed, feed concentration, product and volume.
+FEED, FEED_CONCENTRATION, PRODUCT, VOLUME = "F", "Sf", "P", "V"
+
+
+@dataclass(frozen=True)
+class FeedObjective:
+    """``objective(blk)``: minus the product mass ``P(tf) V(tf)`` of ``blk.fs.unit`` (minimized)."""
+
+    def __call__(self, blk: pyo.Block):
+        unit, tf = blk.fs.unit, blk.fs.time.last()
+        return -getattr(unit, PRODUCT)[tf] * getattr(unit, VOLUME)[tf]
+
+
+@dataclass(frozen=True)
+class VolumeLimit:
+    """``constraints(blk)``: ``V(tf) <= V_max`` (with a feed >= 0 the volume only grows, so
+    the final time bounds every time)."""
+
+    V_max: float
+
+    def __call__(self, blk: pyo.Block) -> dict:
+        volume = getattr(blk.fs.unit, VOLUME)
+        tf = blk.fs.time.last()
+        units = pyunits.get_units(volume[tf])
+        return {"V_max": volume[tf] <= self.V_max * (pyunits.dimensionless if units is None else units)}
