@@ -55,7 +55,7 @@ def run_case(n: int, method: str, workers: int, max_epochs: int) -> dict:
     from flowsheets.bioreactor.many_batches import experiments
     from idaes_hybrid.config.run import load_run_config
     from idaes_hybrid.decomposition.settings import DecompositionSettings, TrainingMethod
-    from idaes_hybrid.training.train import train
+    from idaes_hybrid.training.unit_train import train
 
     logging.getLogger("idaes.idaes_hybrid").setLevel(logging.WARNING)
     cfg = load_run_config(CONFIG)

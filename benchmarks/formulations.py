@@ -394,7 +394,8 @@ def run_case(case: Case, config: Any, echo: bool = False) -> dict[str, Any]:
     """Run ``train()`` once for ``case`` on a copy of ``config`` (a
     :class:`~idaes_hybrid.config.run.RunConfig`); never raises for a failed training."""
     from idaes_hybrid.nn.formulations import Formulation
-    from idaes_hybrid.training.train import HessianMode, TrainingError, train
+    from idaes_hybrid.training.train import HessianMode, TrainingError
+    from idaes_hybrid.training.unit_train import train
 
     config = replace(config, experiments=copy.deepcopy(config.experiments))  # untouched data
     settings = replace(config.training, formulation=Formulation(case.formulation),

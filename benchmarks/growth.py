@@ -230,7 +230,8 @@ def run_point(point: dict, budget_s: float = 300.0, pretrain_epochs: int | None 
     from idaes_hybrid.config.run import load_run_config
     from idaes_hybrid.nn.network import NetworkSpec
     from idaes_hybrid.training.problem import Discretization
-    from idaes_hybrid.training.train import HessianMode, TrainingError, train
+    from idaes_hybrid.training.train import HessianMode, TrainingError
+    from idaes_hybrid.training.unit_train import train
 
     config = load_run_config(CONFIG)
     exps = batch_experiments(point["n_train"], cache)

@@ -37,7 +37,8 @@ PREDICTIONS = [
 
 
 def _train_case(config, hessian: str, user_scaling: bool) -> dict[str, Any]:
-    from idaes_hybrid.training.train import HessianMode, train
+    from idaes_hybrid.training.train import HessianMode
+    from idaes_hybrid.training.unit_train import train
 
     settings = replace(config.training, hessian=HessianMode(hessian), user_scaling=user_scaling)
     tick = time.perf_counter()

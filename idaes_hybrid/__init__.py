@@ -45,7 +45,7 @@ _LAZY = {
     "get_nlp_solver": "idaes_hybrid.solve.solver",
     "optimize_feed": "idaes_hybrid.optimize.feed",
     "register_model": "idaes_hybrid.cases.registry",
-    "train": "idaes_hybrid.training.train",
+    "train": "idaes_hybrid.training.unit_train",
     "update_model": "idaes_hybrid.twin.update",
 }
 

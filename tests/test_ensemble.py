@@ -228,8 +228,8 @@ def test_cli_unit_ensemble_train_and_predict(tmp_path, capsys):
     """The unit path: coverage in metrics.json, members in model.json, band columns equal
     to base +- z * sd of the members simulated directly."""
     from idaes_hybrid.cli.app import main
-    from idaes_hybrid.config.run import load_run_config
-    from idaes_hybrid.uncertainty.ensemble import unit_simulator
+    from idaes_hybrid.config.unit_translation import load_config
+    from idaes_hybrid.uncertainty.ensemble import flowsheet_simulator
 
     cfg = _unit_config(tmp_path, '[uncertainty]\nmethod = "ensemble"\nmembers = 3\n')
     run = tmp_path / "run"
@@ -237,8 +237,9 @@ def test_cli_unit_ensemble_train_and_predict(tmp_path, capsys):
     saved = _check_run(run, "model.json", 3)
     out = tmp_path / "pred.csv"
     assert main(["predict", str(run / "model"), str(cfg), "--out", str(out), "--quiet"]) == 0
-    config = load_run_config(cfg)
-    simulate = unit_simulator(config.hybrid_model(), config.training.user_scaling)
+    config = load_config(cfg)  # the model as the one-unit flowsheet it is simulated as
+    disc = config.discretization
+    simulate = flowsheet_simulator(config.flowsheet, disc.nfe, disc.ncp, config.training.solver_options)
     val = next(e for e in config.experiments if e.role.value == "validation")
     _check_prediction(out, saved, simulate, val)
     from idaes_hybrid.nn.network import NetworkSpec
@@ -296,7 +297,7 @@ def test_members_trained_on_the_dask_engine_equal_the_serial_ones(tmp_path):
     """Two unit-path members on a local Dask cluster of 2 workers: the same networks as in
     this process (same resamples, deterministic solves)."""
     from idaes_hybrid.config.run import load_run_config
-    from idaes_hybrid.training.train import train
+    from idaes_hybrid.training.unit_train import train
     from idaes_hybrid.uncertainty.ensemble import train_members, unit_member_trainer
 
     config = load_run_config(_unit_config(tmp_path, ""))

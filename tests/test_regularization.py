@@ -172,7 +172,8 @@ def test_training_cross_validates_and_a_fold_equals_training_without_that_experi
     from idaes_hybrid.training.experiment import Experiment, Role, read_measurements
     from idaes_hybrid.training.predict import simulate
     from idaes_hybrid.training.problem import Discretization
-    from idaes_hybrid.training.train import TrainingSettings, train
+    from idaes_hybrid.training.train import TrainingSettings
+    from idaes_hybrid.training.unit_train import train
     from idaes_hybrid.cases.registry import FED_BATCH_BIOREACTOR
 
     data = Path(__file__).resolve().parents[1] / "flowsheets" / "bioreactor" / "data"

@@ -10,7 +10,8 @@ from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.experiment import Experiment, Role, read_measurements
 from idaes_hybrid.training.predict import simulate
 from idaes_hybrid.training.problem import Discretization, interpolation_weights
-from idaes_hybrid.training.train import HessianMode, TrainingError, TrainingSettings, train
+from idaes_hybrid.training.train import HessianMode, TrainingError, TrainingSettings
+from idaes_hybrid.training.unit_train import train
 from idaes_hybrid.cases.registry import FED_BATCH_BIOREACTOR
 
 DATA = Path(__file__).resolve().parents[1] / "flowsheets" / "bioreactor" / "data"

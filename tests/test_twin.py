@@ -27,7 +27,7 @@ from idaes_hybrid.output.saved import load_model, save_model
 from idaes_hybrid.nn.network import NetworkConfigError, NetworkSpec
 from idaes_hybrid.training.experiment import Experiment, Role
 from idaes_hybrid.training.predict import simulate, values_at_times
-from idaes_hybrid.training.train import train
+from idaes_hybrid.training.unit_train import train
 from idaes_hybrid.twin import (ArrivalCost, EstimationSettings, TwinRequestError,
                                estimate_and_forecast, find_experiment, update_model)
 

@@ -42,8 +42,7 @@ from typing import Iterator, Sequence
 from idaes_hybrid.cli.common import (
     LOGGER_NAME, UsageError, add_run_options, add_saved_model_options,
     fmt, load_saved_with_config, write_plots)
-from idaes_hybrid.cli.uncertainty import (learned_term_band, unit_bands, unit_uncertainty,
-                                          with_band_columns)
+from idaes_hybrid.cli.uncertainty import learned_term_band
 from idaes_hybrid.cli.size import ProblemSizeError, add_max_weights_option, check_problem_size
 from idaes_hybrid.cli.output import (Interrupted, OutputPathError, check_out_dir, check_out_file,
                                      import_tensorflow_if_needed, interrupts_raise, write_staged)
@@ -261,14 +260,17 @@ def _train(args: argparse.Namespace) -> int:
              f"{len(config.training_experiments)} training and "
              f"{len(config.validation_experiments)} validation experiments")
 
+    from idaes_hybrid.cli import flowsheet as cli_flowsheet
+    from idaes_hybrid.config.unit_translation import as_flowsheet_config
     from idaes_hybrid.output.saved import ModelFileError, save_model, write_json_atomic, write_text_atomic
-    from idaes_hybrid.training.train import TrainingError, train
+    from idaes_hybrid.training.train import TrainingError
 
-    result = train(config.definition, config.experiments, config.network_spec(),
-                   config.discretization, config.physics, config.network_inputs,
-                   config.training, tee=args.tee)
+    # one training path: the model runs as a one-unit flowsheet; its outputs keep their form
+    fs_config = as_flowsheet_config(config)
+    result = cli_flowsheet.train_result(fs_config, args.tee)
+    result.model = config.hybrid_model(result.spec)
     metrics = result.metrics()
-    uncertainty = unit_uncertainty(config, result, log)
+    uncertainty = cli_flowsheet.uncertainty_after_training(fs_config, result)
     if uncertainty is not None:
         metrics["uncertainty"] = uncertainty.summary()
     document = {**metrics, "model": config.model_name, "config": str(config.path),
@@ -324,30 +326,18 @@ def _predict(args: argparse.Namespace) -> int:
         return 0
     saved, config, log = load_saved_with_config(args.model_dir, args.config,
                                                 args.accept_edited_model)
+    from idaes_hybrid.cli import flowsheet as cli_flowsheet
+    from idaes_hybrid.config.unit_translation import saved_model_config
 
-    import pandas as pd
-
-    from idaes_hybrid.training.predict import rmse, simulate
-
+    # one simulation path: the saved model as a one-unit flowsheet
+    fs_config, specs = saved_model_config(config, saved)
     definition = config.definition
-    model = saved.hybrid_model(config.training.unit_config, config.training.solver_options).replace(
-        discretization=config.discretization)
-    columns = ["experiment", "time", *definition.state_names, *definition.learned_names]
-    frames, scores = [], {}
-    for exp in config.experiments:
-        log.info(f"predict: simulating experiment {exp.name!r}")
-        traj = simulate(model, exp, user_scaling=config.training.user_scaling)
-        scores[exp.name] = rmse(traj.model.experiment[exp.name], exp)
-        frame = pd.DataFrame({k: traj[k] for k in columns[1:]})
-        if saved.uncertainty is not None:
-            frame = with_band_columns(frame, unit_bands(config, saved, exp, columns[2:], traj))
-        frame.insert(0, "experiment", exp.name)
-        frames.append(frame)
-    table = pd.concat(frames, ignore_index=True)
+    scores, table = cli_flowsheet.prediction_table(
+        fs_config, specs, saved.uncertainty, [*definition.state_names, *definition.learned_names])
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out, table.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
     _print_scores(scores, config.experiments)
-    print(f"wrote {len(table)} rows for {len(frames)} experiments to {out}")
+    print(f"wrote {len(table)} rows for {len(config.experiments)} experiments to {out}")
     return 0
 
 

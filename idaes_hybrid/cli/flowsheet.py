@@ -23,22 +23,18 @@ def train(args: argparse.Namespace, config, write_staged) -> tuple[dict, Path, l
     Returns the metrics, the output directory and the paths written (the CLI prints them)."""
     from idaes_hybrid.cli.uncertainty import learned_term_band
     from idaes_hybrid.output.flowsheet import write_outputs
-    from idaes_hybrid.training.flowsheet_train import train_flowsheet
 
     out = Path(args.out).expanduser().resolve()
     log = logging.getLogger(LOGGER_NAME + ".cli")
     log.info(f"config {config.path}: flowsheet {config.build_ref}, {len(config.experiments)} experiments")
-    specs = config.network_specs()
-    disc = config.discretization
-    result = train_flowsheet(config.flowsheet, config.experiments, specs, disc.nfe, disc.ncp,
-                             config.training, tee=args.tee)
+    result = train_result(config, args.tee)
     metrics = result.metrics()
     document = {**metrics, "flowsheet": config.build_ref, "config": str(config.path),
                 "networks": {term: {"sizes": list(spec.sizes),
                                     "activations": [a.value for a in spec.activations],
                                     "n_parameters": spec.n_parameters}
                              for term, spec in result.specs.items()}}
-    uncertainty = _uncertainty(config, result)
+    uncertainty = uncertainty_after_training(config, result)
     if uncertainty is not None:
         document["uncertainty"] = metrics["uncertainty"] = uncertainty.summary()
     first = next(iter(result.specs))
@@ -47,6 +43,16 @@ def train(args: argparse.Namespace, config, write_staged) -> tuple[dict, Path, l
         staging, result, document, config.path, config.build_ref, config.experiments, log,
         uncertainty, {first: band} if band is not None else None))
     return metrics, out, written
+
+
+def train_result(config, tee: bool = False):
+    """Train the learned terms of ``config`` from fresh networks: the
+    :class:`~idaes_hybrid.training.train.TrainingResult`."""
+    from idaes_hybrid.training.flowsheet_train import train_flowsheet
+
+    disc = config.discretization
+    return train_flowsheet(config.flowsheet, config.experiments, config.network_specs(), disc.nfe,
+                           disc.ncp, config.training, tee=tee)
 
 
 def _simulator(config):
@@ -67,7 +73,7 @@ def _spec_factory(config):
     return functools.partial(FlowsheetInnerSpec, hf=config.flowsheet, nfe=disc.nfe, ncp=disc.ncp)
 
 
-def _uncertainty(config, result):
+def uncertainty_after_training(config, result):
     """Laplace covariance or ensemble members, and validation bands, when the config has
     ``[uncertainty]``."""
     if config.uncertainty is None:
@@ -138,17 +144,27 @@ def predict(args: argparse.Namespace) -> tuple[dict[str, dict[str, float]], list
     """Simulate every experiment of a flowsheet config with a saved network; write a CSV.
 
     Returns the RMSE per experiment, the experiments and the number of rows written."""
-    import pandas as pd
-
     from idaes_hybrid.config.flowsheet import load_flowsheet_config
     from idaes_hybrid.output.saved import write_text_atomic
-    from idaes_hybrid.training.flowsheet_problem import flowsheet_rmse, simulate_flowsheet
 
     out = Path(args.out).expanduser().resolve()
     config = load_flowsheet_config(args.config)
     specs = checked_specs(args.model_dir, config, getattr(args, "accept_edited_model", False))
-    saved = saved_uncertainty(args.model_dir)
-    names = list(config.flowsheet.variables)
+    scores, table = prediction_table(config, specs, saved_uncertainty(args.model_dir),
+                                     list(config.flowsheet.variables))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out, table.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
+    return scores, config.experiments, len(table)
+
+
+def prediction_table(config, specs: dict, saved: dict | None, names: list[str]):
+    """Simulate every experiment of ``config`` with the networks ``specs``: the RMSE per
+    experiment and one table (``experiment``, ``time``, ``names``; with ``saved``
+    uncertainty, ``<name>_lower`` and ``<name>_upper`` after each)."""
+    import pandas as pd
+
+    from idaes_hybrid.training.flowsheet_problem import flowsheet_rmse, simulate_flowsheet
+
     frames, scores = [], {}
     disc = config.discretization
     for exp in config.experiments:
@@ -161,10 +177,7 @@ def predict(args: argparse.Namespace) -> tuple[dict[str, dict[str, float]], list
             frame = _with_bands(frame, config, exp, specs, saved, names, sim)
         frame.insert(0, "experiment", exp.name)
         frames.append(frame)
-    table = pd.concat(frames, ignore_index=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out, table.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
-    return scores, config.experiments, len(table)
+    return scores, pd.concat(frames, ignore_index=True)
 
 
 def saved_uncertainty(model_dir) -> dict | None:

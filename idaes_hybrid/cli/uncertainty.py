@@ -24,20 +24,6 @@ def validation_bands(make_spec: Callable[..., Any], experiments: Sequence, spec,
         return None
 
 
-def unit_spec_factory(config, physics: Mapping[str, float] | None = None,
-                      network_inputs: Sequence[str] | None = None):
-    """The unit path's inner-problem spec factory for a run configuration."""
-    import functools
-
-    from idaes_hybrid.decomposition.inner import InnerSpec
-
-    return functools.partial(
-        InnerSpec, definition=config.definition, disc=config.discretization,
-        physics=dict(physics if physics is not None else config.physics),
-        network_inputs=tuple(network_inputs if network_inputs is not None else config.network_inputs),
-        unit_config=dict(config.training.unit_config))
-
-
 def is_ensemble(settings) -> bool:
     """Whether ``settings`` (``[uncertainty]``, or a saved ``uncertainty`` entry) is an ensemble."""
     method = settings.get("method") if isinstance(settings, Mapping) else settings.method
@@ -77,24 +63,6 @@ def learned_term_band(spec, uncertainty):
     from idaes_hybrid.uncertainty.term_band import term_band
 
     return term_band(spec, uncertainty.saved())
-
-
-def unit_uncertainty(config, result, log: logging.Logger):
-    """After a unit-path training: the Laplace or ensemble bands if the config has
-    ``[uncertainty]``."""
-    if config.uncertainty is None:
-        return None
-    if is_ensemble(config.uncertainty):
-        from idaes_hybrid.uncertainty.ensemble import unit_member_trainer, unit_simulator
-
-        model = config.hybrid_model(result.spec)
-        trainer = unit_member_trainer(model, config.training, result.regularization["alpha"],
-                                      random_prior=randomized_map(config.uncertainty))
-        simulate = unit_simulator(model, config.training.user_scaling)
-        return ensemble_bands_after_training(trainer, simulate, config.experiments,
-                                             result.spec, config, result.noise)
-    return validation_bands(unit_spec_factory(config), config.experiments, result.spec,
-                            result.regularization["alpha"], config.uncertainty.level, log)
 
 
 def saved_bands(make_spec: Callable[..., Any], experiment, spec, saved: Mapping[str, Any],
@@ -142,20 +110,6 @@ def saved_ensemble_bands(simulate: Callable[..., Any], experiment, base, spec, s
         nan = {k: np.full(len(base.time), np.nan) for k in names}
         return PredictionBands(experiment.name, level, np.asarray(base.time, dtype=float),
                                {k: np.asarray(base[k], dtype=float) for k in names}, nan)
-
-
-def unit_bands(config, saved, experiment, names: Sequence[str], base):
-    """Bands of a unit-path prediction from the saved model (``saved.uncertainty``);
-    ``base`` is the experiment simulated with the saved network."""
-    if is_ensemble(saved.uncertainty):
-        from idaes_hybrid.uncertainty.ensemble import unit_simulator
-
-        model = saved.hybrid_model(config.training.unit_config, config.training.solver_options)
-        simulate = unit_simulator(model.replace(discretization=config.discretization),
-                                  config.training.user_scaling)
-        return saved_ensemble_bands(simulate, experiment, base, saved.spec, saved.uncertainty, names)
-    make = unit_spec_factory(config, saved.physics, saved.network_inputs)
-    return saved_bands(make, experiment, saved.spec, saved.uncertainty, names)
 
 
 def with_band_columns(frame, bands):

@@ -32,6 +32,7 @@ from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.model.unit_flowsheet import true_build, unit_experiment, unit_flowsheet
 from idaes_hybrid.optimize.fed_batch_objective import FEED, FEED_CONCENTRATION, FeedObjective, VolumeLimit
 from idaes_hybrid.optimize.flowsheet import Control
+from idaes_hybrid.training.unit_train import unit_settings
 
 
 def load_config(path: str | Path) -> FlowsheetRunConfig:
@@ -61,7 +62,7 @@ def as_flowsheet_config(config: RunConfig) -> FlowsheetRunConfig:
     experiments = [unit_experiment(e, d) for e in config.experiments]
     translated = FlowsheetRunConfig(
         config.path, config.model_ref or d.name, hybrid, list(config.hidden), config.activation,
-        config.seed, config.discretization, config.training, experiments,
+        config.seed, config.discretization, unit_settings(config.training), experiments,
         uncertainty=config.uncertainty, loop=config.loop)
     translated.true_build = plant
     translated.model_name = d.name
@@ -70,6 +71,16 @@ def as_flowsheet_config(config: RunConfig) -> FlowsheetRunConfig:
         translated.prepared_optimization = feed_optimization(
             config.optimization, hybrid, config.discretization, plant)
     return translated
+
+
+def saved_model_config(config: RunConfig, saved) -> tuple[FlowsheetRunConfig, dict]:
+    """``config`` translated with a saved unit model's physics and network inputs (what the
+    network was trained with), and the saved network by term name."""
+    import dataclasses
+
+    translated = as_flowsheet_config(dataclasses.replace(
+        config, physics=dict(saved.physics), network_inputs=list(saved.network_inputs)))
+    return translated, {translated.flowsheet.terms[0].name: saved.spec}
 
 
 def feed_optimization(opt: OptimizationSettings, hybrid: HybridFlowsheet, disc,

@@ -320,11 +320,16 @@ def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment,
         raise PredictionError(f"simulation of {exp.name!r}: {res.status.value} "
                               f"({res.termination_message})"
                               + (f"; the march failed before: {march_error}" if march_error else ""))
+    return Simulation(np.array(list(blk.fs.time)), variable_series(blk, hf, outputs), m)
+
+
+def variable_series(blk: pyo.Block, hf: HybridFlowsheet, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The values of the variables ``names`` (names or paths) at every time point of ``blk.fs``."""
     series = {}
-    for name in outputs:
+    for name in names:
         ref = hf.var(blk, name, f"outputs.{name}")
         series[name] = np.array([pyo.value(ref[t]) for t in blk.fs.time])
-    return Simulation(np.array(list(blk.fs.time)), series, m)
+    return series
 
 
 def lift_bounds(blk: pyo.Block) -> int:

@@ -39,7 +39,8 @@ from idaes_hybrid.solve.solver import SolveResult
 from idaes_hybrid.solve.idaes_default import ensure_idaes_default_solver
 from idaes_hybrid.training.flowsheet_problem import (
     POINTS, build_flowsheet_training_model, flowsheet_rmse, initialize_flowsheet, networks,
-    experiment_fit_sums, scale_flowsheet_model, simulate_flowsheet, smoothness)
+    experiment_fit_sums, scale_flowsheet_model, simulate_flowsheet, smoothness, variable_series,
+    SIMULATION_OPTIONS)
 from idaes_hybrid.training.predict import PredictionError, pooled_rmse
 from idaes_hybrid.training.problem import noise_levels
 from idaes_hybrid.training.train import (
@@ -184,7 +185,7 @@ def _train_solve(m: pyo.Block, options: dict, settings: TrainingSettings, tee: b
         except TrainingError as err:
             if i == len(attempts) - 1:
                 raise
-            _log.warning(f"train: {err}; retrying from the pre-trained start with "
+            _log.info(f"train: {err}; retrying from the pre-trained start with "
                          f"hessian_approximation={attempts[i + 1]['hessian_approximation']}")
             continue
         res.wall_time_s = time.perf_counter() - tick  # all attempts
@@ -226,11 +227,14 @@ def _judge(m: pyo.Block, hf: HybridFlowsheet, fitted, simulated, trained: dict,
     An experiment whose simulation fails does not fail the training: it is left out of
     the RMSE and returned with its message (third value)."""
     per_exp, trajs, failed = {}, {}, {}
+    names = list(hf.variables)
     for exp in fitted:
-        per_exp[exp.name] = flowsheet_rmse(m.experiment[exp.name], hf, exp)
+        blk = m.experiment[exp.name]
+        per_exp[exp.name] = flowsheet_rmse(blk, hf, exp)
+        trajs[exp.name] = {"time": np.array(list(blk.fs.time)), **variable_series(blk, hf, names)}
     for exp in simulated:
         try:
-            sim = simulate_flowsheet(hf, exp, trained, nfe, ncp, exp.measured_variables, options)
+            sim = simulate_flowsheet(hf, exp, trained, nfe, ncp, names or exp.measured_variables, options)
         except (PredictionError, InitializationError, DataError) as err:
             _log.warning(f"validation: {err}")
             failed[exp.name] = str(err)
@@ -270,8 +274,31 @@ def _warm_start(m: pyo.Block, train_exps) -> tuple[dict, dict]:
     for net in nets:
         net.initialize_points(outputs=False)
     profiles = {net.local_name: dict(zip(("inputs", "outputs"), io_arrays(net))) for net in nets}
-    march = StageReport(StageStatus.MARCHED, time.perf_counter() - tick)
-    return {"smoother": march, "pretrain": StageReport(StageStatus.WARM_START, 0.0)}, profiles
+    skipped = StageReport(StageStatus.SKIPPED, 0.0)
+    return {"smoother": skipped, "pretrain": skipped,
+            "warm_start": StageReport(StageStatus.MARCHED, time.perf_counter() - tick)}, profiles
+
+
+def diagnostics_stage(m: pyo.Block, nets: list, decomposed: bool) -> tuple[StageReport, dict]:
+    """IDAES-style numerical checks of the trained model (residuals, bounds, scaled
+    Jacobian) with their stage report; a report never fails a finished training."""
+    from idaes_hybrid.diagnostics.numerical_checks import numerical_checks
+
+    tick = time.perf_counter()
+    if decomposed:  # m holds the smoother's states, not a solution with the trained weights
+        found = {"skipped": "decomposition: the inner problems are solved on the workers"}
+    else:
+        try:
+            checks = numerical_checks(m, nets)
+            for line in checks.warnings:
+                _log.warning(f"diagnostics: {line}")
+            found = {"warnings": list(checks.warnings), "cautions": list(checks.cautions),
+                     "max_residual": checks.max_residual}
+        except Exception as err:  # noqa: BLE001 - a report must never fail a finished training
+            _log.warning(f"numerical diagnostics skipped: {type(err).__name__}: {err}")
+            found = {"error": f"{type(err).__name__}: {err}"}
+    status = StageStatus.SKIPPED if {"error", "skipped"} & set(found) else StageStatus.OK
+    return StageReport(status, time.perf_counter() - tick), found
 
 
 def _split(experiments: Sequence[FlowsheetExperiment]) -> tuple[list, list]:
@@ -340,7 +367,8 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
                             f"flowsheet has {len(hf.terms)}: use 'simultaneous'")
     ensure_idaes_default_solver()
     train_exps, val_exps = _split(experiments)
-    options = {**TRAINING_OPTIONS, **settings.solver_options}
+    options = {**(TRAINING_OPTIONS if settings.solver_defaults is None else settings.solver_defaults),
+               **settings.solver_options}
     start = time.perf_counter()
     m, centres, stages, cross_validating, choice = _build_stage(
         hf, train_exps, spec, (nfe, ncp), settings, "decomposition" if decomposed else
@@ -369,10 +397,13 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
     trained = {net.local_name: net.to_spec() for net in nets}
     for net in nets:
         net.fix_weights()
+    stages["diagnostics"], diagnostics = diagnostics_stage(m, nets, decomposed)
     tick = time.perf_counter()
     simulated = [*(train_exps if decomposed else []), *val_exps]
+    judge = {**TRAINING_OPTIONS, **settings.solver_options}  # a simulation: solved to 1e-8 at least
+    judge["tol"] = min(float(judge.get("tol", SIMULATION_OPTIONS["tol"])), SIMULATION_OPTIONS["tol"])
     per_exp, trajs, failed = _judge(m, hf, [] if decomposed else train_exps, simulated, trained,
-                                    nfe, ncp, options)
+                                    nfe, ncp, judge)
     stages["validate"] = StageReport(StageStatus.OK, time.perf_counter() - tick)
     first = hf.terms[0].name
     return TrainingResult(
@@ -382,7 +413,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
         per_experiment_rmse=per_exp, trajectories=trajs,
         smoother_profiles=profiles[first], specs=trained, term_profiles=profiles,
         noise=noise, regularization=choice.to_dict(), history=history,
-        diagnostics={"validation_failures": failed} if failed else {})
+        diagnostics={**diagnostics, **({"validation_failures": failed} if failed else {})})
 
 
 def _train_stage(m: pyo.Block, train_exps, options: dict, settings: TrainingSettings, tee: bool):

@@ -22,7 +22,8 @@ from idaes_hybrid.output.saved import SavedModel, experiment_fingerprint
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.experiment import Experiment, Role
 from idaes_hybrid.training.predict import pooled_rmse
-from idaes_hybrid.training.train import TrainingResult, TrainingSettings, train
+from idaes_hybrid.training.train import TrainingResult, TrainingSettings
+from idaes_hybrid.training.unit_train import train
 from idaes_hybrid.training.warm_start import WarmStart
 from idaes_hybrid.twin.common import TwinRequestError, check_experiments, simulated_rmse
 

@@ -436,7 +436,7 @@ def unit_member_trainer(model: HybridModel, settings, alpha: float,
     """Unit path: :func:`~idaes_hybrid.training.train.train` of ``model`` warm-started from
     its network ``model.spec`` (states simulated with it), the prior centred on zero or, with
     ``random_prior``, on the member's draw from the prior (:func:`prior_draw`)."""
-    from idaes_hybrid.training.train import train
+    from idaes_hybrid.training.unit_train import train
     from idaes_hybrid.training.warm_start import WarmStart
 
     member, base = member_settings(settings, alpha), model.spec
