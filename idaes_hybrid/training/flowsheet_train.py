@@ -400,10 +400,8 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
     stages["diagnostics"], diagnostics = diagnostics_stage(m, nets, decomposed)
     tick = time.perf_counter()
     simulated = [*(train_exps if decomposed else []), *val_exps]
-    judge = {**TRAINING_OPTIONS, **settings.solver_options}  # a simulation: solved to 1e-8 at least
-    judge["tol"] = min(float(judge.get("tol", SIMULATION_OPTIONS["tol"])), SIMULATION_OPTIONS["tol"])
     per_exp, trajs, failed = _judge(m, hf, [] if decomposed else train_exps, simulated, trained,
-                                    nfe, ncp, judge)
+                                    nfe, ncp, _judge_options(settings))
     stages["validate"] = StageReport(StageStatus.OK, time.perf_counter() - tick)
     first = hf.terms[0].name
     return TrainingResult(
@@ -414,6 +412,13 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
         smoother_profiles=profiles[first], specs=trained, term_profiles=profiles,
         noise=noise, regularization=choice.to_dict(), history=history,
         diagnostics={**diagnostics, **({"validation_failures": failed} if failed else {})})
+
+
+def _judge_options(settings: TrainingSettings) -> dict:
+    """Ipopt options of the validation simulations: the run's, solved to 1e-8 at least."""
+    judge = {**TRAINING_OPTIONS, **settings.solver_options}
+    judge["tol"] = min(float(judge.get("tol", SIMULATION_OPTIONS["tol"])), SIMULATION_OPTIONS["tol"])
+    return judge
 
 
 def _train_stage(m: pyo.Block, train_exps, options: dict, settings: TrainingSettings, tee: bool):
