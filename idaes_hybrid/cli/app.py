@@ -268,7 +268,6 @@ def _train(args: argparse.Namespace) -> int:
     # one training path: the model runs as a one-unit flowsheet; its outputs keep their form
     fs_config = as_flowsheet_config(config)
     result = cli_flowsheet.train_result(fs_config, args.tee)
-    result.model = config.hybrid_model(result.spec)
     metrics = result.metrics()
     uncertainty = cli_flowsheet.uncertainty_after_training(fs_config, result)
     if uncertainty is not None:

@@ -76,12 +76,8 @@ class FlowsheetRunConfig:
     loop: Any = None  #: LoopSettings of the [loop] table (``idaes-hybrid loop``), or None
     #: FlowsheetOptimizationSettings made by a translated ``model = ...`` config, or None
     prepared_optimization: Any = None
-    #: The plant's build (no learned terms) of a translated config with ``[reference]``, or None
-    true_build: Any = None
     #: Name of the model of a translated ``model = ...`` config (None: a [flowsheet] config)
     model_name: str | None = None
-    #: ``[reference]`` parameters of a translated config (the true term), or None
-    reference: dict | None = None
 
     def optimization(self):
         """The checked ``[optimization]`` table (its functions imported), or ``None``.

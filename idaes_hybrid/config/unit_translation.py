@@ -8,8 +8,8 @@ then translated into a :class:`~idaes_hybrid.config.flowsheet.FlowsheetRunConfig
 - the model becomes a one-unit flowsheet (``fs.unit``) with one network term from the
   network inputs to the learned variables (:func:`~idaes_hybrid.model.unit_flowsheet.unit_flowsheet`);
   variables keep the model's names (``X``, ``F``, ``mu``);
-- ``[reference]`` becomes the plant (the unit with its own true term): the learned-term plot's
-  reference curve, the optimization's true optimum and the closed loop's ``"reference"`` plant;
+- ``[reference]`` becomes the plant (the unit with its own true term) on which the
+  optimization's true optimum is computed (``compare_reference``);
 - the fed-batch ``[optimization]`` table (``F_min``, ``F_max``, ``V_max``, ``intervals``)
   becomes a feed control on ``intervals`` segments, the objective ``-P(tf) V(tf)`` and the
   volume limit (:mod:`idaes_hybrid.optimize.fed_batch_objective`).
@@ -31,6 +31,7 @@ from idaes_hybrid.config.run import RunConfig, load_run_config
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.model.unit_flowsheet import true_build, unit_experiment, unit_flowsheet
 from idaes_hybrid.optimize.fed_batch_objective import FEED, FEED_CONCENTRATION, FeedObjective, VolumeLimit
+from idaes_hybrid.optimize.feed import aligned_discretization
 from idaes_hybrid.optimize.flowsheet import Control
 from idaes_hybrid.training.unit_train import unit_settings
 
@@ -64,9 +65,7 @@ def as_flowsheet_config(config: RunConfig) -> FlowsheetRunConfig:
         config.path, config.model_ref or d.name, hybrid, list(config.hidden), config.activation,
         config.seed, config.discretization, unit_settings(config.training), experiments,
         uncertainty=config.uncertainty, loop=config.loop)
-    translated.true_build = plant
     translated.model_name = d.name
-    translated.reference = config.reference
     if config.optimization is not None:
         translated.prepared_optimization = feed_optimization(
             config.optimization, hybrid, config.discretization, plant)
@@ -96,10 +95,9 @@ def feed_optimization(opt: OptimizationSettings, hybrid: HybridFlowsheet, disc,
                                    inputs={FEED_CONCENTRATION: float(opt.Sf)})
     control = Control(FEED, float(opt.F_min), float(opt.F_max), request.filling_feed)
     segments = int(opt.intervals)
-    # the unit path's grid: whole elements per interval (at least the configured nfe)
-    nfe = segments * max(1, -(-disc.nfe // segments))
+    grid = aligned_discretization(disc, segments)  # every feed step on an element boundary
     return FlowsheetOptimizationSettings(
-        scenario, [control], FeedObjective(), VolumeLimit(float(opt.V_max)), segments, nfe,
-        disc.ncp, plant if opt.compare_reference else None,
+        scenario, [control], FeedObjective(), VolumeLimit(float(opt.V_max)), segments, grid.nfe,
+        grid.ncp, plant if opt.compare_reference else None,
         {"objective": "maximize P(tf) V(tf)", "constraints": f"V <= {opt.V_max:g}"},
         opt.trust_region, opt.trust_margin, opt.ensemble)

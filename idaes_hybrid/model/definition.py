@@ -64,3 +64,10 @@ class HybridModelDefinition:
     reference_parameters: dict[str, float] = field(default_factory=dict)
     fixed_initial_states: tuple[str, ...] | None = None
     simulation_unit_config: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def initial_states(self) -> tuple[str, ...]:
+        """The states whose initial value every experiment fixes (``fixed_initial_states``,
+        else all of them)."""
+        return tuple(self.state_names if self.fixed_initial_states is None
+                     else self.fixed_initial_states)

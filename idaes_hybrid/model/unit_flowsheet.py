@@ -59,11 +59,6 @@ class UnitBuild:
         fs.add_component(UNIT, self.definition.unit_class(dynamic=True, **options))
         getattr(fs, UNIT).set_physics(**self.physics)
 
-    def with_options(self, **options: Any) -> "UnitBuild":
-        """The same build with further unit CONFIG options (those given win)."""
-        return UnitBuild(self.definition, self.physics, self.network_inputs,
-                         {**self.unit_config, **options}, self.kinetics)
-
 
 def unit_path(name: str) -> str:
     """The time-indexed path of the unit's variable ``name``."""
@@ -96,14 +91,15 @@ def unit_flowsheet(definition: HybridModelDefinition, physics: Mapping[str, floa
     HybridFlowsheet
         ``simulation_build`` adds the definition's ``simulation_unit_config``.
     """
-    build = UnitBuild(definition, dict(physics), tuple(network_inputs), dict(unit_config or {}))
+    unit_config = dict(unit_config or {})
+    build = UnitBuild(definition, dict(physics), tuple(network_inputs), unit_config)
     names = (*definition.state_names, *definition.input_names, *definition.learned_names)
     term = NetworkTerm(tuple(unit_path(n) for n in network_inputs),
                        tuple(unit_path(n) for n in definition.learned_names), term_name(definition))
     simulation = None
-    if definition.simulation_unit_config:
-        simulation = build.with_options(**{**definition.simulation_unit_config,
-                                           **dict(unit_config or {})})
+    if definition.simulation_unit_config:  # the run's [unit] options win
+        simulation = UnitBuild(definition, dict(physics), tuple(network_inputs),
+                               {**definition.simulation_unit_config, **unit_config})
     return HybridFlowsheet(build, [term], {n: unit_path(n) for n in names},
                            definition.time_units, simulation_build=simulation)
 
@@ -119,8 +115,7 @@ def true_build(definition: HybridModelDefinition, physics: Mapping[str, float],
 def unit_experiment(exp: Experiment, definition: HybridModelDefinition) -> FlowsheetExperiment:
     """``exp`` as a flowsheet experiment: the initial values of the states the definition
     fixes (all by default), the inputs, measurements, role and noise as given."""
-    fixed = definition.state_names if definition.fixed_initial_states is None \
-        else definition.fixed_initial_states
+    fixed = definition.initial_states
     return FlowsheetExperiment(exp.name, float(exp.horizon), exp.measurements,
                                initial={k: float(v) for k, v in exp.initial.items() if k in fixed},
                                inputs=dict(exp.inputs), role=exp.role,

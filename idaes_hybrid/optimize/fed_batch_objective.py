@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import pyomo.environ as pyo
 from pyomo.environ import units as pyunits
 
-#: Names of the fed-batch model's feed, feed concentration, product and volume.
+#: Names the fed-batch contract requires: the freed input, the fixed feed concentration, the
+#: product state and the volume state (also :mod:`idaes_hybrid.optimize.feed`'s).
 FEED, FEED_CONCENTRATION, PRODUCT, VOLUME = "F", "Sf", "P", "V"
 
 

@@ -44,12 +44,10 @@ from idaes_hybrid.training.problem import Discretization, build_experiment_flows
 from idaes_hybrid.model.contract import KineticsMode
 from idaes_hybrid.model.definition import HybridModelDefinition
 from idaes_hybrid.model.trust_region import InputBox, add_input_box_constraints
+from idaes_hybrid.optimize.fed_batch_objective import FEED, FEED_CONCENTRATION, PRODUCT, VOLUME
 
 _log = idaeslog.getLogger(__name__)
 
-#: Names the fed-batch contract requires: the freed input, the fixed feed
-#: concentration, the product state and the volume state.
-FEED, FEED_CONCENTRATION, PRODUCT, VOLUME = "F", "Sf", "P", "V"
 _EXPERIMENT_NAME = "optimization"
 
 

@@ -84,8 +84,7 @@ def build_experiment_flowsheet(
                 getattr(unit, name)[t].fix(value.value_at(t, left=t != t0))
         else:
             getattr(unit, name).fix(float(value))
-    fixed = definition.state_names if definition.fixed_initial_states is None \
-        else definition.fixed_initial_states
+    fixed = definition.initial_states
     for name in definition.state_names:
         var = getattr(unit, name)
         for t in blk.fs.time:

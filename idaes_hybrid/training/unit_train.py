@@ -16,11 +16,11 @@ from typing import Sequence
 from idaes_hybrid.model.definition import HybridModelDefinition
 from idaes_hybrid.model.unit_flowsheet import unit_experiment, unit_flowsheet
 from idaes_hybrid.nn.network import NetworkSpec
-from idaes_hybrid.training.experiment import Experiment, Role
+from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.training.flowsheet_train import train_flowsheet
 from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.training.problem import Discretization
-from idaes_hybrid.training.train import NlpScaling, TrainingError, TrainingResult, TrainingSettings
+from idaes_hybrid.training.train import NlpScaling, TrainingResult, TrainingSettings
 from idaes_hybrid.training.warm_start import WarmStart, as_warm_start, check_warm_start
 
 
@@ -67,7 +67,7 @@ def train(
     warm = None if warm_start is None else as_warm_start(warm_start)
     if warm is not None:
         check_warm_start(warm, spec)
-    _split_experiments(definition, experiments)  # checked against the model, fields named
+    _check_experiments(definition, experiments)
     physics = {**definition.physics_defaults, **(physics or {})}
     inputs = tuple(network_inputs or definition.default_network_inputs)
     # one training path: the unit is a one-unit flowsheet, the network a term on its variables
@@ -88,17 +88,11 @@ def train(
     return result
 
 
-
-def _split_experiments(definition: HybridModelDefinition, experiments: Sequence[Experiment],
-                       ) -> tuple[list[Experiment], list[Experiment]]:
-    """Every experiment checked against the model; the training and validation ones."""
+def _check_experiments(definition: HybridModelDefinition, experiments: Sequence[Experiment]) -> None:
+    """Every experiment against the model's states and inputs (the message names the field);
+    ``train_flowsheet`` checks that one has role ``train``."""
     for i, exp in enumerate(experiments):
         exp.validate(definition.state_names, definition.input_names, f"experiments[{i}] ({exp.name!r})")
-    train_exps = [e for e in experiments if e.role is Role.TRAIN]
-    if not train_exps:
-        raise TrainingError("experiments: at least one experiment must have role 'train'")
-    return train_exps, [e for e in experiments if e.role is Role.VALIDATION]
-
 
 
 #: Ipopt options of a one-unit model's training solves: Ipopt's own defaults (the flowsheet

@@ -447,8 +447,7 @@ def estimate_and_forecast(saved: SavedModel, experiment: Experiment, t_now: floa
     check_experiments(saved, [experiment], "experiment")
     t_now, t_s, t_end = check_request(experiment, t_now, window, horizon_end)
     states = list(definition.state_names)
-    fixed = definition.fixed_initial_states
-    free = states if fixed is None else list(fixed)
+    free = list(definition.initial_states)
     element = finite_number(settings.element_length or experiment.horizon / saved.discretization.nfe,
                             "element_length")
     data, noise = window_data(experiment, t_s, t_now, settings)
