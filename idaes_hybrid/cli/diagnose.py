@@ -31,35 +31,21 @@ def run(args: argparse.Namespace) -> int:
     """Run ``idaes-hybrid diagnose``; return the exit code (1 if the structure has warnings)."""
     import idaes.logger as idaeslog
 
-    from idaes_hybrid.config.run import load_run_config
-    from idaes_hybrid.diagnostics.diagnose import (build_diagnostic_model, build_flowsheet_diagnostic_model,
-                                       numerical_report, structural_report)
-    from idaes_hybrid.config.flowsheet import is_flowsheet_config, load_flowsheet_config
+    from idaes_hybrid.config.unit_translation import load_config
+    from idaes_hybrid.diagnostics.diagnose import (build_flowsheet_diagnostic_model, numerical_report,
+                                                   structural_report)
     from idaes_hybrid.nn.formulations import Formulation
+    from idaes_hybrid.training.flowsheet_problem import scale_flowsheet_model
 
     formulation = Formulation(args.formulation) if args.formulation else None
     log = idaeslog.getLogger("idaes.idaes_hybrid.cli")
-    if is_flowsheet_config(args.config):
-        fs_config = load_flowsheet_config(args.config)
-        disc = fs_config.discretization
-        check_problem_size(sum(s.n_parameters for s in fs_config.network_specs().values()),
-                           len(fs_config.experiments) * disc.nfe * disc.ncp, args.max_weights, log)
-        m, nets = build_flowsheet_diagnostic_model(fs_config, formulation)
-        if args.scaled:
-            from idaes_hybrid.training.flowsheet_problem import scale_flowsheet_model
-
-            scale_flowsheet_model(m)
-    else:
-        config = load_run_config(args.config)
-        disc = config.discretization
-        check_problem_size(config.network_spec().n_parameters,
-                           len(config.training_experiments) * disc.nfe * disc.ncp, args.max_weights, log)
-        m = build_diagnostic_model(config, formulation)
-        nets = m.net
-        if args.scaled:
-            from idaes_hybrid.model.scaling import scale_hybrid_model
-
-            scale_hybrid_model(m, m.net)
+    fs_config = load_config(args.config)  # a ``model = ...`` config runs as a one-unit flowsheet
+    disc = fs_config.discretization
+    check_problem_size(sum(s.n_parameters for s in fs_config.network_specs().values()),
+                       len(fs_config.experiments) * disc.nfe * disc.ncp, args.max_weights, log)
+    m, nets = build_flowsheet_diagnostic_model(fs_config, formulation)
+    if args.scaled:
+        scale_flowsheet_model(m)
     buf = io.StringIO()
     warnings = structural_report(m, nets, buf)
     findings = numerical_report(m, nets, buf)

@@ -1,11 +1,12 @@
 """Structural and numerical diagnostics of a configured training problem.
 
-:func:`build_diagnostic_model` builds the simultaneous training problem a run
-configuration describes, without training: the smoother is solved (consistent
-trajectories and a learned-term profile), the network's normalization is taken
-from the smoother's profiles, the weights are fixed (the model is square, as in
-the final state of :func:`~idaes_hybrid.training.train.train`), and every
-experiment is marched by its unit's initializer with the untrained network.
+:func:`build_flowsheet_diagnostic_model` builds the simultaneous training problem a run
+configuration describes (a ``model = ...`` one as its one-unit flowsheet,
+:func:`~idaes_hybrid.config.unit_translation.load_config`), without training: the
+smoother is solved (consistent trajectories and a learned-term profile), each network's
+normalization is taken from the smoother's profiles, the weights are fixed (the model is
+square, as in the final state of training), and every experiment is marched with the
+untrained networks.
 
 :func:`structural_report` is IDAES's ``DiagnosticsToolbox.report_structural_issues``.
 IDAES's numerical report needs PyNumero's compiled ASL library, which pip does not
@@ -39,61 +40,10 @@ from idaes_hybrid.nn.block import as_networks
 
 _log = idaeslog.getLogger(__name__)
 
-def build_diagnostic_model(config, formulation=None, march: bool = True) -> pyo.ConcreteModel:
-    """The training problem of ``config`` with the smoother solved and weights fixed.
-
-    Parameters
-    ----------
-    config
-        A :class:`~idaes_hybrid.config.run.RunConfig`.
-    formulation
-        Network formulation (default: the config's).
-    march
-        Bring every experiment to a consistent trajectory with the untrained network.
-    """
-    from idaes_hybrid.solve.batched import solve_hybrid
-    from idaes_hybrid.nn.network import NetworkSpec
-    from idaes_hybrid.solve.idaes_default import ensure_idaes_default_solver
-    from idaes_hybrid.training.pretrain import normalization_from_data
-    from idaes_hybrid.training.problem import build_training_model, network_io_arrays
-    from idaes_hybrid.training.smoother import add_smoother_objective, set_smoother_mode
-    from idaes_hybrid.model.initialization import initialize_hybrid_units
-
-    ensure_idaes_default_solver()
-    settings, exps = config.training, config.training_experiments
-    spec = config.network_spec()
-    m = build_training_model(config.definition, exps, spec, config.discretization, config.physics,
-                             config.network_inputs, formulation or config.formulation,
-                             unit_config=getattr(settings, "unit_config", None))
-    add_smoother_objective(m, exps, config.definition.learned_names, settings.smoother_penalty,
-                           settings.smoother_scale)
-    set_smoother_mode(m, on=True)
-    res = solve_hybrid(m, m.net, {**settings.solver_options, **settings.smoother_options})
-    _log.info(f"diagnose: smoother {res.status.value} after {res.iterations} iterations")
-    v, z = network_io_arrays(m)
-    spec = NetworkSpec(sizes=spec.sizes, activations=spec.activations,
-                       weights=[w.copy() for w in spec.weights],
-                       biases=[b.copy() for b in spec.biases], **normalization_from_data(v, z))
-    fit_output_layer(spec, v, z)
-    m.net.load_spec(spec)
-    m.smoother_objective.deactivate()
-    m.net.kinetics.activate()
-    m.net.fix_weights()
-    if march:
-        try:
-            initialize_hybrid_units(m, m.net)
-        except InitializationError as err:
-            _log.warning(f"diagnose: march with the untrained network failed ({err}); "
-                         "keeping the smoother's trajectories")
-    m.net.initialize_points(outputs=False)
-    return m
-
-
 def build_flowsheet_diagnostic_model(config, formulation=None) -> tuple[pyo.ConcreteModel, list]:
     """The training problem of a flowsheet configuration, smoother solved, weights fixed.
 
-    As :func:`build_diagnostic_model` for a
-    :class:`~idaes_hybrid.config.flowsheet.FlowsheetRunConfig`: every term's network
+    ``config``: a :class:`~idaes_hybrid.config.flowsheet.FlowsheetRunConfig`. Every term's network
     gets its normalization and output layer from the smoother's profiles, then
     every training experiment is marched with the untrained networks. Returns the
     model and its network blocks.
