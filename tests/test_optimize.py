@@ -62,7 +62,8 @@ def no_solve(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a solve was started for an invalid request")
 
-    monkeypatch.setattr(optimize_module, "solve_hybrid", refuse)
+    monkeypatch.setattr(optimize_module, "optimize_flowsheet", refuse)
+    monkeypatch.setattr(optimize_module, "simulate_flowsheet", refuse)
 
 
 # ----------------------------------------------------------------------------- unit

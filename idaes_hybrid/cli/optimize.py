@@ -10,10 +10,11 @@ Writes ``DIR/optimization.json`` and ``DIR/feed_profiles.png``.
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import Any
 
-from idaes_hybrid.cli.common import add_saved_model_options, open_saved_run
+from idaes_hybrid.cli.common import LOGGER_NAME, add_saved_model_options, open_saved_run
 from idaes_hybrid.cli.output import check_out_dir, write_staged
 
 
@@ -58,17 +59,14 @@ def run(args: argparse.Namespace) -> int:
     log.info(f"optimize: {opt.intervals} feed intervals, F in [{opt.F_min:g}, {opt.F_max:g}], "
              f"V <= {opt.V_max:g}, horizon {opt.horizon:g}")
 
-    from idaes_hybrid.cli import fed_batch_optimize as fed_batch
-    from idaes_hybrid.config.unit_translation import saved_model_config
+    from idaes_hybrid.optimize.feed import optimize_feed
 
-    # one optimization path: the saved model as a one-unit flowsheet, the feed its control
     definition = config.definition
-    fs_config, specs = saved_model_config(config, saved)
-    term, options = next(iter(specs)), config.training.solver_options
-    names = [*definition.state_names, *definition.learned_names]
+    model = saved.hybrid_model(config.training.unit_config, config.training.solver_options).replace(
+        discretization=config.discretization)
     box = trust_region_of(saved, opt)
-    boxes = {term: box} if box is not None else None
-    hybrid = fed_batch.hybrid_optimum(fs_config, specs, boxes, names, options)
+    hybrid = optimize_feed(model, opt.request(), input_box=box, tee=args.tee,
+                           user_scaling=config.training.user_scaling)
     document: dict[str, Any] = {
         "model": saved.model_name, "model_dir": str(saved.directory), "config": str(config.path),
         "request": {"experiment": opt.experiment, "initial": opt.initial, "Sf": opt.Sf,
@@ -82,12 +80,12 @@ def run(args: argparse.Namespace) -> int:
         "hybrid_optimum": hybrid.to_dict(),
     }
     on_truth = reference = None
+    truth = model.replace(physics={**config.physics, **(config.reference or {})}, spec=None) \
+        if opt.compare_reference else None
     if opt.ensemble is not None:
-        document["ensemble_optimum"] = fed_batch.ensemble_optimum(
-            fs_config, _saved_members(saved, term), opt.ensemble, boxes, names, options,
-            opt.compare_reference)
-    if opt.compare_reference:
-        on_truth, reference, base = fed_batch.compare_on_plant(fs_config, hybrid, names, options)
+        document["ensemble_optimum"] = _ensemble_optimum(saved, model, opt, box, truth, args.tee)
+    if truth is not None:
+        on_truth, reference, base = _compare_reference(truth, opt, hybrid, config.training.user_scaling)
         document.update({
             "hybrid_product_true": on_truth.product_mass,
             "true_optimum_product": reference.product_mass,
@@ -115,15 +113,40 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _saved_members(saved, term: str) -> list[dict]:
-    """The saved ensemble's member networks, each as ``{term: NetworkSpec}``."""
+def _compare_reference(truth, opt, hybrid, user_scaling: bool) -> tuple:
+    """The hybrid optimum's feed and the constant (filling) feed run on the true model
+    ``truth``, and the true optimum: ``(on_truth, reference, constant)``."""
+    from idaes_hybrid.model.contract import KineticsMode
+    from idaes_hybrid.optimize.feed import FeedProfile, evaluate_feed_on_reference, optimize_feed
+
+    log = logging.getLogger(LOGGER_NAME + ".cli")
+    log.info("optimize: checking the hybrid-optimal feed on the true (reference) model")
+    request = opt.request()
+    on_truth = evaluate_feed_on_reference(truth, opt.initial, opt.Sf, hybrid.profile)
+    reference = optimize_feed(truth, request, kinetics=KineticsMode.REFERENCE, user_scaling=user_scaling)
+    constant = FeedProfile.uniform([request.filling_feed] * opt.intervals, opt.horizon)
+    return on_truth, reference, evaluate_feed_on_reference(truth, opt.initial, opt.Sf, constant)
+
+
+def _ensemble_optimum(saved, model, opt, box, truth, tee: bool) -> dict:
+    """``[optimization] ensemble``: the feed optimal over the saved ensemble's members at
+    once, and (with the true model ``truth``) what it gives on the true model."""
     from idaes_hybrid.config.run import ConfigError
+    from idaes_hybrid.optimize.ensemble import optimize_feed_ensemble
+    from idaes_hybrid.optimize.feed import evaluate_feed_on_reference
     from idaes_hybrid.uncertainty.ensemble import EnsembleMembers
 
     if not saved.uncertainty or saved.uncertainty.get("method") != "ensemble":
         raise ConfigError("optimization.ensemble: the saved model has no ensemble members; train it "
                           "with [uncertainty] method = \"ensemble\"")
-    return [{term: spec} for spec in EnsembleMembers.from_dict(saved.uncertainty).specs]
+    members = EnsembleMembers.from_dict(saved.uncertainty).specs
+    result = optimize_feed_ensemble(model, members, opt.request(), objective=opt.ensemble,
+                                    input_box=box, tee=tee)
+    summary = result.to_dict()
+    if truth is not None:
+        summary["product_true"] = evaluate_feed_on_reference(truth, opt.initial, opt.Sf,
+                                                             result.profile).product_mass
+    return summary
 
 
 def _print_summary(doc: dict[str, Any], out: Path, written: list[Path]) -> None:

@@ -22,17 +22,14 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-import pandas as pd
-
 from idaes_hybrid.config.flowsheet import FlowsheetRunConfig, load_flowsheet_config
 from idaes_hybrid.config.flowsheet_optimization import FlowsheetOptimizationSettings
 from idaes_hybrid.config.optimization import OptimizationSettings
 from idaes_hybrid.config.run import RunConfig, load_run_config
-from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
+from idaes_hybrid.model.definition import HybridModelDefinition
 from idaes_hybrid.model.unit_flowsheet import true_build, unit_experiment, unit_flowsheet
-from idaes_hybrid.optimize.fed_batch_objective import FEED, FEED_CONCENTRATION, FeedObjective, VolumeLimit
-from idaes_hybrid.optimize.feed import aligned_discretization
-from idaes_hybrid.optimize.flowsheet import Control
+from idaes_hybrid.optimize.fed_batch_objective import FeedObjective, VolumeLimit
+from idaes_hybrid.optimize.feed import feed_problem
 from idaes_hybrid.training.unit_train import unit_settings
 
 
@@ -68,7 +65,7 @@ def as_flowsheet_config(config: RunConfig) -> FlowsheetRunConfig:
     translated.model_name = d.name
     if config.optimization is not None:
         translated.prepared_optimization = feed_optimization(
-            config.optimization, hybrid, config.discretization, plant)
+            config.optimization, d, config.discretization, plant)
     return translated
 
 
@@ -82,22 +79,16 @@ def saved_model_config(config: RunConfig, saved) -> tuple[FlowsheetRunConfig, di
     return translated, {translated.flowsheet.terms[0].name: saved.spec}
 
 
-def feed_optimization(opt: OptimizationSettings, hybrid: HybridFlowsheet, disc,
+def feed_optimization(opt: OptimizationSettings, definition: HybridModelDefinition, disc,
                       plant) -> FlowsheetOptimizationSettings:
-    """The fed-batch ``[optimization]`` table as a flowsheet optimization: the feed ``F`` free
-    on ``intervals`` equal segments within ``[F_min, F_max]`` (starting at the constant feed
-    that just fills the reactor), the most product ``P(tf) V(tf)`` with ``V <= V_max``;
-    the true optimum on the plant when ``compare_reference``."""
-    request = opt.request()
-    scenario = FlowsheetExperiment("optimization", float(opt.horizon), pd.DataFrame(),
-                                   initial={k: float(v) for k, v in opt.initial.items()
-                                            if k in hybrid.variables},
-                                   inputs={FEED_CONCENTRATION: float(opt.Sf)})
-    control = Control(FEED, float(opt.F_min), float(opt.F_max), request.filling_feed)
-    segments = int(opt.intervals)
-    grid = aligned_discretization(disc, segments)  # every feed step on an element boundary
+    """The fed-batch ``[optimization]`` table as a flowsheet optimization
+    (:func:`~idaes_hybrid.optimize.feed.feed_problem`: the feed ``F`` free on ``intervals``
+    equal segments within ``[F_min, F_max]``, starting at the constant feed that just fills
+    the reactor), the most product ``P(tf) V(tf)`` with ``V <= V_max``; the true optimum on
+    the plant when ``compare_reference``."""
+    problem = feed_problem(opt.request(), definition, disc)
     return FlowsheetOptimizationSettings(
-        scenario, [control], FeedObjective(), VolumeLimit(float(opt.V_max)), segments, grid.nfe,
-        grid.ncp, plant if opt.compare_reference else None,
+        problem.scenario, [problem.control], FeedObjective(), VolumeLimit(float(opt.V_max)),
+        problem.segments, problem.nfe, problem.ncp, plant if opt.compare_reference else None,
         {"objective": "maximize P(tf) V(tf)", "constraints": f"V <= {opt.V_max:g}"},
         opt.trust_region, opt.trust_margin, opt.ensemble)

@@ -8,8 +8,9 @@ the piecewise-constant feed ``F_k``, between them, keeps every copy inside the l
 (``V <= V_max``, the same in every copy; states ``>= 0``) and maximizes::
 
     expected:    (1/K) sum_m P_m(tf) V_m(tf)
-    worst-case:  min_m  P_m(tf) V_m(tf)       (as  max z  s.t.  z <= P_m(tf) V_m(tf);
-                                               started from the expected-product optimum)
+    worst-case:  min_m  P_m(tf) V_m(tf)       (as  max z  s.t.  z <= P_m(tf) V_m(tf))
+
+on the one-unit flowsheet (:func:`~idaes_hybrid.optimize.flowsheet_ensemble.optimize_flowsheet_ensemble`).
 
 A feed that only one member rates highly is not chosen: the optimum is one the ensemble
 agrees on, which is what keeps it good on the plant when the nominal model is wrong
@@ -24,21 +25,18 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
-import pyomo.environ as pyo
-from pyomo.environ import units as pyunits
 
 import idaes.logger as idaeslog
-from idaes.core.util.exceptions import InitializationError
 
-from idaes_hybrid.model.initialization import initialize_hybrid_units
-from idaes_hybrid.model.trust_region import InputBox, add_input_box_constraints
+from idaes_hybrid.model.trust_region import InputBox
+from idaes_hybrid.model.unit_flowsheet import term_name, unit_flowsheet
 from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.optimize.fed_batch_objective import FEED, FeedObjective, VolumeLimit
 from idaes_hybrid.optimize.feed import (
-    PRODUCT, VOLUME, FeedProfile, FeedRequest, OptimizationError, OptimizationRequestError,
-    aligned_discretization, feed_trajectories, synthetic_experiment)
-from idaes_hybrid.solve.batched import solve_or_raise
+    FeedProfile, FeedRequest, OptimizationError, OptimizationRequestError, feed_problem,
+    feed_trajectories)
+from idaes_hybrid.optimize.flowsheet import FlowsheetOptimizationError
 from idaes_hybrid.training.hybrid_model import HybridModel
-from idaes_hybrid.training.predict import add_prediction_experiment
 
 _log = idaeslog.getLogger(__name__)
 
@@ -90,75 +88,6 @@ class EnsembleFeedResult:
                 "feed_profile": self.profile.to_dict()}
 
 
-def _member_blocks(m: pyo.ConcreteModel, model: HybridModel, members: Sequence[NetworkSpec],
-                   request: FeedRequest) -> list:
-    """One flowsheet copy per member (``m.member[k]``), marched at the filling feed: the
-    members' experiment blocks."""
-    exp = synthetic_experiment(request.initial, request.Sf, request.horizon, request.filling_feed)
-    disc = aligned_discretization(model.discretization, request.n_intervals)
-    m.member = pyo.Block(range(len(members)))
-    blocks = []
-    for k, spec in enumerate(members):
-        blk, net = add_prediction_experiment(m.member[k], model.replace(spec=spec), exp, disc,
-                                             lift_bounds=False)
-        try:
-            initialize_hybrid_units(m.member[k], net)
-        except InitializationError as err:
-            _log.warning(f"ensemble optimization: member {k} not marched ({err})")
-        blocks.append(blk)
-    return blocks
-
-
-def _shared_feed(m: pyo.ConcreteModel, units: list, request: FeedRequest) -> FeedProfile:
-    """The shared decisions ``m.F_interval[k]``, linked to every member's feed, and the
-    volume limit (on the first copy: in a fed batch ``dV/dt = F`` whatever the kinetics, so
-    every copy has the same volume, and repeating its limit would make the constraints
-    linearly dependent)."""
-    profile = FeedProfile.uniform([request.filling_feed] * request.n_intervals, request.horizon)
-    time_set = units[0].flowsheet().time
-    m.feed_intervals = pyo.Set(initialize=range(request.n_intervals), ordered=True)
-    m.F_interval = pyo.Var(m.feed_intervals, bounds=tuple(float(f) for f in request.F_bounds),
-                           initialize=request.filling_feed,
-                           units=pyunits.get_units(units[0].F[time_set.first()]))
-    m.feed_profile = pyo.ConstraintList()
-    m.volume_limit = pyo.ConstraintList()
-    for unit in units:
-        unit.F.unfix()
-        for t in unit.flowsheet().time:
-            m.feed_profile.add(unit.F[t] == m.F_interval[profile.interval_of(t)])
-    volume = getattr(units[0], VOLUME)
-    v_units = pyunits.get_units(volume[time_set.first()])
-    for t in time_set:
-        m.volume_limit.add(volume[t] <= float(request.V_max) * v_units)
-    return profile
-
-
-def _objectives(m: pyo.ConcreteModel, units: list) -> None:
-    """The members' product masses and both objectives over them (``m.expected`` active,
-    ``m.worst_case_objective`` with its epigraph ``m.worst <= P_m V_m`` inactive)."""
-    tf = units[0].flowsheet().time.last()
-    m.product_mass = pyo.Expression(range(len(units)), rule=lambda _, k: (
-        getattr(units[k], PRODUCT)[tf] * getattr(units[k], VOLUME)[tf]))
-    m.expected = pyo.Objective(expr=-sum(m.product_mass.values()) / len(units))
-    m.worst = pyo.Var(initialize=min(pyo.value(e) for e in m.product_mass.values()),
-                      units=pyunits.get_units(m.product_mass[0]))
-    m.worst_case = pyo.Constraint(range(len(units)), rule=lambda _, k: m.worst <= m.product_mass[k])
-    m.worst_case_objective = pyo.Objective(expr=-m.worst)
-    m.worst.fix()
-    m.worst_case.deactivate()
-    m.worst_case_objective.deactivate()
-
-
-def _to_worst_case(m: pyo.ConcreteModel) -> None:
-    """Switch from the expected to the worst-case objective, ``m.worst`` at the members'
-    smallest product of the current point."""
-    m.worst.set_value(min(pyo.value(e) for e in m.product_mass.values()))
-    m.worst.unfix()
-    m.worst_case.activate()
-    m.expected.deactivate()
-    m.worst_case_objective.activate()
-
-
 def optimize_feed_ensemble(model: HybridModel, members: Sequence[NetworkSpec], request: FeedRequest,
                            *, objective: EnsembleObjective | str = EnsembleObjective.EXPECTED,
                            input_box: InputBox | None = None,
@@ -191,27 +120,25 @@ def optimize_feed_ensemble(model: HybridModel, members: Sequence[NetworkSpec], r
     request.check(model.definition)
     if len(members) < 2:
         raise OptimizationRequestError("members", f"an ensemble needs at least 2 networks, got {len(members)}")
-    m = pyo.ConcreteModel(name="feed_ensemble")
-    blocks = _member_blocks(m, model, members, request)
-    units = [blk.fs.unit for blk in blocks]
-    profile = _shared_feed(m, units, request)
-    if input_box is not None:
-        add_input_box_constraints(m, "trust_region", input_box,
-                                  (u.network_input_vars(t) for u in units for t in u.flowsheet().time))
-    _objectives(m, units)
-    nets = [m.member[k].net for k in range(len(members))]
+    from idaes_hybrid.optimize.flowsheet_ensemble import optimize_flowsheet_ensemble
+
+    definition = model.definition
+    hf = unit_flowsheet(definition, model.physics, model.network_inputs, model.unit_config)
+    problem, term = feed_problem(request, definition, model.discretization), term_name(definition)
     what = f"ensemble feed optimization ({objective.value})"
-    res = solve_or_raise(m, nets, model.solver_options_dict, tee, OptimizationError,
-                         f"{what}, expected-product stage" if objective is EnsembleObjective.WORST_CASE
-                         else what)
-    if objective is EnsembleObjective.WORST_CASE:  # the non-smooth one from the smooth optimum
-        _to_worst_case(m)
-        res = solve_or_raise(m, nets, model.solver_options_dict, tee, OptimizationError, what)
-    values = tuple(float(pyo.value(m.F_interval[k])) for k in m.feed_intervals)
-    trajs = [feed_trajectories(blk, model.definition) for blk in blocks]
-    out = EnsembleFeedResult(FeedProfile(profile.edges, values), objective,
-                             [float(pyo.value(e)) for e in m.product_mass.values()], trajs,
-                             res.status.value, res.iterations, time.perf_counter() - start)
+    try:
+        res = optimize_flowsheet_ensemble(
+            hf, problem.scenario, [{term: spec} for spec in members], [problem.control],
+            FeedObjective(), VolumeLimit(float(request.V_max)), problem.segments, problem.nfe,
+            problem.ncp, model.solver_options_dict, objective,
+            {term: input_box} if input_box is not None else None, tee)
+    except FlowsheetOptimizationError as err:
+        raise OptimizationError(f"{what} failed: {err}") from err
+    blocks = [res.model.member[k].experiment[problem.scenario.name] for k in range(len(members))]
+    out = EnsembleFeedResult(FeedProfile(tuple(res.segment_times), tuple(res.profiles[FEED])), objective,
+                             [-v for v in res.member_objectives],
+                             [feed_trajectories(blk, hf, definition) for blk in blocks],
+                             res.status, res.iterations, time.perf_counter() - start)
     _log.info(f"ensemble feed optimization ({objective.value}, {len(members)} members): "
-              f"product {out.product_mass:.5g} g, {res.status.value} after {res.iterations} iterations")
+              f"product {out.product_mass:.5g} g, {res.status} after {res.iterations} iterations")
     return out

@@ -1,16 +1,15 @@
 """Dynamic optimization of a fed-batch feed profile with a trained hybrid model.
 
-The optimization model is the prediction model of
-:func:`~idaes_hybrid.training.predict.build_prediction_model` (one
-experiment's flowsheet, the trained network attached with its weights fixed:
-one formulation for training, prediction and optimization) in which the feed
-flow ``F(t)`` is freed as a piecewise-constant profile on equal intervals::
+The model runs as its one-unit flowsheet (:mod:`idaes_hybrid.model.unit_flowsheet`), the
+trained network attached with its weights fixed (one formulation for training, prediction
+and optimization), through :func:`~idaes_hybrid.optimize.flowsheet.optimize_flowsheet`,
+with the feed flow ``F(t)`` freed as a piecewise-constant profile on equal intervals::
 
     max  P(tf) V(tf)                   (product mass)
     s.t. the unit's balances and the network (or, with KineticsMode.REFERENCE,
          the unit's own Monod kinetics, no network)
          F(t) = F_k   for t in (t_k, t_k+1],   F_min <= F_k <= F_max
-         V(t) <= V_max,  X, P, S >= 0       at every time point
+         V(tf) <= V_max (F >= 0: every V(t) too),  X, P, S >= 0   at every time point
 
 :func:`evaluate_feed_on_reference` applies a profile to the true (reference)
 model as a square simulation: the independent check of a hybrid-optimal feed.
@@ -28,23 +27,24 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
-from pyomo.environ import units as pyunits
 
 import idaes.logger as idaeslog
-from idaes.core.util.exceptions import InitializationError
-from idaes.core.util.model_statistics import degrees_of_freedom
 
-from idaes_hybrid.solve.batched import solve_hybrid
-from idaes_hybrid.model.initialization import initialize_hybrid_units
-from idaes_hybrid.solve.solver import SolveResult, SolveStatus, SolverCrashError, SolverNotFoundError
-from idaes_hybrid.training.experiment import Experiment
-from idaes_hybrid.training.hybrid_model import HybridModel
-from idaes_hybrid.training.predict import build_prediction_model
-from idaes_hybrid.training.problem import Discretization, build_experiment_flowsheet, trajectories
 from idaes_hybrid.model.contract import KineticsMode
 from idaes_hybrid.model.definition import HybridModelDefinition
-from idaes_hybrid.model.trust_region import InputBox, add_input_box_constraints
-from idaes_hybrid.optimize.fed_batch_objective import FEED, FEED_CONCENTRATION, PRODUCT, VOLUME
+from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
+from idaes_hybrid.model.inputs import InputProfile
+from idaes_hybrid.model.trust_region import InputBox
+from idaes_hybrid.model.unit_flowsheet import term_name, true_build, unit_flowsheet
+from idaes_hybrid.optimize.fed_batch_objective import (
+    FEED, FEED_CONCENTRATION, PRODUCT, VOLUME, FeedObjective, VolumeLimit)
+from idaes_hybrid.optimize.flowsheet import Control, FlowsheetOptimizationError, optimize_flowsheet
+from idaes_hybrid.solve.solver import SolveResult, SolveStatus
+from idaes_hybrid.training.experiment import Experiment
+from idaes_hybrid.training.flowsheet_problem import simulate_flowsheet, variable_series
+from idaes_hybrid.training.hybrid_model import HybridModel
+from idaes_hybrid.training.predict import PredictionError
+from idaes_hybrid.training.problem import Discretization
 
 _log = idaeslog.getLogger(__name__)
 
@@ -276,118 +276,55 @@ def aligned_discretization(disc: Discretization, n_intervals: int) -> Discretiza
     return Discretization(nfe=nfe, ncp=disc.ncp)
 
 
-def _build(model: HybridModel, experiment: Experiment, disc: Discretization, kinetics: KineticsMode):
-    """The flowsheet (and the network, weights fixed, unless REFERENCE): ``(model, block, net)``."""
-    if kinetics is KineticsMode.REFERENCE:
-        m = pyo.ConcreteModel(name="feed_reference")
-        m.experiment = pyo.Block([experiment.name])
-        build_experiment_flowsheet(m.experiment[experiment.name], model.definition, experiment, disc,
-                                   dict(model.physics), model.network_inputs,
-                                   kinetics=KineticsMode.REFERENCE, unit_config=model.unit_config)
-        return m, m.experiment[experiment.name], None
-    if model.spec is None:
-        raise OptimizationRequestError("spec", "a trained network is needed unless kinetics is "
-                                       f"{KineticsMode.REFERENCE.value!r}")
-    m = build_prediction_model(model, experiment, disc=disc, lift_bounds=False)
-    return m, m.experiment[experiment.name], m.net
+def _flowsheet(model: HybridModel, kinetics: KineticsMode) -> HybridFlowsheet:
+    """The model's one-unit flowsheet: with its network term, or (``REFERENCE``) the plant
+    with the unit's own true term at ``model.physics``."""
+    d = model.definition
+    hf = unit_flowsheet(d, model.physics, model.network_inputs, model.unit_config)
+    if kinetics is KineticsMode.EXTERNAL:
+        return hf
+    return HybridFlowsheet(true_build(d, model.physics, {}, model.unit_config), [], hf.variables,
+                           hf.time_units)
 
 
-def _solve(m: pyo.ConcreteModel, net, options: dict | None, tee: bool, what: str,
-           user_scaling: bool = False) -> SolveResult:
-    """Solve; a solver that cannot run becomes an :class:`OptimizationError`.
+@dataclass(frozen=True)
+class FeedProblem:
+    """The fed-batch request as a flowsheet optimization: the batch without data (its
+    initial state and ``Sf``), the feed control starting at the filling feed, its
+    intervals and the collocation grid (every feed step on an element boundary)."""
 
-    With ``user_scaling`` the model is scaled by the IDAES scalers of its units and
-    network (:func:`idaes_hybrid.model.scaling.scale_hybrid_model`) and the factors go to the solver.
-    """
-    if user_scaling:
-        from idaes_hybrid.model.scaling import scale_hybrid_model
-
-        scale_hybrid_model(m, net)
-    try:
-        return solve_hybrid(m, net, options, tee=tee, user_scaling=user_scaling)
-    except (SolverCrashError, SolverNotFoundError) as err:
-        raise OptimizationError(f"{what}: the solver did not run ({err})") from err
+    scenario: FlowsheetExperiment
+    control: Control
+    segments: int
+    nfe: int
+    ncp: int
 
 
-def feed_trajectories(blk: pyo.Block, definition: HybridModelDefinition) -> dict[str, np.ndarray]:
-    """``time``, states and learned terms of a solved batch block, and its feed ``F``."""
-    traj = trajectories(blk, definition)
-    traj[FEED] = np.array([pyo.value(blk.fs.unit.F[t]) for t in blk.fs.time])
-    return traj
-
-
-def _product_mass(unit, tf: float) -> float:
-    return float(pyo.value(getattr(unit, PRODUCT)[tf] * getattr(unit, VOLUME)[tf]))
-
-
-def _initialize(m: pyo.ConcreteModel, net, definition: HybridModelDefinition, unit, F0: float,
-                solver_options: dict | None, start: FeedProfile | None = None) -> None:
-    """Simulate the constant feed ``F0`` (or the profile ``start``; square, nonnegativity
-    bounds lifted as in a prediction: a model may be infeasible with them at a non-optimal
-    feed), then restore the bounds and free the profile."""
-    t0 = unit.flowsheet().time.first()
-    lower = {n: getattr(unit, n)[t0].lb for n in definition.nonnegative_states}
-    for name in lower:
-        getattr(unit, name).setlb(None)
-    m.F_interval.fix()
-    m.objective.deactivate()
-    m.volume_limit.deactivate()
-    m.init_objective = pyo.Objective(expr=0.0)
-    try:
-        # the unit's Initializer marches the elements first (as prediction does), with
-        # the feed fixed at F0 so the unit alone is square
-        for k in m.feed_intervals:
-            m.F_interval[k].set_value(F0 if start is None else start.values[k])
-        for t in unit.flowsheet().time:
-            unit.F[t].fix(F0 if start is None else start.value_at(t))
-        m.feed_profile.deactivate()
-        try:
-            initialize_hybrid_units(m, net)
-        except InitializationError as err:
-            _log.warning(f"initializer failed ({err}); solving the constant feed from the "
-                         "current point")
-        finally:
-            unit.F.unfix()
-            m.feed_profile.activate()
-        init = _solve(m, net, solver_options, False, "initialization")
-        if not init.ok:
-            what = f"constant F = {F0:.4g}" if start is None else "the start profile"
-            _log.warning(f"initialization with {what} ended {init.status.value}; "
-                         "optimizing from the current point")
-    finally:
-        m.del_component(m.init_objective)
-        for name, lb in lower.items():
-            getattr(unit, name).setlb(lb)
-        m.F_interval.unfix()
-        m.objective.activate()
-        m.volume_limit.activate()
-
-
-def _add_feed_problem(m: pyo.ConcreteModel, unit, time_set, request: FeedRequest) -> FeedProfile:
-    """Free the feed as a piecewise-constant profile (``m.F_interval``), limit the volume and
-    define the product mass (``m.product_mass``); the starting (filling) profile."""
+def feed_problem(request: FeedRequest, definition: HybridModelDefinition,
+                 disc: Discretization) -> FeedProblem:
+    """The :class:`FeedProblem` of ``request`` on ``definition``'s unit discretized by ``disc``."""
+    fixed = definition.initial_states
+    scenario = FlowsheetExperiment(
+        _EXPERIMENT_NAME, float(request.horizon), pd.DataFrame(index=pd.Index([], name="time")),
+        initial={k: float(v) for k, v in request.initial.items() if k in fixed},
+        inputs={FEED_CONCENTRATION: float(request.Sf)})
     lo, hi = (float(f) for f in request.F_bounds)
-    F0 = request.filling_feed
-    profile = FeedProfile.uniform([F0] * request.n_intervals, request.horizon)
-    m.feed_intervals = pyo.Set(initialize=range(request.n_intervals), ordered=True)
-    m.F_interval = pyo.Var(m.feed_intervals, bounds=(lo, hi), initialize=F0,
-                           units=pyunits.get_units(unit.F[time_set.first()]),
-                           doc="Feed on each interval")
-    unit.F.unfix()
-    m.feed_profile = pyo.Constraint(
-        time_set, rule=lambda _, t: unit.F[t] == m.F_interval[profile.interval_of(t)])
-    volume = getattr(unit, VOLUME)
-    v_units = pyunits.get_units(volume[time_set.first()])
-    m.volume_limit = pyo.Constraint(
-        time_set, rule=lambda _, t: volume[t] <= float(request.V_max) * v_units)
-    tf = time_set.last()
-    m.product_mass = pyo.Expression(expr=getattr(unit, PRODUCT)[tf] * volume[tf])
-    return profile
+    grid = aligned_discretization(disc, int(request.n_intervals))
+    return FeedProblem(scenario, Control(FEED, lo, hi, request.filling_feed),
+                       int(request.n_intervals), grid.nfe, grid.ncp)
 
 
-def _infeasible_hint(result: SolveResult, kinetics: KineticsMode) -> str:
+def feed_trajectories(blk: pyo.Block, hf: HybridFlowsheet,
+                      definition: HybridModelDefinition) -> dict[str, np.ndarray]:
+    """``time``, states and learned terms of a solved batch block, and its feed ``F``."""
+    names = [*definition.state_names, *definition.learned_names, FEED]
+    return {"time": np.array(list(blk.fs.time)), **variable_series(blk, hf, names)}
+
+
+def _infeasible_hint(result: SolveResult | None, kinetics: KineticsMode) -> str:
     """Why a hybrid model's feed problem is infeasible, most of the time."""
-    if result.status is not SolveStatus.INFEASIBLE or kinetics is not KineticsMode.EXTERNAL:
+    if result is None or result.status is not SolveStatus.INFEASIBLE \
+            or kinetics is not KineticsMode.EXTERNAL:
         return ""
     return ("; a learned rate that stays above zero where a consumed state reaches zero (mu > 0 "
             "at S = 0, see learned_rate.png) makes X, P, S >= 0 impossible to keep with any "
@@ -396,35 +333,34 @@ def _infeasible_hint(result: SolveResult, kinetics: KineticsMode) -> str:
             "trust_region = true or a shorter horizon help")
 
 
-def _proximal_term(m: pyo.ConcreteModel, proximal: tuple[FeedProfile, float] | None,
-                   F_bounds: tuple[float, float]):
-    """``w * sum_k ((F_k - F_ref_k) / (F_max - F_min))^2`` in the product's units (0 if none)."""
+def _pull(proximal: tuple[FeedProfile, float] | None, request: FeedRequest) -> tuple[float, dict | None]:
+    """``(weight, centre)`` of the pull towards ``proximal``'s feed (``(0, None)`` if none)."""
     if proximal is None:
-        return 0.0
+        return 0.0, None
     ref, weight = proximal
-    if len(ref.values) != len(m.feed_intervals):
+    if len(ref.values) != request.n_intervals:
         raise OptimizationRequestError("proximal", f"the reference feed has {len(ref.values)} "
-                                       f"intervals, the request {len(m.feed_intervals)}")
+                                       f"intervals, the request {request.n_intervals}")
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0 \
             or not math.isfinite(weight):
         raise OptimizationRequestError("proximal", f"weight must be a finite number >= 0, got {weight!r}")
-    f_units, p_units = (pyunits.get_units(e) for e in (m.F_interval[0], m.product_mass))
-    f_units, p_units = (1.0 if u is None else u for u in (f_units, p_units))
-    span = max(F_bounds[1] - F_bounds[0], 1e-12) * f_units
-    return float(weight) * p_units * sum(((m.F_interval[k] - ref.values[k] * f_units) / span) ** 2
-                                         for k in m.feed_intervals)
+    return float(weight), {FEED: _clipped(ref, request).values}
 
 
-def _start_profile(initial_feed: FeedProfile | None, profile: FeedProfile,
-                   request: FeedRequest) -> FeedProfile | None:
-    """``initial_feed`` on the request's intervals, clipped to the feed bounds."""
+def _clipped(profile: FeedProfile, request: FeedRequest) -> FeedProfile:
+    """``profile`` clipped to the request's feed bounds."""
+    lo, hi = (float(f) for f in request.F_bounds)
+    return FeedProfile(profile.edges, tuple(min(max(v, lo), hi) for v in profile.values))
+
+
+def _start_profile(initial_feed: FeedProfile | None, request: FeedRequest) -> dict | None:
+    """``initial_feed`` as the control's starting values, clipped to the feed bounds."""
     if initial_feed is None:
         return None
     if len(initial_feed.values) != request.n_intervals:
         raise OptimizationRequestError("initial_feed", f"has {len(initial_feed.values)} "
                                        f"intervals, the request {request.n_intervals}")
-    lo, hi = (float(f) for f in request.F_bounds)
-    return FeedProfile(profile.edges, tuple(min(max(v, lo), hi) for v in initial_feed.values))
+    return {FEED: _clipped(initial_feed, request).values}
 
 
 def optimize_feed(model: HybridModel, request: FeedRequest, *,
@@ -433,6 +369,11 @@ def optimize_feed(model: HybridModel, request: FeedRequest, *,
                   proximal: tuple[FeedProfile, float] | None = None,
                   initial_feed: FeedProfile | None = None) -> FeedOptimizationResult:
     """Find the piecewise-constant feed that maximizes the final product mass.
+
+    The model runs as its one-unit flowsheet (:func:`~idaes_hybrid.model.unit_flowsheet.unit_flowsheet`)
+    through :func:`~idaes_hybrid.optimize.flowsheet.optimize_flowsheet`: marched at the
+    starting feed, the feed freed on equal intervals, ``-P(tf) V(tf)`` minimized with
+    ``V(tf) <= V_max``.
 
     Parameters
     ----------
@@ -452,7 +393,8 @@ def optimize_feed(model: HybridModel, request: FeedRequest, *,
     tee : bool
         Stream the solver log.
     user_scaling : bool
-        Scale the model with the IDAES scalers of its unit and network.
+        Kept for existing callers: the flowsheet path always scales the problem by the
+        variables' magnitudes.
     proximal : (FeedProfile, float), optional
         ``(F_ref, w)``: subtract ``w * sum_k ((F_k - F_ref_k) / (F_max - F_min))^2`` from
         the objective (``w`` in the objective's units, >= 0): among feeds the model rates
@@ -470,41 +412,43 @@ def optimize_feed(model: HybridModel, request: FeedRequest, *,
     OptimizationRequestError
         Invalid or infeasible request (before any solve); the message names the field.
     OptimizationError
-        Wrong degrees of freedom, or the solve did not end optimal or acceptable.
+        The solve did not end optimal or acceptable (its status in the message).
     """
     kinetics, definition = KineticsMode(kinetics), model.definition
     request.check(definition)
-    start, F0, n_intervals = time.perf_counter(), request.filling_feed, request.n_intervals
-    exp = synthetic_experiment(request.initial, request.Sf, request.horizon, F0)
-    m, blk, net = _build(model, exp, aligned_discretization(model.discretization, n_intervals), kinetics)
-    unit, time_set = blk.fs.unit, blk.fs.time
-    profile = _add_feed_problem(m, unit, time_set, request)
-    if input_box is not None and kinetics is KineticsMode.EXTERNAL:
-        n = add_input_box_constraints(m, "trust_region", input_box,
-                                      (unit.network_input_vars(t) for t in time_set))
-        _log.info(f"feed optimization: trust region on {n} network inputs")
-    m.objective = pyo.Objective(expr=-m.product_mass + _proximal_term(m, proximal, request.F_bounds),
-                                sense=pyo.minimize)
-    dof = degrees_of_freedom(m)
-    if dof != n_intervals:
-        raise OptimizationError(f"optimization model has {dof} degrees of freedom, expected "
-                                f"{n_intervals} (one per feed interval): an input or state left "
-                                "free or fixed by mistake?")
-    _initialize(m, net, definition, unit, F0, model.solver_options_dict,
-                _start_profile(initial_feed, profile, request))
-    result = _solve(m, net, model.solver_options_dict, tee, "feed optimization", user_scaling)
-    if not result.ok:
+    if kinetics is KineticsMode.EXTERNAL and model.spec is None:
+        raise OptimizationRequestError("spec", "a trained network is needed unless kinetics is "
+                                       f"{KineticsMode.REFERENCE.value!r}")
+    tick = time.perf_counter()
+    start, (pull, centre) = _start_profile(initial_feed, request), _pull(proximal, request)
+    hf, problem = _flowsheet(model, kinetics), feed_problem(request, definition, model.discretization)
+    term = term_name(definition)
+    external = kinetics is KineticsMode.EXTERNAL
+    try:
+        res = optimize_flowsheet(
+            hf, problem.scenario, {term: model.spec} if external else None, [problem.control],
+            FeedObjective(), VolumeLimit(float(request.V_max)), problem.segments, problem.nfe,
+            problem.ncp, model.solver_options_dict,
+            {term: input_box} if input_box is not None and external else None,
+            start=start, pull=pull, pull_centre=centre, tee=tee)
+    except FlowsheetOptimizationError as err:
+        solved = err.result
+        if solved is None:
+            raise OptimizationError(f"feed optimization ({kinetics.value} kinetics) failed: {err}") from err
         raise OptimizationError(f"feed optimization ({kinetics.value} kinetics) failed: "
-                                f"{result.status.value} after {result.iterations} iterations "
-                                f"({result.termination_message})" + _infeasible_hint(result, kinetics))
-    values = tuple(float(pyo.value(m.F_interval[k])) for k in m.feed_intervals)
-    wall = time.perf_counter() - start
+                                f"{solved.status.value} after {solved.iterations} iterations "
+                                f"({solved.termination_message})"
+                                + _infeasible_hint(solved, kinetics)) from err
+    blk = res.model.experiment[problem.scenario.name]
+    product = float(pyo.value(res.model.user_objective)) * -1.0
+    wall = time.perf_counter() - tick
     out = FeedOptimizationResult(
-        profile=FeedProfile(profile.edges, values), trajectories=feed_trajectories(blk, definition),
-        product_mass=_product_mass(unit, time_set.last()), status=result.status, iterations=result.iterations,
-        wall_time_s=wall, kinetics=kinetics, solver=result.solver_name)
+        profile=FeedProfile(tuple(res.segment_times), tuple(res.profiles[FEED])),
+        trajectories=feed_trajectories(blk, hf, definition), product_mass=product,
+        status=SolveStatus(res.status), iterations=res.iterations, wall_time_s=wall,
+        kinetics=kinetics)
     _log.info(f"feed optimization ({kinetics.value}): product {out.product_mass:.5g} g, "
-              f"{result.status.value} after {result.iterations} iterations in {wall:.1f} s")
+              f"{res.status} after {res.iterations} iterations in {wall:.1f} s")
     return out
 
 
@@ -537,25 +481,19 @@ def evaluate_feed_on_reference(model: HybridModel, initial: Mapping[str, float],
     definition = model.definition
     check_feed_request(definition, initial, Sf, profile.horizon, n,
                        (0.0, max(profile.values)), None)
-    exp = synthetic_experiment(initial, Sf, profile.horizon, profile.values[0])
-    m, blk, _ = _build(model, exp, aligned_discretization(model.discretization, n), KineticsMode.REFERENCE)
-    unit = blk.fs.unit
-    for t in blk.fs.time:
-        unit.F[t].fix(profile.value_at(t))
-    for name in definition.nonnegative_states:  # a square simulation: a state the collocation
-        getattr(unit, name).setlb(None)          # takes a hair below 0 is no infeasibility
-    dof = degrees_of_freedom(m)
-    if dof != 0:
-        raise OptimizationError(f"reference simulation has {dof} degrees of freedom, expected 0")
-    m.objective = pyo.Objective(expr=0.0)
-    try:  # march the elements first, as a prediction does
-        initialize_hybrid_units(m)
-    except InitializationError as err:
-        _log.warning(f"reference simulation: initializer failed ({err}); solving from the start")
-    result = _solve(m, None, model.solver_options_dict, False, "reference simulation")
-    if not result.ok:
-        raise OptimizationError(f"reference simulation of the feed profile failed: "
-                                f"{result.status.value} ({result.termination_message})")
-    mass = _product_mass(unit, blk.fs.time.last())
+    request = FeedRequest(initial, Sf, profile.horizon, n, (0.0, max(profile.values)), float("inf"))
+    problem = feed_problem(request, definition, model.discretization)
+    sc = problem.scenario
+    run = FlowsheetExperiment(sc.name, sc.horizon, sc.measurements, initial=sc.initial, inputs={
+        **sc.inputs, FEED: InputProfile(tuple(profile.edges[:-1]), tuple(profile.values))})
+    hf = _flowsheet(model, KineticsMode.REFERENCE)
+    try:
+        sim = simulate_flowsheet(hf, run, None, problem.nfe, problem.ncp, (),
+                                 model.solver_options_dict)
+    except PredictionError as err:
+        raise OptimizationError(f"reference simulation of the feed profile failed: {err}") from err
+    blk = sim.model.experiment[sc.name]
+    traj = feed_trajectories(blk, hf, definition)
+    mass = float(traj[PRODUCT][-1] * traj[VOLUME][-1])
     _log.info(f"feed profile on the reference model: product {mass:.5g} g")
-    return FeedEvaluation(profile, feed_trajectories(blk, definition), mass)
+    return FeedEvaluation(profile, traj, mass)

@@ -32,7 +32,12 @@ _log = idaeslog.getLogger(__name__)
 
 
 class FlowsheetOptimizationError(RuntimeError):
-    """The optimization could not be set up or solved; the message says which part."""
+    """The optimization could not be set up or solved; the message says which part.
+    ``result``: the solve's :class:`~idaes_hybrid.solve.solver.SolveResult` when it ran."""
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result
 
 
 @dataclass(frozen=True)
@@ -113,8 +118,8 @@ def starting_run(experiment: FlowsheetExperiment, controls: Sequence[Control], s
 
 
 def _with_pull(m: pyo.ConcreteModel, objective, controls: Sequence[Control],
-               guess: Mapping[str, InputProfile], pull: float):
-    """``objective + pull * sum_k (scaled control - scaled start)^2`` (in the objective's units)."""
+               centre: Mapping[str, Sequence[float]], pull: float):
+    """``objective + pull * sum_k (scaled control - scaled centre)^2`` (in the objective's units)."""
     if not pull:
         return objective
     if not (np.isfinite(pull) and pull > 0):
@@ -125,7 +130,7 @@ def _with_pull(m: pyo.ConcreteModel, objective, controls: Sequence[Control],
     for c in controls:
         span = (c.upper - c.lower) or 1.0
         v = getattr(m.control, f"{c.name}_scaled")
-        terms += [(v[k] - (x - c.lower) / span) ** 2 for k, x in zip(m.segment, guess[c.name].values)]
+        terms += [(v[k] - (x - c.lower) / span) ** 2 for k, x in zip(m.segment, centre[c.name])]
     return objective + scale * sum(terms)
 
 
@@ -236,6 +241,8 @@ def optimize_flowsheet(
     input_boxes: Mapping[str, InputBox] | None = None,
     start: Mapping[str, Sequence[float]] | None = None,
     pull: float = 0.0,
+    pull_centre: Mapping[str, Sequence[float]] | None = None,
+    tee: bool = False,
 ) -> FlowsheetOptimizationResult:
     """Optimize piecewise-constant inputs of one experiment.
 
@@ -270,14 +277,23 @@ def optimize_flowsheet(
     pull
         Weight ``w`` of ``w * sum_k ((u_k - start_k) / (upper - lower))^2`` added to the
         objective (in its units): of profiles the model rates nearly equal, the one nearest
-        ``start`` wins (the closed loop's pull towards its best batch). Needs ``start``.
+        ``start`` wins (the closed loop's pull towards its best batch).
+    pull_centre
+        Profile per control (one value per segment) the pull draws towards instead of
+        the starting profile.
+    tee
+        Stream the solver log.
     """
     bounds, guess, exp = starting_run(experiment, controls, segments, start)
     m, blk, net = _controlled_model(hf, exp, spec, controls, bounds, nfe, ncp, input_boxes)
     add_user_constraints(m, constraints(blk) if constraints else {})
     m.user_objective = pyo.Expression(expr=objective(blk))
-    m.objective = pyo.Objective(expr=_with_pull(m, m.user_objective, controls, guess, pull))
-    res, profiles = solve_controls(m, net, controls, options, f"optimization of {exp.name!r}")
+    centre = {c.name: guess[c.name].values for c in controls}
+    if pull_centre is not None:
+        centre.update({c.name: _start_values(c, pull_centre, int(segments)) for c in controls
+                       if c.name in pull_centre})
+    m.objective = pyo.Objective(expr=_with_pull(m, m.user_objective, controls, centre, pull))
+    res, profiles = solve_controls(m, net, controls, options, f"optimization of {exp.name!r}", tee)
     value = float(pyo.value(m.user_objective)) if pull else res.objective  # without the pull
     _log.info(f"optimization of {exp.name!r}: objective {value:.6g} in {res.iterations} iterations")
     return FlowsheetOptimizationResult(res.status.value, value, bounds, profiles,
@@ -285,19 +301,21 @@ def optimize_flowsheet(
 
 
 def solve_controls(m: pyo.ConcreteModel, nets: Sequence, controls: Sequence[Control],
-                   options: dict | None, context: str) -> tuple:
+                   options: dict | None, context: str, tee: bool = False) -> tuple:
     """Solve an optimization built with :func:`add_controls`; ``(SolveResult, profiles)``.
-    Raises :class:`FlowsheetOptimizationError` unless optimal or acceptable."""
+    Raises :class:`FlowsheetOptimizationError` (its ``result`` the solve's) unless optimal
+    or acceptable."""
     from idaes_hybrid.solve.batched import solve_hybrid
     from idaes_hybrid.solve.nl_solve import solve_nl
 
     opts = {"tol": 1e-8, "max_iter": 500, "bound_push": 1e-8, "bound_frac": 1e-8, **(options or {})}
     # Decisions and states of very different sizes (W, J, mol/m^3): scaled by their
     # magnitudes, or Ipopt may stop "optimal" where the reduced gradient is of order 1.
-    res = solve_hybrid(m, list(nets), opts, magnitude_scaling=True) if nets else \
-        solve_nl(m, opts, magnitude_scaling=True)
+    res = solve_hybrid(m, list(nets), opts, tee=tee, magnitude_scaling=True) if nets else \
+        solve_nl(m, opts, tee=tee, magnitude_scaling=True)
     if res.status not in (SolveStatus.OPTIMAL, SolveStatus.ACCEPTABLE):
-        raise FlowsheetOptimizationError(f"{context}: {res.status.value} ({res.termination_message})")
+        raise FlowsheetOptimizationError(f"{context}: {res.status.value} ({res.termination_message})",
+                                         res)
     profiles = {c.name: [float(pyo.value(getattr(m.control, c.name)[k])) for k in m.segment]
                 for c in controls}
     return res, profiles

@@ -91,6 +91,7 @@ def optimize_flowsheet_ensemble(
     options: dict | None = None,
     mode: EnsembleObjective | str = EnsembleObjective.EXPECTED,
     input_boxes: Mapping[str, InputBox] | None = None,
+    tee: bool = False,
 ) -> FlowsheetEnsembleResult:
     """Optimize piecewise-constant inputs for every member of an ensemble at once.
 
@@ -106,6 +107,8 @@ def optimize_flowsheet_ensemble(
         constraints and the trust region hold in every member's copy.
     mode
         ``"expected"`` (mean of the members' objectives) or ``"worst-case"`` (their largest).
+    tee
+        Stream the solver log.
     """
     mode = EnsembleObjective(mode)
     if len(members) < 2:
@@ -122,7 +125,7 @@ def optimize_flowsheet_ensemble(
     m.objective = pyo.Objective(expr=_combined_objective(m, [m.member_objective[k] for k in
                                                              range(len(blocks))], mode))
     res, profiles = solve_controls(m, [n for member in nets for n in member], controls, options,
-                                   f"ensemble optimization of {exp.name!r}")
+                                   f"ensemble optimization of {exp.name!r}", tee)
     values = [float(pyo.value(m.member_objective[k])) for k in range(len(blocks))]
     combined = sum(values) / len(values) if mode is EnsembleObjective.EXPECTED else max(values)
     _log.info(f"ensemble optimization of {exp.name!r} ({mode.value}, {len(blocks)} members): "
