@@ -19,7 +19,6 @@ away from its data.
 
 from __future__ import annotations
 
-import enum
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -36,16 +35,10 @@ from idaes_hybrid.optimize.feed import (
     FeedProfile, FeedRequest, OptimizationError, OptimizationRequestError, feed_problem,
     feed_trajectories)
 from idaes_hybrid.optimize.flowsheet import FlowsheetOptimizationError
+from idaes_hybrid.optimize.flowsheet_ensemble import EnsembleObjective, optimize_flowsheet_ensemble
 from idaes_hybrid.training.hybrid_model import HybridModel
 
 _log = idaeslog.getLogger(__name__)
-
-
-class EnsembleObjective(str, enum.Enum):
-    """How an ensemble optimization combines its members' objectives: their mean or their worst."""
-
-    EXPECTED = "expected"
-    WORST_CASE = "worst-case"
 
 
 @dataclass
@@ -120,8 +113,6 @@ def optimize_feed_ensemble(model: HybridModel, members: Sequence[NetworkSpec], r
     request.check(model.definition)
     if len(members) < 2:
         raise OptimizationRequestError("members", f"an ensemble needs at least 2 networks, got {len(members)}")
-    from idaes_hybrid.optimize.flowsheet_ensemble import optimize_flowsheet_ensemble
-
     definition = model.definition
     hf = unit_flowsheet(definition, model.physics, model.network_inputs, model.unit_config)
     problem, term = feed_problem(request, definition, model.discretization), term_name(definition)

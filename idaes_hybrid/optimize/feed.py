@@ -333,6 +333,15 @@ def _infeasible_hint(result: SolveResult | None, kinetics: KineticsMode) -> str:
             "trust_region = true or a shorter horizon help")
 
 
+def _failure(err: FlowsheetOptimizationError, kinetics: KineticsMode) -> OptimizationError:
+    """The :class:`OptimizationError` of a failed feed optimization: status, iterations, hint."""
+    what, solved = f"feed optimization ({kinetics.value} kinetics) failed", err.result
+    if solved is None:
+        return OptimizationError(f"{what}: {err}")
+    return OptimizationError(f"{what}: {solved.status.value} after {solved.iterations} iterations "
+                             f"({solved.termination_message})" + _infeasible_hint(solved, kinetics))
+
+
 def _pull(proximal: tuple[FeedProfile, float] | None, request: FeedRequest) -> tuple[float, dict | None]:
     """``(weight, centre)`` of the pull towards ``proximal``'s feed (``(0, None)`` if none)."""
     if proximal is None:
@@ -432,21 +441,13 @@ def optimize_feed(model: HybridModel, request: FeedRequest, *,
             {term: input_box} if input_box is not None and external else None,
             start=start, pull=pull, pull_centre=centre, tee=tee)
     except FlowsheetOptimizationError as err:
-        solved = err.result
-        if solved is None:
-            raise OptimizationError(f"feed optimization ({kinetics.value} kinetics) failed: {err}") from err
-        raise OptimizationError(f"feed optimization ({kinetics.value} kinetics) failed: "
-                                f"{solved.status.value} after {solved.iterations} iterations "
-                                f"({solved.termination_message})"
-                                + _infeasible_hint(solved, kinetics)) from err
-    blk = res.model.experiment[problem.scenario.name]
-    product = float(pyo.value(res.model.user_objective)) * -1.0
+        raise _failure(err, kinetics) from err
     wall = time.perf_counter() - tick
     out = FeedOptimizationResult(
         profile=FeedProfile(tuple(res.segment_times), tuple(res.profiles[FEED])),
-        trajectories=feed_trajectories(blk, hf, definition), product_mass=product,
-        status=SolveStatus(res.status), iterations=res.iterations, wall_time_s=wall,
-        kinetics=kinetics)
+        trajectories=feed_trajectories(res.model.experiment[problem.scenario.name], hf, definition),
+        product_mass=-float(pyo.value(res.model.user_objective)), status=SolveStatus(res.status),
+        iterations=res.iterations, wall_time_s=wall, kinetics=kinetics)
     _log.info(f"feed optimization ({kinetics.value}): product {out.product_mass:.5g} g, "
               f"{res.status} after {res.iterations} iterations in {wall:.1f} s")
     return out

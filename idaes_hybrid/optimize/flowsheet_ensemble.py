@@ -15,6 +15,7 @@ so a profile that only some members rate well is not chosen.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
@@ -27,13 +28,19 @@ from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.model.trust_region import InputBox
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
-from idaes_hybrid.optimize.ensemble import EnsembleObjective
 from idaes_hybrid.optimize.flowsheet import (
     Control, FlowsheetOptimizationError, FlowsheetOptimizationResult, add_controls, add_trust_region,
     add_user_constraints, solve_controls, starting_run)
 from idaes_hybrid.training.flowsheet_problem import add_networks, initialize_flowsheet
 
 _log = idaeslog.getLogger(__name__)
+
+
+class EnsembleObjective(str, enum.Enum):
+    """How an ensemble optimization combines its members' objectives: their mean or their worst."""
+
+    EXPECTED = "expected"
+    WORST_CASE = "worst-case"
 
 
 @dataclass

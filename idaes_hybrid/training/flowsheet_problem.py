@@ -27,7 +27,7 @@ from idaes_hybrid.nn.block import NeuralNetworkBlock
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.solve.solver import SolveStatus
-from idaes_hybrid.training.predict import PredictionError, Simulation
+from idaes_hybrid.training.simulation import PredictionError, Simulation
 from idaes_hybrid.training.problem import interpolation_weights, observation_scales
 from idaes_hybrid.training.regularization import add_likelihood_objective_parts
 from idaes_hybrid.training.smoother import output_scale
@@ -307,6 +307,8 @@ def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment,
         _log.warning(f"simulation of {exp.name!r}: the march did not converge ({err}); "
                      "solving from the partly marched point")
     opts = {**SIMULATION_OPTIONS, "max_iter": 200 if march_error is None else 1000, **(options or {})}
+    # a run's [solver] tol is the training's; a square simulation is solved to 1e-8 at least
+    opts["tol"] = min(float(opts["tol"]), SIMULATION_OPTIONS["tol"])
     res = solve_hybrid(m, net, opts) if net else solve_nl(m, opts)
     if res.status is SolveStatus.INFEASIBLE:
         # The discretized trajectory may leave a bound the true one only touches (a substrate

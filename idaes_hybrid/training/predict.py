@@ -7,57 +7,22 @@ inputs alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Iterator, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
 import idaes.logger as idaeslog
-from idaes.core.util.exceptions import InitializationError
 
 from idaes_hybrid.nn.block import NeuralNetworkBlock
-from idaes_hybrid.solve.batched import solve_hybrid
-from idaes_hybrid.model.dof import DegreesOfFreedomError, check_degrees_of_freedom
 from idaes_hybrid.solve.idaes_default import ensure_idaes_default_solver
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.training.hybrid_model import HybridModel
-from idaes_hybrid.training.problem import (
-    Discretization, build_experiment_flowsheet, state_at, trajectories)
-from idaes_hybrid.model.initialization import initialize_hybrid_units
+from idaes_hybrid.training.problem import Discretization, build_experiment_flowsheet, state_at
+from idaes_hybrid.training.simulation import PredictionError, Simulation  # noqa: F401 (re-exported)
 
 _log = idaeslog.getLogger(__name__)
-
-
-@dataclass
-class Simulation(Mapping[str, np.ndarray]):
-    """A simulated experiment: its time grid, trajectories by name and the solved model.
-
-    Reads like a mapping of trajectories (``sim["time"]``, ``sim["S"]``, ``"S" in sim``);
-    :meth:`trajectories` gives them as a plain dict (for plots and JSON).
-    """
-
-    time: np.ndarray
-    series: dict[str, np.ndarray]
-    model: pyo.ConcreteModel = field(repr=False)
-
-    def __getitem__(self, key: str) -> np.ndarray:
-        return self.time if key == "time" else self.series[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(["time", *self.series])
-
-    def __len__(self) -> int:
-        return 1 + len(self.series)
-
-    def trajectories(self) -> dict[str, np.ndarray]:
-        """``{"time": ..., name: values, ...}``."""
-        return {"time": self.time, **self.series}
-
-
-class PredictionError(RuntimeError):
-    """A prediction could not be computed; the message names the experiment."""
 
 
 def add_prediction_experiment(parent: pyo.Block, model: HybridModel, experiment: Experiment,
@@ -107,56 +72,37 @@ def simulate(model: HybridModel, experiment: Experiment, *, initialize: bool = T
              user_scaling: bool = False) -> Simulation:
     """Predict one experiment from its initial state and inputs.
 
-    With ``initialize`` the unit's ``default_initializer`` first marches through
-    the finite elements (:mod:`idaes_hybrid.model.initialization`), so the square
-    solve starts from a consistent trajectory instead of the constant initial
-    state; if the march fails the solve starts from the constant guess.
+    The model runs as its one-unit flowsheet (:func:`~idaes_hybrid.model.unit_flowsheet.unit_flowsheet`)
+    through :func:`~idaes_hybrid.training.flowsheet_problem.simulate_flowsheet`: the
+    elements are marched first, then the square system is solved (path inequalities
+    deactivated: a simulation reports what the model does; bounds lifted when the
+    discretized trajectory leaves them).
 
-    A simulation reports what the model does: path constraints of the unit
-    (active inequalities, e.g. a Lyapunov decrease imposed in training) are
-    deactivated, so a prediction never fails because the network breaks one.
-
-    With ``user_scaling`` the model is scaled by the IDAES scalers of its unit and
-    network (:func:`idaes_hybrid.model.scaling.scale_hybrid_model`) and the factors go to
-    the solver.
+    ``initialize`` and ``user_scaling`` are kept for existing callers: the march always
+    runs, and the flowsheet path scales by magnitudes.
 
     Returns
     -------
     Simulation
         ``time`` (the collocation grid), one array per state and learned term, the model.
     """
-    definition = model.definition
-    m = build_prediction_model(model, experiment)
-    unit = m.experiment[experiment.name].fs.unit
-    for con in unit.component_data_objects(pyo.Constraint, active=True, descend_into=True):
-        if not con.equality:
-            con.deactivate()
-    try:
-        check_degrees_of_freedom(m, 0, f"experiment {experiment.name!r}: prediction", m.net)
-    except DegreesOfFreedomError as err:
-        raise PredictionError(str(err)) from None
-    if initialize:
-        try:
-            initialize_hybrid_units(m, m.net)
-        except InitializationError as err:
-            _log.warning(f"experiment {experiment.name!r}: initialization failed, solving from "
-                         f"the constant initial guess ({err})")
-    m.objective = pyo.Objective(expr=0.0)
-    if user_scaling:
-        from idaes_hybrid.model.scaling import scale_hybrid_model
+    from idaes_hybrid.model.unit_flowsheet import term_name, unit_experiment, unit_flowsheet
+    from idaes_hybrid.training.flowsheet_problem import simulate_flowsheet
 
-        scale_hybrid_model(m, m.net)
-    result = solve_hybrid(m, m.net, model.solver_options_dict, user_scaling=user_scaling)
-    if not result.ok:
-        raise PredictionError(f"experiment {experiment.name!r}: simulation failed "
-                              f"({result.status.value}: {result.termination_message})")
-    blk = m.experiment[experiment.name]
-    traj = trajectories(blk, definition)
+    definition = model.definition
+    if model.spec is None:
+        raise PredictionError(f"experiment {experiment.name!r}: the model has no trained network")
+    hf = unit_flowsheet(definition, model.physics, model.network_inputs, model.unit_config)
+    disc = model.discretization
+    sim = simulate_flowsheet(hf, unit_experiment(experiment, definition),
+                             {term_name(definition): model.spec}, disc.nfe, disc.ncp,
+                             [*definition.state_names, *definition.learned_names],
+                             model.solver_options_dict)
     for name in definition.nonnegative_states:
-        if traj[name].min() < -1e-6:
+        if sim[name].min() < -1e-6:
             _log.warning(f"experiment {experiment.name!r}: predicted {name} falls to "
-                         f"{traj[name].min():.4g} (below zero)")
-    return Simulation(traj.pop("time"), traj, m)
+                         f"{sim[name].min():.4g} (below zero)")
+    return sim
 
 
 def values_at_times(blk: pyo.Block, names: Sequence[str], times: Sequence[float]) -> pd.DataFrame:
