@@ -39,7 +39,7 @@ _LAZY = {
     "TrainingSettings": "idaes_hybrid.training.train",
     "TwinEstimate": "idaes_hybrid.twin.estimate",
     "UpdateResult": "idaes_hybrid.twin.update",
-    "estimate_and_forecast": "idaes_hybrid.twin.estimate",
+    "estimate_and_forecast": "idaes_hybrid.twin.unit_estimate",
     "evaluate_feed_on_reference": "idaes_hybrid.optimize.feed",
     "get_model_definition": "idaes_hybrid.cases.registry",
     "get_nlp_solver": "idaes_hybrid.solve.solver",

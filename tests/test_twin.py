@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 import idaes_hybrid.twin.estimate as estimate_module
+import idaes_hybrid.twin.flowsheet_estimate as flowsheet_estimate_module
 from flowsheets.bioreactor.generate_data import NOISE_SD, STATES, simulate_monod
 from idaes_hybrid.cli.app import main
 from idaes_hybrid.cli.twin import parse_rel_sd
@@ -87,7 +88,7 @@ def no_solve(monkeypatch):
         raise AssertionError("a solve was started for an invalid request")
 
     monkeypatch.setattr(estimate_module, "solve_hybrid", refuse)
-    monkeypatch.setattr(estimate_module, "simulate", refuse)
+    monkeypatch.setattr(flowsheet_estimate_module, "simulate_flowsheet", refuse)
 
 
 # ----------------------------------------------------------------------------- unit

@@ -222,7 +222,8 @@ def _unit_estimate(args: argparse.Namespace, rel_sd: float | dict[str, float]) -
     saved, config, _ = load_saved_with_config(args.model_dir, args.config,
                                               args.accept_edited_model)
     from idaes_hybrid.twin.common import find_experiment
-    from idaes_hybrid.twin.estimate import EstimationSettings, PriorMode, estimate_and_forecast
+    from idaes_hybrid.twin.estimate import EstimationSettings, PriorMode
+    from idaes_hybrid.twin.unit_estimate import estimate_and_forecast
 
     states = list(saved.definition.state_names)
     check_rel_sd_names(rel_sd, states)

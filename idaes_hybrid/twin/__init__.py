@@ -2,15 +2,15 @@
 
 * :func:`~idaes_hybrid.twin.update.update_model`: re-train a saved model with new
   batches, warm-started from its weights, and report how the validation error moved.
-* :func:`~idaes_hybrid.twin.estimate.estimate_and_forecast`: moving-horizon
+* :func:`~idaes_hybrid.twin.unit_estimate.estimate_and_forecast`: moving-horizon
   estimate of a batch in progress from partial measurements, then a forecast to
   the end of the batch.
 """
 
 from idaes_hybrid.twin.common import TwinRequestError, find_experiment
 from idaes_hybrid.twin.estimate import (
-    ArrivalCost, EstimationError, EstimationSettings, PriorMode, TwinEstimate,
-    estimate_and_forecast)
+    ArrivalCost, EstimationError, EstimationSettings, PriorMode, TwinEstimate)
+from idaes_hybrid.twin.unit_estimate import estimate_and_forecast
 from idaes_hybrid.twin.update import UpdateResult, update_model
 
 __all__ = ["ArrivalCost", "EstimationError", "EstimationSettings", "PriorMode", "TwinEstimate",

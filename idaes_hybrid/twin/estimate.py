@@ -1,12 +1,14 @@
-"""State estimation and forecast of a batch in progress with a saved hybrid model.
+"""State estimation and forecast of a batch in progress: settings, request checks, results.
 
-:func:`estimate_and_forecast` takes the measurements of a running batch up to
-the current time ``t_now`` (any subset of the states, at any times) and
+The estimate itself runs on the flowsheet path
+(:func:`~idaes_hybrid.twin.flowsheet_estimate.estimate_flowsheet`; a saved one-unit model
+through :func:`~idaes_hybrid.twin.unit_estimate.estimate_and_forecast`). It takes the
+measurements of a running batch up to the current time ``t_now`` (any subset of the
+states, at any times) and
 
 1. **estimates** the state by a moving-horizon estimate over the window
-   ``[t_s, t_now]``, ``t_s = max(0, t_now - window)``: the prediction model of
-   the saved network (:func:`~idaes_hybrid.training.predict.build_prediction_model`,
-   weights fixed, state bounds ``>= 0`` kept) on the window, whose initial state
+   ``[t_s, t_now]``, ``t_s = max(0, t_now - window)``: the flowsheet with the saved
+   networks (weights fixed, variable bounds kept) on the window, whose initial state
    ``x(t_s)`` is free and chosen to minimize::
 
        J = [ sum_obs ((y_model(t) - y(t)) / sd_y)^2
@@ -31,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -40,20 +41,14 @@ import pandas as pd
 import pyomo.environ as pyo
 
 import idaes.logger as idaeslog
-from idaes.core.util.exceptions import InitializationError
 
 from idaes_hybrid.solve.batched import solve_hybrid
 from idaes_hybrid.model.dof import DegreesOfFreedomError, check_degrees_of_freedom
-from idaes_hybrid.output.saved import SavedModel
 from idaes_hybrid.solve.solver import SolveResult, SolverCrashError, SolverNotFoundError
 from idaes_hybrid.model.experiment import Measured
 from idaes_hybrid.training.experiment import Experiment
-from idaes_hybrid.training.hybrid_model import HybridModel
-from idaes_hybrid.training.predict import build_prediction_model, simulate, values_at_times
-from idaes_hybrid.training.problem import (
-    Discretization, data_fit_expression, noise_levels, trajectories)
-from idaes_hybrid.twin.common import TwinRequestError, check_experiments, finite_number
-from idaes_hybrid.model.initialization import initialize_hybrid_units
+from idaes_hybrid.training.problem import interpolation_weights, noise_levels
+from idaes_hybrid.twin.common import TwinRequestError, finite_number
 
 _log = idaeslog.getLogger(__name__)
 
@@ -181,23 +176,29 @@ class TwinEstimate:
     iterations: int | None
     objective: float | None
     wall_time_s: float
-    _forecast_block: Any = field(default=None, repr=False)
+    flowsheet: Any = field(default=None, repr=False)
+    forecast_model: Any = field(default=None, repr=False)
+    forecast_steps: tuple[float, ...] = ()
 
     @property
     def final_state(self) -> dict[str, float]:
         """Forecast state at ``horizon_end``."""
         return {k: float(v[-1]) for k, v in self.forecast.items() if k != "time"}
 
-    def forecast_at(self, times) -> pd.DataFrame:
-        """Forecast states at ``times`` in ``[t_now, horizon_end]`` (collocation polynomials)."""
+    def forecast_at(self, times: Any) -> pd.DataFrame:
+        """Forecast state variables at ``times`` in ``[t_now, horizon_end]`` (collocation polynomials)."""
         times = np.asarray(times, dtype=float)
         if times.size and (times.min() < self.t_now - _TOL or times.max() > self.horizon_end + _TOL):
             raise TwinRequestError("times", f"must lie in [{self.t_now:g}, {self.horizon_end:g}]")
-        blk = self._forecast_block
-        names = [k for k in self.forecast if k != "time"]
-        frame = values_at_times(blk, [n for n in names if n in self.state], times - self.t_now)
-        frame.index = pd.Index(times, name="time")
-        return frame
+        blk = self.forecast_model
+        columns = {}
+        for name in self.state:
+            ref = self.flowsheet.var(blk, name, f"forecast.{name}")
+            columns[name] = [sum(w * pyo.value(ref[t]) for t, w in
+                                 interpolation_weights(blk.fs.time, float(tt - self.t_now),
+                                                       self.forecast_steps))
+                             for tt in times]
+        return pd.DataFrame(columns, index=pd.Index(times, name="time"))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (written to ``estimate.json``)."""
@@ -262,30 +263,6 @@ def window_measurements(experiment: Measured, start: float, t_now: float) -> pd.
     return window
 
 
-def _grid(length: float, element: float, ncp: int) -> Discretization:
-    return Discretization(nfe=max(1, int(math.ceil(length / element - 1e-9))), ncp=ncp)
-
-
-def _experiment(name: str, initial: Mapping[str, float], inputs: Mapping[str, float],
-                horizon: float, measurements: pd.DataFrame | None = None,
-                noise_sd: dict[str, float] | None = None) -> Experiment:
-    return Experiment(name=name, initial={k: float(v) for k, v in initial.items()},
-                      inputs=dict(inputs), horizon=float(horizon),
-                      measurements=measurements if measurements is not None else
-                      pd.DataFrame(index=pd.Index([], name="time", dtype=float)),
-                      noise_sd=noise_sd)
-
-
-def _open_loop_state(model: HybridModel, experiment: Experiment, t: float,
-                     element: float) -> dict[str, float]:
-    """The model's prediction at ``t`` from the experiment's recorded initial state."""
-    if t <= 0.0:
-        return {k: float(v) for k, v in experiment.initial.items()}
-    exp = _experiment(f"{experiment.name}_open_loop", experiment.initial, experiment.inputs, t)
-    traj = simulate(model.replace(discretization=_grid(t, element, model.discretization.ncp)), exp)
-    return {name: float(traj[name][-1]) for name in model.definition.state_names}
-
-
 def window_data(experiment: Measured, t_s: float, t_now: float,
                 settings: EstimationSettings) -> tuple[pd.DataFrame, dict[str, float]]:
     """The window's measurements (times from its start) and the noise sd of every measured
@@ -321,24 +298,6 @@ def measurement_noise(experiment: Measured, past: pd.DataFrame,
         how = "estimated from its data" if levels[name]["source"] == "estimated" else "the spread of its data"
         _log.warning(f"noise_sd.{name}: not given; weighting {name} by {how} ({levels[name]['sd']:.4g})")
     return {n: float(given[n]) if n in given else levels[n]["sd"] for n in names}
-
-
-def _solve_window(m: pyo.Block, win: Experiment, free: list[str], noise: dict[str, float],
-                  arrival_cost: ArrivalCost | None, settings: EstimationSettings, tee: bool,
-                  what: str, span: tuple[float, float]):
-    """Free the window's initial state and solve the least-squares estimate (scaled
-    residuals plus the arrival cost); returns the solve result and the observations."""
-    blk = m.experiment[win.name]
-    unit, t0 = blk.fs.unit, blk.fs.time.first()
-    for name in free:
-        getattr(unit, name)[t0].unfix()
-    n_obs = len(win.observations()[0])
-    fit = data_fit_expression(m, [win], noise) * n_obs  # sum of squared scaled residuals
-    prior = 0.0 if arrival_cost is None else sum(
-        ((getattr(unit, n)[t0] - arrival_cost.mean[n] * pyo.units.get_units(getattr(unit, n)))
-         / (arrival_cost.sd[n] * pyo.units.get_units(getattr(unit, n)))) ** 2 for n in free)
-    m.objective = pyo.Objective(expr=(fit + prior) / n_obs)
-    return solve_estimate(m, m.net, len(free), settings.solver_options, tee, what, span), n_obs
 
 
 def solve_estimate(m: pyo.Block, net: Any, n_free: int, options: dict, tee: bool, what: str,
@@ -385,100 +344,3 @@ def solve_estimate(m: pyo.Block, net: Any, n_free: int, options: dict, tee: bool
     return result
 
 
-def _window_model(model: HybridModel, window: Experiment, disc: Discretization) -> pyo.ConcreteModel:
-    """The window's prediction model (bounds kept), marched by its units' Initializers."""
-    m = build_prediction_model(model, window, disc=disc, lift_bounds=False)
-    try:
-        initialize_hybrid_units(m, m.net)
-    except InitializationError as err:
-        _log.warning(f"estimate: initialization of the window failed ({err}); solving from the "
-                     "constant initial guess")
-    return m
-
-
-def _fit_rmse(blk: pyo.Block, data: pd.DataFrame) -> dict[str, float]:
-    """RMSE of a solved window against its measurements, per measured variable."""
-    fitted = values_at_times(blk, list(data.columns), data.index.to_numpy())
-    return {n: float(np.sqrt(np.nanmean((fitted[n].to_numpy() - data[n].to_numpy()) ** 2)))
-            for n in data.columns if data[n].notna().any()}
-
-
-def estimate_and_forecast(saved: SavedModel, experiment: Experiment, t_now: float, window: float,
-                          horizon_end: float | None = None, *, arrival_cost: ArrivalCost | None = None,
-                          settings: EstimationSettings | None = None, tee: bool = False) -> TwinEstimate:
-    """Estimate the current state of a running batch and forecast the rest of it.
-
-    Parameters
-    ----------
-    saved : SavedModel
-        The trained model (:func:`idaes_hybrid.output.saved.load_model`); weights stay fixed.
-    experiment : Experiment
-        The batch in progress: recorded initial state (the prior's start), inputs,
-        horizon and measurements (partial states allowed; times after ``t_now`` ignored).
-    t_now : float
-        Current time; the last measurement must be at or after it.
-    window : float
-        Length of the estimation window (the last ``window`` hours; the whole
-        batch so far if longer).
-    horizon_end : float, optional
-        End of the forecast; default the experiment's horizon.
-    arrival_cost : ArrivalCost, optional
-        Explicit prior on the window's initial state (overrides ``settings.prior``).
-    settings : EstimationSettings, optional
-        Prior, noise, grid and solver options.
-    tee : bool
-        Stream the solver log.
-
-    Returns
-    -------
-    TwinEstimate
-
-    Raises
-    ------
-    TwinRequestError
-        A bad ``t_now``, ``window``, ``horizon_end`` or arrival cost, or no data in the window.
-    EstimationError
-        The estimation solve failed.
-    PredictionError
-        The forecast (or the open-loop prior) simulation failed.
-    """
-    start_clock, settings, definition = time.perf_counter(), settings or EstimationSettings(), saved.definition
-    model = saved.hybrid_model(settings.unit_config, settings.solver_options)
-    check_experiments(saved, [experiment], "experiment")
-    t_now, t_s, t_end = check_request(experiment, t_now, window, horizon_end)
-    states = list(definition.state_names)
-    free = list(definition.initial_states)
-    element = finite_number(settings.element_length or experiment.horizon / saved.discretization.nfe,
-                            "element_length")
-    data, noise = window_data(experiment, t_s, t_now, settings)
-    guess = _open_loop_state(model, experiment, t_s, element)
-    guess = {k: max(v, 0.0) if k in definition.nonnegative_states else v for k, v in guess.items()}
-    arrival_cost = arrival_cost_for(guess, arrival_cost, settings, free)
-    if arrival_cost is not None:
-        guess = {**guess, **{k: max(v, 0.0) for k, v in arrival_cost.mean.items() if k in guess}}
-
-    # The window: prediction model (bounds kept), initial state freed.
-    win = _experiment(f"{experiment.name}_window", guess, experiment.inputs, t_now - t_s, data,
-                      {k: v for k, v in noise.items() if k in data.columns})
-    m = _window_model(model, win, _grid(t_now - t_s, element, model.discretization.ncp))
-    blk = m.experiment[win.name]
-    result, n_obs = _solve_window(m, win, free, noise, arrival_cost, settings, tee,
-                                  f"experiment {experiment.name!r}", (t_s, t_now))
-    est = trajectories(blk, definition)
-    est["time"] = est["time"] + t_s
-    state = {n: float(est[n][-1]) for n in states}
-    _log.info(f"estimate: {experiment.name!r} at t = {t_now:g} from {n_obs} measurements in "
-              f"[{t_s:g}, {t_now:g}]: " + ", ".join(f"{k} = {v:.4g}" for k, v in state.items()))
-    # The forecast: a simulation from the estimated state.
-    fc_exp = _experiment(f"{experiment.name}_forecast", state, experiment.inputs, t_end - t_now)
-    forecast = simulate(model.replace(discretization=_grid(t_end - t_now, element,
-                                                           model.discretization.ncp)), fc_exp)
-    fc_model = forecast.model
-    forecast = {**forecast.trajectories(), "time": forecast.time + t_now}
-    return TwinEstimate(
-        experiment=experiment.name, t_now=t_now, window_start=t_s, horizon_end=t_end, state=state,
-        window_initial={n: float(est[n][0]) for n in states}, estimate=est, forecast=forecast, arrival_cost=arrival_cost,
-        noise_sd=noise, fit_rmse=_fit_rmse(blk, data), n_observations=n_obs, status=result.status.value,
-        iterations=result.iterations, objective=result.objective,
-        wall_time_s=time.perf_counter() - start_clock,
-        _forecast_block=fc_model.experiment[fc_exp.name])

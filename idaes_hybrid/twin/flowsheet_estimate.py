@@ -1,7 +1,7 @@
 """State estimation and forecast of a running batch on the flowsheet path.
 
-:func:`estimate_flowsheet` is :func:`~idaes_hybrid.twin.estimate.estimate_and_forecast`
-for a :class:`~idaes_hybrid.model.flowsheet.HybridFlowsheet` and its saved networks:
+:func:`estimate_flowsheet` estimates and forecasts a running batch of a
+:class:`~idaes_hybrid.model.flowsheet.HybridFlowsheet` with its saved networks:
 
 1. **estimate**: the flowsheet is built on the window ``[t_s, t_now]``,
    ``t_s = max(0, t_now - window)``, as an experiment of its own (time shifted to
@@ -39,8 +39,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -55,7 +55,6 @@ from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.flowsheet_problem import (
     experiment_fit_sums, fixed_weight_model, flowsheet_rmse, initialize_flowsheet,
     simulate_flowsheet)
-from idaes_hybrid.training.problem import interpolation_weights
 from idaes_hybrid.twin.common import TwinRequestError, finite_number
 from idaes_hybrid.twin.estimate import (
     ArrivalCost, EstimationSettings, TwinEstimate, arrival_cost_for, check_request, solve_estimate,
@@ -73,36 +72,11 @@ class FlowsheetEstimate(TwinEstimate):
     ``state`` and ``window_initial`` hold the state variables (the names of the
     experiment's ``initial`` table, or ``state=``); ``estimate`` and ``forecast`` hold
     ``time`` and every state variable and every name of ``HybridFlowsheet.variables``.
-
-    Attributes
-    ----------
-    flowsheet : HybridFlowsheet
-        The flowsheet (to read the forecast model).
-    forecast_model : pyomo.environ.Block
-        The solved forecast's experiment block (time from 0 = ``t_now``).
-    forecast_steps : tuple[float, ...]
-        Input step times of the forecast (from 0 = ``t_now``): outlets of units without
-        holdup jump there, so they are interpolated from the element after the step.
+    ``flowsheet`` and ``forecast_model`` (the solved forecast's experiment block, time
+    from 0 = ``t_now``) are set; ``forecast_steps`` are the forecast's input step times
+    (outlets of units without holdup jump there, so they are interpolated from the
+    element after the step).
     """
-
-    flowsheet: HybridFlowsheet | None = field(default=None, repr=False)
-    forecast_model: Any = field(default=None, repr=False)
-    forecast_steps: tuple[float, ...] = ()
-
-    def forecast_at(self, times: Any) -> pd.DataFrame:
-        """Forecast state variables at ``times`` in ``[t_now, horizon_end]`` (collocation polynomials)."""
-        times = np.asarray(times, dtype=float)
-        if times.size and (times.min() < self.t_now - _TOL or times.max() > self.horizon_end + _TOL):
-            raise TwinRequestError("times", f"must lie in [{self.t_now:g}, {self.horizon_end:g}]")
-        blk = self.forecast_model
-        columns = {}
-        for name in self.state:
-            ref = self.flowsheet.var(blk, name, f"forecast.{name}")
-            columns[name] = [sum(w * pyo.value(ref[t]) for t, w in
-                                 interpolation_weights(blk.fs.time, float(tt - self.t_now),
-                                                       self.forecast_steps))
-                             for tt in times]
-        return pd.DataFrame(columns, index=pd.Index(times, name="time"))
 
 
 def flowsheet_state_names(experiment: FlowsheetExperiment,

@@ -27,7 +27,8 @@ def plot_estimate(estimate: TwinEstimate, experiment: Experiment, states: Sequen
     Parameters
     ----------
     estimate : TwinEstimate
-        Result of :func:`~idaes_hybrid.twin.estimate.estimate_and_forecast`.
+        Result of :func:`~idaes_hybrid.twin.unit_estimate.estimate_and_forecast` or
+        :func:`~idaes_hybrid.twin.flowsheet_estimate.estimate_flowsheet`.
     experiment : Experiment
         The batch (its measurements up to ``t_now`` are drawn as used; later
         ones, if any, as hollow markers: not used by the estimate).
