@@ -44,7 +44,6 @@ _LAZY = {
     "get_model_definition": "idaes_hybrid.cases.registry",
     "get_nlp_solver": "idaes_hybrid.solve.solver",
     "optimize_feed": "idaes_hybrid.optimize.feed",
-    "register_model": "idaes_hybrid.cases.registry",
     "train": "idaes_hybrid.training.unit_train",
     "update_model": "idaes_hybrid.twin.update",
 }
@@ -86,5 +85,5 @@ __all__ = [
     "SolverCrashError", "SolverNotFoundError", "TANK_MANIFOLD", "TankManifold",
     "TrainingError", "TrainingResult", "TrainingSettings", "TwinEstimate", "UpdateResult",
     "estimate_and_forecast", "evaluate_feed_on_reference", "get_model_definition",
-    "get_nlp_solver", "optimize_feed", "register_model", "train", "update_model",
+    "get_nlp_solver", "optimize_feed", "train", "update_model",
 ]

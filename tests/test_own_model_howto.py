@@ -53,11 +53,11 @@ def test_the_howto_code_trains_a_registered_model(tmp_path, monkeypatch):
     for name in ("fit.png", "learned_rate.png", "report.md"):
         assert (out / name).is_file()
     # nothing was registered: the saved model names the module, and predict reloads it
-    from idaes_hybrid.cases.registry import REGISTRY
+    from idaes_hybrid.cases.registry import BUILT_IN_MODELS
     from idaes_hybrid.cli.app import main
     from idaes_hybrid.output.saved import load_model
 
-    assert "leslie_gower" not in REGISTRY
+    assert "leslie_gower" not in BUILT_IN_MODELS
     saved = load_model(out / "model")
     assert saved.model_ref == f"{tmp_path.resolve() / 'my_model.py'}:LESLIE_GOWER"
     assert saved.definition.name == "leslie_gower" and saved.definition.state_names == ("x0", "x1")

@@ -17,7 +17,7 @@ from idaes_hybrid.config.run import ConfigError, run_config_from_dict
 from idaes_hybrid.solve.solver import get_nlp_solver
 from idaes_hybrid.model.contract import ContractError, HybridUnit, KineticsMode
 from idaes_hybrid.cases.predator_prey import PredatorPrey, equilibrium
-from idaes_hybrid.cases.registry import REGISTRY
+from idaes_hybrid.cases.registry import BUILT_IN_MODELS
 
 CASE = Path(__file__).resolve().parents[1] / "flowsheets" / "predator_prey"
 INITIAL = {"x0": 1.0, "x1": 0.1}
@@ -113,7 +113,7 @@ def _shipped():
 @pytest.mark.unit
 def test_shipped_config_switches_the_constraint_on():
     config = run_config_from_dict(_shipped(), CASE)
-    assert config.definition is REGISTRY["predator_prey"]
+    assert config.definition is BUILT_IN_MODELS["predator_prey"]
     assert config.training.unit_config == {"lyapunov_constraint": True}
     assert config.network_spec().sizes == [2, 16, 16, 1]
     assert config.network_spec().n_parameters == 337

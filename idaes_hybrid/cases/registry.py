@@ -1,8 +1,14 @@
-"""Named hybrid model definitions, as the command line and configs refer to them."""
+"""The built-in one-unit models by name (``model = "fed_batch_bioreactor"`` in a config).
+
+A fixed, read-only table: a model of one's own is named by file in the config
+(``model = "my_model.py:NAME"``) or built by a flowsheet build function
+(``[flowsheet] build = "model.py:build"``); nothing is registered.
+"""
 
 from __future__ import annotations
 
-from typing import Callable
+from types import MappingProxyType
+from typing import Callable, Mapping
 
 from pyomo.environ import units as pyunits
 
@@ -74,18 +80,16 @@ TANK_MANIFOLD = HybridModelDefinition(
     fixed_initial_states=("x0", "x2", "x3"),
 )
 
-REGISTRY: dict[str, HybridModelDefinition] = {
-    d.name: d for d in (FED_BATCH_BIOREACTOR, PREDATOR_PREY, TANK_MANIFOLD)}
-
-
-def register_model(definition: HybridModelDefinition) -> None:
-    """Make a user's hybrid model available to configs and the command line by name."""
-    REGISTRY[definition.name] = definition
+#: The built-in models by name (read-only).
+BUILT_IN_MODELS: Mapping[str, HybridModelDefinition] = MappingProxyType(
+    {d.name: d for d in (FED_BATCH_BIOREACTOR, PREDATOR_PREY, TANK_MANIFOLD)})
 
 
 def get_model_definition(name: str) -> HybridModelDefinition:
-    """Look up a model by name; the error lists the known names."""
+    """Look up a built-in model by name; the error lists the known names."""
     try:
-        return REGISTRY[name]
+        return BUILT_IN_MODELS[name]
     except KeyError:
-        raise ContractError(f"model={name!r} is not a known hybrid model; known: {sorted(REGISTRY)}") from None
+        raise ContractError(f"model={name!r} is not a built-in hybrid model; known: "
+                            f"{sorted(BUILT_IN_MODELS)} (or name your own by file: "
+                            "'module.py:NAME')") from None

@@ -41,7 +41,7 @@ from idaes_hybrid.decomposition.settings import DecompositionSettings
 from idaes_hybrid.uncertainty.settings import UncertaintySettings
 from idaes_hybrid.training.regularization import CROSS_VALIDATE
 from idaes_hybrid.training.train import NlpScaling, TrainingSettings
-from idaes_hybrid.cases.registry import REGISTRY, HybridModelDefinition, get_model_definition
+from idaes_hybrid.cases.registry import BUILT_IN_MODELS, HybridModelDefinition, get_model_definition
 from idaes_hybrid.model.user_module import UserModuleError, absolute_reference, load_definition
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -270,7 +270,7 @@ def _parse_model(value: Any, base_dir: str | Path) -> tuple[HybridModelDefinitio
     :class:`HybridModelDefinition` in the user's module (no registration step). Returns the
     definition and, for a module reference, its absolute form (saved with the model)."""
     if value is None:
-        raise ConfigError(f"model: required key missing; known models: {valid_names(sorted(REGISTRY))} "
+        raise ConfigError(f"model: required key missing; known models: {valid_names(sorted(BUILT_IN_MODELS))} "
                           "or 'module.py:NAME' (a HybridModelDefinition in your module)")
     if isinstance(value, str) and ":" in value:
         try:
@@ -278,9 +278,9 @@ def _parse_model(value: Any, base_dir: str | Path) -> tuple[HybridModelDefinitio
         except UserModuleError as err:
             raise ConfigError(str(err)) from err.__cause__
         return definition, absolute_reference(value, base_dir)
-    if not isinstance(value, str) or value not in REGISTRY:
+    if not isinstance(value, str) or value not in BUILT_IN_MODELS:
         raise ConfigError(f"model: {value!r} is not a known hybrid model; known models: "
-                          f"{valid_names(sorted(REGISTRY))} or 'module.py:NAME' (a "
+                          f"{valid_names(sorted(BUILT_IN_MODELS))} or 'module.py:NAME' (a "
                           "HybridModelDefinition in your module)")
     return get_model_definition(value), None
 

@@ -136,9 +136,9 @@ class SavedModel:
     @property
     def definition(self) -> HybridModelDefinition:
         """The model definition: from the user's module when the model was trained from a
-        ``"module.py:NAME"`` config (``model_ref``), else the built-in or registered name;
+        ``"module.py:NAME"`` config (``model_ref``), else the built-in name;
         :class:`ModelFileError` if neither is found."""
-        from idaes_hybrid.cases.registry import REGISTRY
+        from idaes_hybrid.cases.registry import BUILT_IN_MODELS
 
         if self.model_ref:
             from idaes_hybrid.model.user_module import UserModuleError, load_definition
@@ -148,10 +148,10 @@ class SavedModel:
             except UserModuleError as err:
                 raise ModelFileError(f"{err} (named in '{self.directory / MODEL_FILE}'; the module "
                                      "the model was trained with must stay where it was)") from None
-        if self.model_name not in REGISTRY:
+        if self.model_name not in BUILT_IN_MODELS:
             raise ModelFileError(f"model: {self.model_name!r} in '{self.directory / MODEL_FILE}' "
-                                 f"is not a registered hybrid model; known: {sorted(REGISTRY)}")
-        return REGISTRY[self.model_name]
+                                 f"is not a built-in hybrid model; known: {sorted(BUILT_IN_MODELS)}")
+        return BUILT_IN_MODELS[self.model_name]
 
     def hybrid_model(self, unit_config: Mapping[str, Any] | None = None,
                      solver_options: Mapping[str, Any] | None = None) -> HybridModel:
