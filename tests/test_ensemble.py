@@ -297,15 +297,17 @@ def test_members_trained_on_the_dask_engine_equal_the_serial_ones(tmp_path):
     """Two unit-path members on a local Dask cluster of 2 workers: the same networks as in
     this process (same resamples, deterministic solves)."""
     from idaes_hybrid.config.run import load_run_config
+    from idaes_hybrid.config.unit_translation import as_flowsheet_config
     from idaes_hybrid.training.unit_train import train
-    from idaes_hybrid.uncertainty.ensemble import train_members, unit_member_trainer
+    from idaes_hybrid.uncertainty.ensemble import flowsheet_member_trainer, train_members
 
     config = load_run_config(_unit_config(tmp_path, ""))
     result = train(config.definition, config.experiments, config.network_spec(), config.discretization,
                    config.physics, config.network_inputs, config.training)
-    trainer = unit_member_trainer(config.hybrid_model(result.spec), config.training,
-                                  result.regularization["alpha"])
-    train_exps = [e for e in config.experiments if e.role.value == "train"]
+    fs, disc = as_flowsheet_config(config), config.discretization  # the unit as its one-unit flowsheet
+    trainer = flowsheet_member_trainer(fs.flowsheet, result.spec, disc.nfe, disc.ncp, fs.training,
+                                       result.regularization["alpha"])
+    train_exps = [e for e in fs.experiments if e.role.value == "train"]
     serial = train_members(trainer, train_exps, 2, config.seed)
     parallel = train_members(trainer, train_exps, 2, config.seed, n_workers=2)
     assert len(serial.specs) == len(parallel.specs) == 2 and not parallel.failures

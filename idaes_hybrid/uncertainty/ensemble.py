@@ -35,7 +35,6 @@ from idaes.core.util.exceptions import InitializationError
 from idaes_hybrid.model.experiment import DataError
 from idaes_hybrid.nn.network import NetworkConfigError, NetworkSpec
 from idaes_hybrid.training.predict import PredictionError, Simulation
-from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.uncertainty.laplace import (
     PredictionBands, UncertaintyError, ValidationBands, band_coverage)
 from idaes_hybrid.uncertainty.settings import Resampling
@@ -429,35 +428,6 @@ def prior_draw(base: NetworkSpec, alpha: float, seed: int) -> NetworkSpec:
     spec = NetworkSpec.from_dict(base.to_dict())
     spec.set_flat_parameters(draw)
     return spec
-
-
-def unit_member_trainer(model: HybridModel, settings, alpha: float,
-                        random_prior: bool = False) -> MemberTrainer:
-    """Unit path: :func:`~idaes_hybrid.training.train.train` of ``model`` warm-started from
-    its network ``model.spec`` (states simulated with it), the prior centred on zero or, with
-    ``random_prior``, on the member's draw from the prior (:func:`prior_draw`)."""
-    from idaes_hybrid.training.unit_train import train
-    from idaes_hybrid.training.warm_start import WarmStart
-
-    member, base = member_settings(settings, alpha), model.spec
-
-    def train_member(experiments: list, seed: int) -> NetworkSpec:
-        centre = tuple(prior_draw(base, alpha, seed).flat_parameters()) if random_prior else None
-        return train(model.definition, experiments, base, model.discretization, dict(model.physics),
-                     list(model.network_inputs), dataclasses.replace(member, seed=seed),
-                     warm_start=WarmStart(spec=base, anchor=False, prior_centre=centre)).spec
-
-    return train_member
-
-
-def unit_simulator(model: HybridModel, user_scaling: bool = False) -> Simulator:
-    """Unit path: :func:`~idaes_hybrid.training.predict.simulate` of ``model`` with a member's network."""
-    from idaes_hybrid.training.predict import simulate
-
-    def run(experiment, spec: NetworkSpec) -> Simulation:
-        return simulate(model.replace(spec=spec), experiment, user_scaling=user_scaling)
-
-    return run
 
 
 def flowsheet_member_trainer(hf, base: NetworkSpec, nfe: int, ncp: int, settings,
