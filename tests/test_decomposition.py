@@ -1,4 +1,7 @@
-"""Decomposition training: exact outer derivatives, checkpoints, Dask workers, faults."""
+"""Decomposition training: exact outer derivatives, checkpoints, Dask workers, faults.
+
+One-unit models decompose on their one-unit flowsheet (``unit_flowsheet``) through
+``FlowsheetInnerSpec``."""
 
 from __future__ import annotations
 
@@ -11,11 +14,12 @@ import pytest
 from idaes_hybrid.config.run import ConfigError, parse_decomposition
 from idaes_hybrid.decomposition import checkpoint as ckpt
 from idaes_hybrid.decomposition.engine import Engine, Job
-from idaes_hybrid.decomposition.inner import InnerProblem, InnerSpec, SlackKind, WarmPoint
-from idaes_hybrid.decomposition.outer import run_decomposition
+from idaes_hybrid.decomposition.flowsheet_inner import FlowsheetInnerSpec
+from idaes_hybrid.decomposition.inner import InnerProblem, SlackKind, WarmPoint
+from idaes_hybrid.decomposition.outer import decompose
 from idaes_hybrid.decomposition.settings import DecompositionSettings, Optimizer, Schedule
+from idaes_hybrid.model.unit_flowsheet import unit_experiment, unit_flowsheet
 from idaes_hybrid.nn.network import NetworkSpec
-from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.training.problem import Discretization
 from idaes_hybrid.cases.registry import FED_BATCH_BIOREACTOR
 from small_networks import small_bioreactor_network
@@ -23,23 +27,38 @@ from small_networks import small_bioreactor_network
 DISC = Discretization(nfe=6, ncp=2)
 PHYSICS = {"Yxs": 0.5, "Ypx": 0.2}
 INPUTS = ("X", "S", "P", "V")
+#: The bioreactor as its one-unit flowsheet (the one engine of one-unit models).
+HF = unit_flowsheet(FED_BATCH_BIOREACTOR, PHYSICS, INPUTS)
 
 
 @functools.lru_cache(maxsize=1)
-def _experiments():
+def _unit_experiments():
     from flowsheets.bioreactor.many_batches import experiments
 
     exps = experiments(3, n_validation=1)
     return [e for e in exps if e.role.value == "train"], [e for e in exps if e.role.value == "validation"]
 
 
+@functools.lru_cache(maxsize=1)
+def _experiments():
+    """The training and validation batches as experiments of the one-unit flowsheet."""
+    train, val = _unit_experiments()
+    return ([unit_experiment(e, FED_BATCH_BIOREACTOR) for e in train],
+            [unit_experiment(e, FED_BATCH_BIOREACTOR) for e in val])
+
+
 def _network(seed: int = 3) -> NetworkSpec:
     return small_bioreactor_network(seed)
 
 
+def _make_spec(hf=HF, disc=DISC):
+    """Spec factory of the decomposition on the flowsheet ``hf``."""
+    return functools.partial(FlowsheetInnerSpec, hf=hf, nfe=disc.nfe, ncp=disc.ncp)
+
+
 def _inner(exp, slack_penalty=None, kind=SlackKind.L1) -> InnerProblem:
-    return InnerProblem(InnerSpec(FED_BATCH_BIOREACTOR, exp, _network(), DISC, PHYSICS, INPUTS,
-                                  slack_penalty=slack_penalty, slack_kind=kind))
+    return InnerProblem(FlowsheetInnerSpec(HF, exp, _network(), DISC.nfe, DISC.ncp,
+                                           slack_penalty=slack_penalty, slack_kind=kind))
 
 
 # ---------------------------------------------------------------- settings, config, checkpoints
@@ -133,9 +152,7 @@ def test_outer_loss_gradient_matches_finite_differences_over_experiments():
     train, val = _experiments()
     s = DecompositionSettings(n_workers=0, slack_penalty=None)
     with Engine(0) as engine:
-        make = functools.partial(InnerSpec, definition=FED_BATCH_BIOREACTOR, disc=DISC, physics=PHYSICS,
-                                 network_inputs=INPUTS)
-        outer = _Outer(make, train, val, _network(), 0.01, s, None, None, engine, None)
+        outer = _Outer(_make_spec(), train, val, _network(), 0.01, s, None, None, engine, None)
         theta = _network().flat_parameters()
         loss, grad, _ = outer.loss_and_gradient(theta, [e.name for e in train])
         d = np.random.default_rng(1).normal(size=theta.size)
@@ -151,9 +168,9 @@ def test_exact_inner_problem_is_the_collocation_simulation():
     bioreactor with the same network (to discretization accuracy)."""
     from scipy.integrate import solve_ivp
 
-    exp = _experiments()[0][0]
-    problem = InnerProblem(InnerSpec(FED_BATCH_BIOREACTOR, exp, _network(), Discretization(nfe=40, ncp=3),
-                                     PHYSICS, INPUTS))
+    exp = _unit_experiments()[0][0]
+    problem = InnerProblem(FlowsheetInnerSpec(HF, unit_experiment(exp, FED_BATCH_BIOREACTOR), _network(),
+                                              nfe=40, ncp=3))
     net = _network()
     res = problem.solve(net.flat_parameters(), want_rmse=True)
     F, Sf = exp.inputs["F"], exp.inputs["Sf"]
@@ -177,8 +194,7 @@ def test_exact_inner_problem_is_the_collocation_simulation():
 
 def _run(settings, **kw):
     train, val = _experiments()
-    model = HybridModel(FED_BATCH_BIOREACTOR, PHYSICS, tuple(INPUTS), DISC, _network())
-    return run_decomposition(model, train, val, 0.01, settings, **kw)
+    return decompose(_make_spec(), train, val, _network(), 0.01, settings, **kw)
 
 
 @pytest.mark.component
@@ -249,9 +265,9 @@ def test_tank_manifold_index2_decomposes():
     spec = NetworkSpec.dense(base.n_inputs, [6], base.n_outputs, "tanh", seed=0)
     spec.input_mean[:], spec.input_std[:] = 2.0, 2.0
     spec.output_std[:] = 0.05
-    train_exps = [e for e in cfg.experiments if e.role.value == "train"]
+    train_exps = [unit_experiment(e, cfg.definition) for e in cfg.experiments if e.role.value == "train"]
     s = DecompositionSettings(n_workers=0, max_epochs=4, stage_epochs=2, slack_penalty=100.0)
-    model = cfg.hybrid_model(spec).replace(discretization=Discretization(nfe=8, ncp=2))
-    res = run_decomposition(model, train_exps, [], 0.01, s)
+    hf = unit_flowsheet(cfg.definition, cfg.physics, cfg.network_inputs, cfg.training.unit_config)
+    res = decompose(_make_spec(hf, Discretization(nfe=8, ncp=2)), train_exps, [], spec, 0.01, s)
     losses = [h["train_loss"] for h in res.history]
     assert len(losses) == 4 and losses[1] < losses[0] and losses[3] < losses[2]

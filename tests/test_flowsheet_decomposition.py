@@ -1,5 +1,7 @@
 """The decomposition on the flowsheet path: one inner IDAES-flowsheet problem per
-experiment, the same numbers as the unit path's, on Dask workers too."""
+experiment; the user's bioreactor flowsheet gives the same numbers as the hand-written
+unit's one-unit flowsheet (``config.toml`` translated by ``unit_flowsheet``), on Dask
+workers too."""
 
 from __future__ import annotations
 
@@ -13,12 +15,13 @@ import pytest
 from idaes_hybrid.config.run import ConfigError, load_run_config
 from idaes_hybrid.decomposition.engine import Engine
 from idaes_hybrid.decomposition.flowsheet_inner import FlowsheetInnerSpec
-from idaes_hybrid.decomposition.inner import InnerProblem, InnerSpec, SlackKind
-from idaes_hybrid.decomposition.outer import decompose, run_decomposition
+from idaes_hybrid.decomposition.inner import InnerProblem, SlackKind
+from idaes_hybrid.decomposition.outer import decompose
 from idaes_hybrid.decomposition.settings import DecompositionSettings
 from idaes_hybrid.config.flowsheet import load_flowsheet_config
+from idaes_hybrid.model.unit_flowsheet import unit_experiment, unit_flowsheet
 from idaes_hybrid.nn.network import NetworkSpec
-from idaes_hybrid.training.problem import Discretization, observation_scales
+from idaes_hybrid.training.problem import observation_scales
 from idaes_hybrid.model.experiment import split_by_role
 from small_networks import small_bioreactor_network
 
@@ -38,20 +41,27 @@ def _network() -> NetworkSpec:
 _split = split_by_role
 
 
+def _unit_flowsheet(unit_cfg):
+    """``config.toml``'s hand-written unit as its one-unit flowsheet, with its experiments."""
+    hf = unit_flowsheet(unit_cfg.definition, unit_cfg.physics, unit_cfg.network_inputs,
+                        unit_cfg.training.unit_config)
+    return hf, [unit_experiment(e, unit_cfg.definition) for e in unit_cfg.experiments]
+
+
 @pytest.mark.component
 @pytest.mark.parametrize("rho,kind", [(None, SlackKind.L1), (100.0, SlackKind.QUADRATIC)])
 def test_flowsheet_inner_problem_equals_the_units_and_its_gradient_the_finite_difference(rho, kind):
-    """The bioreactor built by the user's function gives the hand-written unit's inner
-    value and envelope gradient (same equations), and the gradient is the central
-    difference of the inner optimum."""
+    """The bioreactor built by the user's function gives the inner value and envelope
+    gradient of the hand-written unit's one-unit flowsheet (same equations), and the
+    gradient is the central difference of the inner optimum."""
     unit_cfg, fs_cfg = _configs()
-    u_exp = unit_cfg.training_experiments[0]
+    unit_hf, unit_exps = _unit_flowsheet(unit_cfg)
+    u_exp = next(e for e in unit_exps if e.role.value == "train")
     f_exp = next(e for e in fs_cfg.experiments if e.name == u_exp.name)
     scales = observation_scales(unit_cfg.training_experiments)
     theta = _network().flat_parameters()
-    unit = InnerProblem(InnerSpec(unit_cfg.definition, u_exp, _network(), Discretization(nfe=NFE, ncp=NCP),
-                                  unit_cfg.physics, tuple(unit_cfg.network_inputs), scales=scales,
-                                  slack_penalty=rho, slack_kind=kind)).solve(theta)
+    unit = InnerProblem(FlowsheetInnerSpec(unit_hf, u_exp, _network(), NFE, NCP, scales=scales,
+                                           slack_penalty=rho, slack_kind=kind)).solve(theta)
     problem = InnerProblem(FlowsheetInnerSpec(fs_cfg.flowsheet, f_exp, _network(), NFE, NCP, scales=scales,
                                               slack_penalty=rho, slack_kind=kind))
     base = problem.solve(theta)
@@ -71,13 +81,14 @@ def _settings(**kw) -> DecompositionSettings:
 
 @pytest.mark.integration
 def test_flowsheet_decomposition_follows_the_unit_paths_iterates():
-    """L-BFGS over the same start: the flowsheet path's epochs have the unit path's losses
-    and end at its weights."""
+    """L-BFGS over the same start: the user's flowsheet's epochs have the losses of the
+    hand-written unit's one-unit flowsheet and end at its weights."""
     unit_cfg, fs_cfg = _configs()
-    u_train, u_val = _split(unit_cfg.experiments)
+    unit_hf, unit_exps = _unit_flowsheet(unit_cfg)
+    u_train, u_val = _split(unit_exps)
     f_train, f_val = _split(fs_cfg.experiments)
-    model = unit_cfg.hybrid_model(_network()).replace(discretization=Discretization(nfe=NFE, ncp=NCP))
-    unit = run_decomposition(model, u_train, u_val, 0.01, _settings())
+    unit_make = functools.partial(FlowsheetInnerSpec, hf=unit_hf, nfe=NFE, ncp=NCP)
+    unit = decompose(unit_make, u_train, u_val, _network(), 0.01, _settings())
     make = functools.partial(FlowsheetInnerSpec, hf=fs_cfg.flowsheet, nfe=NFE, ncp=NCP)
     flow = decompose(make, f_train, f_val, _network(), 0.01, _settings())
     assert flow.epochs == unit.epochs

@@ -1,12 +1,12 @@
 """One experiment's inner problem of the decomposition on any IDAES flowsheet.
 
-The flowsheet path's counterpart of :class:`~idaes_hybrid.decomposition.inner.InnerSpec`:
-the experiment's flowsheet is built by the user's function
-(:meth:`~idaes_hybrid.model.HybridFlowsheet.build_experiment`), its learned term's
-network evaluated at every point of the term with the weights fixed, and the data fit
-of :func:`~idaes_hybrid.training.flowsheet_problem.build_flowsheet_training_model` as
-objective. :class:`~idaes_hybrid.decomposition.inner.InnerProblem` solves it for
-given weights and returns the envelope gradient, exactly as for a unit.
+The decomposition's one inner-problem spec, for every model: the experiment's flowsheet
+is built by the user's function (:meth:`~idaes_hybrid.model.HybridFlowsheet.build_experiment`;
+a one-unit model's by :func:`~idaes_hybrid.model.unit_flowsheet.unit_flowsheet`), its
+learned term's network evaluated at every point of the term with the weights fixed, and
+the data fit of :func:`~idaes_hybrid.training.flowsheet_problem.build_flowsheet_training_model`
+as objective. :class:`~idaes_hybrid.decomposition.inner.InnerProblem` solves it for given
+weights and returns the envelope gradient.
 """
 
 from __future__ import annotations

@@ -35,12 +35,9 @@ import idaes.logger as idaeslog
 from idaes.core.util.exceptions import InitializationError
 
 from idaes_hybrid.solve.batched import BatchedNLP, build_batched_nlp, interior_point_backend
-from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.solve.solver import IPOPT_STATUS, SolveStatus
-from idaes_hybrid.model.experiment import DataError, Experiment
-from idaes_hybrid.training.problem import Discretization, build_training_model
-from idaes_hybrid.model.definition import HybridModelDefinition
+from idaes_hybrid.model.experiment import DataError
 
 _log = idaeslog.getLogger(__name__)
 
@@ -89,62 +86,12 @@ class InnerSolveOptions:
         return self.experiment.name
 
 
-@dataclass(frozen=True)
-class InnerSpec(InnerSolveOptions):
-    """Everything a worker needs to build one unit experiment's inner problem (picklable).
-
-    Attributes
-    ----------
-    definition, experiment, disc, physics, network_inputs, unit_config
-        As for :func:`~idaes_hybrid.training.problem.build_training_model`.
-    network
-        Network sizes, activations and normalization (its weights are replaced by
-        the ``theta`` of each solve).
-    scales, slack_penalty, slack_kind, options, start
-        Keywords only: see :class:`InnerSolveOptions`.
-    """
-
-    definition: HybridModelDefinition
-    experiment: Experiment
-    network: NetworkSpec
-    disc: Discretization
-    physics: Mapping[str, float]
-    network_inputs: tuple[str, ...]
-    unit_config: Mapping[str, Any] = field(default_factory=dict)
-
-    def build_model(self) -> tuple[pyo.ConcreteModel, Any]:
-        """The experiment's model with its ``data_fit`` as objective, and its network
-        block (weights fixed)."""
-        m = build_training_model(self.definition, [self.experiment], self.network, self.disc,
-                                 dict(self.physics), list(self.network_inputs), Formulation.BATCHED,
-                                 unit_config=dict(self.unit_config), scales=self.scales)
-        return m, m.net
-
-    def march(self, m: pyo.ConcreteModel, net: Any) -> None:
-        """Initialize the states by the units' Initializer with the network's weights."""
-        from idaes_hybrid.model.initialization import initialize_hybrid_units
-
-        initialize_hybrid_units(m, net)
-
-    def rmse(self, m: pyo.ConcreteModel) -> dict[str, float]:
-        """RMSE of each measured variable at the solved point."""
-        from idaes_hybrid.training.predict import rmse as rmse_of
-
-        return rmse_of(m.experiment[self.name], self.experiment)
-
-    def time_variable(self, m: pyo.ConcreteModel, variable: str) -> tuple[Any, Any]:
-        """The experiment's time set and the state or learned variable ``variable`` over it."""
-        blk = m.experiment[self.name]
-        if not hasattr(blk.fs.unit, variable):
-            raise KeyError(f"variables: {variable!r} is not a variable of the unit")
-        return blk.fs.time, getattr(blk.fs.unit, variable)
-
-
 class InnerSource(Protocol):
-    """What :class:`InnerProblem` needs of a spec (:class:`InnerSpec` for the units,
-    :class:`~idaes_hybrid.decomposition.flowsheet_inner.FlowsheetInnerSpec` for any
-    IDAES flowsheet): picklable, with the fields ``network``, ``scales``,
-    ``slack_penalty``, ``slack_kind``, ``options`` and ``start`` of :class:`InnerSpec`."""
+    """What :class:`InnerProblem` needs of a spec
+    (:class:`~idaes_hybrid.decomposition.flowsheet_inner.FlowsheetInnerSpec` for any IDAES
+    flowsheet, a one-unit model's too): picklable, with a ``network`` and the fields of
+    :class:`InnerSolveOptions` (``scales``, ``slack_penalty``, ``slack_kind``, ``options``,
+    ``start``)."""
 
     network: NetworkSpec
     slack_penalty: float | None

@@ -19,11 +19,10 @@ kept for early stopping and a checkpoint is written.
 
 from __future__ import annotations
 
-import functools
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -31,12 +30,10 @@ import idaes.logger as idaeslog
 
 from idaes_hybrid.decomposition import checkpoint as ckpt
 from idaes_hybrid.decomposition.engine import Engine, Job
-from idaes_hybrid.decomposition.inner import InnerSource, InnerSpec, WarmPoint
+from idaes_hybrid.decomposition.inner import InnerSource, WarmPoint
 from idaes_hybrid.decomposition.settings import DecompositionSettings, DecompositionStatus, Optimizer
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.model.experiment import observation_count
-from idaes_hybrid.training.experiment import Experiment
-from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.training.predict import pooled_rmse
 from idaes_hybrid.training.problem import observation_scales
 
@@ -72,10 +69,6 @@ class DecompositionResult:
     inner_solves: int
     resubmissions: int
     resumed_from: int | None = None
-
-
-class _StopRun(Exception):
-    """Raised inside the L-BFGS callback to stop early."""
 
 
 class _Outer:
@@ -158,26 +151,6 @@ class _Outer:
         return float(loss), pooled_rmse({r.name: r.rmse for r in results}, self.val_exps)
 
 
-def run_decomposition(
-    model: HybridModel,
-    train_exps: Sequence[Experiment],
-    val_exps: Sequence[Experiment],
-    regularization: float,
-    settings: DecompositionSettings | None = None,
-    **options: Any,
-) -> DecompositionResult:
-    """Train the weights of ``model.spec`` by the decomposition, one hybrid unit per experiment
-    (:class:`~idaes_hybrid.decomposition.inner.InnerSpec` built from ``model``); ``options``
-    (``starts``, ``anchor``, ``engine``, ``on_epoch``) and the other arguments as for
-    :func:`decompose`."""
-    if model.spec is None:
-        raise DecompositionError("network: the model has no network to start from")
-    make_spec = functools.partial(InnerSpec, definition=model.definition, disc=model.discretization,
-                                  physics=dict(model.physics), network_inputs=tuple(model.network_inputs),
-                                  unit_config=dict(model.unit_config or {}))
-    return decompose(make_spec, train_exps, val_exps, model.spec, regularization, settings, **options)
-
-
 def decompose(
     make_spec: Callable[..., InnerSource],
     train_exps: Sequence,
@@ -198,8 +171,9 @@ def decompose(
         Builds one experiment's inner-problem spec from the keywords ``experiment``,
         ``network``, ``scales``, ``options``, ``slack_penalty`` (and ``slack_kind``,
         ``start``), e.g. a ``functools.partial`` of
-        :class:`~idaes_hybrid.decomposition.inner.InnerSpec` or
-        :class:`~idaes_hybrid.decomposition.flowsheet_inner.FlowsheetInnerSpec`.
+        :class:`~idaes_hybrid.decomposition.flowsheet_inner.FlowsheetInnerSpec` on a
+        flowsheet (a one-unit model's:
+        :func:`~idaes_hybrid.model.unit_flowsheet.unit_flowsheet`).
     train_exps, val_exps
         Training and validation experiments (with ``name``, ``measurements``,
         ``measured_variables``).

@@ -53,7 +53,7 @@ class DecompositionStatus(enum.StrEnum):
 
 @dataclass
 class DecompositionSettings:
-    """Options of :func:`~idaes_hybrid.decomposition.outer.run_decomposition`.
+    """Options of :func:`~idaes_hybrid.decomposition.outer.decompose`.
 
     Attributes
     ----------

@@ -122,9 +122,9 @@ def laplace_covariance(make_spec: Callable[..., InnerSource], train_experiments:
     Parameters
     ----------
     make_spec
-        Spec factory of the path (``functools.partial`` of
-        :class:`~idaes_hybrid.decomposition.inner.InnerSpec` or
-        :class:`~idaes_hybrid.decomposition.flowsheet_inner.FlowsheetInnerSpec`), called
+        Spec factory (``functools.partial`` of
+        :class:`~idaes_hybrid.decomposition.flowsheet_inner.FlowsheetInnerSpec` on the
+        flowsheet, a one-unit model's included), called
         with ``experiment``, ``network``, ``scales``, ``slack_penalty`` and ``options``.
     train_experiments
         The training experiments.
