@@ -55,24 +55,28 @@ def _predict_case(config, spec, name, initial, inputs, horizon, march: bool) -> 
     import pandas as pd
     import pyomo.environ as pyo
 
+    from idaes_hybrid.model.unit_flowsheet import term_name, unit_experiment, unit_flowsheet
     from idaes_hybrid.solve.batched import solve_hybrid
     from idaes_hybrid.training.experiment import Experiment, Role
-    from idaes_hybrid.training.predict import build_prediction_model
-    from idaes_hybrid.model.initialization import initialize_hybrid_units
+    from idaes_hybrid.training.flowsheet_problem import fixed_weight_model, initialize_flowsheet
 
     meas = pd.DataFrame({"X": [initial["X"]]}, index=pd.Index([0.0], name="time"))
     exp = Experiment(name="case", initial=initial, inputs=inputs, horizon=horizon,
                      measurements=meas, role=Role.VALIDATION)
+    model = config.hybrid_model(spec)
+    d, disc = model.definition, model.discretization
     tick = time.perf_counter()
-    m = build_prediction_model(config.hybrid_model(spec), exp)
+    hf = unit_flowsheet(d, model.physics, model.network_inputs, model.unit_config)
+    m, blk, nets = fixed_weight_model(hf, unit_experiment(exp, d), {term_name(d): spec}, disc.nfe,
+                                      disc.ncp, "predict_case")
     build_s = time.perf_counter() - tick
     tick = time.perf_counter()
     if march:
-        initialize_hybrid_units(m, m.net)
+        initialize_flowsheet(blk, nets)
     init_s = time.perf_counter() - tick
     m.objective = pyo.Objective(expr=0.0)
-    res = solve_hybrid(m, m.net, config.training.solver_options)
-    unit = m.experiment["case"].fs.unit
+    res = solve_hybrid(m, nets, config.training.solver_options)
+    unit = blk.fs.unit
     return {"case": name, "march": march, "status": res.status.value, "iterations": res.iterations,
             "build_s": build_s, "init_s": init_s, "solve_s": res.wall_time_s,
             "X_end": pyo.value(unit.X[unit.flowsheet().time.last()]) if res.solution_loaded else None}
@@ -118,7 +122,7 @@ def render(doc: dict[str, Any]) -> str:
              "times vary by tens of percent between identical runs).", "",
              "## User scaling in the train stage (BATCHED, Ipopt + MUMPS via cyipopt)", "",
              "`user_scaling = true`: IDAES scaling factors from the smoother's solution "
-             "(`idaes_hybrid.model.scaling.scale_hybrid_model`) passed to Ipopt with "
+             "(`idaes_hybrid.training.flowsheet_problem.scale_flowsheet_model`) passed to Ipopt with "
              "`nlp_scaling_method = user-scaling`; off: Ipopt's default gradient-based scaling.", "",
              "| Hessian | user_scaling | run | status | train iterations | train s | objective | "
              "val RMSE X | val RMSE S |", "|---|---|---|---|---|---|---|---|---|"]
@@ -131,7 +135,7 @@ def render(doc: dict[str, Any]) -> str:
               "## Prediction: constant initial guess vs element-by-element march", "",
               "The trained network of the first run above; each batch solved as a square "
               "system from the constant initial state (`march` False, the behaviour before "
-              "issue 8) and after `initialize_hybrid_units` (True). Times in seconds.", "",
+              "issue 8) and after `initialize_flowsheet`'s march (True). Times in seconds.", "",
               "| batch | march | status | solve iterations | build s | march s | solve s | X(tf) |",
               "|---|---|---|---|---|---|---|---|"]
     for p in doc["prediction"]:

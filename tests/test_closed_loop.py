@@ -26,11 +26,11 @@ from idaes_hybrid.model.inputs import InputProfile
 from idaes_hybrid.optimize import closed_loop as cl
 from idaes_hybrid.model.contract import KineticsMode
 from idaes_hybrid.optimize.feed import (FeedProfile, FeedRequest, OptimizationRequestError,
-                                        evaluate_feed_on_reference, optimize_feed)
+                                        evaluate_feed_on_reference, feed_problem, optimize_feed)
 from idaes_hybrid.output.saved import experiment_fingerprint, load_model, save_model
 from idaes_hybrid.training.experiment import DataError, Experiment
 from idaes_hybrid.training.hybrid_model import HybridModel
-from idaes_hybrid.training.problem import Discretization, build_experiment_flowsheet
+from idaes_hybrid.training.problem import Discretization
 from idaes_hybrid.cases.registry import FED_BATCH_BIOREACTOR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -194,20 +194,29 @@ def test_proximal_term_picks_the_reference_feed_when_it_dominates():
 
 @pytest.mark.component
 def test_feed_steps_fall_on_element_boundaries_of_the_unit_model():
+    """The plant's batch (its feed a step input) on the one-unit flowsheet, and the feed
+    optimization's own batch (the feed freed on its intervals), on the grid of feed_problem."""
     import pyomo.environ as pyo
+
+    from idaes_hybrid.model.unit_flowsheet import unit_experiment, unit_flowsheet
+    from idaes_hybrid.optimize.flowsheet import starting_run
 
     profile = FeedProfile.uniform([0.0, 0.1, 0.2], 30.0)
     frame = pd.DataFrame({"S": [5.0]}, index=pd.Index([0.0], name="time"))
-    exp = cl.batch_experiment("b", FeedRequest(INITIAL, 30.0, 30.0, 3, (0.0, 0.2), 2.5),
-                              profile, cl.PlantBatch(frame), None)
-    m = pyo.ConcreteModel()
+    request = FeedRequest(INITIAL, 30.0, 30.0, 3, (0.0, 0.2), 2.5)
+    exp = cl.batch_experiment("b", request, profile, cl.PlantBatch(frame), None)
     d = FED_BATCH_BIOREACTOR
-    build_experiment_flowsheet(m, d, exp, Discretization(nfe=6, ncp=3), dict(d.physics_defaults),
-                               list(d.state_names))
-    fe = list(m.fs.time.get_finite_elements())
-    assert all(any(abs(t - e) < 1e-9 for t in fe) for e in profile.edges)
-    for t in m.fs.time:
-        assert m.fs.unit.F[t].fixed and pyo.value(m.fs.unit.F[t]) == profile.value_at(t)
+    hf = unit_flowsheet(d, dict(d.physics_defaults), list(d.state_names))
+    problem = feed_problem(request, d, Discretization(nfe=6, ncp=3))
+    _, _, optimized = starting_run(problem.scenario, [problem.control], problem.segments,
+                                   {problem.control.name: profile.values})
+    for batch in (unit_experiment(exp, d), optimized):
+        m = pyo.ConcreteModel()
+        hf.build_experiment(m, batch, problem.nfe, problem.ncp)
+        fe = list(m.fs.time.get_finite_elements())
+        assert all(any(abs(t - e) < 1e-9 for t in fe) for e in profile.edges)
+        for t in m.fs.time:
+            assert m.fs.unit.F[t].fixed and pyo.value(m.fs.unit.F[t]) == profile.value_at(t)
 
 
 # ----------------------------------------------------------------------------- integration

@@ -19,22 +19,25 @@ from flowsheets.bioreactor.generate_data import simulate_monod
 from idaes_hybrid.solve.batched import solve_hybrid
 from idaes_hybrid.cli.app import main
 from idaes_hybrid.diagnostics.diagnose import (
-    HybridDiagnosticsToolbox, fit_output_layer, network_proxies, numerical_checks, structural_report)
+    HybridDiagnosticsToolbox, network_proxies, numerical_checks, structural_report)
 from idaes_hybrid.model.dof import (
     DegreesOfFreedomError, check_degrees_of_freedom, count_degrees_of_freedom,
     training_degrees_of_freedom)
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
-from idaes_hybrid.model.scaling import NeuralNetworkScaler, scale_hybrid_model
+from idaes_hybrid.model.scaling import NeuralNetworkScaler
+from idaes_hybrid.model.unit_flowsheet import unit_experiment, unit_flowsheet
 from idaes_hybrid.training.experiment import Experiment, Role
+from idaes_hybrid.training.flowsheet_problem import (
+    POINTS, SIMULATION_OPTIONS, build_flowsheet_training_model, fixed_weight_model, networks,
+    scale_flowsheet_model, smoothness)
 from idaes_hybrid.training.hybrid_model import HybridModel
-from idaes_hybrid.training.predict import build_prediction_model
-from idaes_hybrid.training.problem import Discretization, build_training_model
-from idaes_hybrid.training.smoother import add_smoother_objective, set_smoother_mode
+from idaes_hybrid.training.problem import Discretization
 from idaes_hybrid.model.contract import KineticsMode
 from idaes_hybrid.model.discretization import make_time_discretization_consistent
-from idaes_hybrid.cases.fed_batch import FedBatchReactor, FedBatchReactorData, FedBatchReactorInitializer
-from idaes_hybrid.model.initialization import HybridUnitInitializer, initialize_hybrid_units
+from idaes_hybrid.cases.fed_batch import (
+    FedBatchReactor, FedBatchReactorData, FedBatchReactorInitializer, FedBatchReactorScaler)
+from idaes_hybrid.model.initialization import HybridUnitInitializer
 from idaes_hybrid.cases.registry import FED_BATCH_BIOREACTOR
 from small_networks import monod_network
 
@@ -55,9 +58,35 @@ def _monod_network(n_hidden=16) -> NetworkSpec:
 
 
 def _prediction_model(exp, spec=None, disc=SMALL, formulation=Formulation.BATCHED, unit_config=None):
-    model = HybridModel(FED_BATCH_BIOREACTOR, {"Yxs": 0.5, "Ypx": 0.2}, ("X", "S"), disc,
-                        spec or _monod_network(), formulation, unit_config)
-    return build_prediction_model(model, exp)
+    """The prediction model of ``exp`` on the one-unit flowsheet (weights fixed, unit at
+    ``m.experiment[name].fs.unit``) and its network block (``m.networks.mu``)."""
+    hf = unit_flowsheet(FED_BATCH_BIOREACTOR, {"Yxs": 0.5, "Ypx": 0.2}, ("X", "S"), unit_config)
+    m, _, nets = fixed_weight_model(hf, unit_experiment(exp, FED_BATCH_BIOREACTOR),
+                                    spec or _monod_network(), disc.nfe, disc.ncp,
+                                    f"predict_{exp.name}", formulation)
+    return m, nets[0]
+
+
+def _training_model(exps, spec, disc):
+    """The flowsheet training model of ``exps`` (no physics given: the unit's defaults) with
+    the smoother's objective (penalty 10, output scale 0.1), and its network block."""
+    hf = unit_flowsheet(FED_BATCH_BIOREACTOR, {}, ["X", "S"])
+    m = build_flowsheet_training_model(hf, [unit_experiment(e, FED_BATCH_BIOREACTOR) for e in exps],
+                                       spec, disc.nfe, disc.ncp, Formulation.NESTED)
+    m.smoothness = pyo.Expression(expr=smoothness(m, 0.1))
+    m.smoother_objective = pyo.Objective(expr=m.data_fit + 10.0 * m.smoothness)
+    m.smoother_objective.deactivate()
+    return m, networks(m)[0]
+
+
+def _march(m, net):
+    """The flowsheet path's march (:func:`~idaes_hybrid.training.flowsheet_problem.initialize_flowsheet`)
+    at the initializer's default Newton tolerance (1e-9; initialize_flowsheet asks 1e-6):
+    its statistics."""
+    (blk,) = m.experiment.values()
+    init = HybridUnitInitializer(network=net)
+    init.initialize(blk.fs)
+    return init.stats[blk.fs]
 
 
 def _reference_flowsheet(nfe=5):
@@ -86,40 +115,44 @@ def test_time_discretization_equations_get_units():
 def test_defaults_and_fast_dof_count():
     assert FedBatchReactorData.default_initializer is FedBatchReactorInitializer
     assert issubclass(FedBatchReactorInitializer, HybridUnitInitializer)
-    m = _prediction_model(_experiment(), NetworkSpec.dense(2, [3], 1, "softplus"))
-    assert count_degrees_of_freedom(m, m.net) == degrees_of_freedom(m) == 0
+    m, net = _prediction_model(_experiment(), NetworkSpec.dense(2, [3], 1, "softplus"))
+    assert count_degrees_of_freedom(m, net) == degrees_of_freedom(m) == 0
     unit = m.experiment["b1"].fs.unit
     unit.F[20.0].unfix()
     unit.X[0.0].unfix()
-    assert count_degrees_of_freedom(m, m.net) == degrees_of_freedom(m) == 2
+    assert count_degrees_of_freedom(m, net) == degrees_of_freedom(m) == 2
     with pytest.raises(DegreesOfFreedomError, match=r"2 degrees of freedom, expected 0; likely cause: "
                        r"input experiment\[b1\]\.fs\.unit\.F is free at 1 time points.*"
                        r"initial state experiment\[b1\]\.fs\.unit\.X\[0\.0\] is not fixed"):
-        check_degrees_of_freedom(m, 0, "prediction", m.net)
+        check_degrees_of_freedom(m, 0, "prediction", net)
     unit.F[20.0].fix()
     unit.X[0.0].fix()
     unit.S[40.0].fix()
     with pytest.raises(DegreesOfFreedomError, match=r"-1 degrees of freedom.*state experiment\[b1\]"
                        r"\.fs\.unit\.S is fixed at 1 time points after t0"):
-        check_degrees_of_freedom(m, 0, "prediction", m.net)
+        check_degrees_of_freedom(m, 0, "prediction", net)
 
 
 @pytest.mark.unit
 def test_training_degrees_of_freedom_per_stage():
     spec = NetworkSpec.dense(2, [3], 1, "softplus")
     exps = [_experiment("b1"), _experiment("b2", {**INITIAL, "S": 5.0}, Sf=5.0)]
-    m = build_training_model(FED_BATCH_BIOREACTOR, exps, spec, SMALL, {}, ["X", "S"])
-    add_smoother_objective(m, exps, ["mu"], 10.0, 0.1)
+    m, net = _training_model(exps, spec, SMALL)
     n_points = 2 * len(m.experiment["b1"].fs.time)
-    set_smoother_mode(m, on=True)
-    assert training_degrees_of_freedom(m.net) == n_points == count_degrees_of_freedom(m, m.net)
-    set_smoother_mode(m, on=False)
-    m.net.unfix_weights()
-    assert training_degrees_of_freedom(m.net) == spec.n_parameters == count_degrees_of_freedom(m, m.net)
+    # the smoother (flowsheet_train.smoother_stage): network points off, weights fixed
+    getattr(net, POINTS).deactivate()
+    net.fix_weights()
+    m.smoother_objective.activate()
+    assert training_degrees_of_freedom(net) == n_points == count_degrees_of_freedom(m, net)
+    # the simultaneous solve: points on, weights free
+    getattr(net, POINTS).activate()
+    m.smoother_objective.deactivate()
+    net.unfix_weights()
+    assert training_degrees_of_freedom(net) == spec.n_parameters == count_degrees_of_freedom(m, net)
     m.experiment["b2"].fs.unit.Sf.unfix()
     with pytest.raises(DegreesOfFreedomError, match=r"train solve: .*input experiment\[b2\]\.fs\.unit"
                        r"\.Sf is free at 19 time points"):
-        check_degrees_of_freedom(m, training_degrees_of_freedom(m.net), "train solve", m.net)
+        check_degrees_of_freedom(m, training_degrees_of_freedom(net), "train solve", net)
 
 
 @pytest.mark.unit
@@ -128,25 +161,24 @@ def test_training_and_prediction_models_have_no_structural_warnings():
     spec = NetworkSpec.dense(2, [3], 1, "softplus")
     exps = [_experiment("b1"), _experiment("b2", {**INITIAL, "S": 5.0}, Sf=5.0)]
     disc = Discretization(nfe=4, ncp=2)
-    m = build_training_model(FED_BATCH_BIOREACTOR, exps, spec, disc, {}, ["X", "S"])
-    add_smoother_objective(m, exps, ["mu"], 10.0, 0.1)
-    m.training_objective = pyo.Objective(expr=m.data_fit + 0.005 * m.net.l2_norm_squared())
-    m.net.fix_weights()  # the final state of train()
+    m, net = _training_model(exps, spec, disc)
+    m.training_objective = pyo.Objective(expr=m.data_fit + 0.005 * net.l2_norm_squared())
+    net.fix_weights()  # the final state of train()
     DiagnosticsToolbox(m).assert_no_structural_warnings()
-    p = _prediction_model(_experiment("val", role=Role.VALIDATION), spec, disc)
+    p, _ = _prediction_model(_experiment("val", role=Role.VALIDATION), spec, disc)
     DiagnosticsToolbox(p).assert_no_structural_warnings()
     # the fast report (proxies for all points but one) agrees, and sees a free input
     buf = io.StringIO()
-    assert structural_report(m, m.net, buf) == []
+    assert structural_report(m, net, buf) == []
     assert "17 network points were checked through incidence-equivalent proxies" in buf.getvalue()
     assert "Activated Equality Constraints: 154" in buf.getvalue()
     m.experiment["b1"].fs.unit.F[40.0].unfix()
-    assert structural_report(m, m.net, io.StringIO()) == [
+    assert structural_report(m, net, io.StringIO()) == [
         "WARNING: 1 Degree of Freedom", "WARNING: Structural singularity found"]
-    with network_proxies(m, m.net):
+    with network_proxies(m, net):
         with pytest.raises(AssertionError, match="Structural issues found"):
             HybridDiagnosticsToolbox(m).assert_no_structural_warnings()
-    assert all(b.active for b, _, _ in m.net.point_items(active=False))  # restored
+    assert all(b.active for b, _, _ in net.point_items(active=False))  # restored
 
 
 # ----------------------------------------------------------------------------- initializer
@@ -165,18 +197,19 @@ def test_march_matches_reference_integration():
 
 @pytest.mark.component
 def test_initializer_reports_what_is_missing():
-    m = _prediction_model(_experiment())
+    m, net = _prediction_model(_experiment())
     unit = m.experiment["b1"].fs.unit
     with pytest.raises(InitializationError, match=r"fs.unit: 19 degrees of freedom.*learned term "
                        r"experiment\[b1\]\.fs\.unit\.mu has no equation at 19 time points"):
         FedBatchReactorInitializer().initialize(unit)  # no network given
-    m.net.unfix_weights()
-    with pytest.raises(InitializationError, match=r"the weights of net must be fixed"):
-        FedBatchReactorInitializer(network=m.net).initialize(unit)
-    m.net.fix_weights()
+    net.unfix_weights()
+    # the flowsheet's network block is networks.mu (one per learned term), not net
+    with pytest.raises(InitializationError, match=r"the weights of networks\.mu must be fixed"):
+        FedBatchReactorInitializer(network=net).initialize(unit)
+    net.fix_weights()
     unit.Sf.unfix()
     with pytest.raises(InitializationError, match=r"input experiment\[b1\]\.fs\.unit\.Sf is free"):
-        FedBatchReactorInitializer(network=m.net).initialize(unit)
+        FedBatchReactorInitializer(network=net).initialize(unit)
     assert unit.Sf[0.0].fixed is False  # the model state is left as it was
 
 
@@ -186,15 +219,19 @@ def test_march_makes_prediction_converge_where_constant_guess_fails():
     initial state fails; after the march it needs no iteration."""
     exp = _experiment("long", horizon=120.0)
     disc = Discretization(nfe=20, ncp=3)
-    cold = _prediction_model(exp, disc=disc)
+    # The flowsheet path's simulation keeps the states' bounds (>= 0) and does not let Ipopt
+    # push the start off them (SIMULATION_OPTIONS): S nearly depleted at 120 h sits near 0.
+    options = {"tol": 1e-6, "max_iter": 40, "bound_push": SIMULATION_OPTIONS["bound_push"],
+               "bound_frac": SIMULATION_OPTIONS["bound_frac"]}
+    cold, cold_net = _prediction_model(exp, disc=disc)
     cold.objective = pyo.Objective(expr=0.0)
-    res_cold = solve_hybrid(cold, cold.net, {"tol": 1e-6, "max_iter": 40})
+    res_cold = solve_hybrid(cold, cold_net, options)
     assert not res_cold.ok
-    warm = _prediction_model(exp, disc=disc)
-    stats = initialize_hybrid_units(warm, warm.net)
-    assert stats["experiment[long].fs.unit"]["max_residual"] < 1e-8
+    warm, warm_net = _prediction_model(exp, disc=disc)
+    stats = _march(warm, warm_net)
+    assert stats["max_residual"] < 1e-8
     warm.objective = pyo.Objective(expr=0.0)
-    res = solve_hybrid(warm, warm.net, {"tol": 1e-6, "max_iter": 40})
+    res = solve_hybrid(warm, warm_net, options)
     assert res.ok and res.iterations == 0
     ref = simulate_monod(INITIAL, 0.05, 10.0, np.linspace(0.0, 120.0, 5))  # the network imitates Monod
     assert pyo.value(warm.experiment["long"].fs.unit.X[120.0]) == pytest.approx(ref["X"].iloc[-1], rel=0.05)
@@ -208,13 +245,13 @@ def test_march_handles_every_formulation(formulation):
     the cold start a second, spurious branch at S < 0 that it can stall on; the march does
     not (test_uptake_limited_march_equals_the_plain_model_within_the_data)."""
     plain = {"uptake_limit": False}
-    cold = _prediction_model(_experiment(), formulation=formulation, unit_config=plain)
+    cold, cold_net = _prediction_model(_experiment(), formulation=formulation, unit_config=plain)
     cold.objective = pyo.Objective(expr=0.0)
-    res_cold = solve_hybrid(cold, cold.net, {"tol": 1e-8})
-    m = _prediction_model(_experiment(), formulation=formulation, unit_config=plain)
-    initialize_hybrid_units(m, m.net)
+    res_cold = solve_hybrid(cold, cold_net, {"tol": 1e-8})
+    m, net = _prediction_model(_experiment(), formulation=formulation, unit_config=plain)
+    _march(m, net)
     m.objective = pyo.Objective(expr=0.0)
-    res = solve_hybrid(m, m.net, {"tol": 1e-8})  # the .nl path (POUNCE counts one iteration)
+    res = solve_hybrid(m, net, {"tol": 1e-8})  # the .nl path (POUNCE counts one iteration)
     assert res.ok and res.iterations <= 1 < res_cold.iterations
     for t in m.experiment["b1"].fs.time:
         assert pyo.value(m.experiment["b1"].fs.unit.X[t]) == pytest.approx(
@@ -227,10 +264,10 @@ def test_uptake_limited_march_equals_the_plain_model_within_the_data():
     prediction with it equals the one without it (a square solve from the march)."""
     runs = {}
     for limit in (True, False):
-        m = _prediction_model(_experiment(), unit_config={"uptake_limit": limit})
-        initialize_hybrid_units(m, m.net)
+        m, net = _prediction_model(_experiment(), unit_config={"uptake_limit": limit})
+        _march(m, net)
         m.objective = pyo.Objective(expr=0.0)
-        assert solve_hybrid(m, m.net, {"tol": 1e-8}).ok
+        assert solve_hybrid(m, net, {"tol": 1e-8}).ok
         unit = m.experiment["b1"].fs.unit
         runs[limit] = np.array([[pyo.value(getattr(unit, n)[t]) for n in "XPSV"] for t in unit.flowsheet().time])
     assert runs[True][:, 2].min() > 0.1
@@ -240,12 +277,12 @@ def test_uptake_limited_march_equals_the_plain_model_within_the_data():
 # ----------------------------------------------------------------------------- numerics
 @pytest.mark.component
 def test_numerical_checks_after_march():
-    m = _prediction_model(_experiment())
-    before = numerical_checks(m, m.net)
+    m, net = _prediction_model(_experiment())
+    before = numerical_checks(m, net)
     assert before.max_residual > 1e-3  # constant initial guess
     assert any("large residuals" in w for w in before.warnings)
-    initialize_hybrid_units(m, m.net)
-    after = numerical_checks(m, m.net)
+    _march(m, net)
+    after = numerical_checks(m, net)
     assert after.max_residual < 1e-8 and after.warnings == []
     assert after.n_variables == after.n_constraints == 4 * 18 + 4 * 19 + 19
     assert 10 < after.condition_number < 1e8
@@ -254,17 +291,21 @@ def test_numerical_checks_after_march():
 # ----------------------------------------------------------------------------- scaling
 @pytest.mark.component
 def test_scaling_factors_and_user_scaled_solve():
-    m = _prediction_model(_experiment(), formulation=Formulation.BATCHED)
-    initialize_hybrid_units(m, m.net)
+    m, net = _prediction_model(_experiment(), formulation=Formulation.BATCHED)
+    _march(m, net)
     unit = m.experiment["b1"].fs.unit
     x_max = max(pyo.value(v) for v in unit.X.values())
-    assert scale_hybrid_model(m, m.net) == 1
+    # the unit's own IDAES scaler (its default_scaler), then the flowsheet path's scaling
+    # (the flowsheet's calculate_scaling_factors and the networks' scaler), which keeps them
+    assert unit.default_scaler is FedBatchReactorScaler
+    unit.default_scaler(overwrite=True).scale_model(unit)
+    scale_flowsheet_model(m)
     assert get_scaling_factor(unit.X[40.0]) == pytest.approx(1.0 / x_max)
     assert get_scaling_factor(unit.V[0.0]) == pytest.approx(1.0 / pyo.value(unit.V[40.0]))
     assert get_scaling_factor(unit.dVdt[0.0]) == pytest.approx(40.0 / pyo.value(unit.V[40.0]))
     assert get_scaling_factor(unit.dXdt_disc_eq[40.0]) == get_scaling_factor(unit.dXdt[40.0])
     mu_max = max(abs(pyo.value(v)) for v in unit.mu.values())
-    point = m.net.kinetics[40.0]
+    point = getattr(net, POINTS)["b1", "mu", 40.0]
     assert get_scaling_factor(point.output_eq[0]) == pytest.approx(1.0 / mu_max)
     # the balance V dX/dt = mu X V - F X is scaled by its largest nominal term
     assert get_scaling_factor(unit.biomass_balance[40.0]) < 1.0
@@ -273,7 +314,7 @@ def test_scaling_factors_and_user_scaled_solve():
         if not v.fixed:
             v.set_value(1.0)
     m.objective = pyo.Objective(expr=0.0)
-    res = solve_hybrid(m, m.net, {"tol": 1e-10}, user_scaling=True)
+    res = solve_hybrid(m, net, {"tol": 1e-10}, user_scaling=True)
     assert res.ok
     for v in unit.X.values():
         assert pyo.value(v) == pytest.approx(expected[v.name], rel=1e-6, abs=1e-8)
@@ -281,12 +322,12 @@ def test_scaling_factors_and_user_scaled_solve():
 
 @pytest.mark.unit
 def test_network_scaler_uses_normalization_and_lifted_variables():
-    m = _prediction_model(_experiment(), formulation=Formulation.LIFTED)
-    NeuralNetworkScaler().scale_model(m.net)
-    spec, unit = m.net.to_spec(), m.experiment["b1"].fs.unit
+    m, net = _prediction_model(_experiment(), formulation=Formulation.LIFTED)
+    NeuralNetworkScaler().scale_model(net)
+    spec, unit = net.to_spec(), m.experiment["b1"].fs.unit
     assert get_scaling_factor(unit.S[20.0]) == pytest.approx(1.0 / (spec.input_mean[1] + spec.input_std[1]))
     assert get_scaling_factor(unit.mu[20.0]) == pytest.approx(1.0 / (spec.output_mean[0] + spec.output_std[0]))
-    point = m.net.kinetics[20.0]
+    point = getattr(net, POINTS)["b1", "mu", 20.0]
     assert get_scaling_factor(point.pre[0, 0]) == 1.0 and get_scaling_factor(point.pre_eq[0, 0]) == 1.0
 
 

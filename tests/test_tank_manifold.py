@@ -18,9 +18,9 @@ from flowsheets.tank_manifold.generate_data import PARAMETERS, flows, simulate_t
 from idaes_hybrid.config.run import run_config_from_dict
 from idaes_hybrid.solve.solver import get_nlp_solver
 from idaes_hybrid.training.experiment import Experiment
-from idaes_hybrid.training.hybrid_model import HybridModel
-from idaes_hybrid.training.problem import Discretization, build_experiment_flowsheet
 from idaes_hybrid.model.contract import ContractError, HybridUnit, KineticsMode
+from idaes_hybrid.model.flowsheet import HybridFlowsheet
+from idaes_hybrid.model.unit_flowsheet import true_build, unit_experiment, unit_flowsheet
 from idaes_hybrid.cases.registry import REGISTRY
 from idaes_hybrid.cases.tank import Manifold, Tank, TankOutlet
 from idaes_hybrid.cases.tank_manifold import TankManifold
@@ -36,11 +36,18 @@ def _experiment(initial=INITIAL, horizon=400.0):
     return Experiment("e", dict(zip(DEF.state_names, initial)), {}, horizon, meas)
 
 
+def _flowsheet(kinetics=KineticsMode.EXTERNAL):
+    """The one-unit flowsheet: with its network term, or (``REFERENCE``) the unit's own flows."""
+    hf = unit_flowsheet(DEF, DEF.physics_defaults, DEF.default_network_inputs)
+    if kinetics is KineticsMode.EXTERNAL:
+        return hf
+    return HybridFlowsheet(true_build(DEF, DEF.physics_defaults, {}), [], hf.variables, hf.time_units)
+
+
 def _model(kinetics=KineticsMode.REFERENCE, nfe=40, initial=INITIAL):
     m = pyo.ConcreteModel()
     m.e = pyo.Block()
-    build_experiment_flowsheet(m.e, DEF, _experiment(initial), Discretization(nfe, 3),
-                               DEF.physics_defaults, DEF.default_network_inputs, kinetics=kinetics)
+    _flowsheet(kinetics).build_experiment(m.e, unit_experiment(_experiment(initial), DEF), nfe, 3)
     return m, m.e.fs.unit
 
 
@@ -147,19 +154,23 @@ def test_training_and_prediction_models_have_no_structural_warnings():
     """IDAES's DiagnosticsToolbox on the index-2 training problem (small network)."""
     from idaes.core.util.diagnostics_tools.diagnostics_toolbox import DiagnosticsToolbox
 
+    from idaes_hybrid.nn.formulations import Formulation
     from idaes_hybrid.nn.network import NetworkSpec
-    from idaes_hybrid.training.predict import build_prediction_model
-    from idaes_hybrid.training.problem import build_training_model
-    from idaes_hybrid.training.smoother import add_smoother_objective
+    from idaes_hybrid.training.flowsheet_problem import (
+        build_flowsheet_training_model, fixed_weight_model, networks, smoothness)
 
     spec = NetworkSpec.dense(4, [3], 2, "tanh", seed=0)
     exps = [_experiment(), _experiment([3.1, 3.1, 1.5, 0.5])]
     exps[1].name = "e2"
-    disc = Discretization(nfe=4, ncp=2)
-    m = build_training_model(DEF, exps, spec, disc, DEF.physics_defaults, DEF.default_network_inputs)
-    add_smoother_objective(m, exps, DEF.learned_names, 10.0, 0.1)
-    m.training_objective = pyo.Objective(expr=m.data_fit + 0.005 * m.net.l2_norm_squared())
-    m.net.fix_weights()  # the final state of train()
+    hf = _flowsheet()
+    m = build_flowsheet_training_model(hf, [unit_experiment(e, DEF) for e in exps], spec, 4, 2,
+                                       Formulation.NESTED)
+    (net,) = networks(m)
+    m.smoothness = pyo.Expression(expr=smoothness(m, 0.1))
+    m.smoother_objective = pyo.Objective(expr=m.data_fit + 10.0 * m.smoothness)
+    m.smoother_objective.deactivate()
+    m.training_objective = pyo.Objective(expr=m.data_fit + 0.005 * net.l2_norm_squared())
+    net.fix_weights()  # the final state of train()
     DiagnosticsToolbox(m).assert_no_structural_warnings()
-    p = build_prediction_model(HybridModel(DEF, discretization=disc, spec=spec), _experiment())
+    p, _, _ = fixed_weight_model(hf, unit_experiment(_experiment(), DEF), spec, 4, 2, "predict_e")
     DiagnosticsToolbox(p).assert_no_structural_warnings()

@@ -145,19 +145,20 @@ def test_smoother_profile_follows_monod():
     """The smoother's free mu profile, fitted to noisy data, already resembles Monod."""
     import pyomo.environ as pyo
 
-    from idaes_hybrid.solve.solver import get_nlp_solver
-    from idaes_hybrid.training.problem import build_training_model, network_io_arrays
-    from idaes_hybrid.training.smoother import add_smoother_objective, set_smoother_mode
+    from idaes_hybrid.model.unit_flowsheet import unit_experiment, unit_flowsheet
+    from idaes_hybrid.solve.solver import SolveStatus
+    from idaes_hybrid.training.flowsheet_problem import build_flowsheet_training_model, networks, smoothness
+    from idaes_hybrid.training.flowsheet_train import io_arrays, smoother_stage
 
-    exps = _experiments()[:2]
+    exps = [unit_experiment(e, FED_BATCH_BIOREACTOR) for e in _experiments()[:2]]
     spec = NetworkSpec.dense(2, [4], 1, "tanh", seed=0)
-    m = build_training_model(FED_BATCH_BIOREACTOR, exps, spec, Discretization(20, 3), {"Yxs": 0.5, "Ypx": 0.2},
-                             ["X", "S"])
-    add_smoother_objective(m, exps, ("mu",), penalty=10.0, z_scale=0.1)
-    set_smoother_mode(m, on=True)
-    result = get_nlp_solver({"tol": 1e-6}).solve(m)
-    assert result.ok
-    v, z = network_io_arrays(m)
+    hf = unit_flowsheet(FED_BATCH_BIOREACTOR, {"Yxs": 0.5, "Ypx": 0.2}, ["X", "S"])
+    m = build_flowsheet_training_model(hf, exps, spec, 20, 3)
+    m.smoothness = pyo.Expression(expr=smoothness(m, z_scale=0.1))
+    m.smoother_objective = pyo.Objective(expr=m.data_fit + 10.0 * m.smoothness)
+    report = smoother_stage(m, hf, exps, {"tol": 1e-6}, TrainingSettings(), tee=False)
+    assert report.status in (SolveStatus.OPTIMAL.value, SolveStatus.ACCEPTABLE.value)
+    v, z = io_arrays(networks(m)[0])
     monod = 0.2 * v[:, 1] / (1.0 + v[:, 1])
     # where biomass is large enough for mu to be identifiable from the data
     informative = v[:, 0] > 0.5

@@ -18,7 +18,7 @@ the scaled model itself (Pyomo's NL writer, ``scale_model``).
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 import pyomo.environ as pyo
@@ -26,14 +26,9 @@ from pyomo.common.config import ConfigValue
 from pyomo.core.base.var import VarData
 from pyomo.dae import DerivativeVar
 
-import idaes.logger as idaeslog
 from idaes.core.scaling import CustomScalerBase
 from idaes.core.scaling.custom_scaler_base import ConstraintScalingScheme
 from idaes.core.scaling.util import get_scaling_factor
-
-from idaes_hybrid.model.dof import hybrid_units
-
-_log = idaeslog.getLogger(__name__)
 
 
 def _magnitude(values: Sequence[float | None], floor: float) -> float:
@@ -123,31 +118,3 @@ class NeuralNetworkScaler(CustomScalerBase):
             pre_eq = blk.component("pre_eq")
             for con in pre_eq.values() if pre_eq is not None else ():
                 self.set_constraint_scaling_factor(con, 1.0, overwrite=overwrite)
-
-
-def scale_hybrid_model(model: pyo.Block, net=None, nominal_values: Mapping[str, float] | None = None,
-                       overwrite: bool = True) -> int:
-    """Scale every hybrid unit of ``model`` (its ``default_scaler`` or :class:`HybridUnitScaler`)
-    and then ``net``; return the number of units scaled.
-
-    Parameters
-    ----------
-    model
-        Training, prediction or optimization model.
-    net
-        Its network block.
-    nominal_values
-        Nominal magnitudes by variable name, over the current values.
-    overwrite
-        Replace existing factors (a re-scale after the smoother).
-    """
-    units = hybrid_units(model)
-    for unit in units:
-        cls = getattr(unit, "default_scaler", None)
-        if not (isinstance(cls, type) and issubclass(cls, HybridUnitScaler)):
-            cls = HybridUnitScaler
-        cls(overwrite=overwrite, nominal_values=dict(nominal_values or {})).scale_model(unit)
-    if net is not None:
-        NeuralNetworkScaler(overwrite=overwrite).scale_model(net)
-    _log.debug(f"scaled {len(units)} hybrid units" + (f" and {net.name}" if net is not None else ""))
-    return len(units)

@@ -40,7 +40,6 @@ from idaes_hybrid.optimize.fed_batch_objective import (
     FEED, FEED_CONCENTRATION, PRODUCT, VOLUME, FeedObjective, VolumeLimit)
 from idaes_hybrid.optimize.flowsheet import Control, FlowsheetOptimizationError, optimize_flowsheet
 from idaes_hybrid.solve.solver import SolveResult, SolveStatus
-from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.training.flowsheet_problem import simulate_flowsheet, variable_series
 from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.training.predict import PredictionError
@@ -257,14 +256,6 @@ def check_feed_request(definition: HybridModelDefinition, initial: Mapping[str, 
     if V0 + lo * horizon > V_max * (1 + 1e-12):
         fail("V_max", f"{V_max!r} is exceeded by the smallest feed: F_min = {lo!r} for "
                       f"{horizon!r} h fills V to {V0 + lo * horizon:.6g}")
-
-
-def synthetic_experiment(initial: Mapping[str, float], Sf: float, horizon: float,
-                         F: float) -> Experiment:
-    """The batch to optimize as an experiment without data: constant feed ``F`` (the start)."""
-    return Experiment(name=_EXPERIMENT_NAME, initial={k: float(v) for k, v in initial.items()},
-                      inputs={FEED: float(F), FEED_CONCENTRATION: float(Sf)},
-                      horizon=float(horizon), measurements=pd.DataFrame(index=pd.Index([], name="time")))
 
 
 def aligned_discretization(disc: Discretization, n_intervals: int) -> Discretization:

@@ -413,22 +413,6 @@ def _real_ipopt_in_process() -> bool:
     return choice == "auto" and importlib.util.find_spec("cyipopt") is not None
 
 
-def solve_or_raise(model: pyo.Block, net, options: dict | None, tee: bool, error: type[Exception],
-                   what: str, user_scaling: bool = False) -> SolveResult:
-    """:func:`solve_hybrid`, with ``error`` raised (its message starting with ``what``) when the
-    solver cannot run or the solve ends neither optimal nor acceptable."""
-    from idaes_hybrid.solve.solver import SolverCrashError, SolverNotFoundError
-
-    try:
-        result = solve_hybrid(model, net, options, tee, user_scaling=user_scaling)
-    except (SolverCrashError, SolverNotFoundError) as err:
-        raise error(f"{what}: the solver did not run ({err})") from err
-    if not result.ok:
-        raise error(f"{what} failed: {result.status.value} after {result.iterations} iterations "
-                    f"({result.termination_message})")
-    return result
-
-
 def scaling_vectors(variables: Sequence, constraints: Sequence) -> tuple[np.ndarray, np.ndarray]:
     """Scaling factors (default 1) of ``variables`` and ``constraints``, for Ipopt's user scaling."""
     from idaes.core.scaling.util import get_scaling_factor

@@ -258,16 +258,19 @@ def check_square(m: pyo.Block, blk: pyo.Block, net, context: str) -> None:
 
 def fixed_weight_model(hf: HybridFlowsheet, exp: FlowsheetExperiment,
                        spec: NetworkSpec | Mapping[str, NetworkSpec] | None,
-                       nfe: int, ncp: int, name: str) -> tuple[pyo.ConcreteModel, pyo.Block, list]:
+                       nfe: int, ncp: int, name: str,
+                       formulation: Formulation = Formulation.BATCHED
+                       ) -> tuple[pyo.ConcreteModel, pyo.Block, list]:
     """One experiment's flowsheet with the networks' weights fixed (``spec=None``: no
-    network): the model, the experiment block and the network blocks (maybe none)."""
+    network): the model, the experiment block and the network blocks (maybe none).
+    ``formulation``: how the networks meet the solver (the batched callbacks by default)."""
     m = pyo.ConcreteModel(name=name)
     m.experiment = pyo.Block([exp.name])
     blk = m.experiment[exp.name]
     hf.build_experiment(blk, exp, nfe, ncp, fixed_weights=True)
     if spec is None:
         return m, blk, []
-    nets = add_networks(m, hf, hf.specs_by_term(spec), Formulation.BATCHED, [exp.name])
+    nets = add_networks(m, hf, hf.specs_by_term(spec), formulation, [exp.name])
     for net in nets:
         net.fix_weights()
     return m, blk, nets

@@ -13,26 +13,18 @@ never changed.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping
 
 import pyomo.environ as pyo
 
 import idaes.logger as idaeslog
 
 from idaes_hybrid.solve.solver import SolveResult
-from idaes_hybrid.training.experiment import Experiment
-from idaes_hybrid.training.predict import pooled_rmse, rmse
 
 _log = idaeslog.getLogger(__name__)
 
 #: An estimated level and the fit's residual RMS further apart than this factor: refit.
 REFIT_RATIO = 1.25
-
-
-def fit_residual_rms(m: pyo.Block, experiments: Sequence[Experiment]) -> dict[str, float]:
-    """Per measured variable, the RMS of the training residuals of the solved unit-path model ``m``."""
-    per_exp = {e.name: rmse(m.experiment[e.name], e) for e in experiments}
-    return pooled_rmse(per_exp, experiments)
 
 
 def refined_levels(levels: Mapping[str, dict], fit_rms: Mapping[str, float],
@@ -88,7 +80,8 @@ def refit_noise(m: pyo.Block, levels: Mapping[str, dict], fit_rms: Mapping[str, 
     levels
         The noise levels the fit used.
     fit_rms
-        Per variable, the RMS of ``m``'s training residuals (:func:`fit_residual_rms`).
+        Per variable, the RMS of ``m``'s training residuals (the pooled
+        :func:`~idaes_hybrid.training.flowsheet_problem.flowsheet_rmse` of its experiments).
     fit_sums
         Per-experiment fit sums for given weights (``experiment_fit_sums`` of the model).
     solve

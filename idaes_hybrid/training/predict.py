@@ -15,57 +15,12 @@ import pyomo.environ as pyo
 
 import idaes.logger as idaeslog
 
-from idaes_hybrid.nn.block import NeuralNetworkBlock
-from idaes_hybrid.solve.idaes_default import ensure_idaes_default_solver
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.training.hybrid_model import HybridModel
-from idaes_hybrid.training.problem import Discretization, build_experiment_flowsheet, state_at
+from idaes_hybrid.training.problem import state_at
 from idaes_hybrid.training.simulation import PredictionError, Simulation  # noqa: F401 (re-exported)
 
 _log = idaeslog.getLogger(__name__)
-
-
-def add_prediction_experiment(parent: pyo.Block, model: HybridModel, experiment: Experiment,
-                              disc: Discretization | None = None,
-                              lift_bounds: bool = True) -> tuple[pyo.Block, NeuralNetworkBlock]:
-    """Add one experiment's flowsheet (``parent.experiment[name]``) and the model's network
-    (``parent.net``, weights fixed, one point per time point) to ``parent``.
-
-    With ``lift_bounds`` (a simulation) the lower bounds of the model's
-    ``nonnegative_states`` are removed so the model reports what it predicts; an
-    optimization keeps them. ``disc`` overrides the model's discretization. The unit gets
-    the definition's ``simulation_unit_config`` options under the run's ``[unit]`` ones.
-    """
-    if model.spec is None:
-        raise PredictionError(f"experiment {experiment.name!r}: the model has no trained network")
-    parent.experiment = pyo.Block([experiment.name])
-    blk = parent.experiment[experiment.name]
-    build_experiment_flowsheet(blk, model.definition, experiment, disc or model.discretization,
-                               dict(model.physics), model.network_inputs,
-                               unit_config={**model.definition.simulation_unit_config, **(model.unit_config or {})})
-    parent.net = NeuralNetworkBlock(spec=model.spec, formulation=model.formulation)
-    unit = blk.fs.unit
-    parent.net.add_points("kinetics", list(blk.fs.time), inputs=unit.network_input_vars,
-                          outputs=unit.network_output_vars)
-    parent.net.fix_weights()
-    parent.net.initialize_points()
-    # A simulation reports what the model predicts, even an unphysical value: the
-    # bounds that hold the states >= 0 in training are lifted (and checked after).
-    if lift_bounds:
-        for name in model.definition.nonnegative_states:
-            getattr(unit, name).setlb(None)
-    return blk, parent.net
-
-
-def build_prediction_model(model: HybridModel, experiment: Experiment, *,
-                           disc: Discretization | None = None,
-                           lift_bounds: bool = True) -> pyo.ConcreteModel:
-    """One experiment's flowsheet with the network attached and its weights fixed
-    (:func:`add_prediction_experiment` on a new model: ``m.experiment[name]``, ``m.net``)."""
-    ensure_idaes_default_solver()
-    m = pyo.ConcreteModel(name=f"predict_{experiment.name}")
-    add_prediction_experiment(m, model, experiment, disc, lift_bounds)
-    return m
 
 
 def simulate(model: HybridModel, experiment: Experiment, *, initialize: bool = True,

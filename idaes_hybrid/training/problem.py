@@ -177,15 +177,6 @@ def experiment_fit_sums(m: pyo.Block, experiments: Sequence[Experiment],
     return out
 
 
-def data_fit_expression(m: pyo.Block, experiments: Sequence[Experiment], scales: dict[str, float]):
-    """Mean of the squared, scaled residuals over all observations."""
-    sums = experiment_fit_sums(m, experiments, scales).values()
-    n = sum(k for _, k in sums)
-    if not n:
-        raise DataError("experiments: no measurements to fit")
-    return sum(s for s, _ in sums) / n
-
-
 def network_points(m: pyo.Block, experiments: Sequence[Experiment]) -> list[tuple[str, float]]:
     """Every (experiment, time) point at which the network is evaluated."""
     return [(e.name, t) for e in experiments for t in m.experiment[e.name].fs.time]
@@ -232,23 +223,3 @@ def build_training_model(
     m.scales = dict(scales) if scales is not None else observation_scales(experiments)
     add_likelihood_objective_parts(m, experiment_fit_sums(m, experiments, m.scales))
     return m
-
-
-def network_io_arrays(m: pyo.Block) -> tuple[np.ndarray, np.ndarray]:
-    """Current values of the network inputs and outputs at every point (rows)."""
-    v, z = [], []
-    for (name, t) in m.net.kinetics:
-        u = m.experiment[name].fs.unit
-        v.append([pyo.value(x) for x in u.network_input_vars(t)])
-        z.append([pyo.value(x) for x in u.network_output_vars(t)])
-    return np.array(v), np.array(z)
-
-
-def trajectories(blk: pyo.Block, definition: HybridModelDefinition) -> "dict[str, np.ndarray]":
-    """Time grid and every state and learned variable of one experiment block."""
-    unit = blk.fs.unit
-    out = {"time": np.array(list(blk.fs.time))}
-    for name in (*definition.state_names, *definition.learned_names):
-        var = getattr(unit, name)
-        out[name] = np.array([pyo.value(var[t]) for t in blk.fs.time])
-    return out
