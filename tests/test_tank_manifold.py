@@ -21,12 +21,12 @@ from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.model.contract import ContractError, HybridUnit, KineticsMode
 from idaes_hybrid.model.flowsheet import HybridFlowsheet
 from idaes_hybrid.model.unit_flowsheet import true_build, unit_experiment, unit_flowsheet
-from idaes_hybrid.cases.registry import REGISTRY
+from idaes_hybrid.cases.registry import BUILT_IN_MODELS
 from idaes_hybrid.cases.tank import Manifold, Tank, TankOutlet
 from idaes_hybrid.cases.tank_manifold import TankManifold
 
 CASE = Path(__file__).resolve().parents[1] / "flowsheets" / "tank_manifold"
-DEF = REGISTRY["tank_manifold"]
+DEF = BUILT_IN_MODELS["tank_manifold"]
 INITIAL = [0.75, 0.75, 2.5, 0.6]
 LEVEL_TOL, FLOW_TOL = 0.015, 2e-3  # 40 x 3 Radau against a 1e-10 scipy integration
 

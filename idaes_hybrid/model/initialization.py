@@ -19,7 +19,6 @@ training solve starts.
 from __future__ import annotations
 
 import time as _time
-from collections import defaultdict
 
 import numpy as np
 import pyomo.environ as pyo
@@ -33,7 +32,7 @@ from idaes.core.initialization import InitializerBase
 from idaes.core.initialization.initializer_base import InitializationStatus
 from idaes.core.util.exceptions import InitializationError
 
-from idaes_hybrid.model.dof import dof_causes, hybrid_units
+from idaes_hybrid.model.dof import dof_causes
 from idaes_hybrid.solve.nl_system import EquationSystem, physics_constraints
 from idaes_hybrid.nn.block import as_networks
 
@@ -305,31 +304,3 @@ class HybridUnitInitializer(InitializerBase):
                                       f"{names[int(np.argmax(res))]} after initialization")
         self._update_summary(model, "status", InitializationStatus.Ok)
         return self.summary[model]["status"]
-
-
-def initialize_hybrid_units(model: pyo.Block, net=None, **options) -> dict:
-    """Initialize every hybrid unit of ``model`` with its ``default_initializer``.
-
-    Parameters
-    ----------
-    model
-        Model holding one or more hybrid units (e.g. a prediction model).
-    net
-        The network block supplying the units' learned terms (weights fixed).
-    **options
-        Further options of the initializer (``newton_tol``, ``max_newton_iter``).
-
-    Returns
-    -------
-    dict
-        Unit name -> march statistics (blocks, Newton iterations, wall time).
-    """
-    stats = defaultdict(dict)
-    for unit in hybrid_units(model):
-        cls = getattr(unit, "default_initializer", None)
-        if not (isinstance(cls, type) and issubclass(cls, HybridUnitInitializer)):
-            cls = HybridUnitInitializer
-        init = cls(network=net, **options)
-        init.initialize(unit)
-        stats[unit.name] = init.stats.get(unit, {})
-    return dict(stats)
