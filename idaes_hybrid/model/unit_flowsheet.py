@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 from idaes.core import FlowsheetBlock
 
-from idaes_hybrid.model.contract import KineticsMode
+from idaes_hybrid.model.contract import KineticsMode, check_contract
 from idaes_hybrid.model.definition import HybridModelDefinition
 from idaes_hybrid.model.experiment import Experiment
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
@@ -57,7 +57,9 @@ class UnitBuild:
         if self.kinetics is not KineticsMode.EXTERNAL:  # EXTERNAL: every hybrid unit's default
             options["kinetics"] = self.kinetics
         fs.add_component(UNIT, self.definition.unit_class(dynamic=True, **options))
-        getattr(fs, UNIT).set_physics(**self.physics)
+        unit = getattr(fs, UNIT)
+        check_contract(unit)  # ContractError naming the unit and what it lacks
+        unit.set_physics(**self.physics)
 
 
 def unit_path(name: str) -> str:
