@@ -225,7 +225,7 @@ def _unit_estimate(args: argparse.Namespace, rel_sd: float | dict[str, float]) -
     from idaes_hybrid.twin.estimate import EstimationSettings, PriorMode
     from idaes_hybrid.twin.unit_estimate import estimate_and_forecast
 
-    states = list(saved.definition.state_names)
+    states = list(saved.definition.initial_states)  # the estimated state (the tank's x1 follows x0)
     check_rel_sd_names(rel_sd, states)
     settings = EstimationSettings(prior=PriorMode(args.prior), prior_rel_sd=rel_sd,
                                   solver_options={**EstimationSettings().solver_options,
