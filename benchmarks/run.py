@@ -90,6 +90,12 @@ def _closed_loop_flowsheet(argv: Sequence[str]) -> int:
     return closed_loop_flowsheet.main(argv)
 
 
+def _wide_network(argv: Sequence[str]) -> int:
+    from benchmarks import wide_network
+
+    return wide_network.main(argv)
+
+
 def _closed_loop(argv: Sequence[str]) -> int:
     from benchmarks import closed_loop
 
@@ -105,6 +111,7 @@ BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "peers": _peers,
     "peers_tank": _peers_tank,
     "growth": _growth,
+    "wide_network": _wide_network,
     "decomposition": _decomposition,
     "noise": _noise,
     "regularization": _regularization,

@@ -390,3 +390,23 @@ def test_model_named_by_file_needs_no_registration(tmp_path, shipped_dict):
                        ("broken.py:MINE", ["RuntimeError: boom"]),
                        ("a:b:c", ["expected 'module.py:name'"])):
         check_error(tmp_path, dict(data, model=ref), "model", *words)
+
+
+@pytest.mark.unit
+def test_hessian_defaults_to_auto_exact_up_to_the_weight_threshold(tmp_path, shipped_dict):
+    """No `hessian` key: AUTO, exact up to EXACT_HESSIAN_MAX_WEIGHTS weights (a 4-20-20-1
+    network's 541), limited-memory above (4-80-80-1: 6,961); a set mode is kept."""
+    from idaes_hybrid.training.train import EXACT_HESSIAN_MAX_WEIGHTS, resolve_hessian
+
+    data = copy.deepcopy(shipped_dict)
+    data.get("training", {}).pop("hessian", None)
+    config = load_run_config(write_config(tmp_path, data))
+    assert config.training.hessian is HessianMode.AUTO and TrainingSettings().hessian is HessianMode.AUTO
+    assert resolve_hessian(HessianMode.AUTO, config.network_spec().n_parameters) is HessianMode.EXACT
+    assert resolve_hessian(HessianMode.AUTO, EXACT_HESSIAN_MAX_WEIGHTS) is HessianMode.EXACT
+    assert resolve_hessian(HessianMode.AUTO, EXACT_HESSIAN_MAX_WEIGHTS + 1) is HessianMode.LIMITED_MEMORY
+    assert resolve_hessian(HessianMode.AUTO, 6961) is HessianMode.LIMITED_MEMORY
+    for mode in (HessianMode.EXACT, HessianMode.LIMITED_MEMORY):
+        assert resolve_hessian(mode, 6961) is mode and resolve_hessian(mode, 10) is mode
+    data["training"] = {**data.get("training", {}), "hessian": "auto"}
+    assert load_run_config(write_config(tmp_path, data)).training.hessian is HessianMode.AUTO

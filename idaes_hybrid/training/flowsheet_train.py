@@ -44,8 +44,9 @@ from idaes_hybrid.training.flowsheet_problem import (
 from idaes_hybrid.training.predict import PredictionError, pooled_rmse
 from idaes_hybrid.training.problem import noise_levels
 from idaes_hybrid.training.train import (
-    HessianMode, NlpScaling, StageReport, StageStatus, check_noise, TrainingError, TrainingResult,
-    TrainingSettings, decomposition_resumes, pretrain_on_profiles, starting_values)
+    EXACT_HESSIAN_MAX_WEIGHTS, HessianMode, NlpScaling, StageReport, StageStatus, check_noise,
+    TrainingError, TrainingResult, TrainingSettings, decomposition_resumes, pretrain_on_profiles,
+    resolve_hessian, starting_values)
 from idaes_hybrid.training.regularization import (
     WARM_START_OPTIONS, RegularizationChoice, choose_regularization, prior_term, resolve_setting)
 from idaes_hybrid.training.warm_start import regularization_term
@@ -125,6 +126,19 @@ def _update_scaling(settings: TrainingSettings, warm: bool) -> TrainingSettings:
     if warm and settings.scaling is None:
         return dataclasses.replace(settings, scaling=NlpScaling.GRADIENT)
     return settings
+
+
+def _resolved_hessian(settings: TrainingSettings,
+                      spec: NetworkSpec | Mapping[str, NetworkSpec]) -> TrainingSettings:
+    """``settings`` with ``hessian = AUTO`` decided by the networks' weights (logged when
+    the limited-memory Hessian is chosen)."""
+    specs = spec.values() if isinstance(spec, Mapping) else [spec]
+    n_weights = sum(s.n_parameters for s in specs)
+    hessian = resolve_hessian(settings.hessian, n_weights)
+    if settings.hessian is HessianMode.AUTO and hessian is HessianMode.LIMITED_MEMORY:
+        _log.info(f"train: {n_weights} network weights (> {EXACT_HESSIAN_MAX_WEIGHTS}): limited-memory "
+                  "Hessian (set [training] hessian = \"exact\" to override)")
+    return dataclasses.replace(settings, hessian=hessian)
 
 
 def _solve(m: pyo.Block, stage: str, options: dict, tee: bool, batched: bool,
@@ -360,7 +374,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
         pre-training, states marched with them, and (``anchor``) the regularization
         pulls the weights towards them (or towards an ``anchor`` network's) instead of zero.
     """
-    settings = _update_scaling(settings or TrainingSettings(), warm)
+    settings = _resolved_hessian(_update_scaling(settings or TrainingSettings(), warm), spec)
     decomposed = settings.method is TrainingMethod.DECOMPOSITION
     if decomposed and len(hf.terms) != 1:
         raise TrainingError(f"training.method: 'decomposition' trains one learned term; this "
