@@ -8,7 +8,8 @@ the piecewise-constant controls between the copies, imposes the user's constrain
 every copy and minimizes the user's objective ``J_k`` of the copies as::
 
     expected:    (1/K) sum_k J_k
-    worst-case:  max_k J_k          (as  min z  s.t.  z >= J_k  for every k)
+    worst-case:  max_k J_k          (as  min z  s.t.  z >= J_k  for every k; started from
+                                     the expected objective's optimum)
 
 so a profile that only some members rate well is not chosen.
 """
@@ -113,7 +114,8 @@ def optimize_flowsheet_ensemble(
         As for :func:`~idaes_hybrid.optimize.flowsheet.optimize_flowsheet`; the
         constraints and the trust region hold in every member's copy.
     mode
-        ``"expected"`` (mean of the members' objectives) or ``"worst-case"`` (their largest).
+        ``"expected"`` (mean of the members' objectives) or ``"worst-case"`` (their largest;
+        solved from the expected objective's optimum).
     tee
         Stream the solver log.
     """
@@ -129,10 +131,15 @@ def optimize_flowsheet_ensemble(
         add_trust_region(m.member[k], nets[k], input_boxes, f"ensemble optimization, member {k}")
         add_user_constraints(m.member[k], constraints(blk) if constraints else {})
     m.member_objective = pyo.Expression(range(len(blocks)), rule=lambda b, k: objective(blocks[k]))
+    flat, what = [n for member in nets for n in member], f"ensemble optimization of {exp.name!r}"
+    if mode is EnsembleObjective.WORST_CASE:
+        # the non-smooth max from the smooth mean's optimum (a start all members rate well)
+        m.expected_stage = pyo.Objective(expr=sum(m.member_objective.values()) / len(blocks))
+        solve_controls(m, flat, controls, options, f"{what}, expected-objective stage", tee)
+        m.expected_stage.deactivate()
     m.objective = pyo.Objective(expr=_combined_objective(m, [m.member_objective[k] for k in
                                                              range(len(blocks))], mode))
-    res, profiles = solve_controls(m, [n for member in nets for n in member], controls, options,
-                                   f"ensemble optimization of {exp.name!r}", tee)
+    res, profiles = solve_controls(m, flat, controls, options, what, tee)
     values = [float(pyo.value(m.member_objective[k])) for k in range(len(blocks))]
     combined = sum(values) / len(values) if mode is EnsembleObjective.EXPECTED else max(values)
     _log.info(f"ensemble optimization of {exp.name!r} ({mode.value}, {len(blocks)} members): "
