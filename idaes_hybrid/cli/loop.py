@@ -1,7 +1,8 @@
 """``idaes-hybrid loop MODEL_DIR CONFIG.toml --out DIR``: the closed loop on a saved model.
 
 A flowsheet config (``[flowsheet]``) goes to :mod:`idaes_hybrid.cli.flowsheet_loop`; the
-rest of this module is the unit path's.
+rest of this module handles ``model = ...`` configs (their feed optimization and update run
+on the one-unit flowsheet).
 
 Each round optimizes the feed of the config's ``[optimization]`` table on the current
 model, runs it on the ``[loop]`` table's plant (a Python function, or ``"reference"``:

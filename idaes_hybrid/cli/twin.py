@@ -162,7 +162,8 @@ def run_estimate(args: argparse.Namespace) -> int:
     """Run ``idaes-hybrid estimate``; return the exit code (errors are raised).
 
     A flowsheet config ([flowsheet] table) with a saved flowsheet model goes to
-    :func:`idaes_hybrid.cli.flowsheet.estimate`, the others to the unit path."""
+    :func:`idaes_hybrid.cli.flowsheet.estimate`, a ``model = ...`` one to
+    :func:`~idaes_hybrid.twin.unit_estimate.estimate_and_forecast` (its one-unit flowsheet)."""
     from idaes_hybrid.config.flowsheet import is_flowsheet_config
     from idaes_hybrid.output.saved import write_json_atomic
     from idaes_hybrid.twin.common import TwinRequestError
@@ -218,7 +219,7 @@ def state_table(states: list[str], rows: dict[str, dict[str, float]]) -> list[st
 
 
 def _unit_estimate(args: argparse.Namespace, rel_sd: float | dict[str, float]) -> tuple:
-    """The unit path's estimate: ``(estimate, document, plot(path), states)``."""
+    """A ``model = ...`` config's estimate: ``(estimate, document, plot(path), states)``."""
     saved, config, _ = load_saved_with_config(args.model_dir, args.config,
                                               args.accept_edited_model)
     from idaes_hybrid.twin.common import find_experiment

@@ -25,7 +25,8 @@ initial = "steady-state"              # or a table {name = value} at t = 0
 inputs = { F = [[0, 1e-3], [40, 7e-4]], Tf = 300.0, Q = { file = "u.csv", column = "Q" } }
 noise_sd = { NaOH = 0.01 }            # optional
 ```
-A config with a ``[flowsheet]`` table goes this way; the others keep the unit path.
+A config with a ``[flowsheet]`` table goes this way; a ``model = ...`` one is translated to a
+one-unit flowsheet (:mod:`idaes_hybrid.config.unit_translation`).
 """
 
 from __future__ import annotations
