@@ -5,7 +5,8 @@ networks that fit the training data about equally well and disagree where the da
 little. :func:`optimize_feed_ensemble` builds one copy of the batch's flowsheet per member
 (each with its network, weights fixed: the training formulation), shares the decisions,
 the piecewise-constant feed ``F_k``, between them, keeps every copy inside the limits
-(``V <= V_max``, the same in every copy; states ``>= 0``) and maximizes::
+(``V <= V_max`` on the first copy, whose volume every copy shares; states ``>= 0``) and
+maximizes::
 
     expected:    (1/K) sum_m P_m(tf) V_m(tf)
     worst-case:  min_m  P_m(tf) V_m(tf)       (as  max z  s.t.  z <= P_m(tf) V_m(tf))
@@ -30,7 +31,7 @@ import idaes.logger as idaeslog
 from idaes_hybrid.model.trust_region import InputBox
 from idaes_hybrid.model.unit_flowsheet import term_name, unit_flowsheet
 from idaes_hybrid.nn.network import NetworkSpec
-from idaes_hybrid.optimize.fed_batch_objective import FEED, FeedObjective, VolumeLimit
+from idaes_hybrid.optimize.fed_batch_objective import FEED, FeedObjective, SharedVolumeLimit
 from idaes_hybrid.optimize.feed import (
     FeedProfile, FeedRequest, OptimizationError, OptimizationRequestError, feed_problem,
     feed_trajectories)
@@ -120,7 +121,7 @@ def optimize_feed_ensemble(model: HybridModel, members: Sequence[NetworkSpec], r
     try:
         res = optimize_flowsheet_ensemble(
             hf, problem.scenario, [{term: spec} for spec in members], [problem.control],
-            FeedObjective(), VolumeLimit(float(request.V_max)), problem.segments, problem.nfe,
+            FeedObjective(), SharedVolumeLimit(float(request.V_max)), problem.segments, problem.nfe,
             problem.ncp, model.solver_options_dict, objective,
             {term: input_box} if input_box is not None else None, tee)
     except FlowsheetOptimizationError as err:

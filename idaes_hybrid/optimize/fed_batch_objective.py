@@ -40,3 +40,18 @@ class VolumeLimit:
         tf = blk.fs.time.last()
         units = pyunits.get_units(volume[tf])
         return {"V_max": volume[tf] <= self.V_max * (pyunits.dimensionless if units is None else units)}
+
+
+@dataclass(frozen=True)
+class SharedVolumeLimit:
+    """:class:`VolumeLimit` for an ensemble's copies of the batch (``m.member[k]``): in a fed
+    batch ``dV/dt = F`` whatever the kinetics, so every copy has the same volume; the limit
+    holds on the first copy only (repeated on every copy the active constraints would be
+    linearly dependent, and Ipopt's multipliers not unique)."""
+
+    V_max: float
+
+    def __call__(self, blk: pyo.Block) -> dict:
+        member = blk.parent_block()
+        index = member.index() if member is not None and hasattr(member, "index") else 0
+        return VolumeLimit(self.V_max)(blk) if index in (0, None) else {}
