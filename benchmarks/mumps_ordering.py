@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mumps_ordering_") as tmp:
         for name in args.cases:
             config = case_copy(name, Path(tmp)) if name in FLOWSHEET_CASES else \
-                _unit_copy(name, Path(tmp))
+                unit_copy(name, Path(tmp))
             for ordering in args.orderings:
                 print(f"{name}: mumps ordering {ordering} ...", flush=True)
                 row = {"case": name, "ordering": ordering,
@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _unit_copy(name: str, work: Path) -> Path:
+def unit_copy(name: str, work: Path) -> Path:
     """A unit-path config with its data paths made absolute (the case folder stays put)."""
     config = Path(__file__).resolve().parents[1] / UNIT_CASES[name]
     text = config.read_text().replace('data = "data/', f'data = "{config.parent}/data/')

@@ -84,6 +84,12 @@ def _mumps_ordering(argv: Sequence[str]) -> int:
     return mumps_ordering.main(argv)
 
 
+def _hessian_modes(argv: Sequence[str]) -> int:
+    from benchmarks import hessian_modes
+
+    return hessian_modes.main(argv)
+
+
 def _closed_loop_flowsheet(argv: Sequence[str]) -> int:
     from benchmarks import closed_loop_flowsheet
 
@@ -108,6 +114,7 @@ BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "scaling": _scaling,
     "training_scaling": _training_scaling,
     "mumps_ordering": _mumps_ordering,
+    "hessian_modes": _hessian_modes,
     "peers": _peers,
     "peers_tank": _peers_tank,
     "growth": _growth,

@@ -29,10 +29,23 @@ from idaes_hybrid.solve.solver import IPOPT_STATUS, SolveResult, SolveStatus
 _log = idaeslog.getLogger(__name__)
 
 
-class NetworkPart:
-    """Index bookkeeping and evaluation of the network equations."""
+#: ``hessian_approximation`` value of the block-diagonal network Hessian: given to the
+#: batched path, which passes ``exact`` to the solver and leaves out the network's
+#: weight-input coupling (see :class:`NetworkPart`).
+BLOCK_DIAGONAL = "block-diagonal"
 
-    def __init__(self, net, col_of, n_cols):
+
+class NetworkPart:
+    """Index bookkeeping and evaluation of the network equations.
+
+    ``coupled=False`` leaves the weight-input block out of the Hessian: the network's
+    second derivatives stay exact within the weights and within each point's inputs, and
+    the points' inputs no longer couple with every weight in the KKT matrix (a much
+    sparser factorization; the solution is the same, the steps are approximate Newton).
+    """
+
+    def __init__(self, net, col_of, n_cols, coupled: bool = True):
+        self.coupled = coupled
         self.spec = net.to_spec()
         self.bnet = BatchedNetwork(self.spec)
         self.theta_vars = list(net.parameter_vars_flat())
@@ -97,6 +110,7 @@ class NetworkPart:
             a, b = self.theta_cols[tr], self.theta_cols[tc]
             rows.append(np.maximum(a, b)); cols.append(np.minimum(a, b))
             self._tt = (tr, tc)
+        if not self.theta_fixed and self.coupled:
             vc = np.broadcast_to(self.in_cols[:, :, None], (P, I, len(self.theta_cols)))
             tcn = np.broadcast_to(self.theta_cols[None, None, :], (P, I, len(self.theta_cols)))
             self._vt_mask = vc >= 0
@@ -115,9 +129,11 @@ class NetworkPart:
         if self.theta_fixed:
             h_uu = self.bnet.input_hessian(theta, (v - self.mv) / self.sv, c)
         else:
-            h_tt, h_ut, h_uu = self.bnet.weighted_hessian(theta, (v - self.mv) / self.sv, c)
+            h_tt, h_ut, h_uu = self.bnet.weighted_hessian(theta, (v - self.mv) / self.sv, c,
+                                                          mixed=self.coupled)
             parts.append(h_tt[self._tt])
-            parts.append((h_ut / self.sv[None, :, None])[self._vt_mask])
+            if self.coupled:
+                parts.append((h_ut / self.sv[None, :, None])[self._vt_mask])
         h_vv = h_uu / np.outer(self.sv, self.sv)[None]
         ir, ic = self._vv
         parts.append(h_vv[:, ir, ic][self._vv_mask])
@@ -131,8 +147,8 @@ class NetworkParts:
     the interface of one :class:`NetworkPart` that the callback problem uses.
     """
 
-    def __init__(self, nets, col_of, n_cols):
-        self.parts = [NetworkPart(net, col_of, n_cols) for net in as_networks(nets)]
+    def __init__(self, nets, col_of, n_cols, coupled: bool = True):
+        self.parts = [NetworkPart(net, col_of, n_cols, coupled) for net in as_networks(nets)]
         sizes = [p.n_points * p.n_out for p in self.parts]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.n_rows = int(self.offsets[-1])
@@ -274,11 +290,13 @@ class BatchedNLP:
             v.set_value(float(val), skip_validation=True)
 
 
-def build_batched_nlp(model: pyo.Block, net, logger_every: int = 10) -> BatchedNLP:
+def build_batched_nlp(model: pyo.Block, net, logger_every: int = 10,
+                      coupled: bool = True) -> BatchedNLP:
     """Write ``model`` minus the point equations of ``net`` (one network block or a
     list) to ``.nl`` and pair it with the batched evaluation of those equations.
 
     The point blocks are deactivated only while the ``.nl`` file is written.
+    ``coupled=False``: the block-diagonal network Hessian (:class:`NetworkPart`).
     """
     from idaes_hybrid.solve.nl_solve import read_model_nl
 
@@ -302,7 +320,7 @@ def build_batched_nlp(model: pyo.Block, net, logger_every: int = 10) -> BatchedN
             if not v.fixed and id(v) not in col_of:
                 col_of[id(v)] = len(info.variables) + len(extras)
                 extras.append(v)
-    netp = NetworkParts(nets, col_of, len(info.variables) + len(extras))
+    netp = NetworkParts(nets, col_of, len(info.variables) + len(extras), coupled)
     prob_obj = CompositeNLP(nl, netp, len(extras), logger_every=logger_every)
     lb = np.concatenate([np.asarray(nl.x_l), [v.lb if v.lb is not None else -1e19 for v in extras]])
     ub = np.concatenate([np.asarray(nl.x_u), [v.ub if v.ub is not None else 1e19 for v in extras]])
@@ -328,7 +346,9 @@ def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool 
         The :class:`~idaes_hybrid.nn.block.NeuralNetworkBlock` evaluated at its points,
         or a list of them (one per learned term).
     options
-        Ipopt-style options.
+        Ipopt-style options; ``hessian_approximation = "block-diagonal"``
+        (:data:`BLOCK_DIAGONAL`) asks for the exact Hessian without the network's
+        weight-input coupling.
     tee
         Print the solver's iteration log.
     user_scaling
@@ -343,8 +363,11 @@ def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool 
         raise ValueError("solve_batched: choose user_scaling or magnitude_scaling, not both")
     problem_class, backend, backend_defaults = interior_point_backend()
     options = dict(options or {})
+    coupled = options.get("hessian_approximation") != BLOCK_DIAGONAL
+    if not coupled:
+        options["hessian_approximation"] = "exact"
     start = time.perf_counter()
-    bn = build_batched_nlp(model, net, logger_every=1 if tee else 10)
+    bn = build_batched_nlp(model, net, logger_every=1 if tee else 10, coupled=coupled)
     netp, prob_obj = bn.net, bn.problem
     problem = problem_class(n=len(bn.x0), m=len(bn.cl), problem_obj=prob_obj, lb=bn.lb, ub=bn.ub,
                             cl=bn.cl, cu=bn.cu)
@@ -396,6 +419,8 @@ def solve_hybrid(model: pyo.Block, net, options: dict | None = None, tee: bool =
             and any(n.point_io() for n in nets):
         return solve_batched(model, nets, options, tee, user_scaling=user_scaling,
                              magnitude_scaling=magnitude_scaling)
+    if (options or {}).get("hessian_approximation") == BLOCK_DIAGONAL:  # only the batched path has it
+        options = {**options, "hessian_approximation": "exact"}
     if not user_scaling and _real_ipopt_in_process():
         from idaes_hybrid.solve.nl_solve import solve_nl
 

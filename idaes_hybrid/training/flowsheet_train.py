@@ -44,8 +44,8 @@ from idaes_hybrid.training.flowsheet_problem import (
 from idaes_hybrid.training.predict import PredictionError, pooled_rmse
 from idaes_hybrid.training.problem import noise_levels
 from idaes_hybrid.training.train import (
-    EXACT_HESSIAN_MAX_WEIGHTS, HessianMode, NlpScaling, StageReport, StageStatus, check_noise,
-    TrainingError, TrainingResult, TrainingSettings, decomposition_resumes, pretrain_on_profiles,
+    BLOCK_DIAGONAL_MAX_ITER, EXACT_HESSIAN_MAX_WEIGHTS, HessianMode, NlpScaling, StageReport,
+    StageStatus, check_noise, TrainingError, TrainingResult, TrainingSettings, decomposition_resumes, pretrain_on_profiles,
     resolve_hessian, starting_values)
 from idaes_hybrid.training.regularization import (
     WARM_START_OPTIONS, RegularizationChoice, choose_regularization, prior_term, resolve_setting)
@@ -128,16 +128,18 @@ def _update_scaling(settings: TrainingSettings, warm: bool) -> TrainingSettings:
     return settings
 
 
-def _resolved_hessian(settings: TrainingSettings,
-                      spec: NetworkSpec | Mapping[str, NetworkSpec]) -> TrainingSettings:
-    """``settings`` with ``hessian = AUTO`` decided by the networks' weights (logged when
-    the limited-memory Hessian is chosen)."""
-    specs = spec.values() if isinstance(spec, Mapping) else [spec]
-    n_weights = sum(s.n_parameters for s in specs)
-    hessian = resolve_hessian(settings.hessian, n_weights)
-    if settings.hessian is HessianMode.AUTO and hessian is HessianMode.LIMITED_MEMORY:
-        _log.info(f"train: {n_weights} network weights (> {EXACT_HESSIAN_MAX_WEIGHTS}): limited-memory "
-                  "Hessian (set [training] hessian = \"exact\" to override)")
+def _resolved_hessian(settings: TrainingSettings, nets: Sequence) -> TrainingSettings:
+    """``settings`` with ``hessian = AUTO`` decided by the networks' weights and points
+    (:func:`~idaes_hybrid.training.train.resolve_hessian`; the choice is logged)."""
+    sizes = [(net.to_spec().n_parameters, len(net.point_io())) for net in nets]
+    n_weights = sum(w for w, _ in sizes)
+    coupling = float(sum(p * w ** 2 for w, p in sizes))
+    hessian = resolve_hessian(settings.hessian, n_weights, coupling)
+    if settings.hessian is HessianMode.AUTO:
+        why = (f"{n_weights} network weights (> {EXACT_HESSIAN_MAX_WEIGHTS})"
+               if hessian is HessianMode.LIMITED_MEMORY else
+               f"weight-input coupling {coupling:.2g} (points x weights^2)")
+        _log.info(f"train: {hessian.value} Hessian: {why}; [training] hessian overrides")
     return dataclasses.replace(settings, hessian=hessian)
 
 
@@ -174,13 +176,19 @@ def _train_attempts(options: dict, settings: TrainingSettings) -> list[dict]:
     dual infeasibility ~1e10: the saponification case failed so at nfe 20 and 30), while
     a limited-memory Hessian takes moderate quasi-Newton steps (converged in every case
     measured, more slowly). The exact fallback uses the adaptive barrier, which keeps a
-    warm start near its point. ``hessian_approximation`` in ``solver_options`` is
+    warm start near its point. The block-diagonal Hessian gets
+    :data:`~idaes_hybrid.training.train.BLOCK_DIAGONAL_MAX_ITER` iterations, then the exact
+    and the limited-memory ones follow. ``hessian_approximation`` in ``solver_options`` is
     honoured as the only attempt.
     """
     if "hessian_approximation" in settings.solver_options:
         return [options]
     lbfgs = {**options, "hessian_approximation": HessianMode.LIMITED_MEMORY.value}
     exact = {**options, "hessian_approximation": HessianMode.EXACT.value}
+    if settings.hessian is HessianMode.BLOCK_DIAGONAL:
+        capped = min(int(options.get("max_iter", BLOCK_DIAGONAL_MAX_ITER)), BLOCK_DIAGONAL_MAX_ITER)
+        return [{**options, "hessian_approximation": HessianMode.BLOCK_DIAGONAL.value,
+                 "max_iter": capped}, exact, lbfgs]
     if settings.hessian is HessianMode.EXACT:
         return [exact, lbfgs]
     return [lbfgs, {"mu_strategy": "adaptive", **exact}]
@@ -374,7 +382,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
         pre-training, states marched with them, and (``anchor``) the regularization
         pulls the weights towards them (or towards an ``anchor`` network's) instead of zero.
     """
-    settings = _resolved_hessian(_update_scaling(settings or TrainingSettings(), warm), spec)
+    settings = _update_scaling(settings or TrainingSettings(), warm)
     decomposed = settings.method is TrainingMethod.DECOMPOSITION
     if decomposed and len(hf.terms) != 1:
         raise TrainingError(f"training.method: 'decomposition' trains one learned term; this "
@@ -388,6 +396,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
         hf, train_exps, spec, (nfe, ncp), settings, "decomposition" if decomposed else
         "model update" if warm else "", anchor if warm else False)
     nets = networks(m)
+    settings = _resolved_hessian(settings, nets)
     resuming = decomposed and decomposition_resumes(settings.decomposition, nets[0].to_spec(), train_exps)
     if resuming:  # the checkpoint holds weights and normalization: stages 1 and 2 are done
         begun, profiles = _resumed(m, hf)

@@ -1,0 +1,61 @@
+"""The block-diagonal network Hessian in training: AUTO's choice and the fallback guard."""
+
+import json
+
+import pytest
+
+from idaes_hybrid.cli.flowsheet import train_result
+from idaes_hybrid.config import load_run_config
+from idaes_hybrid.config.unit_translation import as_flowsheet_config
+from idaes_hybrid.training import flowsheet_train
+from idaes_hybrid.training.train import (
+    BLOCK_DIAGONAL_MIN_COUPLING, EXACT_HESSIAN_MAX_WEIGHTS, HessianMode, resolve_hessian)
+from tests.test_cli import small_config
+
+
+@pytest.mark.unit
+def test_auto_chooses_block_diagonal_only_for_a_costly_coupling():
+    auto = HessianMode.AUTO
+    bioreactor = 183 * 541 ** 2  # the shipped bioreactor: 183 points, 4-20-20-1
+    cascade = 366 * 33 ** 2  # the CSTR cascade: 366 points, 2-8-1
+    assert resolve_hessian(auto, 541, bioreactor) is HessianMode.BLOCK_DIAGONAL
+    assert resolve_hessian(auto, 33, cascade) is HessianMode.EXACT
+    assert resolve_hessian(auto, 541) is HessianMode.EXACT  # no coupling given
+    assert resolve_hessian(auto, 100, BLOCK_DIAGONAL_MIN_COUPLING) is HessianMode.BLOCK_DIAGONAL
+    assert resolve_hessian(auto, 100, BLOCK_DIAGONAL_MIN_COUPLING * 0.99) is HessianMode.EXACT
+    assert resolve_hessian(auto, EXACT_HESSIAN_MAX_WEIGHTS + 1, 1e12) is HessianMode.LIMITED_MEMORY
+    for mode in (HessianMode.EXACT, HessianMode.BLOCK_DIAGONAL, HessianMode.LIMITED_MEMORY):
+        assert resolve_hessian(mode, 10, 1e12) is mode and resolve_hessian(mode, 10 ** 5, 0) is mode
+
+
+@pytest.mark.unit
+def test_block_diagonal_is_a_config_value(tmp_path):
+    config = load_run_config(small_config(tmp_path, hessian="block-diagonal"))
+    assert config.training.hessian is HessianMode.BLOCK_DIAGONAL
+
+
+def _train(tmp_path, hessian: str, name: str):
+    config = load_run_config(small_config(tmp_path, name=f"{name}.toml", hessian=hessian,
+                                          inputs=json.dumps(["X", "S"])))
+    return train_result(as_flowsheet_config(config))
+
+
+@pytest.mark.component
+def test_block_diagonal_training_reaches_the_exact_hessians_optimum(tmp_path):
+    exact, block = _train(tmp_path, "exact", "exact"), _train(tmp_path, "block-diagonal", "block")
+    assert exact.status == block.status == "optimal"
+    assert block.objective == pytest.approx(exact.objective, rel=1e-6)
+    for name in ("X", "S"):
+        assert block.validation_rmse[name] == pytest.approx(exact.validation_rmse[name], rel=1e-4)
+
+
+@pytest.mark.component
+def test_a_stalled_block_diagonal_solve_falls_back_to_the_exact_hessian(tmp_path, monkeypatch):
+    """Capped at 2 iterations, the block-diagonal attempt stops; the exact attempt from the
+    same start then gives the exact-Hessian training's result."""
+    exact = _train(tmp_path, "exact", "exact")
+    monkeypatch.setattr(flowsheet_train, "BLOCK_DIAGONAL_MAX_ITER", 2)
+    guarded = _train(tmp_path, "block-diagonal", "guarded")
+    assert guarded.status == "optimal"
+    assert guarded.objective == pytest.approx(exact.objective, rel=1e-10)
+    assert guarded.iterations == exact.iterations
