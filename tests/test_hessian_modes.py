@@ -45,6 +45,9 @@ def test_block_diagonal_training_reaches_the_exact_hessians_optimum(tmp_path):
     exact, block = _train(tmp_path, "exact", "exact"), _train(tmp_path, "block-diagonal", "block")
     assert exact.status == block.status == "optimal"
     assert block.objective == pytest.approx(exact.objective, rel=1e-6)
+    assert exact.stages["train"].hessian == "exact" and block.stages["train"].hessian == "block-diagonal"
+    assert block.metrics()["stages"]["train"]["hessian"] == "block-diagonal"
+    assert "hessian" not in block.metrics()["stages"]["smoother"]
     for name in ("X", "S"):
         assert block.validation_rmse[name] == pytest.approx(exact.validation_rmse[name], rel=1e-4)
 
@@ -59,3 +62,4 @@ def test_a_stalled_block_diagonal_solve_falls_back_to_the_exact_hessian(tmp_path
     assert guarded.status == "optimal"
     assert guarded.objective == pytest.approx(exact.objective, rel=1e-10)
     assert guarded.iterations == exact.iterations
+    assert guarded.stages["train"].hessian == "exact"

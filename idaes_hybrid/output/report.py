@@ -80,7 +80,8 @@ def training_report(metrics: dict, plots: Sequence[str], title: str) -> str:
              f"iterations; whole pipeline {metrics['wall_time_s']:.1f} s.", "",
              "| stage | status | wall time (s) | iterations |", "|---|---|---|---|"]
     for name, st in metrics.get("stages", {}).items():
-        lines.append(f"| {name} | {st['status']} | {st['wall_time_s']:.2f} | {st.get('iterations') or '-'} |")
+        label = f"{name} ({st['hessian']} Hessian)" if st.get("hessian") else name
+        lines.append(f"| {label} | {st['status']} | {st['wall_time_s']:.2f} | {st.get('iterations') or '-'} |")
     names = sorted({*metrics["train"]["rmse"], *metrics["validation"]["rmse"]})
     lines += ["", "RMSE per measured variable (validation experiments are predicted from their "
               "initial state and inputs alone):", "",

@@ -195,8 +195,9 @@ def _train_attempts(options: dict, settings: TrainingSettings) -> list[dict]:
 
 
 def _train_solve(m: pyo.Block, options: dict, settings: TrainingSettings, tee: bool):
-    """The simultaneous solve: each of :func:`_train_attempts` from the same start
-    until one converges; the last error is raised if none does."""
+    """The simultaneous solve: each of :func:`_train_attempts` from the same start until
+    one converges; its result and its ``hessian_approximation``. The last error is raised
+    if none converges."""
     start = ComponentMap((v, v.value) for v in m.component_data_objects(pyo.Var))
     attempts, tick = _train_attempts(options, settings), time.perf_counter()
     for i, opts in enumerate(attempts):
@@ -211,7 +212,7 @@ def _train_solve(m: pyo.Block, options: dict, settings: TrainingSettings, tee: b
                          f"hessian_approximation={attempts[i + 1]['hessian_approximation']}")
             continue
         res.wall_time_s = time.perf_counter() - tick  # all attempts
-        return res
+        return res, str(opts.get("hessian_approximation", HessianMode.EXACT.value))
 
 
 def smoother_stage(m: pyo.Block, hf: HybridFlowsheet, train_exps, options: dict,
@@ -412,8 +413,9 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
     else:
         if settings.user_scaling:  # from the smoother's (or march's) solution and the networks
             scale_flowsheet_model(m)
-        res = _train_stage(m, train_exps, options, settings, tee)
-        stages["train"] = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective)
+        res, hessian = _train_stage(m, train_exps, options, settings, tee)
+        stages["train"] = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective,
+                                      hessian)
         noise = noise if warm else _check_noise(m, hf, train_exps, noise, options, settings, tee, stages)
     if cross_validating:
         choice, stages["regularization"] = _choose_regularization(m, train_exps, options, settings, tee)
@@ -445,7 +447,8 @@ def _judge_options(settings: TrainingSettings) -> dict:
 
 
 def _train_stage(m: pyo.Block, train_exps, options: dict, settings: TrainingSettings, tee: bool):
-    """Stage 3: network equations active, weights free, the training objective."""
+    """Stage 3: network equations active, weights free, the training objective (the
+    result and the Hessian of :func:`_train_solve`)."""
     _set_points_active(m, True)
     m.training_objective.activate()
     for net in networks(m):

@@ -212,12 +212,13 @@ class StageReport:
     """What one stage did: status (a :class:`StageStatus`, a solver's
     :class:`~idaes_hybrid.solve.solver.SolveStatus` value or a decomposition's
     :class:`~idaes_hybrid.decomposition.settings.DecompositionStatus`), solver iterations,
-    wall time."""
+    wall time; for the train solve, the Hessian of the attempt that converged."""
 
     status: str
     wall_time_s: float
     iterations: int | None = None
     objective: float | None = None
+    hessian: str | None = None
 
 
 @dataclass
@@ -286,7 +287,8 @@ class TrainingResult:
             "wall_time_s": self.wall_time_s,
             "iterations": self.iterations,
             "objective": self.objective,
-            "stages": {k: asdict(v) for k, v in self.stages.items()},
+            "stages": {k: {f: x for f, x in asdict(v).items() if f != "hessian" or x is not None}
+                       for k, v in self.stages.items()},
             "train": {"rmse": self.train_rmse},
             "validation": {"rmse": self.validation_rmse},
             "experiments": self.per_experiment_rmse,
