@@ -149,54 +149,80 @@ class BatchedNetwork:
             Each point's own input block.
         """
         layers, hs, d1s, d2s = self._forward(theta, u)
-        n_p, n_in = u.shape
-        n_dir = self.n_theta + n_in
-        L = len(layers)
-        # reverse sweep (adjoints of the pre-activations), plain
-        gbar = [None] * (L + 1)
-        abar = [None] * L
-        gbar[L] = c
-        for k in range(L - 1, -1, -1):
-            abar[k] = gbar[k + 1] * d1s[k]
-            gbar[k] = abar[k] @ layers[k][0]
-        # tangents of the forward sweep along every direction: (D, P, n_k)
-        hdot = np.zeros((n_dir, n_p, n_in))
-        hdot[self.n_theta:] = np.eye(n_in)[:, None, :]
-        hdots, adots = [hdot], []
-        for k, (w, _) in enumerate(layers):
-            s, m, e = self._slices[k]
-            n_out, n_k = w.shape
-            adot = hdot @ w.T  # (D, P, n_out)
-            # directions that perturb W[k][i, j]: adot[d, p, i] += h_{k}[p, j]
-            idx = np.arange(s, m)
-            i_idx, j_idx = np.divmod(idx - s, n_k)
-            adot[idx, :, i_idx] += hs[k][:, j_idx].T
-            bidx = np.arange(m, e)
-            adot[bidx, :, bidx - m] += 1.0
-            adots.append(adot)
-            hdot = adot * d1s[k][None]
-            hdots.append(hdot)
-        # tangent of the reverse sweep
-        out_theta = np.zeros((n_dir, self.n_theta))
-        gdot = np.zeros((n_dir, n_p, self.sizes[-1]))
-        for k in range(L - 1, -1, -1):
-            w, _ = layers[k]
-            s, m, e = self._slices[k]
-            abar_dot = gdot * d1s[k][None] + gbar[k + 1][None] * d2s[k][None] * adots[k]
-            # d/dd of Wbar = sum_p abar h^T
-            wbar_dot = np.matmul(abar_dot.transpose(0, 2, 1), hs[k])
-            wbar_dot += np.matmul(abar[k].T, hdots[k])
-            out_theta[:, s:m] = wbar_dot.reshape(n_dir, -1)
-            out_theta[:, m:e] = abar_dot.sum(axis=1)
-            gdot = abar_dot @ w
-            # directions perturbing W[k] add W_dot^T abar to gdot
-            idx = np.arange(s, m)
-            i_idx, j_idx = np.divmod(idx - s, w.shape[1])
-            gdot[idx, :, j_idx] += abar[k][:, i_idx].T
+        gbar, abar = self._adjoints(layers, d1s, c)
+        hdots, adots = self._parameter_tangents(layers, hs, d1s)
+        out_theta, gdot = self._tangent_reverse(layers, hs, d1s, d2s, gbar, abar, hdots, adots)
         h_tt = out_theta[: self.n_theta]
         h_ut = self._per_point_mixed(layers, hs, d1s, d2s, abar, gbar) if mixed else None
         h_uu = np.transpose(gdot[self.n_theta:], (1, 0, 2))  # (P, n_in, n_in)
         return 0.5 * (h_tt + h_tt.T), h_ut, h_uu
+
+    @staticmethod
+    def _adjoints(layers, d1s, c):
+        """Reverse sweep: adjoints of the layer inputs (``gbar``) and pre-activations (``abar``)."""
+        L = len(layers)
+        gbar, abar = [None] * (L + 1), [None] * L
+        gbar[L] = c
+        for k in range(L - 1, -1, -1):
+            abar[k] = gbar[k + 1] * d1s[k]
+            gbar[k] = abar[k] @ layers[k][0]
+        return gbar, abar
+
+    def _parameter_tangents(self, layers, hs, d1s):
+        """Forward tangents of every layer's input (``hdots``) and pre-activation (``adots``)
+        along every direction: the parameters (``theta`` order), then the inputs, shape
+        ``(D, P, n)``. A parameter of layer ``j`` moves nothing before layer ``j``: only the
+        rows of earlier layers' parameters and of the inputs are propagated."""
+        n_p, n_in = hs[0].shape
+        T = self.n_theta
+        hdot = np.zeros((T + n_in, n_p, n_in))
+        hdot[T:] = np.eye(n_in)[:, None, :]
+        hdots, adots = [hdot], []
+        for k, (w, _) in enumerate(layers):
+            s, m, e = self._slices[k]
+            n_out, n_k = w.shape
+            adot = np.zeros((T + n_in, n_p, n_out))
+            if s:
+                np.matmul(hdot[:s], w.T, out=adot[:s])
+            np.matmul(hdot[T:], w.T, out=adot[T:])
+            # the directions of W[k][i, j] and b[k][i] themselves: adot[d, p, i] = h_k[p, j] or 1
+            i_idx, j_idx = np.divmod(np.arange(m - s), n_k)
+            adot[s + np.arange(m - s), :, i_idx] = hs[k][:, j_idx].T
+            adot[np.arange(m, e), :, np.arange(e - m)] = 1.0
+            adots.append(adot)
+            hdot = np.zeros_like(adot)
+            np.multiply(adot[:e], d1s[k][None], out=hdot[:e])
+            np.multiply(adot[T:], d1s[k][None], out=hdot[T:])
+            hdots.append(hdot)
+        return hdots, adots
+
+    def _tangent_reverse(self, layers, hs, d1s, d2s, gbar, abar, hdots, adots):
+        """Tangent of the reverse sweep along every direction: the parameter gradient's
+        derivatives ``(D, n_theta)`` and the input adjoint's tangent ``(D, P, n_in)``."""
+        T, n_dir, n_p = self.n_theta, adots[0].shape[0], hs[0].shape[0]
+        out_theta = np.zeros((n_dir, T))
+        gdot = np.zeros((n_dir, n_p, self.sizes[-1]))
+        for k in range(len(layers) - 1, -1, -1):
+            w, _ = layers[k]
+            s, m, e = self._slices[k]
+            n_out, n_k = w.shape
+            abar_dot = gdot * d1s[k][None]
+            g2 = gbar[k + 1] * d2s[k]
+            abar_dot[:e] += adots[k][:e] * g2[None]
+            abar_dot[T:] += adots[k][T:] * g2[None]
+            # d/dd of Wbar = sum_p abar h^T and of bbar = sum_p abar, in one product
+            h_one = np.concatenate([hs[k], np.ones((n_p, 1))], axis=1)
+            wbar_dot = np.matmul(abar_dot.transpose(0, 2, 1), h_one)  # (D, n_out, n_k + 1)
+            for rows in (slice(0, s), slice(T, n_dir)):  # where h_k moves
+                if rows.stop > rows.start:
+                    wbar_dot[rows, :, :n_k] += np.matmul(abar[k].T, hdots[k][rows])
+            out_theta[:, s:m] = wbar_dot[:, :, :n_k].reshape(n_dir, -1)
+            out_theta[:, m:e] = wbar_dot[:, :, n_k]
+            gdot = abar_dot * w[0] if n_out == 1 else abar_dot @ w
+            # directions perturbing W[k] add W_dot^T abar to gdot
+            i_idx, j_idx = np.divmod(np.arange(m - s), n_k)
+            gdot[s + np.arange(m - s), :, j_idx] += abar[k][:, i_idx].T
+        return out_theta, gdot
 
     def input_hessian(self, theta: np.ndarray, u: np.ndarray, c: np.ndarray) -> np.ndarray:
         """Each point's Hessian of ``sum(c * y)`` in its own inputs only, shape
