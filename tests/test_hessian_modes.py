@@ -63,3 +63,16 @@ def test_a_stalled_block_diagonal_solve_falls_back_to_the_exact_hessian(tmp_path
     assert guarded.objective == pytest.approx(exact.objective, rel=1e-10)
     assert guarded.iterations == exact.iterations
     assert guarded.stages["train"].hessian == "exact"
+
+
+@pytest.mark.unit
+def test_keep_freed_memory_sets_the_malloc_thresholds_once():
+    import sys
+
+    from idaes_hybrid.solve import memory
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc's mallopt")
+    assert memory.keep_freed_memory() is True
+    assert memory.keep_freed_memory() is True  # idempotent
+    assert memory.THRESHOLDS[-1] == 32 * 1024 * 1024  # glibc's documented maximum, the fallback

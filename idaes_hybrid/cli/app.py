@@ -171,6 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # IDAES applies its logging configuration (dictConfig) when first imported, which
     # resets the loggers below "idaes": import it before configuring ours
     import idaes  # noqa: F401
+    from idaes_hybrid.solve.memory import keep_freed_memory
+
+    keep_freed_memory()  # solver iterations reuse freed memory instead of faulting it in again
     with _logging_to_stderr(args.quiet):
         try:
             with interrupts_raise():  # SIGTERM (a scheduler, kill) is handled as Ctrl-C
