@@ -231,8 +231,10 @@ def run_point(point: dict, budget_s: float = 300.0, pretrain_epochs: int | None 
     from idaes_hybrid.nn.network import NetworkSpec
     from idaes_hybrid.training.problem import Discretization
     from idaes_hybrid.training.train import HessianMode, TrainingError
+    from idaes_hybrid.solve.memory import keep_freed_memory
     from idaes_hybrid.training.unit_train import train
 
+    keep_freed_memory()  # as the command-line tool does
     config = load_run_config(CONFIG)
     exps = batch_experiments(point["n_train"], cache)
     spec = NetworkSpec.dense(len(config.network_inputs), [point["width"]] * 2, 1,
@@ -425,7 +427,7 @@ def plot(doc: dict, sweep: str, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for hessian, style in (("exact", "-"), ("limited-memory", "--")):
+    for hessian, style in (("exact", "-"), ("limited-memory", "--"), ("block-diagonal", ":"), ("auto", "-.")):
         s = series(doc, sweep, hessian)
         if not s["x"]:
             continue
