@@ -32,16 +32,16 @@ _log = idaeslog.getLogger(__name__)
 
 
 class HessianMode(str, enum.Enum):
-    """Hessian used by the interior-point solver; ``AUTO``: limited-memory above
-    :data:`EXACT_HESSIAN_MAX_WEIGHTS` network weights, else block-diagonal when the
-    networks' weight-input coupling is costly (:data:`BLOCK_DIAGONAL_MIN_COUPLING`), else
-    exact (:func:`resolve_hessian`).
+    """Hessian used by the interior-point solver; ``AUTO``: exact up to
+    :data:`EXACT_HESSIAN_MAX_WEIGHTS` network weights, limited-memory above.
 
     ``BLOCK_DIAGONAL`` is the exact Hessian without the network's weight-input coupling
     (the physics and the data fit keep their exact second derivatives, the network keeps
     its exact weight block and each point's input block): the KKT matrix no longer
     couples every collocation point's states to every weight, so each factorization is
-    much cheaper; the solution is the same, the steps are approximate Newton steps.
+    much cheaper; the NLP is the same, the steps are approximate Newton steps, which can
+    end at another local optimum of a non-convex fit (``benchmarks/results/noise.md``:
+    more often a worse one than a better one, hence not ``AUTO``'s choice).
     """
 
     AUTO = "auto"
@@ -59,30 +59,16 @@ class HessianMode(str, enum.Enum):
 #: (541) exact 15 s, limited-memory ended at a worse local optimum (train RMSE X 0.092
 #: against 0.053).
 EXACT_HESSIAN_MAX_WEIGHTS = 4000
-
-
-#: Smallest weight-input coupling (network points x weights^2, summed over the terms) for
-#: which ``HessianMode.AUTO`` chooses the block-diagonal Hessian. With the exact Hessian,
-#: every point's inputs couple with every weight, and each KKT factorization pays about
-#: that many flops for it (10 MFlop: a few ms, below which the exact Hessian costs nothing
-#: extra). Measured (``benchmarks/results/hessian_modes.md``): the bioreactor's 183 points x
-#: 541^2 = 5.4e7, train stage 11.5 -> 5.8 s; the tank manifold 61.8 -> 32.0 s; the CSTR
-#: cascade (366 x 33^2 = 4e5) keeps the exact Hessian (20 iterations, against 620
-#: block-diagonal ones from the same start).
-BLOCK_DIAGONAL_MIN_COUPLING = 1e7
 #: Iterations the block-diagonal train solve gets before the exact Hessian is tried
 #: from the same start (a guard: it has needed up to ~3x the exact solve's iterations).
 BLOCK_DIAGONAL_MAX_ITER = 200
 
 
-def resolve_hessian(mode: HessianMode, n_weights: int, coupling: float = 0.0) -> HessianMode:
-    """The Hessian ``mode`` asks for; ``AUTO`` decided by the number of weights and the
-    weight-input ``coupling`` (points x weights^2 summed over the networks)."""
+def resolve_hessian(mode: HessianMode, n_weights: int) -> HessianMode:
+    """The Hessian ``mode`` asks for, ``AUTO`` decided by the number of weights."""
     if mode is not HessianMode.AUTO:
         return mode
-    if n_weights > EXACT_HESSIAN_MAX_WEIGHTS:
-        return HessianMode.LIMITED_MEMORY
-    return HessianMode.BLOCK_DIAGONAL if coupling >= BLOCK_DIAGONAL_MIN_COUPLING else HessianMode.EXACT
+    return HessianMode.EXACT if n_weights <= EXACT_HESSIAN_MAX_WEIGHTS else HessianMode.LIMITED_MEMORY
 
 
 class NlpScaling(str, enum.Enum):
