@@ -27,7 +27,8 @@ from typing import Sequence
 from benchmarks import noise_data
 from benchmarks.mumps_ordering import UNIT_CASES, unit_copy
 from benchmarks.training_scaling import CASES as FLOWSHEET_CASES
-from benchmarks.training_scaling import case_copy, revision, rmse_text, run_train, with_table_line
+from benchmarks.training_scaling import (
+    case_copy, per_iteration_lines, revision, run_variants, with_table_line)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: Generated bioreactor data sets: name -> (kinetics, seed); configs without ``noise_sd``.
@@ -67,14 +68,8 @@ def markdown(rows: list[dict], budget: float) -> str:
         f"seconds per Ipopt iteration. `haldane_s2`, `contois_s3`, `monod_s4`: generated bioreactor "
         f"data (`benchmarks/noise_data.py`), configs without `noise_sd`.",
         "",
-        "| case | hessian | status | train iterations | train s | s/it | whole s | validation RMSE |",
-        "|---|---|---|---|---|---|---|---|",
+        *per_iteration_lines(rows, "hessian"),
     ]
-    for r in rows:
-        its, train = r.get("iterations"), r.get("train_s", float("nan"))
-        per = f"{train / its:.3f}" if its else "-"
-        lines.append(f"| {r['case']} | {r['hessian']} | {r['status']} | {its if its is not None else '-'} | "
-                     f"{train:.1f} | {per} | {r['wall_s']:.0f} | {rmse_text(r.get('validation_rmse', {}))} |")
     return "\n".join(lines) + "\n"
 
 
@@ -86,17 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=600.0, help="seconds per training run")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    rows = []
     with tempfile.TemporaryDirectory(prefix="hessian_modes_") as tmp:
-        for name in args.cases:
-            config = case_config(name, Path(tmp))
-            for mode in args.modes:
-                print(f"{name}: hessian {mode} ...", flush=True)
-                row = {"case": name, "hessian": mode,
-                       **run_train(with_hessian(config, mode), Path(tmp) / f"{name}_{mode}", args.budget)}
-                print(f"  {row['status']}, {row.get('iterations', '-')} iterations, "
-                      f"train {row.get('train_s', float('nan')):.1f} s", flush=True)
-                rows.append(row)
+        rows = run_variants(args.cases, args.modes, case_config, with_hessian, "hessian", Path(tmp),
+                            args.budget)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "hessian_modes.json").write_text(json.dumps(rows, indent=2))
     (args.out / "hessian_modes.md").write_text(markdown(rows, args.budget))

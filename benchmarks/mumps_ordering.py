@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Sequence
 
 from benchmarks.training_scaling import CASES as FLOWSHEET_CASES
-from benchmarks.training_scaling import case_copy, revision, rmse_text, run_train, with_table_line
+from benchmarks.training_scaling import (
+    case_copy, per_iteration_lines, revision, run_variants, with_table_line)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: The unit-path configs (``model = ...``) beside the flowsheet-path cases.
@@ -56,14 +57,8 @@ def markdown(rows: list[dict], budget: float) -> str:
         f"defaults and `[solver] mumps_pivot_order` set (`auto`: left to MUMPS), stopped after "
         f"{budget:.0f} s. `s/it`: train-stage seconds per Ipopt iteration.",
         "",
-        "| case | ordering | status | train iterations | train s | s/it | whole s | validation RMSE |",
-        "|---|---|---|---|---|---|---|---|",
+        *per_iteration_lines(rows, "ordering"),
     ]
-    for r in rows:
-        its, train = r.get("iterations"), r.get("train_s", float("nan"))
-        per = f"{train / its:.3f}" if its else "-"
-        lines.append(f"| {r['case']} | {r['ordering']} | {r['status']} | {its if its is not None else '-'} | "
-                     f"{train:.1f} | {per} | {r['wall_s']:.0f} | {rmse_text(r.get('validation_rmse', {}))} |")
     return "\n".join(lines) + "\n"
 
 
@@ -75,23 +70,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=600.0, help="seconds per training run")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    rows = []
     with tempfile.TemporaryDirectory(prefix="mumps_ordering_") as tmp:
-        for name in args.cases:
-            config = case_copy(name, Path(tmp)) if name in FLOWSHEET_CASES else \
-                unit_copy(name, Path(tmp))
-            for ordering in args.orderings:
-                print(f"{name}: mumps ordering {ordering} ...", flush=True)
-                row = {"case": name, "ordering": ordering,
-                       **run_train(with_ordering(config, ordering), Path(tmp) / f"{name}_{ordering}",
-                                   args.budget)}
-                print(f"  {row['status']}, {row.get('iterations', '-')} iterations, "
-                      f"train {row.get('train_s', float('nan')):.1f} s", flush=True)
-                rows.append(row)
+        rows = run_variants(args.cases, args.orderings, _case_config, with_ordering, "ordering", Path(tmp),
+                            args.budget)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "mumps_ordering.json").write_text(json.dumps(rows, indent=2))
     (args.out / "mumps_ordering.md").write_text(markdown(rows, args.budget))
     return 0
+
+
+def _case_config(name: str, work: Path) -> Path:
+    return case_copy(name, work) if name in FLOWSHEET_CASES else unit_copy(name, work)
 
 
 def unit_copy(name: str, work: Path) -> Path:

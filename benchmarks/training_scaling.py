@@ -99,6 +99,37 @@ def run_train(config: Path, out: Path, budget: float) -> dict[str, Any]:
             "train_rmse": m.get("train", {}).get("rmse", {})}
 
 
+def run_variants(cases: Sequence[str], variants: Sequence[str], config_of, variant_config,
+                 key: str, work: Path, budget: float) -> list[dict]:
+    """Every case once per variant, one after the other (:func:`run_train`): ``config_of(name,
+    work)`` gives a case's config, ``variant_config(config, variant)`` its variant's. Rows
+    carry ``case`` and ``key`` (the variant)."""
+    rows = []
+    for name in cases:
+        config = config_of(name, work)
+        for variant in variants:
+            print(f"{name}: {key} {variant} ...", flush=True)
+            row = {"case": name, key: variant,
+                   **run_train(variant_config(config, variant), work / f"{name}_{variant}", budget)}
+            print(f"  {row['status']}, {row.get('iterations', '-')} iterations, "
+                  f"train {row.get('train_s', float('nan')):.1f} s", flush=True)
+            rows.append(row)
+    return rows
+
+
+def per_iteration_lines(rows: list[dict], key: str) -> list[str]:
+    """Markdown table (header included) of :func:`run_variants` rows: status, train
+    iterations, train seconds and seconds per iteration, whole seconds, validation RMSE."""
+    lines = [f"| case | {key} | status | train iterations | train s | s/it | whole s | validation RMSE |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        its, train = r.get("iterations"), r.get("train_s", float("nan"))
+        per = f"{train / its:.3f}" if its else "-"
+        lines.append(f"| {r['case']} | {r[key]} | {r['status']} | {its if its is not None else '-'} | "
+                     f"{train:.1f} | {per} | {r['wall_s']:.0f} | {rmse_text(r.get('validation_rmse', {}))} |")
+    return lines
+
+
 def revision() -> str:
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,

@@ -105,23 +105,7 @@ def test_two_networks_in_one_batched_solve_match_the_nested_formulation():
     """Two networks with different shapes fitted in one model: the batched path with
     both (one row block per network) reaches the nested formulation's optimum."""
     def model(formulation):
-        m = pyo.ConcreteModel()
-        m.P = pyo.RangeSet(0, 29)
-        x = np.linspace(-2, 2, 30)
-        m.x = pyo.Var(m.P, initialize=dict(enumerate(x)))
-        m.x.fix()
-        m.y = pyo.Var(m.P, initialize=0.0)
-        m.w = pyo.Var(m.P, initialize=0.0)
-        m.a = NeuralNetworkBlock(spec=NetworkSpec.dense(1, [4], 1, "tanh", seed=1), formulation=formulation)
-        m.b = NeuralNetworkBlock(spec=NetworkSpec.dense(2, [3], 1, "softplus", seed=2),
-                                 formulation=formulation)
-        m.a.add_points("pts", list(m.P), inputs=lambda p: [m.x[p]], outputs=lambda p: [m.y[p]])
-        m.b.add_points("pts", list(m.P), inputs=lambda p: [m.x[p], m.y[p]], outputs=lambda p: [m.w[p]])
-        m.a.unfix_weights()
-        m.b.unfix_weights()
-        m.obj = pyo.Objective(expr=sum((m.y[p] - np.sin(x[p])) ** 2 + (m.w[p] - x[p] ** 2) ** 2
-                                       for p in m.P) + 1e-3 * (m.a.l2_norm_squared() + m.b.l2_norm_squared()))
-        return m
+        return _two_network_model(formulation, initialize=False)
 
     opts = {"tol": 1e-9, "max_iter": 1000}
     a, b = model(Formulation.NESTED), model(Formulation.BATCHED)
@@ -147,9 +131,9 @@ def test_mumps_ordering_changes_the_time_not_the_optimum(order):
                                atol=1e-6)
 
 
-def _two_network_model(formulation=Formulation.BATCHED):
+def _two_network_model(formulation=Formulation.BATCHED, initialize: bool = True):
     """Two networks, the second fed by the first's output (a variable input: the network
-    Hessian couples its weights with its inputs)."""
+    Hessian couples its weights with its inputs); ``initialize``: outputs from the networks."""
     m = pyo.ConcreteModel()
     m.P = pyo.RangeSet(0, 29)
     x = np.linspace(-2, 2, 30)
@@ -161,8 +145,9 @@ def _two_network_model(formulation=Formulation.BATCHED):
     m.b = NeuralNetworkBlock(spec=NetworkSpec.dense(2, [3], 1, "softplus", seed=2), formulation=formulation)
     m.a.add_points("pts", list(m.P), inputs=lambda p: [m.x[p]], outputs=lambda p: [m.y[p]])
     m.b.add_points("pts", list(m.P), inputs=lambda p: [m.x[p], m.y[p]], outputs=lambda p: [m.w[p]])
-    m.a.initialize_points()
-    m.b.initialize_points()
+    if initialize:
+        m.a.initialize_points()
+        m.b.initialize_points()
     m.a.unfix_weights()
     m.b.unfix_weights()
     m.obj = pyo.Objective(expr=sum((m.y[p] - np.sin(x[p])) ** 2 + (m.w[p] - x[p] ** 2) ** 2 for p in m.P)
