@@ -70,3 +70,16 @@ def test_keep_freed_memory_sets_the_malloc_thresholds_once():
     assert memory.keep_freed_memory() is True
     assert memory.keep_freed_memory() is True  # idempotent
     assert memory.THRESHOLDS[-1] == 32 * 1024 * 1024  # glibc's documented maximum, the fallback
+
+
+@pytest.mark.unit
+def test_report_names_the_train_stages_hessian():
+    from idaes_hybrid.output.report import training_report
+
+    stages = {"smoother": {"status": "optimal", "wall_time_s": 0.5, "iterations": 13},
+              "train": {"status": "optimal", "wall_time_s": 2.9, "iterations": 28, "hessian": "block-diagonal"}}
+    metrics = {"status": "optimal", "iterations": 28, "wall_time_s": 4.0, "stages": stages,
+               "train": {"rmse": {"X": 0.05}}, "validation": {"rmse": {"X": 0.03}}}
+    text = training_report(metrics, [], "run")
+    assert "| train (block-diagonal Hessian) | optimal | 2.90 | 28 |" in text
+    assert "| smoother | optimal | 0.50 | 13 |" in text
