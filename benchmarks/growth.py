@@ -124,7 +124,7 @@ def _instrumented(work: Path) -> Iterator[dict]:
     """Record the package's log lines, every solve's result and the callback NLP's size
     and Ipopt timing statistics; nothing here changes the problem solved."""
     import idaes_hybrid.solve.batched as batched_solve
-    import idaes_hybrid.training.train as train_mod
+    import idaes_hybrid.training.flowsheet_train as train_mod  # the one training engine
     from benchmarks.formulations import _read_ipopt_timing
 
     rec: dict[str, Any] = {"stage": "?", "solves": [], "nlp": [], "capture": _Capture()}
