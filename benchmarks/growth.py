@@ -68,7 +68,7 @@ QUICK_PRETRAIN_EPOCHS = 20
 
 _BATCHED_RE = re.compile(r"batched solve \(([^)]+)\): (\w+) after (\d+) iterations in ([\d.]+) s "
                          r"\(setup ([\d.]+) s, network Hessians ([\d.]+) s\)")
-_POINTS_RE = re.compile(r"build: (\d+) experiments, (\d+) network points, (\d+) weights")
+_POINTS_RE = re.compile(r"build: (\d+) experiments, \w+: (\d+) network points")
 #: Ipopt timing statistics kept per point (print_timing_statistics names).
 IPOPT_TIMERS = ("OverallAlgorithm", "ComputeSearchDirection", "Function Evaluations",
                 "Lagrangian Hessian")
