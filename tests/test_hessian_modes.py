@@ -8,18 +8,23 @@ from idaes_hybrid.cli.flowsheet import train_result
 from idaes_hybrid.config import load_run_config
 from idaes_hybrid.config.unit_translation import as_flowsheet_config
 from idaes_hybrid.training import flowsheet_train
-from idaes_hybrid.training.train import EXACT_HESSIAN_MAX_WEIGHTS, HessianMode, resolve_hessian
+from idaes_hybrid.training.train import (
+    BLOCK_DIAGONAL_MIN_COUPLING, EXACT_HESSIAN_MAX_WEIGHTS, HessianMode, resolve_hessian)
 from tests.test_cli import small_config
 
 
 @pytest.mark.unit
-def test_auto_keeps_the_exact_hessian_below_the_weight_threshold():
-    """Block-diagonal is chosen, never automatic: it ended at worse local optima more often
-    than at better ones (benchmarks/results/noise.md, hessian_modes.md)."""
+def test_auto_chooses_block_diagonal_only_for_a_large_coupling():
     auto = HessianMode.AUTO
-    assert resolve_hessian(auto, 541) is HessianMode.EXACT
-    assert resolve_hessian(auto, EXACT_HESSIAN_MAX_WEIGHTS + 1) is HessianMode.LIMITED_MEMORY
-    assert resolve_hessian(HessianMode.BLOCK_DIAGONAL, 10 ** 5) is HessianMode.BLOCK_DIAGONAL
+    assert resolve_hessian(auto, 541, 183 * 541 ** 2) is HessianMode.EXACT  # 3 bioreactor batches
+    assert resolve_hessian(auto, 541, 488 * 541 ** 2) is HessianMode.BLOCK_DIAGONAL  # 8 batches
+    assert resolve_hessian(auto, 33, 366 * 33 ** 2) is HessianMode.EXACT  # the CSTR cascade
+    assert resolve_hessian(auto, 541) is HessianMode.EXACT  # no coupling given
+    assert resolve_hessian(auto, 100, BLOCK_DIAGONAL_MIN_COUPLING) is HessianMode.BLOCK_DIAGONAL
+    assert resolve_hessian(auto, 100, BLOCK_DIAGONAL_MIN_COUPLING * 0.99) is HessianMode.EXACT
+    assert resolve_hessian(auto, EXACT_HESSIAN_MAX_WEIGHTS + 1, 1e12) is HessianMode.LIMITED_MEMORY
+    for mode in (HessianMode.EXACT, HessianMode.BLOCK_DIAGONAL, HessianMode.LIMITED_MEMORY):
+        assert resolve_hessian(mode, 10, 1e12) is mode and resolve_hessian(mode, 10 ** 5, 0) is mode
 
 
 @pytest.mark.unit

@@ -129,13 +129,17 @@ def _update_scaling(settings: TrainingSettings, warm: bool) -> TrainingSettings:
 
 
 def _resolved_hessian(settings: TrainingSettings, nets: Sequence) -> TrainingSettings:
-    """``settings`` with ``hessian = AUTO`` decided by the networks' weights (logged when
-    the limited-memory Hessian is chosen)."""
-    n_weights = sum(net.to_spec().n_parameters for net in nets)
-    hessian = resolve_hessian(settings.hessian, n_weights)
-    if settings.hessian is HessianMode.AUTO and hessian is HessianMode.LIMITED_MEMORY:
-        _log.info(f"train: {n_weights} network weights (> {EXACT_HESSIAN_MAX_WEIGHTS}): limited-memory "
-                  "Hessian (set [training] hessian = \"exact\" to override)")
+    """``settings`` with ``hessian = AUTO`` decided by the networks' weights and points
+    (:func:`~idaes_hybrid.training.train.resolve_hessian`; a choice other than exact is logged)."""
+    sizes = [(net.to_spec().n_parameters, len(net.point_io())) for net in nets]
+    n_weights = sum(w for w, _ in sizes)
+    coupling = float(sum(p * w ** 2 for w, p in sizes))
+    hessian = resolve_hessian(settings.hessian, n_weights, coupling)
+    if settings.hessian is HessianMode.AUTO and hessian is not HessianMode.EXACT:
+        why = (f"{n_weights} network weights (> {EXACT_HESSIAN_MAX_WEIGHTS})"
+               if hessian is HessianMode.LIMITED_MEMORY else
+               f"weight-input coupling {coupling:.2g} (network points x weights^2)")
+        _log.info(f"train: {hessian.value} Hessian: {why}; [training] hessian overrides")
     return dataclasses.replace(settings, hessian=hessian)
 
 

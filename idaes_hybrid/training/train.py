@@ -32,16 +32,17 @@ _log = idaeslog.getLogger(__name__)
 
 
 class HessianMode(str, enum.Enum):
-    """Hessian used by the interior-point solver; ``AUTO``: exact up to
-    :data:`EXACT_HESSIAN_MAX_WEIGHTS` network weights, limited-memory above.
+    """Hessian used by the interior-point solver; ``AUTO``: limited-memory above
+    :data:`EXACT_HESSIAN_MAX_WEIGHTS` network weights, else block-diagonal when the
+    networks' weight-input coupling is large (:data:`BLOCK_DIAGONAL_MIN_COUPLING`), else
+    exact (:func:`resolve_hessian`).
 
     ``BLOCK_DIAGONAL`` is the exact Hessian without the network's weight-input coupling
     (the physics and the data fit keep their exact second derivatives, the network keeps
     its exact weight block and each point's input block): the KKT matrix no longer
     couples every collocation point's states to every weight, so each factorization is
     much cheaper; the NLP is the same, the steps are approximate Newton steps, which can
-    end at another local optimum of a non-convex fit (``benchmarks/results/noise.md``:
-    more often a worse one than a better one, hence not ``AUTO``'s choice).
+    end at another local optimum of a non-convex fit.
     """
 
     AUTO = "auto"
@@ -59,16 +60,28 @@ class HessianMode(str, enum.Enum):
 #: (541) exact 15 s, limited-memory ended at a worse local optimum (train RMSE X 0.092
 #: against 0.053).
 EXACT_HESSIAN_MAX_WEIGHTS = 4000
+#: Smallest weight-input coupling (network points x weights^2, summed over the networks)
+#: for which ``HessianMode.AUTO`` chooses the block-diagonal Hessian: about the flops each
+#: exact-Hessian KKT factorization spends on that coupling (1e8: ~0.1 GFlop, more than
+#: the rest of an iteration). Measured (``benchmarks/results/growth_2026-12-03``, bioreactor
+#: batches, 4-20-20-1): 8 experiments (488 points, 1.4e8) 36.4 -> 17.4 s, 16 experiments
+#: (2.9e8) 391 s and 210 iterations -> 34 s and 49, same or better validation RMSE. Below
+#: it the exact Hessian is kept: on 3-batch data sets (183 points, 5.4e7) block-diagonal
+#: ended at a worse local optimum in 3 of 18 fits (``benchmarks/results/noise_block_diagonal.md``).
+BLOCK_DIAGONAL_MIN_COUPLING = 1e8
 #: Iterations the block-diagonal train solve gets before the exact Hessian is tried
 #: from the same start (a guard: it has needed up to ~3x the exact solve's iterations).
 BLOCK_DIAGONAL_MAX_ITER = 200
 
 
-def resolve_hessian(mode: HessianMode, n_weights: int) -> HessianMode:
-    """The Hessian ``mode`` asks for, ``AUTO`` decided by the number of weights."""
+def resolve_hessian(mode: HessianMode, n_weights: int, coupling: float = 0.0) -> HessianMode:
+    """The Hessian ``mode`` asks for; ``AUTO`` decided by the number of weights and the
+    weight-input ``coupling`` (network points x weights^2, summed over the networks)."""
     if mode is not HessianMode.AUTO:
         return mode
-    return HessianMode.EXACT if n_weights <= EXACT_HESSIAN_MAX_WEIGHTS else HessianMode.LIMITED_MEMORY
+    if n_weights > EXACT_HESSIAN_MAX_WEIGHTS:
+        return HessianMode.LIMITED_MEMORY
+    return HessianMode.BLOCK_DIAGONAL if coupling >= BLOCK_DIAGONAL_MIN_COUPLING else HessianMode.EXACT
 
 
 class NlpScaling(str, enum.Enum):
