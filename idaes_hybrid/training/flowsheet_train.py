@@ -413,9 +413,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
     else:
         if settings.user_scaling:  # from the smoother's (or march's) solution and the networks
             scale_flowsheet_model(m)
-        res, hessian = _train_stage(m, train_exps, options, settings, tee)
-        stages["train"] = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective,
-                                      hessian)
+        stages["train"] = _train_stage(m, train_exps, options, settings, tee)
         noise = noise if warm else _check_noise(m, hf, train_exps, noise, options, settings, tee, stages)
     if cross_validating:
         choice, stages["regularization"] = _choose_regularization(m, train_exps, options, settings, tee)
@@ -447,14 +445,15 @@ def _judge_options(settings: TrainingSettings) -> dict:
 
 
 def _train_stage(m: pyo.Block, train_exps, options: dict, settings: TrainingSettings, tee: bool):
-    """Stage 3: network equations active, weights free, the training objective (the
-    result and the Hessian of :func:`_train_solve`)."""
+    """Stage 3: network equations active, weights free, the training objective; its
+    report names the Hessian of the attempt that converged (:func:`_train_solve`)."""
     _set_points_active(m, True)
     m.training_objective.activate()
     for net in networks(m):
         net.initialize_points(outputs=False)
         net.unfix_weights()
-    return _train_solve(m, _sum_scaled(m, options), settings, tee)
+    res, hessian = _train_solve(m, _sum_scaled(m, options), settings, tee)
+    return StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective, hessian)
 
 
 def _check_noise(m: pyo.Block, hf: HybridFlowsheet, train_exps, levels: dict, options: dict,
