@@ -57,7 +57,15 @@ def test_a_stalled_block_diagonal_solve_falls_back_to_the_exact_hessian(tmp_path
     same start then gives the exact-Hessian training's result."""
     exact = _train(tmp_path, "exact", "exact")
     monkeypatch.setattr(flowsheet_train, "BLOCK_DIAGONAL_MAX_ITER", 2)
+    later, check_noise = [], flowsheet_train._check_noise
+
+    def recording(m, hf, train_exps, levels, options, settings, *rest):
+        later.append(settings.hessian)
+        return check_noise(m, hf, train_exps, levels, options, settings, *rest)
+
+    monkeypatch.setattr(flowsheet_train, "_check_noise", recording)
     guarded = _train(tmp_path, "block-diagonal", "guarded")
+    assert later == [HessianMode.EXACT]  # the noise check's solves use the Hessian that converged
     assert guarded.status == "optimal"
     assert guarded.objective == pytest.approx(exact.objective, rel=1e-10)
     assert guarded.iterations == exact.iterations

@@ -137,7 +137,7 @@ class BatchedNetwork:
             Weights of the outputs, shape ``(P, n_out)``.
         mixed
             Compute the mixed block ``h_ut`` (``False``: ``None`` is returned in its place,
-            for the block-diagonal Hessian, at about half the cost).
+            for the block-diagonal Hessian, which does not use it).
 
         Returns
         -------

@@ -45,8 +45,8 @@ from idaes_hybrid.training.predict import PredictionError, pooled_rmse
 from idaes_hybrid.training.problem import noise_levels
 from idaes_hybrid.training.train import (
     BLOCK_DIAGONAL_MAX_ITER, EXACT_HESSIAN_MAX_WEIGHTS, HessianMode, NlpScaling, StageReport,
-    StageStatus, check_noise, TrainingError, TrainingResult, TrainingSettings, decomposition_resumes, pretrain_on_profiles,
-    resolve_hessian, starting_values)
+    StageStatus, TrainingError, TrainingResult, TrainingSettings, check_noise, decomposition_resumes,
+    pretrain_on_profiles, resolve_hessian, starting_values)
 from idaes_hybrid.training.regularization import (
     WARM_START_OPTIONS, RegularizationChoice, choose_regularization, prior_term, resolve_setting)
 from idaes_hybrid.training.warm_start import regularization_term
@@ -413,7 +413,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
     else:
         if settings.user_scaling:  # from the smoother's (or march's) solution and the networks
             scale_flowsheet_model(m)
-        stages["train"] = _train_stage(m, train_exps, options, settings, tee)
+        stages["train"], settings = _train_stage(m, train_exps, options, settings, tee)
         noise = noise if warm else _check_noise(m, hf, train_exps, noise, options, settings, tee, stages)
     if cross_validating:
         choice, stages["regularization"] = _choose_regularization(m, train_exps, options, settings, tee)
@@ -444,16 +444,20 @@ def _judge_options(settings: TrainingSettings) -> dict:
     return judge
 
 
-def _train_stage(m: pyo.Block, train_exps, options: dict, settings: TrainingSettings, tee: bool):
-    """Stage 3: network equations active, weights free, the training objective; its
-    report names the Hessian of the attempt that converged (:func:`_train_solve`)."""
+def _train_stage(m: pyo.Block, train_exps, options: dict, settings: TrainingSettings,
+                 tee: bool) -> tuple[StageReport, TrainingSettings]:
+    """Stage 3: network equations active, weights free, the training objective. Its
+    report names the Hessian of the attempt that converged (:func:`_train_solve`); the
+    settings returned carry that Hessian for the later warm solves (noise refit,
+    cross-validation): a block-diagonal solve that fell back is not repeated there."""
     _set_points_active(m, True)
     m.training_objective.activate()
     for net in networks(m):
         net.initialize_points(outputs=False)
         net.unfix_weights()
     res, hessian = _train_solve(m, _sum_scaled(m, options), settings, tee)
-    return StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective, hessian)
+    report = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective, hessian)
+    return report, dataclasses.replace(settings, hessian=HessianMode(hessian))
 
 
 def _check_noise(m: pyo.Block, hf: HybridFlowsheet, train_exps, levels: dict, options: dict,

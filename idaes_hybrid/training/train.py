@@ -22,6 +22,7 @@ from idaes_hybrid.decomposition import checkpoint as ckpt
 from idaes_hybrid.decomposition.settings import DecompositionSettings, TrainingMethod
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.solve.batched import BLOCK_DIAGONAL as BLOCK_DIAGONAL_HESSIAN
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.training.pretrain import (
@@ -47,7 +48,7 @@ class HessianMode(str, enum.Enum):
 
     AUTO = "auto"
     EXACT = "exact"
-    BLOCK_DIAGONAL = "block-diagonal"
+    BLOCK_DIAGONAL = BLOCK_DIAGONAL_HESSIAN
     LIMITED_MEMORY = "limited-memory"
 
 
