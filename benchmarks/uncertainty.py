@@ -9,7 +9,12 @@ the table reports ``metrics.json``'s validation coverage per variable, and the p
 coverage over every set's validation points (the issue's target: between 80% and 98%).
 One trajectory's points are strongly correlated (a band covers most or few of them), so a
 single set's coverage is nearly all-or-nothing; the pooled figure over many sets is the
-calibration measure.
+calibration measure. So the table also gives the **band scale**: the ``level`` quantile
+of ``|truth - band centre| / band half-width`` over the validation points (from
+``idaes-hybrid predict``'s ``_lower``/``_upper`` columns), per set and pooled: the factor
+by which the bands would have to be multiplied to cover exactly ``level`` of the points
+(1: calibrated; 0.5: twice too wide; 2: twice too narrow). Unlike the coverage it says
+how far off a band is when it covers everything.
 
 Run: ``python -m benchmarks.uncertainty [--kinetics haldane contois] [--seeds 1 2 3 4]
 [--method laplace|ensemble]``
@@ -25,6 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Sequence
+
+import numpy as np
+import pandas as pd
 
 from benchmarks import noise_data
 
@@ -51,8 +59,35 @@ def run_seed(seed: int, work: Path, method: str = "laplace", kinetics: str = "ha
     if rc != 0:
         return {"kinetics": kinetics, "seed": seed, "error": f"exit code {rc}", "wall_time_s": wall}
     m = json.loads((folder / "run" / "metrics.json").read_text())
-    return {"kinetics": kinetics, "seed": seed, "status": m["status"], "wall_time_s": wall,
-            "validation_rmse": m["validation"]["rmse"], "uncertainty": m.get("uncertainty")}
+    row = {"kinetics": kinetics, "seed": seed, "status": m["status"], "wall_time_s": wall,
+           "validation_rmse": m["validation"]["rmse"], "uncertainty": m.get("uncertainty")}
+    predictions = folder / "predictions.csv"
+    if main(["predict", str(folder / "run" / "model"), str(config), "--out", str(predictions), "--quiet"]) == 0:
+        row["band_ratios"] = band_ratios(predictions, folder / "data" / "val.csv").tolist()
+    return row
+
+
+def band_ratios(predictions: Path, truth: Path, experiment: str = "val",
+                names: Sequence[str] = ("X", "S", "P")) -> np.ndarray:
+    """``|truth - centre| / half-width`` at the noise-free points of ``truth`` after ``t = 0``
+    (where the band is empty), the band of ``experiment`` in ``idaes-hybrid predict``'s CSV
+    interpolated linearly from its collocation grid onto the points' times."""
+    pred = pd.read_csv(predictions)
+    pred = pred[pred["experiment"] == experiment]
+    data = pd.read_csv(truth)
+    data = data[data["time"] > 0]
+    out = []
+    for name in names:
+        lower = np.interp(data["time"], pred["time"], pred[f"{name}_lower"])
+        upper = np.interp(data["time"], pred["time"], pred[f"{name}_upper"])
+        out.append(np.abs(data[name].to_numpy(dtype=float) - 0.5 * (lower + upper)) / (0.5 * (upper - lower)))
+    return np.concatenate(out)
+
+
+def band_scale(rows: Sequence[dict], level: float = LEVEL) -> float | None:
+    """The ``level`` quantile of the rows' pooled :func:`band_ratios` (``None``: none)."""
+    ratios = [r for row in rows for r in row.get("band_ratios") or []]
+    return float(np.quantile(ratios, level)) if ratios else None
 
 
 def pooled_coverage(rows: Sequence[dict], names: Sequence[str] = ("X", "S", "P")) -> dict[str, float]:
@@ -82,22 +117,36 @@ def render(rows: Sequence[dict], method: str = "laplace") -> str:
              "sets with bands: " + ", ".join(f"{n} {c:.1%}" for n, c in pooled.items())
              + f"; {'inside' if ok else 'outside'} the target.** One trajectory's points are strongly "
              "correlated, so one set's coverage is nearly all-or-nothing; the pooled figure is the "
-             "calibration measure.", "",
+             "calibration measure.", "", _scale_line(rows), "",
              "| kinetics | seed | status | " + " | ".join(f"coverage {n}" for n in names)
-             + " | " + " | ".join(f"RMSE {n}" for n in names) + " | clipped eigenvalues | wall s |",
-             "|---" * (2 * len(names) + 5) + "|"]
+             + " | " + " | ".join(f"RMSE {n}" for n in names) + " | band scale | clipped eigenvalues | wall s |",
+             "|---" * (2 * len(names) + 6) + "|"]
     for r in rows:
         head = f"| {r.get('kinetics', 'haldane')} | {r['seed']} |"
         if "error" in r:
-            lines.append(f"{head} {r['error']} |" + " - |" * (2 * len(names) + 2))
+            lines.append(f"{head} {r['error']} |" + " - |" * (2 * len(names) + 3))
             continue
         unc = r.get("uncertainty") or {}
         cov = unc.get("validation_coverage", {})
         lines.append(f"{head} {r['status']} | "
                      + " | ".join(f"{cov[n]:.0%}" if n in cov else "-" for n in names) + " | "
                      + " | ".join(f"{r['validation_rmse'].get(n, float('nan')):.3g}" for n in names)
-                     + f" | {unc.get('clipped_eigenvalues', '-')} | {r['wall_time_s']:.0f} |")
+                     + f" | {_fmt(band_scale([r]))} | {unc.get('clipped_eigenvalues', '-')}"
+                     + f" | {r['wall_time_s']:.0f} |")
     return "\n".join(lines) + "\n"
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _scale_line(rows: Sequence[dict]) -> str:
+    scale = band_scale(rows)
+    if scale is None:
+        return "Band scale: no predictions."
+    verdict = "calibrated" if 0.8 <= scale <= 1.25 else ("too wide" if scale < 1 else "too narrow")
+    return (f"Band scale (pooled {LEVEL:.0%} quantile of |truth - centre| / half-width; 1 = calibrated): "
+            f"**{scale:.2f}** ({verdict}; the bands times {scale:.2f} would cover {LEVEL:.0%} of the points).")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

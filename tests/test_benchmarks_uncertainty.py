@@ -22,3 +22,27 @@ def test_pooled_coverage_is_the_share_of_all_validation_points():
     text = uncertainty.render(rows)
     assert "Pooled over the 3 sets with bands: X 89.3%" in text and "inside the target" in text
     assert "outside the target" in uncertainty.render([_row("haldane", 1, 1.0)])
+
+
+def test_band_ratios_interpolate_the_band_onto_the_validation_times(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    # band centre 2 t, half-width 0.5 + t on a coarse grid; truth = centre + 0.25 (1 + t / 2)
+    grid = np.array([0.0, 1.0, 2.0, 4.0])
+    centre, half = 2 * grid, 0.5 + grid
+    pred = {"experiment": ["val"] * 4, "time": grid}
+    for name in ("X", "S", "P"):
+        pred.update({name: centre, f"{name}_lower": centre - half, f"{name}_upper": centre + half})
+    pd.DataFrame(pred).to_csv(tmp_path / "pred.csv", index=False)
+    t = np.array([0.0, 0.5, 3.0])
+    truth = 2 * t + 0.25 * (1 + t / 2)
+    pd.DataFrame({"time": t, "X": truth, "S": truth, "P": truth}).to_csv(tmp_path / "val.csv", index=False)
+    ratios = uncertainty.band_ratios(tmp_path / "pred.csv", tmp_path / "val.csv")
+    expected = 0.25 * (1 + t[1:] / 2) / (0.5 + t[1:])  # t = 0 left out: the band is empty there
+    assert ratios == pytest.approx(np.tile(expected, 3), rel=1e-12)
+    rows = [{"band_ratios": [0.1, 0.2, 0.3]}, {"band_ratios": [0.4, 0.5]}, {"kinetics": "x"}]
+    assert uncertainty.band_scale(rows, level=0.5) == pytest.approx(0.3)
+    assert uncertainty.band_scale([{}]) is None
+    text = uncertainty.render([{**_row("haldane", 1, 1.0), "band_ratios": [0.2] * 10}])
+    assert "**0.20** (too wide" in text and "| 0.20 |" in text
