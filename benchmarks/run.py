@@ -102,6 +102,12 @@ def _wide_network(argv: Sequence[str]) -> int:
     return wide_network.main(argv)
 
 
+def _hessian_paired(argv: Sequence[str]) -> int:
+    from benchmarks import hessian_paired
+
+    return hessian_paired.main(argv)
+
+
 def _closed_loop(argv: Sequence[str]) -> int:
     from benchmarks import closed_loop
 
@@ -115,6 +121,7 @@ BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "training_scaling": _training_scaling,
     "mumps_ordering": _mumps_ordering,
     "hessian_modes": _hessian_modes,
+    "hessian_paired": _hessian_paired,
     "peers": _peers,
     "peers_tank": _peers_tank,
     "growth": _growth,
