@@ -184,8 +184,11 @@ def _direct_coverage(saved: dict, base_spec, simulate, experiment) -> dict[str, 
     return out
 
 
-def _check_prediction(out: Path, saved: dict, simulate, experiment) -> None:
-    """The band columns against base +- t * sample sd of the saved members' simulations."""
+def _check_prediction(out: Path, saved: dict, simulate, experiment, prior: dict | None = None) -> None:
+    """The band columns against base +- t * sample sd of the saved members' simulations or,
+    with ``prior`` (the prior share's sd by variable), base +- z * sqrt(sd^2 + prior^2)."""
+    from scipy.stats import norm
+
     from idaes_hybrid.nn.network import NetworkSpec
 
     table = pd.read_csv(out)
@@ -193,22 +196,33 @@ def _check_prediction(out: Path, saved: dict, simulate, experiment) -> None:
     assert cols[cols.index("S") + 1: cols.index("S") + 3] == ["S_lower", "S_upper"]
     rows = table[table["experiment"] == experiment.name]
     sims = [simulate(experiment, NetworkSpec.from_dict(d)) for d in saved["members"]]
-    z = student_t.ppf(0.95, len(sims) - 1)
+    z = student_t.ppf(0.95, len(sims) - 1) if prior is None else norm.ppf(0.95)
     for name in ("X", "S", "P"):
         runs = np.array([s[name] for s in sims])
         np.testing.assert_allclose(rows["time"].to_numpy(), sims[0].time, rtol=1e-9)
         sd = runs.std(axis=0, ddof=1)
         assert sd.max() > 0
+        if prior is not None:
+            assert prior[name].max() > 0
+            sd = np.sqrt(sd ** 2 + prior[name] ** 2)
         np.testing.assert_allclose(rows[f"{name}_upper"] - rows[name], z * sd, rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(rows[name] - rows[f"{name}_lower"], z * sd, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.integration
 def test_cli_flowsheet_ensemble_train_and_predict(tmp_path):
-    """train: coverage and 3 members; predict: band = base +- z * sd of the members."""
+    """train (default resample = "residuals"): coverage, 3 members and the prior share
+    alpha Sigma^2 (Sigma: the Laplace covariance computed here); predict: band = base +-
+    z * sqrt(sd of the members^2 + the prior share's sd^2)."""
+    import functools
+
     from idaes_hybrid.cli.app import main
     from idaes_hybrid.config.flowsheet import load_flowsheet_config
+    from idaes_hybrid.decomposition.flowsheet_inner import FlowsheetInnerSpec
+    from idaes_hybrid.model.experiment import split_by_role
+    from idaes_hybrid.nn.network import NetworkSpec
     from idaes_hybrid.uncertainty.ensemble import flowsheet_simulator
+    from idaes_hybrid.uncertainty.laplace import laplace_covariance, prediction_bands
 
     cfg = _flowsheet_config(tmp_path, '[uncertainty]\nmethod = "ensemble"\nmembers = 3\n')
     run = tmp_path / "run"
@@ -219,19 +233,28 @@ def test_cli_flowsheet_ensemble_train_and_predict(tmp_path):
     config = load_flowsheet_config(cfg)
     disc = config.discretization
     simulate = flowsheet_simulator(config.flowsheet, disc.nfe, disc.ncp, config.training.solver_options)
-    val = next(e for e in config.experiments if e.role.value == "validation")
-    _check_prediction(out, saved, simulate, val)
+    train, (val,) = split_by_role(config.experiments)
+    doc = json.loads((run / "model" / "flowsheet_model.json").read_text())
+    spec = NetworkSpec.from_dict(next(iter(doc["networks"].values())))
+    alpha = json.loads((run / "metrics.json").read_text())["regularization"]["alpha"]
+    make_spec = functools.partial(FlowsheetInnerSpec, hf=config.flowsheet, nfe=disc.nfe, ncp=disc.ncp)
+    sigma = laplace_covariance(make_spec, train, spec, alpha).covariance
+    np.testing.assert_allclose(saved["prior_covariance"], alpha * sigma @ sigma, rtol=1e-6,
+                               atol=1e-9 * np.abs(sigma).max() ** 2)
+    prior = prediction_bands(make_spec, val, spec, alpha * sigma @ sigma, 0.9, ["X", "S", "P"])
+    _check_prediction(out, saved, simulate, val, prior.sd)
 
 
 @pytest.mark.integration
 def test_cli_unit_ensemble_train_and_predict(tmp_path, capsys):
-    """The unit path: coverage in metrics.json, members in model.json, band columns equal
-    to base +- z * sd of the members simulated directly."""
+    """The unit path (``resample = "both"``: members only): coverage in metrics.json,
+    members in model.json, band columns equal to base +- z * sd of the members simulated
+    directly."""
     from idaes_hybrid.cli.app import main
     from idaes_hybrid.config.unit_translation import load_config
     from idaes_hybrid.uncertainty.ensemble import flowsheet_simulator
 
-    cfg = _unit_config(tmp_path, '[uncertainty]\nmethod = "ensemble"\nmembers = 3\n')
+    cfg = _unit_config(tmp_path, '[uncertainty]\nmethod = "ensemble"\nmembers = 3\nresample = "both"\n')
     run = tmp_path / "run"
     assert main(["train", str(cfg), "--out", str(run), "--quiet"]) == 0
     saved = _check_run(run, "model.json", 3)
@@ -285,10 +308,21 @@ def test_band_is_base_plus_minus_z_sample_sd_with_members_on_other_grids():
     np.testing.assert_allclose(sd_obs, sd_slope * t_obs, rtol=1e-12)
     # inside: t=0 (0 = 0), t=0.5 (|1 - 1| = 0), t=3 (|6 - 6|); outside: t=3.5 (|20 - 7| > z sd 3.5)
     assert band_coverage([bands], [exp]) == {"x": 0.75}
-    from idaes_hybrid.uncertainty.laplace import UncertaintyError
+    from idaes_hybrid.uncertainty.laplace import PredictionBands, UncertaintyError
 
     with pytest.raises(UncertaintyError, match="at least 2"):
         ensemble_bands(exp, base, members[:1], ["x"], 0.8)
+    # with a prior share p(t) = 0.5 t (on a coarser grid; at the measurement times its own
+    # values 0.4 t): sd = sqrt(s^2 + p^2) and the normal quantile
+    from scipy.stats import norm
+
+    coarse = np.linspace(0.0, 4.0, 3)
+    prior = PredictionBands("e", 0.8, coarse, {"x": 2.0 * coarse}, {"x": 0.5 * coarse},
+                            observed={"x": (data.index.to_numpy(), None, 0.4 * data.index.to_numpy())})
+    both = ensemble_bands(exp, base, members, ["x"], 0.8, prior)
+    np.testing.assert_allclose(both.sd["x"], np.hypot(sd_slope, 0.5) * grid, rtol=1e-12)
+    assert both.dof is None and both.z == pytest.approx(norm.ppf(0.9))
+    np.testing.assert_allclose(both.observed["x"][2], np.hypot(sd_slope, 0.4) * t_obs, rtol=1e-12)
 
 
 # ----------------------------------------------------------------------------- Dask engine
@@ -318,23 +352,17 @@ def test_members_trained_on_the_dask_engine_equal_the_serial_ones(tmp_path):
 
 
 @pytest.mark.unit
-def test_randomized_map_members_centre_their_prior_on_a_draw_from_it():
-    """prior_draw: weights ~ N(0, 1/alpha) (sample sd within 10 %), the same for the same
-    seed, the base network's shape and normalization kept; WarmStart.prior_centre overrides
-    the anchor and the regularization pulls towards it."""
+def test_warm_start_prior_centre_overrides_the_anchor():
+    """WarmStart.prior_centre overrides the anchor and the regularization pulls towards it."""
     import pyomo.environ as pyo
 
     from idaes_hybrid.nn.block import NeuralNetworkBlock
     from idaes_hybrid.nn.network import NetworkSpec
     from idaes_hybrid.training.warm_start import WarmStart, regularization_term
-    from idaes_hybrid.uncertainty.ensemble import prior_draw
 
     base = NetworkSpec.dense(4, [20, 20], 1, activation="softplus", seed=0)
-    a, b = prior_draw(base, 4.0, 7), prior_draw(base, 4.0, 7)
-    np.testing.assert_array_equal(a.flat_parameters(), b.flat_parameters())
-    assert a.flat_parameters().std() == pytest.approx(0.5, rel=0.1) and a.sizes == base.sizes
-    np.testing.assert_array_equal(a.input_mean, base.input_mean)
-    assert not np.allclose(prior_draw(base, 4.0, 8).flat_parameters(), a.flat_parameters())
+    a = NetworkSpec.from_dict(base.to_dict())
+    a.set_flat_parameters(np.random.default_rng(7).normal(0.0, 0.5, base.n_parameters))
     centre = tuple(a.flat_parameters())
     assert WarmStart(spec=base, anchor=True, prior_centre=centre).centre() == pytest.approx(centre)
     assert WarmStart(spec=base, anchor=False).centre() is None

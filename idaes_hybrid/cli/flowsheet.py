@@ -78,18 +78,17 @@ def uncertainty_after_training(config, result):
     ``[uncertainty]``."""
     if config.uncertainty is None:
         return None
-    from idaes_hybrid.cli.uncertainty import (ensemble_bands_after_training, is_ensemble, randomized_map,
-                                              validation_bands)
+    from idaes_hybrid.cli.uncertainty import ensemble_bands_after_training, is_ensemble, validation_bands
 
     if is_ensemble(config.uncertainty):
         from idaes_hybrid.uncertainty.ensemble import flowsheet_member_trainer
 
         disc = config.discretization
+        alpha = result.regularization["alpha"]
         train_member = flowsheet_member_trainer(config.flowsheet, result.spec, disc.nfe, disc.ncp,
-                                                config.training, result.regularization["alpha"],
-                                                random_prior=randomized_map(config.uncertainty))
+                                                config.training, alpha)
         return ensemble_bands_after_training(train_member, _simulator(config), config.experiments,
-                                             result.spec, config, result.noise)
+                                             result.spec, config, result.noise, _spec_factory(config), alpha)
 
     return validation_bands(_spec_factory(config), config.experiments, result.spec,
                             result.regularization["alpha"], config.uncertainty.level,
@@ -199,7 +198,7 @@ def _with_bands(frame, config, exp, specs: dict, saved: dict, names: list[str], 
     spec = next(iter(specs.values()))
     try:
         if is_ensemble(saved):
-            bands = saved_ensemble_bands(_simulator(config), exp, sim, spec, saved, names)
+            bands = saved_ensemble_bands(_simulator(config), exp, sim, spec, saved, names, _spec_factory(config))
         else:
             bands = saved_bands(_spec_factory(config), exp, spec, saved, names)
     except ModelFileError as err:

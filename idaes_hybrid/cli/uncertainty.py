@@ -30,20 +30,15 @@ def is_ensemble(settings) -> bool:
     return getattr(method, "value", method) == "ensemble"
 
 
-def randomized_map(settings) -> bool:
-    """Whether ensemble members also draw their prior's centre from the prior
-    (``[uncertainty] resample = "residuals"``: randomized MAP)."""
-    from idaes_hybrid.uncertainty.settings import Resampling
-
-    return settings.resample is Resampling.RESIDUALS
-
-
 def ensemble_bands_after_training(train_member: Callable[..., Any], simulate: Callable[..., Any],
-                                  experiments: Sequence, spec, config, noise: Mapping | None = None):
+                                  experiments: Sequence, spec, config, noise: Mapping | None = None,
+                                  make_spec: Callable[..., Any] | None = None, alpha: float | None = None):
     """Members and validation bands of an ``[uncertainty] method = "ensemble"`` run
     (:func:`~idaes_hybrid.uncertainty.ensemble.ensemble_uncertainty`; on the Dask engine
     when ``training.method = "decomposition"``), or ``None``. ``noise``: the run's
-    ``TrainingResult.noise`` (members' data are perturbed by its noise levels)."""
+    ``TrainingResult.noise`` (members' data are perturbed by its noise levels);
+    ``make_spec``, ``alpha``: the spec factory and prior precision of the prior share
+    (``resample = "residuals"``)."""
     from idaes_hybrid.model.experiment import split_by_role
     from idaes_hybrid.uncertainty.ensemble import ensemble_uncertainty, ensemble_workers
 
@@ -52,7 +47,7 @@ def ensemble_bands_after_training(train_member: Callable[..., Any], simulate: Ca
     noise_sd = {k: float(v["sd"]) for k, v in (noise or {}).items()} or None
     return ensemble_uncertainty(train_member, simulate, spec, train, val, settings.members, int(config.seed),
                                 settings.level, ensemble_workers(config.training), noise_sd,
-                                resample=settings.resample)
+                                resample=settings.resample, make_spec=make_spec, alpha=alpha)
 
 
 def learned_term_band(spec, uncertainty):
@@ -83,13 +78,14 @@ def saved_bands(make_spec: Callable[..., Any], experiment, spec, saved: Mapping[
 
 
 def saved_ensemble_bands(simulate: Callable[..., Any], experiment, base, spec, saved: Mapping[str, Any],
-                         names: Sequence[str]):
-    """Bands of ``experiment`` (its base simulation ``base``) from a saved ensemble; NaN
-    bands, with a warning, when fewer than 2 members can simulate it."""
+                         names: Sequence[str], make_spec: Callable[..., Any] | None = None):
+    """Bands of ``experiment`` (its base simulation ``base``) from a saved ensemble, with
+    its prior share when it has one (``make_spec`` propagates it); NaN bands, with a
+    warning, when fewer than 2 members can simulate it."""
     import numpy as np
 
     from idaes_hybrid.output.saved import ModelFileError
-    from idaes_hybrid.uncertainty.ensemble import EnsembleMembers, predicted_bands
+    from idaes_hybrid.uncertainty.ensemble import EnsembleMembers, predicted_bands, prior_band
     from idaes_hybrid.uncertainty.laplace import PredictionBands, UncertaintyError
 
     try:
@@ -102,7 +98,8 @@ def saved_ensemble_bands(simulate: Callable[..., Any], experiment, base, spec, s
             raise ModelFileError(f"uncertainty.members[{i}]: sizes {list(member.sizes)} do not match "
                                  f"the network's {list(spec.sizes)}")
     try:
-        return predicted_bands(simulate, experiment, base, members.specs, names, level)
+        prior = prior_band(make_spec, experiment, spec, members.prior_covariance, names, level)
+        return predicted_bands(simulate, experiment, base, members.specs, names, level, prior)
     except UncertaintyError as err:
         from idaes_hybrid.cli.common import LOGGER_NAME
 

@@ -2,22 +2,24 @@
 data, warm-started from the trained (base) network.
 
 Member ``i`` (``1 .. members``, seed ``seed + i``) fits data chosen by ``[uncertainty]
-resample`` (:func:`member_data`): ``residuals`` every training experiment with
+resample`` (:func:`member_data`): ``residuals`` (default) every training experiment with
 every measurement moved by Gaussian noise of its variable's noise level
-(:func:`perturbed_measurements`) and the prior centred on a draw from the prior
-(:func:`prior_draw`): randomized MAP, whose members scatter like the posterior of the
-weights; ``experiments`` as many training experiments as there are, drawn with
-replacement (:func:`bootstrap_experiments`; an experiment drawn twice enters as a renamed
-copy, ``b1~2``, since names must be unique); ``both`` (default) a resample, perturbed. It is
-re-trained from the base weights with the base run's prior precision ``alpha`` (for
-``experiments`` and ``both`` the prior pulls towards zero, as in the base training).
+(:func:`perturbed_measurements`); ``experiments`` as many training experiments as there
+are, drawn with replacement (:func:`bootstrap_experiments`; an experiment drawn twice
+enters as a renamed copy, ``b1~2``, since names must be unique); ``both`` a resample,
+perturbed. It is re-trained from the base weights with the base run's prior precision
+``alpha``, the prior pulling towards zero as in the base training.
 
 The band of a prediction ``y(t)`` is centred on the base network's prediction, with
 half-width ``t_{(1+level)/2, n-1} s(t)``, ``s(t)`` the sample standard deviation
 (``ddof=1``) of the ``n`` members' predictions at ``t`` and ``t`` Student's quantile (the
 sd is estimated from ``n`` samples; members on another time grid are interpolated
-linearly onto the base grid). Members that fail to train are dropped with a warning;
-with fewer than two there are no bands.
+linearly onto the base grid). With ``residuals`` the band is randomized MAP linearized in
+its prior draw: the members sample the data-noise part ``Sigma H Sigma`` of the Laplace
+posterior covariance ``Sigma = Sigma H Sigma + alpha Sigma^2`` (nonlinearly), and the prior
+draw's part ``alpha Sigma^2`` is propagated linearly (``prior_covariance``), so
+``sd(t)^2 = s(t)^2 + alpha ||Sigma g_t||^2`` with the normal quantile. Members that fail to
+train are dropped with a warning; with fewer than two there are no bands.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from idaes_hybrid.model.experiment import DataError
 from idaes_hybrid.nn.network import NetworkConfigError, NetworkSpec
 from idaes_hybrid.training.predict import PredictionError, Simulation
 from idaes_hybrid.uncertainty.laplace import (
-    PredictionBands, UncertaintyError, ValidationBands, band_coverage)
+    PredictionBands, UncertaintyError, ValidationBands, band_coverage, prediction_bands)
 from idaes_hybrid.uncertainty.settings import Resampling
 
 _log = idaeslog.getLogger(__name__)
@@ -107,6 +109,9 @@ class EnsembleMembers:
         ``{"member <i>": message}`` of the members dropped.
     wall_time_s
         Time taken.
+    prior_covariance
+        ``alpha Sigma^2`` (``resample = "residuals"``): the covariance of the weights that the
+        band adds to the members' spread, propagated linearly; ``None``: members only.
     """
 
     specs: list[NetworkSpec]
@@ -115,11 +120,16 @@ class EnsembleMembers:
     requested: int
     failures: dict[str, str] = field(default_factory=dict)
     wall_time_s: float = 0.0
+    prior_covariance: np.ndarray | None = None
 
     def to_dict(self) -> dict:
-        """JSON-ready: ``method`` ``"ensemble"`` and the member networks."""
-        return {"method": "ensemble", "members": [s.to_dict() for s in self.specs],
-                "seeds": list(self.seeds), "resamples": [list(r) for r in self.resamples]}
+        """JSON-ready: ``method`` ``"ensemble"``, the member networks and the prior
+        covariance (when there is one)."""
+        out = {"method": "ensemble", "members": [s.to_dict() for s in self.specs],
+               "seeds": list(self.seeds), "resamples": [list(r) for r in self.resamples]}
+        if self.prior_covariance is not None:
+            out["prior_covariance"] = np.asarray(self.prior_covariance).tolist()
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "EnsembleMembers":
@@ -139,7 +149,15 @@ class EnsembleMembers:
                 specs.append(NetworkSpec.from_dict(m))
             except (KeyError, TypeError, ValueError, NetworkConfigError) as err:
                 raise ValueError(f"uncertainty.members[{i}]: {err}") from None
-        return cls(specs, list(d.get("seeds", [])), list(d.get("resamples", [])), len(specs))
+        prior = d.get("prior_covariance")
+        if prior is not None:
+            prior = np.asarray(prior, dtype=float)
+            n = specs[0].n_parameters
+            if prior.shape != (n, n):
+                raise ValueError(f"uncertainty.prior_covariance: shape {prior.shape} does not match the "
+                                 f"network's {n} weights")
+        return cls(specs, list(d.get("seeds", [])), list(d.get("resamples", [])), len(specs),
+                   prior_covariance=prior)
 
 
 @dataclass
@@ -210,7 +228,7 @@ def member_data(train_experiments: Sequence, seed: int, resample: Resampling,
 def train_members(train_member: MemberTrainer, train_experiments: Sequence, members: int,
                   seed: int, n_workers: int = 0, address: str | None = None,
                   noise_sd: Mapping[str, float] | None = None,
-                  resample: Resampling = Resampling.BOTH) -> EnsembleMembers:
+                  resample: Resampling = Resampling.RESIDUALS) -> EnsembleMembers:
     """Train ``members`` networks, each on its own randomized copy of ``train_experiments``.
 
     Parameters
@@ -283,10 +301,24 @@ def member_sd(members: Sequence[Simulation], name: str, times: np.ndarray) -> np
     return runs.std(axis=0, ddof=1)
 
 
+def _with_prior(sd: np.ndarray, prior: PredictionBands | None, name: str, times: np.ndarray,
+                observed: bool = False) -> np.ndarray:
+    """``sqrt(sd^2 + p^2)``, ``p`` the prior band's sd of ``name`` at ``times`` (its own values
+    at the measurement times when ``observed``, else interpolated from its grid)."""
+    if prior is None:
+        return sd
+    if observed and name in prior.observed and len(prior.observed[name][0]) == len(times):
+        p = prior.observed[name][2]
+    else:
+        p = np.interp(times, prior.time, prior.sd[name])
+    return np.sqrt(sd ** 2 + np.asarray(p, dtype=float) ** 2)
+
+
 def ensemble_bands(experiment, base: Simulation, members: Sequence[Simulation], names: Sequence[str],
-                   level: float) -> PredictionBands:
+                   level: float, prior: PredictionBands | None = None) -> PredictionBands:
     """Bands of ``experiment``: the base prediction +- ``t`` times the members' sample sd
-    (``t`` Student's quantile with ``members - 1`` degrees of freedom).
+    (``t`` Student's quantile with ``members - 1`` degrees of freedom), or with ``prior``
+    +- ``z`` times ``sqrt(s^2 + p^2)`` (``z`` the normal quantile, ``p`` the prior band's sd).
 
     Parameters
     ----------
@@ -300,6 +332,10 @@ def ensemble_bands(experiment, base: Simulation, members: Sequence[Simulation], 
         Variables to band.
     level
         Band probability.
+    prior
+        The linearly propagated prior share of the posterior (``resample = "residuals"``):
+        :func:`~idaes_hybrid.uncertainty.laplace.prediction_bands` of
+        ``EnsembleMembers.prior_covariance``; ``None``: the members alone.
 
     Returns
     -------
@@ -309,13 +345,15 @@ def ensemble_bands(experiment, base: Simulation, members: Sequence[Simulation], 
         raise UncertaintyError(f"experiments[{experiment.name!r}]: {len(members)} member simulations; "
                                "an ensemble band needs at least 2")
     grid = np.asarray(base.time, dtype=float)
-    bands = PredictionBands(experiment.name, float(level), grid, {}, {}, dof=len(members) - 1)
+    bands = PredictionBands(experiment.name, float(level), grid, {}, {},
+                            dof=len(members) - 1 if prior is None else None)
     for name in names:
         bands.mean[name] = np.asarray(base[name], dtype=float)
-        bands.sd[name] = member_sd(members, name, grid)
+        bands.sd[name] = _with_prior(member_sd(members, name, grid), prior, name, grid)
         if name in experiment.measured_variables:
             t_obs = experiment.measurements[name].dropna().index.to_numpy(dtype=float)
-            bands.observed[name] = (t_obs, _on_times(base, name, t_obs), member_sd(members, name, t_obs))
+            bands.observed[name] = (t_obs, _on_times(base, name, t_obs),
+                                    _with_prior(member_sd(members, name, t_obs), prior, name, t_obs, True))
     return bands
 
 
@@ -332,9 +370,29 @@ def simulate_members(simulate: Simulator, experiment, specs: Sequence[NetworkSpe
 
 
 def predicted_bands(simulate: Simulator, experiment, base: Simulation, specs: Sequence[NetworkSpec],
-                    names: Sequence[str], level: float) -> PredictionBands:
-    """Bands of ``experiment`` from member networks (``predict`` of a saved ensemble)."""
-    return ensemble_bands(experiment, base, simulate_members(simulate, experiment, specs), names, level)
+                    names: Sequence[str], level: float, prior: PredictionBands | None = None) -> PredictionBands:
+    """Bands of ``experiment`` from member networks (``predict`` of a saved ensemble) and,
+    with ``resample = "residuals"``, the prior share's band ``prior``."""
+    return ensemble_bands(experiment, base, simulate_members(simulate, experiment, specs), names, level, prior)
+
+
+def prior_share(make_spec: Callable[..., Any], train_experiments: Sequence, base: NetworkSpec,
+                alpha: float) -> np.ndarray:
+    """``alpha Sigma^2``: the prior draw's share of the Laplace posterior covariance
+    ``Sigma`` of ``base`` (:func:`~idaes_hybrid.uncertainty.laplace.laplace_covariance`),
+    the part of randomized MAP's scatter that perturbed data alone do not give."""
+    from idaes_hybrid.uncertainty.laplace import laplace_covariance
+
+    sigma = laplace_covariance(make_spec, train_experiments, base, float(alpha)).covariance
+    return float(alpha) * sigma @ sigma
+
+
+def prior_band(make_spec: Callable[..., Any] | None, experiment, base: NetworkSpec,
+               prior_covariance: np.ndarray | None, names: Sequence[str], level: float) -> PredictionBands | None:
+    """The prior share's band of ``experiment`` (``None`` without a prior covariance)."""
+    if prior_covariance is None or make_spec is None:
+        return None
+    return prediction_bands(make_spec, experiment, base, prior_covariance, level, names)
 
 
 @dataclass(kw_only=True)
@@ -362,7 +420,9 @@ def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_
                          members: int, seed: int, level: float,
                          workers: tuple[int, str | None] = (0, None),
                          noise_sd: Mapping[str, float] | None = None,
-                         resample: Resampling = Resampling.BOTH) -> EnsembleUncertainty | None:
+                         resample: Resampling = Resampling.RESIDUALS,
+                         make_spec: Callable[..., Any] | None = None,
+                         alpha: float | None = None) -> EnsembleUncertainty | None:
     """Train an ensemble and band the validation experiments.
 
     Parameters
@@ -382,6 +442,10 @@ def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_
         ``sd``), by which members' data are perturbed; ``None``: resampling only.
     resample
         ``[uncertainty] resample`` (:func:`member_data`).
+    make_spec, alpha
+        The path's inner-problem spec factory and the prior precision: with ``residuals``
+        the bands add the prior share of the posterior (:func:`prior_share`); ``None``:
+        the members alone.
 
     Returns
     -------
@@ -394,11 +458,18 @@ def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_
     if len(ens.specs) < 2:
         _log.warning(f"uncertainty: only {len(ens.specs)} of {members} ensemble members trained; no bands")
         return None
+    if resample is Resampling.RESIDUALS and make_spec is not None and alpha is not None:
+        try:
+            ens.prior_covariance = prior_share(make_spec, train_experiments, base_spec, alpha)
+        except UncertaintyError as err:
+            _log.warning(f"uncertainty: no prior share in the bands, members only ({err})")
     bands, failures = {}, {}
     for exp in validation_experiments:
         try:
             base = simulate(exp, base_spec)
-            bands[exp.name] = predicted_bands(simulate, exp, base, ens.specs, exp.measured_variables, level)
+            prior = prior_band(make_spec, exp, base_spec, ens.prior_covariance, exp.measured_variables, level)
+            bands[exp.name] = predicted_bands(simulate, exp, base, ens.specs, exp.measured_variables, level,
+                                              prior)
         except (UncertaintyError, *SIMULATION_ERRORS) as err:
             _log.warning(f"uncertainty: experiments[{exp.name!r}]: no band ({err})")
             failures[exp.name] = str(err)
@@ -420,29 +491,18 @@ def member_settings(settings, alpha: float):
     return dataclasses.replace(settings, regularization=float(alpha), decomposition=decomposition)
 
 
-def prior_draw(base: NetworkSpec, alpha: float, seed: int) -> NetworkSpec:
-    """``base`` with weights drawn from the prior ``N(0, I / alpha)`` (seed ``seed``): the
-    centre of a randomized-MAP member's prior (normalization kept)."""
-    rng = np.random.default_rng([seed, 104729])
-    draw = rng.normal(0.0, 1.0 / np.sqrt(max(float(alpha), 1e-12)), base.n_parameters)
-    spec = NetworkSpec.from_dict(base.to_dict())
-    spec.set_flat_parameters(draw)
-    return spec
-
-
 def flowsheet_member_trainer(hf, base: NetworkSpec, nfe: int, ncp: int, settings,
-                             alpha: float, random_prior: bool = False) -> MemberTrainer:
+                             alpha: float) -> MemberTrainer:
     """Flowsheet path (one learned term):
     :func:`~idaes_hybrid.training.flowsheet_train.train_flowsheet` with ``warm=True``, the
-    prior centred on zero or, with ``random_prior``, on the member's :func:`prior_draw`."""
+    prior centred on zero."""
     from idaes_hybrid.training.flowsheet_train import train_flowsheet
 
     member = member_settings(settings, alpha)
 
     def train_member(experiments: list, seed: int) -> NetworkSpec:
-        anchor = prior_draw(base, alpha, seed) if random_prior else False
         return train_flowsheet(hf, experiments, base, nfe, ncp, dataclasses.replace(member, seed=seed),
-                               warm=True, anchor=anchor).spec
+                               warm=True, anchor=False).spec
 
     return train_member
 

@@ -22,10 +22,12 @@ class UncertaintyMethod(str, enum.Enum):
 class Resampling(str, enum.Enum):
     """What differs between an ensemble's members' data.
 
-    ``RESIDUALS``: every member fits all training experiments, each measurement perturbed
-    by Gaussian noise of its variable's noise level (a parametric bootstrap of the
-    residuals; the spread is the estimator's scatter). ``EXPERIMENTS``: a bootstrap resample
-    of the training experiments, data as measured. ``BOTH``: a resample, then perturbed.
+    ``RESIDUALS`` (default): every member fits all training experiments, each measurement
+    perturbed by Gaussian noise of its variable's noise level (the spread is the
+    estimator's scatter under the noise), and the band adds the prior's share of the
+    Laplace posterior, propagated linearly (randomized MAP linearized in its prior draw).
+    ``EXPERIMENTS``: a bootstrap resample of the training experiments, data as measured.
+    ``BOTH``: a resample, then perturbed. Neither adds the prior share.
     """
 
     RESIDUALS = "residuals"
@@ -58,7 +60,7 @@ class UncertaintySettings:
     method: UncertaintyMethod = UncertaintyMethod.LAPLACE
     members: int = 5
     level: float = 0.9
-    resample: Resampling = Resampling.BOTH
+    resample: Resampling = Resampling.RESIDUALS
 
     def __post_init__(self) -> None:
         for name, kind in (("method", UncertaintyMethod), ("resample", Resampling)):

@@ -6,11 +6,13 @@ learned-term plot shows where that comes from. At network inputs ``v``:
 
 * Laplace: the output's sd is ``sqrt(g(v)^T Sigma g(v))``, ``g = dNN(v)/dtheta`` (the
   denormalized network's exact Jacobian in its flat weights, :class:`BatchedNetwork`);
-* ensemble: the sd of the members' outputs;
+* ensemble: the sd of the members' outputs, with ``resample = "residuals"`` combined with
+  the linearly propagated prior share, ``sqrt(s^2 + g^T (alpha Sigma^2) g)``;
 
 and the band is the trained network's output ``+- z sd`` (``z`` of the two-sided
-``level``: normal for Laplace, Student's t with ``members - 1`` degrees of freedom for an
-ensemble's sample sd), as for the trajectories. Away from the training data the weights are less
+``level``: normal for Laplace and an ensemble with a prior share, Student's t with
+``members - 1`` degrees of freedom for an ensemble's sample sd alone), as for the
+trajectories. Away from the training data the weights are less
 constrained, so the band widens there.
 """
 
@@ -37,7 +39,8 @@ class TermBand:
     level
         Probability of the two-sided band.
     covariance
-        Laplace: covariance of the flat weights; ``None`` for an ensemble.
+        Laplace: covariance of the flat weights; an ensemble's prior share
+        (``alpha Sigma^2``) or ``None``.
     members
         Ensemble: the member networks; empty for Laplace.
     """
@@ -50,19 +53,21 @@ class TermBand:
     def sd(self, v: np.ndarray) -> np.ndarray:
         """The output's sd at the raw inputs ``v``, shape ``(n, n_outputs)``."""
         v = np.atleast_2d(np.asarray(v, dtype=float))
+        var = 0.0
         if self.covariance is not None:
             u = (v - self.spec.input_mean) / self.spec.input_std
             d_theta, _ = BatchedNetwork(self.spec).jacobian(self.spec.flat_parameters(), u)
             g = d_theta * self.spec.output_std[None, :, None]  # (n, n_out, n_theta)
-            var = np.einsum("poi,ij,poj->po", g, self.covariance, g)
-            return np.sqrt(np.maximum(var, 0.0))
-        outputs = np.stack([m.predict(v) for m in self.members])
-        return outputs.std(axis=0, ddof=1)
+            var = np.maximum(np.einsum("poi,ij,poj->po", g, self.covariance, g), 0.0)
+        if self.members:
+            var = var + np.stack([m.predict(v) for m in self.members]).var(axis=0, ddof=1)
+        return np.sqrt(var)
 
     def __call__(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(centre, lower, upper)`` at the raw inputs ``v``, each ``(n, n_outputs)``."""
         centre = self.spec.predict(np.atleast_2d(np.asarray(v, dtype=float)))
-        half = band_quantile(self.level, len(self.members) - 1 if self.members else None) * self.sd(v)
+        dof = len(self.members) - 1 if self.members and self.covariance is None else None
+        half = band_quantile(self.level, dof) * self.sd(v)
         return centre, centre - half, centre + half
 
 
@@ -77,7 +82,11 @@ def term_band(spec: NetworkSpec, saved: Mapping[str, Any] | None) -> TermBand | 
         members = tuple(NetworkSpec.from_dict(d) for d in saved.get("members", ()))
         if len(members) < 2 or any(list(m.sizes) != list(spec.sizes) for m in members):
             return None
-        return TermBand(spec, level, members=members)
+        prior = saved.get("prior_covariance")
+        prior = None if prior is None else np.asarray(prior, dtype=float)
+        if prior is not None and prior.shape != (spec.n_parameters, spec.n_parameters):
+            return None
+        return TermBand(spec, level, covariance=prior, members=members)
     cov = np.asarray(saved.get("covariance", ()), dtype=float)
     if cov.shape != (spec.n_parameters, spec.n_parameters):
         return None
