@@ -334,3 +334,19 @@ def test_failed_training_exits_1_and_keeps_out(tmp_path, capsys):
     assert captured.err.startswith("error: ") and "did not converge" in captured.err
     assert "[INFO]" not in captured.err  # --quiet
     assert_untouched(out)
+
+
+@pytest.mark.unit
+def test_train_summary_names_validation_experiments_that_could_not_be_simulated(tmp_path, capsys):
+    """A validation simulation that failed is printed under the RMSE table (it used to show
+    only in report.md), and the validate stage says so."""
+    from idaes_hybrid.cli import app
+    from idaes_hybrid.training.train import StageStatus
+
+    metrics = {"status": "optimal", "iterations": 12, "wall_time_s": 3.0,
+               "train": {"rmse": {"X": 0.05}}, "validation": {"rmse": {}},
+               "diagnostics": {"validation_failures": {"val": "simulation: maxIterations"}}}
+    app._print_summary(metrics, tmp_path, [tmp_path / "metrics.json"])
+    out = capsys.readouterr().out
+    assert "not simulated with the trained model: val: simulation: maxIterations" in out
+    assert StageStatus.FAILED_EXPERIMENTS.value == "failed for some experiments"

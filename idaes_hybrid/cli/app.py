@@ -308,6 +308,8 @@ def _print_summary(metrics: dict, out: Path, written: Sequence[Path]) -> None:
             rmse = metrics[part]["rmse"]
             if rmse:
                 print(part.ljust(12) + "".join(fmt(rmse.get(n)).rjust(11) for n in names))
+    for name, message in (metrics.get("diagnostics") or {}).get("validation_failures", {}).items():
+        print(f"not simulated with the trained model: {name}: {message}")
     print(f"wrote {', '.join(p.name + ('/' if p.is_dir() else '') for p in written)} in {out}")
 
 

@@ -20,9 +20,11 @@ from idaes_hybrid.cli.output import check_out_dir, write_staged
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add the ``optimize`` sub-command to the command line's sub-parsers."""
-    op = sub.add_parser("optimize", help="optimize the feed profile with a saved model",
-                        description="Find the feed profile that maximizes the final product "
-                                    "mass with a saved hybrid model ([optimization] table).")
+    op = sub.add_parser("optimize", help="optimize controls with a saved model ([optimization])",
+                        description="Optimize with a saved hybrid model, as the config's "
+                                    "[optimization] table says: a flowsheet config's controls "
+                                    "and objective, or a fed-batch model's feed profile (maximum "
+                                    "final product mass).")
     add_saved_model_options(op, "run configuration with [optimization]")
 
 

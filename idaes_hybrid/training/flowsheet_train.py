@@ -425,7 +425,8 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
     simulated = [*(train_exps if decomposed else []), *val_exps]
     per_exp, trajs, failed = _judge(m, hf, [] if decomposed else train_exps, simulated, trained,
                                     nfe, ncp, _judge_options(settings))
-    stages["validate"] = StageReport(StageStatus.OK, time.perf_counter() - tick)
+    stages["validate"] = StageReport(StageStatus.FAILED_EXPERIMENTS if failed else StageStatus.OK,
+                                     time.perf_counter() - tick)
     first = hf.terms[0].name
     return TrainingResult(
         spec=trained[first], status=stages["train"].status, iterations=stages["train"].iterations,

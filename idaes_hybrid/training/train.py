@@ -205,6 +205,8 @@ class StageStatus(enum.StrEnum):
     WARM_START = "skipped (warm start)"
     #: A model update: the states marched with the saved networks replace the smoother.
     MARCHED = "skipped (warm start: march with the saved networks)"
+    #: Validation: some experiments could not be simulated with the trained networks.
+    FAILED_EXPERIMENTS = "failed for some experiments"
 
 
 @dataclass
