@@ -425,8 +425,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
     simulated = [*(train_exps if decomposed else []), *val_exps]
     per_exp, trajs, failed = _judge(m, hf, [] if decomposed else train_exps, simulated, trained,
                                     nfe, ncp, _judge_options(settings))
-    stages["validate"] = StageReport(StageStatus.FAILED_EXPERIMENTS if failed else StageStatus.OK,
-                                     time.perf_counter() - tick)
+    stages["validate"] = StageReport(_validate_status(failed), time.perf_counter() - tick)
     first = hf.terms[0].name
     return TrainingResult(
         spec=trained[first], status=stages["train"].status, iterations=stages["train"].iterations,
@@ -436,6 +435,11 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
         smoother_profiles=profiles[first], specs=trained, term_profiles=profiles,
         noise=noise, regularization=choice.to_dict(), history=history,
         diagnostics={**diagnostics, **({"validation_failures": failed} if failed else {})})
+
+
+def _validate_status(failed: dict) -> StageStatus:
+    """The validate stage's status: failed for some experiments when any could not be simulated."""
+    return StageStatus.FAILED_EXPERIMENTS if failed else StageStatus.OK
 
 
 def _judge_options(settings: TrainingSettings) -> dict:
