@@ -62,3 +62,16 @@ def test_an_experiment_supplies_horizon_initial_and_inputs(tmp_path):
     opt = load_flowsheet_config(path).optimization()
     assert opt.scenario.horizon == 120.0
     assert opt.scenario.inputs["Tf"].value_at(60.0) == 299.0 and "Q" not in opt.scenario.inputs
+
+
+@pytest.mark.unit
+def test_constraint_violations_are_the_distance_beyond_each_bound():
+    """x = 3: x <= 2 is broken by 1; of x >= 1 and x >= 5 the worse row by 2; 0 <= x <= 4 holds."""
+    import pyomo.environ as pyo
+
+    from idaes_hybrid.optimize.flowsheet import add_user_constraints, constraint_violations
+
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(initialize=3.0)
+    add_user_constraints(m, {"a": m.x <= 2, "b": [m.x >= 1, m.x >= 5], "c": pyo.inequality(0, m.x, 4)})
+    assert constraint_violations(m) == {"a": pytest.approx(1.0), "b": pytest.approx(2.0), "c": 0.0}

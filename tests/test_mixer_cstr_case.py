@@ -75,3 +75,6 @@ def test_k_learned_within_five_percent_with_the_defaults_and_the_optimum_holds_o
     assert np.all((q > 1e3) & (q < 5.9e4)) and q[0] - q[-1] > 1e4  # set by the T bound, not Q's
     truth = doc["true_flowsheet"]
     assert truth["objective_of_hybrid_profiles"] == pytest.approx(truth["optimum"], rel=0.01)
+    # the hybrid profile run on the true flowsheet keeps T <= 305 K to within 0.1 K
+    assert list(truth["constraint_violations"]) == ["T_max"]
+    assert 0.0 <= truth["constraint_violations"]["T_max"] < 0.1

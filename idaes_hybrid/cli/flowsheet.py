@@ -274,7 +274,7 @@ def optimization_document(config, opt, specs: dict, options: dict, boxes: dict |
     ``boxes``: trust region per term (``saved_input_boxes``), for the hybrid optimum;
     ``members``: the ensemble's networks (``saved_members``) when ``opt.ensemble`` is set."""
     from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
-    from idaes_hybrid.optimize.flowsheet import optimize_flowsheet
+    from idaes_hybrid.optimize.flowsheet import add_user_constraints, constraint_violations, optimize_flowsheet
     from idaes_hybrid.training.flowsheet_problem import simulate_flowsheet
 
     import pyomo.environ as pyo
@@ -304,8 +304,10 @@ def optimization_document(config, opt, specs: dict, options: dict, boxes: dict |
         run = FlowsheetExperiment(sc.name, sc.horizon, sc.measurements, initial=sc.initial,
                                   inputs={**sc.inputs, **hybrid.inputs()})
         sim = simulate_flowsheet(truth_hf, run, None, opt.nfe, opt.ncp, (), options)
-        achieved = float(pyo.value(opt.objective(sim.model.experiment[run.name])))
-        doc["true_flowsheet"] = {
+        blk = sim.model.experiment[run.name]
+        achieved = float(pyo.value(opt.objective(blk)))
+        add_user_constraints(sim.model, opt.constraints(blk) if opt.constraints else {})
+        doc["true_flowsheet"] = {"constraint_violations": constraint_violations(sim.model),
             "optimum": truth.objective, "profiles": truth.profiles,
             "objective_of_hybrid_profiles": achieved,
             "gap_percent": 100.0 * (achieved - truth.objective) / abs(truth.objective)

@@ -180,5 +180,8 @@ def _run_flowsheet(args: argparse.Namespace) -> int:
     if truth:
         print(f"on the true flowsheet: the hybrid optimum gives {truth['objective_of_hybrid_profiles']:.6g}, "
               f"the true optimum is {truth['optimum']:.6g} (gap {truth['gap_percent']:.3g}%)")
+        broken = {k: v for k, v in truth.get("constraint_violations", {}).items() if v > 1e-6}
+        print("  its constraints there: " + (", ".join(f"{k} violated by {v:.3g}" for k, v in broken.items())
+                                             or "all hold (violation <= 1e-6)"))
     print(f"wrote {', '.join(p.name for p in written)} in {out}")
     return 0

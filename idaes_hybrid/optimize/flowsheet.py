@@ -191,6 +191,23 @@ def add_user_constraints(m: pyo.ConcreteModel, constraints: Mapping[str, object]
             list(rel), rule=lambda b, *k, rel=rel: rel[k[0] if len(k) == 1 else k]))
 
 
+def constraint_violations(m: pyo.Block) -> dict[str, float]:
+    """Largest violation of each of ``m.user_constraints``' constraints at the model's
+    current values (0: satisfied), in the constraint's own units: how far a control
+    profile run on another model (the true flowsheet) breaks the user's constraints."""
+    out = {}
+    for con in m.user_constraints.component_objects(pyo.Constraint, descend_into=False):
+        worst = 0.0
+        for c in con.values():
+            body = pyo.value(c.body)
+            if c.has_lb():
+                worst = max(worst, pyo.value(c.lower) - body)
+            if c.has_ub():
+                worst = max(worst, body - pyo.value(c.upper))
+        out[con.local_name] = float(worst)
+    return out
+
+
 def _relation(expr, field: str):
     """A relational expression, or ``Constraint.Skip`` for one that is trivially true."""
     if expr is True:
