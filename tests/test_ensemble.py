@@ -371,3 +371,20 @@ def test_warm_start_prior_centre_overrides_the_anchor():
     expected = np.sum((base.flat_parameters() - a.flat_parameters()) ** 2)
     assert pyo.value(regularization_term(m.net, WarmStart(spec=base, prior_centre=centre))) == \
         pytest.approx(expected)
+
+
+@pytest.mark.unit
+def test_saved_prior_share_round_trips_and_a_wrong_shape_is_named():
+    from idaes_hybrid.nn.network import NetworkSpec
+    from idaes_hybrid.uncertainty.ensemble import EnsembleMembers
+
+    specs = [NetworkSpec.dense(2, [3], 1, activation="softplus", seed=s) for s in (1, 2)]
+    n = specs[0].n_parameters
+    prior = np.diag(np.arange(1.0, n + 1))
+    ens = EnsembleMembers(specs, [1, 2], [["b1"], ["b1"]], 2, prior_covariance=prior)
+    back = EnsembleMembers.from_dict(json.loads(json.dumps(ens.to_dict())))
+    np.testing.assert_array_equal(back.prior_covariance, prior)
+    assert EnsembleMembers.from_dict({**ens.to_dict(), "prior_covariance": None}).prior_covariance is None
+    assert "prior_covariance" not in EnsembleMembers(specs, [1, 2], [[], []], 2).to_dict()
+    with pytest.raises(ValueError, match=r"uncertainty.prior_covariance: shape \(2, 2\)"):
+        EnsembleMembers.from_dict({**ens.to_dict(), "prior_covariance": [[1.0, 0.0], [0.0, 1.0]]})

@@ -71,6 +71,28 @@ def test_ensemble_term_band_is_the_members_spread():
 
 
 @pytest.mark.unit
+def test_ensemble_term_band_with_a_prior_share_adds_it_to_the_members_spread():
+    """resample = "residuals": sd^2 = members' sample variance + g^T C g (g by finite
+    differences), the normal quantile; read back from a saved entry the same way, and a
+    prior share of another network's size is refused."""
+    spec = _network()
+    members = tuple(_network(seed=s) for s in (10, 11, 12))
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(spec.n_parameters, spec.n_parameters))
+    prior = 1e-3 * a @ a.T / spec.n_parameters
+    v = rng.uniform(0.0, 3.0, size=(5, 2))
+    g = _finite_difference_gradient(spec, v)
+    var = np.stack([m.predict(v)[:, 0] for m in members]).var(axis=0, ddof=1) + np.einsum("pi,ij,pj->p", g, prior, g)
+    band = TermBand(spec, 0.9, covariance=prior, members=members)
+    np.testing.assert_allclose(band.sd(v)[:, 0], np.sqrt(var), rtol=1e-5)
+    centre, _, upper = band(v)
+    np.testing.assert_allclose(upper[:, 0] - centre[:, 0], norm.ppf(0.95) * np.sqrt(var), rtol=1e-5)
+    saved = {"method": "ensemble", "members": [m.to_dict() for m in members], "prior_covariance": prior.tolist()}
+    np.testing.assert_allclose(term_band(spec, saved).sd(v), band.sd(v))
+    assert term_band(spec, {**saved, "prior_covariance": [[1.0]]}) is None
+
+
+@pytest.mark.unit
 def test_laplace_band_widens_away_from_the_data():
     """A Gauss-Newton Laplace posterior fitted on x in [0, 1]: the band at x = 3 is wider."""
     spec = NetworkSpec.dense(1, [8], 1, "tanh", seed=1)
