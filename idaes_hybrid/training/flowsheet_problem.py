@@ -231,7 +231,8 @@ def initialize_flowsheet(blk: pyo.Block, net=None) -> dict:
         if "degrees of freedom" not in str(err):
             raise
         dof = str(err).split(": ", 1)[1].split(" degrees", 1)[0]
-        raise DataError(_free_state_message(blk, dof)) from None
+        over = dof.lstrip().startswith("-")
+        raise DataError(_over_specified_message(blk, dof) if over else _free_state_message(blk, dof)) from None
     return init.stats.get(blk.fs, {})
 
 
@@ -245,6 +246,21 @@ def _free_state_message(blk: pyo.Block, dof) -> str:
             "start at initial = 'steady-state'")
 
 
+def _over_specified_message(blk: pyo.Block, dof) -> str:
+    """Negative degrees of freedom: the equations whose variables are all fixed or taken
+    (Dulmage-Mendelsohn's unmatched constraints), for a message."""
+    from pyomo.contrib.incidence_analysis import IncidenceGraphInterface
+
+    _, con_dm = IncidenceGraphInterface(blk.fs, include_inequality=False).dulmage_mendelsohn()
+    name = blk.index() if blk.parent_component().is_indexed() else blk.name
+    cons = ", ".join(c.name for c in con_dm.unmatched[:3])
+    return (f"experiments[{name!r}]: the flowsheet has {dof} degrees of freedom with its inputs "
+            f"and initial state fixed: more equations than free variables; no free variable left "
+            f"for {cons or 'some equations'}: the build, an input or an initial value fixes a "
+            "variable that these equations determine (e.g. every split fraction of a splitter, "
+            "whose sum is an equation); unfix it")
+
+
 def check_square(m: pyo.Block, blk: pyo.Block, net, context: str) -> None:
     """A simulation's (or an optimization start's) model must be square: a
     :class:`DataError` naming the experiment and what to give, when it keeps free
@@ -253,7 +269,7 @@ def check_square(m: pyo.Block, blk: pyo.Block, net, context: str) -> None:
         check_degrees_of_freedom(m, 0, context, net)
     except DegreesOfFreedomError as err:
         dof = count_degrees_of_freedom(m, net)
-        raise DataError(_free_state_message(blk, dof) if dof > 0 else str(err)) from None
+        raise DataError(_free_state_message(blk, dof) if dof > 0 else _over_specified_message(blk, dof)) from None
 
 
 def fixed_weight_model(hf: HybridFlowsheet, exp: FlowsheetExperiment,
