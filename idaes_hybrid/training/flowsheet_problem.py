@@ -267,7 +267,7 @@ def check_square(m: pyo.Block, blk: pyo.Block, net, context: str) -> None:
     variables (an incomplete initial state, an input not given) or has too few."""
     try:
         check_degrees_of_freedom(m, 0, context, net)
-    except DegreesOfFreedomError as err:
+    except DegreesOfFreedomError:
         dof = count_degrees_of_freedom(m, net)
         raise DataError(_free_state_message(blk, dof) if dof > 0 else _over_specified_message(blk, dof)) from None
 
