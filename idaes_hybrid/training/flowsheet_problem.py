@@ -199,14 +199,20 @@ def _space_smoothness(series: list, z_scale: float | None) -> tuple:
     return total, count
 
 
-def _singular_message(blk: pyo.Block) -> str:
-    """Which equations and variables have no partner (Dulmage-Mendelsohn), for a message."""
+def _unmatched(blk: pyo.Block) -> tuple[str, str, str]:
+    """The experiment's name and the first equations and variables without a partner
+    (Dulmage-Mendelsohn on the free variables), for a message."""
     from pyomo.contrib.incidence_analysis import IncidenceGraphInterface
 
     var_dm, con_dm = IncidenceGraphInterface(blk.fs, include_inequality=False).dulmage_mendelsohn()
     name = blk.index() if blk.parent_component().is_indexed() else blk.name
-    cons = ", ".join(c.name for c in con_dm.unmatched[:3])
-    var_names = ", ".join(v.name for v in var_dm.unmatched[:3])
+    return (name, ", ".join(c.name for c in con_dm.unmatched[:3]),
+            ", ".join(v.name for v in var_dm.unmatched[:3]))
+
+
+def _singular_message(blk: pyo.Block) -> str:
+    """Which equations and variables have no partner, for a message."""
+    name, cons, var_names = _unmatched(blk)
     return (f"experiments[{name!r}]: the flowsheet's equations are structurally singular with this "
             f"initial state and these inputs: no variable left for {cons or 'some equations'}"
             f"{f' (unmatched variables: {var_names})' if var_names else ''}; an initial value or "
@@ -230,9 +236,8 @@ def initialize_flowsheet(blk: pyo.Block, net=None) -> dict:
     except InitializationError as err:
         if "degrees of freedom" not in str(err):
             raise
-        dof = str(err).split(": ", 1)[1].split(" degrees", 1)[0]
-        over = dof.lstrip().startswith("-")
-        raise DataError(_over_specified_message(blk, dof) if over else _free_state_message(blk, dof)) from None
+        dof = int(str(err).split(": ", 1)[1].split(" degrees", 1)[0])
+        raise DataError(_over_specified_message(blk, dof) if dof < 0 else _free_state_message(blk, dof)) from None
     return init.stats.get(blk.fs, {})
 
 
@@ -249,11 +254,7 @@ def _free_state_message(blk: pyo.Block, dof) -> str:
 def _over_specified_message(blk: pyo.Block, dof) -> str:
     """Negative degrees of freedom: the equations whose variables are all fixed or taken
     (Dulmage-Mendelsohn's unmatched constraints), for a message."""
-    from pyomo.contrib.incidence_analysis import IncidenceGraphInterface
-
-    _, con_dm = IncidenceGraphInterface(blk.fs, include_inequality=False).dulmage_mendelsohn()
-    name = blk.index() if blk.parent_component().is_indexed() else blk.name
-    cons = ", ".join(c.name for c in con_dm.unmatched[:3])
+    name, cons, _ = _unmatched(blk)
     return (f"experiments[{name!r}]: the flowsheet has {dof} degrees of freedom with its inputs "
             f"and initial state fixed: more equations than free variables; no free variable left "
             f"for {cons or 'some equations'}: the build, an input or an initial value fixes a "
