@@ -458,11 +458,13 @@ def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_
     if len(ens.specs) < 2:
         _log.warning(f"uncertainty: only {len(ens.specs)} of {members} ensemble members trained; no bands")
         return None
-    if resample is Resampling.RESIDUALS and make_spec is not None and alpha is not None:
+    if resample is Resampling.RESIDUALS:
         try:
+            if make_spec is None or alpha is None:
+                raise UncertaintyError("no spec factory or prior precision given")
             ens.prior_covariance = prior_share(make_spec, train_experiments, base_spec, alpha)
         except UncertaintyError as err:
-            _log.warning(f"uncertainty: no prior share in the bands, members only ({err})")
+            _log.warning(f"uncertainty: no prior share in the bands, members only: they are too narrow ({err})")
     bands, failures = {}, {}
     for exp in validation_experiments:
         try:
