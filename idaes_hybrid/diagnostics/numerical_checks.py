@@ -22,6 +22,8 @@ from idaes_hybrid.solve.nl_system import EquationSystem, physics_constraints
 LARGE_JAC, SMALL_JAC = 1e8, 1e-8
 LARGE_JAC_CAUTION, SMALL_JAC_CAUTION = 1e4, 1e-4
 RESIDUAL_TOL, BOUND_TOL = 1e-5, 1e-4
+#: Condition numbers above this are reported.
+LARGE_CONDITION = 1e10
 
 
 @dataclass
@@ -32,6 +34,8 @@ class NumericalFindings:
     cautions: list[str] = field(default_factory=list)
     max_residual: float = 0.0
     condition_number: float | None = None
+    #: The condition number after row and column equilibration: what no scaling removes.
+    equilibrated_condition_number: float | None = None
     n_variables: int = 0
     n_constraints: int = 0
 
@@ -84,10 +88,40 @@ def numerical_checks(model: pyo.Block, net=None) -> NumericalFindings:
             out.warnings.append(f"WARNING: {len(bad)} {what} with extreme Jacobian values "
                                 f"(e.g. {labels[int(bad[0])]}: {norms[int(bad[0])]:.3g})")
     if system.m == system.n:
-        out.condition_number = condition_estimate(csr)
-        if out.condition_number > 1e10:
-            out.warnings.append(f"WARNING: Jacobian condition number {out.condition_number:.3e} (>1e10)")
+        _condition_findings(csr, out)
     return out
+
+
+def _condition_findings(jac: sp.csr_matrix, out: NumericalFindings) -> None:
+    """Condition numbers as given and equilibrated: a warning when even the equilibrated
+    matrix is ill-conditioned, a caution when only the scaling is at fault."""
+    out.condition_number = condition_estimate(jac)
+    out.equilibrated_condition_number = condition_estimate(equilibrate(jac))
+    if out.equilibrated_condition_number > LARGE_CONDITION:
+        out.warnings.append(f"WARNING: Jacobian condition number {out.condition_number:.3e} "
+                            f"(>{LARGE_CONDITION:g}), {out.equilibrated_condition_number:.3e} "
+                            "after row and column equilibration")
+    elif out.condition_number > LARGE_CONDITION:
+        out.cautions.append(f"Caution: Jacobian condition number {out.condition_number:.3e} "
+                            f"(>{LARGE_CONDITION:g}) is a scaling problem: "
+                            f"{out.equilibrated_condition_number:.3e} after row and column "
+                            "equilibration (set scaling factors, or run with --scaled)")
+
+
+def equilibrate(jac: sp.spmatrix, sweeps: int = 10) -> sp.csr_matrix:
+    """``R jac C`` with diagonal ``R``, ``C`` making every row and column's largest
+    magnitude about 1 (Ruiz's iteration: divide by the square roots of the row and column
+    maxima, ``sweeps`` times)."""
+    a = sp.csr_matrix(jac, dtype=float, copy=True)
+    a.data = np.abs(a.data)
+    rows, cols = np.ones(a.shape[0]), np.ones(a.shape[1])
+    for _ in range(sweeps):
+        scaled = sp.diags(rows) @ a @ sp.diags(cols)
+        r = np.sqrt(np.asarray(scaled.max(axis=1).todense()).ravel())
+        c = np.sqrt(np.asarray(scaled.max(axis=0).todense()).ravel())
+        rows /= np.where(r > 0, r, 1.0)
+        cols /= np.where(c > 0, c, 1.0)
+    return sp.csr_matrix(sp.diags(rows) @ sp.csr_matrix(jac) @ sp.diags(cols))
 
 
 def condition_estimate(jac: sp.spmatrix) -> float:
@@ -111,7 +145,8 @@ def numerical_report(model: pyo.Block, net=None, stream: TextIO | None = None) -
     line = "=" * 84
     stream.write(f"{line}\nNumerical checks ({f.n_variables} variables, {f.n_constraints} equations, "
                  f"network points evaluated in numpy)\n\n")
-    cond = "-" if f.condition_number is None else f"{f.condition_number:.4e}"
+    cond = "-" if f.condition_number is None else (
+        f"{f.condition_number:.4e} ({f.equilibrated_condition_number:.4e} equilibrated)")
     stream.write(f"    Largest residual: {f.max_residual:.3e}\n    Jacobian condition number: {cond}\n")
     for title, items in ((f"{len(f.warnings)} WARNINGS", f.warnings), (f"{len(f.cautions)} Cautions", f.cautions)):
         stream.write(f"\n{'-' * 84}\n{title}\n\n")
