@@ -234,3 +234,24 @@ def test_two_cases_with_a_neighbour_of_the_same_name_load_their_own(tmp_path):
         (folder / "build.py").write_text("from model import VALUE\n\ndef build(fs):\n    return VALUE\n")
         funcs.append(load_build_function("build.py:build", folder))
     assert [f(None) for f in funcs] == [1, 2]
+
+
+@pytest.mark.unit
+def test_learned_term_axis_labels_name_the_variables_and_their_units():
+    """learned_term.png labels its axes with the term's own variables (no time or space
+    index, other indices kept) and their units, not "network input 1"."""
+    import pyomo.environ as pyo
+    from idaes_hybrid.model import NetworkTerm
+    from idaes_hybrid.model.terms import series_labels, variable_label
+
+    m = pyo.ConcreteModel()
+    m.t = pyo.Set(initialize=[0.0, 1.0])
+    m.x = pyo.Set(initialize=[0.0, 0.5])
+    m.T = pyo.Var(m.t, units=pyo.units.K)
+    m.UA = pyo.Var(m.t, units=pyo.units.W / pyo.units.K)
+    m.c = pyo.Var(m.t, m.x, ["NaOH"], units=pyo.units.mol / pyo.units.m**3)
+    m.n = pyo.Var(m.t)
+    assert variable_label(m.c[1.0, 0.5, "NaOH"]) == "c[NaOH] (mol/m**3)"
+    assert variable_label(m.n[0.0]) == "n"
+    series = NetworkTerm(["T[*]"], ["UA[*]"], name="ua").series(m)
+    assert series_labels(series[0]) == {"inputs": ["T (K)"], "outputs": ["UA (W/K)"]}

@@ -60,6 +60,26 @@ class Term(Protocol):
         """Every place the term applies under ``root`` (an experiment block)."""
 
 
+def variable_label(var) -> str:
+    """A short axis label of a term's variable: its component's local name with any index
+    other than time and space, and its units, e.g. ``"conc_mol_comp[NaOH] (mol/m^3)"``."""
+    comp = var.parent_component()
+    label = comp.local_name
+    idx = var.index()
+    rest = [i for i in (idx if isinstance(idx, tuple) else (idx,))
+            if i is not None and not isinstance(i, (int, float))]
+    if rest:
+        label += f"[{','.join(str(i) for i in rest)}]"
+    units = pyo.units.get_units(var)
+    return f"{label} ({units})" if units is not None and str(units) != "dimensionless" else label
+
+
+def series_labels(series: Series) -> dict[str, list[str]]:
+    """Axis labels of a series' network inputs and outputs (:func:`variable_label`)."""
+    return {"inputs": [variable_label(v) for v in series.inputs[0]],
+            "outputs": [variable_label(z) for z in series.outputs[0]]}
+
+
 def _group(keyed: dict, key: str) -> list[Series]:
     """Group points ``{index: (inputs, outputs)}`` into time series by non-time index."""
     groups: dict = {}

@@ -103,9 +103,10 @@ def plot_learned_terms(result: TrainingResult, path: Path,
         if band is not None:
             _draw_term_band(ax, band, _curve_inputs(v, widen), is_line)
         n_in = v.shape[1]
+        labels = result.term_labels.get(term, {})
         ax.set_title(term if n_in == 1 else f"{term} (against the first of {n_in} inputs)")
-        ax.set_xlabel("network input 1")
-        ax.set_ylabel("learned output 1")
+        ax.set_xlabel((labels.get("inputs") or ["network input 1"])[0])
+        ax.set_ylabel((labels.get("outputs") or ["learned output 1"])[0])
         ax.legend()
     fig.tight_layout()
     save_figure(fig, path)

@@ -33,6 +33,7 @@ from idaes_hybrid.decomposition.settings import TrainingMethod
 from idaes_hybrid.model.dof import DegreesOfFreedomError, check_degrees_of_freedom, training_degrees_of_freedom
 from idaes_hybrid.model.experiment import DataError, split_by_role
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
+from idaes_hybrid.model.terms import series_labels
 from idaes_hybrid.solve.nl_solve import solve_nl
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.solve.solver import SolveResult
@@ -433,6 +434,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
         train_rmse=pooled_rmse(per_exp, train_exps), validation_rmse=pooled_rmse(per_exp, val_exps),
         per_experiment_rmse=per_exp, trajectories=trajs,
         smoother_profiles=profiles[first], specs=trained, term_profiles=profiles,
+        term_labels={t: series_labels(by_exp[train_exps[0].name][0]) for t, by_exp in m.term_series.items()},
         noise=noise, regularization=choice.to_dict(), history=history,
         diagnostics={**diagnostics, **({"validation_failures": failed} if failed else {})})
 

@@ -249,6 +249,9 @@ class TrainingResult:
     term_profiles
         Flowsheet path: every term's smoother profile ``{"inputs", "outputs"}``
         (``smoother_profiles`` is the first term's).
+    term_labels
+        Flowsheet path: every term's axis labels ``{"inputs", "outputs"}`` (variable names
+        with units).
     noise
         Per measured variable, the noise sd the fit divided by and its ``source``
         (``given``, ``estimated`` from the data, or ``data spread``).
@@ -278,6 +281,7 @@ class TrainingResult:
     history: list[dict] = field(default_factory=list)
     specs: dict[str, NetworkSpec] = field(default_factory=dict)
     term_profiles: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    term_labels: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     noise: dict[str, dict] = field(default_factory=dict)
     regularization: dict = field(default_factory=dict)
     model: HybridModel | None = field(default=None, repr=False)
