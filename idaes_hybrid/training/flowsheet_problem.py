@@ -23,6 +23,7 @@ from idaes_hybrid.model.dof import (DegreesOfFreedomError, check_degrees_of_free
 from idaes_hybrid.model.experiment import DataError
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.model.paths import PathError
+from idaes_hybrid.model.terms import series_labels
 from idaes_hybrid.nn.block import NeuralNetworkBlock
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
@@ -70,6 +71,12 @@ def add_networks(m: pyo.Block, hf: HybridFlowsheet, specs: Mapping[str, NetworkS
 def networks(m: pyo.Block) -> list:
     """The network blocks of a model built by :func:`add_networks`, in term order."""
     return [m.networks.component(name) for name in m.term_series]
+
+
+def term_labels(m: pyo.Block, experiment: str) -> dict[str, dict[str, list[str]]]:
+    """Each term's axis labels (:func:`~idaes_hybrid.model.terms.series_labels`), read from
+    its first series in ``experiment``."""
+    return {term: series_labels(by_exp[experiment][0]) for term, by_exp in m.term_series.items()}
 
 
 def scale_flowsheet_model(m: pyo.Block) -> None:

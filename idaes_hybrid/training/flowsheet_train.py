@@ -33,14 +33,13 @@ from idaes_hybrid.decomposition.settings import TrainingMethod
 from idaes_hybrid.model.dof import DegreesOfFreedomError, check_degrees_of_freedom, training_degrees_of_freedom
 from idaes_hybrid.model.experiment import DataError, split_by_role
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
-from idaes_hybrid.model.terms import series_labels
 from idaes_hybrid.solve.nl_solve import solve_nl
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.solve.solver import SolveResult
 from idaes_hybrid.solve.idaes_default import ensure_idaes_default_solver
 from idaes_hybrid.training.flowsheet_problem import (
     POINTS, build_flowsheet_training_model, flowsheet_rmse, initialize_flowsheet, networks,
-    experiment_fit_sums, scale_flowsheet_model, simulate_flowsheet, smoothness, variable_series,
+    experiment_fit_sums, scale_flowsheet_model, simulate_flowsheet, smoothness, term_labels, variable_series,
     SIMULATION_OPTIONS)
 from idaes_hybrid.training.predict import PredictionError, pooled_rmse
 from idaes_hybrid.training.problem import noise_levels
@@ -432,9 +431,8 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
         spec=trained[first], status=stages["train"].status, iterations=stages["train"].iterations,
         objective=stages["train"].objective, wall_time_s=time.perf_counter() - start, stages=stages,
         train_rmse=pooled_rmse(per_exp, train_exps), validation_rmse=pooled_rmse(per_exp, val_exps),
-        per_experiment_rmse=per_exp, trajectories=trajs,
-        smoother_profiles=profiles[first], specs=trained, term_profiles=profiles,
-        term_labels={t: series_labels(by_exp[train_exps[0].name][0]) for t, by_exp in m.term_series.items()},
+        per_experiment_rmse=per_exp, trajectories=trajs, smoother_profiles=profiles[first],
+        specs=trained, term_profiles=profiles, term_labels=term_labels(m, train_exps[0].name),
         noise=noise, regularization=choice.to_dict(), history=history,
         diagnostics={**diagnostics, **({"validation_failures": failed} if failed else {})})
 
