@@ -308,6 +308,12 @@ def test_band_is_base_plus_minus_z_sample_sd_with_members_on_other_grids():
     np.testing.assert_allclose(sd_obs, sd_slope * t_obs, rtol=1e-12)
     # inside: t=0 (0 = 0), t=0.5 (|1 - 1| = 0), t=3 (|6 - 6|); outside: t=3.5 (|20 - 7| > z sd 3.5)
     assert band_coverage([bands], [exp]) == {"x": 0.75}
+    # prediction intervals z sqrt(sd^2 + noise^2): t=3.5 needs sqrt(2.26^2 + noise^2) >= 13 / z = 7.94
+    z, sd35 = student_t.ppf(0.9, 3), sd_slope * 3.5
+    assert np.sqrt(sd35 ** 2 + 7.0 ** 2) < 13.0 / z < np.sqrt(sd35 ** 2 + 8.0 ** 2)
+    assert band_coverage([bands], [exp], {"x": 7.0}) == {"x": 0.75}
+    assert band_coverage([bands], [exp], {"x": 8.0}) == {"x": 1.0}
+    assert band_coverage([bands], [exp], {"y": 8.0}) == {}
     from idaes_hybrid.uncertainty.laplace import PredictionBands, UncertaintyError
 
     with pytest.raises(UncertaintyError, match="at least 2"):

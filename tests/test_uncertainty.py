@@ -241,6 +241,11 @@ def test_cli_flowsheet_train_and_predict_write_coverage_and_band_columns(tmp_pat
     assert unc["method"] == "laplace" and unc["level"] == 0.9
     assert set(unc["validation_coverage"]) >= {"X", "S", "P"}
     assert all(0.0 <= v <= 1.0 for v in unc["validation_coverage"].values())
+    # prediction intervals (band and the run's noise level) are wider: they cover at least as much
+    noisy = unc["validation_coverage_with_noise"]
+    assert set(noisy) >= {"X", "S", "P"}
+    assert all(unc["validation_coverage"][k] <= v <= 1.0 for k, v in noisy.items())
+    assert "| with measurement noise |" in (tmp_path / "run" / "report.md").read_text()
     saved = json.loads((tmp_path / "run" / "model" / "flowsheet_model.json").read_text())["uncertainty"]
     n = saved["covariance"].__len__()
     assert n == metrics["networks"]["growth"]["n_parameters"]

@@ -92,7 +92,7 @@ def uncertainty_after_training(config, result):
 
     return validation_bands(_spec_factory(config), config.experiments, result.spec,
                             result.regularization["alpha"], config.uncertainty.level,
-                            logging.getLogger(LOGGER_NAME + ".cli"))
+                            logging.getLogger(LOGGER_NAME + ".cli"), result.noise)
 
 
 def load_flowsheet_model(model_dir: str | Path, accept_edited: bool = False) -> dict:

@@ -9,16 +9,18 @@ from typing import Any, Callable, Mapping, Sequence
 
 
 def validation_bands(make_spec: Callable[..., Any], experiments: Sequence, spec, alpha: float,
-                     level: float, log: logging.Logger):
+                     level: float, log: logging.Logger, noise: Mapping | None = None):
     """Covariance and validation bands of a trained network
     (:func:`~idaes_hybrid.uncertainty.laplace.validation_uncertainty`), or ``None`` with a
-    warning when the training experiments cannot be re-simulated (the model is kept)."""
+    warning when the training experiments cannot be re-simulated (the model is kept).
+    ``noise``: the run's ``TrainingResult.noise`` (for the prediction intervals' coverage)."""
     from idaes_hybrid.model.experiment import split_by_role
     from idaes_hybrid.uncertainty.laplace import UncertaintyError, validation_uncertainty
 
     train, val = split_by_role(experiments)
+    noise_sd = {k: float(v["sd"]) for k, v in (noise or {}).items()} or None
     try:
-        return validation_uncertainty(make_spec, train, val, spec, float(alpha), level)
+        return validation_uncertainty(make_spec, train, val, spec, float(alpha), level, noise_sd)
     except UncertaintyError as err:
         log.warning(f"uncertainty: no bands: {err}")
         return None

@@ -43,6 +43,16 @@ def _regularization_lines(reg: dict) -> list[str]:
     return lines
 
 
+#: How an ensemble's members differ, by ``[uncertainty] resample``.
+_MEMBERS = {
+    "residuals": "each re-trained on all training experiments with every measurement perturbed by "
+                 "its noise level; the band adds the prior's share of the posterior",
+    "experiments": "each re-trained on a bootstrap resample of the training experiments",
+    "both": "each re-trained on a bootstrap resample of the training experiments, measurements "
+            "perturbed by their noise level",
+}
+
+
 def _uncertainty_lines(unc: dict) -> list[str]:
     if not unc:
         return []
@@ -52,11 +62,18 @@ def _uncertainty_lines(unc: dict) -> list[str]:
              "(about the level for noise-free data; measurement noise lowers it):", ""]
     if not cov:
         return lines[:-1] + ["no validation measurements."]
+    noisy = unc.get("validation_coverage_with_noise") or {}
     lines += ["| | " + " | ".join(cov) + " |", "|---" * (len(cov) + 1) + "|",
               "| coverage | " + " | ".join(f"{v:.0%}" for v in cov.values()) + " |"]
+    if noisy:
+        lines.append("| with measurement noise | " + " | ".join(
+            f"{noisy[k]:.0%}" if k in noisy else "-" for k in cov) + " |")
+        lines.append(f"\nWith measurement noise: the {unc['level']:.0%} prediction interval, band and noise "
+                     "sd (given or estimated) combined, `z sqrt(sd^2 + noise^2)`; about the level "
+                     "when both the band and the noise level are right.")
     if unc.get("method") == "ensemble" and "members" in unc:
         lines.append(f"\nEnsemble of {unc['members']} members (of {unc.get('members_requested', unc['members'])} "
-                     "requested), each re-trained on a bootstrap resample of the training experiments.")
+                     f"requested): {_MEMBERS.get(unc.get('resample'), _MEMBERS['experiments'])}.")
     if unc.get("clipped_eigenvalues"):
         lines.append(f"\n{unc['clipped_eigenvalues']} eigenvalues of the posterior precision were "
                      "raised to the prior precision (not positive definite at the solution).")

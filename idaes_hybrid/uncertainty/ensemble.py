@@ -38,7 +38,7 @@ from idaes_hybrid.model.experiment import DataError
 from idaes_hybrid.nn.network import NetworkConfigError, NetworkSpec
 from idaes_hybrid.training.predict import PredictionError, Simulation
 from idaes_hybrid.uncertainty.laplace import (
-    PredictionBands, UncertaintyError, ValidationBands, band_coverage, prediction_bands)
+    PredictionBands, UncertaintyError, ValidationBands, band_coverage, coverage_log_line, prediction_bands)
 from idaes_hybrid.uncertainty.settings import Resampling
 
 _log = idaeslog.getLogger(__name__)
@@ -401,10 +401,13 @@ class EnsembleUncertainty(ValidationBands):
     the validation experiments' bands and the summary for ``metrics.json``."""
 
     members: EnsembleMembers
+    resample: Resampling = Resampling.RESIDUALS
 
     def summary(self) -> dict:
-        """``{"method", "level", "validation_coverage", "members", ...}`` for ``metrics.json``."""
+        """``{"method", "level", "validation_coverage", "members", "resample", ...}`` for
+        ``metrics.json``."""
         out = {**self.common_summary("ensemble"), "members": len(self.members.specs),
+               "resample": Resampling(self.resample).value,
                "members_requested": self.members.requested, "wall_time_s": self.members.wall_time_s}
         if self.members.failures:
             out["member_failures"] = self.members.failures
@@ -476,9 +479,11 @@ def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_
             _log.warning(f"uncertainty: experiments[{exp.name!r}]: no band ({err})")
             failures[exp.name] = str(err)
     coverage = band_coverage(list(bands.values()), validation_experiments)
+    with_noise = band_coverage(list(bands.values()), validation_experiments, noise_sd) if noise_sd else {}
     _log.info("uncertainty: %d-member ensemble, validation coverage of the %g band: %s", len(ens.specs),
-              level, ", ".join(f"{k} {v:.0%}" for k, v in coverage.items()) or "no validation data")
-    return EnsembleUncertainty(float(level), bands, coverage, failures, members=ens)
+              level, coverage_log_line(coverage, with_noise))
+    return EnsembleUncertainty(float(level), bands, coverage, failures, with_noise, members=ens,
+                               resample=resample)
 
 
 # ----------------------------------------------------------------------------- the two paths

@@ -288,7 +288,8 @@ def prediction_bands(make_spec: Callable[..., InnerSource] | InnerSource, experi
     return bands
 
 
-def band_coverage(bands: Sequence[PredictionBands], experiments: Sequence) -> dict[str, float]:
+def band_coverage(bands: Sequence[PredictionBands], experiments: Sequence,
+                  noise_sd: Mapping[str, float] | None = None) -> dict[str, float]:
     """Per variable, the fraction of the experiments' measurements inside their bands.
 
     Parameters
@@ -297,6 +298,11 @@ def band_coverage(bands: Sequence[PredictionBands], experiments: Sequence) -> di
         Bands of (some of) ``experiments``.
     experiments
         The experiments with their measurements (matched by name).
+    noise_sd
+        Measurement noise sd per variable: when given, a measurement counts as inside
+        when it lies within the prediction interval ``z sqrt(sd^2 + noise_sd^2)``
+        (model and measurement uncertainty), the check for noisy validation data;
+        variables without a noise level are left out.
     """
     by_name = {e.name: e for e in experiments}
     inside: dict[str, int] = {}
@@ -304,11 +310,21 @@ def band_coverage(bands: Sequence[PredictionBands], experiments: Sequence) -> di
     for b in bands:
         exp = by_name[b.experiment]
         for name, (t_obs, mean, sd) in b.observed.items():
+            if noise_sd is not None and name not in noise_sd:
+                continue
+            noise = 0.0 if noise_sd is None else float(noise_sd[name])
             y = exp.measurements[name].dropna().to_numpy(dtype=float)
-            hit = np.abs(y - mean) <= b.z * sd + 1e-6 * np.maximum(1.0, np.abs(y))  # solver tolerance
+            half = b.z * np.sqrt(np.asarray(sd, float) ** 2 + noise ** 2)
+            hit = np.abs(y - mean) <= half + 1e-6 * np.maximum(1.0, np.abs(y))  # solver tolerance
             inside[name] = inside.get(name, 0) + int(hit.sum())
             total[name] = total.get(name, 0) + len(y)
     return {k: inside[k] / total[k] for k in sorted(total) if total[k]}
+
+
+def coverage_log_line(coverage: Mapping[str, float], with_noise: Mapping[str, float]) -> str:
+    """The coverages for the log: ``"X 90% (97% with noise), ..."``."""
+    return ", ".join(f"{k} {v:.0%}" + (f" ({with_noise[k]:.0%} with noise)" if k in with_noise else "")
+                     for k, v in coverage.items()) or "no validation data"
 
 
 @dataclass
@@ -320,10 +336,15 @@ class ValidationBands:
     bands: dict[str, PredictionBands]
     coverage: dict[str, float]
     failures: dict[str, str] = field(default_factory=dict)
+    #: Coverage of the prediction intervals (band and measurement noise together).
+    coverage_with_noise: dict[str, float] = field(default_factory=dict)
 
     def common_summary(self, method: str) -> dict:
-        """``{"method", "level", "validation_coverage"}`` (and ``failures``) for ``metrics.json``."""
+        """``{"method", "level", "validation_coverage"}`` (with ``validation_coverage_with_noise``
+        and ``failures`` when there are any) for ``metrics.json``."""
         out = {"method": method, "level": self.level, "validation_coverage": self.coverage}
+        if self.coverage_with_noise:
+            out["validation_coverage_with_noise"] = self.coverage_with_noise
         if self.failures:
             out["failures"] = self.failures
         return out
@@ -348,7 +369,8 @@ class ValidationUncertainty(ValidationBands):
 
 def validation_uncertainty(make_spec: Callable[..., InnerSource], train_experiments: Sequence,
                            validation_experiments: Sequence, network_spec: NetworkSpec, alpha: float,
-                           level: float) -> ValidationUncertainty:
+                           level: float, noise_sd: Mapping[str, float] | None = None
+                           ) -> ValidationUncertainty:
     """The Laplace covariance of a trained network and the validation experiments' bands.
 
     Parameters
@@ -363,6 +385,9 @@ def validation_uncertainty(make_spec: Callable[..., InnerSource], train_experime
         Prior precision of the training.
     level
         Band probability.
+    noise_sd
+        Measurement noise sd per variable (given or estimated): adds the coverage of the
+        prediction intervals (``coverage_with_noise``).
 
     Returns
     -------
@@ -379,6 +404,6 @@ def validation_uncertainty(make_spec: Callable[..., InnerSource], train_experime
             _log.warning(f"uncertainty: {err}")
             failures[exp.name] = str(err)
     coverage = band_coverage(list(bands.values()), validation_experiments)
-    _log.info("uncertainty: validation coverage of the %g band: %s", level,
-              ", ".join(f"{k} {v:.0%}" for k, v in coverage.items()) or "no validation data")
-    return ValidationUncertainty(float(level), bands, coverage, failures, covariance=lap)
+    with_noise = band_coverage(list(bands.values()), validation_experiments, noise_sd) if noise_sd else {}
+    _log.info("uncertainty: validation coverage of the %g band: %s", level, coverage_log_line(coverage, with_noise))
+    return ValidationUncertainty(float(level), bands, coverage, failures, with_noise, covariance=lap)
