@@ -8,8 +8,10 @@ training batches'); the profile is then run on the true model (``compare_referen
 optimum, and the trust-region optimum (network inputs inside the box the training
 covered, widened by ``trust_margin``).
 
-Run: ``python -m benchmarks.trust_region [--seeds 1 2] [--margins 0 0.5]`` (about four
-minutes per seed); results in ``benchmarks/results/trust_region.md`` and ``.json``.
+Run: ``python -m benchmarks.trust_region [--seeds 1 2] [--margins 0 0.5] [--requests 30:2.5]``
+(about four minutes per seed and request); ``--requests`` lists ``Sf:V_max`` pairs (g/L, L),
+each optimized with the same trained model. Results in ``benchmarks/results/trust_region.md``
+and ``.json`` (``--tag`` writes ``trust_region_<tag>.*`` instead).
 """
 
 from __future__ import annotations
@@ -42,6 +44,13 @@ F_max = 0.2
 V_max = 2.5
 compare_reference = true
 """
+#: The issue's request: Sf = 30 g/L, V <= 2.5 L.
+DEFAULT_REQUEST = (30.0, 2.5)
+
+
+def request_tables(sf: float, v_max: float) -> str:
+    """:data:`TABLES` with another feed concentration and volume limit."""
+    return TABLES.replace("Sf = 30.0", f"Sf = {sf}").replace("V_max = 2.5", f"V_max = {v_max}")
 
 
 def optimize(model: Path, config: Path, out: Path, margin: float | None,
@@ -75,25 +84,33 @@ def optimize(model: Path, config: Path, out: Path, margin: float | None,
             "wall_time_s": time.perf_counter() - tick}
 
 
-def run_seed(seed: int, work: Path, margins: Sequence[float], members: int = 5) -> list[dict]:
-    """Train one data set (with an ensemble of ``members``), then optimize nominally, with each
-    trust margin, and over the ensemble (expected and worst-case product)."""
+def run_seed(seed: int, work: Path, margins: Sequence[float], members: int = 5,
+             requests: Sequence[tuple[float, float]] = (DEFAULT_REQUEST,)) -> list[dict]:
+    """Train one data set (with an ensemble of ``members``), then, for each request
+    ``(Sf, V_max)``, optimize nominally, with each trust margin, and over the ensemble
+    (expected and worst-case product)."""
     from idaes_hybrid.cli.app import main
 
     folder = work / f"{KINETICS}_{seed}"
     config = noise_data.write_data_set(folder, KINETICS, seed)["with"]
-    config.write_text(config.read_text() + TABLES
-                      + f'\n[uncertainty]\nmethod = "ensemble"\nmembers = {members}\n')
+    base = config.read_text() + f'\n[uncertainty]\nmethod = "ensemble"\nmembers = {members}\n'
+    config.write_text(base)
     if main(["train", str(config), "--out", str(folder / "run"), "--quiet"]) != 0:
         return [{"seed": seed, "mode": "train", "error": "training failed"}]
     rows = []
-    for margin in [None, *margins]:
-        mode = "nominal" if margin is None else f"trust region, margin {margin:g}"
-        out = folder / ("nominal" if margin is None else f"trust_{margin:g}")
-        rows.append({"seed": seed, "mode": mode, **optimize(folder / "run" / "model", config, out, margin)})
-    for objective in ("expected", "worst-case"):
-        rows.append({"seed": seed, "mode": f"ensemble of {members}, {objective}",
-                     **optimize(folder / "run" / "model", config, folder / objective, None, objective)})
+    for sf, v_max in requests:
+        request = {"seed": seed, "Sf": sf, "V_max": v_max}
+        config = folder / f"request_{sf:g}_{v_max:g}.toml"
+        config.write_text(base + request_tables(sf, v_max))
+        out = folder / f"sf{sf:g}_v{v_max:g}"
+        for margin in [None, *margins]:
+            mode = "nominal" if margin is None else f"trust region, margin {margin:g}"
+            name = "nominal" if margin is None else f"trust_{margin:g}"
+            rows.append({**request, "mode": mode,
+                         **optimize(folder / "run" / "model", config, out / name, margin)})
+        for objective in ("expected", "worst-case"):
+            rows.append({**request, "mode": f"ensemble of {members}, {objective}",
+                         **optimize(folder / "run" / "model", config, out / objective, None, objective)})
     return rows
 
 
@@ -102,15 +119,16 @@ def render(rows: Sequence[dict]) -> str:
     lines = ["# Feed optimization: nominal optimum against the trust region and the ensemble "
              "(issue 16)", "",
              "Haldane bioreactor data (3 noisy training batches, true noise sd given, default "
-             "training with a 5-member ensemble, `[uncertainty] method = \"ensemble\"`), a new batch with Sf = 30 g/L (training batches 5-10 g/L), 10 feed "
-             "intervals, V <= 2.5 L; every hybrid optimum run on the true model.", "",
-             "| seed | optimum | predicted P V (g) | on the true model (g) | true optimum (g) | "
-             "share of the true optimum |", "|---|---|---|---|---|---|"]
+             "training with a 5-member ensemble, `[uncertainty] method = \"ensemble\"`), a new batch with a concentrated feed (training batches 5-10 g/L), 10 feed "
+             "intervals of 4 h, the volume limit below; every hybrid optimum run on the true model.", "",
+             "| seed | Sf (g/L) | V_max (L) | optimum | predicted P V (g) | on the true model (g) | "
+             "true optimum (g) | share of the true optimum |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        req = f"| {r['seed']} | {r.get('Sf', DEFAULT_REQUEST[0]):g} | {r.get('V_max', DEFAULT_REQUEST[1]):g} "
         if "error" in r:
-            lines.append(f"| {r['seed']} | {r['mode']} | {r['error']} | - | - | - |")
+            lines.append(f"{req}| {r['mode']} | {r['error']} | - | - | - |")
             continue
-        lines.append(f"| {r['seed']} | {r['mode']} | {r['predicted']:.3f} | {r['on_truth']:.3f} | "
+        lines.append(f"{req}| {r['mode']} | {r['predicted']:.3f} | {r['on_truth']:.3f} | "
                      f"{r['true_optimum']:.3f} | {r['share_of_true_optimum']:.0%} |")
     return "\n".join(lines) + "\n"
 
@@ -119,12 +137,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--margins", type=float, nargs="+", default=[0.0, 0.5])
+    parser.add_argument("--requests", nargs="+", default=[f"{DEFAULT_REQUEST[0]:g}:{DEFAULT_REQUEST[1]:g}"],
+                        help="Sf:V_max pairs (g/L:L) optimized with each trained model")
+    parser.add_argument("--tag", default="", help="write trust_region_<tag>.md/.json")
     args = parser.parse_args(argv)
+    requests = [tuple(float(v) for v in r.split(":")) for r in args.requests]
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [r for s in args.seeds for r in run_seed(s, Path(tmp), args.margins)]
+        rows = [r for s in args.seeds for r in run_seed(s, Path(tmp), args.margins, requests=requests)]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "trust_region.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (RESULTS / "trust_region.md").write_text(render(rows))
+    stem = f"trust_region_{args.tag}" if args.tag else "trust_region"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (RESULTS / f"{stem}.md").write_text(render(rows))
     print(render(rows))
     return 0
 
