@@ -103,6 +103,7 @@ def run_seed(seed: int, work: Path, margins: Sequence[float], members: int = 5,
         config = folder / f"request_{sf:g}_{v_max:g}.toml"
         config.write_text(base + request_tables(sf, v_max))
         out = folder / f"sf{sf:g}_v{v_max:g}"
+        out.mkdir(parents=True, exist_ok=True)
         for margin in [None, *margins]:
             mode = "nominal" if margin is None else f"trust region, margin {margin:g}"
             name = "nominal" if margin is None else f"trust_{margin:g}"
