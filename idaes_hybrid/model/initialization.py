@@ -99,23 +99,41 @@ def _newton_step(jac, f: np.ndarray) -> np.ndarray | None:
     return step if np.all(np.isfinite(step)) else None
 
 
-def _newton(system: EquationSystem, x: np.ndarray, rows, cols, tol: float, max_iter: int):
-    """Damped Newton on ``F[rows](x) = 0`` in ``x[cols]``; returns (x, residual, iterations)."""
+def _row_weights(jac) -> np.ndarray:
+    """1 / the largest absolute entry of each row of ``jac`` (1 for an empty row)."""
+    largest = np.asarray(abs(jac).max(axis=1).todense()).ravel() if jac.shape[1] else np.zeros(jac.shape[0])
+    return np.where(largest > 0, 1.0 / np.where(largest > 0, largest, 1.0), 1.0)
+
+
+def _newton(system: EquationSystem, x: np.ndarray, rows, cols, tol: float, max_iter: int,
+            weighted: bool = False):
+    """Damped Newton on ``F[rows](x) = 0`` in ``x[cols]``; returns (x, residual, iterations).
+
+    ``weighted``: the line search's merit weighs each equation by its largest Jacobian
+    entry at the start (``_row_weights``). Unweighted, a balance in W outweighs one in
+    mol/s, and the full step that settles the temperature of an exothermic reactor is
+    refused (the march then stalls); the unweighted merit stays nearer the start (a
+    state near its bound of 0 stays on its side)."""
     rows, cols = np.asarray(rows), np.asarray(cols)
     f = system.residuals(x)[rows]
     norm = float(np.max(np.abs(f))) if len(f) else 0.0
+    weights = None
     for it in range(max_iter):
         if norm <= tol:
             return x, norm, it
-        step = _newton_step(system.jacobian(x)[rows][:, cols], f)
+        jac = system.jacobian(x)[rows][:, cols]
+        if weights is None:
+            weights = _row_weights(jac) if weighted else np.ones(len(rows))
+        step = _newton_step(jac, f)
         if step is None:
             return x, norm, it
-        alpha, phi = 1.0, 0.5 * float(f @ f)
+        alpha, phi = 1.0, 0.5 * float((weights * f) @ (weights * f))
         while alpha > 1e-6:
             trial = x.copy()
             trial[cols] += alpha * step
             f_trial = system.residuals(trial)[rows]
-            if np.all(np.isfinite(f_trial)) and 0.5 * float(f_trial @ f_trial) <= (1 - 1e-4 * alpha) * phi:
+            w_trial = weights * f_trial
+            if np.all(np.isfinite(f_trial)) and 0.5 * float(w_trial @ w_trial) <= (1 - 1e-4 * alpha) * phi:
                 break
             alpha *= 0.5
         else:
@@ -228,7 +246,8 @@ class HybridUnitInitializer(InitializerBase):
         time they belong to (a block's element is the latest one of its own variables and
         of the blocks it depends on). Each group, all its space points included, is one
         Newton solve; a group that does not converge is solved again block by block from
-        the same start."""
+        the same start (and, if it stalls, once more with the equations weighted by their
+        Jacobian rows in the line search)."""
         time_set = model.time if isinstance(getattr(model, "time", None), pyo.Set) \
             else model.flowsheet().time
         pattern = system.pattern()
@@ -272,8 +291,14 @@ class HybridUnitInitializer(InitializerBase):
             for c in cols:
                 if keys[c][0] in latest:
                     x[c] = latest[keys[c][0]]
-            x, res, its = _newton(system, x, rows, cols, tol, self.config.max_newton_iter)
+            start = x
+            x, res, its = _newton(system, start, rows, cols, tol, self.config.max_newton_iter)
             stats["newton_iterations"] += its
+            if not res <= tol:  # stalled: again with a merit that weighs W and mol/s alike
+                x, res, its = _newton(system, start, rows, cols, tol, self.config.max_newton_iter,
+                                      weighted=True)
+                stats["newton_iterations"] += its
+                stats["blocks_weighted"] = stats.get("blocks_weighted", 0) + 1
             if not res <= tol:
                 names = [system.variables[c].name for c in cols]
                 times = [keys[c][1] for c in cols if keys[c][1] is not None]

@@ -202,6 +202,8 @@ class LearnedRateReactionBlockData(ReactionBlockDataBase):
             field = f"{self.config.parameters.name}.network_inputs[{i}]"
             try:
                 out.append(paths.resolve(self.state_ref, path, field, require_wildcard=False))
+            except paths.NotAVariableError:
+                raise
             except paths.PathError:
                 raise paths.PathError(
                     f"{field}: {path!r} is not a property of the state block "

@@ -25,6 +25,10 @@ class PathError(ValueError):
     """A path names no variable, or not a time-indexed one; the message names the field."""
 
 
+class NotAVariableError(PathError):
+    """A path names a component that is not a variable (an Expression, a Param, a Block)."""
+
+
 _SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(.*)\])?$")
 
 
@@ -124,9 +128,22 @@ def resolve(root: pyo.Block, path: str, field: str, *, require_wildcard: bool = 
             raise PathError(f"{field}: {path!r} names no variable (the slice is empty)")
         first = next(iter(ref.values()))
         if not isinstance(first.parent_component(), pyo.Var):
-            raise PathError(f"{field}: {path!r} is not a variable "
-                            f"({type(first.parent_component()).__name__})")
+            raise NotAVariableError(_not_a_variable(field, path, first.parent_component()))
         return ref
     if not (isinstance(obj, pyo.Var) or getattr(obj, "is_variable_type", lambda: False)()):
-        raise PathError(f"{field}: {path!r} is not a variable ({type(obj).__name__})")
+        raise NotAVariableError(_not_a_variable(field, path, obj))
     return obj
+
+
+def _not_a_variable(field: str, path: str, obj: Any) -> str:
+    """The message for a path naming something other than a variable; an Expression
+    (IDAES's generic property framework builds e.g. ``conc_mol_comp`` as one) gets the
+    workaround."""
+    kind = type(obj).__name__
+    if not isinstance(obj, (pyo.Expression, pyo.Param)) and not kind.endswith(("Expression", "Param")):
+        return f"{field}: {path!r} is not a variable ({kind})"
+    return (f"{field}: {path!r} is not a variable but a Pyomo {kind} (IDAES's generic property "
+            "framework builds e.g. conc_mol_comp as an Expression); name a state variable "
+            "(mole_frac_comp with FTPx) or, in the build function, add a Var indexed by "
+            "fs.time with units and a Constraint setting it equal to the expression, and name "
+            "that Var")
