@@ -65,7 +65,7 @@ def optimize(model: Path, config: Path, out: Path, margin: float | None,
                             f"compare_reference = true\ntrust_region = true\ntrust_margin = {margin}")
     if ensemble is not None:
         text = text.replace("compare_reference = true", f'compare_reference = true\nensemble = "{ensemble}"')
-    cfg = out.with_suffix(".toml")
+    cfg = config.with_name(f"{config.stem}_{out.name}.toml")  # beside config: its data paths hold
     cfg.write_text(text)
     tick = time.perf_counter()
     rc = main(["optimize", str(model), str(cfg), "--out", str(out), "--quiet"])
