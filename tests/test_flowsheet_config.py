@@ -50,6 +50,17 @@ def test_shipped_config_loads_with_terms_inputs_and_roles():
     ('name = "kinetics"', 'name = "my kinetics"', r"flowsheet.terms\[0\].name"),
     ('name = "kinetics"\n', 'name = "kinetics"\n\n[[flowsheet.terms]]\nkind = "reaction"\npackage = "fs.rxn"\n',
      r"flowsheet.terms\[1\].name: 'kinetics' is used by an earlier term"),
+    # values of the wrong type are named, not a TypeError from inside the loader
+    ('time_units = "s"', 'time_units = ["s"]', "flowsheet.time_units"),
+    ('kind = "reaction"', 'kind = ["reaction"]', r"flowsheet.terms\[0\].kind"),
+    ('activation = "softplus"', 'activation = {name = "softplus"}', "network.activation: expected an activation"),
+    ('seed = 0', 'seed = true', "network.seed"),
+    ('name = "b1"', 'name = 1', r"experiments\[0\].name: expected a non-empty string"),
+    ('horizon = 120.0\ninitial', 'horizon = -120.0\ninitial', r"experiments\[0\] \('b1'\).horizon: expected a positive"),
+    ('horizon = 120.0\ninitial', 'horizon = true\ninitial', r"experiments\[0\] \('b1'\).horizon"),
+    ('horizon = 120.0\ninitial', 'horizon = 120.0\nnoise_sd = 0.1\ninitial', r"experiments\[0\] \('b1'\).noise_sd: expected a table"),
+    ('horizon = 120.0\ninitial', 'horizon = 120.0\nnoise_sd = {T = 0}\ninitial',
+     r"experiments\[0\] \('b1'\).noise_sd.T: expected a positive number"),
 ])
 def test_bad_config_names_the_field(tmp_path, old, new, field):
     path = _copy_case(tmp_path, lambda s: s.replace(old, new, 1))

@@ -139,7 +139,7 @@ def _term_network(t: Mapping, field: str) -> dict:
 def _term(t: Any, i: int):
     field = f"flowsheet.terms[{i}]"
     kind = t.get("kind") if isinstance(t, Mapping) else None
-    if kind not in _TERM_KEYS:
+    if not isinstance(kind, str) or kind not in _TERM_KEYS:
         raise ConfigError(f"{field}.kind: expected 'reaction' or 'network', got {kind!r}")
     unknown = [k for k in t if k not in _TERM_KEYS[kind]]
     if unknown:
@@ -183,11 +183,12 @@ def _experiment(d: Any, i: int, base_dir: Path) -> FlowsheetExperiment:
     for key in ("name", "data", "horizon"):
         if key not in d:
             raise ConfigError(f"{field}.{key}: required key missing")
+    if not isinstance(d["name"], str) or not d["name"].strip():
+        raise ConfigError(f"{field}.name: expected a non-empty string, got {d['name']!r}")
     field = f"experiments[{i}] ({d['name']!r})"
-    try:
-        horizon = float(d["horizon"])
-    except (TypeError, ValueError):
-        raise ConfigError(f"{field}.horizon: expected a number, got {d['horizon']!r}") from None
+    horizon = d["horizon"]
+    if isinstance(horizon, bool) or not isinstance(horizon, (int, float)) or not 0 < horizon < float("inf"):
+        raise ConfigError(f"{field}.horizon: expected a positive number, got {horizon!r}")
     initial = parse_initial(d.get("initial", InitialState.STEADY_STATE.value), f"{field}.initial")
     inputs = d.get("inputs", {})
     if not isinstance(inputs, Mapping):
@@ -196,10 +197,21 @@ def _experiment(d: Any, i: int, base_dir: Path) -> FlowsheetExperiment:
         role = Role(d.get("role", "train"))
     except ValueError:
         raise ConfigError(f"{field}.role: expected 'train' or 'validation', got {d.get('role')!r}") from None
+    noise_sd = _noise_sd(d["noise_sd"], f"{field}.noise_sd") if "noise_sd" in d else None
     return FlowsheetExperiment(
-        str(d["name"]), horizon, read_measurements(base_dir / str(d["data"]), f"{field}.data"),
-        initial=initial, role=role, noise_sd=dict(d["noise_sd"]) if "noise_sd" in d else None,
+        d["name"], float(horizon), read_measurements(base_dir / str(d["data"]), f"{field}.data"),
+        initial=initial, role=role, noise_sd=noise_sd,
         inputs={str(k): parse_input(v, f"{field}.inputs.{k}", base_dir) for k, v in inputs.items()})
+
+
+def _noise_sd(table: Any, field: str) -> dict[str, float]:
+    """``noise_sd``: measured variable = positive number."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{field}: expected a table variable = noise sd, got {table!r}")
+    for name, sd in table.items():
+        if isinstance(sd, bool) or not isinstance(sd, (int, float)) or not 0 < sd < float("inf"):
+            raise ConfigError(f"{field}.{name}: expected a positive number, got {sd!r}")
+    return {str(k): float(v) for k, v in table.items()}
 
 
 def _hidden(hidden: Any, field: str) -> list[int]:
@@ -221,7 +233,7 @@ def _network(table: Any) -> tuple[list[int], Activation, int]:
     except NetworkConfigError as err:
         raise ConfigError(str(err)) from None
     seed = table.get("seed", 0)
-    if not isinstance(seed, int) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"network.seed: expected an integer >= 0, got {seed!r}")
     return hidden, activation, seed
 
@@ -250,7 +262,7 @@ def load_flowsheet_config(path: str | Path) -> FlowsheetRunConfig:
     if not isinstance(fs, Mapping):
         raise ConfigError("flowsheet: expected a table with build, variables and terms")
     units = fs.get("time_units", "s")
-    if units not in TIME_UNITS:
+    if not isinstance(units, str) or units not in TIME_UNITS:
         raise ConfigError(f"flowsheet.time_units: expected one of {', '.join(TIME_UNITS)}, got {units!r}")
     variables = fs.get("variables", {})
     if not isinstance(variables, Mapping) or not all(isinstance(v, str) for v in variables.values()):

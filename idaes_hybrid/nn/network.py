@@ -56,7 +56,10 @@ def parse_activation(value: Activation | str | None, field_name: str = "activati
     """
     if isinstance(value, Activation):
         return value
-    key = value.lower() if isinstance(value, str) else value
+    if not isinstance(value, str):
+        raise NetworkConfigError(f"{field_name}: expected an activation name, one of "
+                                 f"{[a.value for a in Activation]}, got {value!r}")
+    key = value.lower()
     if key in _ALIASES:
         return _ALIASES[key]
     if key in NONSMOOTH_ACTIVATIONS:
