@@ -48,9 +48,10 @@ compare_reference = true
 DEFAULT_REQUEST = (30.0, 2.5)
 
 
-def request_tables(sf: float, v_max: float) -> str:
-    """:data:`TABLES` with another feed concentration and volume limit."""
-    return TABLES.replace("Sf = 30.0", f"Sf = {sf}").replace("V_max = 2.5", f"V_max = {v_max}")
+def request_tables(sf: float, v_max: float, horizon: float = 40.0) -> str:
+    """:data:`TABLES` with another feed concentration, volume limit and horizon (h)."""
+    return (TABLES.replace("Sf = 30.0", f"Sf = {sf}").replace("V_max = 2.5", f"V_max = {v_max}")
+            .replace("horizon = 40.0", f"horizon = {horizon}"))
 
 
 def optimize(model: Path, config: Path, out: Path, margin: float | None,
@@ -85,9 +86,9 @@ def optimize(model: Path, config: Path, out: Path, margin: float | None,
 
 
 def run_seed(seed: int, work: Path, margins: Sequence[float], members: int = 5,
-             requests: Sequence[tuple[float, float]] = (DEFAULT_REQUEST,)) -> list[dict]:
+             requests: Sequence[tuple[float, ...]] = (DEFAULT_REQUEST,)) -> list[dict]:
     """Train one data set (with an ensemble of ``members``), then, for each request
-    ``(Sf, V_max)``, optimize nominally, with each trust margin, and over the ensemble
+    ``(Sf, V_max[, horizon])``, optimize nominally, with each trust margin, and over the ensemble
     (expected and worst-case product)."""
     from idaes_hybrid.cli.app import main
 
@@ -98,11 +99,12 @@ def run_seed(seed: int, work: Path, margins: Sequence[float], members: int = 5,
     if main(["train", str(config), "--out", str(folder / "run"), "--quiet"]) != 0:
         return [{"seed": seed, "mode": "train", "error": "training failed"}]
     rows = []
-    for sf, v_max in requests:
-        request = {"seed": seed, "Sf": sf, "V_max": v_max}
-        config = folder / f"request_{sf:g}_{v_max:g}.toml"
-        config.write_text(base + request_tables(sf, v_max))
-        out = folder / f"sf{sf:g}_v{v_max:g}"
+    for sf, v_max, *rest in requests:
+        horizon = rest[0] if rest else 40.0
+        request = {"seed": seed, "Sf": sf, "V_max": v_max, "horizon": horizon}
+        config = folder / f"request_{sf:g}_{v_max:g}_{horizon:g}.toml"
+        config.write_text(base + request_tables(sf, v_max, horizon))
+        out = folder / f"sf{sf:g}_v{v_max:g}_h{horizon:g}"
         out.mkdir(parents=True, exist_ok=True)
         for margin in [None, *margins]:
             mode = "nominal" if margin is None else f"trust region, margin {margin:g}"
@@ -122,10 +124,11 @@ def render(rows: Sequence[dict]) -> str:
              "Haldane bioreactor data (3 noisy training batches, true noise sd given, default "
              "training with a 5-member ensemble, `[uncertainty] method = \"ensemble\"`), a new batch with a concentrated feed (training batches 5-10 g/L), 10 feed "
              "intervals of 4 h, the volume limit below; every hybrid optimum run on the true model.", "",
-             "| seed | Sf (g/L) | V_max (L) | optimum | predicted P V (g) | on the true model (g) | "
-             "true optimum (g) | share of the true optimum |", "|---|---|---|---|---|---|---|---|"]
+             "| seed | Sf (g/L) | V_max (L) | horizon (h) | optimum | predicted P V (g) | on the true model (g) | "
+             "true optimum (g) | share of the true optimum |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        req = f"| {r['seed']} | {r.get('Sf', DEFAULT_REQUEST[0]):g} | {r.get('V_max', DEFAULT_REQUEST[1]):g} "
+        req = (f"| {r['seed']} | {r.get('Sf', DEFAULT_REQUEST[0]):g} | {r.get('V_max', DEFAULT_REQUEST[1]):g} "
+               f"| {r.get('horizon', 40.0):g} ")
         if "error" in r:
             lines.append(f"{req}| {r['mode']} | {r['error']} | - | - | - |")
             continue
@@ -139,12 +142,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--margins", type=float, nargs="+", default=[0.0, 0.5])
     parser.add_argument("--requests", nargs="+", default=[f"{DEFAULT_REQUEST[0]:g}:{DEFAULT_REQUEST[1]:g}"],
-                        help="Sf:V_max pairs (g/L:L) optimized with each trained model")
+                        help="Sf:V_max[:horizon] (g/L:L:h) optimized with each trained model")
+    parser.add_argument("--work", type=Path, default=None, help="keep every run in this folder")
     parser.add_argument("--tag", default="", help="write trust_region_<tag>.md/.json")
     args = parser.parse_args(argv)
     requests = [tuple(float(v) for v in r.split(":")) for r in args.requests]
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [r for s in args.seeds for r in run_seed(s, Path(tmp), args.margins, requests=requests)]
+        work = args.work or Path(tmp)
+        rows = [r for s in args.seeds for r in run_seed(s, work, args.margins, requests=requests)]
     RESULTS.mkdir(exist_ok=True)
     stem = f"trust_region_{args.tag}" if args.tag else "trust_region"
     (RESULTS / f"{stem}.json").write_text(json.dumps(rows, indent=2) + "\n")
