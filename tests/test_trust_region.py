@@ -143,3 +143,38 @@ def test_flowsheet_trust_region_keeps_every_network_point_inside_the_box(tmp_pat
     doc = json.loads((tmp_path / "opt" / "optimization.json").read_text())
     assert doc["trust_region"]["growth"] == box.to_dict()
     assert doc["objective"] == pytest.approx(held.objective, rel=1e-6)
+
+
+@pytest.mark.component
+def test_trust_region_infeasible_from_the_filling_feed_starts_again_from_f_min(monkeypatch):
+    """The filling feed's start can lie far outside the trust region (Ipopt then ends locally
+    infeasible): the feed optimization starts once more from F_min; if that fails too, the
+    message names the trust region, not the learned rate's sign."""
+    from idaes_hybrid.cases.registry import FED_BATCH_BIOREACTOR
+    from idaes_hybrid.optimize import feed
+    from idaes_hybrid.optimize.flowsheet import FlowsheetOptimizationError
+    from idaes_hybrid.solve.solver import SolveResult, SolveStatus
+    from idaes_hybrid.training.hybrid_model import HybridModel
+    from idaes_hybrid.training.problem import Discretization
+    from small_networks import monod_network
+
+    model = HybridModel(FED_BATCH_BIOREACTOR, {"Yxs": 0.5, "Ypx": 0.2}, ("X", "S"),
+                        Discretization(nfe=8, ncp=2), monod_network())
+    request = feed.FeedRequest({"X": 0.1, "P": 0.0, "S": 5.0, "V": 1.0}, Sf=30.0, horizon=40.0,
+                               n_intervals=4, F_bounds=(0.01, 0.2), V_max=2.5)
+    starts = []
+    infeasible = SolveResult(SolveStatus.INFEASIBLE, "local infeasibility", 7, 0.1, None, "ipopt", "")
+
+    def fails_from_filling(*args, start=None, **kwargs):
+        starts.append(start)
+        raise FlowsheetOptimizationError("infeasible", infeasible)
+
+    monkeypatch.setattr(feed, "optimize_flowsheet", fails_from_filling)
+    box = InputBox((0.0,) * 2, (10.0,) * 2)
+    with pytest.raises(feed.OptimizationError, match="trust region .* leaves no feasible feed"):
+        feed.optimize_feed(model, request, input_box=box)
+    assert starts == [None, {"F": [0.01] * 4}]
+    starts.clear()
+    with pytest.raises(feed.OptimizationError, match="mu > 0 at S = 0"):  # no trust region: no retry
+        feed.optimize_feed(model, request)
+    assert starts == [None]

@@ -312,11 +312,20 @@ def feed_trajectories(blk: pyo.Block, hf: HybridFlowsheet,
     return {"time": np.array(list(blk.fs.time)), **variable_series(blk, hf, names)}
 
 
-def _infeasible_hint(result: SolveResult | None, kinetics: KineticsMode) -> str:
+def _infeasible(err: FlowsheetOptimizationError) -> bool:
+    return err.result is not None and err.result.status is SolveStatus.INFEASIBLE
+
+
+def _infeasible_hint(result: SolveResult | None, kinetics: KineticsMode, trust_region: bool = False) -> str:
     """Why a hybrid model's feed problem is infeasible, most of the time."""
     if result is None or result.status is not SolveStatus.INFEASIBLE \
             or kinetics is not KineticsMode.EXTERNAL:
         return ""
+    if trust_region:
+        return ("; the trust region (every network input inside the range the training data "
+                "cover, widened by trust_margin) leaves no feasible feed from the starts tried "
+                "(the filling feed, then F_min): the request's start or its batch may lie outside "
+                "the data; raise trust_margin or optimize without the trust region")
     return ("; a learned rate that stays above zero where a consumed state reaches zero (mu > 0 "
             "at S = 0, see learned_rate.png) makes X, P, S >= 0 impossible to keep with any "
             "feed unless the unit's uptake limit is on ([unit] uptake_limit = true, the "
@@ -324,13 +333,15 @@ def _infeasible_hint(result: SolveResult | None, kinetics: KineticsMode) -> str:
             "trust_region = true or a shorter horizon help")
 
 
-def _failure(err: FlowsheetOptimizationError, kinetics: KineticsMode) -> OptimizationError:
+def _failure(err: FlowsheetOptimizationError, kinetics: KineticsMode,
+             trust_region: bool = False) -> OptimizationError:
     """The :class:`OptimizationError` of a failed feed optimization: status, iterations, hint."""
     what, solved = f"feed optimization ({kinetics.value} kinetics) failed", err.result
     if solved is None:
         return OptimizationError(f"{what}: {err}")
     return OptimizationError(f"{what}: {solved.status.value} after {solved.iterations} iterations "
-                             f"({solved.termination_message})" + _infeasible_hint(solved, kinetics))
+                             f"({solved.termination_message})"
+                             + _infeasible_hint(solved, kinetics, trust_region))
 
 
 def _pull(proximal: tuple[FeedProfile, float] | None, request: FeedRequest) -> tuple[float, dict | None]:
@@ -424,15 +435,27 @@ def optimize_feed(model: HybridModel, request: FeedRequest, *,
     hf, problem = _flowsheet(model, kinetics), feed_problem(request, definition, model.discretization)
     term = term_name(definition)
     external = kinetics is KineticsMode.EXTERNAL
-    try:
-        res = optimize_flowsheet(
+    boxes = {term: input_box} if input_box is not None and external else None
+
+    def solve(start_at: dict | None):
+        return optimize_flowsheet(
             hf, problem.scenario, {term: model.spec} if external else None, [problem.control],
             FeedObjective(), VolumeLimit(float(request.V_max)), problem.segments, problem.nfe,
-            problem.ncp, model.solver_options_dict,
-            {term: input_box} if input_box is not None and external else None,
-            start=start, pull=pull, pull_centre=centre, tee=tee)
+            problem.ncp, model.solver_options_dict, boxes, start=start_at, pull=pull,
+            pull_centre=centre, tee=tee)
+
+    try:
+        res = solve(start)
     except FlowsheetOptimizationError as err:
-        raise _failure(err, kinetics) from err
+        if not (boxes and start is None and _infeasible(err)):
+            raise _failure(err, kinetics, boxes is not None) from err
+        # the filling feed's start lies far outside the trust region: start from the lowest feed
+        _log.info("feed optimization: infeasible from the filling feed inside the trust region; "
+                  "starting again from F_min")
+        try:
+            res = solve({FEED: [float(request.F_bounds[0])] * int(request.n_intervals)})
+        except FlowsheetOptimizationError as again:
+            raise _failure(again, kinetics, True) from again
     wall = time.perf_counter() - tick
     out = FeedOptimizationResult(
         profile=FeedProfile(tuple(res.segment_times), tuple(res.profiles[FEED])),
