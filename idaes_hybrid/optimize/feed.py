@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -316,6 +316,24 @@ def _infeasible(err: FlowsheetOptimizationError) -> bool:
     return err.result is not None and err.result.status is SolveStatus.INFEASIBLE
 
 
+def _solved(solve: Callable[[dict | None], Any], start: dict | None, trust_region: bool,
+            kinetics: KineticsMode, request: FeedRequest):
+    """``solve(start)``; inside a trust region, infeasible from the filling feed, once more
+    from ``F_min`` (that start can lie far outside the region). Failures raise
+    :class:`OptimizationError` with their hint."""
+    try:
+        return solve(start)
+    except FlowsheetOptimizationError as err:
+        if not (trust_region and start is None and _infeasible(err)):
+            raise _failure(err, kinetics, trust_region) from err
+    _log.info("feed optimization: infeasible from the filling feed inside the trust region; "
+              "starting again from F_min")
+    try:
+        return solve({FEED: [float(request.F_bounds[0])] * int(request.n_intervals)})
+    except FlowsheetOptimizationError as again:
+        raise _failure(again, kinetics, True) from again
+
+
 def _infeasible_hint(result: SolveResult | None, kinetics: KineticsMode, trust_region: bool = False) -> str:
     """Why a hybrid model's feed problem is infeasible, most of the time."""
     if result is None or result.status is not SolveStatus.INFEASIBLE \
@@ -444,18 +462,7 @@ def optimize_feed(model: HybridModel, request: FeedRequest, *,
             problem.ncp, model.solver_options_dict, boxes, start=start_at, pull=pull,
             pull_centre=centre, tee=tee)
 
-    try:
-        res = solve(start)
-    except FlowsheetOptimizationError as err:
-        if not (boxes and start is None and _infeasible(err)):
-            raise _failure(err, kinetics, boxes is not None) from err
-        # the filling feed's start lies far outside the trust region: start from the lowest feed
-        _log.info("feed optimization: infeasible from the filling feed inside the trust region; "
-                  "starting again from F_min")
-        try:
-            res = solve({FEED: [float(request.F_bounds[0])] * int(request.n_intervals)})
-        except FlowsheetOptimizationError as again:
-            raise _failure(again, kinetics, True) from again
+    res = _solved(solve, start, boxes is not None, kinetics, request)
     wall = time.perf_counter() - tick
     out = FeedOptimizationResult(
         profile=FeedProfile(tuple(res.segment_times), tuple(res.profiles[FEED])),
