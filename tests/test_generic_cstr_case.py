@@ -65,3 +65,35 @@ def test_an_expression_path_says_what_to_name_instead():
         "expression, and name that Var")
     with pytest.raises(paths.PathError, match=r"^x: 'b\[\*\]' is not a variable \(IndexedBlock\)"):
         paths.resolve(m, "b[*]", "x")
+
+
+@pytest.mark.component
+def test_march_of_a_trained_network_keeps_the_physical_root_at_t0():
+    """The case's trained k(T) turns negative below about 285 K, outside its data: the
+    Newton march from the package's defaults converged at t = 0 to a root with the reaction
+    running backwards (mole fraction of C -0.162, T 272.7 K) and the validation simulation
+    then failed. A group that ends outside its bounds is solved again from its units'
+    outlet states started at their inlet states: the physical root (C > 0, T 317 K)."""
+    import json
+
+    import numpy as np
+
+    from idaes_hybrid import NetworkSpec
+    from idaes_hybrid.config.flowsheet import load_flowsheet_config
+
+    cfg = load_flowsheet_config(CASE / "config.toml")
+    spec = NetworkSpec.from_dict(json.loads((CASE / "trained_kinetics.json").read_text()))
+    assert spec.predict([[280.0]])[0, 0] < 0 < spec.predict([[300.0]])[0, 0]
+    val = next(e for e in cfg.experiments if e.name == "val")
+    m, blk, net = fixed_weight_model(cfg.flowsheet, val, {"kinetics": spec}, 4, 3, "generic_val")
+    stats = initialize_flowsheet(blk, net)
+    assert stats["max_residual"] < 1e-6 and stats["groups_restarted_from_inlet"] >= 1
+    out = blk.fs.r1.control_volume.properties_out
+    for t in blk.fs.time:
+        assert min(pyo.value(out[t].mole_frac_comp[j]) for j in "SABC") > 0.0
+    t0 = blk.fs.time.first()
+    assert 310.0 < pyo.value(out[t0].temperature) < 325.0   # inlet 300-310 K, exothermic
+    assert spec.predict([[pyo.value(out[t0].temperature)]])[0, 0] > 0
+    # A + B -> C from a feed with A = B and no C: A and B stay equal, C is what they lost
+    x = {j: pyo.value(out[t0].mole_frac_comp[j]) for j in "SABC"}
+    np.testing.assert_allclose(x["A"], x["B"], rtol=1e-8)

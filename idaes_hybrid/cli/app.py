@@ -94,8 +94,11 @@ def _logging_to_stderr(quiet: bool) -> Iterator[logging.Logger]:
     logger.handlers = [handler]
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
     logger.propagate = False
+    from idaes_hybrid.cli.log_filters import warnings_once
+
     try:
-        yield logger
+        with warnings_once(logger):
+            yield logger
     finally:
         handler.flush()
         logger.setLevel(saved[0])

@@ -248,7 +248,7 @@ def _fix_new_points(fixed: list, time) -> None:
         for t in time:
             if t not in values:
                 before = known[max(0, int(np.searchsorted(known, t)) - 1)]
-                ref[t].fix(values[before])
+                ref[t].fix(values[before], skip_validation=True)  # the build's own fix was checked
 
 
 def fix_within_bounds(var: pyo.Var, value: float, field: str, t: float) -> None:

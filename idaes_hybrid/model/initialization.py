@@ -145,6 +145,39 @@ def _newton(system: EquationSystem, x: np.ndarray, rows, cols, tol: float, max_i
     return x, norm, max_iter
 
 
+def _violations(system: EquationSystem, x: np.ndarray, cols) -> int:
+    """How many of the variables ``cols`` lie outside their bounds at ``x`` (beyond a
+    relative 1e-6: a state depleted to -1e-10 within an element is not counted)."""
+    count = 0
+    for c in cols:
+        v = system.variables[c]
+        lo, hi = v.lb, v.ub
+        if (lo is not None and x[c] < lo - 1e-6 * max(1.0, abs(lo))) or \
+                (hi is not None and x[c] > hi + 1e-6 * max(1.0, abs(hi))):
+            count += 1
+    return count
+
+
+def _outlet_twins(model: pyo.Block, system: EquationSystem) -> dict[int, pyo.Var]:
+    """Each variable of a 0D control volume's outlet state block in the system (by column),
+    with its twin in the inlet state block at the same time: IDAES's own first guess for
+    a unit's outlet is its inlet state."""
+    from idaes.core.base.control_volume0d import ControlVolume0DBlockData
+
+    column = {id(v): i for i, v in enumerate(system.variables)}
+    twins: dict[int, pyo.Var] = {}
+    for cv in model.component_data_objects(pyo.Block, descend_into=True):
+        if not isinstance(cv, ControlVolume0DBlockData) or not hasattr(cv, "properties_in"):
+            continue
+        for t in cv.properties_out:
+            pin = cv.properties_in[t]
+            for var in cv.properties_out[t].component_data_objects(pyo.Var, descend_into=False):
+                twin = pin.component(var.parent_component().local_name)
+                if id(var) in column and twin is not None and var.index() in twin:
+                    twins[column[id(var)]] = twin[var.index()]
+    return twins
+
+
 def _element_groups(pattern, row_blocks, col_blocks, times: list, time_set) -> list[list[int]]:
     """The triangular blocks grouped by finite element of time, in a valid solve order.
 
@@ -199,6 +232,8 @@ class HybridUnitInitializer(InitializerBase):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._systems: dict = {}
+        self._model_of: dict = {}
+        self._twins: dict = {}
         self.stats: dict = {}
 
     # -------------------------------------------------------------- workflow
@@ -221,6 +256,7 @@ class HybridUnitInitializer(InitializerBase):
                 f"{model.name}: {dof} degrees of freedom in its equations with the network points "
                 f"(expected 0); likely cause: {'; '.join(causes)}")
         self._systems[model] = system
+        self._model_of[id(system)] = model
 
     def initialization_routine(self, model: pyo.Block) -> None:
         """March through the finite elements of time in order (see :meth:`march`)."""
@@ -269,11 +305,13 @@ class HybridUnitInitializer(InitializerBase):
                                       min(GROUP_NEWTON_ITER, self.config.max_newton_iter))
             stats["newton_iterations"] += its
             if res <= self.config.newton_tol:
-                x = trial
+                x = self._physical(system, x, trial, rows, cols, stats)
             else:
                 stats["groups_solved_by_block"] += 1
+                start = x.copy()
                 x, res = self._solve_blocks(model, system, x, [(row_blocks[b], col_blocks[b]) for b in group],
                                             keys, latest, stats)
+                x = self._physical(system, start, x, rows, cols, stats)
             stats["max_residual"] = max(stats["max_residual"], res)
             for c in cols:
                 latest[keys[c][0]] = x[c]
@@ -281,6 +319,39 @@ class HybridUnitInitializer(InitializerBase):
         _log.debug(f"{model.name}: marched {len(groups)} elements ({len(row_blocks)} blocks), "
                    f"{stats['newton_iterations']} Newton iterations")
         return x
+
+    def _physical(self, system: EquationSystem, start: np.ndarray, solved: np.ndarray, rows, cols,
+                  stats: dict) -> np.ndarray:
+        """``solved``, unless it left variable bounds (a root where a mole fraction is
+        negative: a network extrapolating to a negative rate on the way there) and the
+        group converges, with fewer variables outside, from its units' outlet states
+        started at their inlet states (clipped into the bounds)."""
+        bad = _violations(system, solved, cols)
+        if not bad:
+            return solved
+        twins = self._twins.get(id(system))
+        if twins is None:
+            twins = self._twins[id(system)] = _outlet_twins(self._model_of[id(system)], system)
+        moved = [c for c in cols if c in twins]
+        if not moved:
+            return solved
+        column = {id(v): i for i, v in enumerate(system.variables)}
+        retry = start.copy()
+        for c in moved:
+            twin = twins[c]
+            value = solved[column[id(twin)]] if id(twin) in column else twin.value
+            v = system.variables[c]
+            if value is not None:
+                retry[c] = min(max(value, -np.inf if v.lb is None else v.lb),
+                               np.inf if v.ub is None else v.ub)
+        for weighted in (False, True):
+            x, res, its = _newton(system, retry, rows, cols, self.config.newton_tol,
+                                  self.config.max_newton_iter, weighted=weighted)
+            stats["newton_iterations"] += its
+            if res <= self.config.newton_tol and _violations(system, x, cols) < bad:
+                stats["groups_restarted_from_inlet"] = stats.get("groups_restarted_from_inlet", 0) + 1
+                return x
+        return solved
 
     def _solve_blocks(self, model, system: EquationSystem, x: np.ndarray, blocks: list, keys: list,
                       latest: dict, stats: dict) -> tuple[np.ndarray, float]:
