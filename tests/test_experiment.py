@@ -175,6 +175,28 @@ def test_repeated_column_in_frame():
 
 
 @pytest.mark.unit
+def test_trailing_comma_column_is_dropped(tmp_path):
+    """A spreadsheet export that ends every line with ',' reads as if the comma were not there."""
+    _write(tmp_path / "b2.csv", "time,X,S,\n0,0.1,5.0,\n2.5,,4.5,\n")
+    frame = read_measurements(tmp_path / "b2.csv", "m")
+    assert frame.columns.tolist() == ["X", "S"]
+    np.testing.assert_array_equal(frame.index.to_numpy(), [0.0, 2.5])
+    np.testing.assert_array_equal(frame["S"].to_numpy(), [5.0, 4.5])
+
+
+@pytest.mark.unit
+def test_unnamed_column_with_values_is_refused(tmp_path):
+    """A pandas index written by ``to_csv()`` is named in the message, not read as a state 'nan'."""
+    path = tmp_path / "b2.csv"
+    _write(path, ",time,X\n0,0,0.1\n1,2.5,0.2\n")
+    assert _raises(lambda: read_measurements(path, "m"), "column 1") == (
+        f"m: file '{path}', column 1 has no name in the header row but holds values (a row "
+        "index written by pandas? save with to_csv(index=False)); name it or remove it")
+    _write(path, "time,X, \n0,0.1,3\n")
+    _raises(lambda: read_measurements(path, "m"), "column 3 has no name", "remove it")
+
+
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "text, fields",
     [

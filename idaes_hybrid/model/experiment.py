@@ -97,6 +97,21 @@ def check_data_file(path: str | Path, field: str) -> None:
                             "columns and '.' as the decimal point)")
 
 
+def _unnamed_columns(raw: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Drop columns without a header name and without values (the empty column a trailing
+    comma on every line makes); refuse an unnamed column that holds values."""
+    header = raw.iloc[0]
+    unnamed = [j for j in range(raw.shape[1])
+               if pd.isna(header.iloc[j]) or not str(header.iloc[j]).strip()]
+    for j in unnamed:
+        if raw.iloc[1:, j].notna().any():
+            hint = (" (a row index written by pandas? save with to_csv(index=False))"
+                    if j == 0 else "")
+            raise DataError(f"{where}column {j + 1} has no name in the header row but holds "
+                            f"values{hint}; name it or remove it")
+    return raw.drop(columns=raw.columns[unnamed]) if unnamed else raw
+
+
 def read_measurements(source: str | Path | pd.DataFrame, field: str) -> pd.DataFrame:
     """Read measured time series from a CSV file or a data frame.
 
@@ -136,6 +151,7 @@ def read_measurements(source: str | Path | pd.DataFrame, field: str) -> pd.DataF
             raise DataError(f"{field}: cannot read file '{path}': {err.strerror or err}") from None
         except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
             raise DataError(f"{field}: cannot read CSV file '{path}': {err}") from err
+        raw = _unnamed_columns(raw, f"{field}: {origin}")
         raw = raw.iloc[1:].set_axis(raw.iloc[0].tolist(), axis=1)  # keep repeated names
     raw.columns = columns = [str(c).strip() for c in raw.columns]
     dup = sorted({c for c in columns if columns.count(c) > 1})
