@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -350,3 +351,28 @@ def test_train_summary_names_validation_experiments_that_could_not_be_simulated(
     out = capsys.readouterr().out
     assert "not simulated with the trained model: val: simulation: maxIterations" in out
     assert StageStatus.FAILED_EXPERIMENTS.value == "failed for some experiments"
+
+
+@pytest.mark.unit
+def test_validation_only_config_is_refused_by_train_not_by_predict(tmp_path, capsys):
+    """``predict`` (and the config reader) accept a config of validation experiments only;
+    ``train`` and ``diagnose`` refuse it with exit code 2 on both paths (the flowsheet path
+    failed with exit code 1, ``diagnose`` with an internal error)."""
+    message = "error: experiments: no experiment has role 'train'; at least one must"
+    unit = small_config(tmp_path, name="unit.toml")
+    unit.write_text(unit.read_text().replace('role = "train"', 'role = "validation"'))
+    assert [e.role.value for e in load_run_config(unit).experiments] == ["validation"] * 2
+    sap = Path(__file__).resolve().parents[1] / "flowsheets" / "saponification"
+    flowsheet = tmp_path / "flowsheet.toml"
+    text = (sap / "config.toml").read_text().replace('data = "data/', f'data = "{sap.as_posix()}/data/')
+    text = text.replace('build = "model.py:', f'build = "{sap.as_posix()}/model.py:')
+    flowsheet.write_text(re.sub(r'name = "(b\d)"', r'name = "\1"\nrole = "validation"', text))
+    from idaes_hybrid.config.flowsheet import load_flowsheet_config
+
+    roles = [e.role.value for e in load_flowsheet_config(flowsheet).experiments]
+    assert roles == ["validation"] * 4
+    for config in (unit, flowsheet):
+        for argv in (["train", str(config), "--out", str(tmp_path / "out")], ["diagnose", str(config)]):
+            assert main(argv) == 2
+            assert one_error_line(capsys.readouterr().err) == message
+        assert not (tmp_path / "out").exists()

@@ -260,7 +260,14 @@ def test_missing_required_key(tmp_path, shipped_dict, key, field):
 def test_no_training_experiment(tmp_path, shipped_dict):
     data = copy.deepcopy(shipped_dict)
     data["experiments"] = [data["experiments"][3]]  # the validation one
-    check_error(tmp_path, data, "experiments", "'train'", error=ConfigError)
+    data.pop("optimization", None)
+    config = load_run_config(write_config(tmp_path, data))  # predict takes it; train does not
+    assert [e.role for e in config.experiments] == [Role.VALIDATION]
+    from idaes_hybrid.config.checks import require_training_experiment
+
+    with pytest.raises(ConfigError) as info:
+        require_training_experiment(config.experiments)
+    assert str(info.value) == "experiments: no experiment has role 'train'; at least one must"
 
 
 def test_repeated_experiment_name(tmp_path, shipped_dict):

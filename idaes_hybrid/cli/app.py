@@ -234,6 +234,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- train
 def _train(args: argparse.Namespace) -> int:
+    from idaes_hybrid.config.checks import require_training_experiment
     from idaes_hybrid.config.run import load_run_config
     from idaes_hybrid.config.flowsheet import is_flowsheet_config
 
@@ -243,6 +244,7 @@ def _train(args: argparse.Namespace) -> int:
 
         check_out_dir(Path(args.out).expanduser().resolve(), [("config", args.config)])
         fs_config = load_flowsheet_config(args.config)  # bad input before TensorFlow loads
+        require_training_experiment(fs_config.experiments)
         disc = fs_config.discretization
         check_problem_size(sum(s.n_parameters for s in fs_config.network_specs().values()),
                            len(fs_config.experiments) * disc.nfe * disc.ncp, args.max_weights,
@@ -255,6 +257,7 @@ def _train(args: argparse.Namespace) -> int:
     out = Path(args.out).expanduser().resolve()
     check_out_dir(out, [("config", args.config)])
     config = load_run_config(args.config)
+    require_training_experiment(config.experiments)
     log = logging.getLogger(LOGGER_NAME + ".cli")
     disc = config.discretization
     check_problem_size(config.network_spec().n_parameters,

@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``idaes-hybrid diagnose``; return the exit code (1 if the structure has warnings)."""
     import idaes.logger as idaeslog
 
+    from idaes_hybrid.config.checks import require_training_experiment
     from idaes_hybrid.config.unit_translation import load_config
     from idaes_hybrid.diagnostics.diagnose import (build_flowsheet_diagnostic_model, numerical_report,
                                                    structural_report)
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     formulation = Formulation(args.formulation) if args.formulation else None
     log = idaeslog.getLogger("idaes.idaes_hybrid.cli")
     fs_config = load_config(args.config)  # a ``model = ...`` config runs as a one-unit flowsheet
+    require_training_experiment(fs_config.experiments)  # the training problem is diagnosed
     disc = fs_config.discretization
     check_problem_size(sum(s.n_parameters for s in fs_config.network_specs().values()),
                        len(fs_config.experiments) * disc.nfe * disc.ncp, args.max_weights, log)

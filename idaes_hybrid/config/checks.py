@@ -66,3 +66,16 @@ def enum_value(cls: type[enum.Enum], value: Any, field_name: str) -> Any:
     except (ValueError, TypeError):
         raise ConfigError(f"{field_name}: {value!r} is not valid; valid values: "
                           f"{valid_names(m.value for m in cls)}") from None
+
+
+def require_training_experiment(experiments: Iterable[Any]) -> None:
+    """A :class:`ConfigError` naming ``experiments`` unless one experiment has role ``train``
+    (training needs one; ``predict`` and ``optimize`` do not).
+
+    Parameters
+    ----------
+    experiments : Iterable
+        Experiments of a unit or flowsheet configuration (each with a ``role``).
+    """
+    if not any(getattr(e.role, "value", e.role) == "train" for e in experiments):
+        raise ConfigError("experiments: no experiment has role 'train'; at least one must")

@@ -507,6 +507,4 @@ def _parse_experiments(value: Any, base_dir: str | Path,
         seen[exp.name] = i
         exp.validate(definition.state_names, definition.input_names, field_name)
         experiments.append(exp)
-    if not any(e.role is Role.TRAIN for e in experiments):
-        raise ConfigError("experiments: no experiment has role 'train'; at least one must")
     return experiments
