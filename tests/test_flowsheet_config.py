@@ -267,3 +267,46 @@ def test_diagnose_a_flowsheet_config_with_two_terms(capsys):
     assert "diagnose: 0 structural" in out
     residual = float(out.split("Largest residual:")[1].split()[0])
     assert residual < 1e-5
+
+
+def _b1_with_rows(tmp_path: Path, rows: str) -> Path:
+    path = _copy_case(tmp_path)
+    csv = tmp_path / "data" / "b1.csv"
+    csv.write_text(csv.read_text().rstrip("\n") + "\n" + rows)
+    return path
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("rows, message", [
+    ("130,1.2,\n", "time at row 65 (130.0) is after the horizon (120.0)"),
+    ("-2,1.2,\n", "time at row 65 (-2.0) is negative"),
+    (",1.2,\n", "time at row 65 (nan) is not a finite number"),
+    ("119,inf,\n", "column 'NaOH', row 65 (time 119.0): value inf is not finite"),
+])
+def test_measurement_times_outside_the_horizon_are_refused(tmp_path, rows, message):
+    """A sample past the horizon was fitted to the last element's polynomial extrapolated
+    (and one before 0 to the first's), without a word."""
+    path = _b1_with_rows(tmp_path, rows)
+    with pytest.raises(ConfigError) as info:
+        load_flowsheet_config(path)
+    assert str(info.value) == (f"experiments[0] ('b1').measurements (file "
+                               f"'{tmp_path / 'data' / 'b1.csv'}'): {message}")
+
+
+@pytest.mark.unit
+def test_ragged_rows_in_any_order_and_input_steps_out_of_order(tmp_path, caplog):
+    """Flowsheet data rows need not be sorted (a ragged grid written variable by variable);
+    an unsorted step profile names its first bad entry; an unmeasured noise_sd name warns."""
+    path = _b1_with_rows(tmp_path, "1.5,1.2,\n")
+    config = load_flowsheet_config(path)
+    assert config.experiments[0].measurements.index[-1] == 1.5
+    path.write_text(path.read_text().replace(
+        "horizon = 120.0\ninitial", "horizon = 120.0\nnoise_sd = {NaOH = 0.01, Temp = 0.1}\ninitial"))
+    with caplog.at_level("WARNING"):
+        load_flowsheet_config(path)
+    assert "experiments[0] ('b1').noise_sd: 'Temp' not measured in this experiment; ignored" in caplog.text
+    path.write_text(path.read_text().replace("F = [[0, 1.0e-3], [40, 0.7e-3]", "F = [[40, 0.7e-3], [0, 1.0e-3]"))
+    with pytest.raises(ConfigError) as info:
+        load_flowsheet_config(path)
+    assert str(info.value) == ("experiments[0] ('b1').inputs.F: times must increase strictly; "
+                               "t=0 (entry 2) follows t=40")

@@ -36,20 +36,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import idaes.logger as idaeslog
 from pyomo.environ import units as pyunits
 
+from idaes_hybrid.config.checks import valid_names
 from idaes_hybrid.config.run import (
     ConfigError, parse_decomposition, parse_discretization, parse_solver, parse_training,
     parse_uncertainty)
 from idaes_hybrid.decomposition.settings import TrainingMethod
 from idaes_hybrid.config.flowsheet_parse import load_build_function, parse_initial
-from idaes_hybrid.model.experiment import DataError, Role, read_measurements
+from idaes_hybrid.model.experiment import DataError, Role, check_measurements, read_measurements
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet, InitialState
 from idaes_hybrid.model.inputs import parse_input
 from idaes_hybrid.model.terms import LearnedReactionTerm, NetworkTerm
 from idaes_hybrid.nn.network import Activation, NetworkConfigError, NetworkSpec, parse_activation
 from idaes_hybrid.training.problem import Discretization
 from idaes_hybrid.training.train import TrainingSettings
+
+_log = idaeslog.getLogger(__name__)
 
 TOP_LEVEL_KEYS = ("flowsheet", "network", "discretization", "training", "solver", "experiments",
                   "optimization", "decomposition", "uncertainty", "loop")
@@ -197,11 +201,20 @@ def _experiment(d: Any, i: int, base_dir: Path) -> FlowsheetExperiment:
         role = Role(d.get("role", "train"))
     except ValueError:
         raise ConfigError(f"{field}.role: expected 'train' or 'validation', got {d.get('role')!r}") from None
+    data = read_measurements(base_dir / str(d["data"]), f"{field}.data")
+    source = data.attrs.get("source")
+    check_measurements(data, float(horizon), f"{field}.measurements" + (
+        f" (file '{source}')" if source else ""), increasing=False)  # ragged grids: any order
+    profiles = {str(k): parse_input(v, f"{field}.inputs.{k}", base_dir) for k, v in inputs.items()}
+    for name, profile in profiles.items():
+        profile.check(float(horizon), f"{field}.inputs.{name}")
     noise_sd = _noise_sd(d["noise_sd"], f"{field}.noise_sd") if "noise_sd" in d else None
-    return FlowsheetExperiment(
-        d["name"], float(horizon), read_measurements(base_dir / str(d["data"]), f"{field}.data"),
-        initial=initial, role=role, noise_sd=noise_sd,
-        inputs={str(k): parse_input(v, f"{field}.inputs.{k}", base_dir) for k, v in inputs.items()})
+    unused = [n for n in noise_sd or {} if n not in data.columns or data[n].isna().all()]
+    if unused:
+        _log.warning("%s.noise_sd: %s not measured in this experiment; ignored", field,
+                     valid_names(unused))
+    return FlowsheetExperiment(d["name"], float(horizon), data, initial=initial, role=role,
+                               noise_sd=noise_sd, inputs=profiles)
 
 
 def _noise_sd(table: Any, field: str) -> dict[str, float]:

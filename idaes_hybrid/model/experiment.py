@@ -271,25 +271,8 @@ class Experiment(Measured):
         if unknown:
             raise DataError(f"{where}: column {unknown[0]!r} is not a state of the model; "
                             f"valid names: {_valid(states)}")
-        try:
-            times = data.index.to_numpy(dtype=float)
-            values = data.to_numpy(dtype=float)
-        except (TypeError, ValueError) as err:
-            raise DataError(f"{where}: times and values must be numbers ({err})") from err
-        for i, t in enumerate(times.tolist()):
-            prev = float(times[i - 1]) if i else -math.inf
-            problem = ("is not a finite number" if not math.isfinite(t) else
-                       "is negative" if t < 0 else
-                       f"is not after the previous time ({prev!r}); times must increase strictly"
-                       if t <= prev else
-                       f"is after the horizon ({horizon!r})" if t > horizon * (1 + 1e-12) else "")
-            if problem:
-                raise DataError(f"{where}: time at row {i + 1} ({t!r}) {problem}")
-        bad = np.argwhere(np.isinf(values))
-        if bad.size:
-            i, j = int(bad[0, 0]), int(bad[0, 1])
-            raise DataError(f"{where}: column {str(data.columns[j])!r}, row {i + 1} (time "
-                            f"{float(times[i])!r}): value {float(values[i, j])!r} is not finite")
+        check_measurements(data, horizon, where)
+        values = data.to_numpy(dtype=float)
         if not np.any(~np.isnan(values)):
             raise DataError(f"{where}: no measured values (all cells missing)")
         if self.noise_sd is not None:
@@ -348,6 +331,47 @@ class Experiment(Measured):
             role=_parse_role(d.get("role", Role.TRAIN.value), f"{field}.role"),
             noise_sd=None if noise is None else _number_table(noise, f"{field}.noise_sd"),
         )
+
+
+def check_measurements(data: pd.DataFrame, horizon: float, where: str,
+                       increasing: bool = True) -> None:
+    """Refuse measurement times outside ``[0, horizon]`` and infinite values.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Index ``time``, one column per measured variable (NaN = missing).
+    horizon : float
+        Final time of the experiment.
+    where : str
+        Field name for messages, e.g. ``experiments[0] ('b1').measurements``.
+    increasing : bool
+        Also require strictly increasing times (one row per time; unit models).
+
+    Raises
+    ------
+    DataError
+        Naming the first bad row (rows count from 1, header excluded).
+    """
+    try:
+        times = data.index.to_numpy(dtype=float)
+        values = data.to_numpy(dtype=float)
+    except (TypeError, ValueError) as err:
+        raise DataError(f"{where}: times and values must be numbers ({err})") from err
+    for i, t in enumerate(times.tolist()):
+        prev = float(times[i - 1]) if i else -math.inf
+        problem = ("is not a finite number" if not math.isfinite(t) else
+                   "is negative" if t < 0 else
+                   f"is not after the previous time ({prev!r}); times must increase strictly"
+                   if increasing and t <= prev else
+                   f"is after the horizon ({horizon!r})" if t > horizon * (1 + 1e-12) else "")
+        if problem:
+            raise DataError(f"{where}: time at row {i + 1} ({t!r}) {problem}")
+    bad = np.argwhere(np.isinf(values))
+    if bad.size:
+        i, j = int(bad[0, 0]), int(bad[0, 1])
+        raise DataError(f"{where}: column {str(data.columns[j])!r}, row {i + 1} (time "
+                        f"{float(times[i])!r}): value {float(values[i, j])!r} is not finite")
 
 
 def _check_table(values: Mapping[str, Any], known: Sequence[str], field: str, kind: str,

@@ -79,7 +79,9 @@ class InputProfile:
         if not (np.all(np.isfinite(t)) and np.all(np.isfinite(self.values))):
             raise DataError(f"{field}: times and values must be finite numbers")
         if np.any(np.diff(t) <= 0):
-            raise DataError(f"{field}: times must increase strictly, got {list(t)}")
+            k = int(np.flatnonzero(np.diff(t) <= 0)[0]) + 1
+            raise DataError(f"{field}: times must increase strictly; t={t[k]:g} (entry {k + 1}) "
+                            f"follows t={t[k - 1]:g}")
         if t[0] > 1e-12 * max(1.0, horizon):
             raise DataError(f"{field}: the profile starts at t={t[0]:g}, after the start (0); "
                             "it does not cover the horizon")
