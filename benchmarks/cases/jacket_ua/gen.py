@@ -5,41 +5,31 @@ W/K) simulated on each experiment of config.toml, NaOH and T sampled on ragged g
     python benchmarks/cases/jacket_ua/gen.py                    # the shipped data
     python benchmarks/cases/jacket_ua/gen.py --law 300 0.8 0.01 --seed 11 --out /tmp/j/data
 """
-import argparse, sys, tomllib
+import argparse, sys
 from pathlib import Path
 import numpy as np, pandas as pd
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 import model
-from idaes_hybrid.model import FlowsheetExperiment, HybridFlowsheet
-from idaes_hybrid.model.inputs import parse_input
-from idaes_hybrid.training.flowsheet_problem import simulate_flowsheet
+from synthetic import is_training, sampled, true_runs, write_table
 
 NOISE = {"NaOH": 0.01, "T": 0.05}
 
 
 def write_data(out: Path, law: tuple = model.LAW, seed: int = 3) -> None:
     """Simulate the true flowsheet with ``law`` = (a, b, c) and write one CSV per experiment."""
-    cfg = tomllib.loads((HERE / "config.toml").read_text())
     model.LAW = tuple(law)
     rng = np.random.default_rng(seed)
-    plant = HybridFlowsheet(model.build_true, [], cfg["flowsheet"]["variables"])
     out.mkdir(parents=True, exist_ok=True)
-    for t in cfg["experiments"]:
-        inputs = {k: parse_input(v, k, HERE) for k, v in t["inputs"].items()}
-        exp = FlowsheetExperiment(t["name"], t["horizon"], pd.DataFrame(), inputs=inputs)
-        traj = simulate_flowsheet(plant, exp, None, nfe=60, ncp=3, outputs=["NaOH", "T"])
-        train = t.get("role", "train") == "train"
+    for t, traj in true_runs(HERE, model.build_true, list(NOISE), nfe=60):
+        train = is_training(t)
         cols = {}
         for var, step in (("NaOH", 25.0), ("T", 40.0)):
             times = (np.sort(rng.uniform(1, t["horizon"], int(t["horizon"] / step))) if train
                      else np.arange(40.0, t["horizon"] + 1e-9, 40.0))
-            vals = np.interp(times, traj["time"], traj[var])
-            if train:
-                vals = vals + rng.normal(0, NOISE[var], times.size)
-            cols[var] = pd.Series(vals, index=np.round(times, 3))
-        f = pd.DataFrame(cols).sort_index(); f.index.name = "time"
-        f.to_csv(out / f"{t['name']}.csv", float_format="%.6g")
+            cols[var] = pd.Series(sampled(traj, var, times, NOISE[var] if train else 0.0, rng),
+                                  index=np.round(times, 3))
+        write_table(out / f"{t['name']}.csv", cols)
 
 
 if __name__ == "__main__":

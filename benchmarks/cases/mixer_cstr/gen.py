@@ -4,40 +4,30 @@ the validation batch noise-free.
 
     python benchmarks/cases/mixer_cstr/gen.py [--seed N] [--out DIR]
 """
-import argparse, sys, tomllib
+import argparse, sys
 from pathlib import Path
 import numpy as np, pandas as pd
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 import model
-from idaes_hybrid.model import FlowsheetExperiment, HybridFlowsheet
-from idaes_hybrid.model.inputs import parse_input
-from idaes_hybrid.training.flowsheet_problem import simulate_flowsheet
+from synthetic import is_training, sampled, true_runs, write_table
 
 NOISE = {"EA": 0.02, "T": 0.1}
 
 
 def write_data(out: Path, seed: int = 5) -> None:
-    cfg = tomllib.loads((HERE / "config.toml").read_text())
     rng = np.random.default_rng(seed)
-    plant = HybridFlowsheet(model.build_true, [], cfg["flowsheet"]["variables"])
     out.mkdir(parents=True, exist_ok=True)
-    for t in cfg["experiments"]:
-        inputs = {k: parse_input(v, k, HERE) for k, v in t["inputs"].items()}
-        exp = FlowsheetExperiment(t["name"], t["horizon"], pd.DataFrame(), inputs=inputs)
-        traj = simulate_flowsheet(plant, exp, None, nfe=90, ncp=3, outputs=["EA", "T"])
-        train = t.get("role", "train") == "train"
+    for t, traj in true_runs(HERE, model.build_true, list(NOISE), nfe=90):
+        train = is_training(t)
         cols = {}
         for var, n in (("EA", 45), ("T", 30)):
             times = (np.sort(rng.uniform(2, t["horizon"], n)) if train
                      else np.linspace(10.0, t["horizon"], 30))
-            vals = np.interp(times, traj["time"], traj[var])
-            if train:
-                vals = vals + rng.normal(0, NOISE[var], times.size)
-            cols[var] = pd.Series(vals, index=np.round(times, 3))
-        f = pd.DataFrame(cols).sort_index(); f.index.name = "time"
-        f.to_csv(out / f"{t['name']}.csv", float_format="%.6g")
-        print(t["name"], "T", round(f["T"].min(), 2), round(f["T"].max(), 2), "EA", round(f["EA"].min(), 3), round(f["EA"].max(), 3))
+            cols[var] = pd.Series(sampled(traj, var, times, NOISE[var] if train else 0.0, rng),
+                                  index=np.round(times, 3))
+        f = write_table(out / f"{t['name']}.csv", cols)
+        print(t["name"], *(f"{v} {f[v].min():.3f}-{f[v].max():.3f}" for v in NOISE))
 
 
 if __name__ == "__main__":

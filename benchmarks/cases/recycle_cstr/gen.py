@@ -4,40 +4,30 @@ each experiment of config.toml; NaOH and T sampled on one ragged grid per batch 
 
     python benchmarks/cases/recycle_cstr/gen.py [--seed N] [--out DIR]
 """
-import argparse, sys, tomllib
+import argparse, sys
 from pathlib import Path
 import numpy as np, pandas as pd
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 import model
-from idaes_hybrid.model import FlowsheetExperiment, HybridFlowsheet
-from idaes_hybrid.model.inputs import parse_input
-from idaes_hybrid.training.flowsheet_problem import simulate_flowsheet
+from synthetic import sampled, true_runs, write_table, write_truth
 
 NOISE = {"NaOH": 0.02, "T": 0.1}
 
 
 def write_data(out: Path, seed: int = 3, nfe: int = 120) -> None:
-    cfg = tomllib.loads((HERE / "config.toml").read_text())
     rng = np.random.default_rng(seed)
-    plant = HybridFlowsheet(model.build_true, [], cfg["flowsheet"]["variables"])
     out.mkdir(parents=True, exist_ok=True)
-    for t in cfg["experiments"]:
-        inputs = {k: parse_input(v, k, HERE) for k, v in t["inputs"].items()}
-        exp = FlowsheetExperiment(t["name"], t["horizon"], pd.DataFrame(), inputs=inputs)
-        traj = simulate_flowsheet(plant, exp, None, nfe=nfe, ncp=3, outputs=["NaOH", "T"])
-        pd.DataFrame({"time": traj.time, **{k: traj.series[k] for k in ("NaOH", "T")}}).to_csv(
-            out / f"{t['name']}_true.csv.txt", index=False, float_format="%.8g")
+    for t, traj in true_runs(HERE, model.build_true, list(NOISE), nfe):
+        write_truth(out / f"{t['name']}_true.csv.txt", traj, list(NOISE))
         times = np.round(np.sort(rng.uniform(1.0, t["horizon"], 50)), 3)
         cols = {}
-        for var in ("NaOH", "T"):
-            vals = np.interp(times, traj.time, traj.series[var]) + rng.normal(0, NOISE[var], times.size)
+        for var in NOISE:
+            vals = sampled(traj, var, times, NOISE[var], rng)
             vals[rng.choice(times.size, 4, replace=False)] = np.nan   # missing cells
-            cols[var] = vals
-        f = pd.DataFrame(cols, index=pd.Index(times, name="time"))
-        f.to_csv(out / f"{t['name']}.csv", float_format="%.6g")
-        print(t["name"], "T", round(np.nanmin(f["T"]), 2), round(np.nanmax(f["T"]), 2),
-              "NaOH", round(np.nanmin(f["NaOH"]), 3), round(np.nanmax(f["NaOH"]), 3), flush=True)
+            cols[var] = pd.Series(vals, index=times)
+        f = write_table(out / f"{t['name']}.csv", cols)
+        print(t["name"], *(f"{v} {np.nanmin(f[v]):.3f}-{np.nanmax(f[v]):.3f}" for v in NOISE), flush=True)
 
 
 if __name__ == "__main__":
