@@ -173,6 +173,37 @@ def test_covariance_round_trips_through_json():
 
 
 @pytest.mark.unit
+def test_predict_leaves_laplace_band_cells_empty_when_the_simulation_fails(monkeypatch, caplog):
+    """``predict`` with a Laplace model on an experiment its fixed-weight simulation cannot
+    solve wrote nothing and stopped with an internal error; now the prediction keeps the
+    nominal columns and empty band cells, with a warning (as for an ensemble)."""
+    import types
+
+    import idaes_hybrid.uncertainty.laplace as laplace
+    from idaes_hybrid.cli.uncertainty import saved_bands, with_band_columns
+
+    def failing(*args, **kwargs):
+        raise laplace.UncertaintyError("experiments['new1']: the simulation with the trained "
+                                       "weights failed (infeasible); no bands")
+
+    monkeypatch.setattr(laplace, "prediction_bands", failing)
+    spec = NetworkSpec.dense(1, [2], 1, seed=0)
+    saved = {**LaplaceCovariance(np.zeros(spec.n_parameters), np.eye(spec.n_parameters),
+                                 np.eye(spec.n_parameters), 0, 1.0).to_dict(), "level": 0.9}
+    base = pd.DataFrame({"time": [0.0, 1.0], "x": [1.0, 2.0]})
+    exp = types.SimpleNamespace(name="new1")
+    with pytest.raises(laplace.UncertaintyError):
+        saved_bands(None, exp, spec, saved, ["x"])
+    with caplog.at_level("WARNING"):
+        bands = saved_bands(None, exp, spec, saved, ["x"], base)
+    frame = with_band_columns(base, bands)
+    assert frame.columns.tolist() == ["time", "x", "x_lower", "x_upper"]
+    np.testing.assert_array_equal(frame["x"], [1.0, 2.0])
+    assert frame["x_lower"].isna().all() and frame["x_upper"].isna().all()
+    assert ("uncertainty: experiments['new1']: the simulation with the trained weights failed "
+            "(infeasible); its band cells are left empty") in caplog.text
+
+@pytest.mark.unit
 def test_settings_reject_bad_values_naming_the_field():
     assert UncertaintySettings().method is UncertaintyMethod.LAPLACE
     assert UncertaintySettings(level=0.95).level == 0.95

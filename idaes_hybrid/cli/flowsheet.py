@@ -200,7 +200,7 @@ def _with_bands(frame, config, exp, specs: dict, saved: dict, names: list[str], 
         if is_ensemble(saved):
             bands = saved_ensemble_bands(_simulator(config), exp, sim, spec, saved, names, _spec_factory(config))
         else:
-            bands = saved_bands(_spec_factory(config), exp, spec, saved, names)
+            bands = saved_bands(_spec_factory(config), exp, spec, saved, names, sim)
     except ModelFileError as err:
         raise FlowsheetModelError(str(err)) from None
     return with_band_columns(frame, bands)

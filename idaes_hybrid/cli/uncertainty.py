@@ -62,11 +62,27 @@ def learned_term_band(spec, uncertainty):
     return term_band(spec, uncertainty.saved())
 
 
+def _nan_bands(experiment, base, names: Sequence[str], level: float, err: Exception):
+    """NaN bands on the grid of ``base`` (the experiment's simulation), with a warning."""
+    import numpy as np
+
+    from idaes_hybrid.cli.common import LOGGER_NAME
+    from idaes_hybrid.uncertainty.laplace import PredictionBands
+
+    logging.getLogger(LOGGER_NAME + ".cli").warning(
+        f"uncertainty: {str(err).removesuffix('; no bands')}; its band cells are left empty")
+    nan = {k: np.full(len(base.time), np.nan) for k in names}
+    return PredictionBands(experiment.name, level, np.asarray(base.time, dtype=float),
+                           {k: np.asarray(base[k], dtype=float) for k in names}, nan)
+
+
 def saved_bands(make_spec: Callable[..., Any], experiment, spec, saved: Mapping[str, Any],
-                names: Sequence[str]):
-    """Bands of ``experiment`` from a saved model's ``uncertainty`` entry."""
+                names: Sequence[str], base=None):
+    """Bands of ``experiment`` from a saved model's ``uncertainty`` entry; NaN bands, with a
+    warning, when the simulation with fixed weights fails (given ``base``, the experiment's
+    simulation, whose grid they take)."""
     from idaes_hybrid.output.saved import ModelFileError
-    from idaes_hybrid.uncertainty.laplace import LaplaceCovariance, prediction_bands
+    from idaes_hybrid.uncertainty.laplace import LaplaceCovariance, UncertaintyError, prediction_bands
 
     try:
         cov = LaplaceCovariance.from_dict(saved)
@@ -76,7 +92,12 @@ def saved_bands(make_spec: Callable[..., Any], experiment, spec, saved: Mapping[
     if cov.covariance.shape != (spec.n_parameters, spec.n_parameters):
         raise ModelFileError(f"uncertainty.covariance: shape {cov.covariance.shape} does not match "
                              f"the network's {spec.n_parameters} weights")
-    return prediction_bands(make_spec, experiment, spec, cov.covariance, level, names)
+    try:
+        return prediction_bands(make_spec, experiment, spec, cov.covariance, level, names)
+    except UncertaintyError as err:
+        if base is None:
+            raise
+        return _nan_bands(experiment, base, names, level, err)
 
 
 def saved_ensemble_bands(simulate: Callable[..., Any], experiment, base, spec, saved: Mapping[str, Any],
@@ -88,7 +109,7 @@ def saved_ensemble_bands(simulate: Callable[..., Any], experiment, base, spec, s
 
     from idaes_hybrid.output.saved import ModelFileError
     from idaes_hybrid.uncertainty.ensemble import EnsembleMembers, predicted_bands, prior_band
-    from idaes_hybrid.uncertainty.laplace import PredictionBands, UncertaintyError
+    from idaes_hybrid.uncertainty.laplace import UncertaintyError
 
     try:
         members = EnsembleMembers.from_dict(saved)
@@ -103,12 +124,7 @@ def saved_ensemble_bands(simulate: Callable[..., Any], experiment, base, spec, s
         prior = prior_band(make_spec, experiment, spec, members.prior_covariance, names, level)
         return predicted_bands(simulate, experiment, base, members.specs, names, level, prior)
     except UncertaintyError as err:
-        from idaes_hybrid.cli.common import LOGGER_NAME
-
-        logging.getLogger(LOGGER_NAME + ".cli").warning(f"uncertainty: {err}; NaN bands")
-        nan = {k: np.full(len(base.time), np.nan) for k in names}
-        return PredictionBands(experiment.name, level, np.asarray(base.time, dtype=float),
-                               {k: np.asarray(base[k], dtype=float) for k in names}, nan)
+        return _nan_bands(experiment, base, names, level, err)
 
 
 def with_band_columns(frame, bands):
