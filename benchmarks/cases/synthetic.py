@@ -54,3 +54,33 @@ def write_truth(path: Path, traj, names: Sequence[str]) -> None:
     """The noise-free trajectories of ``names`` on the simulation grid."""
     pd.DataFrame({"time": traj.time, **{k: traj.series[k] for k in names}}).to_csv(
         path, index=False, float_format="%.8g")
+
+
+def write_shared_grid(case: Path, build_true: Callable, noise: Mapping[str, float], out: Path,
+                      seed: int, nfe: int = 120, samples: int = 50, missing: int = 4) -> None:
+    """Every experiment of ``case`` on one ragged grid of ``samples`` times in [1, horizon],
+    each variable with its ``noise`` sd and ``missing`` cells left empty; the noise-free
+    trajectories beside them (``<name>_true.csv.txt``)."""
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    for t, traj in true_runs(case, build_true, list(noise), nfe):
+        write_truth(out / f"{t['name']}_true.csv.txt", traj, list(noise))
+        times = np.round(np.sort(rng.uniform(1.0, t["horizon"], samples)), 3)
+        cols = {}
+        for var, sd in noise.items():
+            vals = sampled(traj, var, times, sd, rng)
+            vals[rng.choice(times.size, missing, replace=False)] = np.nan
+            cols[var] = pd.Series(vals, index=times)
+        f = write_table(out / f"{t['name']}.csv", cols)
+        print(t["name"], *(f"{v} {np.nanmin(f[v]):.3f}-{np.nanmax(f[v]):.3f}" for v in noise), flush=True)
+
+
+def main(description: str, write: Callable[[Path, int], None], case: Path, seed: int) -> None:
+    """The command line of a ``gen.py``: ``[--seed N] [--out DIR]`` (default ``case/data``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--seed", type=int, default=seed)
+    parser.add_argument("--out", type=Path, default=case / "data")
+    args = parser.parse_args()
+    write(args.out, args.seed)

@@ -4,12 +4,13 @@ the validation batch noise-free.
 
     python benchmarks/cases/mixer_cstr/gen.py [--seed N] [--out DIR]
 """
-import argparse, sys
+import sys
 from pathlib import Path
 import numpy as np, pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 import model
+import synthetic
 from synthetic import is_training, sampled, true_runs, write_table
 
 NOISE = {"EA": 0.02, "T": 0.1}
@@ -31,8 +32,4 @@ def write_data(out: Path, seed: int = 5) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=HERE / "data")
-    args = parser.parse_args()
-    write_data(args.out, args.seed)
+    synthetic.main(__doc__.splitlines()[0], write_data, HERE, 5)
