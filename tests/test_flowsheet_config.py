@@ -305,8 +305,34 @@ def test_ragged_rows_in_any_order_and_input_steps_out_of_order(tmp_path, caplog)
     with caplog.at_level("WARNING"):
         load_flowsheet_config(path)
     assert "experiments[0] ('b1').noise_sd: 'Temp' not measured in this experiment; ignored" in caplog.text
+    csv = tmp_path / "data" / "b1.csv"
+    csv.write_text(csv.read_text().replace("time,NaOH,T\n", "time,NaOH,T,Q\n").replace("\n1.5,1.2,\n", "\n1.5,1.2,,0\n"))
+    with caplog.at_level("WARNING"):
+        load_flowsheet_config(path)
+    assert ("experiments[0] ('b1').measurements: 'Q' also given in inputs (fixed at the given values); "
+            "its measurements do not inform the fit") in caplog.text
     path.write_text(path.read_text().replace("F = [[0, 1.0e-3], [40, 0.7e-3]", "F = [[40, 0.7e-3], [0, 1.0e-3]"))
     with pytest.raises(ConfigError) as info:
         load_flowsheet_config(path)
     assert str(info.value) == ("experiments[0] ('b1').inputs.F: times must increase strictly; "
                                "t=0 (entry 2) follows t=40")
+
+
+@pytest.mark.unit
+def test_validation_plot_with_experiments_measuring_different_variables(tmp_path):
+    """validation.png was not written (KeyError) when one experiment measured a variable
+    another did not (e.g. only the training batches measure the heat duty)."""
+    import types
+
+    import pandas as pd
+
+    from idaes_hybrid.model.flowsheet import FlowsheetExperiment
+    from idaes_hybrid.output.flowsheet import plot_validation
+
+    both = pd.DataFrame({"time": [0.0, 1.0], "T": [300.0, 301.0], "Q": [1.0, 2.0]}).set_index("time")
+    exps = [FlowsheetExperiment("b1", 1.0, both),
+            FlowsheetExperiment("val", 1.0, both[["T"]], role="validation")]
+    traj = {"time": [0.0, 0.5, 1.0], "T": [300.0, 300.5, 301.0], "Q": [1.0, 1.5, 2.0]}
+    result = types.SimpleNamespace(trajectories={"b1": traj, "val": traj})
+    plot_validation(result, exps, tmp_path / "validation.png")
+    assert (tmp_path / "validation.png").read_bytes()[:4] == b"\x89PNG"

@@ -208,6 +208,10 @@ def _experiment(d: Any, i: int, base_dir: Path) -> FlowsheetExperiment:
     profiles = {str(k): parse_input(v, f"{field}.inputs.{k}", base_dir) for k, v in inputs.items()}
     for name, profile in profiles.items():
         profile.check(float(horizon), f"{field}.inputs.{name}")
+    fixed = [n for n in profiles if n in data.columns and data[n].notna().any()]
+    if fixed:
+        _log.warning("%s.measurements: %s also given in inputs (fixed at the given values); its "
+                     "measurements do not inform the fit", field, valid_names(fixed))
     noise_sd = _noise_sd(d["noise_sd"], f"{field}.noise_sd") if "noise_sd" in d else None
     unused = [n for n in noise_sd or {} if n not in data.columns or data[n].isna().all()]
     if unused:

@@ -140,8 +140,9 @@ def plot_validation(result: TrainingResult, experiments: Sequence[FlowsheetExper
     for ax, name in zip(axes[:, 0], names):
         for e in vals:
             traj = result.trajectories[e.name]
-            s = e.measurements[name].dropna()
-            ax.plot(s.index, s.to_numpy(), "o", ms=3, label=f"{e.name} measured")
+            if name in e.measurements.columns:  # experiments may measure different variables
+                s = e.measurements[name].dropna()
+                ax.plot(s.index, s.to_numpy(), "o", ms=3, label=f"{e.name} measured")
             if name in traj:
                 line, = ax.plot(traj["time"], traj[name], "-", label=f"{e.name} simulated")
                 band = (bands or {}).get(e.name)
