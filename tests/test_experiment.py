@@ -176,12 +176,17 @@ def test_repeated_column_in_frame():
 
 @pytest.mark.unit
 def test_trailing_comma_column_is_dropped(tmp_path):
-    """A spreadsheet export that ends every line with ',' reads as if the comma were not there."""
+    """A spreadsheet export that ends every line with ',' reads as if the comma were not there;
+    rows of commas only are blank lines (they were a time 'nan')."""
     _write(tmp_path / "b2.csv", "time,X,S,\n0,0.1,5.0,\n2.5,,4.5,\n")
     frame = read_measurements(tmp_path / "b2.csv", "m")
     assert frame.columns.tolist() == ["X", "S"]
     np.testing.assert_array_equal(frame.index.to_numpy(), [0.0, 2.5])
     np.testing.assert_array_equal(frame["S"].to_numpy(), [5.0, 4.5])
+    _write(tmp_path / "b2.csv", "time,X,S\n0,0.1,5.0\n,,\n2.5,,4.5\n,,\n , ,\n")  # rows of commas only
+    frame = read_measurements(tmp_path / "b2.csv", "m")
+    np.testing.assert_array_equal(frame.index.to_numpy(), [0.0, 2.5])
+    np.testing.assert_array_equal(frame["X"].to_numpy(), [0.1, np.nan])
 
 
 @pytest.mark.unit

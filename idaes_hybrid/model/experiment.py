@@ -153,6 +153,7 @@ def read_measurements(source: str | Path | pd.DataFrame, field: str) -> pd.DataF
             raise DataError(f"{field}: cannot read CSV file '{path}': {err}") from err
         raw = _unnamed_columns(raw, f"{field}: {origin}")
         raw = raw.iloc[1:].set_axis(raw.iloc[0].tolist(), axis=1)  # keep repeated names
+        raw = raw[raw.notna().any(axis=1)]  # rows of commas only (spreadsheet exports): blank lines
     raw.columns = columns = [str(c).strip() for c in raw.columns]
     dup = sorted({c for c in columns if columns.count(c) > 1})
     if dup:
