@@ -61,6 +61,8 @@ def test_shipped_config_loads_with_terms_inputs_and_roles():
     ('horizon = 120.0\ninitial', 'horizon = 120.0\nnoise_sd = 0.1\ninitial', r"experiments\[0\] \('b1'\).noise_sd: expected a table"),
     ('horizon = 120.0\ninitial', 'horizon = 120.0\nnoise_sd = {T = 0}\ninitial',
      r"experiments\[0\] \('b1'\).noise_sd.T: expected a positive number"),
+    # a validation experiment named like a training one overwrote its metrics without a word
+    ('name = "val"', 'name = "b1"', r"experiments\[3\] \('b1'\).name: 'b1' is already used by experiments\[0\]; names must be unique$"),
 ])
 def test_bad_config_names_the_field(tmp_path, old, new, field):
     path = _copy_case(tmp_path, lambda s: s.replace(old, new, 1))

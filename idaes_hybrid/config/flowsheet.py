@@ -306,6 +306,11 @@ def load_flowsheet_config(path: str | Path) -> FlowsheetRunConfig:
         experiments = [_experiment(d, i, path.parent) for i, d in enumerate(exps)]
     except DataError as err:
         raise ConfigError(str(err)) from None
+    names = [e.name for e in experiments]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise ConfigError(f"experiments[{i}] ({name!r}).name: {name!r} is already used by "
+                              f"experiments[{names.index(name)}]; names must be unique")
     optimization = _optional_table(data, "optimization")
     return FlowsheetRunConfig(path, fs["build"], hybrid, hidden, activation, seed,
                               parse_discretization(data.get("discretization", {})), training,
