@@ -152,6 +152,27 @@ def test_failed_members_are_dropped_and_too_few_give_no_bands(caplog):
     assert ensemble_uncertainty(flaky, None, None, exps, [], 2, 10, 0.9) is None  # one member trained
 
 
+@pytest.mark.unit
+def test_bootstrap_of_one_training_experiment_warns(caplog):
+    """resample = "experiments" with one training experiment: every member gets the same
+    data (its bands covered 1 % of the validation points, without a word)."""
+    from dataclasses import make_dataclass
+
+    from idaes_hybrid.uncertainty.ensemble import train_members
+    from idaes_hybrid.uncertainty.settings import Resampling
+
+    named = make_dataclass("Named", ["name"])
+    with caplog.at_level("WARNING"):
+        ens = train_members(lambda experiments, seed: seed, [named("b1")], 3, 0,
+                            noise_sd={"X": 0.1}, resample=Resampling.EXPERIMENTS)
+    assert ens.resamples == [["b1"], ["b1"], ["b1"]]
+    assert "a bootstrap resample of one training experiment is that experiment" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        train_members(lambda experiments, seed: seed, [named("b1"), named("b2")], 2, 0,
+                      resample=Resampling.EXPERIMENTS)
+    assert "bootstrap" not in caplog.text
+
 # ----------------------------------------------------------------------------- command line
 def _check_run(run: Path, model_file: str, n_members: int) -> dict:
     metrics = json.loads((run / "metrics.json").read_text())

@@ -260,6 +260,10 @@ def train_members(train_member: MemberTrainer, train_experiments: Sequence, memb
         Members whose training raised are left out, with a warning.
     """
     tick = time.perf_counter()
+    if len(train_experiments) == 1 and (noise_sd is None or resample is Resampling.EXPERIMENTS):
+        _log.warning("uncertainty: a bootstrap resample of one training experiment is that "
+                     "experiment: every member fits the same data, the members barely differ "
+                     "and the bands are far too narrow; use resample = 'residuals' or 'both'")
     jobs = [MemberJob(train_member, member_data(train_experiments, seed + i, resample, noise_sd), seed + i)
             for i in range(1, members + 1)]
     for i, job in enumerate(jobs, 1):
