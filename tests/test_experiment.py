@@ -190,6 +190,20 @@ def test_trailing_comma_column_is_dropped(tmp_path):
 
 
 @pytest.mark.unit
+def test_data_paths_expand_the_home_directory(tmp_path, monkeypatch):
+    """``data = "~/..."`` (and an input series' ``file``) is the user's home, not a folder
+    named '~' beside the config."""
+    from idaes_hybrid.model.inputs import parse_input
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    _write(tmp_path / "home" / "b2.csv", "time,X,Q\n0,0.1,1.0\n10,0.2,3.0\n")
+    exp = Experiment.from_dict(_entry(data="~/b2.csv"), tmp_path / "configs", 0)
+    assert exp.measurements.attrs["source"] == str(tmp_path / "home" / "b2.csv")
+    profile = parse_input({"file": "~/b2.csv", "column": "Q"}, "inputs.Q", tmp_path / "configs")
+    assert profile.value_at(5.0) == 2.0
+
+@pytest.mark.unit
 def test_unnamed_column_with_values_is_refused(tmp_path):
     """A pandas index written by ``to_csv()`` is named in the message, not read as a state 'nan'."""
     path = tmp_path / "b2.csv"

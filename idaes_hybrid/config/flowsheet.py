@@ -45,7 +45,8 @@ from idaes_hybrid.config.run import (
     parse_uncertainty)
 from idaes_hybrid.decomposition.settings import TrainingMethod
 from idaes_hybrid.config.flowsheet_parse import load_build_function, parse_initial
-from idaes_hybrid.model.experiment import DataError, Role, check_measurements, read_measurements
+from idaes_hybrid.model.experiment import (
+    DataError, Role, check_measurements, data_path, read_measurements)
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet, InitialState
 from idaes_hybrid.model.inputs import parse_input
 from idaes_hybrid.model.terms import LearnedReactionTerm, NetworkTerm
@@ -201,7 +202,7 @@ def _experiment(d: Any, i: int, base_dir: Path) -> FlowsheetExperiment:
         role = Role(d.get("role", "train"))
     except ValueError:
         raise ConfigError(f"{field}.role: expected 'train' or 'validation', got {d.get('role')!r}") from None
-    data = read_measurements(base_dir / str(d["data"]), f"{field}.data")
+    data = read_measurements(data_path(base_dir, str(d["data"])), f"{field}.data")
     source = data.attrs.get("source")
     check_measurements(data, float(horizon), f"{field}.measurements" + (
         f" (file '{source}')" if source else ""), increasing=False)  # ragged grids: any order

@@ -97,6 +97,12 @@ def check_data_file(path: str | Path, field: str) -> None:
                             "columns and '.' as the decimal point)")
 
 
+def data_path(base_dir: str | Path, value: str | Path) -> Path:
+    """A data file named in a config: ``~`` expanded, a relative path taken relative to
+    ``base_dir`` (the config file's directory)."""
+    return Path(base_dir) / Path(value).expanduser()
+
+
 def _unnamed_columns(raw: pd.DataFrame, where: str) -> pd.DataFrame:
     """Drop columns without a header name and without values (the empty column a trailing
     comma on every line makes); refuse an unnamed column that holds values."""
@@ -328,7 +334,7 @@ class Experiment(Measured):
             initial=_number_table(d["initial"], f"{field}.initial"),
             inputs=_number_table(d["inputs"], f"{field}.inputs"),
             horizon=_number(d["horizon"], f"{field}.horizon"),
-            measurements=read_measurements(Path(base_dir) / d["data"], f"{field}.data"),
+            measurements=read_measurements(data_path(base_dir, d["data"]), f"{field}.data"),
             role=_parse_role(d.get("role", Role.TRAIN.value), f"{field}.role"),
             noise_sd=None if noise is None else _number_table(noise, f"{field}.noise_sd"),
         )

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from idaes_hybrid.model.experiment import DataError, read_measurements
+from idaes_hybrid.model.experiment import DataError, data_path, read_measurements
 
 
 class Interpolation(str, enum.Enum):
@@ -114,7 +114,7 @@ def parse_input(value: Any, field: str, base_dir: str | Path = ".") -> InputProf
         return InputProfile(tuple(p[0] for p in pairs), tuple(p[1] for p in pairs))
     if isinstance(value, Mapping) and "file" in value:
         col = value.get("column")
-        frame = read_measurements(Path(base_dir) / str(value["file"]), f"{field}.file")
+        frame = read_measurements(data_path(base_dir, str(value["file"])), f"{field}.file")
         if col not in frame.columns:
             raise DataError(f"{field}.column: {col!r} is not a column of {value['file']!r} "
                             f"(columns: {', '.join(map(str, frame.columns))})")
