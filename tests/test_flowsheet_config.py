@@ -313,6 +313,10 @@ def test_ragged_rows_in_any_order_and_input_steps_out_of_order(tmp_path, caplog)
         load_flowsheet_config(path)
     assert ("experiments[0] ('b1').measurements: 'Q' also given in inputs (fixed at the given values); "
             "its measurements do not inform the fit") in caplog.text
+    csv.write_text("time,NaOH,T\n0,,\n60,,\n")
+    with caplog.at_level("WARNING"):
+        load_flowsheet_config(path)
+    assert "experiments[0] ('b1').data: no measured values; this training experiment" in caplog.text
     path.write_text(path.read_text().replace("F = [[0, 1.0e-3], [40, 0.7e-3]", "F = [[40, 0.7e-3], [0, 1.0e-3]"))
     with pytest.raises(ConfigError) as info:
         load_flowsheet_config(path)

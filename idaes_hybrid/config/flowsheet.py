@@ -209,6 +209,9 @@ def _experiment(d: Any, i: int, base_dir: Path) -> FlowsheetExperiment:
     profiles = {str(k): parse_input(v, f"{field}.inputs.{k}", base_dir) for k, v in inputs.items()}
     for name, profile in profiles.items():
         profile.check(float(horizon), f"{field}.inputs.{name}")
+    if role is Role.TRAIN and not data.notna().to_numpy().any():
+        _log.warning("%s.data: no measured values; this training experiment does not inform the "
+                     "fit", field)
     fixed = [n for n in profiles if n in data.columns and data[n].notna().any()]
     if fixed:
         _log.warning("%s.measurements: %s also given in inputs (fixed at the given values); its "
