@@ -368,3 +368,27 @@ def test_generation_is_deterministic(gen, tmp_path):
     for name in ["b1", "b2", "b3", "val"]:
         assert (tmp_path / f"{name}.csv").read_bytes() == \
             (BIOREACTOR / "data" / f"{name}.csv").read_bytes(), name
+
+
+@pytest.mark.unit
+def test_noise_sd_given_by_some_training_experiments_warns(caplog):
+    """noise_sd of X given by one of two training batches that measure X is not used (the
+    level is estimated): a warning names both; a validation batch without it does not count."""
+    from idaes_hybrid.model.experiment import warn_partial_noise_sd
+    from idaes_hybrid.training.problem import noise_levels
+
+    frame = pd.DataFrame({"X": np.linspace(0.1, 1.0, 12) + 0.01 * np.sin(np.arange(12)),
+                          "S": 1.0}, index=pd.Index(np.arange(12.0), name="time"))
+    a = Experiment("a", {}, {}, 11.0, frame, noise_sd={"X": 0.05})
+    b = Experiment("b", {}, {}, 11.0, frame)
+    val = Experiment("v", {}, {}, 11.0, frame, role="validation")
+    with caplog.at_level("WARNING"):
+        warn_partial_noise_sd([a, val])
+    assert caplog.text == ""
+    assert noise_levels([a])["X"] == {"sd": 0.05, "source": "given"}
+    with caplog.at_level("WARNING"):
+        warn_partial_noise_sd([a, b, val])
+    assert ("experiments: noise_sd of 'X' is given by 'a' but not by 'b', which also measure it; "
+            "its noise level is estimated from the data instead") in caplog.text
+    assert "'S'" not in caplog.text
+    assert noise_levels([a, b])["X"]["source"] != "given"

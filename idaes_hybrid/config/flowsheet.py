@@ -46,7 +46,7 @@ from idaes_hybrid.config.run import (
 from idaes_hybrid.decomposition.settings import TrainingMethod
 from idaes_hybrid.config.flowsheet_parse import load_build_function, parse_initial
 from idaes_hybrid.model.experiment import (
-    DataError, Role, check_measurements, data_path, read_measurements)
+    DataError, Role, check_measurements, data_path, read_measurements, warn_partial_noise_sd)
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet, InitialState
 from idaes_hybrid.model.inputs import parse_input
 from idaes_hybrid.model.terms import LearnedReactionTerm, NetworkTerm
@@ -310,6 +310,7 @@ def load_flowsheet_config(path: str | Path) -> FlowsheetRunConfig:
         experiments = [_experiment(d, i, path.parent) for i, d in enumerate(exps)]
     except DataError as err:
         raise ConfigError(str(err)) from None
+    warn_partial_noise_sd(experiments)
     names = [e.name for e in experiments]
     for i, name in enumerate(names):
         if name in names[:i]:

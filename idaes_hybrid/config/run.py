@@ -36,6 +36,7 @@ from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import Activation, NetworkConfigError, NetworkSpec, parse_activation
 from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.training.experiment import DataError, Experiment, Role, experiment_field
+from idaes_hybrid.model.experiment import warn_partial_noise_sd
 from idaes_hybrid.training.problem import Discretization
 from idaes_hybrid.decomposition.settings import DecompositionSettings
 from idaes_hybrid.uncertainty.settings import UncertaintySettings
@@ -507,4 +508,5 @@ def _parse_experiments(value: Any, base_dir: str | Path,
         seen[exp.name] = i
         exp.validate(definition.state_names, definition.input_names, field_name)
         experiments.append(exp)
+    warn_partial_noise_sd(experiments)
     return experiments

@@ -397,6 +397,22 @@ def _check_table(values: Mapping[str, Any], known: Sequence[str], field: str, ki
         raise DataError(f"{field}.{missing[0]}: missing value for {kind} {missing[0]!r}")
 
 
+def warn_partial_noise_sd(experiments: Iterable[Any]) -> None:
+    """Warn for each variable whose ``noise_sd`` some training experiments that measure it
+    give and others do not: its given values are then not used (the fit estimates its noise
+    level from the data; :func:`~idaes_hybrid.training.problem.noise_levels`)."""
+    train = [e for e in experiments if getattr(e.role, "value", e.role) == Role.TRAIN.value]
+    for name in sorted({v for e in train for v in e.measured_variables}):
+        measuring = [e for e in train if name in e.measured_variables]
+        given = [e.name for e in measuring if name in (e.noise_sd or {})]
+        if given and len(given) < len(measuring):
+            missing = [e.name for e in measuring if e.name not in given]
+            _log.warning("experiments: noise_sd of %r is given by %s but not by %s, which also "
+                         "measure it; its noise level is estimated from the data instead (give "
+                         "it in every training experiment that measures it)", name,
+                         _valid(given), _valid(missing))
+
+
 def observation_count(experiment) -> int:
     """Number of measured values of an experiment (unit or flowsheet): the non-missing
     cells of its measured variables."""
