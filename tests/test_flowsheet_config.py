@@ -12,6 +12,7 @@ import pytest
 from idaes_hybrid.cli.app import main
 from idaes_hybrid.config.run import ConfigError
 from idaes_hybrid.config.flowsheet import is_flowsheet_config, load_flowsheet_config
+from idaes_hybrid.model.flowsheet import FlowsheetExperiment
 
 CASE = Path(__file__).resolve().parents[1] / "flowsheets" / "saponification"
 
@@ -332,7 +333,6 @@ def test_validation_plot_with_experiments_measuring_different_variables(tmp_path
 
     import pandas as pd
 
-    from idaes_hybrid.model.flowsheet import FlowsheetExperiment
     from idaes_hybrid.output.flowsheet import plot_validation
 
     both = pd.DataFrame({"time": [0.0, 1.0], "T": [300.0, 301.0], "Q": [1.0, 2.0]}).set_index("time")
@@ -342,3 +342,20 @@ def test_validation_plot_with_experiments_measuring_different_variables(tmp_path
     result = types.SimpleNamespace(trajectories={"b1": traj, "val": traj})
     plot_validation(result, exps, tmp_path / "validation.png")
     assert (tmp_path / "validation.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.unit
+def test_python_api_refuses_a_sample_after_the_horizon():
+    """train_flowsheet with experiments built in Python checks the times as a config does."""
+    import pandas as pd
+
+    from idaes_hybrid.model.experiment import DataError
+    from idaes_hybrid.training.flowsheet_train import train_flowsheet
+
+    config = load_flowsheet_config(CASE / "config.toml")
+    frame = pd.DataFrame({"NaOH": [1.2, 1.1]}, index=pd.Index([5.0, 130.0], name="time"))
+    late = FlowsheetExperiment("late", 120.0, frame)
+    with pytest.raises(DataError) as info:
+        train_flowsheet(config.flowsheet, [late], config.network_specs()["kinetics"], 4, 1)
+    assert str(info.value) == ("experiments['late'].measurements: time at row 2 (130.0) is after "
+                               "the horizon (120.0)")

@@ -31,7 +31,7 @@ from idaes.core.util.exceptions import InitializationError
 from idaes_hybrid.solve.batched import solve_hybrid
 from idaes_hybrid.decomposition.settings import TrainingMethod
 from idaes_hybrid.model.dof import DegreesOfFreedomError, check_degrees_of_freedom, training_degrees_of_freedom
-from idaes_hybrid.model.experiment import DataError, split_by_role
+from idaes_hybrid.model.experiment import DataError, check_measurements, split_by_role
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.solve.nl_solve import solve_nl
 from idaes_hybrid.nn.network import NetworkSpec
@@ -325,7 +325,11 @@ def diagnostics_stage(m: pyo.Block, nets: list, decomposed: bool) -> tuple[Stage
 
 
 def _split(experiments: Sequence[FlowsheetExperiment]) -> tuple[list, list]:
-    """The training and validation experiments; at least one training experiment."""
+    """The training and validation experiments; at least one training experiment, and
+    every measurement time inside its experiment's ``[0, horizon]``."""
+    for exp in experiments:  # config files are checked when read; experiments built in Python here
+        check_measurements(exp.measurements, float(exp.horizon), f"experiments[{exp.name!r}].measurements",
+                           increasing=False)
     train_exps, val_exps = split_by_role(experiments)
     if not train_exps:
         raise TrainingError("experiments: at least one experiment must have role 'train'")
