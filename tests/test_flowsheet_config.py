@@ -359,3 +359,23 @@ def test_python_api_refuses_a_sample_after_the_horizon():
         train_flowsheet(config.flowsheet, [late], config.network_specs()["kinetics"], 4, 1)
     assert str(info.value) == ("experiments['late'].measurements: time at row 2 (130.0) is after "
                                "the horizon (120.0)")
+
+
+@pytest.mark.unit
+def test_a_column_written_as_a_declared_path_takes_its_name(tmp_path):
+    """A column headed by the path of a name in flowsheet.variables is that name (it was a
+    second variable: its own RMSE column, and validation.png failed)."""
+    path = _copy_case(tmp_path)
+    naoh = "fs.r1.control_volume.properties_out[*].conc_mol_comp[NaOH]"
+    csv = tmp_path / "data" / "b1.csv"
+    text = csv.read_text()
+    csv.write_text(text.replace("time,NaOH,T", f"time,{naoh},T", 1))
+    path.write_text(path.read_text().replace("horizon = 120.0\ninitial",
+                                             f'horizon = 120.0\nnoise_sd = {{"{naoh}" = 0.01}}\ninitial'))
+    b1 = load_flowsheet_config(path).experiments[0]
+    assert b1.measurements.columns.tolist() == ["NaOH", "T"] and b1.noise_sd == {"NaOH": 0.01}
+    csv.write_text(text.replace("time,NaOH,T", f"time,NaOH,T,{naoh}", 1))
+    with pytest.raises(ConfigError) as info:
+        load_flowsheet_config(path)
+    assert str(info.value) == (f"experiments[0] ('b1').data: columns '{naoh}' and 'NaOH' are the "
+                               "same variable; keep one")

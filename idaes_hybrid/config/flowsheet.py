@@ -178,7 +178,7 @@ def _terms(value: Any) -> tuple[list, dict[str, dict]]:
     return terms, own
 
 
-def _experiment(d: Any, i: int, base_dir: Path) -> FlowsheetExperiment:
+def _experiment(d: Any, i: int, base_dir: Path, variables: Mapping[str, str]) -> FlowsheetExperiment:
     field = f"experiments[{i}]"
     if not isinstance(d, Mapping):
         raise ConfigError(f"{field}: expected a table")
@@ -203,6 +203,7 @@ def _experiment(d: Any, i: int, base_dir: Path) -> FlowsheetExperiment:
     except ValueError:
         raise ConfigError(f"{field}.role: expected 'train' or 'validation', got {d.get('role')!r}") from None
     data = read_measurements(data_path(base_dir, str(d["data"])), f"{field}.data")
+    data = _short_names(data, variables, f"{field}.data")
     source = data.attrs.get("source")
     check_measurements(data, float(horizon), f"{field}.measurements" + (
         f" (file '{source}')" if source else ""), increasing=False)  # ragged grids: any order
@@ -217,12 +218,36 @@ def _experiment(d: Any, i: int, base_dir: Path) -> FlowsheetExperiment:
         _log.warning("%s.measurements: %s also given in inputs (fixed at the given values); its "
                      "measurements do not inform the fit", field, valid_names(fixed))
     noise_sd = _noise_sd(d["noise_sd"], f"{field}.noise_sd") if "noise_sd" in d else None
+    if noise_sd:  # a path of a name in flowsheet.variables stands for the name
+        noise_sd = {({p: n for n, p in variables.items()}).get(k, k): v for k, v in noise_sd.items()}
     unused = [n for n in noise_sd or {} if n not in data.columns or data[n].isna().all()]
     if unused:
         _log.warning("%s.noise_sd: %s not measured in this experiment; ignored", field,
                      valid_names(unused))
     return FlowsheetExperiment(d["name"], float(horizon), data, initial=initial, role=role,
                                noise_sd=noise_sd, inputs=profiles)
+
+
+def _check_experiments(experiments: list[FlowsheetExperiment]) -> None:
+    """Unique names; a warning for a ``noise_sd`` that only some training experiments give."""
+    names = [e.name for e in experiments]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise ConfigError(f"experiments[{i}] ({name!r}).name: {name!r} is already used by "
+                              f"experiments[{names.index(name)}]; names must be unique")
+    warn_partial_noise_sd(experiments)
+
+
+def _short_names(data, variables: Mapping[str, str], field: str):
+    """``data`` with a column written as the path of a name in ``flowsheet.variables``
+    renamed to that name (one variable, one name in the metrics and plots)."""
+    short = {p: n for n, p in variables.items()}
+    rename = {c: short[c] for c in data.columns if c in short}
+    both = [c for c, n in rename.items() if n in data.columns]
+    if both:
+        raise ConfigError(f"{field}: columns {both[0]!r} and {short[both[0]]!r} are the same "
+                          "variable; keep one")
+    return data.rename(columns=rename) if rename else data
 
 
 def _noise_sd(table: Any, field: str) -> dict[str, float]:
@@ -307,15 +332,10 @@ def load_flowsheet_config(path: str | Path) -> FlowsheetRunConfig:
     if not isinstance(exps, list) or not exps:
         raise ConfigError("experiments: expected at least one [[experiments]] table")
     try:
-        experiments = [_experiment(d, i, path.parent) for i, d in enumerate(exps)]
+        experiments = [_experiment(d, i, path.parent, variables) for i, d in enumerate(exps)]
     except DataError as err:
         raise ConfigError(str(err)) from None
-    warn_partial_noise_sd(experiments)
-    names = [e.name for e in experiments]
-    for i, name in enumerate(names):
-        if name in names[:i]:
-            raise ConfigError(f"experiments[{i}] ({name!r}).name: {name!r} is already used by "
-                              f"experiments[{names.index(name)}]; names must be unique")
+    _check_experiments(experiments)
     optimization = _optional_table(data, "optimization")
     return FlowsheetRunConfig(path, fs["build"], hybrid, hidden, activation, seed,
                               parse_discretization(data.get("discretization", {})), training,
