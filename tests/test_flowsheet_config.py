@@ -379,3 +379,21 @@ def test_a_column_written_as_a_declared_path_takes_its_name(tmp_path):
         load_flowsheet_config(path)
     assert str(info.value) == (f"experiments[0] ('b1').data: columns '{naoh}' and 'NaOH' are the "
                                "same variable; keep one")
+
+
+@pytest.mark.unit
+def test_config_files_saved_with_a_byte_order_mark_and_crlf_load(tmp_path):
+    """A TOML file saved by a Windows editor (UTF-8 BOM, CRLF) was 'not valid TOML: Invalid
+    statement (at line 1, column 1)', and a flowsheet one was not recognized as such."""
+    from idaes_hybrid.config.run import load_run_config
+    from idaes_hybrid.config.unit_translation import load_config
+
+    path = _copy_case(tmp_path)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_text().replace("\n", "\r\n").encode())
+    assert is_flowsheet_config(path)
+    assert [e.name for e in load_flowsheet_config(path).experiments] == ["b1", "b2", "b3", "val"]
+    assert len(load_config(path).experiments) == 4
+    unit = tmp_path / "unit.toml"
+    text = (CASE.parent / "bioreactor" / "config.toml").read_text()
+    unit.write_bytes(b"\xef\xbb\xbf" + text.replace('data = "data/', f'data = "{(CASE.parent / "bioreactor").as_posix()}/data/').encode())
+    assert load_run_config(unit).model_name == "fed_batch_bioreactor"

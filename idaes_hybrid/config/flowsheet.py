@@ -119,7 +119,7 @@ class FlowsheetRunConfig:
 def is_flowsheet_config(path: str | Path) -> bool:
     """Whether the TOML file at ``path`` has a ``[flowsheet]`` table (False if unreadable)."""
     try:
-        return "flowsheet" in tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        return "flowsheet" in tomllib.loads(Path(path).read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return False
 
@@ -298,7 +298,7 @@ def load_flowsheet_config(path: str | Path) -> FlowsheetRunConfig:
     if path.is_dir():
         raise ConfigError(f"config: '{path}' is a directory, not a TOML file")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise ConfigError(f"config: cannot read '{path}': {err}") from None
     unknown = [k for k in data if k not in TOP_LEVEL_KEYS]

@@ -204,7 +204,7 @@ def load_run_config(path: str | Path) -> RunConfig:
     if not path.is_file():
         raise ConfigError(f"config: file '{path}' not found")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config: file '{path}' is not valid TOML: {err}") from None
     except (OSError, UnicodeDecodeError) as err:

@@ -44,7 +44,7 @@ def load_config(path: str | Path) -> FlowsheetRunConfig:
 def _names_model(path: str | Path) -> bool:
     """Whether the TOML file at ``path`` names a model and has no ``[flowsheet]`` table."""
     try:
-        data = tomllib.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+        data = tomllib.loads(Path(path).expanduser().read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return False
     return "flowsheet" not in data and "model" in data
