@@ -204,6 +204,21 @@ def test_data_paths_expand_the_home_directory(tmp_path, monkeypatch):
     assert profile.value_at(5.0) == 2.0
 
 @pytest.mark.unit
+def test_files_that_are_not_utf8_are_named_with_a_fix(tmp_path):
+    """UTF-16 ('Unicode text' exports) and Latin-1 files: the message says to save as UTF-8
+    (UTF-16 with tabs was blamed on the tabs, UTF-16 with commas gave only a codec error)."""
+    path = tmp_path / "b2.csv"
+    path.write_text("time,X\n0,0.1\n", encoding="utf-16")
+    assert _raises(lambda: read_measurements(path, "m"), "UTF-16") == (
+        f"m: file '{path}' is UTF-16 text (a spreadsheet's 'Unicode text' export); save it as "
+        "CSV in UTF-8, with ',' between columns")
+    path.write_text("time\tX\n0\t0.1\n", encoding="utf-16")
+    _raises(lambda: read_measurements(path, "m"), "is UTF-16 text")
+    path.write_text("time,X\n0,0.1\n1,0.2 \u00b0C\n", encoding="latin-1")
+    assert _raises(lambda: read_measurements(path, "m"), "not UTF-8").endswith(
+        "it is not UTF-8 text (utf-8: invalid start byte); save it as CSV in UTF-8")
+
+@pytest.mark.unit
 def test_unnamed_column_with_values_is_refused(tmp_path):
     """A pandas index written by ``to_csv()`` is named in the message, not read as a state 'nan'."""
     path = tmp_path / "b2.csv"

@@ -88,6 +88,9 @@ def check_data_file(path: str | Path, field: str) -> None:
             head = fh.read(65536)
     except OSError as err:
         raise DataError(f"{field}: cannot read file '{path}': {err.strerror or err}") from None
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"{field}: file '{path}' is UTF-16 text (a spreadsheet's 'Unicode text' "
+                        "export); save it as CSV in UTF-8, with ',' between columns")
     header = head.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines()[:1]
     header = header[0] if header else ""
     for sep, name in ((";", "semicolons"), ("\t", "tabs")):
@@ -155,7 +158,10 @@ def read_measurements(source: str | Path | pd.DataFrame, field: str) -> pd.DataF
             raw = pd.read_csv(path, dtype=str, header=None, skipinitialspace=True)
         except OSError as err:
             raise DataError(f"{field}: cannot read file '{path}': {err.strerror or err}") from None
-        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        except UnicodeDecodeError as err:
+            raise DataError(f"{field}: cannot read CSV file '{path}': it is not UTF-8 text "
+                            f"({err.encoding}: {err.reason}); save it as CSV in UTF-8") from None
+        except (pd.errors.EmptyDataError, pd.errors.ParserError) as err:
             raise DataError(f"{field}: cannot read CSV file '{path}': {err}") from err
         raw = _unnamed_columns(raw, f"{field}: {origin}")
         raw = raw.iloc[1:].set_axis(raw.iloc[0].tolist(), axis=1)  # keep repeated names
