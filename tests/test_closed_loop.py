@@ -140,6 +140,30 @@ def test_plant_results_and_measured_product():
 
 
 @pytest.mark.unit
+def test_a_failing_plant_is_named_not_reported_as_an_internal_error():
+    def plant(profile, round_):
+        raise RuntimeError("sensor offline")
+
+    with pytest.raises(cl.OptimizationError) as info:
+        cl.plant_batch(plant, FeedProfile.uniform([0.1], 40.0), 2)
+    assert str(info.value) == "plant: round 2: the plant raised RuntimeError: sensor offline"
+    assert not isinstance(info.value, OptimizationRequestError)
+
+
+@pytest.mark.component
+def test_plant_measurements_are_checked_before_the_update_naming_the_plant(untrained):
+    def plant(profile, round_):  # the time as a column instead of the index
+        return pd.DataFrame({"time": [0.0, 40.0], "X": [0.1, 2.0]})
+
+    with pytest.raises(DataError) as info:
+        cl.run_closed_loop(untrained, REQUEST, plant, 1)
+    assert str(info.value) == (
+        "plant (round 1, batch 'loop1').measurements: column 'time' is not a state of the "
+        "model; valid names: 'X', 'P', 'S', 'V'; the times belong in the index "
+        "(DataFrame.set_index('time'))")
+
+
+@pytest.mark.unit
 def test_batch_experiment_carries_the_feed_steps_and_validates():
     profile = FeedProfile.uniform([0.0, 0.1, 0.2, 0.05], 40.0)
     rng = np.random.default_rng(0)

@@ -197,6 +197,13 @@ def test_a_plant_returning_something_else_is_named():
         plant_batch(lambda inputs, k: {"X": 1.0}, {}, 3)
     frame = pd.DataFrame({"X": [1.0]}, index=pd.Index([0.0], name="time"))
     assert plant_batch(lambda inputs, k: frame, {}, 1) == FlowsheetPlantBatch(frame)
+
+    def failing(inputs, round_):
+        raise KeyError("F")
+
+    with pytest.raises(FlowsheetOptimizationError) as info:  # the user's code, not an internal error
+        plant_batch(failing, {}, 2)
+    assert str(info.value) == "plant: round 2: the plant raised KeyError: 'F'"
     with pytest.raises(FlowsheetOptimizationError, match="rounds: expected an integer >= 1"):
         check_loop(0, 0.01, [], "loop")
     with pytest.raises(FlowsheetOptimizationError, match="proximal: expected a finite number"):

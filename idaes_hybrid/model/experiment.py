@@ -282,8 +282,10 @@ class Experiment(Measured):
         where = f"{field}.measurements" + (f" (file '{source}')" if source else "")
         unknown = [str(c) for c in data.columns if str(c) not in states]
         if unknown:
+            hint = ("; the times belong in the index (DataFrame.set_index('time'))"
+                    if unknown[0] == "time" else "")
             raise DataError(f"{where}: column {unknown[0]!r} is not a state of the model; "
-                            f"valid names: {_valid(states)}")
+                            f"valid names: {_valid(states)}{hint}")
         check_measurements(data, horizon, where)
         values = data.to_numpy(dtype=float)
         if not np.any(~np.isnan(values)):

@@ -33,7 +33,8 @@ from idaes_hybrid.model.contract import KineticsMode
 from idaes_hybrid.model.inputs import InputProfile
 from idaes_hybrid.optimize.feed import (
     FEED, FEED_CONCENTRATION, PRODUCT, VOLUME, FeedEvaluation, FeedOptimizationResult,
-    FeedProfile, FeedRequest, OptimizationRequestError, evaluate_feed_on_reference, optimize_feed)
+    FeedProfile, FeedRequest, OptimizationError, OptimizationRequestError,
+    evaluate_feed_on_reference, optimize_feed)
 from idaes_hybrid.output.saved import SavedModel, input_box_of, load_model, training_data_fingerprint
 from idaes_hybrid.training.experiment import Experiment, Role
 from idaes_hybrid.training.hybrid_model import HybridModel
@@ -335,8 +336,16 @@ def proximal_center(rows: Sequence[LoopRound], weight: float) -> tuple[FeedProfi
 
 
 def plant_batch(plant: Plant, profile: FeedProfile, round_: int) -> PlantBatch:
-    """Call ``plant`` and check what it returned."""
-    out = plant(profile, round_)
+    """Call ``plant`` and check what it returned.
+
+    An exception of the plant becomes an :class:`OptimizationError` naming the plant and the
+    round (the user's code failed, not the loop).
+    """
+    try:
+        out = plant(profile, round_)
+    except Exception as err:  # noqa: BLE001 - any failure of the user's plant, named as such
+        raise OptimizationError(f"plant: round {round_}: the plant raised "
+                                f"{type(err).__name__}: {err}") from err
     if isinstance(out, pd.DataFrame):
         out = PlantBatch(out)
     if not isinstance(out, PlantBatch):
@@ -393,9 +402,11 @@ def run_closed_loop(model: SavedModel | str | Path, request: FeedRequest, plant:
         tick = time.perf_counter()
         opt = model_optimum(current, request, settings, proximal_center(rows, proximal))
         batch = plant_batch(plant, opt.profile, k)
+        exp = batch_experiment(f"{name_prefix}{k}", request, opt.profile, batch, noise_sd)
+        exp.validate(current.definition.state_names, current.definition.input_names,
+                     f"plant (round {k}, batch {exp.name!r})")
         true = batch.product_mass if batch.product_mass is not None else \
             measured_product_mass(batch.measurements, request.horizon)
-        exp = batch_experiment(f"{name_prefix}{k}", request, opt.profile, batch, noise_sd)
         update = _update(current, exp, batches, validation_experiments, settings, anchor)
         batches.append(exp)
         current = updated_model(current, update, batches)

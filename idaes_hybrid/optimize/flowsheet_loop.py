@@ -206,8 +206,13 @@ def true_flowsheet_plant(true_hf: HybridFlowsheet, problem: LoopProblem, noise_s
 
 
 def plant_batch(plant: FlowsheetPlant, inputs: dict, round_: int) -> FlowsheetPlantBatch:
-    """Call ``plant`` and check what it returned."""
-    out = plant(inputs, round_)
+    """Call ``plant`` and check what it returned (an exception of the plant becomes a
+    :class:`FlowsheetOptimizationError` naming the plant and the round)."""
+    try:
+        out = plant(inputs, round_)
+    except Exception as err:  # noqa: BLE001 - any failure of the user's plant, named as such
+        raise FlowsheetOptimizationError(f"plant: round {round_}: the plant raised "
+                                         f"{type(err).__name__}: {err}") from err
     if isinstance(out, pd.DataFrame):
         out = FlowsheetPlantBatch(out)
     if not isinstance(out, FlowsheetPlantBatch):
