@@ -51,3 +51,87 @@ def test_update_learns_a_new_batch_and_keeps_the_validation_error(tmp_path):
     assert (tmp_path / "A" / "model" / "flowsheet_model.json").is_file()
     assert main(["update", str(tmp_path / "A" / "model"), str(new), "--out", str(tmp_path / "A"),
                  "--quiet"]) == 2
+
+
+@pytest.mark.component
+def test_update_names_the_experiment_of_an_unknown_column_before_any_solve():
+    """A new batch with a column that is no variable of the flowsheet: the update says which
+    experiment's data hold it (as training does), not ``outputs.Z``, and solves nothing."""
+    import numpy as np
+    import pandas as pd
+
+    from idaes_hybrid.config.flowsheet import load_flowsheet_config
+    from idaes_hybrid.model.flowsheet import FlowsheetExperiment
+    from idaes_hybrid.model.paths import PathError
+    from idaes_hybrid.nn.network import NetworkSpec
+    from idaes_hybrid.twin.flowsheet_update import update_flowsheet
+
+    hf = load_flowsheet_config(CASE.parent / "bioreactor" / "config_flowsheet.toml").flowsheet
+    spec = NetworkSpec([4, 1, 1], ["tanh", "linear"],
+                       weights=[np.array([[0.0, 0.5, 0.0, 0.0]]), np.array([[0.25]])])
+    data = pd.DataFrame({"X": [0.2, 0.5], "Z": [1.0, 2.0]}, index=pd.Index([0.0, 10.0], name="time"))
+    exp = FlowsheetExperiment("b4", 10.0, data, initial={"X": 0.2, "P": 0.0, "S": 6.0, "V": 1.1},
+                              inputs={"F": 0.05, "Sf": 9.0})
+    with pytest.raises(PathError) as info:
+        update_flowsheet(hf, {"growth": spec}, [exp], 5, 3)
+    assert str(info.value) == ("experiments['b4'].measurements.Z: 'Z' is neither a name in "
+                               "variables (X, P, S, V, F, Sf) nor a path")
+
+
+@pytest.mark.component
+def test_a_config_of_another_flowsheet_is_warned_about(tmp_path, caplog):
+    """A saved flowsheet model used with a config whose build module is another file (a
+    config of another case whose networks happen to have the same shape) is warned about;
+    the same module copied elsewhere, or the training config itself, is not."""
+    import logging
+    import types
+
+    from idaes_hybrid.cli.flowsheet import warn_other_build
+    from idaes_hybrid.config.flowsheet import load_flowsheet_config
+    from idaes_hybrid.output.flowsheet import save_flowsheet_model
+
+    bio = CASE.parent / "bioreactor"
+    config = load_flowsheet_config(bio / "config_flowsheet.toml")
+    model = save_flowsheet_model(tmp_path / "model", types.SimpleNamespace(specs={}), config.path,
+                                 config.build_ref).parent
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy(bio / "hybrid_flowsheet.py", copy / "hybrid_flowsheet.py")
+    other = copy / "other"
+    other.mkdir()
+    (other / "hybrid_flowsheet.py").write_text("def build(fs):\n    pass\n")
+    with caplog.at_level(logging.WARNING, logger="idaes.idaes_hybrid"):
+        warn_other_build(model, config)
+        warn_other_build(model, types.SimpleNamespace(path=copy / "c.toml", build_ref=config.build_ref))
+        assert not [r for r in caplog.records if "flowsheet.build" in r.getMessage()]
+        warn_other_build(model, types.SimpleNamespace(path=other / "c.toml", build_ref=config.build_ref))
+    messages = [r.getMessage() for r in caplog.records if "flowsheet.build" in r.getMessage()]
+    assert messages == [
+        f"flowsheet.build: the config builds '{other / 'hybrid_flowsheet.py'}:build', but the saved "
+        f"model was trained on '{bio / 'hybrid_flowsheet.py'}:build' (a different file); the saved "
+        "networks are used in this flowsheet as they are: check that the config belongs to the model"]
+
+
+@pytest.mark.unit
+def test_a_unit_model_folder_and_a_flowsheet_config_say_which_is_which(tmp_path):
+    """The model folder holds the other kind of model than the config needs: both ways the
+    error says so instead of only 'not found'."""
+    from idaes_hybrid.cli.flowsheet import FlowsheetModelError, load_flowsheet_model
+    from idaes_hybrid.output.saved import ModelFileError, load_model
+
+    (tmp_path / "unit").mkdir()
+    (tmp_path / "unit" / "model.json").write_text("{}")
+    (tmp_path / "fs").mkdir()
+    (tmp_path / "fs" / "flowsheet_model.json").write_text("{}")
+    with pytest.raises(FlowsheetModelError) as info:
+        load_flowsheet_model(tmp_path / "unit")
+    assert str(info.value) == (
+        f"model_dir: '{tmp_path / 'unit' / 'flowsheet_model.json'}' not found (it holds a unit "
+        "model, 'model.json', saved from a config with 'model = ...'; a flowsheet config needs a "
+        "model trained from a flowsheet config)")
+    with pytest.raises(ModelFileError) as info:
+        load_model(tmp_path / "fs")
+    assert str(info.value) == (
+        f"model_dir: no saved model at '{tmp_path / 'fs'}' ('model.json' not found); it holds a "
+        "flowsheet model ('flowsheet_model.json'), which needs a flowsheet config (a [flowsheet] "
+        "table), not a config with 'model = ...'")

@@ -108,8 +108,10 @@ def load_flowsheet_model(model_dir: str | Path, accept_edited: bool = False) -> 
     base = Path(model_dir).expanduser().resolve()
     path = base / "flowsheet_model.json"
     if not path.is_file():
-        hint = " (a run folder: add /model)" if (base / "model" / "flowsheet_model.json").is_file() \
-            else " (train a flowsheet config first)"
+        hint = (" (a run folder: add /model)" if (base / "model" / "flowsheet_model.json").is_file()
+                else " (it holds a unit model, 'model.json', saved from a config with 'model = ...'; "
+                     "a flowsheet config needs a model trained from a flowsheet config)"
+                if (base / "model.json").is_file() else " (train a flowsheet config first)")
         raise FlowsheetModelError(f"model_dir: '{path}' not found{hint}")
     try:
         doc = json.loads(path.read_text())
@@ -315,9 +317,38 @@ def optimization_document(config, opt, specs: dict, options: dict, boxes: dict |
     return doc
 
 
+def warn_other_build(model_dir, config) -> None:
+    """Warn when ``config`` builds another flowsheet than the one the saved model was trained
+    on: another build function, or a build module whose file differs from the one beside the
+    training config (a moved project, whose old file is gone, is not warned about)."""
+    from idaes_hybrid.model.user_module import absolute_reference
+
+    try:
+        doc = json.loads((Path(model_dir).expanduser().resolve() / "flowsheet_model.json").read_text())
+        saved = absolute_reference(str(doc["build"]), Path(str(doc["config"])).parent)
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if config.path is None:
+        return
+    used = absolute_reference(config.build_ref, config.path.parent)
+    (saved_file, saved_fn), (used_file, used_fn) = saved.rsplit(":", 1), used.rsplit(":", 1)
+    try:
+        other_file = saved_file != used_file and \
+            Path(saved_file).read_bytes() != Path(used_file).read_bytes()
+    except OSError:
+        other_file = False
+    if saved_fn != used_fn or other_file:
+        logging.getLogger(LOGGER_NAME + ".cli").warning(
+            f"flowsheet.build: the config builds '{used}', but the saved model was trained on "
+            f"'{saved}'{' (a different file)' if other_file else ''}; the saved networks are "
+            "used in this flowsheet as they are: check that the config belongs to the model")
+
+
 def checked_specs(model_dir, config, accept_edited: bool = False) -> dict:
-    """The saved networks, checked against the config's terms and their shapes."""
+    """The saved networks, checked against the config's terms and their shapes (a config
+    building another flowsheet than the training's is warned about: :func:`warn_other_build`)."""
     specs = load_flowsheet_model(model_dir, accept_edited)
+    warn_other_build(model_dir, config)
     terms = [t.name for t in config.flowsheet.terms]
     if sorted(terms) != sorted(specs):
         raise FlowsheetModelError(f"flowsheet.terms: the config's terms {terms} are not the saved "

@@ -485,6 +485,9 @@ def _model_file(directory: str | Path) -> Path:
         hint = ""
         if (path.parent / "model" / MODEL_FILE).is_file():
             hint = f"; this looks like a run folder: give '{path.parent / 'model'}'"
+        elif (path.parent / "flowsheet_model.json").is_file():
+            hint = ("; it holds a flowsheet model ('flowsheet_model.json'), which needs a "
+                    "flowsheet config (a [flowsheet] table), not a config with 'model = ...'")
         raise ModelFileError(f"model_dir: no saved model at '{path.parent}' ('{MODEL_FILE}' "
                              f"not found){hint}")
     return path

@@ -320,6 +320,11 @@ def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment,
     from idaes_hybrid.solve.nl_solve import solve_nl
 
     m, blk, net = fixed_weight_model(hf, exp, spec, nfe, ncp, f"simulate_{exp.name}")
+    # unknown output names are refused before the solve; a measured column is named as such
+    measured = set(exp.measured_variables)
+    for name in outputs:
+        hf.var(blk, name, f"experiments[{exp.name!r}].measurements.{name}" if name in measured
+               else f"outputs.{name}")
     check_square(m, blk, net, f"simulation of {exp.name!r}")
     # A simulation is the square system: path inequalities (e.g. a Lyapunov decrease
     # imposed in training) are not enforced on a prediction.
