@@ -26,6 +26,7 @@ import pytest
 from idaes_hybrid.cli.app import main
 from idaes_hybrid.config.flowsheet import load_flowsheet_config
 from idaes_hybrid.output.flowsheet import save_flowsheet_model
+from idaes_hybrid.model.experiment import DataError
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, InitialState
 from idaes_hybrid.model.inputs import InputProfile, Interpolation
 from idaes_hybrid.nn.network import NetworkSpec
@@ -113,6 +114,18 @@ def test_bad_requests_name_the_field(case):
                                  inputs={"F": 0.05, "Sf": 9.0})
     with pytest.raises(TwinRequestError, match=r"^experiments\['ss'\]\.initial: 'steady-state' names"):
         estimate_flowsheet(case.hf, case.specs, steady, 20.0, 5.0, nfe=NFE, ncp=NCP)
+
+
+@pytest.mark.component
+@pytest.mark.parametrize("window", [T_NOW, 8.0])
+def test_an_incomplete_initial_state_names_the_batch_not_an_internal_part(case, window):
+    """``initial`` without V leaves the flowsheet a degree of freedom: the error names the
+    user's batch ``experiments['running']``, not the estimate's window or open-loop part."""
+    exp = running(case.truth, initial={k: v for k, v in RECORDED.items() if k != "V"})
+    with pytest.raises(DataError) as info:
+        estimate_flowsheet(case.hf, case.specs, exp, T_NOW, window, nfe=NFE, ncp=NCP)
+    assert str(info.value).startswith("experiments['running']: the flowsheet keeps 1 degrees of "
+                                      "freedom with its inputs and initial state fixed")
 
 
 # ----------------------------------------------------------------------------- component

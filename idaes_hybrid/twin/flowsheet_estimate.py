@@ -50,6 +50,7 @@ from pyomo.environ import units as pyunits
 import idaes.logger as idaeslog
 from idaes.core.util.exceptions import InitializationError
 
+from idaes_hybrid.model.experiment import DataError
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet, InitialState
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.flowsheet_problem import (
@@ -251,7 +252,31 @@ def estimate_flowsheet(hf: HybridFlowsheet, specs: Mapping[str, NetworkSpec] | N
         The estimation solve failed.
     PredictionError
         The forecast (or the open-loop prior) simulation failed.
+    DataError
+        The batch cannot be simulated as given (e.g. an incomplete ``initial``); the message
+        names ``experiments['<batch>']``.
     """
+    try:
+        return _estimate(hf, specs, experiment, t_now, window, horizon_end, nfe, ncp, settings,
+                         state, arrival_cost, tee)
+    except DataError as err:  # the open-loop, window and forecast parts are the user's batch
+        message = str(err)
+        for part in _PARTS:
+            message = message.replace(f"experiments[{experiment.name + '_' + part!r}]",
+                                      f"experiments[{experiment.name!r}]")
+        raise DataError(message) from None
+
+
+#: The experiments an estimate builds from the batch (``<batch>_<part>``).
+_PARTS = ("open_loop", "window", "forecast")
+
+
+def _estimate(hf: HybridFlowsheet, specs: Mapping[str, NetworkSpec] | None,
+              experiment: FlowsheetExperiment, t_now: float, window: float,
+              horizon_end: float | None, nfe: int, ncp: int, settings: EstimationSettings | None,
+              state: Sequence[str] | None, arrival_cost: ArrivalCost | None,
+              tee: bool) -> FlowsheetEstimate:
+    """:func:`estimate_flowsheet` (its errors not yet named after the batch)."""
     settings, clock = settings or EstimationSettings(), time.perf_counter()
     t_now, t_s, t_end = check_request(experiment, t_now, window, horizon_end)
     names = flowsheet_state_names(experiment, state)
