@@ -301,3 +301,21 @@ def test_cli_bad_estimate_requests_exit_2_naming_the_field(case, tmp_path, capsy
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and err[-1].startswith(f"error: {start}"), (args, err)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.unit
+def test_prior_rel_sd_by_a_variables_name_points_to_the_state_path():
+    """``--prior-rel-sd NaOH=0.1`` where the batch's ``initial`` names the state by its path:
+    refused (the names are the initial table's), with the path to give."""
+    from idaes_hybrid.cli.common import UsageError, check_rel_sd_names
+
+    path = "fs.r1.control_volume.properties_out[*].conc_mol_comp[NaOH]"
+    states = [path, "fs.r1.control_volume.properties_out[*].temperature"]
+    check_rel_sd_names({path: 0.1}, states, {"NaOH": path})
+    with pytest.raises(UsageError) as info:
+        check_rel_sd_names({"NaOH": 0.1}, states, {"NaOH": path, "Q": "fs.r1.heat_duty[*]"})
+    assert str(info.value) == (f"--prior-rel-sd: 'NaOH' is not a state; 'NaOH' is '{path}', which "
+                               "the batch's initial table names by its path: give it as written "
+                               f"there; valid names: {states}")
+    with pytest.raises(UsageError, match=r"^--prior-rel-sd: 'Q' is not a state; valid names: "):
+        check_rel_sd_names({"Q": 0.1}, states, {"NaOH": path, "Q": "fs.r1.heat_duty[*]"})

@@ -98,12 +98,18 @@ def load_saved_with_config(model_dir: str, config_path: str, accept_edited: bool
     return saved, config, log
 
 
-def check_rel_sd_names(rel_sd: float | dict[str, float], states: list[str]) -> None:
-    """:class:`UsageError` naming ``--prior-rel-sd`` if it names a variable not in ``states``."""
+def check_rel_sd_names(rel_sd: float | dict[str, float], states: list[str],
+                       aliases: dict[str, str] | None = None) -> None:
+    """:class:`UsageError` naming ``--prior-rel-sd`` if it names a variable not in ``states``.
+    ``aliases`` (a flowsheet's ``{name: path}``): a name whose path is a state is pointed to it."""
     if isinstance(rel_sd, dict):
         unknown = [n for n in rel_sd if n not in states]
         if unknown:
-            raise UsageError(f"--prior-rel-sd: {unknown[0]!r} is not a state; valid names: {states}")
+            path = (aliases or {}).get(unknown[0])
+            hint = (f"; {unknown[0]!r} is {path!r}, which the batch's initial table names by "
+                    "its path: give it as written there" if path in states else "")
+            raise UsageError(f"--prior-rel-sd: {unknown[0]!r} is not a state{hint}; valid names: "
+                             f"{states}")
 
 
 def check_horizon_end(horizon_end: float | None, experiment) -> None:

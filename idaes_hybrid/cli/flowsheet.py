@@ -404,7 +404,7 @@ def estimate(args: argparse.Namespace, rel_sd: float | dict[str, float]) -> tupl
     specs = checked_specs(args.model_dir, config, getattr(args, "accept_edited_model", False))
     experiment = find_experiment(config.experiments, args.experiment)
     states = flowsheet_state_names(experiment)
-    check_rel_sd_names(rel_sd, states)
+    check_rel_sd_names(rel_sd, states, dict(config.flowsheet.variables))
     check_horizon_end(args.horizon_end, experiment)
     settings = EstimationSettings(prior=PriorMode(args.prior), prior_rel_sd=rel_sd,
                                   solver_options={**EstimationSettings().solver_options,
