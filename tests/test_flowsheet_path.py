@@ -91,6 +91,9 @@ def test_paths_resolve_and_bad_paths_name_the_field():
     hf = HybridFlowsheet(build_learned, [LearnedReactionTerm("fs.rxn")], VARIABLES)
     with pytest.raises(PathError, match="measurements.Y: 'Y' is neither a name in variables"):
         hf.var(m.b, "Y", "measurements.Y")
+    with pytest.raises(PathError, match=r"measurements.time: 'time' is neither .* nor a path; sample "
+                                        r"times belong in the table's index"):
+        hf.var(m.b, "time", "measurements.time")
 
 
 @pytest.mark.component

@@ -128,8 +128,10 @@ class HybridFlowsheet:
     def var(self, blk: pyo.Block, name: str, field: str):
         """The time-indexed variable ``name`` (a name of ``variables`` or a path) under ``blk``."""
         if name not in self.variables and "." not in name:
+            hint = ("; sample times belong in the table's index (the first CSV column)"
+                    if name.strip().lower() in ("time", "t") else "")
             raise paths.PathError(f"{field}: {name!r} is neither a name in variables "
-                                  f"({', '.join(self.variables) or 'none declared'}) nor a path")
+                                  f"({', '.join(self.variables) or 'none declared'}) nor a path{hint}")
         ref = paths.resolve(blk, self.path(name), field)
         if ref.dim() != 1:
             raise paths.PathError(f"{field}: {self.path(name)!r} must have exactly one '*' (time)")
