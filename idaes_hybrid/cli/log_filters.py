@@ -30,9 +30,9 @@ class RepeatedWarnings(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
         names = _QUOTED.findall(text)
-        key = f"{record.name}:{record.levelno}:" + "|".join(_INDEX.sub("[*]", n) for n in names)
         if not names:
             return True
+        key = f"{record.name}:{record.levelno}:" + "|".join(_INDEX.sub("[*]", n) for n in names)
         if key in self.seen:
             self.suppressed += 1
             return False

@@ -8,6 +8,11 @@ import logging
 from typing import Any, Callable, Mapping, Sequence
 
 
+def _noise_sd(noise: Mapping | None) -> dict[str, float] | None:
+    """``{variable: sd}`` of a run's ``TrainingResult.noise`` (``None`` without one)."""
+    return {k: float(v["sd"]) for k, v in (noise or {}).items()} or None
+
+
 def validation_bands(make_spec: Callable[..., Any], experiments: Sequence, spec, alpha: float,
                      level: float, log: logging.Logger, noise: Mapping | None = None):
     """Covariance and validation bands of a trained network
@@ -18,7 +23,7 @@ def validation_bands(make_spec: Callable[..., Any], experiments: Sequence, spec,
     from idaes_hybrid.uncertainty.laplace import UncertaintyError, validation_uncertainty
 
     train, val = split_by_role(experiments)
-    noise_sd = {k: float(v["sd"]) for k, v in (noise or {}).items()} or None
+    noise_sd = _noise_sd(noise)
     try:
         return validation_uncertainty(make_spec, train, val, spec, float(alpha), level, noise_sd)
     except UncertaintyError as err:
@@ -46,7 +51,7 @@ def ensemble_bands_after_training(train_member: Callable[..., Any], simulate: Ca
 
     train, val = split_by_role(experiments)
     settings = config.uncertainty
-    noise_sd = {k: float(v["sd"]) for k, v in (noise or {}).items()} or None
+    noise_sd = _noise_sd(noise)
     return ensemble_uncertainty(train_member, simulate, spec, train, val, settings.members, int(config.seed),
                                 settings.level, ensemble_workers(config.training), noise_sd,
                                 resample=settings.resample, make_spec=make_spec, alpha=alpha)
@@ -105,8 +110,6 @@ def saved_ensemble_bands(simulate: Callable[..., Any], experiment, base, spec, s
     """Bands of ``experiment`` (its base simulation ``base``) from a saved ensemble, with
     its prior share when it has one (``make_spec`` propagates it); NaN bands, with a
     warning, when fewer than 2 members can simulate it."""
-    import numpy as np
-
     from idaes_hybrid.output.saved import ModelFileError
     from idaes_hybrid.uncertainty.ensemble import EnsembleMembers, predicted_bands, prior_band
     from idaes_hybrid.uncertainty.laplace import UncertaintyError

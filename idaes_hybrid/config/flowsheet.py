@@ -219,7 +219,8 @@ def _experiment(d: Any, i: int, base_dir: Path, variables: Mapping[str, str]) ->
                      "measurements do not inform the fit", field, valid_names(fixed))
     noise_sd = _noise_sd(d["noise_sd"], f"{field}.noise_sd") if "noise_sd" in d else None
     if noise_sd:  # a path of a name in flowsheet.variables stands for the name
-        noise_sd = {({p: n for n, p in variables.items()}).get(k, k): v for k, v in noise_sd.items()}
+        short = {p: n for n, p in variables.items()}
+        noise_sd = {short.get(k, k): v for k, v in noise_sd.items()}
     unused = [n for n in noise_sd or {} if n not in data.columns or data[n].isna().all()]
     if unused:
         _log.warning("%s.noise_sd: %s not measured in this experiment; ignored", field,

@@ -158,14 +158,15 @@ def _violations(system: EquationSystem, x: np.ndarray, cols) -> int:
     return count
 
 
-def _outlet_twins(model: pyo.Block, system: EquationSystem) -> dict[int, pyo.Var]:
+def _outlet_twins(model: pyo.Block, system: EquationSystem) -> dict[int, int | pyo.Var]:
     """Each variable of a 0D control volume's outlet state block in the system (by column),
-    with its twin in the inlet state block at the same time: IDAES's own first guess for
-    a unit's outlet is its inlet state."""
+    with its twin in the inlet state block at the same time (its column, or the variable
+    when the system does not hold it): IDAES's own first guess for a unit's outlet is its
+    inlet state."""
     from idaes.core.base.control_volume0d import ControlVolume0DBlockData
 
     column = {id(v): i for i, v in enumerate(system.variables)}
-    twins: dict[int, pyo.Var] = {}
+    twins: dict[int, int | pyo.Var] = {}
     for cv in model.component_data_objects(pyo.Block, descend_into=True):
         if not isinstance(cv, ControlVolume0DBlockData) or not hasattr(cv, "properties_in"):
             continue
@@ -174,7 +175,8 @@ def _outlet_twins(model: pyo.Block, system: EquationSystem) -> dict[int, pyo.Var
             for var in cv.properties_out[t].component_data_objects(pyo.Var, descend_into=False):
                 twin = pin.component(var.parent_component().local_name)
                 if id(var) in column and twin is not None and var.index() in twin:
-                    twins[column[id(var)]] = twin[var.index()]
+                    twin = twin[var.index()]
+                    twins[column[id(var)]] = column.get(id(twin), twin)
     return twins
 
 
@@ -232,7 +234,6 @@ class HybridUnitInitializer(InitializerBase):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._systems: dict = {}
-        self._model_of: dict = {}
         self._twins: dict = {}
         self.stats: dict = {}
 
@@ -256,7 +257,6 @@ class HybridUnitInitializer(InitializerBase):
                 f"{model.name}: {dof} degrees of freedom in its equations with the network points "
                 f"(expected 0); likely cause: {'; '.join(causes)}")
         self._systems[model] = system
-        self._model_of[id(system)] = model
 
     def initialization_routine(self, model: pyo.Block) -> None:
         """March through the finite elements of time in order (see :meth:`march`)."""
@@ -305,13 +305,13 @@ class HybridUnitInitializer(InitializerBase):
                                       min(GROUP_NEWTON_ITER, self.config.max_newton_iter))
             stats["newton_iterations"] += its
             if res <= self.config.newton_tol:
-                x = self._physical(system, x, trial, rows, cols, stats)
+                x = self._physical(model, system, x, trial, rows, cols, stats)
             else:
                 stats["groups_solved_by_block"] += 1
                 start = x.copy()
                 x, res = self._solve_blocks(model, system, x, [(row_blocks[b], col_blocks[b]) for b in group],
                                             keys, latest, stats)
-                x = self._physical(system, start, x, rows, cols, stats)
+                x = self._physical(model, system, start, x, rows, cols, stats)
             stats["max_residual"] = max(stats["max_residual"], res)
             for c in cols:
                 latest[keys[c][0]] = x[c]
@@ -320,8 +320,8 @@ class HybridUnitInitializer(InitializerBase):
                    f"{stats['newton_iterations']} Newton iterations")
         return x
 
-    def _physical(self, system: EquationSystem, start: np.ndarray, solved: np.ndarray, rows, cols,
-                  stats: dict) -> np.ndarray:
+    def _physical(self, model: pyo.Block, system: EquationSystem, start: np.ndarray, solved: np.ndarray,
+                  rows, cols, stats: dict) -> np.ndarray:
         """``solved``, unless it left variable bounds (a root where a mole fraction is
         negative: a network extrapolating to a negative rate on the way there) and the
         group converges, with fewer variables outside, from its units' outlet states
@@ -329,17 +329,16 @@ class HybridUnitInitializer(InitializerBase):
         bad = _violations(system, solved, cols)
         if not bad:
             return solved
-        twins = self._twins.get(id(system))
-        if twins is None:
-            twins = self._twins[id(system)] = _outlet_twins(self._model_of[id(system)], system)
+        if id(system) not in self._twins:
+            self._twins[id(system)] = _outlet_twins(model, system)
+        twins = self._twins[id(system)]
         moved = [c for c in cols if c in twins]
         if not moved:
             return solved
-        column = {id(v): i for i, v in enumerate(system.variables)}
         retry = start.copy()
         for c in moved:
             twin = twins[c]
-            value = solved[column[id(twin)]] if id(twin) in column else twin.value
+            value = solved[twin] if isinstance(twin, int) else twin.value
             v = system.variables[c]
             if value is not None:
                 retry[c] = min(max(value, -np.inf if v.lb is None else v.lb),
