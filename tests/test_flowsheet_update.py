@@ -54,7 +54,7 @@ def test_update_learns_a_new_batch_and_keeps_the_validation_error(tmp_path):
 
 
 @pytest.mark.component
-def test_update_names_the_experiment_of_an_unknown_column_before_any_solve():
+def test_update_names_the_experiment_of_an_unknown_column_before_any_solve(monkeypatch):
     """A new batch with a column that is no variable of the flowsheet: the update says which
     experiment's data hold it (as training does), not ``outputs.Z``, and solves nothing."""
     import numpy as np
@@ -72,8 +72,14 @@ def test_update_names_the_experiment_of_an_unknown_column_before_any_solve():
     data = pd.DataFrame({"X": [0.2, 0.5], "Z": [1.0, 2.0]}, index=pd.Index([0.0, 10.0], name="time"))
     exp = FlowsheetExperiment("b4", 10.0, data, initial={"X": 0.2, "P": 0.0, "S": 6.0, "V": 1.1},
                               inputs={"F": 0.05, "Sf": 9.0})
-    with pytest.raises(PathError) as info:
-        update_flowsheet(hf, {"growth": spec}, [exp], 5, 3)
+    good = FlowsheetExperiment("b3", 10.0, data[["X"]], initial={"X": 0.2, "P": 0.0, "S": 6.0, "V": 1.1},
+                               inputs={"F": 0.05, "Sf": 9.0})
+    simulated = []
+    monkeypatch.setattr("idaes_hybrid.twin.flowsheet_update.simulate_flowsheet",
+                        lambda *a, **k: simulated.append(a[1].name))
+    with pytest.raises(PathError) as info:  # the bad batch last: refused before b3 is simulated
+        update_flowsheet(hf, {"growth": spec}, [good, exp], 5, 3)
+    assert simulated == []
     assert str(info.value) == ("experiments['b4'].measurements.Z: 'Z' is neither a name in "
                                "variables (X, P, S, V, F, Sf) nor a path")
 

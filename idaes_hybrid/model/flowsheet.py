@@ -127,15 +127,20 @@ class HybridFlowsheet:
 
     def var(self, blk: pyo.Block, name: str, field: str):
         """The time-indexed variable ``name`` (a name of ``variables`` or a path) under ``blk``."""
+        self.check_name(name, field)
+        ref = paths.resolve(blk, self.path(name), field)
+        if ref.dim() != 1:
+            raise paths.PathError(f"{field}: {self.path(name)!r} must have exactly one '*' (time)")
+        return ref
+
+    def check_name(self, name: str, field: str) -> None:
+        """Refuse ``name`` unless it is a name in ``variables`` or a path (no model needed:
+        every experiment's columns can be checked before anything is built or solved)."""
         if name not in self.variables and "." not in name:
             hint = ("; sample times belong in the table's index (the first CSV column)"
                     if name.strip().lower() in ("time", "t") else "")
             raise paths.PathError(f"{field}: {name!r} is neither a name in variables "
                                   f"({', '.join(self.variables) or 'none declared'}) nor a path{hint}")
-        ref = paths.resolve(blk, self.path(name), field)
-        if ref.dim() != 1:
-            raise paths.PathError(f"{field}: {self.path(name)!r} must have exactly one '*' (time)")
-        return ref
 
     def build_experiment(self, blk: pyo.Block, exp: FlowsheetExperiment, nfe: int, ncp: int,
                          fixed_weights: bool = False) -> None:

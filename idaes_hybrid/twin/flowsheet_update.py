@@ -95,6 +95,9 @@ def update_flowsheet(hf: HybridFlowsheet, saved: Mapping[str, NetworkSpec],
     """
     settings = settings or TrainingSettings()
     options = settings.solver_options
+    for exp in experiments:  # every batch's columns before the first simulation
+        for name in exp.measured_variables:
+            hf.check_name(name, f"experiments[{exp.name!r}].measurements.{name}")
     shown = [e for e in experiments if judged is None or e.name in judged]
     before = simulated_rmse(hf, shown, saved, nfe, ncp, options)
     _log.info(f"update: saved networks simulated on {len(shown)} experiments")
