@@ -25,6 +25,7 @@ from idaes_hybrid.model.trust_region import InputBox, add_input_box_constraints
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.model.inputs import InputProfile
 from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.solve.last_point import last_point_summary
 from idaes_hybrid.solve.solver import SolveStatus
 from idaes_hybrid.training.flowsheet_problem import check_square, fixed_weight_model, initialize_flowsheet
 
@@ -331,8 +332,11 @@ def solve_controls(m: pyo.ConcreteModel, nets: Sequence, controls: Sequence[Cont
     res = solve_hybrid(m, list(nets), opts, tee=tee, magnitude_scaling=True) if nets else \
         solve_nl(m, opts, tee=tee, magnitude_scaling=True)
     if res.status not in (SolveStatus.OPTIMAL, SolveStatus.ACCEPTABLE):
-        raise FlowsheetOptimizationError(f"{context}: {res.status.value} ({res.termination_message})",
-                                         res)
+        if res.load_last_point is not None:  # the model is discarded: show where the solver ended
+            res.load_last_point()
+        where = last_point_summary(m)
+        raise FlowsheetOptimizationError(f"{context}: {res.status.value} ({res.termination_message})"
+                                         + (f"; at the solver's last point: {where}" if where else ""), res)
     profiles = {c.name: [float(pyo.value(getattr(m.control, c.name)[k])) for k in m.segment]
                 for c in controls}
     return res, profiles

@@ -396,7 +396,8 @@ def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool 
               f"(setup {build_time:.1f} s, network Hessians {netp.eval_time:.1f} s)")
     return SolveResult(status, msg, prob_obj.iterations, wall,
                        float(pyo.value(objs[0])) if load and objs else None, f"{backend}-batched", "",
-                       solver_time_s=wall - build_time, solution_loaded=load)
+                       solver_time_s=wall - build_time, solution_loaded=load,
+                       load_last_point=None if load else (lambda: bn.load(x)))
 
 
 def solve_hybrid(model: pyo.Block, net, options: dict | None = None, tee: bool = False,

@@ -120,13 +120,17 @@ def solve_nl(model: pyo.Block, options: dict | None = None, tee: bool = False,
     x, sol = problem.solve(x0)
     status = IPOPT_STATUS.get(int(sol["status"]), SolveStatus.FAILED)
     load = status in (SolveStatus.OPTIMAL, SolveStatus.ACCEPTABLE, SolveStatus.MAX_ITERATIONS)
-    if load:
+
+    def load_point() -> None:
         for v, val in zip(variables, x):
             v.set_value(float(val), skip_validation=True)
+
+    if load:
+        load_point()
     msg = sol.get("status_msg", b"")
     msg = msg.decode() if isinstance(msg, bytes) else str(msg)
     wall = time.perf_counter() - start
     _log.debug(f"ipopt-mumps (.nl): {status.name} after {prob.iterations} iterations in {wall:.2f} s")
     return SolveResult(status, msg, prob.iterations, wall,
                        float(pyo.value(objs[0])) if load and objs else None, "ipopt-mumps-nl", "",
-                       solver_time_s=wall, solution_loaded=load)
+                       solver_time_s=wall, solution_loaded=load, load_last_point=None if load else load_point)

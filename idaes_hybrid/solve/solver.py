@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import idaes.logger as idaeslog
 import pyomo.environ as pyo
@@ -116,6 +116,9 @@ class SolveResult:
     log: str = field(repr=False)
     solver_time_s: float | None = None
     solution_loaded: bool = False
+    #: Loads the solver's final iterate into the model when it was not loaded (a failed
+    #: solve), e.g. to say which equations and bounds it ended on; ``None``: not available.
+    load_last_point: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
