@@ -20,11 +20,14 @@ of the sd of ``generate_data.py`` and missing cells, writes the CSV files and a
 config in the layout of ``docs/how-to/config-reference.md`` (with or without the
 true ``noise_sd``; no ``[training]``, ``[reference]`` or ``[optimization]`` table).
 The validation batch is noise-free on a regular grid, as in ``generate_data.py``.
+Its ``design`` (:data:`DESIGNS`) chooses the batches: those of ``generate_data.py``
+(``"public"``, the default), or others with their own constant feed ``F`` and ``Sf``.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -70,25 +73,65 @@ def contois(X: float, S: float, mu_max: float = 0.2, Kc: float = 1.0) -> float:
     return mu_max * S / (Kc * X + S) if Kc * X + S > 0 else 0.0
 
 
+@dataclass(frozen=True)
+class Design:
+    """The batches of a data set: name -> initial state, and each batch's constant feed.
+
+    Attributes
+    ----------
+    train, validation
+        Batch name -> initial ``X``, ``P``, ``S``, ``V``.
+    feed
+        Batch name -> ``(F, Sf)`` (L/h, g/L); a batch not listed runs at :data:`FEED` with
+        ``Sf = S(0)``, as the public case's generator.
+    """
+
+    train: Mapping[str, Mapping[str, float]]
+    validation: Mapping[str, Mapping[str, float]]
+    feed: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+    def feed_of(self, name: str) -> tuple[float, float]:
+        """``(F, Sf)`` of batch ``name``."""
+        initial = {**self.train, **self.validation}[name]
+        return self.feed.get(name, (FEED, float(initial["S"])))
+
+
+#: The batches of a data set. ``"public"``: those of ``generate_data.py`` (S(0) = Sf = 5-10
+#: g/L: the Haldane law's inhibiting range). ``"low_substrate"``: a concentrated feed
+#: (25-30 g/L) at low constant rates onto a dense culture, so that S stays below about 2.2
+#: g/L, under the Haldane optimum sqrt(Ks Ki) = 2.24 g/L: the data never show inhibition.
+DESIGNS: dict[str, Design] = {
+    "public": Design(TRAIN_BATCHES, VALIDATION_BATCH),
+    "low_substrate": Design(
+        train={"b1": {"X": 2.0, "P": 0.0, "S": 1.0, "V": 1.0},
+               "b2": {"X": 1.0, "P": 0.0, "S": 1.0, "V": 1.0},
+               "b3": {"X": 0.5, "P": 0.0, "S": 1.5, "V": 0.9}},
+        validation={"val": {"X": 1.0, "P": 0.0, "S": 1.5, "V": 1.0}},
+        feed={"b1": (0.04, 30.0), "b2": (0.02, 30.0), "b3": (0.015, 25.0), "val": (0.02, 30.0)}),
+}
+
 #: Kinetics name -> growth-rate function ``mu(X, S)`` with its default constants.
 KINETICS: dict[str, Callable[[float, float], float]] = {
     "monod": monod, "haldane": haldane, "contois": contois}
 
 
 def simulate(initial: Mapping[str, float], t_eval: Sequence[float] | np.ndarray,
-             kinetics: Callable[[float, float], float], F: float = FEED) -> pd.DataFrame:
+             kinetics: Callable[[float, float], float], F: float = FEED,
+             Sf: float | None = None) -> pd.DataFrame:
     """Noise-free fed-batch trajectory with growth rate ``kinetics(X, S)``.
 
     Parameters
     ----------
     initial : Mapping[str, float]
-        Initial ``X``, ``P``, ``S``, ``V``; the feed concentration is ``S(0)``.
+        Initial ``X``, ``P``, ``S``, ``V``.
     t_eval : array_like
         Increasing report times (h); the integration starts at 0.
     kinetics : callable
         ``mu(X, S)`` (1/h), e.g. one of :data:`KINETICS`.
     F : float, optional
         Constant feed flow rate (L/h).
+    Sf : float, optional
+        Feed substrate concentration (g/L); ``None``: ``S(0)``.
 
     Returns
     -------
@@ -96,7 +139,7 @@ def simulate(initial: Mapping[str, float], t_eval: Sequence[float] | np.ndarray,
         Index ``time``, columns ``X``, ``P``, ``S``, ``V``.
     """
     t = np.asarray(t_eval, dtype=float)
-    Sf = float(initial["S"])
+    Sf = float(initial["S"]) if Sf is None else float(Sf)
 
     def rhs(_t: float, y: np.ndarray) -> list[float]:
         X, P, S, V = y
@@ -112,7 +155,8 @@ def simulate(initial: Mapping[str, float], t_eval: Sequence[float] | np.ndarray,
 
 
 def ragged_batch(initial: Mapping[str, float], kinetics: Callable[[float, float], float],
-                 rng: np.random.Generator, n: int = N_TRAIN, missing: float = MISSING) -> pd.DataFrame:
+                 rng: np.random.Generator, n: int = N_TRAIN, missing: float = MISSING,
+                 F: float = FEED, Sf: float | None = None) -> pd.DataFrame:
     """One noisy training batch: random sample times, noise, missing cells.
 
     Parameters
@@ -127,6 +171,9 @@ def ragged_batch(initial: Mapping[str, float], kinetics: Callable[[float, float]
         Number of sample times (uniform on ``[0, HORIZON]``, distinct, sorted).
     missing : float, optional
         Probability that a cell is missing; every row keeps at least one value.
+    F, Sf : float, optional
+        Constant feed flow rate and feed concentration (``None``: ``S(0)``), as in
+        :func:`simulate`.
 
     Returns
     -------
@@ -134,7 +181,7 @@ def ragged_batch(initial: Mapping[str, float], kinetics: Callable[[float, float]
         Index ``time``, columns ``X``, ``P``, ``S``, ``V`` with NaN for missing cells.
     """
     t = np.unique(np.round(rng.uniform(0.0, HORIZON, size=n), 3))
-    clean = simulate(initial, t, kinetics)
+    clean = simulate(initial, t, kinetics, F, Sf)
     sd = np.array([NOISE_SD[name] for name in STATES])
     noisy = clean + rng.normal(0.0, 1.0, size=clean.shape) * sd
     mask = rng.uniform(size=clean.shape) < missing
@@ -142,7 +189,7 @@ def ragged_batch(initial: Mapping[str, float], kinetics: Callable[[float, float]
     return noisy.mask(mask)
 
 
-def config_text(with_noise: bool, data_prefix: str = "data/") -> str:
+def config_text(with_noise: bool, data_prefix: str = "data/", design: str = "public") -> str:
     """A unit-path config for the data set (no ``[training]``: the defaults).
 
     Parameters
@@ -151,6 +198,8 @@ def config_text(with_noise: bool, data_prefix: str = "data/") -> str:
         Give the true ``noise_sd`` in each training experiment.
     data_prefix : str, optional
         Path of the CSV folder relative to the config file.
+    design : str, optional
+        A key of :data:`DESIGNS`: the batches.
 
     Returns
     -------
@@ -162,12 +211,15 @@ def config_text(with_noise: bool, data_prefix: str = "data/") -> str:
              "[network]", 'inputs = ["X", "S", "P", "V"]', "hidden = [20, 20]",
              'activation = "softplus"', "seed = 0", "[discretization]", "nfe = 20", "ncp = 3",
              "[solver]", "tol = 1e-6", "max_iter = 1000"]
-    for name, initial in {**TRAIN_BATCHES, **VALIDATION_BATCH}.items():
+    batches = DESIGNS[design]
+    for name, initial in {**batches.train, **batches.validation}.items():
         init = "{" + ", ".join(f"{k} = {initial[k]}" for k in STATES) + "}"
+        role = "train" if name in batches.train else "validation"
+        F, Sf = batches.feed_of(name)
         lines += ["", "[[experiments]]", f'name = "{name}"', f'data = "{data_prefix}{name}.csv"',
-                  f"initial = {init}", f"inputs = {{F = {FEED}, Sf = {initial['S']}}}",
-                  f"horizon = {HORIZON}", f'role = "{role_of(name)}"']
-        if with_noise and role_of(name) == "train":
+                  f"initial = {init}", f"inputs = {{F = {F}, Sf = {Sf}}}",
+                  f"horizon = {HORIZON}", f'role = "{role}"']
+        if with_noise and role == "train":
             lines.append(f"noise_sd = {sd}")
     return "\n".join(lines) + "\n"
 
@@ -183,7 +235,7 @@ def data_rng(kinetics: str, seed: int) -> np.random.Generator:
 
 
 def write_data_set(folder: Path, kinetics: str, seed: int, n_train: int = N_TRAIN,
-                   missing: float = MISSING) -> dict[str, Path]:
+                   missing: float = MISSING, design: str = "public") -> dict[str, Path]:
     """Write ``data/*.csv``, ``with_noise.toml`` and ``without_noise.toml`` into ``folder``.
 
     Parameters
@@ -198,6 +250,8 @@ def write_data_set(folder: Path, kinetics: str, seed: int, n_train: int = N_TRAI
         Samples per training batch before de-duplication.
     missing : float, optional
         Probability of a missing cell.
+    design : str, optional
+        A key of :data:`DESIGNS`: the batches (``"public"``: those of ``generate_data.py``).
 
     Returns
     -------
@@ -208,13 +262,14 @@ def write_data_set(folder: Path, kinetics: str, seed: int, n_train: int = N_TRAI
     rng = data_rng(kinetics, seed)
     data = folder / "data"
     data.mkdir(parents=True, exist_ok=True)
-    for name, initial in TRAIN_BATCHES.items():
-        frame = ragged_batch(initial, mu, rng, n_train, missing)
+    batches = DESIGNS[design]
+    for name, initial in batches.train.items():
+        frame = ragged_batch(initial, mu, rng, n_train, missing, *batches.feed_of(name))
         frame.to_csv(data / f"{name}.csv", float_format="%.8g", lineterminator="\n", na_rep="")
-    for name, initial in VALIDATION_BATCH.items():
-        frame = simulate(initial, np.linspace(0.0, HORIZON, N_VALIDATION), mu)
+    for name, initial in batches.validation.items():
+        frame = simulate(initial, np.linspace(0.0, HORIZON, N_VALIDATION), mu, *batches.feed_of(name))
         frame.to_csv(data / f"{name}.csv", float_format="%.8g", lineterminator="\n")
     paths = {"with": folder / "with_noise.toml", "without": folder / "without_noise.toml"}
-    paths["with"].write_text(config_text(True))
-    paths["without"].write_text(config_text(False))
+    paths["with"].write_text(config_text(True, design=design))
+    paths["without"].write_text(config_text(False, design=design))
     return paths

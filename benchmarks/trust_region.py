@@ -8,10 +8,16 @@ training batches'); the profile is then run on the true model (``compare_referen
 optimum, and the trust-region optimum (network inputs inside the box the training
 covered, widened by ``trust_margin``).
 
-Run: ``python -m benchmarks.trust_region [--seeds 1 2] [--margins 0 0.5] [--requests 30:2.5]``
-(about four minutes per seed and request); ``--requests`` lists ``Sf:V_max`` pairs (g/L, L),
-each optimized with the same trained model. Results in ``benchmarks/results/trust_region.md``
-and ``.json`` (``--tag`` writes ``trust_region_<tag>.*`` instead).
+With ``--design low_substrate`` the training batches feed a concentrated feed slowly onto
+a dense culture (:data:`benchmarks.noise_data.DESIGNS`): S stays below the Haldane optimum
+(2.24 g/L), the data never show inhibition, and the trained rate is optimistic beyond them;
+the request then starts from that design's culture (:data:`INITIAL`).
+
+Run: ``python -m benchmarks.trust_region [--seeds 1 2] [--margins 0 0.5] [--requests 30:2.5]
+[--design low_substrate]`` (about four minutes per seed and request); ``--requests`` lists
+``Sf:V_max[:horizon]`` (g/L, L, h), each optimized with the same trained model. Results in
+``benchmarks/results/trust_region.md`` and ``.json`` (``--tag`` writes ``trust_region_<tag>.*``
+instead).
 """
 
 from __future__ import annotations
@@ -46,12 +52,21 @@ compare_reference = true
 """
 #: The issue's request: Sf = 30 g/L, V <= 2.5 L.
 DEFAULT_REQUEST = (30.0, 2.5)
+#: The request's initial state for each data design (benchmarks.noise_data.DESIGNS).
+INITIAL = {"public": "{X = 0.1, P = 0.0, S = 5.0, V = 1.0}",
+           "low_substrate": "{X = 1.0, P = 0.0, S = 1.0, V = 1.0}"}
+#: What the training batches cover, for the table's header.
+COVERAGE = {"public": "training batches S(0) = Sf = 5-10 g/L, inside the inhibiting range",
+            "low_substrate": "training batches fed 25-30 g/L slowly onto a dense culture: S "
+                             "below 2.2 g/L, never in the inhibiting range (optimum 2.24 g/L)"}
 
 
-def request_tables(sf: float, v_max: float, horizon: float = 40.0) -> str:
-    """:data:`TABLES` with another feed concentration, volume limit and horizon (h)."""
+def request_tables(sf: float, v_max: float, horizon: float = 40.0, design: str = "public") -> str:
+    """:data:`TABLES` with another feed concentration, volume limit, horizon (h) and the
+    initial state of ``design``'s request (:data:`INITIAL`)."""
     return (TABLES.replace("Sf = 30.0", f"Sf = {sf}").replace("V_max = 2.5", f"V_max = {v_max}")
-            .replace("horizon = 40.0", f"horizon = {horizon}"))
+            .replace("horizon = 40.0", f"horizon = {horizon}")
+            .replace(f"initial = {INITIAL['public']}", f"initial = {INITIAL[design]}"))
 
 
 def optimize(model: Path, config: Path, out: Path, margin: float | None,
@@ -86,14 +101,15 @@ def optimize(model: Path, config: Path, out: Path, margin: float | None,
 
 
 def run_seed(seed: int, work: Path, margins: Sequence[float], members: int = 5,
-             requests: Sequence[tuple[float, ...]] = (DEFAULT_REQUEST,)) -> list[dict]:
-    """Train one data set (with an ensemble of ``members``), then, for each request
-    ``(Sf, V_max[, horizon])``, optimize nominally, with each trust margin, and over the ensemble
-    (expected and worst-case product)."""
+             requests: Sequence[tuple[float, ...]] = (DEFAULT_REQUEST,),
+             design: str = "public") -> list[dict]:
+    """Train one data set of ``design`` (with an ensemble of ``members``), then, for each
+    request ``(Sf, V_max[, horizon])``, optimize nominally, with each trust margin, and over
+    the ensemble (expected and worst-case product)."""
     from idaes_hybrid.cli.app import main
 
-    folder = work / f"{KINETICS}_{seed}"
-    config = noise_data.write_data_set(folder, KINETICS, seed)["with"]
+    folder = work / (f"{KINETICS}_{seed}" if design == "public" else f"{KINETICS}_{design}_{seed}")
+    config = noise_data.write_data_set(folder, KINETICS, seed, design=design)["with"]
     base = config.read_text() + f'\n[uncertainty]\nmethod = "ensemble"\nmembers = {members}\n'
     config.write_text(base)
     if main(["train", str(config), "--out", str(folder / "run"), "--quiet"]) != 0:
@@ -103,7 +119,7 @@ def run_seed(seed: int, work: Path, margins: Sequence[float], members: int = 5,
         horizon = rest[0] if rest else 40.0
         request = {"seed": seed, "Sf": sf, "V_max": v_max, "horizon": horizon}
         config = folder / f"request_{sf:g}_{v_max:g}_{horizon:g}.toml"
-        config.write_text(base + request_tables(sf, v_max, horizon))
+        config.write_text(base + request_tables(sf, v_max, horizon, design))
         out = folder / f"sf{sf:g}_v{v_max:g}_h{horizon:g}"
         out.mkdir(parents=True, exist_ok=True)
         for margin in [None, *margins]:
@@ -117,13 +133,14 @@ def run_seed(seed: int, work: Path, margins: Sequence[float], members: int = 5,
     return rows
 
 
-def render(rows: Sequence[dict]) -> str:
+def render(rows: Sequence[dict], design: str = "public") -> str:
     """Markdown table."""
     lines = ["# Feed optimization: nominal optimum against the trust region and the ensemble "
              "(issue 16)", "",
              "Haldane bioreactor data (3 noisy training batches, true noise sd given, default "
-             "training with a 5-member ensemble, `[uncertainty] method = \"ensemble\"`), a new batch with a concentrated feed (training batches 5-10 g/L), 10 feed "
-             "intervals of 4 h, the volume limit below; every hybrid optimum run on the true model.", "",
+             "training with a 5-member ensemble, `[uncertainty] method = \"ensemble\"`; " + COVERAGE[design] + "), a new batch "
+             f"starting from {INITIAL[design]} with a concentrated feed, 10 equal feed intervals, "
+             "the volume limit below; every hybrid optimum run on the true model.", "",
              "| seed | Sf (g/L) | V_max (L) | horizon (h) | optimum | predicted P V (g) | on the true model (g) | "
              "true optimum (g) | share of the true optimum |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -145,16 +162,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="Sf:V_max[:horizon] (g/L:L:h) optimized with each trained model")
     parser.add_argument("--work", type=Path, default=None, help="keep every run in this folder")
     parser.add_argument("--tag", default="", help="write trust_region_<tag>.md/.json")
+    parser.add_argument("--design", default="public", choices=sorted(noise_data.DESIGNS),
+                        help="training batches (benchmarks.noise_data.DESIGNS) and request start")
     args = parser.parse_args(argv)
     requests = [tuple(float(v) for v in r.split(":")) for r in args.requests]
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
-        rows = [r for s in args.seeds for r in run_seed(s, work, args.margins, requests=requests)]
+        rows = [r for s in args.seeds
+                for r in run_seed(s, work, args.margins, requests=requests, design=args.design)]
     RESULTS.mkdir(exist_ok=True)
     stem = f"trust_region_{args.tag}" if args.tag else "trust_region"
     (RESULTS / f"{stem}.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (RESULTS / f"{stem}.md").write_text(render(rows))
-    print(render(rows))
+    (RESULTS / f"{stem}.md").write_text(render(rows, args.design))
+    print(render(rows, args.design))
     return 0
 
 
