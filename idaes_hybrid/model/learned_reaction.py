@@ -54,6 +54,13 @@ class LearnedQuantity(str, enum.Enum):
     RATE_CONSTANT = "rate_constant"
 
 
+def _known_rates(value: Any) -> dict:
+    if not isinstance(value, dict) or not all(callable(f) for f in value.values()):
+        raise ConfigurationError("known_rates: expected {reaction: function(b) -> rate "
+                                 f"expression}}, got {value!r}")
+    return {str(k): f for k, f in value.items()}
+
+
 def _table(value: Any) -> dict:
     if not isinstance(value, dict):
         raise ConfigurationError(f"expected a table {{name: {{component: number}}}}, got {value!r}")
@@ -86,6 +93,11 @@ class LearnedRateReactionParameterData(ReactionParameterBlock):
         default=None, domain=dict, doc="Heat of reaction per reaction, J/mol (default 0)"))
     CONFIG.declare("initial_value", ConfigValue(
         default=1.0, domain=float, doc="Starting value of the learned variables (SI units)"))
+    CONFIG.declare("known_rates", ConfigValue(
+        default=None, domain=_known_rates,
+        doc="Reactions whose kinetics are known: {reaction: function(b) -> rate expression in "
+            "mol/m^3/s}, b the reaction block (b.state_ref its state block); the network "
+            "supplies the other reactions only"))
 
     def build(self) -> None:
         """Reaction set, stoichiometry, heats of reaction and orders."""
@@ -104,6 +116,14 @@ class LearnedRateReactionParameterData(ReactionParameterBlock):
         props = self.config.property_package
         reactions = self.config.rate_reactions
         self.rate_reaction_idx = pyo.Set(initialize=list(reactions), ordered=True)
+        known = dict(self.config.known_rates or {})
+        self._check_known(known, reactions)
+        self.learned_reaction_idx = pyo.Set(
+            initialize=[r for r in reactions if r not in known], ordered=True,
+            doc="Reactions whose rate (constant) the network supplies")
+        self.known_reaction_idx = pyo.Set(
+            initialize=[r for r in reactions if r in known], ordered=True,
+            doc="Reactions with known kinetics (known_rates)")
         self.rate_reaction_stoichiometry = self._stoichiometry(props, reactions)
         heats = dict(self.config.dh_rxn or {})
         unknown = sorted(set(heats) - set(reactions))
@@ -113,6 +133,16 @@ class LearnedRateReactionParameterData(ReactionParameterBlock):
                                 initialize={r: float(heats.get(r, 0.0)) for r in reactions},
                                 doc="Heat of reaction")
         self.orders = self._orders(props, reactions)
+
+    def _check_known(self, known: dict, reactions: dict) -> None:
+        unknown = sorted(set(known) - set(reactions))
+        if unknown:
+            raise ConfigurationError(f"{self.name}: known_rates names unknown reaction(s) "
+                                     f"{unknown}; valid: {list(reactions)}")
+        if len(known) == len(reactions):
+            raise ConfigurationError(
+                f"{self.name}: known_rates covers every reaction: leave at least one for the "
+                "network (or use a first-principles reaction package)")
 
     def _stoichiometry(self, props, reactions: dict) -> dict:
         comps = [str(j) for j in props.component_list]
@@ -135,15 +165,18 @@ class LearnedRateReactionParameterData(ReactionParameterBlock):
         for r, table in orders.items():
             if r not in reactions:
                 raise ConfigurationError(f"{self.name}: mass_action names unknown reaction {r!r}")
+            if r in (self.config.known_rates or {}):
+                raise ConfigurationError(f"{self.name}: mass_action.{r}: {r} has a known rate "
+                                         "(known_rates gives its whole rate expression)")
             bad = sorted(set(table) - set(comps))
             if bad:
                 raise ConfigurationError(f"{self.name}: mass_action.{r}: {bad} not components of "
                                          f"{props.name}; valid: {comps}")
-        out = {r: dict(orders.get(r, {})) for r in reactions}
+        out = {r: dict(orders.get(r, {})) for r in self.learned_reaction_idx}
         totals = {sum(t.values()) for t in out.values()}
         if len(totals) > 1:
-            raise ConfigurationError(f"{self.name}: mass_action: all reactions need the same "
-                                     f"total order (k_rxn has one unit), got {out}")
+            raise ConfigurationError(f"{self.name}: mass_action: all learned reactions need the "
+                                     f"same total order (k_rxn has one unit), got {out}")
         self.total_order = totals.pop()
         return out
 
@@ -178,22 +211,26 @@ class LearnedRateReactionBlockData(ReactionBlockDataBase):
         self.dh_rxn = pyo.Reference(params.dh_rxn)
         self.reaction_rate = pyo.Var(params.rate_reaction_idx, initialize=0.0, units=RATE_UNITS,
                                      doc="Volumetric rate of each reaction")
+        known = pcfg.known_rates or {}
+        self.known_rate_eq = pyo.Constraint(params.known_reaction_idx, rule=lambda b, r: (
+            b.reaction_rate[r] == known[r](b)), doc="Known kinetics (known_rates)")
         if pcfg.learned is LearnedQuantity.RATE:
-            for v in self.reaction_rate.values():
-                v.set_value(pcfg.initial_value)
+            for r in params.learned_reaction_idx:
+                self.reaction_rate[r].set_value(pcfg.initial_value)
             return
         conc = getattr(self.state_ref, pcfg.concentration)
-        self.k_rxn = pyo.Var(params.rate_reaction_idx, initialize=pcfg.initial_value,
+        self.k_rxn = pyo.Var(params.learned_reaction_idx, initialize=pcfg.initial_value,
                              units=RATE_UNITS / CONC_UNITS ** params.total_order,
-                             doc="Learned rate constant of each reaction")
-        self.rate_expression = pyo.Constraint(params.rate_reaction_idx, rule=lambda b, r: (
+                             doc="Learned rate constant of each learned reaction")
+        self.rate_expression = pyo.Constraint(params.learned_reaction_idx, rule=lambda b, r: (
             b.reaction_rate[r] == b.k_rxn[r] * _mass_action(conc, params.orders[r])))
 
     def learned_vars(self) -> list:
-        """Variables the network supplies, in reaction order."""
+        """Variables the network supplies, in reaction order (reactions of ``known_rates``
+        left out)."""
         name = "k_rxn" if self.config.parameters.config.learned is LearnedQuantity.RATE_CONSTANT \
             else "reaction_rate"
-        return [getattr(self, name)[r] for r in self.config.parameters.rate_reaction_idx]
+        return [getattr(self, name)[r] for r in self.config.parameters.learned_reaction_idx]
 
     def network_input_vars(self) -> list:
         """State-block properties fed to the network, in ``network_inputs`` order."""

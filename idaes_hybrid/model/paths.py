@@ -142,6 +142,13 @@ def _not_a_variable(field: str, path: str, obj: Any) -> str:
     kind = type(obj).__name__
     if not isinstance(obj, (pyo.Expression, pyo.Param)) and not kind.endswith(("Expression", "Param")):
         return f"{field}: {path!r} is not a variable ({kind})"
+    if ".outputs[" in field:
+        return (f"{field}: {path!r} is not a variable but a Pyomo {kind}: a learned output must be "
+                "a free variable that no equation of the flowsheet sets (IDAES's generic reaction "
+                "framework builds k_rxn and reaction_rate as Expressions of its own kinetics); to "
+                "learn some reactions' rates and keep the others, use "
+                "LearnedRateReactionParameterBlock with known_rates={reaction: function(b)} for "
+                "the known ones")
     return (f"{field}: {path!r} is not a variable but a Pyomo {kind} (IDAES's generic property "
             "framework builds e.g. conc_mol_comp as an Expression); name a state variable "
             "(mole_frac_comp with FTPx) or, in the build function, add a Var indexed by "

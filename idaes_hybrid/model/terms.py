@@ -121,7 +121,7 @@ class LearnedReactionTerm:
         return len(self._params(root).config.network_inputs)
 
     def n_outputs_of(self, root: pyo.Block) -> int:
-        return len(self._params(root).rate_reaction_idx)
+        return len(self._params(root).learned_reaction_idx)
 
     def series(self, root: pyo.Block) -> list[Series]:
         params = self._params(root)
