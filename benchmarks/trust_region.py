@@ -23,7 +23,11 @@ instead).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import re
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -69,6 +73,27 @@ def request_tables(sf: float, v_max: float, horizon: float = 40.0, design: str =
             .replace(f"initial = {INITIAL['public']}", f"initial = {INITIAL[design]}"))
 
 
+class _Tee(io.StringIO):
+    """Keeps what is written (the CLI's ``error:`` line) and passes it on to ``stream``."""
+
+    def __init__(self, stream) -> None:
+        super().__init__()
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(text)
+        return super().write(text)
+
+    def lines(self) -> list[str]:
+        return self.getvalue().splitlines()
+
+
+def solver_status(message: str) -> str:
+    """The solver status in the CLI's ``error:`` line of a failed optimization (``""`` if none)."""
+    found = re.search(r"'optimization'(?:, [a-z -]+)?: ([a-z_ ]+) \(", message)
+    return found.group(1) if found else ""
+
+
 def optimize(model: Path, config: Path, out: Path, margin: float | None,
              ensemble: str | None = None) -> dict:
     """``idaes-hybrid optimize`` with (``margin``) or without (``None``) the trust region; with
@@ -84,9 +109,13 @@ def optimize(model: Path, config: Path, out: Path, margin: float | None,
     cfg = config.with_name(f"{config.stem}_{out.name}.toml")  # beside config: its data paths hold
     cfg.write_text(text)
     tick = time.perf_counter()
-    rc = main(["optimize", str(model), str(cfg), "--out", str(out), "--quiet"])
+    err = _Tee(sys.stderr)
+    with contextlib.redirect_stderr(err):
+        rc = main(["optimize", str(model), str(cfg), "--out", str(out), "--quiet"])
     if rc != 0:
-        return {"error": f"exit code {rc}"}
+        message = next((line for line in err.lines() if line.startswith("error:")), "")
+        status = solver_status(message)
+        return {"error": f"exit code {rc}" + (f" ({status})" if status else ""), "message": message}
     doc = json.loads((out / "optimization.json").read_text())
     if ensemble is not None:
         ens = doc["ensemble_optimum"]

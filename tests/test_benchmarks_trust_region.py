@@ -58,3 +58,11 @@ def test_a_request_starts_from_its_design_culture():
     assert "initial = {X = 1.0, P = 0.0, S = 1.0, V = 1.0}" in low
     assert "horizon = 20.0" in low and "V_max = 2.0" in low and "Sf = 30.0" in low
     assert "initial = {X = 0.1, P = 0.0, S = 5.0, V = 1.0}" in trust_region.request_tables(30.0, 2.5)
+
+
+def test_a_failed_row_names_the_solver_status():
+    head = "error: ensemble feed optimization (expected) failed: ensemble optimization of 'optimization'"
+    assert trust_region.solver_status(head + ": infeasible (Algorithm converged ...)") == "infeasible"
+    assert trust_region.solver_status(head + ", expected-objective stage: max_iterations (Maximum "
+                                      "number ...)") == "max_iterations"
+    assert trust_region.solver_status("error: optimization.V_max: 0.5 is below ...") == ""
