@@ -142,3 +142,69 @@ def test_network_on_a_generic_reaction_rate_constant_points_to_known_rates():
                                         r".*Expression: a learned output must be a free variable.*"
                                         r"known_rates=\{reaction: function\(b\)\}"):
         term.series(m)
+
+
+@pytest.mark.integration
+def test_training_learns_k2_with_r1_known_on_a_coarse_grid():
+    """The case's config trained on a coarse grid (nfe = 12, two training batches): k2(T)
+    against IDAES's Arrhenius law over the data's temperatures, and the validation batch
+    simulated from its inputs alone against its noise-free truth."""
+    from idaes_hybrid.config.flowsheet import load_flowsheet_config
+    from idaes_hybrid.training.flowsheet_train import train_flowsheet
+
+    model = _model()
+    cfg = load_flowsheet_config(CASE / "config.toml")
+    exps = [e for e in cfg.experiments if e.name in ("b1", "b2", "val")]
+    result = train_flowsheet(cfg.flowsheet, exps, cfg.network_specs()["k2"], nfe=12, ncp=3,
+                             settings=cfg.training)
+    assert result.status == "optimal"
+    T = np.linspace(303.0, 325.0, 23)
+    rel = np.abs(result.specs["k2"].predict(T[:, None])[:, 0] / model.k_true(T) - 1)
+    assert rel.max() < 0.05
+    truth = pd.read_csv(CASE / "data" / "val_true.csv.txt")
+    traj = result.trajectories["val"]
+    for name, sd in (("cB", 5.0), ("T", 0.1)):
+        err = np.interp(truth["time"], traj["time"], traj[name]) - truth[name]
+        assert np.sqrt(np.mean(err**2)) < sd
+
+
+@pytest.mark.component
+def test_learned_package_in_minutes_matches_the_seconds_flowsheet():
+    """A generic property package in minutes (flowsheet time_units = min): the learned package
+    takes its base units (it was refused: 'does not use the same set of units'), and the
+    march converges (its energy balances in J/min carry terms of 5e10, whose round-off of
+    ~1e-5 it took for a failure). With k2 held at its truth (in 1/min) the marched flowsheet
+    in minutes reproduces IDAES's true flowsheet in seconds at the same physical times."""
+    from idaes_hybrid.training.flowsheet_problem import fixed_weight_model, initialize_flowsheet
+
+    model = _model()
+
+    def build(fs):
+        model.build_learned_min(fs)
+        fs.k2_truth = pyo.Constraint(fs.time, rule=lambda fs, t: (
+            fs.r1.control_volume.reactions[t].k_rxn["R2"] == 60.0 * model.A_ARR["R2"] * pyo.units.min**-1
+            * pyo.exp(-model.EA["R2"] / (model.R_GAS * fs.r1.control_volume.properties_out[t].temperature
+                                          / pyo.units.K))))
+
+    # 600 mol/min = 10 mol/s; a heat step of 8 kW at 1/3 min = 20 s, in the package's power
+    # unit kg m^2/min^3 (its energy is kg m^2/min^2, not J): 8000 * 60^3
+    hf = HybridFlowsheet(build, [], VARIABLES, time_units=pyo.units.min)
+    exp_min = FlowsheetExperiment("step", 5.0 / 3.0, pd.DataFrame(), inputs={
+        "F": 600.0, "Tf": 300.0, "Q": parse_input([[0, 0.0], [1.0 / 3.0, 8000.0 * 60**3]], "Q", None)})
+    model_min, blk, _ = fixed_weight_model(hf, exp_min, None, 20, 3, "step")
+    initialize_flowsheet(blk)
+    exp_s = FlowsheetExperiment("step", 100.0, pd.DataFrame(), inputs={
+        "F": 10.0, "Tf": 300.0, "Q": parse_input([[0, 0.0], [20.0, 8000.0]], "Q", None)})
+    ref = simulate_flowsheet(HybridFlowsheet(model.build_true, [], VARIABLES), exp_s, None, nfe=20,
+                             ncp=3, outputs=["cA", "cB", "T"])
+    times = list(blk.fs.time)
+    np.testing.assert_allclose(np.array(times) * 60.0, ref.time, rtol=2e-5)   # times rounded
+    for name in ("cA", "cB", "T"):
+        var = hf.var(blk, name, name)
+        np.testing.assert_allclose([pyo.value(var[t]) for t in times], ref.series[name], rtol=1e-6)
+    assert ref.series["T"][-1] > ref.series["T"][0] + 10.0
+    m = pyo.ConcreteModel()
+    m.fs = FlowsheetBlock(dynamic=False)
+    build(m.fs)
+    assert_units_consistent(m)
+    assert str(pyo.units.get_units(m.fs.r1.control_volume.reactions[0].k_rxn["R2"])) == "1/min"

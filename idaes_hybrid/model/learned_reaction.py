@@ -17,9 +17,10 @@ With ``LearnedQuantity.RATE_CONSTANT`` each reaction block has ``k_rxn[r]`` and
 ``LearnedQuantity.RATE`` the network gives ``reaction_rate[r]`` itself. The
 learned variables are free in the package: the training framework adds the
 network equations ``learned = NN(inputs)`` at every reaction block (or fixes
-them for a plain simulation). The package works in SI base units (s, m, kg,
-mol, K), like IDAES's example property packages; IDAES refuses a property
-package in other units when the reaction package is built.
+them for a plain simulation). The package takes the base units of its property
+package (SI for IDAES's example packages; e.g. minutes with a generic property
+package whose ``base_units`` give ``time: min``): rates are in amount/volume/time of
+those units, ``dh_rxn`` is given in J/mol and converted.
 """
 
 from __future__ import annotations
@@ -41,8 +42,7 @@ from idaes_hybrid.model import paths
 
 _log = idaeslog.getLogger(__name__)
 
-RATE_UNITS = pyunits.mol / pyunits.m**3 / pyunits.s
-CONC_UNITS = pyunits.mol / pyunits.m**3
+_BASE = ("time", "length", "mass", "amount", "temperature")
 
 
 class LearnedQuantity(str, enum.Enum):
@@ -92,7 +92,7 @@ class LearnedRateReactionParameterData(ReactionParameterBlock):
     CONFIG.declare("dh_rxn", ConfigValue(
         default=None, domain=dict, doc="Heat of reaction per reaction, J/mol (default 0)"))
     CONFIG.declare("initial_value", ConfigValue(
-        default=1.0, domain=float, doc="Starting value of the learned variables (SI units)"))
+        default=1.0, domain=float, doc="Starting value of the learned variables (the property package's units)"))
     CONFIG.declare("known_rates", ConfigValue(
         default=None, domain=_known_rates,
         doc="Reactions whose kinetics are known: {reaction: function(b) -> rate expression in "
@@ -101,14 +101,19 @@ class LearnedRateReactionParameterData(ReactionParameterBlock):
 
     def build(self) -> None:
         """Reaction set, stoichiometry, heats of reaction and orders."""
-        try:
-            super().build()
-        except AttributeError as err:  # IDAES reads property_package's units first
-            if "NoneType" not in str(err):
-                raise
+        # ReactionParameterBlock.build checks the units against the property package's:
+        # this package takes the property package's base units (as IDAES's generic
+        # reaction framework takes its base_units) before that check.
+        super(ReactionParameterBlock, self).build()
+        if self.config.property_package is None:
             raise ConfigurationError(
                 f"{self.name}: property_package: a learned-rate reaction package needs the "
-                "property package of the state blocks it reads (property_package=...)") from None
+                "property package of the state blocks it reads (property_package=...)")
+        base = self.config.property_package.get_metadata().derived_units
+        self.get_metadata().add_default_units({q: getattr(base, q.upper()) for q in _BASE})
+        self._validate_property_parameter_units()
+        self._validate_property_parameter_properties()
+        self._default_reaction_scaler_object = None
         if not self.config.rate_reactions:
             raise ConfigurationError(f"{self.name}: rate_reactions: give at least one reaction "
                                      "with its stoichiometry")
@@ -129,9 +134,11 @@ class LearnedRateReactionParameterData(ReactionParameterBlock):
         unknown = sorted(set(heats) - set(reactions))
         if unknown:
             raise ConfigurationError(f"{self.name}: dh_rxn names unknown reaction(s) {unknown}")
-        self.dh_rxn = pyo.Param(self.rate_reaction_idx, mutable=True, units=pyunits.J / pyunits.mol,
-                                initialize={r: float(heats.get(r, 0.0)) for r in reactions},
-                                doc="Heat of reaction")
+        energy = props.get_metadata().derived_units.ENERGY_MOLE
+        self.dh_rxn = pyo.Param(self.rate_reaction_idx, mutable=True, units=energy, doc="Heat of reaction",
+                                initialize={r: pyunits.convert_value(float(heats.get(r, 0.0)),
+                                                                     pyunits.J / pyunits.mol, energy)
+                                            for r in reactions})
         self.orders = self._orders(props, reactions)
 
     def _check_known(self, known: dict, reactions: dict) -> None:
@@ -182,11 +189,8 @@ class LearnedRateReactionParameterData(ReactionParameterBlock):
 
     @classmethod
     def define_metadata(cls, obj) -> None:
-        """Rates and rate constants, in SI base units."""
-        obj.add_properties({
-            "k_rxn": {"method": None, "units": "varies"},
-            "reaction_rate": {"method": None, "units": "mol/m^3.s"},
-        })
+        """Rates and rate constants (base units: the property package's, set in build)."""
+        obj.add_properties({"k_rxn": {"method": None}, "reaction_rate": {"method": None}})
         obj.add_default_units({"time": pyunits.s, "length": pyunits.m, "mass": pyunits.kg,
                                "amount": pyunits.mol, "temperature": pyunits.K})
 
@@ -208,8 +212,10 @@ class LearnedRateReactionBlockData(ReactionBlockDataBase):
         super().build()
         params = self.config.parameters
         pcfg = params.config
+        units = pcfg.property_package.get_metadata().derived_units
+        rate_units = units.AMOUNT / units.VOLUME / units.TIME
         self.dh_rxn = pyo.Reference(params.dh_rxn)
-        self.reaction_rate = pyo.Var(params.rate_reaction_idx, initialize=0.0, units=RATE_UNITS,
+        self.reaction_rate = pyo.Var(params.rate_reaction_idx, initialize=0.0, units=rate_units,
                                      doc="Volumetric rate of each reaction")
         known = pcfg.known_rates or {}
         self.known_rate_eq = pyo.Constraint(params.known_reaction_idx, rule=lambda b, r: (
@@ -220,7 +226,7 @@ class LearnedRateReactionBlockData(ReactionBlockDataBase):
             return
         conc = getattr(self.state_ref, pcfg.concentration)
         self.k_rxn = pyo.Var(params.learned_reaction_idx, initialize=pcfg.initial_value,
-                             units=RATE_UNITS / CONC_UNITS ** params.total_order,
+                             units=rate_units / units.DENSITY_MOLE ** params.total_order,
                              doc="Learned rate constant of each learned reaction")
         self.rate_expression = pyo.Constraint(params.learned_reaction_idx, rule=lambda b, r: (
             b.reaction_rate[r] == b.k_rxn[r] * _mass_action(conc, params.orders[r])))

@@ -81,26 +81,80 @@ def _units(fs):
         fs.conc[t, j] == fs.r1.control_volume.properties_out[t].conc_mol_comp[j]))
 
 
+def _units_two(fs):
+    """Feed -> r1 -> r2 (half the volume each), arcs; the measured Vars at r2's outlet only."""
+    fs.feed = Feed(property_package=fs.props)
+    fs.feed.pressure.fix(1e5)
+    for j, x in FEED_X.items():
+        fs.feed.mole_frac_comp[:, j].fix(x)
+    for name in ("r1", "r2"):
+        setattr(fs, name, CSTR(property_package=fs.props, reaction_package=fs.rxn, has_holdup=True,
+                               has_heat_of_reaction=True, has_heat_transfer=True))
+        getattr(fs, name).volume.fix(VOLUME / 2)
+    fs.s01 = Arc(source=fs.feed.outlet, destination=fs.r1.inlet)
+    fs.s12 = Arc(source=fs.r1.outlet, destination=fs.r2.inlet)
+    fs.conc2 = Var(fs.time, list(MEASURED.values()), initialize=500.0,
+                   units=pyunits.mol / pyunits.m**3, doc="Concentrations at r2's outlet (measured)")
+    fs.conc2_eq = Constraint(fs.time, list(MEASURED.values()), rule=lambda fs, t, j: (
+        fs.conc2[t, j] == fs.r2.control_volume.properties_out[t].conc_mol_comp[j]))
+
+
 def known_r1(b):
-    """Rate of A -> B in mol/m^3/s: the known first-order Arrhenius law."""
+    """Rate of A -> B in mol/m^3 per time unit of the property package: the known
+    first-order Arrhenius law."""
     T = b.state_ref.temperature
-    k1 = A_ARR["R1"] * pyunits.s**-1 * exp(
+    per_time = b.config.parameters.config.property_package.get_metadata().derived_units.TIME**-1
+    k1 = pyunits.convert(A_ARR["R1"] * pyunits.s**-1, to_units=per_time) * exp(
         -EA["R1"] * pyunits.J / pyunits.mol / (R_GAS * pyunits.J / pyunits.mol / pyunits.K * T))
     return k1 * b.state_ref.conc_mol_comp["A"]
 
 
 def build_learned(fs):
-    fs.props = GenericParameterBlock(**THERMO)
-    fs.rxn = LearnedRateReactionParameterBlock(
-        property_package=fs.props, network_inputs=["temperature"], dh_rxn=DH,
-        rate_reactions={"R1": {"A": -1, "B": 1}, "R2": {"B": -1, "C": 1}},
-        known_rates={"R1": known_r1}, mass_action={"R2": {"B": 1}}, initial_value=0.05)
+    _learned_package(fs)
     _units(fs)
 
 
 def build_true(fs):
     fs.props = GenericParameterBlock(**THERMO)
     fs.rxn = GenericReactionParameterBlock(property_package=fs.props, **REACTIONS)
+    _units(fs)
+
+
+def _learned_package(fs, thermo=None):
+    fs.props = GenericParameterBlock(**(thermo or THERMO))
+    fs.rxn = LearnedRateReactionParameterBlock(
+        property_package=fs.props, network_inputs=["temperature"], dh_rxn=DH,
+        rate_reactions={"R1": {"A": -1, "B": 1}, "R2": {"B": -1, "C": 1}},
+        known_rates={"R1": known_r1}, mass_action={"R2": {"B": 1}}, initial_value=0.05)
+
+
+def build_learned_two(fs):
+    """Two CSTRs in series sharing the learned package: one network k2(T) in both."""
+    _learned_package(fs)
+    _units_two(fs)
+
+
+def build_true_two(fs):
+    fs.props = GenericParameterBlock(**THERMO)
+    fs.rxn = GenericReactionParameterBlock(property_package=fs.props, **REACTIONS)
+    _units_two(fs)
+
+
+# The same case in minutes: the generic packages' base time unit, the flowsheet's time_units.
+THERMO_MIN = {**THERMO, "base_units": {**SI, "time": pyunits.min},
+              "state_bounds": {**THERMO["state_bounds"], "flow_mol": (0, 600, 6000)}}
+REACTIONS_MIN = {**REACTIONS, "base_units": {**SI, "time": pyunits.min}}
+
+
+def build_learned_min(fs):
+    """``build_learned`` with every package in minutes (flow in mol/min, k2 in 1/min)."""
+    _learned_package(fs, THERMO_MIN)
+    _units(fs)
+
+
+def build_true_min(fs):
+    fs.props = GenericParameterBlock(**THERMO_MIN)
+    fs.rxn = GenericReactionParameterBlock(property_package=fs.props, **REACTIONS_MIN)
     _units(fs)
 
 
