@@ -19,10 +19,10 @@ from idaes_hybrid.training.flowsheet_problem import simulate_flowsheet
 
 
 def true_runs(case: Path, build_true: Callable, outputs: Sequence[str], nfe: int,
-              ncp: int = 3) -> Iterator[tuple[dict, object]]:
-    """Each experiment table of ``case/config.toml`` with its simulation on the flowsheet
+              ncp: int = 3, config: str = "config.toml") -> Iterator[tuple[dict, object]]:
+    """Each experiment table of ``case/config`` with its simulation on the flowsheet
     ``build_true`` (``.time`` and ``.series[name]`` of ``outputs``)."""
-    cfg = tomllib.loads((case / "config.toml").read_text())
+    cfg = tomllib.loads((case / config).read_text())
     plant = HybridFlowsheet(build_true, [], cfg["flowsheet"]["variables"])
     for table in cfg["experiments"]:
         inputs = {k: parse_input(v, k, case) for k, v in table["inputs"].items()}
@@ -57,13 +57,14 @@ def write_truth(path: Path, traj, names: Sequence[str]) -> None:
 
 
 def write_shared_grid(case: Path, build_true: Callable, noise: Mapping[str, float], out: Path,
-                      seed: int, nfe: int = 120, samples: int = 50, missing: int = 4) -> None:
+                      seed: int, nfe: int = 120, samples: int = 50, missing: int = 4,
+                      config: str = "config.toml") -> None:
     """Every experiment of ``case`` on one ragged grid of ``samples`` times in [1, horizon],
     each variable with its ``noise`` sd and ``missing`` cells left empty; the noise-free
     trajectories beside them (``<name>_true.csv.txt``)."""
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
-    for t, traj in true_runs(case, build_true, list(noise), nfe):
+    for t, traj in true_runs(case, build_true, list(noise), nfe, config=config):
         write_truth(out / f"{t['name']}_true.csv.txt", traj, list(noise))
         times = np.round(np.sort(rng.uniform(1.0, t["horizon"], samples)), 3)
         cols = {}
@@ -75,12 +76,13 @@ def write_shared_grid(case: Path, build_true: Callable, noise: Mapping[str, floa
         print(t["name"], *(f"{v} {np.nanmin(f[v]):.3f}-{np.nanmax(f[v]):.3f}" for v in noise), flush=True)
 
 
-def main(description: str, write: Callable[[Path, int], None], case: Path, seed: int) -> None:
+def main(description: str, write: Callable[[Path, int], None], case: Path, seed: int,
+         data: str = "data") -> None:
     """The command line of a ``gen.py``: ``[--seed N] [--out DIR]`` (default ``case/data``)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--seed", type=int, default=seed)
-    parser.add_argument("--out", type=Path, default=case / "data")
+    parser.add_argument("--out", type=Path, default=case / data)
     args = parser.parse_args()
     write(args.out, args.seed)

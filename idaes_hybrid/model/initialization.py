@@ -149,8 +149,10 @@ def _newton(system: EquationSystem, x: np.ndarray, rows, cols, tol: float, max_i
             trial = x.copy()
             trial[cols] += alpha * step
             f_trial = system.residuals(trial)[rows]
-            w_trial = weights * f_trial
-            if np.all(np.isfinite(f_trial)) and 0.5 * float(w_trial @ w_trial) <= (1 - 1e-4 * alpha) * phi:
+            with np.errstate(over="ignore"):  # a huge trial residual: merit inf, step refused
+                w_trial = weights * f_trial
+                merit = 0.5 * float(w_trial @ w_trial)
+            if np.all(np.isfinite(f_trial)) and merit <= (1 - 1e-4 * alpha) * phi:
                 break
             alpha *= 0.5
         else:
