@@ -168,6 +168,16 @@ def test_training_learns_k2_with_r1_known_on_a_coarse_grid():
         assert np.sqrt(np.mean(err**2)) < sd
 
 
+def _build_min_at_truth(fs):
+    """The learned flowsheet in minutes with k2 held at its Arrhenius truth (1/min)."""
+    model = _model()
+    model.build_learned_min(fs)
+    fs.k2_truth = pyo.Constraint(fs.time, rule=lambda fs, t: (
+        fs.r1.control_volume.reactions[t].k_rxn["R2"] == 60.0 * model.A_ARR["R2"] * pyo.units.min**-1
+        * pyo.exp(-model.EA["R2"] / (model.R_GAS * fs.r1.control_volume.properties_out[t].temperature
+                                      / pyo.units.K))))
+
+
 @pytest.mark.component
 def test_learned_package_in_minutes_matches_the_seconds_flowsheet():
     """A generic property package in minutes (flowsheet time_units = min): the learned package
@@ -177,14 +187,7 @@ def test_learned_package_in_minutes_matches_the_seconds_flowsheet():
     in minutes reproduces IDAES's true flowsheet in seconds at the same physical times."""
     from idaes_hybrid.training.flowsheet_problem import fixed_weight_model, initialize_flowsheet
 
-    model = _model()
-
-    def build(fs):
-        model.build_learned_min(fs)
-        fs.k2_truth = pyo.Constraint(fs.time, rule=lambda fs, t: (
-            fs.r1.control_volume.reactions[t].k_rxn["R2"] == 60.0 * model.A_ARR["R2"] * pyo.units.min**-1
-            * pyo.exp(-model.EA["R2"] / (model.R_GAS * fs.r1.control_volume.properties_out[t].temperature
-                                          / pyo.units.K))))
+    model, build = _model(), _build_min_at_truth
 
     # 600 mol/min = 10 mol/s; a heat step of 8 kW at 1/3 min = 20 s, in the package's power
     # unit kg m^2/min^3 (its energy is kg m^2/min^2, not J): 8000 * 60^3
@@ -234,3 +237,22 @@ def test_one_network_in_two_reactors_from_the_second_outlet_only():
         err = np.interp(truth["time"], traj["time"], traj[name]) - truth[name]
         assert np.sqrt(np.mean(err**2)) < sd
 
+
+
+@pytest.mark.component
+def test_simulation_in_minutes_keeps_the_converged_march_when_ipopt_stalls():
+    """``simulate_flowsheet`` on the learned minutes flowsheet (k2 at its truth): Ipopt's square solve stalls at the
+    round-off of the energy terms (max_iterations; the simulation was a PredictionError);
+    the converged march's solution is kept, and it is IDAES's true flowsheet in seconds."""
+    model = _model()
+    exp_min = FlowsheetExperiment("step", 5.0 / 3.0, pd.DataFrame(), inputs={
+        "F": 600.0, "Tf": 300.0, "Q": parse_input([[0, 0.0], [1.0 / 3.0, 8000.0 * 60**3]], "Q", None)})
+    sim = simulate_flowsheet(HybridFlowsheet(_build_min_at_truth, [], VARIABLES, time_units=pyo.units.min),
+                             exp_min, None, nfe=20, ncp=3, outputs=["cA", "cB", "T"])
+    exp_s = FlowsheetExperiment("step", 100.0, pd.DataFrame(), inputs={
+        "F": 10.0, "Tf": 300.0, "Q": parse_input([[0, 0.0], [20.0, 8000.0]], "Q", None)})
+    ref = simulate_flowsheet(HybridFlowsheet(model.build_true, [], VARIABLES), exp_s, None, nfe=20,
+                             ncp=3, outputs=["cA", "cB", "T"])
+    for name in ("cA", "cB", "T"):
+        np.testing.assert_allclose(sim.series[name], ref.series[name], rtol=1e-6)
+    assert sim.series["T"][-1] > sim.series["T"][0] + 10.0

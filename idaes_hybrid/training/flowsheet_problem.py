@@ -341,7 +341,14 @@ def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment,
     opts = {**SIMULATION_OPTIONS, "max_iter": 200 if march_error is None else 1000, **(options or {})}
     # a run's [solver] tol is the training's; a square simulation is solved to 1e-8 at least
     opts["tol"] = min(float(opts["tol"]), SIMULATION_OPTIONS["tol"])
+    marched = None if march_error else unfixed_values(m)
     res = solve_hybrid(m, net, opts) if net else solve_nl(m, opts)
+    if not res.ok and res.status is not SolveStatus.INFEASIBLE and marched and restore_within_bounds(marched):
+        # Ipopt may stall on round-off of large terms (a package in minutes: energy terms of
+        # 1e10) where the march has solved every equation to it.
+        _log.warning(f"simulation of {exp.name!r}: Ipopt ended {res.status.value} from the "
+                     "converged march; the marched solution is kept")
+        return Simulation(np.array(list(blk.fs.time)), variable_series(blk, hf, outputs), m)
     if res.status is SolveStatus.INFEASIBLE:
         # The discretized trajectory may leave a bound the true one only touches (a substrate
         # depleted within one element undershoots 0): the square system has its solution
@@ -355,6 +362,26 @@ def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment,
                               f"({res.termination_message})"
                               + (f"; the march failed before: {march_error}" if march_error else ""))
     return Simulation(np.array(list(blk.fs.time)), variable_series(blk, hf, outputs), m)
+
+
+def unfixed_values(m: pyo.Block) -> list[tuple]:
+    """``(variable, value)`` of every unfixed variable under ``m``."""
+    return [(v, v.value) for v in m.component_data_objects(pyo.Var, descend_into=True) if not v.fixed]
+
+
+def restore_within_bounds(values: list[tuple]) -> bool:
+    """Set each variable to its value in ``values``; whether all lie within their bounds
+    (beyond a relative 1e-8)."""
+    inside = True
+    for v, value in values:
+        v.set_value(value, skip_validation=True)
+        if value is None:
+            inside = False
+            continue
+        lo, hi = v.lb, v.ub
+        inside &= not ((lo is not None and value < lo - 1e-8 * max(1.0, abs(lo)))
+                       or (hi is not None and value > hi + 1e-8 * max(1.0, abs(hi))))
+    return inside
 
 
 def variable_series(blk: pyo.Block, hf: HybridFlowsheet, names: Sequence[str]) -> dict[str, np.ndarray]:
