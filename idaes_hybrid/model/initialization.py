@@ -85,7 +85,7 @@ DENSE_LIMIT = 200
 GROUP_NEWTON_ITER = 10
 #: A residual below this fraction of its equation's largest term (``_term_sizes``) where
 #: Newton can no longer decrease it is round-off: the block has converged.
-ROUNDOFF = 1e-10
+ROUNDOFF = 1e-8
 
 
 def _newton_step(jac, f: np.ndarray) -> np.ndarray | None:
