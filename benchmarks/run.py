@@ -60,6 +60,12 @@ def _regularization(argv: Sequence[str]) -> int:
     return regularization.main(argv)
 
 
+def _evidence(argv: Sequence[str]) -> int:
+    from benchmarks import evidence
+
+    return evidence.main(argv)
+
+
 def _uncertainty(argv: Sequence[str]) -> int:
     from benchmarks import uncertainty
 
@@ -129,6 +135,7 @@ BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "decomposition": _decomposition,
     "noise": _noise,
     "regularization": _regularization,
+    "evidence": _evidence,
     "uncertainty": _uncertainty,
     "trust_region": _trust_region,
     "closed_loop": _closed_loop,
