@@ -8,6 +8,7 @@ import pytest
 from idaes_hybrid.cases.registry import FED_BATCH_BIOREACTOR
 from idaes_hybrid.optimize.ensemble import EnsembleObjective, optimize_feed_ensemble
 from idaes_hybrid.optimize.feed import FeedRequest, OptimizationRequestError, optimize_feed
+from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.training.problem import Discretization
 from small_networks import monod_network
@@ -148,3 +149,43 @@ def test_a_rate_that_never_vanishes_is_infeasible_with_a_hint():
     limited = optimize_feed(MODEL.replace(spec=constant), request)
     assert limited.product_mass == pytest.approx(0.2 * 0.5 * (2.0 * 1.0 + 5.0 * 0.5), rel=1e-3)
     assert limited.trajectories["S"].min() >= 0.0
+
+
+def _inhibited_network(mu_max: float = 0.25, Ks: float = 1.0, S_zero: float = 4.0) -> NetworkSpec:
+    """A softplus network of (X, S) fitted to ``mu_max S / (Ks + S) (1 - S / S_zero)``: a
+    rate that turns negative above ``S_zero``, as an ensemble member extrapolating past
+    low-substrate training data can."""
+    from idaes_hybrid.diagnostics.diagnose import fit_output_layer
+
+    spec = NetworkSpec.dense(2, [16], 1, "softplus")
+    xs, ss = np.meshgrid(np.linspace(0.0, 8.0, 9), np.linspace(0.0, 25.0, 101))
+    v = np.column_stack([xs.ravel(), ss.ravel()])
+    z = (mu_max * v[:, 1] / (Ks + v[:, 1]) * (1.0 - v[:, 1] / S_zero))[:, None]
+    spec.input_mean, spec.input_std = v.mean(axis=0), v.std(axis=0)
+    spec.output_mean, spec.output_std = z.mean(axis=0), z.std(axis=0)
+    knots = (np.geomspace(0.05, 25.0, 16) - spec.input_mean[1]) / spec.input_std[1]
+    spec.weights[0] = np.column_stack([np.zeros(16), np.full(16, 6.0)])
+    spec.biases[0] = -6.0 * knots
+    assert fit_output_layer(spec, v, z, ridge=1e-6)
+    assert np.abs(spec.predict(v) - z).max() < 0.01
+    return spec
+
+
+@pytest.mark.component
+def test_a_member_infeasible_from_the_filling_feed_is_solved_from_f_min():
+    """A member whose rate is negative at high S: from the filling feed S rises past
+    S_zero, its product would fall below 0 and the solve ends infeasible (the old code
+    stopped there). Started again from F_min the ensemble of two copies of that network
+    reaches that network's own optimum (optimize_feed from F_min, one flowsheet)."""
+    from idaes_hybrid.optimize.feed import FeedProfile
+
+    request = FeedRequest({"X": 0.5, "P": 0.0, "S": 1.0, "V": 1.0}, Sf=20.0, horizon=40.0,
+                          n_intervals=4, F_bounds=(0.0, 0.2), V_max=2.5)
+    spec = _inhibited_network()
+    single = optimize_feed(MODEL.replace(spec=spec), request,
+                           initial_feed=FeedProfile.uniform([0.0] * 4, 40.0))
+    ens = optimize_feed_ensemble(MODEL, [spec, _inhibited_network()], request)
+    assert ens.status in ("optimal", "acceptable")
+    assert ens.product_mass == pytest.approx(single.product_mass, rel=1e-5)
+    np.testing.assert_allclose(ens.profile.values, single.profile.values, atol=1e-4)
+    assert min(traj["P"].min() for traj in ens.trajectories) >= -1e-8

@@ -136,9 +136,12 @@ def _with_pull(m: pyo.ConcreteModel, objective, controls: Sequence[Control],
 
 
 def add_controls(m: pyo.ConcreteModel, hf: HybridFlowsheet, blocks: Sequence[pyo.Block],
-                 controls: Sequence[Control], bounds: Sequence[float]) -> None:
+                 controls: Sequence[Control], bounds: Sequence[float],
+                 start: Mapping[str, InputProfile] | None = None) -> None:
     """Free every control as a piecewise-constant profile on the segments ``bounds``,
-    shared by the experiment ``blocks`` (one, or an ensemble's copies).
+    shared by the experiment ``blocks`` (one, or an ensemble's copies), each segment's
+    value starting at ``start`` (the profiles the blocks were marched with, from
+    :func:`starting_run`) or at the control's ``start``.
 
     The decision variable of segment ``k`` is ``m.control.<name>_scaled[k]`` in [0, 1]
     (the control's bounds mapped onto it); ``m.control.<name>[k]`` is the value in the
@@ -153,8 +156,9 @@ def add_controls(m: pyo.ConcreteModel, hf: HybridFlowsheet, blocks: Sequence[pyo
     m.control = pyo.Block()
     for c in controls:
         span = (c.upper - c.lower) or 1.0
+        first = start[c.name].values if start and c.name in start else [c.start] * len(m.segment)
         v = pyo.Var(m.segment, bounds=(0.0, 1.0 if c.upper > c.lower else 0.0),
-                    initialize=(c.start - c.lower) / span)
+                    initialize=lambda b, k, f=first, lo=c.lower, span=span: (f[k] - lo) / span)
         m.control.add_component(f"{c.name}_scaled", v)
         m.control.add_component(c.name, pyo.Expression(
             m.segment, rule=lambda b, k, v=v, lo=c.lower, span=span: lo + span * v[k]))
@@ -223,13 +227,14 @@ def _relation(expr, field: str):
 
 def _controlled_model(hf: HybridFlowsheet, exp: FlowsheetExperiment, spec, controls: Sequence[Control],
                       bounds: Sequence[float], nfe: int, ncp: int,
-                      input_boxes: Mapping[str, InputBox] | None) -> tuple:
+                      input_boxes: Mapping[str, InputBox] | None,
+                      start: Mapping[str, InputProfile] | None = None) -> tuple:
     """The fixed-weight model of ``exp`` marched with the starting profiles, its controls
     freed, and each term's trust region (if given): ``(m, blk, networks)``."""
     m, blk, net = fixed_weight_model(hf, exp, spec, nfe, ncp, f"optimize_{exp.name}")
     check_square(m, blk, net, f"optimization of {exp.name!r} (starting profile)")
     initialize_flowsheet(blk, net)
-    add_controls(m, hf, [blk], controls, bounds)
+    add_controls(m, hf, [blk], controls, bounds, start)
     add_trust_region(m, net, input_boxes, f"optimization of {exp.name!r}")
     return m, blk, net
 
@@ -303,7 +308,7 @@ def optimize_flowsheet(
         Stream the solver log.
     """
     bounds, guess, exp = starting_run(experiment, controls, segments, start)
-    m, blk, net = _controlled_model(hf, exp, spec, controls, bounds, nfe, ncp, input_boxes)
+    m, blk, net = _controlled_model(hf, exp, spec, controls, bounds, nfe, ncp, input_boxes, guess)
     add_user_constraints(m, constraints(blk) if constraints else {})
     m.user_objective = pyo.Expression(expr=objective(blk))
     centre = {c.name: guess[c.name].values for c in controls}

@@ -100,6 +100,7 @@ def optimize_flowsheet_ensemble(
     mode: EnsembleObjective | str = EnsembleObjective.EXPECTED,
     input_boxes: Mapping[str, InputBox] | None = None,
     tee: bool = False,
+    start: Mapping[str, Sequence[float]] | None = None,
 ) -> FlowsheetEnsembleResult:
     """Optimize piecewise-constant inputs for every member of an ensemble at once.
 
@@ -118,15 +119,18 @@ def optimize_flowsheet_ensemble(
         solved from the expected objective's optimum).
     tee
         Stream the solver log.
+    start
+        Starting profile per control (one value per segment) instead of its ``start``,
+        as for :func:`~idaes_hybrid.optimize.flowsheet.optimize_flowsheet`.
     """
     mode = EnsembleObjective(mode)
     if len(members) < 2:
         raise FlowsheetOptimizationError(f"members: an ensemble optimization needs at least 2 "
                                          f"members, got {len(members)}")
-    bounds, _, exp = starting_run(experiment, controls, segments)
+    bounds, guess, exp = starting_run(experiment, controls, segments, start)
     m = pyo.ConcreteModel(name=f"optimize_ensemble_{exp.name}")
     blocks, nets = _member_blocks(m, hf, exp, members, nfe, ncp)
-    add_controls(m, hf, blocks, controls, bounds)
+    add_controls(m, hf, blocks, controls, bounds, guess)
     for k, blk in enumerate(blocks):
         add_trust_region(m.member[k], nets[k], input_boxes, f"ensemble optimization, member {k}")
         add_user_constraints(m.member[k], constraints(blk) if constraints else {})
