@@ -11,7 +11,7 @@ from scipy.optimize import brentq
 from idaes_hybrid.nn.block import NeuralNetworkBlock
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
-from idaes_hybrid.solve.magnitude_scaling import magnitude_scaling
+from idaes_hybrid.solve.magnitude_scaling import magnitude_scaling, round_off_scaling
 
 
 class _Linear:
@@ -98,3 +98,20 @@ def test_scaled_solve_with_a_never_active_or_an_active_limit_reaches_the_known_o
     assert found[315.0][1] == pytest.approx(315.0, abs=1e-5)
     assert found[315.0][0] == pytest.approx((3.15e6 - 2.9e6) / 30.0, rel=1e-6)
     assert found[315.0][2] == pytest.approx(0.1 * (z(315.0) - target) ** 2, rel=1e-6)
+
+
+@pytest.mark.unit
+def test_round_off_scaling_caps_rows_whose_terms_exceed_the_tolerance():
+    # row 0: a holdup of 2e9 over an element (coefficient 72): terms of 1.4e11, gradient 72;
+    # row 1: a gradient of 1e4 (Ipopt's rule: 100 / 1e4); row 2: small terms
+    x0 = np.array([2.0e9, 300.0, 0.5])
+    prob = _Linear(grad=[0.0, 500.0, 1.0], rows=[0, 1, 2], cols=[0, 1, 2], vals=[72.0, 1e4, 1.0])
+    obj, xs, gs = round_off_scaling(prob, x0, 3, tol=1e-8)
+    cap = 1e-8 / (10.0 * np.finfo(float).eps * 72.0 * 2.0e9)
+    np.testing.assert_allclose(gs, [cap, 1e-2, 1.0])
+    np.testing.assert_allclose(xs, 1.0)
+    assert obj == pytest.approx(0.2)
+    # round-off of the largest term (a few ulps) is below tol after scaling
+    assert 4 * np.spacing(72.0 * 2.0e9) * gs[0] < 1e-8
+    # no row too large for the tolerance: Ipopt's own rule, nothing to set
+    assert round_off_scaling(prob, np.array([2.0e3, 300.0, 0.5]), 3, tol=1e-8) is None

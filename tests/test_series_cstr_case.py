@@ -5,6 +5,7 @@ of B -> C. Written from the how-to; the truth is IDAES's generic reaction packag
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -261,3 +262,24 @@ def test_simulation_in_minutes_keeps_the_converged_march_when_ipopt_stalls(build
     for name in ("cA", "cB", "T"):
         np.testing.assert_allclose(sim.series[name], ref.series[name], rtol=1e-6)
     assert sim.series["T"][-1] > sim.series["T"][0] + 10.0
+
+
+@pytest.mark.integration
+def test_smoother_in_minutes_stops_at_its_optimum():
+    """``config_min.toml`` (the case in minutes) on a coarse grid: the smoother's energy rows
+    carry terms of 1e11 (kg m^2/min^2 holdups over elements of minutes) with gradients below
+    Ipopt's scaling threshold; their round-off (3e-5) stayed above ``tol`` and Ipopt ran to
+    ``max_iter`` (3000 iterations, restoration phases) at the optimum it had reached in ~10.
+    Those rows are now scaled down for the round-off of their terms: optimal in a few."""
+    from idaes_hybrid.config.flowsheet import load_flowsheet_config
+    from idaes_hybrid.training import flowsheet_train as ft
+    from idaes_hybrid.training.flowsheet_problem import build_flowsheet_training_model, smoothness
+
+    cfg = load_flowsheet_config(CASE / "config_min.toml")
+    exps = [e for e in cfg.experiments if e.name == "b1"]
+    m = build_flowsheet_training_model(cfg.flowsheet, exps, cfg.network_specs(), nfe=8, ncp=3)
+    m.smoother_objective = pyo.Objective(expr=m.data_fit + cfg.training.smoother_penalty * smoothness(m))
+    settings = dataclasses.replace(cfg.training, smoother_options={"max_iter": 60})
+    report = ft.smoother_stage(m, cfg.flowsheet, exps, ft.TRAINING_OPTIONS, settings, tee=False)
+    assert report.status == "optimal"
+    assert report.iterations < 40

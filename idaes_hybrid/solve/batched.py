@@ -24,6 +24,7 @@ import idaes.logger as idaeslog
 from idaes_hybrid.nn.batched import BatchedNetwork
 from idaes_hybrid.nn.block import as_networks
 from idaes_hybrid.solve.magnitude_scaling import magnitude_scaling as scale_by_magnitude
+from idaes_hybrid.solve.magnitude_scaling import round_off_scaling
 from idaes_hybrid.solve.solver import IPOPT_STATUS, SolveResult, SolveStatus
 
 _log = idaeslog.getLogger(__name__)
@@ -357,7 +358,9 @@ def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool 
     magnitude_scaling
         Scale every variable by the magnitude of its starting value instead
         (:func:`~idaes_hybrid.solve.magnitude_scaling.magnitude_scaling`): Ipopt's stopping
-        test then holds for decisions of any size (optimizations).
+        test then holds for decisions of any size (optimizations). Neither: Ipopt's own
+        rule, rows whose terms are too large for ``tol`` scaled down
+        (:func:`~idaes_hybrid.solve.magnitude_scaling.round_off_scaling`).
     """
     if user_scaling and magnitude_scaling:
         raise ValueError("solve_batched: choose user_scaling or magnitude_scaling, not both")
@@ -380,6 +383,11 @@ def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool 
     elif magnitude_scaling:
         problem.set_problem_scaling(*scale_by_magnitude(prob_obj, bn.x0, len(bn.cl)))
         opts["nlp_scaling_method"] = "user-scaling"
+    elif "nlp_scaling_method" not in opts:  # rows too large for tol scaled down (round-off)
+        capped = round_off_scaling(prob_obj, bn.x0, len(bn.cl), float(opts.get("tol", 1e-8)))
+        if capped is not None:
+            problem.set_problem_scaling(*capped)
+            opts["nlp_scaling_method"] = "user-scaling"
     for key, val in opts.items():
         problem.add_option(key, val)
     build_time = time.perf_counter() - start

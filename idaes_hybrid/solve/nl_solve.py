@@ -21,6 +21,7 @@ from pyomo.repn.plugins.nl_writer import NLWriter
 import idaes.logger as idaeslog
 
 from idaes_hybrid.solve.magnitude_scaling import magnitude_scaling as scale_by_magnitude
+from idaes_hybrid.solve.magnitude_scaling import round_off_scaling
 from idaes_hybrid.solve.solver import IPOPT_STATUS, SolveResult, SolveStatus
 
 _log = idaeslog.getLogger(__name__)
@@ -90,7 +91,10 @@ def solve_nl(model: pyo.Block, options: dict | None = None, tee: bool = False,
     magnitude_scaling
         Scale every variable by the magnitude of its starting value
         (:func:`~idaes_hybrid.solve.magnitude_scaling.magnitude_scaling`), rows and
-        objective by Ipopt's gradient-based rule in the scaled variables.
+        objective by Ipopt's gradient-based rule in the scaled variables. Without it (and
+        without an ``nlp_scaling_method`` in ``options``) Ipopt's own rule, with rows whose
+        terms are too large for ``tol`` scaled down
+        (:func:`~idaes_hybrid.solve.magnitude_scaling.round_off_scaling`).
 
     Returns
     -------
@@ -115,6 +119,11 @@ def solve_nl(model: pyo.Block, options: dict | None = None, tee: bool = False,
     if magnitude_scaling:
         problem.set_problem_scaling(*scale_by_magnitude(prob, x0, len(nl.g_l)))
         opts["nlp_scaling_method"] = "user-scaling"
+    elif "nlp_scaling_method" not in opts:
+        capped = round_off_scaling(prob, x0, len(nl.g_l), float(opts.get("tol", 1e-8)))
+        if capped is not None:
+            problem.set_problem_scaling(*capped)
+            opts["nlp_scaling_method"] = "user-scaling"
     for key, val in opts.items():
         problem.add_option(key, val)
     x, sol = problem.solve(x0)
