@@ -12,8 +12,8 @@ The solver sees this objective divided by half the number of training observatio
 (the mean squared scaled residual plus ``alpha / N * ||theta||^2``), which leaves the
 minimizer unchanged and keeps the objective of order one.
 
-Not given, ``alpha`` is :data:`DEFAULT_PRIOR` (2.5: a Gaussian prior of sd 0.63 on weights
-that act on normalized inputs and outputs, the evidence's typical choice). With ``regularization = "cv"``, :func:`cross_validate`
+Not given, ``alpha`` is :data:`DEFAULT_PRIOR` (1: a unit Gaussian prior on weights that act
+on normalized inputs and outputs). With ``regularization = "cv"``, :func:`cross_validate`
 solves the model once per held-out training experiment and candidate ``alpha`` (a line
 search on a grid): the held-out experiment's
 data leave the objective (its weight is set to zero), so its states are the model's
@@ -44,12 +44,8 @@ DEFAULT_GRID: tuple[float, ...] = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 #: choice when cross-validation cannot run (one training experiment, decomposition, update).
 #: Leave-one-experiment-out cross-validation is not the default: on three fed-batch data
 #: sets it beat this prior on one and lost on two, at 2-10 times the cost
-#: (benchmarks/results/regularization.md). 2.5 is the median of the prior precision the
-#: evidence supports (MacKay's ``gamma / ||theta||^2`` at the trained weights: 1.9-4.5 over 18
-#: generated fed-batch configs, benchmarks/results/evidence.md); against 1 it lowered the
-#: default path's validation RMSE (geometric mean 0.062 -> 0.054) and kept every set within
-#: 1.25x of the run given the true noise (benchmarks/results/noise.md).
-DEFAULT_PRIOR = 2.5
+#: (benchmarks/results/regularization.md).
+DEFAULT_PRIOR = 1.0
 #: Solver options of the warm-started cross-validation solves (a small barrier start: each
 #: begins at the solution of a neighbouring problem).
 #: A solve that needs more iterations counts as failed (its candidate is dropped).

@@ -114,8 +114,8 @@ class TrainingSettings:
         Prior precision ``alpha`` of the weights: the objective is
         ``sum r^2 / (2 sd^2) + alpha / 2 * ||theta||^2`` (see
         :mod:`idaes_hybrid.training.regularization`). ``None`` (the default):
-        ``DEFAULT_PRIOR`` = 2.5. ``"cv"``: chosen by leave-one-experiment-out
-        cross-validation, a line search on ``DEFAULT_GRID`` from ``DEFAULT_PRIOR`` (which stays when that cannot
+        ``DEFAULT_PRIOR`` = 1. ``"cv"``: chosen by leave-one-experiment-out
+        cross-validation, a line search on ``DEFAULT_GRID`` from 1 (1 when that cannot
         run: one training experiment, decomposition, a model update).
     smoother_penalty
         Smoothness weight ``c_s`` of the smoother problem.
