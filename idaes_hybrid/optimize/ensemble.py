@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -34,9 +34,7 @@ from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.optimize.fed_batch_objective import FEED, FeedObjective, SharedVolumeLimit
 from idaes_hybrid.optimize.feed import (
     FeedProfile, FeedRequest, OptimizationError, OptimizationRequestError, feed_problem,
-    feed_trajectories)
-from idaes_hybrid.optimize.flowsheet import FlowsheetOptimizationError
-from idaes_hybrid.solve.solver import SolveStatus
+    feed_trajectories, solved_from_filling_or_f_min)
 from idaes_hybrid.optimize.flowsheet_ensemble import EnsembleObjective, optimize_flowsheet_ensemble
 from idaes_hybrid.training.hybrid_model import HybridModel
 
@@ -127,7 +125,9 @@ def optimize_feed_ensemble(model: HybridModel, members: Sequence[NetworkSpec], r
             problem.ncp, model.solver_options_dict, objective,
             {term: input_box} if input_box is not None else None, tee, start=start_at)
 
-    res = _solved_from_starts(solve, request, what)
+    res = solved_from_filling_or_f_min(
+        solve, None, request, True, lambda err, retried: OptimizationError(
+            f"{what} failed{' from the filling feed (infeasible) and from F_min' if retried else ''}: {err}"), what)
     blocks = [res.model.member[k].experiment[problem.scenario.name] for k in range(len(members))]
     out = EnsembleFeedResult(FeedProfile(tuple(res.segment_times), tuple(res.profiles[FEED])), objective,
                              [-v for v in res.member_objectives],
@@ -137,22 +137,3 @@ def optimize_feed_ensemble(model: HybridModel, members: Sequence[NetworkSpec], r
               f"product {out.product_mass:.5g} g, {res.status} after {res.iterations} iterations")
     return out
 
-
-def _solved_from_starts(solve: Callable[[dict | None], Any], request: FeedRequest, what: str):
-    """``solve(None)`` (from the filling feed); infeasible there, once more from ``F_min``.
-
-    The filling feed runs S high early; a member whose learned rate turns negative there
-    drives a product to its bound 0 and Ipopt ends locally infeasible although ``F_min``
-    (little substrate, every member's rate where the data were) is a feasible start.
-    """
-    try:
-        return solve(None)
-    except FlowsheetOptimizationError as err:
-        if err.result is None or err.result.status is not SolveStatus.INFEASIBLE:
-            raise OptimizationError(f"{what} failed: {err}") from err
-        _log.info(f"{what}: infeasible from the filling feed ({err}); starting again from F_min")
-    try:
-        return solve({FEED: [float(request.F_bounds[0])] * int(request.n_intervals)})
-    except FlowsheetOptimizationError as again:
-        raise OptimizationError(f"{what} failed from the filling feed (infeasible) and from "
-                                f"F_min: {again}") from again

@@ -312,26 +312,29 @@ def feed_trajectories(blk: pyo.Block, hf: HybridFlowsheet,
     return {"time": np.array(list(blk.fs.time)), **variable_series(blk, hf, names)}
 
 
-def _infeasible(err: FlowsheetOptimizationError) -> bool:
-    return err.result is not None and err.result.status is SolveStatus.INFEASIBLE
+def solved_from_filling_or_f_min(solve: Callable[[dict | None], Any], start: dict | None,
+                                 request: FeedRequest, retry: bool,
+                                 failure: Callable[[FlowsheetOptimizationError, bool], Exception],
+                                 context: str = "feed optimization (trust region)"):
+    """``solve(start)``; with ``retry``, infeasible from the filling feed (``start`` None),
+    once more from ``F_min``: the filling feed runs S high early, which can lie far outside a
+    trust region or where a learned rate turns negative, while ``F_min`` keeps every state
+    near the data.
 
-
-def _solved(solve: Callable[[dict | None], Any], start: dict | None, trust_region: bool,
-            kinetics: KineticsMode, request: FeedRequest):
-    """``solve(start)``; inside a trust region, infeasible from the filling feed, once more
-    from ``F_min`` (that start can lie far outside the region). Failures raise
-    :class:`OptimizationError` with their hint."""
+    ``failure(err, retried)`` builds the exception raised for a failed solve (``retried``:
+    the ``F_min`` start failed too).
+    """
     try:
         return solve(start)
     except FlowsheetOptimizationError as err:
-        if not (trust_region and start is None and _infeasible(err)):
-            raise _failure(err, kinetics, trust_region) from err
-    _log.info("feed optimization: infeasible from the filling feed inside the trust region; "
-              "starting again from F_min")
+        infeasible = err.result is not None and err.result.status is SolveStatus.INFEASIBLE
+        if not (retry and start is None and infeasible):
+            raise failure(err, False) from err
+        _log.info(f"{context}: infeasible from the filling feed ({err}); starting again from F_min")
     try:
         return solve({FEED: [float(request.F_bounds[0])] * int(request.n_intervals)})
     except FlowsheetOptimizationError as again:
-        raise _failure(again, kinetics, True) from again
+        raise failure(again, True) from again
 
 
 def _infeasible_hint(result: SolveResult | None, kinetics: KineticsMode, trust_region: bool = False) -> str:
@@ -451,8 +454,7 @@ def optimize_feed(model: HybridModel, request: FeedRequest, *,
     tick = time.perf_counter()
     start, (pull, centre) = _start_profile(initial_feed, request), _pull(proximal, request)
     hf, problem = _flowsheet(model, kinetics), feed_problem(request, definition, model.discretization)
-    term = term_name(definition)
-    external = kinetics is KineticsMode.EXTERNAL
+    term, external = term_name(definition), kinetics is KineticsMode.EXTERNAL
     boxes = {term: input_box} if input_box is not None and external else None
 
     def solve(start_at: dict | None):
@@ -462,7 +464,8 @@ def optimize_feed(model: HybridModel, request: FeedRequest, *,
             problem.ncp, model.solver_options_dict, boxes, start=start_at, pull=pull,
             pull_centre=centre, tee=tee)
 
-    res = _solved(solve, start, boxes is not None, kinetics, request)
+    res = solved_from_filling_or_f_min(solve, start, request, boxes is not None,
+                                       lambda err, _: _failure(err, kinetics, boxes is not None))
     wall = time.perf_counter() - tick
     out = FeedOptimizationResult(
         profile=FeedProfile(tuple(res.segment_times), tuple(res.profiles[FEED])),

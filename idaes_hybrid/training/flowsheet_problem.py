@@ -28,6 +28,7 @@ from idaes_hybrid.nn.block import NeuralNetworkBlock
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.solve.solver import SolveStatus
+from idaes_hybrid.solve.values import restore_values, unfixed_values, within_bounds
 from idaes_hybrid.training.simulation import PredictionError, Simulation
 from idaes_hybrid.training.problem import interpolation_weights, observation_scales
 from idaes_hybrid.training.regularization import add_likelihood_objective_parts
@@ -343,7 +344,8 @@ def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment,
     opts["tol"] = min(float(opts["tol"]), SIMULATION_OPTIONS["tol"])
     marched = None if march_error else unfixed_values(m)
     res = solve_hybrid(m, net, opts) if net else solve_nl(m, opts)
-    if not res.ok and res.status is not SolveStatus.INFEASIBLE and marched and restore_within_bounds(marched):
+    if not res.ok and res.status is not SolveStatus.INFEASIBLE and marched and within_bounds(marched):
+        restore_values(marched)
         # Ipopt may stall on round-off of large terms (a package in minutes: energy terms of
         # 1e10) where the march has solved every equation to it.
         _log.warning(f"simulation of {exp.name!r}: Ipopt ended {res.status.value} from the "
@@ -362,26 +364,6 @@ def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment,
                               f"({res.termination_message})"
                               + (f"; the march failed before: {march_error}" if march_error else ""))
     return Simulation(np.array(list(blk.fs.time)), variable_series(blk, hf, outputs), m)
-
-
-def unfixed_values(m: pyo.Block) -> list[tuple]:
-    """``(variable, value)`` of every unfixed variable under ``m``."""
-    return [(v, v.value) for v in m.component_data_objects(pyo.Var, descend_into=True) if not v.fixed]
-
-
-def restore_within_bounds(values: list[tuple]) -> bool:
-    """Set each variable to its value in ``values``; whether all lie within their bounds
-    (beyond a relative 1e-8)."""
-    inside = True
-    for v, value in values:
-        v.set_value(value, skip_validation=True)
-        if value is None:
-            inside = False
-            continue
-        lo, hi = v.lb, v.ub
-        inside &= not ((lo is not None and value < lo - 1e-8 * max(1.0, abs(lo)))
-                       or (hi is not None and value > hi + 1e-8 * max(1.0, abs(hi))))
-    return inside
 
 
 def variable_series(blk: pyo.Block, hf: HybridFlowsheet, names: Sequence[str]) -> dict[str, np.ndarray]:

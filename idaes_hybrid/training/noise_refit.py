@@ -20,6 +20,7 @@ import pyomo.environ as pyo
 import idaes.logger as idaeslog
 
 from idaes_hybrid.solve.solver import SolveResult
+from idaes_hybrid.solve.values import restore_values, unfixed_values
 
 _log = idaeslog.getLogger(__name__)
 
@@ -99,14 +100,13 @@ def refit_noise(m: pyo.Block, levels: Mapping[str, dict], fit_rms: Mapping[str, 
     names = ", ".join(f"{k} {v['difference_estimate']:.3g} -> {v['sd']:.3g}" for k, v in new.items()
                       if v.get("refined"))
     _log.info(f"noise levels refined from the fit's residuals ({names}): refitting")
-    saved = [(v, v.value) for v in m.component_data_objects(pyo.Var, descend_into=True) if not v.fixed]
+    saved = unfixed_values(m)
     old_scales = dict(m.scales)
     set_fit_scales(m, fit_sums, {k: v["sd"] for k, v in new.items()})
     result = solve()
     if result.ok:
         return new, result
     _log.warning(f"noise refit: {result.status.value}; keeping the first fit and its levels")
-    for var, val in saved:
-        var.set_value(val, skip_validation=True)
+    restore_values(saved)
     set_fit_scales(m, fit_sums, old_scales)
     return dict(levels), result

@@ -35,6 +35,7 @@ import pyomo.environ as pyo
 
 from idaes_hybrid.model.experiment import DataError
 from idaes_hybrid.solve.solver import SolveResult
+from idaes_hybrid.solve.values import restore_values, unfixed_values
 
 _log = idaeslog.getLogger(__name__)
 
@@ -128,23 +129,13 @@ def prior_term(m: pyo.Block, l2):
     return m.prior_precision / m.n_observations * l2
 
 
-def _snapshot(m: pyo.Block) -> list[tuple]:
-    return [(v, v.value) for v in m.component_data_objects(pyo.Var, descend_into=True)
-            if not v.fixed]
-
-
-def _restore(values: list[tuple]) -> None:
-    for v, val in values:
-        v.set_value(val, skip_validation=True)
-
-
 class _Folds:
     """Leave-one-experiment-out solves of one model; each fold keeps its last solution."""
 
     def __init__(self, m: pyo.Block, solve: Callable[[str], SolveResult], n_obs: Mapping[str, int],
                  start_fold: Callable[[str], None] | None):
         self.m, self.solve, self.n_obs, self.start_fold = m, solve, dict(n_obs), start_fold
-        self.base = _snapshot(m)  # the start of a fold without a solution of its own
+        self.base = unfixed_values(m)  # the start of a fold without a solution of its own
         self.iterations = 0
         self.records: list[dict] = []
 
@@ -157,9 +148,9 @@ class _Folds:
             for e in m.fit_weight:
                 m.fit_weight[e] = 0.0 if e == held else 1.0
             if held in starts:
-                _restore(starts[held])
+                restore_values(starts[held])
             else:
-                _restore(self.base)
+                restore_values(self.base)
                 if self.start_fold is not None:
                     self.start_fold(held)
             res = self.solve(f"cross-validation, {held!r} held out, alpha={alpha:g}")
@@ -168,7 +159,7 @@ class _Folds:
                 folds[held] = math.inf
                 break  # this candidate is out: no need to solve its other folds
             folds[held] = float(pyo.value(m.experiment_fit[held])) / self.n_obs[held]
-            ends[held] = _snapshot(m)
+            ends[held] = unfixed_values(m)
         total = sum(self.n_obs.values())
         score = sum(folds.get(e, math.inf) * n for e, n in self.n_obs.items()) / total
         self.records.append({"alpha": alpha, "folds": {e: folds.get(e, math.inf) for e in self.n_obs},
@@ -223,7 +214,7 @@ def cross_validate(m: pyo.Block, solve: Callable[[str], SolveResult],
             best, starts, improved = score, ends, True
         if improved:
             break  # unimodal: the other direction can only be worse
-    _restore(folds.base)
+    restore_values(folds.base)
     for e in m.fit_weight:
         m.fit_weight[e] = 1.0
     m.prior_precision.set_value(alpha0)
@@ -250,14 +241,14 @@ def choose_regularization(m: pyo.Block, solve: Callable[[str], SolveResult],
     choice = cross_validate(m, solve, n_obs, grid, start_fold)
     alpha0 = float(pyo.value(m.prior_precision))
     if choice.alpha != alpha0:
-        base = _snapshot(m)
+        base = unfixed_values(m)
         m.prior_precision.set_value(choice.alpha)
         res = solve(f"train with alpha={choice.alpha:g}")
         choice.iterations += res.iterations
         if not (res.ok and res.solution_loaded):
             _log.warning(f"train with alpha={choice.alpha:g}: {res.status.value}; keeping the "
                          f"solution with alpha={alpha0:g}")
-            _restore(base)
+            restore_values(base)
             m.prior_precision.set_value(alpha0)
             choice = RegularizationChoice(
                 alpha0, RegularizationSource.DEFAULT, choice.path,
