@@ -323,6 +323,15 @@ def optimize_flowsheet(
                                        res.iterations, res.wall_time_s, m)
 
 
+#: Ipopt's ``acceptable_tol`` of optimization solves unless the ``[solver]`` table sets it.
+#: Optimizations over ensembles (and plateaus of the objective: many feeds that exhaust the
+#: substrate give the same product) can end with Ipopt failing to compute a step after
+#: hundreds of iterations at a feasible point whose dual infeasibility is ~1e-3 of the
+#: objective's scale; with Ipopt's default (1e-6) that point is lost ("unrecoverable error"),
+#: with 1e-4 Ipopt returns it as "acceptable" (reported so).
+OPTIMIZATION_ACCEPTABLE_TOL = 1e-4
+
+
 def solve_controls(m: pyo.ConcreteModel, nets: Sequence, controls: Sequence[Control],
                    options: dict | None, context: str, tee: bool = False) -> tuple:
     """Solve an optimization built with :func:`add_controls`; ``(SolveResult, profiles)``.
@@ -331,7 +340,8 @@ def solve_controls(m: pyo.ConcreteModel, nets: Sequence, controls: Sequence[Cont
     from idaes_hybrid.solve.batched import solve_hybrid
     from idaes_hybrid.solve.nl_solve import solve_nl
 
-    opts = {"tol": 1e-8, "max_iter": 500, "bound_push": 1e-8, "bound_frac": 1e-8, **(options or {})}
+    opts = {"tol": 1e-8, "max_iter": 500, "bound_push": 1e-8, "bound_frac": 1e-8,
+            "acceptable_tol": OPTIMIZATION_ACCEPTABLE_TOL, **(options or {})}
     # Decisions and states of very different sizes (W, J, mol/m^3): scaled by their
     # magnitudes, or Ipopt may stop "optimal" where the reduced gradient is of order 1.
     res = solve_hybrid(m, list(nets), opts, tee=tee, magnitude_scaling=True) if nets else \
