@@ -35,6 +35,7 @@ from idaes.core.util.exceptions import InitializationError
 
 from idaes_hybrid.model.dof import dof_causes
 from idaes_hybrid.solve.nl_system import EquationSystem, physics_constraints
+from idaes_hybrid.solve.square_block import solve_square_block
 from idaes_hybrid.nn.block import as_networks
 
 _log = idaeslog.getLogger(__name__)
@@ -398,6 +399,9 @@ class HybridUnitInitializer(InitializerBase):
                                       weighted=True)
                 stats["newton_iterations"] += its
                 stats["blocks_weighted"] = stats.get("blocks_weighted", 0) + 1
+            if not res <= tol:  # a non-root where the norm has a local minimum: Ipopt's globalization
+                x, res = solve_square_block(system, start, rows, cols, tol)
+                stats["blocks_by_ipopt"] = stats.get("blocks_by_ipopt", 0) + 1
             if not res <= tol:
                 names = [system.variables[c].name for c in cols]
                 times = [keys[c][1] for c in cols if keys[c][1] is not None]
@@ -407,7 +411,8 @@ class HybridUnitInitializer(InitializerBase):
                 raise InitializationError(
                     f"{model.name}: the march did not converge in the block of {len(cols)} variables "
                     f"({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}; {where}): "
-                    f"residual {res:.3g} after {its} Newton iterations, largest in {bad}")
+                    f"residual {res:.3g} after {its} Newton iterations and an Ipopt solve of the block, "
+                    f"largest in {bad}")
             worst = max(worst, res)
             for c in cols:
                 latest[keys[c][0]] = x[c]
