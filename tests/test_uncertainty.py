@@ -313,3 +313,29 @@ def test_cli_unit_train_and_predict_write_coverage_and_band_columns(tmp_path):
     cols = list(table.columns)
     assert cols[cols.index("S") + 1: cols.index("S") + 3] == ["S_lower", "S_upper"]
     assert (table["S_upper"] - table["S_lower"]).max() > 0
+
+
+@pytest.mark.component
+def test_laplace_started_at_the_trained_point_needs_no_march_and_gives_the_same_covariance(monkeypatch):
+    """``starts`` (``TrainingResult.solved_values``: each experiment's values at the solution)
+    replace the march of every inner problem; the covariance is the marched one's."""
+    cfg = _bioreactor()
+    train, _ = _split(cfg.experiments)
+    make = functools.partial(FlowsheetInnerSpec, hf=cfg.flowsheet, nfe=NFE, ncp=NCP)
+    theta = _network().flat_parameters()
+    marched = laplace_covariance(make, train, _network(), 1.0)
+    starts = {}
+    for e in train:
+        problem = InnerProblem(make(experiment=e, network=_network()))
+        res = problem.solve(theta, gradient=False)
+        problem.bn.load(res.warm.x[: len(problem.variables)])
+        starts[e.name] = {v.name: v.value for v in problem.model.experiment[e.name].component_data_objects(pyo.Var)
+                          if v.value is not None and not v.fixed}
+
+    def no_march(self, m, net):
+        raise AssertionError("marched although started at the solution")
+
+    monkeypatch.setattr(FlowsheetInnerSpec, "march", no_march)
+    started = laplace_covariance(make, train, _network(), 1.0, starts=starts)
+    np.testing.assert_allclose(started.covariance, marched.covariance, rtol=1e-6,
+                               atol=1e-9 * np.abs(marched.covariance).max())

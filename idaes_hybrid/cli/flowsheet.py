@@ -88,11 +88,13 @@ def uncertainty_after_training(config, result):
         train_member = flowsheet_member_trainer(config.flowsheet, result.spec, disc.nfe, disc.ncp,
                                                 config.training, alpha)
         return ensemble_bands_after_training(train_member, _simulator(config), config.experiments,
-                                             result.spec, config, result.noise, _spec_factory(config), alpha)
+                                             result.spec, config, result.noise, _spec_factory(config), alpha,
+                                             starts=result.solved_values)
 
     return validation_bands(_spec_factory(config), config.experiments, result.spec,
                             result.regularization["alpha"], config.uncertainty.level,
-                            logging.getLogger(LOGGER_NAME + ".cli"), result.noise)
+                            logging.getLogger(LOGGER_NAME + ".cli"), result.noise,
+                            starts=result.solved_values)
 
 
 def load_flowsheet_model(model_dir: str | Path, accept_edited: bool = False) -> dict:

@@ -14,18 +14,21 @@ def _noise_sd(noise: Mapping | None) -> dict[str, float] | None:
 
 
 def validation_bands(make_spec: Callable[..., Any], experiments: Sequence, spec, alpha: float,
-                     level: float, log: logging.Logger, noise: Mapping | None = None):
+                     level: float, log: logging.Logger, noise: Mapping | None = None,
+                     starts: Mapping | None = None):
     """Covariance and validation bands of a trained network
     (:func:`~idaes_hybrid.uncertainty.laplace.validation_uncertainty`), or ``None`` with a
     warning when the training experiments cannot be re-simulated (the model is kept).
-    ``noise``: the run's ``TrainingResult.noise`` (for the prediction intervals' coverage)."""
+    ``noise``: the run's ``TrainingResult.noise`` (for the prediction intervals' coverage);
+    ``starts``: its ``solved_values`` (the Laplace solves start at the trained point)."""
     from idaes_hybrid.model.experiment import split_by_role
     from idaes_hybrid.uncertainty.laplace import UncertaintyError, validation_uncertainty
 
     train, val = split_by_role(experiments)
     noise_sd = _noise_sd(noise)
     try:
-        return validation_uncertainty(make_spec, train, val, spec, float(alpha), level, noise_sd)
+        return validation_uncertainty(make_spec, train, val, spec, float(alpha), level, noise_sd,
+                                      starts=starts or None)
     except UncertaintyError as err:
         log.warning(f"uncertainty: no bands: {err}")
         return None
@@ -39,13 +42,14 @@ def is_ensemble(settings) -> bool:
 
 def ensemble_bands_after_training(train_member: Callable[..., Any], simulate: Callable[..., Any],
                                   experiments: Sequence, spec, config, noise: Mapping | None = None,
-                                  make_spec: Callable[..., Any] | None = None, alpha: float | None = None):
+                                  make_spec: Callable[..., Any] | None = None, alpha: float | None = None,
+                                  starts: Mapping | None = None):
     """Members and validation bands of an ``[uncertainty] method = "ensemble"`` run
     (:func:`~idaes_hybrid.uncertainty.ensemble.ensemble_uncertainty`; on the Dask engine
     when ``training.method = "decomposition"``), or ``None``. ``noise``: the run's
     ``TrainingResult.noise`` (members' data are perturbed by its noise levels);
     ``make_spec``, ``alpha``: the spec factory and prior precision of the prior share
-    (``resample = "residuals"``)."""
+    (``resample = "residuals"``); ``starts``: the run's ``solved_values``."""
     from idaes_hybrid.model.experiment import split_by_role
     from idaes_hybrid.uncertainty.ensemble import ensemble_uncertainty, ensemble_workers
 
@@ -54,7 +58,8 @@ def ensemble_bands_after_training(train_member: Callable[..., Any], simulate: Ca
     noise_sd = _noise_sd(noise)
     return ensemble_uncertainty(train_member, simulate, spec, train, val, settings.members, int(config.seed),
                                 settings.level, ensemble_workers(config.training), noise_sd,
-                                resample=settings.resample, make_spec=make_spec, alpha=alpha)
+                                resample=settings.resample, make_spec=make_spec, alpha=alpha,
+                                starts=starts or None)
 
 
 def learned_term_band(spec, uncertainty):

@@ -425,8 +425,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
     for net in nets:
         net.fix_weights()
     stages["diagnostics"], diagnostics = diagnostics_stage(m, nets, decomposed)
-    tick = time.perf_counter()
-    simulated = [*(train_exps if decomposed else []), *val_exps]
+    tick, simulated = time.perf_counter(), [*(train_exps if decomposed else []), *val_exps]
     per_exp, trajs, failed = _judge(m, hf, [] if decomposed else train_exps, simulated, trained,
                                     nfe, ncp, _judge_options(settings))
     stages["validate"] = StageReport(_validate_status(failed), time.perf_counter() - tick)
@@ -438,7 +437,8 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
         per_experiment_rmse=per_exp, trajectories=trajs, smoother_profiles=profiles[first],
         specs=trained, term_profiles=profiles, term_labels=term_labels(m, train_exps[0].name),
         noise=noise, regularization=choice.to_dict(), history=history,
-        diagnostics={**diagnostics, **({"validation_failures": failed} if failed else {})})
+        diagnostics={**diagnostics, **({"validation_failures": failed} if failed else {})},
+        solved_values={} if decomposed else starting_values(m, train_exps))
 
 
 def _validate_status(failed: dict) -> StageStatus:

@@ -264,6 +264,9 @@ class TrainingResult:
         :func:`~idaes_hybrid.training.predict.simulate`,
         :func:`~idaes_hybrid.optimize.feed.optimize_feed` and the twin; ``None`` on the
         flowsheet path.
+    solved_values
+        Each training experiment's free variable values at the trained point, by full
+        name: where a re-solve with the trained weights (the Laplace covariance) starts.
     """
 
     spec: NetworkSpec
@@ -285,6 +288,7 @@ class TrainingResult:
     noise: dict[str, dict] = field(default_factory=dict)
     regularization: dict = field(default_factory=dict)
     model: HybridModel | None = field(default=None, repr=False)
+    solved_values: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
 
     def metrics(self) -> dict:
         """The JSON-ready summary written to ``metrics.json``."""

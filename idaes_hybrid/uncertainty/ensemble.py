@@ -381,13 +381,14 @@ def predicted_bands(simulate: Simulator, experiment, base: Simulation, specs: Se
 
 
 def prior_share(make_spec: Callable[..., Any], train_experiments: Sequence, base: NetworkSpec,
-                alpha: float) -> np.ndarray:
+                alpha: float, starts: Mapping[str, Mapping[str, float]] | None = None) -> np.ndarray:
     """``alpha Sigma^2``: the prior draw's share of the Laplace posterior covariance
-    ``Sigma`` of ``base`` (:func:`~idaes_hybrid.uncertainty.laplace.laplace_covariance`),
-    the part of randomized MAP's scatter that perturbed data alone do not give."""
+    ``Sigma`` of ``base`` (:func:`~idaes_hybrid.uncertainty.laplace.laplace_covariance`,
+    started at ``starts``), the part of randomized MAP's scatter that perturbed data alone
+    do not give."""
     from idaes_hybrid.uncertainty.laplace import laplace_covariance
 
-    sigma = laplace_covariance(make_spec, train_experiments, base, float(alpha)).covariance
+    sigma = laplace_covariance(make_spec, train_experiments, base, float(alpha), starts=starts).covariance
     return float(alpha) * sigma @ sigma
 
 
@@ -429,7 +430,8 @@ def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_
                          noise_sd: Mapping[str, float] | None = None,
                          resample: Resampling = Resampling.RESIDUALS,
                          make_spec: Callable[..., Any] | None = None,
-                         alpha: float | None = None) -> EnsembleUncertainty | None:
+                         alpha: float | None = None,
+                         starts: Mapping[str, Mapping[str, float]] | None = None) -> EnsembleUncertainty | None:
     """Train an ensemble and band the validation experiments.
 
     Parameters
@@ -453,6 +455,9 @@ def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_
         The path's inner-problem spec factory and the prior precision: with ``residuals``
         the bands add the prior share of the posterior (:func:`prior_share`); ``None``:
         the members alone.
+    starts
+        The training experiments' values at the trained point (``TrainingResult.solved_values``):
+        the prior share's Laplace solves start there instead of a march.
 
     Returns
     -------
@@ -469,7 +474,7 @@ def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_
         try:
             if make_spec is None or alpha is None:
                 raise UncertaintyError("no spec factory or prior precision given")
-            ens.prior_covariance = prior_share(make_spec, train_experiments, base_spec, alpha)
+            ens.prior_covariance = prior_share(make_spec, train_experiments, base_spec, alpha, starts)
         except UncertaintyError as err:
             _log.warning(f"uncertainty: no prior share in the bands, members only: they are too narrow ({err})")
     bands, failures = {}, {}

@@ -93,12 +93,14 @@ class LaplaceCovariance:
 
 
 def _make(make_spec: Callable[..., InnerSource] | InnerSource, experiment, network: NetworkSpec,
-          scales: Mapping[str, float] | None) -> InnerSource:
-    """A spec from a factory (``make_spec(experiment=, network=, ...)``), or the spec itself."""
+          scales: Mapping[str, float] | None, start: Mapping[str, float] | None = None) -> InnerSource:
+    """A spec from a factory (``make_spec(experiment=, network=, ...)``), or the spec itself;
+    ``start``: the experiment's variable values to start from instead of a march."""
     if hasattr(make_spec, "build_model"):
         return make_spec
+    extra = {"start": dict(start)} if start else {}
     return make_spec(experiment=experiment, network=network, scales=scales, slack_penalty=None,
-                     options=dict(LAPLACE_OPTIONS))
+                     options=dict(LAPLACE_OPTIONS), **extra)
 
 
 def clip_to_positive_definite(precision: np.ndarray, floor: float) -> tuple[np.ndarray, int]:
@@ -116,7 +118,8 @@ def clip_to_positive_definite(precision: np.ndarray, floor: float) -> tuple[np.n
 
 def laplace_covariance(make_spec: Callable[..., InnerSource], train_experiments: Sequence,
                        network_spec: NetworkSpec, alpha: float,
-                       scales: Mapping[str, float] | None = None) -> LaplaceCovariance:
+                       scales: Mapping[str, float] | None = None,
+                       starts: Mapping[str, Mapping[str, float]] | None = None) -> LaplaceCovariance:
     """The Laplace posterior covariance of the trained weights.
 
     Parameters
@@ -134,6 +137,10 @@ def laplace_covariance(make_spec: Callable[..., InnerSource], train_experiments:
         Prior precision (``result.regularization["alpha"]``).
     scales
         Fit weights (default: those of the training, from ``train_experiments``).
+    starts
+        Per experiment, its variable values at the trained point
+        (``TrainingResult.solved_values``): each inner problem starts there, solved
+        already, instead of being marched with the trained weights.
 
     Returns
     -------
@@ -149,7 +156,8 @@ def laplace_covariance(make_spec: Callable[..., InnerSource], train_experiments:
     scales = dict(scales) if scales is not None else observation_scales(list(train_experiments))
     precision = float(alpha) * np.eye(theta.size)
     for exp in train_experiments:
-        res = InnerProblem(_make(make_spec, exp, network_spec, scales)).solve(theta, hessian=True)
+        start = (starts or {}).get(exp.name)
+        res = InnerProblem(_make(make_spec, exp, network_spec, scales, start)).solve(theta, hessian=True)
         if not res.ok or res.hessian is None:
             raise UncertaintyError(f"experiments[{exp.name!r}]: the simulation with the trained weights "
                                    f"failed ({res.status.value}); no Laplace covariance")
@@ -369,7 +377,8 @@ class ValidationUncertainty(ValidationBands):
 
 def validation_uncertainty(make_spec: Callable[..., InnerSource], train_experiments: Sequence,
                            validation_experiments: Sequence, network_spec: NetworkSpec, alpha: float,
-                           level: float, noise_sd: Mapping[str, float] | None = None
+                           level: float, noise_sd: Mapping[str, float] | None = None,
+                           starts: Mapping[str, Mapping[str, float]] | None = None
                            ) -> ValidationUncertainty:
     """The Laplace covariance of a trained network and the validation experiments' bands.
 
@@ -388,6 +397,8 @@ def validation_uncertainty(make_spec: Callable[..., InnerSource], train_experime
     noise_sd
         Measurement noise sd per variable (given or estimated): adds the coverage of the
         prediction intervals (``coverage_with_noise``).
+    starts
+        The training experiments' values at the trained point (see :func:`laplace_covariance`).
 
     Returns
     -------
@@ -395,7 +406,7 @@ def validation_uncertainty(make_spec: Callable[..., InnerSource], train_experime
         A validation experiment whose simulation fails is left out (and named in
         ``failures``).
     """
-    lap = laplace_covariance(make_spec, train_experiments, network_spec, alpha)
+    lap = laplace_covariance(make_spec, train_experiments, network_spec, alpha, starts=starts)
     bands, failures = {}, {}
     for exp in validation_experiments:
         try:
