@@ -378,6 +378,36 @@ def test_members_trained_on_the_dask_engine_equal_the_serial_ones(tmp_path):
         np.testing.assert_allclose(b.flat_parameters(), a.flat_parameters(), rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.component
+def test_a_member_started_at_the_base_solution_needs_no_march_and_trains_the_same(tmp_path, monkeypatch):
+    """The base run's ``solved_values`` replace the member's march of each experiment (its
+    states with the base weights); the member's network is the marched member's."""
+    from idaes_hybrid.config.run import load_run_config
+    from idaes_hybrid.config.unit_translation import as_flowsheet_config
+    from idaes_hybrid.training import flowsheet_train
+    from idaes_hybrid.training.unit_train import train
+    from idaes_hybrid.uncertainty.ensemble import Resampling, flowsheet_member_trainer, member_data
+
+    config = load_run_config(_unit_config(tmp_path, ""))
+    result = train(config.definition, config.experiments, config.network_spec(), config.discretization,
+                   config.physics, config.network_inputs, config.training)
+    fs, disc = as_flowsheet_config(config), config.discretization
+    train_exps = [e for e in fs.experiments if e.role.value == "train"]
+    assert set(result.solved_values) == {e.name for e in train_exps}
+    data = member_data(train_exps, 1, Resampling.RESIDUALS, {k: v["sd"] for k, v in result.noise.items()})
+    alpha = result.regularization["alpha"]
+    marched = flowsheet_member_trainer(fs.flowsheet, result.spec, disc.nfe, disc.ncp, fs.training, alpha)(data, 1)
+
+    def no_march(blk, net=None):
+        raise AssertionError("marched although started at the base solution")
+
+    monkeypatch.setattr(flowsheet_train, "initialize_flowsheet", no_march)
+    started = flowsheet_member_trainer(fs.flowsheet, result.spec, disc.nfe, disc.ncp, fs.training, alpha,
+                                       result.solved_values)(data, 1)
+    assert np.linalg.norm(marched.flat_parameters() - result.spec.flat_parameters()) > 1e-3
+    np.testing.assert_allclose(started.flat_parameters(), marched.flat_parameters(), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.unit
 def test_warm_start_prior_centre_overrides_the_anchor():
     """WarmStart.prior_centre overrides the anchor and the regularization pulls towards it."""

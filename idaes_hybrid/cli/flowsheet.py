@@ -86,7 +86,7 @@ def uncertainty_after_training(config, result):
         disc = config.discretization
         alpha = result.regularization["alpha"]
         train_member = flowsheet_member_trainer(config.flowsheet, result.spec, disc.nfe, disc.ncp,
-                                                config.training, alpha)
+                                                config.training, alpha, result.solved_values)
         return ensemble_bands_after_training(train_member, _simulator(config), config.experiments,
                                              result.spec, config, result.noise, _spec_factory(config), alpha,
                                              starts=result.solved_values)

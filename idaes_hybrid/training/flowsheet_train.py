@@ -285,21 +285,34 @@ def _fresh_start(m: pyo.Block, hf: HybridFlowsheet, train_exps, options: dict,
     return stages, profiles
 
 
-def _warm_start(m: pyo.Block, train_exps) -> tuple[dict, dict]:
-    """A trained model's networks in place: every experiment marched with them (no
-    smoother, no pre-training). Returns the stage reports and each term's profiles."""
+def _warm_start(m: pyo.Block, train_exps, starts: Mapping[str, Mapping[str, float]] | None = None
+                ) -> tuple[dict, dict]:
+    """A trained model's networks in place: every experiment marched with them, or started
+    at ``starts[name]`` (its values solved with these networks: ``TrainingResult.solved_values``)
+    where given (no smoother, no pre-training). Returns the stage reports and each term's profiles."""
     tick = time.perf_counter()
     nets = networks(m)
     for net in nets:
         net.fix_weights()
     for exp in train_exps:
-        initialize_flowsheet(m.experiment[exp.name], nets)
+        if starts and exp.name in starts:
+            _load_values(m.experiment[exp.name], starts[exp.name])
+        else:
+            initialize_flowsheet(m.experiment[exp.name], nets)
     for net in nets:
         net.initialize_points(outputs=False)
     profiles = {net.local_name: dict(zip(("inputs", "outputs"), io_arrays(net))) for net in nets}
     skipped = StageReport(StageStatus.SKIPPED, 0.0)
     return {"smoother": skipped, "pretrain": skipped,
             "warm_start": StageReport(StageStatus.MARCHED, time.perf_counter() - tick)}, profiles
+
+
+def _load_values(blk: pyo.Block, values: Mapping[str, float]) -> None:
+    """Set the free variables of ``blk`` named in ``values`` (full names)."""
+    for var in blk.component_data_objects(pyo.Var, descend_into=True):
+        value = values.get(var.name)
+        if value is not None and not var.fixed:
+            var.set_value(value, skip_validation=True)
 
 
 def diagnostics_stage(m: pyo.Block, nets: list, decomposed: bool) -> tuple[StageReport, dict]:
@@ -362,7 +375,8 @@ def _build_stage(hf: HybridFlowsheet, train_exps, spec, grid: tuple[int, int],
 def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperiment],
                     spec: NetworkSpec | Mapping[str, NetworkSpec], nfe: int = 20, ncp: int = 3,
                     settings: TrainingSettings | None = None, tee: bool = False,
-                    warm: bool = False, anchor: bool | NetworkSpec = True) -> TrainingResult:
+                    warm: bool = False, anchor: bool | NetworkSpec = True,
+                    starts: Mapping[str, Mapping[str, float]] | None = None) -> TrainingResult:
     """Train the flowsheet's learned terms by the simultaneous approach.
 
     Parameters
@@ -372,23 +386,21 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
     experiments
         Training and validation experiments (by ``role``).
     spec
-        Network sizes, activations and initial weights (inputs and outputs as the
-        term): one ``NetworkSpec`` for a flowsheet with one term, else
-        ``{term name: NetworkSpec}``. The result's ``specs`` holds every trained
-        network by term name (``spec`` the first).
-    nfe, ncp
-        Radau finite elements and collocation points per element.
-    settings
-        Regularization, smoother, pre-training and solver options.
-    tee
-        Stream the solver's output.
+        Network sizes, activations and initial weights: one ``NetworkSpec`` for a flowsheet
+        with one term, else ``{term name: NetworkSpec}``. The result's ``specs`` holds
+        every trained network by term name (``spec`` the first).
+    nfe, ncp, settings, tee
+        Radau elements and points per element; regularization, smoother, pre-training and
+        solver options; stream the solver's output.
     warm
-        ``spec`` are trained networks (a model update): no smoother and no
-        pre-training, states marched with them, and (``anchor``) the regularization
-        pulls the weights towards them (or towards an ``anchor`` network's) instead of zero.
+        ``spec`` are trained networks (a model update): no smoother and no pre-training,
+        states marched with them, and (``anchor``) the regularization pulls the weights
+        towards them (or towards an ``anchor`` network's) instead of zero.
+    starts
+        With ``warm``: values solved with ``spec`` by experiment (``solved_values``), not marched.
     """
     settings = _update_scaling(settings or TrainingSettings(), warm)
-    decomposed = settings.method is TrainingMethod.DECOMPOSITION
+    decomposed, start = settings.method is TrainingMethod.DECOMPOSITION, time.perf_counter()
     if decomposed and len(hf.terms) != 1:
         raise TrainingError(f"training.method: 'decomposition' trains one learned term; this "
                             f"flowsheet has {len(hf.terms)}: use 'simultaneous'")
@@ -396,7 +408,6 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
     train_exps, val_exps = _split(experiments)
     options = {**(TRAINING_OPTIONS if settings.solver_defaults is None else settings.solver_defaults),
                **settings.solver_options}
-    start = time.perf_counter()
     m, centres, stages, cross_validating, choice = _build_stage(
         hf, train_exps, spec, (nfe, ncp), settings, "decomposition" if decomposed else
         "model update" if warm else "", anchor if warm else False)
@@ -406,7 +417,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
     if resuming:  # the checkpoint holds weights and normalization: stages 1 and 2 are done
         begun, profiles = _resumed(m, hf)
     else:
-        begun, profiles = (_warm_start(m, train_exps) if warm
+        begun, profiles = (_warm_start(m, train_exps, starts) if warm
                            else _fresh_start(m, hf, train_exps, options, settings, tee))
     stages.update(begun)
     history, noise = [], noise_levels(train_exps)

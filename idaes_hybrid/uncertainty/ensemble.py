@@ -508,17 +508,19 @@ def member_settings(settings, alpha: float):
 
 
 def flowsheet_member_trainer(hf, base: NetworkSpec, nfe: int, ncp: int, settings,
-                             alpha: float) -> MemberTrainer:
+                             alpha: float, starts: Mapping[str, Mapping[str, float]] | None = None
+                             ) -> MemberTrainer:
     """Flowsheet path (one learned term):
     :func:`~idaes_hybrid.training.flowsheet_train.train_flowsheet` with ``warm=True``, the
-    prior centred on zero."""
+    prior centred on zero; an experiment in ``starts`` (the base run's ``solved_values``)
+    starts at the base solution instead of a march (perturbed data change no state)."""
     from idaes_hybrid.training.flowsheet_train import train_flowsheet
 
     member = member_settings(settings, alpha)
 
     def train_member(experiments: list, seed: int) -> NetworkSpec:
         return train_flowsheet(hf, experiments, base, nfe, ncp, dataclasses.replace(member, seed=seed),
-                               warm=True, anchor=False).spec
+                               warm=True, anchor=False, starts=starts).spec
 
     return train_member
 
