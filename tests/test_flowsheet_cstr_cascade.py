@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,15 +22,9 @@ NOISE_SD = 0.02  # mol/m^3, of C1 and C2 in the training data
 def _case_module():
     """The case's model.py under its own module name (a bare ``import model`` would leave
     ``sys.modules['model']`` pointing here for the other cases' tests)."""
-    import importlib.util
+    from case_modules import case_module
 
-    name = "cstr_cascade_model"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, CASE / "model.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-    return sys.modules[name]
+    return case_module("cstr_cascade_model", CASE / "model.py")
 
 
 @pytest.mark.unit

@@ -3,9 +3,7 @@ block alone (``idaes_hybrid.solve.square_block``)."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ from scipy.optimize import brentq
 
 from idaes_hybrid.solve.nl_system import EquationSystem
 from idaes_hybrid.solve.square_block import solve_square_block
+from case_modules import case_module
 
 CASE = Path(__file__).resolve().parents[1] / "benchmarks" / "cases" / "series_cstr"
 
@@ -41,13 +40,7 @@ def test_ipopt_solves_the_block_inside_the_bounds_and_leaves_other_columns():
 
 
 def _case():
-    name = "series_cstr_model"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, CASE / "model.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-    return sys.modules[name]
+    return case_module("series_cstr_model", CASE / "model.py")
 
 
 def _hot_build(fs):

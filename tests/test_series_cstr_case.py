@@ -6,9 +6,6 @@ of B -> C. Written from the how-to; the truth is IDAES's generic reaction packag
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +21,7 @@ from idaes.core.util.exceptions import ConfigurationError
 from idaes_hybrid.model import FlowsheetExperiment, HybridFlowsheet, LearnedReactionTerm
 from idaes_hybrid.model.inputs import parse_input
 from idaes_hybrid.training.flowsheet_problem import simulate_flowsheet
+from case_modules import case_module
 
 CASE = Path(__file__).resolve().parents[1] / "benchmarks" / "cases" / "series_cstr"
 VARIABLES = {"F": "fs.feed.flow_mol[*]", "Tf": "fs.feed.temperature[*]", "Q": "fs.r1.heat_duty[*]",
@@ -32,13 +30,7 @@ VARIABLES = {"F": "fs.feed.flow_mol[*]", "Tf": "fs.feed.temperature[*]", "Q": "f
 
 
 def _model():
-    name = "series_cstr_model"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, CASE / "model.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-    return sys.modules[name]
+    return case_module("series_cstr_model", CASE / "model.py")
 
 
 def _rhs(model, F: float, Tf: float, Q: float):
