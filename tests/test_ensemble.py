@@ -381,9 +381,11 @@ def test_members_trained_on_the_dask_engine_equal_the_serial_ones(tmp_path):
 @pytest.mark.component
 def test_a_member_started_at_the_base_solution_needs_no_march_and_trains_the_same(tmp_path, monkeypatch):
     """The base run's ``solved_values`` replace the member's march of each experiment (its
-    states with the base weights); the member's network is the marched member's."""
+    states with the base weights); the member's network is the marched member's; a member
+    runs no numerical checks."""
     from idaes_hybrid.config.run import load_run_config
     from idaes_hybrid.config.unit_translation import as_flowsheet_config
+    from idaes_hybrid.diagnostics import numerical_checks
     from idaes_hybrid.training import flowsheet_train
     from idaes_hybrid.training.unit_train import train
     from idaes_hybrid.uncertainty.ensemble import Resampling, flowsheet_member_trainer, member_data
@@ -401,9 +403,12 @@ def test_a_member_started_at_the_base_solution_needs_no_march_and_trains_the_sam
     def no_march(blk, net=None):
         raise AssertionError("marched although started at the base solution")
 
+    checked: list = []
     monkeypatch.setattr(flowsheet_train, "initialize_flowsheet", no_march)
+    monkeypatch.setattr(numerical_checks, "numerical_checks", lambda *a, **k: checked.append(a))
     started = flowsheet_member_trainer(fs.flowsheet, result.spec, disc.nfe, disc.ncp, fs.training, alpha,
                                        result.solved_values)(data, 1)
+    assert checked == []  # a member's numerical checks are not run (nobody reads them)
     assert np.linalg.norm(marched.flat_parameters() - result.spec.flat_parameters()) > 1e-3
     np.testing.assert_allclose(started.flat_parameters(), marched.flat_parameters(), rtol=1e-5, atol=1e-6)
 

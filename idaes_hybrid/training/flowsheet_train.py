@@ -315,14 +315,18 @@ def _load_values(blk: pyo.Block, values: Mapping[str, float]) -> None:
             var.set_value(value, skip_validation=True)
 
 
-def diagnostics_stage(m: pyo.Block, nets: list, decomposed: bool) -> tuple[StageReport, dict]:
+def diagnostics_stage(m: pyo.Block, nets: list, decomposed: bool,
+                      asked: bool = True) -> tuple[StageReport, dict]:
     """IDAES-style numerical checks of the trained model (residuals, bounds, scaled
-    Jacobian) with their stage report; a report never fails a finished training."""
+    Jacobian) with their stage report; a report never fails a finished training.
+    ``asked=False`` (an ensemble member, whose report nobody reads) skips them."""
     from idaes_hybrid.diagnostics.numerical_checks import numerical_checks
 
     tick = time.perf_counter()
     if decomposed:  # m holds the smoother's states, not a solution with the trained weights
         found = {"skipped": "decomposition: the inner problems are solved on the workers"}
+    elif not asked:
+        found = {"skipped": "not asked for"}
     else:
         try:
             checks = numerical_checks(m, nets)
@@ -376,7 +380,8 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
                     spec: NetworkSpec | Mapping[str, NetworkSpec], nfe: int = 20, ncp: int = 3,
                     settings: TrainingSettings | None = None, tee: bool = False,
                     warm: bool = False, anchor: bool | NetworkSpec = True,
-                    starts: Mapping[str, Mapping[str, float]] | None = None) -> TrainingResult:
+                    starts: Mapping[str, Mapping[str, float]] | None = None,
+                    diagnose: bool = True) -> TrainingResult:
     """Train the flowsheet's learned terms by the simultaneous approach.
 
     Parameters
@@ -392,12 +397,12 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
     nfe, ncp, settings, tee
         Radau elements and points per element; regularization, smoother, pre-training and
         solver options; stream the solver's output.
-    warm
+    warm, anchor, starts
         ``spec`` are trained networks (a model update): no smoother and no pre-training,
-        states marched with them, and (``anchor``) the regularization pulls the weights
-        towards them (or towards an ``anchor`` network's) instead of zero.
-    starts
-        With ``warm``: values solved with ``spec`` by experiment (``solved_values``), not marched.
+        states marched with them or loaded from ``starts`` (``solved_values`` by experiment),
+        and (``anchor``) the prior pulls the weights towards them (or ``anchor``'s), not zero.
+    diagnose
+        Run the numerical checks of the trained model (False: an ensemble member).
     """
     settings = _update_scaling(settings or TrainingSettings(), warm)
     decomposed, start = settings.method is TrainingMethod.DECOMPOSITION, time.perf_counter()
@@ -435,7 +440,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
     trained = {net.local_name: net.to_spec() for net in nets}
     for net in nets:
         net.fix_weights()
-    stages["diagnostics"], diagnostics = diagnostics_stage(m, nets, decomposed)
+    stages["diagnostics"], diagnostics = diagnostics_stage(m, nets, decomposed, diagnose)
     tick, simulated = time.perf_counter(), [*(train_exps if decomposed else []), *val_exps]
     per_exp, trajs, failed = _judge(m, hf, [] if decomposed else train_exps, simulated, trained,
                                     nfe, ncp, _judge_options(settings))
