@@ -392,7 +392,7 @@ def test_a_member_started_at_the_base_solution_needs_no_march_and_trains_the_sam
 
     config = load_run_config(_unit_config(tmp_path, ""))
     result = train(config.definition, config.experiments, config.network_spec(), config.discretization,
-                   config.physics, config.network_inputs, config.training)
+                   config.physics, config.network_inputs, config.training, keep_values=True)
     fs, disc = as_flowsheet_config(config), config.discretization
     train_exps = [e for e in fs.experiments if e.role.value == "train"]
     assert set(result.solved_values) == {e.name for e in train_exps}

@@ -52,7 +52,7 @@ def train_result(config, tee: bool = False):
 
     disc = config.discretization
     return train_flowsheet(config.flowsheet, config.experiments, config.network_specs(), disc.nfe,
-                           disc.ncp, config.training, tee=tee)
+                           disc.ncp, config.training, tee=tee, keep_values=config.uncertainty is not None)
 
 
 def _simulator(config):

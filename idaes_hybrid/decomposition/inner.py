@@ -37,6 +37,7 @@ from idaes.core.util.exceptions import InitializationError
 from idaes_hybrid.solve.batched import BatchedNLP, build_batched_nlp, interior_point_backend
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.solve.solver import IPOPT_STATUS, SolveStatus
+from idaes_hybrid.solve.values import set_named_values
 from idaes_hybrid.model.experiment import DataError
 
 _log = idaeslog.getLogger(__name__)
@@ -235,10 +236,7 @@ class InnerProblem:
         self.net.fix_weights()
         self.model = m
         if spec.start:
-            for name, value in spec.start.items():
-                var = m.find_component(name)
-                if var is not None and not var.fixed and value is not None:
-                    var.set_value(float(value), skip_validation=True)
+            set_named_values(m, spec.start)
         self._initialized = bool(spec.start)
         self.bn: BatchedNLP = build_batched_nlp(m, self.net, logger_every=0)
         netp = self.bn.net.only

@@ -415,7 +415,9 @@ class HybridUnitInitializer(InitializerBase):
                 stats["newton_iterations"] += its
                 stats["blocks_weighted"] = stats.get("blocks_weighted", 0) + 1
             if not res <= tol:  # a non-root where the norm has a local minimum: Ipopt's globalization
-                x, res = solve_square_block(system, start, rows, cols, tol)
+                x, norm = solve_square_block(system, start, rows, cols, tol)
+                res = _settled(system.residuals(x)[rows], norm,  # as Newton's: zero to its terms' round-off
+                               _term_sizes(system.jacobian(x)[rows][:, cols], x[cols]))
                 stats["blocks_by_ipopt"] = stats.get("blocks_by_ipopt", 0) + 1
             if not res <= tol:
                 names = [system.variables[c].name for c in cols]

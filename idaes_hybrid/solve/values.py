@@ -1,7 +1,10 @@
 """Snapshots of a model's free variable values: taken before a solve, put back after one
-that is not kept (a failed refit, a cross-validation fold, a stalled simulation)."""
+that is not kept (a failed refit, a cross-validation fold, a stalled simulation); by full
+name, to start another model built the same way (a re-solve with trained weights)."""
 
 from __future__ import annotations
+
+from typing import Mapping
 
 import pyomo.environ as pyo
 
@@ -28,3 +31,18 @@ def within_bounds(values: list[tuple], rel: float = 1e-8) -> bool:
                 (hi is not None and value > hi + rel * max(1.0, abs(hi))):
             return False
     return True
+
+
+def named_values(block: pyo.Block) -> dict[str, float]:
+    """Full name -> value of every unfixed variable under ``block`` that has a value."""
+    return {v.name: v.value for v in block.component_data_objects(pyo.Var, descend_into=True)
+            if v.value is not None and not v.fixed}
+
+
+def set_named_values(block: pyo.Block, values: Mapping[str, float]) -> None:
+    """Set every unfixed variable under ``block`` that ``values`` names (full names, as
+    :func:`named_values` of a model built the same way gives them)."""
+    for v in block.component_data_objects(pyo.Var, descend_into=True):
+        value = values.get(v.name)
+        if value is not None and not v.fixed:
+            v.set_value(float(value), skip_validation=True)

@@ -36,6 +36,7 @@ from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.solve.nl_solve import solve_nl
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.solve.solver import SolveResult
+from idaes_hybrid.solve.values import set_named_values
 from idaes_hybrid.solve.idaes_default import ensure_idaes_default_solver
 from idaes_hybrid.training.flowsheet_problem import (
     POINTS, build_flowsheet_training_model, flowsheet_rmse, initialize_flowsheet, networks,
@@ -296,7 +297,7 @@ def _warm_start(m: pyo.Block, train_exps, starts: Mapping[str, Mapping[str, floa
         net.fix_weights()
     for exp in train_exps:
         if starts and exp.name in starts:
-            _load_values(m.experiment[exp.name], starts[exp.name])
+            set_named_values(m.experiment[exp.name], starts[exp.name])
         else:
             initialize_flowsheet(m.experiment[exp.name], nets)
     for net in nets:
@@ -305,14 +306,6 @@ def _warm_start(m: pyo.Block, train_exps, starts: Mapping[str, Mapping[str, floa
     skipped = StageReport(StageStatus.SKIPPED, 0.0)
     return {"smoother": skipped, "pretrain": skipped,
             "warm_start": StageReport(StageStatus.MARCHED, time.perf_counter() - tick)}, profiles
-
-
-def _load_values(blk: pyo.Block, values: Mapping[str, float]) -> None:
-    """Set the free variables of ``blk`` named in ``values`` (full names)."""
-    for var in blk.component_data_objects(pyo.Var, descend_into=True):
-        value = values.get(var.name)
-        if value is not None and not var.fixed:
-            var.set_value(value, skip_validation=True)
 
 
 def diagnostics_stage(m: pyo.Block, nets: list, decomposed: bool,
@@ -381,7 +374,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
                     settings: TrainingSettings | None = None, tee: bool = False,
                     warm: bool = False, anchor: bool | NetworkSpec = True,
                     starts: Mapping[str, Mapping[str, float]] | None = None,
-                    diagnose: bool = True) -> TrainingResult:
+                    diagnose: bool = True, keep_values: bool = False) -> TrainingResult:
     """Train the flowsheet's learned terms by the simultaneous approach.
 
     Parameters
@@ -401,8 +394,9 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
         ``spec`` are trained networks (a model update): no smoother and no pre-training,
         states marched with them or loaded from ``starts`` (``solved_values`` by experiment),
         and (``anchor``) the prior pulls the weights towards them (or ``anchor``'s), not zero.
-    diagnose
-        Run the numerical checks of the trained model (False: an ensemble member).
+    diagnose, keep_values
+        Run the numerical checks (False: an ensemble member); keep each training experiment's
+        values at the solution in ``solved_values`` (where Laplace solves and members start).
     """
     settings = _update_scaling(settings or TrainingSettings(), warm)
     decomposed, start = settings.method is TrainingMethod.DECOMPOSITION, time.perf_counter()
@@ -444,8 +438,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
     tick, simulated = time.perf_counter(), [*(train_exps if decomposed else []), *val_exps]
     per_exp, trajs, failed = _judge(m, hf, [] if decomposed else train_exps, simulated, trained,
                                     nfe, ncp, _judge_options(settings))
-    stages["validate"] = StageReport(_validate_status(failed), time.perf_counter() - tick)
-    first = hf.terms[0].name
+    stages["validate"], first = StageReport(_validate_status(failed), time.perf_counter() - tick), hf.terms[0].name
     return TrainingResult(
         spec=trained[first], status=stages["train"].status, iterations=stages["train"].iterations,
         objective=stages["train"].objective, wall_time_s=time.perf_counter() - start, stages=stages,
@@ -454,7 +447,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
         specs=trained, term_profiles=profiles, term_labels=term_labels(m, train_exps[0].name),
         noise=noise, regularization=choice.to_dict(), history=history,
         diagnostics={**diagnostics, **({"validation_failures": failed} if failed else {})},
-        solved_values={} if decomposed else starting_values(m, train_exps))
+        solved_values=starting_values(m, train_exps) if keep_values and not decomposed else {})
 
 
 def _validate_status(failed: dict) -> StageStatus:

@@ -18,6 +18,7 @@ import pyomo.environ as pyo
 
 import idaes.logger as idaeslog
 
+from idaes_hybrid.solve.values import named_values
 from idaes_hybrid.decomposition import checkpoint as ckpt
 from idaes_hybrid.decomposition.settings import DecompositionSettings, TrainingMethod
 from idaes_hybrid.nn.formulations import Formulation
@@ -266,7 +267,8 @@ class TrainingResult:
         flowsheet path.
     solved_values
         Each training experiment's free variable values at the trained point, by full
-        name: where a re-solve with the trained weights (the Laplace covariance) starts.
+        name, when asked for (``keep_values``): where a re-solve with the trained weights
+        (the Laplace covariance, ensemble members) starts. Empty otherwise.
     """
 
     spec: NetworkSpec
@@ -346,7 +348,6 @@ def decomposition_resumes(s: DecompositionSettings, spec: NetworkSpec, train_exp
 
 
 def starting_values(m: pyo.Block, experiments: Sequence[Experiment]) -> dict[str, dict[str, float]]:
-    """Every experiment's variable values (the smoother's solution) by full name."""
-    return {e.name: {v.name: v.value for v in m.experiment[e.name].component_data_objects(pyo.Var)
-                     if v.value is not None and not v.fixed} for e in experiments}
+    """Every experiment's variable values (the smoother's, or the trained, solution) by full name."""
+    return {e.name: named_values(m.experiment[e.name]) for e in experiments}
 

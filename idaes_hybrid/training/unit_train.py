@@ -34,6 +34,7 @@ def train(
     settings: TrainingSettings | None = None,
     tee: bool = False,
     warm_start: WarmStart | NetworkSpec | None = None,
+    keep_values: bool = False,
 ) -> TrainingResult:
     """Train the network inside the hybrid model by the simultaneous approach.
 
@@ -62,6 +63,8 @@ def train(
         start from simulations with them and (``WarmStart.anchor``) the
         regularization pulls towards the saved weights. ``spec`` then only gives
         the expected network shape.
+    keep_values
+        Keep the training experiments' solved values (``TrainingResult.solved_values``).
     """
     settings = unit_settings(settings or TrainingSettings())
     warm = None if warm_start is None else as_warm_start(warm_start)
@@ -81,7 +84,7 @@ def train(
             anchor.set_flat_parameters(warm.centre())
     result = train_flowsheet(hf, [unit_experiment(e, definition) for e in experiments], start,
                              disc.nfe, disc.ncp, settings, tee=tee, warm=warm is not None,
-                             anchor=anchor)
+                             anchor=anchor, keep_values=keep_values)
     result.model = HybridModel.of(definition, result.spec, physics=physics, network_inputs=inputs,
                                   disc=disc, unit_config=settings.unit_config,
                                   solver_options=settings.solver_options)
