@@ -6,7 +6,9 @@ the feed profile of a new batch with a concentrated feed (Sf = 30 g/L, three tim
 training batches'); the profile is then run on the true model (``compare_reference``,
 ``[reference] Ki_inv``), and the true optimum is computed there. Rows: the nominal hybrid
 optimum, and the trust-region optimum (network inputs inside the box the training
-covered, widened by ``trust_margin``).
+covered, or with ``--shapes box hull`` also inside the convex hull of the training inputs,
+widened by ``trust_margin``). Each row gives the share of the optimum's time points whose
+network inputs lie outside the training's hull (``optimization.json``'s ``extrapolation``).
 
 With ``--design low_substrate`` the training batches feed a concentrated feed slowly onto
 a dense culture (:data:`benchmarks.noise_data.DESIGNS`): S stays below the Haldane optimum
@@ -14,7 +16,7 @@ a dense culture (:data:`benchmarks.noise_data.DESIGNS`): S stays below the Halda
 the request then starts from that design's culture (:data:`INITIAL`).
 
 Run: ``python -m benchmarks.trust_region [--seeds 1 2] [--margins 0 0.5] [--requests 30:2.5]
-[--design low_substrate]`` (about four minutes per seed and request); ``--requests`` lists
+[--design low_substrate] [--shapes box hull]`` (about four minutes per seed and request); ``--requests`` lists
 ``Sf:V_max[:horizon]`` (g/L, L, h), each optimized with the same trained model. Results in
 ``benchmarks/results/trust_region.md`` and ``.json`` (``--tag`` writes ``trust_region_<tag>.*``
 instead).
@@ -95,15 +97,16 @@ def solver_status(message: str) -> str:
 
 
 def optimize(model: Path, config: Path, out: Path, margin: float | None,
-             ensemble: str | None = None) -> dict:
-    """``idaes-hybrid optimize`` with (``margin``) or without (``None``) the trust region; with
-    ``ensemble``, the row is the ensemble optimum's (``"expected"`` or ``"worst-case"``)."""
+             ensemble: str | None = None, shape: str = "box") -> dict:
+    """``idaes-hybrid optimize`` with (``margin``) or without (``None``) the trust region of
+    ``shape``; with ``ensemble``, the row is the ensemble optimum's (``"expected"`` or
+    ``"worst-case"``)."""
     from idaes_hybrid.cli.app import main
 
     text = config.read_text()
     if margin is not None:
-        text = text.replace("compare_reference = true",
-                            f"compare_reference = true\ntrust_region = true\ntrust_margin = {margin}")
+        text = text.replace("compare_reference = true", "compare_reference = true\n"
+                            f'trust_region = "{shape}"\ntrust_margin = {margin}')
     if ensemble is not None:
         text = text.replace("compare_reference = true", f'compare_reference = true\nensemble = "{ensemble}"')
     cfg = config.with_name(f"{config.stem}_{out.name}.toml")  # beside config: its data paths hold
@@ -125,16 +128,17 @@ def optimize(model: Path, config: Path, out: Path, margin: float | None,
                 "wall_time_s": time.perf_counter() - tick}
     return {"predicted": doc["hybrid_product_predicted"], "on_truth": doc["hybrid_product_true"],
             "true_optimum": doc["true_optimum_product"],
+            "outside_hull": (doc.get("extrapolation") or {}).get("outside_hull"),
             "share_of_true_optimum": doc["hybrid_product_true"] / doc["true_optimum_product"],
             "wall_time_s": time.perf_counter() - tick}
 
 
 def run_seed(seed: int, work: Path, margins: Sequence[float], members: int = 5,
              requests: Sequence[tuple[float, ...]] = (DEFAULT_REQUEST,),
-             design: str = "public") -> list[dict]:
+             design: str = "public", shapes: Sequence[str] = ("box",)) -> list[dict]:
     """Train one data set of ``design`` (with an ensemble of ``members``), then, for each
-    request ``(Sf, V_max[, horizon])``, optimize nominally, with each trust margin, and over
-    the ensemble (expected and worst-case product)."""
+    request ``(Sf, V_max[, horizon])``, optimize nominally, with each trust region shape and
+    margin, and over the ensemble (expected and worst-case product)."""
     from idaes_hybrid.cli.app import main
 
     folder = work / (f"{KINETICS}_{seed}" if design == "public" else f"{KINETICS}_{design}_{seed}")
@@ -151,11 +155,13 @@ def run_seed(seed: int, work: Path, margins: Sequence[float], members: int = 5,
         config.write_text(base + request_tables(sf, v_max, horizon, design))
         out = folder / f"sf{sf:g}_v{v_max:g}_h{horizon:g}"
         out.mkdir(parents=True, exist_ok=True)
-        for margin in [None, *margins]:
-            mode = "nominal" if margin is None else f"trust region, margin {margin:g}"
-            name = "nominal" if margin is None else f"trust_{margin:g}"
-            rows.append({**request, "mode": mode,
-                         **optimize(folder / "run" / "model", config, out / name, margin)})
+        rows.append({**request, "mode": "nominal",
+                     **optimize(folder / "run" / "model", config, out / "nominal", None)})
+        for shape in shapes:
+            for margin in margins:
+                rows.append({**request, "mode": f"trust region ({shape}), margin {margin:g}",
+                             **optimize(folder / "run" / "model", config, out / f"trust_{shape}_{margin:g}",
+                                        margin, shape=shape)})
         for objective in ("expected", "worst-case"):
             rows.append({**request, "mode": f"ensemble of {members}, {objective}",
                          **optimize(folder / "run" / "model", config, out / objective, None, objective)})
@@ -171,15 +177,17 @@ def render(rows: Sequence[dict], design: str = "public") -> str:
              f"starting from {INITIAL[design]} with a concentrated feed, 10 equal feed intervals, "
              "the volume limit below; every hybrid optimum run on the true model.", "",
              "| seed | Sf (g/L) | V_max (L) | horizon (h) | optimum | predicted P V (g) | on the true model (g) | "
-             "true optimum (g) | share of the true optimum |", "|---|---|---|---|---|---|---|---|---|"]
+             "true optimum (g) | share of the true optimum | points outside the training hull |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         req = (f"| {r['seed']} | {r.get('Sf', DEFAULT_REQUEST[0]):g} | {r.get('V_max', DEFAULT_REQUEST[1]):g} "
                f"| {r.get('horizon', 40.0):g} ")
         if "error" in r:
-            lines.append(f"{req}| {r['mode']} | {r['error']} | - | - | - |")
+            lines.append(f"{req}| {r['mode']} | {r['error']} | - | - | - | - |")
             continue
+        outside = "-" if r.get("outside_hull") is None else f"{r['outside_hull']:.0%}"
         lines.append(f"{req}| {r['mode']} | {r['predicted']:.3f} | {r['on_truth']:.3f} | "
-                     f"{r['true_optimum']:.3f} | {r['share_of_true_optimum']:.0%} |")
+                     f"{r['true_optimum']:.3f} | {r['share_of_true_optimum']:.0%} | {outside} |")
     return "\n".join(lines) + "\n"
 
 
@@ -191,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="Sf:V_max[:horizon] (g/L:L:h) optimized with each trained model")
     parser.add_argument("--work", type=Path, default=None, help="keep every run in this folder")
     parser.add_argument("--tag", default="", help="write trust_region_<tag>.md/.json")
+    parser.add_argument("--shapes", nargs="+", default=["box"], choices=["box", "hull"],
+                        help="trust region shapes to optimize with (each with every margin)")
     parser.add_argument("--design", default="public", choices=sorted(noise_data.DESIGNS),
                         help="training batches (benchmarks.noise_data.DESIGNS) and request start")
     args = parser.parse_args(argv)
@@ -198,7 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         rows = [r for s in args.seeds
-                for r in run_seed(s, work, args.margins, requests=requests, design=args.design)]
+                for r in run_seed(s, work, args.margins, requests=requests, design=args.design,
+                                  shapes=args.shapes)]
     RESULTS.mkdir(exist_ok=True)
     stem = f"trust_region_{args.tag}" if args.tag else "trust_region"
     (RESULTS / f"{stem}.json").write_text(json.dumps(rows, indent=2) + "\n")

@@ -17,7 +17,7 @@ CASE = Path(__file__).resolve().parents[1] / "flowsheets" / "bioreactor"
 @pytest.mark.unit
 def test_input_box_from_points_widened_and_round_trip():
     pts = np.array([[0.0, 5.0], [2.0, 1.0], [1.0, 3.0]])
-    box = InputBox.from_points(pts)
+    box = InputBox.from_points(pts, hull=False)  # the points are collinear: their hull is a segment
     assert box.lower == (0.0, 1.0) and box.upper == (2.0, 5.0)
     wide = box.widened(0.1)
     assert wide.lower == pytest.approx((-0.2, 0.6)) and wide.upper == pytest.approx((2.2, 5.4))
@@ -37,6 +37,7 @@ def test_bad_input_box_and_trust_settings_name_the_field(tmp_path):
 
     text = (CASE / "config.toml").read_text().replace('data = "data/', f'data = "{CASE}/data/')
     for line, field in (("trust_region = 1", "optimization.trust_region"),
+                        ('trust_region = "sphere"', "optimization.trust_region"),
                         ("trust_margin = -0.5", "optimization.trust_margin")):
         cfg = tmp_path / "bad.toml"
         cfg.write_text(text.replace("compare_reference = true", f"compare_reference = true\n{line}"))
@@ -63,7 +64,8 @@ def test_trust_region_keeps_the_network_inputs_inside_the_training_box(tmp_path)
     cfg.write_text(text)
     assert main(["train", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 0
     model = json.loads((tmp_path / "run" / "model" / "model.json").read_text())
-    box = InputBox.from_dict(model["input_box"], 4)
+    saved = InputBox.from_dict(model["input_box"], 4)
+    box = saved.box_only()
     names = model["network_inputs"]
     assert box.upper[names.index("V")] == pytest.approx(3.0, rel=1e-6)  # b1: 1 L + 0.05 L/h * 40 h
 
@@ -72,14 +74,29 @@ def test_trust_region_keeps_the_network_inputs_inside_the_training_box(tmp_path)
     free = json.loads((tmp_path / "free" / "optimization.json").read_text())
     assert not box.contains(_network_inputs(free, names)).all()
     assert max(free["hybrid_optimum"]["trajectories"]["V"]) > 3.1
+    outside = 1.0 - box.contains(_network_inputs(free, names), rtol=1e-4).mean()
+    assert free["extrapolation"]["outside_box"] == pytest.approx(outside)
+    assert free["extrapolation"]["outside_hull"] >= outside
 
     cfg.write_text(text.replace("compare_reference = false", "compare_reference = false\ntrust_region = true"))
     assert main(["optimize", str(tmp_path / "run" / "model"), str(cfg), "--out", str(tmp_path / "tr"),
                  "--quiet"]) == 0
     held = json.loads((tmp_path / "tr" / "optimization.json").read_text())
-    assert held["trust_region"] == box.to_dict()
+    assert held["trust_region"] == box.to_dict() and held["request"]["trust_region"] == "box"
     assert box.contains(_network_inputs(held, names), rtol=1e-6).all()
     assert held["hybrid_product_predicted"] <= free["hybrid_product_predicted"] * (1 + 1e-6)
+
+    # the hull: only combinations of inputs training saw together; a tighter optimum
+    cfg.write_text(text.replace("compare_reference = false", 'compare_reference = false\ntrust_region = "hull"'))
+    assert main(["optimize", str(tmp_path / "run" / "model"), str(cfg), "--out", str(tmp_path / "hull"),
+                 "--quiet"]) == 0
+    hull = json.loads((tmp_path / "hull" / "optimization.json").read_text())
+    assert hull["trust_region"] == saved.to_dict() and len(saved.hull.vertices) >= 5
+    from idaes_hybrid.model.input_hull import HULL_SLACK
+
+    assert saved.hull.contains(_network_inputs(hull, names), rtol=HULL_SLACK + 1e-5).all()
+    assert hull["extrapolation"]["outside_hull"] == 0.0
+    assert hull["hybrid_product_predicted"] <= held["hybrid_product_predicted"] * (1 + 1e-6)
 
 
 OBJECTIVE = '''

@@ -229,18 +229,19 @@ def optimize(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dic
     log = logging.getLogger(LOGGER_NAME + ".cli")
     log.info(f"optimize: {', '.join(c.name for c in opt.controls)} in {opt.segments} segments "
              f"over {opt.scenario.horizon:g}")
-    boxes = saved_input_boxes(args.model_dir, opt.trust_margin) if opt.trust_region else None
+    boxes = saved_input_boxes(args.model_dir, opt.trust_margin, opt.trust_region) if opt.trust_region else None
     members = saved_members(args.model_dir, config) if opt.ensemble is not None else None
     document = optimization_document(config, opt, specs, config.training.solver_options, boxes, members)
     written = write_staged(out, lambda staging: write_optimization(staging, document, log))
     return document, out, written
 
 
-def saved_input_boxes(model_dir, margin: float) -> dict:
-    """Each term's trust region from ``model_dir/flowsheet_model.json`` (its ``input_boxes``,
-    widened by ``margin``); :class:`ConfigError` if the model records none."""
+def saved_input_boxes(model_dir, margin: float, shape=None) -> dict:
+    """Each term's trust region from ``model_dir/flowsheet_model.json`` (its ``input_boxes``
+    as box, or with ``shape`` = ``TrustShape.HULL`` as hull, widened by ``margin``);
+    :class:`ConfigError` if the model records none."""
     from idaes_hybrid.config.run import ConfigError
-    from idaes_hybrid.model.trust_region import InputBox, InputBoxError
+    from idaes_hybrid.model.trust_region import InputBox, InputBoxError, TrustShape, trust_region
 
     path = Path(model_dir).expanduser().resolve() / "flowsheet_model.json"
     boxes = json.loads(path.read_text()).get("input_boxes")
@@ -249,7 +250,8 @@ def saved_input_boxes(model_dir, margin: float) -> dict:
                           "(trained before this option existed); train it again or set "
                           "trust_region = false")
     try:
-        return {term: InputBox.from_dict(b).widened(margin) for term, b in boxes.items()}
+        return {term: trust_region(InputBox.from_dict(b), shape or TrustShape.BOX, margin)
+                for term, b in boxes.items()}
     except InputBoxError as err:
         raise FlowsheetModelError(f"{path}: {err}") from None
 

@@ -34,8 +34,10 @@ def gap_percent(true_optimum: float, achieved: float) -> float:
 
 
 def trust_region_of(saved, opt):
-    """The widened input box of ``saved`` if ``opt.trust_region`` asks for it, else ``None``."""
+    """The trust region of ``saved`` (its hull or box, widened) if ``opt.trust_region``
+    asks for it, else ``None``."""
     from idaes_hybrid.config.run import ConfigError
+    from idaes_hybrid.model.trust_region import trust_region
 
     if not opt.trust_region:
         return None
@@ -43,7 +45,7 @@ def trust_region_of(saved, opt):
         raise ConfigError("optimization.trust_region: the saved model records no input region "
                           "(trained before this option existed, or resumed from a checkpoint); "
                           "train it again or set trust_region = false")
-    return saved.input_box.widened(opt.trust_margin)
+    return trust_region(saved.input_box, opt.trust_region, opt.trust_margin)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,13 +75,15 @@ def run(args: argparse.Namespace) -> int:
         "model": saved.model_name, "model_dir": str(saved.directory), "config": str(config.path),
         "request": {"experiment": opt.experiment, "initial": opt.initial, "Sf": opt.Sf,
                     "horizon": opt.horizon, "intervals": opt.intervals, "F_min": opt.F_min,
-                    "F_max": opt.F_max, "V_max": opt.V_max, "trust_region": opt.trust_region,
+                    "F_max": opt.F_max, "V_max": opt.V_max,
+                    "trust_region": opt.trust_region.value if opt.trust_region else False,
                     "trust_margin": opt.trust_margin,
                     "ensemble": opt.ensemble.value if opt.ensemble is not None else None},
         "trust_region": box.to_dict() if box is not None else None,
         "objective": "maximize P(tf) * V(tf)",
         "hybrid_product_predicted": hybrid.product_mass,
         "hybrid_optimum": hybrid.to_dict(),
+        "extrapolation": _extrapolation(saved, hybrid.trajectories, log),
     }
     on_truth = reference = None
     truth = model.replace(physics={**config.physics, **(config.reference or {})}, spec=None) \
@@ -113,6 +117,27 @@ def run(args: argparse.Namespace) -> int:
     written = write_staged(out, write)
     _print_summary(document, out, written)
     return 0
+
+
+def _extrapolation(saved, trajectories, log) -> dict | None:
+    """The share of the optimum's time points whose network inputs lie outside the
+    training's box and hull (``None`` if the model records no region); a warning if any."""
+    import numpy as np
+
+    from idaes_hybrid.model.trust_region import extrapolation_share
+
+    if saved.input_box is None or not all(n in trajectories for n in saved.network_inputs):
+        return None
+    share = extrapolation_share(saved.input_box, np.column_stack(
+        [np.asarray(trajectories[n], dtype=float) for n in saved.network_inputs]))
+    outside = share.get("outside_hull", share["outside_box"])
+    if outside > 0:
+        where = "convex hull" if "outside_hull" in share else "box"
+        log.warning(f"optimize: {outside:.0%} of the optimum's time points put the network's inputs "
+                    f"outside the {where} of the training data (outside the box: "
+                    f"{share['outside_box']:.0%}); the prediction there extrapolates. "
+                    'trust_region = "box" or "hull" keeps the optimum inside.')
+    return share
 
 
 def _compare_reference(truth, opt, hybrid, user_scaling: bool) -> tuple:
@@ -166,6 +191,10 @@ def _print_summary(doc: dict[str, Any], out: Path, written: list[Path]) -> None:
     if ens is not None:
         true = f", {ens['product_true']:.4f} g on the true model" if "product_true" in ens else ""
         print(f"ensemble optimum ({ens['objective']}): {ens['product_mass']:.4f} g predicted{true}")
+    ext = doc.get("extrapolation")
+    if ext:
+        hull = f", outside its hull {ext['outside_hull']:.0%}" if "outside_hull" in ext else ""
+        print(f"optimum's network inputs outside the training box: {ext['outside_box']:.0%}{hull}")
     print(f"wrote {', '.join(p.name for p in written)} in {out}")
 
 

@@ -32,6 +32,7 @@ from idaes_hybrid.config.flowsheet_parse import load_build_function, parse_initi
 from idaes_hybrid.config.optimization import parse_ensemble, parse_trust_region
 from idaes_hybrid.model.experiment import DataError
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, InitialState
+from idaes_hybrid.model.trust_region import TrustShape
 from idaes_hybrid.model.inputs import parse_input
 from idaes_hybrid.optimize.flowsheet import Control, FlowsheetOptimizationError
 from idaes_hybrid.optimize.ensemble import EnsembleObjective
@@ -62,7 +63,9 @@ class FlowsheetOptimizationSettings:
         The ``module:function`` strings as written (for the outputs).
     trust_region, trust_margin
         Keep every network's inputs inside the region its training covered (the saved
-        model's ``input_boxes``), widened by ``trust_margin`` times each input's range.
+        model's ``input_boxes``: each input's range, or with :attr:`TrustShape.HULL` the
+        convex hull of the training inputs; ``None``: none), widened by
+        ``trust_margin`` times each input's range.
     ensemble
         Optimize over the saved model's ensemble members at once (expected or worst-case
         objective), or ``None``: the nominal networks.
@@ -77,7 +80,7 @@ class FlowsheetOptimizationSettings:
     ncp: int
     true_build: Callable | None = None
     refs: dict[str, str] = field(default_factory=dict)
-    trust_region: bool = False
+    trust_region: TrustShape | None = None
     trust_margin: float = 0.0
     ensemble: EnsembleObjective | None = None
 

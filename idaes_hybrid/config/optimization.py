@@ -27,6 +27,7 @@ from idaes_hybrid.optimize.ensemble import EnsembleObjective
 from idaes_hybrid.optimize.feed import FeedRequest, OptimizationRequestError, check_feed_request
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.model.definition import HybridModelDefinition
+from idaes_hybrid.model.trust_region import TrustShape
 
 #: Keys of the ``[optimization]`` table.
 OPTIMIZATION_KEYS = ("experiment", "initial", "Sf", "horizon", "intervals", "F_min", "F_max",
@@ -57,9 +58,10 @@ class OptimizationSettings:
     compare_reference : bool
         Also compute the true optimum and check the hybrid-optimal feed on the
         true model (needs a ``[reference]`` table).
-    trust_region : bool
+    trust_region : TrustShape or None
         Keep the network's inputs inside the region the training covered (the saved
-        model's ``input_box``) at every time point.
+        model's ``input_box``: each input's range, or with ``"hull"`` the convex hull of
+        the training inputs) at every time point; ``None``: no trust region.
     trust_margin : float
         Widen that region by this fraction of each input's range on both sides.
     ensemble : EnsembleObjective or None
@@ -77,7 +79,7 @@ class OptimizationSettings:
     F_max: float
     V_max: float
     compare_reference: bool = True
-    trust_region: bool = False
+    trust_region: TrustShape | None = None
     trust_margin: float = 0.0
     ensemble: EnsembleObjective | None = None
 
@@ -87,12 +89,20 @@ class OptimizationSettings:
                            (self.F_min, self.F_max), self.V_max)
 
 
-def parse_trust_region(table: Mapping[str, Any]) -> tuple[bool, float]:
-    """``trust_region`` (true/false, default false) and ``trust_margin`` (>= 0, default 0)
-    of an ``[optimization]`` table (unit and flowsheet configurations alike)."""
-    trust = table.get("trust_region", OPTIMIZATION_DEFAULTS["trust_region"])
-    if not isinstance(trust, bool):
-        raise ConfigError(f"optimization.trust_region: expected true or false, got {trust!r}")
+def parse_trust_region(table: Mapping[str, Any]) -> tuple[TrustShape | None, float]:
+    """``trust_region`` (``true`` = ``"box"``, ``"hull"`` or ``false``, default false) and
+    ``trust_margin`` (>= 0, default 0) of an ``[optimization]`` table (unit and flowsheet
+    configurations alike)."""
+    value = table.get("trust_region", OPTIMIZATION_DEFAULTS["trust_region"])
+    if value is True:
+        trust = TrustShape.BOX
+    elif value is False:
+        trust = None
+    elif isinstance(value, str) and value in {s.value for s in TrustShape}:
+        trust = TrustShape(value)
+    else:
+        raise ConfigError("optimization.trust_region: expected true (the box), false, "
+                          f"{' or '.join(repr(s.value) for s in TrustShape)}, got {value!r}")
     margin = number(table.get("trust_margin", OPTIMIZATION_DEFAULTS["trust_margin"]),
                     "optimization.trust_margin", lower=0.0)
     return trust, margin

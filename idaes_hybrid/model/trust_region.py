@@ -7,61 +7,97 @@ network's inputs into a region no experiment covered, where its prediction means
 little; the optimum is then an artefact of the extrapolation (issue 16). An
 :class:`InputBox` records, per network input, the smallest and largest value the
 network saw in training (at the smoother's profiles: the data's own trajectories),
-optionally widened by a margin; :func:`add_input_box_constraints` bounds the network's
-input variables at every point of an optimization model to it.
+optionally widened by a margin, and the convex hull of the points it saw
+(:class:`~idaes_hybrid.model.input_hull.InputHull`); :func:`add_input_box_constraints`
+keeps the network's input variables at every point of an optimization model inside the
+box and, if the box carries one, inside the hull.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pyomo.environ as pyo
 
+from idaes_hybrid.model.input_hull import HULL_SLACK, InputHull, InputHullError, add_hull_constraints
+
 
 class InputBoxError(ValueError):
     """An input box that cannot be built or read; the message names the field."""
 
 
+class TrustShape(str, enum.Enum):
+    """The shape of the trust region (``[optimization] trust_region``)."""
+
+    #: Each input within its own training range, independently of the others: ``true``.
+    BOX = "box"
+    #: The convex hull of the training inputs (inside their box): only combinations of
+    #: inputs the training saw together; tighter, and a prediction there is close to the
+    #: truth, but the optimum may need inputs just past the data
+    #: (benchmarks/results/trust_region_hull.md).
+    HULL = "hull"
+
+
 @dataclass(frozen=True)
 class InputBox:
-    """Per-input bounds ``lower[i] <= v_i <= upper[i]`` of a network's inputs.
+    """Per-input bounds ``lower[i] <= v_i <= upper[i]`` of a network's inputs, and
+    optionally the convex hull of the training inputs inside them.
 
     Attributes
     ----------
     lower, upper
         Smallest and largest value of each input, in the network's input order.
+    hull
+        The convex hull of the training inputs (its vertices), or ``None`` for the box alone.
     """
 
     lower: tuple[float, ...]
     upper: tuple[float, ...]
+    hull: InputHull | None = None
 
     @classmethod
-    def from_points(cls, inputs: np.ndarray) -> InputBox:
-        """The box of the rows of ``inputs`` (points x network inputs)."""
+    def from_points(cls, inputs: np.ndarray, hull: bool = True) -> InputBox:
+        """The box of the rows of ``inputs`` (points x network inputs), with their convex
+        hull unless ``hull`` is false."""
         v = np.asarray(inputs, dtype=float)
         if v.ndim != 2 or v.shape[0] == 0 or not np.all(np.isfinite(v)):
             raise InputBoxError("input_box: expected a non-empty finite array of points x inputs")
-        return cls(tuple(float(x) for x in v.min(axis=0)), tuple(float(x) for x in v.max(axis=0)))
+        return cls(tuple(float(x) for x in v.min(axis=0)), tuple(float(x) for x in v.max(axis=0)),
+                   InputHull.from_points(v) if hull else None)
+
+    def box_only(self) -> InputBox:
+        """The same box without the hull."""
+        return InputBox(self.lower, self.upper)
 
     def widened(self, margin: float) -> InputBox:
-        """Each side moved out by ``margin`` times the input's range."""
+        """Each side moved out by ``margin`` times the input's range; the hull stretched
+        by ``1 + 2 margin`` about its centroid (the same growth of each range)."""
         if not margin >= 0.0:
             raise InputBoxError(f"trust_margin: expected a number >= 0, got {margin!r}")
         width = np.subtract(self.upper, self.lower)
         return InputBox(tuple(float(x) for x in np.subtract(self.lower, margin * width)),
-                        tuple(float(x) for x in np.add(self.upper, margin * width)))
+                        tuple(float(x) for x in np.add(self.upper, margin * width)),
+                        self.hull if self.hull is None or margin == 0 else self.hull.scaled(1.0 + 2.0 * margin))
 
     def contains(self, inputs: np.ndarray, rtol: float = 1e-6) -> np.ndarray:
-        """Whether each row of ``inputs`` lies in the box (within ``rtol`` of the range)."""
-        v = np.asarray(inputs, dtype=float)
+        """Whether each row of ``inputs`` lies in the box (within ``rtol`` of the range)
+        and, if the box has one, in the hull."""
+        v = np.atleast_2d(np.asarray(inputs, dtype=float))
         tol = rtol * np.maximum(np.subtract(self.upper, self.lower), 1.0)
-        return np.all((v >= np.asarray(self.lower) - tol) & (v <= np.asarray(self.upper) + tol), axis=1)
+        inside = np.all((v >= np.asarray(self.lower) - tol) & (v <= np.asarray(self.upper) + tol), axis=1)
+        if self.hull is not None and inside.any():
+            inside[inside] = self.hull.contains(v[inside], rtol)
+        return inside
 
-    def to_dict(self) -> dict[str, list[float]]:
-        """Plain JSON data."""
-        return {"lower": list(self.lower), "upper": list(self.upper)}
+    def to_dict(self) -> dict[str, list]:
+        """Plain JSON data (``vertices``: the hull's, if any)."""
+        data: dict[str, list] = {"lower": list(self.lower), "upper": list(self.upper)}
+        if self.hull is not None:
+            data["vertices"] = self.hull.to_list()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], n_inputs: int | None = None) -> InputBox:
@@ -75,17 +111,39 @@ class InputBox:
                 not all(lo <= hi for lo, hi in zip(lower, upper)):
             raise InputBoxError("input_box: 'lower' and 'upper' must have one entry per network "
                                 "input, lower <= upper")
-        return cls(lower, upper)
+        try:
+            hull = None if data.get("vertices") is None else InputHull.from_list(data["vertices"], len(lower))
+        except InputHullError as err:
+            raise InputBoxError(str(err)) from None
+        return cls(lower, upper, hull)
+
+
+def trust_region(saved: InputBox, shape: TrustShape, margin: float) -> InputBox:
+    """The region an optimization keeps the network inputs in: ``saved`` (a model's
+    training region) in ``shape``, widened by ``margin``. A saved box without a hull
+    (a model trained before hulls were saved) serves as the box, with a warning."""
+    if shape is TrustShape.BOX:
+        return saved.box_only().widened(margin)
+    if saved.hull is None:
+        import idaes.logger as idaeslog
+
+        idaeslog.getLogger(__name__).warning(
+            "optimization.trust_region: the saved model records only the box of the training "
+            "inputs (trained before the hull was saved); using the box. Train again for the hull.")
+    return saved.widened(margin)
 
 
 def add_input_box_constraints(block: pyo.Block, name: str, box: InputBox,
                               points: Iterable[Sequence[pyo.Var]]) -> int:
-    """Add ``block.<name>``: every free input variable of every point inside ``box``.
+    """Add ``block.<name>``: every free input variable of every point inside ``box``, and,
+    if the box has a hull, ``block.<name>_hull``: every point not wholly fixed inside it
+    (:func:`~idaes_hybrid.model.input_hull.add_hull_constraints`).
 
     ``points`` yields each point's input variables in the network's order (e.g.
     ``unit.network_input_vars(t)`` for every ``t``); fixed variables (an initial state)
-    are left alone. Returns the number of constraints added.
+    are left alone. Returns the number of box constraints added.
     """
+    points = [list(vin) for vin in points]
     rows = [(i, v) for vin in points for i, v in enumerate(vin) if not v.fixed]
     if any(i >= len(box.lower) for i, _ in rows):
         raise InputBoxError(f"input_box: has {len(box.lower)} inputs, the network has more")
@@ -94,6 +152,8 @@ def add_input_box_constraints(block: pyo.Block, name: str, box: InputBox,
         box.lower[rows[k][0]], rows[k][1] / _units_of(rows[k][1]), box.upper[rows[k][0]]),
         doc="Network inputs inside the region of the training data (trust region)")
     block.add_component(name, con)
+    if box.hull is not None:
+        add_hull_constraints(block, f"{name}_hull", box.hull, points, _units_of)
     return len(rows)
 
 
@@ -103,3 +163,19 @@ def _units_of(var: pyo.Var):
 
     units = pyunits.get_units(var)
     return 1 if units is None else units
+
+
+def extrapolation_share(saved: InputBox, inputs: np.ndarray) -> dict[str, float]:
+    """How much of a trajectory lies where the training did not go: the share of the rows
+    of ``inputs`` (points x network inputs) outside the saved box (``outside_box``, by more
+    than 1e-4 of an input's range) and, if it has one, outside the hull (``outside_hull``,
+    by more than the hull constraints' allowance, ``HULL_SLACK`` of a range)."""
+    v = np.asarray(inputs, dtype=float)
+    share = {"outside_box": float(1.0 - saved.box_only().contains(v, rtol=1e-4).mean())}
+    if saved.hull is not None:
+        inside_box = saved.box_only().contains(v, rtol=1e-4)
+        inside = inside_box.copy()
+        if inside.any():
+            inside[inside] = saved.hull.contains(v[inside], rtol=HULL_SLACK + 1e-4)
+        share["outside_hull"] = float(1.0 - inside.mean())
+    return share
