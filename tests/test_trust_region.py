@@ -159,6 +159,8 @@ def test_flowsheet_trust_region_keeps_every_network_point_inside_the_box(tmp_pat
     assert main(["optimize", str(model_dir), str(cfg), "--out", str(tmp_path / "opt"), "--quiet"]) == 0
     doc = json.loads((tmp_path / "opt" / "optimization.json").read_text())
     assert doc["trust_region"]["growth"] == box.to_dict()
+    assert doc["extrapolation"]["growth"]["outside_box"] == 0.0  # held inside the box
+    assert 0.0 <= doc["extrapolation"]["growth"]["outside_hull"] <= 1.0
     assert doc["objective"] == pytest.approx(held.objective, rel=1e-6)
 
 

@@ -231,9 +231,32 @@ def optimize(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dic
              f"over {opt.scenario.horizon:g}")
     boxes = saved_input_boxes(args.model_dir, opt.trust_margin, opt.trust_region) if opt.trust_region else None
     members = saved_members(args.model_dir, config) if opt.ensemble is not None else None
-    document = optimization_document(config, opt, specs, config.training.solver_options, boxes, members)
+    document = optimization_document(config, opt, specs, config.training.solver_options, boxes, members,
+                                     saved_regions(args.model_dir))
+    for term, share in (document.get("extrapolation") or {}).items():
+        outside = share.get("outside_hull", share["outside_box"])
+        if outside > 0:
+            log.warning(f"optimize: {outside:.0%} of the optimum's network points put the inputs of "
+                        f"{term!r} outside the training data's {'hull' if 'outside_hull' in share else 'box'} "
+                        f"(outside the box: {share['outside_box']:.0%}); the prediction there extrapolates. "
+                        'trust_region = "box" or "hull" keeps the optimum inside.')
     written = write_staged(out, lambda staging: write_optimization(staging, document, log))
     return document, out, written
+
+
+def saved_regions(model_dir) -> dict:
+    """Each term's region of training inputs from ``model_dir/flowsheet_model.json`` (its
+    ``input_boxes``, as saved; empty if the model records none)."""
+    from idaes_hybrid.model.trust_region import InputBox, InputBoxError
+
+    path = Path(model_dir).expanduser().resolve() / "flowsheet_model.json"
+    boxes = json.loads(path.read_text()).get("input_boxes")
+    if not isinstance(boxes, dict):
+        return {}
+    try:
+        return {term: InputBox.from_dict(b) for term, b in boxes.items()}
+    except InputBoxError as err:
+        raise FlowsheetModelError(f"{path}: {err}") from None
 
 
 def saved_input_boxes(model_dir, margin: float, shape=None) -> dict:
@@ -241,19 +264,32 @@ def saved_input_boxes(model_dir, margin: float, shape=None) -> dict:
     as box, or with ``shape`` = ``TrustShape.HULL`` as hull, widened by ``margin``);
     :class:`ConfigError` if the model records none."""
     from idaes_hybrid.config.run import ConfigError
-    from idaes_hybrid.model.trust_region import InputBox, InputBoxError, TrustShape, trust_region
+    from idaes_hybrid.model.trust_region import TrustShape, trust_region
 
-    path = Path(model_dir).expanduser().resolve() / "flowsheet_model.json"
-    boxes = json.loads(path.read_text()).get("input_boxes")
-    if not isinstance(boxes, dict) or not boxes:
+    regions = saved_regions(model_dir)
+    if not regions:
         raise ConfigError("optimization.trust_region: the saved model records no input region "
                           "(trained before this option existed); train it again or set "
                           "trust_region = false")
-    try:
-        return {term: trust_region(InputBox.from_dict(b), shape or TrustShape.BOX, margin)
-                for term, b in boxes.items()}
-    except InputBoxError as err:
-        raise FlowsheetModelError(f"{path}: {err}") from None
+    return {term: trust_region(box, shape or TrustShape.BOX, margin) for term, box in regions.items()}
+
+
+def extrapolation(model, regions: dict) -> dict | None:
+    """Per term, the share of the solved ``model``'s network points whose inputs lie outside
+    the training box and hull (``extrapolation_share``); ``None`` without regions."""
+    import numpy as np
+    import pyomo.environ as pyo
+
+    from idaes_hybrid.model.trust_region import extrapolation_share
+
+    nets = getattr(model, "networks", None)
+    out = {}
+    for term, region in (regions or {}).items():
+        block = getattr(nets, term, None) if nets is not None else None
+        if block is not None:
+            points = np.array([[pyo.value(v) for v in vin] for vin, _ in block.point_io()], dtype=float)
+            out[term] = extrapolation_share(region, points)
+    return out or None
 
 
 def saved_members(model_dir, config) -> list[dict]:
@@ -275,10 +311,12 @@ def saved_members(model_dir, config) -> list[dict]:
 
 
 def optimization_document(config, opt, specs: dict, options: dict, boxes: dict | None = None,
-                          members: list[dict] | None = None) -> dict:
+                          members: list[dict] | None = None, regions: dict | None = None) -> dict:
     """Solve the optimization (and its true-flowsheet checks); the JSON-ready result.
     ``boxes``: trust region per term (``saved_input_boxes``), for the hybrid optimum;
-    ``members``: the ensemble's networks (``saved_members``) when ``opt.ensemble`` is set."""
+    ``members``: the ensemble's networks (``saved_members``) when ``opt.ensemble`` is set;
+    ``regions``: the saved training regions (``saved_regions``), for the ``extrapolation``
+    of the nominal optimum."""
     from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
     from idaes_hybrid.optimize.flowsheet import add_user_constraints, constraint_violations, optimize_flowsheet
     from idaes_hybrid.training.flowsheet_problem import simulate_flowsheet
@@ -302,7 +340,8 @@ def optimization_document(config, opt, specs: dict, options: dict, boxes: dict |
            "profiles": hybrid.profiles, "functions": opt.refs,
            "trust_region": {t: b.to_dict() for t, b in boxes.items()} if boxes else None,
            "ensemble": {"mode": hybrid.mode.value, "members": len(hybrid.member_objectives),
-                        "member_objectives": hybrid.member_objectives} if members is not None else None}
+                        "member_objectives": hybrid.member_objectives} if members is not None else None,
+           "extrapolation": extrapolation(hybrid.model, regions) if members is None else None}
     if opt.true_build is not None:
         truth_hf = HybridFlowsheet(opt.true_build, [], config.flowsheet.variables, config.flowsheet.time_units)
         truth = solve(truth_hf, None)
