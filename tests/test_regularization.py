@@ -14,7 +14,7 @@ from idaes_hybrid.solve.solver import get_nlp_solver
 from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.training.regularization import (
     CROSS_VALIDATE, DEFAULT_PRIOR, RegularizationSource, add_likelihood_objective_parts, choose_regularization,
-    cross_validate, prior_term, resolve_setting)
+    EVIDENCE, cross_validate, prior_term, resolve_setting)
 
 SD = 0.3
 GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3)
@@ -139,8 +139,11 @@ def test_a_failed_fold_drops_its_candidate_and_all_failed_keeps_the_default():
 def test_resolve_setting():
     assert resolve_setting(0.5, 3, True)[:2] == (0.5, False)
     assert resolve_setting(0.5, 3, True)[2].source is RegularizationSource.GIVEN
-    alpha, cv, choice = resolve_setting(None, 3, True)
-    assert (alpha, cv, choice.source) == (DEFAULT_PRIOR, False, RegularizationSource.DEFAULT)
+    assert resolve_setting(None, 3, True) == (DEFAULT_PRIOR, EVIDENCE, None)  # the default
+    assert resolve_setting(EVIDENCE, 1, True) == (DEFAULT_PRIOR, EVIDENCE, None)
+    alpha, cv, choice = resolve_setting(None, 3, False, "model update")
+    assert (alpha, cv, choice.source, choice.reason) == (DEFAULT_PRIOR, False, RegularizationSource.DEFAULT,
+                                                         "model update")
     assert resolve_setting(CROSS_VALIDATE, 3, True) == (DEFAULT_PRIOR, True, None)
     alpha, cv, choice = resolve_setting(CROSS_VALIDATE, 1, True)
     assert (alpha, cv, choice.source) == (DEFAULT_PRIOR, False, RegularizationSource.DEFAULT)
@@ -155,7 +158,7 @@ def test_config_regularization_cv_number_or_clear_error():
     assert parse_training({"regularization": "cv"}).regularization == CROSS_VALIDATE
     assert parse_training({"regularization": "CV"}).regularization == CROSS_VALIDATE
     assert parse_training({"regularization": 3}).regularization == 3.0
-    with pytest.raises(ConfigError, match=r"^training\.regularization: expected a number >= 0 or 'cv'"):
+    with pytest.raises(ConfigError, match=r"^training\.regularization: expected a number >= 0, 'cv' \(cross-validation\) or 'evidence'"):
         parse_training({"regularization": "small"})
     with pytest.raises(ConfigError, match=r"^training\.regularization: must be >= 0"):
         parse_training({"regularization": -1.0})
@@ -200,11 +203,15 @@ def test_training_cross_validates_and_a_fold_equals_training_without_that_experi
     assert 1.0 in scored and reg["alpha"] in scored
     assert scored[reg["alpha"]]["score"] == min(p["score"] for p in reg["path"] if p["score"] is not None)
     assert result.metrics()["regularization"] == reg
-    # not asked for: the default prior, no cross-validation
+    # not asked for: no cross-validation; the evidence's prior precision, from alpha = 1
     plain = train(FED_BATCH_BIOREACTOR, [b1, b2], spec, disc, network_inputs=["X", "S"],
                   settings=TrainingSettings(pretrain_epochs=100))
-    assert plain.regularization == {"alpha": DEFAULT_PRIOR, "source": "default"}
-    assert "regularization" not in plain.stages
+    ev = plain.regularization
+    assert ev["source"] == "evidence" and ev["path"][0]["alpha"] == DEFAULT_PRIOR
+    assert plain.stages["regularization"].status == "evidence"
+    assert ev["alpha"] == ev["path"][-1]["alpha"] and all("folds" not in p for p in ev["path"])
+    n_weights = spec.flat_parameters().size
+    assert all(0 < p["gamma"] <= n_weights for p in ev["path"])
 
     # independent reference for the fold holding b1 out, at alpha = 1
     alone = train(FED_BATCH_BIOREACTOR, [b2], spec, disc, network_inputs=["X", "S"],

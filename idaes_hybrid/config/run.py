@@ -40,7 +40,7 @@ from idaes_hybrid.model.experiment import warn_partial_noise_sd
 from idaes_hybrid.training.problem import Discretization
 from idaes_hybrid.decomposition.settings import DecompositionSettings
 from idaes_hybrid.uncertainty.settings import UncertaintySettings
-from idaes_hybrid.training.regularization import CROSS_VALIDATE
+from idaes_hybrid.training.regularization import CROSS_VALIDATE, EVIDENCE
 from idaes_hybrid.training.train import NlpScaling, TrainingSettings
 from idaes_hybrid.cases.registry import BUILT_IN_MODELS, HybridModelDefinition, get_model_definition
 from idaes_hybrid.model.user_module import UserModuleError, absolute_reference, load_definition
@@ -411,7 +411,8 @@ def _training_defaults() -> dict[str, Any]:
 
 
 def parse_training(table: Any) -> TrainingSettings:
-    """The ``[training]`` table; ``regularization`` is a number >= 0 or ``\"cv\"``."""
+    """The ``[training]`` table; ``regularization`` is a number >= 0, ``\"cv\"`` or
+    ``\"evidence\"``."""
     table = as_table(table, "training")
     defaults = _training_defaults()
     reject_unknown(table, defaults, "training", _SET_ELSEWHERE)
@@ -419,11 +420,11 @@ def parse_training(table: Any) -> TrainingSettings:
     for key, value in table.items():
         lower, inclusive = _TRAINING_BOUNDS.get(key, (None, True))
         if key == "regularization" and isinstance(value, str):
-            if value.lower() == CROSS_VALIDATE:
-                values[key] = CROSS_VALIDATE
+            if value.lower() in (CROSS_VALIDATE, EVIDENCE):
+                values[key] = value.lower()
                 continue
-            raise ConfigError(f"training.regularization: expected a number >= 0 or "
-                              f"{CROSS_VALIDATE!r} (cross-validation), got {value!r}")
+            raise ConfigError(f"training.regularization: expected a number >= 0, "
+                              f"{CROSS_VALIDATE!r} (cross-validation) or {EVIDENCE!r}, got {value!r}")
         default = (1.0 if key in ("regularization", "smoother_scale")
                    else NlpScaling.MAGNITUDE if key == "scaling" else defaults[key])
         values[key] = _typed(value, default, f"training.{key}", lower, inclusive)

@@ -33,7 +33,13 @@ def _regularization_lines(reg: dict) -> list[str]:
     lines = ["", f"Prior precision of the weights (regularization) alpha = {reg['alpha']:g}, "
              f"{reg['source']}{why}."]
     path = reg.get("path") or []
-    if path:
+    if path and "evidence_alpha" in path[0]:
+        lines += ["The evidence (MacKay): at each alpha the well-determined weights gamma and the "
+                  "weights' squared norm give the next estimate gamma / ||theta||^2:", "",
+                  "| alpha | gamma | squared norm of the weights | next alpha |", "|---|---|---|---|"]
+        lines += [f"| {p['alpha']:.4g} | {p['gamma']:.4g} | {p['theta_norm2']:.4g} | {p['evidence_alpha']:.4g} |"
+                  for p in path]
+    elif path:
         folds = list(path[0]["folds"])
         lines += ["Leave-one-experiment-out cross-validation: held-out mean squared scaled "
                   "residual (about 1 for a prediction within the noise; `-`: a solve failed):", "",

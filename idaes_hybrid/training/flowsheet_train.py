@@ -49,7 +49,7 @@ from idaes_hybrid.training.train import (
     StageStatus, TrainingError, TrainingResult, TrainingSettings, check_noise, decomposition_resumes,
     pretrain_on_profiles, resolve_hessian, starting_values)
 from idaes_hybrid.training.regularization import (
-    WARM_START_OPTIONS, RegularizationChoice, choose_regularization, prior_term, resolve_setting)
+    EVIDENCE, WARM_START_OPTIONS, RegularizationChoice, choose_regularization, prior_term, resolve_setting)
 from idaes_hybrid.training.warm_start import regularization_term
 
 _log = idaeslog.getLogger(__name__)
@@ -355,6 +355,8 @@ def _build_stage(hf: HybridFlowsheet, train_exps, spec, grid: tuple[int, int],
     tick = time.perf_counter()
     m = build_flowsheet_training_model(hf, train_exps, spec, grid[0], grid[1], settings.formulation)
     nets = networks(m)
+    if settings.regularization in (None, EVIDENCE) and len(nets) > 1 and not why_not:
+        why_not = f"{len(nets)} learned terms (the evidence is computed for one)"
     centres = {net.local_name: anchored if isinstance(anchored, NetworkSpec)
                else net.to_spec() if anchored else None for net in nets}
     alpha, cross_validating, choice = resolve_setting(settings.regularization, len(train_exps),
@@ -430,7 +432,8 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
         stages["train"], settings = _train_stage(m, train_exps, options, settings, tee)
         noise = noise if warm else _check_noise(m, hf, train_exps, noise, options, settings, tee, stages)
     if cross_validating:
-        choice, stages["regularization"] = _choose_regularization(m, train_exps, options, settings, tee)
+        choice, stages["regularization"] = _choose_regularization(
+            m, train_exps, options, settings, tee, (hf, nfe, ncp, noise) if cross_validating == EVIDENCE else None)
     trained = {net.local_name: net.to_spec() for net in nets}
     for net in nets:
         net.fix_weights()
@@ -497,15 +500,21 @@ def _sum_scaled(m: pyo.Block, options: dict) -> dict:
 
 
 def _choose_regularization(m: pyo.Block, train_exps, options: dict, settings: TrainingSettings,
-                           tee: bool) -> tuple[RegularizationChoice, StageReport]:
+                           tee: bool, evidence: tuple | None = None) -> tuple[RegularizationChoice, StageReport]:
     """Cross-validate the prior precision on the solved model ``m`` (see
-    :func:`~idaes_hybrid.training.regularization.choose_regularization`)."""
+    :func:`~idaes_hybrid.training.regularization.choose_regularization`), or with
+    ``evidence`` = ``(hf, nfe, ncp, noise levels)`` follow the evidence to its fixed point
+    (:func:`~idaes_hybrid.training.evidence.evidence_path`)."""
     opts = {**_sum_scaled(m, options), "hessian_approximation": settings.hessian.value,
             **WARM_START_OPTIONS}
 
     def solve(label: str) -> SolveResult:
         _log.info(f"{label}: solving")
         return solve_hybrid(m, networks(m), opts, tee, **_scaling(settings))
+
+    if evidence is not None:
+        choice = _evidence(m, train_exps, solve, *evidence)
+        return choice, StageReport(choice.source.value, choice.wall_time_s, choice.iterations)
 
     def start_fold(held: str) -> None:  # the held-out experiment marched with the weights
         nets = networks(m)
@@ -522,6 +531,21 @@ def _choose_regularization(m: pyo.Block, train_exps, options: dict, settings: Tr
     choice = choose_regularization(m, solve, {e.name: len(e.observations()[0]) for e in train_exps},
                                    start_fold=start_fold)
     return choice, StageReport(choice.source.value, choice.wall_time_s, choice.iterations)
+
+
+def _evidence(m: pyo.Block, train_exps, solve, hf: HybridFlowsheet, nfe: int, ncp: int,
+              noise: dict) -> RegularizationChoice:
+    """The evidence's prior precision for the one learned term of ``m`` (solved), its data
+    Hessian from each experiment's inner problem started at the solution."""
+    from idaes_hybrid.decomposition.flowsheet_inner import FlowsheetInnerSpec
+    from idaes_hybrid.training.evidence import data_hessian, evidence_path
+
+    net = networks(m)[0]
+    make_spec = functools.partial(FlowsheetInnerSpec, hf=hf, nfe=nfe, ncp=ncp)
+    scales = {name: float(level["sd"]) for name, level in noise.items()}
+    return evidence_path(
+        m, solve, lambda: data_hessian(make_spec, train_exps, net.to_spec(), scales, starting_values(m, train_exps)),
+        lambda: net.to_spec().flat_parameters())
 
 
 def _resumed(m: pyo.Block, hf: HybridFlowsheet) -> tuple[dict, dict]:

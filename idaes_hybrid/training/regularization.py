@@ -41,8 +41,9 @@ _log = idaeslog.getLogger(__name__)
 
 #: Candidate prior precisions of the cross-validation's line search.
 DEFAULT_GRID: tuple[float, ...] = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
-#: The prior precision when none is given, the first solve's with cross-validation, and the
-#: choice when cross-validation cannot run (one training experiment, decomposition, update).
+#: The first solve's prior precision with cross-validation or the evidence, and the choice
+#: when neither can run (one training experiment for cross-validation; decomposition,
+#: update, several learned terms).
 #: Leave-one-experiment-out cross-validation is not the default: on three fed-batch data
 #: sets it beat this prior on one and lost on two, at 2-10 times the cost
 #: (benchmarks/results/regularization.md).
@@ -53,6 +54,16 @@ DEFAULT_PRIOR = 1.0
 WARM_START_OPTIONS: dict = {"mu_init": 1e-4, "max_iter": 100}
 #: The value of the ``regularization`` setting that asks for cross-validation.
 CROSS_VALIDATE = "cv"
+#: The value of the ``regularization`` setting that asks for the evidence's prior precision
+#: (:mod:`idaes_hybrid.training.evidence`).
+EVIDENCE = "evidence"
+#: What an absent ``regularization`` setting means: the evidence's prior precision, from
+#: :data:`DEFAULT_PRIOR` (one learned term, simultaneous training, not a model update; else
+#: :data:`DEFAULT_PRIOR` itself). With a fixed alpha = 1, the runs without ``noise_sd`` of
+#: one fed-batch data set validated 2.5x worse than with it (benchmarks/results/noise.md);
+#: the evidence's alpha differs by model (2-4 on fed-batch sets, about 1 on the
+#: Leslie-Gower how-to), which no fixed value matches (noise_prior_2_5.md).
+DEFAULT_SETTING = EVIDENCE
 
 
 class RegularizationSource(str, enum.Enum):
@@ -60,16 +71,19 @@ class RegularizationSource(str, enum.Enum):
 
     GIVEN = "given"
     CROSS_VALIDATION = "cross-validation"
+    EVIDENCE = "evidence"
     DEFAULT = "default"
 
 
 @dataclass
 class RegularizationChoice:
-    """The prior precision used, where it comes from and, for cross-validation, the path.
+    """The prior precision used, where it comes from and, for cross-validation or the
+    evidence, the path.
 
-    ``path`` holds one entry per candidate: ``alpha``, ``score`` (held-out mean squared
-    scaled residual over all folds; ``inf`` if a fold's solve failed) and ``folds``
-    (the score of each held-out experiment).
+    A cross-validation ``path`` holds one entry per candidate: ``alpha``, ``score``
+    (held-out mean squared scaled residual over all folds; ``inf`` if a fold's solve
+    failed) and ``folds`` (the score of each held-out experiment); an evidence path one per
+    step (:func:`~idaes_hybrid.training.evidence.evidence_path`).
     """
 
     alpha: float
@@ -85,7 +99,7 @@ class RegularizationChoice:
         if self.path:
             out["path"] = [{**p, "score": _finite(p["score"]),
                             "folds": {k: _finite(v) for k, v in p["folds"].items()}}
-                           for p in self.path]
+                           if "score" in p else dict(p) for p in self.path]
         if self.reason:
             out["reason"] = self.reason
         return out
@@ -260,11 +274,18 @@ def choose_regularization(m: pyo.Block, solve: Callable[[str], SolveResult],
 
 def resolve_setting(value: float | str | None, n_train: int, can_cross_validate: bool,
                     why_not: str = "") -> tuple[float, bool, RegularizationChoice | None]:
-    """From the ``regularization`` setting (a number, :data:`CROSS_VALIDATE` or ``None``):
-    the first solve's prior precision, whether to cross-validate, and the final choice
-    when it is already known."""
-    if value is None:
-        return DEFAULT_PRIOR, False, RegularizationChoice(DEFAULT_PRIOR, RegularizationSource.DEFAULT)
+    """From the ``regularization`` setting (a number, :data:`CROSS_VALIDATE`,
+    :data:`EVIDENCE` or ``None``): the first solve's prior precision, whether to choose it
+    after that solve (``True`` or :data:`EVIDENCE`; false when ``can_cross_validate`` is
+    false, for the reason ``why_not``), and the final choice when it is already known."""
+    asked, value = value is not None, DEFAULT_SETTING if value is None else value
+    if value == EVIDENCE:
+        if not can_cross_validate:
+            if asked:
+                _log.warning(f"regularization: no evidence ({why_not}); alpha = {DEFAULT_PRIOR:g}")
+            return DEFAULT_PRIOR, False, RegularizationChoice(DEFAULT_PRIOR, RegularizationSource.DEFAULT,
+                                                              reason=why_not)
+        return DEFAULT_PRIOR, EVIDENCE, None
     if value != CROSS_VALIDATE:
         alpha = float(value)
         return alpha, False, RegularizationChoice(alpha, RegularizationSource.GIVEN)

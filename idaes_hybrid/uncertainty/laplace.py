@@ -32,15 +32,15 @@ import numpy as np
 import idaes.logger as idaeslog
 
 from idaes_hybrid.decomposition.inner import InnerProblem, InnerSource
-from idaes_hybrid.model.experiment import observation_count
 from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.training.evidence import HESSIAN_OPTIONS, EvidenceError, data_hessian
 from idaes_hybrid.training.problem import interpolation_weights, observation_scales
 from idaes_hybrid.uncertainty.settings import band_quantile
 
 _log = idaeslog.getLogger(__name__)
 
 #: Tight inner solves: the Hessian and the sensitivities are taken at the solution.
-LAPLACE_OPTIONS = {"tol": 1e-10, "max_iter": 500, "print_level": 0}
+LAPLACE_OPTIONS = HESSIAN_OPTIONS
 
 
 class UncertaintyError(RuntimeError):
@@ -154,14 +154,11 @@ def laplace_covariance(make_spec: Callable[..., InnerSource], train_experiments:
     tick = time.perf_counter()
     theta = network_spec.flat_parameters()
     scales = dict(scales) if scales is not None else observation_scales(list(train_experiments))
-    precision = float(alpha) * np.eye(theta.size)
-    for exp in train_experiments:
-        start = (starts or {}).get(exp.name)
-        res = InnerProblem(_make(make_spec, exp, network_spec, scales, start)).solve(theta, hessian=True)
-        if not res.ok or res.hessian is None:
-            raise UncertaintyError(f"experiments[{exp.name!r}]: the simulation with the trained weights "
-                                   f"failed ({res.status.value}); no Laplace covariance")
-        precision += 0.5 * observation_count(exp) * res.hessian
+    try:
+        precision = float(alpha) * np.eye(theta.size) + data_hessian(
+            make_spec, train_experiments, network_spec, scales, starts)
+    except EvidenceError as err:
+        raise UncertaintyError(f"{err}; no Laplace covariance") from None
     raw = precision.copy()
     vals = np.linalg.eigvalsh(0.5 * (precision + precision.T))
     floor = float(alpha) if alpha > 0 else 1e-10 * max(float(vals.max()), 1e-300)
