@@ -41,9 +41,9 @@ from idaes_hybrid.training.regularization import RegularizationChoice, Regulariz
 _log = idaeslog.getLogger(__name__)
 
 #: Largest number of re-solves at a re-estimated prior precision.
-MAX_REFITS = 2
+MAX_REFITS = 3
 #: A re-estimate within this factor of the prior precision it was computed at ends the path.
-CONVERGED_RATIO = 1.15
+CONVERGED_RATIO = 1.1
 #: Tight inner solves: the Hessian is taken at the solution.
 HESSIAN_OPTIONS = {"tol": 1e-10, "max_iter": 500, "print_level": 0}
 
