@@ -339,3 +339,27 @@ def test_laplace_started_at_the_trained_point_needs_no_march_and_gives_the_same_
     started = laplace_covariance(make, train, _network(), 1.0, starts=starts)
     np.testing.assert_allclose(started.covariance, marched.covariance, rtol=1e-6,
                                atol=1e-9 * np.abs(marched.covariance).max())
+
+
+@pytest.mark.component
+def test_the_evidence_hands_the_laplace_its_hessian_at_the_trained_point():
+    """A training with the evidence's prior keeps its last data Hessian (taken at the final
+    solution): the Laplace covariance from it equals, independently, the one from inner
+    problems marched with the trained weights (same noise levels)."""
+    import dataclasses
+
+    from idaes_hybrid.training.flowsheet_train import train_flowsheet
+    from idaes_hybrid.training.regularization import EVIDENCE
+
+    cfg = _bioreactor()
+    train, _ = _split(cfg.experiments)
+    settings = dataclasses.replace(cfg.training, regularization=EVIDENCE, pretrain_epochs=50)
+    result = train_flowsheet(cfg.flowsheet, cfg.experiments, _network(), NFE, NCP, settings)
+    reg = result.regularization
+    assert reg["source"] == "evidence" and result.data_hessian is not None
+    scales = {k: float(v["sd"]) for k, v in result.noise.items()}
+    make = functools.partial(FlowsheetInnerSpec, hf=cfg.flowsheet, nfe=NFE, ncp=NCP)
+    marched = laplace_covariance(make, train, result.spec, reg["alpha"], scales=scales)
+    given = laplace_covariance(make, train, result.spec, reg["alpha"], hessian=result.data_hessian)
+    np.testing.assert_allclose(given.covariance, marched.covariance, rtol=1e-5,
+                               atol=1e-8 * np.abs(marched.covariance).max())

@@ -94,7 +94,7 @@ def uncertainty_after_training(config, result):
     return validation_bands(_spec_factory(config), config.experiments, result.spec,
                             result.regularization["alpha"], config.uncertainty.level,
                             logging.getLogger(LOGGER_NAME + ".cli"), result.noise,
-                            starts=result.solved_values)
+                            starts=result.solved_values, hessian=result.data_hessian)
 
 
 def load_flowsheet_model(model_dir: str | Path, accept_edited: bool = False) -> dict:
@@ -233,13 +233,12 @@ def optimize(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dic
     members = saved_members(args.model_dir, config) if opt.ensemble is not None else None
     document = optimization_document(config, opt, specs, config.training.solver_options, boxes, members,
                                      saved_regions(args.model_dir))
+    from idaes_hybrid.model.trust_region import extrapolation_warning
+
     for term, share in (document.get("extrapolation") or {}).items():
-        outside = share.get("outside_hull", share["outside_box"])
-        if outside > 0:
-            log.warning(f"optimize: {outside:.0%} of the optimum's network points put the inputs of "
-                        f"{term!r} outside the training data's {'hull' if 'outside_hull' in share else 'box'} "
-                        f"(outside the box: {share['outside_box']:.0%}); the prediction there extrapolates. "
-                        'trust_region = "box" or "hull" keeps the optimum inside.')
+        warning = extrapolation_warning(share, f"the inputs of {term!r}")
+        if warning:
+            log.warning(warning)
     written = write_staged(out, lambda staging: write_optimization(staging, document, log))
     return document, out, written
 

@@ -124,19 +124,15 @@ def _extrapolation(saved, trajectories, log) -> dict | None:
     training's box and hull (``None`` if the model records no region); a warning if any."""
     import numpy as np
 
-    from idaes_hybrid.model.trust_region import extrapolation_share
+    from idaes_hybrid.model.trust_region import extrapolation_share, extrapolation_warning
 
     if saved.input_box is None or not all(n in trajectories for n in saved.network_inputs):
         return None
     share = extrapolation_share(saved.input_box, np.column_stack(
         [np.asarray(trajectories[n], dtype=float) for n in saved.network_inputs]))
-    outside = share.get("outside_hull", share["outside_box"])
-    if outside > 0:
-        where = "convex hull" if "outside_hull" in share else "box"
-        log.warning(f"optimize: {outside:.0%} of the optimum's time points put the network's inputs "
-                    f"outside the {where} of the training data (outside the box: "
-                    f"{share['outside_box']:.0%}); the prediction there extrapolates. "
-                    'trust_region = "box" or "hull" keeps the optimum inside.')
+    warning = extrapolation_warning(share, "the network's inputs")
+    if warning:
+        log.warning(warning)
     return share
 
 
@@ -191,10 +187,6 @@ def _print_summary(doc: dict[str, Any], out: Path, written: list[Path]) -> None:
     if ens is not None:
         true = f", {ens['product_true']:.4f} g on the true model" if "product_true" in ens else ""
         print(f"ensemble optimum ({ens['objective']}): {ens['product_mass']:.4f} g predicted{true}")
-    ext = doc.get("extrapolation")
-    if ext:
-        hull = f", outside its hull {ext['outside_hull']:.0%}" if "outside_hull" in ext else ""
-        print(f"optimum's network inputs outside the training box: {ext['outside_box']:.0%}{hull}")
     print(f"wrote {', '.join(p.name for p in written)} in {out}")
 
 

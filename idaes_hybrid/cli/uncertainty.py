@@ -15,12 +15,13 @@ def _noise_sd(noise: Mapping | None) -> dict[str, float] | None:
 
 def validation_bands(make_spec: Callable[..., Any], experiments: Sequence, spec, alpha: float,
                      level: float, log: logging.Logger, noise: Mapping | None = None,
-                     starts: Mapping | None = None):
+                     starts: Mapping | None = None, hessian=None):
     """Covariance and validation bands of a trained network
     (:func:`~idaes_hybrid.uncertainty.laplace.validation_uncertainty`), or ``None`` with a
     warning when the training experiments cannot be re-simulated (the model is kept).
     ``noise``: the run's ``TrainingResult.noise`` (for the prediction intervals' coverage);
-    ``starts``: its ``solved_values`` (the Laplace solves start at the trained point)."""
+    ``starts``: its ``solved_values`` (the Laplace solves start at the trained point);
+    ``hessian``: its ``data_hessian`` (the evidence's, at the trained point: no Laplace solves)."""
     from idaes_hybrid.model.experiment import split_by_role
     from idaes_hybrid.uncertainty.laplace import UncertaintyError, validation_uncertainty
 
@@ -28,7 +29,7 @@ def validation_bands(make_spec: Callable[..., Any], experiments: Sequence, spec,
     noise_sd = _noise_sd(noise)
     try:
         return validation_uncertainty(make_spec, train, val, spec, float(alpha), level, noise_sd,
-                                      starts=starts or None)
+                                      starts=starts or None, hessian=hessian)
     except UncertaintyError as err:
         log.warning(f"uncertainty: no bands: {err}")
         return None

@@ -45,8 +45,11 @@ class InputHullError(ValueError):
     """A hull that cannot be built or read; the message names the field."""
 
 
-def _normalized(points: np.ndarray, lower: np.ndarray, width: np.ndarray) -> np.ndarray:
-    return (points - lower) / np.where(width > 0, width, 1.0)
+def _frame(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(lower, scale)`` of the rows of ``points``: each input's smallest value and range
+    (1 for an input with a zero range), the normalization of every hull computation."""
+    width = np.ptp(points, axis=0)
+    return points.min(axis=0), np.where(width > 0, width, 1.0)
 
 
 def hull_vertex_rows(points: np.ndarray) -> np.ndarray:
@@ -61,8 +64,8 @@ def hull_vertex_rows(points: np.ndarray) -> np.ndarray:
 
     pts = np.asarray(points, dtype=float)
     distinct = np.unique(pts, axis=0, return_index=True)[1]
-    lower, width = pts.min(axis=0), np.ptp(pts, axis=0)
-    z = _normalized(pts[distinct], lower, width)[:, width > 0]
+    lower, scale = _frame(pts)
+    z = ((pts[distinct] - lower) / scale)[:, np.ptp(pts, axis=0) > 0]
     if z.shape[1] == 0:
         return distinct[:1]
     centred = z - z.mean(axis=0)
@@ -118,18 +121,16 @@ class InputHull:
         from scipy.optimize import linprog
 
         w, v = self.array, np.atleast_2d(np.asarray(inputs, dtype=float))
-        lower, width = w.min(axis=0), np.ptp(w, axis=0)
-        scale = np.where(width > 0, width, 1.0)
-        a_eq = np.vstack([((w - lower) / scale).T, np.ones(len(w))])
+        lower, scale = _frame(w)
+        coords, n = ((w - lower) / scale).T, len(w)
+        # variables (lam, e): minimize e with |coords lam - row| <= e, sum lam = 1, lam, e >= 0
+        ones = np.ones((coords.shape[0], 1))
+        a_ub = np.vstack([np.hstack([coords, -ones]), np.hstack([-coords, -ones])])
+        cost, a_eq = np.r_[np.zeros(n), 1.0], np.r_[np.ones(n), 0.0][None, :]
         inside = []
         for row in (v - lower) / scale:
-            # minimize the largest deviation e: |W^T lam - row| <= e, sum lam = 1, lam >= 0
-            n = len(w)
-            c = np.r_[np.zeros(n), 1.0]
-            a_ub = np.vstack([np.c_[a_eq[:-1], -np.ones(len(row))], np.c_[-a_eq[:-1], -np.ones(len(row))]])
-            b_ub = np.r_[row, -row]
-            res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=np.r_[np.ones(n), 0.0][None, :], b_eq=[1.0],
-                          bounds=[(0, None)] * n + [(0, None)], method="highs")
+            res = linprog(cost, A_ub=a_ub, b_ub=np.r_[row, -row], A_eq=a_eq, b_eq=[1.0],
+                          bounds=[(0, None)] * (n + 1), method="highs")
             inside.append(bool(res.status == 0 and res.fun <= rtol))
         return np.asarray(inside)
 
@@ -177,8 +178,7 @@ def add_hull_constraints(block: pyo.Block, name: str, hull: InputHull,
     their units (the vertices are plain numbers). Returns the number of points constrained.
     """
     w = hull.array
-    lower, width = w.min(axis=0), np.ptp(w, axis=0)
-    dims = [i for i in range(w.shape[1]) if width[i] > 0]
+    (lower, width), dims = _frame(w), [i for i in range(w.shape[1]) if np.ptp(w[:, i]) > 0]
     free = [p for p in points if not all(v.fixed for v in p)]
     if not dims or not free:
         return 0
@@ -188,7 +188,6 @@ def add_hull_constraints(block: pyo.Block, name: str, hull: InputHull,
     hb.lam = pyo.Var(range(len(free)), range(len(w)), bounds=(0.0, 1.0), initialize=1.0 / len(w),
                      doc="Weight of each hull vertex in each point's inputs")
     hb.convex = pyo.Constraint(range(len(free)), rule=lambda b, k: sum(b.lam[k, j] for j in range(len(w))) == 1)
-
     hb.slack = pyo.Var(range(len(free)), range(len(dims)), bounds=(-HULL_SLACK, HULL_SLACK), initialize=0.0,
                        doc="Distance allowed from the hull, as a share of each input's range")
 

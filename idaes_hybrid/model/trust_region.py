@@ -170,12 +170,23 @@ def extrapolation_share(saved: InputBox, inputs: np.ndarray) -> dict[str, float]
     of ``inputs`` (points x network inputs) outside the saved box (``outside_box``, by more
     than 1e-4 of an input's range) and, if it has one, outside the hull (``outside_hull``,
     by more than the hull constraints' allowance, ``HULL_SLACK`` of a range)."""
-    v = np.asarray(inputs, dtype=float)
-    share = {"outside_box": float(1.0 - saved.box_only().contains(v, rtol=1e-4).mean())}
+    v = np.atleast_2d(np.asarray(inputs, dtype=float))
+    inside = saved.box_only().contains(v, rtol=1e-4)
+    share = {"outside_box": float(1.0 - inside.mean())}
     if saved.hull is not None:
-        inside_box = saved.box_only().contains(v, rtol=1e-4)
-        inside = inside_box.copy()
         if inside.any():
             inside[inside] = saved.hull.contains(v[inside], rtol=HULL_SLACK + 1e-4)
         share["outside_hull"] = float(1.0 - inside.mean())
     return share
+
+
+def extrapolation_warning(share: Mapping[str, float], what: str) -> str | None:
+    """The warning for an optimum whose ``what`` (e.g. "the network's inputs") leave the
+    training data by :func:`extrapolation_share`'s ``share``; ``None`` if they stay inside."""
+    outside = share.get("outside_hull", share["outside_box"])
+    if not outside > 0:
+        return None
+    where = "convex hull" if "outside_hull" in share else "box"
+    return (f"optimize: {outside:.0%} of the optimum's points put {what} outside the {where} of the "
+            f"training data (outside the box: {share['outside_box']:.0%}); the prediction there "
+            'extrapolates. trust_region = "box" or "hull" keeps the optimum inside.')

@@ -121,14 +121,15 @@ def evidence_path(m: pyo.Block, solve: Callable[[str], SolveResult],
     -------
     RegularizationChoice
         Source ``evidence``; ``path`` holds per step ``alpha``, ``gamma``, ``theta_norm2`` and
-        ``evidence_alpha``. ``m`` is left solved at the choice. A failed re-solve or Hessian
-        keeps the last good solution (``reason`` says why).
+        ``evidence_alpha``; ``data_hessian`` the last Hessian when it was taken at the final
+        solution. ``m`` is left solved at the choice. A failed re-solve or Hessian keeps the
+        last good solution (``reason`` says why).
     """
     tick, alpha = time.perf_counter(), float(pyo.value(m.prior_precision))
-    path, reason, iterations, previous = [], "", 0, 0.0
+    path, reason, iterations, previous, at_alpha = [], "", 0, 0.0, None
     for k in range(max_refits + 1):
         try:
-            hessian = hessian_at()
+            hessian = at_alpha = hessian_at()
         except EvidenceError as err:
             reason = f"no data Hessian at alpha={alpha:.4g}: {err}"
             break
@@ -151,7 +152,7 @@ def evidence_path(m: pyo.Block, solve: Callable[[str], SolveResult],
             reason = f"the re-solve with alpha={new:.4g} failed ({res.status.value})"
             _log.warning(f"evidence: {reason}; keeping alpha={alpha:.4g}")
             break
-        previous, alpha = math.log(new / alpha), new
+        previous, alpha, at_alpha = math.log(new / alpha), new, None
     wall = time.perf_counter() - tick
     _log.info(f"evidence: alpha={alpha:.4g} after {len(path)} estimates ({wall:.1f} s)")
-    return RegularizationChoice(alpha, RegularizationSource.EVIDENCE, path, reason, wall, iterations)
+    return RegularizationChoice(alpha, RegularizationSource.EVIDENCE, path, reason, wall, iterations, at_alpha)

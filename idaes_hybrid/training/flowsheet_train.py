@@ -448,7 +448,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
         train_rmse=pooled_rmse(per_exp, train_exps), validation_rmse=pooled_rmse(per_exp, val_exps),
         per_experiment_rmse=per_exp, trajectories=trajs, smoother_profiles=profiles[first],
         specs=trained, term_profiles=profiles, term_labels=term_labels(m, train_exps[0].name),
-        noise=noise, regularization=choice.to_dict(), history=history,
+        noise=noise, regularization=choice.to_dict(), history=history, data_hessian=choice.data_hessian,
         diagnostics={**diagnostics, **({"validation_failures": failed} if failed else {})},
         solved_values=starting_values(m, train_exps) if keep_values and not decomposed else {})
 

@@ -28,7 +28,7 @@ import enum
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import idaes.logger as idaeslog
 import pyomo.environ as pyo
@@ -83,7 +83,9 @@ class RegularizationChoice:
     A cross-validation ``path`` holds one entry per candidate: ``alpha``, ``score``
     (held-out mean squared scaled residual over all folds; ``inf`` if a fold's solve
     failed) and ``folds`` (the score of each held-out experiment); an evidence path one per
-    step (:func:`~idaes_hybrid.training.evidence.evidence_path`).
+    step (:func:`~idaes_hybrid.training.evidence.evidence_path`). ``data_hessian``: the
+    evidence's last data Hessian, taken at the solution for ``alpha`` (the Laplace
+    covariance's data part; not written to ``metrics.json``).
     """
 
     alpha: float
@@ -92,6 +94,7 @@ class RegularizationChoice:
     reason: str = ""
     wall_time_s: float = 0.0
     iterations: int = 0
+    data_hessian: Any = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         """JSON-ready record for ``metrics.json``."""

@@ -269,6 +269,9 @@ class TrainingResult:
         Each training experiment's free variable values at the trained point, by full
         name, when asked for (``keep_values``): where a re-solve with the trained weights
         (the Laplace covariance, ensemble members) starts. Empty otherwise.
+    data_hessian
+        The data Hessian the evidence took at the trained weights (the Laplace covariance's
+        data part, with the training's own noise levels), or ``None``.
     """
 
     spec: NetworkSpec
@@ -291,6 +294,7 @@ class TrainingResult:
     regularization: dict = field(default_factory=dict)
     model: HybridModel | None = field(default=None, repr=False)
     solved_values: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
+    data_hessian: np.ndarray | None = field(default=None, repr=False)
 
     def metrics(self) -> dict:
         """The JSON-ready summary written to ``metrics.json``."""

@@ -119,7 +119,8 @@ def clip_to_positive_definite(precision: np.ndarray, floor: float) -> tuple[np.n
 def laplace_covariance(make_spec: Callable[..., InnerSource], train_experiments: Sequence,
                        network_spec: NetworkSpec, alpha: float,
                        scales: Mapping[str, float] | None = None,
-                       starts: Mapping[str, Mapping[str, float]] | None = None) -> LaplaceCovariance:
+                       starts: Mapping[str, Mapping[str, float]] | None = None,
+                       hessian: np.ndarray | None = None) -> LaplaceCovariance:
     """The Laplace posterior covariance of the trained weights.
 
     Parameters
@@ -141,6 +142,9 @@ def laplace_covariance(make_spec: Callable[..., InnerSource], train_experiments:
         Per experiment, its variable values at the trained point
         (``TrainingResult.solved_values``): each inner problem starts there, solved
         already, instead of being marched with the trained weights.
+    hessian
+        The data Hessian at the trained weights, when the training computed it already
+        (``TrainingResult.data_hessian``): no inner problem is solved.
 
     Returns
     -------
@@ -155,8 +159,8 @@ def laplace_covariance(make_spec: Callable[..., InnerSource], train_experiments:
     theta = network_spec.flat_parameters()
     scales = dict(scales) if scales is not None else observation_scales(list(train_experiments))
     try:
-        precision = float(alpha) * np.eye(theta.size) + data_hessian(
-            make_spec, train_experiments, network_spec, scales, starts)
+        precision = float(alpha) * np.eye(theta.size) + (hessian if hessian is not None else data_hessian(
+            make_spec, train_experiments, network_spec, scales, starts))
     except EvidenceError as err:
         raise UncertaintyError(f"{err}; no Laplace covariance") from None
     raw = precision.copy()
@@ -375,7 +379,8 @@ class ValidationUncertainty(ValidationBands):
 def validation_uncertainty(make_spec: Callable[..., InnerSource], train_experiments: Sequence,
                            validation_experiments: Sequence, network_spec: NetworkSpec, alpha: float,
                            level: float, noise_sd: Mapping[str, float] | None = None,
-                           starts: Mapping[str, Mapping[str, float]] | None = None
+                           starts: Mapping[str, Mapping[str, float]] | None = None,
+                           hessian: np.ndarray | None = None
                            ) -> ValidationUncertainty:
     """The Laplace covariance of a trained network and the validation experiments' bands.
 
@@ -394,8 +399,9 @@ def validation_uncertainty(make_spec: Callable[..., InnerSource], train_experime
     noise_sd
         Measurement noise sd per variable (given or estimated): adds the coverage of the
         prediction intervals (``coverage_with_noise``).
-    starts
-        The training experiments' values at the trained point (see :func:`laplace_covariance`).
+    starts, hessian
+        The training experiments' values at the trained point and the data Hessian there,
+        when known (see :func:`laplace_covariance`).
 
     Returns
     -------
@@ -403,7 +409,7 @@ def validation_uncertainty(make_spec: Callable[..., InnerSource], train_experime
         A validation experiment whose simulation fails is left out (and named in
         ``failures``).
     """
-    lap = laplace_covariance(make_spec, train_experiments, network_spec, alpha, starts=starts)
+    lap = laplace_covariance(make_spec, train_experiments, network_spec, alpha, starts=starts, hessian=hessian)
     bands, failures = {}, {}
     for exp in validation_experiments:
         try:
