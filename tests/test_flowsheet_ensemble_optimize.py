@@ -107,6 +107,48 @@ def test_members_objectives_match_their_simulations_and_worst_case_bounds_them(t
     assert expected.objective <= np.mean(worst.member_objectives) + 1e-6
 
 
+@pytest.mark.component
+def test_a_solve_stopped_at_its_limit_at_a_feasible_point_keeps_that_point(trained):
+    """Ensemble optimizations keep the profile of a solve stopped by max_iter when the
+    point is feasible: each member's objective there equals its own simulation of the
+    returned profiles, and it is no better than the converged optimum."""
+    from idaes_hybrid.optimize.flowsheet_ensemble import optimize_flowsheet_ensemble
+    from idaes_hybrid.optimize.flowsheet_loop import LoopProblem, evaluate_profiles
+
+    _, config, specs = trained
+    term = next(iter(specs))
+    members = [specs, {term: _shifted(specs[term], -0.01)}]
+    opt, args = _problem(config)
+    full = optimize_flowsheet_ensemble(config.flowsheet, args[0], members, *args[1:])
+    assert full.status == "optimal" and full.iterations > 6
+    options = {**(args[-1] or {}), "max_iter": full.iterations - 3}
+    stopped = optimize_flowsheet_ensemble(config.flowsheet, args[0], members, *args[1:-1], options)
+    assert stopped.status == "max_iterations"
+    problem = LoopProblem(opt.scenario, opt.controls, opt.objective, opt.constraints, opt.segments,
+                          opt.nfe, opt.ncp)
+    sims = [evaluate_profiles(config.flowsheet, problem, stopped.inputs(), member)[0] for member in members]
+    np.testing.assert_allclose(stopped.member_objectives, sims, rtol=1e-4)
+    assert stopped.objective >= full.objective - 1e-6  # minimized: not below the optimum
+    assert stopped.objective == pytest.approx(full.objective, rel=1e-2)
+
+
+@pytest.mark.unit
+def test_only_a_loaded_feasible_limit_stop_is_kept():
+    from idaes_hybrid.optimize.flowsheet import FEASIBLE_STOP_VIOLATION, feasible_stop
+    from idaes_hybrid.solve.solver import SolveResult, SolveStatus
+
+    def result(status, loaded=True, violation=1e-9):
+        return SolveResult(status, "", 10, 1.0, None, "ipopt", "", solution_loaded=loaded,
+                           constraint_violation=violation)
+
+    assert feasible_stop(result(SolveStatus.MAX_ITERATIONS))
+    assert not feasible_stop(result(SolveStatus.MAX_ITERATIONS, violation=10 * FEASIBLE_STOP_VIOLATION))
+    assert not feasible_stop(result(SolveStatus.MAX_ITERATIONS, loaded=False))
+    assert not feasible_stop(result(SolveStatus.MAX_ITERATIONS, violation=None))
+    assert not feasible_stop(result(SolveStatus.INFEASIBLE))
+    assert not feasible_stop(result(SolveStatus.FAILED))
+
+
 @pytest.mark.integration
 def test_cli_optimizes_over_the_saved_members(trained, tmp_path):
     """`idaes-hybrid optimize` with `ensemble = "worst-case"` reads the members saved with the

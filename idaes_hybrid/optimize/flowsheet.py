@@ -26,7 +26,7 @@ from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.model.inputs import InputProfile
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.solve.last_point import last_point_summary
-from idaes_hybrid.solve.solver import SolveStatus
+from idaes_hybrid.solve.solver import SolveResult, SolveStatus
 from idaes_hybrid.training.flowsheet_problem import check_square, fixed_weight_model, initialize_flowsheet
 
 _log = idaeslog.getLogger(__name__)
@@ -331,12 +331,26 @@ def optimize_flowsheet(
 #: with 1e-4 Ipopt returns it as "acceptable" (reported so).
 OPTIMIZATION_ACCEPTABLE_TOL = 1e-4
 
+#: Largest constraint violation (Ipopt's default ``constr_viol_tol``) at which a solve that
+#: stopped at its iteration or time limit still gives a usable, feasible profile.
+FEASIBLE_STOP_VIOLATION = 1e-4
+
+
+def feasible_stop(res: SolveResult) -> bool:
+    """True if ``res`` stopped at a limit with its final, loaded point feasible."""
+    return (res.status is SolveStatus.MAX_ITERATIONS and res.solution_loaded
+            and res.constraint_violation is not None
+            and res.constraint_violation <= FEASIBLE_STOP_VIOLATION)
+
 
 def solve_controls(m: pyo.ConcreteModel, nets: Sequence, controls: Sequence[Control],
-                   options: dict | None, context: str, tee: bool = False) -> tuple:
+                   options: dict | None, context: str, tee: bool = False,
+                   accept_feasible_stop: bool = False) -> tuple:
     """Solve an optimization built with :func:`add_controls`; ``(SolveResult, profiles)``.
     Raises :class:`FlowsheetOptimizationError` (its ``result`` the solve's) unless optimal
-    or acceptable."""
+    or acceptable, or (``accept_feasible_stop``) stopped by an iteration or time limit at a
+    feasible point (constraint violation <= :data:`FEASIBLE_STOP_VIOLATION`), which is kept
+    with a warning: a profile that satisfies the model and every limit, not proven optimal."""
     from idaes_hybrid.solve.batched import solve_hybrid
     from idaes_hybrid.solve.nl_solve import solve_nl
 
@@ -346,7 +360,11 @@ def solve_controls(m: pyo.ConcreteModel, nets: Sequence, controls: Sequence[Cont
     # magnitudes, or Ipopt may stop "optimal" where the reduced gradient is of order 1.
     res = solve_hybrid(m, list(nets), opts, tee=tee, magnitude_scaling=True) if nets else \
         solve_nl(m, opts, tee=tee, magnitude_scaling=True)
-    if res.status not in (SolveStatus.OPTIMAL, SolveStatus.ACCEPTABLE):
+    if accept_feasible_stop and feasible_stop(res):
+        _log.warning(f"{context}: the solver stopped at its limit ({res.termination_message}) "
+                     f"after {res.iterations} iterations at a feasible point (constraint violation "
+                     f"{res.constraint_violation:.1e}); its profile is returned, not proven optimal")
+    elif res.status not in (SolveStatus.OPTIMAL, SolveStatus.ACCEPTABLE):
         if res.load_last_point is not None:  # the model is discarded: show where the solver ended
             res.load_last_point()
         where = last_point_summary(m)

@@ -12,6 +12,12 @@ every copy and minimizes the user's objective ``J_k`` of the copies as::
                                      the expected objective's optimum)
 
 so a profile that only some members rate well is not chosen.
+
+Where several members exhaust a resource at the optimum (a fed batch consuming all its
+substrate: each member's objective has a ridge there, smoothed over ``S_lim``), their
+ridges meet at the ensemble's optimum and Ipopt can crawl towards it with heavily
+regularized steps. A solve that stops at its iteration limit at a feasible point returns
+that point (status ``max_iterations``, with a warning) rather than nothing.
 """
 
 from __future__ import annotations
@@ -139,11 +145,12 @@ def optimize_flowsheet_ensemble(
     if mode is EnsembleObjective.WORST_CASE:
         # the non-smooth max from the smooth mean's optimum (a start all members rate well)
         m.expected_stage = pyo.Objective(expr=sum(m.member_objective.values()) / len(blocks))
-        solve_controls(m, flat, controls, options, f"{what}, expected-objective stage", tee)
+        solve_controls(m, flat, controls, options, f"{what}, expected-objective stage", tee,
+                       accept_feasible_stop=True)
         m.expected_stage.deactivate()
     m.objective = pyo.Objective(expr=_combined_objective(m, [m.member_objective[k] for k in
                                                              range(len(blocks))], mode))
-    res, profiles = solve_controls(m, flat, controls, options, what, tee)
+    res, profiles = solve_controls(m, flat, controls, options, what, tee, accept_feasible_stop=True)
     values = [float(pyo.value(m.member_objective[k])) for k in range(len(blocks))]
     combined = sum(values) / len(values) if mode is EnsembleObjective.EXPECTED else max(values)
     _log.info(f"ensemble optimization of {exp.name!r} ({mode.value}, {len(blocks)} members): "

@@ -397,6 +397,8 @@ def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool 
     load = status in (SolveStatus.OPTIMAL, SolveStatus.ACCEPTABLE, SolveStatus.MAX_ITERATIONS)
     if load:
         bn.load(x)
+    g = np.asarray(sol["g"] if "g" in sol else prob_obj.constraints(x), dtype=float)
+    violation = float(np.max(np.maximum(np.asarray(bn.cl) - g, g - np.asarray(bn.cu)), initial=0.0))
     objs = list(model.component_data_objects(pyo.Objective, active=True))
     msg = sol.get("status_msg", b"")
     msg = msg.decode() if isinstance(msg, bytes) else str(msg)
@@ -405,7 +407,7 @@ def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool 
     return SolveResult(status, msg, prob_obj.iterations, wall,
                        float(pyo.value(objs[0])) if load and objs else None, f"{backend}-batched", "",
                        solver_time_s=wall - build_time, solution_loaded=load,
-                       load_last_point=None if load else (lambda: bn.load(x)))
+                       load_last_point=None if load else (lambda: bn.load(x)), constraint_violation=violation)
 
 
 def solve_hybrid(model: pyo.Block, net, options: dict | None = None, tee: bool = False,

@@ -105,6 +105,9 @@ class SolveResult:
     objective : float or None
         Active objective at the loaded point; None if nothing was loaded. A point is
         loaded if optimal, acceptable, or a limit stop within ``constr_viol_tol`` (1e-4).
+    constraint_violation : float or None
+        Largest violation of the NLP's constraints at the solver's final iterate, in the
+        solver's unscaled terms (``None``: not reported by this solver path).
     """
 
     status: SolveStatus
@@ -119,6 +122,7 @@ class SolveResult:
     #: Loads the solver's final iterate into the model when it was not loaded (a failed
     #: solve), e.g. to say which equations and bounds it ended on; ``None``: not available.
     load_last_point: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    constraint_violation: float | None = None
 
     @property
     def ok(self) -> bool:
