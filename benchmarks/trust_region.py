@@ -16,7 +16,8 @@ a dense culture (:data:`benchmarks.noise_data.DESIGNS`): S stays below the Halda
 the request then starts from that design's culture (:data:`INITIAL`).
 
 Run: ``python -m benchmarks.trust_region [--seeds 1 2] [--margins 0 0.5] [--requests 30:2.5]
-[--design low_substrate] [--shapes box hull]`` (about four minutes per seed and request); ``--requests`` lists
+[--design low_substrate] [--shapes box hull] [--ensemble-trust box:0] [--reuse --work DIR]`` (about four
+minutes per seed and request); ``--ensemble-trust`` adds the ensemble optima inside trust regions; ``--requests`` lists
 ``Sf:V_max[:horizon]`` (g/L, L, h), each optimized with the same trained model. Results in
 ``benchmarks/results/trust_region.md`` and ``.json`` (``--tag`` writes ``trust_region_<tag>.*``
 instead).
@@ -123,7 +124,7 @@ def optimize(model: Path, config: Path, out: Path, margin: float | None,
     if ensemble is not None:
         ens = doc["ensemble_optimum"]
         return {"predicted": ens["product_mass"], "on_truth": ens["product_true"],
-                "true_optimum": doc["true_optimum_product"],
+                "true_optimum": doc["true_optimum_product"], "status": ens["status"],
                 "share_of_true_optimum": ens["product_true"] / doc["true_optimum_product"],
                 "wall_time_s": time.perf_counter() - tick}
     return {"predicted": doc["hybrid_product_predicted"], "on_truth": doc["hybrid_product_true"],
@@ -135,17 +136,21 @@ def optimize(model: Path, config: Path, out: Path, margin: float | None,
 
 def run_seed(seed: int, work: Path, margins: Sequence[float], members: int = 5,
              requests: Sequence[tuple[float, ...]] = (DEFAULT_REQUEST,),
-             design: str = "public", shapes: Sequence[str] = ("box",)) -> list[dict]:
-    """Train one data set of ``design`` (with an ensemble of ``members``), then, for each
-    request ``(Sf, V_max[, horizon])``, optimize nominally, with each trust region shape and
-    margin, and over the ensemble (expected and worst-case product)."""
+             design: str = "public", shapes: Sequence[str] = ("box",),
+             ensemble_trust: Sequence[tuple[str, float]] = (), reuse: bool = False) -> list[dict]:
+    """Train one data set of ``design`` (with an ensemble of ``members``; ``reuse``: keep a
+    model ``work`` already holds), then, for each request ``(Sf, V_max[, horizon])``, optimize
+    nominally, with each trust region shape and margin, over the ensemble (expected and
+    worst-case product), and over the ensemble inside each ``(shape, margin)`` of
+    ``ensemble_trust``."""
     from idaes_hybrid.cli.app import main
 
     folder = work / (f"{KINETICS}_{seed}" if design == "public" else f"{KINETICS}_{design}_{seed}")
     config = noise_data.write_data_set(folder, KINETICS, seed, design=design)["with"]
     base = config.read_text() + f'\n[uncertainty]\nmethod = "ensemble"\nmembers = {members}\n'
     config.write_text(base)
-    if main(["train", str(config), "--out", str(folder / "run"), "--quiet"]) != 0:
+    trained = reuse and (folder / "run" / "model" / "model.json").exists()
+    if not trained and main(["train", str(config), "--out", str(folder / "run"), "--quiet"]) != 0:
         return [{"seed": seed, "mode": "train", "error": "training failed"}]
     rows = []
     for sf, v_max, *rest in requests:
@@ -165,6 +170,11 @@ def run_seed(seed: int, work: Path, margins: Sequence[float], members: int = 5,
         for objective in ("expected", "worst-case"):
             rows.append({**request, "mode": f"ensemble of {members}, {objective}",
                          **optimize(folder / "run" / "model", config, out / objective, None, objective)})
+            for shape, margin in ensemble_trust:
+                rows.append({**request, "mode": f"ensemble of {members}, {objective}, trust region "
+                                                f"({shape}), margin {margin:g}",
+                             **optimize(folder / "run" / "model", config,
+                                        out / f"{objective}_{shape}_{margin:g}", margin, objective, shape)})
     return rows
 
 
@@ -186,7 +196,8 @@ def render(rows: Sequence[dict], design: str = "public") -> str:
             lines.append(f"{req}| {r['mode']} | {r['error']} | - | - | - | - |")
             continue
         outside = "-" if r.get("outside_hull") is None else f"{r['outside_hull']:.0%}"
-        lines.append(f"{req}| {r['mode']} | {r['predicted']:.3f} | {r['on_truth']:.3f} | "
+        stopped = " (stopped at max_iter)" if r.get("status") == "max_iterations" else ""
+        lines.append(f"{req}| {r['mode']}{stopped} | {r['predicted']:.3f} | {r['on_truth']:.3f} | "
                      f"{r['true_optimum']:.3f} | {r['share_of_true_optimum']:.0%} | {outside} |")
     return "\n".join(lines) + "\n"
 
@@ -203,13 +214,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="trust region shapes to optimize with (each with every margin)")
     parser.add_argument("--design", default="public", choices=sorted(noise_data.DESIGNS),
                         help="training batches (benchmarks.noise_data.DESIGNS) and request start")
+    parser.add_argument("--ensemble-trust", nargs="+", default=[], metavar="SHAPE:MARGIN",
+                        help="also optimize over the ensemble inside these trust regions (e.g. box:0)")
+    parser.add_argument("--reuse", action="store_true", help="keep models already trained in --work")
     args = parser.parse_args(argv)
+    ensemble_trust = [(t.split(":")[0], float(t.split(":")[1])) for t in args.ensemble_trust]
     requests = [tuple(float(v) for v in r.split(":")) for r in args.requests]
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         rows = [r for s in args.seeds
                 for r in run_seed(s, work, args.margins, requests=requests, design=args.design,
-                                  shapes=args.shapes)]
+                                  shapes=args.shapes, ensemble_trust=ensemble_trust, reuse=args.reuse)]
     RESULTS.mkdir(exist_ok=True)
     stem = f"trust_region_{args.tag}" if args.tag else "trust_region"
     (RESULTS / f"{stem}.json").write_text(json.dumps(rows, indent=2) + "\n")
