@@ -363,3 +363,25 @@ def test_the_evidence_hands_the_laplace_its_hessian_at_the_trained_point():
     given = laplace_covariance(make, train, result.spec, reg["alpha"], hessian=result.data_hessian)
     np.testing.assert_allclose(given.covariance, marched.covariance, rtol=1e-5,
                                atol=1e-8 * np.abs(marched.covariance).max())
+
+
+@pytest.mark.component
+def test_the_evidence_reuses_its_inner_problems_at_new_weights():
+    """``data_hessian(built=...)`` builds each experiment's inner problem once: at other
+    weights the re-used problems give the Hessian of freshly built ones."""
+    from idaes_hybrid.training.evidence import data_hessian
+
+    cfg = _bioreactor()
+    train, _ = _split(cfg.experiments)
+    make = functools.partial(FlowsheetInnerSpec, hf=cfg.flowsheet, nfe=NFE, ncp=NCP)
+    first, moved = _network(), _network()
+    theta = moved.flat_parameters()
+    moved.set_flat_parameters(theta * (1.0 + 0.02 * np.random.default_rng(3).standard_normal(theta.size)))
+    built: dict = {}
+    data_hessian(make, train, first, None, built=built)
+    assert sorted(built) == sorted(e.name for e in train)
+    problems = dict(built)
+    reused = data_hessian(make, train, moved, None, built=built)
+    assert all(built[name] is problems[name] for name in problems)  # not built again
+    fresh = data_hessian(make, train, moved, None)
+    np.testing.assert_allclose(reused, fresh, rtol=1e-6, atol=1e-9 * np.abs(fresh).max())

@@ -166,6 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 on success, 1 if the run failed, 2 on bad input.
     """
     args = _parser().parse_args(argv)
+    from idaes_hybrid.solve.threads import one_blas_thread_per_library
+
+    one_blas_thread_per_library()  # before numpy: no BLAS pool spins against MUMPS's
     # TensorFlow reads this when it is imported: its C++ start-up lines (a CUDA probe
     # reported as an error on machines without a GPU) stay out of the user's way unless
     # the user set a level (--quiet: always hidden)

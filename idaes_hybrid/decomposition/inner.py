@@ -252,6 +252,12 @@ class InnerProblem:
         self.build_time_s = time.perf_counter() - tick
         _log.debug(f"inner problem {spec.name}: {self.problem.n} variables, built in {self.build_time_s:.1f} s")
 
+    def restart_from(self, values: Mapping[str, float]) -> None:
+        """Start the next cold solve from ``values`` (named as ``start``) instead of a march:
+        the problem, built once, re-used at another solution of the training model."""
+        set_named_values(self.model, values)
+        self._initialized = True
+
     @property
     def n(self) -> int:
         """Number of columns of the inner NLP (with slacks)."""

@@ -54,22 +54,32 @@ class EvidenceError(RuntimeError):
 
 def data_hessian(make_spec: Callable, train_experiments: Sequence, network_spec: NetworkSpec,
                  scales: Mapping[str, float],
-                 starts: Mapping[str, Mapping[str, float]] | None = None) -> np.ndarray:
+                 starts: Mapping[str, Mapping[str, float]] | None = None,
+                 built: dict[str, InnerProblem] | None = None) -> np.ndarray:
     """``sum_e (N_e / 2) d^2 V_e / d theta^2`` at the weights of ``network_spec``.
 
     ``make_spec(experiment=, network=, scales=, slack_penalty=, options=[, start=])`` builds an
     experiment's inner problem (``V_e`` its mean squared scaled residual, states eliminated);
     ``starts`` gives each experiment's values at the trained point (no march). A built
     inner spec (with ``build_model``) in place of the factory serves every experiment.
+    ``built`` keeps each experiment's inner problem by name between calls (the evidence's
+    later estimates re-use them, restarted from ``starts``, instead of building them again).
     """
     theta = network_spec.flat_parameters()
     hessian = np.zeros((theta.size, theta.size))
     for exp in train_experiments:
         start = (starts or {}).get(exp.name)
-        spec = make_spec if hasattr(make_spec, "build_model") else make_spec(
-            experiment=exp, network=network_spec, scales=scales, slack_penalty=None,
-            options=dict(HESSIAN_OPTIONS), **({"start": dict(start)} if start else {}))
-        res = InnerProblem(spec).solve(theta, hessian=True)
+        problem = (built or {}).get(exp.name)
+        if problem is not None and start:
+            problem.restart_from(start)
+        elif problem is None:
+            spec = make_spec if hasattr(make_spec, "build_model") else make_spec(
+                experiment=exp, network=network_spec, scales=scales, slack_penalty=None,
+                options=dict(HESSIAN_OPTIONS), **({"start": dict(start)} if start else {}))
+            problem = InnerProblem(spec)
+            if built is not None:
+                built[exp.name] = problem
+        res = problem.solve(theta, hessian=True)
         if not res.ok or res.hessian is None:
             raise EvidenceError(f"experiments[{exp.name!r}]: the simulation with the trained weights "
                                 f"failed ({res.status.value})")

@@ -543,8 +543,10 @@ def _evidence(m: pyo.Block, train_exps, solve, hf: HybridFlowsheet, nfe: int, nc
     net = networks(m)[0]
     make_spec = functools.partial(FlowsheetInnerSpec, hf=hf, nfe=nfe, ncp=ncp)
     scales = {name: float(level["sd"]) for name, level in noise.items()}
+    built: dict = {}  # each experiment's inner problem, built for the first estimate only
     return evidence_path(
-        m, solve, lambda: data_hessian(make_spec, train_exps, net.to_spec(), scales, starting_values(m, train_exps)),
+        m, solve, lambda: data_hessian(make_spec, train_exps, net.to_spec(), scales,
+                                       starting_values(m, train_exps), built),
         lambda: net.to_spec().flat_parameters())
 
 
