@@ -132,6 +132,27 @@ def test_a_solve_stopped_at_its_limit_at_a_feasible_point_keeps_that_point(train
     assert stopped.objective == pytest.approx(full.objective, rel=1e-2)
 
 
+@pytest.mark.component
+def test_an_infeasible_hull_trust_region_says_what_to_change(trained):
+    """This case's three batches all fed 0.05 L/h: their inputs' hull is a sliver that no
+    feed meeting V(tf) <= 2.5 L stays in (the box is feasible). The infeasible solve names the
+    trust region and what to change."""
+    from idaes_hybrid.cli.flowsheet import saved_input_boxes
+    from idaes_hybrid.model.trust_region import TrustShape
+    from idaes_hybrid.optimize.flowsheet import FlowsheetOptimizationError, optimize_flowsheet
+
+    tmp, config, specs = trained
+    _, args = _problem(config)
+    model = tmp / "run" / "model"
+    box = optimize_flowsheet(config.flowsheet, args[0], specs, *args[1:],
+                             input_boxes=saved_input_boxes(model, 0.0, TrustShape.BOX))
+    assert box.status == "optimal"
+    hull = saved_input_boxes(model, 0.0, TrustShape.HULL)
+    with pytest.raises(FlowsheetOptimizationError, match=r"infeasible .*raise trust_margin, use "
+                                                         r"trust_region = \"box\""):
+        optimize_flowsheet(config.flowsheet, args[0], specs, *args[1:], input_boxes=hull)
+
+
 @pytest.mark.unit
 def test_only_a_loaded_feasible_limit_stop_is_kept():
     from idaes_hybrid.optimize.flowsheet import FEASIBLE_STOP_VIOLATION, feasible_stop

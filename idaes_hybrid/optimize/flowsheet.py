@@ -316,7 +316,8 @@ def optimize_flowsheet(
         centre.update({c.name: _start_values(c, pull_centre, int(segments)) for c in controls
                        if c.name in pull_centre})
     m.objective = pyo.Objective(expr=_with_pull(m, m.user_objective, controls, centre, pull))
-    res, profiles = solve_controls(m, net, controls, options, f"optimization of {exp.name!r}", tee)
+    res, profiles = solve_controls(m, net, controls, options, f"optimization of {exp.name!r}", tee,
+                                   trust_region=bool(input_boxes))
     value = float(pyo.value(m.user_objective)) if pull else res.objective  # without the pull
     _log.info(f"optimization of {exp.name!r}: objective {value:.6g} in {res.iterations} iterations")
     return FlowsheetOptimizationResult(res.status.value, value, bounds, profiles,
@@ -336,6 +337,14 @@ OPTIMIZATION_ACCEPTABLE_TOL = 1e-4
 FEASIBLE_STOP_VIOLATION = 1e-4
 
 
+#: Appended to an infeasible optimization's message when a trust region holds the inputs.
+TRUST_REGION_HINT = (
+    "; with the trust region (every network input inside the region the training data cover, "
+    "widened by trust_margin) no profile may meet the constraints: they (or the scenario's start) "
+    "may need states no training experiment reached, which the hull's few trajectories make likely; "
+    "raise trust_margin, use trust_region = \"box\", or optimize without the trust region")
+
+
 def feasible_stop(res: SolveResult) -> bool:
     """True if ``res`` stopped at a limit with its final, loaded point feasible."""
     return (res.status is SolveStatus.MAX_ITERATIONS and res.solution_loaded
@@ -345,12 +354,14 @@ def feasible_stop(res: SolveResult) -> bool:
 
 def solve_controls(m: pyo.ConcreteModel, nets: Sequence, controls: Sequence[Control],
                    options: dict | None, context: str, tee: bool = False,
-                   accept_feasible_stop: bool = False) -> tuple:
+                   accept_feasible_stop: bool = False, trust_region: bool = False) -> tuple:
     """Solve an optimization built with :func:`add_controls`; ``(SolveResult, profiles)``.
     Raises :class:`FlowsheetOptimizationError` (its ``result`` the solve's) unless optimal
     or acceptable, or (``accept_feasible_stop``) stopped by an iteration or time limit at a
     feasible point (constraint violation <= :data:`FEASIBLE_STOP_VIOLATION`), which is kept
-    with a warning: a profile that satisfies the model and every limit, not proven optimal."""
+    with a warning: a profile that satisfies the model and every limit, not proven optimal.
+    ``trust_region``: the model holds a trust region (an infeasible solve's message says
+    what to change)."""
     from idaes_hybrid.solve.batched import solve_hybrid
     from idaes_hybrid.solve.nl_solve import solve_nl
 
@@ -368,8 +379,10 @@ def solve_controls(m: pyo.ConcreteModel, nets: Sequence, controls: Sequence[Cont
         if res.load_last_point is not None:  # the model is discarded: show where the solver ended
             res.load_last_point()
         where = last_point_summary(m)
+        hint = TRUST_REGION_HINT if trust_region and res.status is SolveStatus.INFEASIBLE else ""
         raise FlowsheetOptimizationError(f"{context}: {res.status.value} ({res.termination_message})"
-                                         + (f"; at the solver's last point: {where}" if where else ""), res)
+                                         + (f"; at the solver's last point: {where}" if where else "")
+                                         + hint, res)
     profiles = {c.name: [float(pyo.value(getattr(m.control, c.name)[k])) for k in m.segment]
                 for c in controls}
     return res, profiles

@@ -146,11 +146,12 @@ def optimize_flowsheet_ensemble(
         # the non-smooth max from the smooth mean's optimum (a start all members rate well)
         m.expected_stage = pyo.Objective(expr=sum(m.member_objective.values()) / len(blocks))
         solve_controls(m, flat, controls, options, f"{what}, expected-objective stage", tee,
-                       accept_feasible_stop=True)
+                       accept_feasible_stop=True, trust_region=bool(input_boxes))
         m.expected_stage.deactivate()
     m.objective = pyo.Objective(expr=_combined_objective(m, [m.member_objective[k] for k in
                                                              range(len(blocks))], mode))
-    res, profiles = solve_controls(m, flat, controls, options, what, tee, accept_feasible_stop=True)
+    res, profiles = solve_controls(m, flat, controls, options, what, tee, accept_feasible_stop=True,
+                                   trust_region=bool(input_boxes))
     values = [float(pyo.value(m.member_objective[k])) for k in range(len(blocks))]
     combined = sum(values) / len(values) if mode is EnsembleObjective.EXPECTED else max(values)
     _log.info(f"ensemble optimization of {exp.name!r} ({mode.value}, {len(blocks)} members): "
