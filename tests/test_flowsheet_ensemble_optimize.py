@@ -133,6 +133,40 @@ def test_a_solve_stopped_at_its_limit_at_a_feasible_point_keeps_that_point(train
 
 
 @pytest.mark.component
+def test_a_worst_case_solve_stopped_somewhere_worse_returns_its_start(trained, monkeypatch):
+    """The worst-case solve starts at the expected objective's optimum; stopped at its limit
+    at a point where the worst member fares worse (here: made so), that start is returned."""
+    import pyomo.environ as pyo
+
+    import idaes_hybrid.optimize.flowsheet_ensemble as fe
+    from idaes_hybrid.solve.solver import SolveResult, SolveStatus
+
+    _, config, specs = trained
+    term = next(iter(specs))
+    members = [specs, {term: _shifted(specs[term], -0.01)}]
+    real, seen = fe.solve_controls, {}
+
+    def solve_then_spoil(m, *args, **kwargs):
+        if "expected" not in seen:  # the expected-objective stage: solved for real
+            out = real(m, *args, **kwargs)
+            seen["expected"] = [float(pyo.value(e)) for e in m.member_objective.values()]
+            return out
+        for v in m.member[0].component_data_objects(pyo.Var, descend_into=True):
+            if not v.fixed:
+                v.set_value(0.0, skip_validation=True)  # member 0's objective rises to 0
+        stopped = SolveResult(SolveStatus.MAX_ITERATIONS, "limit", 3, 0.1, None, "test", "",
+                              solution_loaded=True, constraint_violation=0.0)
+        return stopped, fe.control_profiles(m, args[1])
+
+    monkeypatch.setattr(fe, "solve_controls", solve_then_spoil)
+    opt, args = _problem(config)
+    res = fe.optimize_flowsheet_ensemble(config.flowsheet, args[0], members, *args[1:], mode="worst-case")
+    assert res.status == "max_iterations"
+    assert res.member_objectives == pytest.approx(seen["expected"], rel=1e-12)
+    assert res.objective == pytest.approx(max(seen["expected"]), rel=1e-12) and res.objective < 0
+
+
+@pytest.mark.component
 def test_an_infeasible_hull_trust_region_says_what_to_change(trained):
     """This case's three batches all fed 0.05 L/h: their inputs' hull is a sliver that no
     feed meeting V(tf) <= 2.5 L stays in (the box is feasible). The infeasible solve names the

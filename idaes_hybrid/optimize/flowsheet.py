@@ -383,9 +383,13 @@ def solve_controls(m: pyo.ConcreteModel, nets: Sequence, controls: Sequence[Cont
         raise FlowsheetOptimizationError(f"{context}: {res.status.value} ({res.termination_message})"
                                          + (f"; at the solver's last point: {where}" if where else "")
                                          + hint, res)
-    profiles = {c.name: [float(pyo.value(getattr(m.control, c.name)[k])) for k in m.segment]
-                for c in controls}
-    return res, profiles
+    return res, control_profiles(m, controls)
+
+
+def control_profiles(m: pyo.ConcreteModel, controls: Sequence[Control]) -> dict[str, list[float]]:
+    """Each control's value per segment at the model's current values."""
+    return {c.name: [float(pyo.value(getattr(m.control, c.name)[k])) for k in m.segment]
+            for c in controls}
 
 
 def trapezoid(blk: pyo.Block, expr_at: Callable[[float], object]):

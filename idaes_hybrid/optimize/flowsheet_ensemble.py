@@ -9,7 +9,8 @@ every copy and minimizes the user's objective ``J_k`` of the copies as::
 
     expected:    (1/K) sum_k J_k
     worst-case:  max_k J_k          (as  min z  s.t.  z >= J_k  for every k; started from
-                                     the expected objective's optimum)
+                                     the expected objective's optimum, which is returned if
+                                     the solve stops at its limit somewhere worse)
 
 so a profile that only some members rate well is not chosen.
 
@@ -37,7 +38,8 @@ from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.optimize.flowsheet import (
     Control, FlowsheetOptimizationError, FlowsheetOptimizationResult, add_controls, add_trust_region,
-    add_user_constraints, solve_controls, starting_run)
+    add_user_constraints, control_profiles, solve_controls, starting_run)
+from idaes_hybrid.solve.values import restore_values, unfixed_values
 from idaes_hybrid.training.flowsheet_problem import add_networks, initialize_flowsheet
 
 _log = idaeslog.getLogger(__name__)
@@ -80,6 +82,11 @@ def _member_blocks(m: pyo.ConcreteModel, hf: HybridFlowsheet, exp: FlowsheetExpe
         blocks.append(blk)
         nets.append(member_nets)
     return blocks, nets
+
+
+def _worst(m: pyo.ConcreteModel) -> float:
+    """The largest member objective at the model's current values."""
+    return max(float(pyo.value(e)) for e in m.member_objective.values())
 
 
 def _combined_objective(m: pyo.ConcreteModel, values: list, mode: EnsembleObjective):
@@ -142,16 +149,25 @@ def optimize_flowsheet_ensemble(
         add_user_constraints(m.member[k], constraints(blk) if constraints else {})
     m.member_objective = pyo.Expression(range(len(blocks)), rule=lambda b, k: objective(blocks[k]))
     flat, what = [n for member in nets for n in member], f"ensemble optimization of {exp.name!r}"
+    stage = None
     if mode is EnsembleObjective.WORST_CASE:
         # the non-smooth max from the smooth mean's optimum (a start all members rate well)
         m.expected_stage = pyo.Objective(expr=sum(m.member_objective.values()) / len(blocks))
         solve_controls(m, flat, controls, options, f"{what}, expected-objective stage", tee,
                        accept_feasible_stop=True, trust_region=bool(input_boxes))
         m.expected_stage.deactivate()
+        stage = (unfixed_values(m), _worst(m))
     m.objective = pyo.Objective(expr=_combined_objective(m, [m.member_objective[k] for k in
                                                              range(len(blocks))], mode))
     res, profiles = solve_controls(m, flat, controls, options, what, tee, accept_feasible_stop=True,
                                    trust_region=bool(input_boxes))
+    if stage is not None and not res.ok and _worst(m) > stage[1]:
+        # stopped at its limit where the worst member fares worse than at its start: keep the start
+        _log.warning(f"{what}: the worst-case solve stopped at a point worse for the worst member "
+                     f"({_worst(m):.6g}) than its start ({stage[1]:.6g}); the start is returned")
+        restore_values(stage[0])
+        m.worst.set_value(stage[1])
+        profiles = control_profiles(m, controls)
     values = [float(pyo.value(m.member_objective[k])) for k in range(len(blocks))]
     combined = sum(values) / len(values) if mode is EnsembleObjective.EXPECTED else max(values)
     _log.info(f"ensemble optimization of {exp.name!r} ({mode.value}, {len(blocks)} members): "
