@@ -51,6 +51,7 @@ from idaes_hybrid.training.train import (
 from idaes_hybrid.training.regularization import (
     EVIDENCE, WARM_START_OPTIONS, RegularizationChoice, choose_regularization, prior_term, resolve_setting)
 from idaes_hybrid.training.warm_start import regularization_term
+from idaes_hybrid.training.warm_resolve import warm_hessian, warm_resolve
 
 _log = idaeslog.getLogger(__name__)
 
@@ -141,7 +142,14 @@ def _resolved_hessian(settings: TrainingSettings, nets: Sequence) -> TrainingSet
                if hessian is HessianMode.LIMITED_MEMORY else
                f"weight-input coupling {coupling:.2g} (network points x weights^2)")
         _log.info(f"train: {hessian.value} Hessian: {why}; [training] hessian overrides")
-    return dataclasses.replace(settings, hessian=hessian)
+    return dataclasses.replace(settings, hessian=hessian,
+                               warm_hessian=warm_hessian(settings.hessian, hessian, coupling))
+
+
+def _warm_options(m: pyo.Block, options: dict, settings: TrainingSettings) -> dict:
+    """Ipopt options of the warm re-solves of the solved model ``m``."""
+    return {**_sum_scaled(m, options),
+            "hessian_approximation": (settings.warm_hessian or settings.hessian).value, **WARM_START_OPTIONS}
 
 
 def _solve(m: pyo.Block, stage: str, options: dict, tee: bool, batched: bool,
@@ -485,11 +493,11 @@ def _check_noise(m: pyo.Block, hf: HybridFlowsheet, train_exps, levels: dict, op
                  settings: TrainingSettings, tee: bool, stages: dict) -> dict:
     """:func:`~idaes_hybrid.training.train.check_noise` on a flowsheet training model."""
     per_exp = {e.name: flowsheet_rmse(m.experiment[e.name], hf, e) for e in train_exps}
-    opts = {**_sum_scaled(m, options), "hessian_approximation": settings.hessian.value,
-            **WARM_START_OPTIONS}
+    opts = _warm_options(m, options, settings)
     return check_noise(m, levels, pooled_rmse(per_exp, train_exps),
                        lambda sc: experiment_fit_sums(m, hf, train_exps, sc),
-                       lambda: solve_hybrid(m, networks(m), opts, tee, **_scaling(settings)),
+                       lambda: warm_resolve(m, lambda o: solve_hybrid(m, networks(m), o, tee, **_scaling(settings)),
+                                            opts),
                        stages)
 
 
@@ -505,12 +513,11 @@ def _choose_regularization(m: pyo.Block, train_exps, options: dict, settings: Tr
     :func:`~idaes_hybrid.training.regularization.choose_regularization`), or with
     ``evidence`` = ``(hf, nfe, ncp, noise levels)`` follow the evidence to its fixed point
     (:func:`~idaes_hybrid.training.evidence.evidence_path`)."""
-    opts = {**_sum_scaled(m, options), "hessian_approximation": settings.hessian.value,
-            **WARM_START_OPTIONS}
+    opts = _warm_options(m, options, settings)
 
     def solve(label: str) -> SolveResult:
         _log.info(f"{label}: solving")
-        return solve_hybrid(m, networks(m), opts, tee, **_scaling(settings))
+        return warm_resolve(m, lambda o: solve_hybrid(m, networks(m), o, tee, **_scaling(settings)), opts)
 
     if evidence is not None:
         choice = _evidence(m, train_exps, solve, *evidence)

@@ -164,6 +164,10 @@ class TrainingSettings:
         (:data:`~idaes_hybrid.training.flowsheet_train.TRAINING_OPTIONS`). One-unit models
         set Ipopt's own defaults (:func:`~idaes_hybrid.training.unit_train.unit_settings`),
         which their shipped results were measured with. Not a ``[training]`` key.
+    warm_hessian
+        Hessian of the warm re-solves (noise refit, evidence, cross-validation folds) when
+        it differs from ``hessian``'s; set by the training when ``hessian = auto``
+        (:func:`~idaes_hybrid.training.warm_resolve.warm_hessian`). Not a ``[training]`` key.
     """
 
     hessian: HessianMode = HessianMode.AUTO
@@ -185,6 +189,7 @@ class TrainingSettings:
     method: TrainingMethod = TrainingMethod.SIMULTANEOUS
     decomposition: DecompositionSettings = field(default_factory=DecompositionSettings)
     solver_defaults: dict | None = None
+    warm_hessian: HessianMode | None = None
 
     def solve_scaling(self, default: NlpScaling) -> dict[str, bool]:
         """Keyword arguments of :func:`~idaes_hybrid.solve.batched.solve_hybrid` for the
