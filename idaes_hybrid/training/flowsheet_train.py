@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pyomo.environ as pyo
@@ -146,10 +146,12 @@ def _resolved_hessian(settings: TrainingSettings, nets: Sequence) -> TrainingSet
                                warm_hessian=warm_hessian(settings.hessian, hessian, coupling))
 
 
-def _warm_options(m: pyo.Block, options: dict, settings: TrainingSettings) -> dict:
-    """Ipopt options of the warm re-solves of the solved model ``m``."""
-    return {**_sum_scaled(m, options),
+def _warm_solver(m: pyo.Block, options: dict, settings: TrainingSettings, tee: bool) -> Callable[[], SolveResult]:
+    """A warm re-solve of the solved model ``m`` (noise refit, evidence, cross-validation),
+    with the re-solves' Hessian (:func:`~idaes_hybrid.training.warm_resolve.warm_resolve`)."""
+    opts = {**_sum_scaled(m, options),
             "hessian_approximation": (settings.warm_hessian or settings.hessian).value, **WARM_START_OPTIONS}
+    return lambda: warm_resolve(m, lambda o: solve_hybrid(m, networks(m), o, tee, **_scaling(settings)), opts)
 
 
 def _solve(m: pyo.Block, stage: str, options: dict, tee: bool, batched: bool,
@@ -493,12 +495,9 @@ def _check_noise(m: pyo.Block, hf: HybridFlowsheet, train_exps, levels: dict, op
                  settings: TrainingSettings, tee: bool, stages: dict) -> dict:
     """:func:`~idaes_hybrid.training.train.check_noise` on a flowsheet training model."""
     per_exp = {e.name: flowsheet_rmse(m.experiment[e.name], hf, e) for e in train_exps}
-    opts = _warm_options(m, options, settings)
     return check_noise(m, levels, pooled_rmse(per_exp, train_exps),
                        lambda sc: experiment_fit_sums(m, hf, train_exps, sc),
-                       lambda: warm_resolve(m, lambda o: solve_hybrid(m, networks(m), o, tee, **_scaling(settings)),
-                                            opts),
-                       stages)
+                       _warm_solver(m, options, settings, tee), stages)
 
 
 def _sum_scaled(m: pyo.Block, options: dict) -> dict:
@@ -513,11 +512,11 @@ def _choose_regularization(m: pyo.Block, train_exps, options: dict, settings: Tr
     :func:`~idaes_hybrid.training.regularization.choose_regularization`), or with
     ``evidence`` = ``(hf, nfe, ncp, noise levels)`` follow the evidence to its fixed point
     (:func:`~idaes_hybrid.training.evidence.evidence_path`)."""
-    opts = _warm_options(m, options, settings)
+    resolve = _warm_solver(m, options, settings, tee)
 
     def solve(label: str) -> SolveResult:
         _log.info(f"{label}: solving")
-        return warm_resolve(m, lambda o: solve_hybrid(m, networks(m), o, tee, **_scaling(settings)), opts)
+        return resolve()
 
     if evidence is not None:
         choice = _evidence(m, train_exps, solve, *evidence)

@@ -15,6 +15,7 @@ problems of this size (:data:`~idaes_hybrid.training.train.BLOCK_DIAGONAL_MIN_CO
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 import idaes.logger as idaeslog
@@ -57,5 +58,4 @@ def warm_resolve(m, solve: Callable[[dict], SolveResult], options: dict) -> Solv
               "again with the exact Hessian from the same start")
     restore_values(start)
     again = solve({**options, "hessian_approximation": HessianMode.EXACT.value})
-    again.iterations = (again.iterations or 0) + (first.iterations or 0)
-    return again
+    return dataclasses.replace(again, iterations=(again.iterations or 0) + (first.iterations or 0))
