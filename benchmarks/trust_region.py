@@ -137,12 +137,13 @@ def optimize(model: Path, config: Path, out: Path, margin: float | None,
 def run_seed(seed: int, work: Path, margins: Sequence[float], members: int = 5,
              requests: Sequence[tuple[float, ...]] = (DEFAULT_REQUEST,),
              design: str = "public", shapes: Sequence[str] = ("box",),
-             ensemble_trust: Sequence[tuple[str, float]] = (), reuse: bool = False) -> list[dict]:
+             ensemble_trust: Sequence[tuple[str, float]] = (), reuse: bool = False,
+             ensemble: bool = True) -> list[dict]:
     """Train one data set of ``design`` (with an ensemble of ``members``; ``reuse``: keep a
     model ``work`` already holds), then, for each request ``(Sf, V_max[, horizon])``, optimize
     nominally, with each trust region shape and margin, over the ensemble (expected and
-    worst-case product), and over the ensemble inside each ``(shape, margin)`` of
-    ``ensemble_trust``."""
+    worst-case product; not if ``ensemble`` is false), and over the ensemble inside each
+    ``(shape, margin)`` of ``ensemble_trust``."""
     from idaes_hybrid.cli.app import main
 
     folder = work / (f"{KINETICS}_{seed}" if design == "public" else f"{KINETICS}_{design}_{seed}")
@@ -167,7 +168,7 @@ def run_seed(seed: int, work: Path, margins: Sequence[float], members: int = 5,
                 rows.append({**request, "mode": f"trust region ({shape}), margin {margin:g}",
                              **optimize(folder / "run" / "model", config, out / f"trust_{shape}_{margin:g}",
                                         margin, shape=shape)})
-        for objective in ("expected", "worst-case"):
+        for objective in ("expected", "worst-case") if ensemble else ():
             rows.append({**request, "mode": f"ensemble of {members}, {objective}",
                          **optimize(folder / "run" / "model", config, out / objective, None, objective)})
             for shape, margin in ensemble_trust:
@@ -210,12 +211,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="Sf:V_max[:horizon] (g/L:L:h) optimized with each trained model")
     parser.add_argument("--work", type=Path, default=None, help="keep every run in this folder")
     parser.add_argument("--tag", default="", help="write trust_region_<tag>.md/.json")
-    parser.add_argument("--shapes", nargs="+", default=["box"], choices=["box", "hull"],
+    parser.add_argument("--shapes", nargs="+", default=["box"], choices=["box", "ellipsoid", "hull"],
                         help="trust region shapes to optimize with (each with every margin)")
     parser.add_argument("--design", default="public", choices=sorted(noise_data.DESIGNS),
                         help="training batches (benchmarks.noise_data.DESIGNS) and request start")
     parser.add_argument("--ensemble-trust", nargs="+", default=[], metavar="SHAPE:MARGIN",
                         help="also optimize over the ensemble inside these trust regions (e.g. box:0)")
+    parser.add_argument("--no-ensemble", action="store_true",
+                        help="skip the ensemble optima (the nominal and trust-region rows only)")
     parser.add_argument("--reuse", action="store_true", help="keep models already trained in --work")
     args = parser.parse_args(argv)
     ensemble_trust = [(t.split(":")[0], float(t.split(":")[1])) for t in args.ensemble_trust]
@@ -224,7 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = args.work or Path(tmp)
         rows = [r for s in args.seeds
                 for r in run_seed(s, work, args.margins, requests=requests, design=args.design,
-                                  shapes=args.shapes, ensemble_trust=ensemble_trust, reuse=args.reuse)]
+                                  shapes=args.shapes, ensemble_trust=ensemble_trust, reuse=args.reuse,
+                                  ensemble=not args.no_ensemble)]
     RESULTS.mkdir(exist_ok=True)
     stem = f"trust_region_{args.tag}" if args.tag else "trust_region"
     (RESULTS / f"{stem}.json").write_text(json.dumps(rows, indent=2) + "\n")

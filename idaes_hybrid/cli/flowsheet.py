@@ -260,7 +260,7 @@ def saved_regions(model_dir) -> dict:
 
 def saved_input_boxes(model_dir, margin: float, shape=None) -> dict:
     """Each term's trust region from ``model_dir/flowsheet_model.json`` (its ``input_boxes``
-    as box, or with ``shape`` = ``TrustShape.HULL`` as hull, widened by ``margin``);
+    as box, or in ``shape`` (:class:`TrustShape`: box, ellipsoid or hull), widened by ``margin``);
     :class:`ConfigError` if the model records none."""
     from idaes_hybrid.config.run import ConfigError
     from idaes_hybrid.model.trust_region import TrustShape, trust_region

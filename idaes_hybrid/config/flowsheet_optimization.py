@@ -63,8 +63,9 @@ class FlowsheetOptimizationSettings:
         The ``module:function`` strings as written (for the outputs).
     trust_region, trust_margin
         Keep every network's inputs inside the region its training covered (the saved
-        model's ``input_boxes``: each input's range, or with :attr:`TrustShape.HULL` the
-        convex hull of the training inputs; ``None``: none), widened by
+        model's ``input_boxes``: each input's range, with :attr:`TrustShape.ELLIPSOID` also
+        the smallest ellipsoid around the training inputs, with :attr:`TrustShape.HULL` their
+        convex hull; ``None``: none), widened by
         ``trust_margin`` times each input's range.
     ensemble
         Optimize over the saved model's ensemble members at once (expected or worst-case

@@ -60,8 +60,9 @@ class OptimizationSettings:
         true model (needs a ``[reference]`` table).
     trust_region : TrustShape or None
         Keep the network's inputs inside the region the training covered (the saved
-        model's ``input_box``: each input's range, or with ``"hull"`` the convex hull of
-        the training inputs) at every time point; ``None``: no trust region.
+        model's ``input_box``: each input's range, with ``"ellipsoid"`` also the smallest
+        ellipsoid around the training inputs, with ``"hull"`` their convex hull) at every
+        time point; ``None``: no trust region.
     trust_margin : float
         Widen that region by this fraction of each input's range on both sides.
     ensemble : EnsembleObjective or None
@@ -90,7 +91,7 @@ class OptimizationSettings:
 
 
 def parse_trust_region(table: Mapping[str, Any]) -> tuple[TrustShape | None, float]:
-    """``trust_region`` (``true`` = ``"box"``, ``"hull"`` or ``false``, default false) and
+    """``trust_region`` (``true`` = ``"box"``, ``"ellipsoid"``, ``"hull"`` or ``false``, default false) and
     ``trust_margin`` (>= 0, default 0) of an ``[optimization]`` table (unit and flowsheet
     configurations alike)."""
     value = table.get("trust_region", OPTIMIZATION_DEFAULTS["trust_region"])

@@ -10,18 +10,20 @@ network saw in training (at the smoother's profiles: the data's own trajectories
 optionally widened by a margin, and the convex hull of the points it saw
 (:class:`~idaes_hybrid.model.input_hull.InputHull`); :func:`add_input_box_constraints`
 keeps the network's input variables at every point of an optimization model inside the
-box and, if the box carries one, inside the hull.
+box and, if the box carries one, inside the hull or the smallest ellipsoid around the
+training inputs (:class:`~idaes_hybrid.model.input_ellipsoid.InputEllipsoid`).
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pyomo.environ as pyo
 
+from idaes_hybrid.model.input_ellipsoid import InputEllipsoid, add_ellipsoid_constraints
 from idaes_hybrid.model.input_hull import HULL_SLACK, InputHull, InputHullError, add_hull_constraints
 
 
@@ -39,6 +41,11 @@ class TrustShape(str, enum.Enum):
     #: truth, but the optimum may need inputs just past the data
     #: (benchmarks/results/trust_region_hull.md).
     HULL = "hull"
+    #: The smallest ellipsoid around the training inputs (inside their box): excludes the
+    #: box's far corners along the directions the inputs moved together, but not the
+    #: inputs just past the data that the hull cuts off
+    #: (benchmarks/results/trust_region_ellipsoid.md).
+    ELLIPSOID = "ellipsoid"
 
 
 @dataclass(frozen=True)
@@ -52,11 +59,15 @@ class InputBox:
         Smallest and largest value of each input, in the network's input order.
     hull
         The convex hull of the training inputs (its vertices), or ``None`` for the box alone.
+    ellipsoid
+        An ellipsoid the inputs must also stay in (an optimization's trust region, derived
+        from the hull; never saved), or ``None``.
     """
 
     lower: tuple[float, ...]
     upper: tuple[float, ...]
     hull: InputHull | None = None
+    ellipsoid: InputEllipsoid | None = None
 
     @classmethod
     def from_points(cls, inputs: np.ndarray, hull: bool = True) -> InputBox:
@@ -90,6 +101,8 @@ class InputBox:
         inside = np.all((v >= np.asarray(self.lower) - tol) & (v <= np.asarray(self.upper) + tol), axis=1)
         if self.hull is not None and inside.any():
             inside[inside] = self.hull.contains(v[inside], rtol)
+        if self.ellipsoid is not None:
+            inside &= self.ellipsoid.contains(v, rtol)
         return inside
 
     def to_dict(self) -> dict[str, list]:
@@ -121,15 +134,21 @@ class InputBox:
 def trust_region(saved: InputBox, shape: TrustShape, margin: float) -> InputBox:
     """The region an optimization keeps the network inputs in: ``saved`` (a model's
     training region) in ``shape``, widened by ``margin``. A saved box without a hull
-    (a model trained before hulls were saved) serves as the box, with a warning."""
+    (a model trained before hulls were saved) serves as the box, with a warning. The
+    ellipsoid is the smallest around the saved hull's vertices, stretched by ``1 + 2 margin``
+    about its centre (as the hull)."""
     if shape is TrustShape.BOX:
         return saved.box_only().widened(margin)
     if saved.hull is None:
         import idaes.logger as idaeslog
 
         idaeslog.getLogger(__name__).warning(
-            "optimization.trust_region: the saved model records only the box of the training "
-            "inputs (trained before the hull was saved); using the box. Train again for the hull.")
+            f"optimization.trust_region: the saved model records only the box of the training "
+            f"inputs (trained before the hull was saved); using the box. Train again for the {shape.value}.")
+        return saved.widened(margin)
+    if shape is TrustShape.ELLIPSOID:
+        ellipsoid = InputEllipsoid.from_points(saved.hull.array).scaled(1.0 + 2.0 * margin)
+        return replace(saved.box_only().widened(margin), ellipsoid=ellipsoid)
     return saved.widened(margin)
 
 
@@ -137,7 +156,9 @@ def add_input_box_constraints(block: pyo.Block, name: str, box: InputBox,
                               points: Iterable[Sequence[pyo.Var]]) -> int:
     """Add ``block.<name>``: every free input variable of every point inside ``box``, and,
     if the box has a hull, ``block.<name>_hull``: every point not wholly fixed inside it
-    (:func:`~idaes_hybrid.model.input_hull.add_hull_constraints`).
+    (:func:`~idaes_hybrid.model.input_hull.add_hull_constraints`); if it has an ellipsoid,
+    ``block.<name>_ellipsoid`` likewise
+    (:func:`~idaes_hybrid.model.input_ellipsoid.add_ellipsoid_constraints`).
 
     ``points`` yields each point's input variables in the network's order (e.g.
     ``unit.network_input_vars(t)`` for every ``t``); fixed variables (an initial state)
@@ -154,6 +175,8 @@ def add_input_box_constraints(block: pyo.Block, name: str, box: InputBox,
     block.add_component(name, con)
     if box.hull is not None:
         add_hull_constraints(block, f"{name}_hull", box.hull, points, _units_of)
+    if box.ellipsoid is not None:
+        add_ellipsoid_constraints(block, f"{name}_ellipsoid", box.ellipsoid, points, _units_of)
     return len(rows)
 
 
@@ -189,4 +212,4 @@ def extrapolation_warning(share: Mapping[str, float], what: str) -> str | None:
     where = "convex hull" if "outside_hull" in share else "box"
     return (f"optimize: {outside:.0%} of the optimum's points put {what} outside the {where} of the "
             f"training data (outside the box: {share['outside_box']:.0%}); the prediction there "
-            'extrapolates. trust_region = "box" or "hull" keeps the optimum inside.')
+            'extrapolates. trust_region = "box", "ellipsoid" or "hull" keeps the optimum inside.')
