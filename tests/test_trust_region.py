@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from idaes_hybrid.config.run import ConfigError
-from idaes_hybrid.model.trust_region import InputBox, InputBoxError
+from idaes_hybrid.model.trust_region import InputBox, InputBoxError, TrustShape, trust_region
 
 CASE = Path(__file__).resolve().parents[1] / "flowsheets" / "bioreactor"
 
@@ -97,6 +97,16 @@ def test_trust_region_keeps_the_network_inputs_inside_the_training_box(tmp_path)
     assert saved.hull.contains(_network_inputs(hull, names), rtol=HULL_SLACK + 1e-5).all()
     assert hull["extrapolation"]["outside_hull"] == 0.0
     assert hull["hybrid_product_predicted"] <= held["hybrid_product_predicted"] * (1 + 1e-6)
+
+    # the smallest ellipsoid around the hull's vertices, inside the box
+    cfg.write_text(text.replace("compare_reference = false", 'compare_reference = false\ntrust_region = "ellipsoid"'))
+    assert main(["optimize", str(tmp_path / "run" / "model"), str(cfg), "--out", str(tmp_path / "ell"),
+                 "--quiet"]) == 0
+    ell = json.loads((tmp_path / "ell" / "optimization.json").read_text())
+    region = trust_region(saved, TrustShape.ELLIPSOID, 0.0)
+    assert ell["trust_region"] == region.to_dict() and ell["request"]["trust_region"] == "ellipsoid"
+    assert region.contains(_network_inputs(ell, names), rtol=1e-5).all()
+    assert ell["hybrid_product_predicted"] <= held["hybrid_product_predicted"] * (1 + 1e-6)
 
 
 OBJECTIVE = '''

@@ -135,6 +135,11 @@ class InputEllipsoid:
         """Whether each row of ``inputs`` lies in the ellipsoid (``distance <= 1 + rtol``)."""
         return self.distance(inputs) <= 1.0 + rtol
 
+    def to_dict(self) -> dict[str, list]:
+        """Plain JSON data (an optimization's record of its trust region)."""
+        return {"lower": list(self.lower), "scale": list(self.scale), "dims": list(self.dims),
+                "centre": list(self.centre), "matrix": [list(row) for row in self.matrix]}
+
 
 def add_ellipsoid_constraints(block: pyo.Block, name: str, ellipsoid: InputEllipsoid,
                               points: Sequence[Sequence[pyo.Var]], units_of: Callable) -> int:

@@ -105,11 +105,14 @@ class InputBox:
             inside &= self.ellipsoid.contains(v, rtol)
         return inside
 
-    def to_dict(self) -> dict[str, list]:
-        """Plain JSON data (``vertices``: the hull's, if any)."""
-        data: dict[str, list] = {"lower": list(self.lower), "upper": list(self.upper)}
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data (``vertices``: the hull's, if any; ``ellipsoid``: an optimization's
+        ellipsoid, if any, which :meth:`from_dict` does not read back)."""
+        data: dict[str, Any] = {"lower": list(self.lower), "upper": list(self.upper)}
         if self.hull is not None:
             data["vertices"] = self.hull.to_list()
+        if self.ellipsoid is not None:
+            data["ellipsoid"] = self.ellipsoid.to_dict()
         return data
 
     @classmethod
