@@ -189,6 +189,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 128 + (err.signum if isinstance(err, Interrupted) else 2)
 
 
+def console_entry() -> None:
+    """The ``idaes-hybrid`` executable: :func:`main`, then a quick exit.
+
+    After the command has finished and its output is written, the interpreter's own
+    shutdown would free every object of the training models one by one (about 0.8 s after
+    a bioreactor training, measured 2026-12-04). Here the exit handlers run (temporary
+    files, logging, Dask), the standard streams are flushed, and the process ends at once.
+    """
+    import atexit
+
+    code = main()
+    atexit._run_exitfuncs()  # what a normal exit runs, before the objects are freed
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 def _run(args: argparse.Namespace) -> int:
     """Run the command; print one ``error:`` line and return 1 or 2 if it fails."""
     bad_input, failure = _bad_input_errors(), _run_failure_errors()
