@@ -169,6 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from idaes_hybrid.solve.threads import one_blas_thread_per_library
 
     one_blas_thread_per_library()  # before numpy: no BLAS pool spins against MUMPS's
+    from idaes_hybrid.solve.garbage import collect_garbage_less_often
+
+    collect_garbage_less_often()  # imports and models: millions of objects not walked 1,000 times
     # TensorFlow reads this when it is imported: its C++ start-up lines (a CUDA probe
     # reported as an error on machines without a GPU) stay out of the user's way unless
     # the user set a level (--quiet: always hidden)
