@@ -25,6 +25,7 @@ from idaes_hybrid.model.trust_region import InputBox, add_input_box_constraints
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.model.inputs import InputProfile
 from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.solve.feasible_iterates import FEASIBLE_VIOLATION
 from idaes_hybrid.solve.last_point import last_point_summary
 from idaes_hybrid.solve.solver import SolveResult, SolveStatus
 from idaes_hybrid.training.flowsheet_problem import check_square, fixed_weight_model, initialize_flowsheet
@@ -334,7 +335,7 @@ OPTIMIZATION_ACCEPTABLE_TOL = 1e-4
 
 #: Largest constraint violation (Ipopt's default ``constr_viol_tol``) at which a solve that
 #: stopped at its iteration or time limit still gives a usable, feasible profile.
-FEASIBLE_STOP_VIOLATION = 1e-4
+FEASIBLE_STOP_VIOLATION = FEASIBLE_VIOLATION  # the batched solve keeps its best such iterate
 
 
 #: Appended to an infeasible optimization's message when a trust region holds the inputs.

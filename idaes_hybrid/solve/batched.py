@@ -25,6 +25,7 @@ from idaes_hybrid.nn.batched import BatchedNetwork
 from idaes_hybrid.nn.block import as_networks
 from idaes_hybrid.solve.magnitude_scaling import magnitude_scaling as scale_by_magnitude
 from idaes_hybrid.solve.magnitude_scaling import round_off_scaling
+from idaes_hybrid.solve.feasible_iterates import FeasibleIterates, violation as constraint_violation
 from idaes_hybrid.solve.solver import IPOPT_STATUS, SolveResult, SolveStatus
 
 _log = idaeslog.getLogger(__name__)
@@ -212,6 +213,8 @@ class CompositeNLP:
         self._hc = np.concatenate([np.asarray(hc), netp.hess_cols]).astype(np.int64)
         self.iterations = 0
         self.every = logger_every
+        #: the best feasible iterate, for a solve stopped at a limit (set by the solve)
+        self.feasible: FeasibleIterates | None = None
 
     def _x(self, x):
         return np.asarray(x[: self.n_nl], dtype=float)
@@ -245,6 +248,8 @@ class CompositeNLP:
     def intermediate(self, alg_mod, iter_count, obj_value, inf_pr, inf_du, mu, d_norm,
                      regularization_size, alpha_du, alpha_pr, ls_trials):
         self.iterations = int(iter_count)
+        if self.feasible is not None:
+            self.feasible.record(iter_count, obj_value)
         if self.every > 0 and iter_count % self.every == 0:
             _log.info(f"  iter {iter_count:4d}  objective {obj_value:.6e}  inf_pr {inf_pr:.2e}  "
                       f"inf_du {inf_du:.2e}")
@@ -375,30 +380,19 @@ def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool 
     problem = problem_class(n=len(bn.x0), m=len(bn.cl), problem_obj=prob_obj, lb=bn.lb, ub=bn.ub,
                             cl=bn.cl, cu=bn.cu)
     opts = {"print_level": 5 if tee else 0, **backend_defaults, **options}
-    if user_scaling:
-        rows = [netp.row_constraint(r) for r in range(netp.n_rows)]
-        x_scale, g_scale = scaling_vectors(bn.variables, [*bn.constraints, *rows])
-        problem.set_problem_scaling(1.0, x_scale, g_scale)
-        opts["nlp_scaling_method"] = "user-scaling"
-    elif magnitude_scaling:
-        problem.set_problem_scaling(*scale_by_magnitude(prob_obj, bn.x0, len(bn.cl)))
-        opts["nlp_scaling_method"] = "user-scaling"
-    elif "nlp_scaling_method" not in opts:  # rows too large for tol scaled down (round-off)
-        capped = round_off_scaling(prob_obj, bn.x0, len(bn.cl), float(opts.get("tol", 1e-8)))
-        if capped is not None:
-            problem.set_problem_scaling(*capped)
-            opts["nlp_scaling_method"] = "user-scaling"
+    _set_scaling(problem, bn, opts, user_scaling, magnitude_scaling)
     for key, val in opts.items():
         problem.add_option(key, val)
+    prob_obj.feasible = FeasibleIterates(bn.cl, bn.cu)
+    prob_obj.feasible.attach(problem)
     build_time = time.perf_counter() - start
     x, sol = problem.solve(bn.x0)
     wall = time.perf_counter() - start
     status = IPOPT_STATUS.get(int(sol["status"]), SolveStatus.FAILED)
+    x, violation = _returned_point(x, sol, status, bn)
     load = status in (SolveStatus.OPTIMAL, SolveStatus.ACCEPTABLE, SolveStatus.MAX_ITERATIONS)
     if load:
         bn.load(x)
-    g = np.asarray(sol["g"] if "g" in sol else prob_obj.constraints(x), dtype=float)
-    violation = float(np.max(np.maximum(np.asarray(bn.cl) - g, g - np.asarray(bn.cu)), initial=0.0))
     objs = list(model.component_data_objects(pyo.Objective, active=True))
     msg = sol.get("status_msg", b"")
     msg = msg.decode() if isinstance(msg, bytes) else str(msg)
@@ -408,6 +402,40 @@ def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool 
                        float(pyo.value(objs[0])) if load and objs else None, f"{backend}-batched", "",
                        solver_time_s=wall - build_time, solution_loaded=load,
                        load_last_point=None if load else (lambda: bn.load(x)), constraint_violation=violation)
+
+
+def _set_scaling(problem, bn: BatchedNLP, opts: dict, user_scaling: bool, magnitude_scaling: bool) -> None:
+    """Give ``problem`` the scaling :func:`solve_batched` describes (``opts`` updated)."""
+    if user_scaling:
+        rows = [bn.net.row_constraint(r) for r in range(bn.net.n_rows)]
+        x_scale, g_scale = scaling_vectors(bn.variables, [*bn.constraints, *rows])
+        problem.set_problem_scaling(1.0, x_scale, g_scale)
+        opts["nlp_scaling_method"] = "user-scaling"
+    elif magnitude_scaling:
+        problem.set_problem_scaling(*scale_by_magnitude(bn.problem, bn.x0, len(bn.cl)))
+        opts["nlp_scaling_method"] = "user-scaling"
+    elif "nlp_scaling_method" not in opts:  # rows too large for tol scaled down (round-off)
+        capped = round_off_scaling(bn.problem, bn.x0, len(bn.cl), float(opts.get("tol", 1e-8)))
+        if capped is not None:
+            problem.set_problem_scaling(*capped)
+            opts["nlp_scaling_method"] = "user-scaling"
+
+
+def _returned_point(x: np.ndarray, sol: dict, status: SolveStatus, bn: BatchedNLP) -> tuple[np.ndarray, float]:
+    """The point a solve returns and its constraint violation: the solver's last iterate,
+    or, if a limit stopped the solve at an infeasible one, the best feasible iterate seen
+    (:class:`~idaes_hybrid.solve.feasible_iterates.FeasibleIterates`)."""
+    g = np.asarray(sol["g"] if "g" in sol else bn.problem.constraints(x), dtype=float)
+    violation = constraint_violation(g, bn.cl, bn.cu)
+    tracked = bn.problem.feasible
+    if status is SolveStatus.MAX_ITERATIONS and tracked is not None and tracked.best is not None \
+            and violation > tracked.tol:
+        _, best, iteration, best_violation = tracked.best
+        _log.info(f"batched solve: stopped at a limit at an infeasible point (violation {violation:.2g}); "
+                  f"returning the best feasible iterate, of iteration {iteration} "
+                  f"(violation {best_violation:.2g})")
+        return best, best_violation
+    return x, violation
 
 
 def solve_hybrid(model: pyo.Block, net, options: dict | None = None, tee: bool = False,
