@@ -167,6 +167,21 @@ def test_console_script_bad_input_prints_one_line(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.unit
+@pytest.mark.parametrize("args, code, expected", [(["--version"], 0, "idaes-hybrid"),
+                                                 (["train", "missing.toml", "--out", "o"], 2, "error: ")])
+def test_console_entry_runs_exit_handlers_flushes_and_keeps_the_exit_code(tmp_path, args, code, expected):
+    """The executable ends the process at once after the command: the exit handlers still run,
+    piped output is complete, and the command's exit code is the process's."""
+    script = ("import atexit, sys; atexit.register(lambda: print('handler ran', flush=True)); "
+              f"sys.argv = ['idaes-hybrid', *{args!r}]; "
+              "from idaes_hybrid.cli.app import console_entry; console_entry()")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
+    assert proc.returncode == code, proc.stderr
+    assert expected in proc.stdout + proc.stderr and proc.stdout.rstrip().endswith("handler ran")
+
+
 # ----------------------------------------------------------------------------- bad input: predict
 @pytest.fixture
 def untrained_model(tmp_path) -> Path:
