@@ -248,7 +248,7 @@ class CompositeNLP:
     def intermediate(self, alg_mod, iter_count, obj_value, inf_pr, inf_du, mu, d_norm,
                      regularization_size, alpha_du, alpha_pr, ls_trials):
         self.iterations = int(iter_count)
-        if self.feasible is not None:
+        if self.feasible is not None and alg_mod == 0:  # restoration reports its own objective
             self.feasible.record(iter_count, obj_value)
         if self.every > 0 and iter_count % self.every == 0:
             _log.info(f"  iter {iter_count:4d}  objective {obj_value:.6e}  inf_pr {inf_pr:.2e}  "
