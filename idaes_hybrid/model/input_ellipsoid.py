@@ -28,21 +28,16 @@ from typing import Callable, Sequence
 import numpy as np
 import pyomo.environ as pyo
 
+from idaes_hybrid.model.input_hull import HULL_SLACK, RANK_TOL, range_frame
+
 #: Half-width of the ellipsoid across a direction in which the training points do not
 #: vary at all (they lie on a lower-dimensional affine set), as a share of the ranges:
-#: the hull's allowance (:data:`~idaes_hybrid.model.input_hull.HULL_SLACK`).
-FLAT_HALF_WIDTH = 0.02
+#: the hull's allowance.
+FLAT_HALF_WIDTH = HULL_SLACK
 #: Khachiyan's iterations stop when a step moves the weights by less than this.
 KHACHIYAN_TOL = 1e-6
 #: ... or after this many iterations (the result is then scaled to contain every point).
 KHACHIYAN_MAX_ITER = 10_000
-
-
-def _frame(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """``(lower, scale, dims)``: each input's smallest value and range (1 for a zero range)
-    and the indices of the inputs that vary."""
-    width = np.ptp(points, axis=0)
-    return points.min(axis=0), np.where(width > 0, width, 1.0), [int(i) for i in np.flatnonzero(width > 0)]
 
 
 def _full_rank(z: np.ndarray) -> np.ndarray:
@@ -51,7 +46,7 @@ def _full_rank(z: np.ndarray) -> np.ndarray:
     is full-dimensional and thin across that direction)."""
     centre = z.mean(axis=0)
     _, s, vt = np.linalg.svd(z - centre, full_matrices=True)
-    rank = int(np.sum(s > 1e-9 * max(s[0], 1e-300))) if len(s) else 0
+    rank = int(np.sum(s > RANK_TOL * max(s[0], 1e-300))) if len(s) else 0
     flat = vt[rank:]
     if len(flat) == 0:
         return z
@@ -108,7 +103,7 @@ class InputEllipsoid:
         """The smallest ellipsoid around the rows of ``inputs`` (points x inputs), e.g.
         a hull's vertices; thin (:data:`FLAT_HALF_WIDTH`) across directions they do not span."""
         v = np.asarray(inputs, dtype=float)
-        lower, scale, dims = _frame(v)
+        (lower, scale), dims = range_frame(v), [int(i) for i in np.flatnonzero(np.ptp(v, axis=0) > 0)]
         if not dims:
             return cls(tuple(map(float, lower)), tuple(map(float, scale)), (), (), ())
         z = _full_rank((v[:, dims] - lower[dims]) / scale[dims])

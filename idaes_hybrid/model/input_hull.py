@@ -45,7 +45,7 @@ class InputHullError(ValueError):
     """A hull that cannot be built or read; the message names the field."""
 
 
-def _frame(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def range_frame(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(lower, scale)`` of the rows of ``points``: each input's smallest value and range
     (1 for an input with a zero range), the normalization of every hull computation."""
     width = np.ptp(points, axis=0)
@@ -64,7 +64,7 @@ def hull_vertex_rows(points: np.ndarray) -> np.ndarray:
 
     pts = np.asarray(points, dtype=float)
     distinct = np.unique(pts, axis=0, return_index=True)[1]
-    lower, scale = _frame(pts)
+    lower, scale = range_frame(pts)
     z = ((pts[distinct] - lower) / scale)[:, np.ptp(pts, axis=0) > 0]
     if z.shape[1] == 0:
         return distinct[:1]
@@ -121,7 +121,7 @@ class InputHull:
         from scipy.optimize import linprog
 
         w, v = self.array, np.atleast_2d(np.asarray(inputs, dtype=float))
-        lower, scale = _frame(w)
+        lower, scale = range_frame(w)
         coords, n = ((w - lower) / scale).T, len(w)
         # variables (lam, e): minimize e with |coords lam - row| <= e, sum lam = 1, lam, e >= 0
         ones = np.ones((coords.shape[0], 1))
@@ -178,7 +178,7 @@ def add_hull_constraints(block: pyo.Block, name: str, hull: InputHull,
     their units (the vertices are plain numbers). Returns the number of points constrained.
     """
     w = hull.array
-    (lower, width), dims = _frame(w), [i for i in range(w.shape[1]) if np.ptp(w[:, i]) > 0]
+    (lower, width), dims = range_frame(w), [i for i in range(w.shape[1]) if np.ptp(w[:, i]) > 0]
     free = [p for p in points if not all(v.fixed for v in p)]
     if not dims or not free:
         return 0
