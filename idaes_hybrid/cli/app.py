@@ -172,6 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from idaes_hybrid.solve.garbage import collect_garbage_less_often
 
     collect_garbage_less_often()  # imports and models: millions of objects not walked 1,000 times
+    from idaes_hybrid.cli.lazy_modules import defer_unused_modules
+
+    defer_unused_modules()  # scipy.stats, scipy.spatial, pyplot: Pyomo imports them, few runs use them
     # TensorFlow reads this when it is imported: its C++ start-up lines (a CUDA probe
     # reported as an error on machines without a GPU) stay out of the user's way unless
     # the user set a level (--quiet: always hidden)

@@ -140,6 +140,7 @@ def write_plots(result, config, directory: Path, log: logging.Logger, bands=None
     term_band : callable, optional
         The learned term's band (``TermBand``), drawn in ``learned_rate.png``.
     """
+    from idaes_hybrid.output.figure_jobs import write_figures
     from idaes_hybrid.output.plots import plot_fit, plot_learned_rate, variable_units
 
     units = variable_units(config.definition, config.network_inputs)
@@ -152,11 +153,7 @@ def write_plots(result, config, directory: Path, log: logging.Logger, bands=None
                        if config.reference is not None else None),
             experiments=config.experiments, units=units, band=term_band),
     }
-    for name, job in jobs.items():
-        try:
-            job(directory / name)
-        except Exception as err:  # noqa: BLE001 - keep the trained model whatever happens
-            log.warning(f"plot {name} not written: {type(err).__name__}: {err}")
+    write_figures(jobs, directory, log)
 
 
 def fmt(value: float | None) -> str:

@@ -8,6 +8,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from idaes_hybrid.output.figure_jobs import write_figures
 from idaes_hybrid.output.saved import (
     CHECKSUM_FIELD, contents_checksum, package_versions, to_jsonable, write_json_atomic,
     write_text_atomic)
@@ -165,12 +166,9 @@ def write_outputs(staging: Path, result: TrainingResult, document: dict, config_
     save_flowsheet_model(staging / "model", result, config_path, build_ref,
                          uncertainty.saved() if uncertainty is not None else None)
     bands = uncertainty.bands if uncertainty is not None else None
-    for name, job in (("learned_term.png", lambda p: plot_learned_terms(result, p, term_bands)),
-                      ("validation.png", lambda p: plot_validation(result, experiments, p, bands))):
-        try:
-            job(staging / name)
-        except Exception as err:  # noqa: BLE001 - keep the trained model whatever happens
-            log.warning(f"plot {name} not written: {type(err).__name__}: {err}")
+    write_figures({"learned_term.png": lambda p: plot_learned_terms(result, p, term_bands),
+                   "validation.png": lambda p: plot_validation(result, experiments, p, bands)},
+                  staging, log)
     from idaes_hybrid.output.report import training_report
 
     plots = sorted(p.name for p in staging.glob("*.png"))
