@@ -26,7 +26,7 @@ import types
 from typing import Any, Sequence
 
 #: Loaded on first attribute access by the command-line tool.
-DEFERRED = ("scipy.stats", "scipy.spatial", "matplotlib.pyplot", "matplotlib.pylab")
+DEFERRED = ("scipy.stats", "scipy.integrate", "scipy.spatial", "matplotlib.pyplot", "matplotlib.pylab")
 
 
 class DeferredModule(types.ModuleType):
