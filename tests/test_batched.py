@@ -54,6 +54,27 @@ def test_batched_derivatives_match_finite_differences(act):
             assert np.abs((g1[1][p] - g0[1][p]) / (2 * FD_STEP) - h_uu[p, i]).max() < FD_TOL
 
 
+@pytest.mark.unit
+def test_weighted_hessian_of_a_deeper_network_matches_finite_differences():
+    """Three hidden layers, two outputs: every block of the parameter Hessian, those built
+    from the blocks above the diagonal included, against differences of the gradient."""
+    spec = NetworkSpec.dense(2, [4, 3, 3], 2, "swish", seed=5)
+    rng = np.random.default_rng(5)
+    theta = spec.flat_parameters() + rng.normal(0, 0.3, spec.n_parameters)
+    net, u, c = BatchedNetwork(spec), rng.normal(0, 1, (7, 2)), rng.normal(0, 1, (7, 2))
+    h_tt, _, h_uu = net.weighted_hessian(theta, u, c, mixed=False)
+    eye_t = np.eye(theta.size)
+    fd_tt = np.stack([(_grad(net, theta + FD_STEP * e, u, c)[0] - _grad(net, theta - FD_STEP * e, u, c)[0])
+                      / (2 * FD_STEP) for e in eye_t])
+    assert np.abs(fd_tt - h_tt).max() < FD_TOL
+    np.testing.assert_array_equal(h_tt, h_tt.T)
+    for i in range(2):
+        du = np.zeros_like(u)
+        du[:, i] = FD_STEP
+        fd_uu = (_grad(net, theta, u + du, c)[1] - _grad(net, theta, u - du, c)[1]) / (2 * FD_STEP)
+        assert np.abs(fd_uu - h_uu[:, i]).max() < FD_TOL
+
+
 def _sin_fit_model(formulation, n=40, seed=0):
     """Fit z = sin(v) on [-3, 3] with a 1-8-1 tanh network: a known smooth target."""
     v = np.linspace(-3, 3, n)

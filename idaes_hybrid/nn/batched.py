@@ -151,11 +151,13 @@ class BatchedNetwork:
         layers, hs, d1s, d2s = self._forward(theta, u)
         gbar, abar = self._adjoints(layers, d1s, c)
         hdots, adots = self._parameter_tangents(layers, hs, d1s)
-        out_theta, gdot = self._tangent_reverse(layers, hs, d1s, d2s, gbar, abar, hdots, adots)
-        h_tt = out_theta[: self.n_theta]
+        upper, gdot = self._tangent_reverse(layers, hs, d1s, d2s, gbar, abar, hdots, adots)
+        h_tt = upper + upper.T  # the blocks below the diagonal blocks from those above
+        for s, _, e in self._slices:
+            h_tt[s:e, s:e] *= 0.5
         h_ut = self._per_point_mixed(layers, hs, d1s, d2s, abar, gbar) if mixed else None
-        h_uu = np.transpose(gdot[self.n_theta:], (1, 0, 2))  # (P, n_in, n_in)
-        return 0.5 * (h_tt + h_tt.T), h_ut, h_uu
+        h_uu = np.transpose(gdot, (1, 0, 2))  # (P, n_in, n_in)
+        return h_tt, h_ut, h_uu
 
     @staticmethod
     def _adjoints(layers, d1s, c):
@@ -168,11 +170,31 @@ class BatchedNetwork:
             gbar[k] = abar[k] @ layers[k][0]
         return gbar, abar
 
+    def _own_rows(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Layer ``k``'s own directions: the rows of ``W[k][i, j]`` and ``b[k][i]`` (``theta``
+        order) and, for each, the unit ``i`` it moves and the layer input ``j`` it multiplies
+        (``-1`` for a bias)."""
+        s, m, e = self._slices[k]
+        n_k = self.sizes[k]
+        i_w, j_w = np.divmod(np.arange(m - s), n_k)
+        return (np.arange(s, e), np.concatenate([i_w, np.arange(e - m)]),
+                np.concatenate([j_w, np.full(e - m, -1)]))
+
+    def _own_values(self, h: np.ndarray, scale: np.ndarray, k: int) -> np.ndarray:
+        """``d a_k[p, i] / d theta_r`` (``h_k[p, j]``, or 1 for a bias) times ``scale[p, i]``
+        for each own direction ``r`` of layer ``k``, shape ``(rows, P)``."""
+        _, units, inputs = self._own_rows(k)
+        h_one = np.concatenate([h, np.ones((h.shape[0], 1))], axis=1)
+        return (h_one[:, inputs] * scale[:, units]).T
+
     def _parameter_tangents(self, layers, hs, d1s):
         """Forward tangents of every layer's input (``hdots``) and pre-activation (``adots``)
         along every direction: the parameters (``theta`` order), then the inputs, shape
         ``(D, P, n)``. A parameter of layer ``j`` moves nothing before layer ``j``: only the
-        rows of earlier layers' parameters and of the inputs are propagated."""
+        rows of earlier layers' parameters and of the inputs are propagated. Rows that are
+        never read are left unset: in ``adots[k]`` layer ``k``'s own directions (a single
+        entry each, used in closed form by :meth:`_tangent_reverse`) and later layers'; in
+        ``hdots[k + 1]`` later layers'."""
         n_p, n_in = hs[0].shape
         T = self.n_theta
         hdot = np.zeros((T + n_in, n_p, n_in))
@@ -180,49 +202,56 @@ class BatchedNetwork:
         hdots, adots = [hdot], []
         for k, (w, _) in enumerate(layers):
             s, m, e = self._slices[k]
-            n_out, n_k = w.shape
-            adot = np.zeros((T + n_in, n_p, n_out))
+            n_out = w.shape[0]
+            adot = np.empty((T + n_in, n_p, n_out))
             if s:
                 np.matmul(hdot[:s], w.T, out=adot[:s])
             np.matmul(hdot[T:], w.T, out=adot[T:])
-            # the directions of W[k][i, j] and b[k][i] themselves: adot[d, p, i] = h_k[p, j] or 1
-            i_idx, j_idx = np.divmod(np.arange(m - s), n_k)
-            adot[s + np.arange(m - s), :, i_idx] = hs[k][:, j_idx].T
-            adot[np.arange(m, e), :, np.arange(e - m)] = 1.0
             adots.append(adot)
-            hdot = np.zeros_like(adot)
-            np.multiply(adot[:e], d1s[k][None], out=hdot[:e])
+            hdot = np.empty_like(adot)
+            if s:
+                np.multiply(adot[:s], d1s[k][None], out=hdot[:s])
             np.multiply(adot[T:], d1s[k][None], out=hdot[T:])
+            rows, units, _ = self._own_rows(k)
+            hdot[s:e] = 0.0
+            hdot[rows, :, units] = self._own_values(hs[k], d1s[k], k)
             hdots.append(hdot)
         return hdots, adots
 
     def _tangent_reverse(self, layers, hs, d1s, d2s, gbar, abar, hdots, adots):
-        """Tangent of the reverse sweep along every direction: the parameter gradient's
-        derivatives ``(D, n_theta)`` and the input adjoint's tangent ``(D, P, n_in)``."""
-        T, n_dir, n_p = self.n_theta, adots[0].shape[0], hs[0].shape[0]
-        out_theta = np.zeros((n_dir, T))
-        gdot = np.zeros((n_dir, n_p, self.sizes[-1]))
+        """Tangent of the reverse sweep: the parameter gradient's derivatives and the
+        input adjoint's tangent ``(n_in, P, n_in)``.
+
+        At layer ``k`` only the directions of layers ``0..k`` and of the inputs are carried:
+        the rows of the Hessian for a later layer's parameters in layer ``k``'s columns are
+        the transposes of entries computed at that later layer. Returns the Hessian's
+        blocks on and above the diagonal of layer blocks (``(n_theta, n_theta)``, zeros
+        below) and the inputs' tangent."""
+        T, n_in, n_p = self.n_theta, self.sizes[0], hs[0].shape[0]
+        upper = np.zeros((T, T))
+        gdot = np.zeros((T + n_in, n_p, self.sizes[-1]))  # rows: theta[:e_k], then the inputs
         for k in range(len(layers) - 1, -1, -1):
             w, _ = layers[k]
             s, m, e = self._slices[k]
-            n_out, n_k = w.shape
+            n_k = w.shape[1]
             abar_dot = gdot * d1s[k][None]
             g2 = gbar[k + 1] * d2s[k]
-            abar_dot[:e] += adots[k][:e] * g2[None]
-            abar_dot[T:] += adots[k][T:] * g2[None]
+            if s:
+                abar_dot[:s] += adots[k][:s] * g2[None]
+            abar_dot[e:] += adots[k][T:] * g2[None]
+            rows, units, _ = self._own_rows(k)  # one entry each: in closed form
+            abar_dot[rows, :, units] += self._own_values(hs[k], g2, k)
             # d/dd of Wbar = sum_p abar h^T and of bbar = sum_p abar, in one product
             h_one = np.concatenate([hs[k], np.ones((n_p, 1))], axis=1)
-            wbar_dot = np.matmul(abar_dot.transpose(0, 2, 1), h_one)  # (D, n_out, n_k + 1)
-            for rows in (slice(0, s), slice(T, n_dir)):  # where h_k moves
-                if rows.stop > rows.start:
-                    wbar_dot[rows, :, :n_k] += np.matmul(abar[k].T, hdots[k][rows])
-            out_theta[:, s:m] = wbar_dot[:, :, :n_k].reshape(n_dir, -1)
-            out_theta[:, m:e] = wbar_dot[:, :, n_k]
-            gdot = abar_dot * w[0] if n_out == 1 else abar_dot @ w
-            # directions perturbing W[k] add W_dot^T abar to gdot
-            i_idx, j_idx = np.divmod(np.arange(m - s), n_k)
-            gdot[s + np.arange(m - s), :, j_idx] += abar[k][:, i_idx].T
-        return out_theta, gdot
+            wbar_dot = np.matmul(abar_dot[:e].transpose(0, 2, 1), h_one)  # (e, n_out, n_k + 1)
+            if s:  # where h_k moves
+                wbar_dot[:s, :, :n_k] += np.matmul(abar[k].T, hdots[k][:s])
+            upper[:e, s:m] = wbar_dot[:, :, :n_k].reshape(e, -1)
+            upper[:e, m:e] = wbar_dot[:, :, n_k]
+            # the next layer down carries theta[:s] and the inputs
+            carried = np.concatenate([abar_dot[:s], abar_dot[e:]]) if s else abar_dot[e:]
+            gdot = carried * w[0] if w.shape[0] == 1 else carried @ w
+        return upper, gdot
 
     def input_hessian(self, theta: np.ndarray, u: np.ndarray, c: np.ndarray) -> np.ndarray:
         """Each point's Hessian of ``sum(c * y)`` in its own inputs only, shape
