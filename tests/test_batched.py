@@ -56,18 +56,23 @@ def test_batched_derivatives_match_finite_differences(act):
 
 @pytest.mark.unit
 def test_weighted_hessian_of_a_deeper_network_matches_finite_differences():
-    """Three hidden layers, two outputs: every block of the parameter Hessian, those built
-    from the blocks above the diagonal included, against differences of the gradient."""
+    """Three hidden layers, two outputs: every block of the parameter Hessian, both ways
+    (both triangles computed; the upper blocks only, the others their transposes), against
+    differences of the gradient and against each other."""
     spec = NetworkSpec.dense(2, [4, 3, 3], 2, "swish", seed=5)
     rng = np.random.default_rng(5)
     theta = spec.flat_parameters() + rng.normal(0, 0.3, spec.n_parameters)
     net, u, c = BatchedNetwork(spec), rng.normal(0, 1, (7, 2)), rng.normal(0, 1, (7, 2))
     h_tt, _, h_uu = net.weighted_hessian(theta, u, c, mixed=False)
+    u_tt, _, u_uu = net.weighted_hessian(theta, u, c, mixed=False, upper_only=True)
     eye_t = np.eye(theta.size)
     fd_tt = np.stack([(_grad(net, theta + FD_STEP * e, u, c)[0] - _grad(net, theta - FD_STEP * e, u, c)[0])
                       / (2 * FD_STEP) for e in eye_t])
-    assert np.abs(fd_tt - h_tt).max() < FD_TOL
+    assert np.abs(fd_tt - h_tt).max() < FD_TOL and np.abs(fd_tt - u_tt).max() < FD_TOL
     np.testing.assert_array_equal(h_tt, h_tt.T)
+    np.testing.assert_array_equal(u_tt, u_tt.T)
+    np.testing.assert_allclose(u_tt, h_tt, rtol=0, atol=1e-14 * np.abs(h_tt).max())
+    np.testing.assert_array_equal(u_uu, h_uu)
     for i in range(2):
         du = np.zeros_like(u)
         du[:, i] = FD_STEP

@@ -124,7 +124,8 @@ class BatchedNetwork:
             g = abar @ w  # (P, O, n_k)
         return d_theta, g
 
-    def weighted_hessian(self, theta: np.ndarray, u: np.ndarray, c: np.ndarray, mixed: bool = True):
+    def weighted_hessian(self, theta: np.ndarray, u: np.ndarray, c: np.ndarray, mixed: bool = True,
+                         upper_only: bool = False):
         """Exact Hessian of ``sum(c * y)`` in ``theta`` and the inputs.
 
         Parameters
@@ -138,6 +139,11 @@ class BatchedNetwork:
         mixed
             Compute the mixed block ``h_ut`` (``False``: ``None`` is returned in its place,
             for the block-diagonal Hessian, which does not use it).
+        upper_only
+            Compute only the blocks of ``h_tt`` on and above the diagonal of layer blocks and
+            take the others as their transposes: about half the work on a two-hidden-layer
+            network, the same values to rounding (``False``: both triangles are computed and
+            averaged, the arithmetic the exact-Hessian solves were validated with).
 
         Returns
         -------
@@ -151,12 +157,16 @@ class BatchedNetwork:
         layers, hs, d1s, d2s = self._forward(theta, u)
         gbar, abar = self._adjoints(layers, d1s, c)
         hdots, adots = self._parameter_tangents(layers, hs, d1s)
-        upper, gdot = self._tangent_reverse(layers, hs, d1s, d2s, gbar, abar, hdots, adots)
-        h_tt = upper + upper.T  # the blocks below the diagonal blocks from those above
-        for s, _, e in self._slices:
-            h_tt[s:e, s:e] *= 0.5
+        h, gdot = self._tangent_reverse(layers, hs, d1s, d2s, gbar, abar, hdots, adots,
+                                        both=not upper_only)
+        h_tt = h + h.T
+        if upper_only:  # the diagonal blocks were counted twice
+            for s, _, e in self._slices:
+                h_tt[s:e, s:e] *= 0.5
+        else:
+            h_tt *= 0.5
         h_ut = self._per_point_mixed(layers, hs, d1s, d2s, abar, gbar) if mixed else None
-        h_uu = np.transpose(gdot, (1, 0, 2))  # (P, n_in, n_in)
+        h_uu = np.transpose(gdot[-self.sizes[0]:], (1, 0, 2))  # the inputs: (P, n_in, n_in)
         return h_tt, h_ut, h_uu
 
     @staticmethod
@@ -218,39 +228,43 @@ class BatchedNetwork:
             hdots.append(hdot)
         return hdots, adots
 
-    def _tangent_reverse(self, layers, hs, d1s, d2s, gbar, abar, hdots, adots):
-        """Tangent of the reverse sweep: the parameter gradient's derivatives and the
-        input adjoint's tangent ``(n_in, P, n_in)``.
+    def _tangent_reverse(self, layers, hs, d1s, d2s, gbar, abar, hdots, adots, both: bool):
+        """Tangent of the reverse sweep: the parameter gradient's derivatives ``(n_theta,
+        n_theta)`` and the input adjoint's tangent ``(n_in, P, n_in)``.
 
-        At layer ``k`` only the directions of layers ``0..k`` and of the inputs are carried:
-        the rows of the Hessian for a later layer's parameters in layer ``k``'s columns are
-        the transposes of entries computed at that later layer. Returns the Hessian's
-        blocks on and above the diagonal of layer blocks (``(n_theta, n_theta)``, zeros
-        below) and the inputs' tangent."""
+        ``both``: every direction is carried through every layer and both triangles of the
+        Hessian are computed. Otherwise, at layer ``k`` only the directions of layers
+        ``0..k`` and of the inputs are carried (half the work on a two-hidden-layer network):
+        a later layer's rows in layer ``k``'s columns are the transposes of entries computed
+        at that later layer, and only the blocks on and above the diagonal of layer blocks
+        are returned (zeros below)."""
         T, n_in, n_p = self.n_theta, self.sizes[0], hs[0].shape[0]
         upper = np.zeros((T, T))
-        gdot = np.zeros((T + n_in, n_p, self.sizes[-1]))  # rows: theta[:e_k], then the inputs
+        gdot = np.zeros((T + n_in, n_p, self.sizes[-1]))  # rows: theta[:keep], then the inputs
         for k in range(len(layers) - 1, -1, -1):
             w, _ = layers[k]
             s, m, e = self._slices[k]
+            keep = T if both else e
             n_k = w.shape[1]
             abar_dot = gdot * d1s[k][None]
             g2 = gbar[k + 1] * d2s[k]
             if s:
                 abar_dot[:s] += adots[k][:s] * g2[None]
-            abar_dot[e:] += adots[k][T:] * g2[None]
-            rows, units, _ = self._own_rows(k)  # one entry each: in closed form
+            abar_dot[keep:] += adots[k][T:] * g2[None]
+            rows, units, inputs = self._own_rows(k)  # one entry each: in closed form
             abar_dot[rows, :, units] += self._own_values(hs[k], g2, k)
             # d/dd of Wbar = sum_p abar h^T and of bbar = sum_p abar, in one product
             h_one = np.concatenate([hs[k], np.ones((n_p, 1))], axis=1)
-            wbar_dot = np.matmul(abar_dot[:e].transpose(0, 2, 1), h_one)  # (e, n_out, n_k + 1)
+            wbar_dot = np.matmul(abar_dot[:keep].transpose(0, 2, 1), h_one)  # (keep, n_out, n_k + 1)
             if s:  # where h_k moves
                 wbar_dot[:s, :, :n_k] += np.matmul(abar[k].T, hdots[k][:s])
-            upper[:e, s:m] = wbar_dot[:, :, :n_k].reshape(e, -1)
-            upper[:e, m:e] = wbar_dot[:, :, n_k]
-            # the next layer down carries theta[:s] and the inputs
-            carried = np.concatenate([abar_dot[:s], abar_dot[e:]]) if s else abar_dot[e:]
+            upper[:keep, s:m] = wbar_dot[:, :, :n_k].reshape(keep, -1)
+            upper[:keep, m:e] = wbar_dot[:, :, n_k]
+            # the next layer down carries theta[:s] (all of theta with both) and the inputs
+            carried = abar_dot if both else np.concatenate([abar_dot[:s], abar_dot[e:]])
             gdot = carried * w[0] if w.shape[0] == 1 else carried @ w
+            if both:  # directions perturbing W[k] add W_dot^T abar to gdot
+                gdot[rows[: m - s], :, inputs[: m - s]] += abar[k][:, units[: m - s]].T
         return upper, gdot
 
     def input_hessian(self, theta: np.ndarray, u: np.ndarray, c: np.ndarray) -> np.ndarray:

@@ -131,8 +131,9 @@ class NetworkPart:
         if self.theta_fixed:
             h_uu = self.bnet.input_hessian(theta, (v - self.mv) / self.sv, c)
         else:
+            # block-diagonal steps: the weight block from its upper layer blocks (half the work)
             h_tt, h_ut, h_uu = self.bnet.weighted_hessian(theta, (v - self.mv) / self.sv, c,
-                                                          mixed=self.coupled)
+                                                          mixed=self.coupled, upper_only=not self.coupled)
             parts.append(h_tt[self._tt])
             if self.coupled:
                 parts.append((h_ut / self.sv[None, :, None])[self._vt_mask])
