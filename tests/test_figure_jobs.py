@@ -85,3 +85,15 @@ def test_fork_is_not_safe_with_another_thread_running():
     finally:
         stop.set()
         worker.join()
+
+
+def test_when_no_process_can_be_forked_the_figures_are_drawn_here(tmp_path, fork_allowed, monkeypatch):
+    def no_fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(figure_jobs.os, "fork", no_fork)
+    done = write_figures({"a.png": _writer("a"), "b.png": _writer("b")}, tmp_path,
+                         logging.getLogger("test"))
+    assert done == ["a.png", "b.png"]
+    pids = {int((tmp_path / n).read_text().split()[1]) for n in done}
+    assert pids == {os.getpid()}

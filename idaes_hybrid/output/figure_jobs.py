@@ -44,7 +44,12 @@ def _fork_draw(name: str, job: FigureJob, directory: Path) -> tuple[int, int]:
     for stream in (sys.stdout, sys.stderr):  # nothing buffered is written twice
         stream.flush()
     read_end, write_end = os.pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        raise
     if pid:
         os.close(write_end)
         return pid, read_end
@@ -99,7 +104,11 @@ def write_figures(jobs: Mapping[str, FigureJob], directory: Path, log: logging.L
     if parallel and len(items) > 1 and forking_is_safe():
         spare = max(1, (os.cpu_count() or 2) - 1)
         for name, job in items[:-1][:spare]:
-            children.append((_fork_draw(name, job, directory), name))
+            try:
+                children.append((_fork_draw(name, job, directory), name))
+            except OSError as err:  # no process to spare (EAGAIN, ENOMEM): draw it here
+                log.debug(f"plot {name}: drawn in this process ({err})")
+                break
         items = items[len(children):]
     done = [name for name, job in items if _draw(name, job, directory, log)]
     done += [name for (pid, pipe), name in children if _wait(pid, pipe, name, log)]
