@@ -97,3 +97,18 @@ def test_when_no_process_can_be_forked_the_figures_are_drawn_here(tmp_path, fork
     assert done == ["a.png", "b.png"]
     pids = {int((tmp_path / n).read_text().split()[1]) for n in done}
     assert pids == {os.getpid()}
+
+
+def test_a_loop_document_is_drawn_with_a_round_without_a_plant_result(tmp_path):
+    from PIL import Image
+
+    from idaes_hybrid.output.optimization_plots import plot_loop_document
+
+    doc = {"rounds": [{"round": 1, "true": 2.5, "predicted": 3.0},
+                      {"round": 2, "true": None, "predicted": 2.9},
+                      {"round": 3, "true": 2.95, "predicted": 2.97}]}
+    done = write_figures({"loop.png": lambda p: plot_loop_document(doc, p, 3.0)}, tmp_path,
+                         logging.getLogger("test"))
+    assert done == ["loop.png"]
+    with Image.open(tmp_path / "loop.png") as image:
+        assert image.format == "PNG" and min(image.size) > 100

@@ -126,16 +126,12 @@ def _write(staging: Path, doc: dict[str, Any], result, config, log) -> None:
                "flowsheet": config.build_ref, "config": str(config.path)}
     experiments = [*result.batches, *(e for e in config.experiments if e.role is not Role.TRAIN)]
     write_outputs(staging, training, metrics, config.path, config.build_ref, experiments, log)
-    try:
-        from idaes_hybrid.output.optimization_plots import plot_closed_loop
+    from idaes_hybrid.output.figure_jobs import write_figures
+    from idaes_hybrid.output.optimization_plots import plot_loop_document
 
-        rows = doc["rounds"]
-        plot_closed_loop([r["round"] for r in rows],
-                         [float("nan") if r["true"] is None else r["true"] for r in rows],
-                         [r["predicted"] for r in rows], staging / "loop.png",
-                         doc.get("true_optimum"), unit="", quantity="objective", near=None)
-    except Exception as err:  # noqa: BLE001 - a plot never fails the run
-        log.warning(f"plot loop.png not written: {type(err).__name__}: {err}")
+    write_figures({"loop.png": lambda p: plot_loop_document(doc, p, doc.get("true_optimum"), unit="",
+                                                             quantity="objective", near=None)},
+                  staging, log)
 
 
 def print_summary(doc: dict[str, Any], out: Path) -> None:

@@ -2,10 +2,10 @@
 
 When SciPy is first touched (IDAES's diagnostics import ``scipy.sparse``), Pyomo imports
 ``scipy.stats``, ``scipy.integrate`` and ``scipy.spatial`` with it; when matplotlib is first
-imported (for the plots), Pyomo imports ``matplotlib.pyplot`` and ``matplotlib.pylab``. A training run uses none of
-``scipy.stats``, ``scipy.spatial`` or ``pyplot`` unless it asks for uncertainty bands or a
-trust region, yet their imports cost about 0.9 s of every ``idaes-hybrid`` process
-(measured 2026-12-04). :func:`defer_unused_modules` puts a stand-in for each in
+imported (for the plots), Pyomo imports ``matplotlib.pyplot`` and ``matplotlib.pylab``. A
+training run uses neither ``scipy.stats`` (only uncertainty bands do), ``scipy.integrate`` nor
+``pyplot``, and ``scipy.spatial`` only when it saves the input hull, yet their imports cost
+about 0.9 s of every ``idaes-hybrid`` process (measured 2026-12-04). :func:`defer_unused_modules` puts a stand-in for each in
 ``sys.modules``: an ``import`` statement returns the stand-in at once, and the first use of
 one of its attributes imports the real module, which then replaces the stand-in everywhere
 it can (``sys.modules``, the parent package) and lends the stand-in its namespace.

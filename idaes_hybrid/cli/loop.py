@@ -133,16 +133,11 @@ def _write(staging: Path, doc: dict[str, Any], result, config, saved, log) -> No
                                experiments=[*result.batches, *config.validation_experiments])
     save_model(staging / "model", result.last_update.training, used,
                result.last_update.metrics())
-    try:
-        from idaes_hybrid.output.optimization_plots import plot_closed_loop
+    from idaes_hybrid.output.figure_jobs import write_figures
+    from idaes_hybrid.output.optimization_plots import plot_loop_document
 
-        rows = doc["rounds"]
-        plot_closed_loop([r["round"] for r in rows],
-                         [float("nan") if r["true"] is None else r["true"] for r in rows],
-                         [r["predicted"] for r in rows], staging / "loop.png",
-                         doc.get("true_optimum_product"))
-    except Exception as err:  # noqa: BLE001 - a plot never fails the run
-        log.warning(f"plot loop.png not written: {type(err).__name__}: {err}")
+    write_figures({"loop.png": lambda p: plot_loop_document(doc, p, doc.get("true_optimum_product"))},
+                  staging, log)
 
 
 def _print_summary(doc: dict[str, Any], out: Path) -> None:

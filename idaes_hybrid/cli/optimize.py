@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``idaes-hybrid optimize``; return the exit code (errors are raised)."""
     from idaes_hybrid.config.run import ConfigError
     from idaes_hybrid.config.flowsheet import is_flowsheet_config
+    from idaes_hybrid.output.figure_jobs import write_figures
     from idaes_hybrid.output.saved import write_json_atomic
 
     if is_flowsheet_config(args.config):
@@ -105,14 +106,14 @@ def run(args: argparse.Namespace) -> int:
 
     def write(staging: Path) -> None:
         write_json_atomic(staging / "optimization.json", document)
-        try:
-            from idaes_hybrid.output.optimization_plots import plot_feed_profiles
-            from idaes_hybrid.output.plots import variable_units
+        write_figures({"feed_profiles.png": draw_profiles}, staging, log)
 
-            plot_feed_profiles(hybrid, staging / "feed_profiles.png", opt.V_max, on_truth, reference,
-                               units=variable_units(definition, saved.network_inputs))
-        except Exception as err:  # noqa: BLE001 - a plot never fails the run
-            log.warning(f"plot feed_profiles.png not written: {type(err).__name__}: {err}")
+    def draw_profiles(path: Path) -> None:
+        from idaes_hybrid.output.optimization_plots import plot_feed_profiles
+        from idaes_hybrid.output.plots import variable_units
+
+        plot_feed_profiles(hybrid, path, opt.V_max, on_truth, reference,
+                           units=variable_units(definition, saved.network_inputs))
 
     written = write_staged(out, write)
     _print_summary(document, out, written)

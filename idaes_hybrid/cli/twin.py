@@ -165,6 +165,7 @@ def run_estimate(args: argparse.Namespace) -> int:
     :func:`idaes_hybrid.cli.flowsheet.estimate`, a ``model = ...`` one to
     :func:`~idaes_hybrid.twin.unit_estimate.estimate_and_forecast` (its one-unit flowsheet)."""
     from idaes_hybrid.config.flowsheet import is_flowsheet_config
+    from idaes_hybrid.output.figure_jobs import write_figures
     from idaes_hybrid.output.saved import write_json_atomic
     from idaes_hybrid.twin.common import TwinRequestError
 
@@ -187,10 +188,7 @@ def run_estimate(args: argparse.Namespace) -> int:
 
     def write(staging: Path) -> None:
         write_json_atomic(staging / "estimate.json", document)
-        try:
-            plot(staging / "estimate.png")
-        except Exception as err:  # noqa: BLE001 - a plot never fails the run
-            log.warning(f"plot estimate.png not written: {type(err).__name__}: {err}")
+        write_figures({"estimate.png": plot}, staging, log)
 
     written = write_staged(out, write)
     print(f"estimate of {est.experiment!r} at t = {est.t_now:g} from {est.n_observations} "

@@ -79,6 +79,7 @@ class BatchedNetwork:
             n_out, n_in = self.sizes[k + 1], self.sizes[k]
             self._slices.append((pos, pos + n_out * n_in, pos + n_out * n_in + n_out))
             pos += n_out * n_in + n_out
+        self._own = [self._own_rows(k) for k in range(len(self._slices))]
 
     def unpack(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Split ``theta`` into per-layer ``(W, b)`` views."""
@@ -193,7 +194,7 @@ class BatchedNetwork:
     def _own_values(self, h: np.ndarray, scale: np.ndarray, k: int) -> np.ndarray:
         """``d a_k[p, i] / d theta_r`` (``h_k[p, j]``, or 1 for a bias) times ``scale[p, i]``
         for each own direction ``r`` of layer ``k``, shape ``(rows, P)``."""
-        _, units, inputs = self._own_rows(k)
+        _, units, inputs = self._own[k]
         h_one = np.concatenate([h, np.ones((h.shape[0], 1))], axis=1)
         return (h_one[:, inputs] * scale[:, units]).T
 
@@ -222,7 +223,7 @@ class BatchedNetwork:
             if s:
                 np.multiply(adot[:s], d1s[k][None], out=hdot[:s])
             np.multiply(adot[T:], d1s[k][None], out=hdot[T:])
-            rows, units, _ = self._own_rows(k)
+            rows, units, _ = self._own[k]
             hdot[s:e] = 0.0
             hdot[rows, :, units] = self._own_values(hs[k], d1s[k], k)
             hdots.append(hdot)
@@ -239,7 +240,7 @@ class BatchedNetwork:
         at that later layer, and only the blocks on and above the diagonal of layer blocks
         are returned (zeros below)."""
         T, n_in, n_p = self.n_theta, self.sizes[0], hs[0].shape[0]
-        upper = np.zeros((T, T))
+        h = np.zeros((T, T))
         gdot = np.zeros((T + n_in, n_p, self.sizes[-1]))  # rows: theta[:keep], then the inputs
         for k in range(len(layers) - 1, -1, -1):
             w, _ = layers[k]
@@ -251,21 +252,21 @@ class BatchedNetwork:
             if s:
                 abar_dot[:s] += adots[k][:s] * g2[None]
             abar_dot[keep:] += adots[k][T:] * g2[None]
-            rows, units, inputs = self._own_rows(k)  # one entry each: in closed form
+            rows, units, inputs = self._own[k]  # one entry each: in closed form
             abar_dot[rows, :, units] += self._own_values(hs[k], g2, k)
             # d/dd of Wbar = sum_p abar h^T and of bbar = sum_p abar, in one product
             h_one = np.concatenate([hs[k], np.ones((n_p, 1))], axis=1)
             wbar_dot = np.matmul(abar_dot[:keep].transpose(0, 2, 1), h_one)  # (keep, n_out, n_k + 1)
             if s:  # where h_k moves
                 wbar_dot[:s, :, :n_k] += np.matmul(abar[k].T, hdots[k][:s])
-            upper[:keep, s:m] = wbar_dot[:, :, :n_k].reshape(keep, -1)
-            upper[:keep, m:e] = wbar_dot[:, :, n_k]
+            h[:keep, s:m] = wbar_dot[:, :, :n_k].reshape(keep, -1)
+            h[:keep, m:e] = wbar_dot[:, :, n_k]
             # the next layer down carries theta[:s] (all of theta with both) and the inputs
             carried = abar_dot if both else np.concatenate([abar_dot[:s], abar_dot[e:]])
             gdot = carried * w[0] if w.shape[0] == 1 else carried @ w
             if both:  # directions perturbing W[k] add W_dot^T abar to gdot
                 gdot[rows[: m - s], :, inputs[: m - s]] += abar[k][:, units[: m - s]].T
-        return upper, gdot
+        return h, gdot
 
     def input_hessian(self, theta: np.ndarray, u: np.ndarray, c: np.ndarray) -> np.ndarray:
         """Each point's Hessian of ``sum(c * y)`` in its own inputs only, shape

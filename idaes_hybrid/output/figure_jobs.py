@@ -61,8 +61,8 @@ def _fork_draw(name: str, job: FigureJob, directory: Path) -> tuple[int, int]:
             code = 0
         except Exception as err:  # noqa: BLE001 - reported by the parent
             os.write(write_end, f"{type(err).__name__}: {err}".encode(errors="replace")[:4000])
-        for handler in logging.getLogger().handlers:
-            handler.flush()
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
     finally:  # no exit handlers, no interpreter shutdown: they belong to the parent
         os._exit(code)
 
@@ -92,7 +92,8 @@ def write_figures(jobs: Mapping[str, FigureJob], directory: Path, log: logging.L
     log : logging.Logger
         Gets a warning for each figure that could not be written.
     parallel : bool, optional
-        Draw in forked processes when :func:`forking_is_safe` (default True).
+        Draw in forked processes when :func:`forking_is_safe` (default True). A single
+        figure is always drawn in this process.
 
     Returns
     -------
@@ -102,7 +103,7 @@ def write_figures(jobs: Mapping[str, FigureJob], directory: Path, log: logging.L
     items = list(jobs.items())
     children: list[tuple[tuple[int, int], str]] = []
     if parallel and len(items) > 1 and forking_is_safe():
-        spare = max(1, (os.cpu_count() or 2) - 1)
+        spare = os.cpu_count() - 1  # the process itself draws on the last core
         for name, job in items[:-1][:spare]:
             try:
                 children.append((_fork_draw(name, job, directory), name))

@@ -198,7 +198,4 @@ def plot_optimization(document: dict, path: Path) -> None:
 def write_optimization(staging: Path, document: dict, log: logging.Logger) -> None:
     """``optimization.json`` and ``profiles.png`` of ``idaes-hybrid optimize``."""
     write_json_atomic(staging / "optimization.json", document)
-    try:
-        plot_optimization(document, staging / "profiles.png")
-    except Exception as err:  # noqa: BLE001 - keep the result whatever happens
-        log.warning(f"plot profiles.png not written: {type(err).__name__}: {err}")
+    write_figures({"profiles.png": lambda p: plot_optimization(document, p)}, staging, log)

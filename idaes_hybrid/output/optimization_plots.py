@@ -131,3 +131,13 @@ def plot_closed_loop(rounds: Sequence[int], true: Sequence[float], predicted: Se
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return save_figure(fig, path)
+
+
+def plot_loop_document(doc: dict, path: str | Path, true_optimum: float | None = None,
+                       **kwargs) -> Path:
+    """:func:`plot_closed_loop` of a ``loop.json`` document's rounds (a round without a plant
+    result drawn as a gap); ``kwargs`` go to :func:`plot_closed_loop`."""
+    rows = doc["rounds"]
+    return plot_closed_loop([r["round"] for r in rows],
+                            [float("nan") if r["true"] is None else r["true"] for r in rows],
+                            [r["predicted"] for r in rows], path, true_optimum, **kwargs)
