@@ -143,3 +143,29 @@ def test_block_matches_keras_prediction(formulation):
     m.net.initialize_points()
     z = np.array([[pyo.value(m.z[p, o]) for o in range(2)] for p in range(N_POINTS)])
     np.testing.assert_allclose(z, keras_out, rtol=0, atol=EVAL_TOL)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("formulation", [Formulation.NESTED, Formulation.BATCHED])
+def test_direct_expressions_equal_operator_built_ones(formulation):
+    """The pre-activations built without operator dispatch are the very tree that
+    ``b + sum(w * h)`` gives (same terms, same order), at every point and output."""
+    from idaes_hybrid.nn.formulations import PYOMO_ACTIVATIONS
+
+    spec = _spec()
+    m = _model_with_points(spec, formulation, np.random.default_rng(2).normal(0, 1, (3, 3)))
+    net = m.net
+    for p in range(3):
+        v = [m.v[p, i] for i in range(spec.n_inputs)]
+        h = [(v[i] - net.input_mean[i] * pyo.units.get_units(v[i]))
+             / (net.input_std[i] * pyo.units.get_units(v[i])) for i in range(len(v))]
+        for k, act in enumerate(net.activations):
+            n_in = net.sizes[k]
+            h = [PYOMO_ACTIVATIONS[act](net.bias[k, i] + sum(net.weight[k, i, j] * h[j]
+                                                              for j in range(n_in)))
+                 for i in range(net.sizes[k + 1])]
+        for o in range(spec.n_outputs):
+            body = m.net.pts[p].output_eq[o].body
+            expected = (m.z[p, o] - (net.output_mean[o] + net.output_std[o] * h[o])
+                        * pyo.units.get_units(m.z[p, o]))
+            assert str(body) == str(expected)

@@ -175,6 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from idaes_hybrid.cli.lazy_modules import defer_unused_modules
 
     defer_unused_modules()  # scipy.stats, scipy.spatial, pyplot: Pyomo imports them, few runs use them
+    from idaes_hybrid.cli.unit_registry import use_cached_unit_registry
+
+    use_cached_unit_registry()  # before IDAES: pint's parsed definitions read from its cache
     # TensorFlow reads this when it is imported: its C++ start-up lines (a CUDA probe
     # reported as an error on machines without a GPU) stay out of the user's way unless
     # the user set a level (--quiet: always hidden)

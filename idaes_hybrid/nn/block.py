@@ -66,6 +66,7 @@ class NeuralNetworkBlockData(ProcessBlockData):
         self._point_io: dict[str, dict] = {}
 
         self._add_parameters()
+        self._layer_rows: dict[int, tuple[list, list]] = {}
         self._add_normalization()
         self.load_spec(spec)
         self.fix_weights()
@@ -141,6 +142,16 @@ class NeuralNetworkBlockData(ProcessBlockData):
             output_mean=[pyo.value(p) for p in self.output_mean.values()],
             output_std=[pyo.value(p) for p in self.output_std.values()],
         )
+
+    def layer_rows(self, layer: int) -> tuple[list[list], list]:
+        """``(rows, biases)`` of one layer: ``rows[i][j]`` is ``weight[layer, i, j]``,
+        ``biases[i]`` is ``bias[layer, i]`` (looked up once, then reused by every point)."""
+        if layer not in self._layer_rows:
+            n_out, n_in = self.sizes[layer + 1], self.sizes[layer]
+            self._layer_rows[layer] = (
+                [[self.weight[layer, i, j] for j in range(n_in)] for i in range(n_out)],
+                [self.bias[layer, i] for i in range(n_out)])
+        return self._layer_rows[layer]
 
     def parameter_vars(self) -> Iterable[pyo.Var]:
         """Every weight and bias variable."""
