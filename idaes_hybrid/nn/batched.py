@@ -80,6 +80,11 @@ class BatchedNetwork:
             self._slices.append((pos, pos + n_out * n_in, pos + n_out * n_in + n_out))
             pos += n_out * n_in + n_out
         self._own = [self._own_rows(k) for k in range(len(self._slices))]
+        #: layer k's own directions move nothing nonlinear after it (every later layer is
+        #: linear): their adjoint tangents then have one nonzero unit each (see _own_block)
+        self._linear_after = [all(a is Activation.LINEAR for a in self.activations[k + 1:])
+                              for k in range(len(self._slices))]
+        self._own_cols = [self._own_columns(k) for k in range(len(self._slices))]
 
     def unpack(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Split ``theta`` into per-layer ``(W, b)`` views."""
@@ -191,6 +196,15 @@ class BatchedNetwork:
         return (np.arange(s, e), np.concatenate([i_w, np.arange(e - m)]),
                 np.concatenate([j_w, np.full(e - m, -1)]))
 
+    def _own_columns(self, k: int) -> np.ndarray:
+        """For each own direction of layer ``k`` (row ``r``), the ``theta`` columns of its unit's
+        weights and bias, shape ``(rows, n_k + 1)``."""
+        s, m, _ = self._slices[k]
+        n_k = self.sizes[k]
+        units = self._own[k][1]
+        return np.concatenate([s + units[:, None] * n_k + np.arange(n_k)[None, :],
+                               (m + units)[:, None]], axis=1)
+
     def _own_values(self, h: np.ndarray, scale: np.ndarray, k: int) -> np.ndarray:
         """``d a_k[p, i] / d theta_r`` (``h_k[p, j]``, or 1 for a bias) times ``scale[p, i]``
         for each own direction ``r`` of layer ``k``, shape ``(rows, P)``."""
@@ -246,27 +260,50 @@ class BatchedNetwork:
             w, _ = layers[k]
             s, m, e = self._slices[k]
             keep = T if both else e
-            n_k = w.shape[1]
-            abar_dot = gdot * d1s[k][None]
             g2 = gbar[k + 1] * d2s[k]
+            rows, units, inputs = self._own[k]  # one entry each: in closed form
+            own = self._own_values(hs[k], g2, k)
+            h_one = np.concatenate([hs[k], np.ones((n_p, 1))], axis=1)
+            if self._linear_after[k] and not both:
+                # nothing nonlinear after layer k: its own directions' gdot is zero, so their
+                # adjoint tangent is the one unit each moves, and their rows of h are own @ h_one
+                # (equal to the dense product to rounding, not bit for bit: the exact-Hessian
+                # solves keep the arithmetic they were validated with)
+                abar_dot = np.empty_like(gdot)
+                np.multiply(gdot[:s], d1s[k][None], out=abar_dot[:s])
+                np.multiply(gdot[e:], d1s[k][None], out=abar_dot[e:])
+                h[rows[:, None], self._own_cols[k]] = own @ h_one
+                dense = ((0, s),)  # the own rows are not carried down
+            else:
+                abar_dot = gdot * d1s[k][None]
+                abar_dot[rows, :, units] += own
+                dense = ((0, keep),)
             if s:
                 abar_dot[:s] += adots[k][:s] * g2[None]
             abar_dot[keep:] += adots[k][T:] * g2[None]
-            rows, units, inputs = self._own[k]  # one entry each: in closed form
-            abar_dot[rows, :, units] += self._own_values(hs[k], g2, k)
-            # d/dd of Wbar = sum_p abar h^T and of bbar = sum_p abar, in one product
-            h_one = np.concatenate([hs[k], np.ones((n_p, 1))], axis=1)
-            wbar_dot = np.matmul(abar_dot[:keep].transpose(0, 2, 1), h_one)  # (keep, n_out, n_k + 1)
-            if s:  # where h_k moves
-                wbar_dot[:s, :, :n_k] += np.matmul(abar[k].T, hdots[k][:s])
-            h[:keep, s:m] = wbar_dot[:, :, :n_k].reshape(keep, -1)
-            h[:keep, m:e] = wbar_dot[:, :, n_k]
+            for first, last in dense:
+                self._layer_columns(k, h[first:last], abar_dot[first:last], h_one)
+            if s:  # where h_k moves: Wbar's tangent along h_k's
+                h[:s, s:m] += np.matmul(abar[k].T, hdots[k][:s]).reshape(s, -1)
             # the next layer down carries theta[:s] (all of theta with both) and the inputs
             carried = abar_dot if both else np.concatenate([abar_dot[:s], abar_dot[e:]])
             gdot = carried * w[0] if w.shape[0] == 1 else carried @ w
             if both:  # directions perturbing W[k] add W_dot^T abar to gdot
                 gdot[rows[: m - s], :, inputs[: m - s]] += abar[k][:, units[: m - s]].T
         return h, gdot
+
+    def _layer_columns(self, k: int, h_rows: np.ndarray, abar_dot: np.ndarray,
+                       h_one: np.ndarray) -> None:
+        """``h_rows``' entries in layer ``k``'s columns from the tangents ``abar_dot`` of its
+        pre-activation adjoint: ``d/dd`` of ``Wbar = sum_p abar h^T`` and ``bbar = sum_p abar``,
+        in one product (``h_one`` is the layer input with a column of ones)."""
+        if not len(h_rows):
+            return
+        s, m, e = self._slices[k]
+        n_k = self.sizes[k]
+        wbar_dot = np.matmul(abar_dot.transpose(0, 2, 1), h_one)  # (rows, n_out, n_k + 1)
+        h_rows[:, s:m] = wbar_dot[:, :, :n_k].reshape(len(h_rows), -1)
+        h_rows[:, m:e] = wbar_dot[:, :, n_k]
 
     def input_hessian(self, theta: np.ndarray, u: np.ndarray, c: np.ndarray) -> np.ndarray:
         """Each point's Hessian of ``sum(c * y)`` in its own inputs only, shape
