@@ -35,3 +35,40 @@ def test_acceptable_tol_defaults_for_optimization_and_the_solver_table_wins(monk
     assert seen and seen[0]["acceptable_tol"] == expected
     assert seen[0]["max_iter"] == 50
     assert res.ok and pyo.value(m.x) == pytest.approx(1.5, abs=1e-6)
+
+
+@pytest.mark.component
+def test_a_failed_optimization_is_solved_again_from_its_best_feasible_point(monkeypatch):
+    """A solve that fails (restoration failed) after passing a feasible point is started
+    again there, with a small barrier parameter; the second solve's optimum is returned."""
+    from idaes_hybrid.solve.solver import SolveResult, SolveStatus
+
+    m = _toy()
+    calls: list[tuple[dict, float]] = []
+    real = nl_solve.solve_nl
+
+    def failing_then_real(model, options=None, **kw):
+        calls.append((dict(options), pyo.value(model.x)))
+        if len(calls) == 1:
+            model.x.set_value(0.1)  # where the failed solve ended
+            return SolveResult(SolveStatus.FAILED, "Restoration_Failed", 195, 1.0, None, "fake", "",
+                               load_best_feasible=lambda: model.x.set_value(1.4))
+        return real(model, options, **kw)
+
+    monkeypatch.setattr(nl_solve, "solve_nl", failing_then_real)
+    res, _ = optimize_flowsheet.solve_controls(m, [], [], {"max_iter": 50}, "toy")
+    assert len(calls) == 2
+    assert calls[1][1] == 1.4  # started from the best feasible point
+    assert calls[1][0]["mu_init"] == optimize_flowsheet.RESTART_OPTIONS["mu_init"]
+    assert calls[1][0]["max_iter"] == 50 and "mu_init" not in calls[0][0]
+    assert res.ok and pyo.value(m.x) == pytest.approx(1.5, abs=1e-6)
+
+
+@pytest.mark.component
+def test_a_failed_optimization_without_a_feasible_point_is_an_error(monkeypatch):
+    from idaes_hybrid.solve.solver import SolveResult, SolveStatus
+
+    monkeypatch.setattr(nl_solve, "solve_nl", lambda model, options=None, **kw: SolveResult(
+        SolveStatus.FAILED, "Restoration_Failed", 12, 1.0, None, "fake", ""))
+    with pytest.raises(optimize_flowsheet.FlowsheetOptimizationError, match="toy: failed"):
+        optimize_flowsheet.solve_controls(_toy(), [], [], {}, "toy")

@@ -333,6 +333,11 @@ def optimize_flowsheet(
 #: with 1e-4 Ipopt returns it as "acceptable" (reported so).
 OPTIMIZATION_ACCEPTABLE_TOL = 1e-4
 
+#: Ipopt options of the second solve of an optimization that failed (restoration failed, a step
+#: it could not compute) after passing a feasible point: started there, with a small barrier
+#: parameter (the point is near a solution, as a warm start is).
+RESTART_OPTIONS = {"mu_init": 1e-6}
+
 #: Largest constraint violation (Ipopt's default ``constr_viol_tol``) at which a solve that
 #: stopped at its iteration or time limit still gives a usable, feasible profile.
 FEASIBLE_STOP_VIOLATION = FEASIBLE_VIOLATION  # the batched solve keeps its best such iterate
@@ -370,8 +375,16 @@ def solve_controls(m: pyo.ConcreteModel, nets: Sequence, controls: Sequence[Cont
             "acceptable_tol": OPTIMIZATION_ACCEPTABLE_TOL, **(options or {})}
     # Decisions and states of very different sizes (W, J, mol/m^3): scaled by their
     # magnitudes, or Ipopt may stop "optimal" where the reduced gradient is of order 1.
-    res = solve_hybrid(m, list(nets), opts, tee=tee, magnitude_scaling=True) if nets else \
-        solve_nl(m, opts, tee=tee, magnitude_scaling=True)
+    def solve(o: dict):
+        return solve_hybrid(m, list(nets), o, tee=tee, magnitude_scaling=True) if nets else \
+            solve_nl(m, o, tee=tee, magnitude_scaling=True)
+
+    res = solve(opts)
+    if res.status is SolveStatus.FAILED and res.load_best_feasible is not None:
+        _log.info(f"{context}: {res.termination_message} after {res.iterations} iterations; solving "
+                  "again from the best feasible point it passed")
+        res.load_best_feasible()
+        res = solve({**opts, **RESTART_OPTIONS})
     if accept_feasible_stop and feasible_stop(res):
         _log.warning(f"{context}: the solver stopped at its limit ({res.termination_message}) "
                      f"after {res.iterations} iterations at a feasible point (constraint violation "

@@ -259,11 +259,12 @@ class CompositeNLP:
 
 def interior_point_backend():
     """The callback-driven interior-point solver: real Ipopt + MUMPS from
-    ``cyipopt`` when installed (much faster factorizations), else POUNCE."""
-    try:
-        import cyipopt
+    ``cyipopt-wheels`` when installed (much faster factorizations; called through its C
+    interface, :func:`~idaes_hybrid.solve.ipopt_c.ipopt_problem_class`), else POUNCE."""
+    from idaes_hybrid.solve.ipopt_c import ipopt_problem_class
 
-        return cyipopt.Problem, "ipopt-mumps", {"sb": "yes"}
+    try:
+        return ipopt_problem_class(), "ipopt-mumps", {"sb": "yes"}
     except ImportError:
         import pounce
 
@@ -399,10 +400,12 @@ def solve_batched(model: pyo.Block, net, options: dict | None = None, tee: bool 
     msg = msg.decode() if isinstance(msg, bytes) else str(msg)
     _log.info(f"batched solve ({backend}): {status.name} after {prob_obj.iterations} iterations in {wall:.1f} s "
               f"(setup {build_time:.1f} s, network Hessians {netp.eval_time:.1f} s)")
+    best = prob_obj.feasible.best if status is SolveStatus.FAILED else None
     return SolveResult(status, msg, prob_obj.iterations, wall,
                        float(pyo.value(objs[0])) if load and objs else None, f"{backend}-batched", "",
                        solver_time_s=wall - build_time, solution_loaded=load,
-                       load_last_point=None if load else (lambda: bn.load(x)), constraint_violation=violation)
+                       load_last_point=None if load else (lambda: bn.load(x)), constraint_violation=violation,
+                       load_best_feasible=None if best is None else (lambda: bn.load(best[1])))
 
 
 def _set_scaling(problem, bn: BatchedNLP, opts: dict, user_scaling: bool, magnitude_scaling: bool) -> None:

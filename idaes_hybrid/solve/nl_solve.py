@@ -102,7 +102,7 @@ def solve_nl(model: pyo.Block, options: dict | None = None, tee: bool = False,
         The point is loaded into the model when optimal, acceptable or at the
         iteration limit.
     """
-    import cyipopt
+    from idaes_hybrid.solve.ipopt_c import ipopt_problem_class
 
     start = time.perf_counter()
     objs = list(model.component_data_objects(pyo.Objective, active=True))
@@ -111,7 +111,7 @@ def solve_nl(model: pyo.Block, options: dict | None = None, tee: bool = False,
     if not variables:
         raise ValueError(f"{model.name}: no free variables to solve for")
     prob = _NLProblem(nl, bool(objs))
-    problem = cyipopt.Problem(n=len(variables), m=len(nl.g_l), problem_obj=prob,
+    problem = ipopt_problem_class()(n=len(variables), m=len(nl.g_l), problem_obj=prob,
                               lb=np.asarray(nl.x_l), ub=np.asarray(nl.x_u),
                               cl=np.asarray(nl.g_l), cu=np.asarray(nl.g_u))
     x0 = np.array([v.value if v.value is not None else 0.0 for v in variables], dtype=float)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import difflib
+import importlib.util
 import re
 import sys
 from functools import lru_cache
@@ -68,10 +69,10 @@ class _Quadratic:
 
 
 def _problem(print_level: int = 0):
-    import cyipopt
+    from idaes_hybrid.solve.ipopt_c import ipopt_problem_class
 
-    problem = cyipopt.Problem(n=1, m=0, problem_obj=_Quadratic(), lb=[-10.0], ub=[10.0],
-                              cl=[], cu=[])
+    problem = ipopt_problem_class()(n=1, m=0, problem_obj=_Quadratic(), lb=[-10.0], ub=[10.0],
+                                    cl=[], cu=[])
     problem.add_option("print_level", print_level)
     problem.add_option("sb", "yes")
     return problem
@@ -193,9 +194,7 @@ def check_ipopt_options(options: Mapping[str, Any], prefix: str = "solver") -> d
         An unknown option (with the closest name), a value of the wrong type or out of
         range, or a linear solver this Ipopt cannot load.
     """
-    try:
-        import cyipopt  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("cyipopt") is None:  # found, not imported (scipy.optimize with it)
         _log.debug("cyipopt not installed: Ipopt options are not checked before the run")
         return dict(options)
     checked = {}

@@ -123,6 +123,10 @@ class SolveResult:
     #: solve), e.g. to say which equations and bounds it ended on; ``None``: not available.
     load_last_point: Callable[[], None] | None = field(default=None, repr=False, compare=False)
     constraint_violation: float | None = None
+    #: Loads the feasible iterate of lowest objective the solve passed through, when it
+    #: failed (restoration failed, step computation error) after such a point; ``None``: none
+    #: tracked. A solve can be started again from it.
+    load_best_feasible: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:

@@ -83,7 +83,7 @@ def solve_square_block(system: EquationSystem, x: np.ndarray, rows: Sequence[int
         The point (``x`` with the block's solution, or Ipopt's last iterate) and the
         largest absolute residual of the block there.
     """
-    import cyipopt
+    from idaes_hybrid.solve.ipopt_c import ipopt_problem_class
 
     rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
     block = _Block(system, np.asarray(x, float), rows, cols)
@@ -91,7 +91,8 @@ def solve_square_block(system: EquationSystem, x: np.ndarray, rows: Sequence[int
     lb = np.array([-_INF if v.lb is None else float(v.lb) for v in variables])
     ub = np.array([_INF if v.ub is None else float(v.ub) for v in variables])
     zero = np.zeros(len(rows))
-    problem = cyipopt.Problem(n=len(cols), m=len(rows), problem_obj=block, lb=lb, ub=ub, cl=zero, cu=zero)
+    problem = ipopt_problem_class()(n=len(cols), m=len(rows), problem_obj=block, lb=lb, ub=ub, cl=zero,
+                                    cu=zero)
     for key, value in {**BLOCK_OPTIONS, "tol": tol, "constr_viol_tol": tol}.items():
         problem.add_option(key, value)
     start = np.clip(np.asarray(x, float)[cols], lb, ub)
