@@ -10,6 +10,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m compileall -q idaes_hybrid  # bytecode, as an installed package has (PYTHONDONTWRITEBYTECODE)
 	touch $(STAMP)
 
 setup: $(STAMP)

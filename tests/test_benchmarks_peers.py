@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from benchmarks import peers
@@ -52,3 +54,21 @@ def test_table_gives_both_of_our_options_against_sindae_whole_process():
     assert "- whole process, SiNDAE / ours: 2.75x faster" in text
     assert "- whole process, SiNDAE / ours with the block-diagonal Hessian: 5.50x faster" in text
     assert "ours_fast 10.0, 11.0 s" in text
+
+
+def test_compile_package_writes_the_bytecode_of_the_timed_package(tmp_path, monkeypatch):
+    """The package's modules get their ``.pyc`` files (written to a copy here)."""
+    import shutil
+    import sys
+
+    import idaes_hybrid
+
+    src = Path(idaes_hybrid.__file__).parent
+    copy = tmp_path / "idaes_hybrid"
+    shutil.copytree(src, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    fake = type(sys)("idaes_hybrid")
+    fake.__file__ = str(copy / "__init__.py")
+    monkeypatch.setitem(sys.modules, "idaes_hybrid", fake)
+    assert peers.compile_package()
+    assert (copy / "cli" / "__pycache__").is_dir()
+    assert any(p.suffix == ".pyc" for p in (copy / "solve" / "__pycache__").iterdir())
