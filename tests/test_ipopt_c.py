@@ -159,3 +159,32 @@ def test_wrong_sizes_are_refused_before_ipopt_sees_them():
     problem = IpoptProblem(n=4, m=2, problem_obj=HS071(), lb=LB, ub=UB, cl=CL, cu=CU)
     with pytest.raises(ValueError, match="lagrange has 3 entries, expected 2"):
         problem.solve(X0, lagrange=[0.0] * 3)
+
+
+def test_a_dropped_problem_frees_ipopt_at_once(monkeypatch):
+    """No reference cycle through the callbacks: Ipopt's problem is freed when the last
+    reference goes, without waiting for the garbage collector."""
+    import gc
+
+    freed = []
+    lib = IpoptProblem(n=4, m=2, problem_obj=HS071(), lb=LB, ub=UB, cl=CL, cu=CU)._lib
+    real_free = lib.FreeIpoptProblem
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(lib, name)
+
+        def FreeIpoptProblem(self, handle):  # noqa: N802 - the C function's name
+            freed.append(handle)
+            real_free(handle)
+
+    gc.disable()
+    try:
+        problem = IpoptProblem(n=4, m=2, problem_obj=HS071(), lb=LB, ub=UB, cl=CL, cu=CU)
+        problem._lib = Spy()
+        x, info = problem.solve(X0)
+        assert info["status"] == 0
+        del problem
+        assert len(freed) == 1
+    finally:
+        gc.enable()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import weakref
 from ctypes import POINTER, c_bool, c_char_p, c_double, c_int, c_void_p
 from functools import lru_cache
 from pathlib import Path
@@ -176,8 +177,13 @@ class IpoptProblem:
         self._jac = (np.asarray(jr, dtype=np.int32), np.asarray(jc, dtype=np.int32))
         self._hess = (np.asarray(hr, dtype=np.int32), np.asarray(hc, dtype=np.int32))
         self._error: BaseException | None = None
-        self._callbacks = (_EVAL_F(self._eval_f), _EVAL_G(self._eval_g), _EVAL_F(self._eval_grad_f),
-                           _EVAL_JAC(self._eval_jac), _EVAL_H(self._eval_h), _INTERMEDIATE(self._intermediate))
+        # the callbacks reach this object through a weak reference: no reference cycle, so Ipopt's
+        # memory (MUMPS's factors) is freed as soon as the problem is dropped, not at a later
+        # garbage collection
+        me = weakref.ref(self)
+        self._callbacks = tuple(kind(_forward(me, name)) for kind, name in (
+            (_EVAL_F, "_eval_f"), (_EVAL_G, "_eval_g"), (_EVAL_F, "_eval_grad_f"), (_EVAL_JAC, "_eval_jac"),
+            (_EVAL_H, "_eval_h"), (_INTERMEDIATE, "_intermediate")))
         self._handle = lib.CreateIpoptProblem(
             self.n, _ptr(self._lb), _ptr(self._ub), self.m, _ptr(self._cl), _ptr(self._cu),
             len(self._jac[0]), len(self._hess[0]), 0, *self._callbacks[:5])
@@ -320,6 +326,14 @@ class IpoptProblem:
             return True if go_on is None else bool(go_on)
         except BaseException as err:  # noqa: BLE001
             return self._failed(err)
+
+
+def _forward(ref: weakref.ref, name: str):
+    """A callback calling method ``name`` of the object ``ref`` refers to (False once it is gone)."""
+    def call(*args):
+        target = ref()
+        return False if target is None else getattr(target, name)(*args)
+    return call
 
 
 def _structure(problem_obj: Any, name: str, dense) -> tuple:
