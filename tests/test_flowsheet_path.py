@@ -86,6 +86,21 @@ def test_paths_resolve_and_bad_paths_name_the_field():
     assert len(ref) == len(m.b.fs.time)
     with pytest.raises(PathError, match=r"measurements.X: 'fs.r1.nothing\[\*\]' names no variable"):
         resolve(m.b, "fs.r1.nothing[*]", "measurements.X")
+    with pytest.raises(PathError, match=r"'fs.r1.nothing\[\*\].volume' names no variable "
+                                        r"\('nothing\[\*\]' not found under b.fs.r1"):
+        resolve(m.b, "fs.r1.nothing[*].volume", "measurements.X")
+    # names after the wildcard are looked up on each block the slice covers: a misspelled
+    # property (IDAES raises its own AttributeError), an unknown component, a scalar indexed
+    cv = "fs.r1.control_volume.properties_out[*]"
+    with pytest.raises(PathError, match=r"measurements.X: .*conc_mol_cmp\[NaOH\]' names no variable "
+                                        r"\(PropertyNotSupportedError: .*conc_mol_cmp is not supported"):
+        resolve(m.b, f"{cv}.conc_mol_cmp[NaOH]", "measurements.X")
+    with pytest.raises(PathError, match=r"conc_mol_comp\[NaCl\]' names no variable \(KeyError: "
+                                        r"Index 'NaCl' is not valid"):
+        resolve(m.b, f"{cv}.conc_mol_comp[NaCl]", "measurements.X")
+    with pytest.raises(PathError, match=r"temperature\[1\]' names no variable \(KeyError: Cannot "
+                                        r"treat the scalar component"):
+        resolve(m.b, f"{cv}.temperature[1]", "measurements.X")
     with pytest.raises(PathError, match=r"measurements.V: 'fs.r1.volume\[0\]' has no time index"):
         resolve(m.b, "fs.r1.volume[0]", "measurements.V")
     hf = HybridFlowsheet(build_learned, [LearnedReactionTerm("fs.rxn")], VARIABLES)

@@ -119,20 +119,32 @@ def resolve(root: pyo.Block, path: str, field: str, *, require_wildcard: bool = 
                 obj = obj[idx if len(idx) > 1 else idx[0]]
         except (AttributeError, KeyError, IndexError, TypeError) as err:
             raise PathError(f"{field}: {path!r} names no variable "
-                            f"({name!r}{'' if idx is None else list(idx)} not found under {walked}: "
+                            f"({_segment(name, idx)!r} not found under {walked}: "
                             f"{type(err).__name__})") from None
         walked = f"{walked}.{name}"
     if isinstance(obj, IndexedComponent_slice):
-        ref = pyo.Reference(obj)
-        if len(ref) == 0:
+        try:  # the names after a '*' are looked up only now, on each block the slice covers
+            ref = pyo.Reference(obj)
+            first = next(iter(ref.values()), None)
+        except (AttributeError, KeyError, IndexError, TypeError) as err:
+            reason = " ".join(str(err.args[0] if err.args else "").split())
+            raise PathError(f"{field}: {path!r} names no variable ({type(err).__name__}: "
+                            f"{reason})") from None
+        if first is None:
             raise PathError(f"{field}: {path!r} names no variable (the slice is empty)")
-        first = next(iter(ref.values()))
         if not isinstance(first.parent_component(), pyo.Var):
             raise NotAVariableError(_not_a_variable(field, path, first.parent_component()))
         return ref
     if not (isinstance(obj, pyo.Var) or getattr(obj, "is_variable_type", lambda: False)()):
         raise NotAVariableError(_not_a_variable(field, path, obj))
     return obj
+
+
+def _segment(name: str, idx) -> str:
+    """One path segment as written, ``*`` for a wildcard: ``properties_out[*]``."""
+    if idx is None:
+        return name
+    return f"{name}[{','.join('*' if isinstance(i, slice) else str(i) for i in idx)}]"
 
 
 def _not_a_variable(field: str, path: str, obj: Any) -> str:
