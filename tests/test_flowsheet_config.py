@@ -43,6 +43,10 @@ def test_shipped_config_loads_with_terms_inputs_and_roles():
     ('build = "model.py:build_learned"', 'build = "missing.py:f"', "flowsheet.build"),
     ('kind = "reaction"', 'kind = "magic"', r"flowsheet.terms\[0\].kind"),
     ('time_units = "s"', 'time_units = "fortnight"', "flowsheet.time_units"),
+    # a misspelled key of [flowsheet] was ignored (time_unit = "min" left time in s)
+    ('time_units = "s"', 'time_unit = "min"', "flowsheet.time_unit: unknown key; valid keys: build, time_units"),
+    ('build = "model.py:build_learned"', 'biuld = "model.py:build_learned"', "flowsheet.biuld: unknown key"),
+    ('[flowsheet.variables]', '[flowsheet.variable]', "flowsheet.variable: unknown key"),
     ('hidden = [10]', 'hidden = []', "network.hidden"),
     ('horizon = 120.0\ninitial', 'horizon = "long"\ninitial', r"experiments\[0\] \('b1'\).horizon"),
     ('name = "kinetics"', 'name = "kinetics"\nhiden = [4]', r"flowsheet.terms\[0\].hiden: unknown key"),

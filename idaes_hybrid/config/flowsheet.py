@@ -60,6 +60,8 @@ TOP_LEVEL_KEYS = ("flowsheet", "network", "discretization", "training", "solver"
                   "optimization", "decomposition", "uncertainty", "loop")
 TIME_UNITS = {"s": pyunits.s, "min": pyunits.min, "h": pyunits.h, "hr": pyunits.h,
               "dimensionless": pyunits.dimensionless}
+#: Keys of the ``[flowsheet]`` table.
+FLOWSHEET_KEYS = ("build", "time_units", "variables", "terms")
 _EXPERIMENT_KEYS = ("name", "data", "horizon", "role", "initial", "inputs", "noise_sd")
 
 
@@ -308,6 +310,9 @@ def load_flowsheet_config(path: str | Path) -> FlowsheetRunConfig:
     fs = data.get("flowsheet")
     if not isinstance(fs, Mapping):
         raise ConfigError("flowsheet: expected a table with build, variables and terms")
+    unknown = [k for k in fs if k not in FLOWSHEET_KEYS]
+    if unknown:
+        raise ConfigError(f"flowsheet.{unknown[0]}: unknown key; valid keys: {', '.join(FLOWSHEET_KEYS)}")
     units = fs.get("time_units", "s")
     if not isinstance(units, str) or units not in TIME_UNITS:
         raise ConfigError(f"flowsheet.time_units: expected one of {', '.join(TIME_UNITS)}, got {units!r}")
