@@ -141,3 +141,63 @@ def test_a_unit_model_folder_and_a_flowsheet_config_say_which_is_which(tmp_path)
         f"model_dir: no saved model at '{tmp_path / 'fs'}' ('model.json' not found); it holds a "
         "flowsheet model ('flowsheet_model.json'), which needs a flowsheet config (a [flowsheet] "
         "table), not a config with 'model = ...'")
+
+
+@pytest.mark.component
+def test_a_batch_the_saved_networks_cannot_march_starts_with_typical_outputs(monkeypatch):
+    """A new batch far outside the saved networks' data (their rate negative there, no start
+    within bounds) was the end of an update: its "before" simulation and its warm-start march
+    both raised. Now its RMSE before is NaN, and it is marched with the learned outputs held at
+    their median over the batches that did march."""
+    import math
+
+    import numpy as np
+    import pandas as pd
+    import pyomo.environ as pyo
+    from idaes.core.util.exceptions import InitializationError
+
+    from idaes_hybrid.cli.common import fmt
+    from idaes_hybrid.config.flowsheet import load_flowsheet_config
+    from idaes_hybrid.model.flowsheet import FlowsheetExperiment
+    from idaes_hybrid.nn.network import NetworkSpec
+    from idaes_hybrid.training import warm_start
+    from idaes_hybrid.training.flowsheet_problem import build_flowsheet_training_model
+    from idaes_hybrid.training.predict import PredictionError
+    from idaes_hybrid.training.train import StageStatus
+    from idaes_hybrid.twin.flowsheet_update import simulated_rmse
+
+    hf = load_flowsheet_config(CASE.parent / "bioreactor" / "config_flowsheet.toml").flowsheet
+    spec = NetworkSpec([4, 1, 1], ["tanh", "linear"],
+                       weights=[np.array([[0.0, 0.5, 0.0, 0.0]]), np.array([[0.25]])])
+    data = pd.DataFrame({"X": [0.2, 0.5]}, index=pd.Index([0.0, 10.0], name="time"))
+    exps = [FlowsheetExperiment(name, 10.0, data, initial={"X": 0.2, "P": 0.0, "S": s, "V": 1.1},
+                                inputs={"F": 0.05, "Sf": 9.0}) for name, s in (("a", 6.0), ("b", 2.0), ("far", 9.0))]
+
+    def simulate(hf_, exp, *a, **k):
+        raise PredictionError(f"simulation of {exp.name!r}: max_iterations (...)")
+
+    monkeypatch.setattr("idaes_hybrid.twin.flowsheet_update.simulate_flowsheet", simulate)
+    before = simulated_rmse(hf, exps[2:], {"growth": spec}, 4, 2)
+    assert list(before) == ["far"] and math.isnan(before["far"]["X"])
+    assert fmt(before["far"]["X"]) == "-" and fmt(0.012345) == "0.01235"  # the update's table
+
+    m = build_flowsheet_training_model(hf, exps, {"growth": spec}, 4, 2)
+    march = warm_start.initialize_flowsheet
+
+    def fail_far(blk, net=None):
+        if net is not None and blk.index() == "far":
+            raise InitializationError("experiment[far].fs: the march did not converge")
+        return march(blk, net)
+
+    monkeypatch.setattr(warm_start, "initialize_flowsheet", fail_far)
+    stages, profiles = warm_start.warm_start_stage(m, exps)
+    outputs = {name: [pyo.value(z) for s in m.term_series["growth"][name] for zs in s.outputs for z in zs]
+               for name in ("a", "b", "far")}
+    median = float(np.median(outputs["a"] + outputs["b"]))
+    assert outputs["far"] == pytest.approx([median] * len(outputs["far"]))
+    assert stages["warm_start"].status is StageStatus.MARCHED
+    assert profiles["growth"]["outputs"].shape == (3 * len(outputs["a"]), 1)
+    # the held march left a consistent trajectory: the balances hold at the median rate
+    residuals = [abs(pyo.value(c.body) - pyo.value(c.upper)) for c in m.experiment["far"].component_data_objects(
+        pyo.Constraint, active=True) if c.equality]
+    assert max(residuals) < 1e-6

@@ -157,5 +157,5 @@ def write_plots(result, config, directory: Path, log: logging.Logger, bands=None
 
 
 def fmt(value: float | None) -> str:
-    """A number in 4 significant digits, ``-`` for None."""
-    return "-" if value is None else f"{value:.4g}"
+    """A number in 4 significant digits, ``-`` for None or NaN (not available)."""
+    return "-" if value is None or value != value else f"{value:.4g}"

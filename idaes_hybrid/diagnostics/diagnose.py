@@ -52,8 +52,8 @@ def build_flowsheet_diagnostic_model(config, formulation=None) -> tuple[pyo.Conc
     from idaes_hybrid.nn.network import NetworkSpec
     from idaes_hybrid.solve.idaes_default import ensure_idaes_default_solver
     from idaes_hybrid.training.flowsheet_problem import (
-        POINTS, build_flowsheet_training_model, initialize_flowsheet, networks, smoothness)
-    from idaes_hybrid.training.flowsheet_train import io_arrays, smoother_stage
+        POINTS, build_flowsheet_training_model, initialize_flowsheet, io_arrays, networks, smoothness)
+    from idaes_hybrid.training.flowsheet_train import smoother_stage
     from idaes_hybrid.training.pretrain import normalization_from_data
 
     ensure_idaes_default_solver()

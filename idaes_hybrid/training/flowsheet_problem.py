@@ -396,3 +396,33 @@ def flowsheet_rmse(blk: pyo.Block, hf: HybridFlowsheet, exp: FlowsheetExperiment
                 for t_obs in s.index]
         out[name] = float(np.sqrt(np.mean((np.array(pred) - s.to_numpy()) ** 2)))
     return out
+
+
+def io_arrays(net) -> tuple[np.ndarray, np.ndarray]:
+    """A network's (inputs, outputs) values at all its points."""
+    items = net.point_items(active=False)
+    return (np.array([[pyo.value(x) for x in v] for _, v, _ in items]),
+            np.array([[pyo.value(x) for x in z] for _, _, z in items]))
+
+
+def set_points_active(m: pyo.Block, active: bool) -> None:
+    """(De)activate the network points of every term of a training model."""
+    for net in networks(m):
+        getattr(net, POINTS).activate() if active else getattr(net, POINTS).deactivate()
+
+
+def march_outputs_held(m: pyo.Block, names: Sequence[str]) -> None:
+    """March the experiments ``names`` with every learned output held at its current value
+    (the networks' points inactive); raises ``InitializationError`` as the march does."""
+    set_points_active(m, False)
+    outputs = [z for net in networks(m) for _, _, zs in net.point_items(active=False) for z in zs]
+    held = [z for z in outputs if not z.fixed]
+    for z in held:
+        z.fix()
+    try:
+        for name in names:
+            initialize_flowsheet(m.experiment[name])
+    finally:
+        for z in held:
+            z.unfix()
+        set_points_active(m, True)

@@ -36,10 +36,10 @@ from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.solve.nl_solve import solve_nl
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.solve.solver import SolveResult
-from idaes_hybrid.solve.values import set_named_values
 from idaes_hybrid.solve.idaes_default import ensure_idaes_default_solver
 from idaes_hybrid.training.flowsheet_problem import (
-    POINTS, build_flowsheet_training_model, flowsheet_rmse, initialize_flowsheet, networks,
+    POINTS, build_flowsheet_training_model, flowsheet_rmse, initialize_flowsheet, io_arrays,
+    march_outputs_held, networks, set_points_active,
     experiment_fit_sums, scale_flowsheet_model, simulate_flowsheet, smoothness, term_labels, variable_series,
     SIMULATION_OPTIONS)
 from idaes_hybrid.training.predict import PredictionError, pooled_rmse
@@ -50,7 +50,7 @@ from idaes_hybrid.training.train import (
     pretrain_on_profiles, resolve_hessian, starting_values)
 from idaes_hybrid.training.regularization import (
     EVIDENCE, WARM_START_OPTIONS, RegularizationChoice, choose_regularization, prior_term, resolve_setting)
-from idaes_hybrid.training.warm_start import regularization_term
+from idaes_hybrid.training.warm_start import regularization_term, warm_start_stage
 from idaes_hybrid.training.warm_resolve import warm_hessian, warm_resolve
 
 _log = idaeslog.getLogger(__name__)
@@ -71,27 +71,6 @@ _log = idaeslog.getLogger(__name__)
 #: choice is as fast or faster, so it stays there).
 TRAINING_OPTIONS = {"bound_push": 1e-8, "bound_frac": 1e-8, "constr_mult_init_max": 0.0,
                     "mumps_pivot_order": 0}
-
-
-def _set_points_active(m: pyo.Block, active: bool) -> None:
-    for net in networks(m):
-        getattr(net, POINTS).activate() if active else getattr(net, POINTS).deactivate()
-
-
-def _flat_start(m: pyo.Block, names: Sequence[str]) -> None:
-    """March every experiment with the learned outputs held at their starting values."""
-    _set_points_active(m, False)
-    outputs = [z for net in networks(m) for _, _, zs in net.point_items(active=False) for z in zs]
-    held = [z for z in outputs if not z.fixed]
-    for z in held:
-        z.fix()
-    try:
-        for name in names:
-            initialize_flowsheet(m.experiment[name])
-    finally:
-        for z in held:
-            z.unfix()
-        _set_points_active(m, True)
 
 
 def _start_from_data(m: pyo.Block, hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperiment]) -> None:
@@ -169,13 +148,6 @@ def _solve(m: pyo.Block, stage: str, options: dict, tee: bool, batched: bool,
     return res
 
 
-def io_arrays(net) -> tuple[np.ndarray, np.ndarray]:
-    """A network's (inputs, outputs) values at all its points."""
-    items = net.point_items(active=False)
-    return (np.array([[pyo.value(x) for x in v] for _, v, _ in items]),
-            np.array([[pyo.value(x) for x in z] for _, _, z in items]))
-
-
 def _train_attempts(options: dict, settings: TrainingSettings) -> list[dict]:
     """Option sets of the training solve, tried in order from the same start.
 
@@ -230,9 +202,9 @@ def smoother_stage(m: pyo.Block, hf: HybridFlowsheet, train_exps, options: dict,
                     settings: TrainingSettings, tee: bool) -> StageReport:
     """Stage 1: march, start from the data, solve with the learned outputs free."""
     tick = time.perf_counter()
-    _flat_start(m, [e.name for e in train_exps])
+    march_outputs_held(m, [e.name for e in train_exps])
     _start_from_data(m, hf, train_exps)
-    _set_points_active(m, False)
+    set_points_active(m, False)
     for net in networks(m):
         net.fix_weights()
     res = _solve(m, "smoother", {**options, **settings.smoother_options}, tee, batched=False)
@@ -294,28 +266,6 @@ def _fresh_start(m: pyo.Block, hf: HybridFlowsheet, train_exps, options: dict,
     stages["pretrain"], profiles = _pretrain_stage(m, settings)
     m.smoother_objective.deactivate()
     return stages, profiles
-
-
-def _warm_start(m: pyo.Block, train_exps, starts: Mapping[str, Mapping[str, float]] | None = None
-                ) -> tuple[dict, dict]:
-    """A trained model's networks in place: every experiment marched with them, or started
-    at ``starts[name]`` (its values solved with these networks: ``TrainingResult.solved_values``)
-    where given (no smoother, no pre-training). Returns the stage reports and each term's profiles."""
-    tick = time.perf_counter()
-    nets = networks(m)
-    for net in nets:
-        net.fix_weights()
-    for exp in train_exps:
-        if starts and exp.name in starts:
-            set_named_values(m.experiment[exp.name], starts[exp.name])
-        else:
-            initialize_flowsheet(m.experiment[exp.name], nets)
-    for net in nets:
-        net.initialize_points(outputs=False)
-    profiles = {net.local_name: dict(zip(("inputs", "outputs"), io_arrays(net))) for net in nets}
-    skipped = StageReport(StageStatus.SKIPPED, 0.0)
-    return {"smoother": skipped, "pretrain": skipped,
-            "warm_start": StageReport(StageStatus.MARCHED, time.perf_counter() - tick)}, profiles
 
 
 def diagnostics_stage(m: pyo.Block, nets: list, decomposed: bool,
@@ -428,7 +378,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
     if resuming:  # the checkpoint holds weights and normalization: stages 1 and 2 are done
         begun, profiles = _resumed(m, hf)
     else:
-        begun, profiles = (_warm_start(m, train_exps, starts) if warm
+        begun, profiles = (warm_start_stage(m, train_exps, starts) if warm
                            else _fresh_start(m, hf, train_exps, options, settings, tee))
     stages.update(begun)
     history, noise = [], noise_levels(train_exps)
@@ -481,7 +431,7 @@ def _train_stage(m: pyo.Block, train_exps, options: dict, settings: TrainingSett
     report names the Hessian of the attempt that converged (:func:`_train_solve`); the
     settings returned carry that Hessian for the later warm solves (noise refit,
     cross-validation): a block-diagonal solve that fell back is not repeated there."""
-    _set_points_active(m, True)
+    set_points_active(m, True)
     m.training_objective.activate()
     for net in networks(m):
         net.initialize_points(outputs=False)
@@ -558,7 +508,7 @@ def _evidence(m: pyo.Block, train_exps, solve, hf: HybridFlowsheet, nfe: int, nc
 
 def _resumed(m: pyo.Block, hf: HybridFlowsheet) -> tuple[dict, dict]:
     """A decomposition resumed from its checkpoint: no smoother, no pre-training."""
-    _set_points_active(m, True)
+    set_points_active(m, True)
     skipped = StageReport(StageStatus.RESUMED, 0.0)
     return {"smoother": skipped, "pretrain": skipped}, {t.name: {} for t in hf.terms}
 

@@ -16,11 +16,23 @@ silent).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 import numpy as np
+import pyomo.environ as pyo
+
+import idaes.logger as idaeslog
+from idaes.core.util.exceptions import InitializationError
 
 from idaes_hybrid.nn.network import NetworkConfigError, NetworkSpec
+from idaes_hybrid.solve.values import set_named_values
+from idaes_hybrid.training.flowsheet_problem import (
+    initialize_flowsheet, io_arrays, march_outputs_held, networks)
+from idaes_hybrid.training.train import StageReport, StageStatus
+
+_log = idaeslog.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,3 +90,59 @@ def regularization_term(net, warm: WarmStart | None):
     if centre is None:
         return net.l2_norm_squared()
     return sum((v - float(c)) ** 2 for v, c in zip(net.parameter_vars_flat(), centre))
+
+
+def warm_start_stage(m: pyo.Block, train_exps, starts: Mapping[str, Mapping[str, float]] | None = None
+                     ) -> tuple[dict, dict]:
+    """A trained model's networks in place: every experiment marched with them, or started
+    at ``starts[name]`` (its values solved with these networks: ``TrainingResult.solved_values``)
+    where given (no smoother, no pre-training). Returns the stage reports and each term's profiles.
+
+    An experiment the networks cannot march (a new batch far outside the data they were
+    trained on, where a learned rate may turn negative) is marched with its learned outputs
+    held at their median over the experiments that did march, and the training solve starts
+    from there.
+    """
+    tick = time.perf_counter()
+    nets = networks(m)
+    for net in nets:
+        net.fix_weights()
+    marched, failed = [], []
+    for exp in train_exps:
+        if starts and exp.name in starts:
+            set_named_values(m.experiment[exp.name], starts[exp.name])
+            continue
+        try:
+            initialize_flowsheet(m.experiment[exp.name], nets)
+            marched.append(exp.name)
+        except InitializationError as err:
+            _log.warning(f"warm start: the saved networks cannot march {exp.name!r} "
+                         f"({' '.join(str(err).split())[:300]}); it is marched with the learned "
+                         "terms held at their median over the other experiments")
+            failed.append(exp.name)
+    if failed:
+        hold_typical_outputs(m, marched or [e.name for e in train_exps if e.name not in failed], failed)
+        march_outputs_held(m, failed)
+    for net in nets:
+        net.initialize_points(outputs=False)
+    profiles = {net.local_name: dict(zip(("inputs", "outputs"), io_arrays(net))) for net in nets}
+    skipped = StageReport(StageStatus.SKIPPED, 0.0)
+    return {"smoother": skipped, "pretrain": skipped,
+            "warm_start": StageReport(StageStatus.MARCHED, time.perf_counter() - tick)}, profiles
+
+
+def hold_typical_outputs(m: pyo.Block, typical_of: Sequence[str], names: Sequence[str]) -> None:
+    """Set the learned outputs of experiments ``names`` to their median (per output) over
+    the experiments ``typical_of``; a term without such values keeps its own."""
+    for by_experiment in m.term_series.values():
+        values = [[pyo.value(z) for z in zs] for name in typical_of
+                  for s in by_experiment[name] for zs in s.outputs]
+        if not values:
+            continue
+        typical = np.median(np.array(values, dtype=float), axis=0)
+        for name in names:
+            for s in by_experiment[name]:
+                for zs in s.outputs:
+                    for z, v in zip(zs, typical):
+                        if not z.fixed:
+                            z.set_value(float(v), skip_validation=True)

@@ -10,6 +10,7 @@ state and inputs alone, so ``before`` and ``after`` are directly comparable.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -20,7 +21,7 @@ from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.flowsheet_problem import flowsheet_rmse, simulate_flowsheet
 from idaes_hybrid.training.flowsheet_train import train_flowsheet
-from idaes_hybrid.training.predict import pooled_rmse
+from idaes_hybrid.training.predict import PredictionError, pooled_rmse
 from idaes_hybrid.training.train import TrainingResult, TrainingSettings
 
 _log = idaeslog.getLogger(__name__)
@@ -58,10 +59,19 @@ class FlowsheetUpdateResult:
 def simulated_rmse(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperiment],
                    specs: Mapping[str, NetworkSpec], nfe: int, ncp: int,
                    options: dict | None = None) -> dict[str, dict[str, float]]:
-    """RMSE of every experiment simulated from its initial state and inputs alone."""
+    """RMSE of every experiment simulated from its initial state and inputs alone.
+
+    An experiment the networks cannot simulate (a new batch far outside the data they were
+    trained on: the reason to update) gets NaN for each measured variable and a warning.
+    """
     out = {}
     for exp in experiments:
-        sim = simulate_flowsheet(hf, exp, specs, nfe, ncp, exp.measured_variables, options)
+        try:
+            sim = simulate_flowsheet(hf, exp, specs, nfe, ncp, exp.measured_variables, options)
+        except PredictionError as err:
+            _log.warning(f"update: {' '.join(str(err).split())}; its RMSE is not available")
+            out[exp.name] = {name: math.nan for name in exp.measured_variables}
+            continue
         out[exp.name] = flowsheet_rmse(sim.model.experiment[exp.name], hf, exp)
     return out
 
