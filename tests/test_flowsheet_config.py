@@ -401,3 +401,27 @@ def test_config_files_saved_with_a_byte_order_mark_and_crlf_load(tmp_path):
     text = (CASE.parent / "bioreactor" / "config.toml").read_text()
     unit.write_bytes(b"\xef\xbb\xbf" + text.replace('data = "data/', f'data = "{(CASE.parent / "bioreactor").as_posix()}/data/').encode())
     assert load_run_config(unit).model_name == "fed_batch_bioreactor"
+
+
+@pytest.mark.unit
+def test_a_build_function_travels_to_workers_by_its_reference(tmp_path):
+    """A build module that imports Pyomo's unit container at module level (as the docs'
+    examples do) could not be sent to Dask workers: cloudpickle sent the function by value
+    with its module's globals, and the unit container does not pickle. The function now
+    travels as its ``module.py:name`` reference and is imported again on the other side."""
+    import pickle
+
+    import cloudpickle
+
+    from idaes_hybrid.config.flowsheet_parse import load_build_function
+
+    (tmp_path / "user_build.py").write_text(
+        "from pyomo.environ import units as pyunits\n\n\n"
+        "def build(x):\n    \"\"\"Doubles x.\"\"\"\n    return 2 * x if pyunits is not None else None\n")
+    f = load_build_function("user_build.py:build", tmp_path)
+    with pytest.raises(Exception):  # what the decomposition met: the module's unit container
+        cloudpickle.dumps(f.function)
+    for dumps, loads in ((cloudpickle.dumps, cloudpickle.loads), (pickle.dumps, pickle.loads)):
+        g = loads(dumps(f))
+        assert g(3.5) == 7.0 and g.__name__ == "build" and g.__doc__ == "Doubles x."
+        assert g.reference == f"{tmp_path / 'user_build.py'}:build"

@@ -8,13 +8,14 @@ from typing import Any, Callable, Mapping
 
 from idaes_hybrid.config.checks import ConfigError
 from idaes_hybrid.model.flowsheet import InitialState
-from idaes_hybrid.model.user_module import UserModuleError, load_user_object
+from idaes_hybrid.model.user_module import UserFunction, UserModuleError
 
 
 def load_build_function(ref: str, base_dir: Path, field: str = "flowsheet.build") -> Callable:
-    """The function ``module.py:function`` names (the module path relative to ``base_dir``)."""
+    """The function ``module.py:function`` names (the module path relative to ``base_dir``),
+    as a :class:`~idaes_hybrid.model.user_module.UserFunction` (pickled by its reference)."""
     try:
-        return load_user_object(ref, base_dir, field, callable, "function")
+        return UserFunction(ref, base_dir, field)
     except UserModuleError as err:
         raise ConfigError(str(err)) from err.__cause__
 

@@ -79,6 +79,48 @@ def load_user_object(ref: str, base_dir: str | Path, field: str, check: Callable
     return obj
 
 
+class UserFunction:
+    """A function of the user's file ``module.py:name``, called like it and pickled by that
+    reference: a Dask worker imports the file again (once per process) instead of receiving
+    the function by value with everything its module holds (cloudpickle cannot pickle
+    Pyomo's unit container, which a build module usually imports: ``from pyomo.environ
+    import units``).
+
+    Parameters
+    ----------
+    ref, base_dir, field
+        As for :func:`load_user_object`; errors name ``field``.
+    """
+
+    def __init__(self, ref: str, base_dir: str | Path, field: str) -> None:
+        self.function = load_user_object(ref, base_dir, field, callable, "function")
+        self.reference = absolute_reference(ref, base_dir)
+        self.field = field
+        self.__name__ = getattr(self.function, "__name__", ref)
+        self.__doc__ = getattr(self.function, "__doc__", None)
+        _FUNCTIONS.setdefault(self.reference, self)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.function(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"UserFunction({self.reference!r})"
+
+    def __reduce__(self):
+        return (user_function, (self.reference, self.field))
+
+
+#: User functions loaded in this process, by absolute reference (a worker imports each once).
+_FUNCTIONS: dict[str, UserFunction] = {}
+
+
+def user_function(reference: str, field: str = "function") -> UserFunction:
+    """The :class:`UserFunction` of an absolute ``/path/module.py:name``, imported once per process."""
+    if reference not in _FUNCTIONS:
+        _FUNCTIONS[reference] = UserFunction(reference, "/", field)
+    return _FUNCTIONS[reference]
+
+
 def load_definition(ref: str, base_dir: str | Path, field: str = "model"):
     """The :class:`~idaes_hybrid.model.definition.HybridModelDefinition` ``module.py:NAME``
     names, imported once per process (a config and the model it saves share it)."""
