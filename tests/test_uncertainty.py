@@ -385,3 +385,20 @@ def test_the_evidence_reuses_its_inner_problems_at_new_weights():
     assert all(built[name] is problems[name] for name in problems)  # not built again
     fresh = data_hessian(make, train, moved, None)
     np.testing.assert_allclose(reused, fresh, rtol=1e-6, atol=1e-9 * np.abs(fresh).max())
+
+
+@pytest.mark.component
+def test_a_training_experiment_without_data_adds_nothing_to_the_data_hessian():
+    """A training batch whose file holds no values (a warning at load) stopped the default
+    evidence with ``experiments: no measurements to fit``: its inner problem has no fit. It
+    has no curvature to add, so the data Hessian is that of the other batches."""
+    import dataclasses
+
+    from idaes_hybrid.training.evidence import data_hessian
+
+    cfg = _bioreactor()
+    train, _ = _split(cfg.experiments)
+    empty = dataclasses.replace(train[0], name="empty", measurements=train[0].measurements.iloc[0:0])
+    make = functools.partial(FlowsheetInnerSpec, hf=cfg.flowsheet, nfe=NFE, ncp=NCP)
+    with_empty = data_hessian(make, [*train, empty], _network(), None)
+    np.testing.assert_array_equal(with_empty, data_hessian(make, train, _network(), None))

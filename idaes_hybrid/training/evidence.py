@@ -68,6 +68,8 @@ def data_hessian(make_spec: Callable, train_experiments: Sequence, network_spec:
     theta = network_spec.flat_parameters()
     hessian = np.zeros((theta.size, theta.size))
     for exp in train_experiments:
+        if observation_count(exp) == 0:  # no data: the fit has no curvature there
+            continue
         start = (starts or {}).get(exp.name)
         problem = (built or {}).get(exp.name)
         if problem is not None and start:

@@ -31,7 +31,7 @@ from idaes.core.util.exceptions import InitializationError
 from idaes_hybrid.solve.batched import solve_hybrid
 from idaes_hybrid.decomposition.settings import TrainingMethod
 from idaes_hybrid.model.dof import DegreesOfFreedomError, check_degrees_of_freedom, training_degrees_of_freedom
-from idaes_hybrid.model.experiment import DataError, check_measurements, split_by_role
+from idaes_hybrid.model.experiment import DataError, check_measurements, observation_count, split_by_role
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.solve.nl_solve import solve_nl
 from idaes_hybrid.nn.network import NetworkSpec
@@ -526,7 +526,9 @@ def _train_decomposed(m: pyo.Block, hf: HybridFlowsheet, train_exps, val_exps, n
     make_spec = functools.partial(FlowsheetInnerSpec, hf=hf, nfe=nfe, ncp=ncp)
     alpha = 2.0 * float(pyo.value(m.prior_precision)) / m.n_observations  # the outer loss is a mean
     try:
-        dres = decompose(make_spec, train_exps, val_exps, net.to_spec(), alpha, settings.decomposition,
+        # an experiment without data adds nothing to the outer loss (its inner problem only simulates)
+        informative = [e for e in train_exps if observation_count(e) > 0]
+        dres = decompose(make_spec, informative, val_exps, net.to_spec(), alpha, settings.decomposition,
                          starts, None if centre is None else centre.flat_parameters())
     except (DecompositionError, CheckpointError, EngineError) as err:
         raise TrainingError(f"train (decomposition): {err}") from None
