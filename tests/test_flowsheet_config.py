@@ -425,3 +425,17 @@ def test_a_build_function_travels_to_workers_by_its_reference(tmp_path):
         g = loads(dumps(f))
         assert g(3.5) == 7.0 and g.__name__ == "build" and g.__doc__ == "Doubles x."
         assert g.reference == f"{tmp_path / 'user_build.py'}:build"
+
+
+@pytest.mark.unit
+def test_an_input_one_experiment_forgets_is_warned_about(tmp_path, caplog):
+    """Without an input the others give (the heat duty Q), training ended with "the flowsheet
+    keeps 91 degrees of freedom", a count that names no variable: the load now names it."""
+    path = _copy_case(tmp_path, lambda s: s.replace(
+        ", Q = [[0, 1.0e4], [30, 0.0], [70, 2.5e4]] }", " }", 1))
+    with caplog.at_level("WARNING"):
+        config = load_flowsheet_config(path)
+    assert "Q" not in config.experiments[1].inputs
+    messages = [r.getMessage() for r in caplog.records if "inputs: no value" in r.getMessage()]
+    assert messages == ["experiments[1] ('b2').inputs: no value for 'Q' (given by 'b1'); unless the "
+                        "flowsheet fixes it, this experiment keeps free degrees of freedom"]

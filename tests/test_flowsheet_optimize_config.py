@@ -48,6 +48,9 @@ def test_shipped_optimization_table_is_read_with_its_functions():
     ("horizon = 120.0\ninitial = \"steady-state\"\ninputs = { F = 1.0e-3",
      "horizon = -1.0\ninputs = { F = 1.0e-3", "optimization.horizon: must be > 0"),
     ('Tf = [[0, 300.0], [60, 306.0]]', 'Tf = { file = "none.csv", column = "Tf" }', "optimization.inputs.Tf"),
+    # a control that is also given as an input was silently a control
+    ('Tf = [[0, 300.0], [60, 306.0]] }', 'Tf = [[0, 300.0], [60, 306.0]], Q = 1.0e4 }',
+     r"optimization.inputs.Q: 'Q' is a control \(optimization.controls\[0\].name\); a control is never"),
 ])
 def test_bad_optimization_table_names_the_field(tmp_path, old, new, field):
     path = _config(tmp_path, old, new)
@@ -75,3 +78,22 @@ def test_constraint_violations_are_the_distance_beyond_each_bound():
     m.x = pyo.Var(initialize=3.0)
     add_user_constraints(m, {"a": m.x <= 2, "b": [m.x >= 1, m.x >= 5], "c": pyo.inequality(0, m.x, 4)})
     assert constraint_violations(m) == {"a": pytest.approx(1.0), "b": pytest.approx(2.0), "c": 0.0}
+
+
+@pytest.mark.unit
+def test_a_misspelled_control_and_a_forgotten_input_are_named(tmp_path, caplog):
+    """A control name that is no variable was reported under ``experiments['optimization']
+    .inputs``; an input of the experiments that the optimization neither gives nor controls
+    ended as a count of degrees of freedom that named no variable."""
+    from idaes_hybrid.model.paths import PathError
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    path = _config(tmp_path / "a", 'name = "Q"\nlower', 'name = "Qq"\nlower')
+    with pytest.raises(PathError, match=r"^optimization.controls\[0\].name: 'Qq' is neither a name in variables"):
+        load_flowsheet_config(path).optimization()
+    path = _config(tmp_path / "b", "inputs = { F = 1.0e-3, Tf", "inputs = { Tf")
+    with caplog.at_level("WARNING"):
+        opt = load_flowsheet_config(path).optimization()
+    assert "F" not in opt.scenario.inputs
+    assert any("optimization.inputs: no value for 'F', which the experiments give" in r.getMessage()
+               for r in caplog.records)

@@ -100,7 +100,8 @@ class FlowsheetRunConfig:
 
         base = self.path.parent if self.path else Path.cwd()
         return parse_flowsheet_optimization(self.optimization_table, self.experiments, base,
-                                            self.discretization.nfe, self.discretization.ncp)
+                                            self.discretization.nfe, self.discretization.ncp,
+                                            self.flowsheet)
 
     def network_spec(self, n_inputs: int, n_outputs: int, term: str | None = None) -> NetworkSpec:
         """A freshly initialized, seeded network of a term's size (the term's own
@@ -239,6 +240,25 @@ def _check_experiments(experiments: list[FlowsheetExperiment]) -> None:
             raise ConfigError(f"experiments[{i}] ({name!r}).name: {name!r} is already used by "
                               f"experiments[{names.index(name)}]; names must be unique")
     warn_partial_noise_sd(experiments)
+    warn_missing_inputs(experiments)
+
+
+def warn_missing_inputs(experiments: list[FlowsheetExperiment]) -> list[str]:
+    """Warn for each experiment that gives no value for an input other experiments give (a
+    forgotten input leaves the flowsheet with free degrees of freedom, a count that names no
+    variable); returns the warnings."""
+    given: dict[str, str] = {}
+    for exp in experiments:
+        for name in exp.inputs:
+            given.setdefault(name, exp.name)
+    warnings = []
+    for i, exp in enumerate(experiments):
+        missing = [f"{name!r} (given by {given[name]!r})" for name in given if name not in exp.inputs]
+        if missing:
+            warnings.append(f"experiments[{i}] ({exp.name!r}).inputs: no value for {', '.join(missing)}; "
+                            "unless the flowsheet fixes it, this experiment keeps free degrees of freedom")
+            _log.warning(warnings[-1])
+    return warnings
 
 
 def _short_names(data, variables: Mapping[str, str], field: str):

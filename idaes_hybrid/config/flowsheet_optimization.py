@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import idaes.logger as idaeslog
+
 from idaes_hybrid.config.checks import ConfigError
 from idaes_hybrid.config.flowsheet_parse import load_build_function, parse_initial
 from idaes_hybrid.config.optimization import parse_ensemble, parse_trust_region
@@ -36,6 +38,8 @@ from idaes_hybrid.model.trust_region import TrustShape
 from idaes_hybrid.model.inputs import parse_input
 from idaes_hybrid.optimize.flowsheet import Control, FlowsheetOptimizationError
 from idaes_hybrid.optimize.ensemble import EnsembleObjective
+
+_log = idaeslog.getLogger(__name__)
 
 OPTIMIZATION_KEYS = ("experiment", "horizon", "initial", "inputs", "objective", "constraints",
                      "segments", "nfe", "ncp", "true_build", "controls", "trust_region", "trust_margin",
@@ -154,9 +158,23 @@ def _scenario(table: Mapping, experiments: list[FlowsheetExperiment], base_dir: 
     return FlowsheetExperiment("optimization", horizon, pd.DataFrame(), initial=initial, inputs=merged)
 
 
+def _warn_missing_inputs(scenario: FlowsheetExperiment, controls: list[Control],
+                         experiments: list[FlowsheetExperiment]) -> None:
+    """Warn for an input the training experiments give that is neither an input nor a control
+    of the optimization (left free, it is a degree of freedom the count does not name)."""
+    decided = {*scenario.inputs, *(c.name for c in controls)}
+    missing = sorted({n for e in experiments for n in e.inputs} - decided)
+    if missing:
+        _log.warning(f"optimization.inputs: no value for {', '.join(repr(n) for n in missing)}, which "
+                     "the experiments give, and no control of that name; unless the flowsheet fixes "
+                     "it, the optimization keeps free degrees of freedom")
+
+
 def parse_flowsheet_optimization(table: Any, experiments: list[FlowsheetExperiment], base_dir: Path,
-                                 nfe: int, ncp: int) -> FlowsheetOptimizationSettings:
-    """Check an ``[optimization]`` table; errors name the field (``optimization.<key>``)."""
+                                 nfe: int, ncp: int, hybrid=None) -> FlowsheetOptimizationSettings:
+    """Check an ``[optimization]`` table; errors name the field (``optimization.<key>``).
+    ``hybrid`` (the :class:`~idaes_hybrid.model.flowsheet.HybridFlowsheet`) checks the
+    controls' names."""
     if not isinstance(table, Mapping):
         raise ConfigError("optimization: expected a table")
     unknown = [k for k in table if k not in OPTIMIZATION_KEYS]
@@ -172,8 +190,15 @@ def parse_flowsheet_optimization(table: Any, experiments: list[FlowsheetExperime
         scenario = _scenario(table, experiments, base_dir)
     except DataError as err:  # an input series that cannot be read
         raise ConfigError(str(err)) from None
-    for c in controls:
-        scenario.inputs.pop(c.name, None)  # a decision, not a given input
+    given = table.get("inputs", {})
+    for i, c in enumerate(controls):
+        if c.name in given:
+            raise ConfigError(f"optimization.inputs.{c.name}: {c.name!r} is a control "
+                              f"(optimization.controls[{i}].name); a control is never a fixed input")
+        if hybrid is not None:
+            hybrid.check_name(c.name, f"optimization.controls[{i}].name")
+        scenario.inputs.pop(c.name, None)  # a decision, not a given input (of a named experiment)
+    _warn_missing_inputs(scenario, controls, experiments)
     return FlowsheetOptimizationSettings(
         scenario, controls, funcs["objective"], funcs.get("constraints"),
         _positive_int(table, "segments", 6), _positive_int(table, "nfe", nfe),
