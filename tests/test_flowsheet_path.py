@@ -127,6 +127,30 @@ def test_network_input_that_is_not_a_property_is_named():
 
 
 @pytest.mark.component
+def test_an_expression_element_gets_the_expression_hint_for_network_inputs_too():
+    """``conc_mol_comp[A]`` of IDAES's generic packages is an element of an Expression (an
+    ``ExpressionData``): as a network input it got no hint."""
+    from idaes_hybrid.model.paths import NotAVariableError
+
+    state = _built().b.fs.r1.control_volume.properties_out[0.0]
+    state.conc_expr = pyo.Expression(["A"], rule=lambda b, j: 2.0)
+    with pytest.raises(NotAVariableError, match=r"network_inputs\[0\]: 'conc_expr\[A\]' is not a variable "
+                                                r"but a Pyomo ExpressionData .* feed the network a state variable"):
+        resolve(state, "conc_expr[A]", "fs.rxn.network_inputs[0]", require_wildcard=False)
+    with pytest.raises(NotAVariableError, match=r"measurements.X: .* ExpressionData .* add a Var indexed by fs.time"):
+        resolve(state, "conc_expr[A]", "measurements.X", require_wildcard=False)
+
+
+@pytest.mark.component
+def test_a_misspelled_reaction_package_is_named_with_the_flowsheets_packages():
+    m = _built()
+    with pytest.raises(PathError, match=r"^terms.kinetics.package: 'fs.rxns' is not a "
+                                        r"LearnedRateReactionParameterBlock of the flowsheet "
+                                        r"\(the flowsheet's: fs.rxn\)$"):
+        LearnedReactionTerm("fs.rxns").series(m.b)
+
+
+@pytest.mark.component
 def test_uncovered_input_series_stops_the_build():
     exp = _experiment(inputs={**STEP_INPUTS, "Q": InputProfile((0.0, 10.0), (0.0, 1.0),
                                                                 Interpolation.LINEAR)})

@@ -152,8 +152,13 @@ def _not_a_variable(field: str, path: str, obj: Any) -> str:
     (IDAES's generic property framework builds e.g. ``conc_mol_comp`` as one) gets the
     workaround."""
     kind = type(obj).__name__
-    if not isinstance(obj, (pyo.Expression, pyo.Param)) and not kind.endswith(("Expression", "Param")):
+    if not isinstance(obj, (pyo.Expression, pyo.Param)) and not kind.removesuffix("Data").endswith(
+            ("Expression", "Param")):
         return f"{field}: {path!r} is not a variable ({kind})"
+    if ".network_inputs[" in field:
+        return (f"{field}: {path!r} is not a variable but a Pyomo {kind} (IDAES's generic property "
+                "framework builds e.g. conc_mol_comp as an Expression); feed the network a state "
+                "variable of the package instead (mole_frac_comp with FTPx, temperature)")
     if ".outputs[" in field:
         return (f"{field}: {path!r} is not a variable but a Pyomo {kind}: a learned output must be "
                 "a free variable that no equation of the flowsheet sets (IDAES's generic reaction "

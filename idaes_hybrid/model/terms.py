@@ -113,8 +113,12 @@ class LearnedReactionTerm:
     def _params(self, root: pyo.Block):
         obj = root.find_component(self.package)
         if obj is None or not hasattr(obj, "rate_reaction_idx") or not hasattr(obj.config, "learned"):
+            found = [b.name[len(root.name) + 1:] if b.name.startswith(f"{root.name}.") else b.name
+                     for b in root.component_data_objects(pyo.Block, descend_into=True)
+                     if hasattr(b, "rate_reaction_idx") and hasattr(getattr(b, "config", None), "learned")]
             raise paths.PathError(f"terms.{self.name}.package: {self.package!r} is not a "
-                                  f"LearnedRateReactionParameterBlock under {root.name}")
+                                  "LearnedRateReactionParameterBlock of the flowsheet (the flowsheet's: "
+                                  f"{', '.join(found) or 'none'})")
         return obj
 
     def n_inputs_of(self, root: pyo.Block) -> int:
