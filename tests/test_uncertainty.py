@@ -289,6 +289,8 @@ def test_cli_flowsheet_train_and_predict_write_coverage_and_band_columns(tmp_pat
     assert cols[cols.index("X") + 1: cols.index("X") + 3] == ["X_lower", "X_upper"]
     assert (table["X_lower"] <= table["X"] + 1e-12).all() and (table["X"] <= table["X_upper"] + 1e-12).all()
     assert (table["S_upper"] - table["S_lower"]).max() > 0
+    # the inputs (feed rate, feed concentration) are given, not predicted: no band columns
+    assert {"F", "Sf"} <= set(cols) and not {"F_lower", "F_upper", "Sf_lower", "Sf_upper"} & set(cols)
 
 
 @pytest.mark.integration

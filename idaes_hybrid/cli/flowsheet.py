@@ -176,8 +176,8 @@ def prediction_table(config, specs: dict, saved: dict | None, names: list[str]):
                                  config.training.solver_options)
         scores[exp.name] = flowsheet_rmse(sim.model.experiment[exp.name], config.flowsheet, exp)
         frame = pd.DataFrame(sim.trajectories())
-        if saved is not None:
-            frame = _with_bands(frame, config, exp, specs, saved, names, sim)
+        if saved is not None:  # an input is given, not predicted: no band
+            frame = _with_bands(frame, config, exp, specs, saved, [n for n in names if n not in exp.inputs], sim)
         frame.insert(0, "experiment", exp.name)
         frames.append(frame)
     return scores, pd.concat(frames, ignore_index=True)
