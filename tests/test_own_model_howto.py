@@ -63,3 +63,59 @@ def test_the_howto_code_trains_a_registered_model(tmp_path, monkeypatch):
     assert saved.definition.name == "leslie_gower" and saved.definition.state_names == ("x0", "x1")
     assert main(["predict", str(out / "model"), "my_model.toml", "--out", "pred.csv", "--quiet"]) == 0
     assert len(pd.read_csv(tmp_path / "pred.csv")) > 0
+
+
+def _howto_module(tmp_path: Path, edit=lambda s: s) -> Path:
+    module = next(body for lang, body in _blocks() if lang == "python")
+    path = tmp_path / "my_model.py"
+    path.write_text(edit(module))
+    return path
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("extra, message", [
+    # the data class instead of the declared one: IDAES's TypeError about 'dynamic' before
+    ('BAD = dataclasses.replace(LESLIE_GOWER, unit_class=LeslieGowerData)',
+     r"^model: BAD.unit_class: LeslieGowerData is the data class; give the class that "
+     r"@declare_process_block_class declares"),
+    # a string for the time unit: a traceback at the build before
+    ('BAD = dataclasses.replace(LESLIE_GOWER, time_units="min")',
+     r"^model: BAD.time_units: expected a Pyomo unit \(e.g. pyomo.environ.units.min\), got 'min'$"),
+    ('BAD = dataclasses.replace(LESLIE_GOWER, unit_class=dict)',
+     r"^model: BAD.unit_class: dict is not an IDAES unit model class"),
+    ('BAD = dataclasses.replace(LESLIE_GOWER, unit_class=len)',
+     r"^model: BAD.unit_class: expected the unit model class that declare_process_block_class declares, "
+     r"got builtin_function_or_method$"),
+])
+def test_a_definition_that_cannot_build_is_refused_at_load(tmp_path, extra, message):
+    from idaes_hybrid.model.user_module import UserModuleError, load_definition
+
+    _howto_module(tmp_path, lambda s: f"import dataclasses\n{s}\n{extra}\n")
+    with pytest.raises(UserModuleError, match=message):
+        load_definition("my_model.py:BAD", tmp_path)
+
+
+@pytest.mark.component
+@pytest.mark.parametrize("edit, message", [
+    # no network_inputs in the unit's CONFIG: an internal error and IDAES's traceback before
+    (lambda s: s.replace('    CONFIG.declare("network_inputs", ConfigValue(default=["x0", "x1"], domain=list))\n', ""),
+     r"^model 'leslie_gower': its unit class LeslieGower has no CONFIG option 'network_inputs'"),
+    # network_input_vars giving other variables than network_inputs was silently overruled
+    (lambda s: s.replace("return [getattr(self, name)[t] for name in self.config.network_inputs]",
+                         "return [self.x1[t], self.x0[t]]"),
+     r"^model 'leslie_gower': LeslieGower.network_input_vars\(t\) gives \['x1', 'x0'\], but the network "
+     r"is wired to the unit's variables \['x0', 'x1'\] \(network_inputs\); make them the same$"),
+])
+def test_a_unit_that_breaks_the_contract_is_named(tmp_path, edit, message):
+    from idaes_hybrid.model.contract import ContractError
+    from idaes_hybrid.model.user_module import load_definition
+    from idaes_hybrid.model.unit_flowsheet import UnitBuild
+    from idaes.core import FlowsheetBlock
+    import pyomo.environ as pyo
+
+    _howto_module(tmp_path, edit)
+    definition = load_definition("my_model.py:LESLIE_GOWER", tmp_path)
+    m = pyo.ConcreteModel()
+    m.fs = FlowsheetBlock(dynamic=True, time_set=[0, 1], time_units=definition.time_units)
+    with pytest.raises(ContractError, match=message):
+        UnitBuild(definition, {}, ["x0", "x1"])(m.fs)

@@ -71,3 +71,29 @@ class HybridModelDefinition:
         else all of them)."""
         return tuple(self.state_names if self.fixed_initial_states is None
                      else self.fixed_initial_states)
+
+
+def definition_problem(definition: HybridModelDefinition) -> str | None:
+    """What makes ``definition`` unusable before anything is built (``"field: why"``), or None:
+    a ``unit_class`` that is not the class ``declare_process_block_class`` declares (its data
+    class is a common slip), a ``time_units`` that is not a Pyomo unit."""
+    from pyomo.core.expr.numvalue import NumericValue
+
+    from idaes.core.base.process_base import ProcessBlockData
+    from idaes.core.base.process_block import ProcessBlock
+
+    unit_class = definition.unit_class
+    if not isinstance(unit_class, type):
+        return (f"unit_class: expected the unit model class that declare_process_block_class "
+                f"declares, got {type(unit_class).__name__}")
+    if issubclass(unit_class, ProcessBlockData):
+        return (f"unit_class: {unit_class.__name__} is the data class; give the class that "
+                "@declare_process_block_class declares with it (e.g. 'MyReactor' for "
+                "'MyReactorData')")
+    if not issubclass(unit_class, ProcessBlock):
+        return (f"unit_class: {unit_class.__name__} is not an IDAES unit model class "
+                "(declare_process_block_class)")
+    if isinstance(definition.time_units, str) or not isinstance(definition.time_units, NumericValue):
+        return (f"time_units: expected a Pyomo unit (e.g. pyomo.environ.units.min), got "
+                f"{definition.time_units!r}")
+    return None

@@ -12,12 +12,13 @@ outputs keep their names. :func:`unit_experiment` converts an experiment of such
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from idaes.core import FlowsheetBlock
 
-from idaes_hybrid.model.contract import KineticsMode, check_contract
+from idaes_hybrid.model.contract import ContractError, KineticsMode, check_contract
 from idaes_hybrid.model.definition import HybridModelDefinition
 from idaes_hybrid.model.experiment import Experiment
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
@@ -25,6 +26,28 @@ from idaes_hybrid.model.terms import NetworkTerm
 
 #: Name of the flowsheet's unit in a translated one-unit model.
 UNIT = "unit"
+
+
+def add_unit(fs, definition: HybridModelDefinition, options: Mapping[str, Any]) -> None:
+    """``fs.unit = definition.unit_class(dynamic=True, **options)``; an option its CONFIG does
+    not declare is a :class:`~idaes_hybrid.model.contract.ContractError` naming it."""
+    unit_class = definition.unit_class
+    # the CONFIG is the data class's (Pyomo keeps it as _ComponentDataClass): checked first, so
+    # that IDAES does not log a failed build with its traceback for a missing declaration
+    config = getattr(getattr(unit_class, "_ComponentDataClass", None), "CONFIG", None)
+    missing = [k for k in options if config is not None and k not in config]
+    try:
+        if missing:
+            raise ValueError(f"key '{missing[0]}' not defined for ConfigDict")
+        fs.add_component(UNIT, unit_class(dynamic=True, **options))
+    except ValueError as err:
+        key = re.search(r"key '([^']+)' not defined for ConfigDict", str(err))
+        if key is None:
+            raise
+        raise ContractError(f"model {definition.name!r}: its unit class {unit_class.__name__} has no "
+                            f"CONFIG option {key.group(1)!r}, which the workflow sets (options "
+                            f"{sorted(options)}); declare it in the unit's CONFIG "
+                            "(docs/how-to/own-model.md)") from None
 
 
 @dataclass(eq=True)
@@ -56,10 +79,29 @@ class UnitBuild:
         options = {**self.definition.unit_options(list(self.network_inputs)), **self.unit_config}
         if self.kinetics is not KineticsMode.EXTERNAL:  # EXTERNAL: every hybrid unit's default
             options["kinetics"] = self.kinetics
-        fs.add_component(UNIT, self.definition.unit_class(dynamic=True, **options))
+        add_unit(fs, self.definition, options)
         unit = getattr(fs, UNIT)
         check_contract(unit)  # ContractError naming the unit and what it lacks
+        check_network_variables(unit, self.definition, self.network_inputs)
         unit.set_physics(**self.physics)
+
+
+def check_network_variables(unit, definition: HybridModelDefinition, network_inputs: Sequence[str]) -> None:
+    """The workflow feeds the network the unit's variables named in ``network_inputs`` and
+    lets it supply those named in ``learned_names``; a unit whose ``network_input_vars(t)``
+    or ``network_output_vars(t)`` give other variables is a ContractError (it would be
+    silently overruled)."""
+    t = unit.flowsheet().time.first()
+    for method, names in (("network_input_vars", list(network_inputs)),
+                          ("network_output_vars", list(definition.learned_names))):
+        given = list(getattr(unit, method)(t))
+        expected = [getattr(unit, n)[t] for n in names]
+        if [id(v) for v in given] != [id(v) for v in expected]:
+            got = [v.parent_component().local_name for v in given]
+            raise ContractError(f"model {definition.name!r}: {definition.unit_class.__name__}.{method}(t) gives "
+                                f"{got}, but the network is wired to the unit's variables {names} "
+                                f"({'network_inputs' if method == 'network_input_vars' else 'learned_names'}); "
+                                "make them the same")
 
 
 def unit_path(name: str) -> str:

@@ -124,13 +124,17 @@ def user_function(reference: str, field: str = "function") -> UserFunction:
 def load_definition(ref: str, base_dir: str | Path, field: str = "model"):
     """The :class:`~idaes_hybrid.model.definition.HybridModelDefinition` ``module.py:NAME``
     names, imported once per process (a config and the model it saves share it)."""
-    from idaes_hybrid.model.definition import HybridModelDefinition
+    from idaes_hybrid.model.definition import HybridModelDefinition, definition_problem
 
     key = absolute_reference(ref, base_dir) if isinstance(ref, str) and ref.count(":") == 1 else ref
     if key not in _DEFINITIONS:
-        _DEFINITIONS[key] = load_user_object(ref, base_dir, field,
-                                             lambda obj: isinstance(obj, HybridModelDefinition),
-                                             "HybridModelDefinition")
+        definition = load_user_object(ref, base_dir, field,
+                                      lambda obj: isinstance(obj, HybridModelDefinition),
+                                      "HybridModelDefinition")
+        problem = definition_problem(definition)
+        if problem is not None:
+            raise UserModuleError(f"{field}: {ref.split(':')[-1]}.{problem}")
+        _DEFINITIONS[key] = definition
     return _DEFINITIONS[key]
 
 
