@@ -165,6 +165,20 @@ def test_config_needs_v_max_and_horizon_when_no_experiment_gives_it():
 
 
 @pytest.mark.unit
+def test_a_model_without_a_feed_is_named_before_the_tables_keys():
+    """A model that cannot be feed-optimized (no F, Sf, P, V) got "optimization.Sf: required
+    key missing" first, though no Sf could help."""
+    import tomllib
+
+    path = CONFIG.parents[1] / "predator_prey" / "config.toml"
+    data = tomllib.loads(path.read_text())
+    data["optimization"] = {"experiment": data["experiments"][0]["name"], "V_max": 2.0}
+    with pytest.raises(ConfigError, match=r"^optimization\.model: 'predator_prey' has no 'F'; feed "
+                                          r"optimization needs inputs 'F', 'Sf'"):
+        run_config_from_dict(data, path.parent)
+
+
+@pytest.mark.unit
 def test_cli_infeasible_request_exits_2_with_one_line(tmp_path):
     config = load_run_config(CONFIG)
     model_dir = save_model(tmp_path / "model", config.network_spec(), config).parent  # untrained

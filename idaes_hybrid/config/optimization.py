@@ -24,7 +24,8 @@ from typing import Any, Mapping, Sequence
 
 from idaes_hybrid.config.checks import ConfigError, as_table, integer, number, reject_unknown, valid_names
 from idaes_hybrid.optimize.ensemble import EnsembleObjective
-from idaes_hybrid.optimize.feed import FeedRequest, OptimizationRequestError, check_feed_request
+from idaes_hybrid.optimize.feed import (FeedRequest, OptimizationRequestError, check_feed_model,
+                                        check_feed_request)
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.model.definition import HybridModelDefinition
 from idaes_hybrid.model.trust_region import TrustShape
@@ -135,6 +136,10 @@ def parse_optimization(table: Any, experiments: Sequence[Experiment],
         return None
     table = as_table(table, "optimization")
     reject_unknown(table, OPTIMIZATION_KEYS, "optimization")
+    try:  # a model without a feed first: its missing keys would be the wrong complaint
+        check_feed_model(definition, prefix="optimization.")
+    except OptimizationRequestError as err:
+        raise ConfigError(str(err)) from None
     name, base = table.get("experiment"), {"initial": {}, "Sf": None, "horizon": None}
     if name is not None:
         found = [e for e in experiments if e.name == name]

@@ -204,6 +204,17 @@ class FeedRequest:
         return min(max((self.V_max - float(self.initial[VOLUME])) / self.horizon, lo), hi)
 
 
+def check_feed_model(definition: HybridModelDefinition, prefix: str = "") -> None:
+    """Raise :class:`OptimizationRequestError` (field ``model``) unless the model has the feed
+    optimization's inputs and states."""
+    missing = [n for n in (FEED, FEED_CONCENTRATION) if n not in definition.input_names]
+    missing += [n for n in (PRODUCT, VOLUME) if n not in definition.state_names]
+    if missing:
+        raise OptimizationRequestError(
+            prefix + "model", f"{definition.name!r} has no {missing[0]!r}; feed optimization needs "
+                              f"inputs {FEED!r}, {FEED_CONCENTRATION!r} and states {PRODUCT!r}, {VOLUME!r}")
+
+
 def check_feed_request(definition: HybridModelDefinition, initial: Mapping[str, float], Sf: float,
                        horizon: float, n_intervals: int, F_bounds: Sequence[float],
                        V_max: float | None, prefix: str = "") -> None:
@@ -215,11 +226,7 @@ def check_feed_request(definition: HybridModelDefinition, initial: Mapping[str, 
     def fail(name: str, problem: str) -> None:
         raise OptimizationRequestError(prefix + name, problem)
 
-    missing = [n for n in (FEED, FEED_CONCENTRATION) if n not in definition.input_names]
-    missing += [n for n in (PRODUCT, VOLUME) if n not in definition.state_names]
-    if missing:
-        fail("model", f"{definition.name!r} has no {missing[0]!r}; feed optimization needs inputs "
-                      f"{FEED!r}, {FEED_CONCENTRATION!r} and states {PRODUCT!r}, {VOLUME!r}")
+    check_feed_model(definition, prefix)
     for name in definition.state_names:
         value = initial.get(name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
