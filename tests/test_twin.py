@@ -327,3 +327,19 @@ def test_cli_update_with_a_new_batch_keeps_the_validation_error(case):
     assert "validation RMSE" in run.stdout and "Traceback" not in run.stderr
     roles = {e.name: e.role for e in load_run_config(root / "update.toml").experiments}
     assert roles["b4"] is Role.TRAIN
+
+
+@pytest.mark.integration
+def test_update_warns_that_it_keeps_the_network_shape_and_computes_no_bands(case, capsys):
+    """A config whose [network] hidden differs from the saved network's, or that has an
+    [uncertainty] table, was updated silently with the saved shape and without bands."""
+    from idaes_hybrid.cli.app import main
+
+    root, saved = case
+    text = (root / "update.toml").read_text().replace("hidden = [20, 20]", "hidden = [8]", 1)
+    (root / "update_changed.toml").write_text(text + '\n[uncertainty]\nmethod = "laplace"\n')
+    assert main(["update", str(saved.directory), str(root / "update_changed.toml"),
+                 "--out", str(root / "u2"), "--quiet"]) == 0
+    messages = capsys.readouterr().err
+    assert "network.hidden [8] of the config differs from the saved network's [20, 20]" in messages
+    assert "uncertainty: an update does not compute prediction bands" in messages

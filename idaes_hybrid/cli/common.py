@@ -159,3 +159,11 @@ def write_plots(result, config, directory: Path, log: logging.Logger, bands=None
 def fmt(value: float | None) -> str:
     """A number in 4 significant digits, ``-`` for None or NaN (not available)."""
     return "-" if value is None or value != value else f"{value:.4g}"
+
+
+def warn_uncertainty_not_updated(uncertainty, log: logging.Logger) -> None:
+    """An update re-trains the networks only: a config's ``[uncertainty]`` is not applied,
+    and the updated model carries no bands (warned, so that a user who relies on them knows)."""
+    if uncertainty is not None:
+        log.warning("uncertainty: an update does not compute prediction bands; the updated model "
+                    "has none (train on all batches with [uncertainty] to get them)")

@@ -8,7 +8,7 @@ import json
 import logging
 from pathlib import Path
 
-from idaes_hybrid.cli.common import LOGGER_NAME
+from idaes_hybrid.cli.common import LOGGER_NAME, warn_uncertainty_not_updated
 
 
 class FlowsheetModelError(ValueError):
@@ -419,6 +419,7 @@ def update(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dict,
     saved = checked_specs(args.model_dir, config, getattr(args, "accept_edited_model", False))
     log = logging.getLogger(LOGGER_NAME + ".cli")
     disc = config.discretization
+    warn_uncertainty_not_updated(config.uncertainty, log)
     log.info(f"update: {len(config.experiments)} experiments, networks {sorted(saved)}")
     result = update_flowsheet(config.flowsheet, saved, config.experiments, disc.nfe, disc.ncp,
                               config.training, anchor=not args.no_anchor, tee=args.tee)

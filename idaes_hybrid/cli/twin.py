@@ -25,7 +25,8 @@ from typing import Any
 
 from idaes_hybrid.cli.common import (LOGGER_NAME, UsageError, add_saved_model_options,
                                      check_horizon_end, check_rel_sd_names, fmt,
-                                     load_saved_with_config, open_saved_run, write_plots)
+                                     load_saved_with_config, open_saved_run, write_plots,
+                                     warn_uncertainty_not_updated)
 from idaes_hybrid.cli.output import check_out_dir, write_staged
 
 #: Command-line option of each request field, for error messages.
@@ -82,6 +83,10 @@ def run_update(args: argparse.Namespace) -> int:
     if config.discretization != saved.discretization:
         log.warning(f"discretization {config.discretization} of the config differs from the "
                     f"saved model's {saved.discretization}; using the saved model's")
+    if list(config.hidden) != list(saved.spec.sizes[1:-1]):
+        log.warning(f"network.hidden {list(config.hidden)} of the config differs from the saved "
+                    f"network's {list(saved.spec.sizes[1:-1])}; an update keeps the saved network's shape")
+    warn_uncertainty_not_updated(config.uncertainty, log)
     log.info(f"update: {len(new)} new batch(es) {[e.name for e in new]}, {len(original)} original, "
              f"{len(config.validation_experiments)} validation")
     result = update_model(saved, new, config.validation_experiments, original, config.training,
