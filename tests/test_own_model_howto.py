@@ -100,6 +100,13 @@ def test_a_definition_that_cannot_build_is_refused_at_load(tmp_path, extra, mess
     # no network_inputs in the unit's CONFIG: an internal error and IDAES's traceback before
     (lambda s: s.replace('    CONFIG.declare("network_inputs", ConfigValue(default=["x0", "x1"], domain=list))\n', ""),
      r"^model 'leslie_gower': its unit class LeslieGower has no CONFIG option 'network_inputs'"),
+    # a learned variable that is not indexed by time, and one the unit does not have
+    (lambda s: s.replace("self.z = pyo.Var(t, initialize=0.1", "self.z = pyo.Var(initialize=0.1"),
+     r"^model 'leslie_gower': building its unit LeslieGower failed: KeyError: .*Cannot treat the scalar "
+     r"component 'fs.unit.z' as an indexed component"),
+    (lambda s: s.replace('learned_names = ("x0", "x1"), (), ("z",)', 'learned_names = ("x0", "x1"), (), ("z",)\n    zz = None')
+                .replace('learned_names=("z",)', 'learned_names=("w",)'),
+     r"^model 'leslie_gower': learned_names names 'w', which the unit LeslieGower does not have$"),
     # network_input_vars giving other variables than network_inputs was silently overruled
     (lambda s: s.replace("return [getattr(self, name)[t] for name in self.config.network_inputs]",
                          "return [self.x1[t], self.x0[t]]"),

@@ -40,10 +40,11 @@ def add_unit(fs, definition: HybridModelDefinition, options: Mapping[str, Any]) 
         if missing:
             raise ValueError(f"key '{missing[0]}' not defined for ConfigDict")
         fs.add_component(UNIT, unit_class(dynamic=True, **options))
-    except ValueError as err:
+    except Exception as err:  # noqa: BLE001 - the user's unit: say whose build failed
         key = re.search(r"key '([^']+)' not defined for ConfigDict", str(err))
         if key is None:
-            raise
+            raise ContractError(f"model {definition.name!r}: building its unit {unit_class.__name__} "
+                                f"failed: {type(err).__name__}: {' '.join(str(err).split())}") from err
         raise ContractError(f"model {definition.name!r}: its unit class {unit_class.__name__} has no "
                             f"CONFIG option {key.group(1)!r}, which the workflow sets (options "
                             f"{sorted(options)}); declare it in the unit's CONFIG "
@@ -94,8 +95,8 @@ def check_network_variables(unit, definition: HybridModelDefinition, network_inp
     t = unit.flowsheet().time.first()
     for method, names in (("network_input_vars", list(network_inputs)),
                           ("network_output_vars", list(definition.learned_names))):
+        expected = [_time_var(unit, definition, n, t, method) for n in names]
         given = list(getattr(unit, method)(t))
-        expected = [getattr(unit, n)[t] for n in names]
         if [id(v) for v in given] != [id(v) for v in expected]:
             got = [v.parent_component().local_name for v in given]
             raise ContractError(f"model {definition.name!r}: {definition.unit_class.__name__}.{method}(t) gives "
@@ -164,3 +165,18 @@ def unit_experiment(exp: Experiment, definition: HybridModelDefinition) -> Flows
                                initial={k: float(v) for k, v in exp.initial.items() if k in fixed},
                                inputs=dict(exp.inputs), role=exp.role,
                                noise_sd=dict(exp.noise_sd) if exp.noise_sd else None)
+
+
+def _time_var(unit, definition: HybridModelDefinition, name: str, t: float, method: str):
+    """The unit's variable ``name`` at time ``t``; a ContractError naming the definition's
+    field if the unit has no such time-indexed variable."""
+    field = "network_inputs" if method == "network_input_vars" else "learned_names"
+    var = getattr(unit, name, None)
+    if var is None:
+        raise ContractError(f"model {definition.name!r}: {field} names {name!r}, which the unit "
+                            f"{definition.unit_class.__name__} does not have")
+    try:
+        return var[t]
+    except (KeyError, TypeError, IndexError):
+        raise ContractError(f"model {definition.name!r}: {field} names {name!r}, which is not indexed "
+                            f"by the flowsheet's time in the unit {definition.unit_class.__name__}") from None
