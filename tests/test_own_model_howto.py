@@ -126,3 +126,27 @@ def test_a_unit_that_breaks_the_contract_is_named(tmp_path, edit, message):
     m.fs = FlowsheetBlock(dynamic=True, time_set=[0, 1], time_units=definition.time_units)
     with pytest.raises(ContractError, match=message):
         UnitBuild(definition, {}, ["x0", "x1"])(m.fs)
+
+
+@pytest.mark.unit
+def test_a_reference_term_whose_argument_is_no_network_input_is_refused_at_load(tmp_path):
+    """The reference term's argument names the network input it is drawn against; one that
+    names none was a plot warning after the whole training (learned_rate.png missing)."""
+    from idaes_hybrid.config.run import ConfigError, load_run_config
+
+    extra = ("import dataclasses\n\n\ndef _ref(parameters):\n    def rate(temp):\n        return temp\n"
+             "    return rate\n\n\nBAD = dataclasses.replace(LESLIE_GOWER, reference=_ref, "
+             "reference_parameters={'a': 1.0})\nGOOD = dataclasses.replace(BAD, reference=lambda p: (lambda x1: x1))\n")
+    _howto_module(tmp_path, lambda s: s + "\n" + extra)
+    config = next(body for lang, body in _blocks() if lang == "toml")
+    shutil.copytree(DATA, tmp_path / "data")
+    for name, ok in (("BAD", False), ("GOOD", True)):
+        path = tmp_path / f"{name}.toml"
+        path.write_text(re.sub(r'^model = .*$', f'model = "my_model.py:{name}"', config, flags=re.M)
+                        + "\n[reference]\na = 2.0\n")
+        if ok:
+            assert load_run_config(path).reference == {"a": 2.0}
+            continue
+        with pytest.raises(ConfigError, match=r"^reference: the reference term of model 'leslie_gower' "
+                                              r"takes 'temp', not a network input \(x0, x1\)"):
+            load_run_config(path)

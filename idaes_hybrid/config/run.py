@@ -20,13 +20,14 @@ Every problem raises a :class:`ConfigError` (or a
 
 from __future__ import annotations
 
+import inspect
 import dataclasses
 import enum
 import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import idaes.logger as idaeslog
 
@@ -237,7 +238,7 @@ def run_config_from_dict(data: Mapping[str, Any], base_dir: str | Path) -> RunCo
     training.unit_config = _parse_unit(data.get("unit", {}), definition)
     training.decomposition = parse_decomposition(data.get("decomposition", {}), base_dir)
     experiments = _parse_experiments(data.get("experiments"), base_dir, definition)
-    reference = _parse_reference(data.get("reference"), definition)
+    reference = _parse_reference(data.get("reference"), definition, net["inputs"])
     from idaes_hybrid.config.optimization import parse_optimization
 
     optimization = parse_optimization(data.get("optimization"), experiments, definition, reference)
@@ -254,8 +255,11 @@ def run_config_from_dict(data: Mapping[str, Any], base_dir: str | Path) -> RunCo
                      model_ref=model_ref)
 
 
-def _parse_reference(table: Any, definition: HybridModelDefinition) -> dict[str, float] | None:
-    """The optional ``[reference]`` table: parameters of the known true term (synthetic cases)."""
+def _parse_reference(table: Any, definition: HybridModelDefinition,
+                     network_inputs: Sequence[str]) -> dict[str, float] | None:
+    """The optional ``[reference]`` table: parameters of the known true term (synthetic cases).
+    The term (``definition.reference(parameters)``) is drawn against the network input its
+    argument is named after (or the only one): checked here, not after the training."""
     if table is None:
         return None
     table = as_table(table, "reference")
@@ -263,7 +267,17 @@ def _parse_reference(table: Any, definition: HybridModelDefinition) -> dict[str,
         raise ConfigError(f"reference: model {definition.name!r} has no reference term")
     reject_unknown(table, definition.reference_parameters, "reference")
     values = {k: number(v, f"reference.{k}") for k, v in table.items()}
-    return {**definition.reference_parameters, **values}
+    parameters = {**definition.reference_parameters, **values}
+    try:
+        term = definition.reference(parameters)
+        argument = next(iter(inspect.signature(term).parameters), None)
+    except (TypeError, ValueError):  # not introspectable: the plot finds out
+        return parameters
+    if len(network_inputs) > 1 and argument not in network_inputs:
+        raise ConfigError(f"reference: the reference term of model {definition.name!r} takes {argument!r}, "
+                          f"not a network input ({', '.join(network_inputs)}); name its argument "
+                          "after the network input it is a function of")
+    return parameters
 
 
 def _parse_model(value: Any, base_dir: str | Path) -> tuple[HybridModelDefinition, str | None]:
