@@ -343,3 +343,17 @@ def test_update_warns_that_it_keeps_the_network_shape_and_computes_no_bands(case
     messages = capsys.readouterr().err
     assert "network.hidden [8] of the config differs from the saved network's [20, 20]" in messages
     assert "uncertainty: an update does not compute prediction bands" in messages
+
+
+@pytest.mark.unit
+def test_without_a_prior_states_no_measurement_sees_are_named(caplog):
+    """``--prior none`` left an unmeasured state free at the window's start: estimates of
+    hundreds of mol/L came back "optimal" without a word."""
+    import pandas as pd
+
+    from idaes_hybrid.twin.estimate import warn_unseen_states
+
+    data = pd.DataFrame({"cA": [1.0, 0.9], "T": [350.0, float("nan")], "cB": [float("nan")] * 2})
+    with caplog.at_level("WARNING"):
+        assert warn_unseen_states(["cA", "cB", "cC", "T"], data) == ["cB", "cC"]
+    assert "no measurement in the window of cB, cC" in caplog.text

@@ -285,6 +285,18 @@ def arrival_cost_for(guess: Mapping[str, float], arrival_cost: ArrivalCost | Non
     return arrival_cost
 
 
+def warn_unseen_states(names: Sequence[str], data: pd.DataFrame) -> list[str]:
+    """Without a prior, a state no measurement of the window sees is set by the model alone
+    from a free initial value, and can come out anywhere: warn, naming them; returns them."""
+    seen = {str(c) for c in data.columns if data[c].notna().any()}
+    unseen = [n for n in names if n not in seen]
+    if unseen:
+        _log.warning(f"prior: none, and no measurement in the window of {', '.join(unseen)}: their "
+                     "estimates rest on the model alone and may be far off (give a prior, or "
+                     "lengthen the window)")
+    return unseen
+
+
 def measurement_noise(experiment: Measured, past: pd.DataFrame,
                       settings: EstimationSettings) -> dict[str, float]:
     """Noise sd per variable measured in ``past``: ``settings.noise_sd``, else the

@@ -59,7 +59,7 @@ from idaes_hybrid.training.flowsheet_problem import (
 from idaes_hybrid.twin.common import TwinRequestError, finite_number
 from idaes_hybrid.twin.estimate import (
     ArrivalCost, EstimationSettings, TwinEstimate, arrival_cost_for, check_request, solve_estimate,
-    window_data)
+    warn_unseen_states, window_data)
 
 _log = idaeslog.getLogger(__name__)
 
@@ -287,6 +287,8 @@ def _estimate(hf: HybridFlowsheet, specs: Mapping[str, NetworkSpec] | None,
     arrival_cost = arrival_cost_for(guess, arrival_cost, settings, names)
     if arrival_cost is not None:
         guess = {n: arrival_cost.mean[n] for n in names}
+    else:
+        warn_unseen_states(names, data)
     win = _shifted_experiment(experiment, "window", t_s, t_now - t_s, guess, data,
                               {k: v for k, v in noise.items() if k in data.columns})
     m, blk, nets, n_obs = _window_problem(hf, specs, win, names, _grid_nfe(t_now - t_s, element),
