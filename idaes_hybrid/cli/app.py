@@ -362,7 +362,7 @@ def _predict(args: argparse.Namespace) -> int:
 
         scores, experiments, rows = cli_flowsheet.predict(args)
         _print_scores(scores, experiments)
-        print(f"wrote {rows} rows for {len(experiments)} experiments to {out}")
+        print(f"wrote {rows} rows for {_count(len(experiments), 'experiment')} to {out}")
         return 0
     saved, config, log = load_saved_with_config(args.model_dir, args.config,
                                                 args.accept_edited_model)
@@ -377,7 +377,7 @@ def _predict(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out, table.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
     _print_scores(scores, config.experiments)
-    print(f"wrote {len(table)} rows for {len(config.experiments)} experiments to {out}")
+    print(f"wrote {len(table)} rows for {_count(len(config.experiments), 'experiment')} to {out}")
     return 0
 
 
@@ -392,3 +392,8 @@ def _print_scores(scores: dict[str, dict[str, float]], experiments) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 experiment``, ``2 experiments``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
