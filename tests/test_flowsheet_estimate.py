@@ -13,6 +13,7 @@ differ; the measured differences are ~3e-5).
 
 from __future__ import annotations
 
+import re
 import json
 import shutil
 import types
@@ -126,6 +127,9 @@ def test_an_incomplete_initial_state_names_the_batch_not_an_internal_part(case, 
         estimate_flowsheet(case.hf, case.specs, exp, T_NOW, window, nfe=NFE, ncp=NCP)
     assert str(info.value).startswith("experiments['running']: the flowsheet keeps 1 degrees of "
                                       "freedom with its inputs and initial state fixed")
+    # and one choice of the free variable (a maximum matching's leftover): V or its derivative
+    assert re.search(r"\(left free, one choice: fs\.unit\.(dVdt|V)\[\*\] \(1 element\)\)", str(info.value)), \
+        str(info.value)
 
 
 # ----------------------------------------------------------------------------- component

@@ -9,6 +9,7 @@ experiment, all points of a term sharing its weights, and a weighted least-squar
 
 from __future__ import annotations
 
+import re
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -245,14 +246,35 @@ def initialize_flowsheet(blk: pyo.Block, net=None) -> dict:
         if "degrees of freedom" not in str(err):
             raise
         dof = int(str(err).split(": ", 1)[1].split(" degrees", 1)[0])
-        raise DataError(_over_specified_message(blk, dof) if dof < 0 else _free_state_message(blk, dof)) from None
+        raise DataError(_over_specified_message(blk, dof) if dof < 0 else _free_state_message(blk, dof, net)) from None
     return init.stats.get(blk.fs, {})
 
 
-def _free_state_message(blk: pyo.Block, dof) -> str:
+def _free_components(blk: pyo.Block, net=None, limit: int = 3) -> str:
+    """The variables (by component, with how many of their elements) a maximum matching of
+    the equations leaves free: one choice of what is missing, for a message. The networks'
+    outputs (``net``: one network block or several) are not free: the networks set them."""
+    from pyomo.contrib.incidence_analysis import IncidenceGraphInterface
+
+    nets = net if isinstance(net, (list, tuple)) else [net] if net is not None else []
+    taken = {id(z) for n in nets for _, _, zs in n.point_items(active=False) for z in zs}
+    var_dm, _ = IncidenceGraphInterface(blk.fs, include_inequality=False).dulmage_mendelsohn()
+    counts: dict[str, int] = {}
+    prefix = f"{blk.name}."
+    for v in (v for v in var_dm.unmatched if id(v) not in taken):  # indices as '*'
+
+        key = re.sub(r"\[[^\]]*\]", "[*]", v.name.removeprefix(prefix))
+        counts[key] = counts.get(key, 0) + 1
+    top = sorted(counts.items(), key=lambda kv: -kv[1])[:limit]
+    return ", ".join(f"{k} ({n} element{'s' if n > 1 else ''})" for k, n in top)
+
+
+def _free_state_message(blk: pyo.Block, dof, net=None) -> str:
     name = blk.index() if blk.parent_component().is_indexed() else blk.name
+    free = _free_components(blk, net)
     return (f"experiments[{name!r}]: the flowsheet keeps {dof} degrees of freedom with its inputs "
-            "and initial state fixed; fix every input (inputs) and give every differential state "
+            f"and initial state fixed{f' (left free, one choice: {free})' if free else ''}; "
+            "fix every input (inputs) and give every differential state "
             "at t = 0 that the property package leaves free (initial: for a CSTR its outlet "
             "concentrations and temperature; a liquid of fixed density at fixed volume also needs "
             "its solvent's accumulation at t = 0, e.g. material_accumulation[*,Liq,H2O] = 0), or "
@@ -278,7 +300,7 @@ def check_square(m: pyo.Block, blk: pyo.Block, net, context: str) -> None:
         check_degrees_of_freedom(m, 0, context, net)
     except DegreesOfFreedomError:
         dof = count_degrees_of_freedom(m, net)
-        raise DataError(_free_state_message(blk, dof) if dof > 0 else _over_specified_message(blk, dof)) from None
+        raise DataError(_free_state_message(blk, dof, net) if dof > 0 else _over_specified_message(blk, dof)) from None
 
 
 def fixed_weight_model(hf: HybridFlowsheet, exp: FlowsheetExperiment,
