@@ -390,10 +390,10 @@ def _print_scores(scores: dict[str, dict[str, float]], experiments) -> None:
         print(label.ljust(16) + "".join(fmt(scores[exp.name].get(n)).rjust(11) for n in names))
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
-
-
 def _count(n: int, noun: str) -> str:
     """``1 experiment``, ``2 experiments``."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
