@@ -20,9 +20,9 @@ Every problem raises a :class:`ConfigError` (or a
 
 from __future__ import annotations
 
-import inspect
 import dataclasses
 import enum
+import inspect
 import math
 import tomllib
 from dataclasses import dataclass, field

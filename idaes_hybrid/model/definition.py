@@ -93,7 +93,7 @@ def definition_problem(definition: HybridModelDefinition) -> str | None:
     if not issubclass(unit_class, ProcessBlock):
         return (f"unit_class: {unit_class.__name__} is not an IDAES unit model class "
                 "(declare_process_block_class)")
-    if isinstance(definition.time_units, str) or not isinstance(definition.time_units, NumericValue):
+    if not isinstance(definition.time_units, NumericValue):
         return (f"time_units: expected a Pyomo unit (e.g. pyomo.environ.units.min), got "
                 f"{definition.time_units!r}")
     return None

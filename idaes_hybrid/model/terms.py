@@ -112,10 +112,10 @@ class LearnedReactionTerm:
 
     def _params(self, root: pyo.Block):
         obj = root.find_component(self.package)
-        if obj is None or not hasattr(obj, "rate_reaction_idx") or not hasattr(obj.config, "learned"):
-            found = [b.name[len(root.name) + 1:] if b.name.startswith(f"{root.name}.") else b.name
+        if not _is_learned_package(obj):
+            found = [b.name.removeprefix(f"{root.name}.")
                      for b in root.component_data_objects(pyo.Block, descend_into=True)
-                     if hasattr(b, "rate_reaction_idx") and hasattr(getattr(b, "config", None), "learned")]
+                     if _is_learned_package(b)]
             raise paths.PathError(f"terms.{self.name}.package: {self.package!r} is not a "
                                   "LearnedRateReactionParameterBlock of the flowsheet (the flowsheet's: "
                                   f"{', '.join(found) or 'none'})")
@@ -178,3 +178,9 @@ class NetworkTerm:
                                       f"that {self.outputs[0]!r} has")
         keyed = {k: ([r[k] for r in refs_in], [r[k] for r in refs_out]) for k in keys}
         return _group(keyed, self.name)
+
+
+def _is_learned_package(obj) -> bool:
+    """Whether ``obj`` is a LearnedRateReactionParameterBlock (duck-typed: its reaction index
+    and its ``learned`` option)."""
+    return obj is not None and hasattr(obj, "rate_reaction_idx") and hasattr(getattr(obj, "config", None), "learned")

@@ -36,19 +36,22 @@ def add_unit(fs, definition: HybridModelDefinition, options: Mapping[str, Any]) 
     # that IDAES does not log a failed build with its traceback for a missing declaration
     config = getattr(getattr(unit_class, "_ComponentDataClass", None), "CONFIG", None)
     missing = [k for k in options if config is not None and k not in config]
+    if missing:
+        raise ContractError(_undeclared_option(definition, missing[0], options))
     try:
-        if missing:
-            raise ValueError(f"key '{missing[0]}' not defined for ConfigDict")
         fs.add_component(UNIT, unit_class(dynamic=True, **options))
     except Exception as err:  # noqa: BLE001 - the user's unit: say whose build failed
         key = re.search(r"key '([^']+)' not defined for ConfigDict", str(err))
-        if key is None:
-            raise ContractError(f"model {definition.name!r}: building its unit {unit_class.__name__} "
-                                f"failed: {type(err).__name__}: {' '.join(str(err).split())}") from err
-        raise ContractError(f"model {definition.name!r}: its unit class {unit_class.__name__} has no "
-                            f"CONFIG option {key.group(1)!r}, which the workflow sets (options "
-                            f"{sorted(options)}); declare it in the unit's CONFIG "
-                            "(docs/how-to/own-model.md)") from None
+        if key is not None:
+            raise ContractError(_undeclared_option(definition, key.group(1), options)) from None
+        raise ContractError(f"model {definition.name!r}: building its unit {unit_class.__name__} "
+                            f"failed: {type(err).__name__}: {' '.join(str(err).split())}") from err
+
+
+def _undeclared_option(definition: HybridModelDefinition, key: str, options: Mapping[str, Any]) -> str:
+    return (f"model {definition.name!r}: its unit class {definition.unit_class.__name__} has no CONFIG "
+            f"option {key!r}, which the workflow sets (options {sorted(options)}); declare it in the "
+            "unit's CONFIG (docs/how-to/own-model.md)")
 
 
 @dataclass(eq=True)
@@ -93,16 +96,15 @@ def check_network_variables(unit, definition: HybridModelDefinition, network_inp
     or ``network_output_vars(t)`` give other variables is a ContractError (it would be
     silently overruled)."""
     t = unit.flowsheet().time.first()
-    for method, names in (("network_input_vars", list(network_inputs)),
-                          ("network_output_vars", list(definition.learned_names))):
-        expected = [_time_var(unit, definition, n, t, method) for n in names]
+    for method, option, names in (("network_input_vars", "network_inputs", list(network_inputs)),
+                                  ("network_output_vars", "learned_names", list(definition.learned_names))):
+        expected = [_time_var(unit, definition, n, t, option) for n in names]
         given = list(getattr(unit, method)(t))
         if [id(v) for v in given] != [id(v) for v in expected]:
             got = [v.parent_component().local_name for v in given]
             raise ContractError(f"model {definition.name!r}: {definition.unit_class.__name__}.{method}(t) gives "
                                 f"{got}, but the network is wired to the unit's variables {names} "
-                                f"({'network_inputs' if method == 'network_input_vars' else 'learned_names'}); "
-                                "make them the same")
+                                f"({option}); make them the same")
 
 
 def unit_path(name: str) -> str:
@@ -167,16 +169,15 @@ def unit_experiment(exp: Experiment, definition: HybridModelDefinition) -> Flows
                                noise_sd=dict(exp.noise_sd) if exp.noise_sd else None)
 
 
-def _time_var(unit, definition: HybridModelDefinition, name: str, t: float, method: str):
+def _time_var(unit, definition: HybridModelDefinition, name: str, t: float, option: str):
     """The unit's variable ``name`` at time ``t``; a ContractError naming the definition's
-    field if the unit has no such time-indexed variable."""
-    field = "network_inputs" if method == "network_input_vars" else "learned_names"
+    ``option`` if the unit has no such time-indexed variable."""
     var = getattr(unit, name, None)
     if var is None:
-        raise ContractError(f"model {definition.name!r}: {field} names {name!r}, which the unit "
+        raise ContractError(f"model {definition.name!r}: {option} names {name!r}, which the unit "
                             f"{definition.unit_class.__name__} does not have")
     try:
         return var[t]
     except (KeyError, TypeError, IndexError):
-        raise ContractError(f"model {definition.name!r}: {field} names {name!r}, which is not indexed "
+        raise ContractError(f"model {definition.name!r}: {option} names {name!r}, which is not indexed "
                             f"by the flowsheet's time in the unit {definition.unit_class.__name__}") from None

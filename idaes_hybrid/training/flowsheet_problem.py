@@ -261,10 +261,10 @@ def _free_components(blk: pyo.Block, net=None, limit: int = 3) -> str:
     var_dm, _ = IncidenceGraphInterface(blk.fs, include_inequality=False).dulmage_mendelsohn()
     counts: dict[str, int] = {}
     prefix = f"{blk.name}."
-    for v in (v for v in var_dm.unmatched if id(v) not in taken):  # indices as '*'
-
-        key = re.sub(r"\[[^\]]*\]", "[*]", v.name.removeprefix(prefix))
-        counts[key] = counts.get(key, 0) + 1
+    for v in var_dm.unmatched:
+        if id(v) not in taken:  # every index written as '*': fs.r1.properties_in[*].temperature
+            key = re.sub(r"\[[^\]]*\]", "[*]", v.name.removeprefix(prefix))
+            counts[key] = counts.get(key, 0) + 1
     top = sorted(counts.items(), key=lambda kv: -kv[1])[:limit]
     return ", ".join(f"{k} ({n} element{'s' if n > 1 else ''})" for k, n in top)
 
