@@ -350,6 +350,12 @@ def test_band_is_base_plus_minus_z_sample_sd_with_members_on_other_grids():
     np.testing.assert_allclose(both.sd["x"], np.hypot(sd_slope, 0.5) * grid, rtol=1e-12)
     assert both.dof is None and both.z == pytest.approx(norm.ppf(0.9))
     np.testing.assert_allclose(both.observed["x"][2], np.hypot(sd_slope, 0.4) * t_obs, rtol=1e-12)
+    # the base simulation's bounds of x (0 <= x <= 5) limit the band's edges
+    bounded = ensemble_bands(exp, Simulation(grid, {"x": 2.0 * grid}, None, {"x": (0.0, 5.0)}),
+                             members, ["x"], 0.8)
+    np.testing.assert_allclose(bounded.upper["x"], np.minimum(bands.upper["x"], 5.0))
+    np.testing.assert_allclose(bounded.lower["x"], np.maximum(bands.lower["x"], 0.0))
+    assert bounded.upper["x"][-1] == 5.0 < bands.upper["x"][-1]
 
 
 # ----------------------------------------------------------------------------- Dask engine

@@ -192,6 +192,8 @@ def test_true_flowsheet_reaches_the_analytic_steady_state():
     exp = _experiment(horizon=200.0, inputs={"F": [[0, 1.0e-3], [1, 0.8e-3]], "Tf": 305.0, "Q": 1.0e4})
     traj = simulate_flowsheet(plant, exp, None, nfe=20, ncp=3, outputs=["NaOH", "T"])
     c, temp = traj["NaOH"][-1], traj["T"][-1]
+    # the property package's bounds travel with the simulation (the bands' limits)
+    assert traj.bounds["T"] == (298.15, 323.15)
     c0, flow = FEED_CONC["NaOH"], 0.8e-3
     k = arrhenius(temp)
     c_ref = (-flow + math.sqrt(flow**2 + 4 * VOLUME * k * flow * c0)) / (2 * VOLUME * k)

@@ -17,7 +17,7 @@ from idaes_hybrid.decomposition.inner import InnerProblem
 from idaes_hybrid.model.experiment import split_by_role
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.uncertainty.laplace import (
-    LaplaceCovariance, band_coverage, laplace_covariance, prediction_bands)
+    LaplaceCovariance, PredictionBands, band_coverage, laplace_covariance, prediction_bands)
 from idaes_hybrid.uncertainty.settings import UncertaintyMethod, UncertaintySettings
 from small_networks import small_bioreactor_network
 
@@ -74,6 +74,33 @@ def test_laplace_band_sd_equals_a_finite_difference_propagation():
         assert bands.sd[name].max() > 0
         np.testing.assert_allclose(bands.sd[name], np.sqrt(var[name]), rtol=1e-4,
                                    atol=1e-4 * bands.sd[name].max())
+    # the states' bounds in the model (concentrations >= 0) are the bands' limits
+    assert bands.bounds == {"X": (0.0, None), "S": (0.0, None), "P": (0.0, None)}
+
+
+@pytest.mark.unit
+def test_band_edges_stop_at_the_variables_bounds():
+    """mean +- z sd, clipped to the model's bounds where it has them; the sd is untouched."""
+    from idaes_hybrid.training.simulation import series_bounds
+
+    t = np.linspace(0.0, 1.0, 3)
+    bands = PredictionBands("e", 0.9, t, {"c": np.array([0.05, 0.5, 0.95]), "T": np.array([300.0] * 3)},
+                            {"c": np.array([0.1, 0.1, 0.1]), "T": np.array([2.0] * 3)},
+                            bounds={"c": (0.0, 1.0), "T": (None, None)})
+    z = bands.z
+    np.testing.assert_allclose(bands.lower["c"], [0.0, 0.5 - z * 0.1, 0.95 - z * 0.1])
+    np.testing.assert_allclose(bands.upper["c"], [0.05 + z * 0.1, 0.5 + z * 0.1, 1.0])
+    np.testing.assert_allclose(bands.lower["T"], 300.0 - 2.0 * z)
+    np.testing.assert_allclose(bands.sd["c"], 0.1)
+    m = pyo.ConcreteModel()
+    m.t = pyo.Set(initialize=[0, 1])
+    m.x = pyo.Var(m.t, bounds=(0, 5))
+    m.x[1].setub(7)
+    m.y = pyo.Var(m.t, bounds=(0, None))
+    m.y[0].setlb(None)
+    assert series_bounds(m.x[t] for t in m.t) == (0.0, 7.0)
+    assert series_bounds(m.y[t] for t in m.t) == (None, None)
+    assert series_bounds(iter(())) == (None, None)
 
 
 @pytest.mark.component

@@ -30,7 +30,7 @@ from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.solve.solver import SolveStatus
 from idaes_hybrid.solve.values import restore_values, unfixed_values, within_bounds
-from idaes_hybrid.training.simulation import PredictionError, Simulation
+from idaes_hybrid.training.simulation import PredictionError, Simulation, series_bounds
 from idaes_hybrid.training.problem import interpolation_weights, observation_scales
 from idaes_hybrid.training.regularization import add_likelihood_objective_parts
 from idaes_hybrid.training.smoother import output_scale
@@ -349,6 +349,7 @@ def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment,
         hf.var(blk, name, f"experiments[{exp.name!r}].measurements.{name}" if name in measured
                else f"outputs.{name}")
     check_square(m, blk, net, f"simulation of {exp.name!r}")
+    bounds = variable_bounds(blk, hf, outputs)  # before a retry lifts them
     # A simulation is the square system: path inequalities (e.g. a Lyapunov decrease
     # imposed in training) are not enforced on a prediction.
     for con in blk.component_data_objects(pyo.Constraint, active=True, descend_into=True):
@@ -372,7 +373,7 @@ def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment,
         # 1e10) where the march has solved every equation to it.
         _log.warning(f"simulation of {exp.name!r}: Ipopt ended {res.status.value} from the "
                      "converged march; the marched solution is kept")
-        return Simulation(np.array(list(blk.fs.time)), variable_series(blk, hf, outputs), m)
+        return Simulation(np.array(list(blk.fs.time)), variable_series(blk, hf, outputs), m, bounds)
     if res.status is SolveStatus.INFEASIBLE:
         # The discretized trajectory may leave a bound the true one only touches (a substrate
         # depleted within one element undershoots 0): the square system has its solution
@@ -385,7 +386,7 @@ def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment,
         raise PredictionError(f"simulation of {exp.name!r}: {res.status.value} "
                               f"({res.termination_message})"
                               + (f"; the march failed before: {march_error}" if march_error else ""))
-    return Simulation(np.array(list(blk.fs.time)), variable_series(blk, hf, outputs), m)
+    return Simulation(np.array(list(blk.fs.time)), variable_series(blk, hf, outputs), m, bounds)
 
 
 def variable_series(blk: pyo.Block, hf: HybridFlowsheet, names: Sequence[str]) -> dict[str, np.ndarray]:
@@ -395,6 +396,16 @@ def variable_series(blk: pyo.Block, hf: HybridFlowsheet, names: Sequence[str]) -
         ref = hf.var(blk, name, f"outputs.{name}")
         series[name] = np.array([pyo.value(ref[t]) for t in blk.fs.time])
     return series
+
+
+def variable_bounds(blk: pyo.Block, hf: HybridFlowsheet,
+                    names: Sequence[str]) -> dict[str, tuple[float | None, float | None]]:
+    """The model's ``(lower, upper)`` bounds of the variables ``names`` over ``blk.fs.time``."""
+    out = {}
+    for name in names:
+        ref = hf.var(blk, name, f"outputs.{name}")
+        out[name] = series_bounds(ref[t] for t in blk.fs.time)
+    return out
 
 
 def lift_bounds(blk: pyo.Block) -> int:

@@ -350,7 +350,8 @@ def ensemble_bands(experiment, base: Simulation, members: Sequence[Simulation], 
                                "an ensemble band needs at least 2")
     grid = np.asarray(base.time, dtype=float)
     bands = PredictionBands(experiment.name, float(level), grid, {}, {},
-                            dof=len(members) - 1 if prior is None else None)
+                            dof=len(members) - 1 if prior is None else None,
+                            bounds=dict(getattr(base, "bounds", {})))
     for name in names:
         bands.mean[name] = np.asarray(base[name], dtype=float)
         bands.sd[name] = _with_prior(member_sd(members, name, grid), prior, name, grid)

@@ -35,6 +35,7 @@ from idaes_hybrid.decomposition.inner import InnerProblem, InnerSource
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.training.evidence import HESSIAN_OPTIONS, EvidenceError, data_hessian
 from idaes_hybrid.training.problem import interpolation_weights, observation_scales
+from idaes_hybrid.training.simulation import series_bounds
 from idaes_hybrid.uncertainty.settings import band_quantile
 
 _log = idaeslog.getLogger(__name__)
@@ -197,6 +198,9 @@ class PredictionBands:
         Per measured variable: ``(times, prediction, sd)`` at its measurement times.
     dof
         Degrees of freedom of a sample ``sd`` (``members - 1``); ``None``: ``sd`` is exact.
+    bounds
+        Per variable: the model's ``(lower, upper)`` bounds (``None``: unbounded). The band's
+        edges stop there: a concentration's lower edge at 0, not below.
     """
 
     experiment: str
@@ -206,6 +210,7 @@ class PredictionBands:
     sd: dict[str, np.ndarray]
     observed: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
     dof: int | None = None
+    bounds: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
 
     @property
     def z(self) -> float:
@@ -213,11 +218,15 @@ class PredictionBands:
 
     @property
     def lower(self) -> dict[str, np.ndarray]:
-        return {k: self.mean[k] - self.z * self.sd[k] for k in self.mean}
+        return {k: self._clip(k, self.mean[k] - self.z * self.sd[k]) for k in self.mean}
 
     @property
     def upper(self) -> dict[str, np.ndarray]:
-        return {k: self.mean[k] + self.z * self.sd[k] for k in self.mean}
+        return {k: self._clip(k, self.mean[k] + self.z * self.sd[k]) for k in self.mean}
+
+    def _clip(self, name: str, edge: np.ndarray) -> np.ndarray:
+        lower, upper = self.bounds.get(name, (None, None))
+        return np.clip(edge, lower, upper) if lower is not None or upper is not None else edge
 
 
 def _sensitivity_rows(problem: InnerProblem, spec: InnerSource, variable: str,
@@ -285,6 +294,8 @@ def prediction_bands(make_spec: Callable[..., InnerSource] | InnerSource, experi
     grid = np.array(list(time_set), dtype=float)
     bands = PredictionBands(experiment.name, float(level), grid, {}, {})
     cov = np.asarray(covariance, dtype=float)
+    bands.bounds = {name: series_bounds(spec.time_variable(problem.model, name)[1][t] for t in time_set)
+                    for name in names}
     # flowsheet experiments: outlets of units without holdup jump at input steps
     steps = experiment.step_times() if hasattr(experiment, "step_times") else ()
     for name in names:
