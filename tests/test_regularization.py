@@ -128,6 +128,8 @@ def test_a_failed_fold_drops_its_candidate_and_all_failed_keeps_the_default():
     choice = cross_validate(m, fail_weak, {e: len(y) for e, (_, y) in exps.items()}, GRID)
     assert choice.alpha >= 1.0
     assert all(r["score"] == math.inf for r in choice.path if r["alpha"] < 1)
+    # the first fold of a failing candidate failed; the other two were not solved
+    assert all(list(r["folds"].values()) == [math.inf] for r in choice.path if r["alpha"] < 1)
     assert choice.to_dict()["path"][-1]["score"] is None or choice.path[-1]["alpha"] >= 1
 
     choice = cross_validate(m, lambda label: Failed(), {e: len(y) for e, (_, y) in exps.items()}, GRID)
@@ -232,9 +234,12 @@ def test_report_gives_the_prior_and_the_cross_validation_path():
                "train": {"rmse": {"X": 0.05}}, "validation": {"rmse": {"X": 0.04}},
                "regularization": {"alpha": 10.0, "source": "cross-validation", "path": [
                    {"alpha": 100.0, "score": 7.85, "folds": {"b1": 9.0, "b2": None}},
-                   {"alpha": 10.0, "score": 4.93, "folds": {"b1": 5.0, "b2": 4.8}}]}}
+                   {"alpha": 10.0, "score": 4.93, "folds": {"b1": 5.0, "b2": 4.8}},
+                   {"alpha": 1.0, "score": None, "folds": {"b1": None}}]}}
     text = training_report(metrics, [], "run")
     assert "alpha = 10, cross-validation" in text
     assert "| 100 | 7.85 | 9 | - |" in text and "| 10 | 4.93 | 5 | 4.8 |" in text
+    # b1 failed at alpha = 1, so b2 was not solved: not reported as failed
+    assert "| 1 | - | - | not tried |" in text
     plain = training_report({**metrics, "regularization": {"alpha": 1.0, "source": "default"}}, [], "run")
     assert "alpha = 1, default." in plain and "Leave-one-experiment-out" not in plain

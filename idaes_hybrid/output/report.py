@@ -40,12 +40,14 @@ def _regularization_lines(reg: dict) -> list[str]:
         lines += [f"| {p['alpha']:.4g} | {p['gamma']:.4g} | {p['theta_norm2']:.4g} | {p['evidence_alpha']:.4g} |"
                   for p in path]
     elif path:
-        folds = list(path[0]["folds"])
+        folds = list(dict.fromkeys(f for p in path for f in p["folds"]))
         lines += ["Leave-one-experiment-out cross-validation: held-out mean squared scaled "
-                  "residual (about 1 for a prediction within the noise; `-`: a solve failed):", "",
+                  "residual (about 1 for a prediction within the noise; `-`: the solve failed; "
+                  "`not tried`: an earlier fold of that alpha failed):", "",
                   "| alpha | score | " + " | ".join(folds) + " |", "|---" * (len(folds) + 2) + "|"]
         lines += [f"| {p['alpha']:g} | {_fmt(p['score'])} | "
-                  + " | ".join(_fmt(p["folds"].get(f)) for f in folds) + " |" for p in path]
+                  + " | ".join(_fmt(p["folds"][f]) if f in p["folds"] else "not tried" for f in folds)
+                  + " |" for p in path]
     return lines
 
 

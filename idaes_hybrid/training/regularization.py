@@ -82,7 +82,8 @@ class RegularizationChoice:
 
     A cross-validation ``path`` holds one entry per candidate: ``alpha``, ``score``
     (held-out mean squared scaled residual over all folds; ``inf`` if a fold's solve
-    failed) and ``folds`` (the score of each held-out experiment); an evidence path one per
+    failed) and ``folds`` (the score of each held-out experiment solved: ``inf`` for the one
+    that failed; the folds after it are not solved, and not listed); an evidence path one per
     step (:func:`~idaes_hybrid.training.evidence.evidence_path`). ``data_hessian``: the
     evidence's last data Hessian, taken at the solution for ``alpha`` (the Laplace
     covariance's data part; not written to ``metrics.json``).
@@ -179,7 +180,8 @@ class _Folds:
             ends[held] = unfixed_values(m)
         total = sum(self.n_obs.values())
         score = sum(folds.get(e, math.inf) * n for e, n in self.n_obs.items()) / total
-        self.records.append({"alpha": alpha, "folds": {e: folds.get(e, math.inf) for e in self.n_obs},
+        # the folds after a failed one are not solved: they are left out of the record
+        self.records.append({"alpha": alpha, "folds": {e: folds[e] for e in self.n_obs if e in folds},
                              "score": score})
         return score, ends
 
