@@ -208,20 +208,36 @@ def _space_smoothness(series: list, z_scale: float | None) -> tuple:
     return total, count
 
 
-def _unmatched(blk: pyo.Block) -> tuple[str, str, str]:
-    """The experiment's name and the first equations and variables without a partner
-    (Dulmage-Mendelsohn on the free variables), for a message."""
+def _network_outputs(net) -> set[int]:
+    """Ids of the networks' output variables (``net``: one network block, several, or None)."""
+    nets = net if isinstance(net, (list, tuple)) else [net] if net is not None else []
+    return {id(z) for n in nets for _, _, zs in n.point_items(active=False) for z in zs}
+
+
+def _dulmage_mendelsohn(blk: pyo.Block, net=None):
+    """Dulmage-Mendelsohn partition of ``blk.fs``'s equalities and free variables, the
+    networks' outputs left out: the networks set them, so they are no partner of an equation
+    of the flowsheet (else an over-specified equation matches a network output and is not
+    found)."""
     from pyomo.contrib.incidence_analysis import IncidenceGraphInterface
 
-    var_dm, con_dm = IncidenceGraphInterface(blk.fs, include_inequality=False).dulmage_mendelsohn()
+    igraph = IncidenceGraphInterface(blk.fs, include_inequality=False)
+    taken = _network_outputs(net)
+    return igraph.dulmage_mendelsohn(variables=[v for v in igraph.variables if id(v) not in taken])
+
+
+def _unmatched(blk: pyo.Block, net=None) -> tuple[str, str, str]:
+    """The experiment's name and the first equations and variables without a partner
+    (Dulmage-Mendelsohn on the free variables), for a message."""
+    var_dm, con_dm = _dulmage_mendelsohn(blk, net)
     name = blk.index() if blk.parent_component().is_indexed() else blk.name
     return (name, ", ".join(c.name for c in con_dm.unmatched[:3]),
             ", ".join(v.name for v in var_dm.unmatched[:3]))
 
 
-def _singular_message(blk: pyo.Block) -> str:
+def _singular_message(blk: pyo.Block, net=None) -> str:
     """Which equations and variables have no partner, for a message."""
-    name, cons, var_names = _unmatched(blk)
+    name, cons, var_names = _unmatched(blk, net)
     return (f"experiments[{name!r}]: the flowsheet's equations are structurally singular with this "
             f"initial state and these inputs: no variable left for {cons or 'some equations'}"
             f"{f' (unmatched variables: {var_names})' if var_names else ''}; an initial value or "
@@ -241,12 +257,12 @@ def initialize_flowsheet(blk: pyo.Block, net=None) -> dict:
     except RuntimeError as err:  # block triangularization: no perfect matching
         if "perfect matching" not in str(err):
             raise
-        raise DataError(_singular_message(blk)) from None
+        raise DataError(_singular_message(blk, net)) from None
     except InitializationError as err:
         if "degrees of freedom" not in str(err):
             raise
         dof = int(str(err).split(": ", 1)[1].split(" degrees", 1)[0])
-        raise DataError(_over_specified_message(blk, dof) if dof < 0 else _free_state_message(blk, dof, net)) from None
+        raise DataError(_over_specified_message(blk, dof, net) if dof < 0 else _free_state_message(blk, dof, net)) from None
     return init.stats.get(blk.fs, {})
 
 
@@ -254,17 +270,12 @@ def _free_components(blk: pyo.Block, net=None, limit: int = 3) -> str:
     """The variables (by component, with how many of their elements) a maximum matching of
     the equations leaves free: one choice of what is missing, for a message. The networks'
     outputs (``net``: one network block or several) are not free: the networks set them."""
-    from pyomo.contrib.incidence_analysis import IncidenceGraphInterface
-
-    nets = net if isinstance(net, (list, tuple)) else [net] if net is not None else []
-    taken = {id(z) for n in nets for _, _, zs in n.point_items(active=False) for z in zs}
-    var_dm, _ = IncidenceGraphInterface(blk.fs, include_inequality=False).dulmage_mendelsohn()
+    var_dm, _ = _dulmage_mendelsohn(blk, net)
     counts: dict[str, int] = {}
     prefix = f"{blk.name}."
-    for v in var_dm.unmatched:
-        if id(v) not in taken:  # every index written as '*': fs.r1.properties_in[*].temperature
-            key = re.sub(r"\[[^\]]*\]", "[*]", v.name.removeprefix(prefix))
-            counts[key] = counts.get(key, 0) + 1
+    for v in var_dm.unmatched:  # every index written as '*': fs.r1.properties_in[*].temperature
+        key = re.sub(r"\[[^\]]*\]", "[*]", v.name.removeprefix(prefix))
+        counts[key] = counts.get(key, 0) + 1
     top = sorted(counts.items(), key=lambda kv: -kv[1])[:limit]
     return ", ".join(f"{k} ({n} element{'s' if n > 1 else ''})" for k, n in top)
 
@@ -281,10 +292,10 @@ def _free_state_message(blk: pyo.Block, dof, net=None) -> str:
             "start at initial = 'steady-state'")
 
 
-def _over_specified_message(blk: pyo.Block, dof) -> str:
+def _over_specified_message(blk: pyo.Block, dof, net=None) -> str:
     """Negative degrees of freedom: the equations whose variables are all fixed or taken
     (Dulmage-Mendelsohn's unmatched constraints), for a message."""
-    name, cons, _ = _unmatched(blk)
+    name, cons, _ = _unmatched(blk, net)
     return (f"experiments[{name!r}]: the flowsheet has {dof} degrees of freedom with its inputs "
             f"and initial state fixed: more equations than free variables; no free variable left "
             f"for {cons or 'some equations'}: the build, an input or an initial value fixes a "
@@ -300,7 +311,7 @@ def check_square(m: pyo.Block, blk: pyo.Block, net, context: str) -> None:
         check_degrees_of_freedom(m, 0, context, net)
     except DegreesOfFreedomError:
         dof = count_degrees_of_freedom(m, net)
-        raise DataError(_free_state_message(blk, dof, net) if dof > 0 else _over_specified_message(blk, dof)) from None
+        raise DataError(_free_state_message(blk, dof, net) if dof > 0 else _over_specified_message(blk, dof, net)) from None
 
 
 def fixed_weight_model(hf: HybridFlowsheet, exp: FlowsheetExperiment,
