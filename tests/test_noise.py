@@ -93,6 +93,13 @@ def test_refined_levels_replace_only_estimates_the_fit_contradicts():
     assert new["S"] == {"sd": 0.49, "source": "estimated", "n_residuals": 60,
                         "difference_estimate": 0.27, "refined": True}
     assert new["P"] == levels["P"] and new["X"] == levels["X"] and new["V"] == levels["V"]
+    # with spread=True only the data-spread level moves: V 0.3 -> 0.1
+    moved = refined_levels(levels, fit, spread=True)
+    assert moved["V"] == {"sd": 0.1, "source": "fit residuals", "data_spread": 0.3}
+    assert all(moved[k] == levels[k] for k in "XSP")
+    assert refined_levels({**levels, "V": moved["V"]}, {**fit, "V": 0.05}, spread=True)["V"] == {
+        "sd": 0.05, "source": "fit residuals", "data_spread": 0.3}
+    assert refined_levels(levels, {**fit, "V": 0.27}, spread=True) is None
     assert refined_levels(levels, {**fit, "S": 0.27 * REFIT_RATIO * 0.99}) is None
     assert refined_levels(levels, {**fit, "S": 0.27 / REFIT_RATIO / 0.99}) is None
     assert refined_levels(levels, {**fit, "S": 0.27 / REFIT_RATIO / 1.01})["S"]["sd"] == pytest.approx(

@@ -67,3 +67,20 @@ def test_validation_rmse_without_noise_sd_within_1_25x(runs):
     with_rmse, without_rmse = runs["with"]["validation"]["rmse"], runs["without"]["validation"]["rmse"]
     for name in ("X", "P", "S"):  # V is exact in the model (dV/dt = F): round-off in both runs
         assert without_rmse[name] <= RMSE_RATIO * with_rmse[name], (name, with_rmse, without_rmse)
+
+
+def test_too_few_samples_to_estimate_the_noise_warn_and_follow_the_fit(tmp_path, capsys):
+    """Four samples per batch (two interior residuals each, fewer than the estimator needs):
+    the fit starts from the spread of the values, says so, and moves each level to its
+    residual RMS in one refit (was: the spread kept, e.g. X 1.33 for a true 0.05)."""
+    configs = noise_data.write_data_set(tmp_path, "haldane", 5, n_train=4, missing=0.0)
+    assert cli_main(["train", str(configs["without"]), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert "noise of P, S, V, X: too few samples to estimate it from the data" in capsys.readouterr().err
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    noise = metrics["noise_sd"]
+    for name in ("X", "P", "S"):
+        assert noise[name]["source"] == "fit residuals", noise[name]
+        assert noise[name]["sd"] < 0.5 * noise[name]["data_spread"], noise[name]
+    # the first fit's residual RMS; the final fit (refit, evidence) ends closer to the data
+    assert metrics["train"]["rmse"]["X"] <= noise["X"]["sd"]
+    assert "too few samples to estimate it" in (tmp_path / "run" / "report.md").read_text()

@@ -23,6 +23,9 @@ def _noise_lines(noise: dict) -> list[str]:
 def _noise_source(level: dict) -> str:
     if level.get("refined"):  # training.noise_refit: the first estimate disagreed with the fit
         return f"estimated, refined from the fit's residuals (first estimate {_fmt(level['difference_estimate'])})"
+    if "data_spread" in level:  # too few samples to estimate: from the spread, then the fit
+        return (f"the fit's residuals (too few samples to estimate it; the spread of the values, "
+                f"{_fmt(level['data_spread'])}, before)")
     return level["source"]
 
 

@@ -444,8 +444,11 @@ def _train_stage(m: pyo.Block, train_exps, options: dict, settings: TrainingSett
 def _check_noise(m: pyo.Block, hf: HybridFlowsheet, train_exps, levels: dict, options: dict,
                  settings: TrainingSettings, tee: bool, stages: dict) -> dict:
     """:func:`~idaes_hybrid.training.train.check_noise` on a flowsheet training model."""
-    per_exp = {e.name: flowsheet_rmse(m.experiment[e.name], hf, e) for e in train_exps}
-    return check_noise(m, levels, pooled_rmse(per_exp, train_exps),
+    def fit_rms() -> dict:
+        per_exp = {e.name: flowsheet_rmse(m.experiment[e.name], hf, e) for e in train_exps}
+        return pooled_rmse(per_exp, train_exps)
+
+    return check_noise(m, levels, fit_rms,
                        lambda sc: experiment_fit_sums(m, hf, train_exps, sc),
                        _warm_solver(m, options, settings, tee), stages)
 

@@ -29,7 +29,7 @@ REFIT_RATIO = 1.25
 
 
 def refined_levels(levels: Mapping[str, dict], fit_rms: Mapping[str, float],
-                   ratio: float = REFIT_RATIO) -> dict[str, dict] | None:
+                   ratio: float = REFIT_RATIO, spread: bool = False) -> dict[str, dict] | None:
     """The noise levels with every estimated one that the fit contradicts replaced.
 
     Parameters
@@ -40,22 +40,31 @@ def refined_levels(levels: Mapping[str, dict], fit_rms: Mapping[str, float],
         Per variable, the RMS of the trained model's training residuals.
     ratio
         Largest factor between an estimated level and the residual RMS that is kept.
+    spread
+        Refine only the levels that came from the data's spread (source ``"data spread"``,
+        or an entry with ``data_spread``: refined before), instead of the estimated ones.
 
     Returns
     -------
     dict or None
-        The new levels (a replaced entry has ``source`` ``"estimated"``, ``sd`` the
-        residual RMS, ``difference_estimate`` the first estimate and ``refined`` true);
-        ``None`` when nothing is replaced.
+        The new levels (a replaced estimate has ``source`` ``"estimated"``, ``sd`` the
+        residual RMS, ``difference_estimate`` the first estimate and ``refined`` true; a
+        replaced data spread has ``source`` ``"fit residuals"`` and ``data_spread`` the
+        spread); ``None`` when nothing is replaced.
     """
     out, changed = {}, False
     for name, level in levels.items():
         rms = fit_rms.get(name)
         out[name] = dict(level)
-        if level.get("source") != "estimated" or rms is None or rms <= 0.0:
+        from_spread = level.get("source") == "data spread" or "data_spread" in level
+        if (not from_spread if spread else level.get("source") != "estimated") or rms is None or rms <= 0.0:
             continue
         if max(rms / level["sd"], level["sd"] / rms) > ratio:
-            out[name].update(sd=float(rms), difference_estimate=float(level["sd"]), refined=True)
+            if spread:
+                out[name].update(sd=float(rms), source="fit residuals",
+                                 data_spread=float(level.get("data_spread", level["sd"])))
+            else:
+                out[name].update(sd=float(rms), difference_estimate=float(level["sd"]), refined=True)
             changed = True
     return out if changed else None
 
@@ -71,7 +80,7 @@ def set_fit_scales(m: pyo.Block, fit_sums: Callable[[dict[str, float]], Mapping[
 
 def refit_noise(m: pyo.Block, levels: Mapping[str, dict], fit_rms: Mapping[str, float],
                 fit_sums: Callable[[dict[str, float]], Mapping[str, tuple]],
-                solve: Callable[[], SolveResult]) -> tuple[dict, SolveResult | None]:
+                solve: Callable[[], SolveResult], spread: bool = False) -> tuple[dict, SolveResult | None]:
     """Check the estimated noise levels against the solved model ``m``; refit once if off.
 
     Parameters
@@ -87,6 +96,9 @@ def refit_noise(m: pyo.Block, levels: Mapping[str, dict], fit_rms: Mapping[str, 
         Per-experiment fit sums for given weights (``experiment_fit_sums`` of the model).
     solve
         Re-solves ``m`` from its current point.
+    spread
+        Check the levels from the data's spread instead of the estimated ones
+        (:func:`refined_levels`).
 
     Returns
     -------
@@ -94,11 +106,11 @@ def refit_noise(m: pyo.Block, levels: Mapping[str, dict], fit_rms: Mapping[str, 
         The levels in force after the check and the refit's result (``None``: no refit).
         A refit that fails leaves the model, its weights and its levels as they were.
     """
-    new = refined_levels(levels, fit_rms)
+    new = refined_levels(levels, fit_rms, spread=spread)
     if new is None:
         return dict(levels), None
-    names = ", ".join(f"{k} {v['difference_estimate']:.3g} -> {v['sd']:.3g}" for k, v in new.items()
-                      if v.get("refined"))
+    names = ", ".join(f"{k} {levels[k]['sd']:.3g} -> {v['sd']:.3g}" for k, v in new.items()
+                      if v["sd"] != levels[k]["sd"])
     _log.info(f"noise levels refined from the fit's residuals ({names}): refitting")
     saved = unfixed_values(m)
     old_scales = dict(m.scales)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pyomo.environ as pyo
@@ -320,14 +320,26 @@ class TrainingResult:
         }
 
 
-def check_noise(m: pyo.Block, levels: dict, fit_rms: dict, fit_sums, solve, stages: dict) -> dict:
-    """Estimated noise levels against the solved model's residual RMS; one warm refit where
-    they are off (:func:`~idaes_hybrid.training.noise_refit.refit_noise`, recorded as stage
-    ``noise_refit`` in ``stages``). Returns the levels in force (both training paths)."""
-    levels, refit = refit_noise(m, levels, fit_rms, fit_sums, solve)
-    if refit is not None:
-        stages["noise_refit"] = StageReport(refit.status.value, refit.wall_time_s, refit.iterations,
-                                            refit.objective)
+def check_noise(m: pyo.Block, levels: dict, fit_rms: Callable[[], dict], fit_sums, solve,
+                stages: dict) -> dict:
+    """Estimated noise levels against the solved model's residual RMS (``fit_rms()``); one
+    warm refit where they are off (:func:`~idaes_hybrid.training.noise_refit.refit_noise`,
+    recorded as stage ``noise_refit`` in ``stages``). Levels that came from the data's spread
+    (too few data to estimate them; a warning) move to the fit's residual RMS in one more
+    refit (the evidence, when it chooses the prior precision, re-estimates them further).
+    Returns the levels in force (both training paths)."""
+    levels, refit = refit_noise(m, levels, fit_rms(), fit_sums, solve)
+    reports = [refit] if refit is not None else []
+    spread = [k for k, v in levels.items() if v.get("source") == "data spread"]
+    if spread:
+        _log.warning(f"noise of {', '.join(spread)}: too few samples to estimate it from the data; "
+                     "the fit starts from the spread of the values and follows its residuals "
+                     "(give noise_sd if you know it)")
+        levels, refit = refit_noise(m, levels, fit_rms(), fit_sums, solve, spread=True)
+        reports += [refit] if refit is not None else []
+    if reports:
+        stages["noise_refit"] = StageReport(reports[-1].status.value, sum(r.wall_time_s for r in reports),
+                                            sum(r.iterations for r in reports), reports[-1].objective)
     return levels
 
 
