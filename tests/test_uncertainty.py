@@ -4,6 +4,7 @@ posterior precision against the training objective, the [uncertainty] table."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -431,3 +432,43 @@ def test_a_training_experiment_without_data_adds_nothing_to_the_data_hessian():
     make = functools.partial(FlowsheetInnerSpec, hf=cfg.flowsheet, nfe=NFE, ncp=NCP)
     with_empty = data_hessian(make, [*train, empty], _network(), None)
     np.testing.assert_array_equal(with_empty, data_hessian(make, train, _network(), None))
+
+
+@pytest.mark.component
+def test_a_band_simulation_outside_the_bounds_is_solved_again_without_them(monkeypatch):
+    """As predict's simulation: a square solve that ends infeasible within the variables'
+    bounds (a substrate depleted within one element undershoots 0) is solved again with the
+    bounds lifted; the band is the same as a solve that needed no retry."""
+    from idaes_hybrid.solve.solver import SolveStatus
+    from idaes_hybrid.uncertainty import laplace
+
+    cfg = _bioreactor()
+    _, val = _split(cfg.experiments)
+    make = functools.partial(FlowsheetInnerSpec, hf=cfg.flowsheet, nfe=NFE, ncp=NCP)
+    cov = 1e-4 * np.eye(_network().n_parameters)
+    plain = prediction_bands(make, val[0], _network(), cov, 0.9, ["X", "S"])
+    real, seen = InnerProblem.solve, []
+
+    def infeasible_within_bounds(self, theta, *args, **kwargs):
+        res = real(self, theta, *args, **kwargs)
+        seen.append(bool(np.all(self.bn.lb <= -1e19)))
+        if not seen[-1]:  # bounds still in force: report what a bound-violating solution gives
+            return dataclasses.replace(res, status=SolveStatus.INFEASIBLE, warm=None)
+        return res
+
+    monkeypatch.setattr(laplace.InnerProblem, "solve", infeasible_within_bounds)
+    retried = prediction_bands(make, val[0], _network(), cov, 0.9, ["X", "S"])
+    assert seen == [False, True]
+    for name in ("X", "S"):
+        np.testing.assert_allclose(retried.mean[name], plain.mean[name], rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(retried.sd[name], plain.sd[name], rtol=1e-4, atol=1e-8)
+
+
+@pytest.mark.unit
+def test_coverage_line_says_why_there_is_none():
+    from idaes_hybrid.uncertainty.laplace import coverage_log_line
+
+    assert coverage_log_line({"X": 0.9}, {"X": 0.97}) == "X 90% (97% with noise)"
+    assert coverage_log_line({}, {}) == "no validation data"
+    assert coverage_log_line({}, {}, {"val": "infeasible"}) == (
+        "none (no bands for 'val': see the warnings above)")

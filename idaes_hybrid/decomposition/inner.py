@@ -258,6 +258,15 @@ class InnerProblem:
         set_named_values(self.model, values)
         self._initialized = True
 
+    def lift_bounds(self) -> int:
+        """Drop the variables' bounds from the NLP (a square simulation whose discretized
+        trajectory leaves a bound the true one only touches, e.g. a substrate depleted within
+        one element); how many columns had one."""
+        bounded = int(np.count_nonzero((self.bn.lb > -1e19) | (self.bn.ub < 1e19)))
+        self.bn.lb = np.full_like(self.bn.lb, -1e19)
+        self.bn.ub = np.full_like(self.bn.ub, 1e19)
+        return bounded
+
     @property
     def n(self) -> int:
         """Number of columns of the inner NLP (with slacks)."""

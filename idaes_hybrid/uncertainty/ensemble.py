@@ -491,7 +491,7 @@ def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_
     coverage = band_coverage(list(bands.values()), validation_experiments)
     with_noise = band_coverage(list(bands.values()), validation_experiments, noise_sd) if noise_sd else {}
     _log.info("uncertainty: %d-member ensemble, validation coverage of the %g band: %s", len(ens.specs),
-              level, coverage_log_line(coverage, with_noise))
+              level, coverage_log_line(coverage, with_noise, failures))
     return EnsembleUncertainty(float(level), bands, coverage, failures, with_noise, members=ens,
                                resample=resample)
 

@@ -33,6 +33,7 @@ import idaes.logger as idaeslog
 
 from idaes_hybrid.decomposition.inner import InnerProblem, InnerSource
 from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.solve.solver import SolveStatus
 from idaes_hybrid.training.evidence import HESSIAN_OPTIONS, EvidenceError, data_hessian
 from idaes_hybrid.training.problem import interpolation_weights, observation_scales
 from idaes_hybrid.training.simulation import series_bounds
@@ -284,6 +285,11 @@ def prediction_bands(make_spec: Callable[..., InnerSource] | InnerSource, experi
     theta = network_spec.flat_parameters()
     problem = InnerProblem(spec)
     res = problem.solve(theta, gradient=False)
+    if res.status is SolveStatus.INFEASIBLE:  # as predict's simulation: again without the bounds
+        lifted = problem.lift_bounds()
+        _log.info(f"uncertainty: experiments[{experiment.name!r}]: no solution within the variables' "
+                  f"bounds; solved again with {lifted} bounds lifted")
+        res = problem.solve(theta, gradient=False)
     if not res.ok:
         raise UncertaintyError(f"experiments[{experiment.name!r}]: the simulation with the trained "
                                f"weights failed ({res.status.value}); no bands")
@@ -341,10 +347,17 @@ def band_coverage(bands: Sequence[PredictionBands], experiments: Sequence,
     return {k: inside[k] / total[k] for k in sorted(total) if total[k]}
 
 
-def coverage_log_line(coverage: Mapping[str, float], with_noise: Mapping[str, float]) -> str:
-    """The coverages for the log: ``"X 90% (97% with noise), ..."``."""
-    return ", ".join(f"{k} {v:.0%}" + (f" ({with_noise[k]:.0%} with noise)" if k in with_noise else "")
-                     for k, v in coverage.items()) or "no validation data"
+def coverage_log_line(coverage: Mapping[str, float], with_noise: Mapping[str, float],
+                      failures: Mapping[str, str] | None = None) -> str:
+    """The coverages for the log: ``"X 90% (97% with noise), ..."``; without any, why
+    (``failures``: the validation experiments whose bands failed)."""
+    line = ", ".join(f"{k} {v:.0%}" + (f" ({with_noise[k]:.0%} with noise)" if k in with_noise else "")
+                     for k, v in coverage.items())
+    if line:
+        return line
+    if failures:
+        return f"none (no bands for {', '.join(repr(k) for k in failures)}: see the warnings above)"
+    return "no validation data"
 
 
 @dataclass
@@ -430,5 +443,6 @@ def validation_uncertainty(make_spec: Callable[..., InnerSource], train_experime
             failures[exp.name] = str(err)
     coverage = band_coverage(list(bands.values()), validation_experiments)
     with_noise = band_coverage(list(bands.values()), validation_experiments, noise_sd) if noise_sd else {}
-    _log.info("uncertainty: validation coverage of the %g band: %s", level, coverage_log_line(coverage, with_noise))
+    _log.info("uncertainty: validation coverage of the %g band: %s", level,
+              coverage_log_line(coverage, with_noise, failures))
     return ValidationUncertainty(float(level), bands, coverage, failures, with_noise, covariance=lap)
