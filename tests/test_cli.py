@@ -391,3 +391,19 @@ def test_validation_only_config_is_refused_by_train_not_by_predict(tmp_path, cap
             assert main(argv) == 2
             assert one_error_line(capsys.readouterr().err) == message
         assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.integration
+def test_unit_config_with_a_step_feed_trains_and_predicts_the_volume_exactly(tmp_path):
+    """A step in a unit config's feed (as in a flowsheet config): dV/dt = F is exact, so the
+    predicted volume is the integral of the step profile (1 + 0.05*10 + 0.03*30 = 2.4 L)."""
+    text = small_config(tmp_path).read_text().replace(
+        "inputs = {F = 0.05, Sf = 10.0}", "inputs = {F = [[0, 0.05], [10, 0.03]], Sf = 10.0}")
+    config = tmp_path / "steps.toml"
+    config.write_text(text)
+    assert main(["train", str(config), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(tmp_path / "run" / "model"), str(config), "--out", str(out), "--quiet"]) == 0
+    b1 = pd.read_csv(out).query("experiment == 'b1'").set_index("time")
+    np.testing.assert_allclose(b1["V"].loc[40.0], 2.4, rtol=1e-6)
+    np.testing.assert_allclose(b1["V"].loc[10.0], 1.5, rtol=1e-6)

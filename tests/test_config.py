@@ -417,3 +417,22 @@ def test_hessian_defaults_to_auto_exact_up_to_the_weight_threshold(tmp_path, shi
         assert resolve_hessian(mode, 6961) is mode and resolve_hessian(mode, 10) is mode
     data["training"] = {**data.get("training", {}), "hessian": "auto"}
     assert load_run_config(write_config(tmp_path, data)).training.hessian is HessianMode.AUTO
+
+
+def test_time_varying_inputs_in_a_unit_config(tmp_path, shipped_dict):
+    """A unit config takes the same input forms as a flowsheet config: steps and a file
+    column (InputProfile); a bad profile names its field."""
+    from idaes_hybrid.model.inputs import InputProfile
+
+    (tmp_path / "feed.csv").write_text("time,F\n0,0.05\n20,0.02\n40,0.02\n")
+    data = _set(shipped_dict, "experiments.0.inputs.F", [[0, 0.05], [10, 0.03]])
+    data = _set(data, "experiments.1.inputs.F", {"file": str(tmp_path / "feed.csv"), "column": "F"})
+    config = load_run_config(write_config(tmp_path, data))
+    b1, b2 = config.experiments[0], config.experiments[1]
+    assert isinstance(b1.inputs["F"], InputProfile) and b1.inputs["Sf"] == 10.0
+    assert b1.input_steps() == [10.0]
+    assert isinstance(b2.inputs["F"], InputProfile)
+    check_error(tmp_path, _set(shipped_dict, "experiments.0.inputs.F", [[0, 0.05], [-1, 0.03]]),
+                "experiments[0] ('b1').inputs.F", error=DataError)
+    check_error(tmp_path, _set(shipped_dict, "experiments.0.inputs.F", "fast"),
+                "experiments[0] ('b1').inputs.F", error=DataError)

@@ -38,6 +38,7 @@ from idaes_hybrid.nn.network import Activation, NetworkConfigError, NetworkSpec,
 from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.training.experiment import DataError, Experiment, Role, experiment_field
 from idaes_hybrid.model.experiment import warn_partial_noise_sd
+from idaes_hybrid.model.inputs import parse_input
 from idaes_hybrid.training.problem import Discretization
 from idaes_hybrid.decomposition.settings import DecompositionSettings
 from idaes_hybrid.uncertainty.settings import UncertaintySettings
@@ -505,6 +506,18 @@ def parse_uncertainty(table: Any) -> UncertaintySettings | None:
     return settings
 
 
+def _with_profiles(table: Any, base_dir: str | Path, index: int) -> Any:
+    """``table`` with each input that is not a number parsed as a time-varying profile
+    (:func:`~idaes_hybrid.model.inputs.parse_input`: steps, or a file column)."""
+    inputs = table.get("inputs") if isinstance(table, Mapping) else None
+    if not isinstance(inputs, Mapping):
+        return table
+    field = f"{experiment_field(index, table.get('name') if isinstance(table.get('name'), str) else None)}.inputs"
+    parsed = {k: v if isinstance(v, (int, float)) and not isinstance(v, bool)
+              else parse_input(v, f"{field}.{k}", base_dir) for k, v in inputs.items()}
+    return {**table, "inputs": parsed}
+
+
 def _parse_experiments(value: Any, base_dir: str | Path,
                        definition: HybridModelDefinition) -> list[Experiment]:
     if value is None:
@@ -515,7 +528,7 @@ def _parse_experiments(value: Any, base_dir: str | Path,
     experiments: list[Experiment] = []
     seen: dict[str, int] = {}
     for i, table in enumerate(value):
-        exp = Experiment.from_dict(table, base_dir, i)
+        exp = Experiment.from_dict(_with_profiles(table, base_dir, i), base_dir, i)
         field_name = experiment_field(i, exp.name)
         if exp.name in seen:
             raise ConfigError(f"{field_name}.name: {exp.name!r} is already used by "

@@ -62,6 +62,14 @@ def _number_table(value: Any, field: str) -> dict[str, float]:
     return {str(k): _number(v, f"{field}.{k}") for k, v in value.items()}
 
 
+def _input_table(value: Any, field: str) -> dict[str, Any]:
+    """``name = number`` or a parsed time-varying profile (an object with ``check``, as
+    :func:`~idaes_hybrid.model.inputs.parse_input` gives)."""
+    if not isinstance(value, Mapping):
+        raise DataError(f"{field}: expected a table of name = number or profile, got {value!r}")
+    return {str(k): v if hasattr(v, "check") else _number(v, f"{field}.{k}") for k, v in value.items()}
+
+
 def check_data_file(path: str | Path, field: str) -> None:
     """Refuse a measurement file that is a directory, cannot be read, or is not
     comma-separated (a semicolon- or tab-separated export gets a hint).
@@ -340,7 +348,7 @@ class Experiment(Measured):
         return cls(
             name=name,
             initial=_number_table(d["initial"], f"{field}.initial"),
-            inputs=_number_table(d["inputs"], f"{field}.inputs"),
+            inputs=_input_table(d["inputs"], f"{field}.inputs"),
             horizon=_number(d["horizon"], f"{field}.horizon"),
             measurements=read_measurements(data_path(base_dir, d["data"]), f"{field}.data"),
             role=_parse_role(d.get("role", Role.TRAIN.value), f"{field}.role"),
