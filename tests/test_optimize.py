@@ -268,3 +268,15 @@ def test_cli_optimize_writes_the_files_and_a_summary(optimized):
     assert len(doc["hybrid_optimum"]["feed_profile"]["edges"]) == 11
     assert "gap:" in run.stdout and "true optimum" in run.stdout
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.unit
+def test_an_experiment_with_a_time_varying_sf_needs_an_explicit_sf():
+    data = _config_dict()
+    b1 = next(e for e in data["experiments"] if e["name"] == "b1")
+    b1["inputs"]["Sf"] = [[0, 10.0], [20, 12.0]]
+    with pytest.raises(ConfigError, match=r"^optimization\.Sf: required key missing \(experiment 'b1' "
+                                          r"gives a time-varying Sf"):
+        run_config_from_dict(data, CONFIG.parent)
+    data["optimization"]["Sf"] = 11.0
+    assert run_config_from_dict(data, CONFIG.parent).optimization.Sf == 11.0

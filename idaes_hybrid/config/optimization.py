@@ -146,8 +146,11 @@ def parse_optimization(table: Any, experiments: Sequence[Experiment],
         if not found:
             raise ConfigError(f"optimization.experiment: {name!r} is not an experiment of the "
                               f"config; valid names: {valid_names(e.name for e in experiments)}")
-        base = {"initial": dict(found[0].initial), "Sf": found[0].inputs.get("Sf"),
-                "horizon": found[0].horizon}
+        sf = found[0].inputs.get("Sf")
+        if hasattr(sf, "check") and "Sf" not in table:  # a profile: the feed optimum needs one value
+            raise ConfigError(f"optimization.Sf: required key missing (experiment {name!r} gives a "
+                              "time-varying Sf; the feed optimization needs one number)")
+        base = {"initial": dict(found[0].initial), "Sf": sf, "horizon": found[0].horizon}
     initial = {**base["initial"], **dict(as_table(table.get("initial", {}), "optimization.initial"))}
     values = {}
     for key in ("Sf", "horizon", "F_max", "V_max"):
