@@ -157,7 +157,7 @@ def test_missing_file(tmp_path):
         ("t,X\n0,1\n", ["experiments[1] ('b2').data", "no 'time' column", "'t', 'X'"]),
         ("time,X,S\n0,1,2\n1,abc,3\n", ["column 'X'", "row 2", "'abc'", "not a number"]),
         ("time,X\n0,1\nlater,2\n", ["column 'time'", "row 2", "'later'"]),
-        ("", ["experiments[1] ('b2').data", "cannot read"]),
+        ("", ["experiments[1] ('b2').data", "is empty; expected a header row with a 'time' column"]),
         ("time,X\n0,1,2\n", ["experiments[1] ('b2').data", "cannot read"]),
         ("time,X,X\n0,1,2\n", ["experiments[1] ('b2').data", "repeated column(s) 'X'"]),
         ("time, X ,time\n0,1,2\n", ["repeated column(s) 'time'"]),

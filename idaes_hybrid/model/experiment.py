@@ -169,7 +169,10 @@ def read_measurements(source: str | Path | pd.DataFrame, field: str) -> pd.DataF
         except UnicodeDecodeError as err:
             raise DataError(f"{field}: cannot read CSV file '{path}': it is not UTF-8 text "
                             f"({err.encoding}: {err.reason}); save it as CSV in UTF-8") from None
-        except (pd.errors.EmptyDataError, pd.errors.ParserError) as err:
+        except pd.errors.EmptyDataError:
+            raise DataError(f"{field}: file '{path}' is empty; expected a header row with a 'time' "
+                            "column and the measured variables, then one row per sample") from None
+        except pd.errors.ParserError as err:
             raise DataError(f"{field}: cannot read CSV file '{path}': {err}") from err
         raw = _unnamed_columns(raw, f"{field}: {origin}")
         raw = raw.iloc[1:].set_axis(raw.iloc[0].tolist(), axis=1)  # keep repeated names
