@@ -278,6 +278,7 @@ def test_loop_records_the_true_product_and_its_update_improves_the_next_optimum(
     (row,) = doc["rounds"]
     assert row["round"] == 1 and doc["batches"] == ["b1", "b2", "b3", "loop1"]
     assert row["true"] == pytest.approx(_on_truth(config, row["feed_profile"]), abs=1e-6)
+    assert row["true_source"] == "plant"  # the reference plant's noise-free product
     assert doc["true_optimum_product"] == pytest.approx(5.0, rel=1e-3)
     assert row["share"] == pytest.approx(row["true"] / doc["true_optimum_product"])
     assert doc["nominal_share"] == row["share"] < 0.7  # the nominal optimum falls short
@@ -303,6 +304,20 @@ def test_cli_loop_writes_report_plot_and_the_final_model(looped):
     saved = load_model(out / "model")
     assert [e["name"] for e in saved.training_data["experiments"]] == ["b1", "b2", "b3", "loop1"]
     assert "round 1: predicted" in run.stdout and "true optimum: 5.0" in run.stdout
+
+
+@pytest.mark.unit
+def test_a_product_read_from_the_last_sample_is_labelled_as_such():
+    """Without the plant's product_mass the loop takes P V from the last sample: one noisy
+    measurement, and the report says so (it read like the plant's figure)."""
+    from idaes_hybrid.cli.loop import render_markdown
+
+    doc = {"plant": "plant.py:run", "rounds": [
+        {"round": 1, "predicted": 2.2, "true": 2.3531, "true_source": "last sample"},
+        {"round": 2, "predicted": 2.3, "true": 2.2973, "true_source": "plant"}]}
+    md = render_markdown(doc)
+    assert "| 1 | 2.2000 | 2.3531 (P V of the last sample: one noisy measurement) |" in md
+    assert "| 2 | 2.3000 | 2.2973 |" in md
 
 
 @pytest.mark.unit

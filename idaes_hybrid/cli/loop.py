@@ -56,11 +56,15 @@ def render_markdown(doc: dict[str, Any]) -> str:
                                                           if optimum is not None else "")
     lines += [head, "|---|---|---|" + ("---|" if optimum is not None else "")]
     for r in doc["rounds"]:
-        row = f"| {r['round']} | {r['predicted']:.4f} | {_num(r['true'])} |"
+        row = f"| {r['round']} | {r['predicted']:.4f} | {_num(r['true'])}{_SAMPLED.get(r.get('true_source'), '')} |"
         if optimum is not None:
             row += f" {_share(r.get('share'))} |"
         lines.append(row)
     return "\n".join(lines) + "\n"
+
+
+#: How a round's plant value reads when it is one measured sample, not the plant's own figure.
+_SAMPLED = {"last sample": " (P V of the last sample: one noisy measurement)"}
 
 
 def _num(value) -> str:
@@ -145,7 +149,7 @@ def _print_summary(doc: dict[str, Any], out: Path) -> None:
     for r in doc["rounds"]:
         share = f" ({_share(r.get('share'))} of the true optimum)" if optimum is not None else ""
         print(f"round {r['round']}: predicted {r['predicted']:.4f} g, plant {_num(r['true'])} g"
-              + share)
+              + share + _SAMPLED.get(r.get("true_source"), ""))
     if optimum is not None:
         print(f"true optimum: {optimum:.4f} g")
     print(f"wrote loop.json, loop.md, loop.png, model/ in {out}")

@@ -89,6 +89,10 @@ class LoopRound:
         ``P(tf) V(tf)`` the model predicted for ``profile`` (g).
     true : float
         ``P(tf) V(tf)`` the plant gave (NaN if it could not be told).
+    true_source : str
+        Where ``true`` comes from: ``"plant"`` (the plant's ``product_mass``, or the reference
+        plant's noise-free value) or ``"last sample"`` (``P V`` of the measurements' last row:
+        one noisy sample).
     experiment : Experiment
         The batch as added to the model.
     update_rmse_before, update_rmse_after : dict[str, float]
@@ -106,10 +110,12 @@ class LoopRound:
     update_rmse_before: dict[str, float]
     update_rmse_after: dict[str, float]
     wall_time_s: float
+    true_source: str = "plant"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no measurements)."""
         return {"round": self.round, "predicted": self.predicted, "true": self.true,
+                "true_source": self.true_source,
                 "experiment": self.experiment.name, "feed_profile": self.profile.to_dict(),
                 "update_rmse": {"before": self.update_rmse_before, "after": self.update_rmse_after},
                 "wall_time_s": self.wall_time_s}
@@ -411,7 +417,8 @@ def run_closed_loop(model: SavedModel | str | Path, request: FeedRequest, plant:
         batches.append(exp)
         current = updated_model(current, update, batches)
         rows.append(LoopRound(k, opt.profile, opt.product_mass, float(true), exp,
-                              update.new_before, update.new_after, time.perf_counter() - tick))
+                              update.new_before, update.new_after, time.perf_counter() - tick,
+                              "plant" if batch.product_mass is not None else "last sample"))
         _log.info(f"closed loop round {k}/{rounds}: predicted {opt.product_mass:.5g} g, "
                   f"plant {true:.5g} g")
     return ClosedLoopResult(rows, current, update, batches)
