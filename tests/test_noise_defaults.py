@@ -75,7 +75,13 @@ def test_too_few_samples_to_estimate_the_noise_warn_and_follow_the_fit(tmp_path,
     residual RMS in one refit (was: the spread kept, e.g. X 1.33 for a true 0.05)."""
     configs = noise_data.write_data_set(tmp_path, "haldane", 5, n_train=4, missing=0.0)
     assert cli_main(["train", str(configs["without"]), "--out", str(tmp_path / "run"), "--quiet"]) == 0
-    assert "noise of P, S, V, X: too few samples to estimate it from the data" in capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert "noise of P, S, V, X: too few samples to estimate it from the data" in printed.err
+    # the summary counts the refit's and the evidence's iterations too
+    first = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    stages = first["stages"]
+    total = first["iterations"] + stages["noise_refit"]["iterations"] + stages["regularization"]["iterations"]
+    assert f"status: optimal ({first['iterations']} iterations, {total} in all, " in printed.out
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     noise = metrics["noise_sd"]
     for name in ("X", "P", "S"):

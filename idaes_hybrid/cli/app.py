@@ -335,8 +335,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _print_summary(metrics: dict, out: Path, written: Sequence[Path]) -> None:
-    print(f"status: {metrics['status']} ({metrics['iterations']} iterations, "
-          f"{metrics['wall_time_s']:.1f} s)")
+    print(f"status: {metrics['status']} ({_iterations(metrics)}, {metrics['wall_time_s']:.1f} s)")
     names = sorted({*metrics["train"]["rmse"], *metrics["validation"]["rmse"]})
     if names:
         print("RMSE".ljust(12) + "".join(n.rjust(11) for n in names))
@@ -347,6 +346,14 @@ def _print_summary(metrics: dict, out: Path, written: Sequence[Path]) -> None:
     for name, message in (metrics.get("diagnostics") or {}).get("validation_failures", {}).items():
         print(f"not simulated with the trained model: {name}: {message}")
     print(f"wrote {', '.join(p.name + ('/' if p.is_dir() else '') for p in written)} in {out}")
+
+
+def _iterations(metrics: dict) -> str:
+    """``"24 iterations"``, or with the later solves (noise refit, the prior's choice)
+    ``"24 iterations, 93 in all"``."""
+    later = sum(int((metrics.get("stages") or {}).get(k, {}).get("iterations") or 0)
+                for k in ("noise_refit", "regularization"))
+    return f"{metrics['iterations']} iterations" + (f", {metrics['iterations'] + later} in all" if later else "")
 
 
 # ----------------------------------------------------------------------------- predict
