@@ -156,8 +156,9 @@ class TrainingSettings:
         steps and stopping test do not depend on the units (energies in J next to weights
         of order 1); ``GRADIENT`` leaves it to Ipopt's row scaling. ``None`` (the
         default): ``MAGNITUDE`` on the flowsheet path (:mod:`~idaes_hybrid.training.flowsheet_train`;
-        ``GRADIENT`` in a model update, which starts from a solved model), ``GRADIENT`` for
-        registered unit models (their measured results were chosen so).
+        a warm start from trained networks, a model update or an ensemble member, scales by
+        magnitudes only where some variable is 1000 or larger), ``GRADIENT`` for registered
+        unit models (their measured results were chosen so).
     solver_defaults
         Ipopt options of the training solves (smoother, train, noise refit,
         cross-validation) under ``solver_options``; ``None``: the flowsheet path's
