@@ -201,3 +201,25 @@ def test_a_batch_the_saved_networks_cannot_march_starts_with_typical_outputs(mon
     residuals = [abs(pyo.value(c.body) - pyo.value(c.upper)) for c in m.experiment["far"].component_data_objects(
         pyo.Constraint, active=True) if c.equality]
     assert max(residuals) < 1e-6
+
+
+@pytest.mark.unit
+def test_a_warm_start_scales_by_magnitudes_where_variables_are_large():
+    """Update and ensemble members: magnitude scaling where some free variable is >= 1000 at
+    the start (an IDAES energy or pressure), Ipopt's row scaling otherwise; a set choice stays."""
+    import pyomo.environ as pyo
+
+    from idaes_hybrid.training import flowsheet_train as ft
+    from idaes_hybrid.training.train import NlpScaling, TrainingSettings
+
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(initialize=2.0)
+    m.p = pyo.Var(initialize=1.0e5)
+    m.p.fix()  # fixed: not what the solve scales
+    assert ft._warm_scaling(TrainingSettings(), m).scaling is NlpScaling.GRADIENT
+    m.p.unfix()
+    assert ft._warm_scaling(TrainingSettings(), m).scaling is NlpScaling.MAGNITUDE
+    m.p.set_value(-ft.WARM_MAGNITUDE_FROM)
+    assert ft._warm_scaling(TrainingSettings(), m).scaling is NlpScaling.MAGNITUDE
+    chosen = TrainingSettings(scaling=NlpScaling.GRADIENT)
+    assert ft._warm_scaling(chosen, m).scaling is NlpScaling.GRADIENT
