@@ -244,6 +244,8 @@ def test_whole_rate_learned_with_series_input_and_given_initial_state(tmp_path):
     ("config_is_a_directory", "is a directory, not a TOML file"),
     ("data_is_a_directory", "experiments[0] ('b1').data: "),
     ("semicolon_csv", "separates its columns with semicolons"),
+    # a validation file's unknown column: refused at load (it stopped the run after training)
+    ("unknown_validation_column", "experiments[3] ('val').data (file "),
 ])
 def test_flowsheet_config_data_files_are_checked_before_any_work(tmp_path, capsys, case, message):
     """The data-file checks of unit configs hold for flowsheet configs: exit 2, the field."""
@@ -254,12 +256,16 @@ def test_flowsheet_config_data_files_are_checked_before_any_work(tmp_path, capsy
         shutil.rmtree(tmp_path / "data" / "b1.csv", ignore_errors=True)
         (tmp_path / "data" / "b1.csv").unlink(missing_ok=True)
         (tmp_path / "data" / "b1.csv").mkdir()
+    elif case == "unknown_validation_column":
+        csv = tmp_path / "data" / "val.csv"
+        csv.write_text(csv.read_text().replace("time,NaOH,T", "time,NaOH,Temp"))
     else:
         csv = tmp_path / "data" / "b1.csv"
         csv.write_text(csv.read_text().replace(",", ";"))
     code = main(["train", str(path), "--out", str(tmp_path / "out"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
+    assert case != "unknown_validation_column" or "column: 'Temp' is neither a name in variables" in err
     assert not (tmp_path / "out").exists()
 
 

@@ -47,7 +47,7 @@ from idaes_hybrid.decomposition.settings import TrainingMethod
 from idaes_hybrid.config.flowsheet_parse import load_build_function, parse_initial
 from idaes_hybrid.model.experiment import (
     DataError, Role, check_measurements, data_path, read_measurements, warn_partial_noise_sd)
-from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet, InitialState
+from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet, InitialState, check_variable_name
 from idaes_hybrid.model.inputs import parse_input
 from idaes_hybrid.model.terms import LearnedReactionTerm, NetworkTerm
 from idaes_hybrid.nn.network import Activation, NetworkConfigError, NetworkSpec, parse_activation
@@ -208,6 +208,9 @@ def _experiment(d: Any, i: int, base_dir: Path, variables: Mapping[str, str]) ->
     data = read_measurements(data_path(base_dir, str(d["data"])), f"{field}.data")
     data = _short_names(data, variables, f"{field}.data")
     source = data.attrs.get("source")
+    for column in data.columns:  # every role's columns, before anything is built or trained
+        check_variable_name(str(column), variables, f"{field}.data" + (
+            f" (file '{source}'), column" if source else ", column"))
     check_measurements(data, float(horizon), f"{field}.measurements" + (
         f" (file '{source}')" if source else ""), increasing=False)  # ragged grids: any order
     profiles = {str(k): parse_input(v, f"{field}.inputs.{k}", base_dir) for k, v in inputs.items()}

@@ -89,6 +89,16 @@ class FlowsheetExperiment(Measured):
         return sorted({t for p in self.inputs.values() for t in p.breakpoints if 0 < t < horizon})
 
 
+def check_variable_name(name: str, variables: Mapping[str, str], field: str) -> None:
+    """:class:`~idaes_hybrid.model.paths.PathError` unless ``name`` is a name in
+    ``variables`` (``[flowsheet.variables]``) or a path (it has a ``.``)."""
+    if name not in variables and "." not in name:
+        hint = ("; sample times belong in the table's index (the first CSV column)"
+                if name.strip().lower() in ("time", "t") else "")
+        raise paths.PathError(f"{field}: {name!r} is neither a name in variables "
+                              f"({', '.join(variables) or 'none declared'}) nor a path{hint}")
+
+
 @dataclass
 class HybridFlowsheet:
     """A flowsheet with learned terms, as training, prediction and optimization see it.
@@ -136,11 +146,7 @@ class HybridFlowsheet:
     def check_name(self, name: str, field: str) -> None:
         """Refuse ``name`` unless it is a name in ``variables`` or a path (no model needed:
         every experiment's columns can be checked before anything is built or solved)."""
-        if name not in self.variables and "." not in name:
-            hint = ("; sample times belong in the table's index (the first CSV column)"
-                    if name.strip().lower() in ("time", "t") else "")
-            raise paths.PathError(f"{field}: {name!r} is neither a name in variables "
-                                  f"({', '.join(self.variables) or 'none declared'}) nor a path{hint}")
+        check_variable_name(name, self.variables, field)
 
     def build_experiment(self, blk: pyo.Block, exp: FlowsheetExperiment, nfe: int, ncp: int,
                          fixed_weights: bool = False) -> None:
