@@ -7,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from idaes_hybrid.cli.app import main
@@ -445,3 +446,31 @@ def test_an_input_one_experiment_forgets_is_warned_about(tmp_path, caplog):
     messages = [r.getMessage() for r in caplog.records if "inputs: no value" in r.getMessage()]
     assert messages == ["experiments[1] ('b2').inputs: no value for 'Q' (given by 'b1'); unless the "
                         "flowsheet fixes it, this experiment keeps free degrees of freedom"]
+
+
+@pytest.mark.component
+def test_the_degrees_of_freedom_error_names_the_forgotten_input(tmp_path, capsys):
+    """The training's free-degrees-of-freedom error names the input the experiment lacks
+    and another gives (it named the variables a matching left free: not the input)."""
+    path = _copy_case(tmp_path, lambda s: s.replace(
+        ", Q = [[0, 1.0e4], [30, 0.0], [70, 2.5e4]] }", " }", 1))
+    assert main(["train", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: experiments['b2']: the flowsheet keeps ")
+    assert "; likely cause: no value for input 'Q' (given by 'b1'); fix every input" in err
+
+
+@pytest.mark.unit
+def test_missing_inputs_and_the_message_that_names_them():
+    from idaes_hybrid.model.flowsheet import missing_inputs, with_missing_inputs
+
+    exps = [FlowsheetExperiment("a", 1.0, pd.DataFrame(), inputs={"F": 1.0, "Q": 2.0}),
+            FlowsheetExperiment("b", 1.0, pd.DataFrame(), inputs={"F": 1.0}),
+            FlowsheetExperiment("c", 1.0, pd.DataFrame(), inputs={"T": 3.0})]
+    assert missing_inputs(exps) == {"a": [("T", "c")], "b": [("Q", "a"), ("T", "c")],
+                                    "c": [("F", "a"), ("Q", "a")]}
+    msg = "experiments['b']: the flowsheet keeps 4 degrees of freedom (x); fix every input"
+    assert with_missing_inputs(msg, exps) == (
+        "experiments['b']: the flowsheet keeps 4 degrees of freedom (x); likely cause: no value for "
+        "input 'Q' (given by 'a'), 'T' (given by 'c'); fix every input")
+    assert with_missing_inputs("experiments['b']: other", exps) == "experiments['b']: other"

@@ -47,7 +47,8 @@ from idaes_hybrid.decomposition.settings import TrainingMethod
 from idaes_hybrid.config.flowsheet_parse import load_build_function, parse_initial
 from idaes_hybrid.model.experiment import (
     DataError, Role, check_measurements, data_path, read_measurements, warn_partial_noise_sd)
-from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet, InitialState, check_variable_name
+from idaes_hybrid.model.flowsheet import (
+    FlowsheetExperiment, HybridFlowsheet, InitialState, check_variable_name, missing_inputs)
 from idaes_hybrid.model.inputs import parse_input
 from idaes_hybrid.model.terms import LearnedReactionTerm, NetworkTerm
 from idaes_hybrid.nn.network import Activation, NetworkConfigError, NetworkSpec, parse_activation
@@ -250,17 +251,13 @@ def warn_missing_inputs(experiments: list[FlowsheetExperiment]) -> list[str]:
     """Warn for each experiment that gives no value for an input other experiments give (a
     forgotten input leaves the flowsheet with free degrees of freedom, a count that names no
     variable); returns the warnings."""
-    given: dict[str, str] = {}
-    for exp in experiments:
-        for name in exp.inputs:
-            given.setdefault(name, exp.name)
+    index = {e.name: i for i, e in enumerate(experiments)}
     warnings = []
-    for i, exp in enumerate(experiments):
-        missing = [f"{name!r} (given by {given[name]!r})" for name in given if name not in exp.inputs]
-        if missing:
-            warnings.append(f"experiments[{i}] ({exp.name!r}).inputs: no value for {', '.join(missing)}; "
-                            "unless the flowsheet fixes it, this experiment keeps free degrees of freedom")
-            _log.warning(warnings[-1])
+    for name, missing in missing_inputs(experiments).items():
+        lacking = ", ".join(f"{n!r} (given by {giver!r})" for n, giver in missing)
+        warnings.append(f"experiments[{index[name]}] ({name!r}).inputs: no value for {lacking}; "
+                        "unless the flowsheet fixes it, this experiment keeps free degrees of freedom")
+        _log.warning(warnings[-1])
     return warnings
 
 

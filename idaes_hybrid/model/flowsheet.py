@@ -89,6 +89,28 @@ class FlowsheetExperiment(Measured):
         return sorted({t for p in self.inputs.values() for t in p.breakpoints if 0 < t < horizon})
 
 
+def missing_inputs(experiments: Sequence[FlowsheetExperiment]) -> dict[str, list[tuple[str, str]]]:
+    """Per experiment, the inputs other experiments give and it does not, each with the
+    first experiment that gives it (a forgotten input leaves degrees of freedom free)."""
+    given: dict[str, str] = {}
+    for exp in experiments:
+        for name in exp.inputs:
+            given.setdefault(name, exp.name)
+    out = {exp.name: [(n, given[n]) for n in given if n not in exp.inputs] for exp in experiments}
+    return {k: v for k, v in out.items() if v}
+
+
+def with_missing_inputs(message: str, experiments: Sequence[FlowsheetExperiment]) -> str:
+    """``message`` (an error about an experiment's free degrees of freedom) with the inputs
+    that experiment lacks and others give, the likely cause, in front of its other hints."""
+    for name, missing in missing_inputs(experiments).items():
+        if message.startswith(f"experiments[{name!r}]") and "degrees of freedom" in message:
+            lacking = ", ".join(f"{n!r} (given by {giver!r})" for n, giver in missing)
+            head, _, rest = message.partition("; ")
+            return f"{head}; likely cause: no value for input {lacking}" + (f"; {rest}" if rest else "")
+    return message
+
+
 def check_variable_name(name: str, variables: Mapping[str, str], field: str) -> None:
     """:class:`~idaes_hybrid.model.paths.PathError` unless ``name`` is a name in
     ``variables`` (``[flowsheet.variables]``) or a path (it has a ``.``)."""

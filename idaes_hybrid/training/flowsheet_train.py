@@ -32,7 +32,7 @@ from idaes_hybrid.solve.batched import solve_hybrid
 from idaes_hybrid.decomposition.settings import TrainingMethod
 from idaes_hybrid.model.dof import DegreesOfFreedomError, check_degrees_of_freedom, training_degrees_of_freedom
 from idaes_hybrid.model.experiment import DataError, check_measurements, observation_count, split_by_role
-from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
+from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet, with_missing_inputs
 from idaes_hybrid.solve.nl_solve import solve_nl
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.solve.solver import SolveResult
@@ -391,8 +391,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
     if resuming:  # the checkpoint holds weights and normalization: stages 1 and 2 are done
         begun, profiles = _resumed(m, hf)
     else:
-        begun, profiles = (warm_start_stage(m, train_exps, starts) if warm
-                           else _fresh_start(m, hf, train_exps, options, settings, tee))
+        begun, profiles = _begin(m, hf, train_exps, options, settings, tee, (starts,) if warm else None)
     stages.update(begun)
     if warm:  # at the warm start's values (what the scaling sees)
         settings = _warm_scaling(settings, m)
@@ -522,6 +521,18 @@ def _evidence(m: pyo.Block, train_exps, solve, hf: HybridFlowsheet, nfe: int, nc
         m, solve, lambda: data_hessian(make_spec, train_exps, net.to_spec(), scales,
                                        starting_values(m, train_exps), built),
         lambda: net.to_spec().flat_parameters())
+
+
+def _begin(m: pyo.Block, hf: HybridFlowsheet, train_exps, options: dict, settings: TrainingSettings,
+           tee: bool, warm: tuple | None) -> tuple[dict, dict]:
+    """Stages 1 and 2: the smoother and pre-training, or (``warm``: ``(starts,)`` of a model
+    update) the warm start. An experiment left with free degrees of freedom that lacks an
+    input the others give is told so (the count alone names no variable)."""
+    try:
+        return (warm_start_stage(m, train_exps, warm[0]) if warm is not None
+                else _fresh_start(m, hf, train_exps, options, settings, tee))
+    except DataError as err:
+        raise DataError(with_missing_inputs(str(err), train_exps)) from None
 
 
 def _resumed(m: pyo.Block, hf: HybridFlowsheet) -> tuple[dict, dict]:
