@@ -94,7 +94,7 @@ def no_solve(monkeypatch):
 # ----------------------------------------------------------------------------- unit
 @pytest.mark.unit
 @pytest.mark.parametrize("t_now, window, horizon_end, field", [
-    (25.0, 10.0, None, "t_now"),          # beyond the last measurement (20 h)
+    (45.0, 10.0, None, "t_now"),          # after the batch's horizon (40 h)
     (0.0, 10.0, None, "t_now"),
     (float("nan"), 10.0, None, "t_now"),
     (20.0, 0.0, None, "window"),
@@ -111,9 +111,18 @@ def test_bad_requests_name_the_field_and_solve_nothing(untrained, no_solve, t_no
 
 
 @pytest.mark.unit
-def test_t_now_beyond_the_data_says_where_the_data_end(untrained, no_solve):
-    with pytest.raises(TwinRequestError, match=r"^t_now: 20\.5 is beyond the data .*at 20\.0\)"):
-        estimate_and_forecast(untrained, running_experiment(), 20.5, 5.0)
+def test_t_now_after_the_last_sample_is_an_estimate_with_a_warning(caplog):
+    """Irregular samples: "now" is usually after the last one (a refusal made the user type
+    the last sample's time); past the batch's horizon it is still refused."""
+    from idaes_hybrid.twin.estimate import check_request
+
+    exp = running_experiment()
+    with caplog.at_level("WARNING"):
+        assert check_request(exp, 20.5, 5.0, None)[:2] == (20.5, 15.5)
+    assert any("t_now 20.5 is after the last measurement of experiment 'running' (20.0)" in r.getMessage()
+               for r in caplog.records)
+    with pytest.raises(TwinRequestError, match=r"^t_now: 41\.0 is after the end of experiment"):
+        check_request(exp, 41.0, 5.0, None)
 
 
 @pytest.mark.unit

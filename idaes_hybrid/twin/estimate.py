@@ -234,10 +234,13 @@ def check_request(experiment: Experiment, t_now: Any, window: Any,
     if t_now <= 0:
         raise TwinRequestError("t_now", f"must be > 0 (some of the batch must have run), got {t_now!r}")
     times = experiment.measurements.dropna(how="all").index.to_numpy(dtype=float)
-    last = float(times.max()) if times.size else -math.inf
-    if t_now > last + _TOL * max(1.0, last):
-        raise TwinRequestError("t_now", f"{t_now!r} is beyond the data of experiment "
-                                        f"{experiment.name!r} (last measurement at {last!r})")
+    if not times.size:
+        raise TwinRequestError("t_now", f"experiment {experiment.name!r} has no measurements yet")
+    last = float(times.max())
+    if t_now > last + _TOL * max(1.0, last) and t_now <= experiment.horizon * (1 + _TOL):
+        # irregular samples: "now" is usually after the last one
+        _log.warning(f"t_now {t_now!r} is after the last measurement of experiment "
+                     f"{experiment.name!r} ({last!r}): the state at t_now is predicted from it")
     if t_now > experiment.horizon * (1 + _TOL):
         raise TwinRequestError("t_now", f"{t_now!r} is after the end of experiment "
                                         f"{experiment.name!r} (horizon {experiment.horizon!r})")
