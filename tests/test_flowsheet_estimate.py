@@ -293,7 +293,7 @@ def test_cli_estimate_on_a_flowsheet_config_writes_json_and_plot(case, tmp_path,
 def test_cli_bad_estimate_requests_exit_2_naming_the_field(case, tmp_path, capsys):
     config, model = _write_case(tmp_path, case.truth.loc[:20.0])
     cases = [(["--experiment", "nope", "--now", "20", "--window", "8"], "--experiment: 'nope'"),
-             (["--experiment", "running", "--now", "21", "--window", "8"], "--now: 21.0 is beyond"),
+             (["--experiment", "running", "--now", "45", "--window", "8"], "--now: 45.0 is after the end"),
              (["--experiment", "running", "--now", "20", "--window", "-3"], "--window: must be > 0"),
              (["--experiment", "running", "--now", "20", "--window", "8", "--horizon-end", "50"],
               "--horizon-end: 50 is past the end"),
