@@ -322,7 +322,7 @@ def test_cli_flowsheet_train_and_predict_write_coverage_and_band_columns(tmp_pat
 
 
 @pytest.mark.integration
-def test_cli_unit_train_and_predict_write_coverage_and_band_columns(tmp_path):
+def test_cli_unit_train_and_predict_write_coverage_and_band_columns(tmp_path, capsys):
     """The unit path (config.toml): coverage in metrics.json, covariance in model.json,
     band columns in the predictions."""
     import json
@@ -336,6 +336,8 @@ def test_cli_unit_train_and_predict_write_coverage_and_band_columns(tmp_path):
     assert main(["train", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 0
     unc = json.loads((tmp_path / "run" / "metrics.json").read_text())["uncertainty"]
     assert unc["level"] == 0.9 and set(unc["validation_coverage"]) >= {"X", "S", "P"}
+    # the summary line gives the uncertainty stage's time beside the training's
+    assert f"; uncertainty {unc['wall_time_s']:.1f} s more)" in capsys.readouterr().out
     assert "uncertainty" in json.loads((tmp_path / "run" / "model" / "model.json").read_text())
     out = tmp_path / "pred.csv"
     assert main(["predict", str(tmp_path / "run" / "model"), str(cfg), "--out", str(out), "--quiet"]) == 0

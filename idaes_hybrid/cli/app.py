@@ -335,7 +335,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _print_summary(metrics: dict, out: Path, written: Sequence[Path]) -> None:
-    print(f"status: {metrics['status']} ({_iterations(metrics)}, {metrics['wall_time_s']:.1f} s)")
+    uncertainty = (metrics.get("uncertainty") or {}).get("wall_time_s")
+    print(f"status: {metrics['status']} ({_iterations(metrics)}, {metrics['wall_time_s']:.1f} s"
+          + (f"; uncertainty {uncertainty:.1f} s more" if uncertainty else "") + ")")
     names = sorted({*metrics["train"]["rmse"], *metrics["validation"]["rmse"]})
     if names:
         print("RMSE".ljust(12) + "".join(n.rjust(11) for n in names))
