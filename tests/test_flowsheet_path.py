@@ -109,6 +109,11 @@ def test_paths_resolve_and_bad_paths_name_the_field():
     with pytest.raises(PathError, match=r"measurements.time: 'time' is neither .* nor a path; sample "
                                         r"times belong in the table's index"):
         hf.var(m.b, "time", "measurements.time")
+    # a wrong path in [flowsheet.variables] is that entry's, whichever use met it first
+    typo = HybridFlowsheet(build_learned, [LearnedReactionTerm("fs.rxn")],
+                           {**VARIABLES, "NaOH": f"{cv}.conc_mol_cmp[NaOH]"})
+    with pytest.raises(PathError, match=r"^flowsheet\.variables\.NaOH: .*conc_mol_cmp\[NaOH\]' names no"):
+        typo.var(m.b, "NaOH", "experiments['b1'].measurements.NaOH")
 
 
 @pytest.mark.component

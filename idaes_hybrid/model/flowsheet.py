@@ -160,6 +160,8 @@ class HybridFlowsheet:
     def var(self, blk: pyo.Block, name: str, field: str):
         """The time-indexed variable ``name`` (a name of ``variables`` or a path) under ``blk``."""
         self.check_name(name, field)
+        if name in self.variables:  # a wrong path is the [flowsheet.variables] entry's
+            field = f"flowsheet.variables.{name}"
         ref = paths.resolve(blk, self.path(name), field)
         if ref.dim() != 1:
             raise paths.PathError(f"{field}: {self.path(name)!r} must have exactly one '*' (time)")
