@@ -393,8 +393,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
     else:
         begun, profiles = _begin(m, hf, train_exps, options, settings, tee, (starts,) if warm else None)
     stages.update(begun)
-    if warm:  # at the warm start's values (what the scaling sees)
-        settings = _warm_scaling(settings, m)
+    settings = _warm_scaling(settings, m) if warm else settings  # at the warm start's values
     history, noise = [], noise_levels(train_exps)
     if decomposed:
         stages["train"], history = _train_decomposed(
