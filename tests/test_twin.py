@@ -157,7 +157,7 @@ def test_parse_rel_sd():
 @pytest.mark.unit
 def test_cli_bad_estimate_requests_exit_2_naming_the_option(untrained, capsys, tmp_path):
     cases = [(["--experiment", "nope", "--now", "20", "--window", "10"], "--experiment: 'nope'"),
-             (["--experiment", "b1", "--now", "41", "--window", "10"], "--now: 41.0 is beyond"),
+             (["--experiment", "b1", "--now", "41", "--window", "10"], "--now: 41.0 is after the end"),
              (["--experiment", "b1", "--now", "20", "--window", "0"], "--window: must be > 0"),
              (["--experiment", "b1", "--now", "20", "--window", "5", "--prior-rel-sd", "Q=1"],
               "--prior-rel-sd: 'Q' is not a state")]
