@@ -310,8 +310,9 @@ def measurement_noise(experiment: Measured, past: pd.DataFrame,
     levels = noise_levels([dataclasses.replace(experiment, name="past", measurements=past,
                                                noise_sd=None)]) if missing else {}
     for name in missing:
-        how = "estimated from its data" if levels[name]["source"] == "estimated" else "the spread of its data"
-        _log.warning(f"noise_sd.{name}: not given; weighting {name} by {how} ({levels[name]['sd']:.4g})")
+        how = ("a noise level estimated from its data" if levels[name]["source"] == "estimated"
+               else "the spread of its data (too few samples to estimate a noise level)")
+        _log.warning(f"noise_sd.{name}: not given; weighting {name} by {how}: sd {levels[name]['sd']:.4g}")
     return {n: float(given[n]) if n in given else levels[n]["sd"] for n in names}
 
 
