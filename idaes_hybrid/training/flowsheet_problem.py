@@ -25,7 +25,7 @@ from idaes_hybrid.model.experiment import DataError
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.model.paths import PathError
 from idaes_hybrid.model.terms import series_labels
-from idaes_hybrid.nn.block import NeuralNetworkBlock
+from idaes_hybrid.nn.block import NeuralNetworkBlock, as_networks
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.solve.solver import SolveStatus
@@ -208,12 +208,6 @@ def _space_smoothness(series: list, z_scale: float | None) -> tuple:
     return total, count
 
 
-def _network_outputs(net) -> set[int]:
-    """Ids of the networks' output variables (``net``: one network block, several, or None)."""
-    nets = net if isinstance(net, (list, tuple)) else [net] if net is not None else []
-    return {id(z) for n in nets for _, _, zs in n.point_items(active=False) for z in zs}
-
-
 def _dulmage_mendelsohn(blk: pyo.Block, net=None):
     """Dulmage-Mendelsohn partition of ``blk.fs``'s equalities and free variables, the
     networks' outputs left out: the networks set them, so they are no partner of an equation
@@ -222,7 +216,7 @@ def _dulmage_mendelsohn(blk: pyo.Block, net=None):
     from pyomo.contrib.incidence_analysis import IncidenceGraphInterface
 
     igraph = IncidenceGraphInterface(blk.fs, include_inequality=False)
-    taken = _network_outputs(net)
+    taken = {id(z) for n in as_networks(net) for _, _, zs in n.point_items(active=False) for z in zs}
     return igraph.dulmage_mendelsohn(variables=[v for v in igraph.variables if id(v) not in taken])
 
 
@@ -355,12 +349,12 @@ def simulate_flowsheet(hf: HybridFlowsheet, exp: FlowsheetExperiment,
 
     m, blk, net = fixed_weight_model(hf, exp, spec, nfe, ncp, f"simulate_{exp.name}")
     # unknown output names are refused before the solve; a measured column is named as such
-    measured = set(exp.measured_variables)
-    for name in outputs:
-        hf.var(blk, name, f"experiments[{exp.name!r}].measurements.{name}" if name in measured
-               else f"outputs.{name}")
+    measured, bounds = set(exp.measured_variables), {}
+    for name in outputs:  # their bounds now: a retry below may lift them
+        ref = hf.var(blk, name, f"experiments[{exp.name!r}].measurements.{name}" if name in measured
+                     else f"outputs.{name}")
+        bounds[name] = series_bounds(ref[t] for t in blk.fs.time)
     check_square(m, blk, net, f"simulation of {exp.name!r}")
-    bounds = variable_bounds(blk, hf, outputs)  # before a retry lifts them
     # A simulation is the square system: path inequalities (e.g. a Lyapunov decrease
     # imposed in training) are not enforced on a prediction.
     for con in blk.component_data_objects(pyo.Constraint, active=True, descend_into=True):
@@ -407,16 +401,6 @@ def variable_series(blk: pyo.Block, hf: HybridFlowsheet, names: Sequence[str]) -
         ref = hf.var(blk, name, f"outputs.{name}")
         series[name] = np.array([pyo.value(ref[t]) for t in blk.fs.time])
     return series
-
-
-def variable_bounds(blk: pyo.Block, hf: HybridFlowsheet,
-                    names: Sequence[str]) -> dict[str, tuple[float | None, float | None]]:
-    """The model's ``(lower, upper)`` bounds of the variables ``names`` over ``blk.fs.time``."""
-    out = {}
-    for name in names:
-        ref = hf.var(blk, name, f"outputs.{name}")
-        out[name] = series_bounds(ref[t] for t in blk.fs.time)
-    return out
 
 
 def lift_bounds(blk: pyo.Block) -> int:
