@@ -12,7 +12,9 @@ with the specific growth rate ``mu`` given by one of :data:`KINETICS`:
 
 * ``monod``: ``mu_max S / (Ks + S)``;
 * ``haldane`` (substrate inhibition): ``mu_max S / (Ks + S + S^2 / Ki)``;
-* ``contois`` (ratio-dependent): ``mu_max S / (Kc X + S)``.
+* ``contois`` (ratio-dependent): ``mu_max S / (Kc X + S)``;
+* ``tessier`` (exponential saturation): ``mu_max (1 - exp(-S / Ks))``;
+* ``moser`` (sigmoidal): ``mu_max S^2 / (Ks + S^2)``.
 
 :func:`write_data_set` draws, from a seed and the kinetics (:func:`data_rng`), the sample times of each training
 batch (uniform on the horizon, sorted, a different grid per batch), Gaussian noise
@@ -73,6 +75,17 @@ def contois(X: float, S: float, mu_max: float = 0.2, Kc: float = 1.0) -> float:
     return mu_max * S / (Kc * X + S) if Kc * X + S > 0 else 0.0
 
 
+def tessier(X: float, S: float, mu_max: float = 0.25, Ks: float = 2.0) -> float:
+    """Exponential-saturation (Tessier) growth rate ``mu_max (1 - exp(-S / Ks))`` (1/h)."""
+    return mu_max * (1.0 - np.exp(-max(S, 0.0) / Ks))
+
+
+def moser(X: float, S: float, mu_max: float = 0.22, Ks: float = 1.5) -> float:
+    """Sigmoidal (Moser, exponent 2) growth rate ``mu_max S^2 / (Ks + S^2)`` (1/h)."""
+    S = max(S, 0.0)
+    return mu_max * S * S / (Ks + S * S)
+
+
 @dataclass(frozen=True)
 class Design:
     """The batches of a data set: name -> initial state, and each batch's constant feed.
@@ -111,8 +124,9 @@ DESIGNS: dict[str, Design] = {
 }
 
 #: Kinetics name -> growth-rate function ``mu(X, S)`` with its default constants.
+#: (New laws go at the end: :func:`data_rng` draws by their position.)
 KINETICS: dict[str, Callable[[float, float], float]] = {
-    "monod": monod, "haldane": haldane, "contois": contois}
+    "monod": monod, "haldane": haldane, "contois": contois, "tessier": tessier, "moser": moser}
 
 
 def simulate(initial: Mapping[str, float], t_eval: Sequence[float] | np.ndarray,

@@ -16,8 +16,14 @@ by which the bands would have to be multiplied to cover exactly ``level`` of the
 (1: calibrated; 0.5: twice too wide; 2: twice too narrow). Unlike the coverage it says
 how far off a band is when it covers everything.
 
+``--varied`` runs another family of data sets instead (:data:`VARIANTS`): the Tessier,
+Moser, Contois and Haldane laws, each with dense (31 samples per batch), sparse (8),
+narrow-network (15 samples, a 4-10-10-1 network) and product-unmeasured (no ``P`` in the
+training files) data, one seed per pair; results in ``uncertainty_varied.*``
+(``uncertainty_ensemble_varied.*``).
+
 Run: ``python -m benchmarks.uncertainty [--kinetics haldane contois] [--seeds 1 2 3 4]
-[--method laplace|ensemble]``
+[--method laplace|ensemble] [--varied]``
 (about a minute per seed, a few with the ensemble); results in
 ``benchmarks/results/uncertainty.md`` and ``.json`` (``uncertainty_ensemble.*``).
 """
@@ -28,6 +34,7 @@ import argparse
 import json
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -46,20 +53,57 @@ TABLES = {"laplace": f'\n[uncertainty]\nmethod = "laplace"\nlevel = {LEVEL}\n',
           "ensemble": f'\n[uncertainty]\nmethod = "ensemble"\nmembers = 5\nlevel = {LEVEL}\n'}
 
 
-def run_seed(seed: int, work: Path, method: str = "laplace", kinetics: str = "haldane") -> dict:
-    """Train one data set with ``[uncertainty]``; its coverage, RMSE and times."""
+
+@dataclass(frozen=True)
+class Variant:
+    """One ``--varied`` data set's design: samples per training batch, the network's
+    hidden layers, and the columns left out of the training files."""
+
+    n_train: int
+    hidden: tuple[int, ...] = (20, 20)
+    unmeasured: tuple[str, ...] = ()
+    seed: int = 11
+
+
+#: ``--varied``: the designs, each drawn once per law of :data:`VARIED_KINETICS`.
+VARIANTS = {"dense": Variant(31, seed=11), "sparse": Variant(8, seed=12),
+            "narrow": Variant(15, (10, 10), seed=13), "no_P": Variant(31, unmeasured=("P",), seed=14)}
+VARIED_KINETICS = ("tessier", "moser", "contois", "haldane")
+
+
+def write_variant(folder: Path, kinetics: str, variant: Variant) -> Path:
+    """The data set of ``variant`` in ``folder``; its config (true ``noise_sd`` given)."""
+    config = noise_data.write_data_set(folder, kinetics, variant.seed, n_train=variant.n_train)["with"]
+    hidden = ", ".join(str(w) for w in variant.hidden)
+    config.write_text(config.read_text().replace("hidden = [20, 20]", f"hidden = [{hidden}]"))
+    for name in noise_data.TRAIN_BATCHES:
+        path = folder / "data" / f"{name}.csv"
+        frame = pd.read_csv(path).drop(columns=list(variant.unmeasured))
+        frame = frame[frame.drop(columns="time").notna().any(axis=1)]
+        frame.to_csv(path, index=False, float_format="%.8g", lineterminator="\n", na_rep="")
+    return config
+
+
+def run_seed(seed: int, work: Path, method: str = "laplace", kinetics: str = "haldane",
+             variant: str | None = None) -> dict:
+    """Train one data set with ``[uncertainty]``; its coverage, RMSE and times
+    (``variant``: a key of :data:`VARIANTS`, whose seed replaces ``seed``)."""
     from idaes_hybrid.cli.app import main
 
-    folder = work / f"{kinetics}_{seed}"
-    config = noise_data.write_data_set(folder, kinetics, seed)["with"]
+    if variant is not None:
+        seed = VARIANTS[variant].seed
+    folder = work / f"{kinetics}_{variant or seed}"
+    config = (write_variant(folder, kinetics, VARIANTS[variant]) if variant is not None
+              else noise_data.write_data_set(folder, kinetics, seed)["with"])
     config.write_text(config.read_text() + TABLES[method])
     tick = time.perf_counter()
     rc = main(["train", str(config), "--out", str(folder / "run"), "--quiet"])
     wall = time.perf_counter() - tick
+    head = {"kinetics": kinetics, "seed": seed, **({"variant": variant} if variant else {})}
     if rc != 0:
-        return {"kinetics": kinetics, "seed": seed, "error": f"exit code {rc}", "wall_time_s": wall}
+        return {**head, "error": f"exit code {rc}", "wall_time_s": wall}
     m = json.loads((folder / "run" / "metrics.json").read_text())
-    row = {"kinetics": kinetics, "seed": seed, "status": m["status"], "wall_time_s": wall,
+    row = {**head, "status": m["status"], "wall_time_s": wall,
            "validation_rmse": m["validation"]["rmse"], "uncertainty": m.get("uncertainty")}
     predictions = folder / "predictions.csv"
     if main(["predict", str(folder / "run" / "model"), str(config), "--out", str(predictions), "--quiet"]) == 0:
@@ -108,8 +152,11 @@ def render(rows: Sequence[dict], method: str = "laplace") -> str:
     pooled = pooled_coverage(rows, names)
     ok = bool(pooled) and all(TARGET[0] <= c <= TARGET[1] for c in pooled.values())
     kinds = sorted({r.get("kinetics", "haldane") for r in rows})
+    varied = any(r.get("variant") for r in rows)
+    design = ("designs of `VARIANTS` in `benchmarks/uncertainty.py` (dense: 31 samples per batch; sparse: 8; "
+              "narrow: 15 and a 10x10 network; no_P: P not measured in training), otherwise" if varied else "")
     lines = [f"# {method.capitalize()} prediction bands: coverage of noise-free validation points", "",
-             f"Fed-batch bioreactor, {' and '.join(kinds)} kinetics (`benchmarks/noise_data.py`), default "
+             f"Fed-batch bioreactor, {' and '.join(kinds)} kinetics (`benchmarks/noise_data.py`), {design} default "
              f"training (20x20 softplus network, nfe = 20), true noise sd given; `[uncertainty] level = {LEVEL}`.",
              "Coverage: fraction of the validation batch's noise-free points inside the band "
              f"(target {TARGET[0]:.0%}-{TARGET[1]:.0%}).", "",
@@ -122,7 +169,8 @@ def render(rows: Sequence[dict], method: str = "laplace") -> str:
              + " | " + " | ".join(f"RMSE {n}" for n in names) + " | band scale | clipped eigenvalues | wall s |",
              "|---" * (2 * len(names) + 6) + "|"]
     for r in rows:
-        head = f"| {r.get('kinetics', 'haldane')} | {r['seed']} |"
+        kin = r.get("kinetics", "haldane") + (f" ({r['variant']})" if r.get("variant") else "")
+        head = f"| {kin} | {r['seed']} |"
         if "error" in r:
             lines.append(f"{head} {r['error']} |" + " - |" * (2 * len(names) + 3))
             continue
@@ -154,11 +202,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--kinetics", nargs="+", default=list(KINETICS), choices=sorted(noise_data.KINETICS))
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--method", choices=sorted(TABLES), default="laplace")
+    parser.add_argument("--varied", action="store_true",
+                        help="the varied designs (VARIANTS) instead of --kinetics/--seeds")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [run_seed(s, Path(tmp), args.method, k) for k in args.kinetics for s in args.seeds]
+        if args.varied:
+            rows = [run_seed(0, Path(tmp), args.method, k, v) for k in VARIED_KINETICS for v in VARIANTS]
+        else:
+            rows = [run_seed(s, Path(tmp), args.method, k) for k in args.kinetics for s in args.seeds]
     RESULTS.mkdir(exist_ok=True)
-    stem = "uncertainty" if args.method == "laplace" else f"uncertainty_{args.method}"
+    stem = ("uncertainty" if args.method == "laplace" else f"uncertainty_{args.method}") + (
+        "_varied" if args.varied else "")
     (RESULTS / f"{stem}.json").write_text(json.dumps(rows, indent=2) + "\n")
     (RESULTS / f"{stem}.md").write_text(render(rows, args.method))
     print(render(rows, args.method))
