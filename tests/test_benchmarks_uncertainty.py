@@ -46,3 +46,24 @@ def test_band_ratios_interpolate_the_band_onto_the_validation_times(tmp_path):
     assert uncertainty.band_scale([{}]) is None
     text = uncertainty.render([{**_row("haldane", 1, 1.0), "band_ratios": [0.2] * 10}])
     assert "**0.20** (too wide" in text and "| 0.20 |" in text
+
+
+def test_varied_design_drops_the_unmeasured_column_and_sets_the_network(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from benchmarks import noise_data
+
+    variant = uncertainty.Variant(6, hidden=(10, 10), unmeasured=("P",), seed=3)
+    config = uncertainty.write_variant(tmp_path, "tessier", variant)
+    text = config.read_text()
+    assert "hidden = [10, 10]" in text and "hidden = [20, 20]" not in text
+    for name in noise_data.TRAIN_BATCHES:
+        frame = pd.read_csv(tmp_path / "data" / f"{name}.csv")
+        assert list(frame.columns) == ["time", "X", "S", "V"]
+        assert 1 <= len(frame) <= 6 and frame.drop(columns="time").notna().any(axis=1).all()
+    assert "P" in pd.read_csv(tmp_path / "data" / "val.csv").columns  # validation keeps every state
+    # the new laws against their formulas
+    assert noise_data.tessier(1.0, 2.0) == pytest.approx(0.25 * (1 - np.exp(-1.0)))
+    assert noise_data.moser(1.0, 3.0) == pytest.approx(0.22 * 9 / 10.5)
+    assert noise_data.moser(1.0, -1.0) == 0.0
