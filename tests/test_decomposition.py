@@ -189,6 +189,34 @@ def test_exact_inner_problem_is_the_collocation_simulation():
         assert getattr(unit, name)[t_end].value == pytest.approx(sol.y[k, -1], rel=1e-4, abs=1e-6)
 
 
+@pytest.mark.component
+def test_square_simulation_infeasible_within_bounds_is_solved_again_without_them(monkeypatch):
+    """A validation or Laplace simulation (no slacks) that ends infeasible within the
+    variables' bounds (a substrate used up within one element undershoots 0) is solved
+    once more with the bounds lifted, to the same trajectory; a slacked training problem is not."""
+    import dataclasses
+
+    from idaes_hybrid.solve.solver import SolveStatus
+
+    exp = _experiments()[1][0]
+    theta = _network().flat_parameters()
+    plain = _inner(exp).simulate(theta, gradient=False, want_rmse=True)
+    real, seen = InnerProblem.solve, []
+
+    def infeasible_within_bounds(self, *args, **kwargs):
+        res = real(self, *args, **kwargs)
+        seen.append(bool(np.all(self.bn.lb <= -1e19)))
+        return res if seen[-1] else dataclasses.replace(res, status=SolveStatus.INFEASIBLE, warm=None)
+
+    monkeypatch.setattr(InnerProblem, "solve", infeasible_within_bounds)
+    retried = _inner(exp).simulate(theta, gradient=False, want_rmse=True)
+    assert seen == [False, True] and retried.ok
+    assert retried.rmse == pytest.approx(plain.rmse, rel=1e-6)
+    seen.clear()
+    slacked = _inner(exp, slack_penalty=10.0).simulate(theta, gradient=False)
+    assert seen == [False] and slacked.status is SolveStatus.INFEASIBLE
+
+
 # ---------------------------------------------------------------- outer loop, checkpoints, workers
 
 
@@ -250,6 +278,40 @@ def test_unreachable_scheduler_is_a_clear_error():
 
     with pytest.raises(EngineError, match="decomposition.scheduler_address"):
         Engine(address="tcp://127.0.0.1:1", connect_timeout=2)
+
+
+@pytest.mark.unit
+def test_scheduler_is_checked_before_any_work_and_is_bad_input(tmp_path):
+    """A named scheduler that does not answer stops the training before it builds anything,
+    with the field named and the CLI's bad-input exit; one that listens passes."""
+    import socket
+
+    from idaes_hybrid.cli.app import _bad_input_errors
+    from idaes_hybrid.decomposition.engine import scheduler_unreachable
+    from idaes_hybrid.training.train import TrainingRequestError, check_scheduler, decomposition_resumes
+
+    assert "refused" in scheduler_unreachable("tcp://127.0.0.1:1", timeout=2).lower()
+    assert scheduler_unreachable("tcp://127.0.0.1:port", timeout=2) is not None  # not a number
+    assert scheduler_unreachable("inproc://x") is None  # left to Dask
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)  # never accepted: the backlog holds the three checks
+        port = server.getsockname()[1]
+        assert scheduler_unreachable(f"tcp://127.0.0.1:{port}", timeout=2) is None
+        assert scheduler_unreachable(f"127.0.0.1:{port}", timeout=2) is None
+        check_scheduler(DecompositionSettings(scheduler_address=f"tcp://127.0.0.1:{port}"))
+    with pytest.raises(TrainingRequestError, match=r"decomposition.scheduler_address: cannot reach .*127.0.0.1:1"):
+        check_scheduler(DecompositionSettings(scheduler_address="tcp://127.0.0.1:1"))
+    check_scheduler(DecompositionSettings())  # no address: a local cluster, nothing to check
+    assert TrainingRequestError in _bad_input_errors()
+    # a checkpoint of another run is bad input too
+    net = _network()
+    theta = net.flat_parameters()
+    ckpt.save(tmp_path, ckpt.OuterState(epoch=1, theta=theta, best_theta=theta, best_loss=1.0, bad_epochs=0,
+                                        network=net, fingerprint=ckpt.fingerprint(net, ["other"], "adam")))
+    settings = DecompositionSettings(checkpoint_dir=str(tmp_path), resume=True)
+    with pytest.raises(TrainingRequestError, match="decomposition.checkpoint_dir"):
+        decomposition_resumes(settings, net, _experiments()[0])
 
 
 @pytest.mark.component

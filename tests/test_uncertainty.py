@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -282,6 +283,21 @@ def test_uncertainty_table_defaults(tmp_path):
     cfg = load_flowsheet_config(_flowsheet_config(tmp_path, "[uncertainty]\n"))
     assert cfg.uncertainty == UncertaintySettings(method="laplace", members=5, level=0.9)
     assert load_flowsheet_config(_flowsheet_config(tmp_path, "", "plain.toml")).uncertainty is None
+
+
+@pytest.mark.unit
+def test_ensemble_keys_with_laplace_are_named_in_a_warning(caplog):
+    from idaes_hybrid.config.run import parse_uncertainty
+
+    with caplog.at_level(logging.WARNING, logger="idaes.idaes_hybrid"):
+        settings = parse_uncertainty({"method": "laplace", "members": 3})
+    assert settings.method.value == "laplace"
+    assert 'uncertainty.members: used by method = "ensemble" only' in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="idaes.idaes_hybrid"):
+        parse_uncertainty({"method": "ensemble", "members": 3, "resample": "both"})
+        parse_uncertainty({"method": "laplace"})
+    assert "ignored" not in caplog.text
 
 
 @pytest.mark.integration

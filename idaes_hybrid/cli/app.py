@@ -64,9 +64,10 @@ def _bad_input_errors() -> tuple[type[BaseException], ...]:
 
     from idaes_hybrid.cli.flowsheet import FlowsheetModelError
     from idaes_hybrid.model.paths import PathError
+    from idaes_hybrid.training.train import TrainingRequestError
 
     return (FlowsheetModelError, UsageError, ProblemSizeError, OutputPathError, ConfigError, DataError, ContractError, NetworkConfigError, ModelFileError,
-            OptimizationRequestError, TwinRequestError, PathError, ConfigurationError)
+            OptimizationRequestError, TwinRequestError, PathError, ConfigurationError, TrainingRequestError)
 
 
 def _run_failure_errors() -> tuple[type[BaseException], ...]:

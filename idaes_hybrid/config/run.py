@@ -41,7 +41,7 @@ from idaes_hybrid.model.experiment import warn_partial_noise_sd
 from idaes_hybrid.model.inputs import parse_input
 from idaes_hybrid.training.problem import Discretization
 from idaes_hybrid.decomposition.settings import DecompositionSettings
-from idaes_hybrid.uncertainty.settings import UncertaintySettings
+from idaes_hybrid.uncertainty.settings import UncertaintyMethod, UncertaintySettings
 from idaes_hybrid.training.regularization import CROSS_VALIDATE, EVIDENCE
 from idaes_hybrid.training.train import NlpScaling, TrainingSettings
 from idaes_hybrid.cases.registry import BUILT_IN_MODELS, HybridModelDefinition, get_model_definition
@@ -504,6 +504,10 @@ def parse_uncertainty(table: Any) -> UncertaintySettings | None:
         settings = UncertaintySettings(**table)
     except (ValueError, TypeError) as err:
         raise ConfigError(str(err)) from None
+    unused = [k for k in ("members", "resample") if k in table]
+    if settings.method is UncertaintyMethod.LAPLACE and unused:
+        _log.warning(f"uncertainty.{unused[0]}: used by method = \"ensemble\" only; ignored "
+                     "with method = \"laplace\"")
     return settings
 
 

@@ -40,6 +40,29 @@ class EngineError(RuntimeError):
     """Inner solves could not be run (cluster unreachable, repeated worker loss)."""
 
 
+def scheduler_unreachable(address: str, timeout: float = 10.0) -> str | None:
+    """Why a TCP connection to the Dask scheduler at ``address`` (``tcp://host:port``,
+    ``tls://...`` or ``host:port``; port 8786 if none) fails, or ``None`` when it connects.
+    Other transports are left to Dask. A check before any work, without importing Dask."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme not in ("tcp", "tls"):
+        return None
+    try:
+        host, port = parts.hostname, parts.port or 8786
+    except ValueError as err:  # a port that is not a number
+        return str(err)
+    if not host:
+        return "the address names no host"
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as err:
+        return str(err) or type(err).__name__
+
+
 @dataclass
 class Job:
     """One inner solve: which problem, for which weights, from where."""
@@ -67,7 +90,7 @@ def solve_inner(job: Job) -> InnerResult:
         _PROBLEMS.move_to_end(key)
     if job.slack_penalty is not None:
         problem.set_slack_penalty(job.slack_penalty)
-    return problem.solve(job.theta, job.warm, job.gradient, job.want_rmse, job.hessian)
+    return problem.simulate(job.theta, job.warm, job.gradient, job.want_rmse, job.hessian)
 
 
 def forget_run(run_id: str) -> None:

@@ -355,6 +355,21 @@ class InnerProblem:
             warm=WarmPoint(x, lam, zl, zu) if ok else None, hessian=hess,
             iterations=int(self.problem.iterations), wall_time_s=time.perf_counter() - tick, rmse=rmse)
 
+    def simulate(self, theta: np.ndarray, warm: WarmPoint | None = None, gradient: bool = True,
+                 want_rmse: bool = False, hessian: bool = False) -> InnerResult:
+        """:meth:`solve`; a square problem (no slacks) that ends infeasible within the
+        variables' bounds is solved once more with them lifted (:meth:`lift_bounds`), as
+        ``predict``'s simulation is: a discretized trajectory may undershoot a bound that
+        the true one only touches (a substrate used up within one element)."""
+        res = self.solve(theta, warm, gradient, want_rmse, hessian)
+        if res.status is SolveStatus.INFEASIBLE and self.rho is None:
+            lifted = self.lift_bounds()
+            if lifted:
+                _log.info(f"inner {self.spec.name}: no solution within the variables' bounds; "
+                          f"solved again with {lifted} bounds lifted")
+                res = self.solve(theta, None, gradient, want_rmse, hessian)
+        return res
+
     def _envelope_gradient(self, x: np.ndarray, theta: np.ndarray, lam_net: np.ndarray) -> np.ndarray:
         """``lambda^T dc_net/dtheta`` with ``c_net = z - mean_z - std_z NN(.; theta)``."""
         netp = self.bn.net.only

@@ -103,9 +103,10 @@ def training_report(metrics: dict, plots: Sequence[str], title: str) -> str:
     title
         Heading of the report.
     """
+    steps = "epochs of the decomposition" if metrics.get("decomposition") else "interior-point iterations"
     lines = [f"# {title}", "",
-             f"Status **{metrics['status']}** after {metrics['iterations']} interior-point "
-             f"iterations; whole pipeline {metrics['wall_time_s']:.1f} s.", "",
+             f"Status **{metrics['status']}** after {metrics['iterations']} {steps}; "
+             f"whole pipeline {metrics['wall_time_s']:.1f} s.", "",
              "| stage | status | wall time (s) | iterations |", "|---|---|---|---|"]
     for name, st in metrics.get("stages", {}).items():
         label = f"{name} ({st['hessian']} Hessian)" if st.get("hessian") else name

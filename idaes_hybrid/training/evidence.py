@@ -81,7 +81,7 @@ def data_hessian(make_spec: Callable, train_experiments: Sequence, network_spec:
             problem = InnerProblem(spec)
             if built is not None:
                 built[exp.name] = problem
-        res = problem.solve(theta, hessian=True)
+        res = problem.simulate(theta, hessian=True)
         if not res.ok or res.hessian is None:
             raise EvidenceError(f"experiments[{exp.name!r}]: the simulation with the trained weights "
                                 f"failed ({res.status.value})")

@@ -46,7 +46,8 @@ from idaes_hybrid.training.predict import PredictionError, pooled_rmse
 from idaes_hybrid.training.problem import noise_levels
 from idaes_hybrid.training.train import (
     BLOCK_DIAGONAL_MAX_ITER, EXACT_HESSIAN_MAX_WEIGHTS, HessianMode, NlpScaling, StageReport,
-    StageStatus, TrainingError, TrainingResult, TrainingSettings, check_noise, decomposition_resumes,
+    StageStatus, TrainingError, TrainingRequestError, TrainingResult, TrainingSettings, check_noise,
+    check_scheduler, decomposition_resumes,
     pretrain_on_profiles, resolve_hessian, starting_values)
 from idaes_hybrid.training.regularization import (
     EVIDENCE, WARM_START_OPTIONS, RegularizationChoice, choose_regularization, prior_term, resolve_setting)
@@ -122,14 +123,15 @@ def _warm_scaling(settings: TrainingSettings, m: pyo.Block) -> TrainingSettings:
     return dataclasses.replace(settings, scaling=scaling)
 
 
-def _resolved_hessian(settings: TrainingSettings, nets: Sequence) -> TrainingSettings:
+def _resolved_hessian(settings: TrainingSettings, nets: Sequence, quiet: bool = False) -> TrainingSettings:
     """``settings`` with ``hessian = AUTO`` decided by the networks' weights and points
-    (:func:`~idaes_hybrid.training.train.resolve_hessian`; a choice other than exact is logged)."""
+    (:func:`~idaes_hybrid.training.train.resolve_hessian`; a choice other than exact is
+    logged unless ``quiet``: the decomposition's train stage uses none)."""
     sizes = [(net.to_spec().n_parameters, len(net.point_io())) for net in nets]
     n_weights = sum(w for w, _ in sizes)
     coupling = float(sum(p * w ** 2 for w, p in sizes))
     hessian = resolve_hessian(settings.hessian, n_weights, coupling)
-    if settings.hessian is HessianMode.AUTO and hessian is not HessianMode.EXACT:
+    if settings.hessian is HessianMode.AUTO and hessian is not HessianMode.EXACT and not quiet:
         why = (f"{n_weights} network weights (> {EXACT_HESSIAN_MAX_WEIGHTS})"
                if hessian is HessianMode.LIMITED_MEMORY else
                f"weight-input coupling {coupling:.2g} (network points x weights^2)")
@@ -375,9 +377,8 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
     """
     settings = settings or TrainingSettings()
     decomposed, start = settings.method is TrainingMethod.DECOMPOSITION, time.perf_counter()
-    if decomposed and len(hf.terms) != 1:
-        raise TrainingError(f"training.method: 'decomposition' trains one learned term; this "
-                            f"flowsheet has {len(hf.terms)}: use 'simultaneous'")
+    if decomposed:
+        _check_decomposition(hf, settings)
     ensure_idaes_default_solver()
     train_exps, val_exps = _split(experiments)
     options = {**(TRAINING_OPTIONS if settings.solver_defaults is None else settings.solver_defaults),
@@ -386,7 +387,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
         hf, train_exps, spec, (nfe, ncp), settings, "decomposition" if decomposed else
         "model update" if warm else "", anchor if warm else False)
     nets = networks(m)
-    settings = _resolved_hessian(settings, nets)
+    settings = _resolved_hessian(settings, nets, quiet=decomposed)
     resuming = decomposed and decomposition_resumes(settings.decomposition, nets[0].to_spec(), train_exps)
     if resuming:  # the checkpoint holds weights and normalization: stages 1 and 2 are done
         begun, profiles = _resumed(m, hf)
@@ -541,6 +542,14 @@ def _resumed(m: pyo.Block, hf: HybridFlowsheet) -> tuple[dict, dict]:
     return {"smoother": skipped, "pretrain": skipped}, {t.name: {} for t in hf.terms}
 
 
+def _check_decomposition(hf: HybridFlowsheet, settings: TrainingSettings) -> None:
+    """Before any work: one learned term, and the Dask scheduler (if one is named) answers."""
+    if len(hf.terms) != 1:
+        raise TrainingError(f"training.method: 'decomposition' trains one learned term; this "
+                            f"flowsheet has {len(hf.terms)}: use 'simultaneous'")
+    check_scheduler(settings.decomposition)
+
+
 def _train_decomposed(m: pyo.Block, hf: HybridFlowsheet, train_exps, val_exps, nfe: int, ncp: int,
                       settings: TrainingSettings, centre: NetworkSpec | None, starts):
     """Stage 3 by the decomposition (one inner flowsheet problem per experiment, on the
@@ -558,7 +567,9 @@ def _train_decomposed(m: pyo.Block, hf: HybridFlowsheet, train_exps, val_exps, n
         informative = [e for e in train_exps if observation_count(e) > 0]
         dres = decompose(make_spec, informative, val_exps, net.to_spec(), alpha, settings.decomposition,
                          starts, None if centre is None else centre.flat_parameters())
-    except (DecompositionError, CheckpointError, EngineError) as err:
+    except CheckpointError as err:  # names its field
+        raise TrainingRequestError(str(err)) from None
+    except (DecompositionError, EngineError) as err:
         raise TrainingError(f"train (decomposition): {err}") from None
     net.load_spec(dres.spec)
     net.fix_weights()

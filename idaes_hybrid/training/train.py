@@ -101,6 +101,11 @@ class TrainingError(RuntimeError):
     """A training stage failed; the message names the stage."""
 
 
+class TrainingRequestError(TrainingError):
+    """The training cannot start as configured (a checkpoint of another run, an unreachable
+    Dask scheduler); the message names the field. Bad input, as a config error is."""
+
+
 @dataclass
 class TrainingSettings:
     """Options of the simultaneous training workflow.
@@ -366,7 +371,22 @@ def decomposition_resumes(s: DecompositionSettings, spec: NetworkSpec, train_exp
     try:
         return ckpt.load(s.checkpoint_dir, expected) is not None
     except ckpt.CheckpointError as err:
-        raise TrainingError(str(err)) from None
+        raise TrainingRequestError(str(err)) from None
+
+
+def check_scheduler(s: DecompositionSettings, timeout: float = 10.0) -> None:
+    """Before any work: the configured Dask scheduler (``scheduler_address``) answers.
+
+    Raises
+    ------
+    TrainingRequestError
+        If no TCP connection to it opens within ``timeout`` seconds.
+    """
+    from idaes_hybrid.decomposition.engine import scheduler_unreachable
+
+    if s.scheduler_address and (why := scheduler_unreachable(s.scheduler_address, timeout)):
+        raise TrainingRequestError(f"decomposition.scheduler_address: cannot reach Dask scheduler "
+                                   f"{s.scheduler_address!r}: {why}")
 
 
 def starting_values(m: pyo.Block, experiments: Sequence[Experiment]) -> dict[str, dict[str, float]]:

@@ -33,7 +33,6 @@ import idaes.logger as idaeslog
 
 from idaes_hybrid.decomposition.inner import InnerProblem, InnerSource
 from idaes_hybrid.nn.network import NetworkSpec
-from idaes_hybrid.solve.solver import SolveStatus
 from idaes_hybrid.training.evidence import HESSIAN_OPTIONS, EvidenceError, data_hessian
 from idaes_hybrid.training.problem import interpolation_weights, observation_scales
 from idaes_hybrid.training.simulation import series_bounds
@@ -284,12 +283,7 @@ def prediction_bands(make_spec: Callable[..., InnerSource] | InnerSource, experi
     spec = _make(make_spec, experiment, network_spec, None)
     theta = network_spec.flat_parameters()
     problem = InnerProblem(spec)
-    res = problem.solve(theta, gradient=False)
-    if res.status is SolveStatus.INFEASIBLE:  # as predict's simulation: again without the bounds
-        lifted = problem.lift_bounds()
-        _log.info(f"uncertainty: experiments[{experiment.name!r}]: no solution within the variables' "
-                  f"bounds; solved again with {lifted} bounds lifted")
-        res = problem.solve(theta, gradient=False)
+    res = problem.simulate(theta, gradient=False)  # as predict's: bounds lifted if infeasible
     if not res.ok:
         raise UncertaintyError(f"experiments[{experiment.name!r}]: the simulation with the trained "
                                f"weights failed ({res.status.value}); no bands")
