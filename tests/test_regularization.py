@@ -243,3 +243,15 @@ def test_report_gives_the_prior_and_the_cross_validation_path():
     assert "| 1 | - | - | not tried |" in text
     plain = training_report({**metrics, "regularization": {"alpha": 1.0, "source": "default"}}, [], "run")
     assert "alpha = 1, default." in plain and "Leave-one-experiment-out" not in plain
+
+
+@pytest.mark.unit
+def test_report_counts_a_decompositions_epochs():
+    from idaes_hybrid.output.report import training_report
+
+    metrics = {"status": "max-epochs", "iterations": 100, "wall_time_s": 3.0, "stages": {},
+               "train": {"rmse": {"X": 0.05}}, "validation": {"rmse": {"X": 0.04}},
+               "decomposition": {"history": [{"epoch": 1}]}}
+    assert "after 100 epochs of the decomposition;" in training_report(metrics, [], "run")
+    del metrics["decomposition"]
+    assert "after 100 interior-point iterations;" in training_report(metrics, [], "run")
