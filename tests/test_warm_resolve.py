@@ -88,3 +88,17 @@ def test_the_evidence_reaches_the_exact_hessians_solution(monkeypatch):
     np.testing.assert_allclose(auto.spec.flat_parameters(), exact.spec.flat_parameters(), rtol=1e-3, atol=1e-4)
     for name, value in exact.metrics()["validation"]["rmse"].items():
         assert auto.metrics()["validation"]["rmse"][name] == pytest.approx(value, rel=1e-3, abs=1e-9), name
+
+
+@pytest.mark.unit
+def test_a_warm_exact_train_solve_gets_limited_iterations_before_the_limited_memory_hessian():
+    from idaes_hybrid.training import flowsheet_train
+    from idaes_hybrid.training.train import WARM_EXACT_MAX_ITER, HessianMode, TrainingSettings
+
+    settings = TrainingSettings(hessian=HessianMode.EXACT)
+    cold = flowsheet_train._train_attempts({"max_iter": 1000}, settings)
+    warm = flowsheet_train._train_attempts({"max_iter": 1000}, settings, warm=True)
+    assert [a["hessian_approximation"] for a in warm] == ["exact", "limited-memory"]
+    assert warm[0]["max_iter"] == WARM_EXACT_MAX_ITER and warm[1]["max_iter"] == 1000
+    assert cold[0]["max_iter"] == 1000
+    assert flowsheet_train._train_attempts({"max_iter": 50}, settings, warm=True)[0]["max_iter"] == 50

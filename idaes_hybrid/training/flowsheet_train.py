@@ -45,7 +45,8 @@ from idaes_hybrid.training.flowsheet_problem import (
 from idaes_hybrid.training.predict import PredictionError, pooled_rmse
 from idaes_hybrid.training.problem import noise_levels
 from idaes_hybrid.training.train import (
-    BLOCK_DIAGONAL_MAX_ITER, EXACT_HESSIAN_MAX_WEIGHTS, HessianMode, NlpScaling, StageReport,
+    BLOCK_DIAGONAL_MAX_ITER, EXACT_HESSIAN_MAX_WEIGHTS, WARM_EXACT_MAX_ITER, HessianMode, NlpScaling,
+    StageReport,
     StageStatus, TrainingError, TrainingRequestError, TrainingResult, TrainingSettings, check_noise,
     check_scheduler, decomposition_resumes,
     pretrain_on_profiles, resolve_hessian, starting_values)
@@ -163,7 +164,7 @@ def _solve(m: pyo.Block, stage: str, options: dict, tee: bool, batched: bool,
     return res
 
 
-def _train_attempts(options: dict, settings: TrainingSettings) -> list[dict]:
+def _train_attempts(options: dict, settings: TrainingSettings, warm: bool = False) -> list[dict]:
     """Option sets of the training solve, tried in order from the same start.
 
     The Hessian the settings ask for goes first; the other one is the fallback. Why a
@@ -176,13 +177,17 @@ def _train_attempts(options: dict, settings: TrainingSettings) -> list[dict]:
     measured, more slowly). The exact fallback uses the adaptive barrier, which keeps a
     warm start near its point. The block-diagonal Hessian gets
     :data:`~idaes_hybrid.training.train.BLOCK_DIAGONAL_MAX_ITER` iterations, then the exact
-    and the limited-memory ones follow. ``hessian_approximation`` in ``solver_options`` is
-    honoured as the only attempt.
+    and the limited-memory ones follow. A warm start (``warm``: a model update, an ensemble
+    member) gives the exact Hessian :data:`~idaes_hybrid.training.train.WARM_EXACT_MAX_ITER`
+    iterations before the limited-memory one. ``hessian_approximation`` in
+    ``solver_options`` is honoured as the only attempt.
     """
     if "hessian_approximation" in settings.solver_options:
         return [options]
     lbfgs = {**options, "hessian_approximation": HessianMode.LIMITED_MEMORY.value}
     exact = {**options, "hessian_approximation": HessianMode.EXACT.value}
+    if warm:
+        exact["max_iter"] = min(int(options.get("max_iter", WARM_EXACT_MAX_ITER)), WARM_EXACT_MAX_ITER)
     if settings.hessian is HessianMode.BLOCK_DIAGONAL:
         capped = min(int(options.get("max_iter", BLOCK_DIAGONAL_MAX_ITER)), BLOCK_DIAGONAL_MAX_ITER)
         return [{**options, "hessian_approximation": HessianMode.BLOCK_DIAGONAL.value,
@@ -192,12 +197,12 @@ def _train_attempts(options: dict, settings: TrainingSettings) -> list[dict]:
     return [lbfgs, {"mu_strategy": "adaptive", **exact}]
 
 
-def _train_solve(m: pyo.Block, options: dict, settings: TrainingSettings, tee: bool):
+def _train_solve(m: pyo.Block, options: dict, settings: TrainingSettings, tee: bool, warm: bool = False):
     """The simultaneous solve: each of :func:`_train_attempts` from the same start until
     one converges; its result and its ``hessian_approximation``. The last error is raised
     if none converges."""
     start = ComponentMap((v, v.value) for v in m.component_data_objects(pyo.Var))
-    attempts, tick = _train_attempts(options, settings), time.perf_counter()
+    attempts, tick = _train_attempts(options, settings, warm), time.perf_counter()
     for i, opts in enumerate(attempts):
         for v, val in start.items():
             v.set_value(val, skip_validation=True)
@@ -403,7 +408,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
     else:
         if settings.user_scaling:  # from the smoother's (or march's) solution and the networks
             scale_flowsheet_model(m)
-        stages["train"], settings = _train_stage(m, train_exps, options, settings, tee)
+        stages["train"], settings = _train_stage(m, train_exps, options, settings, tee, warm)
         noise = noise if warm else _check_noise(m, hf, train_exps, noise, options, settings, tee, stages)
     if cross_validating:
         choice, stages["regularization"] = _choose_regularization(
@@ -440,7 +445,7 @@ def _judge_options(settings: TrainingSettings) -> dict:
 
 
 def _train_stage(m: pyo.Block, train_exps, options: dict, settings: TrainingSettings,
-                 tee: bool) -> tuple[StageReport, TrainingSettings]:
+                 tee: bool, warm: bool = False) -> tuple[StageReport, TrainingSettings]:
     """Stage 3: network equations active, weights free, the training objective. Its
     report names the Hessian of the attempt that converged (:func:`_train_solve`); the
     settings returned carry that Hessian for the later warm solves (noise refit,
@@ -450,7 +455,7 @@ def _train_stage(m: pyo.Block, train_exps, options: dict, settings: TrainingSett
     for net in networks(m):
         net.initialize_points(outputs=False)
         net.unfix_weights()
-    res, hessian = _train_solve(m, _sum_scaled(m, options), settings, tee)
+    res, hessian = _train_solve(m, _sum_scaled(m, options), settings, tee, warm)
     report = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective, hessian)
     return report, dataclasses.replace(settings, hessian=HessianMode(hessian))
 
