@@ -141,6 +141,76 @@ def test_a_keyboard_interrupt_in_a_callback_propagates():
         _solve(IpoptProblem, obj=Interrupted())
 
 
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_a_signal_while_ipopt_factorizes_stops_the_solve_and_raises_from_the_handler(signum, capfd):
+    """A Python signal handler fires at the next bytecode: a signal that arrives while Ipopt
+    runs C code (here: MUMPS factorizing a dense 1200 x 1200 Hessian) fires at the entry of
+    the next ctypes callback, where ctypes would swallow its exception ("Exception
+    ignored") and the solve would go on. The signal is held while Ipopt runs, stops it at
+    the next iteration, and the handler runs after the solve; the handlers are restored."""
+    import os
+    import signal
+    import threading
+    import time
+
+    sig, n = getattr(signal, signum), 1200
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(n, n)) / np.sqrt(n)
+    hess = a.T @ a + np.eye(n)
+    rows, cols = np.tril_indices(n)
+    values = hess[rows, cols]
+    started = threading.Event()
+
+    class DenseQuadratic:
+        def objective(self, x):
+            return 0.5 * x @ hess @ x - x.sum()
+
+        def gradient(self, x):
+            return hess @ x - 1.0
+
+        def constraints(self, x):
+            return np.zeros(0)
+
+        def jacobianstructure(self):
+            return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
+
+        def jacobian(self, x):
+            return np.zeros(0)
+
+        def hessianstructure(self):
+            return rows, cols
+
+        def hessian(self, x, lagrange, obj_factor):
+            started.set()  # Ipopt factorizes next, in C, for a good part of a second
+            return obj_factor * values
+
+    class Stop(Exception):
+        pass
+
+    def handler(s, frame):
+        raise Stop(s)
+
+    def send():
+        started.wait(30)
+        time.sleep(0.05)  # inside the factorization
+        os.kill(os.getpid(), sig)
+
+    sender = threading.Thread(target=send)
+    before = signal.signal(sig, handler)
+    try:
+        problem = IpoptProblem(n=n, m=0, problem_obj=DenseQuadratic(), lb=[-1e19] * n, ub=[1e19] * n,
+                               cl=[], cu=[])
+        problem.add_option("print_level", 0)
+        sender.start()
+        with pytest.raises(Stop):
+            problem.solve(np.zeros(n))
+        sender.join()
+        assert signal.getsignal(sig) is handler
+        assert "Exception ignored" not in capfd.readouterr().err
+    finally:
+        signal.signal(sig, before)
+
+
 def test_refused_options_raise_a_type_error_naming_the_option(capfd):
     problem = IpoptProblem(n=4, m=2, problem_obj=HS071(), lb=LB, ub=UB, cl=CL, cu=CU)
     with pytest.raises(IpoptOptionError, match="max_iters"):

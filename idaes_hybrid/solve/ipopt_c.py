@@ -21,8 +21,11 @@ and is raised again by :meth:`IpoptProblem.solve`.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib.util
+import signal
+import threading
 import weakref
 from ctypes import POINTER, c_bool, c_char_p, c_double, c_int, c_void_p
 from functools import lru_cache
@@ -238,8 +241,9 @@ class IpoptProblem:
         lam, z_l, z_u = (_vector(lagrange, self.m, "lagrange").copy(), _vector(zl, self.n, "zl").copy(),
                          _vector(zu, self.n, "zu").copy())
         self._error = None
-        status = self._lib.IpoptSolve(self._handle, _ptr(xs), _ptr(g), ctypes.byref(obj), _ptr(lam),
-                                      _ptr(z_l), _ptr(z_u), None)
+        with _interrupts_at_iterations(self):
+            status = self._lib.IpoptSolve(self._handle, _ptr(xs), _ptr(g), ctypes.byref(obj), _ptr(lam),
+                                          _ptr(z_l), _ptr(z_u), None)
         if self._error is not None:
             error, self._error = self._error, None
             raise error
@@ -326,6 +330,45 @@ class IpoptProblem:
             return True if go_on is None else bool(go_on)
         except BaseException as err:  # noqa: BLE001
             return self._failed(err)
+
+
+@contextlib.contextmanager
+def _interrupts_at_iterations(problem: "IpoptProblem"):
+    """Hold SIGINT and SIGTERM back while Ipopt runs (main thread, Python handlers only).
+
+    A Python signal handler raises at the next bytecode, often the first one of a ctypes
+    callback, outside every ``try``; ctypes then prints "Exception ignored" and Ipopt goes
+    on, so Ctrl-C or a scheduler's SIGTERM was lost until the run ended. Here the signal is
+    only recorded; the next iteration's callback stops Ipopt, and once ``IpoptSolve`` has
+    returned the original handler runs (raising ``KeyboardInterrupt`` or the CLI's
+    ``Interrupted``) in plain Python."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {s: h for s in (signal.SIGINT, signal.SIGTERM) if callable(h := signal.getsignal(s))}
+    pending: list[tuple[int, Any]] = []
+
+    def record(signum: int, frame) -> None:
+        pending.append((signum, frame))
+        if problem._error is None:
+            problem._error = _Pending()
+
+    for s in held:
+        signal.signal(s, record)
+    try:
+        yield
+    finally:
+        for s, handler in held.items():
+            signal.signal(s, handler)
+    if pending:
+        if isinstance(problem._error, _Pending):
+            problem._error = None
+        signum, frame = pending[0]
+        held[signum](signum, frame)
+
+
+class _Pending(Exception):
+    """Marks a held signal: the intermediate callback stops Ipopt."""
 
 
 def _forward(ref: weakref.ref, name: str):
