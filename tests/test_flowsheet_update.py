@@ -203,6 +203,45 @@ def test_a_batch_the_saved_networks_cannot_march_starts_with_typical_outputs(mon
     assert max(residuals) < 1e-6
 
 
+@pytest.mark.component
+def test_a_warm_start_simulates_an_experiment_the_march_fails_on(monkeypatch):
+    """The march of a training experiment fails, predict's simulation (a square solve) does
+    not: the warm start begins at the simulation, the trajectory a successful march gives."""
+    import numpy as np
+    import pandas as pd
+    import pyomo.environ as pyo
+    from idaes.core.util.exceptions import InitializationError
+
+    from idaes_hybrid.config.flowsheet import load_flowsheet_config
+    from idaes_hybrid.model.flowsheet import FlowsheetExperiment
+    from idaes_hybrid.nn.network import NetworkSpec
+    from idaes_hybrid.training import warm_start
+    from idaes_hybrid.training.flowsheet_problem import build_flowsheet_training_model, simulate_flowsheet
+
+    hf = load_flowsheet_config(CASE.parent / "bioreactor" / "config_flowsheet.toml").flowsheet
+    spec = NetworkSpec([4, 1, 1], ["tanh", "linear"],
+                       weights=[np.array([[0.0, 0.5, 0.0, 0.0]]), np.array([[0.25]])])
+    data = pd.DataFrame({"X": [0.2, 0.5]}, index=pd.Index([0.0, 10.0], name="time"))
+    exps = [FlowsheetExperiment(name, 10.0, data, initial={"X": 0.2, "P": 0.0, "S": s, "V": 1.1},
+                                inputs={"F": 0.05, "Sf": 9.0}) for name, s in (("a", 6.0), ("far", 9.0))]
+    marched = build_flowsheet_training_model(hf, exps, {"growth": spec}, 4, 2)
+    warm_start.warm_start_stage(marched, exps)
+    m = build_flowsheet_training_model(hf, exps, {"growth": spec}, 4, 2)
+    march = warm_start.initialize_flowsheet
+
+    def fail_far(blk, net=None):
+        if net is not None and blk.index() == "far":
+            raise InitializationError("experiment[far].fs: the march did not converge")
+        return march(blk, net)
+
+    monkeypatch.setattr(warm_start, "initialize_flowsheet", fail_far)
+    warm_start.warm_start_stage(m, exps, simulate=lambda exp, specs: simulate_flowsheet(hf, exp, specs, 4, 2))
+    for name in ("X", "S"):
+        got = [pyo.value(v) for v in getattr(m.experiment["far"].fs.unit, name).values()]
+        want = [pyo.value(v) for v in getattr(marched.experiment["far"].fs.unit, name).values()]
+        assert got == pytest.approx(want, rel=1e-6, abs=1e-8)
+
+
 @pytest.mark.unit
 def test_a_warm_start_scales_by_magnitudes_where_variables_are_large():
     """Update and ensemble members: magnitude scaling where some free variable is >= 1000 at

@@ -65,9 +65,11 @@ def _bad_input_errors() -> tuple[type[BaseException], ...]:
     from idaes_hybrid.cli.flowsheet import FlowsheetModelError
     from idaes_hybrid.model.paths import PathError
     from idaes_hybrid.training.train import TrainingRequestError
+    from idaes_hybrid.optimize.flowsheet import UserFunctionError
 
     return (FlowsheetModelError, UsageError, ProblemSizeError, OutputPathError, ConfigError, DataError, ContractError, NetworkConfigError, ModelFileError,
-            OptimizationRequestError, TwinRequestError, PathError, ConfigurationError, TrainingRequestError)
+            OptimizationRequestError, TwinRequestError, PathError, ConfigurationError, TrainingRequestError,
+            UserFunctionError)
 
 
 def _run_failure_errors() -> tuple[type[BaseException], ...]:

@@ -42,6 +42,22 @@ class FlowsheetOptimizationError(RuntimeError):
         self.result = result
 
 
+class UserFunctionError(FlowsheetOptimizationError, ValueError):
+    """The user's ``objective`` or ``constraints`` function raised on the flowsheet (a
+    misspelt variable, a wrong index); the message names the field. Bad input."""
+
+
+def call_user(function: Callable, blk: pyo.Block, field: str):
+    """``function(blk)``; an exception it raises becomes a :class:`UserFunctionError`
+    naming ``field`` (``optimization.objective`` or ``optimization.constraints``)."""
+    try:
+        return function(blk)
+    except Exception as err:  # noqa: BLE001 - any mistake in the user's code, named
+        name = getattr(function, "__name__", "the function")
+        raise UserFunctionError(f"{field}: {name}(blk) raised {type(err).__name__}: "
+                                f"{' '.join(str(err).split())}") from err
+
+
 @dataclass(frozen=True)
 class Control:
     """A piecewise-constant decision profile of one input.
@@ -310,8 +326,8 @@ def optimize_flowsheet(
     """
     bounds, guess, exp = starting_run(experiment, controls, segments, start)
     m, blk, net = _controlled_model(hf, exp, spec, controls, bounds, nfe, ncp, input_boxes, guess)
-    add_user_constraints(m, constraints(blk) if constraints else {})
-    m.user_objective = pyo.Expression(expr=objective(blk))
+    add_user_constraints(m, call_user(constraints, blk, "optimization.constraints") if constraints else {})
+    m.user_objective = pyo.Expression(expr=call_user(objective, blk, "optimization.objective"))
     centre = {c.name: guess[c.name].values for c in controls}
     if pull_centre is not None:
         centre.update({c.name: _start_values(c, pull_centre, int(segments)) for c in controls
@@ -347,8 +363,8 @@ FEASIBLE_STOP_VIOLATION = FEASIBLE_VIOLATION  # the batched solve keeps its best
 TRUST_REGION_HINT = (
     "; with the trust region (every network input inside the region the training data cover, "
     "widened by trust_margin) no profile may meet the constraints: they (or the scenario's start) "
-    "may need states no training experiment reached, which the hull's few trajectories make likely; "
-    "raise trust_margin, use trust_region = \"box\", or optimize without the trust region")
+    "may need states no training experiment reached; raise trust_margin, use a wider shape "
+    "(\"hull\" < \"ellipsoid\" < \"box\"), or optimize without the trust region")
 
 
 def feasible_stop(res: SolveResult) -> bool:

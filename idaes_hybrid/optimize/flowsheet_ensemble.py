@@ -32,15 +32,18 @@ import pyomo.environ as pyo
 import idaes.logger as idaeslog
 from idaes.core.util.exceptions import InitializationError
 
+from idaes_hybrid.model.experiment import DataError
+
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.model.trust_region import InputBox
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.optimize.flowsheet import (
     Control, FlowsheetOptimizationError, FlowsheetOptimizationResult, add_controls, add_trust_region,
-    add_user_constraints, control_profiles, solve_controls, starting_run)
-from idaes_hybrid.solve.values import restore_values, unfixed_values
-from idaes_hybrid.training.flowsheet_problem import add_networks, initialize_flowsheet
+    add_user_constraints, call_user, control_profiles, solve_controls, starting_run)
+from idaes_hybrid.solve.values import copy_block_values, restore_values, unfixed_values
+from idaes_hybrid.training.flowsheet_problem import add_networks, initialize_flowsheet, simulate_flowsheet
+from idaes_hybrid.training.simulation import PredictionError
 
 _log = idaeslog.getLogger(__name__)
 
@@ -77,11 +80,29 @@ def _member_blocks(m: pyo.ConcreteModel, hf: HybridFlowsheet, exp: FlowsheetExpe
             net.fix_weights()
         try:
             initialize_flowsheet(blk, member_nets)
-        except InitializationError as err:  # a member far off: let Ipopt start from the partial march
-            _log.warning(f"ensemble optimization: member {k} not marched ({err})")
+        except InitializationError as err:  # simulated as predict does, else Ipopt starts from the partial march
+            _member_simulated(hf, exp, specs, (nfe, ncp), (blk, member_nets), k, err)
         blocks.append(blk)
         nets.append(member_nets)
     return blocks, nets
+
+
+def _member_simulated(hf: HybridFlowsheet, exp: FlowsheetExperiment, specs: Mapping[str, NetworkSpec],
+                      grid: tuple[int, int], copy: tuple[pyo.Block, list], k: int, err: Exception) -> None:
+    """Member ``k``'s march failed (``err``): start its copy (experiment block and networks)
+    at ``predict``'s simulation of the experiment on the ``(nfe, ncp)`` grid (one square
+    solve, bounds lifted if needed), or warn that Ipopt starts from the partial march."""
+    blk, nets = copy
+    try:
+        sim = simulate_flowsheet(hf, exp, hf.specs_by_term(specs), *grid)
+    except (PredictionError, InitializationError, DataError) as sim_err:
+        _log.warning(f"ensemble optimization: member {k} not marched ({err}) nor simulated ({sim_err}): "
+                     "its copy starts from the partial march")
+        return
+    copy_block_values(sim.model.experiment[exp.name], blk)
+    for net in nets:
+        net.initialize_points(outputs=False)
+    _log.info(f"ensemble optimization: member {k} started at its simulation (the march did not converge)")
 
 
 def _worst(m: pyo.ConcreteModel) -> float:
@@ -146,8 +167,10 @@ def optimize_flowsheet_ensemble(
     add_controls(m, hf, blocks, controls, bounds, guess)
     for k, blk in enumerate(blocks):
         add_trust_region(m.member[k], nets[k], input_boxes, f"ensemble optimization, member {k}")
-        add_user_constraints(m.member[k], constraints(blk) if constraints else {})
-    m.member_objective = pyo.Expression(range(len(blocks)), rule=lambda b, k: objective(blocks[k]))
+        add_user_constraints(m.member[k], call_user(constraints, blk, "optimization.constraints")
+                             if constraints else {})
+    m.member_objective = pyo.Expression(range(len(blocks)),
+                                        rule=lambda b, k: call_user(objective, blocks[k], "optimization.objective"))
     flat, what = [n for member in nets for n in member], f"ensemble optimization of {exp.name!r}"
     stage = None
     if mode is EnsembleObjective.WORST_CASE:

@@ -35,7 +35,7 @@ from idaes_hybrid.model.inputs import InputProfile
 from idaes_hybrid.model.trust_region import InputBox
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.optimize.flowsheet import (
-    Control, FlowsheetOptimizationError, FlowsheetOptimizationResult, optimize_flowsheet)
+    Control, FlowsheetOptimizationError, FlowsheetOptimizationResult, call_user, optimize_flowsheet)
 from idaes_hybrid.training.flowsheet_problem import simulate_flowsheet
 from idaes_hybrid.training.problem import interpolation_weights
 from idaes_hybrid.training.train import TrainingSettings
@@ -162,7 +162,7 @@ def evaluate_profiles(hf: HybridFlowsheet, problem: LoopProblem, inputs: Mapping
     run = problem.run(inputs, "evaluate")
     sim = simulate_flowsheet(hf, run, specs, problem.nfe, problem.ncp, (), options)
     blk = sim.model.experiment[run.name]
-    return float(pyo.value(problem.objective(blk))), blk
+    return float(pyo.value(call_user(problem.objective, blk, "optimization.objective"))), blk
 
 
 def sample_block(blk: pyo.Block, hf: HybridFlowsheet, names: Sequence[str], times: Sequence[float],

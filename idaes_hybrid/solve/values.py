@@ -46,3 +46,18 @@ def set_named_values(block: pyo.Block, values: Mapping[str, float]) -> None:
         value = values.get(v.name)
         if value is not None and not v.fixed:
             v.set_value(float(value), skip_validation=True)
+
+
+def copy_block_values(source: pyo.Block, target: pyo.Block) -> int:
+    """Set every unfixed variable of ``target`` to the value of the variable at the same
+    path in ``source`` (a block built the same way elsewhere, e.g. a simulation's experiment
+    block); how many were set."""
+    n = 0
+    for v in source.component_data_objects(pyo.Var, descend_into=True):
+        if v.value is None:
+            continue
+        twin = target.find_component(v.getname(fully_qualified=True, relative_to=source))
+        if twin is not None and not twin.fixed:
+            twin.set_value(float(v.value), skip_validation=True)
+            n += 1
+    return n

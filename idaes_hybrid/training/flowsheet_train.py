@@ -397,7 +397,7 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
     if resuming:  # the checkpoint holds weights and normalization: stages 1 and 2 are done
         begun, profiles = _resumed(m, hf)
     else:
-        begun, profiles = _begin(m, hf, train_exps, options, settings, tee, warm, starts)
+        begun, profiles = _begin(m, hf, train_exps, options, settings, tee, warm, starts, (nfe, ncp))
     stages.update(begun)
     settings = _warm_scaling(settings, m) if warm else settings  # at the warm start's values
     history, noise = [], noise_levels(train_exps)
@@ -529,12 +529,16 @@ def _evidence(m: pyo.Block, train_exps, solve, hf: HybridFlowsheet, nfe: int, nc
 
 
 def _begin(m: pyo.Block, hf: HybridFlowsheet, train_exps, options: dict, settings: TrainingSettings,
-           tee: bool, warm: bool, starts) -> tuple[dict, dict]:
+           tee: bool, warm: bool, starts, grid: tuple[int, int]) -> tuple[dict, dict]:
     """Stages 1 and 2: the smoother and pre-training, or (``warm``: a model update) the warm
-    start from ``starts``. An experiment left with free degrees of freedom that lacks an
-    input the others give is told so (the count alone names no variable)."""
+    start from ``starts`` (an experiment the march fails on is simulated on the ``(nfe,
+    ncp)`` grid as ``predict`` does). An experiment left with free degrees of freedom that
+    lacks an input the others give is told so (the count alone names no variable)."""
+    def simulate(exp, specs):
+        return simulate_flowsheet(hf, exp, specs, *grid)
+
     try:
-        return (warm_start_stage(m, train_exps, starts) if warm
+        return (warm_start_stage(m, train_exps, starts, simulate) if warm
                 else _fresh_start(m, hf, train_exps, options, settings, tee))
     except DataError as err:
         raise DataError(with_missing_inputs(str(err), train_exps)) from None

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pyomo.environ as pyo
@@ -27,9 +27,11 @@ import idaes.logger as idaeslog
 from idaes.core.util.exceptions import InitializationError
 
 from idaes_hybrid.nn.network import NetworkConfigError, NetworkSpec
-from idaes_hybrid.solve.values import set_named_values
+from idaes_hybrid.solve.values import named_values, set_named_values
+from idaes_hybrid.model.experiment import DataError
 from idaes_hybrid.training.flowsheet_problem import (
     initialize_flowsheet, io_arrays, march_outputs_held, networks)
+from idaes_hybrid.training.simulation import PredictionError
 from idaes_hybrid.training.train import StageReport, StageStatus
 
 _log = idaeslog.getLogger(__name__)
@@ -92,16 +94,18 @@ def regularization_term(net, warm: WarmStart | None):
     return sum((v - float(c)) ** 2 for v, c in zip(net.parameter_vars_flat(), centre))
 
 
-def warm_start_stage(m: pyo.Block, train_exps, starts: Mapping[str, Mapping[str, float]] | None = None
-                     ) -> tuple[dict, dict]:
+def warm_start_stage(m: pyo.Block, train_exps, starts: Mapping[str, Mapping[str, float]] | None = None,
+                     simulate: Callable[[Any, dict], Any] | None = None) -> tuple[dict, dict]:
     """A trained model's networks in place: every experiment marched with them, or started
     at ``starts[name]`` (its values solved with these networks: ``TrainingResult.solved_values``)
     where given (no smoother, no pre-training). Returns the stage reports and each term's profiles.
 
-    An experiment the networks cannot march (a new batch far outside the data they were
-    trained on, where a learned rate may turn negative) is marched with its learned outputs
-    held at their median over the experiments that did march, and the training solve starts
-    from there.
+    An experiment the march fails on is simulated as ``predict`` does (``simulate(experiment,
+    {term: NetworkSpec})``, a :class:`~idaes_hybrid.training.simulation.Simulation`: one
+    square solve, bounds lifted if needed) and starts at that solution. One that cannot be
+    simulated either (a new batch far outside the data the networks were trained on, where a
+    learned rate may turn negative) is marched with its learned outputs held at their median
+    over the experiments that did march, and the training solve starts from there.
     """
     tick = time.perf_counter()
     nets = networks(m)
@@ -116,6 +120,9 @@ def warm_start_stage(m: pyo.Block, train_exps, starts: Mapping[str, Mapping[str,
             initialize_flowsheet(m.experiment[exp.name], nets)
             marched.append(exp.name)
         except InitializationError as err:
+            if _simulated_start(m, exp, nets, simulate):
+                marched.append(exp.name)
+                continue
             _log.warning(f"warm start: the saved networks cannot march {exp.name!r} "
                          f"({' '.join(str(err).split())[:300]}); it is marched with the learned "
                          "terms held at their median over the other experiments")
@@ -129,6 +136,22 @@ def warm_start_stage(m: pyo.Block, train_exps, starts: Mapping[str, Mapping[str,
     skipped = StageReport(StageStatus.SKIPPED, 0.0)
     return {"smoother": skipped, "pretrain": skipped,
             "warm_start": StageReport(StageStatus.MARCHED, time.perf_counter() - tick)}, profiles
+
+
+def _simulated_start(m: pyo.Block, exp, nets, simulate) -> bool:
+    """Whether ``simulate`` solved ``exp`` with the networks ``nets``; its values are then set
+    in ``m``'s block of ``exp`` (the march failed there)."""
+    if simulate is None:
+        return False
+    try:
+        sim = simulate(exp, {net.local_name: net.to_spec() for net in nets})
+    except (PredictionError, InitializationError, DataError) as err:
+        _log.debug(f"warm start: {exp.name!r} not simulated either ({err})")
+        return False
+    set_named_values(m.experiment[exp.name], named_values(sim.model.experiment[exp.name]))
+    _log.info(f"warm start: {exp.name!r} started at its simulation with the saved networks "
+              "(the march did not converge)")
+    return True
 
 
 def hold_typical_outputs(m: pyo.Block, typical_of: Sequence[str], names: Sequence[str]) -> None:
