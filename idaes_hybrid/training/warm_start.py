@@ -131,7 +131,7 @@ def warm_start_stage(m: pyo.Block, train_exps, starts: Mapping[str, Mapping[str,
         hold_typical_outputs(m, marched or [e.name for e in train_exps if e.name not in failed], failed)
         march_outputs_held(m, failed)
     for net in nets:
-        net.initialize_points(outputs=False)
+        net.initialize_points(outputs=not failed)  # held outputs stay; else the networks give them
     profiles = {net.local_name: dict(zip(("inputs", "outputs"), io_arrays(net))) for net in nets}
     skipped = StageReport(StageStatus.SKIPPED, 0.0)
     return {"smoother": skipped, "pretrain": skipped,
