@@ -154,7 +154,6 @@ def test_a_batch_the_saved_networks_cannot_march_starts_with_typical_outputs(mon
     import numpy as np
     import pandas as pd
     import pyomo.environ as pyo
-    from idaes.core.util.exceptions import InitializationError
 
     from idaes_hybrid.cli.common import fmt
     from idaes_hybrid.config.flowsheet import load_flowsheet_config
@@ -182,14 +181,7 @@ def test_a_batch_the_saved_networks_cannot_march_starts_with_typical_outputs(mon
     assert fmt(before["far"]["X"]) == "-" and fmt(0.012345) == "0.01235"  # the update's table
 
     m = build_flowsheet_training_model(hf, exps, {"growth": spec}, 4, 2)
-    march = warm_start.initialize_flowsheet
-
-    def fail_far(blk, net=None):
-        if net is not None and blk.index() == "far":
-            raise InitializationError("experiment[far].fs: the march did not converge")
-        return march(blk, net)
-
-    monkeypatch.setattr(warm_start, "initialize_flowsheet", fail_far)
+    _march_fails_on_far(monkeypatch)
     stages, profiles = warm_start.warm_start_stage(m, exps)
     outputs = {name: [pyo.value(z) for s in m.term_series["growth"][name] for zs in s.outputs for z in zs]
                for name in ("a", "b", "far")}
@@ -203,6 +195,22 @@ def test_a_batch_the_saved_networks_cannot_march_starts_with_typical_outputs(mon
     assert max(residuals) < 1e-6
 
 
+def _march_fails_on_far(monkeypatch) -> None:
+    """The warm start's march of experiment ``far`` with the networks fails."""
+    from idaes.core.util.exceptions import InitializationError
+
+    from idaes_hybrid.training import warm_start
+
+    march = warm_start.initialize_flowsheet
+
+    def fail_far(blk, net=None):
+        if net is not None and blk.index() == "far":
+            raise InitializationError("experiment[far].fs: the march did not converge")
+        return march(blk, net)
+
+    monkeypatch.setattr(warm_start, "initialize_flowsheet", fail_far)
+
+
 @pytest.mark.component
 def test_a_warm_start_simulates_an_experiment_the_march_fails_on(monkeypatch):
     """The march of a training experiment fails, predict's simulation (a square solve) does
@@ -210,7 +218,6 @@ def test_a_warm_start_simulates_an_experiment_the_march_fails_on(monkeypatch):
     import numpy as np
     import pandas as pd
     import pyomo.environ as pyo
-    from idaes.core.util.exceptions import InitializationError
 
     from idaes_hybrid.config.flowsheet import load_flowsheet_config
     from idaes_hybrid.model.flowsheet import FlowsheetExperiment
@@ -227,14 +234,7 @@ def test_a_warm_start_simulates_an_experiment_the_march_fails_on(monkeypatch):
     marched = build_flowsheet_training_model(hf, exps, {"growth": spec}, 4, 2)
     warm_start.warm_start_stage(marched, exps)
     m = build_flowsheet_training_model(hf, exps, {"growth": spec}, 4, 2)
-    march = warm_start.initialize_flowsheet
-
-    def fail_far(blk, net=None):
-        if net is not None and blk.index() == "far":
-            raise InitializationError("experiment[far].fs: the march did not converge")
-        return march(blk, net)
-
-    monkeypatch.setattr(warm_start, "initialize_flowsheet", fail_far)
+    _march_fails_on_far(monkeypatch)
     warm_start.warm_start_stage(m, exps, simulate=lambda exp, specs: simulate_flowsheet(hf, exp, specs, 4, 2))
     for name in ("X", "S"):
         got = [pyo.value(v) for v in getattr(m.experiment["far"].fs.unit, name).values()]
