@@ -182,8 +182,8 @@ def test_an_infeasible_hull_trust_region_says_what_to_change(trained):
                              input_boxes=saved_input_boxes(model, 0.0, TrustShape.BOX))
     assert box.status == "optimal"
     hull = saved_input_boxes(model, 0.0, TrustShape.HULL)
-    with pytest.raises(FlowsheetOptimizationError, match=r"infeasible .*raise trust_margin, use "
-                                                         r"trust_region = \"box\""):
+    with pytest.raises(FlowsheetOptimizationError, match=r"infeasible .*raise trust_margin, use a wider "
+                                                         r"shape \(\"hull\" < \"ellipsoid\" < \"box\"\)"):
         optimize_flowsheet(config.flowsheet, args[0], specs, *args[1:], input_boxes=hull)
 
 
