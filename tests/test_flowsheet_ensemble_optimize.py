@@ -82,6 +82,35 @@ def test_identical_members_give_the_nominal_optimum(trained):
 
 
 @pytest.mark.component
+def test_a_member_the_march_fails_on_starts_at_its_simulation(trained, monkeypatch, caplog):
+    """Member 1's march fails: its copy starts at predict's simulation and the ensemble
+    reaches the optimum of a run whose marches all converge."""
+    import logging
+
+    from idaes.core.util.exceptions import InitializationError
+
+    from idaes_hybrid.optimize import flowsheet_ensemble
+    from idaes_hybrid.optimize.flowsheet_ensemble import optimize_flowsheet_ensemble
+
+    _, config, specs = trained
+    opt, args = _problem(config)
+    plain = optimize_flowsheet_ensemble(config.flowsheet, args[0], [specs, specs], *args[1:])
+    march = flowsheet_ensemble.initialize_flowsheet
+
+    def fail_member_1(blk, net=None):
+        if "member[1]" in blk.name:
+            raise InitializationError(f"{blk.name}.fs: the march did not converge")
+        return march(blk, net)
+
+    monkeypatch.setattr(flowsheet_ensemble, "initialize_flowsheet", fail_member_1)
+    with caplog.at_level(logging.INFO, logger="idaes.idaes_hybrid"):
+        ens = optimize_flowsheet_ensemble(config.flowsheet, args[0], [specs, specs], *args[1:])
+    assert "member 1 started at its simulation" in caplog.text
+    assert ens.objective == pytest.approx(plain.objective, rel=1e-6)
+    np.testing.assert_allclose(ens.profiles["F"], plain.profiles["F"], atol=1e-4)
+
+
+@pytest.mark.component
 def test_members_objectives_match_their_simulations_and_worst_case_bounds_them(trained):
     """Two members that disagree: each member's objective at the ensemble optimum equals its
     own simulation of those profiles; the expected optimum minimizes the mean, the

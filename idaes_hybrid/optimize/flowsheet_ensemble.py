@@ -32,8 +32,6 @@ import pyomo.environ as pyo
 import idaes.logger as idaeslog
 from idaes.core.util.exceptions import InitializationError
 
-from idaes_hybrid.model.experiment import DataError
-
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.model.trust_region import InputBox
 from idaes_hybrid.nn.formulations import Formulation
@@ -41,9 +39,9 @@ from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.optimize.flowsheet import (
     Control, FlowsheetOptimizationError, FlowsheetOptimizationResult, add_controls, add_trust_region,
     add_user_constraints, call_user, control_profiles, solve_controls, starting_run)
-from idaes_hybrid.solve.values import copy_block_values, restore_values, unfixed_values
+from idaes_hybrid.solve.values import restore_values, unfixed_values
 from idaes_hybrid.training.flowsheet_problem import add_networks, initialize_flowsheet, simulate_flowsheet
-from idaes_hybrid.training.simulation import PredictionError
+from idaes_hybrid.training.warm_start import start_at_simulation
 
 _log = idaeslog.getLogger(__name__)
 
@@ -81,27 +79,26 @@ def _member_blocks(m: pyo.ConcreteModel, hf: HybridFlowsheet, exp: FlowsheetExpe
         try:
             initialize_flowsheet(blk, member_nets)
         except InitializationError as err:  # simulated as predict does, else Ipopt starts from the partial march
-            _member_simulated(hf, exp, specs, (nfe, ncp), (blk, member_nets), k, err)
+            _member_simulated(hf, exp, (nfe, ncp), (blk, member_nets), k, err)
         blocks.append(blk)
         nets.append(member_nets)
     return blocks, nets
 
 
-def _member_simulated(hf: HybridFlowsheet, exp: FlowsheetExperiment, specs: Mapping[str, NetworkSpec],
-                      grid: tuple[int, int], copy: tuple[pyo.Block, list], k: int, err: Exception) -> None:
+def _member_simulated(hf: HybridFlowsheet, exp: FlowsheetExperiment, grid: tuple[int, int],
+                      copy: tuple[pyo.Block, list], k: int, err: Exception) -> None:
     """Member ``k``'s march failed (``err``): start its copy (experiment block and networks)
-    at ``predict``'s simulation of the experiment on the ``(nfe, ncp)`` grid (one square
-    solve, bounds lifted if needed), or warn that Ipopt starts from the partial march."""
+    at ``predict``'s simulation on the ``(nfe, ncp)`` grid
+    (:func:`~idaes_hybrid.training.warm_start.start_at_simulation`), the networks' outputs
+    at their values there; or warn that Ipopt starts from the partial march."""
     blk, nets = copy
-    try:
-        sim = simulate_flowsheet(hf, exp, hf.specs_by_term(specs), *grid)
-    except (PredictionError, InitializationError, DataError) as sim_err:
+    sim_err = start_at_simulation(lambda e, specs: simulate_flowsheet(hf, e, specs, *grid), exp, nets, blk)
+    if sim_err is not None:
         _log.warning(f"ensemble optimization: member {k} not marched ({err}) nor simulated ({sim_err}): "
                      "its copy starts from the partial march")
         return
-    copy_block_values(sim.model.experiment[exp.name], blk)
     for net in nets:
-        net.initialize_points(outputs=False)
+        net.initialize_points(outputs=True)
     _log.info(f"ensemble optimization: member {k} started at its simulation (the march did not converge)")
 
 

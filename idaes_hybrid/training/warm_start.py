@@ -27,7 +27,7 @@ import idaes.logger as idaeslog
 from idaes.core.util.exceptions import InitializationError
 
 from idaes_hybrid.nn.network import NetworkConfigError, NetworkSpec
-from idaes_hybrid.solve.values import named_values, set_named_values
+from idaes_hybrid.solve.values import copy_block_values, set_named_values
 from idaes_hybrid.model.experiment import DataError
 from idaes_hybrid.training.flowsheet_problem import (
     initialize_flowsheet, io_arrays, march_outputs_held, networks)
@@ -138,17 +138,27 @@ def warm_start_stage(m: pyo.Block, train_exps, starts: Mapping[str, Mapping[str,
             "warm_start": StageReport(StageStatus.MARCHED, time.perf_counter() - tick)}, profiles
 
 
-def _simulated_start(m: pyo.Block, exp, nets, simulate) -> bool:
-    """Whether ``simulate`` solved ``exp`` with the networks ``nets``; its values are then set
-    in ``m``'s block of ``exp`` (the march failed there)."""
-    if simulate is None:
-        return False
+def start_at_simulation(simulate: Callable[[Any, dict], Any], exp, nets, blk: pyo.Block) -> Exception | None:
+    """Set ``blk`` (an experiment block of ``exp`` whose march failed) to ``simulate(exp,
+    {term: NetworkSpec})`` with the networks ``nets``: ``predict``'s simulation, one square
+    solve, bounds lifted if needed (a :class:`~idaes_hybrid.training.simulation.Simulation`).
+    Returns ``None``, or the error if the simulation failed too (``blk`` then unchanged)."""
     try:
         sim = simulate(exp, {net.local_name: net.to_spec() for net in nets})
     except (PredictionError, InitializationError, DataError) as err:
+        return err
+    copy_block_values(sim.model.experiment[exp.name], blk)
+    return None
+
+
+def _simulated_start(m: pyo.Block, exp, nets, simulate) -> bool:
+    """Whether ``simulate`` solved ``exp`` (see :func:`start_at_simulation`); its values are
+    then set in ``m``'s block of ``exp``."""
+    if simulate is None:
+        return False
+    if err := start_at_simulation(simulate, exp, nets, m.experiment[exp.name]):
         _log.debug(f"warm start: {exp.name!r} not simulated either ({err})")
         return False
-    set_named_values(m.experiment[exp.name], named_values(sim.model.experiment[exp.name]))
     _log.info(f"warm start: {exp.name!r} started at its simulation with the saved networks "
               "(the march did not converge)")
     return True
