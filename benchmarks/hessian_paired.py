@@ -11,7 +11,8 @@ many pairs differ by more than 1.25x either way.
 
 Run: ``python -m benchmarks.hessian_paired [--work DIR]`` (about 20 s per fit, 72 fits;
 a run resumes from ``DIR/results.jsonl``); results in
-``benchmarks/results/hessian_paired.md`` and ``.json``.
+``benchmarks/results/hessian_paired.md`` and ``.json``. Other laws and seeds:
+``--kinetics tessier,moser --seeds 4,5,6 --name hessian_paired_fresh``.
 """
 
 from __future__ import annotations
@@ -58,12 +59,12 @@ def train(config: Path, out: Path) -> dict:
             "iterations": stage["iterations"], "train_s": stage["wall_time_s"], "used": stage.get("hessian")}
 
 
-def run(work: Path) -> list[dict]:
+def run(work: Path, kinetics: Sequence[str] = KINETICS, seeds: Sequence[int] = SEEDS) -> list[dict]:
     """Every fit (resuming from ``work/results.jsonl``); the records in file order."""
     log = work / "results.jsonl"
     rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     done = {(r["kin"], r["dseed"], r["noise"], r["nseed"], r["hess"]) for r in rows}
-    for kin, dseed in itertools.product(KINETICS, SEEDS):
+    for kin, dseed in itertools.product(kinetics, seeds):
         folder = work / f"{kin}_s{dseed}"
         configs = noise_data.write_data_set(folder, kin, dseed)
         for noise, nseed, hess in itertools.product(("with", "without"), NETWORK_SEEDS, MODES):
@@ -130,12 +131,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--work", type=Path, help="data, runs and results.jsonl (resumed); default: a temporary folder")
     p.add_argument("--note", default="", help="a line on the run (machine, load) for the table's head")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--kinetics", default=",".join(KINETICS),
+                   help=f"comma-separated laws of benchmarks.noise_data (default {','.join(KINETICS)})")
+    p.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="comma-separated data seeds")
+    p.add_argument("--name", default="hessian_paired", help="results file stem")
     args = p.parse_args(argv)
+    kinetics = args.kinetics.split(",")
+    unknown = sorted(set(kinetics) - set(noise_data.KINETICS))
+    if unknown:
+        p.error(f"--kinetics: unknown {unknown}; known: {sorted(noise_data.KINETICS)}")
     with tempfile.TemporaryDirectory() as tmp:
-        rows = run(args.work or Path(tmp))
+        rows = run(args.work or Path(tmp), kinetics, [int(x) for x in args.seeds.split(",")])
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "hessian_paired.json").write_text(json.dumps({"summary": summary(rows), "rows": rows}, indent=1))
-    (args.out / "hessian_paired.md").write_text(render(rows, args.note))
+    (args.out / f"{args.name}.json").write_text(json.dumps({"summary": summary(rows), "rows": rows}, indent=1))
+    (args.out / f"{args.name}.md").write_text(render(rows, args.note))
     print(render(rows, args.note))
     return 0
 
