@@ -366,3 +366,30 @@ def test_without_a_prior_states_no_measurement_sees_are_named(caplog):
     with caplog.at_level("WARNING"):
         assert warn_unseen_states(["cA", "cB", "cC", "T"], data) == ["cB", "cC"]
     assert "no measurement in the window of cB, cC" in caplog.text
+
+
+@pytest.mark.unit
+def test_noise_levels_given_then_the_trainings_then_estimated():
+    """A running batch's few samples include its trend: without a given ``noise_sd`` the
+    estimate weights a variable by the noise level the model was trained with (the saved
+    model's ``metrics.noise_sd``), and only without one by an estimate from the window."""
+    from types import SimpleNamespace
+
+    from idaes_hybrid.twin.estimate import measurement_noise
+    from idaes_hybrid.twin.unit_estimate import trained_noise_sd
+
+    t = np.arange(0.0, 21.0)
+    past = pd.DataFrame({"X": 0.2 * np.exp(0.1 * t), "S": 6.0 - 0.2 * t}, index=pd.Index(t, name="time"))
+    exp = Experiment(name="running", initial={"X": 0.2, "P": 0.0, "S": 6.0, "V": 1.1},
+                     inputs={"F": F, "Sf": SF}, horizon=HORIZON, measurements=past,
+                     noise_sd={"S": 0.4})
+    trained = {"X": 0.05, "S": 0.3}
+    noise = measurement_noise(exp, past, EstimationSettings(trained_noise_sd=trained))
+    assert noise == {"X": 0.05, "S": 0.4}  # X from the training, S given by the experiment
+    assert measurement_noise(exp, past, EstimationSettings(noise_sd={"X": 0.07}))["X"] == 0.07
+    assert measurement_noise(exp, past, EstimationSettings())["X"] != 0.05  # estimated instead
+    saved = SimpleNamespace(metrics={"noise_sd": {"X": {"sd": 0.043, "source": "estimated"},
+                                                  "S": {"sd": 0.29, "source": "given"},
+                                                  "V": {"sd": None}}})
+    assert trained_noise_sd(saved) == {"X": 0.043, "S": 0.29}
+    assert trained_noise_sd(SimpleNamespace(metrics=None)) == {}

@@ -112,7 +112,12 @@ class EstimationSettings:
         Arrival-cost standard deviations are ``prior_rel_sd * max(|mean|, prior_floor)``.
     noise_sd : dict or None
         Measurement noise sd per variable; default the experiment's ``noise_sd``,
-        else the spread of its data up to ``t_now``.
+        else ``trained_noise_sd``, else estimated from its data up to ``t_now``.
+    trained_noise_sd : dict or None
+        Noise sd per variable the model was trained with (a saved one-unit model's
+        ``metrics.noise_sd``, given or estimated at training, filled in by
+        :func:`~idaes_hybrid.twin.unit_estimate.estimate_and_forecast`): a running batch's
+        few samples give a poor noise estimate (their spread includes the trend).
     element_length : float or None
         Length of a finite element of the window and forecast grids; default the
         saved model's (experiment horizon / nfe).
@@ -126,6 +131,7 @@ class EstimationSettings:
     prior_rel_sd: float | dict[str, float] = _DEFAULT_REL_SD
     prior_floor: float = 1e-2
     noise_sd: dict[str, float] | None = None
+    trained_noise_sd: dict[str, float] | None = None
     element_length: float | None = None
     solver_options: dict = field(default_factory=lambda: {"tol": 1e-8, "max_iter": 500})
     unit_config: dict = field(default_factory=dict)
@@ -303,9 +309,16 @@ def warn_unseen_states(names: Sequence[str], data: pd.DataFrame) -> list[str]:
 def measurement_noise(experiment: Measured, past: pd.DataFrame,
                       settings: EstimationSettings) -> dict[str, float]:
     """Noise sd per variable measured in ``past``: ``settings.noise_sd``, else the
-    experiment's ``noise_sd``, else estimated from ``past`` as training does (a warning)."""
+    experiment's ``noise_sd``, else the training's (``settings.trained_noise_sd``, logged),
+    else estimated from ``past`` as training does (a warning)."""
     names = [str(c) for c in past.columns if past[c].notna().any()]
     given = {**(experiment.noise_sd or {}), **(settings.noise_sd or {})}
+    for name in names:
+        trained = (settings.trained_noise_sd or {}).get(name)
+        if name not in given and trained is not None and math.isfinite(trained) and trained > 0:
+            given[name] = float(trained)
+            _log.info(f"noise_sd.{name}: not given; weighting {name} by the training's noise level: "
+                      f"sd {given[name]:.4g}")
     missing = [n for n in names if n not in given]
     levels = noise_levels([dataclasses.replace(experiment, name="past", measurements=past,
                                                noise_sd=None)]) if missing else {}

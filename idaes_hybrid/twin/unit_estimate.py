@@ -10,6 +10,8 @@ default).
 
 from __future__ import annotations
 
+import dataclasses
+
 from idaes_hybrid.model.unit_flowsheet import term_name, unit_experiment, unit_flowsheet
 from idaes_hybrid.output.saved import SavedModel
 from idaes_hybrid.training.experiment import Experiment
@@ -59,6 +61,8 @@ def estimate_and_forecast(saved: SavedModel, experiment: Experiment, t_now: floa
         The forecast (or the open-loop prior) simulation failed.
     """
     settings = settings or EstimationSettings()
+    if settings.trained_noise_sd is None:
+        settings = dataclasses.replace(settings, trained_noise_sd=trained_noise_sd(saved))
     check_experiments(saved, [experiment], "experiment")
     definition, disc = saved.definition, saved.discretization
     hf = unit_flowsheet(definition, saved.physics, saved.network_inputs, settings.unit_config)
@@ -66,3 +70,15 @@ def estimate_and_forecast(saved: SavedModel, experiment: Experiment, t_now: floa
                               unit_experiment(experiment, definition), t_now, window, horizon_end,
                               nfe=disc.nfe, ncp=disc.ncp, settings=settings,
                               arrival_cost=arrival_cost, tee=tee)
+
+
+def trained_noise_sd(saved: SavedModel) -> dict[str, float]:
+    """The noise sd per variable ``saved`` was trained with (its ``metrics.noise_sd``: given
+    or estimated at training); empty for a model saved without them."""
+    levels = (saved.metrics or {}).get("noise_sd") or {}
+    out = {}
+    for name, level in levels.items():
+        sd = level.get("sd") if isinstance(level, dict) else level
+        if isinstance(sd, (int, float)) and sd > 0:
+            out[str(name)] = float(sd)
+    return out
