@@ -393,3 +393,22 @@ def test_noise_levels_given_then_the_trainings_then_estimated():
                                                   "V": {"sd": None}}})
     assert trained_noise_sd(saved) == {"X": 0.043, "S": 0.29}
     assert trained_noise_sd(SimpleNamespace(metrics=None)) == {}
+
+
+@pytest.mark.unit
+def test_an_update_that_predicts_validation_worse_is_warned_about(caplog):
+    """A fed-batch review case: the update (saved networks as the start and the prior) ended
+    at validation X 0.342 against the saved model's 0.067, with no warning."""
+    import logging
+
+    from idaes_hybrid.twin.common import WORSE_FACTOR, warn_if_validation_worse
+
+    log = logging.getLogger("test.update")
+    before = {"X": 0.067, "S": 0.388, "V": 0.0157, "P": 0.0}
+    with caplog.at_level("WARNING", logger="test.update"):
+        named = warn_if_validation_worse(before, {"X": 0.342, "S": 0.40, "V": 0.0157, "P": 0.1}, log)
+    assert named == ["X"]  # S within the factor, P had no error to grow from
+    assert "X 0.067 -> 0.342" in caplog.text and "idaes-hybrid train" in caplog.text
+    caplog.clear()
+    assert warn_if_validation_worse(before, {"X": 0.067 * WORSE_FACTOR, "S": float("nan")}, log) == []
+    assert not caplog.records

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from idaes_hybrid.output.saved import SavedModel
 from idaes_hybrid.training.experiment import Experiment
@@ -52,3 +53,25 @@ def simulated_rmse(saved: SavedModel, spec, experiment: Experiment, solver_optio
     """RMSE per measured variable of ``experiment`` simulated with ``spec`` from its initial state."""
     traj = simulate(saved.hybrid_model(unit_config, solver_options).replace(spec=spec), experiment)
     return rmse(traj.model.experiment[experiment.name], experiment)
+
+
+#: An update whose pooled validation RMSE of some variable grows by more than this factor
+#: is warned about (:func:`warn_if_validation_worse`).
+WORSE_FACTOR = 1.25
+
+
+def warn_if_validation_worse(before: Mapping[str, float], after: Mapping[str, float],
+                             log: logging.Logger, factor: float = WORSE_FACTOR) -> list[str]:
+    """Warn when the updated networks predict the validation experiments worse than the
+    saved ones: some variable's pooled RMSE grew by more than ``factor``. Returns the
+    variables named (none: no warning)."""
+    worse = sorted(n for n, b in before.items()
+                   if math.isfinite(b) and b > 0 and math.isfinite(after.get(n, math.nan))
+                   and after[n] > factor * b)
+    if worse:
+        changes = ", ".join(f"{n} {before[n]:.4g} -> {after[n]:.4g}" for n in worse)
+        log.warning(f"update: the updated model predicts the validation experiments worse than the "
+                    f"saved one ({changes}); the update started from the saved networks and can end "
+                    "at another local optimum than a training on all batches: compare with "
+                    "`idaes-hybrid train` on the original and the new batches before deploying it")
+    return worse

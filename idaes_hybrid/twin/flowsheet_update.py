@@ -23,6 +23,7 @@ from idaes_hybrid.training.flowsheet_problem import flowsheet_rmse, simulate_flo
 from idaes_hybrid.training.flowsheet_train import train_flowsheet
 from idaes_hybrid.training.predict import PredictionError, pooled_rmse
 from idaes_hybrid.training.train import TrainingResult, TrainingSettings
+from idaes_hybrid.twin.common import warn_if_validation_worse
 
 _log = idaeslog.getLogger(__name__)
 
@@ -114,4 +115,6 @@ def update_flowsheet(hf: HybridFlowsheet, saved: Mapping[str, NetworkSpec],
     result = train_flowsheet(hf, experiments, dict(saved), nfe, ncp, settings, tee, warm=True,
                              anchor=anchor)
     after = simulated_rmse(hf, shown, result.specs, nfe, ncp, options)
+    validation = split_by_role(shown)[1]
+    warn_if_validation_worse(pooled_rmse(before, validation), pooled_rmse(after, validation), _log)
     return FlowsheetUpdateResult(result, before, after, shown)

@@ -25,7 +25,8 @@ from idaes_hybrid.training.predict import pooled_rmse
 from idaes_hybrid.training.train import TrainingResult, TrainingSettings
 from idaes_hybrid.training.unit_train import train
 from idaes_hybrid.training.warm_start import WarmStart
-from idaes_hybrid.twin.common import TwinRequestError, check_experiments, simulated_rmse
+from idaes_hybrid.twin.common import (
+    TwinRequestError, check_experiments, simulated_rmse, warn_if_validation_worse)
 
 _log = idaeslog.getLogger(__name__)
 
@@ -203,4 +204,5 @@ def update_model(saved: SavedModel, new_experiments: Sequence[Experiment],
     for name in sorted(out.validation_before):
         _log.info(f"update: validation RMSE of {name}: {out.validation_before[name]:.4g} -> "
                   f"{out.validation_after.get(name, float('nan')):.4g}")
+    warn_if_validation_worse(out.validation_before, out.validation_after, _log)
     return out
