@@ -109,8 +109,6 @@ BAD_TRAIN = {
                        "no 'time' column"),
     "no measured column": (dict(b1="csv:time\n0\n1\n"), "experiments[0] ('b1').measurements",
                            "no measured values"),
-    "non-increasing times": (dict(b1="csv:time,X\n0,1\n5,2\n5,3\n"),
-                             "experiments[0] ('b1').measurements", "times must increase"),
     "negative time": (dict(val="csv:time,X\n-1,1\n5,2\n"), "experiments[1] ('val').measurements",
                       "is negative"),
     "NaN initial condition": (dict(x0="nan"), "experiments[0] ('b1').initial.X", "not a finite"),

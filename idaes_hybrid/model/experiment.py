@@ -297,7 +297,7 @@ class Experiment(Measured):
                     if unknown[0] == "time" else "")
             raise DataError(f"{where}: column {unknown[0]!r} is not a state of the model; "
                             f"valid names: {_valid(states)}{hint}")
-        check_measurements(data, horizon, where)
+        check_measurements(data, horizon, where, increasing=False)  # any order, replicates kept
         values = data.to_numpy(dtype=float)
         if not np.any(~np.isnan(values)):
             raise DataError(f"{where}: no measured values (all cells missing)")

@@ -83,7 +83,7 @@ def _start_from_data(m: pyo.Block, hf: HybridFlowsheet, experiments: Sequence[Fl
         blk = m.experiment[exp.name]
         for name in exp.measured_variables:
             ref = hf.var(blk, name, f"experiments[{exp.name!r}].measurements.{name}")
-            s = exp.measurements[name].dropna()
+            s = exp.measurements[name].dropna().sort_index(kind="stable")  # files in any order
             for t in blk.fs.time:
                 var = ref[t]
                 if var.fixed:
