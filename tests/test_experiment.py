@@ -424,3 +424,20 @@ def test_rows_in_any_order_and_replicate_samples_are_accepted(tmp_path):
     _write(tmp_path / "b2.csv", "time,X\n" + "\n".join(sorted(rows, key=lambda r: float(r.split(",")[0]))) + "\n")
     ordered = Experiment.from_dict(_entry(noise_sd=None), tmp_path, 1)
     assert noise_levels([shuffled])["X"]["sd"] == pytest.approx(noise_levels([ordered])["X"]["sd"], rel=1e-12)
+
+
+@pytest.mark.unit
+def test_a_step_after_the_horizon_is_warned_about(caplog):
+    """A step profile ending ``[40, 0.5]`` in a 36 h batch (a review case) trained without a
+    word: the step is never reached. Now a warning names it; steps inside stay silent."""
+    from idaes_hybrid.model.inputs import parse_input
+
+    with caplog.at_level("WARNING"):
+        parse_input([[0.0, 0.03], [20.0, 0.05], [40.0, 0.5]], "experiments[1] ('b2').inputs.F").check(
+            36.0, "experiments[1] ('b2').inputs.F")
+    assert "experiments[1] ('b2').inputs.F: the step at t=40 is after the end of the experiment (36)" \
+        in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        parse_input([[0.0, 0.03], [36.0, 0.05]], "F").check(36.0, "F")
+    assert not caplog.records

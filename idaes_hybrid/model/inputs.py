@@ -10,7 +10,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
+import idaes.logger as idaeslog
+
 from idaes_hybrid.model.experiment import DataError, data_path, read_measurements
+
+_log = idaeslog.getLogger(__name__)
 
 
 class Interpolation(str, enum.Enum):
@@ -88,6 +92,11 @@ class InputProfile:
         if self.interpolation is Interpolation.LINEAR and t[-1] < horizon * (1 - 1e-12):
             raise DataError(f"{field}: the series ends at t={t[-1]:g}, before the horizon "
                             f"({horizon:g}); it does not cover the horizon")
+        late = t[t >= horizon * (1 + 1e-12)]
+        if self.interpolation is Interpolation.STEP and late.size:
+            _log.warning(f"{field}: the step at t={late[0]:g} is after the end of the "
+                         f"experiment ({horizon:g}) and has no effect; is the horizon or the step "
+                         "time mistyped?")
 
 
 def parse_input(value: Any, field: str, base_dir: str | Path = ".") -> InputProfile:
