@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import difflib
 import enum
 import math
 from typing import Any, Iterable, Mapping
@@ -31,7 +32,9 @@ def reject_unknown(table: Mapping[str, Any], known: Iterable[str], prefix: str,
     known = list(known)
     for key in table:
         if key not in known:
-            hint = f" (set it in {hints[key]})" if hints and key in hints else ""
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.75)
+            hint = (f" (set it in {hints[key]})" if hints and key in hints else
+                    f"; did you mean {close[0]!r}?" if close else "")
             where = f"{prefix}.{key}" if prefix else key
             raise ConfigError(f"{where}: unknown key{hint}; valid keys: {valid_names(known)}")
 
