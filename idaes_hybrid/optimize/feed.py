@@ -478,7 +478,7 @@ def optimize_feed(model: HybridModel, request: FeedRequest, *,
         profile=FeedProfile(tuple(res.segment_times), tuple(res.profiles[FEED])),
         trajectories=feed_trajectories(res.model.experiment[problem.scenario.name], hf, definition),
         product_mass=-float(pyo.value(res.model.user_objective)), status=SolveStatus(res.status),
-        iterations=res.iterations, wall_time_s=wall, kinetics=kinetics)
+        iterations=res.iterations, wall_time_s=wall, kinetics=kinetics, solver=res.solver)
     _log.info(f"feed optimization ({kinetics.value}): product {out.product_mass:.5g} g, "
               f"{res.status} after {res.iterations} iterations in {wall:.1f} s")
     return out

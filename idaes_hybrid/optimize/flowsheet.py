@@ -95,6 +95,8 @@ class FlowsheetOptimizationResult:
     iterations: int | None
     wall_time_s: float
     model: pyo.Block = field(repr=False)
+    #: The solver path that solved it (``SolveResult.solver_name``).
+    solver: str = ""
 
     def inputs(self) -> dict[str, InputProfile]:
         """The optimal profiles as experiment inputs (to evaluate them elsewhere)."""
@@ -338,7 +340,7 @@ def optimize_flowsheet(
     value = float(pyo.value(m.user_objective)) if pull else res.objective  # without the pull
     _log.info(f"optimization of {exp.name!r}: objective {value:.6g} in {res.iterations} iterations")
     return FlowsheetOptimizationResult(res.status.value, value, bounds, profiles,
-                                       res.iterations, res.wall_time_s, m)
+                                       res.iterations, res.wall_time_s, m, res.solver_name)
 
 
 #: Ipopt's ``acceptable_tol`` of optimization solves unless the ``[solver]`` table sets it.
