@@ -193,4 +193,5 @@ def optimize_flowsheet_ensemble(
     _log.info(f"ensemble optimization of {exp.name!r} ({mode.value}, {len(blocks)} members): "
               f"objective {combined:.6g} in {res.iterations} iterations")
     return FlowsheetEnsembleResult(res.status.value, combined, bounds, profiles, res.iterations,
-                                   res.wall_time_s, m, mode, values)
+                                   res.wall_time_s, m, solver=res.solver_name, mode=mode,
+                                   member_objectives=values)
