@@ -474,3 +474,19 @@ def test_missing_inputs_and_the_message_that_names_them():
         "experiments['b']: the flowsheet keeps 4 degrees of freedom (x); likely cause: no value for "
         "input 'Q' (given by 'a'), 'T' (given by 'c'); fix every input")
     assert with_missing_inputs("experiments['b']: other", exps) == "experiments['b']: other"
+
+
+@pytest.mark.unit
+def test_a_build_function_that_raises_is_bad_input_naming_flowsheet_build(tmp_path, capsys):
+    """An Arc to a unit the build function never made (a review case) was an "internal error"
+    with exit 1; it is the user's code: exit 2 and one line naming ``flowsheet.build``."""
+    path = _copy_case(tmp_path, lambda s: s.replace('build = "model.py:build_learned"',
+                                                     'build = "bad_build.py:build_bad"', 1))
+    (tmp_path / "bad_build.py").write_text(
+        "from model import build_learned\n\n\ndef build_bad(fs):\n    build_learned(fs)\n"
+        "    return fs.r3  # no such unit\n")
+    code = main(["train", str(path), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "error: flowsheet.build: build_bad(fs) raised AttributeError:" in err and "'r3'" in err
+    assert "internal error" not in err and not (tmp_path / "out").exists()

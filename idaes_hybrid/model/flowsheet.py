@@ -35,6 +35,24 @@ from idaes_hybrid.model.discretization import make_time_discretization_consisten
 _log = idaeslog.getLogger(__name__)
 
 
+class BuildFunctionError(paths.PathError):
+    """The user's flowsheet build function raised (an Arc to a unit it never made, a
+    misspelt package); the message names ``flowsheet.build``. Bad input."""
+
+
+def call_build(build: Callable, fs: pyo.Block, field: str = "flowsheet.build") -> None:
+    """``build(fs)``; an exception it raises becomes a :class:`BuildFunctionError` naming
+    ``field`` (a mistake in the user's code, not in the package)."""
+    try:
+        build(fs)
+    except BuildFunctionError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any mistake in the user's build function, named
+        name = getattr(build, "__name__", "the build function")
+        raise BuildFunctionError(f"{field}: {name}(fs) raised {type(err).__name__}: "
+                                 f"{' '.join(str(err).split())}") from err
+
+
 class InitialState(str, enum.Enum):
     """How an experiment starts when it does not list initial values."""
 
@@ -181,7 +199,7 @@ class HybridFlowsheet:
             raise DataError(f"experiments[{exp.name!r}].horizon: must be > 0, got {exp.horizon!r}")
         blk.fs = FlowsheetBlock(dynamic=True, time_set=[0.0, *exp.step_times(), horizon],
                                 time_units=self.time_units)
-        (self.simulation_build if fixed_weights and self.simulation_build else self.build)(blk.fs)
+        call_build(self.simulation_build if fixed_weights and self.simulation_build else self.build, blk.fs)
         pyo.TransformationFactory("network.expand_arcs").apply_to(blk)
         fixed = _fixed_at_all_times(blk.fs)
         pyo.TransformationFactory("dae.collocation").apply_to(
@@ -233,7 +251,7 @@ class HybridFlowsheet:
         if self._shapes is None or self._shapes[0] != key:
             m = pyo.ConcreteModel()
             m.fs = FlowsheetBlock(dynamic=True, time_set=[0.0, 1.0], time_units=self.time_units)
-            self.build(m.fs)
+            call_build(self.build, m.fs)
             self._shapes = (key, {t.name: (t.n_inputs_of(m), t.n_outputs_of(m)) for t in self.terms})
         return dict(self._shapes[1])
 
