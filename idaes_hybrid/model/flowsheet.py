@@ -30,6 +30,7 @@ from idaes_hybrid.model import paths
 from idaes_hybrid.model.experiment import DataError, Measured, Role
 from idaes_hybrid.model.inputs import parse_input
 from idaes_hybrid.model.terms import Series, Term
+from idaes_hybrid.model.user_module import call_user_function
 from idaes_hybrid.model.discretization import make_time_discretization_consistent
 
 _log = idaeslog.getLogger(__name__)
@@ -43,14 +44,7 @@ class BuildFunctionError(paths.PathError):
 def call_build(build: Callable, fs: pyo.Block, field: str = "flowsheet.build") -> None:
     """``build(fs)``; an exception it raises becomes a :class:`BuildFunctionError` naming
     ``field`` (a mistake in the user's code, not in the package)."""
-    try:
-        build(fs)
-    except BuildFunctionError:
-        raise
-    except Exception as err:  # noqa: BLE001 - any mistake in the user's build function, named
-        name = getattr(build, "__name__", "the build function")
-        raise BuildFunctionError(f"{field}: {name}(fs) raised {type(err).__name__}: "
-                                 f"{' '.join(str(err).split())}") from err
+    call_user_function(build, fs, field, "fs", BuildFunctionError)
 
 
 class InitialState(str, enum.Enum):

@@ -149,3 +149,18 @@ def hide_other_neighbours(folder: Path) -> dict:
         if loaded is not None and (origin is None or Path(origin).resolve().parent != folder):
             hidden[stem] = sys.modules.pop(stem)
     return hidden
+
+
+def call_user_function(function: Callable, argument: Any, field: str, argument_name: str,
+                       error: type[Exception]) -> Any:
+    """``function(argument)``; an exception it raises becomes ``error`` naming ``field``:
+    ``"{field}: {name}({argument_name}) raised {type}: {message}"`` (a mistake in the user's
+    code, not in the package). An ``error`` it raises itself passes unchanged."""
+    try:
+        return function(argument)
+    except error:
+        raise
+    except Exception as err:  # noqa: BLE001 - any mistake in the user's code, named
+        name = getattr(function, "__name__", "the function")
+        raise error(f"{field}: {name}({argument_name}) raised {type(err).__name__}: "
+                    f"{' '.join(str(err).split())}") from err

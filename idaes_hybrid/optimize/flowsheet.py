@@ -24,6 +24,7 @@ import idaes.logger as idaeslog
 from idaes_hybrid.model.trust_region import InputBox, add_input_box_constraints
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.model.inputs import InputProfile
+from idaes_hybrid.model.user_module import call_user_function
 from idaes_hybrid.nn.network import NetworkSpec
 from idaes_hybrid.solve.feasible_iterates import FEASIBLE_VIOLATION
 from idaes_hybrid.solve.last_point import last_point_summary
@@ -50,12 +51,7 @@ class UserFunctionError(FlowsheetOptimizationError, ValueError):
 def call_user(function: Callable, blk: pyo.Block, field: str):
     """``function(blk)``; an exception it raises becomes a :class:`UserFunctionError`
     naming ``field`` (``optimization.objective`` or ``optimization.constraints``)."""
-    try:
-        return function(blk)
-    except Exception as err:  # noqa: BLE001 - any mistake in the user's code, named
-        name = getattr(function, "__name__", "the function")
-        raise UserFunctionError(f"{field}: {name}(blk) raised {type(err).__name__}: "
-                                f"{' '.join(str(err).split())}") from err
+    return call_user_function(function, blk, field, "blk", UserFunctionError)
 
 
 @dataclass(frozen=True)
