@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from idaes_hybrid.cli.app import main
@@ -51,6 +52,69 @@ def test_update_learns_a_new_batch_and_keeps_the_validation_error(tmp_path):
     assert (tmp_path / "A" / "model" / "flowsheet_model.json").is_file()
     assert main(["update", str(tmp_path / "A" / "model"), str(new), "--out", str(tmp_path / "A"),
                  "--quiet"]) == 2
+
+
+@pytest.mark.integration
+def test_update_with_every_original_batch_trains_from_the_data(tmp_path):
+    """The saved model records its training batches' fingerprints; an update whose config
+    lists them all (t2, t3, unchanged) beside a new one (t1) trains from the data: the same
+    networks as ``idaes-hybrid train`` of that config. A flowsheet review case (two CSTRs, a
+    hotter new batch) cycled 200 exact iterations from the saved networks and was stopped at
+    549 s where a training of all batches took 60 s."""
+    shutil.copy(CASE / "hybrid_flowsheet.py", tmp_path / "hybrid_flowsheet.py")
+    shutil.copytree(CASE / "data", tmp_path / "data")
+    first, every = _split_config(tmp_path, ["t2", "t3"]), _split_config(tmp_path, ["t2", "t3", "t1"])
+    assert main(["train", str(first), "--out", str(tmp_path / "A"), "--quiet"]) == 0
+    saved = json.loads((tmp_path / "A" / "model" / "flowsheet_model.json").read_text())
+    assert [e["name"] for e in saved["training_data"]["experiments"]] == ["t2", "t3"]  # not val
+    assert main(["update", str(tmp_path / "A" / "model"), str(every), "--out", str(tmp_path / "B"),
+                 "--quiet"]) == 0
+    assert main(["train", str(every), "--out", str(tmp_path / "C"), "--quiet"]) == 0
+    metrics = json.loads((tmp_path / "B" / "metrics.json").read_text())
+    fresh = json.loads((tmp_path / "C" / "metrics.json").read_text())
+    up = metrics["update"]
+    assert up["start"] == "data" and up["parent"]["anchor"] is False
+    assert metrics["stages"]["smoother"]["status"] == "optimal"
+    assert metrics["objective"] == pytest.approx(fresh["objective"], rel=1e-8)
+    updated = json.loads((tmp_path / "B" / "model" / "flowsheet_model.json").read_text())["networks"]
+    reference = json.loads((tmp_path / "C" / "model" / "flowsheet_model.json").read_text())["networks"]
+    for term in reference:
+        for mine, theirs in zip(updated[term]["weights"], reference[term]["weights"]):
+            assert np.asarray(mine) == pytest.approx(np.asarray(theirs), rel=1e-6, abs=1e-9)
+    for name, value in fresh["validation"]["rmse"].items():
+        assert up["validation_after"][name] == pytest.approx(value, rel=1e-4, abs=1e-9)
+    # t3 renamed: an original batch is missing, so the update starts from the saved networks
+    edited = tmp_path / "config_renamed.toml"
+    edited.write_text(every.read_text().replace('name = "t3"', 'name = "t3b"'))
+    assert main(["update", str(tmp_path / "A" / "model"), str(edited), "--out", str(tmp_path / "D"),
+                 "--quiet"]) == 0
+    assert json.loads((tmp_path / "D" / "metrics.json").read_text())["update"]["start"] == "saved"
+
+
+@pytest.mark.unit
+def test_the_start_is_data_only_when_every_recorded_batch_is_listed_unchanged():
+    import pandas as pd
+
+    from idaes_hybrid.model.experiment import Role
+    from idaes_hybrid.model.flowsheet import FlowsheetExperiment
+    from idaes_hybrid.output.saved import experiment_fingerprint
+    from idaes_hybrid.twin.flowsheet_update import flowsheet_start
+    from idaes_hybrid.twin.update import UpdateStart
+
+    def exp(name, x=1.0, role=Role.TRAIN):
+        data = pd.DataFrame({"T": [300.0, x]}, index=pd.Index([0.0, 5.0], name="time"))
+        return FlowsheetExperiment(name, 5.0, data, inputs={"Q": 2.0}, role=role)  # steady initial
+
+    a, b, c = exp("a"), exp("b"), exp("c")
+    recorded = [{"name": e.name, "sha256": experiment_fingerprint(e)} for e in (a, b)]
+    auto = UpdateStart.AUTO
+    assert flowsheet_start(auto, recorded, [a, b, c]) is UpdateStart.DATA
+    assert flowsheet_start(auto, recorded, [a, c]) is UpdateStart.SAVED  # b left out
+    assert flowsheet_start(auto, recorded, [a, exp("b", 2.0), c]) is UpdateStart.SAVED  # b's data changed
+    assert flowsheet_start(auto, recorded, [a, exp("b", role=Role.VALIDATION), c]) is UpdateStart.SAVED
+    assert flowsheet_start(auto, [], [a, b, c]) is UpdateStart.SAVED  # a model saved without them
+    assert flowsheet_start(UpdateStart.SAVED, recorded, [a, b, c]) is UpdateStart.SAVED
+    assert flowsheet_start(UpdateStart.DATA, [], [c]) is UpdateStart.DATA
 
 
 @pytest.mark.component

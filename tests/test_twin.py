@@ -312,13 +312,17 @@ def test_cli_estimate_writes_json_and_plot(case):
 
 @pytest.mark.integration
 def test_cli_update_with_a_new_batch_keeps_the_validation_error(case):
+    """From the saved network (``--start saved``; by default, with the original batches
+    listed, the update trains from the data: next test)."""
     root, saved = case
     out = root / "updated"
-    run = _cli("update", saved.directory, root / "update.toml", "--out", out, "--quiet")
+    run = _cli("update", saved.directory, root / "update.toml", "--out", out, "--quiet",
+               "--start", "saved")
     assert run.returncode == 0, run.stderr[-3000:]
     doc = json.loads((out / "metrics.json").read_text())
     up = doc["update"]
     assert up["new_experiments"] == ["b4"] and up["original_experiments"] == ["b1", "b2", "b3"]
+    assert up["start"] == "saved" and up["parent"]["anchor"] is True
     assert doc["stages"]["smoother"]["status"] == "skipped" and doc["status"] == "optimal"
     before, after = up["validation_rmse"]["before"], up["validation_rmse"]["after"]
     assert set(before) == set(after) == set(STATES)
@@ -336,6 +340,36 @@ def test_cli_update_with_a_new_batch_keeps_the_validation_error(case):
     assert "validation RMSE" in run.stdout and "Traceback" not in run.stderr
     roles = {e.name: e.role for e in load_run_config(root / "update.toml").experiments}
     assert roles["b4"] is Role.TRAIN
+
+
+@pytest.mark.integration
+def test_cli_update_with_every_original_batch_trains_from_the_data(case):
+    """A fed-batch review case ended at validation X 0.342 (saved 0.067) when its update
+    started from the saved network, against 0.060 for a training of the four batches. With
+    every original batch listed the update now is that training: the same network as
+    ``idaes-hybrid train`` of the same config, judged before and after."""
+    root, saved = case
+    out, trained = root / "updated_from_data", root / "trained4"
+    run = _cli("update", saved.directory, root / "update.toml", "--out", out, "--quiet")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "from the data" in run.stdout
+    ref = _cli("train", root / "update.toml", "--out", trained, "--quiet")
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    doc = json.loads((out / "metrics.json").read_text())
+    up, fresh = doc["update"], json.loads((trained / "metrics.json").read_text())
+    assert up["start"] == "data" and up["parent"]["anchor"] is False
+    assert doc["stages"]["smoother"]["status"] == "optimal"
+    assert doc["regularization"]["alpha"] == pytest.approx(fresh["regularization"]["alpha"], rel=1e-6)
+    updated, reference = load_model(out / "model"), load_model(trained / "model")
+    assert updated.spec.flat_parameters() == pytest.approx(reference.spec.flat_parameters(),
+                                                           rel=1e-5, abs=1e-7)
+    after = up["validation_rmse"]["after"]
+    assert after == pytest.approx(fresh["validation"]["rmse"], rel=1e-4, abs=1e-9)
+    # before: the saved model, simulated (what its training reported)
+    assert up["validation_rmse"]["before"] == pytest.approx(saved.metrics["validation"]["rmse"],
+                                                            rel=1e-4, abs=1e-9)
+    for name in STATES:  # Monod data: four batches predict as well as three
+        assert after[name] <= 1.1 * saved.metrics["validation"]["rmse"][name] + 1e-3
 
 
 @pytest.mark.integration
@@ -393,6 +427,25 @@ def test_noise_levels_given_then_the_trainings_then_estimated():
                                                   "V": {"sd": None}}})
     assert trained_noise_sd(saved) == {"X": 0.043, "S": 0.29}
     assert trained_noise_sd(SimpleNamespace(metrics=None)) == {}
+
+
+@pytest.mark.unit
+def test_the_update_starts_from_the_data_when_every_original_batch_is_listed():
+    from types import SimpleNamespace
+
+    from idaes_hybrid.cli.twin import UPDATE_STARTS
+    from idaes_hybrid.twin.update import UpdateStart, resolve_start
+
+    assert UPDATE_STARTS == tuple(s.value for s in UpdateStart)  # the CLI's choices, without IDAES
+    saved = SimpleNamespace(training_data={"experiments": [{"name": "b1", "sha256": "x"},
+                                                           {"name": "b2", "sha256": "y"}]})
+    auto = UpdateStart.AUTO
+    assert resolve_start(auto, saved, ["b1", "b2"]) is UpdateStart.DATA
+    assert resolve_start(auto, saved, ["b2"]) is UpdateStart.SAVED  # b1 left out
+    assert resolve_start(auto, saved, []) is UpdateStart.SAVED
+    assert resolve_start(auto, SimpleNamespace(training_data={}), ["b1"]) is UpdateStart.SAVED
+    assert resolve_start(UpdateStart.SAVED, saved, ["b1", "b2"]) is UpdateStart.SAVED
+    assert resolve_start(UpdateStart.DATA, saved, []) is UpdateStart.DATA
 
 
 @pytest.mark.unit

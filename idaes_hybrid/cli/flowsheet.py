@@ -403,6 +403,16 @@ def checked_specs(model_dir, config, accept_edited: bool = False) -> dict:
     return specs
 
 
+def saved_training_data(model_dir: str | Path) -> list:
+    """The training experiments' fingerprints (name, sha256) recorded in
+    ``model_dir/flowsheet_model.json`` (read by :func:`load_flowsheet_model` before); empty
+    for a model saved without them."""
+    path = Path(model_dir).expanduser().resolve() / "flowsheet_model.json"
+    recorded = json.loads(path.read_text()).get("training_data") or {}
+    items = recorded.get("experiments") if isinstance(recorded, dict) else None
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+
 def update(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dict, Path, list[Path]]:
     """Re-train a saved flowsheet model on the config's experiments (role ``train``: the
     new batches), warm-started from the saved networks; write metrics (with the
@@ -411,7 +421,8 @@ def update(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dict,
     Returns the metrics document, the output directory and the paths written."""
     from idaes_hybrid.config.flowsheet import load_flowsheet_config
     from idaes_hybrid.output.flowsheet import write_outputs
-    from idaes_hybrid.twin.flowsheet_update import update_flowsheet
+    from idaes_hybrid.twin.flowsheet_update import flowsheet_start, update_flowsheet
+    from idaes_hybrid.twin.update import UpdateStart
 
     out = Path(args.out).expanduser().resolve()
     check_out_dir(out, [("input model", args.model_dir), ("config", args.config)])
@@ -421,11 +432,15 @@ def update(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dict,
     disc = config.discretization
     warn_uncertainty_not_updated(config.uncertainty, log)
     log.info(f"update: {len(config.experiments)} experiments, networks {sorted(saved)}")
+    start = flowsheet_start(UpdateStart(getattr(args, "start", "auto")),
+                            saved_training_data(args.model_dir), config.experiments)
     result = update_flowsheet(config.flowsheet, saved, config.experiments, disc.nfe, disc.ncp,
-                              config.training, anchor=not args.no_anchor, tee=args.tee)
+                              config.training, anchor=not args.no_anchor, tee=args.tee,
+                              fresh=config.network_specs() if start is UpdateStart.DATA else None)
     metrics = result.training.metrics()
     metrics["update"] = {**result.metrics(), "parent": {
-        "model_dir": str(Path(args.model_dir).expanduser().resolve()), "anchor": not args.no_anchor}}
+        "model_dir": str(Path(args.model_dir).expanduser().resolve()),
+        "anchor": not args.no_anchor and start is UpdateStart.SAVED}}
     document = {**metrics, "flowsheet": config.build_ref, "config": str(config.path)}
     written = write_staged(out, lambda staging: write_outputs(
         staging, result.training, document, config.path, config.build_ref, config.experiments, log))

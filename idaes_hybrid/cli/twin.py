@@ -1,10 +1,11 @@
 """Digital-twin commands of the ``idaes-hybrid`` command line.
 
-``idaes-hybrid update MODEL_DIR CONFIG.toml --out DIR [--no-anchor] [--tee] [--quiet]``
-    Re-train a saved model with the config's training batches, warm-started from
-    it. Training batches whose data match the saved model's training data
-    (name and fingerprint) are re-used as original batches, the others are the
-    new ones (at least one is needed). Writes ``DIR/model/``, ``DIR/metrics.json``
+``idaes-hybrid update MODEL_DIR CONFIG.toml --out DIR [--start S] [--no-anchor] [--tee] [--quiet]``
+    Re-train a saved model with the config's training batches. Training batches
+    whose data match the saved model's training data (name and fingerprint) are
+    re-used as original batches, the others are the new ones (at least one is
+    needed). With every original batch listed the update trains from the data,
+    else it is warm-started from the saved network (``--start`` overrides). Writes ``DIR/model/``, ``DIR/metrics.json``
     (with ``update.validation_rmse.before/after/change``) and the training plots.
 ``idaes-hybrid estimate MODEL_DIR CONFIG.toml --experiment NAME --now T --window W --out DIR``
     Estimate the state of the config's batch ``NAME`` at ``T`` from its
@@ -29,6 +30,13 @@ from idaes_hybrid.cli.common import (LOGGER_NAME, UsageError, add_saved_model_op
                                      warn_uncertainty_not_updated)
 from idaes_hybrid.cli.output import check_out_dir, write_staged
 
+#: ``--start`` of ``update``: the values of :class:`~idaes_hybrid.twin.update.UpdateStart`
+#: (not imported here: ``--help`` stays free of IDAES's import).
+UPDATE_STARTS = ("auto", "saved", "data")
+
+#: How the status line names where an update started.
+_FROM = {"data": "data", "saved": "saved network"}
+
 #: Command-line option of each request field, for error messages.
 _OPTION_OF = {"t_now": "--now", "window": "--window", "horizon_end": "--horizon-end",
               "experiment": "--experiment"}
@@ -38,11 +46,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Add the ``update`` and ``estimate`` sub-commands."""
     up = sub.add_parser("update", help="re-train a saved model with new batches",
                         description="Re-train a saved model with the config's new training "
-                                    "batches, warm-started from its network; report the "
-                                    "validation RMSE before and after.")
+                                    "batches (and the original ones, if listed): from the data "
+                                    "when every original batch is listed, else warm-started from "
+                                    "its network; report the validation RMSE before and after.")
     add_saved_model_options(up, "config listing new and validation batches")
+    up.add_argument("--start", choices=UPDATE_STARTS, default="auto",
+                    help="auto (default): from the data when every batch the model was trained "
+                         "on is in the config, else from the saved network; saved; data")
     up.add_argument("--no-anchor", action="store_true",
-                    help="regularize towards zero instead of towards the saved weights")
+                    help="regularize towards zero instead of towards the saved weights "
+                         "(a start from the saved network)")
     es = sub.add_parser("estimate", help="estimate a running batch's state and forecast it",
                         description="Moving-horizon state estimate of a batch in progress with a "
                                     "saved model, and a forecast to the end of the batch.")
@@ -71,7 +84,7 @@ def run_update(args: argparse.Namespace) -> int:
     from idaes_hybrid.output.saved import ModelFileError, save_model, write_json_atomic
     from idaes_hybrid.training.train import TrainingError
     from idaes_hybrid.twin.common import TwinRequestError
-    from idaes_hybrid.twin.update import original_training_names, update_model
+    from idaes_hybrid.twin.update import UpdateStart, original_training_names, update_model
 
     originals = set(original_training_names(saved, config.training_experiments))
     new = [e for e in config.training_experiments if e.name not in originals]
@@ -90,10 +103,11 @@ def run_update(args: argparse.Namespace) -> int:
     log.info(f"update: {len(new)} new batch(es) {[e.name for e in new]}, {len(original)} original, "
              f"{len(config.validation_experiments)} validation")
     result = update_model(saved, new, config.validation_experiments, original, config.training,
-                          anchor=not args.no_anchor, tee=args.tee)
+                          anchor=not args.no_anchor, tee=args.tee, start=UpdateStart(args.start))
     metrics = result.metrics()
     metrics["update"]["parent"] = {"model_dir": str(saved.directory),
-                                   "training_data": saved.training_data, "anchor": not args.no_anchor}
+                                   "training_data": saved.training_data,
+                                   "anchor": not args.no_anchor and result.start is UpdateStart.SAVED}
     document = {**metrics, "model": saved.model_name, "config": str(config.path),
                 "network_inputs": saved.network_inputs}
     used = dataclasses.replace(config, network_inputs=list(saved.network_inputs),
@@ -111,7 +125,8 @@ def run_update(args: argparse.Namespace) -> int:
     written = write_staged(out, write)
     up = metrics["update"]["validation_rmse"]
     print(f"status: {metrics['status']} ({metrics['iterations']} iterations, "
-          f"{metrics['wall_time_s']:.1f} s); new batches {result.new_experiments}")
+          f"{metrics['wall_time_s']:.1f} s, from the {_FROM[result.start.value]}); "
+          f"new batches {result.new_experiments}")
     names = sorted(up["before"])
     if names:
         print("validation RMSE".ljust(16) + "".join(n.rjust(11) for n in names))
@@ -122,13 +137,15 @@ def run_update(args: argparse.Namespace) -> int:
 
 
 def _run_flowsheet_update(args: argparse.Namespace) -> int:
-    """``update`` of a flowsheet configuration: every training experiment is a new batch."""
+    """``update`` of a flowsheet configuration: from the data when every batch the model was
+    trained on is listed (same fingerprint), else from the saved networks."""
     from idaes_hybrid.cli import flowsheet as cli_flowsheet
 
     document, out, written = cli_flowsheet.update(args, check_out_dir, write_staged)
     up = document["update"]
     print(f"status: {document['status']} ({document['iterations']} iterations, "
-          f"{document['wall_time_s']:.1f} s); new batches {up['new_batches']}")
+          f"{document['wall_time_s']:.1f} s, from the {_FROM[up['start']]}); "
+          f"training batches {up['new_batches']}")
     for part in ("new", "validation"):
         names = sorted(up[f"{part}_before"])
         if names:

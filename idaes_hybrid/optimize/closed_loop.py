@@ -39,7 +39,7 @@ from idaes_hybrid.output.saved import SavedModel, input_box_of, load_model, trai
 from idaes_hybrid.training.experiment import Experiment, Role
 from idaes_hybrid.training.hybrid_model import HybridModel
 from idaes_hybrid.training.train import TrainingSettings
-from idaes_hybrid.twin.update import UpdateResult, update_model
+from idaes_hybrid.twin.update import UpdateResult, UpdateStart, update_model
 
 _log = idaeslog.getLogger(__name__)
 
@@ -172,8 +172,10 @@ def _evaluate(model: HybridModel, request: FeedRequest, profile: FeedProfile) ->
 def _update(model: SavedModel, batch: Experiment, earlier: Sequence[Experiment],
             validation: Sequence[Experiment], settings: TrainingSettings,
             anchor: bool) -> UpdateResult:
-    """The one call of :func:`~idaes_hybrid.twin.update.update_model`."""
-    return update_model(model, [batch], validation, earlier, settings, anchor=anchor)
+    """The one call of :func:`~idaes_hybrid.twin.update.update_model`: every round starts
+    from the model of the round before (a round adds one batch; its training stays short)."""
+    return update_model(model, [batch], validation, earlier, settings, anchor=anchor,
+                        start=UpdateStart.SAVED)
 
 
 def true_optimum(model: SavedModel, true_physics: Mapping[str, float], request: FeedRequest,

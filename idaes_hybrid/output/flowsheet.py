@@ -10,8 +10,9 @@ import numpy as np
 
 from idaes_hybrid.output.figure_jobs import write_figures
 from idaes_hybrid.output.saved import (
-    CHECKSUM_FIELD, contents_checksum, package_versions, to_jsonable, write_json_atomic,
-    write_text_atomic)
+    CHECKSUM_FIELD, contents_checksum, package_versions, to_jsonable, training_data_fingerprint,
+    write_json_atomic, write_text_atomic)
+from idaes_hybrid.model.experiment import Role
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment
 from idaes_hybrid.model.trust_region import InputBox
 from idaes_hybrid.output.plots import save_figure, widened_grid
@@ -38,16 +39,20 @@ def _finish_time_panels(fig, axes, path: Path) -> None:
     save_figure(fig, path)
 
 def save_flowsheet_model(directory: Path, result: TrainingResult, config_path: Path | None,
-                         build_ref: str, uncertainty: Mapping[str, Any] | None = None) -> Path:
+                         build_ref: str, uncertainty: Mapping[str, Any] | None = None,
+                         training: Sequence[FlowsheetExperiment] = ()) -> Path:
     """``directory/flowsheet_model.json``: every term's trained network and how to rebuild
     the flowsheet (the config and its build function; no registration needed), each
     term's box of network inputs seen in training (``input_boxes``, the trust region of
-    an optimization) and the weights' covariance (``uncertainty``, when computed; older
-    files have neither)."""
+    an optimization), the weights' covariance (``uncertainty``, when computed) and the
+    fingerprints of the ``training`` experiments (``training_data``: an update recognizes
+    them; older files have none of the three)."""
     directory.mkdir(parents=True, exist_ok=True)
     document = {"format": FORMAT, "config": str(config_path) if config_path else None,
                 "build": build_ref, "versions": package_versions(),
                 "networks": {k: s.to_dict() for k, s in result.specs.items()}}
+    if training:
+        document["training_data"] = training_data_fingerprint(training)
     profiles = getattr(result, "term_profiles", None) or {}  # a bare result: specs only
     boxes = {term: InputBox.from_points(p["inputs"]).to_dict()
              for term, p in profiles.items() if len(p.get("inputs", []))}
@@ -164,7 +169,8 @@ def write_outputs(staging: Path, result: TrainingResult, document: dict, config_
     learned_term.png."""
     write_json_atomic(staging / "metrics.json", document)
     save_flowsheet_model(staging / "model", result, config_path, build_ref,
-                         uncertainty.saved() if uncertainty is not None else None)
+                         uncertainty.saved() if uncertainty is not None else None,
+                         [e for e in experiments if e.role is Role.TRAIN])
     bands = uncertainty.bands if uncertainty is not None else None
     write_figures({"learned_term.png": lambda p: plot_learned_terms(result, p, term_bands),
                    "validation.png": lambda p: plot_validation(result, experiments, p, bands)},

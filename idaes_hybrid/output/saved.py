@@ -236,7 +236,7 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
-def experiment_fingerprint(exp: Experiment) -> str:
+def experiment_fingerprint(exp: Any) -> str:
     """sha256 of an experiment's measurements (as CSV text), initial state, inputs and horizon."""
     csv = exp.measurements.to_csv(float_format="%.17g", lineterminator="\n")
     extra = json.dumps({"initial": exp.initial, "inputs": exp.inputs,
@@ -245,15 +245,19 @@ def experiment_fingerprint(exp: Experiment) -> str:
 
 
 def _profile_json(value: Any) -> Any:
-    """An :class:`~idaes_hybrid.model.inputs.InputProfile` input as JSON data (for fingerprints)."""
+    """An :class:`~idaes_hybrid.model.inputs.InputProfile` input (or an enum: a flowsheet
+    experiment's steady-state initial) as JSON data (for fingerprints)."""
+    if isinstance(value, enum.Enum):
+        return value.value
     if hasattr(value, "value_at"):
         return {"times": list(value.times), "values": list(value.values),
                 "interpolation": to_jsonable(value.interpolation)}
     raise TypeError(f"input value {value!r} is not JSON serializable")
 
 
-def training_data_fingerprint(experiments: Sequence[Experiment]) -> dict:
-    """Per-experiment and overall fingerprints of the training experiments."""
+def training_data_fingerprint(experiments: Sequence[Any]) -> dict:
+    """Per-experiment and overall fingerprints of the training experiments (of a unit model's
+    :class:`~idaes_hybrid.training.experiment.Experiment` or a flowsheet's)."""
     items = [{"name": e.name, "sha256": experiment_fingerprint(e),
               "n_observations": int(e.measurements.notna().to_numpy().sum())}
              for e in experiments]

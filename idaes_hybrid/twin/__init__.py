@@ -11,8 +11,8 @@ from idaes_hybrid.twin.common import TwinRequestError, find_experiment
 from idaes_hybrid.twin.estimate import (
     ArrivalCost, EstimationError, EstimationSettings, PriorMode, TwinEstimate)
 from idaes_hybrid.twin.unit_estimate import estimate_and_forecast
-from idaes_hybrid.twin.update import UpdateResult, update_model
+from idaes_hybrid.twin.update import UpdateResult, UpdateStart, update_model
 
 __all__ = ["ArrivalCost", "EstimationError", "EstimationSettings", "PriorMode", "TwinEstimate",
-           "TwinRequestError", "UpdateResult", "estimate_and_forecast", "find_experiment",
+           "TwinRequestError", "UpdateResult", "UpdateStart", "estimate_and_forecast", "find_experiment",
            "update_model"]

@@ -1,7 +1,9 @@
 """Model update on the flowsheet path: re-train a saved flowsheet model with new batches.
 
-:func:`update_flowsheet` re-solves the simultaneous training problem on the new
-batches starting from the saved networks (:func:`~idaes_hybrid.training.flowsheet_train.train_flowsheet`
+:func:`update_flowsheet` re-solves the simultaneous training problem on the config's
+training batches, from their data when every batch the saved model was trained on is
+among them (:func:`flowsheet_start`; a training of all the batches), else starting from
+the saved networks (:func:`~idaes_hybrid.training.flowsheet_train.train_flowsheet`
 with ``warm=True``: no smoother, no pre-training, states marched with the saved
 networks, regularization towards the saved weights). The saved and the updated
 networks are judged the same way, by simulating every experiment from its initial
@@ -16,14 +18,16 @@ from typing import Mapping, Sequence
 
 import idaes.logger as idaeslog
 
-from idaes_hybrid.model.experiment import split_by_role
+from idaes_hybrid.model.experiment import Role, split_by_role
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.output.saved import experiment_fingerprint
 from idaes_hybrid.training.flowsheet_problem import flowsheet_rmse, simulate_flowsheet
 from idaes_hybrid.training.flowsheet_train import train_flowsheet
 from idaes_hybrid.training.predict import PredictionError, pooled_rmse
 from idaes_hybrid.training.train import TrainingResult, TrainingSettings
 from idaes_hybrid.twin.common import warn_if_validation_worse
+from idaes_hybrid.twin.update import UpdateStart
 
 _log = idaeslog.getLogger(__name__)
 
@@ -39,18 +43,22 @@ class FlowsheetUpdateResult:
     before, after
         Per experiment, RMSE per measured variable simulated from its initial state
         with the saved (``before``) and the updated (``after``) networks.
+    start
+        Where the update started (``DATA`` or ``SAVED``).
     """
 
     training: TrainingResult
     before: dict[str, dict[str, float]]
     after: dict[str, dict[str, float]]
     experiments: list[FlowsheetExperiment]
+    start: UpdateStart = UpdateStart.SAVED
 
     def metrics(self) -> dict:
-        """The ``update`` part of ``metrics.json``: simulated RMSE before and after, pooled
-        over the new batches and over the validation experiments."""
+        """The ``update`` part of ``metrics.json``: where it started, the simulated RMSE before
+        and after, pooled over the training batches and over the validation experiments."""
         new, val = split_by_role(self.experiments)
-        return {"new_batches": [e.name for e in new], "validation_experiments": [e.name for e in val],
+        return {"start": self.start.value,
+                "new_batches": [e.name for e in new], "validation_experiments": [e.name for e in val],
                 "before": self.before, "after": self.after,
                 "new_before": pooled_rmse(self.before, new), "new_after": pooled_rmse(self.after, new),
                 "validation_before": pooled_rmse(self.before, val),
@@ -77,12 +85,27 @@ def simulated_rmse(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperimen
     return out
 
 
+def flowsheet_start(start: UpdateStart, recorded: Sequence[Mapping],
+                    experiments: Sequence[FlowsheetExperiment]) -> UpdateStart:
+    """``start`` with ``AUTO`` resolved: ``DATA`` when every batch of ``recorded`` (the saved
+    model's ``training_data`` experiments: name and sha256) is a training experiment of
+    ``experiments`` with the same fingerprint, else ``SAVED`` (also for a model saved
+    without fingerprints)."""
+    if start is not UpdateStart.AUTO:
+        return start
+    saved = {(item.get("name"), item.get("sha256")) for item in recorded if isinstance(item, Mapping)}
+    listed = {(e.name, experiment_fingerprint(e)) for e in experiments if e.role is Role.TRAIN}
+    return UpdateStart.DATA if saved and saved <= listed else UpdateStart.SAVED
+
+
 def update_flowsheet(hf: HybridFlowsheet, saved: Mapping[str, NetworkSpec],
                      experiments: Sequence[FlowsheetExperiment], nfe: int, ncp: int,
                      settings: TrainingSettings | None = None, anchor: bool = True,
-                     tee: bool = False, judged: Sequence[str] | None = None) -> FlowsheetUpdateResult:
-    """Re-train the saved networks on ``experiments`` (role ``train``: the new batches;
-    ``validation``: judged only), warm-started and regularized towards the saved weights.
+                     tee: bool = False, judged: Sequence[str] | None = None,
+                     fresh: Mapping[str, NetworkSpec] | None = None) -> FlowsheetUpdateResult:
+    """Re-train the saved networks on ``experiments`` (role ``train``: the batches of the
+    update; ``validation``: judged only): warm-started and regularized towards the saved
+    weights, or (``fresh``) trained from the data.
 
     Parameters
     ----------
@@ -103,6 +126,11 @@ def update_flowsheet(hf: HybridFlowsheet, saved: Mapping[str, NetworkSpec],
     judged
         Names of the experiments simulated before and after (default: all); a closed loop
         judges its new batch and the validation experiments only.
+    fresh
+        Freshly initialized networks by term name: train from the data with them (smoother,
+        pre-training, the training's noise and regularization choices; ``anchor`` unused),
+        as for a model whose training batches are all in ``experiments``
+        (:func:`flowsheet_start`). ``None``: start from the saved networks.
     """
     settings = settings or TrainingSettings()
     options = settings.solver_options
@@ -112,9 +140,15 @@ def update_flowsheet(hf: HybridFlowsheet, saved: Mapping[str, NetworkSpec],
     shown = [e for e in experiments if judged is None or e.name in judged]
     before = simulated_rmse(hf, shown, saved, nfe, ncp, options)
     _log.info(f"update: saved networks simulated on {len(shown)} experiments")
-    result = train_flowsheet(hf, experiments, dict(saved), nfe, ncp, settings, tee, warm=True,
-                             anchor=anchor)
+    if fresh is None:
+        result = train_flowsheet(hf, experiments, dict(saved), nfe, ncp, settings, tee, warm=True,
+                                 anchor=anchor)
+    else:
+        _log.info("update: every batch the saved model was trained on is listed: training all "
+                  "batches from their data, not from the saved networks")
+        result = train_flowsheet(hf, experiments, dict(fresh), nfe, ncp, settings, tee)
     after = simulated_rmse(hf, shown, result.specs, nfe, ncp, options)
     validation = split_by_role(shown)[1]
     warn_if_validation_worse(pooled_rmse(before, validation), pooled_rmse(after, validation), _log)
-    return FlowsheetUpdateResult(result, before, after, shown)
+    return FlowsheetUpdateResult(result, before, after, shown,
+                                 UpdateStart.SAVED if fresh is None else UpdateStart.DATA)

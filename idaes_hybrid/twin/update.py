@@ -1,7 +1,10 @@
 """Model update: re-train a saved hybrid model with new batches.
 
 :func:`update_model` re-solves the simultaneous training problem on the new
-batches (and, optionally, the original ones) starting from the saved network
+batches (and, optionally, the original ones). Where it starts is
+:class:`UpdateStart`: with every original batch re-used, from the data, as a
+training of all the batches would (smoother, pre-training, the training's noise
+refit and regularization choice); otherwise from the saved network
 (:mod:`idaes_hybrid.training.warm_start`: no smoother, no pre-training; states
 initialized by simulation with the saved network; regularization towards the
 saved weights). It judges the saved and the updated network the same way,
@@ -12,8 +15,10 @@ are directly comparable.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
+from enum import Enum
 from typing import Sequence
 
 import idaes.logger as idaeslog
@@ -29,6 +34,35 @@ from idaes_hybrid.twin.common import (
     TwinRequestError, check_experiments, simulated_rmse, warn_if_validation_worse)
 
 _log = idaeslog.getLogger(__name__)
+
+
+class UpdateStart(str, Enum):
+    """Where a model update starts.
+
+    ``DATA``: a training of all the batches from their data (smoother, pre-training, the
+    training's noise refit and regularization choice); the saved network is only judged.
+    ``SAVED``: the saved network (weights and normalization), the states simulated with
+    it, its weights the centre of the prior (``anchor``). ``AUTO``: ``DATA`` when every
+    batch the saved model was trained on is among the original batches of the update
+    (nothing the saved network learnt is then lost), else ``SAVED``. Measured on a
+    fed-batch case (Haldane kinetics with product inhibition, one new batch beside the
+    three originals, no ``noise_sd``): validation X 0.060 in 39 s from the data, 0.342 in
+    64 s from the saved network.
+    """
+
+    AUTO = "auto"
+    SAVED = "saved"
+    DATA = "data"
+
+
+def resolve_start(start: UpdateStart, saved: SavedModel, original_names: Sequence[str]) -> UpdateStart:
+    """``start`` with ``AUTO`` resolved: ``DATA`` when the batches ``saved`` was trained on
+    (its ``training_data``) are all in ``original_names``, else ``SAVED``."""
+    if start is not UpdateStart.AUTO:
+        return start
+    trained_on = {item.get("name") for item in saved.training_data.get("experiments", [])
+                  if isinstance(item, dict)}
+    return UpdateStart.DATA if trained_on and trained_on <= set(original_names) else UpdateStart.SAVED
 
 
 @dataclass
@@ -51,6 +85,8 @@ class UpdateResult:
         RMSE per variable pooled over the new batches (simulated, not fitted).
     wall_time_s : float
         Wall time of the whole update.
+    start : UpdateStart
+        Where the update started (``DATA`` or ``SAVED``).
     """
 
     training: TrainingResult
@@ -64,6 +100,7 @@ class UpdateResult:
     new_before: dict[str, float]
     new_after: dict[str, float]
     wall_time_s: float
+    start: UpdateStart = UpdateStart.SAVED
 
     @property
     def spec(self) -> NetworkSpec:
@@ -82,6 +119,7 @@ class UpdateResult:
             **self.training.metrics(),
             "wall_time_s": self.wall_time_s,
             "update": {
+                "start": self.start.value,
                 "new_experiments": self.new_experiments,
                 "original_experiments": self.original_experiments,
                 "validation_experiments": self.validation_experiments,
@@ -136,12 +174,29 @@ def _judge(saved: SavedModel, spec: NetworkSpec, experiments: Sequence[Experimen
     return out
 
 
+def _retrain(saved: SavedModel, experiments: list[Experiment], settings: TrainingSettings,
+             start: UpdateStart, anchor: bool, tee: bool) -> TrainingResult:
+    """The update's training run: from the data (a fresh network of the saved one's shape,
+    seeded by ``settings.seed``) or warm-started from the saved network."""
+    if start is UpdateStart.DATA:
+        _log.info("update: every original batch is re-used: training all batches from their data "
+                  "(smoother, pre-training, the training's noise and regularization choices), "
+                  "not from the saved network")
+        spec = copy.deepcopy(saved.spec)
+        spec.initialize_weights(settings.seed)
+        return train(saved.definition, experiments, spec, saved.discretization, saved.physics,
+                     saved.network_inputs, settings, tee=tee)
+    return train(saved.definition, experiments, saved.spec, saved.discretization, saved.physics,
+                 saved.network_inputs, settings, tee=tee,
+                 warm_start=WarmStart(spec=saved.spec, anchor=anchor))
+
+
 def update_model(saved: SavedModel, new_experiments: Sequence[Experiment],
                  validation_experiments: Sequence[Experiment] = (),
                  original_experiments: Sequence[Experiment] = (),
                  settings: TrainingSettings | None = None, anchor: bool = True,
-                 tee: bool = False) -> UpdateResult:
-    """Re-train ``saved`` with new batches, warm-started from its network.
+                 tee: bool = False, start: UpdateStart = UpdateStart.AUTO) -> UpdateResult:
+    """Re-train ``saved`` with new batches, from the data or from its network (``start``).
 
     Parameters
     ----------
@@ -159,9 +214,13 @@ def update_model(saved: SavedModel, new_experiments: Sequence[Experiment],
         Solver options, Hessian, regularization ``alpha`` (of
         ``alpha/2 ||theta - theta_saved||^2`` with ``anchor``) and unit options.
     anchor : bool
-        Regularize towards the saved weights (otherwise towards zero, as in training).
+        Regularize towards the saved weights (otherwise towards zero, as in training); a
+        start from the saved network only.
     tee : bool
         Stream the solver log.
+    start : UpdateStart
+        From the data (every original batch re-used) or from the saved network; ``AUTO``
+        (default) chooses, see :class:`UpdateStart`.
 
     Returns
     -------
@@ -185,11 +244,9 @@ def update_model(saved: SavedModel, new_experiments: Sequence[Experiment],
     check_experiments(saved, validation, "validation_experiments")
     if not validation:
         _log.warning("update: no validation experiments; the update cannot be judged")
-    start = time.perf_counter()
+    tick, start = time.perf_counter(), resolve_start(start, saved, [e.name for e in original])
     before = _judge(saved, saved.spec, [*validation, *new], settings, "saved")
-    result = train(saved.definition, [*original, *new, *validation], saved.spec,
-                   saved.discretization, saved.physics, saved.network_inputs, settings, tee=tee,
-                   warm_start=WarmStart(spec=saved.spec, anchor=anchor))
+    result = _retrain(saved, [*original, *new, *validation], settings, start, anchor, tee)
     after = _judge(saved, result.spec, new, settings, "updated")
     for exp in validation:  # train() already simulated them with the updated network
         after[exp.name] = result.per_experiment_rmse[exp.name]
@@ -200,7 +257,7 @@ def update_model(saved: SavedModel, new_experiments: Sequence[Experiment],
         validation_before=pooled_rmse(before, validation),
         validation_after=pooled_rmse(after, validation),
         new_before=pooled_rmse(before, new), new_after=pooled_rmse(after, new),
-        wall_time_s=time.perf_counter() - start)
+        wall_time_s=time.perf_counter() - tick, start=start)
     for name in sorted(out.validation_before):
         _log.info(f"update: validation RMSE of {name}: {out.validation_before[name]:.4g} -> "
                   f"{out.validation_after.get(name, float('nan')):.4g}")
