@@ -43,7 +43,7 @@ import idaes.logger as idaeslog
 
 from idaes_hybrid.nn.formulations import Formulation
 from idaes_hybrid.nn.network import NetworkConfigError, NetworkSpec
-from idaes_hybrid.training.experiment import DataError, Experiment
+from idaes_hybrid.training.experiment import DataError
 from idaes_hybrid.training.problem import Discretization
 from idaes_hybrid.training.hybrid_model import HybridModel
 
@@ -245,8 +245,7 @@ def experiment_fingerprint(exp: Any) -> str:
 
 
 def _profile_json(value: Any) -> Any:
-    """An :class:`~idaes_hybrid.model.inputs.InputProfile` input (or an enum: a flowsheet
-    experiment's steady-state initial) as JSON data (for fingerprints)."""
+    """An input profile, or an enum (a steady-state initial), as JSON data (for fingerprints)."""
     if isinstance(value, enum.Enum):
         return value.value
     if hasattr(value, "value_at"):
@@ -256,8 +255,7 @@ def _profile_json(value: Any) -> Any:
 
 
 def training_data_fingerprint(experiments: Sequence[Any]) -> dict:
-    """Per-experiment and overall fingerprints of the training experiments (of a unit model's
-    :class:`~idaes_hybrid.training.experiment.Experiment` or a flowsheet's)."""
+    """Per-experiment and overall fingerprints of the training experiments (unit or flowsheet)."""
     items = [{"name": e.name, "sha256": experiment_fingerprint(e),
               "n_observations": int(e.measurements.notna().to_numpy().sum())}
              for e in experiments]
