@@ -221,9 +221,10 @@ def test_noise_estimated_from_the_data_and_no_prior(case):
 
 
 # ----------------------------------------------------------------------------- CLI
-def _write_case(tmp_path: Path, truth: pd.DataFrame) -> tuple[Path, Path]:
+def _write_case(tmp_path: Path, truth: pd.DataFrame, noise: dict | None = None) -> tuple[Path, Path]:
     """A flowsheet config with the batch (X and S measured, the wrong record) and a saved
-    model holding the true network."""
+    model holding the true network (``noise``: the model's training noise levels, and the
+    batch without its own ``noise_sd``)."""
     shutil.copy(CASE / "hybrid_flowsheet.py", tmp_path / "hybrid_flowsheet.py")
     truth[["X", "S"]].to_csv(tmp_path / "running.csv", float_format="%.12g")
     pd.DataFrame({"Sf": [9.0, 5.0]}, index=pd.Index([0.0, 40.0], name="time")).to_csv(
@@ -237,11 +238,30 @@ data = "running.csv"
 initial = {X = 0.1, P = 0.05, S = 7.0, V = 1.0}
 inputs = {F = [[0, 0.05], [12, 0.02]], Sf = {file = "sf.csv", column = "Sf"}}
 horizon = 40.0
-noise_sd = {X = 0.05, S = 0.5}
-""")
-    save_flowsheet_model(tmp_path / "model", types.SimpleNamespace(specs={"growth": true_network()}),
+""" + ("noise_sd = {X = 0.05, S = 0.5}\n" if noise is None else ""))
+    save_flowsheet_model(tmp_path / "model", types.SimpleNamespace(specs={"growth": true_network()},
+                                                                   noise=noise),
                          config, "hybrid_flowsheet.py:build")
     return config, tmp_path / "model"
+
+
+@pytest.mark.integration
+def test_cli_estimate_weights_by_the_trained_noise_when_none_is_given(case, tmp_path):
+    """A flowsheet model records the noise levels it was trained with; an estimate of a batch
+    without ``noise_sd`` weights its data by them (it estimated them from the window, whose
+    spread includes the trend: a unit-model review case weighted X by sd 0.48 for a true 0.05)."""
+    trained = {"X": {"sd": 0.04, "source": "estimated"}, "S": {"sd": 0.3, "source": "given"},
+               "P": {"sd": 0.02, "source": "estimated"}}
+    config, model = _write_case(tmp_path, case.truth, noise=trained)
+    assert json.loads((model / "flowsheet_model.json").read_text())["noise_sd"] == trained
+    out = tmp_path / "est"
+    assert main(["estimate", str(model), str(config), "--experiment", "running", "--now", "20",
+                 "--window", "8", "--prior-rel-sd", "10", "--out", str(out), "--quiet"]) == 0
+    doc = json.loads((out / "estimate.json").read_text())
+    assert doc["noise_sd"] == {"X": 0.04, "S": 0.3}  # the measured ones; P is not measured
+    true_now = case.truth.loc[T_NOW]
+    for name in ("X", "S"):  # noise-free data: the weights move the estimate little
+        assert doc["state"][name] == pytest.approx(true_now[name], rel=2e-3, abs=1e-3), name
 
 
 @pytest.mark.integration

@@ -7,6 +7,7 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from idaes_hybrid.cli.common import LOGGER_NAME, warn_uncertainty_not_updated
 
@@ -403,12 +404,16 @@ def checked_specs(model_dir, config, accept_edited: bool = False) -> dict:
     return specs
 
 
+def saved_record(model_dir: str | Path, key: str) -> Any:
+    """The entry ``key`` of ``model_dir/flowsheet_model.json`` (read and checked by
+    :func:`load_flowsheet_model` before), or None."""
+    return json.loads((Path(model_dir).expanduser().resolve() / "flowsheet_model.json").read_text()).get(key)
+
+
 def saved_training_data(model_dir: str | Path) -> list:
     """The training experiments' fingerprints (name, sha256) recorded in
-    ``model_dir/flowsheet_model.json`` (read by :func:`load_flowsheet_model` before); empty
-    for a model saved without them."""
-    path = Path(model_dir).expanduser().resolve() / "flowsheet_model.json"
-    recorded = json.loads(path.read_text()).get("training_data") or {}
+    ``model_dir/flowsheet_model.json``; empty for a model saved without them."""
+    recorded = saved_record(model_dir, "training_data") or {}
     items = recorded.get("experiments") if isinstance(recorded, dict) else None
     return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
 
@@ -455,7 +460,7 @@ def estimate(args: argparse.Namespace, rel_sd: float | dict[str, float]) -> tupl
     from idaes_hybrid.cli.common import check_horizon_end, check_rel_sd_names
     from idaes_hybrid.config.flowsheet import load_flowsheet_config
     from idaes_hybrid.twin.common import find_experiment
-    from idaes_hybrid.twin.estimate import EstimationSettings, PriorMode
+    from idaes_hybrid.twin.estimate import EstimationSettings, PriorMode, saved_noise_sd
     from idaes_hybrid.twin.flowsheet_estimate import estimate_flowsheet, flowsheet_state_names
 
     config = load_flowsheet_config(args.config)
@@ -466,7 +471,8 @@ def estimate(args: argparse.Namespace, rel_sd: float | dict[str, float]) -> tupl
     check_horizon_end(args.horizon_end, experiment)
     settings = EstimationSettings(prior=PriorMode(args.prior), prior_rel_sd=rel_sd,
                                   solver_options={**EstimationSettings().solver_options,
-                                                  **config.training.solver_options})
+                                                  **config.training.solver_options},
+                                  trained_noise_sd=saved_noise_sd(saved_record(args.model_dir, "noise_sd")))
     disc = config.discretization
     est = estimate_flowsheet(config.flowsheet, specs, experiment, args.now, args.window,
                              args.horizon_end, nfe=disc.nfe, ncp=disc.ncp, settings=settings,

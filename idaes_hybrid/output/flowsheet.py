@@ -44,15 +44,18 @@ def save_flowsheet_model(directory: Path, result: TrainingResult, config_path: P
     """``directory/flowsheet_model.json``: every term's trained network and how to rebuild
     the flowsheet (the config and its build function; no registration needed), each
     term's box of network inputs seen in training (``input_boxes``, the trust region of
-    an optimization), the weights' covariance (``uncertainty``, when computed) and the
+    an optimization), the weights' covariance (``uncertainty``, when computed), the
     fingerprints of the ``training`` experiments (``training_data``: an update recognizes
-    them; older files have none of the three)."""
+    them) and the noise levels the training weighted the data by (``noise_sd``: an
+    estimate's default); older files have none of the four."""
     directory.mkdir(parents=True, exist_ok=True)
     document = {"format": FORMAT, "config": str(config_path) if config_path else None,
                 "build": build_ref, "versions": package_versions(),
                 "networks": {k: s.to_dict() for k, s in result.specs.items()}}
     if training:
         document["training_data"] = training_data_fingerprint(training)
+    if getattr(result, "noise", None):
+        document["noise_sd"] = dict(result.noise)
     profiles = getattr(result, "term_profiles", None) or {}  # a bare result: specs only
     boxes = {term: InputBox.from_points(p["inputs"]).to_dict()
              for term, p in profiles.items() if len(p.get("inputs", []))}

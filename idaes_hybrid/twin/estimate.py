@@ -306,6 +306,18 @@ def warn_unseen_states(names: Sequence[str], data: pd.DataFrame) -> list[str]:
     return unseen
 
 
+def saved_noise_sd(levels: Any) -> dict[str, float]:
+    """The noise sd per variable of a saved model's ``noise_sd`` record (``{name: {"sd": ...,
+    "source": ...}}`` or ``{name: sd}``, as training gave or estimated them): only positive
+    numbers; empty for a model saved without them."""
+    out = {}
+    for name, level in (levels if isinstance(levels, dict) else {}).items():
+        sd = level.get("sd") if isinstance(level, dict) else level
+        if isinstance(sd, (int, float)) and not isinstance(sd, bool) and math.isfinite(sd) and sd > 0:
+            out[str(name)] = float(sd)
+    return out
+
+
 def measurement_noise(experiment: Measured, past: pd.DataFrame,
                       settings: EstimationSettings) -> dict[str, float]:
     """Noise sd per variable measured in ``past``: ``settings.noise_sd``, else the

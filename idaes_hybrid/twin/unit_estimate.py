@@ -16,7 +16,7 @@ from idaes_hybrid.model.unit_flowsheet import term_name, unit_experiment, unit_f
 from idaes_hybrid.output.saved import SavedModel
 from idaes_hybrid.training.experiment import Experiment
 from idaes_hybrid.twin.common import check_experiments
-from idaes_hybrid.twin.estimate import ArrivalCost, EstimationSettings, TwinEstimate
+from idaes_hybrid.twin.estimate import ArrivalCost, EstimationSettings, TwinEstimate, saved_noise_sd
 from idaes_hybrid.twin.flowsheet_estimate import estimate_flowsheet
 
 
@@ -75,10 +75,4 @@ def estimate_and_forecast(saved: SavedModel, experiment: Experiment, t_now: floa
 def trained_noise_sd(saved: SavedModel) -> dict[str, float]:
     """The noise sd per variable ``saved`` was trained with (its ``metrics.noise_sd``: given
     or estimated at training); empty for a model saved without them."""
-    levels = (saved.metrics or {}).get("noise_sd") or {}
-    out = {}
-    for name, level in levels.items():
-        sd = level.get("sd") if isinstance(level, dict) else level
-        if isinstance(sd, (int, float)) and sd > 0:
-            out[str(name)] = float(sd)
-    return out
+    return saved_noise_sd((saved.metrics or {}).get("noise_sd"))
