@@ -74,6 +74,8 @@ def test_update_with_every_original_batch_trains_from_the_data(tmp_path):
     fresh = json.loads((tmp_path / "C" / "metrics.json").read_text())
     up = metrics["update"]
     assert up["start"] == "data" and up["parent"]["anchor"] is False
+    assert up["new_batches"] == ["t1"] and up["original_batches"] == ["t2", "t3"]
+    assert set(up["new_after"]) == {"x0", "x1", "x2", "x3"}  # pooled over t1 alone
     assert metrics["stages"]["smoother"]["status"] == "optimal"
     assert metrics["objective"] == pytest.approx(fresh["objective"], rel=1e-8)
     updated = json.loads((tmp_path / "B" / "model" / "flowsheet_model.json").read_text())["networks"]
@@ -88,7 +90,9 @@ def test_update_with_every_original_batch_trains_from_the_data(tmp_path):
     edited.write_text(every.read_text().replace('name = "t3"', 'name = "t3b"'))
     assert main(["update", str(tmp_path / "A" / "model"), str(edited), "--out", str(tmp_path / "D"),
                  "--quiet"]) == 0
-    assert json.loads((tmp_path / "D" / "metrics.json").read_text())["update"]["start"] == "saved"
+    renamed = json.loads((tmp_path / "D" / "metrics.json").read_text())["update"]
+    assert renamed["start"] == "saved" and renamed["original_batches"] == ["t2"]
+    assert renamed["new_batches"] == ["t3b", "t1"]
 
 
 @pytest.mark.unit
@@ -98,7 +102,7 @@ def test_the_start_is_data_only_when_every_recorded_batch_is_listed_unchanged():
     from idaes_hybrid.model.experiment import Role
     from idaes_hybrid.model.flowsheet import FlowsheetExperiment
     from idaes_hybrid.output.saved import experiment_fingerprint
-    from idaes_hybrid.twin.flowsheet_update import flowsheet_start
+    from idaes_hybrid.twin.flowsheet_update import flowsheet_start, original_batches
     from idaes_hybrid.twin.update import UpdateStart
 
     def exp(name, x=1.0, role=Role.TRAIN):
@@ -115,6 +119,7 @@ def test_the_start_is_data_only_when_every_recorded_batch_is_listed_unchanged():
     assert flowsheet_start(auto, [], [a, b, c]) is UpdateStart.SAVED  # a model saved without them
     assert flowsheet_start(UpdateStart.SAVED, recorded, [a, b, c]) is UpdateStart.SAVED
     assert flowsheet_start(UpdateStart.DATA, [], [c]) is UpdateStart.DATA
+    assert original_batches(recorded, [c, exp("b", 2.0), a]) == ["a"]
 
 
 @pytest.mark.component

@@ -426,7 +426,7 @@ def update(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dict,
     Returns the metrics document, the output directory and the paths written."""
     from idaes_hybrid.config.flowsheet import load_flowsheet_config
     from idaes_hybrid.output.flowsheet import write_outputs
-    from idaes_hybrid.twin.flowsheet_update import flowsheet_start, update_flowsheet
+    from idaes_hybrid.twin.flowsheet_update import flowsheet_start, original_batches, update_flowsheet
     from idaes_hybrid.twin.update import UpdateStart
 
     out = Path(args.out).expanduser().resolve()
@@ -437,11 +437,12 @@ def update(args: argparse.Namespace, check_out_dir, write_staged) -> tuple[dict,
     disc = config.discretization
     warn_uncertainty_not_updated(config.uncertainty, log)
     log.info(f"update: {len(config.experiments)} experiments, networks {sorted(saved)}")
-    start = flowsheet_start(UpdateStart(getattr(args, "start", "auto")),
-                            saved_training_data(args.model_dir), config.experiments)
+    recorded = saved_training_data(args.model_dir)
+    start = flowsheet_start(UpdateStart(getattr(args, "start", "auto")), recorded, config.experiments)
     result = update_flowsheet(config.flowsheet, saved, config.experiments, disc.nfe, disc.ncp,
                               config.training, anchor=not args.no_anchor, tee=args.tee,
-                              fresh=config.network_specs() if start is UpdateStart.DATA else None)
+                              fresh=config.network_specs() if start is UpdateStart.DATA else None,
+                              originals=original_batches(recorded, config.experiments))
     metrics = result.training.metrics()
     metrics["update"] = {**result.metrics(), "parent": {
         "model_dir": str(Path(args.model_dir).expanduser().resolve()),

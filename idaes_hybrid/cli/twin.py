@@ -145,7 +145,7 @@ def _run_flowsheet_update(args: argparse.Namespace) -> int:
     up = document["update"]
     print(f"status: {document['status']} ({document['iterations']} iterations, "
           f"{document['wall_time_s']:.1f} s, from the {_FROM[up['start']]}); "
-          f"training batches {up['new_batches']}")
+          f"new batches {up['new_batches']}")
     for part in ("new", "validation"):
         names = sorted(up[f"{part}_before"])
         if names:

@@ -45,6 +45,8 @@ class FlowsheetUpdateResult:
         with the saved (``before``) and the updated (``after``) networks.
     start
         Where the update started (``DATA`` or ``SAVED``).
+    originals
+        The training batches the saved model was trained on (same name and fingerprint).
     """
 
     training: TrainingResult
@@ -52,13 +54,17 @@ class FlowsheetUpdateResult:
     after: dict[str, dict[str, float]]
     experiments: list[FlowsheetExperiment]
     start: UpdateStart = UpdateStart.SAVED
+    originals: tuple[str, ...] = ()
 
     def metrics(self) -> dict:
         """The ``update`` part of ``metrics.json``: where it started, the simulated RMSE before
-        and after, pooled over the training batches and over the validation experiments."""
-        new, val = split_by_role(self.experiments)
-        return {"start": self.start.value,
-                "new_batches": [e.name for e in new], "validation_experiments": [e.name for e in val],
+        and after, pooled over the new batches (training batches that are not ``originals``)
+        and over the validation experiments."""
+        train, val = split_by_role(self.experiments)
+        new = [e for e in train if e.name not in self.originals]
+        return {"start": self.start.value, "new_batches": [e.name for e in new],
+                "original_batches": [e.name for e in train if e.name in self.originals],
+                "validation_experiments": [e.name for e in val],
                 "before": self.before, "after": self.after,
                 "new_before": pooled_rmse(self.before, new), "new_after": pooled_rmse(self.after, new),
                 "validation_before": pooled_rmse(self.before, val),
@@ -85,24 +91,32 @@ def simulated_rmse(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperimen
     return out
 
 
+def original_batches(recorded: Sequence[Mapping], experiments: Sequence[FlowsheetExperiment]) -> list[str]:
+    """Names of the training experiments that are batches of ``recorded`` (the saved model's
+    ``training_data`` experiments): the same name and fingerprint."""
+    saved = {(item.get("name"), item.get("sha256")) for item in recorded if isinstance(item, Mapping)}
+    return [e.name for e in experiments
+            if e.role is Role.TRAIN and (e.name, experiment_fingerprint(e)) in saved]
+
+
 def flowsheet_start(start: UpdateStart, recorded: Sequence[Mapping],
                     experiments: Sequence[FlowsheetExperiment]) -> UpdateStart:
-    """``start`` with ``AUTO`` resolved: ``DATA`` when every batch of ``recorded`` (the saved
-    model's ``training_data`` experiments: name and sha256) is a training experiment of
-    ``experiments`` with the same fingerprint, else ``SAVED`` (also for a model saved
-    without fingerprints)."""
+    """``start`` with ``AUTO`` resolved: ``DATA`` when every batch of ``recorded`` is an
+    original batch of ``experiments`` (:func:`original_batches`), else ``SAVED`` (also for a
+    model saved without fingerprints)."""
     if start is not UpdateStart.AUTO:
         return start
-    saved = {(item.get("name"), item.get("sha256")) for item in recorded if isinstance(item, Mapping)}
-    listed = {(e.name, experiment_fingerprint(e)) for e in experiments if e.role is Role.TRAIN}
-    return UpdateStart.DATA if saved and saved <= listed else UpdateStart.SAVED
+    names = {item.get("name") for item in recorded if isinstance(item, Mapping)}
+    return UpdateStart.DATA if names and names <= set(original_batches(recorded, experiments)) \
+        else UpdateStart.SAVED
 
 
 def update_flowsheet(hf: HybridFlowsheet, saved: Mapping[str, NetworkSpec],
                      experiments: Sequence[FlowsheetExperiment], nfe: int, ncp: int,
                      settings: TrainingSettings | None = None, anchor: bool = True,
                      tee: bool = False, judged: Sequence[str] | None = None,
-                     fresh: Mapping[str, NetworkSpec] | None = None) -> FlowsheetUpdateResult:
+                     fresh: Mapping[str, NetworkSpec] | None = None,
+                     originals: Sequence[str] = ()) -> FlowsheetUpdateResult:
     """Re-train the saved networks on ``experiments`` (role ``train``: the batches of the
     update; ``validation``: judged only): warm-started and regularized towards the saved
     weights, or (``fresh``) trained from the data.
@@ -131,6 +145,9 @@ def update_flowsheet(hf: HybridFlowsheet, saved: Mapping[str, NetworkSpec],
         pre-training, the training's noise and regularization choices; ``anchor`` unused),
         as for a model whose training batches are all in ``experiments``
         (:func:`flowsheet_start`). ``None``: start from the saved networks.
+    originals
+        Names of the training batches the saved model was trained on
+        (:func:`original_batches`); the others are reported as new.
     """
     settings = settings or TrainingSettings()
     options = settings.solver_options
@@ -151,4 +168,4 @@ def update_flowsheet(hf: HybridFlowsheet, saved: Mapping[str, NetworkSpec],
     validation = split_by_role(shown)[1]
     warn_if_validation_worse(pooled_rmse(before, validation), pooled_rmse(after, validation), _log)
     return FlowsheetUpdateResult(result, before, after, shown,
-                                 UpdateStart.SAVED if fresh is None else UpdateStart.DATA)
+                                 UpdateStart.SAVED if fresh is None else UpdateStart.DATA, tuple(originals))
