@@ -367,6 +367,21 @@ def test_train_summary_names_validation_experiments_that_could_not_be_simulated(
 
 
 @pytest.mark.unit
+def test_train_summary_never_says_an_uncertainty_stage_took_0_0_s(tmp_path, capsys):
+    """A Laplace covariance of a small network takes milliseconds: "0.0 s more" read as if
+    nothing had been computed."""
+    from idaes_hybrid.cli import app
+
+    base = {"status": "optimal", "iterations": 12, "wall_time_s": 3.0,
+            "train": {"rmse": {"X": 0.05}}, "validation": {"rmse": {}}}
+    for seconds, shown in ((0.012, "< 0.1"), (0.26, "0.3"), (12.34, "12.3")):
+        app._print_summary({**base, "uncertainty": {"wall_time_s": seconds}}, tmp_path, [])
+        assert f"(12 iterations, 3.0 s; uncertainty {shown} s more)" in capsys.readouterr().out
+    app._print_summary(base, tmp_path, [])
+    assert "(12 iterations, 3.0 s)" in capsys.readouterr().out
+
+
+@pytest.mark.unit
 def test_validation_only_config_is_refused_by_train_not_by_predict(tmp_path, capsys):
     """``predict`` (and the config reader) accept a config of validation experiments only;
     ``train`` and ``diagnose`` refuse it with exit code 2 on both paths (the flowsheet path

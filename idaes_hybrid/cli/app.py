@@ -339,8 +339,9 @@ def _train(args: argparse.Namespace) -> int:
 
 def _print_summary(metrics: dict, out: Path, written: Sequence[Path]) -> None:
     uncertainty = (metrics.get("uncertainty") or {}).get("wall_time_s")
-    print(f"status: {metrics['status']} ({_iterations(metrics)}, {metrics['wall_time_s']:.1f} s"
-          + (f"; uncertainty {uncertainty:.1f} s more" if uncertainty else "") + ")")
+    more = "" if uncertainty is None else \
+        f"; uncertainty {'< 0.1' if uncertainty < 0.05 else f'{uncertainty:.1f}'} s more"  # not "0.0 s"
+    print(f"status: {metrics['status']} ({_iterations(metrics)}, {metrics['wall_time_s']:.1f} s{more})")
     names = sorted({*metrics["train"]["rmse"], *metrics["validation"]["rmse"]})
     if names:
         print("RMSE".ljust(12) + "".join(n.rjust(11) for n in names))
