@@ -95,7 +95,7 @@ def test_update_with_every_original_batch_trains_from_the_data(tmp_path):
 
 
 @pytest.mark.unit
-def test_the_start_is_data_only_when_every_recorded_batch_is_listed_unchanged():
+def test_the_start_is_data_only_when_every_recorded_batch_is_listed_unchanged(caplog):
     import pandas as pd
 
     from idaes_hybrid.model.experiment import Role
@@ -118,6 +118,9 @@ def test_the_start_is_data_only_when_every_recorded_batch_is_listed_unchanged():
     assert flowsheet_start(auto, [], [a, b, c]) is UpdateStart.SAVED  # a model saved without them
     assert flowsheet_start(UpdateStart.SAVED, recorded, [a, b, c]) is UpdateStart.SAVED
     assert flowsheet_start(UpdateStart.DATA, [], [c]) is UpdateStart.DATA
+    with caplog.at_level("WARNING", logger="idaes.idaes_hybrid.twin.update"):
+        assert flowsheet_start(UpdateStart.DATA, recorded, [a, c]) is UpdateStart.DATA
+    assert "batches ['b'] are not among them" in caplog.text  # asked for, b left out: forgotten
     assert original_batches(recorded, [c, exp("b", 2.0), a]) == ["a"]
 
 

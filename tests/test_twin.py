@@ -430,7 +430,7 @@ def test_noise_levels_given_then_the_trainings_then_estimated():
 
 
 @pytest.mark.unit
-def test_the_update_starts_from_the_data_when_every_original_batch_is_listed():
+def test_the_update_starts_from_the_data_when_every_original_batch_is_listed(caplog):
     from types import SimpleNamespace
 
     from idaes_hybrid.cli.twin import UPDATE_STARTS
@@ -445,7 +445,13 @@ def test_the_update_starts_from_the_data_when_every_original_batch_is_listed():
     assert resolve_start(auto, saved, []) is UpdateStart.SAVED
     assert resolve_start(auto, SimpleNamespace(training_data={}), ["b1"]) is UpdateStart.SAVED
     assert resolve_start(UpdateStart.SAVED, saved, ["b1", "b2"]) is UpdateStart.SAVED
-    assert resolve_start(UpdateStart.DATA, saved, []) is UpdateStart.DATA
+    with caplog.at_level("WARNING", logger="idaes.idaes_hybrid.twin.update"):
+        assert resolve_start(UpdateStart.DATA, saved, ["b2"]) is UpdateStart.DATA
+    assert "batches ['b1'] are not among them" in caplog.text  # asked for: it forgets b1
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="idaes.idaes_hybrid.twin.update"):
+        assert resolve_start(UpdateStart.DATA, saved, ["b1", "b2"]) is UpdateStart.DATA
+    assert not caplog.records
 
 
 @pytest.mark.unit

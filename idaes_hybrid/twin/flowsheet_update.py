@@ -27,7 +27,7 @@ from idaes_hybrid.training.flowsheet_train import train_flowsheet
 from idaes_hybrid.training.predict import PredictionError, pooled_rmse
 from idaes_hybrid.training.train import TrainingResult, TrainingSettings
 from idaes_hybrid.twin.common import warn_if_validation_worse
-from idaes_hybrid.twin.update import UpdateStart
+from idaes_hybrid.twin.update import UpdateStart, warn_if_forgotten
 
 _log = idaeslog.getLogger(__name__)
 
@@ -103,12 +103,14 @@ def flowsheet_start(start: UpdateStart, recorded: Sequence[Mapping],
                     experiments: Sequence[FlowsheetExperiment]) -> UpdateStart:
     """``start`` with ``AUTO`` resolved: ``DATA`` when every batch of ``recorded`` is an
     original batch of ``experiments`` (:func:`original_batches`), else ``SAVED`` (also for a
-    model saved without fingerprints)."""
+    model saved without fingerprints). A ``DATA`` start asked for with some of them missing
+    is warned about (it forgets them)."""
+    names = {item.get("name") for item in recorded if isinstance(item, Mapping)}
+    missing = sorted(str(n) for n in names - set(original_batches(recorded, experiments)))
+    warn_if_forgotten(start, missing)
     if start is not UpdateStart.AUTO:
         return start
-    names = {item.get("name") for item in recorded if isinstance(item, Mapping)}
-    return UpdateStart.DATA if names and names <= set(original_batches(recorded, experiments)) \
-        else UpdateStart.SAVED
+    return UpdateStart.DATA if names and not missing else UpdateStart.SAVED
 
 
 def update_flowsheet(hf: HybridFlowsheet, saved: Mapping[str, NetworkSpec],

@@ -55,14 +55,26 @@ class UpdateStart(str, Enum):
     DATA = "data"
 
 
+def warn_if_forgotten(start: UpdateStart, missing: Sequence[str]) -> None:
+    """Warn when a ``DATA`` start leaves out batches the saved model was trained on
+    (``missing``): what it learnt from them is not kept."""
+    if start is UpdateStart.DATA and missing:
+        _log.warning(f"update: a start from the data trains on the config's batches only; the saved "
+                     f"model's batches {list(missing)} are not among them (or their data changed), so "
+                     f"what it learnt from them is not kept (--start saved keeps it as the prior)")
+
+
 def resolve_start(start: UpdateStart, saved: SavedModel, original_names: Sequence[str]) -> UpdateStart:
     """``start`` with ``AUTO`` resolved: ``DATA`` when the batches ``saved`` was trained on
-    (its ``training_data``) are all in ``original_names``, else ``SAVED``."""
-    if start is not UpdateStart.AUTO:
-        return start
+    (its ``training_data``) are all in ``original_names``, else ``SAVED``. A ``DATA`` start
+    asked for with some of them missing is warned about (it forgets them)."""
     trained_on = {item.get("name") for item in saved.training_data.get("experiments", [])
                   if isinstance(item, dict)}
-    return UpdateStart.DATA if trained_on and trained_on <= set(original_names) else UpdateStart.SAVED
+    missing = sorted(str(n) for n in trained_on - set(original_names))
+    warn_if_forgotten(start, missing)
+    if start is not UpdateStart.AUTO:
+        return start
+    return UpdateStart.DATA if trained_on and not missing else UpdateStart.SAVED
 
 
 @dataclass
