@@ -115,3 +115,28 @@ def test_round_off_scaling_caps_rows_whose_terms_exceed_the_tolerance():
     assert 4 * np.spacing(72.0 * 2.0e9) * gs[0] < 1e-8
     # no row too large for the tolerance: Ipopt's own rule, nothing to set
     assert round_off_scaling(prob, np.array([2.0e3, 300.0, 0.5]), 3, tol=1e-8) is None
+
+
+@pytest.mark.unit
+def test_small_network_outputs_are_scaled_in_their_own_units():
+    """A learned rate constant of 1e-6 (spread 5.6e-7): its network equations and output
+    variables are scaled by 1 / output_std, so that a mismatch of a fraction of its spread is
+    not feasible to Ipopt's tolerance (a two-CSTR training took 266 iterations, 16 so). An
+    output of order one, and every other row and column, keep their magnitude scaling."""
+    from types import SimpleNamespace
+
+    from idaes_hybrid.solve.batched import OUTPUT_UNITS_BELOW, in_output_units
+
+    # 3 model rows, then 4 network rows: 2 points x (a small output, an order-one output);
+    # output columns 5, 6, 7 and -1 (the last output fixed)
+    net = SimpleNamespace(n_rows=4, row_output_std=np.array([5.6e-7, 0.3, 5.6e-7, 0.3]),
+                          row_out_cols=np.array([5, 6, 7, -1]))
+    bn = SimpleNamespace(cl=np.zeros(7), net=net)
+    x_scale, g_scale = np.full(9, 0.5), np.full(7, 0.25)
+    xs, gs = in_output_units(bn, x_scale, g_scale)
+    assert gs[:3] == pytest.approx([0.25] * 3) and gs[4] == gs[6] == 0.25
+    assert gs[3] == gs[5] == pytest.approx(1 / 5.6e-7)
+    assert xs[5] == xs[7] == pytest.approx(1 / 5.6e-7)
+    assert np.delete(xs, [5, 7]) == pytest.approx([0.5] * 7)
+    assert x_scale[5] == 0.5 and g_scale[3] == 0.25  # the inputs are not changed in place
+    assert 0.3 > OUTPUT_UNITS_BELOW > 5.6e-7
