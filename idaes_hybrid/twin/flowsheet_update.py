@@ -21,13 +21,12 @@ import idaes.logger as idaeslog
 from idaes_hybrid.model.experiment import Role, split_by_role
 from idaes_hybrid.model.flowsheet import FlowsheetExperiment, HybridFlowsheet
 from idaes_hybrid.nn.network import NetworkSpec
-from idaes_hybrid.output.saved import experiment_fingerprint
 from idaes_hybrid.training.flowsheet_problem import flowsheet_rmse, simulate_flowsheet
 from idaes_hybrid.training.flowsheet_train import train_flowsheet
 from idaes_hybrid.training.predict import PredictionError, pooled_rmse
 from idaes_hybrid.training.train import TrainingResult, TrainingSettings
 from idaes_hybrid.twin.common import warn_if_validation_worse
-from idaes_hybrid.twin.update import UpdateStart, warn_if_forgotten
+from idaes_hybrid.twin.update import UpdateStart, choose_start, matching_batches
 
 _log = idaeslog.getLogger(__name__)
 
@@ -93,24 +92,15 @@ def simulated_rmse(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperimen
 
 def original_batches(recorded: Sequence[Mapping], experiments: Sequence[FlowsheetExperiment]) -> list[str]:
     """Names of the training experiments that are batches of ``recorded`` (the saved model's
-    ``training_data`` experiments): the same name and fingerprint."""
-    saved = {(item.get("name"), item.get("sha256")) for item in recorded if isinstance(item, Mapping)}
-    return [e.name for e in experiments
-            if e.role is Role.TRAIN and (e.name, experiment_fingerprint(e)) in saved]
+    ``training_data`` experiments): :func:`~idaes_hybrid.twin.update.matching_batches`."""
+    return matching_batches(recorded, [e for e in experiments if e.role is Role.TRAIN])
 
 
 def flowsheet_start(start: UpdateStart, recorded: Sequence[Mapping],
                     experiments: Sequence[FlowsheetExperiment]) -> UpdateStart:
-    """``start`` with ``AUTO`` resolved: ``DATA`` when every batch of ``recorded`` is an
-    original batch of ``experiments`` (:func:`original_batches`), else ``SAVED`` (also for a
-    model saved without fingerprints). A ``DATA`` start asked for with some of them missing
-    is warned about (it forgets them)."""
-    names = {item.get("name") for item in recorded if isinstance(item, Mapping)}
-    missing = sorted(str(n) for n in names - set(original_batches(recorded, experiments)))
-    warn_if_forgotten(start, missing)
-    if start is not UpdateStart.AUTO:
-        return start
-    return UpdateStart.DATA if names and not missing else UpdateStart.SAVED
+    """:func:`~idaes_hybrid.twin.update.choose_start` with the original batches of
+    ``experiments`` (:func:`original_batches`)."""
+    return choose_start(start, recorded, original_batches(recorded, experiments))
 
 
 def update_flowsheet(hf: HybridFlowsheet, saved: Mapping[str, NetworkSpec],

@@ -19,7 +19,7 @@ import copy
 import time
 from dataclasses import dataclass
 from enum import Enum
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import idaes.logger as idaeslog
 
@@ -55,26 +55,33 @@ class UpdateStart(str, Enum):
     DATA = "data"
 
 
-def warn_if_forgotten(start: UpdateStart, missing: Sequence[str]) -> None:
-    """Warn when a ``DATA`` start leaves out batches the saved model was trained on
-    (``missing``): what it learnt from them is not kept."""
+def matching_batches(recorded: Sequence[Mapping], experiments: Sequence) -> list[str]:
+    """Names of ``experiments`` that are batches of ``recorded`` (a saved model's
+    ``training_data`` experiments): the same name and the same fingerprint
+    (:func:`~idaes_hybrid.output.saved.experiment_fingerprint`)."""
+    saved = {(item.get("name"), item.get("sha256")) for item in recorded if isinstance(item, Mapping)}
+    return [e.name for e in experiments if (e.name, experiment_fingerprint(e)) in saved]
+
+
+def choose_start(start: UpdateStart, recorded: Sequence[Mapping], original_names: Sequence[str]) -> UpdateStart:
+    """``start`` with ``AUTO`` resolved: ``DATA`` when every batch of ``recorded`` (the saved
+    model's ``training_data`` experiments) is in ``original_names``, else ``SAVED`` (also for
+    a model saved without them). A ``DATA`` start asked for with some of them missing is
+    warned about: what the saved model learnt from them is not kept."""
+    trained_on = {item.get("name") for item in recorded if isinstance(item, Mapping)}
+    missing = sorted(str(n) for n in trained_on - set(original_names))
     if start is UpdateStart.DATA and missing:
         _log.warning(f"update: a start from the data trains on the config's batches only; the saved "
-                     f"model's batches {list(missing)} are not among them (or their data changed), so "
-                     f"what it learnt from them is not kept (--start saved keeps it as the prior)")
-
-
-def resolve_start(start: UpdateStart, saved: SavedModel, original_names: Sequence[str]) -> UpdateStart:
-    """``start`` with ``AUTO`` resolved: ``DATA`` when the batches ``saved`` was trained on
-    (its ``training_data``) are all in ``original_names``, else ``SAVED``. A ``DATA`` start
-    asked for with some of them missing is warned about (it forgets them)."""
-    trained_on = {item.get("name") for item in saved.training_data.get("experiments", [])
-                  if isinstance(item, dict)}
-    missing = sorted(str(n) for n in trained_on - set(original_names))
-    warn_if_forgotten(start, missing)
+                     f"model's batches {missing} are not among them (or their data changed), so what "
+                     f"it learnt from them is not kept (--start saved keeps it as the prior)")
     if start is not UpdateStart.AUTO:
         return start
     return UpdateStart.DATA if trained_on and not missing else UpdateStart.SAVED
+
+
+def resolve_start(start: UpdateStart, saved: SavedModel, original_names: Sequence[str]) -> UpdateStart:
+    """:func:`choose_start` for the batches ``saved`` was trained on (its ``training_data``)."""
+    return choose_start(start, saved.training_data.get("experiments", []), original_names)
 
 
 @dataclass
@@ -151,9 +158,7 @@ def original_training_names(saved: SavedModel, experiments: Sequence[Experiment]
     A match is the same name and the same fingerprint
     (:func:`~idaes_hybrid.output.saved.experiment_fingerprint`) as recorded in ``model.json``.
     """
-    recorded = {(item.get("name"), item.get("sha256"))
-                for item in saved.training_data.get("experiments", []) if isinstance(item, dict)}
-    return [e.name for e in experiments if (e.name, experiment_fingerprint(e)) in recorded]
+    return matching_batches(saved.training_data.get("experiments", []), experiments)
 
 
 def _check_roles(new: Sequence[Experiment], original: Sequence[Experiment],
