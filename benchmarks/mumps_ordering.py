@@ -64,13 +64,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mumps_ordering_") as tmp:
-        rows = run_variants(args.cases, args.orderings, _case_config, with_ordering, "ordering", Path(tmp),
+        rows = run_variants(args.cases, args.orderings, case_config, with_ordering, "ordering", Path(tmp),
                             args.budget)
     write_results(args.out, "mumps_ordering", rows, markdown(rows, args.budget))
     return 0
 
 
-def _case_config(name: str, work: Path) -> Path:
+def case_config(name: str, work: Path) -> Path:
+    """A case's config copied into ``work`` (flowsheet-path folder or unit-path file)."""
     return case_copy(name, work) if name in FLOWSHEET_CASES else unit_copy(name, work)
 
 

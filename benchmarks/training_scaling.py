@@ -50,6 +50,7 @@ def case_copy(name: str, work: Path) -> Path:
     if CASES[name] is None:
         dst = work / name
         shutil.copytree(JACKET, dst, ignore=shutil.ignore_patterns("data", "__pycache__"))
+        shutil.copy(JACKET.parent / "synthetic.py", work)  # gen.py imports it from its parent folder
         subprocess.run([sys.executable, str(dst / "gen.py"), "--law", *map(str, FRESH_LAW),
                         "--seed", str(FRESH_SEED), "--out", str(dst / "data")], check=True,
                        capture_output=True)
