@@ -247,6 +247,8 @@ def test_whole_rate_learned_with_series_input_and_given_initial_state(tmp_path):
     ("semicolon_csv", "separates its columns with semicolons"),
     # a validation file's unknown column: refused at load (it stopped the run after training)
     ("unknown_validation_column", "experiments[3] ('val').data (file "),
+    # a misspelt input: refused at load, before warnings about the batches that lack it
+    ("misspelt_input", "experiments[0] ('b1').inputs.Qq: 'Qq' is neither a name in variables"),
 ])
 def test_flowsheet_config_data_files_are_checked_before_any_work(tmp_path, capsys, case, message):
     """The data-file checks of unit configs hold for flowsheet configs: exit 2, the field."""
@@ -257,6 +259,11 @@ def test_flowsheet_config_data_files_are_checked_before_any_work(tmp_path, capsy
         shutil.rmtree(tmp_path / "data" / "b1.csv", ignore_errors=True)
         (tmp_path / "data" / "b1.csv").unlink(missing_ok=True)
         (tmp_path / "data" / "b1.csv").mkdir()
+    elif case == "misspelt_input":
+        text = path.read_text()
+        first = text.index("inputs = {", text.index("[[experiments]]"))
+        name = text[first + len("inputs = {"):].split("=")[0].strip()
+        path.write_text(text[:first] + text[first:].replace(name, "Qq", 1))
     elif case == "unknown_validation_column":
         csv = tmp_path / "data" / "val.csv"
         csv.write_text(csv.read_text().replace("time,NaOH,T", "time,NaOH,Temp"))
@@ -266,6 +273,7 @@ def test_flowsheet_config_data_files_are_checked_before_any_work(tmp_path, capsy
     code = main(["train", str(path), "--out", str(tmp_path / "out"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
+    assert case != "misspelt_input" or "no value for" not in err  # no warnings about the others first
     assert case != "unknown_validation_column" or "column: 'Temp' is neither a name in variables" in err
     assert not (tmp_path / "out").exists()
 

@@ -214,6 +214,8 @@ def _experiment(d: Any, i: int, base_dir: Path, variables: Mapping[str, str]) ->
             f" (file '{source}'), column" if source else ", column"))
     check_measurements(data, float(horizon), f"{field}.measurements" + (
         f" (file '{source}')" if source else ""), increasing=False)  # ragged grids: any order
+    for name in inputs:  # a misspelt input stops here, not after warnings about the others
+        check_variable_name(str(name), variables, f"{field}.inputs.{name}")
     profiles = {str(k): parse_input(v, f"{field}.inputs.{k}", base_dir) for k, v in inputs.items()}
     for name, profile in profiles.items():
         profile.check(float(horizon), f"{field}.inputs.{name}")
