@@ -87,7 +87,7 @@ def test_the_path_reaches_the_maximum_of_the_closed_form_evidence():
 
 
 @pytest.mark.component
-def test_a_failed_resolve_or_hessian_keeps_the_last_solution():
+def test_a_failed_resolve_or_hessian_keeps_the_last_solution(caplog):
     phi, y, sd = _linear_gaussian()
     m = _training_model(phi, y, sd)
     solver = get_nlp_solver({"tol": 1e-12})
@@ -108,5 +108,10 @@ def test_a_failed_resolve_or_hessian_keeps_the_last_solution():
     def no_hessian():
         raise EvidenceError("experiments['b2']: the simulation with the trained weights failed")
 
+    caplog.clear()
     choice = evidence_path(m, fail, no_hessian, theta)
     assert choice.alpha == 1.0 and "b2" in choice.reason and choice.path == []
+    # said as a warning (it was an INFO line "alpha=1 after 0 estimates"), with what to do
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("no data Hessian at alpha=1" in w and "b2" in w and "[training] regularization" in w
+               for w in warned), warned

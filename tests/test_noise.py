@@ -80,6 +80,23 @@ def test_noise_levels_say_where_each_sd_comes_from():
 
 
 @pytest.mark.unit
+def test_a_fit_that_misses_the_data_by_far_more_than_their_noise_is_a_warning():
+    """A wrong initial state or input leaves residuals many times the data's noise; the refit
+    would take them for noise: it is said as a warning naming the variables and factors."""
+    from idaes_hybrid.training.noise_refit import MISMATCH_RATIO, mismatch_warning, refined_levels
+
+    levels = {"cA": {"sd": 4.73, "source": "estimated"}, "T": {"sd": 0.206, "source": "estimated"},
+              "cC": {"sd": 4.36, "source": "estimated"}}
+    far = refined_levels(levels, {"cA": 106.0, "T": 2.22, "cC": 4.5})
+    text = mismatch_warning(levels, far)
+    assert text is not None and "cA 22x" in text and "T 11x" in text and "cC" not in text
+    assert "initial states" in text
+    assert mismatch_warning(levels, refined_levels(levels, {"cA": 8.5, "T": 0.3, "cC": 2.0})) is None
+    just = refined_levels(levels, {"cA": 4.73 * MISMATCH_RATIO * 1.01, "T": 0.2, "cC": 4.4})
+    assert "cA 5x" in mismatch_warning(levels, just)
+
+
+@pytest.mark.unit
 def test_refined_levels_replace_only_estimates_the_fit_contradicts():
     from idaes_hybrid.training.noise_refit import REFIT_RATIO, refined_levels
 

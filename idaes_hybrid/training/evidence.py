@@ -144,6 +144,8 @@ def evidence_path(m: pyo.Block, solve: Callable[[str], SolveResult],
             hessian = at_alpha = hessian_at()
         except EvidenceError as err:
             reason = f"no data Hessian at alpha={alpha:.4g}: {err}"
+            _log.warning(f"evidence: {reason}; keeping alpha={alpha:.4g}"
+                         + ("" if path else " (the start: set [training] regularization to choose it)"))
             break
         theta = theta_of()
         gamma, target = evidence_alpha(hessian, theta, alpha)

@@ -26,6 +26,25 @@ _log = idaeslog.getLogger(__name__)
 
 #: An estimated level and the fit's residual RMS further apart than this factor: refit.
 REFIT_RATIO = 1.25
+#: Residuals larger than the data's own noise by this factor: the model does not follow the
+#: measurements (where it does, the two estimates lie within 0.8-1.2 of the true level),
+#: and the refit, which takes the misfit for noise, is announced as a warning.
+MISMATCH_RATIO = 5.0
+
+
+def mismatch_warning(levels: Mapping[str, dict], new: Mapping[str, dict],
+                     ratio: float = MISMATCH_RATIO) -> str | None:
+    """The warning for the variables whose refined level is more than ``ratio`` times the
+    level estimated from the data (``None`` if there is none)."""
+    risen = {k: v["sd"] / levels[k]["sd"] for k, v in new.items()
+             if levels[k]["sd"] > 0 and v["sd"] > ratio * levels[k]["sd"]}
+    if not risen:
+        return None
+    names = ", ".join(f"{k} {r:.0f}x" for k, r in risen.items())
+    return (f"the trained fit misses the measurements by far more than their noise ({names} the "
+            "level the data show): the model does not follow these data; check the experiments' "
+            "initial states, inputs and units. The fit's residuals are taken for noise from here "
+            "on (levels, bands)")
 
 
 def refined_levels(levels: Mapping[str, dict], fit_rms: Mapping[str, float],
@@ -112,6 +131,9 @@ def refit_noise(m: pyo.Block, levels: Mapping[str, dict], fit_rms: Mapping[str, 
     names = ", ".join(f"{k} {levels[k]['sd']:.3g} -> {v['sd']:.3g}" for k, v in new.items()
                       if v["sd"] != levels[k]["sd"])
     _log.info(f"noise levels refined from the fit's residuals ({names}): refitting")
+    warning = mismatch_warning(levels, new)
+    if warning:
+        _log.warning(f"noise refit: {warning}")
     saved = unfixed_values(m)
     old_scales = dict(m.scales)
     set_fit_scales(m, fit_sums, {k: v["sd"] for k, v in new.items()})
