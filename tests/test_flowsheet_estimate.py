@@ -101,6 +101,21 @@ def test_shifted_input_profiles_keep_the_values_in_absolute_time():
 
 
 @pytest.mark.unit
+def test_a_window_keeps_no_step_after_its_end_and_says_nothing_about_it(caplog):
+    """The estimate's internal windows (open loop, window, forecast) end before the batch
+    does: a later step of the batch is left out, not warned about as a mistyped step time."""
+    steps = InputProfile((0.0, 12.0, 30.0), (0.05, 0.02, 0.01))
+    assert steps.until(20.0) == InputProfile((0.0, 12.0), (0.05, 0.02))
+    assert steps.until(30.0) == InputProfile((0.0, 12.0), (0.05, 0.02))  # a step at the end: no effect
+    assert steps.until(40.0) is steps and SF.until(10.0) is SF  # a series is kept whole
+    caplog.clear()
+    steps.shifted(4.0).until(16.0).check(16.0, "inputs.F")
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    steps.shifted(4.0).check(16.0, "inputs.F")  # the whole batch's profile on the window: warned
+    assert any("after the end" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.unit
 def test_bad_requests_name_the_field(case):
     exp = running(case.truth)
     for t_now, window, end, field in [(41.0, 5.0, None, "t_now"), (0.0, 5.0, None, "t_now"),

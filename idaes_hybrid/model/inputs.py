@@ -75,6 +75,17 @@ class InputProfile:
         return InputProfile((0.0, *(t for t, _ in later)), (start, *(v for _, v in later)),
                             self.interpolation)
 
+    def until(self, end: float) -> InputProfile:
+        """The profile without the steps at or after ``end`` (a window ending there, whose
+        horizon they would not reach); a series is kept whole."""
+        if self.interpolation is Interpolation.LINEAR:
+            return self
+        keep = [i for i, t in enumerate(self.times) if i == 0 or t < end * (1 - 1e-12)]
+        if len(keep) == len(self.times):
+            return self
+        return InputProfile(tuple(self.times[i] for i in keep), tuple(self.values[i] for i in keep),
+                            self.interpolation)
+
     def check(self, horizon: float, field: str) -> None:
         """Raise :class:`DataError` unless the profile covers ``[0, horizon]``."""
         t = np.asarray(self.times, dtype=float)

@@ -121,7 +121,7 @@ def _shifted_experiment(experiment: FlowsheetExperiment, suffix: str, start: flo
         measurements=empty if measurements is None else measurements,
         initial=initial if isinstance(initial, InitialState) else
         {k: float(v) for k, v in initial.items()},
-        inputs={k: p.shifted(start) for k, p in experiment.inputs.items()},
+        inputs={k: p.shifted(start).until(length) for k, p in experiment.inputs.items()},
         role=experiment.role, noise_sd=noise_sd)
 
 
