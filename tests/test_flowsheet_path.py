@@ -116,6 +116,19 @@ def test_paths_resolve_and_bad_paths_name_the_field():
         typo.var(m.b, "NaOH", "experiments['b1'].measurements.NaOH")
 
 
+@pytest.mark.unit
+def test_time_units_by_name_as_in_a_config():
+    """``time_units="min"`` (the config's spelling) is the Pyomo unit; a wrong name is refused
+    naming the field and the names (it failed deep in IDAES's FlowsheetBlock)."""
+    term = [LearnedReactionTerm("fs.rxn")]
+    assert HybridFlowsheet(build_learned, term, VARIABLES, time_units="min").time_units is pyo.units.min
+    assert HybridFlowsheet(build_learned, term, VARIABLES, time_units=pyo.units.h).time_units is pyo.units.h
+    assert HybridFlowsheet(build_learned, term, VARIABLES).time_units is pyo.units.s
+    with pytest.raises(ValueError, match=r"^time_units: expected a Pyomo unit of time or one of s, min, "
+                                         r"h, hr, dimensionless, got 'minutes'"):
+        HybridFlowsheet(build_learned, term, VARIABLES, time_units="minutes")
+
+
 @pytest.mark.component
 def test_network_input_that_is_not_a_property_is_named():
     def build(fs):

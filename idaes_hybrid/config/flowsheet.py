@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import idaes.logger as idaeslog
-from pyomo.environ import units as pyunits
 
 from idaes_hybrid.config.checks import valid_names
 from idaes_hybrid.config.run import (
@@ -48,7 +47,7 @@ from idaes_hybrid.config.flowsheet_parse import load_build_function, parse_initi
 from idaes_hybrid.model.experiment import (
     DataError, Role, check_measurements, data_path, read_measurements, warn_partial_noise_sd)
 from idaes_hybrid.model.flowsheet import (
-    FlowsheetExperiment, HybridFlowsheet, InitialState, check_variable_name, missing_inputs)
+    TIME_UNITS, FlowsheetExperiment, HybridFlowsheet, InitialState, check_variable_name, missing_inputs)
 from idaes_hybrid.model.inputs import parse_input
 from idaes_hybrid.model.terms import LearnedReactionTerm, NetworkTerm
 from idaes_hybrid.nn.network import Activation, NetworkConfigError, NetworkSpec, parse_activation
@@ -59,8 +58,6 @@ _log = idaeslog.getLogger(__name__)
 
 TOP_LEVEL_KEYS = ("flowsheet", "network", "discretization", "training", "solver", "experiments",
                   "optimization", "decomposition", "uncertainty", "loop")
-TIME_UNITS = {"s": pyunits.s, "min": pyunits.min, "h": pyunits.h, "hr": pyunits.h,
-              "dimensionless": pyunits.dimensionless}
 #: Keys of the ``[flowsheet]`` table.
 FLOWSHEET_KEYS = ("build", "time_units", "variables", "terms")
 _EXPERIMENT_KEYS = ("name", "data", "horizon", "role", "initial", "inputs", "noise_sd")

@@ -133,6 +133,12 @@ def check_variable_name(name: str, variables: Mapping[str, str], field: str) -> 
                               f"({', '.join(variables) or 'none declared'}) nor a path{hint}")
 
 
+#: Units of time a flowsheet may use, by the names a config (``flowsheet.time_units``) and
+#: :class:`HybridFlowsheet` accept.
+TIME_UNITS = {"s": pyunits.s, "min": pyunits.min, "h": pyunits.h, "hr": pyunits.h,
+              "dimensionless": pyunits.dimensionless}
+
+
 @dataclass
 class HybridFlowsheet:
     """A flowsheet with learned terms, as training, prediction and optimization see it.
@@ -150,7 +156,8 @@ class HybridFlowsheet:
         ``{name: path}``: short names for measured columns, inputs and initial
         states; paths hold ``*`` at the time index (relative to the block holding ``fs``).
     time_units
-        Units of time of the flowsheet.
+        Units of time of the flowsheet: a Pyomo unit (``pyo.units.min``) or its name in
+        :data:`TIME_UNITS` (``"min"``).
     simulation_build
         Optional build used where the weights are fixed (simulation, optimization,
         estimation) instead of ``build``: the same flowsheet with a safeguard that
@@ -164,6 +171,13 @@ class HybridFlowsheet:
     time_units: Any = field(default_factory=lambda: pyunits.s)
     simulation_build: Callable[[FlowsheetBlock], None] | None = None
     _shapes: tuple | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.time_units, str):
+            if self.time_units not in TIME_UNITS:
+                raise ValueError(f"time_units: expected a Pyomo unit of time or one of "
+                                 f"{', '.join(TIME_UNITS)}, got {self.time_units!r}")
+            self.time_units = TIME_UNITS[self.time_units]
 
     def path(self, name: str) -> str:
         """The path a variable name stands for (a path stands for itself)."""
