@@ -55,3 +55,42 @@ def test_an_infeasible_optimization_names_where_the_solver_ended():
     assert "at the solver's last point: equations not satisfied: sum (0.33 at [" in text
     assert "x at its upper bound 1 at 3 points ([0] ... [2])" in text
     assert "y at its upper bound 1 at 3 points" in text
+
+
+def _with_user_limit() -> pyo.ConcreteModel:
+    """The toy with y's limit written as the user's ``[optimization] constraints``."""
+    from idaes_hybrid.optimize.flowsheet import add_user_constraints
+
+    m = _model()
+    m.y.setub(None)
+    add_user_constraints(m, {"y_max": [m.y[t] <= 1 for t in m.t]})
+    return m
+
+
+@pytest.mark.unit
+def test_the_users_binding_and_violated_constraints_are_named():
+    from idaes_hybrid.optimize.flowsheet import user_constraints_text
+
+    m = _with_user_limit()
+    m.y[2.0].value = 1.5
+    assert user_constraints_text(m) == "y_max binding at 2 of 3 points, violated at 1 (by up to 0.5)"
+    for t in m.t:
+        m.y[t].value = 0.5
+    assert user_constraints_text(m) == "" and user_constraints_text(pyo.ConcreteModel()) == ""
+
+
+@pytest.mark.component
+def test_an_infeasible_optimization_names_the_users_constraints_first():
+    """The likely cause of an infeasible optimization is a constraint the user added: the
+    error names it before the model's equations (a review's T <= 296 K was not named)."""
+    from idaes_hybrid.optimize.flowsheet import FlowsheetOptimizationError, solve_controls
+
+    m = _with_user_limit()
+    for t in m.t:
+        m.x[t].value = m.y[t].value = 0.0
+    m.objective = pyo.Objective(expr=sum(m.x[t] for t in m.t))
+    with pytest.raises(FlowsheetOptimizationError) as info:
+        solve_controls(m, [], [], {"max_iter": 200}, "optimization of 'toy'")
+    text = str(info.value)
+    assert "at the solver's last point: [optimization] constraints: y_max " in text
+    assert "of 3 points" in text and text.index("y_max") < text.index("equations not satisfied")

@@ -228,6 +228,31 @@ def constraint_violations(m: pyo.Block) -> dict[str, float]:
     return out
 
 
+def user_constraints_text(m: pyo.Block, tol: float = 1e-6) -> str:
+    """The user's constraints that bind or are violated at the model's current values, e.g.
+    ``"T_max binding at 12 of 14 points, violated at 2 (by up to 0.3)"`` ("" if none): at a
+    failed solve's last point, the likely cause of an infeasible optimization."""
+    parts = []
+    for con in getattr(m, "user_constraints", pyo.Block()).component_objects(pyo.Constraint, descend_into=False):
+        binding, violated, worst = 0, 0, 0.0
+        for c in con.values():
+            body = pyo.value(c.body, exception=False)
+            if body is None:
+                continue
+            gaps = [body - pyo.value(c.lower)] if c.has_lb() else []
+            gaps += [pyo.value(c.upper) - body] if c.has_ub() else []
+            scale = max([1.0] + [abs(pyo.value(b)) for b in (c.lower, c.upper) if b is not None])
+            gap = min(gaps, default=float("inf"))
+            if gap < -tol * scale:
+                violated, worst = violated + 1, max(worst, -gap)
+            elif gap <= tol * scale:
+                binding += 1
+        if binding or violated:
+            parts.append(f"{con.local_name} binding at {binding} of {len(con)} points"
+                         + (f", violated at {violated} (by up to {worst:.3g})" if violated else ""))
+    return "; ".join(parts)
+
+
 def _relation(expr, field: str):
     """A relational expression, or ``Constraint.Skip`` for one that is trivially true."""
     if expr is True:
@@ -406,7 +431,9 @@ def solve_controls(m: pyo.ConcreteModel, nets: Sequence, controls: Sequence[Cont
     elif res.status not in (SolveStatus.OPTIMAL, SolveStatus.ACCEPTABLE):
         if res.load_last_point is not None:  # the model is discarded: show where the solver ended
             res.load_last_point()
-        where = last_point_summary(m)
+        mine = user_constraints_text(m)
+        where = "; ".join(x for x in (f"[optimization] constraints: {mine}" if mine else "",
+                                        last_point_summary(m)) if x)
         hint = TRUST_REGION_HINT if trust_region and res.status is SolveStatus.INFEASIBLE else ""
         raise FlowsheetOptimizationError(f"{context}: {res.status.value} ({res.termination_message})"
                                          + (f"; at the solver's last point: {where}" if where else "")
