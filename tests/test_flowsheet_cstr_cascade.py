@@ -7,6 +7,7 @@ saponification reaction package (Arrhenius) through ``generate.py``."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -206,8 +207,12 @@ def test_simulation_with_an_incomplete_initial_state_names_the_experiment_and_th
     exp = FlowsheetExperiment("short", 10.0, data, initial=initial, inputs=inputs)
     hf = HybridFlowsheet(model.build_true, [], variables)
     with pytest.raises(DataError, match=r"experiments\['short'\]: the flowsheet keeps 1 degrees "
-                                        r"of freedom.*material_accumulation\[\*,Liq,H2O\] = 0"):
+                                        r"of freedom.*material_accumulation\[\*,Liq,H2O\] = 0") as info:
         simulate_flowsheet(hf, exp, None, 2, 1)
+    # the message shows r2's accumulations at t = 0, the missing one (H2O) among them
+    assert re.search(r"under-determined part holds, at t = 0, .*fs\.r2\.control_volume\."
+                     r"material_accumulation\[0(\.0)?,Liq,\*\] \([^)]*H2O", str(info.value)), str(info.value)
+    assert "fs.r1.control_volume.material_accumulation" not in str(info.value).split("; fix every")[0]
     initial["fs.r2.control_volume.material_accumulation[*,Liq,H2O]"] = 0.0
     exp = FlowsheetExperiment("full", 10.0, data, initial=initial, inputs=inputs)
     assert simulate_flowsheet(hf, exp, None, 2, 1, ["C2"]).series["C2"][0] == pytest.approx(0.85)

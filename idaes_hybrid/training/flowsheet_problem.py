@@ -271,7 +271,33 @@ def _free_components(blk: pyo.Block, net=None, limit: int = 3) -> str:
         key = re.sub(r"\[[^\]]*\]", "[*]", v.name.removeprefix(prefix))
         counts[key] = counts.get(key, 0) + 1
     top = sorted(counts.items(), key=lambda kv: -kv[1])[:limit]
-    return ", ".join(f"{k} ({n} element{'s' if n > 1 else ''})" for k, n in top)
+    text = ", ".join(f"{k} ({n} element{'s' if n > 1 else ''})" for k, n in top)
+    initial = _free_initial_accumulations(blk, var_dm, limit)
+    return text + (f"; its under-determined part holds, at t = 0, {initial}: one of these likely "
+                   "needs an initial value" if text and initial else "")
+
+
+def _free_initial_accumulations(blk: pyo.Block, var_dm, limit: int = 3) -> str:
+    """The accumulation terms at the first time in the under-determined part of the
+    equations (Dulmage-Mendelsohn), by component with their last index listed
+    (``fs.r1.control_volume.material_accumulation[0.0,Liq,*] (A, B, S)``): where a missing
+    initial condition usually is, which a matching's free variable (often far downstream)
+    does not show."""
+    t0 = blk.fs.time.first()
+    groups: dict[str, list[str]] = {}
+    for v in list(var_dm.unmatched) + list(var_dm.underconstrained):
+        index = v.index()
+        first = index[0] if isinstance(index, tuple) else index
+        if "accumulation" not in v.parent_component().local_name or first != t0:
+            continue
+        name = v.name.removeprefix(f"{blk.name}.")
+        if isinstance(index, tuple) and len(index) > 1:
+            head, _, last = name[:-1].rpartition(",")
+            groups.setdefault(f"{head},*]", []).append(last)
+        else:
+            groups.setdefault(name, [])
+    return ", ".join(f"{k} ({', '.join(sorted(set(v)))})" if v else k
+                     for k, v in sorted(groups.items())[:limit])
 
 
 def _free_state_message(blk: pyo.Block, dof, net=None) -> str:
