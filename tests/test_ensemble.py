@@ -153,6 +153,27 @@ def test_failed_members_are_dropped_and_too_few_give_no_bands(caplog):
 
 
 @pytest.mark.unit
+def test_the_prior_share_takes_the_trainings_data_hessian():
+    """With the training's data Hessian the prior share is ``alpha Sigma^2``,
+    ``Sigma = (H + alpha I)^-1``, the Laplace bands' posterior; no inner problem is solved
+    (a review's ensemble recomputed it and got an indefinite matrix the Laplace run had not)."""
+    from idaes_hybrid.nn.network import NetworkSpec
+    from idaes_hybrid.uncertainty.ensemble import prior_share
+
+    spec = NetworkSpec.dense(1, [2], 1, "softplus", seed=0)
+    n = spec.n_parameters
+    a = np.random.default_rng(1).normal(size=(n, n))
+    hessian, alpha = a @ a.T, 1.5
+
+    def no_inner_problems(*args, **kwargs):
+        raise AssertionError("an inner problem was built")
+
+    share = prior_share(no_inner_problems, [], spec, alpha, hessian=hessian)
+    sigma = np.linalg.inv(hessian + alpha * np.eye(n))
+    np.testing.assert_allclose(share, alpha * sigma @ sigma, rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.unit
 def test_bootstrap_of_one_training_experiment_warns(caplog):
     """resample = "experiments" with one training experiment: every member gets the same
     data (its bands covered 1 % of the validation points, without a word)."""

@@ -90,7 +90,7 @@ def uncertainty_after_training(config, result):
                                                 config.training, alpha, result.solved_values)
         return ensemble_bands_after_training(train_member, _simulator(config), config.experiments,
                                              result.spec, config, result.noise, _spec_factory(config), alpha,
-                                             starts=result.solved_values)
+                                             starts=result.solved_values, hessian=result.data_hessian)
 
     return validation_bands(_spec_factory(config), config.experiments, result.spec,
                             result.regularization["alpha"], config.uncertainty.level,

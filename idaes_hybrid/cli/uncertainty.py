@@ -44,13 +44,14 @@ def is_ensemble(settings) -> bool:
 def ensemble_bands_after_training(train_member: Callable[..., Any], simulate: Callable[..., Any],
                                   experiments: Sequence, spec, config, noise: Mapping | None = None,
                                   make_spec: Callable[..., Any] | None = None, alpha: float | None = None,
-                                  starts: Mapping | None = None):
+                                  starts: Mapping | None = None, hessian=None):
     """Members and validation bands of an ``[uncertainty] method = "ensemble"`` run
     (:func:`~idaes_hybrid.uncertainty.ensemble.ensemble_uncertainty`; on the Dask engine
     when ``training.method = "decomposition"``), or ``None``. ``noise``: the run's
     ``TrainingResult.noise`` (members' data are perturbed by its noise levels);
     ``make_spec``, ``alpha``: the spec factory and prior precision of the prior share
-    (``resample = "residuals"``); ``starts``: the run's ``solved_values``."""
+    (``resample = "residuals"``); ``starts``, ``hessian``: the run's ``solved_values`` and
+    ``data_hessian``."""
     from idaes_hybrid.model.experiment import split_by_role
     from idaes_hybrid.uncertainty.ensemble import ensemble_uncertainty, ensemble_workers
 
@@ -60,7 +61,7 @@ def ensemble_bands_after_training(train_member: Callable[..., Any], simulate: Ca
     return ensemble_uncertainty(train_member, simulate, spec, train, val, settings.members, int(config.seed),
                                 settings.level, ensemble_workers(config.training), noise_sd,
                                 resample=settings.resample, make_spec=make_spec, alpha=alpha,
-                                starts=starts or None)
+                                starts=starts or None, hessian=hessian)
 
 
 def learned_term_band(spec, uncertainty):

@@ -382,14 +382,17 @@ def predicted_bands(simulate: Simulator, experiment, base: Simulation, specs: Se
 
 
 def prior_share(make_spec: Callable[..., Any], train_experiments: Sequence, base: NetworkSpec,
-                alpha: float, starts: Mapping[str, Mapping[str, float]] | None = None) -> np.ndarray:
+                alpha: float, starts: Mapping[str, Mapping[str, float]] | None = None,
+                hessian: np.ndarray | None = None) -> np.ndarray:
     """``alpha Sigma^2``: the prior draw's share of the Laplace posterior covariance
     ``Sigma`` of ``base`` (:func:`~idaes_hybrid.uncertainty.laplace.laplace_covariance`,
-    started at ``starts``), the part of randomized MAP's scatter that perturbed data alone
-    do not give."""
+    started at ``starts``; from the training's data ``hessian`` when given, as the Laplace
+    bands take it), the part of randomized MAP's scatter that perturbed data alone do not
+    give."""
     from idaes_hybrid.uncertainty.laplace import laplace_covariance
 
-    sigma = laplace_covariance(make_spec, train_experiments, base, float(alpha), starts=starts).covariance
+    sigma = laplace_covariance(make_spec, train_experiments, base, float(alpha), starts=starts,
+                               hessian=hessian).covariance
     return float(alpha) * sigma @ sigma
 
 
@@ -432,7 +435,8 @@ def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_
                          resample: Resampling = Resampling.RESIDUALS,
                          make_spec: Callable[..., Any] | None = None,
                          alpha: float | None = None,
-                         starts: Mapping[str, Mapping[str, float]] | None = None) -> EnsembleUncertainty | None:
+                         starts: Mapping[str, Mapping[str, float]] | None = None,
+                         hessian: np.ndarray | None = None) -> EnsembleUncertainty | None:
     """Train an ensemble and band the validation experiments.
 
     Parameters
@@ -459,6 +463,10 @@ def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_
     starts
         The training experiments' values at the trained point (``TrainingResult.solved_values``):
         the prior share's Laplace solves start there instead of a march.
+    hessian
+        The data Hessian at the trained weights when the training computed it
+        (``TrainingResult.data_hessian``): the prior share uses it, as the Laplace bands do,
+        instead of solving the inner problems again.
 
     Returns
     -------
@@ -475,7 +483,7 @@ def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_
         try:
             if make_spec is None or alpha is None:
                 raise UncertaintyError("no spec factory or prior precision given")
-            ens.prior_covariance = prior_share(make_spec, train_experiments, base_spec, alpha, starts)
+            ens.prior_covariance = prior_share(make_spec, train_experiments, base_spec, alpha, starts, hessian)
         except UncertaintyError as err:
             _log.warning(f"uncertainty: no prior share in the bands, members only: they are too narrow ({err})")
     bands, failures = {}, {}
