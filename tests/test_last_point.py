@@ -38,19 +38,23 @@ def test_violations_and_bounds_by_component():
     assert last_point_summary(m) == ""
 
 
-@pytest.mark.component
-def test_an_infeasible_optimization_names_where_the_solver_ended():
-    """Ipopt ends locally infeasible on x + y = 3 with x, y <= 1; the error names the
-    equations and the bounds of its final iterate (not of the start, x = y = 0)."""
+def _infeasible_error(m: pyo.ConcreteModel) -> str:
+    """The error of maximizing-by-minimizing ``sum(x)`` on the toy from x = y = 0."""
     from idaes_hybrid.optimize.flowsheet import FlowsheetOptimizationError, solve_controls
 
-    m = _model()
     for t in m.t:
         m.x[t].value = m.y[t].value = 0.0
     m.objective = pyo.Objective(expr=sum(m.x[t] for t in m.t))
     with pytest.raises(FlowsheetOptimizationError) as info:
         solve_controls(m, [], [], {"max_iter": 200}, "optimization of 'toy'")
-    text = str(info.value)
+    return str(info.value)
+
+
+@pytest.mark.component
+def test_an_infeasible_optimization_names_where_the_solver_ended():
+    """Ipopt ends locally infeasible on x + y = 3 with x, y <= 1; the error names the
+    equations and the bounds of its final iterate (not of the start, x = y = 0)."""
+    text = _infeasible_error(_model())
     assert text.startswith("optimization of 'toy': infeasible")
     assert "at the solver's last point: equations not satisfied: sum (0.33 at [" in text
     assert "x at its upper bound 1 at 3 points ([0] ... [2])" in text
@@ -83,14 +87,6 @@ def test_the_users_binding_and_violated_constraints_are_named():
 def test_an_infeasible_optimization_names_the_users_constraints_first():
     """The likely cause of an infeasible optimization is a constraint the user added: the
     error names it before the model's equations (a review's T <= 296 K was not named)."""
-    from idaes_hybrid.optimize.flowsheet import FlowsheetOptimizationError, solve_controls
-
-    m = _with_user_limit()
-    for t in m.t:
-        m.x[t].value = m.y[t].value = 0.0
-    m.objective = pyo.Objective(expr=sum(m.x[t] for t in m.t))
-    with pytest.raises(FlowsheetOptimizationError) as info:
-        solve_controls(m, [], [], {"max_iter": 200}, "optimization of 'toy'")
-    text = str(info.value)
+    text = _infeasible_error(_with_user_limit())
     assert "at the solver's last point: [optimization] constraints: y_max " in text
     assert "of 3 points" in text and text.index("y_max") < text.index("equations not satisfied")
