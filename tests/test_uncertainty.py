@@ -390,6 +390,28 @@ def test_laplace_started_at_the_trained_point_needs_no_march_and_gives_the_same_
                                atol=1e-9 * np.abs(marched.covariance).max())
 
 
+@pytest.mark.unit
+def test_bands_computed_without_the_trainings_hessian_weight_the_fit_by_its_noise_levels(monkeypatch):
+    """Without the training's data Hessian (a given prior precision) the Laplace covariance is
+    computed with the training's final noise levels as fit weights, the ones the test below
+    shows equal to the evidence's (were: levels estimated from the data, before the noise
+    refit; a review's ensemble prior share came out indefinite so)."""
+    from idaes_hybrid.uncertainty import laplace
+
+    seen = []
+
+    def record(make_spec, train, spec, alpha, scales=None, starts=None, hessian=None):
+        seen.append(scales)
+        raise laplace.UncertaintyError("stop here")
+
+    monkeypatch.setattr(laplace, "laplace_covariance", record)
+    with pytest.raises(laplace.UncertaintyError):
+        laplace.validation_uncertainty(None, [], [], None, 1.0, 0.9, {"X": 0.05, "S": 0.5})
+    with pytest.raises(laplace.UncertaintyError):
+        laplace.validation_uncertainty(None, [], [], None, 1.0, 0.9)
+    assert seen == [{"X": 0.05, "S": 0.5}, None]
+
+
 @pytest.mark.component
 def test_the_evidence_hands_the_laplace_its_hessian_at_the_trained_point():
     """A training with the evidence's prior keeps its last data Hessian (taken at the final

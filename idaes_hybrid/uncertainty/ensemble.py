@@ -383,16 +383,16 @@ def predicted_bands(simulate: Simulator, experiment, base: Simulation, specs: Se
 
 def prior_share(make_spec: Callable[..., Any], train_experiments: Sequence, base: NetworkSpec,
                 alpha: float, starts: Mapping[str, Mapping[str, float]] | None = None,
-                hessian: np.ndarray | None = None) -> np.ndarray:
+                hessian: np.ndarray | None = None, scales: Mapping[str, float] | None = None) -> np.ndarray:
     """``alpha Sigma^2``: the prior draw's share of the Laplace posterior covariance
     ``Sigma`` of ``base`` (:func:`~idaes_hybrid.uncertainty.laplace.laplace_covariance`,
     started at ``starts``; from the training's data ``hessian`` when given, as the Laplace
-    bands take it), the part of randomized MAP's scatter that perturbed data alone do not
-    give."""
+    bands take it, else computed with the fit weights ``scales``, the training's noise
+    levels), the part of randomized MAP's scatter that perturbed data alone do not give."""
     from idaes_hybrid.uncertainty.laplace import laplace_covariance
 
-    sigma = laplace_covariance(make_spec, train_experiments, base, float(alpha), starts=starts,
-                               hessian=hessian).covariance
+    sigma = laplace_covariance(make_spec, train_experiments, base, float(alpha), scales=scales,
+                               starts=starts, hessian=hessian).covariance
     return float(alpha) * sigma @ sigma
 
 
@@ -483,7 +483,8 @@ def ensemble_uncertainty(train_member: MemberTrainer, simulate: Simulator, base_
         try:
             if make_spec is None or alpha is None:
                 raise UncertaintyError("no spec factory or prior precision given")
-            ens.prior_covariance = prior_share(make_spec, train_experiments, base_spec, alpha, starts, hessian)
+            ens.prior_covariance = prior_share(make_spec, train_experiments, base_spec, alpha, starts, hessian,
+                                               scales=dict(noise_sd) if noise_sd else None)
         except UncertaintyError as err:
             _log.warning(f"uncertainty: no prior share in the bands, members only: they are too narrow ({err})")
     bands, failures = {}, {}

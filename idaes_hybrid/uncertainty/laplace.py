@@ -415,8 +415,10 @@ def validation_uncertainty(make_spec: Callable[..., InnerSource], train_experime
     level
         Band probability.
     noise_sd
-        Measurement noise sd per variable (given or estimated): adds the coverage of the
-        prediction intervals (``coverage_with_noise``).
+        Measurement noise sd per variable (given or estimated; the training's final levels,
+        ``TrainingResult.noise``): the fit weights of a data Hessian computed here (else the
+        levels estimated from the data, before the training's noise refit) and the coverage
+        of the prediction intervals (``coverage_with_noise``).
     starts, hessian
         The training experiments' values at the trained point and the data Hessian there,
         when known (see :func:`laplace_covariance`).
@@ -427,7 +429,8 @@ def validation_uncertainty(make_spec: Callable[..., InnerSource], train_experime
         A validation experiment whose simulation fails is left out (and named in
         ``failures``).
     """
-    lap = laplace_covariance(make_spec, train_experiments, network_spec, alpha, starts=starts, hessian=hessian)
+    lap = laplace_covariance(make_spec, train_experiments, network_spec, alpha, scales=noise_sd or None,
+                             starts=starts, hessian=hessian)
     bands, failures = {}, {}
     for exp in validation_experiments:
         try:
