@@ -211,21 +211,29 @@ def add_user_constraints(m: pyo.ConcreteModel, constraints: Mapping[str, object]
             list(rel), rule=lambda b, *k, rel=rel: rel[k[0] if len(k) == 1 else k]))
 
 
+def _row_gap(c) -> float | None:
+    """How far a constraint row's body is inside its bounds, in its own units (negative:
+    violated; ``None``: not evaluable)."""
+    body = pyo.value(c.body, exception=False)
+    if body is None:
+        return None
+    gaps = ([body - pyo.value(c.lower)] if c.has_lb() else []) + \
+        ([pyo.value(c.upper) - body] if c.has_ub() else [])
+    return min(gaps, default=float("inf"))
+
+
+def _user_constraints(m: pyo.Block) -> list:
+    """The components of ``m.user_constraints`` (none if the model has no such block)."""
+    block = getattr(m, "user_constraints", None)
+    return [] if block is None else list(block.component_objects(pyo.Constraint, descend_into=False))
+
+
 def constraint_violations(m: pyo.Block) -> dict[str, float]:
     """Largest violation of each of ``m.user_constraints``' constraints at the model's
     current values (0: satisfied), in the constraint's own units: how far a control
     profile run on another model (the true flowsheet) breaks the user's constraints."""
-    out = {}
-    for con in m.user_constraints.component_objects(pyo.Constraint, descend_into=False):
-        worst = 0.0
-        for c in con.values():
-            body = pyo.value(c.body)
-            if c.has_lb():
-                worst = max(worst, pyo.value(c.lower) - body)
-            if c.has_ub():
-                worst = max(worst, body - pyo.value(c.upper))
-        out[con.local_name] = float(worst)
-    return out
+    return {con.local_name: float(max([0.0] + [-g for g in map(_row_gap, con.values()) if g is not None]))
+            for con in _user_constraints(m)}
 
 
 def user_constraints_text(m: pyo.Block, tol: float = 1e-6) -> str:
@@ -233,23 +241,18 @@ def user_constraints_text(m: pyo.Block, tol: float = 1e-6) -> str:
     ``"T_max binding at 12 of 14 points, violated at 2 (by up to 0.3)"`` ("" if none): at a
     failed solve's last point, the likely cause of an infeasible optimization."""
     parts = []
-    for con in getattr(m, "user_constraints", pyo.Block()).component_objects(pyo.Constraint, descend_into=False):
-        binding, violated, worst = 0, 0, 0.0
+    for con in _user_constraints(m):
+        binding, violated = 0, []
         for c in con.values():
-            body = pyo.value(c.body, exception=False)
-            if body is None:
-                continue
-            gaps = [body - pyo.value(c.lower)] if c.has_lb() else []
-            gaps += [pyo.value(c.upper) - body] if c.has_ub() else []
-            scale = max([1.0] + [abs(pyo.value(b)) for b in (c.lower, c.upper) if b is not None])
-            gap = min(gaps, default=float("inf"))
-            if gap < -tol * scale:
-                violated, worst = violated + 1, max(worst, -gap)
-            elif gap <= tol * scale:
+            gap = _row_gap(c)
+            bound = tol * max([1.0] + [abs(pyo.value(b)) for b in (c.lower, c.upper) if b is not None])
+            if gap is not None and gap < -bound:
+                violated.append(-gap)
+            elif gap is not None and gap <= bound:
                 binding += 1
         if binding or violated:
-            parts.append(f"{con.local_name} binding at {binding} of {len(con)} points"
-                         + (f", violated at {violated} (by up to {worst:.3g})" if violated else ""))
+            parts.append(f"{con.local_name} binding at {binding} of {len(con)} points" + (
+                f", violated at {len(violated)} (by up to {max(violated):.3g})" if violated else ""))
     return "; ".join(parts)
 
 
