@@ -121,3 +121,60 @@ def test_refined_levels_replace_only_estimates_the_fit_contradicts():
     assert refined_levels(levels, {**fit, "S": 0.27 / REFIT_RATIO / 0.99}) is None
     assert refined_levels(levels, {**fit, "S": 0.27 / REFIT_RATIO / 1.01})["S"]["sd"] == pytest.approx(
         0.27 / REFIT_RATIO / 1.01)
+
+
+def _refit_model():
+    """A one-variable stand-in for a training model: ``x`` is the fit, ``S`` its one level."""
+    import pyomo.environ as pyo
+
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(initialize=1.0)
+    m.experiment_fit = pyo.Expression(["b1"], initialize=0.0)
+    m.scales = {"S": 0.3}
+    return m, (lambda sc: {"b1": (m.x / sc["S"] ** 2, 1)})
+
+
+def _result(ok: bool):
+    from idaes_hybrid.solve.solver import SolveResult, SolveStatus
+
+    status = SolveStatus.OPTIMAL if ok else SolveStatus.MAX_ITERATIONS
+    return SolveResult(status, status.value, 7, 0.1, 1.0 if ok else None, "stub", "")
+
+
+@pytest.mark.unit
+def test_a_noise_refit_restarts_from_the_first_fits_start_and_falls_back_to_the_warm_one():
+    """The refit is the refined levels' own fit from the train solve's start (``restart``);
+    if that does not converge, the warm re-solve from the first fit follows; if neither
+    does, the first fit, its weights and its levels stay."""
+    import pyomo.environ as pyo
+
+    from idaes_hybrid.training.noise_refit import refit_noise
+
+    levels = {"S": {"sd": 0.3, "source": "estimated"}}
+    m, sums = _refit_model()
+    seen = []
+
+    def restart(ok=True):
+        seen.append(("restart", m.x.value))
+        m.x.set_value(5.0)  # the restarted fit's point
+        return _result(ok) if ok is not None else None
+
+    def warm():
+        seen.append(("warm", m.x.value))
+        return _result(True)
+
+    new, res = refit_noise(m, levels, {"S": 0.5}, sums, warm, restart=restart)
+    assert new["S"]["sd"] == 0.5 and new["S"]["refined"] and res.ok
+    assert seen == [("restart", 1.0)] and m.x.value == 5.0 and m.scales == {"S": 0.5}
+    assert pyo.value(m.experiment_fit["b1"]) == pytest.approx(5.0 / 0.25)
+
+    for failed in (False, None):  # restart not converged, or raised and reported None
+        m, sums = _refit_model()
+        seen.clear()
+        new, res = refit_noise(m, levels, {"S": 0.5}, sums, warm, restart=lambda: restart(failed))
+        assert seen == [("restart", 1.0), ("warm", 1.0)]  # warm from the first fit, not from 5.0
+        assert res.ok and new["S"]["sd"] == 0.5
+
+    m, sums = _refit_model()
+    new, res = refit_noise(m, levels, {"S": 0.5}, sums, lambda: _result(False), restart=lambda: restart(False))
+    assert not res.ok and new == levels and m.x.value == 1.0 and m.scales == {"S": 0.3}

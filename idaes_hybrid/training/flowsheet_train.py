@@ -408,8 +408,8 @@ def train_flowsheet(hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperime
     else:
         if settings.user_scaling:  # from the smoother's (or march's) solution and the networks
             scale_flowsheet_model(m)
-        stages["train"], settings = _train_stage(m, train_exps, options, settings, tee, warm)
-        noise = noise if warm else _check_noise(m, hf, train_exps, noise, options, settings, tee, stages)
+        stages["train"], settings, begin = _train_stage(m, train_exps, options, settings, tee, warm)
+        noise = noise if warm else _check_noise(m, hf, train_exps, noise, options, settings, tee, stages, begin)
     if cross_validating:
         choice, stages["regularization"] = _choose_regularization(
             m, train_exps, options, settings, tee, (hf, nfe, ncp, noise) if cross_validating == EVIDENCE else None)
@@ -445,31 +445,43 @@ def _judge_options(settings: TrainingSettings) -> dict:
 
 
 def _train_stage(m: pyo.Block, train_exps, options: dict, settings: TrainingSettings,
-                 tee: bool, warm: bool = False) -> tuple[StageReport, TrainingSettings]:
+                 tee: bool, warm: bool = False) -> tuple[StageReport, TrainingSettings, ComponentMap]:
     """Stage 3: network equations active, weights free, the training objective. Its
     report names the Hessian of the attempt that converged (:func:`_train_solve`); the
-    settings returned carry that Hessian for the later warm solves (noise refit,
-    cross-validation): a block-diagonal solve that fell back is not repeated there."""
+    settings returned carry that Hessian for the later solves (noise refit,
+    cross-validation): a block-diagonal solve that fell back is not repeated there. Also
+    returns the solve's start (every variable's value), where a noise refit restarts."""
     set_points_active(m, True)
     m.training_objective.activate()
     for net in networks(m):
         net.initialize_points(outputs=False)
         net.unfix_weights()
+    begin = ComponentMap((v, v.value) for v in m.component_data_objects(pyo.Var))
     res, hessian = _train_solve(m, _sum_scaled(m, options), settings, tee, warm)
     report = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective, hessian)
-    return report, dataclasses.replace(settings, hessian=HessianMode(hessian))
+    return report, dataclasses.replace(settings, hessian=HessianMode(hessian)), begin
 
 
 def _check_noise(m: pyo.Block, hf: HybridFlowsheet, train_exps, levels: dict, options: dict,
-                 settings: TrainingSettings, tee: bool, stages: dict) -> dict:
-    """:func:`~idaes_hybrid.training.train.check_noise` on a flowsheet training model."""
+                 settings: TrainingSettings, tee: bool, stages: dict, begin: ComponentMap) -> dict:
+    """:func:`~idaes_hybrid.training.train.check_noise` on a flowsheet training model; a
+    refit restarts the train solve from ``begin`` (its start)."""
     def fit_rms() -> dict:
         per_exp = {e.name: flowsheet_rmse(m.experiment[e.name], hf, e) for e in train_exps}
         return pooled_rmse(per_exp, train_exps)
 
+    def restart() -> SolveResult | None:
+        for v, val in begin.items():
+            v.set_value(val, skip_validation=True)
+        try:
+            return _train_solve(m, _sum_scaled(m, options), settings, tee)[0]
+        except TrainingError as err:
+            _log.info(f"noise refit: {err}")
+            return None
+
     return check_noise(m, levels, fit_rms,
                        lambda sc: experiment_fit_sums(m, hf, train_exps, sc),
-                       _warm_solver(m, options, settings, tee), stages)
+                       _warm_solver(m, options, settings, tee), stages, restart)
 
 
 def _sum_scaled(m: pyo.Block, options: dict) -> dict:

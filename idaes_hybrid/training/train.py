@@ -18,6 +18,7 @@ import pyomo.environ as pyo
 
 import idaes.logger as idaeslog
 
+from idaes_hybrid.solve.solver import SolveResult
 from idaes_hybrid.solve.values import named_values
 from idaes_hybrid.decomposition import checkpoint as ckpt
 from idaes_hybrid.decomposition.settings import DecompositionSettings, TrainingMethod
@@ -333,21 +334,22 @@ class TrainingResult:
 
 
 def check_noise(m: pyo.Block, levels: dict, fit_rms: Callable[[], dict], fit_sums, solve,
-                stages: dict) -> dict:
+                stages: dict, restart: Callable[[], SolveResult | None] | None = None) -> dict:
     """Estimated noise levels against the solved model's residual RMS (``fit_rms()``); one
-    warm refit where they are off (:func:`~idaes_hybrid.training.noise_refit.refit_noise`,
+    refit where they are off, by ``restart`` (from the train solve's start) if given, else
+    (or if it fails) by the warm ``solve`` (:func:`~idaes_hybrid.training.noise_refit.refit_noise`,
     recorded as stage ``noise_refit`` in ``stages``). Levels that came from the data's spread
     (too few data to estimate them; a warning) move to the fit's residual RMS in one more
     refit (the evidence, when it chooses the prior precision, re-estimates them further).
     Returns the levels in force (both training paths)."""
-    levels, refit = refit_noise(m, levels, fit_rms(), fit_sums, solve)
+    levels, refit = refit_noise(m, levels, fit_rms(), fit_sums, solve, restart=restart)
     reports = [refit] if refit is not None else []
     spread = [k for k, v in levels.items() if v.get("source") == "data spread"]
     if spread:
         _log.warning(f"noise of {', '.join(spread)}: too few samples to estimate it from the data; "
                      "the fit starts from the spread of the values and follows its residuals "
                      "(give noise_sd if you know it)")
-        levels, refit = refit_noise(m, levels, fit_rms(), fit_sums, solve, spread=True)
+        levels, refit = refit_noise(m, levels, fit_rms(), fit_sums, solve, spread=True, restart=restart)
         reports += [refit] if refit is not None else []
     if reports:
         stages["noise_refit"] = StageReport(reports[-1].status.value, sum(r.wall_time_s for r in reports),
