@@ -16,8 +16,9 @@ from tests.test_cli import small_config
 @pytest.mark.unit
 def test_auto_chooses_block_diagonal_only_for_a_large_coupling():
     auto = HessianMode.AUTO
-    assert resolve_hessian(auto, 541, 183 * 541 ** 2) is HessianMode.EXACT  # 3 bioreactor batches
-    assert resolve_hessian(auto, 541, 488 * 541 ** 2) is HessianMode.BLOCK_DIAGONAL  # 8 batches
+    assert resolve_hessian(auto, 541, 183 * 541 ** 2) is HessianMode.BLOCK_DIAGONAL  # 3 bioreactor batches
+    assert resolve_hessian(auto, 541, 61 * 541 ** 2) is HessianMode.BLOCK_DIAGONAL  # 1 batch
+    assert resolve_hessian(auto, 200, 183 * 200 ** 2) is HessianMode.EXACT  # 4-12-12-1, 3 batches
     assert resolve_hessian(auto, 33, 366 * 33 ** 2) is HessianMode.EXACT  # the CSTR cascade
     assert resolve_hessian(auto, 541) is HessianMode.EXACT  # no coupling given
     assert resolve_hessian(auto, 100, BLOCK_DIAGONAL_MIN_COUPLING) is HessianMode.BLOCK_DIAGONAL

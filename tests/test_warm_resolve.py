@@ -1,6 +1,6 @@
-"""Warm re-solves with block-diagonal steps (``idaes_hybrid.training.warm_resolve``): when
-``hessian = auto`` chose the exact Hessian for the train solve, the noise refit and the
-evidence re-solve the solved model with the block-diagonal one and reach the same solution."""
+"""Warm re-solves (``idaes_hybrid.training.warm_resolve``): a failed block-diagonal re-solve
+is repeated with exact steps; the evidence's re-solves with block-diagonal steps reach the
+exact ones' solution."""
 
 from __future__ import annotations
 
@@ -12,17 +12,7 @@ import pytest
 
 from idaes_hybrid.solve.solver import SolveResult, SolveStatus
 from idaes_hybrid.training.train import HessianMode
-from idaes_hybrid.training.warm_resolve import WARM_BLOCK_DIAGONAL_MIN_COUPLING, warm_hessian, warm_resolve
-
-
-@pytest.mark.unit
-def test_block_diagonal_only_where_auto_chose_exact_on_a_large_coupling():
-    big, small = 5.4e7, 0.5 * WARM_BLOCK_DIAGONAL_MIN_COUPLING
-    assert warm_hessian(HessianMode.AUTO, HessianMode.EXACT, big) is HessianMode.BLOCK_DIAGONAL
-    assert warm_hessian(HessianMode.AUTO, HessianMode.EXACT, small) is None
-    assert warm_hessian(HessianMode.EXACT, HessianMode.EXACT, big) is None  # asked for: kept
-    assert warm_hessian(HessianMode.AUTO, HessianMode.BLOCK_DIAGONAL, big) is None
-    assert warm_hessian(HessianMode.AUTO, HessianMode.LIMITED_MEMORY, big) is None
+from idaes_hybrid.training.warm_resolve import warm_resolve
 
 
 @pytest.mark.unit
@@ -48,8 +38,9 @@ def test_a_failed_block_diagonal_resolve_is_repeated_exact_from_the_same_start()
 @pytest.mark.component
 def test_the_evidence_reaches_the_exact_hessians_solution(monkeypatch):
     """Two bioreactor batches, a 4-20-20-1 network (coupling 1.2e7), no ``regularization``:
-    ``hessian = auto`` re-solves with block-diagonal steps, ``"exact"`` with exact ones; the
-    prior precision, the weights and the validation RMSE agree."""
+    ``hessian = auto`` (block-diagonal at this coupling) trains and re-solves with
+    block-diagonal steps, ``"exact"`` with exact ones; the prior precision, the weights and
+    the validation RMSE agree."""
     import idaes_hybrid.training.flowsheet_train as ft
     from idaes_hybrid.cases.registry import FED_BATCH_BIOREACTOR
     from idaes_hybrid.nn.network import NetworkSpec

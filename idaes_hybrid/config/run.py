@@ -67,8 +67,7 @@ NETWORK_DEFAULTS = {"hidden": [20, 20], "activation": Activation.TANH.value, "se
 _SET_ELSEWHERE = {"formulation": "network.formulation", "solver_options": "the [solver] table",
                   "seed": "network.seed", "unit_config": "the [unit] table",
                   "decomposition": "the [decomposition] table",
-                  "solver_defaults": "the workflow (Ipopt options under [solver])",
-                  "warm_hessian": "training.hessian (its warm re-solves follow it)"}
+                  "solver_defaults": "the workflow (Ipopt options under [solver])"}
 #: Unit CONFIG options the workflow sets itself, and where a config controls them.
 _UNIT_RESERVED = {"dynamic": "the workflow (always dynamic)", "has_holdup": "the workflow",
                   "kinetics": "the workflow (network in training, reference in data checks)",

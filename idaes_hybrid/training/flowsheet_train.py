@@ -53,7 +53,7 @@ from idaes_hybrid.training.train import (
 from idaes_hybrid.training.regularization import (
     EVIDENCE, WARM_START_OPTIONS, RegularizationChoice, choose_regularization, prior_term, resolve_setting)
 from idaes_hybrid.training.warm_start import regularization_term, warm_start_stage
-from idaes_hybrid.training.warm_resolve import warm_hessian, warm_resolve
+from idaes_hybrid.training.warm_resolve import warm_resolve
 
 _log = idaeslog.getLogger(__name__)
 
@@ -137,15 +137,13 @@ def _resolved_hessian(settings: TrainingSettings, nets: Sequence, quiet: bool = 
                if hessian is HessianMode.LIMITED_MEMORY else
                f"weight-input coupling {coupling:.2g} (network points x weights^2)")
         _log.info(f"train: {hessian.value} Hessian: {why}; [training] hessian overrides")
-    return dataclasses.replace(settings, hessian=hessian,
-                               warm_hessian=warm_hessian(settings.hessian, hessian, coupling))
+    return dataclasses.replace(settings, hessian=hessian)
 
 
 def _warm_solver(m: pyo.Block, options: dict, settings: TrainingSettings, tee: bool) -> Callable[[], SolveResult]:
-    """A warm re-solve of the solved model ``m`` (noise refit, evidence, cross-validation),
-    with the re-solves' Hessian (:func:`~idaes_hybrid.training.warm_resolve.warm_resolve`)."""
-    opts = {**_sum_scaled(m, options),
-            "hessian_approximation": (settings.warm_hessian or settings.hessian).value, **WARM_START_OPTIONS}
+    """A warm re-solve of the solved model ``m`` (noise refit, evidence, cross-validation)
+    with the train solve's Hessian (:func:`~idaes_hybrid.training.warm_resolve.warm_resolve`)."""
+    opts = {**_sum_scaled(m, options), "hessian_approximation": settings.hessian.value, **WARM_START_OPTIONS}
     return lambda: warm_resolve(m, lambda o: solve_hybrid(m, networks(m), o, tee, **_scaling(settings)), opts)
 
 

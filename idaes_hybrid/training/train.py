@@ -64,14 +64,18 @@ class HessianMode(str, enum.Enum):
 #: against 0.053).
 EXACT_HESSIAN_MAX_WEIGHTS = 4000
 #: Smallest weight-input coupling (network points x weights^2, summed over the networks)
-#: for which ``HessianMode.AUTO`` chooses the block-diagonal Hessian: about the flops each
-#: exact-Hessian KKT factorization spends on that coupling (1e8: ~0.1 GFlop, more than
-#: the rest of an iteration). Measured (``benchmarks/results/growth_2026-12-03``, bioreactor
-#: batches, 4-20-20-1): 8 experiments (488 points, 1.4e8) 36.4 -> 17.4 s, 16 experiments
-#: (2.9e8) 391 s and 210 iterations -> 34 s and 49, same or better validation RMSE. Below
-#: it the exact Hessian is kept: on 3-batch data sets (183 points, 5.4e7) block-diagonal
-#: ended at a worse local optimum in 3 of 18 fits (``benchmarks/results/noise_block_diagonal.md``).
-BLOCK_DIAGONAL_MIN_COUPLING = 1e8
+#: for which ``HessianMode.AUTO`` chooses the block-diagonal Hessian: the coupling is about
+#: the flops each exact-Hessian KKT factorization spends on it (1e7: ~0.01 GFlop, beyond
+#: which it dominates an iteration). Measured: bioreactor batches with 4-20-20-1 (61 points
+#: per batch, 1.8e7 each): 3 batches train 2.4-4x faster per iteration (0.42 -> 0.10 s),
+#: 8 batches 36.4 -> 17.4 s, 16 batches 391 s and 210 iterations -> 34 s and 49
+#: (``benchmarks/results/growth_2026-12-03``). Block-diagonal steps can end at another local
+#: optimum than exact ones, better or worse (36 fresh pairs: 35 the same,
+#: ``benchmarks/results/hessian_paired_fresh.md``); the noise refit restarts from the train
+#: solve's start, so an estimated noise level no longer carries a first fit's optimum into
+#: the result (``training.noise_refit``). Below 1e7 (networks of a few dozen weights) the
+#: exact Hessian costs a factorization little.
+BLOCK_DIAGONAL_MIN_COUPLING = 1e7
 #: Iterations the block-diagonal train solve gets before the exact Hessian is tried
 #: from the same start (a guard: it has needed up to ~3x the exact solve's iterations).
 BLOCK_DIAGONAL_MAX_ITER = 200
@@ -177,10 +181,6 @@ class TrainingSettings:
         (:data:`~idaes_hybrid.training.flowsheet_train.TRAINING_OPTIONS`). One-unit models
         set Ipopt's own defaults (:func:`~idaes_hybrid.training.unit_train.unit_settings`),
         which their shipped results were measured with. Not a ``[training]`` key.
-    warm_hessian
-        Hessian of the warm re-solves (noise refit, evidence, cross-validation folds) when
-        it differs from ``hessian``'s; set by the training when ``hessian = auto``
-        (:func:`~idaes_hybrid.training.warm_resolve.warm_hessian`). Not a ``[training]`` key.
     """
 
     hessian: HessianMode = HessianMode.AUTO
@@ -202,7 +202,6 @@ class TrainingSettings:
     method: TrainingMethod = TrainingMethod.SIMULTANEOUS
     decomposition: DecompositionSettings = field(default_factory=DecompositionSettings)
     solver_defaults: dict | None = None
-    warm_hessian: HessianMode | None = None
 
     def solve_scaling(self, default: NlpScaling) -> dict[str, bool]:
         """Keyword arguments of :func:`~idaes_hybrid.solve.batched.solve_hybrid` for the

@@ -1,16 +1,15 @@
-"""Warm re-solves of a solved training model: block-diagonal steps where they pay.
+"""Warm re-solves of a solved training model, and their fallback to exact steps.
 
-After the train solve, the noise refit, the evidence's prior precision and the
-cross-validation folds re-solve the same training model from its solution with a changed
-weighting, prior precision or fold. Started that close to a solution, the block-diagonal
-Hessian (the exact one without the network's weight-input coupling,
-:data:`~idaes_hybrid.training.train.HessianMode.BLOCK_DIAGONAL`) reaches the same solution
-as the exact one: the NLP is the same, only the steps differ. Measured on three fresh
-fed-batch sets (4-20-20-1, 3 batches, coupling 5.4e7, no ``noise_sd``, the evidence's
-prior): the same prior precision and validation RMSE to 4 digits, the noise refit and the
-evidence 12.4 -> 6.4 s, 8.8 -> 6.5 s and 13.9 -> 7.2 s. From a cold start the two can end at
-different local optima, which is why the train solve itself keeps the exact Hessian on
-problems of this size (:data:`~idaes_hybrid.training.train.BLOCK_DIAGONAL_MIN_COUPLING`).
+After the train solve, the noise refit (when its restart fails), the evidence's prior
+precision and the cross-validation folds re-solve the same training model from its
+solution with a changed weighting, prior precision or fold, with the train solve's
+Hessian. Started that close to a solution, block-diagonal steps (the exact Hessian
+without the network's weight-input coupling,
+:data:`~idaes_hybrid.training.train.HessianMode.BLOCK_DIAGONAL`) reach the exact ones'
+solution: measured on three fresh fed-batch sets (4-20-20-1, 3 batches, no ``noise_sd``,
+the evidence's prior), the same prior precision and validation RMSE to 4 digits in about
+half the time. A block-diagonal re-solve that does not converge is repeated with exact
+steps from the same start.
 """
 
 from __future__ import annotations
@@ -25,23 +24,6 @@ from idaes_hybrid.solve.values import restore_values, unfixed_values
 from idaes_hybrid.training.train import HessianMode
 
 _log = idaeslog.getLogger(__name__)
-
-#: Smallest weight-input coupling (network points x weights^2) for which ``hessian = auto``
-#: re-solves warm with the block-diagonal Hessian where the train solve uses the exact one:
-#: below it the coupling costs a factorization little (networks of a few dozen weights
-#: gained nothing from block-diagonal steps in ``benchmarks/results/hessian_modes.md``).
-WARM_BLOCK_DIAGONAL_MIN_COUPLING = 1e7
-
-
-def warm_hessian(requested: HessianMode, resolved: HessianMode, coupling: float) -> HessianMode | None:
-    """The Hessian of the warm re-solves when it differs from the train solve's ``resolved``
-    one: block-diagonal if ``hessian = auto`` chose the exact one and the ``coupling`` is at
-    least :data:`WARM_BLOCK_DIAGONAL_MIN_COUPLING`; else ``None`` (a Hessian the user asked
-    for is used throughout)."""
-    if requested is HessianMode.AUTO and resolved is HessianMode.EXACT \
-            and coupling >= WARM_BLOCK_DIAGONAL_MIN_COUPLING:
-        return HessianMode.BLOCK_DIAGONAL
-    return None
 
 
 def warm_resolve(m, solve: Callable[[dict], SolveResult], options: dict) -> SolveResult:
