@@ -1,4 +1,4 @@
-"""The peers benchmark's faster-option config, median run and table (no pipelines run)."""
+"""The peers benchmark's exact-Hessian config, median run and table (no pipelines run)."""
 
 from __future__ import annotations
 
@@ -12,21 +12,21 @@ from idaes_hybrid.config.run import load_run_config
 pytestmark = pytest.mark.unit
 
 
-def test_fast_config_is_the_peers_config_with_block_diagonal_steps(tmp_path):
-    path = peers.fast_config(tmp_path)
-    fast, base = load_run_config(path), load_run_config(peers.CONFIG)
-    assert fast.training.hessian.value == "block-diagonal" and base.training.hessian.value == "exact"
-    assert [e.name for e in fast.experiments] == [e.name for e in base.experiments]
-    for e, b in zip(fast.experiments, base.experiments):
+def test_exact_config_is_the_peers_config_with_exact_steps(tmp_path):
+    path = peers.exact_config(tmp_path)
+    exact, base = load_run_config(path), load_run_config(peers.CONFIG)
+    assert exact.training.hessian.value == "exact" and base.training.hessian.value == "auto"
+    assert [e.name for e in exact.experiments] == [e.name for e in base.experiments]
+    for e, b in zip(exact.experiments, base.experiments):
         assert e.measurements.equals(b.measurements) and e.initial == b.initial
-    assert fast.training.regularization == base.training.regularization
+    assert exact.training.regularization == base.training.regularization
 
 
-def test_fast_config_refuses_a_config_it_cannot_rewrite(tmp_path):
+def test_exact_config_refuses_a_config_it_cannot_rewrite(tmp_path):
     other = tmp_path / "other.toml"
     other.write_text('model = "fed_batch_bioreactor"\n[training]\nhessian = "auto"\n')
-    with pytest.raises(ValueError, match="other.toml: expected hessian"):
-        peers.fast_config(tmp_path, other)
+    with pytest.raises(ValueError, match="other.toml: expected a .training. table without hessian"):
+        peers.exact_config(tmp_path, other)
 
 
 def test_median_run_keeps_the_median_whole_process_and_every_time():
@@ -46,14 +46,14 @@ def test_table_gives_both_of_our_options_against_sindae_whole_process():
                 "process_wall_runs_s": [process, process + 1]}
     res = {"date": "today", "machine": {"cpu": "cpu", "cores": 2, "memory_gib": 1, "os": "os",
                                          "python": "3"},
-           "ours": ours(12.0, 20.0), "ours_fast": ours(6.0, 10.0),
+           "ours": ours(6.0, 10.0), "ours_exact": ours(12.0, 20.0),
            "sindae": {"pipeline_s": 40.0, "stages": {}, "validation_rmse": {"X": 0.125, "S": 0.25},
                       "process": {"wall_time_s": 55.0}}}
     text = peers.render(res)
-    assert "| idaes-hybrid, block-diagonal Hessian (our faster option) | 6.0 | 24 |" in text
-    assert "- whole process, SiNDAE / ours: 2.75x faster" in text
-    assert "- whole process, SiNDAE / ours with the block-diagonal Hessian: 5.50x faster" in text
-    assert "ours_fast 10.0, 11.0 s" in text
+    assert "| idaes-hybrid, exact Hessian (`hessian = \"exact\"`) | 12.0 | 24 |" in text
+    assert "- whole process, SiNDAE / ours: 5.50x faster" in text
+    assert "- whole process, SiNDAE / ours with the exact Hessian: 2.75x faster" in text
+    assert "ours_exact 20.0, 21.0 s" in text
 
 
 def test_compile_package_writes_the_bytecode_of_the_timed_package(tmp_path, monkeypatch):
