@@ -1,7 +1,7 @@
 """Exact vs block-diagonal network Hessian on small data sets, paired fit by fit.
 
-Why ``[training] hessian = "auto"`` keeps the exact Hessian below
-``BLOCK_DIAGONAL_MIN_COUPLING`` (three bioreactor batches): every data set of
+Whether block-diagonal steps end where exact ones do on three bioreactor batches (why
+``[training] hessian = "auto"`` kept the exact Hessian there until 2026-12-05): every data set of
 :mod:`benchmarks.noise` (Monod, Haldane and Contois kinetics, seeds 1-3, 3 ragged noisy
 batches, 10 % missing cells) is trained with and without its true ``noise_sd`` and with
 network seeds 0 and 1, once with each Hessian; the pairs differ only in the Hessian.

@@ -33,7 +33,9 @@ def wide_config(folder: Path, width: int, hessian: str) -> Path:
     """The bioreactor config with a 4-w-w-1 network and ``hessian`` (``default``: no key)."""
     text = CONFIG.read_text().replace('data = "data/', f'data = "{CONFIG.parent.as_posix()}/data/')
     text = re.sub(r"hidden = \[[^\]]*\]", f"hidden = [{width}, {width}]", text)
-    text = re.sub(r'(?m)^hessian = "[^"]*"\n', "" if hessian == "default" else f'hessian = "{hessian}"\n', text)
+    text = re.sub(r'(?m)^hessian = "[^"]*"\n', "", text)
+    if hessian != "default":
+        text = text.replace("\n[training]\n", f'\n[training]\nhessian = "{hessian}"\n')
     path = folder / f"w{width}_{hessian}.toml"
     path.write_text(text)
     return path
@@ -74,7 +76,7 @@ def markdown(points: list[dict]) -> str:
              f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}. Machine: "
              f"{platform.platform()}, {os.cpu_count()} cores (shared). Bioreactor config, 4-w-w-1 "
              "softplus network; `default`: no `hessian` key (`auto`: limited-memory above 4,000 weights, "
-             "else block-diagonal when network points x weights^2 >= 1e8, else exact; `used`: the train "
+             "else block-diagonal when network points x weights^2 >= 1e7, else exact; `used`: the train "
              "stage's Hessian from `metrics.json`). Whole `idaes-hybrid train` per row; peak memory is the "
              "process's maximum resident set size.", "",
              "| width | weights | hessian | used | status | iterations | train s | whole s | peak memory GB | val RMSE X | val RMSE S |",
