@@ -99,7 +99,7 @@ def test_shipped_config_parses():
     assert config.seed == net.get("seed", 0) == config.training.seed
     assert config.discretization == Discretization(**raw["discretization"])
     training = raw.get("training", {})
-    assert config.training.hessian is HessianMode(training.get("hessian", "limited-memory"))
+    assert config.training.hessian is HessianMode(training.get("hessian", TrainingSettings.hessian.value))
     for key in ("regularization", "smoother_penalty", "smoother_scale", "pretrain_epochs"):
         if key in training:
             assert getattr(config.training, key) == training[key]

@@ -118,7 +118,8 @@ def _decomposition_config(tmp_path: Path, source: str, max_epochs: int, extra: s
     text = (CASE / source).read_text()
     text = text.replace('build = "hybrid_flowsheet.py:build"', f'build = "{CASE}/hybrid_flowsheet.py:build"')
     text = text.replace('data = "data/', f'data = "{CASE}/data/').replace("nfe = 20", f"nfe = {NFE * 2}")
-    text = text.replace('hessian = "exact"', 'method = "decomposition"')
+    assert "\n[training]\n" in text and "hessian =" not in text
+    text = text.replace("\n[training]\n", '\n[training]\nmethod = "decomposition"\n')
     text += f'\n[decomposition]\noptimizer = "lbfgs"\nn_workers = 0\nmax_epochs = {max_epochs}\n{extra}'
     cfg = tmp_path / f"{Path(source).stem}_{max_epochs}.toml"
     cfg.write_text(text)
