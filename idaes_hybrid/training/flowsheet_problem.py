@@ -134,6 +134,39 @@ def experiment_fit_sums(m: pyo.Block, hf: HybridFlowsheet,
     return out
 
 
+#: Share of a column's measurements beyond its variable's bounds from which the column is
+#: refused (a unit mismatch, e.g. a temperature in degC against a package's bound 273.15 K).
+OUTSIDE_BOUNDS_REFUSED = 0.5
+
+
+def check_measurements_within_bounds(blk: pyo.Block, hf: HybridFlowsheet, exp: FlowsheetExperiment) -> None:
+    """Each measured column against the bounds of its variable in ``blk``: a warning when some
+    values lie beyond a bound by more than a tenth of the column's own range (noise near a
+    bound does not), a :class:`DataError` naming the column when more than
+    :data:`OUTSIDE_BOUNDS_REFUSED` of them do (the fit could never reach them)."""
+    for name in exp.measured_variables:
+        values = exp.measurements[name].dropna().to_numpy(dtype=float)
+        ref = hf.var(blk, name, f"experiments[{exp.name!r}].measurements.{name}")
+        var = ref[blk.fs.time.first()]
+        if values.size == 0 or (var.lb is None and var.ub is None):
+            continue
+        slack = 0.1 * float(np.ptp(values))
+        low = values < var.lb - slack if var.lb is not None else np.zeros(values.size, bool)
+        high = values > var.ub + slack if var.ub is not None else np.zeros(values.size, bool)
+        n_out = int(low.sum() + high.sum())
+        if n_out == 0:
+            continue
+        units = pyunits.get_units(var)
+        units = "" if units is None else f" {units}"
+        side = (f"below the lower bound {var.lb:g}" if low.sum() >= high.sum() else f"above the upper bound {var.ub:g}")
+        text = (f"experiments[{exp.name!r}].data, column {name}: {n_out} of {values.size} values "
+                f"({values.min():.4g} to {values.max():.4g}) lie {side}{units} of {hf.path(name)}; "
+                f"measurements are compared with the variable in its own units")
+        if n_out > OUTSIDE_BOUNDS_REFUSED * values.size:
+            raise DataError(f"{text}: check the column's units")
+        _log.warning(text)
+
+
 def build_flowsheet_training_model(
     hf: HybridFlowsheet, experiments: Sequence[FlowsheetExperiment],
     spec: NetworkSpec | Mapping[str, NetworkSpec], nfe: int, ncp: int,
@@ -151,6 +184,7 @@ def build_flowsheet_training_model(
     m.experiment = pyo.Block(names)
     for exp in experiments:
         hf.build_experiment(m.experiment[exp.name], exp, nfe, ncp)
+        check_measurements_within_bounds(m.experiment[exp.name], hf, exp)
     add_networks(m, hf, specs, formulation, names)
     m.scales = dict(scales) if scales is not None else observation_scales(experiments)
     add_likelihood_objective_parts(m, experiment_fit_sums(m, hf, experiments, m.scales))
