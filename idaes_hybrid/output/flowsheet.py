@@ -68,14 +68,15 @@ def save_flowsheet_model(directory: Path, result: TrainingResult, config_path: P
     return write_json_atomic(directory / "flowsheet_model.json", document)
 
 
-def learned_term_curve(spec, inputs: np.ndarray, widen: float = 0.0) -> tuple[np.ndarray, np.ndarray, bool]:
-    """What ``learned_term.png`` draws for one term against its first input: ``(x, y,
-    is_line)``. One input: the network on a grid over the smoother's range, widened by
-    ``widen`` of it on each side (a line). Several: the network at the smoother's own input
-    points, sorted by the first input (points; a line through the mean of the other inputs
-    would show a state the process never visits)."""
+def learned_term_curve(spec, inputs: np.ndarray, widen: float = 0.0,
+                       output: int = 0) -> tuple[np.ndarray, np.ndarray, bool]:
+    """What ``learned_term.png`` draws for one output of a term against its first input:
+    ``(x, y, is_line)``. One input: the network on a grid over the smoother's range, widened
+    by ``widen`` of it on each side (a line). Several: the network at the smoother's own
+    input points, sorted by the first input (points; a line through the mean of the other
+    inputs would show a state the process never visits)."""
     rows = _curve_inputs(inputs, widen)
-    return rows[:, 0], np.asarray(spec.predict(rows))[:, 0], rows.shape[1] == 1
+    return rows[:, 0], np.asarray(spec.predict(rows))[:, output], rows.shape[1] == 1
 
 
 def _curve_inputs(inputs: np.ndarray, widen: float) -> np.ndarray:
@@ -88,9 +89,10 @@ def _curve_inputs(inputs: np.ndarray, widen: float) -> np.ndarray:
 
 def plot_learned_terms(result: TrainingResult, path: Path,
                        bands: Mapping[str, Callable] | None = None) -> None:
-    """Each term's first learned output against its network's first input, with the
-    smoother's profile (one panel per term); see :func:`learned_term_curve`. ``bands`` by
-    term: ``band(v) -> (centre, lower, upper)``
+    """Every learned output of every term against its network's first input, with the
+    smoother's profile (one column per term, one row per output: a network giving two
+    reactions' rates draws both); see :func:`learned_term_curve`. ``bands`` by term:
+    ``band(v) -> (centre, lower, upper)``
     (:class:`~idaes_hybrid.uncertainty.term_band.TermBand`), shaded along a one-input
     term's curve (its range widened by a quarter on each side) or as error bars."""
     import matplotlib
@@ -98,37 +100,48 @@ def plot_learned_terms(result: TrainingResult, path: Path,
     matplotlib.use("Agg")
 
     terms = list(result.specs)
-    fig, axes = _subplots(1, len(terms), figsize=(6 * len(terms), 4), squeeze=False)
-    for ax, term in zip(axes[0], terms):
-        v, z = result.term_profiles[term]["inputs"], result.term_profiles[term]["outputs"]
-        band = (bands or {}).get(term)
-        widen = 0.25 if band is not None else 0.0
-        x, y, is_line = learned_term_curve(result.specs[term], v, widen)
-        ax.plot(v[:, 0], z[:, 0], ".", color="0.6", ms=3, label="smoother profile")
-        if is_line:
-            ax.plot(x, y, "r-", label="trained network")
-        else:
-            ax.plot(x, y, "r.", ms=2, label="trained network at the same inputs")
-        if band is not None:
-            _draw_term_band(ax, band, _curve_inputs(v, widen), is_line)
-        n_in = v.shape[1]
-        labels = result.term_labels.get(term, {})
-        ax.set_title(term if n_in == 1 else f"{term} (against the first of {n_in} inputs)")
-        ax.set_xlabel((labels.get("inputs") or ["network input 1"])[0])
-        ax.set_ylabel((labels.get("outputs") or ["learned output 1"])[0])
-        ax.legend()
+    n_out = {t: np.asarray(result.term_profiles[t]["outputs"]).shape[1] for t in terms}
+    rows = max(n_out.values())
+    fig, axes = _subplots(rows, len(terms), figsize=(6 * len(terms), 4 * rows), squeeze=False)
+    for col, term in enumerate(terms):
+        for k in range(rows):
+            if k < n_out[term]:
+                _plot_term_output(axes[k, col], result, term, k, (bands or {}).get(term))
+            else:
+                axes[k, col].set_visible(False)
     fig.tight_layout()
     save_figure(fig, path)
 
 
-def _draw_term_band(ax, band: Callable, rows: np.ndarray, is_line: bool) -> None:
-    """A term's band at ``rows``: shaded along a line, error bars at points."""
+def _plot_term_output(ax, result: TrainingResult, term: str, k: int, band: Callable | None) -> None:
+    """One panel of :func:`plot_learned_terms`: output ``k`` of ``term``."""
+    v, z = result.term_profiles[term]["inputs"], result.term_profiles[term]["outputs"]
+    widen = 0.25 if band is not None else 0.0
+    x, y, is_line = learned_term_curve(result.specs[term], v, widen, output=k)
+    ax.plot(v[:, 0], z[:, k], ".", color="0.6", ms=3, label="smoother profile")
+    if is_line:
+        ax.plot(x, y, "r-", label="trained network")
+    else:
+        ax.plot(x, y, "r.", ms=2, label="trained network at the same inputs")
+    if band is not None:
+        _draw_term_band(ax, band, _curve_inputs(v, widen), is_line, k)
+    n_in = v.shape[1]
+    labels = result.term_labels.get(term, {})
+    outputs = labels.get("outputs") or []
+    ax.set_title(term if n_in == 1 else f"{term} (against the first of {n_in} inputs)")
+    ax.set_xlabel((labels.get("inputs") or ["network input 1"])[0])
+    ax.set_ylabel(outputs[k] if k < len(outputs) else f"learned output {k + 1}")
+    ax.legend()
+
+
+def _draw_term_band(ax, band: Callable, rows: np.ndarray, is_line: bool, k: int = 0) -> None:
+    """Output ``k`` of a term's band at ``rows``: shaded along a line, error bars at points."""
     centre, lower, upper = band(rows)
     label = f"{getattr(band, 'level', 0.9):.0%} band"
     if is_line:
-        ax.fill_between(rows[:, 0], lower[:, 0], upper[:, 0], color="r", alpha=0.2, label=label)
+        ax.fill_between(rows[:, 0], lower[:, k], upper[:, k], color="r", alpha=0.2, label=label)
     else:
-        ax.errorbar(rows[:, 0], centre[:, 0], yerr=[centre[:, 0] - lower[:, 0], upper[:, 0] - centre[:, 0]],
+        ax.errorbar(rows[:, 0], centre[:, k], yerr=[centre[:, k] - lower[:, k], upper[:, k] - centre[:, k]],
                     fmt="none", ecolor="r", alpha=0.25, lw=1, label=label)
 
 
@@ -146,14 +159,16 @@ def plot_validation(result: TrainingResult, experiments: Sequence[FlowsheetExper
     if not names:
         return
     fig, axes = _subplots(len(names), 1, figsize=(7, 2.6 * len(names)), squeeze=False)
+    cycle = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, name in zip(axes[:, 0], names):
-        for e in vals:
+        for i, e in enumerate(vals):
             traj = result.trajectories[e.name]
+            color = cycle[i % len(cycle)]  # one colour per experiment: its points and its line
             if name in e.measurements.columns:  # experiments may measure different variables
                 s = e.measurements[name].dropna()
-                ax.plot(s.index, s.to_numpy(), "o", ms=3, label=f"{e.name} measured")
+                ax.plot(s.index, s.to_numpy(), "o", ms=3, color=color, label=f"{e.name} measured")
             if name in traj:
-                line, = ax.plot(traj["time"], traj[name], "-", label=f"{e.name} simulated")
+                line, = ax.plot(traj["time"], traj[name], "-", color=color, label=f"{e.name} simulated")
                 band = (bands or {}).get(e.name)
                 if band is not None and name in band.lower:
                     ax.fill_between(band.time, band.lower[name], band.upper[name], color=line.get_color(),

@@ -1,0 +1,48 @@
+"""The flowsheet run's figures: every output of a learned term; one colour per experiment."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from idaes_hybrid.nn.network import NetworkSpec
+from idaes_hybrid.output import flowsheet as figures
+
+pytestmark = pytest.mark.unit
+
+
+def _captured(monkeypatch) -> list:
+    saved = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: saved.append(fig))
+    return saved
+
+
+def test_a_term_with_two_outputs_draws_both_against_the_network(tmp_path, monkeypatch):
+    """One network giving two reactions' rates (k1, k2 of T): two panels, each output's curve
+    equal to the network's prediction of that output."""
+    saved = _captured(monkeypatch)
+    spec = NetworkSpec.dense(1, [4], 2, activation="softplus", seed=3)
+    v = np.linspace(300.0, 340.0, 9)[:, None]
+    result = SimpleNamespace(specs={"rates": spec}, term_profiles={"rates": {"inputs": v, "outputs": spec.predict(v)}},
+                             term_labels={"rates": {"inputs": ["T"], "outputs": ["k_rxn[R1]", "k_rxn[R2]"]}})
+    figures.plot_learned_terms(result, tmp_path / "term.png")
+    axes = [ax for ax in saved[0].axes if ax.get_visible()]
+    assert [ax.get_ylabel() for ax in axes] == ["k_rxn[R1]", "k_rxn[R2]"]
+    for k, ax in enumerate(axes):
+        x, y = ax.lines[1].get_data()  # the trained network's curve
+        np.testing.assert_allclose(y, np.asarray(spec.predict(np.asarray(x)[:, None]))[:, k], rtol=1e-12)
+
+
+def test_validation_figure_gives_each_experiment_one_colour(tmp_path, monkeypatch):
+    saved = _captured(monkeypatch)
+    t = np.linspace(0.0, 10.0, 6)
+    exps = [SimpleNamespace(name=n, measured_variables=["T"], measurements=pd.DataFrame({"T": t + i}, index=t))
+            for i, n in enumerate(("b1", "val"))]
+    result = SimpleNamespace(trajectories={e.name: {"time": t, "T": t + i} for i, e in enumerate(exps)})
+    figures.plot_validation(result, exps, tmp_path / "validation.png")
+    lines = saved[0].axes[0].lines
+    colours = {line.get_label(): line.get_color() for line in lines}
+    assert colours["b1 measured"] == colours["b1 simulated"] != colours["val measured"] == colours["val simulated"]
