@@ -115,3 +115,20 @@ def test_a_failed_resolve_or_hessian_keeps_the_last_solution(caplog):
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("no data Hessian at alpha=1" in w and "b2" in w and "[training] regularization" in w
                for w in warned), warned
+
+
+@pytest.mark.component
+def test_a_path_stopped_before_it_settles_says_so():
+    """One re-solve allowed, far from the fixed point: the choice keeps the last trained
+    alpha and its reason says the evidence did not settle (was: reported as a plain choice)."""
+    phi, y, sd = _linear_gaussian()
+    m = _training_model(phi, y, sd)
+    solver = get_nlp_solver({"tol": 1e-12})
+    assert solver.solve(m).ok
+    theta = lambda: np.array([pyo.value(m.theta[j]) for j in m.theta])  # noqa: E731
+    choice = evidence_path(m, lambda label: solver.solve(m), lambda: phi.T @ phi / sd**2, theta,
+                           max_refits=1, ratio=1.0 + 1e-7)
+    last = choice.path[-1]["evidence_alpha"]
+    assert choice.alpha == choice.path[-1]["alpha"] != pytest.approx(last, rel=1e-6)
+    assert choice.reason.startswith("not settled after 1 re-solves: the last estimate")
+    assert f"{abs(last / choice.alpha - 1):.0%} from alpha={choice.alpha:.4g}" in choice.reason

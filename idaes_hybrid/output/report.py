@@ -38,8 +38,10 @@ def _regularization_lines(reg: dict) -> list[str]:
     path = reg.get("path") or []
     if path and "evidence_alpha" in path[0]:
         lines += ["The evidence (MacKay): at each alpha the well-determined weights gamma and the "
-                  "weights' squared norm give the next estimate gamma / ||theta||^2:", "",
-                  "| alpha | gamma | squared norm of the weights | next alpha |", "|---|---|---|---|"]
+                  "weights' squared norm give the next estimate gamma / ||theta||^2; the next row trains at "
+                  "it, or halfway to it (in log alpha) where it reverses the previous step:", "",
+                  "| alpha | gamma | squared norm of the weights | estimate gamma / \\|\\|theta\\|\\|^2 |",
+                  "|---|---|---|---|"]
         lines += [f"| {p['alpha']:.4g} | {p['gamma']:.4g} | {p['theta_norm2']:.4g} | {p['evidence_alpha']:.4g} |"
                   for p in path]
     elif path:

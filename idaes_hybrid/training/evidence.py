@@ -168,5 +168,10 @@ def evidence_path(m: pyo.Block, solve: Callable[[str], SolveResult],
             break
         previous, alpha, at_alpha = math.log(new / alpha), new, None
     wall = time.perf_counter() - tick
-    _log.info(f"evidence: alpha={alpha:.4g} after {len(path)} estimates ({wall:.1f} s)")
+    if path and not reason and abs(math.log(path[-1]["evidence_alpha"] / alpha)) > math.log(ratio):
+        reason = (f"not settled after {max_refits} re-solves: the last estimate "
+                  f"{path[-1]['evidence_alpha']:.4g} is {abs(path[-1]['evidence_alpha'] / alpha - 1):.0%} from "
+                  f"alpha={alpha:.4g}, which is kept (the evidence is flat there)")
+    _log.info(f"evidence: alpha={alpha:.4g} after {len(path)} estimates ({wall:.1f} s)"
+              + (f"; {reason}" if reason else ""))
     return RegularizationChoice(alpha, RegularizationSource.EVIDENCE, path, reason, wall, iterations, at_alpha)
