@@ -45,11 +45,11 @@ def test_sweep_points_vary_one_size_from_the_base_case():
     pts = growth.points(["experiments", "width"], growth.DEFAULT_HESSIANS)
     exp = [p for p in pts if p["sweep"] == "experiments"]
     assert [p["n_train"] for p in exp] == [1, 2, 4, 8, 16] * 2
-    assert {p["hessian"] for p in exp} == {"exact", "limited-memory"}
+    assert {p["hessian"] for p in exp} == {"auto", "exact"}  # the package default beside exact steps
     assert all(p["nfe"] == 20 and p["width"] == 20 for p in exp)
     width = [p for p in pts if p["sweep"] == "width"]
     assert [p["width"] for p in width] == [5, 10, 20, 40, 80]
-    assert all(p["n_train"] == 3 and p["hessian"] == "exact" for p in width)
+    assert all(p["n_train"] == 3 and p["hessian"] == "auto" for p in width)
     quick = growth.points(["elements"], growth.DEFAULT_HESSIANS, quick=True)
     assert [(p["nfe"], p["n_train"], p["width"]) for p in quick] == [(4, 1, 3), (8, 1, 3)]
 
