@@ -65,17 +65,23 @@ def _training_model(phi: np.ndarray, y: np.ndarray, sd: float) -> pyo.ConcreteMo
     return m
 
 
-@pytest.mark.component
-def test_the_path_reaches_the_maximum_of_the_closed_form_evidence():
-    """Bayesian linear regression: the data Hessian is Phi^T Phi / sd^2 (the NLL's), and the
-    evidence's fixed point is the maximum of log p(y | alpha) in closed form."""
-    phi, y, sd = _linear_gaussian()
+def _solved_path(phi: np.ndarray, y: np.ndarray, sd: float, max_refits: int):
+    """The training model solved at alpha = 1, its weights' reader and its evidence path."""
     m = _training_model(phi, y, sd)
     solver = get_nlp_solver({"tol": 1e-12})
     assert solver.solve(m).ok
     theta = lambda: np.array([pyo.value(m.theta[j]) for j in m.theta])  # noqa: E731
     choice = evidence_path(m, lambda label: solver.solve(m), lambda: phi.T @ phi / sd**2, theta,
-                           max_refits=30, ratio=1.0 + 1e-7)
+                           max_refits=max_refits, ratio=1.0 + 1e-7)
+    return m, theta, choice
+
+
+@pytest.mark.component
+def test_the_path_reaches_the_maximum_of_the_closed_form_evidence():
+    """Bayesian linear regression: the data Hessian is Phi^T Phi / sd^2 (the NLL's), and the
+    evidence's fixed point is the maximum of log p(y | alpha) in closed form."""
+    phi, y, sd = _linear_gaussian()
+    m, theta, choice = _solved_path(phi, y, sd, max_refits=30)
     expected = _closed_form_alpha(phi, y, sd)
     assert choice.source is RegularizationSource.EVIDENCE and choice.reason == ""
     assert choice.alpha == pytest.approx(expected, rel=1e-4)
@@ -121,13 +127,7 @@ def test_a_failed_resolve_or_hessian_keeps_the_last_solution(caplog):
 def test_a_path_stopped_before_it_settles_says_so():
     """One re-solve allowed, far from the fixed point: the choice keeps the last trained
     alpha and its reason says the evidence did not settle (was: reported as a plain choice)."""
-    phi, y, sd = _linear_gaussian()
-    m = _training_model(phi, y, sd)
-    solver = get_nlp_solver({"tol": 1e-12})
-    assert solver.solve(m).ok
-    theta = lambda: np.array([pyo.value(m.theta[j]) for j in m.theta])  # noqa: E731
-    choice = evidence_path(m, lambda label: solver.solve(m), lambda: phi.T @ phi / sd**2, theta,
-                           max_refits=1, ratio=1.0 + 1e-7)
+    _, _, choice = _solved_path(*_linear_gaussian(), max_refits=1)
     last = choice.path[-1]["evidence_alpha"]
     assert choice.alpha == choice.path[-1]["alpha"] != pytest.approx(last, rel=1e-6)
     assert choice.reason.startswith("not settled after 1 re-solves: the last estimate")
