@@ -12,6 +12,8 @@ initial state.
 
 from __future__ import annotations
 
+import difflib
+
 import enum
 import math
 from dataclasses import dataclass, field
@@ -127,10 +129,21 @@ def check_variable_name(name: str, variables: Mapping[str, str], field: str) -> 
     """:class:`~idaes_hybrid.model.paths.PathError` unless ``name`` is a name in
     ``variables`` (``[flowsheet.variables]``) or a path (it has a ``.``)."""
     if name not in variables and "." not in name:
+        close = _closest_name(name, list(variables))
         hint = ("; sample times belong in the table's index (the first CSV column)"
-                if name.strip().lower() in ("time", "t") else "")
+                if name.strip().lower() in ("time", "t") else f"; did you mean {close!r}?" if close else "")
         raise paths.PathError(f"{field}: {name!r} is neither a name in variables "
                               f"({', '.join(variables) or 'none declared'}) nor a path{hint}")
+
+
+def _closest_name(name: str, names: list[str]) -> str | None:
+    """The declared name ``name`` most likely meant: the same but for case, else the closest
+    by :func:`difflib.get_close_matches` (``None`` if none is close)."""
+    lower = {n.lower(): n for n in names}
+    if name.strip().lower() in lower:
+        return lower[name.strip().lower()]
+    close = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.75)
+    return lower[close[0]] if close else None
 
 
 #: Units of time a flowsheet may use, by the names a config (``flowsheet.time_units``) and

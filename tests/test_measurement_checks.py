@@ -1,4 +1,4 @@
-"""Measured columns against their variables' bounds (a unit mismatch is refused by name)."""
+"""Measured columns against their variables (a unit mismatch refused by name; a misspelt name gets a hint)."""
 
 from __future__ import annotations
 
@@ -50,3 +50,19 @@ def test_a_few_values_beyond_a_bound_are_a_warning_and_noise_near_it_is_nothing(
     blk, hf, exp = _case("c", [1.5, 2.0, 2.5], lb=0.0, ub=1.0)  # above an upper bound
     with pytest.raises(DataError, match="above the upper bound 1 K"):
         check_measurements_within_bounds(blk, hf, exp)
+
+
+def test_a_misspelt_name_gets_the_declared_name_it_most_likely_meant():
+    from idaes_hybrid.model.flowsheet import check_variable_name
+    from idaes_hybrid.model.paths import PathError
+
+    variables = {n: f"fs.{n}[*]" for n in ("F", "Tf", "Tj", "cA", "cB", "cC", "T")}
+    with pytest.raises(PathError, match=r"'cb' is neither a name in variables .* nor a path; did you mean 'cB'\?"):
+        check_variable_name("cb", variables, "experiments[0] ('b1').data, column")
+    with pytest.raises(PathError, match=r"did you mean 'Tj'\?"):
+        check_variable_name("Tjj", variables, "experiments[0] ('b1').inputs.Tjj")
+    with pytest.raises(PathError) as err:
+        check_variable_name("flow", variables, "x")
+    assert "did you mean" not in str(err.value)
+    with pytest.raises(PathError, match="sample times belong in the table's index"):
+        check_variable_name("time", variables, "x")
