@@ -46,3 +46,27 @@ def test_validation_figure_gives_each_experiment_one_colour(tmp_path, monkeypatc
     lines = saved[0].axes[0].lines
     colours = {line.get_label(): line.get_color() for line in lines}
     assert colours["b1 measured"] == colours["b1 simulated"] != colours["val measured"] == colours["val simulated"]
+
+
+def test_prediction_table_gets_a_column_per_learned_output_on_the_time_grid():
+    """A network term on time (u = NN(x)): its output column holds the model's values of u at
+    each time; a term with one series per space point is left out."""
+    import pyomo.environ as pyo
+
+    from idaes_hybrid.cli.flowsheet import term_columns
+    from idaes_hybrid.model.terms import NetworkTerm
+
+    blk = pyo.ConcreteModel()
+    blk.fs = pyo.Block()
+    blk.fs.time = pyo.Set(initialize=[0.0, 0.5, 1.0], ordered=True)
+    blk.fs.space = pyo.Set(initialize=[0.0, 1.0], ordered=True)
+    blk.fs.x = pyo.Var(blk.fs.time, initialize=lambda b, t: 2.0 + t)
+    blk.fs.rate = pyo.Var(blk.fs.time, initialize=lambda b, t: 3.0 * t, units=pyo.units.s**-1)
+    blk.fs.q = pyo.Var(blk.fs.time, blk.fs.space, initialize=1.0)
+    terms = [NetworkTerm(inputs=["fs.x[*]"], outputs=["fs.rate[*]"], name="kinetics"),
+             NetworkTerm(inputs=["fs.q[*,*]"], outputs=["fs.q[*,*]"], name="wall")]
+    hf = SimpleNamespace(series=lambda b: {t.name: t.series(b) for t in terms})
+    cols = term_columns(hf, blk, np.array([0.0, 0.5, 1.0]))
+    assert list(cols) == ["rate"]
+    np.testing.assert_array_equal(cols["rate"], [0.0, 1.5, 3.0])
+    assert term_columns(hf, blk, np.array([0.0, 1.0])) == {}  # another grid: nothing to align

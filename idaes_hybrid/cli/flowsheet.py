@@ -179,9 +179,35 @@ def prediction_table(config, specs: dict, saved: dict | None, names: list[str]):
         frame = pd.DataFrame(sim.trajectories())
         if saved is not None:  # an input is given, not predicted: no band
             frame = _with_bands(frame, config, exp, specs, saved, [n for n in names if n not in exp.inputs], sim)
+        for column, values in term_columns(config.flowsheet, sim.model.experiment[exp.name],
+                                           frame["time"].to_numpy()).items():
+            if column not in frame:
+                frame[column] = values
         frame.insert(0, "experiment", exp.name)
         frames.append(frame)
     return scores, pd.concat(frames, ignore_index=True)
+
+
+def term_columns(hf, blk, times) -> dict[str, Any]:
+    """The learned terms' outputs at ``times`` for the prediction table, where a term applies
+    in time alone (one series on the same grid, e.g. a CSTR's rates; a PFR's, one series per
+    length point, are left out): one column per output, named by its component and non-time
+    index (``k_rxn[R1]``; the term's name in front if two terms share it)."""
+    import numpy as np
+    import pyomo.environ as pyo
+
+    from idaes_hybrid.model.terms import variable_label
+
+    out: dict[str, Any] = {}
+    for term, series in hf.series(blk).items():
+        if len(series) != 1 or len(series[0].index) != len(times) \
+                or not np.allclose(series[0].times(), times):
+            continue
+        s = series[0]
+        for k, first in enumerate(s.outputs[0]):
+            label = variable_label(first).split(" (")[0]
+            out[label if label not in out else f"{term}.{label}"] = np.array([pyo.value(z[k]) for z in s.outputs])
+    return out
 
 
 def saved_uncertainty(model_dir) -> dict | None:
