@@ -66,3 +66,10 @@ def test_a_misspelt_name_gets_the_declared_name_it_most_likely_meant():
     assert "did you mean" not in str(err.value)
     with pytest.raises(PathError, match="sample times belong in the table's index"):
         check_variable_name("time", variables, "x")
+
+
+def test_a_column_measuring_an_expression_has_no_bounds_to_check():
+    blk, hf, exp = _case("T", [31.0, 40.0])
+    blk.fs.T_expr = pyo.Expression(blk.fs.time, rule=lambda b, t: b.T[t])
+    hf = SimpleNamespace(var=lambda b, name, field: b.fs.T_expr, path=lambda name: "fs.T_expr[*]")
+    check_measurements_within_bounds(blk, hf, exp)  # nothing raised: only variables have bounds

@@ -13,7 +13,6 @@ initial state.
 from __future__ import annotations
 
 import difflib
-
 import enum
 import math
 from dataclasses import dataclass, field

@@ -148,17 +148,18 @@ def check_measurements_within_bounds(blk: pyo.Block, hf: HybridFlowsheet, exp: F
         values = exp.measurements[name].dropna().to_numpy(dtype=float)
         ref = hf.var(blk, name, f"experiments[{exp.name!r}].measurements.{name}")
         var = ref[blk.fs.time.first()]
-        if values.size == 0 or (var.lb is None and var.ub is None):
+        lb, ub = getattr(var, "lb", None), getattr(var, "ub", None)  # an expression has none
+        if values.size == 0 or (lb is None and ub is None):
             continue
         slack = 0.1 * float(np.ptp(values))
-        low = values < var.lb - slack if var.lb is not None else np.zeros(values.size, bool)
-        high = values > var.ub + slack if var.ub is not None else np.zeros(values.size, bool)
+        low = values < lb - slack if lb is not None else np.zeros(values.size, bool)
+        high = values > ub + slack if ub is not None else np.zeros(values.size, bool)
         n_out = int(low.sum() + high.sum())
         if n_out == 0:
             continue
         units = pyunits.get_units(var)
         units = "" if units is None else f" {units}"
-        side = (f"below the lower bound {var.lb:g}" if low.sum() >= high.sum() else f"above the upper bound {var.ub:g}")
+        side = f"below the lower bound {lb:g}" if low.sum() >= high.sum() else f"above the upper bound {ub:g}"
         text = (f"experiments[{exp.name!r}].data, column {name}: {n_out} of {values.size} values "
                 f"({values.min():.4g} to {values.max():.4g}) lie {side}{units} of {hf.path(name)}; "
                 f"measurements are compared with the variable in its own units")

@@ -195,11 +195,13 @@ def _train_attempts(options: dict, settings: TrainingSettings, warm: bool = Fals
     return [lbfgs, {"mu_strategy": "adaptive", **exact}]
 
 
-def _train_solve(m: pyo.Block, options: dict, settings: TrainingSettings, tee: bool, warm: bool = False):
-    """The simultaneous solve: each of :func:`_train_attempts` from the same start until
-    one converges; its result and its ``hessian_approximation``. The last error is raised
-    if none converges."""
-    start = ComponentMap((v, v.value) for v in m.component_data_objects(pyo.Var))
+def _train_solve(m: pyo.Block, options: dict, settings: TrainingSettings, tee: bool, warm: bool = False,
+                 start: ComponentMap | None = None):
+    """The simultaneous solve: each of :func:`_train_attempts` from the same start (``start``,
+    every variable's value, :func:`_snapshot`; default: the model's current values) until one
+    converges; its result and its ``hessian_approximation``. The last error is raised if none
+    converges."""
+    start = start if start is not None else _snapshot(m)
     attempts, tick = _train_attempts(options, settings, warm), time.perf_counter()
     for i, opts in enumerate(attempts):
         for v, val in start.items():
@@ -442,6 +444,11 @@ def _judge_options(settings: TrainingSettings) -> dict:
     return judge
 
 
+def _snapshot(m: pyo.Block) -> ComponentMap:
+    """Every variable's value in ``m`` (where a train solve starts)."""
+    return ComponentMap((v, v.value) for v in m.component_data_objects(pyo.Var))
+
+
 def _train_stage(m: pyo.Block, train_exps, options: dict, settings: TrainingSettings,
                  tee: bool, warm: bool = False) -> tuple[StageReport, TrainingSettings, ComponentMap]:
     """Stage 3: network equations active, weights free, the training objective. Its
@@ -454,8 +461,8 @@ def _train_stage(m: pyo.Block, train_exps, options: dict, settings: TrainingSett
     for net in networks(m):
         net.initialize_points(outputs=False)
         net.unfix_weights()
-    begin = ComponentMap((v, v.value) for v in m.component_data_objects(pyo.Var))
-    res, hessian = _train_solve(m, _sum_scaled(m, options), settings, tee, warm)
+    begin = _snapshot(m)
+    res, hessian = _train_solve(m, _sum_scaled(m, options), settings, tee, warm, begin)
     report = StageReport(res.status.value, res.wall_time_s, res.iterations, res.objective, hessian)
     return report, dataclasses.replace(settings, hessian=HessianMode(hessian)), begin
 
@@ -469,10 +476,8 @@ def _check_noise(m: pyo.Block, hf: HybridFlowsheet, train_exps, levels: dict, op
         return pooled_rmse(per_exp, train_exps)
 
     def restart() -> SolveResult | None:
-        for v, val in begin.items():
-            v.set_value(val, skip_validation=True)
         try:
-            return _train_solve(m, _sum_scaled(m, options), settings, tee)[0]
+            return _train_solve(m, _sum_scaled(m, options), settings, tee, start=begin)[0]
         except TrainingError as err:
             _log.info(f"noise refit: {err}")
             return None
